@@ -1,0 +1,177 @@
+"""Pydantic models of the X API v2 JSON the bot reads: tweets, users, media and their envelopes.
+
+Field names follow https://docs.x.com/x-api/fundamentals/data-dictionary exactly, so a response
+body validates straight into them. Unknown fields are ignored; missing optional ones stay None.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# What the bot asks for on every tweet read: only what the page and the resolver need.
+TWEET_FIELDS = [
+    "author_id",
+    "conversation_id",
+    "created_at",
+    "in_reply_to_user_id",
+    "referenced_tweets",
+    "entities",
+    "attachments",
+    "note_tweet",
+    "display_text_range",
+    "lang",
+]
+EXPANSIONS = [
+    "author_id",
+    "attachments.media_keys",
+    "referenced_tweets.id",
+    "referenced_tweets.id.author_id",
+]
+USER_FIELDS = ["name", "username", "profile_image_url", "protected", "verified"]
+MEDIA_FIELDS = ["media_key", "type", "url", "preview_image_url", "alt_text", "width", "height", "variants"]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class UrlEntity(_Wire):
+    start: int
+    end: int
+    url: str
+    expanded_url: str | None = None
+    display_url: str | None = None
+    media_key: str | None = None
+
+
+class MentionEntity(_Wire):
+    start: int
+    end: int
+    username: str
+    id: str | None = None
+
+
+class TagEntity(_Wire):
+    start: int
+    end: int
+    tag: str
+
+
+class Entities(_Wire):
+    urls: list[UrlEntity] = Field(default_factory=list)
+    mentions: list[MentionEntity] = Field(default_factory=list)
+    hashtags: list[TagEntity] = Field(default_factory=list)
+    cashtags: list[TagEntity] = Field(default_factory=list)
+
+
+class NoteTweet(_Wire):
+    text: str
+    entities: Entities | None = None
+
+
+class ReferencedTweet(_Wire):
+    type: Literal["replied_to", "quoted", "retweeted"]
+    id: str
+
+
+class Attachments(_Wire):
+    media_keys: list[str] = Field(default_factory=list)
+
+
+class ApiTweet(_Wire):
+    id: str
+    text: str
+    author_id: str | None = None
+    conversation_id: str | None = None
+    created_at: datetime | None = None
+    in_reply_to_user_id: str | None = None
+    referenced_tweets: list[ReferencedTweet] = Field(default_factory=list)
+    entities: Entities | None = None
+    attachments: Attachments | None = None
+    note_tweet: NoteTweet | None = None
+    display_text_range: tuple[int, int] | None = None
+    lang: str | None = None
+
+    def referenced(self, kind: str) -> str | None:
+        """The id of the tweet this one references as `kind` (replied_to, quoted, retweeted)."""
+        return next((ref.id for ref in self.referenced_tweets if ref.type == kind), None)
+
+    @property
+    def replied_to(self) -> str | None:
+        return self.referenced("replied_to")
+
+
+class ApiUser(_Wire):
+    id: str
+    username: str
+    name: str = ""
+    profile_image_url: str | None = None
+    protected: bool = False
+    verified: bool = False
+
+
+class Variant(_Wire):
+    url: str
+    content_type: str = ""
+    bit_rate: int | None = None
+
+
+class ApiMedia(_Wire):
+    media_key: str
+    type: Literal["photo", "video", "animated_gif"]
+    url: str | None = None
+    preview_image_url: str | None = None
+    alt_text: str | None = None
+    width: int | None = None
+    height: int | None = None
+    variants: list[Variant] = Field(default_factory=list)
+
+
+class Includes(_Wire):
+    users: list[ApiUser] = Field(default_factory=list)
+    tweets: list[ApiTweet] = Field(default_factory=list)
+    media: list[ApiMedia] = Field(default_factory=list)
+
+
+class ApiProblem(_Wire):
+    """A partial error inside a 200 response, e.g. one id of a lookup that no longer exists."""
+
+    title: str = ""
+    detail: str = ""
+    type: str = ""
+    value: str | None = None
+    resource_id: str | None = None
+    resource_type: str | None = None
+    parameter: str | None = None
+
+
+class Meta(_Wire):
+    result_count: int | None = None
+    newest_id: str | None = None
+    oldest_id: str | None = None
+    next_token: str | None = None
+
+
+class TweetsPage(_Wire):
+    """One page of a tweets response: lookup, mentions or search."""
+
+    data: list[ApiTweet] = Field(default_factory=list)
+    includes: Includes = Field(default_factory=Includes)
+    errors: list[ApiProblem] = Field(default_factory=list)
+    meta: Meta = Field(default_factory=Meta)
+
+
+class UserResponse(_Wire):
+    data: ApiUser
+
+
+class CreatedTweet(_Wire):
+    id: str
+    text: str = ""
+
+
+class CreateTweetResponse(_Wire):
+    data: CreatedTweet

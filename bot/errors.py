@@ -1,0 +1,78 @@
+"""The one exception tree of unroll-bot.
+
+    UnrollError
+    ├── ConfigError            a setting is missing or wrong: stop start-up
+    ├── StoreUnavailable       Redis cannot be reached: wait and reconnect
+    ├── ApiError               the X API answered with something we cannot use
+    │   ├── RateLimited        429 or an exhausted budget: wait until `reset_at`
+    │   ├── ApiUnavailable     5xx, timeout, dropped connection, malformed body: retry with backoff
+    │   ├── AuthFailed         401: the credentials are wrong, retrying cannot help
+    │   ├── NotAllowed         403: the API refuses this action for good (reply not allowed, protected)
+    │   │   └── DuplicateContent   403 duplicate content: the same text was already posted
+    │   └── NotFound           404 / resource-not-found: the tweet or user is gone
+    └── ThreadNotFound         the mention does not sit under (or quote) anything we can unroll
+
+tweepy's exceptions are translated into these where tweepy is called (`bot.xapi`), with `raise … from exc`;
+the worker is where decisions are made.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class UnrollError(Exception):
+    """Base class of every error unroll-bot raises on purpose."""
+
+
+class ConfigError(UnrollError):
+    """A setting is missing or invalid; the message names the variable and what to fix."""
+
+
+class StoreUnavailable(UnrollError):
+    """Redis is not reachable right now."""
+
+
+class ApiError(UnrollError):
+    """The X API answered with an error."""
+
+    def __init__(self, message: str, *, status: int | None = None, endpoint: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.endpoint = endpoint
+
+
+class RateLimited(ApiError):
+    """A rate limit or daily cap is spent; nothing should call that endpoint before `reset_at`."""
+
+    def __init__(self, message: str, *, reset_at: datetime, status: int | None = 429, endpoint: str = "") -> None:
+        super().__init__(message, status=status, endpoint=endpoint)
+        self.reset_at = reset_at
+
+
+class ApiUnavailable(ApiError):
+    """A transient failure (5xx, timeout, dropped connection, malformed body): retry with backoff."""
+
+
+class AuthFailed(ApiError):
+    """401: the credentials are wrong or revoked."""
+
+
+class NotAllowed(ApiError):
+    """403: X refuses this action for good (e.g. a reply to a post that does not mention the bot)."""
+
+
+class DuplicateContent(NotAllowed):
+    """403 duplicate content: X already has a post of the bot with this exact text."""
+
+
+class NotFound(ApiError):
+    """404 or a resource-not-found error: the tweet or user no longer exists or cannot be seen."""
+
+
+class ThreadNotFound(UnrollError):
+    """There is nothing to unroll for this request; `reason` says why (e.g. `not_found`, `protected`)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

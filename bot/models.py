@@ -1,0 +1,182 @@
+"""The bot's own data: requests, threads as stored and rendered, and the handled-request record.
+
+These are what the pipeline steps pass to each other and what the store keeps as JSON.
+They hold text as the author typed it (unescaped, t.co links resolved), never the API's raw quirks.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Author(_Model):
+    """A tweet's author as the page shows them."""
+
+    id: str
+    username: str
+    name: str = ""
+    profile_image_url: str | None = None
+    protected: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"https://x.com/{self.username}"
+
+
+SegmentKind = Literal["text", "url", "mention", "hashtag", "cashtag"]
+
+
+class Segment(_Model):
+    """A run of a tweet's text: plain text, or a link with the text it shows and where it goes."""
+
+    kind: SegmentKind = "text"
+    text: str
+    href: str | None = None
+
+
+class Media(_Model):
+    """A photo, video or GIF attached to a tweet; `url` is the photo or the best mp4 variant."""
+
+    key: str
+    type: Literal["photo", "video", "animated_gif"]
+    url: str | None = None
+    preview_url: str | None = None
+    alt_text: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+class QuotedTweet(_Model):
+    """A tweet quoted by a thread tweet, embedded as a card."""
+
+    id: str
+    author: Author | None = None
+    created_at: datetime | None = None
+    segments: list[Segment] = Field(default_factory=list)
+    media: list[Media] = Field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return segments_text(self.segments)
+
+    @property
+    def url(self) -> str:
+        handle = self.author.username if self.author else "i"
+        return f"https://x.com/{handle}/status/{self.id}"
+
+
+class ThreadTweet(_Model):
+    """One tweet of a thread, ready to render."""
+
+    id: str
+    created_at: datetime
+    segments: list[Segment] = Field(default_factory=list)
+    lang: str | None = None
+    media: list[Media] = Field(default_factory=list)
+    quoted: QuotedTweet | None = None
+    replied_to: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The text as the author typed it, links shown by their expanded URL."""
+        return segments_text(self.segments)
+
+
+def segments_text(segments: list[Segment]) -> str:
+    """Plain text of segments, with each link written out as the URL it points to."""
+    return "".join(s.href if s.kind == "url" and s.href else s.text for s in segments)
+
+
+class Thread(_Model):
+    """A whole thread: the root tweet and the author's chain of self-replies, in order."""
+
+    root_id: str
+    conversation_id: str
+    author: Author
+    tweets: list[ThreadTweet]
+    fetched_at: datetime = Field(default_factory=utcnow)
+    # Why the thread may be incomplete (e.g. "older_than_search_window", "deleted_tweets"); empty if whole.
+    gaps: list[str] = Field(default_factory=list)
+
+    @property
+    def last_id(self) -> str:
+        return self.tweets[-1].id
+
+    @property
+    def first(self) -> ThreadTweet:
+        return self.tweets[0]
+
+    @property
+    def url(self) -> str:
+        return f"https://x.com/{self.author.username}/status/{self.root_id}"
+
+
+class UnrollRequest(_Model):
+    """A mention that asks the bot to unroll: what goes on the work stream."""
+
+    mention_id: str
+    requester_id: str
+    requester_username: str = ""
+    conversation_id: str | None = None
+    replied_to_id: str | None = None
+    quoted_id: str | None = None
+    text: str = ""
+    lang: str | None = None
+    created_at: datetime | None = None
+    # When the poller put it on the stream, to measure latency from mention to reply.
+    queued_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def mention_url(self) -> str:
+        handle = self.requester_username or "i"
+        return f"https://x.com/{handle}/status/{self.mention_id}"
+
+
+Outcome = Literal[
+    "replied",
+    "cached",
+    "no_thread",
+    "not_found",
+    "protected",
+    "not_allowed",
+    "rate_limited",
+    "dead_letter",
+    "dry_run",
+    "ignored",
+]
+
+
+class HandledRequest(_Model):
+    """The audit record of one handled request: one per mention, kept in Redis and logged as one line."""
+
+    mention_id: str
+    request_id: str = ""
+    mention_url: str = ""
+    requester: str = ""
+    requester_id: str = ""
+    root_id: str | None = None
+    author: str | None = None
+    tweets: int = 0
+    api_requests: int = 0
+    tweets_read: int = 0
+    outcome: str
+    reason: str | None = None
+    reply_id: str | None = None
+    reply_text: str | None = None
+    link: str | None = None
+    attempts: int = 1
+    latency_s: float | None = None
+    error: str | None = None
+    handled_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,1 @@
+"""Settings and logging setup for unroll-bot."""

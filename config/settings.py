@@ -1,0 +1,351 @@
+"""The one Settings model: every knob of the bot, read once from the environment and `.env`.
+
+Credentials and deployment settings use their conventional names (`X_API_KEY`, `REDIS_URL`, `PORT`…);
+everything that tunes the bot itself is under the `UNROLL_` prefix. `load_settings()` turns pydantic's
+validation errors into one `ConfigError` whose lines each name the variable and what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+ENV_PREFIX = "UNROLL_"
+TCO_LENGTH = 23  # X counts every link as 23 characters: https://docs.x.com/fundamentals/counting-characters
+MAX_POST_LENGTH = 280
+CREDENTIALS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
+REPLY_PLACEHOLDERS = {"requester", "author", "link", "count"}
+
+
+def _hint(text: str) -> Any:
+    return {"hint": text}
+
+
+def _env(name: str) -> Any:
+    return AliasChoices(name)
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting of unroll-bot; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    # --- X API credentials and endpoint -------------------------------------------------------------
+    x_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("X_API_KEY"), description="X app consumer key (OAuth 1.0a)."
+    )
+    x_api_secret: SecretStr | None = Field(
+        None, validation_alias=_env("X_API_SECRET"), description="X app consumer secret (OAuth 1.0a)."
+    )
+    x_access_token: SecretStr | None = Field(
+        None, validation_alias=_env("X_ACCESS_TOKEN"), description="Access token of the bot's account."
+    )
+    x_access_token_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("X_ACCESS_TOKEN_SECRET"),
+        description="Access token secret of the bot's account.",
+    )
+    x_bearer_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("X_BEARER_TOKEN"),
+        description="App bearer token; used for reads when set (app rate limits), else reads use the user context.",
+    )
+    x_api_base_url: str = Field(
+        "https://api.x.com",
+        validation_alias=_env("X_API_BASE_URL"),
+        description="Base URL of the X API; point it at the sandbox to rehearse.",
+        json_schema_extra=_hint("an http(s) URL such as https://api.x.com"),
+    )
+
+    # --- Deployment ---------------------------------------------------------------------------------
+    redis_url: str | None = Field(
+        None,
+        validation_alias=_env("REDIS_URL"),
+        description="Redis to keep all state in (redis://, rediss://, unix://); unset: embedded Redis in the data dir.",
+        json_schema_extra=_hint("a redis://, rediss:// or unix:// URL"),
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        validation_alias=_env("PUBLIC_BASE_URL"),
+        description="Public address of the web process; reply links start with it.",
+        json_schema_extra=_hint("an http(s) URL such as https://unroll.example.org"),
+    )
+    host: str = Field(
+        "127.0.0.1",
+        validation_alias=_env("HOST"),
+        description="Interface the web process listens on (0.0.0.0 behind a platform router).",
+    )
+    port: int = Field(
+        8000,
+        ge=1,
+        le=65535,
+        validation_alias=_env("PORT"),
+        description="Port the web process listens on.",
+        json_schema_extra=_hint("a port number from 1 to 65535"),
+    )
+
+    # --- The bot ------------------------------------------------------------------------------------
+    keywords: CommaList = Field(
+        default_factory=lambda: ["unroll"],
+        description="Comma-separated words that make a mention a request (whole word, any case).",
+        json_schema_extra=_hint("a comma-separated list of words, e.g. unroll,#unroll"),
+    )
+    bot_handle: str | None = Field(
+        None,
+        description="The bot's @handle without @; checked against GET /2/users/me at start-up when set.",
+        json_schema_extra=_hint("an X handle of 1-15 letters, digits or underscores"),
+    )
+    poll_interval: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds between two polls of the mentions endpoint.",
+        json_schema_extra=_hint("a positive number of seconds"),
+    )
+    lookback: float = Field(
+        3600.0,
+        gt=0,
+        description="On the very first poll (no cursor yet), how many seconds back mentions are still answered.",
+        json_schema_extra=_hint("a positive number of seconds"),
+    )
+    data_dir: Path = Field(
+        Path("data"),
+        description="Folder for the embedded Redis database and other local state.",
+        json_schema_extra=_hint("a folder path"),
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto",
+        description="json (one JSON object per line), console (readable), or auto (console on a terminal).",
+        json_schema_extra=_hint("one of auto, json, console"),
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO",
+        description="Least severe log level written.",
+        json_schema_extra=_hint("one of DEBUG, INFO, WARNING, ERROR"),
+    )
+    dry_run: bool = Field(
+        False,
+        description="Resolve, store and render, but log the reply instead of posting it.",
+        json_schema_extra=_hint("true or false"),
+    )
+    reply_template: str = Field(
+        "Hi @{requester}, here is the thread unrolled: {link}",
+        description="Reply text; placeholders {requester}, {author}, {link}, {count}.",
+        json_schema_extra=_hint("a template that fits 280 characters with the link counted as 23"),
+    )
+    no_thread_template: str = Field(
+        "Hi @{requester}, this post is not part of a thread, so there is nothing to unroll.",
+        description="Reply when the summoned post is a single tweet (see UNROLL_SINGLE_TWEET).",
+        json_schema_extra=_hint("a template that fits 280 characters"),
+    )
+    unavailable_template: str = Field(
+        "Hi @{requester}, sorry: this thread can't be unrolled (it was deleted or is not public).",
+        description="Reply when the thread is gone, protected or suspended; empty to stay silent.",
+        json_schema_extra=_hint("a template that fits 280 characters, or empty"),
+    )
+    single_tweet: Literal["reply", "unroll", "ignore"] = Field(
+        "reply",
+        description="A summon under a lone tweet: reply that there is no thread, unroll it anyway, or ignore.",
+        json_schema_extra=_hint("one of reply, unroll, ignore"),
+    )
+    full_archive: bool = Field(
+        False,
+        description="The access level includes full-archive search (/2/tweets/search/all) for threads older than 7 days.",
+        json_schema_extra=_hint("true or false"),
+    )
+    blocked_users: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated handles or user ids whose mentions are ignored.",
+        json_schema_extra=_hint("a comma-separated list of handles or ids"),
+    )
+    visibility_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds before a request taken by a worker that went silent is claimed by another.",
+        json_schema_extra=_hint("a positive number of seconds"),
+    )
+    max_attempts: int = Field(
+        5,
+        ge=1,
+        description="Attempts before a failing request goes to the dead-letter stream.",
+        json_schema_extra=_hint("a whole number of at least 1"),
+    )
+    handled_log_size: int = Field(
+        10000,
+        ge=10,
+        description="How many handled-request records Redis keeps (oldest dropped first).",
+        json_schema_extra=_hint("a whole number of at least 10"),
+    )
+    latest_size: int = Field(
+        10,
+        ge=0,
+        le=100,
+        description="How many latest unrolled threads the pages list.",
+        json_schema_extra=_hint("a whole number from 0 to 100"),
+    )
+    http_timeout: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds before a call to the X API is abandoned as timed out.",
+        json_schema_extra=_hint("a positive number of seconds"),
+    )
+    key_prefix: str = Field(
+        "unroll",
+        description="Prefix of every Redis key, so several bots can share one Redis.",
+        json_schema_extra=_hint("letters, digits, dashes or underscores"),
+    )
+
+    # --- Spending (pay-per-use prices in US dollars) -------------------------------------------------
+    price_post_read: float = Field(0.005, ge=0, description="US$ per post read.", json_schema_extra=_hint("a price in US dollars"))
+    price_mention_read: float = Field(
+        0.001, ge=0, description="US$ per read of the bot's own mentions.", json_schema_extra=_hint("a price in US dollars")
+    )
+    price_post_write: float = Field(0.015, ge=0, description="US$ per post written.", json_schema_extra=_hint("a price in US dollars"))
+    price_post_with_url: float = Field(
+        0.20, ge=0, description="US$ per post written that contains a URL.", json_schema_extra=_hint("a price in US dollars")
+    )
+
+    @field_validator("keywords", "blocked_users", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords_not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one keyword is needed")
+        return value
+
+    @field_validator("x_api_base_url", "public_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", value):
+            raise ValueError("not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.match(r"(rediss?|unix)://", value):
+            raise ValueError("not a Redis URL")
+        return value
+
+    @field_validator("bot_handle")
+    @classmethod
+    def _handle(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        value = value.lstrip("@")
+        if not re.fullmatch(r"\w{1,15}", value, re.ASCII):
+            raise ValueError("not an X handle")
+        return value
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[\w-]+", value):
+            raise ValueError("bad prefix")
+        return value
+
+    @field_validator("reply_template", "no_thread_template", "unavailable_template")
+    @classmethod
+    def _template_fits(cls, value: str) -> str:
+        check_template(value)
+        return value
+
+    @model_validator(mode="after")
+    def _reply_has_link(self) -> Settings:
+        if "{link}" not in self.reply_template:
+            raise ValueError("UNROLL_REPLY_TEMPLATE must contain {link}")
+        return self
+
+    # --- Derived --------------------------------------------------------------------------------------
+    def missing_credentials(self) -> list[str]:
+        """The names of the OAuth 1.0a credentials that are not set (all are needed to post)."""
+        values = (self.x_api_key, self.x_api_secret, self.x_access_token, self.x_access_token_secret)
+        return [name for name, value in zip(CREDENTIALS, values, strict=True) if not value]
+
+    def require_credentials(self) -> None:
+        """Raise ConfigError naming every missing credential."""
+        missing = self.missing_credentials()
+        if missing:
+            raise ConfigError(
+                "\n".join(f"{name} is missing: set it to the bot account's credential from the X developer portal"
+                          for name in missing)
+            )
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so log output can be scrubbed of them."""
+        values = (self.x_api_key, self.x_api_secret, self.x_access_token, self.x_access_token_secret,
+                  self.x_bearer_token)
+        return [v.get_secret_value() for v in values if v and v.get_secret_value()]
+
+
+def check_template(template: str) -> None:
+    """Raise ValueError unless the template uses only known placeholders and fits one post."""
+    names = set(re.findall(r"{(\w*)}", template))
+    unknown = names - REPLY_PLACEHOLDERS
+    if unknown:
+        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}")
+    # Worst case: a 15-character handle for requester and author, a 4-digit count, the link as 23.
+    sample = template.format(requester="x" * 15, author="x" * 15, link="x" * TCO_LENGTH, count=9999)
+    if len(sample) > MAX_POST_LENGTH:
+        raise ValueError(f"too long: {len(sample)} characters with the longest handles")
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a Settings field."""
+    info = Settings.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return ENV_PREFIX + field.upper()
+
+
+def _describe(error: Any) -> str:
+    loc = error.get("loc") or ()
+    field = str(loc[0]) if loc else ""
+    if field not in Settings.model_fields:
+        if field in {str(a) for f in Settings.model_fields.values() for a in getattr(f.validation_alias, "choices", [])}:
+            name = field
+            field = next(k for k in Settings.model_fields if env_name(k) == name)
+        else:
+            return str(error.get("msg", "invalid configuration")).removeprefix("Value error, ")
+    name = env_name(field)
+    extra = Settings.model_fields[field].json_schema_extra
+    hint = extra.get("hint") if isinstance(extra, dict) else None
+    value = error.get("input")
+    detail = str(error.get("msg", "")).removeprefix("Value error, ")
+    shown = value if isinstance(value, str) else repr(value)
+    if hint:
+        return f'{name} must be {hint}, got "{shown}" ({detail})'
+    return f'{name} is invalid, got "{shown}" ({detail})'
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings; on bad values raise one ConfigError with a line per variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = [_describe(error) for error in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
