@@ -258,6 +258,16 @@ class Store:
         record = ReplyRecord(state=cast(Any, state), reply_id=reply_id, text=text)
         self.redis.set(self.key("reply", mention_id), record.model_dump_json(), ex=REPLY_RECORD_TTL)
 
+    def failures(self, mention_id: str) -> int:
+        """How many attempts at this request have failed so far."""
+        return int(cast(str | None, self.redis.get(self.key("failures", mention_id))) or 0)
+
+    def add_failure(self, mention_id: str) -> int:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.incr(self.key("failures", mention_id))
+        pipe.expire(self.key("failures", mention_id), REPLY_RECORD_TTL)
+        return int(pipe.execute()[0])
+
     # --- handled-request log ---------------------------------------------------------------------------
     def record(self, handled: HandledRequest) -> None:
         """Keep the audit record of a handled request; the oldest beyond the configured size are dropped."""

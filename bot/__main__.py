@@ -1,0 +1,84 @@
+"""The command line: `python -m bot <command>` (or `unroll-bot <command>`).
+
+Process commands (the Procfile's): `run` (poller, worker and web in one process; `--once` for cron),
+`poll`, `work`, `web`. Operator commands: `requests`, `request`, `dead-letters`, `config`. Rehearsal:
+`demo` and `sandbox`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from bot.errors import AuthFailed, ConfigError, StoreUnavailable
+from config.logging import configure_logging
+from config.settings import Settings, load_settings
+
+log = structlog.get_logger(__name__)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="unroll-bot", description="An X bot that unrolls threads into pages.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="poller, worker and web in one process (the small deployment)")
+    run.add_argument("--once", action="store_true", help="poll once, drain the queue, exit (for cron and tests)")
+    run.add_argument("--no-web", action="store_true", help="don't serve pages from this process")
+    sub.add_parser("poll", help="poll mentions on the schedule and queue the requests")
+    work = sub.add_parser("work", help="handle queued requests until stopped")
+    work.add_argument("--consumer", help="consumer name in the group (default: host and pid)")
+    sub.add_parser("web", help="serve the pages")
+    demo = sub.add_parser("demo", help="run the bot end to end on the sandbox and the embedded Redis")
+    demo.add_argument("--no-serve", action="store_true", help="exit after printing the replies")
+    demo.add_argument("--port", type=int, default=None, help="port for the pages (default PORT)")
+    sandbox = sub.add_parser("sandbox", help="serve the X API v2 sandbox for rehearsals")
+    sandbox.add_argument("--port", type=int, default=8081)
+    sandbox.add_argument("--seed", choices=["none", "demo"], default="demo", help="sample data to load")
+    reqs = sub.add_parser("requests", help="list recent handled requests, newest first")
+    reqs.add_argument("--outcome", help="only this outcome (e.g. replied, not_found, ignored)")
+    reqs.add_argument("--user", help="only this requester's handle")
+    reqs.add_argument("--since", help="only since this ISO time or a duration like 2h, 30m, 7d")
+    reqs.add_argument("--limit", type=int, default=50)
+    reqs.add_argument("--json", action="store_true", help="one JSON object per line")
+    one = sub.add_parser("request", help="show one handled request's whole story")
+    one.add_argument("mention_id")
+    dead = sub.add_parser("dead-letters", help="list requests that kept failing")
+    dead.add_argument("--requeue", action="store_true", help="put them back on the work stream")
+    sub.add_parser("config", help="print the effective configuration, secrets masked")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"Configuration error:\n{exc}\n")
+        return 2
+    configure_logging(settings)
+    from bot import cli  # the commands' code; imported after logging is set up
+
+    try:
+        return cli.dispatch(args, settings)
+    except ConfigError as exc:
+        sys.stderr.write(f"Configuration error:\n{exc}\n")
+        return 2
+    except AuthFailed as exc:
+        sys.stderr.write(f"The X API refused the credentials: {exc}\n")
+        return 3
+    except StoreUnavailable as exc:
+        sys.stderr.write(f"{exc}\nCheck REDIS_URL (unset it to use the embedded Redis).\n")
+        return 4
+    except KeyboardInterrupt:
+        return 130
+
+
+def settings_for(settings: Settings, **changes: object) -> Settings:
+    """A copy of the settings with some values changed and validated again."""
+    return load_settings(_env_file=None, **{**settings.model_dump(), **changes})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Which tweets of a conversation make the thread: the root author's unbroken chain of self-replies (pure).
+
+A conversation is a tree of replies. The thread starts at the root and follows the root author's replies
+to their own tweets, one tweet at a time. Where the author replied to one tweet twice (a branch), it
+follows the branch that leads to the tweet the reader summoned the bot under, else the earliest one.
+Other people's replies, the author's replies to them, and replies to those are never part of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Node:
+    """One tweet of a conversation, as far as assembly cares: who wrote it and what it replies to."""
+
+    id: str
+    author_id: str
+    parent_id: str | None = None
+    # `in_reply_to_user_id`: tells a self-reply whose parent is gone from a reply to someone else.
+    parent_author_id: str | None = None
+
+    @property
+    def time(self) -> int:
+        """Snowflake ids grow with creation time, so they order tweets as they were posted."""
+        return int(self.id)
+
+    def is_self_reply(self) -> bool:
+        return self.parent_id is not None and self.parent_author_id == self.author_id
+
+
+def self_replies(nodes: Mapping[str, Node], author_id: str) -> dict[str, list[str]]:
+    """For each of the author's tweets, the author's known replies to it, earliest first."""
+    children: dict[str, list[str]] = {}
+    for node in nodes.values():
+        parent = nodes.get(node.parent_id) if node.parent_id else None
+        if node.author_id == author_id and parent is not None and parent.author_id == author_id:
+            children.setdefault(parent.id, []).append(node.id)
+    for kids in children.values():
+        kids.sort(key=int)
+    return children
+
+
+def ancestry(nodes: Mapping[str, Node], tweet_id: str | None) -> Iterator[str]:
+    """The tweet and its known ancestors, nearest first, up to the first one not known."""
+    seen: set[str] = set()
+    current = tweet_id
+    while current is not None and current in nodes and current not in seen:
+        seen.add(current)
+        yield current
+        current = nodes[current].parent_id
+
+
+def reachable(nodes: Mapping[str, Node], root_id: str, author_id: str) -> set[str]:
+    """Every tweet reachable from the root through the author's self-replies (all branches)."""
+    if root_id not in nodes:
+        return set()
+    children = self_replies(nodes, author_id)
+    found = {root_id}
+    todo = [root_id]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id: str | None = None) -> list[str]:
+    """The thread's tweet ids in reply-chain order, starting at the root ([] if the root is not known).
+
+    At a branch, the child on the way to `target_id` is taken (the target may be any tweet of the
+    conversation: its nearest ancestor in the author's chain decides); otherwise the earliest child.
+    """
+    if root_id not in nodes or nodes[root_id].author_id != author_id:
+        return []
+    children = self_replies(nodes, author_id)
+    toward_target = set(ancestry(nodes, target_id))
+    chain = [root_id]
+    seen = {root_id}
+    while kids := [kid for kid in children.get(chain[-1], []) if kid not in seen]:
+        chosen = next((kid for kid in kids if kid in toward_target), kids[0])
+        chain.append(chosen)
+        seen.add(chosen)
+    return chain
+
+
+def branched(nodes: Mapping[str, Node], author_id: str) -> bool:
+    """True when the author replied to one of their own tweets more than once."""
+    return any(len(kids) > 1 for kids in self_replies(nodes, author_id).values())
+
+
+def broken_self_replies(nodes: Mapping[str, Node], author_id: str) -> list[Node]:
+    """The author's self-replies whose parent is not known: deleted, or not fetched yet."""
+    return [
+        node
+        for node in nodes.values()
+        if node.author_id == author_id and node.is_self_reply() and node.parent_id not in nodes
+    ]
+
+
+def missing_link(
+    nodes: Mapping[str, Node], start: str, anchored: set[str], *, only_self_replies_of: str | None = None
+) -> str | None:
+    """The first unknown tweet on the way up from `start`, or None when the way reaches `anchored` or the top.
+
+    With `only_self_replies_of`, the way stops (None) where it leaves that author's self-replies: such a
+    tweet cannot hang from the root's chain, so its missing ancestors are not worth a lookup.
+    """
+    current: str | None = start
+    seen: set[str] = set()
+    while current is not None and current not in anchored and current not in seen:
+        node = nodes.get(current)
+        if node is None:
+            return current
+        if only_self_replies_of is not None and not (node.author_id == only_self_replies_of and node.is_self_reply()):
+            return None
+        seen.add(current)
+        current = node.parent_id
+    return None

@@ -1,0 +1,175 @@
+"""What each command of `python -m bot` does, over the settings read once by `bot.__main__`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+
+import structlog
+
+from bot import audit
+from bot.processes import consumer_name, in_thread, run_once, run_poller, run_worker, stop_on_signals, wait_for
+from bot.runtime import build
+from bot.store import Store
+from config.settings import Settings, env_name
+
+log = structlog.get_logger(__name__)
+
+
+def out(text: str = "") -> None:
+    """Command output (tables, configuration) goes to stdout; logs go to stderr."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    command = args.command.replace("-", "_")
+    handler = globals()[f"cmd_{command}"]
+    return int(handler(args, settings))
+
+
+def _process_settings(settings: Settings) -> None:
+    if not settings.dry_run:
+        settings.require_credentials()
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    _process_settings(settings)
+    bot = build(settings)
+    if args.once:
+        finished = run_once(bot)
+        log.info("run_once_done", finished=finished)
+        return 0
+    stop = threading.Event()
+    stop_on_signals(stop)
+    threads = [in_thread(run_poller, bot, stop, name="poller"), in_thread(run_worker, bot, stop, name="worker")]
+    if args.no_web:
+        wait_for(stop, threads)
+        return 0
+    from bot.web import serve
+
+    serve(settings, bot.store)  # blocks until SIGTERM / Ctrl-C
+    stop.set()
+    wait_for(stop, threads)
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
+    _process_settings(settings)
+    bot = build(settings)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    run_poller(bot, stop)
+    return 0
+
+
+def cmd_work(args: argparse.Namespace, settings: Settings) -> int:
+    _process_settings(settings)
+    bot = build(settings)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    worker = in_thread(run_worker, bot, stop, args.consumer or consumer_name(), name="worker")
+    wait_for(stop, [worker])
+    return 0
+
+
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.web import serve
+
+    serve(settings, Store.from_settings(settings))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(settings, serve=not args.no_serve, port=args.port)
+
+
+def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sandbox.server import serve
+
+    serve("127.0.0.1", args.port, None if args.seed == "none" else args.seed)
+    return 0
+
+
+def cmd_requests(args: argparse.Namespace, settings: Settings) -> int:
+    store = Store.from_settings(settings)
+    try:
+        since = audit.parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    # Filters apply after reading, so read generously when filtering.
+    fetch = args.limit if not (args.outcome or args.user) else max(args.limit * 20, 1000)
+    records = audit.select(store.handled(limit=fetch, since=since), outcome=args.outcome, user=args.user)
+    records = records[: args.limit]
+    if args.json:
+        for record in records:
+            out(record.model_dump_json())
+    else:
+        out(audit.table(records))
+        dead = len(store.dead_letters())
+        if dead:
+            out(f"\n{dead} request(s) in the dead-letter stream: `python -m bot dead-letters` lists them.")
+    return 0
+
+
+def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
+    store = Store.from_settings(settings)
+    record = store.handled_one(args.mention_id)
+    if record is None:
+        sys.stderr.write(f"No handled request for mention {args.mention_id}.\n")
+        return 1
+    out(audit.story(record))
+    reply = store.reply_record(args.mention_id)
+    if reply is not None:
+        out(f"reply record  {reply.state} {reply.reply_id or ''} at {reply.at.isoformat()}")
+    return 0
+
+
+def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    store = Store.from_settings(settings)
+    if args.requeue:
+        moved = store.requeue_dead()
+        out(f"Re-queued {moved} request(s).")
+        return 0
+    letters = store.dead_letters()
+    for letter in letters:
+        out(
+            f"{letter['mention_id']}  attempts={letter.get('attempts', '?')}  at={letter.get('at', '?')}  "
+            f"error={letter.get('error', '')}"
+        )
+    if not letters:
+        out("(no dead letters)")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    data = settings.model_dump(mode="json")
+    secret = {"x_api_key", "x_api_secret", "x_access_token", "x_access_token_secret", "x_bearer_token"}
+    for field, value in data.items():
+        if field in secret:
+            shown = "(set, hidden)" if value else "(not set)"
+        elif field == "redis_url" and value:
+            shown = _mask_url(str(value))
+        else:
+            shown = json.dumps(value) if not isinstance(value, str) else value
+        out(f"{env_name(field)}={shown}")
+    missing = settings.missing_credentials()
+    if missing and not settings.dry_run:
+        out(f"\n# missing credentials: {', '.join(missing)} (needed to post; or set UNROLL_DRY_RUN=true)")
+    return 0
+
+
+def _mask_url(url: str) -> str:
+    """A Redis URL with its password hidden."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -1,0 +1,115 @@
+"""`python -m bot demo`: the bot end to end on the sandbox and the embedded Redis, pages served until Ctrl-C.
+
+It starts the X API v2 sandbox on 127.0.0.1, loads the sample threads with a reader's "@unrollbot unroll"
+under each, runs one poll and drains the queue exactly as `run --once` does, prints every reply the bot
+posted with its link, checks that each link serves its page, and keeps serving the pages.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import requests
+import structlog
+
+from bot.processes import run_once
+from bot.runtime import build
+from bot.sandbox import SandboxServer
+from bot.sandbox.samples import load_samples
+from bot.store import Store, embedded
+from config.settings import Settings, load_settings
+
+log = structlog.get_logger(__name__)
+
+DEMO_PREFIX = "demo"
+DEMO_CREDENTIALS = {
+    "x_api_key": "demo-consumer-key",
+    "x_api_secret": "demo-consumer-secret",
+    "x_access_token": "demo-access-token",
+    "x_access_token_secret": "demo-access-token-secret",
+}
+
+
+def demo_settings(settings: Settings, sandbox_url: str, port: int) -> Settings:
+    """The operator's settings, aimed at the sandbox, the embedded Redis and a fresh demo key prefix."""
+    data = settings.model_dump()
+    data.update(
+        DEMO_CREDENTIALS,
+        x_bearer_token=None,
+        x_api_base_url=sandbox_url,
+        redis_url=None,
+        public_base_url=f"http://127.0.0.1:{port}",
+        host="127.0.0.1",
+        port=port,
+        key_prefix=DEMO_PREFIX,
+        bot_handle=None,
+        dry_run=False,
+        data_dir=settings.data_dir / "demo",
+    )
+    return load_settings(_env_file=None, **data)
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def run_demo(settings: Settings, *, serve: bool = True, port: int | None = None) -> int:
+    """Run the demo; returns the process exit code."""
+    sandbox = SandboxServer(port=0)
+    sandbox.start()
+    try:
+        return _demo(settings, sandbox, serve=serve, port=port or settings.port)
+    finally:
+        sandbox.stop()
+
+
+def _demo(settings: Settings, sandbox: SandboxServer, *, serve: bool, port: int) -> int:
+    samples = load_samples(sandbox.world, "demo")
+    settings = demo_settings(settings, sandbox.url, port)
+    client = embedded(settings.data_dir)
+    stale = list(client.scan_iter(match="{" + DEMO_PREFIX + "}:*", count=1000))
+    if stale:  # every demo starts fresh
+        client.delete(*stale)
+    store = Store(client, DEMO_PREFIX, handled_log_size=settings.handled_log_size)
+    bot = build(settings, store=store)
+
+    out(
+        f"X API sandbox at {sandbox.url}; {len(samples)} sample threads, each with a reader's "
+        f'"@{bot.username} unroll" under its last tweet.'
+    )
+    from bot.web import server as web_server
+
+    web = web_server(settings, store)
+    web_thread = threading.Thread(target=web.run, name="web", daemon=True)
+    web_thread.start()
+    deadline = time.monotonic() + 10
+    while not web.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    finished = run_once(bot)
+    out(f"Handled {finished} request(s).\n")
+    ok = True
+    for reply in sandbox.world.posted():
+        out(f"Reply {reply.id} to mention {reply.in_reply_to_tweet_id}:\n  {reply.text}")
+    out()
+    for record in store.handled(limit=50):
+        if not record.link:
+            continue
+        response = requests.get(record.link, timeout=10)
+        ok = ok and response.status_code == 200
+        out(f"  {record.link}  -> HTTP {response.status_code}, {record.tweets} tweets by @{record.author}")
+    if not serve:
+        web.should_exit = True
+        web_thread.join(timeout=10)
+        return 0 if ok else 1
+    out(f"\nServing the pages at {settings.public_base_url} (Ctrl-C to stop).")
+    try:
+        while web_thread.is_alive():
+            web_thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        web.should_exit = True
+        web_thread.join(timeout=10)
+    return 0 if ok else 1

@@ -1,0 +1,315 @@
+"""What the site's pages are made of: the Jinja2 environment, safe links, and tweets turned into paragraphs.
+
+Everything a template shows passes through here first: text is cleaned of control characters, every link
+is checked to be http(s), and a tweet's segments become paragraphs of lines of pieces. Templates only loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+import jinja2
+
+from bot.models import Author, Media, QuotedTweet, Segment, Thread, ThreadTweet
+from config.settings import Settings
+
+CSS_FILE = "unroll.css"
+# C0 and C1 control characters but tab and newline: they have no business in a page or a text file.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_URL_JUNK = re.compile(r"[\x00-\x20\x7f-\x9f]")  # browsers drop these inside URLs: `java\tscript:` is a trap
+# BCP 47 tags X gives (en, pt, zh-cn…); X's own pseudo-languages (und, qme, qht, zxx…) are not languages.
+_LANG = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", re.IGNORECASE)
+_NOT_LANG = {"und", "zxx", "art", "qam", "qct", "qht", "qme", "qst"}
+
+
+def clean(text: str) -> str:
+    """Text without control characters (but newlines and tabs), with Windows line ends made plain."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is an absolute http(s) URL with a host, else None: nothing else gets into an href or src."""
+    if not url:
+        return None
+    candidate = _URL_JUNK.sub("", url)
+    try:
+        parts = urlsplit(candidate)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return candidate
+
+
+def lang_of(code: str | None) -> str | None:
+    """A `lang` attribute value from the tweet's language, or None when X does not know it."""
+    if not code or not _LANG.fullmatch(code) or code.lower() in _NOT_LANG:
+        return None
+    return code.lower()
+
+
+def fmt_date(moment: datetime | None) -> str:
+    """A date as readers everywhere read it, in UTC: `Dec 27, 2020`."""
+    if moment is None:
+        return ""
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment
+    return f"{moment:%b} {moment.day}, {moment.year}"
+
+
+def iso(moment: datetime | None) -> str:
+    """A moment as ISO 8601 in UTC, for `datetime` attributes."""
+    if moment is None:
+        return ""
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).isoformat()
+
+
+def status_url(username: str | None, tweet_id: str) -> str:
+    """The tweet on X (`i` stands in for an unknown author: x.com redirects it)."""
+    return f"https://x.com/{quote(username or 'i', safe='')}/status/{quote(tweet_id, safe='')}"
+
+
+def profile_url(username: str) -> str:
+    """The author's profile on X."""
+    return f"https://x.com/{quote(username, safe='')}"
+
+
+def avatar_url(author: Author | None) -> str | None:
+    """The author's picture at 73 px rather than X's default 48 px, which blurs on phones."""
+    url = safe_url(author.profile_image_url) if author else None
+    if url and urlsplit(url).hostname == "pbs.twimg.com":
+        url = url.replace("_normal.", "_bigger.")
+    return url
+
+
+@dataclass(frozen=True)
+class Site:
+    """Who serves the pages: the public address, the bot's handle and the keyword that summons it."""
+
+    base_url: str
+    bot_handle: str | None = None
+    keyword: str = "unroll"
+
+    @classmethod
+    def of(cls, settings: Settings, identity: Mapping[str, str] | None = None) -> Site:
+        """The site as configured; the bot's handle as X knows it (`identity`) wins over the configured one."""
+        handle = (identity or {}).get("username") or settings.bot_handle
+        return cls(settings.public_base_url.rstrip("/"), handle, settings.keywords[0])
+
+    def path(self, path: str) -> str:
+        """A link within the site, below the public address's own path (for a site served under a prefix)."""
+        return urlsplit(self.base_url).path.rstrip("/") + path
+
+    def thread_path(self, root_id: str, suffix: str = "") -> str:
+        return self.path(f"/thread/{quote(root_id, safe='')}{suffix}")
+
+    def link(self, root_id: str) -> str:
+        return f"{self.base_url}/thread/{quote(root_id, safe='')}"
+
+
+# --- tweets as paragraphs -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Piece:
+    """A run of text in a line; a link when `href` is set (`external`: a link the author posted)."""
+
+    text: str
+    href: str | None = None
+    external: bool = False
+
+
+Line = list[Piece]
+Paragraph = list[Line]
+
+
+def segment_href(segment: Segment) -> str | None:
+    """Where a segment links to: its expanded URL, or the mention's, hashtag's or cashtag's page on X."""
+    if segment.kind == "text":
+        return None
+    given = safe_url(segment.href)
+    if segment.kind == "url" or given:
+        return given
+    name = clean(segment.text).strip().lstrip("@#$＠＃")
+    if not name:
+        return None
+    if segment.kind == "mention":
+        return profile_url(name)
+    if segment.kind == "hashtag":
+        return f"https://x.com/hashtag/{quote(name, safe='')}"
+    return f"https://x.com/search?q={quote('$' + name, safe='')}"
+
+
+def paragraphs(segments: Sequence[Segment]) -> list[Paragraph]:
+    """A tweet's text as paragraphs (split at blank lines) of lines (split at single line breaks)."""
+    lines: list[Line] = [[]]
+    for segment in segments:
+        href = segment_href(segment)
+        text = clean(segment.text)
+        if href:
+            lines[-1].append(Piece(" ".join(text.split()) or href, href, segment.kind == "url"))
+            continue
+        for index, part in enumerate(text.split("\n")):
+            if index:
+                lines.append([])
+            if part:
+                lines[-1].append(Piece(part))
+    result: list[Paragraph] = []
+    current: Paragraph = []
+    for line in lines:
+        if any(piece.href or piece.text.strip() for piece in line):
+            current.append(line)
+        elif current:
+            result.append(current)
+            current = []
+    if current:
+        result.append(current)
+    return result
+
+
+@dataclass(frozen=True)
+class MediaView:
+    """A photo, video or GIF as the page shows it; `poster` kind: a video with nothing playable, shown still."""
+
+    kind: Literal["photo", "video", "gif", "poster"]
+    src: str
+    alt: str
+    poster: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+def _size(value: int | None) -> int | None:
+    return value if value is not None and 0 < value < 100_000 else None
+
+
+def media_view(media: Media) -> MediaView | None:
+    """The media as the page can show it, or None when it has no http(s) address at all."""
+    src, poster = safe_url(media.url), safe_url(media.preview_url)
+    width, height = _size(media.width), _size(media.height)
+    alt = " ".join(clean(media.alt_text or "").split())
+    if media.type == "photo":
+        src = src or poster
+        kind: Literal["photo", "video", "gif", "poster"] = "photo"
+        alt = alt or "Photo (no description given)"
+    elif src:
+        kind = "gif" if media.type == "animated_gif" else "video"
+        alt = alt or ("GIF" if kind == "gif" else "Video")
+    else:
+        src, kind = poster, "poster"
+        alt = alt or "Still of a video (play it on X)"
+    return MediaView(kind, src, alt, poster, width, height) if src else None
+
+
+def media_views(media: Sequence[Media]) -> list[MediaView]:
+    """The media the page can show, in order."""
+    return [view for view in map(media_view, media) if view]
+
+
+@dataclass(frozen=True)
+class QuoteView:
+    """A quoted tweet as an embedded card; `available` is False when X did not give its text or author."""
+
+    url: str
+    available: bool
+    name: str
+    username: str
+    profile: str | None
+    avatar: str | None
+    date: str
+    datetime: str
+    paragraphs: list[Paragraph]
+    media: list[MediaView]
+
+
+def quote_view(quoted: QuotedTweet) -> QuoteView:
+    """A quoted tweet as its card shows it."""
+    author = quoted.author
+    username = clean(author.username) if author else ""
+    return QuoteView(
+        url=status_url(author.username if author else None, quoted.id),
+        available=bool(author or quoted.segments or quoted.media),
+        name=clean(author.name or author.username) if author else "",
+        username=username,
+        profile=profile_url(author.username) if author else None,
+        avatar=avatar_url(author),
+        date=fmt_date(quoted.created_at),
+        datetime=iso(quoted.created_at),
+        paragraphs=paragraphs(quoted.segments),
+        media=media_views(quoted.media),
+    )
+
+
+@dataclass(frozen=True)
+class TweetView:
+    """One tweet of the thread as a part of the article."""
+
+    anchor: str
+    number: int
+    url: str
+    lang: str | None
+    date: str
+    datetime: str
+    paragraphs: list[Paragraph]
+    media: list[MediaView]
+    quote: QuoteView | None
+
+
+def anchor_of(tweet_id: str) -> str:
+    """The fragment id of a tweet on its thread page (`#t-<id>`)."""
+    return "t-" + re.sub(r"[^0-9A-Za-z_-]", "", tweet_id)
+
+
+def tweet_views(thread: Thread) -> list[TweetView]:
+    """Every tweet of the thread as the article shows it, numbered from 1."""
+    return [_tweet_view(thread, tweet, number) for number, tweet in enumerate(thread.tweets, 1)]
+
+
+def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int) -> TweetView:
+    return TweetView(
+        anchor=anchor_of(tweet.id),
+        number=number,
+        url=status_url(thread.author.username, tweet.id),
+        lang=lang_of(tweet.lang),
+        date=fmt_date(tweet.created_at),
+        datetime=iso(tweet.created_at),
+        paragraphs=paragraphs(tweet.segments),
+        media=media_views(tweet.media),
+        quote=quote_view(tweet.quoted) if tweet.quoted else None,
+    )
+
+
+# --- templates -------------------------------------------------------------------------------------------
+@cache
+def css() -> tuple[str, bytes]:
+    """The one stylesheet: its versioned file name (content hash, so it can be cached for a year) and bytes."""
+    data = resources.files("bot").joinpath("static", CSS_FILE).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    return f"unroll-{digest}.css", data
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment: templates from bot/templates, every value escaped, unknown names an error."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bot", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters["clean"] = clean
+    env.filters["profile_url"] = profile_url
+    return env
+
+
+def render(template: str, site: Site, **context: Any) -> str:
+    """Render a page template with the site and the stylesheet's address."""
+    css_name, _ = css()
+    return environment().get_template(template).render(site=site, css_href=site.path(f"/static/{css_name}"), **context)

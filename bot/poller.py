@@ -1,0 +1,161 @@
+"""Mentions → requests on the stream: one `poll_once()` that the scheduler, `run --once` and tests call.
+
+The cursor (newest mention id handled) lives in Redis and moves in the same transaction that puts the
+requests on the stream, so a crash never skips a mention nor queues one twice. Only one poller polls
+at a time: a Redis lock with expiry, renewed while a long poll pages through mentions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from bot.apimodels import ApiTweet, TweetsPage
+from bot.models import HandledRequest, UnrollRequest
+from bot.runtime import Bot
+from bot.trigger import matches
+
+log = structlog.get_logger(__name__)
+
+MENTIONS_REACH = 800  # GET /2/users/:id/mentions reaches only the latest 800 mentions
+PAGE_SIZE = 100
+LOCK_TIMEOUT = 120.0
+TWITTER_EPOCH_MS = 1288834974657
+
+
+@dataclass
+class PollResult:
+    """What one poll did."""
+
+    polled: bool = True
+    seen: int = 0
+    queued: list[str] = field(default_factory=list)
+    ignored: dict[str, str] = field(default_factory=dict)
+    cursor: str | None = None
+
+
+def snowflake_time(tweet_id: str) -> datetime:
+    """When a tweet was created, read from its id (X ids are snowflakes)."""
+    return datetime.fromtimestamp(((int(tweet_id) >> 22) + TWITTER_EPOCH_MS) / 1000, UTC)
+
+
+def fetch_mentions(bot: Bot, cursor: str | None) -> tuple[list[TweetsPage], bool]:
+    """Every page of mentions newer than the cursor (or within the look-back on first start).
+
+    Returns the pages and whether the endpoint's reach (latest 800) was exhausted with more still unread.
+    """
+    pages: list[TweetsPage] = []
+    token: str | None = None
+    start = None if cursor else datetime.now(UTC) - timedelta(seconds=bot.settings.lookback)
+    while True:
+        page = bot.api.mentions(
+            bot.user_id, since_id=cursor, start_time=start, pagination_token=token, max_results=PAGE_SIZE
+        )
+        pages.append(page)
+        token = page.meta.next_token
+        if not token or not page.data:
+            return pages, False
+        if sum(len(p.data) for p in pages) >= MENTIONS_REACH:
+            return pages, True
+
+
+def to_request(tweet: ApiTweet, page: TweetsPage) -> UnrollRequest:
+    users = {u.id: u for u in page.includes.users}
+    author = users.get(tweet.author_id or "")
+    return UnrollRequest(
+        mention_id=tweet.id,
+        requester_id=tweet.author_id or "",
+        requester_username=author.username if author else "",
+        conversation_id=tweet.conversation_id,
+        replied_to_id=tweet.replied_to,
+        quoted_id=tweet.referenced("quoted"),
+        text=mention_text(tweet),
+        lang=tweet.lang,
+        created_at=tweet.created_at,
+    )
+
+
+def mention_text(tweet: ApiTweet) -> str:
+    """The mention's whole text, unescaped (X escapes &, < and > in `text`)."""
+    raw = tweet.note_tweet.text if tweet.note_tweet else tweet.text
+    return raw.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def why_ignored(bot: Bot, tweet: ApiTweet, page: TweetsPage) -> str | None:
+    """Why a mention is not a request (None when it is one)."""
+    if tweet.author_id == bot.user_id:
+        return "own_tweet"
+    if tweet.referenced("retweeted"):
+        return "retweet"
+    if not matches(mention_text(tweet), bot.settings.keywords):
+        return "no_keyword"
+    users = {u.id: u.username.lower() for u in page.includes.users}
+    blocked = {b.lower().lstrip("@") for b in bot.settings.blocked_users}
+    if tweet.author_id in blocked or users.get(tweet.author_id or "") in blocked:
+        return "blocked_user"
+    if not tweet.replied_to and not tweet.referenced("quoted"):
+        return "not_under_a_thread"
+    return None
+
+
+def poll_once(bot: Bot) -> PollResult:
+    """Fetch new mentions, queue the requests among them and move the cursor, holding the poller lock."""
+    lock = bot.store.lock("poller", timeout=LOCK_TIMEOUT)
+    if not lock.acquire(blocking=False):
+        log.info("poll_skipped", reason="another_poller_holds_the_lock")
+        return PollResult(polled=False)
+    try:
+        return _poll(bot)
+    finally:
+        try:
+            lock.release()
+        except Exception as exc:  # the lock expired under a very slow poll: nothing to release
+            log.warning("poll_lock_lost", error=str(exc))
+
+
+def _poll(bot: Bot) -> PollResult:
+    store = bot.store
+    cursor = store.get_cursor()
+    pages, exhausted = fetch_mentions(bot, cursor)
+    tweets = [(t, p) for p in pages for t in p.data]
+    result = PollResult(seen=len(tweets), cursor=cursor)
+    if exhausted and cursor:
+        oldest = min((t.id for t, _ in tweets), key=int)
+        gap = (snowflake_time(oldest) - snowflake_time(cursor)).total_seconds()
+        log.warning("mentions_gap", reach=MENTIONS_REACH, cursor=cursor, oldest_read=oldest, gap_seconds=gap)
+    requests: list[UnrollRequest] = []
+    for tweet, page in sorted(tweets, key=lambda tp: int(tp[0].id)):  # oldest first: answered in order
+        reason = why_ignored(bot, tweet, page)
+        if reason is None:
+            requests.append(to_request(tweet, page))
+            continue
+        result.ignored[tweet.id] = reason
+        if reason != "no_keyword":  # plain chatter is not a request; the rest are worth an audit line
+            record_ignored(bot, to_request(tweet, page), reason)
+    newest = max((t.id for t, _ in tweets), key=int, default=None)
+    if newest is None and cursor is None:
+        # First start and nothing in the look-back: start from now so the next poll uses since_id.
+        newest = str(int((datetime.now(UTC).timestamp() * 1000) - TWITTER_EPOCH_MS) << 22)
+    if requests or (newest and newest != cursor):
+        store.enqueue(requests, cursor=newest)
+    result.queued = [r.mention_id for r in requests]
+    result.cursor = newest or cursor
+    store.mark_polled()
+    log.info("poll_done", seen=result.seen, queued=len(requests), ignored=len(result.ignored), cursor=result.cursor)
+    return result
+
+
+def record_ignored(bot: Bot, request: UnrollRequest, reason: str) -> None:
+    handled = HandledRequest(
+        mention_id=request.mention_id,
+        mention_url=request.mention_url,
+        requester=request.requester_username,
+        requester_id=request.requester_id,
+        outcome=f"ignored:{reason}",
+        reason=reason,
+        attempts=0,
+    )
+    bot.store.record(handled)
+    log.info("request_handled", **handled.model_dump(mode="json", exclude_none=True))

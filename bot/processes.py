@@ -1,0 +1,136 @@
+"""The long-running processes: the poll schedule (APScheduler), the worker loop, and `run --once`.
+
+SIGTERM and SIGINT set a stop event: the poller stops scheduling, the worker finishes the request in hand
+(it stays pending and is claimed again if that takes longer than the grace period) and the process exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.errors import ApiError, AuthFailed, RateLimited, StoreUnavailable
+from bot.poller import poll_once
+from bot.runtime import Bot
+from bot.worker import drain, work_once
+
+log = structlog.get_logger(__name__)
+
+SHUTDOWN_GRACE = 20.0  # seconds a stopping process gives the request in hand (Procfile platforms wait ~30)
+READ_BLOCK_MS = 2000
+RECONNECT_WAIT = 2.0
+
+
+def consumer_name() -> str:
+    """A consumer name unique to this process within the group."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """Turn SIGTERM / SIGINT into the stop event (main thread only)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        log.info("shutdown_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def guarded_poll(bot: Bot) -> None:
+    """One scheduled poll; errors are logged, never raised into the scheduler (the next run retries)."""
+    try:
+        poll_once(bot)
+    except RateLimited as exc:
+        log.warning("poll_rate_limited", reset_at=exc.reset_at.isoformat())
+    except AuthFailed:
+        log.error("credentials_rejected", fix="check the X_* credentials")
+    except (ApiError, StoreUnavailable, redis.RedisError) as exc:
+        log.warning("poll_failed", error=str(exc))
+    except Exception as exc:
+        log.exception("poll_crashed", error=str(exc))
+
+
+def poll_interval(bot: Bot) -> float:
+    """The configured interval, stretched when the mentions window could not sustain it."""
+    interval = bot.settings.poll_interval
+    window = bot.api.windows.get("GET /2/users/:id/mentions")
+    if window and window.limit:
+        interval = max(interval, 15 * 60 / window.limit)  # never faster than the 15-minute window allows
+    return interval
+
+
+def start_poller(bot: Bot) -> BackgroundScheduler:
+    """The poll schedule: one instance at a time, missed runs coalesced, first run right away."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        guarded_poll,
+        "interval",
+        args=[bot],
+        seconds=poll_interval(bot),
+        id="poll",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.start()
+    log.info("poller_started", interval=poll_interval(bot))
+    return scheduler
+
+
+def run_worker(bot: Bot, stop: threading.Event, consumer: str | None = None) -> None:
+    """Handle requests until stopped; Redis outages are waited out, never fatal."""
+    consumer = consumer or consumer_name()
+    log.info("worker_started", consumer=consumer)
+    while not stop.is_set():
+        try:
+            work_once(bot, consumer, block_ms=READ_BLOCK_MS)
+        except AuthFailed:
+            stop.set()
+            raise
+        except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable) as exc:
+            log.warning("redis_unreachable", error=str(exc), retry_in=RECONNECT_WAIT)
+            stop.wait(RECONNECT_WAIT)
+        except Exception as exc:
+            log.exception("worker_loop_error", error=str(exc))
+            stop.wait(RECONNECT_WAIT)
+    log.info("worker_stopped", consumer=consumer)
+
+
+def run_poller(bot: Bot, stop: threading.Event) -> None:
+    scheduler = start_poller(bot)
+    stop.wait()
+    scheduler.shutdown(wait=True)
+    log.info("poller_stopped")
+
+
+def run_once(bot: Bot) -> int:
+    """One poll, then drain the queue (stale requests of dead workers included); returns requests finished."""
+    poll_once(bot)
+    return drain(bot, consumer_name())
+
+
+def in_thread(target: Callable[..., None], *args: Any, name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for(stop: threading.Event, threads: list[threading.Thread], grace: float = SHUTDOWN_GRACE) -> None:
+    """Wait for the stop event, then give the threads a bounded time to finish."""
+    while not stop.is_set():
+        stop.wait(0.5)
+    deadline = time.monotonic() + grace
+    for thread in threads:
+        thread.join(timeout=max(deadline - time.monotonic(), 0))

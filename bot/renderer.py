@@ -1,0 +1,243 @@
+"""A stored thread as the reader gets it: its link, and its page as HTML, plain text, Markdown or JSON.
+
+Pure: data in, text out. The web app chooses which one to send; the replier only needs `link`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from bot.models import Media, Segment, Thread, ThreadSummary, title_of
+from bot.pages import (
+    MediaView,
+    Site,
+    avatar_url,
+    clean,
+    fmt_date,
+    iso,
+    lang_of,
+    media_views,
+    profile_url,
+    render,
+    safe_url,
+    segment_href,
+    status_url,
+    tweet_views,
+)
+from config.settings import Settings
+
+WORDS_PER_MINUTE = 230
+SECONDS_PER_IMAGE = 10
+DESCRIPTION_LENGTH = 200
+# Han, kana and Hangul are read a character at a time, like a word.
+_WORD = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\s\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+"
+)
+
+GAP_NOTES = {
+    "older_than_search_window": (
+        "Later posts of this thread could not be fetched: the thread is older than the window X lets this bot "
+        "search, so it may stop early."
+    ),
+    "deleted_tweets": "Some posts of this thread were deleted or are no longer visible, so a step may be missing.",
+}
+GAP_NOTE_OTHER = "This thread may be incomplete: some of its posts could not be fetched."
+
+
+def link(settings_or_base_url: Settings | str, root_id: str) -> str:
+    """The public address of a thread's page: PUBLIC_BASE_URL + /thread/<root id>."""
+    if isinstance(settings_or_base_url, Settings):
+        return Site.of(settings_or_base_url).link(root_id)
+    return Site(settings_or_base_url.rstrip("/")).link(root_id)
+
+
+def display_text(segments: Sequence[Segment]) -> str:
+    """The text as X shows it: links by their display text."""
+    return clean("".join(segment.text for segment in segments))
+
+
+def title(thread: Thread) -> str:
+    """The page title: the opening of the first tweet, trimmed at a word."""
+    return title_of(display_text(thread.first.segments)) or f"Thread by @{clean(thread.author.username)}"
+
+
+def description(thread: Thread, limit: int = DESCRIPTION_LENGTH) -> str:
+    """A summary for link cards: the thread's first words, on one line, trimmed at a word."""
+    text = " ".join(" ".join(display_text(tweet.segments) for tweet in thread.tweets[:3]).split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+def reading_minutes(thread: Thread) -> int:
+    """Minutes to read the thread: words at 230 a minute plus a moment for each image, at least one."""
+    words = sum(len(_WORD.findall(display_text(tweet.segments))) for tweet in thread.tweets)
+    images = sum(len(tweet.media) for tweet in thread.tweets)
+    return max(1, math.ceil(words / WORDS_PER_MINUTE + images * SECONDS_PER_IMAGE / 60))
+
+
+def gap_notes(thread: Thread) -> list[str]:
+    """Why the thread may be incomplete, as sentences for its footer (each said once)."""
+    notes = [GAP_NOTES.get(gap, GAP_NOTE_OTHER) for gap in thread.gaps]
+    return list(dict.fromkeys(notes))
+
+
+def _card_image(thread: Thread) -> MediaView | None:
+    for tweet in thread.tweets:
+        for view in media_views(tweet.media):
+            if view.kind == "photo":
+                return view
+            if view.poster:
+                return MediaView("photo", view.poster, view.alt)
+    return None
+
+
+def render_html(thread: Thread, *, site: Site, latest: Sequence[ThreadSummary] = ()) -> str:
+    """The thread's page: header, the tweets as an article, notes on gaps, and the latest threads unrolled."""
+    image = _card_image(thread)
+    author = thread.author
+    return render(
+        "thread.html",
+        site,
+        title=title(thread),
+        title_lang=lang_of(thread.first.lang),
+        description=description(thread),
+        canonical=site.link(thread.root_id),
+        card_image=image,
+        author_name=clean(author.name or author.username),
+        username=clean(author.username),
+        profile=profile_url(author.username),
+        author_path=site.path("/author/" + quote(author.username, safe="")),
+        avatar=avatar_url(author),
+        original=status_url(author.username, thread.root_id),
+        date=fmt_date(thread.first.created_at),
+        datetime=iso(thread.first.created_at),
+        count=len(thread.tweets),
+        minutes=reading_minutes(thread),
+        tweets=tweet_views(thread),
+        notes=gap_notes(thread),
+        alternates={suffix: site.thread_path(thread.root_id, suffix) for suffix in (".txt", ".md", ".json")},
+        refresh_action=site.thread_path(thread.root_id, "/refresh"),
+        latest=[summary for summary in latest if summary.root_id != thread.root_id],
+    )
+
+
+# --- plain text -------------------------------------------------------------------------------------------
+def _media_lines(media: Sequence[Media], markdown: bool = False) -> list[str]:
+    lines = []
+    for view in media_views(media):
+        label = {"photo": "Photo", "gif": "GIF", "video": "Video", "poster": "Video"}[view.kind]
+        said = label if view.alt == label else f"{label}: {view.alt}"
+        if markdown and view.kind == "photo":
+            lines.append(f"![{_md_escape(view.alt)}]({_md_url(view.src)})")
+        elif markdown:
+            lines.append(f"[{_md_escape(said)}]({_md_url(view.src)})")
+        else:
+            lines.append(f"[{said}] {view.src}")
+    return lines
+
+
+def _plain(segments: Sequence[Segment]) -> str:
+    """Text with each link written out as where it goes; blank lines kept, trailing spaces not."""
+    text = "".join(safe_url(s.href) or s.text if s.kind == "url" else s.text for s in segments)
+    return "\n".join(line.rstrip() for line in clean(text).strip().split("\n"))
+
+
+def render_txt(thread: Thread, *, site: Site) -> str:
+    """The thread as plain text: a heading, each tweet as a paragraph, media and quotes as lines."""
+    author = thread.author
+    head = [
+        title(thread),
+        f"By {clean(author.name or author.username)} (@{clean(author.username)}) · {fmt_date(thread.first.created_at)}"
+        f" · {len(thread.tweets)} posts · {reading_minutes(thread)} min read",
+        f"Original: {status_url(author.username, thread.root_id)}",
+    ]
+    blocks = ["\n".join(head)]
+    for tweet in thread.tweets:
+        parts = [_plain(tweet.segments), *_media_lines(tweet.media)]
+        if tweet.quoted:
+            who = f"@{clean(tweet.quoted.author.username)}" if tweet.quoted.author else "a post"
+            quoted = _plain(tweet.quoted.segments).replace("\n", "\n> ")
+            parts.append(f"> Quoting {who}: {quoted}\n> {tweet.quoted.url}")
+        blocks.append("\n".join(part for part in parts if part))
+    blocks.extend(gap_notes(thread))
+    follow = f"You can follow @{clean(author.username)}: {profile_url(author.username)}"
+    blocks.append(f"{follow}\nUnrolled: {site.link(thread.root_id)}")
+    return "\n\n".join(blocks) + "\n"
+
+
+# --- Markdown ---------------------------------------------------------------------------------------------
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+_MD_LINE_START = re.compile(r"^(\s*)([-+=>#]|\d+(?=[.)]))", re.MULTILINE)  # lists, quotes, headings
+
+
+def _md_escape(text: str) -> str:
+    """Text that Markdown shows as written: no emphasis, links, HTML or lists made from it."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", clean(text))
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), escaped)
+
+
+def _md_url(url: str) -> str:
+    return re.sub(r"[\s()<>]", lambda m: f"%{ord(m.group()):02X}", url)
+
+
+def _md_segments(segments: Sequence[Segment]) -> str:
+    out = []
+    for segment in segments:
+        href = segment_href(segment)
+        if href:
+            out.append(f"[{_md_escape(' '.join(segment.text.split()) or href)}]({_md_url(href)})")
+        else:
+            out.append(_md_escape(segment.text))
+    lines = "".join(out).strip().split("\n")
+    # A line break inside a paragraph needs a trailing backslash in CommonMark; a blank line stays a paragraph break.
+    return "\n".join(
+        line.rstrip() + "\\" if line.strip() and index + 1 < len(lines) and lines[index + 1].strip() else line.rstrip()
+        for index, line in enumerate(lines)
+    )
+
+
+def render_md(thread: Thread, *, site: Site) -> str:
+    """The thread as Markdown: a title, a byline, each tweet as paragraphs with its links, media and quotes."""
+    author = thread.author
+    handle = clean(author.username)
+    blocks = [
+        f"# {_md_escape(title(thread))}",
+        f"**{_md_escape(author.name or handle)}** ([@{_md_escape(handle)}]({_md_url(profile_url(author.username))}))"
+        f" · {fmt_date(thread.first.created_at)} · {len(thread.tweets)} posts · {reading_minutes(thread)} min read"
+        f" · [Original on X]({_md_url(status_url(author.username, thread.root_id))})",
+    ]
+    for tweet in thread.tweets:
+        parts = [_md_segments(tweet.segments), *_media_lines(tweet.media, markdown=True)]
+        if tweet.quoted:
+            who = f"@{_md_escape(tweet.quoted.author.username)}" if tweet.quoted.author else "a post"
+            body = _md_segments(tweet.quoted.segments).replace("\n", "\n> ")
+            parts.append(f"> Quoting {who}: {body}\n>\n> [View the quoted post on X]({_md_url(tweet.quoted.url)})")
+        blocks.append("\n\n".join(part for part in parts if part))
+    blocks.extend(f"*{_md_escape(note)}*" for note in gap_notes(thread))
+    blocks.append(
+        f"---\n\nYou can follow [@{_md_escape(handle)}]({_md_url(profile_url(author.username))}). "
+        f"Unrolled at <{_md_url(site.link(thread.root_id))}>."
+    )
+    return "\n\n".join(blocks) + "\n"
+
+
+# --- JSON -------------------------------------------------------------------------------------------------
+def render_json(thread: Thread, *, site: Site) -> str:
+    """The thread as JSON: the stored thread, plus its link, title, reading time and each tweet's plain text."""
+    data: dict[str, Any] = {
+        "link": site.link(thread.root_id),
+        "title": title(thread),
+        "reading_minutes": reading_minutes(thread),
+        **thread.model_dump(mode="json"),
+    }
+    for tweet, dumped in zip(thread.tweets, data["tweets"], strict=True):
+        dumped["text"] = clean(tweet.text)
+        dumped["url"] = status_url(thread.author.username, tweet.id)
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"

@@ -1,0 +1,296 @@
+"""Mention → thread: the fewest X API calls that find the whole thread, then pure assembly.
+
+The mention's `conversation_id` is the root's id, and a snowflake id tells when a tweet was posted
+(https://docs.x.com/resources/fundamentals/x-ids), so whether the thread is inside the 7-day window of
+recent search is known before any call. Lower bounds (requests; every tweet is read once, except that
+X's `referenced_tweets.id` expansion also returns each tweet's parent and quoted tweet in `includes`):
+
+- stored copy fetched less than `fresh_for` seconds ago: 0 requests;
+- stored copy, older: 1 search per 100 newer tweets (at least 1), `since_id` its last tweet;
+- new thread of N tweets within the window: 1 root lookup + max(1, ⌈(N-1)/100⌉) recent searches of
+  `conversation_id:<root> from:<author> is:reply` (`from:` keeps other people's replies out of the bill);
+- older than the window, full archive allowed: 1 root lookup + max(1, ⌈(N-1)/500⌉) full-archive searches;
+- older, no full archive, mention under the tweet at depth d (root = 0): 1 lookup of [root, target]
+  + 1 recent search + ⌈(d-2)/2⌉ lookups climbing the reply chain (each returns its parent in includes);
+- a quote instead of a reply (or a web request, which has no conversation id): +1 lookup of that tweet to
+  learn its conversation (the root lookup is skipped when it is the root or the root's reply).
+The resolver reads the store but never writes it: the worker saves the thread it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+import structlog
+
+from bot.apimodels import ApiMedia, ApiProblem, ApiTweet, ApiUser, Includes, TweetsPage
+from bot.assembly import Node, assemble, branched, broken_self_replies, missing_link, reachable
+from bot.errors import NotFound, ThreadNotFound
+from bot.models import Author, Thread, UnrollRequest, utcnow
+from bot.store import Store
+from bot.tweettext import author_of, snowflake_time, thread_tweet
+from bot.xapi import Usage, XApi
+from config.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+RECENT_WINDOW = timedelta(days=7)  # https://docs.x.com/x-api/posts/search/introduction
+WINDOW_MARGIN = timedelta(minutes=5)  # clock skew, and the time the resolution itself takes
+FRESH_FOR = 60.0  # seconds a stored thread is served without asking X for newer tweets
+RECENT_PAGE = 100  # max_results of recent search
+ARCHIVE_PAGE = 500  # max_results of full-archive search
+
+ResolutionOutcome = Literal["resolved", "cached", "no_thread", "not_found", "protected"]
+
+
+@dataclass
+class Resolution:
+    """What resolving one request gave: the thread (when there is one), why not otherwise, and its cost."""
+
+    outcome: ResolutionOutcome
+    thread: Thread | None = None
+    reason: str | None = None
+    detail: str = ""
+    root_id: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+class _Fetched:
+    """Everything read during one resolution, each tweet asked for at most once."""
+
+    def __init__(self, api: XApi) -> None:
+        self.api = api
+        self.tweets: dict[str, ApiTweet] = {}
+        self.users: dict[str, ApiUser] = {}
+        self.media: dict[str, ApiMedia] = {}
+        self.problems: dict[str, ApiProblem] = {}  # tweets X said it cannot give: deleted, protected, suspended
+
+    def absorb(self, page: TweetsPage) -> int:
+        for tweet in (*page.data, *page.includes.tweets):
+            self.tweets.setdefault(tweet.id, tweet)
+        self.users.update((u.id, u) for u in page.includes.users)
+        self.media.update((m.media_key, m) for m in page.includes.media)
+        for problem in page.errors:
+            key = problem.resource_id or problem.value
+            if key and problem.resource_type in (None, "tweet"):
+                self.problems.setdefault(key, problem)
+        return len(page.data)
+
+    def lookup(self, ids: Iterable[str]) -> None:
+        """Look up the tweets not read yet, 100 per request."""
+        wanted = [i for i in dict.fromkeys(ids) if i not in self.tweets and i not in self.problems]
+        if not wanted:
+            return
+        self.absorb(self.api.lookup(wanted))
+        for tweet_id in wanted:
+            if tweet_id not in self.tweets:
+                self.problems.setdefault(tweet_id, ApiProblem(title="Not Found Error", resource_id=tweet_id))
+
+    def search(self, query: str, *, full_archive: bool, since_id: str | None) -> int:
+        """Every page of a search; how many tweets matched."""
+        found, token = 0, None
+        while True:
+            page = self.api.search(
+                query,
+                full_archive=full_archive,
+                since_id=since_id,
+                next_token=token,
+                max_results=ARCHIVE_PAGE if full_archive else RECENT_PAGE,
+            )
+            found += self.absorb(page)
+            token = page.meta.next_token
+            if not token:
+                return found
+
+    def includes(self) -> Includes:
+        return Includes(
+            users=list(self.users.values()), tweets=list(self.tweets.values()), media=list(self.media.values())
+        )
+
+
+def _node(tweet: ApiTweet) -> Node:
+    return Node(tweet.id, tweet.author_id or "", tweet.replied_to, tweet.in_reply_to_user_id)
+
+
+def _unavailable(tweet_id: str, problem: ApiProblem | None, what: str) -> ThreadNotFound:
+    """The error for a tweet X would not give: `protected` for a protected or suspended author, else `not_found`."""
+    text = f"{problem.title} {problem.detail} {problem.type}".lower() if problem else ""
+    if "suspended" in text:
+        return ThreadNotFound(f"{what} {tweet_id} is by a suspended account", reason="suspended")
+    if "not-authorized" in text or "authorization" in text:
+        return ThreadNotFound(f"{what} {tweet_id} is by a protected account", reason="protected")
+    return ThreadNotFound(f"{what} {tweet_id} no longer exists", reason="deleted")
+
+
+class _Resolver:
+    def __init__(self, api: XApi, store: Store, settings: Settings, now: datetime, fresh_for: float) -> None:
+        self.store = store
+        self.settings = settings
+        self.now = now
+        self.fresh_for = fresh_for
+        self.fetched = _Fetched(api)
+        self.stored: Thread | None = None
+
+    def in_window(self, tweet_id: str) -> bool:
+        """Whether recent search still finds this tweet, from its snowflake id alone."""
+        return snowflake_time(tweet_id) > self.now - RECENT_WINDOW + WINDOW_MARGIN
+
+    def run(self, request: UnrollRequest) -> Resolution:
+        target = request.replied_to_id or request.quoted_id
+        if target is None:
+            raise ThreadNotFound("the mention neither replies to nor quotes a post", reason="nothing_to_unroll")
+        root_id = request.conversation_id if request.replied_to_id else None
+        self.stored = self.store.get_thread(root_id) if root_id else None
+        if self.stored is None and (stored_root := self.store.root_of(target)):
+            self.stored = self.store.get_thread(stored_root)
+        if self.stored is None and root_id is None:
+            # A quote (or a link pasted on the site): that tweet's conversation is the thread's.
+            self.fetched.lookup([target])
+            quoted = self.fetched.tweets.get(target)
+            if quoted is None:
+                raise _unavailable(target, self.fetched.problems.get(target), "the quoted post")
+            root_id = quoted.conversation_id or quoted.id
+            self.stored = self.store.get_thread(root_id)
+        if self.stored is not None:
+            return self.refresh(self.stored, target)
+        assert root_id is not None
+        return self.new(root_id, target)
+
+    def refresh(self, stored: Thread, target: str) -> Resolution:
+        """A thread unrolled before: only what is newer than its last tweet, nothing at all while fresh."""
+        if (self.now - stored.fetched_at).total_seconds() < self.fresh_for:
+            return Resolution("cached", stored, reason="fresh", root_id=stored.root_id)
+        root_id, author_id, last = stored.root_id, stored.author.id, stored.last_id
+        complete = self.in_window(last) or self.settings.full_archive
+        since = last if complete else None  # recent search refuses a since_id older than its window
+        full_archive = not self.in_window(last) and self.settings.full_archive
+        self.search(root_id, author_id, full_archive=full_archive, since_id=since)
+        self.climb(
+            root_id, author_id, target, follow_target=branched(self.nodes(root_id), author_id), connect=not complete
+        )
+        thread = self.thread(root_id, stored.author, target, complete=complete)
+        if [t.id for t in thread.tweets] == [t.id for t in stored.tweets]:
+            return Resolution("cached", thread, reason="nothing_new", root_id=root_id)
+        return Resolution("resolved", thread, root_id=root_id)
+
+    def new(self, root_id: str, target: str) -> Resolution:
+        """A thread never unrolled: the root, then the author's replies in the conversation."""
+        recent = self.in_window(root_id)
+        complete = recent or self.settings.full_archive
+        self.fetched.lookup([root_id] if complete or target == root_id else [root_id, target])
+        root = self.fetched.tweets.get(root_id)
+        if root is None:
+            raise _unavailable(root_id, self.fetched.problems.get(root_id), "the thread's first post")
+        user = self.fetched.users.get(root.author_id or "")
+        if user is None:
+            raise ThreadNotFound(f"the author of {root_id} cannot be seen", reason="suspended")
+        if user.protected:
+            raise ThreadNotFound(f"@{user.username} is a protected account", reason="protected")
+        # since_id: the root (it is exclusive); full-archive search would otherwise reach back only 30 days.
+        since = root_id if complete else None
+        self.search(root_id, user.id, full_archive=not recent and self.settings.full_archive, since_id=since)
+        follow = not complete or branched(self.nodes(root_id), user.id)
+        self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
+        thread = self.thread(root_id, author_of(user), target, complete=complete)
+        if len(thread.tweets) == 1 and "deleted_tweets" not in thread.gaps and self.settings.single_tweet != "unroll":
+            # Older than the window, later self-replies may exist but cannot be seen: say so in the reason.
+            reason = "older_than_search_window" if thread.gaps else "single_tweet"
+            return Resolution("no_thread", reason=reason, root_id=root_id)
+        return Resolution("resolved", thread, root_id=root_id)
+
+    def search(self, root_id: str, author_id: str, *, full_archive: bool, since_id: str | None) -> None:
+        # from: keeps other people's replies out of what is billed; is:reply keeps out the root, read already.
+        query = f"conversation_id:{root_id} from:{author_id} is:reply"
+        self.fetched.search(query, full_archive=full_archive, since_id=since_id)
+
+    def nodes(self, root_id: str) -> dict[str, Node]:
+        """What is known of the conversation: the stored thread and every tweet of it read now."""
+        nodes: dict[str, Node] = {}
+        if self.stored is not None:
+            author = self.stored.author.id
+            for kept in self.stored.tweets:
+                nodes[kept.id] = Node(kept.id, author, kept.replied_to, author if kept.replied_to else None)
+        for tweet in self.fetched.tweets.values():
+            if tweet.conversation_id == root_id:
+                nodes.setdefault(tweet.id, _node(tweet))
+        return nodes
+
+    def climb(self, root_id: str, author_id: str, target: str, *, follow_target: bool, connect: bool) -> None:
+        """Look up the missing links up to the root's chain: from the target (so a branch can be chosen
+        by it) and, when search could not see the whole conversation, from the author's unconnected
+        self-replies. Each lookup climbs two levels: the tweets asked for, and their parents in `includes`.
+        """
+        while True:
+            nodes = self.nodes(root_id)
+            anchored = reachable(nodes, root_id, author_id)
+            need: set[str | None] = set()
+            if follow_target:
+                need.add(missing_link(nodes, target, anchored))
+            if connect:
+                need.update(
+                    missing_link(nodes, n.id, anchored, only_self_replies_of=author_id)
+                    for n in nodes.values()
+                    if n.id not in anchored and n.author_id == author_id
+                )
+            wanted = {n for n in need if n and n not in self.fetched.tweets and n not in self.fetched.problems}
+            if not wanted:
+                return
+            self.fetched.lookup(sorted(wanted))
+
+    def thread(self, root_id: str, author: Author, target: str, *, complete: bool) -> Thread:
+        nodes = self.nodes(root_id)
+        chain = assemble(nodes, root_id, author.id, target)
+        broken = broken_self_replies(nodes, author.id)
+        # A self-reply whose parent X reported gone; in a full search of a new thread, any missing parent.
+        deleted = any(n.parent_id in self.fetched.problems or (complete and not self.stored) for n in broken)
+        gaps = ["deleted_tweets"] if deleted or (self.stored and "deleted_tweets" in self.stored.gaps) else []
+        if not complete and chain and not self.in_window(chain[-1]):
+            gaps.append("older_than_search_window")
+        includes = self.fetched.includes()
+        kept = {t.id: t for t in self.stored.tweets} if self.stored else {}
+        return Thread(
+            root_id=root_id,
+            conversation_id=root_id,
+            author=author,
+            tweets=[kept.get(i) or thread_tweet(self.fetched.tweets[i], includes) for i in chain],
+            fetched_at=self.now,
+            gaps=gaps,
+        )
+
+
+def resolve(
+    api: XApi,
+    store: Store,
+    request: UnrollRequest,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    fresh_for: float = FRESH_FOR,
+) -> Resolution:
+    """Find the thread a request asks for; transient API errors (RateLimited, ApiUnavailable) propagate."""
+    resolver = _Resolver(api, store, settings, now or utcnow(), fresh_for)
+    with api.metered() as usage:
+        try:
+            resolution = resolver.run(request)
+        except ThreadNotFound as exc:
+            outcome: ResolutionOutcome = "protected" if exc.reason in ("protected", "suspended") else "not_found"
+            resolution = Resolution(outcome, reason=exc.reason, detail=str(exc))
+        except NotFound as exc:
+            resolution = Resolution("not_found", reason="deleted", detail=str(exc))
+    resolution.usage = usage
+    thread = resolution.thread
+    log.info(
+        "thread_resolved",
+        mention_id=request.mention_id,
+        outcome=resolution.outcome,
+        reason=resolution.reason,
+        root_id=resolution.root_id,
+        tweets=len(thread.tweets) if thread else 0,
+        gaps=thread.gaps if thread else [],
+        requests=usage.requests,
+        tweets_read=usage.tweets_read,
+    )
+    return resolution

@@ -1,0 +1,200 @@
+"""The X API half of the sandbox: routing, auth, rate limits, faults and latency around the endpoints.
+
+A raw ASGI app rather than Starlette routes, because an injected fault may have to drop the TCP
+connection without any response, which only the server's transport can do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+from bot.sandbox import lookup, posting, timelines
+from bot.sandbox.limits import WINDOW_SECONDS, Context
+from bot.sandbox.model import Fault, User
+from bot.sandbox.params import ApiRequest
+from bot.sandbox.problems import (
+    ApiResponse,
+    Problem,
+    client_forbidden,
+    http_problem,
+    not_found_route,
+    too_many_requests,
+    unauthorized,
+    unsupported_authentication,
+)
+from bot.sandbox.world import World
+
+Handler = Callable[[World, ApiRequest], ApiResponse]
+OAUTH_KEYS = (
+    "oauth_consumer_key",
+    "oauth_token",
+    "oauth_signature",
+    "oauth_signature_method",
+    "oauth_timestamp",
+    "oauth_nonce",
+)
+_OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: its method, path pattern, rate-limit key and handler."""
+
+    method: str
+    pattern: re.Pattern[str]
+    endpoint: str
+    handler: Handler
+    user_only: bool = False
+    full_archive: bool = False
+
+
+def _route(method: str, path: str, handler: Handler, **flags: bool) -> Route:
+    pattern = re.compile("^" + re.sub(r":(\w+)", r"(?P<\1>[^/]+)", path) + "$")
+    return Route(method, pattern, f"{method} {path}", handler, **flags)
+
+
+ROUTES = (
+    _route("GET", "/2/users/me", lookup.users_me, user_only=True),
+    _route("GET", "/2/users/by/username/:username", lookup.user_by_username),
+    _route("GET", "/2/users/:id/mentions", timelines.mentions),
+    _route("GET", "/2/users/:id", lookup.user_by_id),
+    _route("GET", "/2/tweets/search/recent", lambda w, r: timelines.search(w, r, full_archive=False)),
+    _route("GET", "/2/tweets/search/all", lambda w, r: timelines.search(w, r, full_archive=True), full_archive=True),
+    _route("GET", "/2/tweets", lookup.tweets_by_ids),
+    _route("GET", "/2/tweets/:id", lookup.tweet_by_id),
+    _route("POST", "/2/tweets", posting.create_tweet, user_only=True),
+)
+
+
+def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route for a request and its path parameters, or None (404)."""
+    for route in ROUTES:
+        found = route.pattern.match(path)
+        if found and route.method == method:
+            return route, found.groupdict()
+    return None
+
+
+def authenticate(world: World, authorization: str) -> tuple[Context, User | None]:
+    """Which context the request runs in, or 401 when its credentials are missing or wrong."""
+    expected = world.settings.credentials
+    scheme, _, value = authorization.partition(" ")
+    if scheme == "Bearer" and value.strip():
+        if expected.bearer_token is not None and value.strip() != expected.bearer_token:
+            raise unauthorized()
+        return "app", None
+    if scheme == "OAuth":
+        oauth = {key: unquote(val) for key, val in _OAUTH_PARAM.findall(value)}
+        if any(not oauth.get(key) for key in OAUTH_KEYS):
+            raise unauthorized()
+        if expected.consumer_key is not None and oauth["oauth_consumer_key"] != expected.consumer_key:
+            raise unauthorized()
+        if expected.access_token is not None and oauth["oauth_token"] != expected.access_token:
+            raise unauthorized()
+        return "user", world.me()
+    raise unauthorized()
+
+
+class ApiApp:
+    """Serves /2/… like X does, from a `World`."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        method, path = request.method, scope["path"]
+        found = match(method, path)
+        endpoint = found[0].endpoint if found else f"{method} {path}"
+        fault = self.world.take_fault(method, path)
+        if fault is not None and fault.delay > 0:
+            await asyncio.sleep(fault.delay)
+        if fault is not None and fault.drop:
+            self.world.record(endpoint, 0)
+            await _drop_connection(send)
+            return
+        if fault is None or fault.status is None:
+            if self.world.settings.latency > 0:
+                await asyncio.sleep(self.world.settings.latency)
+            body = await request.body() if method in ("POST", "PUT") else b""
+            response = self.handle(found, request, body)
+        else:
+            response = self.fault_response(fault, found[0] if found else None)
+        self.world.record(endpoint, response.status)
+        reply = JSONResponse(response.body, response.status, headers=response.headers)
+        await reply(scope, receive, send)
+
+    def handle(self, found: tuple[Route, dict[str, str]] | None, request: Request, raw: bytes) -> ApiResponse:
+        """Auth, access level, rate limit, then the endpoint; every answer gets its limit headers."""
+        if found is None:
+            return not_found_route().response
+        route, path_params = found
+        world = self.world
+        headers: dict[str, str] = {}
+        with world.lock:
+            try:
+                context, me = authenticate(world, request.headers.get("authorization", ""))
+                if route.user_only and context == "app":
+                    raise unsupported_authentication()
+                if route.full_archive and not world.settings.full_archive:
+                    raise client_forbidden()
+                budget = world.take_rate_limit(route.endpoint, context)
+                headers = budget.headers()
+                if not budget.allowed:
+                    raise too_many_requests({})
+                params = dict(request.query_params)
+                api_request = ApiRequest(route.endpoint, params, path_params, _json(raw), context, me)
+                response = route.handler(world, api_request)
+            except Problem as problem:
+                response = problem.response
+            response.headers.update(headers)
+            if route.endpoint == "POST /2/tweets" and response.status != 401:
+                response.headers.update(posting.daily_headers(world))
+            return response
+
+    def fault_response(self, fault: Fault, route: Route | None) -> ApiResponse:
+        """An injected error; a 429 carries spent rate-limit headers like a real one."""
+        assert fault.status is not None
+        try:
+            title = HTTPStatus(fault.status).phrase
+        except ValueError:
+            title = "Error"
+        response = http_problem(fault.status, title).response
+        if fault.status == 429 and route is not None:
+            limit = getattr(self.world.limiter.limits.get(route.endpoint), "user", 0)
+            wait = WINDOW_SECONDS if fault.reset_in is None else fault.reset_in
+            reset = int(self.world.now().timestamp() + wait)
+            response.headers.update(
+                {"x-rate-limit-limit": str(limit), "x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)}
+            )
+        return response
+
+
+def _json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+async def _drop_connection(send: Send) -> None:
+    """Close the TCP connection without answering (reaches uvicorn's h11 cycle behind `send`)."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if cycle is None or transport is None:
+        raise RuntimeError("dropping a connection needs uvicorn's h11 server (SandboxServer runs one)")
+    transport.close()
+    cycle.disconnected = True

@@ -1,0 +1,40 @@
+"""Injected faults: the next N requests to an endpoint fail, stall or lose their connection."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.sandbox.model import Fault
+
+
+class FaultQueue:
+    """Pending faults, first match wins, each used up after `count` requests."""
+
+    def __init__(self) -> None:
+        self._pending: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        if fault.status is None and not fault.drop and fault.delay <= 0:
+            raise ValueError("a fault needs a status, a delay or drop=True")
+        if fault.count < 1:
+            raise ValueError(f"a fault must apply to at least 1 request, got count={fault.count}")
+        if fault.status is not None and not 400 <= fault.status <= 599:
+            raise ValueError(f"a fault status must be an HTTP error (400-599), got {fault.status}")
+        self._pending.append(fault)
+
+    def clear(self) -> None:
+        self._pending.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first fault matching `method` (or `*`) and a prefix of `path`, counted down by one."""
+        for index, fault in enumerate(self._pending):
+            if fault.method in (method, "*") and path.startswith(fault.path_prefix):
+                if fault.count <= 1:
+                    del self._pending[index]
+                else:
+                    self._pending[index] = replace(fault, count=fault.count - 1)
+                return fault
+        return None
+
+    def __len__(self) -> int:
+        return len(self._pending)

@@ -1,0 +1,256 @@
+"""What the sandbox world holds: users, posts as typed, their media, and what callers get back.
+
+Input shapes (`MediaSpec`) and results (`UserRef`, `TweetRef`, `Posted`) travel as JSON over the
+control interface, so each has `to_json` / `from_json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from bot.sandbox.text import Composed
+
+MediaType = Literal["photo", "video", "animated_gif"]
+MEDIA_TYPES: tuple[MediaType, ...] = ("photo", "video", "animated_gif")
+
+
+def iso(when: datetime) -> str:
+    """A timestamp as X writes it: `2024-01-15T10:30:00.000Z`."""
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One encoding of a video or GIF; HLS playlists have no bit rate."""
+
+    url: str
+    content_type: str
+    bit_rate: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"content_type": self.content_type, "url": self.url}
+        if self.bit_rate is not None:
+            data["bit_rate"] = self.bit_rate
+        return data
+
+
+@dataclass(frozen=True)
+class MediaSpec:
+    """A photo, video or GIF to attach to a post; what is left out gets realistic defaults."""
+
+    type: MediaType = "photo"
+    url: str | None = None
+    alt_text: str | None = None
+    width: int | None = None
+    height: int | None = None
+    preview_image_url: str | None = None
+    variants: tuple[Variant, ...] = ()
+    duration_ms: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.type}
+        for name in ("url", "alt_text", "width", "height", "preview_image_url", "duration_ms"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        if self.variants:
+            data["variants"] = [variant.to_json() for variant in self.variants]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MediaSpec:
+        kind = data.get("type", "photo")
+        if kind not in MEDIA_TYPES:
+            raise ValueError(f"media type must be one of {', '.join(MEDIA_TYPES)}, got {kind!r}")
+        variants = tuple(
+            Variant(str(v["url"]), str(v.get("content_type", "video/mp4")), v.get("bit_rate"))
+            for v in data.get("variants") or ()
+        )
+        return cls(
+            type=kind,
+            url=data.get("url"),
+            alt_text=data.get("alt_text"),
+            width=data.get("width"),
+            height=data.get("height"),
+            preview_image_url=data.get("preview_image_url"),
+            variants=variants,
+            duration_ms=data.get("duration_ms"),
+        )
+
+
+@dataclass(frozen=True)
+class Media:
+    """A stored attachment with its media key."""
+
+    media_key: str
+    type: MediaType
+    url: str | None
+    preview_image_url: str | None
+    alt_text: str | None
+    width: int
+    height: int
+    variants: tuple[Variant, ...]
+    duration_ms: int | None
+
+
+@dataclass
+class User:
+    """An account in the sandbox; `me` marks the bot's own account."""
+
+    id: str
+    username: str
+    name: str
+    created_at: datetime
+    protected: bool = False
+    suspended: bool = False
+    verified: bool = False
+    profile_image_url: str = ""
+    description: str = ""
+    me: bool = False
+
+
+@dataclass
+class Tweet:
+    """A post as its author typed it, plus what X derived when it was posted."""
+
+    id: str
+    author_id: str
+    typed_text: str
+    created_at: datetime
+    conversation_id: str
+    reply_to: str | None = None
+    in_reply_to_user_id: str | None = None
+    quote_of: str | None = None
+    media: tuple[Media, ...] = ()
+    reply_prefix: tuple[str, ...] = ()  # the usernames X puts in front of a reply
+    lang: str = "und"
+    deleted: bool = False
+    via_api: bool = False
+    composed: Composed | None = None  # the rendered text, made on first read
+    note: Composed | None = None
+    is_long: bool = False
+
+
+@dataclass(frozen=True)
+class UserRef:
+    """A user the sandbox created."""
+
+    id: str
+    username: str
+    name: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "username": self.username, "name": self.name}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UserRef:
+        return cls(str(data["id"]), str(data["username"]), str(data.get("name", "")))
+
+
+@dataclass(frozen=True)
+class TweetRef:
+    """A post the sandbox created: its id, conversation and time."""
+
+    id: str
+    conversation_id: str
+    author_id: str
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "conversation_id": self.conversation_id,
+            "author_id": self.author_id,
+            "created_at": iso(self.created_at),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TweetRef:
+        return cls(
+            str(data["id"]),
+            str(data["conversation_id"]),
+            str(data["author_id"]),
+            datetime.fromisoformat(str(data["created_at"])),
+        )
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A post the bot created through POST /2/tweets."""
+
+    id: str
+    text: str
+    in_reply_to_tweet_id: str | None
+    created_at: datetime
+    quote_tweet_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "in_reply_to_tweet_id": self.in_reply_to_tweet_id,
+            "quote_tweet_id": self.quote_tweet_id,
+            "created_at": iso(self.created_at),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Posted:
+        return cls(
+            str(data["id"]),
+            str(data["text"]),
+            data.get("in_reply_to_tweet_id"),
+            datetime.fromisoformat(str(data["created_at"])),
+            data.get("quote_tweet_id"),
+        )
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do instead of answering the next `count` requests matching method and path prefix."""
+
+    method: str
+    path_prefix: str
+    count: int = 1
+    status: int | None = None
+    delay: float = 0.0
+    drop: bool = False
+    reset_in: float | None = None  # seconds until x-rate-limit-reset on an injected 429 (None: 15 min)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path_prefix": self.path_prefix,
+            "count": self.count,
+            "status": self.status,
+            "delay": self.delay,
+            "drop": self.drop,
+            "reset_in": self.reset_in,
+        }
+
+
+@dataclass
+class Stats:
+    """Request counts per endpoint and status, and billed reads."""
+
+    requests: dict[str, dict[int, int]] = field(default_factory=dict)
+    post_reads: int = 0
+    mention_reads: int = 0
+    user_reads: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requests": {key: {str(k): v for k, v in codes.items()} for key, codes in self.requests.items()},
+            "reads": {"posts": self.post_reads, "mentions": self.mention_reads, "users": self.user_reads},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Stats:
+        reads = data.get("reads", {})
+        return cls(
+            requests={key: {int(k): int(v) for k, v in codes.items()} for key, codes in data["requests"].items()},
+            post_reads=int(reads.get("posts", 0)),
+            mention_reads=int(reads.get("mentions", 0)),
+            user_reads=int(reads.get("users", 0)),
+        )

@@ -1,0 +1,117 @@
+"""The switches of the sandbox world: its clock, expected credentials, limits and posting rules.
+
+`World` inherits these; each takes the world's lock like every other method.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from bot.sandbox.limits import RateLimiter
+
+
+@dataclass
+class Credentials:
+    """What the sandbox expects; None accepts anything well-formed."""
+
+    consumer_key: str | None = None
+    access_token: str | None = None
+    bearer_token: str | None = None
+
+
+@dataclass
+class Settings:
+    """Switches set through the control interface."""
+
+    credentials: Credentials = field(default_factory=Credentials)
+    full_archive: bool = False
+    latency: float = 0.0
+    reply_restriction: bool = True
+    duplicate_check: bool = True
+
+
+def aware(when: datetime | str) -> datetime:
+    """A datetime in UTC; naive ones and ISO strings without offset are taken as UTC."""
+    value = datetime.fromisoformat(when) if isinstance(when, str) else when
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Switches:
+    """The clock and the settings, guarded by `lock`."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.reset_switches()
+
+    def reset_switches(self) -> None:
+        with self.lock:
+            self.offset = timedelta(0)
+            self.settings = Settings()
+            self.limiter = RateLimiter()
+
+    # -- clock ---------------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The sandbox's current time (real time plus the offset set on the clock)."""
+        with self.lock:
+            return datetime.now(UTC) + self.offset
+
+    def set_now(self, when: datetime) -> None:
+        """Move the clock so that it reads `when` now; it keeps running from there."""
+        with self.lock:
+            self.offset = aware(when) - datetime.now(UTC)
+
+    def set_clock_offset(self, seconds: float) -> None:
+        """Run the clock `seconds` ahead of real time (negative: behind)."""
+        with self.lock:
+            self.offset = timedelta(seconds=seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Jump the clock forward, e.g. past a rate-limit window."""
+        with self.lock:
+            self.offset += timedelta(seconds=seconds)
+
+    # -- settings ------------------------------------------------------------------------------------
+
+    def configure_credentials(
+        self, *, consumer_key: str | None = None, access_token: str | None = None, bearer_token: str | None = None
+    ) -> None:
+        """Require these credentials (None: accept any); a mismatch answers 401."""
+        with self.lock:
+            self.settings.credentials = Credentials(consumer_key, access_token, bearer_token)
+
+    def enable_full_archive(self, enabled: bool = True) -> None:
+        """Let GET /2/tweets/search/all answer instead of 403 client-not-enrolled."""
+        with self.lock:
+            self.settings.full_archive = enabled
+
+    def set_latency(self, seconds: float) -> None:
+        """Add this delay to every API request."""
+        if seconds < 0:
+            raise ValueError(f"latency must be 0 or more seconds, got {seconds}")
+        with self.lock:
+            self.settings.latency = seconds
+
+    def set_rate_limit(self, endpoint: str, limit: int, *, context: Literal["app", "user", "both"] = "both") -> None:
+        """Set the 15-minute limit of an endpoint such as `GET /2/tweets/search/recent`."""
+        with self.lock:
+            self.limiter.set_limit(endpoint, limit, context)
+
+    def set_daily_post_limit(self, *, user: int | None = None, app: int | None = None) -> None:
+        """Set the 24-hour caps of POST /2/tweets (per user, per app)."""
+        with self.lock:
+            if user is not None:
+                self.limiter.daily_user = user
+            if app is not None:
+                self.limiter.daily_app = app
+
+    def set_posting_rules(self, *, reply_restriction: bool | None = None, duplicate_check: bool | None = None) -> None:
+        """Switch the 2026 reply restriction and the duplicate-content check on or off."""
+        with self.lock:
+            if reply_restriction is not None:
+                self.settings.reply_restriction = reply_restriction
+            if duplicate_check is not None:
+                self.settings.duplicate_check = duplicate_check

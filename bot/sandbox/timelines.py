@@ -1,0 +1,159 @@
+"""Lists of posts, newest first and paged: the mentions timeline and recent / full-archive search.
+
+Mentions reach only a user's latest 800 mentions
+(https://docs.x.com/x-api/posts/timelines/introduction); recent search only the last 7 days, and
+full-archive search defaults to the last 30 days when no start is given
+(https://docs.x.com/x-api/posts/search/introduction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.sandbox.fields import FIELD_PARAMETERS
+from bot.sandbox.ids import page_token, snowflake_time
+from bot.sandbox.lookup import bill, page_body
+from bot.sandbox.model import Tweet
+from bot.sandbox.params import (
+    ApiRequest,
+    check_known,
+    cursor,
+    int_range,
+    optional_id,
+    short_time,
+    snowflake_id,
+    time_error,
+    time_param,
+)
+from bot.sandbox.problems import ApiResponse, invalid_request, resource_error
+from bot.sandbox.query import Facts, parse
+from bot.sandbox.render import Renderer, texts, tweet_selection
+from bot.sandbox.text import mentioned_usernames
+from bot.sandbox.world import World
+
+MENTIONS_REACH = 800
+RECENT_WINDOW = timedelta(days=7)
+ARCHIVE_DEFAULT_WINDOW = timedelta(days=30)
+END_TIME_MARGIN = timedelta(seconds=10)
+WINDOW_PARAMETERS = ("max_results", "since_id", "until_id", "start_time", "end_time")
+MENTIONS_PARAMETERS = (*FIELD_PARAMETERS, *WINDOW_PARAMETERS, "pagination_token")
+SEARCH_PARAMETERS = (*FIELD_PARAMETERS, *WINDOW_PARAMETERS, "query", "next_token", "pagination_token", "sort_order")
+
+
+def mentions(world: World, request: ApiRequest) -> ApiResponse:
+    """GET /2/users/:id/mentions: max_results 5–100 (default 10), paged with pagination_token."""
+    check_known(request.params, MENTIONS_PARAMETERS)
+    raw = request.path_params["id"]
+    snowflake_id("id", raw)
+    size = int_range(request.params, "max_results", 5, 100, 10)
+    user = world.users.get(raw)
+    if user is None or user.suspended:
+        kind = "suspended" if user is not None else "not_found"
+        return ApiResponse(200, {"errors": [resource_error(kind, "user", "id", raw)]})
+    reachable = world.mentions_of(user)[:MENTIONS_REACH]
+    start = time_param(request.params, "start_time")
+    end = time_param(request.params, "end_time")
+    chosen = _window(reachable, request, start, end)
+    return _page(world, request, chosen, size, cursor(request.params, "pagination_token"), mentions=True)
+
+
+def search(world: World, request: ApiRequest, *, full_archive: bool) -> ApiResponse:
+    """GET /2/tweets/search/recent (10–100 a page) or /all (10–500), paged with next_token."""
+    params = request.params
+    check_known(params, SEARCH_PARAMETERS)
+    if "query" not in params:
+        raise invalid_request("query", [], "The `query` query parameter can not be empty")
+    query = parse(params["query"], max_length=1024 if full_archive else 512)
+    size = int_range(params, "max_results", 10, 500 if full_archive else 100, 10)
+    order = params.get("sort_order", "recency")
+    if order not in ("recency", "relevancy"):
+        raise invalid_request(
+            "sort_order", [order], f"The `sort_order` query parameter value [{order}] is not one of [recency,relevancy]"
+        )
+    now = world.now()
+    start = time_param(params, "start_time")
+    end = time_param(params, "end_time")
+    floor = now - RECENT_WINDOW if not full_archive else datetime(2006, 3, 21, tzinfo=now.tzinfo)
+    _check_window(params, now, floor, start, end)
+    if start is None:
+        start = floor if not full_archive or "since_id" in params else now - ARCHIVE_DEFAULT_WINDOW
+    candidates = [t for t in world.tweets.values() if world.visibility(t) == "ok"]
+    matching = [t for t in candidates if query.matches(facts(world, t))]
+    chosen = _window(world.newest_first(matching), request, start, end)
+    return _page(world, request, chosen, size, cursor(params, "next_token", "pagination_token"), mentions=False)
+
+
+def facts(world: World, tweet: Tweet) -> Facts:
+    """What the query language can ask about a post."""
+    composed, note = texts(world, tweet)
+    entities = note or composed
+    author = world.users[tweet.author_id]
+    replied = world.users.get(tweet.in_reply_to_user_id or "")
+    names = (*tweet.reply_prefix, *mentioned_usernames(tweet.typed_text))
+    return Facts(
+        id=tweet.id,
+        conversation_id=tweet.conversation_id,
+        author=author.username.lower(),
+        author_id=author.id,
+        text=tweet.typed_text,
+        in_reply_to_tweet_id=tweet.reply_to,
+        in_reply_to_user=replied.username.lower() if replied else None,
+        quote_of=tweet.quote_of,
+        mentions=frozenset(n.lower() for n in names),
+        hashtags=frozenset(h.tag.lower() for h in entities.hashtags),
+        cashtags=frozenset(c.tag.lower() for c in entities.cashtags),
+        urls=tuple(u.expanded_url for u in composed.urls),
+        media_types=frozenset(m.type for m in tweet.media),
+        lang=tweet.lang,
+        verified=author.verified,
+    )
+
+
+def _check_window(params: Any, now: datetime, floor: datetime, start: datetime | None, end: datetime | None) -> None:
+    """400 for times and ids outside what search can reach, with X's wording."""
+    if start is not None and start < floor:
+        raise time_error("start_time", start, f"'start_time' must be on or after {short_time(floor)}")
+    if end is not None and end > now - END_TIME_MARGIN:
+        raise time_error("end_time", end, "'end_time' must be a minimum of 10 seconds prior to the request time.")
+    if start is not None and end is not None and start >= end:
+        raise time_error("start_time", start, f"'start_time' must be before 'end_time':'{short_time(end)}'")
+    since = optional_id(params, "since_id")
+    if since is not None and snowflake_time(since) < floor:
+        raise invalid_request(
+            "since_id",
+            [str(since)],
+            f"Invalid 'since_id':'{since}'. 'since_id' must be a tweet id created after {short_time(floor)}",
+        )
+
+
+def _window(tweets: Sequence[Tweet], request: ApiRequest, start: datetime | None, end: datetime | None) -> list[Tweet]:
+    """The posts within since_id/until_id (exclusive) and start_time (inclusive)/end_time (exclusive)."""
+    since = optional_id(request.params, "since_id")
+    until = optional_id(request.params, "until_id")
+    return [
+        t
+        for t in tweets
+        if (since is None or int(t.id) > since)
+        and (until is None or int(t.id) < until)
+        and (start is None or t.created_at >= start)
+        and (end is None or t.created_at < end)
+    ]
+
+
+def _page(
+    world: World, request: ApiRequest, tweets: list[Tweet], size: int, below: int | None, *, mentions: bool
+) -> ApiResponse:
+    remaining = [t for t in tweets if below is None or int(t.id) < below]
+    chosen = remaining[:size]
+    page = Renderer(world, tweet_selection(request.params)).page(chosen)
+    bill(world, page, mentions=mentions)
+    body = page_body(page, [])
+    meta: dict[str, Any] = {"result_count": len(chosen)}
+    if chosen:
+        meta = {"newest_id": chosen[0].id, "oldest_id": chosen[-1].id, **meta}
+    if len(remaining) > size:
+        meta["next_token"] = page_token(int(chosen[-1].id))
+    body["meta"] = meta
+    return ApiResponse(200, body)

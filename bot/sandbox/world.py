@@ -1,0 +1,270 @@
+"""The sandbox's in-memory world: accounts, posts as typed, the clock, limits, faults and counters.
+
+One lock guards everything, because uvicorn serves from its own thread while tests and the control
+interface change the world from theirs. Every public method takes the lock; the server takes it
+too (`with world.lock:`) around a whole request so a response is never half old, half new.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from bot.sandbox import derive, ids
+from bot.sandbox.faults import FaultQueue
+from bot.sandbox.limits import Budget, Context
+from bot.sandbox.model import Fault, MediaSpec, Posted, Stats, Tweet, TweetRef, User, UserRef
+from bot.sandbox.switches import Switches, aware
+from bot.sandbox.text import mentioned_usernames
+
+Visibility = Literal["ok", "not_found", "protected", "suspended"]
+_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+
+
+class World(Switches):
+    """Everything the fake X API knows; safe to use from any thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every user, post, setting, fault and counter; the clock goes back to real time."""
+        with self.lock:
+            self.reset_switches()
+            self.users: dict[str, User] = {}
+            self.tweets: dict[str, Tweet] = {}
+            self.faults = FaultQueue()
+            self.stats = Stats()
+            self._posted: list[Posted] = []
+            self._sequence: dict[int, int] = {}
+
+    # -- users ---------------------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        username: str,
+        *,
+        name: str | None = None,
+        protected: bool = False,
+        suspended: bool = False,
+        verified: bool = False,
+        profile_image_url: str | None = None,
+        description: str = "",
+        id: str | None = None,
+        me: bool = False,
+    ) -> UserRef:
+        """Create an account; `me=True` makes it the authenticated account (the bot)."""
+        if not _USERNAME.match(username):
+            raise ValueError(f"a username is 1 to 15 letters, digits or underscores, got {username!r}")
+        with self.lock:
+            if self.user_by_username(username) is not None:
+                raise ValueError(f"a user @{username} already exists in the sandbox")
+            created = self.now() - timedelta(days=400)
+            user_id = id or str(self._next_id(created))
+            if not user_id.isdigit() or user_id in self.users:
+                raise ValueError(f"user id must be a new numeric string, got {user_id!r}")
+            if me:
+                for other in self.users.values():
+                    other.me = False
+            image = profile_image_url or f"https://pbs.twimg.com/profile_images/{user_id}/avatar_normal.jpg"
+            user = User(
+                user_id, username, name or username, created, protected, suspended, verified, image, description, me
+            )
+            self.users[user_id] = user
+            return UserRef(user.id, user.username, user.name)
+
+    def find_user(self, username: str) -> UserRef | None:
+        """The account with this username, if any."""
+        with self.lock:
+            user = self.user_by_username(username)
+            return None if user is None else UserRef(user.id, user.username, user.name)
+
+    def user_by_username(self, username: str) -> User | None:
+        """The stored account, matched without regard to case as X does."""
+        with self.lock:
+            wanted = username.lstrip("@").lower()
+            return next((u for u in self.users.values() if u.username.lower() == wanted), None)
+
+    def me(self) -> User | None:
+        """The account marked `me` (the bot), if any."""
+        with self.lock:
+            return next((u for u in self.users.values() if u.me), None)
+
+    # -- posts ---------------------------------------------------------------------------------------
+
+    def add_tweet(
+        self,
+        author: str,
+        text: str,
+        *,
+        created_at: datetime | str | None = None,
+        reply_to: str | None = None,
+        quote_of: str | None = None,
+        media: Sequence[MediaSpec | Mapping[str, Any]] = (),
+        id: str | None = None,
+        lang: str | None = None,
+    ) -> TweetRef:
+        """Post `text` as `author` typed it (optionally in the past, as a reply, quote or with media)."""
+        with self.lock:
+            user = self.user_by_username(author)
+            if user is None:
+                raise ValueError(f"no user @{author} in the sandbox; add it first with add_user")
+            when = self.now() if created_at is None else aware(created_at)
+            specs = [m if isinstance(m, MediaSpec) else MediaSpec.from_json(m) for m in media]
+            tweet = self._create(user, text, when, reply_to, quote_of, specs, id, lang, via_api=False)
+            return TweetRef(tweet.id, tweet.conversation_id, tweet.author_id, tweet.created_at)
+
+    def delete_tweet(self, tweet_id: str) -> None:
+        """Delete a post: lookups then answer with a resource-not-found error for it."""
+        with self.lock:
+            tweet = self.tweets.get(tweet_id)
+            if tweet is None or tweet.deleted:
+                raise ValueError(f"no post {tweet_id} to delete")
+            tweet.deleted = True
+
+    def visibility(self, tweet: Tweet | None) -> Visibility:
+        """Whether a post can be returned, and if not, which error X gives instead."""
+        with self.lock:
+            if tweet is None or tweet.deleted:
+                return "not_found"
+            author = self.users[tweet.author_id]
+            if author.suspended:
+                return "suspended"
+            return "protected" if author.protected and not author.me else "ok"
+
+    def newest_first(self, tweets: Iterable[Tweet]) -> list[Tweet]:
+        """Posts ordered as X lists them: by id, highest (newest) first."""
+        return sorted(tweets, key=lambda t: int(t.id), reverse=True)
+
+    def mentions_of(self, user: User) -> list[Tweet]:
+        """Visible posts that @mention `user` (typed or as reply prefix), newest first."""
+        with self.lock:
+            name = user.username.lower()
+            found = [
+                t
+                for t in self.tweets.values()
+                if t.author_id != user.id
+                and self.visibility(t) == "ok"
+                and name in {n.lower() for n in (*t.reply_prefix, *mentioned_usernames(t.typed_text))}
+            ]
+            return self.newest_first(found)
+
+    def post(self, text: str, *, reply_to: str | None = None, quote_of: str | None = None) -> Tweet:
+        """Create a post as the bot (what POST /2/tweets does once the request passed every check)."""
+        with self.lock:
+            me = self.me()
+            if me is None:
+                raise ValueError("no account is marked me=True")
+            tweet = self._create(me, text, self.now(), reply_to, quote_of, [], None, None, via_api=True)
+            self._posted.append(Posted(tweet.id, text, reply_to, tweet.created_at, quote_of))
+            return tweet
+
+    def posted(self) -> list[Posted]:
+        """What the bot posted, oldest first."""
+        with self.lock:
+            return list(self._posted)
+
+    # -- faults and counters -------------------------------------------------------------------------
+
+    def inject_fault(
+        self,
+        method: str,
+        path_prefix: str,
+        *,
+        status: int | None = None,
+        count: int = 1,
+        delay: float = 0.0,
+        drop: bool = False,
+        reset_in: float | None = None,
+    ) -> None:
+        """Answer the next `count` matching requests with `status`, after `delay`, or drop the connection.
+
+        `method` may be `*`; `path_prefix` matches the start of the path (`/2/tweets` also matches
+        `/2/tweets/search/recent`). `reset_in` sets x-rate-limit-reset of an injected 429.
+        """
+        with self.lock:
+            self.faults.add(Fault(method.upper(), path_prefix, count, status, delay, drop, reset_in))
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The first pending fault matching this request, counted down by one."""
+        with self.lock:
+            return self.faults.take(method, path)
+
+    def record(self, endpoint: str, status: int) -> None:
+        """Count one answered request (status 0: connection dropped)."""
+        with self.lock:
+            codes = self.stats.requests.setdefault(endpoint, {})
+            codes[status] = codes.get(status, 0) + 1
+
+    def request_counts(self) -> dict[str, dict[int, int]]:
+        """How many requests each endpoint (`GET /2/tweets/:id`…) answered, per HTTP status."""
+        with self.lock:
+            return {key: dict(codes) for key, codes in self.stats.requests.items()}
+
+    def snapshot_stats(self) -> Stats:
+        """Request counts and billed reads (posts, mentions, users) so far."""
+        with self.lock:
+            return Stats(self.request_counts(), self.stats.post_reads, self.stats.mention_reads, self.stats.user_reads)
+
+    def take_rate_limit(self, endpoint: str, context: Context) -> Budget:
+        """Spend one request of the endpoint's 15-minute window by the sandbox clock."""
+        with self.lock:
+            return self.limiter.take(endpoint, context, self.now().timestamp())
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _next_id(self, when: datetime) -> int:
+        ms = int(when.timestamp() * 1000)
+        sequence = self._sequence.get(ms, 0)
+        self._sequence[ms] = sequence + 1
+        return ids.snowflake(when, sequence)
+
+    def _create(
+        self,
+        user: User,
+        text: str,
+        when: datetime,
+        reply_to: str | None,
+        quote_of: str | None,
+        media: Sequence[MediaSpec],
+        tweet_id: str | None,
+        lang: str | None,
+        *,
+        via_api: bool,
+    ) -> Tweet:
+        parent = self.tweets.get(reply_to) if reply_to else None
+        if reply_to and parent is None:
+            raise ValueError(f"cannot reply to {reply_to}: no such post in the sandbox")
+        if quote_of and quote_of not in self.tweets:
+            raise ValueError(f"cannot quote {quote_of}: no such post in the sandbox")
+        if len(media) > 4:
+            raise ValueError(f"a post holds at most 4 media, got {len(media)}")
+        new_id = tweet_id or str(self._next_id(when))
+        if not new_id.isdigit() or new_id in self.tweets:
+            raise ValueError(f"post id must be a new numeric string, got {new_id!r}")
+        prefix: tuple[str, ...] = ()
+        if parent is not None and not via_api:
+            prefix = derive.reply_prefix(self.users[parent.author_id].username, parent.reply_prefix, user.username)
+        tweet = Tweet(
+            id=new_id,
+            author_id=user.id,
+            typed_text=text,
+            created_at=when,
+            conversation_id=parent.conversation_id if parent else new_id,
+            reply_to=reply_to,
+            in_reply_to_user_id=parent.author_id if parent else None,
+            quote_of=quote_of,
+            media=tuple(derive.media(spec, self._next_id(when)) for spec in media),
+            reply_prefix=prefix,
+            lang=lang or derive.language(text),
+            via_api=via_api,
+        )
+        self.tweets[new_id] = tweet
+        return tweet

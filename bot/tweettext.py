@@ -1,0 +1,297 @@
+"""X's wire tweets turned into text as the author typed it: segments, media and the quoted tweet (pure).
+
+The API's quirks undone here (https://docs.x.com/x-api/fundamentals/data-dictionary):
+- `text` is HTML-escaped (`&amp;`, `&lt;`, `&gt;` only), so a typed `&amp;` arrives as `&amp;amp;`;
+- entity offsets and `display_text_range` count code points (Python `str` indices) of the escaped text;
+- a reply starts with its "replying to" @mentions, outside `display_text_range`;
+- long posts carry their whole text, with its own entities, in `note_tweet`;
+- media and quoted tweets add t.co links that point back at the tweet itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NamedTuple, TypeVar
+from urllib.parse import quote
+
+from bot.apimodels import ApiMedia, ApiTweet, ApiUser, Entities, Includes, MentionEntity, TagEntity, UrlEntity
+from bot.models import Author, Media, QuotedTweet, Segment, SegmentKind, ThreadTweet
+
+TWITTER_EPOCH_MS = 1288834974657  # https://docs.x.com/resources/fundamentals/x-ids
+_ESCAPE = re.compile(r"&(amp|lt|gt);")
+_ESCAPED = {"amp": "&", "lt": "<", "gt": ">"}
+_HTTP = re.compile(r"https?://", re.IGNORECASE)
+_Entity = TypeVar("_Entity", UrlEntity, MentionEntity, TagEntity)
+
+
+class _Text(NamedTuple):
+    text: str
+    entities: Entities
+    text_range: tuple[int, int] | None
+
+
+def snowflake_time(tweet_id: str) -> datetime:
+    """When a tweet was created, read from its snowflake id (no API call)."""
+    ms = (int(tweet_id) >> 22) + TWITTER_EPOCH_MS
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def unescape(text: str) -> str:
+    """Undo X's HTML escaping exactly once: only `&amp;`, `&lt;` and `&gt;`, so `&amp;amp;` gives `&amp;`."""
+    return _ESCAPE.sub(lambda m: _ESCAPED[m.group(1)], text)
+
+
+def _index_map(escaped: str) -> list[int]:
+    """For each index of the escaped text (and its end), the index of the same place once unescaped."""
+    out: list[int] = []
+    shift = 0
+    last = 0
+    for match in _ESCAPE.finditer(escaped):
+        out.extend(i - shift for i in range(last, match.start()))
+        out.extend(match.start() - shift for _ in range(match.start(), match.end()))
+        shift += len(match.group(0)) - 1
+        last = match.end()
+    out.extend(i - shift for i in range(last, len(escaped) + 1))
+    return out
+
+
+@dataclass(frozen=True)
+class _Link:
+    """What one entity becomes: a link (or plain text when its target is not http), or nothing at all."""
+
+    kind: SegmentKind
+    href: str | None
+    pattern: str  # what the entity's own text reads, to check its offsets against
+    shown: str | None = None  # what a URL shows instead of its t.co text: the display URL
+    drop: bool = False  # a t.co link to the tweet's own media or quoted tweet: not shown at all
+
+
+def is_http(url: str | None) -> bool:
+    """True for an absolute http(s) URL, the only links a page may carry."""
+    return url is not None and _HTTP.match(url) is not None and not any(c.isspace() for c in url)
+
+
+def _points_at_self(entity: UrlEntity, tweet: ApiTweet) -> bool:
+    """True for the t.co link that X appends for the tweet's own media or for the tweet it quotes."""
+    if entity.media_key:
+        return True
+    target = entity.expanded_url or ""
+    own = re.search(rf"/status(?:es)?/{re.escape(tweet.id)}/(?:photo|video)/\d+", target)
+    quoted = tweet.referenced("quoted")
+    return bool(own) or bool(quoted and re.search(rf"/status(?:es)?/{re.escape(quoted)}(?:[/?#]|$)", target))
+
+
+def _links(entities: Entities, tweet: ApiTweet) -> list[tuple[int, int, _Link]]:
+    """Every entity as (start, end, link), at the offsets X gave."""
+    out: list[tuple[int, int, _Link]] = []
+    for url in entities.urls:
+        href = url.expanded_url if is_http(url.expanded_url) else (url.url if is_http(url.url) else None)
+        shown = url.display_url or url.expanded_url or url.url
+        link = _Link("url", href, re.escape(url.url), shown, drop=_points_at_self(url, tweet))
+        out.append((url.start, url.end, link))
+    for mention in entities.mentions:
+        pattern = "[@＠]" + re.escape(mention.username)
+        out.append((mention.start, mention.end, _Link("mention", f"https://x.com/{mention.username}", pattern)))
+    for tag in entities.hashtags:
+        href = f"https://x.com/hashtag/{quote(tag.tag)}"
+        out.append((tag.start, tag.end, _Link("hashtag", href, "[#＃]" + re.escape(tag.tag))))
+    for tag in entities.cashtags:
+        href = f"https://x.com/search?q={quote('$' + tag.tag)}"
+        out.append((tag.start, tag.end, _Link("cashtag", href, "[$＄]" + re.escape(tag.tag))))
+    return out
+
+
+def _locate(text: str, start: int, end: int, pattern: str) -> tuple[int, int] | None:
+    """The entity's place in the text: where X said, else the nearest place its text really is."""
+    regex = re.compile(pattern, re.IGNORECASE)
+    if regex.fullmatch(text, start, end):
+        return start, end
+    found = [m.span() for m in regex.finditer(text)]
+    return min(found, key=lambda span: abs(span[0] - start)) if found else None
+
+
+def _expected(entities: Entities) -> list[tuple[int, int, str]]:
+    """What each entity's text should read, to tell which text its offsets count in."""
+    out = [(u.start, u.end, u.url) for u in entities.urls]
+    out += [(m.start + 1, m.end, m.username) for m in entities.mentions]
+    out += [(t.start + 1, t.end, t.tag) for t in entities.hashtags + entities.cashtags]
+    return out
+
+
+def _counts_escaped(escaped: str, plain: str, entities: Entities, text_range: tuple[int, int] | None) -> bool:
+    """Whether offsets count code points of the escaped text, as X's do; unescaped offsets are tolerated.
+
+    X counts `&amp;` as five (https://github.com/Twitter4J/Twitter4J/issues/349), so offsets past an
+    escaped character must move back before they index the text as typed.
+    """
+    if escaped == plain:
+        return False
+    if text_range and text_range[1] > len(plain):
+        return True
+    checks = _expected(entities)
+
+    def hits(text: str) -> int:
+        return sum(text[s:e].lower() == want.lower() for s, e, want in checks)
+
+    return hits(escaped) >= hits(plain)
+
+
+def _unescaped(escaped: str, entities: Entities, text_range: tuple[int, int] | None) -> _Text:
+    """A text as typed, with its entities and displayed range counted in it."""
+    plain = unescape(escaped)
+    if not _counts_escaped(escaped, plain, entities, text_range):
+        return _Text(plain, entities, text_range)
+    index = _index_map(escaped)
+
+    def at(offset: int) -> int:
+        return index[max(0, min(offset, len(escaped)))]
+
+    def moved(items: Sequence[_Entity]) -> list[_Entity]:
+        return [item.model_copy(update={"start": at(item.start), "end": at(item.end)}) for item in items]
+
+    shifted = Entities.model_construct(
+        urls=moved(entities.urls),
+        mentions=moved(entities.mentions),
+        hashtags=moved(entities.hashtags),
+        cashtags=moved(entities.cashtags),
+    )
+    return _Text(plain, shifted, (at(text_range[0]), at(text_range[1])) if text_range else None)
+
+
+def _body(tweet: ApiTweet) -> tuple[str, Entities, int, int]:
+    """The text the author wrote, its entities, and the displayed range (code points) within it."""
+    main = _unescaped(tweet.text, tweet.entities or Entities(), tweet.display_text_range)
+    if main.text_range:
+        start, end = main.text_range
+    else:
+        start, end = _leading_mentions_end(main.text, main.entities, tweet), len(main.text)
+    if tweet.note_tweet is None:
+        return main.text, main.entities, start, end
+    # A long post: its whole text replaces the truncated one; only the "replying to" prefix is cut off.
+    note = _unescaped(tweet.note_tweet.text, tweet.note_tweet.entities or Entities(), None)
+    prefix = main.text[:start]
+    note_start = len(prefix) if prefix and note.text.startswith(prefix) else 0
+    return note.text, note.entities, note_start, len(note.text)
+
+
+def _leading_mentions_end(text: str, entities: Entities, tweet: ApiTweet) -> int:
+    """Without `display_text_range`, where a reply's leading run of @mentions ends (0 if not a reply)."""
+    if not tweet.replied_to:
+        return 0
+    end = 0
+    for mention in sorted(entities.mentions, key=lambda m: m.start):
+        if text[end : mention.start].strip():
+            break
+        end = mention.end
+    while end < len(text) and text[end].isspace():
+        end += 1
+    return end
+
+
+def segments_of(tweet: ApiTweet) -> list[Segment]:
+    """The displayed text of a tweet as the author typed it, cut into plain runs and links."""
+    text, entities, start, end = _body(tweet)
+    start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
+    placed = []
+    for s, e, link in _links(entities, tweet):
+        span = _locate(text, s, e, link.pattern)
+        if span and start <= span[0] < span[1] <= end:
+            placed.append((*span, link))
+    segments: list[Segment] = []
+    pos = start
+    for s, e, link in sorted(placed, key=lambda item: (item[0], item[1])):
+        if s < pos:  # overlapping entities: keep the first
+            continue
+        if s > pos:
+            segments.append(Segment(text=text[pos:s]))
+        pos = e
+        if link.drop:
+            if s == start or text[s - 1] in " \t":  # don't leave two spaces where the link was
+                while pos < end and text[pos] in " \t":
+                    pos += 1
+        elif link.href is None:
+            segments.append(Segment(text=text[s:e]))
+        else:
+            segments.append(Segment(kind=link.kind, text=link.shown or text[s:e], href=link.href))
+    if pos < end:
+        segments.append(Segment(text=text[pos:end]))
+    return _tidy(segments)
+
+
+def _tidy(segments: list[Segment]) -> list[Segment]:
+    """Merge neighbouring plain runs and trim the whitespace a dropped link leaves at either end."""
+    merged: list[Segment] = []
+    for segment in segments:
+        if merged and segment.kind == "text" and merged[-1].kind == "text":
+            merged[-1] = Segment(text=merged[-1].text + segment.text)
+        else:
+            merged.append(segment)
+    if merged and merged[0].kind == "text":
+        merged[0] = Segment(text=merged[0].text.lstrip())
+    if merged and merged[-1].kind == "text":
+        merged[-1] = Segment(text=merged[-1].text.rstrip())
+    return [s for s in merged if s.text]
+
+
+def media_of(keys: Iterable[str], includes: Includes) -> list[Media]:
+    """The media with these keys, in order: photos with alt text, videos and GIFs as their best mp4."""
+    by_key = {m.media_key: m for m in includes.media}
+    return [_media(by_key[key]) for key in keys if key in by_key]
+
+
+def _media(item: ApiMedia) -> Media:
+    preview = item.preview_image_url if is_http(item.preview_image_url) else None
+    if item.type == "photo":
+        url = item.url if is_http(item.url) else None
+    else:
+        mp4s = [v for v in item.variants if v.content_type == "video/mp4" and is_http(v.url)]
+        url = max(mp4s, key=lambda v: v.bit_rate or 0).url if mp4s else None
+    return Media(
+        key=item.media_key,
+        type=item.type,
+        url=url,
+        preview_url=preview,
+        alt_text=item.alt_text,
+        width=item.width,
+        height=item.height,
+    )
+
+
+def author_of(user: ApiUser) -> Author:
+    """The page's view of an API user."""
+    avatar = user.profile_image_url if is_http(user.profile_image_url) else None
+    return Author(
+        id=user.id, username=user.username, name=user.name, profile_image_url=avatar, protected=user.protected
+    )
+
+
+def quoted_of(tweet: ApiTweet, includes: Includes) -> QuotedTweet | None:
+    """The tweet this one quotes, as a card, when the expansion brought it."""
+    quoted_id = tweet.referenced("quoted")
+    quoted = next((t for t in includes.tweets if t.id == quoted_id), None)
+    if quoted is None:
+        return None
+    user = next((u for u in includes.users if u.id == quoted.author_id), None)
+    return QuotedTweet(
+        id=quoted.id,
+        author=author_of(user) if user else None,
+        created_at=quoted.created_at or snowflake_time(quoted.id),
+        segments=segments_of(quoted),
+        media=media_of(quoted.attachments.media_keys if quoted.attachments else [], includes),
+    )
+
+
+def thread_tweet(tweet: ApiTweet, includes: Includes) -> ThreadTweet:
+    """One tweet of a thread as the page shows it."""
+    return ThreadTweet(
+        id=tweet.id,
+        created_at=tweet.created_at or snowflake_time(tweet.id),
+        segments=segments_of(tweet),
+        lang=tweet.lang,
+        media=media_of(tweet.attachments.media_keys if tweet.attachments else [], includes),
+        quoted=quoted_of(tweet, includes),
+        replied_to=tweet.replied_to,
+    )

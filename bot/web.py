@@ -1,0 +1,278 @@
+"""The web process: thread pages (HTML, text, Markdown, JSON), the home and author pages, health, the forms.
+
+Pages are rendered from the store on request and kept in a small in-process cache keyed by what they show,
+so a 250-post thread is rendered once per version. No scripts, cookies or third-party requests: the
+Content-Security-Policy says so to the browser too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable
+from datetime import UTC, datetime
+
+import redis
+import structlog
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from bot import renderer, webforms
+from bot.errors import StoreUnavailable
+from bot.models import ThreadSummary
+from bot.pages import Site, anchor_of, clean, css, profile_url, render
+from bot.store import Store
+from bot.webedge import EdgeMiddleware, PageCache, etag_matches
+from config.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+HTML = "text/html; charset=utf-8"
+FORMATS = {
+    "": (HTML, renderer.render_html),
+    ".txt": ("text/plain; charset=utf-8", renderer.render_txt),
+    ".md": ("text/markdown; charset=utf-8", renderer.render_md),
+    ".json": ("application/json", renderer.render_json),
+}
+THREAD_SLUG = re.compile(r"([0-9]{1,25})(\.txt|\.md|\.json)?")
+HANDLE = re.compile(r"[A-Za-z0-9_]{1,15}")
+PAGE_MAX_AGE = 60  # a thread can be refreshed and the latest list moves: revalidate with the ETag after a minute
+STATIC_MAX_AGE = 365 * 24 * 3600  # the stylesheet's name carries its hash
+
+
+class Web:
+    """The app's handlers over one store and one set of settings."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.cache = PageCache()
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def site(self) -> Site:
+        """The site as it stands: the bot's handle as X knows it once the bot has started."""
+        return Site.of(self.settings, self.store.get_identity())
+
+    def latest(self) -> list[ThreadSummary]:
+        """The latest threads unrolled, as many as UNROLL_LATEST_SIZE says."""
+        return self.store.latest(self.settings.latest_size) if self.settings.latest_size else []
+
+    def page(
+        self,
+        request: Request,
+        key: Hashable,
+        render_page: Callable[[], str],
+        media_type: str = HTML,
+        max_age: int = PAGE_MAX_AGE,
+    ) -> Response:
+        """A cached page with its ETag; 304 when the browser has it already."""
+        page = self.cache.get(key, render_page)
+        headers = {"etag": page.etag, "cache-control": f"public, max-age={max_age}"}
+        if etag_matches(request.headers.get("if-none-match"), page.etag):
+            return Response(status_code=304, headers=headers)
+        return Response(page.body, media_type=media_type, headers=headers)
+
+    def message(
+        self,
+        status: int,
+        heading: str,
+        *lines: str,
+        next_href: str | None = None,
+        next_text: str = "",
+        refresh: str | None = None,
+        site: Site | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """A short page that tells the reader what happened and where to go next (errors, waiting, notices)."""
+        site = site or Site.of(self.settings)
+        body = render(
+            "message.html",
+            site,
+            heading=heading,
+            lines=lines,
+            next_href=next_href,
+            next_text=next_text,
+            refresh=refresh,
+            latest=[],
+        )
+        cache = "no-store" if refresh or status >= 500 or status == 429 else "public, max-age=60"
+        return Response(body, status_code=status, media_type=HTML, headers={"cache-control": cache, **(headers or {})})
+
+    def not_found(self, site: Site | None = None) -> Response:
+        site = site or Site.of(self.settings)
+        return self.message(
+            404,
+            "Nothing here",
+            "This page does not exist, or the thread was never unrolled here.",
+            next_href=site.path("/"),
+            next_text="Unroll a thread",
+            site=site,
+        )
+
+    # --- pages --------------------------------------------------------------------------------------
+    def home(self, request: Request) -> Response:
+        site, latest = self.site(), self.latest()
+        key = ("home", site, tuple((s.root_id, s.unrolled_at) for s in latest))
+        return self.page(
+            request, key, lambda: render("home.html", site, latest=latest, error=None, value=None), max_age=30
+        )
+
+    def thread(self, request: Request) -> Response:
+        match = THREAD_SLUG.fullmatch(request.path_params["slug"])
+        site = self.site()
+        if not match:
+            return self.not_found(site)
+        root_id, suffix = match.group(1), match.group(2) or ""
+        thread = self.store.get_thread(root_id)
+        if thread is None:
+            return self._missing_thread(root_id, suffix, site)
+        media_type, render_format = FORMATS[suffix]
+        if suffix:
+            key: Hashable = (suffix, root_id, thread.fetched_at, site)
+            return self.page(request, key, lambda: render_format(thread, site=site), media_type)
+        latest = self.latest()
+        key = ("html", root_id, thread.fetched_at, site, tuple((s.root_id, s.unrolled_at) for s in latest))
+        return self.page(request, key, lambda: renderer.render_html(thread, site=site, latest=latest))
+
+    def _missing_thread(self, root_id: str, suffix: str, site: Site) -> Response:
+        if self.store.was_removed(root_id):
+            return self.message(
+                410,
+                "This thread was removed",
+                "Its author asked for their threads not to be unrolled here, so this page is gone for good.",
+                next_href=site.path("/"),
+                next_text="Go to the home page",
+                site=site,
+            )
+        root = self.store.root_of(root_id)
+        if root and root != root_id:  # a post in the middle of a stored thread: its thread's page, at that post
+            fragment = "" if suffix else "#" + anchor_of(root_id)
+            return RedirectResponse(site.thread_path(root, suffix) + fragment, status_code=301)
+        return self.not_found(site)
+
+    def author(self, request: Request) -> Response:
+        handle = request.path_params["handle"]
+        site = self.site()
+        if not HANDLE.fullmatch(handle):
+            return self.not_found(site)
+        if self.store.is_opted_out(handle):
+            return self.message(
+                410,
+                f"@{handle} opted out",
+                "This author asked for their threads not to be unrolled here.",
+                site=site,
+            )
+        threads = self.store.threads_by_author(handle)
+        if not threads:
+            return self.message(
+                404,
+                f"No threads by @{handle} yet",
+                "None of this author’s threads has been unrolled here.",
+                next_href=profile_url(handle),
+                next_text=f"@{handle} on X",
+                site=site,
+            )
+        username = threads[0].author_username
+        key = ("author", username.lower(), site, tuple((s.root_id, s.unrolled_at) for s in threads))
+        return self.page(
+            request,
+            key,
+            lambda: render(
+                "author.html",
+                site,
+                name=clean(threads[0].author_name or username),
+                username=clean(username),
+                profile=profile_url(username),
+                canonical=site.base_url + "/author/" + username,
+                threads=threads,
+            ),
+        )
+
+    def static(self, request: Request) -> Response:
+        name, data = css()
+        if request.path_params["name"] != name:
+            return self.not_found()
+        return Response(
+            data,
+            media_type="text/css; charset=utf-8",
+            headers={"cache-control": f"public, max-age={STATIC_MAX_AGE}, immutable"},
+        )
+
+    def healthz(self, request: Request) -> Response:
+        """200 with the last poll and the queue depth when Redis answers, 503 when it does not."""
+        headers = {"cache-control": "no-store"}
+        try:
+            self.store.ping()
+            last_poll = self.store.last_poll()
+            depth = self.store.queue_depth()
+        except (StoreUnavailable, redis.RedisError) as exc:
+            log.warning("health_check_failed", error=str(exc))
+            return JSONResponse({"status": "unavailable", "redis": False}, status_code=503, headers=headers)
+        age = round((datetime.now(UTC) - last_poll).total_seconds(), 1) if last_poll else None
+        body = {
+            "status": "ok",
+            "redis": True,
+            "last_poll": last_poll.isoformat() if last_poll else None,
+            "last_poll_age_s": age,
+            "queue_depth": depth,
+        }
+        return JSONResponse(body, headers=headers)
+
+    # --- errors -------------------------------------------------------------------------------------
+    def http_error(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 404:
+            return self.not_found()
+        return self.message(status, "This request can’t be answered", "Go back and try another way.")
+
+    def store_down(self, request: Request, exc: Exception) -> Response:
+        log.error("store_unavailable", path=request.url.path, error=str(exc))
+        return self.message(
+            503,
+            "Back in a moment",
+            "The site can’t reach its database right now. Please try again in a minute.",
+            headers={"retry-after": "30"},
+        )
+
+
+def create_app(settings: Settings, store: Store) -> Starlette:
+    """The Starlette app serving every page of the site from `store`."""
+    web = Web(settings, store)
+    forms = webforms.Forms(web)
+    routes = [
+        Route("/", web.home, methods=["GET"]),
+        Route("/healthz", web.healthz, methods=["GET"]),
+        Route("/static/{name}", web.static, methods=["GET"]),
+        Route("/thread/{slug}", web.thread, methods=["GET"]),
+        Route("/thread/{root_id}/refresh", forms.refresh, methods=["POST"]),
+        Route("/author/{handle}", web.author, methods=["GET"]),
+        Route("/unroll", forms.unroll, methods=["POST"]),
+        Route("/pending/{tweet_id}", forms.pending, methods=["GET"]),
+    ]
+    handlers = {HTTPException: web.http_error, StoreUnavailable: web.store_down, redis.RedisError: web.store_down}
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    app.add_middleware(EdgeMiddleware)
+    return app
+
+
+def server(settings: Settings, store: Store) -> uvicorn.Server:
+    """A uvicorn server for the web app on the configured host and port (`.run()` serves until stopped)."""
+    config = uvicorn.Config(
+        create_app(settings, store),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # logging is structlog's, set up once in config/
+        access_log=False,  # EdgeMiddleware logs each request as an event
+        server_header=False,
+        proxy_headers=True,  # trusts X-Forwarded-For from FORWARDED_ALLOW_IPS (uvicorn's; default 127.0.0.1)
+    )
+    return uvicorn.Server(config)
+
+
+def serve(settings: Settings, store: Store) -> None:
+    """Run the web app with uvicorn on the configured host and port until stopped."""
+    log.info("web_starting", host=settings.host, port=settings.port, public_base_url=settings.public_base_url)
+    server(settings, store).run()

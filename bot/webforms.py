@@ -1,0 +1,183 @@
+"""The site's forms: unroll a thread from a pasted post link, wait for it, and look for a thread's newer posts.
+
+Each form puts an `UnrollRequest` on the same work stream as the mentions do; the worker does the rest.
+No cookies and no scripts: waiting is a page that reloads itself until the thread is stored.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+import structlog
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from bot.models import UnrollRequest
+from bot.pages import anchor_of, render
+from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.web import Web
+
+log = structlog.get_logger(__name__)
+
+UNROLLS_PER_CLIENT = 5  # per minute, per client address
+REFRESH_EVERY = 300  # seconds between two refreshes of one thread
+MAX_FORM_BYTES = 4096
+PENDING_RELOAD = "3"  # seconds between two reloads of the waiting page
+_POST_URL = re.compile(
+    r"(?:https?://)?(?:(?:www|mobile|m)\.)?(?:x|twitter|fxtwitter|vxtwitter|fixupx)\.com"
+    r"/(?:[A-Za-z0-9_]{1,15}|i(?:/web)?)/status(?:es)?/([0-9]{1,25})(?:[/?#].*)?",
+    re.IGNORECASE,
+)
+_TWEET_ID = re.compile(r"[0-9]{1,25}")
+OUTCOME_TEXT = {
+    "no_thread": "This post is not part of a thread, so there is nothing to unroll.",
+    "not_found": "X says this post does not exist, or it can’t be seen without logging in.",
+    "protected": "This post is from a protected account, so it can’t be unrolled.",
+    "not_allowed": "This thread can’t be unrolled: its author opted out, or X does not allow it.",
+    "dead_letter": "Something went wrong while unrolling this thread. Please try again later.",
+    "ignored": "This request was not taken up.",
+}
+
+
+def parse_tweet_id(text: str) -> str | None:
+    """The post id in a pasted x.com / twitter.com status link or a bare id, else None."""
+    text = text.strip()
+    match = _TWEET_ID.fullmatch(text) or _POST_URL.fullmatch(text)
+    if not match:
+        return None
+    return match.group(1) if match.re is _POST_URL else match.group(0)
+
+
+def allow(store: Store, name: str, count: int, seconds: float) -> bool:
+    """True while `name` has had fewer than `count` turns in the last `seconds` (each turn a throttle slot)."""
+    return any(store.throttle(f"{name}:{slot}", seconds) for slot in range(count))
+
+
+async def form_field(request: Request, name: str) -> str | None:
+    """One field of a small url-encoded form body, or None when the body is too big."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    values = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+    return (values.get(name) or [""])[0]
+
+
+class Forms:
+    """The handlers of the forms, over the web app's store and pages."""
+
+    def __init__(self, web: Web) -> None:
+        self.web = web
+        self.store = web.store
+
+    async def unroll(self, request: Request) -> Response:
+        """POST /unroll: a pasted post link → its page if stored, else a request on the stream and a waiting page."""
+        text = await form_field(request, "post")
+        client = request.client.host if request.client else "unknown"
+        return await run_in_threadpool(self._unroll, text, client)
+
+    def _unroll(self, text: str | None, client: str) -> Response:
+        site = self.web.site()
+        tweet_id = parse_tweet_id(text or "")
+        if tweet_id is None:
+            error = "Paste the link of a post on X (https://x.com/name/status/1234…) or its number."
+            body = render("home.html", site, latest=self.web.latest(), error=error, value=(text or "")[:300])
+            return Response(body, status_code=400, media_type="text/html; charset=utf-8")
+        root = self.store.root_of(tweet_id)
+        if root:
+            return RedirectResponse(site.thread_path(root) + "#" + anchor_of(tweet_id), status_code=303)
+        if not allow(self.store, f"web-unroll:{client}", UNROLLS_PER_CLIENT, 60):
+            log.info("web_unroll_throttled", client=client, tweet_id=tweet_id)
+            return self.web.message(
+                429,
+                "Slow down a little",
+                f"You can ask for {UNROLLS_PER_CLIENT} threads a minute. Please try again in a minute.",
+                next_href=site.path("/"),
+                next_text="Back to the home page",
+                site=site,
+                headers={"retry-after": "60"},
+            )
+        request = UnrollRequest(
+            source="web",
+            mention_id=f"web-{tweet_id}",
+            requester_id="web",
+            replied_to_id=tweet_id,
+            conversation_id=None,
+        )
+        self.store.enqueue([request])
+        log.info("web_unroll_requested", tweet_id=tweet_id, client=client)
+        return RedirectResponse(site.path(f"/pending/{tweet_id}?since={int(time.time())}"), status_code=303)
+
+    def pending(self, request: Request) -> Response:
+        """GET /pending/<id>: the thread's page once stored; until then a page that reloads itself."""
+        tweet_id = request.path_params["tweet_id"]
+        site = self.web.site()
+        if not _TWEET_ID.fullmatch(tweet_id):
+            return self.web.not_found(site)
+        root = self.store.root_of(tweet_id)
+        if root:
+            return RedirectResponse(site.thread_path(root) + "#" + anchor_of(tweet_id), status_code=303)
+        handled = self.store.handled_one(f"web-{tweet_id}")
+        since = request.query_params.get("since", "")
+        fresh = handled is not None and (not since.isdigit() or handled.handled_at.timestamp() >= int(since))
+        if handled is not None and fresh and handled.outcome in OUTCOME_TEXT:
+            return self.web.message(
+                200,
+                "This thread can’t be unrolled",
+                OUTCOME_TEXT[handled.outcome],
+                next_href=site.path("/"),
+                next_text="Unroll another thread",
+                site=site,
+            )
+        return self.web.message(
+            202,
+            "Unrolling the thread…",
+            "The bot is fetching the thread from X. This page reloads by itself and shows the thread when it is ready,"
+            " usually within a minute.",
+            refresh=PENDING_RELOAD,
+            site=site,
+        )
+
+    def refresh(self, request: Request) -> Response:
+        """POST /thread/<id>/refresh: ask the worker for posts newer than the stored thread's last one."""
+        root_id = request.path_params["root_id"]
+        site = self.web.site()
+        thread = self.store.get_thread(root_id) if _TWEET_ID.fullmatch(root_id) else None
+        if thread is None:
+            return self.web.not_found(site)
+        back = site.thread_path(root_id)
+        if not self.store.throttle(f"refresh:{root_id}", REFRESH_EVERY):
+            return self.web.message(
+                429,
+                "Already looking",
+                "Someone asked for this thread’s newer posts less than five minutes ago. Please try again later.",
+                next_href=back,
+                next_text="Back to the thread",
+                site=site,
+                headers={"retry-after": str(REFRESH_EVERY)},
+            )
+        ask = UnrollRequest(
+            source="refresh",
+            mention_id=f"refresh-{root_id}-{int(time.time())}",
+            requester_id="web",
+            replied_to_id=thread.last_id,
+            conversation_id=thread.conversation_id,
+        )
+        self.store.enqueue([ask])
+        log.info("thread_refresh_requested", root_id=root_id, last_id=thread.last_id)
+        return self.web.message(
+            202,
+            "Looking for newer posts",
+            "The bot is checking X for posts added to this thread. The thread’s page shows them in a minute or so.",
+            next_href=back,
+            next_text="Back to the thread",
+            refresh=f"20; url={back}",
+            site=site,
+        )

@@ -1,0 +1,215 @@
+"""Request → resolve → store → link → reply → record, with one `work_once()` for the loop, cron and tests.
+
+Requests come from the Redis stream through one consumer group, so several workers share them; a request
+stays pending until it is acknowledged, and one left idle past the visibility timeout (its worker died) is
+claimed by another. Transient failures are retried with capped exponential backoff; a request that keeps
+failing goes to the dead-letter stream with its last error.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from bot import renderer
+from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLimited
+from bot.models import HandledRequest, Thread, UnrollRequest
+from bot.replier import compose, post_once
+from bot.resolver import resolve
+from bot.runtime import Bot
+
+log = structlog.get_logger(__name__)
+
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+QUICK_RETRIES = 3  # in-process retries of a transient failure before the request is left for later
+
+
+def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
+    """Seconds to wait before retry `attempt` (1-based): capped exponential with full jitter."""
+    return float(random.uniform(0, min(cap, base * 2 ** (attempt - 1))))
+
+
+@contextmanager
+def keep_claim(bot: Bot, consumer: str, entry_id: str) -> Any:
+    """While a long request is handled, refresh its claim so no other worker takes it over."""
+    stop = threading.Event()
+    interval = max(bot.settings.visibility_timeout / 3, 0.5)
+
+    def renew() -> None:
+        while not stop.wait(interval):
+            try:
+                bot.store.keep_claim(consumer, entry_id)
+            except Exception as exc:  # Redis hiccup: the next tick tries again
+                log.warning("claim_renew_failed", error=str(exc))
+
+    thread = threading.Thread(target=renew, name=f"claim-{entry_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=1)
+
+
+def work_once(bot: Bot, consumer: str, *, count: int = 10, block_ms: int | None = None) -> int:
+    """Handle stale requests of dead workers, then new ones; returns how many were finished."""
+    store = bot.store
+    visibility_ms = int(bot.settings.visibility_timeout * 1000)
+    entries = store.claim_stale(consumer, visibility_ms, count=count)
+    if entries:
+        log.info("requests_claimed", count=len(entries))
+    if len(entries) < count:
+        entries += store.read(consumer, count=count - len(entries), block_ms=block_ms)
+    done = 0
+    for entry_id, request in entries:
+        if handle(bot, consumer, entry_id, request):
+            done += 1
+    return done
+
+
+def drain(bot: Bot, consumer: str, *, stop: Callable[[], bool] = lambda: False) -> int:
+    """Work until nothing more can be finished now (`run --once`); returns how many were finished."""
+    total = 0
+    while not stop():
+        handled = work_once(bot, consumer)
+        if not handled:
+            break
+        total += handled
+    return total
+
+
+def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bool:
+    """Handle one request; True when it is finished (acknowledged), False when it stays pending for a retry."""
+    structlog.contextvars.bind_contextvars(request_id=entry_id, mention_id=request.mention_id)
+    try:
+        with keep_claim(bot, consumer, entry_id):
+            return _handle(bot, entry_id, request)
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id", "mention_id")
+
+
+def _handle(bot: Bot, entry_id: str, request: UnrollRequest) -> bool:
+    store = bot.store
+    attempts = store.failures(request.mention_id) + 1
+    last_error = ""
+    for quick in range(1, QUICK_RETRIES + 1):
+        try:
+            handled = process(bot, entry_id, request, attempts)
+        except RateLimited as exc:
+            log.warning("request_rate_limited", endpoint=exc.endpoint, reset_at=exc.reset_at.isoformat())
+            return False  # stays pending; not a failure of the request
+        except AuthFailed:
+            log.error(
+                "credentials_rejected", fix="check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"
+            )
+            raise
+        except ApiUnavailable as exc:
+            last_error = str(exc)
+            log.warning("request_failed_transient", error=last_error, retry=quick)
+            if quick < QUICK_RETRIES:
+                time.sleep(backoff(quick))
+            continue
+        except Exception as exc:  # a bug or malformed data must not kill the worker
+            last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("request_failed", error=last_error)
+            break
+        finish(bot, entry_id, handled)
+        return True
+    failures = store.add_failure(request.mention_id)
+    if failures >= bot.settings.max_attempts:
+        store.dead_letter(entry_id, request, last_error, failures)
+        handled = base_record(request, entry_id, failures)
+        handled.outcome, handled.error = "dead_letter", last_error
+        finish(bot, None, handled)
+        return True
+    log.warning("request_left_for_retry", attempts=failures, error=last_error)
+    return False
+
+
+def finish(bot: Bot, entry_id: str | None, handled: HandledRequest) -> None:
+    """Record the outcome, log the one line per handled request, and acknowledge."""
+    bot.store.record(handled)
+    log.info("request_handled", **handled.model_dump(mode="json", exclude_none=True))
+    if entry_id is not None:
+        bot.store.ack(entry_id)
+
+
+def base_record(request: UnrollRequest, entry_id: str, attempts: int) -> HandledRequest:
+    return HandledRequest(
+        mention_id=request.mention_id,
+        request_id=entry_id,
+        mention_url=request.mention_url if request.source == "mention" else "",
+        requester=request.requester_username,
+        requester_id=request.requester_id,
+        outcome="replied",
+        attempts=attempts,
+    )
+
+
+def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> HandledRequest:
+    """Resolve, store, link and reply for one request; returns its audit record."""
+    settings, store = bot.settings, bot.store
+    handled = base_record(request, entry_id, attempts)
+    done = store.reply_record(request.mention_id)
+    if done and done.state in ("replied", "final"):
+        previous = store.handled_one(request.mention_id)
+        if previous is not None:
+            return previous
+        handled.reply_id, handled.reply_text = done.reply_id, done.text
+        return handled
+    with bot.api.metered() as usage:
+        resolution = resolve(bot.api, store, request, settings)
+        thread = resolution.thread
+        handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
+        handled.reason = resolution.reason
+        link = None
+        if thread is not None:
+            store.save_thread(thread)
+            link = renderer.link(settings, thread.root_id)
+            handled.root_id, handled.author, handled.tweets, handled.link = (
+                thread.root_id,
+                thread.author.username,
+                len(thread.tweets),
+                link,
+            )
+        text = reply_text(bot, request, thread, link, resolution.outcome)
+        if request.source == "mention" and text:
+            try:
+                handled.reply_id, handled.reply_text = post_once(bot, request, text)
+            except NotAllowed as exc:
+                handled.outcome, handled.error = "not_allowed", str(exc)
+            except NotFound as exc:  # the mention was deleted before we could answer it
+                handled.outcome, handled.error = "not_found", str(exc)
+            if settings.dry_run and handled.outcome in ("replied", "cached"):
+                handled.outcome = "dry_run"
+    handled.api_requests, handled.tweets_read = usage.requests, usage.tweets_read
+    if request.created_at is not None:
+        handled.latency_s = round((datetime.now(UTC) - request.created_at).total_seconds(), 3)
+    return handled
+
+
+def reply_text(bot: Bot, request: UnrollRequest, thread: Thread | None, link: str | None, outcome: str) -> str:
+    """The reply for an outcome; empty when the bot should stay silent."""
+    settings = bot.settings
+    requester = request.requester_username or "there"
+    if thread is not None and link:
+        return compose(
+            settings.reply_template,
+            requester=requester,
+            author=thread.author.username,
+            link=link,
+            count=len(thread.tweets),
+        )
+    if outcome == "no_thread" and settings.single_tweet == "reply":
+        return compose(settings.no_thread_template, requester=requester)
+    if outcome in ("not_found", "protected") and settings.unavailable_template:
+        return compose(settings.unavailable_template, requester=requester)
+    return ""

@@ -1,0 +1,364 @@
+"""The X API adapter: tweepy's Client over a session aimed at `X_API_BASE_URL`, answers as pydantic models.
+
+Every call goes through tweepy (auth, parameters, status codes); tweepy's exceptions are translated into
+`bot.errors` here. The adapter reads the rate-limit headers of every response, refuses up front to call an
+endpoint whose window is known to be spent, and meters requests and posts read for the cost log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+import structlog
+import tweepy
+from pydantic import BaseModel, ValidationError
+
+from bot.apimodels import (
+    EXPANSIONS,
+    MEDIA_FIELDS,
+    TWEET_FIELDS,
+    USER_FIELDS,
+    ApiUser,
+    CreatedTweet,
+    CreateTweetResponse,
+    TweetsPage,
+    UserResponse,
+)
+from bot.errors import ApiError, ApiUnavailable, AuthFailed, DuplicateContent, NotAllowed, NotFound, RateLimited
+from config.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+TWEEPY_HOST = "https://api.twitter.com"  # hard-coded in tweepy 4.17 BaseClient.request
+LOOKUP_BATCH = 100  # GET /2/tweets takes at most 100 ids
+M = TypeVar("M", bound=BaseModel)
+
+
+class RebasedSession(requests.Session):
+    """A requests session that sends tweepy's calls to our base URL (real API, sandbox or simulator)."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        if isinstance(url, str) and url.startswith(TWEEPY_HOST):
+            url = self.base_url + url[len(TWEEPY_HOST) :]
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+@dataclass(eq=False)  # meters are told apart by identity: nested blocks can hold equal counts
+class Usage:
+    """What a piece of work cost: requests made and posts read (X bills per post read)."""
+
+    requests: int = 0
+    tweets_read: int = 0
+    mentions_read: int = 0
+    posts_written: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Window:
+    """The last known rate-limit window of one endpoint."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: datetime | None = None
+
+    def spent(self, now: datetime) -> bool:
+        return self.remaining == 0 and self.reset_at is not None and self.reset_at > now
+
+
+def endpoint_of(method: str, url: str) -> str:
+    """A stable endpoint name for metrics and rate limits, e.g. `GET /2/users/:id/mentions`."""
+    parts = urlsplit(url).path.rstrip("/").split("/")
+    for i, part in enumerate(parts):
+        if part.isdigit():
+            parts[i] = ":id"
+    return f"{method.upper()} {'/'.join(parts)}"
+
+
+def _reset(value: str | None) -> datetime | None:
+    if value and value.strip().isdigit():
+        return datetime.fromtimestamp(int(value), UTC)
+    return None
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.strip().lstrip("-").isdigit() else None
+
+
+class XApi:
+    """The bot's calls to the X API v2."""
+
+    def __init__(self, settings: Settings, on_response: Callable[[str, int], None] | None = None) -> None:
+        self.settings = settings
+        self.client = tweepy.Client(
+            bearer_token=_secret(settings.x_bearer_token),
+            consumer_key=_secret(settings.x_api_key),
+            consumer_secret=_secret(settings.x_api_secret),
+            access_token=_secret(settings.x_access_token),
+            access_token_secret=_secret(settings.x_access_token_secret),
+            return_type=requests.Response,
+        )
+        self.client.session = RebasedSession(settings.x_api_base_url, settings.http_timeout)
+        self.client.session.hooks["response"].append(self._observe)
+        self.windows: dict[str, Window] = {}
+        self._meters: list[Usage] = []
+        self._lock = threading.Lock()
+        self._on_response = on_response
+        self._read_user_auth = not settings.x_bearer_token  # reads use the app bearer when there is one
+
+    # --- metering and rate limits ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def metered(self) -> Iterator[Usage]:
+        """Count the requests and posts read by the calls made inside the block."""
+        usage = Usage()
+        with self._lock:
+            self._meters.append(usage)
+        try:
+            yield usage
+        finally:
+            with self._lock:
+                self._meters.remove(usage)
+
+    def _count(self, endpoint: str, tweets: int = 0, mentions: int = 0, written: int = 0) -> None:
+        with self._lock:
+            for usage in self._meters:
+                usage.requests += 1
+                usage.tweets_read += tweets
+                usage.mentions_read += mentions
+                usage.posts_written += written
+                usage.by_endpoint[endpoint] = usage.by_endpoint.get(endpoint, 0) + 1
+
+    def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Read the rate-limit headers of every response (hook on the requests session)."""
+        endpoint = endpoint_of(response.request.method or "GET", response.request.url or "")
+        headers = response.headers
+        window = self.windows.setdefault(endpoint, Window())
+        if "x-rate-limit-remaining" in headers:
+            window.limit = _int(headers.get("x-rate-limit-limit"))
+            window.remaining = _int(headers.get("x-rate-limit-remaining"))
+            window.reset_at = _reset(headers.get("x-rate-limit-reset"))
+        for scope in ("user", "app"):  # daily posting caps on POST /2/tweets
+            remaining = _int(headers.get(f"x-{scope}-limit-24hour-remaining"))
+            if remaining is not None:
+                daily = self.windows.setdefault(f"{endpoint} 24h-{scope}", Window())
+                daily.limit = _int(headers.get(f"x-{scope}-limit-24hour-limit"))
+                daily.remaining = remaining
+                daily.reset_at = _reset(headers.get(f"x-{scope}-limit-24hour-reset"))
+        if self._on_response:
+            self._on_response(endpoint, response.status_code)
+
+    def blocked_until(self, endpoint: str, now: datetime | None = None) -> datetime | None:
+        """When a spent window of this endpoint (or its daily caps) resets; None if it may be called now."""
+        now = now or datetime.now(UTC)
+        resets = [
+            w.reset_at
+            for name, w in self.windows.items()
+            if (name == endpoint or name.startswith(endpoint + " 24h-")) and w.spent(now) and w.reset_at
+        ]
+        return max(resets) if resets else None
+
+    def _check_window(self, endpoint: str) -> None:
+        reset_at = self.blocked_until(endpoint)
+        if reset_at is not None:
+            raise RateLimited(
+                f"{endpoint} is rate limited until {reset_at:%H:%M:%S}Z",
+                reset_at=reset_at,
+                status=None,
+                endpoint=endpoint,
+            )
+
+    # --- the calls ---------------------------------------------------------------------------------
+    def _call(self, endpoint: str, model: type[M], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> M:
+        self._check_window(endpoint)
+        try:
+            response = fn(*args, **kwargs)
+        except tweepy.TooManyRequests as exc:
+            self._count(endpoint)
+            reset_at = _reset(exc.response.headers.get("x-rate-limit-reset")) or datetime.now(UTC)
+            daily = self.blocked_until(endpoint)
+            raise RateLimited(
+                f"{endpoint}: 429 Too Many Requests", reset_at=max(reset_at, daily or reset_at), endpoint=endpoint
+            ) from exc
+        except tweepy.Unauthorized as exc:
+            self._count(endpoint)
+            raise AuthFailed(
+                f"{endpoint}: 401 Unauthorized: check the X_* credentials", status=401, endpoint=endpoint
+            ) from exc
+        except tweepy.Forbidden as exc:
+            self._count(endpoint)
+            detail = _detail(exc)
+            kind = DuplicateContent if "duplicate" in detail.lower() else NotAllowed
+            raise kind(f"{endpoint}: 403 {detail}", status=403, endpoint=endpoint) from exc
+        except tweepy.NotFound as exc:
+            self._count(endpoint)
+            raise NotFound(f"{endpoint}: 404 {_detail(exc)}", status=404, endpoint=endpoint) from exc
+        except tweepy.TwitterServerError as exc:
+            self._count(endpoint)
+            raise ApiUnavailable(
+                f"{endpoint}: {exc.response.status_code} server error",
+                status=exc.response.status_code,
+                endpoint=endpoint,
+            ) from exc
+        except tweepy.HTTPException as exc:
+            self._count(endpoint)
+            status = exc.response.status_code
+            raise ApiError(f"{endpoint}: {status} {_detail(exc)}", status=status, endpoint=endpoint) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            self._count(endpoint)
+            raise ApiUnavailable(f"{endpoint}: {type(exc).__name__}", endpoint=endpoint) from exc
+        try:
+            parsed = model.model_validate_json(response.content)
+        except ValidationError as exc:
+            self._count(endpoint)
+            log.warning(
+                "api_malformed_response", endpoint=endpoint, status=response.status_code, body=response.text[:300]
+            )
+            raise ApiUnavailable(
+                f"{endpoint}: malformed response", status=response.status_code, endpoint=endpoint
+            ) from exc
+        if isinstance(parsed, TweetsPage):
+            billed = len(parsed.data) + len(parsed.includes.tweets)
+            if "mentions" in endpoint:
+                self._count(endpoint, mentions=billed)
+            else:
+                self._count(endpoint, tweets=billed)
+        elif isinstance(parsed, CreateTweetResponse):
+            self._count(endpoint, written=1)
+        else:
+            self._count(endpoint)
+        return parsed
+
+    def _tweet_params(self) -> dict[str, Any]:
+        return {
+            "tweet_fields": TWEET_FIELDS,
+            "expansions": EXPANSIONS,
+            "user_fields": USER_FIELDS,
+            "media_fields": MEDIA_FIELDS,
+        }
+
+    def me(self) -> ApiUser:
+        """The bot's own account (GET /2/users/me)."""
+        resp = self._call("GET /2/users/me", UserResponse, self.client.get_me, user_auth=True, user_fields=USER_FIELDS)
+        return resp.data
+
+    def mentions(
+        self,
+        user_id: str,
+        *,
+        since_id: str | None = None,
+        start_time: datetime | None = None,
+        pagination_token: str | None = None,
+        max_results: int = 100,
+    ) -> TweetsPage:
+        """One page of the bot's mentions, newest first (GET /2/users/:id/mentions)."""
+        params: dict[str, Any] = {"max_results": max_results, **self._tweet_params()}
+        if since_id:
+            params["since_id"] = since_id
+        elif start_time:
+            params["start_time"] = start_time
+        if pagination_token:
+            params["pagination_token"] = pagination_token
+        return self._call(
+            "GET /2/users/:id/mentions", TweetsPage, self.client.get_users_mentions, user_id, user_auth=True, **params
+        )
+
+    def lookup(self, ids: list[str]) -> TweetsPage:
+        """Tweets by id, in batches of 100 (GET /2/tweets); ids that are gone come back as `errors`."""
+        pages = []
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), LOOKUP_BATCH):
+            batch = unique[start : start + LOOKUP_BATCH]
+            pages.append(
+                self._call(
+                    "GET /2/tweets",
+                    TweetsPage,
+                    self.client.get_tweets,
+                    batch,
+                    user_auth=self._read_user_auth,
+                    **self._tweet_params(),
+                )
+            )
+        return merge_pages(pages)
+
+    def search(
+        self,
+        query: str,
+        *,
+        full_archive: bool = False,
+        since_id: str | None = None,
+        next_token: str | None = None,
+        max_results: int = 100,
+    ) -> TweetsPage:
+        """One page of recent (7 days) or full-archive search, newest first."""
+        params: dict[str, Any] = {"max_results": max_results, **self._tweet_params()}
+        if since_id:
+            params["since_id"] = since_id
+        if next_token:
+            params["next_token"] = next_token
+        if full_archive:
+            # Full-archive search takes app-only auth: https://docs.x.com/x-api/posts/full-archive-search
+            return self._call("GET /2/tweets/search/all", TweetsPage, self.client.search_all_tweets, query, **params)
+        return self._call(
+            "GET /2/tweets/search/recent",
+            TweetsPage,
+            self.client.search_recent_tweets,
+            query,
+            user_auth=self._read_user_auth,
+            **params,
+        )
+
+    def post(self, text: str, in_reply_to: str) -> CreatedTweet:
+        """Post a reply (POST /2/tweets) and return it."""
+        resp = self._call(
+            "POST /2/tweets",
+            CreateTweetResponse,
+            self.client.create_tweet,
+            text=text,
+            in_reply_to_tweet_id=in_reply_to,
+            user_auth=True,
+        )
+        return resp.data
+
+
+def merge_pages(pages: list[TweetsPage]) -> TweetsPage:
+    """One page holding the data, includes and errors of several."""
+    if len(pages) == 1:
+        return pages[0]
+    return TweetsPage.model_validate(
+        {
+            "data": [t for p in pages for t in p.data],
+            "includes": {
+                "users": [u for p in pages for u in p.includes.users],
+                "tweets": [t for p in pages for t in p.includes.tweets],
+                "media": [m for p in pages for m in p.includes.media],
+            },
+            "errors": [e for p in pages for e in p.errors],
+        }
+    )
+
+
+def _detail(exc: tweepy.HTTPException) -> str:
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return str(exc.response.text)[:200]
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("title") or "; ".join(exc.api_messages) or body)[:300]
+    return str(body)[:300]
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value else None

@@ -1,0 +1,107 @@
+"""structlog setup: JSON lines in production, readable console output in development, secrets scrubbed.
+
+Standard-library loggers (tweepy, urllib3, requests-oauthlib, uvicorn, apscheduler) go through the same
+processors, so tweepy's DEBUG lines, which print request headers with the bearer token, are scrubbed too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+from config.settings import Settings
+
+MASK = "***"
+# Credentials that can appear in request headers or OAuth debug output whatever their value.
+_PATTERNS = [
+    re.compile(r"(Bearer\s+)[A-Za-z0-9%._~+/=-]+"),
+    re.compile(
+        r"((?:oauth_signature|oauth_token|oauth_consumer_key|access_token(?:_secret)?|consumer_secret)"
+        r"[\"']?\s*[=:]\s*[\"']?)[^\"',&\s]+"
+    ),
+]
+
+
+class Scrubber:
+    """Replaces secret values and credential-shaped strings in every string of a log event."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        for pattern in _PATTERNS:
+            text = pattern.sub(lambda m: m.group(1) + MASK, text)
+        return text
+
+    def _walk(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, dict):
+            return {k: self._walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self._walk(v) for v in value)
+        return value
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key, value in list(event.items()):
+            event[key] = self._walk(value)
+        return event
+
+
+def _renderer(fmt: str) -> Any:
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "json"
+    if fmt == "console":
+        return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    return structlog.processors.JSONRenderer()
+
+
+def configure_logging(settings: Settings, *, stream: Any = None) -> None:
+    """Configure structlog and the standard library's logging once, for the whole process."""
+    scrubber = Scrubber(settings.secrets())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.ExtraAdder(),
+    ]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            scrubber,
+            _renderer(settings.log_format),
+        ],
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    # Chatty libraries stay at WARNING unless the operator asks for DEBUG.
+    for name in ("urllib3", "requests_oauthlib", "oauthlib", "apscheduler", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)

@@ -1,0 +1,93 @@
+"""Shared fixtures: a real Redis (REDIS_URL, else embedded) with a fresh key prefix per test, the X API
+sandbox as a real HTTP server, settings pointed at both, and the X API adapter."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from bot.sandbox import SandboxServer
+from bot.store import Store, embedded
+from bot.xapi import XApi
+from config.settings import Settings, load_settings
+
+pytest_plugins = ["tests.fixtures_pages"]
+
+BOT_HANDLE = "unrollbot"
+CREDENTIALS = {
+    "x_api_key": "test-consumer-key",
+    "x_api_secret": "test-consumer-secret-SECRET",
+    "x_access_token": "test-access-token",
+    "x_access_token_secret": "test-access-secret-SECRET",
+    "x_bearer_token": "test-bearer-SECRET",
+}
+
+
+@pytest.fixture(scope="session")
+def redis_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
+    """The Redis the tests use: REDIS_URL when set, else an embedded redis-server on disk."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        client = redis.Redis.from_url(url, decode_responses=True)
+        client.ping()
+        yield client
+        client.close()
+    else:
+        client = embedded(tmp_path_factory.mktemp("redis"))
+        yield client
+        client.shutdown(nosave=True)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis, prefix: str) -> Iterator[Store]:
+    """A Store on the real Redis under a key prefix of its own, deleted after the test."""
+    yield Store(redis_client, prefix, handled_log_size=1000)
+    keys = list(redis_client.scan_iter(match="{" + prefix + "}:*", count=1000))
+    if keys:
+        redis_client.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    server = SandboxServer(port=0)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
+    """The X API sandbox, emptied for this test, with the bot's account in it."""
+    sandbox_server.world.reset()
+    sandbox_server.world.add_user(username=BOT_HANDLE, name="Unroll Bot", me=True)
+    return sandbox_server
+
+
+@pytest.fixture
+def settings(sandbox: SandboxServer, prefix: str, tmp_path: Path) -> Settings:
+    """Settings for a bot that talks to the sandbox and keeps its state under the test's prefix."""
+    return load_settings(
+        _env_file=None,
+        x_api_base_url=sandbox.url,
+        public_base_url="http://127.0.0.1:8000",
+        bot_handle=BOT_HANDLE,
+        key_prefix=prefix,
+        data_dir=tmp_path / "data",
+        log_format="json",
+        **CREDENTIALS,
+    )
+
+
+@pytest.fixture
+def api(settings: Settings) -> XApi:
+    return XApi(settings)

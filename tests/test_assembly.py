@@ -1,0 +1,185 @@
+"""Thread assembly from a conversation tree: the root author's chain, branches, other users, deletions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.assembly import Node, assemble, broken_self_replies, missing_link, reachable
+
+A, B, C = "1", "2", "3"  # author ids: A writes the thread
+
+
+def tree(*tweets: tuple[str, str, str | None]) -> dict[str, Node]:
+    """Nodes from (id, author, parent id) triples, with in_reply_to_user_id filled in as X does."""
+    authors = {tweet_id: author for tweet_id, author, _ in tweets}
+    return {
+        tweet_id: Node(tweet_id, author, parent, authors.get(parent) if parent else None)
+        for tweet_id, author, parent in tweets
+    }
+
+
+def test_linear_self_replies_come_in_reply_order() -> None:
+    """A plain thread is the root and each self-reply after it."""
+    nodes = tree(("10", A, None), ("11", A, "10"), ("12", A, "11"), ("13", A, "12"))
+    assert ["10", "11", "12", "13"] == assemble(nodes, "10", A)
+
+
+def test_other_users_replies_and_the_authors_answers_to_them_are_left_out() -> None:
+    """B's reply, A's answer to B, and A's reply to that answer are not the thread."""
+    nodes = tree(
+        ("10", A, None),
+        ("11", B, "10"),  # B replies to the root
+        ("12", A, "10"),  # A continues the thread
+        ("13", A, "11"),  # A answers B
+        ("14", A, "13"),  # A continues the answer to B
+        ("15", A, "12"),
+    )
+    assert ["10", "12", "15"] == assemble(nodes, "10", A)
+
+
+def test_branch_follows_the_way_to_the_target() -> None:
+    """Where A replied twice to one tweet, the branch holding the summoned tweet wins."""
+    nodes = tree(("10", A, None), ("11", A, "10"), ("12", A, "10"), ("13", A, "12"), ("14", A, "11"))
+    assert ["10", "12", "13"] == assemble(nodes, "10", A, target_id="13")
+
+
+def test_branch_follows_the_way_to_another_users_reply_under_it() -> None:
+    """A summon under B's reply to a tweet of the later branch picks that branch."""
+    nodes = tree(("10", A, None), ("11", A, "10"), ("12", A, "10"), ("20", B, "12"), ("21", C, "20"))
+    assert ["10", "12"] == assemble(nodes, "10", A, target_id="21")
+
+
+def test_branch_without_target_takes_the_earliest_continuation() -> None:
+    """With the target elsewhere, each branch point takes the earliest self-reply."""
+    nodes = tree(("10", A, None), ("12", A, "10"), ("11", A, "10"), ("13", A, "12"), ("14", A, "11"))
+    assert ["10", "11", "14"] == assemble(nodes, "10", A, target_id="999")
+
+
+def test_thread_continues_past_the_target() -> None:
+    """Summoned under the second tweet, the thread still runs to its last tweet."""
+    nodes = tree(("10", A, None), ("11", A, "10"), ("12", A, "11"), ("13", A, "12"))
+    assert ["10", "11", "12", "13"] == assemble(nodes, "10", A, target_id="11")
+
+
+def test_deleted_tweet_ends_the_chain_and_is_reported() -> None:
+    """A self-reply whose parent is gone cannot be reached; the broken link is reported."""
+    nodes = tree(("10", A, None), ("11", A, "10"), ("13", A, "12"), ("14", A, "13"))
+    nodes["13"] = Node("13", A, "12", A)  # 12 was A's and is deleted
+    assert ["10", "11"] == assemble(nodes, "10", A)
+    assert [nodes["13"]] == broken_self_replies(nodes, A)
+
+
+def test_unknown_root_gives_no_thread() -> None:
+    """Without the root there is nothing to assemble."""
+    assert [] == assemble(tree(("11", A, "10")), "10", A)
+
+
+def test_missing_link_stops_at_the_anchored_chain() -> None:
+    """Climbing from a tweet stops at the first unknown ancestor, or at nothing once the chain is reached."""
+    nodes = tree(("10", A, None), ("13", A, "12"), ("14", B, "13"))
+    nodes["13"] = Node("13", A, "12", A)
+    anchored = reachable(nodes, "10", A)
+    assert "12" == missing_link(nodes, "14", anchored)
+    assert missing_link(nodes, "14", anchored, only_self_replies_of=A) is None
+    assert "12" == missing_link(nodes, "13", anchored, only_self_replies_of=A)
+    assert missing_link(nodes, "10", anchored) is None
+
+
+# --- property: random conversations against a brute-force walk ------------------------------------
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A whole conversation: every tweet (id, author, parent), which were deleted, and the summoned one."""
+
+    tweets: tuple[tuple[str, str, str | None], ...]
+    deleted: frozenset[str]
+    target: str
+
+
+@st.composite
+def conversations(draw: st.DrawFn) -> Conversation:
+    """Random reply trees: several authors, branches, deletions; ids in posting order, branches interleaved."""
+    size = draw(st.integers(1, 30))
+    tweets: list[tuple[str, str, str | None]] = [("1000", A, None)]
+    for index in range(1, size):
+        parent = tweets[draw(st.integers(0, index - 1))][0]
+        author = draw(st.sampled_from([A, A, A, B, C]))
+        tweets.append((str(1000 + index), author, parent))
+    deleted = draw(
+        st.frozensets(st.sampled_from([t[0] for t in tweets[1:]]), max_size=3) if size > 1 else st.just(frozenset())
+    )
+    target = draw(st.sampled_from([t[0] for t in tweets]))
+    return Conversation(tuple(tweets), deleted, target)
+
+
+def brute_force(conversation: Conversation) -> list[str]:
+    """Every maximal chain of A's self-replies from the root; of those through the target's anchor, the
+    lexicographically earliest by id (the earliest continuation at each branch)."""
+    visible = {t[0]: t for t in conversation.tweets if t[0] not in conversation.deleted}
+    root = conversation.tweets[0][0]
+
+    def kids(tweet_id: str) -> list[str]:
+        return [t[0] for t in visible.values() if t[2] == tweet_id and t[1] == A and visible[tweet_id][1] == A]
+
+    paths: list[list[str]] = []
+
+    def walk(path: list[str]) -> None:
+        children = kids(path[-1])
+        if not children:
+            paths.append(path)
+        for child in children:
+            walk([*path, child])
+
+    walk([root])
+    on_paths = {tweet_id for path in paths for tweet_id in path}
+    anchor = None
+    current: str | None = conversation.target
+    while current is not None and current in visible:
+        if current in on_paths:
+            anchor = current
+            break
+        current = visible[current][2]
+    chosen = [p for p in paths if anchor is None or anchor in p]
+    return min(chosen, key=lambda p: [int(i) for i in p])
+
+
+def known(conversation: Conversation) -> dict[str, Node]:
+    """What X still serves: every tweet but the deleted ones."""
+    return {k: v for k, v in tree(*conversation.tweets).items() if k not in conversation.deleted}
+
+
+@settings(max_examples=400, deadline=None)
+@given(conversations())
+def test_assembly_matches_a_brute_force_walk_of_the_whole_tree(conversation: Conversation) -> None:
+    """Over random conversations, assembly returns exactly the chain the brute-force walk picks."""
+    assert brute_force(conversation) == assemble(known(conversation), "1000", A, conversation.target)
+
+
+@settings(max_examples=400, deadline=None)
+@given(conversations())
+def test_assembly_needs_only_the_authors_tweets_and_the_targets_ancestry(conversation: Conversation) -> None:
+    """Knowing only A's tweets (what `from:` search returns) and the target's ancestors gives the same chain."""
+    nodes = known(conversation)
+    seen = {k: v for k, v in nodes.items() if v.author_id == A}
+    current: str | None = conversation.target
+    while current is not None and current in nodes:
+        seen[current] = nodes[current]
+        current = nodes[current].parent_id
+    assert brute_force(conversation) == assemble(seen, "1000", A, conversation.target)
+
+
+@settings(max_examples=200, deadline=None)
+@given(conversations())
+def test_a_broken_link_is_reported_exactly_when_a_self_replys_parent_was_deleted(conversation: Conversation) -> None:
+    """broken_self_replies names the self-replies whose parent (also A's) is gone."""
+    authors = {t[0]: t[1] for t in conversation.tweets}
+    expected = sorted(
+        t[0]
+        for t in conversation.tweets
+        if t[0] not in conversation.deleted and t[1] == A and t[2] in conversation.deleted and authors[t[2]] == A
+    )
+    assert expected == sorted(n.id for n in broken_self_replies(known(conversation), A))

@@ -1,0 +1,179 @@
+"""What a reader sees: Debian's headless Chromium reading a 12-tweet thread from a real uvicorn, phone and desktop."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from PIL import Image, ImageStat
+from playwright.sync_api import Browser, ConsoleMessage, Route, sync_playwright
+
+from bot.store import Store
+from tests.fixtures_pages import FIRST_TEXT, build_thread
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORTS = {"phone": (360, 740), "desktop": (1280, 900)}
+# Records every violation of the Content-Security-Policy; added by the test through the DevTools protocol.
+CSP_LISTENER = (
+    "window.__cspViolations = [];"
+    "document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push(e.violatedDirective));"
+)
+
+
+def _png(colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (80, 60), colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+MEDIA = _png((200, 120, 40))
+
+
+@dataclass
+class Visit:
+    """What happened while the browser read the thread page."""
+
+    width: int
+    status: int
+    requests: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+    post_texts: list[str] = field(default_factory=list)
+    post_visible: list[bool] = field(default_factory=list)
+    post_tops: list[float] = field(default_factory=list)
+    scripts: int = -1
+    csp_violations: list[str] = field(default_factory=list)
+    cookies: list[object] = field(default_factory=list)
+    scroll_width: int = 0
+    main_text: str = ""
+    screenshot: Path = Path()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, with no network of its own."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's Chromium is not installed: apt-get install -y chromium chromium-driver")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(params=sorted(VIEWPORTS))
+def visit(
+    request: pytest.FixtureRequest, browser: Browser, live_server: str, pages_store: Store, tmp_path: Path
+) -> Visit:
+    """Read the stored 12-tweet thread at a phone's or a desktop's width, recording everything the page did."""
+    width, height = VIEWPORTS[request.param]
+    pages_store.save_thread(build_thread(12, media_base=f"{live_server}/media"))
+    context = browser.new_context(viewport={"width": width, "height": height})
+    seen: list[str] = []
+
+    def route(intercepted: Route) -> None:
+        url = intercepted.request.url
+        seen.append(url)
+        parts = urlsplit(url)
+        if parts.hostname != "127.0.0.1":
+            intercepted.abort()
+        elif parts.path.startswith("/media/"):
+            intercepted.fulfill(body=MEDIA, content_type="image/png")
+        else:
+            intercepted.continue_()
+
+    context.route("**/*", route)
+    context.add_init_script(CSP_LISTENER)
+    page = context.new_page()
+    console: list[str] = []
+    page.on(
+        "console", lambda message: console.append(f"{message.type}: {message.text}") if _is_problem(message) else None
+    )
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    response = page.goto(f"{live_server}/thread/1000", wait_until="load")
+    posts = page.locator("article .post")
+    result = Visit(width=width, status=response.status if response else 0, requests=seen, console=console)
+    for index in range(posts.count()):
+        post = posts.nth(index)
+        post.scroll_into_view_if_needed()
+        box = post.bounding_box()
+        result.post_texts.append(post.inner_text())
+        result.post_visible.append(post.is_visible())
+        result.post_tops.append(box["y"] + page.evaluate("window.scrollY") if box else -1.0)
+    result.scripts = page.evaluate("document.scripts.length")
+    result.csp_violations = page.evaluate("window.__cspViolations")
+    result.cookies = list(context.cookies())
+    result.scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    result.main_text = page.inner_text("main")
+    result.screenshot = tmp_path / f"thread-{request.param}.png"
+    page.screenshot(path=str(result.screenshot), full_page=True)
+    context.close()
+    return result
+
+
+def _is_problem(message: ConsoleMessage) -> bool:
+    return message.type in ("error", "warning")
+
+
+def test_every_tweet_is_visible_in_order(visit: Visit) -> None:
+    """All 12 tweets are shown, each visible, top to bottom in the thread's order."""
+    assert (
+        [f"Tweet {n}:" for n in range(1, 13)],
+        [True] * 12,
+        sorted(visit.post_tops),
+    ) == (
+        [text[: len(f"Tweet {n}:")] for n, text in enumerate(visit.post_texts, 1)],
+        visit.post_visible,
+        visit.post_tops,
+    )
+
+
+def test_no_script_runs(visit: Visit) -> None:
+    """The page has no script element, breaks no CSP rule and logs no error."""
+    assert (0, [], []) == (visit.scripts, visit.csp_violations, visit.console)
+
+
+def test_no_request_leaves_localhost(visit: Visit) -> None:
+    """Every request the page makes, media included, goes to 127.0.0.1, and no cookie is set."""
+    assert ([], []) == ([url for url in visit.requests if urlsplit(url).hostname != "127.0.0.1"], visit.cookies)
+
+
+def test_page_fits_the_screen_width(visit: Visit) -> None:
+    """Nothing makes the page scroll sideways, at 360 px or on a desktop."""
+    assert True is (visit.scroll_width <= visit.width)
+
+
+def test_screenshot_shows_the_first_tweet(visit: Visit) -> None:
+    """The screenshot is a real picture and the first tweet's text is in the rendered main content."""
+    with Image.open(visit.screenshot) as image:
+        spread = ImageStat.Stat(image.convert("L")).stddev[0]
+    assert (200, True, True) == (visit.status, spread > 10, FIRST_TEXT in visit.main_text)
+
+
+def test_pasted_link_waits_then_shows_the_thread(browser: Browser, live_server: str, pages_store: Store) -> None:
+    """Pasting a post link on the home page leads, without any script, to the thread's page once it is stored."""
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    page.goto(f"{live_server}/")
+    page.fill("#post", "https://x.com/millwright/status/1003")
+    page.click("form[action='/unroll'] button")
+    waiting = page.inner_text("h1")
+    pages_store.save_thread(build_thread(12, media_base=f"{live_server}/media"))
+    page.wait_for_url(f"{live_server}/thread/1000#t-1003", timeout=15_000)
+    shown = page.inner_text("h1")
+    context.close()
+    assert ("Unrolling the thread…", FIRST_TEXT) == (waiting, shown)

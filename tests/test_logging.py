@@ -1,0 +1,83 @@
+"""Logging: JSON lines, bound context, and no secret in any line (tweepy's DEBUG output included)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from config.logging import Scrubber, configure_logging
+from config.settings import load_settings
+
+SECRETS = {
+    "x_api_key": "ck-1234567890",
+    "x_api_secret": "cs-SECRET-abcdef",
+    "x_access_token": "at-1111-2222",
+    "x_access_token_secret": "ats-SECRET-zzz",
+    "x_bearer_token": "AAAAbearerSECRET%3D",
+}
+
+
+@pytest.fixture
+def logged() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    settings = load_settings(_env_file=None, log_format="json", log_level="DEBUG", **SECRETS)
+    configure_logging(settings, stream=stream)
+    yield stream
+    logging.getLogger().handlers.clear()
+    structlog.reset_defaults()
+
+
+def test_events_are_json_lines_with_fields(logged: io.StringIO) -> None:
+    """A structlog event becomes one JSON object with its name, level and fields."""
+    structlog.get_logger("bot.test").info("reply_posted", reply_id="42", link="http://x/thread/1")
+    line = json.loads(logged.getvalue().strip().splitlines()[-1])
+    assert "reply_posted" == line["event"]
+    assert "info" == line["level"]
+    assert "42" == line["reply_id"]
+    assert "timestamp" in line
+
+
+def test_bound_request_id_is_on_every_line(logged: io.StringIO) -> None:
+    """Context bound while handling a request appears on each line logged meanwhile."""
+    structlog.contextvars.bind_contextvars(request_id="1700-0")
+    try:
+        structlog.get_logger("bot.test").info("one")
+        logging.getLogger("tweepy.client").info("two")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    lines = [json.loads(x) for x in logged.getvalue().strip().splitlines()]
+    assert ["1700-0", "1700-0"] == [x["request_id"] for x in lines[-2:]]
+
+
+def test_tweepy_debug_headers_never_show_secrets(logged: io.StringIO) -> None:
+    """tweepy logs request headers at DEBUG; the bearer token and OAuth values are masked."""
+    log = logging.getLogger("tweepy.client")
+    log.debug(
+        "Making API request: GET https://api.twitter.com/2/tweets\nHeaders: {'Authorization': 'Bearer %s'}",
+        SECRETS["x_bearer_token"],
+    )
+    log.debug(
+        'Authorization: OAuth oauth_consumer_key="%s", oauth_token="%s", oauth_signature="sig%%3D"',
+        SECRETS["x_api_key"],
+        SECRETS["x_access_token"],
+    )
+    structlog.get_logger("bot").info(
+        "oops", secret=SECRETS["x_api_secret"], nested={"k": [SECRETS["x_access_token_secret"]]}
+    )
+    text = logged.getvalue()
+    assert 3 == len(text.strip().splitlines())
+    for value in SECRETS.values():
+        assert value not in text
+    assert "sig%3D" not in text
+
+
+def test_scrubber_masks_bearer_tokens_it_was_not_told_about() -> None:
+    """Credential-shaped strings are masked even when their value is not a configured secret."""
+    scrub = Scrubber([]).scrub
+    assert "Authorization: Bearer ***" == scrub("Authorization: Bearer abc.DEF-123")
+    assert 'oauth_token="***", x=1' == scrub('oauth_token="tok123", x=1')

@@ -1,0 +1,503 @@
+"""The renderer: links, titles, reading time, and a thread as HTML, text, Markdown and JSON (pure, no I/O)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from bot import renderer
+from bot.models import Author, Media, QuotedTweet, Segment, Thread, ThreadSummary, ThreadTweet
+from bot.pages import Site, paragraphs, safe_url
+from config.settings import Settings
+from tests.fixtures_pages import FIRST_TEXT, ThreadFactory, build_thread
+
+SITE = Site("https://unroll.example", "unrollbot", "unroll")
+URL_ATTRIBUTES = {"href", "src", "poster", "cite", "action"}
+URL_METAS = {"og:image", "og:url", "twitter:image"}
+
+
+class Parsed(HTMLParser):
+    """What a page is made of: every (tag, attribute) pair, every URL in an attribute, text and comments."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.pairs: set[tuple[str, str | None]] = set()
+        self.urls: list[str] = []
+        self.others: list[str] = []  # comments, declarations past the doctype, processing instructions
+        self.text: list[str] = []
+        self.starts: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.starts.append((tag, values))
+        self.pairs.add((tag, None))
+        for name, value in attrs:
+            self.pairs.add((tag, name))
+            is_meta_url = (
+                tag == "meta" and name == "content" and (values.get("property") or values.get("name")) in URL_METAS
+            )
+            if value is not None and (name in URL_ATTRIBUTES or is_meta_url):
+                self.urls.append(value)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def handle_comment(self, data: str) -> None:
+        self.others.append(f"comment {data}")
+
+    def handle_decl(self, decl: str) -> None:
+        if decl.lower() != "doctype html":
+            self.others.append(f"decl {decl}")
+
+    def unknown_decl(self, data: str) -> None:
+        self.others.append(f"decl {data}")
+
+    def handle_pi(self, data: str) -> None:
+        self.others.append(f"pi {data}")
+
+    def elements(self, tag: str, **wanted: str) -> list[dict[str, str | None]]:
+        """The attributes of each `tag` element whose attributes include `wanted` (class matched as a word)."""
+        found = []
+        for name, values in self.starts:
+            if name != tag:
+                continue
+            if all(
+                value in (values.get("class") or "").split() if key == "class_" else values.get(key) == value
+                for key, value in wanted.items()
+            ):
+                found.append(values)
+        return found
+
+
+def url_is_allowed(value: str) -> bool:
+    """An attribute URL as a browser reads it (tabs and newlines dropped, ends trimmed) is http(s) or relative."""
+    url = re.sub(r"[\t\n\r]", "", value).strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10 ")
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", url)
+    if scheme:
+        return scheme.group(1).lower() in ("http", "https") or url == "data:,"
+    return url.startswith(("/", "#"))
+
+
+def html_of(thread: Thread, latest: list[ThreadSummary] | None = None) -> Parsed:
+    return Parsed(renderer.render_html(thread, site=SITE, latest=latest or []))
+
+
+# --- links, titles, reading time --------------------------------------------------------------------------
+def test_link_from_settings_is_public_base_url_and_thread_path(pages_settings: Settings) -> None:
+    """The reply link is PUBLIC_BASE_URL + /thread/<root id>."""
+    assert "https://unroll.example/thread/123" == renderer.link(pages_settings, "123")
+
+
+def test_link_from_base_url_ignores_trailing_slash() -> None:
+    """A base URL given with a trailing slash does not double the slash."""
+    assert "https://u.example/sub/thread/9" == renderer.link("https://u.example/sub/", "9")
+
+
+def test_title_is_first_tweet_opening_trimmed_at_a_word() -> None:
+    """A long first tweet gives a title cut at a word boundary with an ellipsis."""
+    thread = build_thread(2)
+    thread.tweets[0].segments = [Segment(text="word " * 40)]
+    title = renderer.title(thread)
+    assert (True, True) == (len(title) <= 80, title.endswith("word…"))
+
+
+def test_title_uses_display_text_of_links() -> None:
+    """Links in the title show as X shows them, not as their long expanded URL."""
+    thread = build_thread(1)
+    thread.tweets[0].segments = [Segment(kind="url", text="ex.org/a…", href="https://ex.org/a/very/long/path")]
+    assert "ex.org/a…" == renderer.title(thread)
+
+
+@pytest.mark.parametrize(
+    ("words", "images", "minutes"),
+    [(1, 0, 1), (230, 0, 1), (231, 0, 2), (460, 6, 3), (2300, 0, 10)],
+)
+def test_reading_minutes(words: int, images: int, minutes: int) -> None:
+    """Reading time is words at 230 a minute plus ten seconds an image, rounded up, at least one."""
+    thread = build_thread(1)
+    media = [Media(key=str(i), type="photo", url="https://p.example/x.png") for i in range(images)]
+    thread.tweets[0] = thread.tweets[0].model_copy(update={"segments": [Segment(text="w " * words)], "media": media})
+    assert minutes == renderer.reading_minutes(thread)
+
+
+def test_reading_minutes_counts_each_han_character_as_a_word() -> None:
+    """Chinese text, written without spaces, still takes time to read."""
+    thread = build_thread(1)
+    thread.tweets[0].segments = [Segment(text="读" * 500)]
+    assert 3 == renderer.reading_minutes(thread)
+
+
+def test_description_is_one_line_of_at_most_200_characters() -> None:
+    """The card description joins the first tweets on one line and trims at a word."""
+    description = renderer.description(build_thread(12))
+    assert (True, False, True) == (len(description) <= 200, "\n" in description, description.endswith("…"))
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://example.org/a?b=c", "https://example.org/a?b=c"),
+        ("http://example.org", "http://example.org"),
+        ("HTTPS://EXAMPLE.ORG/", "HTTPS://EXAMPLE.ORG/"),
+        ("javascript:alert(1)", None),
+        (" JaVaScRiPt:alert(1)", None),
+        ("java\tscript:alert(1)", None),
+        ("data:text/html,<script>alert(1)</script>", None),
+        ("vbscript:msgbox", None),
+        ("//evil.example/x", None),
+        ("/relative/path", None),
+        ("https://", None),
+        ("https:///path-without-host", None),
+        ("https://[::1", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_safe_url_keeps_only_absolute_http_urls(url: str | None, expected: str | None) -> None:
+    """Only absolute http(s) URLs with a host may become an href or src."""
+    assert expected == safe_url(url)
+
+
+def test_paragraphs_split_at_blank_lines_and_lines_at_single_breaks() -> None:
+    """A blank line starts a new paragraph; a single line break stays a break within it."""
+    result = paragraphs([Segment(text="one\ntwo\n\n\nthree")])
+    assert [[["one"], ["two"]], [["three"]]] == [[[p.text for p in line] for line in para] for para in result]
+
+
+# --- the page -----------------------------------------------------------------------------------------------
+def test_page_shows_every_tweet_in_order(make_thread: ThreadFactory) -> None:
+    """Each tweet is one post block, in the thread's order."""
+    page = html_of(make_thread(12))
+    anchors = [values["id"] for values in page.elements("div", class_="post")]
+    assert [f"t-{1000 + n}" for n in range(12)] == anchors
+
+
+def test_page_header_has_title_author_date_count_reading_time_and_original() -> None:
+    """The header shows the title, the author's name, handle and avatar, date, count, reading time and X link."""
+    html = renderer.render_html(build_thread(12), site=SITE)
+    expected = [
+        f'<h1 id="thread-title" dir="auto" lang="en">{FIRST_TEXT}</h1>',
+        "<bdi>Ada Millwright</bdi>",
+        '<span class="handle">@millwright</span>',
+        'src="https://pbs.twimg.com/a_bigger.jpg"',
+        '<time datetime="2024-03-01T09:31:00+00:00">Mar 1, 2024</time> · 12 posts · 2 min read',
+        '<a href="https://x.com/millwright/status/1000">Read on X</a>',
+    ]
+    assert [True] * len(expected) == [fragment in html for fragment in expected]
+
+
+def test_url_segment_shows_display_text_and_links_to_expanded_url() -> None:
+    """A link shows its display URL, goes to the expanded URL and carries rel=nofollow noopener ugc."""
+    links = html_of(build_thread(1)).elements("a", href="https://example.org/mill?from=x")
+    assert [{"href": "https://example.org/mill?from=x", "rel": "nofollow noopener ugc"}] == links
+
+
+@pytest.mark.parametrize(
+    ("href", "kind"),
+    [
+        ("https://x.com/carpenter", "mention"),
+        ("https://x.com/hashtag/restoration", "hashtag"),
+        ("https://x.com/search?q=%24EUR", "cashtag"),
+    ],
+)
+def test_mentions_hashtags_and_cashtags_link_to_x(href: str, kind: str) -> None:
+    """Mentions, hashtags and cashtags link to their page on X."""
+    assert 1 == len(html_of(build_thread(1)).elements("a", href=href)), kind
+
+
+def test_line_breaks_are_kept() -> None:
+    """A single line break in a tweet becomes a <br> in its paragraph."""
+    html = renderer.render_html(build_thread(1), site=SITE)
+    assert "one beam at a time.<br>Plans at" in html
+
+
+def test_photo_is_inline_with_alt_text_and_lazy_loading() -> None:
+    """Photos are <img> with the author's alt text, loaded lazily."""
+    images = html_of(build_thread(1)).elements("img", src="https://pbs.twimg.com/mill.png")
+    assert [("The mill", "lazy")] == [(image["alt"], image["loading"]) for image in images]
+
+
+def test_photo_without_alt_text_says_so() -> None:
+    """A photo the author did not describe gets an alt text saying it has no description."""
+    thread = build_thread(1)
+    thread.tweets[0].media = [Media(key="p", type="photo", url="https://p.example/a.png")]
+    images = html_of(thread).elements("img", src="https://p.example/a.png")
+    assert ["Photo (no description given)"] == [image["alt"] for image in images]
+
+
+def test_video_has_controls_poster_and_mp4_source() -> None:
+    """A video is a <video controls> with the poster and an mp4 <source>."""
+    page = html_of(build_thread(3))
+    video = page.elements("video", poster="https://pbs.twimg.com/beam.png")
+    sources = page.elements("source", src="https://pbs.twimg.com/beam.mp4")
+    assert (1, True, ["video/mp4"]) == (len(video), "controls" in video[0], [s["type"] for s in sources])
+
+
+def test_gif_loops_muted() -> None:
+    """A GIF plays as a looping, muted video."""
+    video = html_of(build_thread(4)).elements("video", poster="https://pbs.twimg.com/w.png")
+    assert (True, True) == ("loop" in video[0], "muted" in video[0])
+
+
+def test_quoted_tweet_is_an_embedded_card() -> None:
+    """A quoted tweet is a blockquote card with its author, text and a link to it."""
+    html = renderer.render_html(build_thread(5), site=SITE)
+    card = html[html.index('<blockquote class="quote"') : html.index("</blockquote>")]
+    assert [True, True, True] == [
+        "Local Historian" in card,
+        "The mill was built in 1802." in card,
+        'href="https://x.com/historian/status/900"' in card,
+    ]
+
+
+def test_unavailable_quoted_tweet_says_so() -> None:
+    """A quoted tweet X gave nothing of is shown as unavailable, still linked."""
+    thread = build_thread(1)
+    thread.tweets[0].quoted = QuotedTweet(id="77")
+    assert "This quoted post is unavailable." in renderer.render_html(thread, site=SITE)
+
+
+def test_each_tweet_links_to_itself_on_x() -> None:
+    """Each tweet has a permalink to its own post on X."""
+    permalinks = html_of(build_thread(12)).elements("a", class_="permalink")
+    assert [f"https://x.com/millwright/status/{1000 + n}" for n in range(12)] == [a["href"] for a in permalinks]
+
+
+def test_paragraphs_have_dir_auto_and_tweets_their_language() -> None:
+    """Each paragraph guesses its direction; each tweet carries its language, X's `und` left out."""
+    thread = build_thread(2)
+    thread.tweets[1].lang = "und"
+    page = html_of(thread)
+    posts = page.elements("div", class_="post")
+    paragraphs_dir = {values.get("dir") for values in page.elements("p") if values.get("class") is None}
+    assert (["en", None], {"auto", None}) == ([p.get("lang") for p in posts], paragraphs_dir)
+
+
+def test_gap_notes_explain_missing_tweets() -> None:
+    """A thread older than the search window says later posts could not be fetched."""
+    html = renderer.render_html(build_thread(2, gaps=["older_than_search_window", "deleted_tweets"]), site=SITE)
+    assert [True, True] == ["could not be fetched" in html, "were deleted" in html]
+
+
+def test_no_gap_notes_for_a_whole_thread() -> None:
+    """A complete thread has no notes block."""
+    assert 'class="notes"' not in renderer.render_html(build_thread(2), site=SITE)
+
+
+def test_page_has_follow_line_and_tip_with_bot_handle_and_keyword() -> None:
+    """The page says whom to follow and how to summon the bot."""
+    text = "".join(html_of(build_thread(2)).text)
+    tip = "Tip: mention @unrollbot on a thread with the keyword “unroll” to get a link to it."
+    assert [True, True] == ["You can follow @millwright." in text, tip in text]
+
+
+def test_latest_threads_are_listed_without_the_current_one() -> None:
+    """The latest threads unrolled are linked, the thread being read left out."""
+    current, other = build_thread(2), build_thread(3, root_id="5000")
+    html = renderer.render_html(current, site=SITE, latest=[ThreadSummary.of(other), ThreadSummary.of(current)])
+    latest = html[html.index('id="latest-title"') :]
+    assert (True, False) == ('href="/thread/5000"' in latest, 'href="/thread/1000"' in latest)
+
+
+def test_open_graph_and_twitter_card_use_title_description_and_first_photo() -> None:
+    """Link cards get the title, the description, the first photo and the canonical URL."""
+    page = html_of(build_thread(12))
+    metas = {values.get("property") or values.get("name"): values.get("content") for values in page.elements("meta")}
+    expected = {
+        "og:title": FIRST_TEXT,
+        "og:image": "https://pbs.twimg.com/mill.png",
+        "og:url": "https://unroll.example/thread/1000",
+        "twitter:card": "summary_large_image",
+    }
+    assert expected == {key: metas.get(key) for key in expected}
+
+
+def test_canonical_link_is_the_public_link() -> None:
+    """The canonical URL is the thread's public link."""
+    assert [{"rel": "canonical", "href": "https://unroll.example/thread/1000"}] == html_of(build_thread(1)).elements(
+        "link", rel="canonical"
+    )
+
+
+def test_page_has_landmarks_and_headings_in_order() -> None:
+    """The page has banner, navigation, main and footer landmarks, one h1, then h2s."""
+    page = html_of(build_thread(2), [ThreadSummary.of(build_thread(2, root_id="5000"))])
+    tags = [tag for tag, _ in page.starts]
+    headings = [tag for tag in tags if tag in ("h1", "h2", "h3", "h4")]
+    assert ({"header", "nav", "main", "footer"}, ["h1", "h2"]) == (
+        {"header", "nav", "main", "footer"} & set(tags),
+        headings,
+    )
+
+
+def test_page_has_no_script() -> None:
+    """No page ever carries a script."""
+    assert ("script", None) not in html_of(build_thread(12)).pairs
+
+
+def test_javascript_url_renders_as_plain_text() -> None:
+    """A link to anything but http(s) shows as its text and links nowhere."""
+    thread = build_thread(1)
+    thread.tweets[0].segments = [Segment(kind="url", text="click me", href="javascript:alert(1)")]
+    page = html_of(thread)
+    assert (True, []) == ("click me" in "".join(page.text), [u for u in page.urls if "alert" in u])
+
+
+def test_page_of_250_tweets_renders_fast() -> None:
+    """A 250-tweet thread renders in well under a second."""
+    thread = build_thread(250)
+    renderer.render_html(thread, site=SITE)
+    started = time.perf_counter()
+    renderer.render_html(thread, site=SITE)
+    assert True is (time.perf_counter() - started < 0.5)
+
+
+# --- text, Markdown, JSON -----------------------------------------------------------------------------------
+def test_txt_has_title_each_tweet_expanded_links_and_follow_line() -> None:
+    """Plain text shows every tweet with links written out in full, then whom to follow."""
+    text = renderer.render_txt(build_thread(12), site=SITE)
+    assert [True, True, True, True] == [
+        text.startswith(FIRST_TEXT + "\n"),
+        "Plans at https://example.org/mill?from=x with @carpenter" in text,
+        text.index("Tweet 11:") < text.index("Tweet 12:"),
+        "You can follow @millwright" in text,
+    ]
+
+
+def test_md_links_and_escapes_markup() -> None:
+    """Markdown links each URL segment and escapes text that would become markup."""
+    thread = build_thread(1)
+    thread.tweets[0].segments.append(Segment(text="\n<script>*bold*</script> [x](javascript:y)"))
+    markdown = renderer.render_md(thread, site=SITE)
+    assert [True, True, False] == [
+        "[example.org/mill](https://example.org/mill?from=x)" in markdown,
+        r"\<script\>\*bold\*\</script\> \[x\](javascript:y)" in markdown,
+        "<script>" in markdown,
+    ]
+
+
+def test_md_starts_with_title_heading() -> None:
+    """Markdown starts with the title as a level-one heading."""
+    assert renderer.render_md(build_thread(1), site=SITE).startswith("# Tweet 1: how we rebuilt")
+
+
+def test_json_has_link_title_and_each_tweet_text() -> None:
+    """JSON carries the link, the title and each tweet's id, text and URL."""
+    data = json.loads(renderer.render_json(build_thread(3), site=SITE))
+    assert ("https://unroll.example/thread/1000", FIRST_TEXT, ["1000", "1001", "1002"], "Tweet 2") == (
+        data["link"],
+        data["title"],
+        [tweet["id"] for tweet in data["tweets"]],
+        data["tweets"][1]["text"][:7],
+    )
+
+
+# --- safety: nothing from the data becomes markup ------------------------------------------------------------
+NASTY = [
+    "<script>alert(1)</script>",
+    "</p></div></article><script>x</script>",
+    '"><img src=x onerror=alert(1)>',
+    "'><svg onload=alert(1)>",
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "&#106;avascript:alert(1)",
+    "javascript:alert(1)",
+    " JaVaScRiPt:alert(1)",
+    "java\tscript:alert(1)",
+    "java\nscript:alert(1)",
+    "\x01javascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "//evil.example/x",
+    'https://ok.example/"onmouseover="alert(1)',
+    "https://ok.example/'><script>",
+    "<!-- comment -->",
+    "<![CDATA[x]]>",
+    "<?xml x?>",
+    "\u202eevil\u202c",
+    "\u2066\u2067\u2068\u2069",
+    "\x00\x07\x0b\x0c\x1b[31m\x7f\x85\x9f",
+    "{{ 7 * 7 }}{% raw %}",
+    "\r\n\r\n",
+    'en" onload="x',
+]
+texts = st.one_of(st.text(), st.sampled_from(NASTY), st.builds(str.__add__, st.sampled_from(NASTY), st.text()))
+
+
+def _thread(value: Callable[[str], str], nums: list[int]) -> Thread:
+    """A thread of a fixed shape whose every string is `value(<what the field holds>)`."""
+
+    def segments() -> list[Segment]:
+        return [Segment(kind=kind, text=value("text"), href=value("url")) for kind in KINDS]
+
+    def media() -> list[Media]:
+        def one(kind: str, width: int | None = None, height: int | None = None) -> Media:
+            return Media(
+                key=value("id"),
+                type=kind,
+                url=value("url"),
+                preview_url=value("url"),
+                alt_text=value("text"),
+                width=width,
+                height=height,
+            )
+
+        return [one("photo", nums[0], nums[1]), one("video", nums[0], nums[1]), one("animated_gif")]
+
+    def author() -> Author:
+        return Author(id=value("id"), username=value("handle"), name=value("text"), profile_image_url=value("url"))
+
+    quoted = QuotedTweet(id=value("id"), author=author(), segments=segments(), media=media())
+    tweet = ThreadTweet(
+        id=value("id"),
+        created_at=datetime(2024, 1, 1, tzinfo=UTC),
+        segments=segments(),
+        lang=value("lang"),
+        media=media(),
+        quoted=quoted,
+    )
+    return Thread(
+        root_id=value("id"),
+        conversation_id=value("id"),
+        author=author(),
+        tweets=[tweet, tweet],
+        gaps=[value("text"), "deleted_tweets"],
+    )
+
+
+KINDS = ["text", "url", "mention", "hashtag", "cashtag"]
+BENIGN = {
+    "text": "Plain words\nand a line",
+    "url": "https://example.org/a.png",
+    "lang": "en",
+    "id": "123",
+    "handle": "name",
+}
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(texts, min_size=1, max_size=12), st.integers(-(2**40), 2**40), st.integers(-5, 5000))
+def test_arbitrary_text_never_becomes_markup_or_a_bad_url(text: list[str], width: int, height: int) -> None:
+    """Whatever the data holds, the page has only the elements and attributes its templates write, and http(s) URLs."""
+    benign_summary = ThreadSummary(root_id="1", author_username="name", author_name="Name", title="Title", tweets=2)
+    benign = html_of(_thread(BENIGN.__getitem__, [800, 600]), [benign_summary])
+    strings = itertools.cycle(text)
+    summary = ThreadSummary(root_id=text[0], author_username=text[-1], author_name=text[0], title=text[-1], tweets=2)
+    hostile = html_of(_thread(lambda _: next(strings), [width, height]), [summary])
+    assert set() == hostile.pairs - benign.pairs
+    assert [] == [url for url in hostile.urls if not url_is_allowed(url)]
+    assert [] == hostile.others

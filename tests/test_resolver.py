@@ -1,0 +1,646 @@
+"""Resolution on the X API sandbox with a real Redis: the exact thread, and the exact cost against the bound."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+from bot.assembly import branched, broken_self_replies
+from bot.errors import ApiUnavailable, RateLimited
+from bot.models import Media, UnrollRequest
+from bot.resolver import Resolution, resolve
+from bot.sandbox import MediaSpec, SandboxServer, Variant, World
+from bot.sandbox.text import display_url
+from bot.store import Store
+from bot.xapi import XApi
+from config.settings import Settings
+from tests.conftest import BOT_HANDLE
+from tests.test_assembly import Conversation, brute_force, conversations, known
+
+AUTHOR = "alice"
+READER = "reader"
+
+
+@pytest.fixture
+def world(sandbox: SandboxServer) -> World:
+    """The sandbox world with the thread's author, a replier and a reader who summons the bot."""
+    for name in (AUTHOR, "bob", READER):
+        sandbox.world.add_user(name)
+    return sandbox.world
+
+
+def post_thread(
+    world: World,
+    texts: Sequence[str],
+    *,
+    start: datetime,
+    step: timedelta = timedelta(minutes=1),
+    author: str = AUTHOR,
+) -> list[str]:
+    """Post texts as a chain of the author's self-replies from `start`; their ids in order."""
+    ids: list[str] = []
+    for index, text in enumerate(texts):
+        ref = world.add_tweet(author, text, created_at=start + index * step, reply_to=ids[-1] if ids else None)
+        ids.append(ref.id)
+    return ids
+
+
+def summon(world: World, under: str, *, quote: bool = False) -> UnrollRequest:
+    """The reader's "@bot unroll" under a tweet (or quoting it), as the poller queues it."""
+    text = f"@{BOT_HANDLE} unroll"
+    mention = world.add_tweet(READER, text, quote_of=under) if quote else world.add_tweet(READER, text, reply_to=under)
+    return UnrollRequest(
+        mention_id=mention.id,
+        requester_id=mention.author_id,
+        requester_username=READER,
+        conversation_id=mention.conversation_id,
+        replied_to_id=None if quote else under,
+        quoted_id=under if quote else None,
+        text=text,
+    )
+
+
+def ids_of(resolution: Resolution) -> list[str]:
+    assert resolution.thread is not None, resolution
+    return [t.id for t in resolution.thread.tweets]
+
+
+def texts_of(resolution: Resolution) -> list[str]:
+    assert resolution.thread is not None, resolution
+    return [t.text for t in resolution.thread.tweets]
+
+
+def gaps_of(resolution: Resolution) -> list[str]:
+    assert resolution.thread is not None, resolution
+    return resolution.thread.gaps
+
+
+def cost(resolution: Resolution) -> tuple[int, int]:
+    return resolution.usage.requests, resolution.usage.tweets_read
+
+
+def numbered(count: int) -> list[str]:
+    return [f"{i}/ part {i} of the story" for i in range(1, count + 1)]
+
+
+# Reads: X's referenced_tweets.id expansion returns each self-reply's parent in `includes`, and the adapter
+# counts it as read, so a search page of k self-replies of a plain chain reads 2k posts (k + its distinct
+# parents). The bounds below count that, exactly.
+
+
+def test_new_thread_within_the_window_costs_one_lookup_and_one_search(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Summoned under the last tweet: 1 root lookup + 1 search, each tweet read once (+ its parent in includes)."""
+    thread = post_thread(world, numbered(5), start=world.now() - timedelta(hours=2))
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert "resolved" == result.outcome
+    assert thread == ids_of(result)
+    assert numbered(5) == texts_of(result)
+    assert [] == gaps_of(result)
+    assert (2, 1 + 2 * 4) == cost(result)
+    assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+    assert world.snapshot_stats().post_reads == result.usage.tweets_read  # what the sandbox billed
+
+
+def test_resolution_is_logged_with_its_cost(world: World, api: XApi, store: Store, settings: Settings) -> None:
+    """One `thread_resolved` event carries the outcome, the root, the tweet count and the cost."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2))
+    request = summon(world, thread[-1])
+
+    with capture_logs() as logs:
+        resolve(api, store, request, settings)
+
+    assert [
+        {
+            "event": "thread_resolved",
+            "log_level": "info",
+            "mention_id": request.mention_id,
+            "outcome": "resolved",
+            "reason": None,
+            "root_id": thread[0],
+            "tweets": 3,
+            "gaps": [],
+            "requests": 2,
+            "tweets_read": 5,
+        }
+    ] == [e for e in logs if e["event"] == "thread_resolved"]
+
+
+@pytest.mark.parametrize("position", [0, 2, 4])
+def test_mention_under_any_tweet_unrolls_the_whole_thread(
+    world: World, api: XApi, store: Store, settings: Settings, position: int
+) -> None:
+    """Under the first, a middle or the last tweet, the whole thread comes back, including later tweets."""
+    thread = post_thread(world, numbered(5), start=world.now() - timedelta(hours=2))
+
+    result = resolve(api, store, summon(world, thread[position]), settings)
+
+    assert thread == ids_of(result)
+    assert (2, 9) == cost(result)
+
+
+def test_other_peoples_replies_and_the_authors_answers_to_them_are_not_part_of_it(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Bob's replies, the author's answer to Bob and the author's follow-up to that answer stay out."""
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, numbered(2), start=start)
+    bob = world.add_tweet("bob", "Great start!", reply_to=thread[1], created_at=start + timedelta(minutes=2))
+    answer = world.add_tweet(AUTHOR, "Thanks Bob", reply_to=bob.id, created_at=start + timedelta(minutes=3))
+    world.add_tweet(AUTHOR, "and also", reply_to=answer.id, created_at=start + timedelta(minutes=4))
+    third = world.add_tweet(AUTHOR, "3/ the end", reply_to=thread[1], created_at=start + timedelta(minutes=5))
+
+    result = resolve(api, store, summon(world, third.id), settings)
+
+    assert [*thread, third.id] == ids_of(result)
+    assert ["1/ part 1 of the story", "2/ part 2 of the story", "3/ the end"] == texts_of(result)
+    # from: keeps Bob's reply out of the search; the author's 4 replies each bring their parent.
+    assert (2, 1 + 4 + 4) == cost(result)
+
+
+def test_branch_leading_to_the_summoned_tweet_is_followed(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author replied twice to tweet 2: the branch holding the summoned tweet is the thread."""
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, ["1/ root", "2/ fork"], start=start)
+    early = world.add_tweet(AUTHOR, "3a/ early branch", reply_to=thread[1], created_at=start + timedelta(minutes=2))
+    late = world.add_tweet(AUTHOR, "3b/ late branch", reply_to=thread[1], created_at=start + timedelta(minutes=3))
+    world.add_tweet(AUTHOR, "4a/ early goes on", reply_to=early.id, created_at=start + timedelta(minutes=4))
+    late_end = world.add_tweet(AUTHOR, "4b/ late goes on", reply_to=late.id, created_at=start + timedelta(minutes=5))
+
+    result = resolve(api, store, summon(world, late.id), settings)
+
+    assert [*thread, late.id, late_end.id] == ids_of(result)
+    assert ["1/ root", "2/ fork", "3b/ late branch", "4b/ late goes on"] == texts_of(result)
+    assert (2, 1 + 5 + 4) == cost(result)  # 5 self-replies, 4 distinct parents in includes
+
+
+def test_branch_is_chosen_by_another_users_reply_deep_under_it(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Summoned under Bob's reply to a reply of the late branch: lookups climb to the branch, then follow it."""
+    start = world.now() - timedelta(hours=3)
+    root = post_thread(world, ["1/ root"], start=start)[0]
+    early = world.add_tweet(AUTHOR, "2a/ early", reply_to=root, created_at=start + timedelta(minutes=1))
+    late = world.add_tweet(AUTHOR, "2b/ late", reply_to=root, created_at=start + timedelta(minutes=2))
+    bob = world.add_tweet("bob", "hm", reply_to=late.id, created_at=start + timedelta(minutes=3))
+    reader = world.add_tweet(READER, "right?", reply_to=bob.id, created_at=start + timedelta(minutes=4))
+    bob_again = world.add_tweet("bob", "yes", reply_to=reader.id, created_at=start + timedelta(minutes=5))
+
+    result = resolve(api, store, summon(world, bob_again.id), settings)
+
+    assert [root, late.id] == ids_of(result)
+    # lookup root, search (2 self-replies + the root in includes), lookup bob_again (+ reader), lookup bob (+ late).
+    assert early.id not in ids_of(result)
+    assert (4, 1 + 3 + 2 + 2) == cost(result)
+
+
+def test_two_hundred_fifty_tweets_follow_search_pagination(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A 250-tweet thread takes 1 lookup and ⌈249/100⌉ = 3 search pages, in reply order."""
+    texts = numbered(250)
+    thread = post_thread(world, texts, start=world.now() - timedelta(days=2), step=timedelta(seconds=30))
+
+    result = resolve(api, store, summon(world, thread[100]), settings)
+
+    assert thread == ids_of(result)
+    assert texts == texts_of(result)
+    assert (1 + math.ceil(249 / 100), 1 + 2 * 249) == cost(result)
+    assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 3} == result.usage.by_endpoint
+
+
+def test_text_arrives_as_the_author_typed_it(world: World, api: XApi, store: Store, settings: Settings) -> None:
+    """Escapes undone once, links expanded, mentions kept, emoji and flags before links not shifting them."""
+    typed = [
+        "AT&T <3 & &amp; stays &amp; — see https://example.com/a?b=1&c=2",
+        "👩‍👩‍👧‍👦🇫🇷 e\u0301 then https://www.python.org/dev/peps/pep-0008/ and @bob #café $TSLA",
+        "last: <script>alert(1)</script> & done",
+    ]
+    thread = post_thread(world, typed, start=world.now() - timedelta(hours=1))
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert thread == ids_of(result)
+    assert typed == texts_of(result)
+    assert result.thread is not None
+    second = result.thread.tweets[1].segments
+    assert ["text", "url", "text", "mention", "text", "hashtag", "text", "cashtag"] == [s.kind for s in second]
+    assert display_url("https://www.python.org/dev/peps/pep-0008/") == second[1].text
+    assert "https://x.com/bob" == second[3].href
+
+
+def test_long_posts_show_their_whole_note_text(world: World, api: XApi, store: Store, settings: Settings) -> None:
+    """A post over 280 characters comes back whole from note_tweet, never cut near 270."""
+    long_text = "2/ " + " ".join(f"word{i} &" for i in range(120)) + " https://example.org/end"
+    thread = post_thread(world, ["1/ short", long_text], start=world.now() - timedelta(hours=1))
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert ["1/ short", long_text] == texts_of(result)
+
+
+def test_media_comes_with_the_thread(world: World, api: XApi, store: Store, settings: Settings) -> None:
+    """Photos with alt text, a video as its best mp4 with preview, a GIF as its mp4; no media link in the text."""
+    photo = MediaSpec(
+        type="photo", url="https://pbs.twimg.com/media/sky.jpg", alt_text="Red sky", width=800, height=600
+    )
+    variants = (
+        Variant("https://video.twimg.com/v/low.mp4", "video/mp4", 256000),
+        Variant("https://video.twimg.com/v/pl.m3u8", "application/x-mpegURL"),
+        Variant("https://video.twimg.com/v/high.mp4", "video/mp4", 2176000),
+    )
+    video = MediaSpec(
+        type="video", preview_image_url="https://pbs.twimg.com/v.jpg", variants=variants, width=1280, height=720
+    )
+    gif = MediaSpec(
+        type="animated_gif",
+        preview_image_url="https://pbs.twimg.com/g.jpg",
+        variants=(Variant("https://video.twimg.com/g.mp4", "video/mp4", 0),),
+        width=480,
+        height=270,
+    )
+    start = world.now() - timedelta(hours=1)
+    root = world.add_tweet(AUTHOR, "1/ look", created_at=start, media=[photo])
+    second = world.add_tweet(
+        AUTHOR, "2/ watch", created_at=start + timedelta(minutes=1), reply_to=root.id, media=[video, gif]
+    )
+
+    result = resolve(api, store, summon(world, second.id), settings)
+
+    assert result.thread is not None
+    assert ["1/ look", "2/ watch"] == texts_of(result)
+    first_media, second_media = (t.media for t in result.thread.tweets)
+    assert [
+        Media(key=first_media[0].key, type="photo", url=photo.url, alt_text="Red sky", width=800, height=600)
+    ] == first_media
+    assert [
+        Media(
+            key=second_media[0].key,
+            type="video",
+            url="https://video.twimg.com/v/high.mp4",
+            preview_url="https://pbs.twimg.com/v.jpg",
+            width=1280,
+            height=720,
+        ),
+        Media(
+            key=second_media[1].key,
+            type="animated_gif",
+            url="https://video.twimg.com/g.mp4",
+            preview_url="https://pbs.twimg.com/g.jpg",
+            width=480,
+            height=270,
+        ),
+    ] == second_media
+
+
+def test_quoted_tweets_are_embedded_with_their_author(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A thread tweet quoting Bob carries Bob's tweet as a card; the quote link is not in the text."""
+    quoted = world.add_tweet("bob", "Ship small & often", created_at=world.now() - timedelta(days=20))
+    start = world.now() - timedelta(hours=1)
+    root = world.add_tweet(AUTHOR, "1/ This, 100%", created_at=start, quote_of=quoted.id)
+    second = world.add_tweet(AUTHOR, "2/ more", created_at=start + timedelta(minutes=1), reply_to=root.id)
+
+    result = resolve(api, store, summon(world, second.id), settings)
+
+    assert result.thread is not None
+    card = result.thread.tweets[0].quoted
+    assert ["1/ This, 100%", "2/ more"] == texts_of(result)
+    assert card is not None
+    assert (quoted.id, "bob", "Ship small & often") == (
+        card.id,
+        card.author.username if card.author else None,
+        card.text,
+    )
+    assert (2, 2 + 2) == cost(result)  # root + the quoted tweet in includes; 1 reply + its parent
+
+
+def test_quote_mention_unrolls_the_quoted_thread(world: World, api: XApi, store: Store, settings: Settings) -> None:
+    """A mention quoting a middle tweet: 1 lookup learns its conversation, then the root and the search."""
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(hours=2))
+
+    result = resolve(api, store, summon(world, thread[2], quote=True), settings)
+
+    assert thread == ids_of(result)
+    # lookup of tweet 3 (+ tweet 2 in includes), lookup of the root, search of 3 replies (+ 3 parents).
+    assert (3, 2 + 1 + 2 * 3) == cost(result)
+
+
+def test_quote_of_the_root_needs_no_second_lookup(world: World, api: XApi, store: Store, settings: Settings) -> None:
+    """Quoting the root: its lookup is the root lookup."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2))
+
+    result = resolve(api, store, summon(world, thread[0], quote=True), settings)
+
+    assert thread == ids_of(result)
+    assert (2, 1 + 2 * 2) == cost(result)
+
+
+def test_web_request_without_conversation_looks_the_tweet_up_first(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A link pasted on the site names a tweet but not its conversation: 1 lookup learns it."""
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(hours=2))
+    request = UnrollRequest(
+        source="web", mention_id=f"web-{thread[1]}", requester_id="web", replied_to_id=thread[1], conversation_id=None
+    )
+
+    result = resolve(api, store, request, settings)
+
+    assert thread == ids_of(result)
+    # tweet 2 (+ the root in includes: no root lookup), then the search of 3 replies (+ 3 parents)
+    assert (2, 2 + 2 * 3) == cost(result)
+
+
+def test_single_tweet_is_no_thread(world: World, api: XApi, store: Store, settings: Settings) -> None:
+    """A lone tweet with no self-replies: no_thread, after 1 lookup and 1 empty search."""
+    lone = post_thread(world, ["just one thought"], start=world.now() - timedelta(hours=1))
+
+    result = resolve(api, store, summon(world, lone[0]), settings)
+
+    assert ("no_thread", "single_tweet", None) == (result.outcome, result.reason, result.thread)
+    assert (2, 1) == cost(result)
+
+
+def test_single_tweet_unrolls_as_one_tweet_when_configured(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """With UNROLL_SINGLE_TWEET=unroll a lone tweet is a one-tweet thread."""
+    lone = post_thread(world, ["just one thought"], start=world.now() - timedelta(hours=1))
+
+    result = resolve(api, store, summon(world, lone[0]), settings.model_copy(update={"single_tweet": "unroll"}))
+
+    assert "resolved" == result.outcome
+    assert lone == ids_of(result)
+
+
+def test_stored_thread_fetched_just_now_costs_nothing(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Many mentions of one thread arriving together: after the first resolution, the others make no call."""
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(hours=2))
+    first = resolve(api, store, summon(world, thread[-1]), settings)
+    assert first.thread is not None
+    store.save_thread(first.thread)
+
+    later = [resolve(api, store, summon(world, thread[i]), settings) for i in (0, 1, 3)]
+
+    assert [("cached", "fresh")] * 3 == [(r.outcome, r.reason) for r in later]
+    assert [thread] * 3 == [ids_of(r) for r in later]
+    assert [(0, 0)] * 3 == [cost(r) for r in later]
+
+
+def test_stored_thread_fetches_only_the_tweets_newer_than_its_last(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author went on after the thread was stored: 1 search since its last tweet reads only the new ones."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2))
+    first = resolve(api, store, summon(world, thread[-1]), settings)
+    assert first.thread is not None
+    store.save_thread(first.thread)
+    fourth = world.add_tweet(AUTHOR, "4/ one more", reply_to=thread[-1], created_at=world.now() - timedelta(minutes=2))
+    fifth = world.add_tweet(AUTHOR, "5/ really", reply_to=fourth.id, created_at=world.now() - timedelta(minutes=1))
+
+    result = resolve(api, store, summon(world, fifth.id), settings, now=world.now() + timedelta(minutes=5))
+
+    assert "resolved" == result.outcome
+    assert [*thread, fourth.id, fifth.id] == ids_of(result)
+    assert [*numbered(3), "4/ one more", "5/ really"] == texts_of(result)
+    assert (1, 2 + 2) == cost(result)
+    assert {"GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+
+
+def test_stored_old_thread_joins_the_authors_recent_continuation(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A month-old thread stored with its gap: the author's new tweets come from one recent search, gap gone."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(days=30))
+    first = resolve(api, store, summon(world, thread[-1]), settings)
+    assert first.thread is not None
+    assert ["older_than_search_window"] == first.thread.gaps
+    store.save_thread(first.thread)
+    fourth = world.add_tweet(AUTHOR, "4/ a month later", reply_to=thread[-1], created_at=world.now())
+
+    result = resolve(api, store, summon(world, fourth.id), settings, now=world.now() + timedelta(minutes=5))
+
+    assert [*thread, fourth.id] == ids_of(result)
+    assert [] == gaps_of(result)
+    assert (1, 1 + 1) == cost(result)  # tweet 4 and, as its parent, tweet 3
+
+
+def test_stale_stored_thread_with_nothing_new_is_served_as_cached(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Past the freshness window, one search that finds nothing keeps the stored copy."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2))
+    first = resolve(api, store, summon(world, thread[-1]), settings)
+    assert first.thread is not None
+    store.save_thread(first.thread)
+
+    result = resolve(api, store, summon(world, thread[0]), settings, now=world.now() + timedelta(minutes=5))
+
+    assert ("cached", "nothing_new") == (result.outcome, result.reason)
+    assert thread == ids_of(result)
+    assert (1, 0) == cost(result)
+
+
+def test_old_thread_uses_full_archive_search_when_allowed(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Older than 7 days with full-archive access: 1 lookup + 1 full-archive search, the whole thread."""
+    world.enable_full_archive()
+    thread = post_thread(world, numbered(6), start=world.now() - timedelta(days=60))
+
+    result = resolve(api, store, summon(world, thread[1]), settings.model_copy(update={"full_archive": True}))
+
+    assert thread == ids_of(result)
+    assert [] == gaps_of(result)
+    assert (2, 1 + 2 * 5) == cost(result)
+    assert {"GET /2/tweets": 1, "GET /2/tweets/search/all": 1} == result.usage.by_endpoint
+
+
+def test_old_thread_without_full_archive_climbs_the_reply_chain(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Older than 7 days, no full archive, under tweet 6 (depth 5): lookup [root, 6], search, ⌈3/2⌉ = 2 climbs."""
+    thread = post_thread(world, numbered(6), start=world.now() - timedelta(days=30))
+
+    result = resolve(api, store, summon(world, thread[5]), settings)
+
+    assert thread == ids_of(result)
+    assert numbered(6) == texts_of(result)
+    assert ["older_than_search_window"] == gaps_of(result)
+    # [root, 6] reads 2 + 5 in includes; the recent search reads nothing; [4] reads 4 + 3; [2] reads 2 + 1.
+    assert (2 + math.ceil((5 - 2) / 2), 3 + 0 + 2 + 2) == cost(result)
+    assert {"GET /2/tweets": 3, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+
+
+def test_old_thread_summoned_midway_says_later_tweets_could_not_be_fetched(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Without full archive, tweets after the summoned one are out of reach; the gap says so."""
+    thread = post_thread(world, numbered(5), start=world.now() - timedelta(days=30))
+
+    result = resolve(api, store, summon(world, thread[2]), settings)
+
+    assert thread[:3] == ids_of(result)
+    assert ["older_than_search_window"] == gaps_of(result)
+    assert (2, 3) == cost(result)
+
+
+def test_old_root_with_recent_continuation_is_combined(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A 30-day-old thread the author continued yesterday: recent search + climbing join them, no gap."""
+    old = post_thread(world, numbered(4), start=world.now() - timedelta(days=30))
+    fifth = world.add_tweet(AUTHOR, "5/ back again", reply_to=old[-1], created_at=world.now() - timedelta(days=1))
+    sixth = world.add_tweet(AUTHOR, "6/ done", reply_to=fifth.id, created_at=world.now() - timedelta(hours=20))
+
+    result = resolve(api, store, summon(world, sixth.id), settings)
+
+    assert [*old, fifth.id, sixth.id] == ids_of(result)
+    assert [] == gaps_of(result)
+    # [root, 6] reads 3 (5 in includes); the search finds 5 and 6 (+4 and 5 as parents): 4 is old but comes
+    # for free, so one climb, [3] (+2), reaches the root.
+    assert (3, 3 + 4 + 2) == cost(result)
+    assert {"GET /2/tweets": 2, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+
+
+def test_deleted_tweet_breaks_the_chain_and_is_reported(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Tweet 3 of 5 deleted: tweets 1-2 are kept and the thread says tweets were deleted."""
+    thread = post_thread(world, numbered(5), start=world.now() - timedelta(hours=2))
+    world.delete_tweet(thread[2])
+
+    result = resolve(api, store, summon(world, thread[4]), settings)
+
+    assert thread[:2] == ids_of(result)
+    assert ["deleted_tweets"] == gaps_of(result)
+    # root; the search finds 2, 4, 5 (+ the root and 4 as parents; 3 comes back as an error, not a read)
+    assert (2, 1 + 3 + 2) == cost(result)
+
+
+def test_deleted_tweet_in_an_old_thread_stops_the_climb(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Without full archive the chain is climbed from the summoned tweet; a deleted link ends what can be reached."""
+    thread = post_thread(world, numbered(5), start=world.now() - timedelta(days=30))
+    world.delete_tweet(thread[2])
+
+    result = resolve(api, store, summon(world, thread[4]), settings)
+
+    assert ("resolved", thread[:1]) == (result.outcome, ids_of(result))
+    assert ["deleted_tweets", "older_than_search_window"] == gaps_of(result)
+    # [root, 5] (+4), the empty recent search, [3] answered with a not-found error
+    assert (3, 3) == cost(result)
+
+
+@pytest.mark.parametrize(
+    ("change", "outcome", "reason"),
+    [
+        ("delete_root", "not_found", "deleted"),
+        ("protect", "protected", "protected"),
+        ("suspend", "not_found", "deleted"),  # X answers a suspended author's post as "Could not find"
+    ],
+)
+def test_unavailable_root_is_an_outcome_not_an_exception(
+    world: World, api: XApi, store: Store, settings: Settings, change: str, outcome: str, reason: str
+) -> None:
+    """A deleted root, a protected or a suspended author: an outcome after 1 lookup, nothing raised."""
+    world.add_user("carol", protected=change == "protect", suspended=change == "suspend")
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2), author="carol")
+    request = summon(world, thread[-1])
+    if change == "delete_root":
+        world.delete_tweet(thread[0])
+
+    with capture_logs() as logs:
+        result = resolve(api, store, request, settings)
+
+    assert (outcome, reason, None) == (result.outcome, result.reason, result.thread)
+    assert 1 == result.usage.requests
+    assert [("thread_resolved", outcome, 1)] == [
+        (e["event"], e["outcome"], e["requests"]) for e in logs if e["event"] == "thread_resolved"
+    ]
+
+
+def test_mention_that_neither_replies_nor_quotes_is_not_found_without_a_call(
+    api: XApi, store: Store, settings: Settings
+) -> None:
+    """Nothing to unroll: not_found at no cost."""
+    request = UnrollRequest(mention_id="1", requester_id="2", conversation_id="1")
+
+    result = resolve(api, store, request, settings)
+
+    assert ("not_found", "nothing_to_unroll", (0, 0)) == (result.outcome, result.reason, cost(result))
+
+
+@pytest.mark.parametrize(("status", "error"), [(429, RateLimited), (503, ApiUnavailable)])
+def test_transient_api_errors_propagate_for_the_worker_to_retry(
+    world: World, api: XApi, store: Store, settings: Settings, status: int, error: type[Exception]
+) -> None:
+    """Rate limits and outages are not outcomes: they raise, so the worker retries the request."""
+    thread = post_thread(world, numbered(2), start=world.now() - timedelta(hours=2))
+    world.inject_fault("GET", "/2/tweets/search/recent", status=status)
+
+    with pytest.raises(error):
+        resolve(api, store, summon(world, thread[-1]), settings)
+
+
+# --- property: random conversations on the sandbox against the brute-force walk -----------------------
+
+
+@hypothesis_settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(conversation=conversations(), archive=st.booleans())
+def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
+    sandbox: SandboxServer, api: XApi, store: Store, settings: Settings, conversation: Conversation, archive: bool
+) -> None:
+    """Random conversations (several authors, branches, deletions, interleaved times; recent, or months old with
+    full-archive search) resolve to exactly the chain a brute-force walk of the whole tree picks, within the
+    1 lookup + 1 search bound when the author did not branch."""
+    world = sandbox.world
+    world.reset()
+    world.add_user(BOT_HANDLE, me=True)
+    world.enable_full_archive(archive)
+    names = {"1": AUTHOR, "2": "bob", "3": "carol"}
+    for name in (*names.values(), READER):
+        world.add_user(name)
+    start = world.now() - (timedelta(days=90) if archive else timedelta(hours=5))
+    real: dict[str, str] = {}
+    for index, (tweet_id, author, parent) in enumerate(conversation.tweets):
+        ref = world.add_tweet(
+            names[author],
+            f"tweet {tweet_id}",
+            created_at=start + timedelta(seconds=index),
+            reply_to=real.get(parent or ""),
+        )
+        real[tweet_id] = ref.id
+    target = real[conversation.target]
+    request = summon(world, target)
+    for tweet_id in conversation.deleted:
+        world.delete_tweet(real[tweet_id])
+
+    result = resolve(
+        api, store, request, settings.model_copy(update={"single_tweet": "unroll", "full_archive": archive})
+    )
+
+    visible = known(conversation)
+    assert [real[i] for i in brute_force(conversation)] == ids_of(result)
+    assert bool(broken_self_replies(visible, "1")) == ("deleted_tweets" in gaps_of(result))
+    if not branched(visible, "1"):
+        assert 2 == result.usage.requests  # a branch may need lookups climbing from the target to choose it

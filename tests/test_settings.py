@@ -1,0 +1,100 @@
+"""Settings: defaults, environment parsing, and start-up errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import ConfigError
+from config.settings import Settings, check_template, env_name, load_settings
+
+
+def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing set, the bot has sensible defaults (real API, embedded Redis, keyword unroll)."""
+    settings = load_settings(_env_file=None)
+    assert "https://api.x.com" == settings.x_api_base_url
+    assert settings.redis_url is None
+    assert ["unroll"] == settings.keywords
+    assert 60.0 == settings.poll_interval
+
+
+def test_environment_variables_are_read_with_and_without_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials use their conventional names; the bot's own knobs use UNROLL_."""
+    monkeypatch.setenv("X_API_KEY", "k")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/3")
+    monkeypatch.setenv("UNROLL_KEYWORDS", "unroll, #unroll ,desenrollar")
+    monkeypatch.setenv("UNROLL_POLL_INTERVAL", "15")
+    monkeypatch.setenv("UNROLL_BOT_HANDLE", "@MyBot")
+    settings = load_settings(_env_file=None)
+    assert settings.x_api_key is not None and "k" == settings.x_api_key.get_secret_value()
+    assert "redis://127.0.0.1:6379/3" == settings.redis_url
+    assert ["unroll", "#unroll", "desenrollar"] == settings.keywords
+    assert 15.0 == settings.poll_interval
+    assert "MyBot" == settings.bot_handle
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("UNROLL_POLL_INTERVAL", "ten", 'UNROLL_POLL_INTERVAL must be a positive number of seconds, got "ten"'),
+        ("UNROLL_POLL_INTERVAL", "-5", 'UNROLL_POLL_INTERVAL must be a positive number of seconds, got "-5"'),
+        ("PORT", "http", 'PORT must be a port number from 1 to 65535, got "http"'),
+        ("REDIS_URL", "localhost:6379", 'REDIS_URL must be a redis://, rediss:// or unix:// URL, got "localhost:6379"'),
+        ("PUBLIC_BASE_URL", "example.org", "PUBLIC_BASE_URL must be an http(s) URL"),
+        ("UNROLL_LOG_FORMAT", "xml", 'UNROLL_LOG_FORMAT must be one of auto, json, console, got "xml"'),
+        ("UNROLL_DRY_RUN", "maybe", 'UNROLL_DRY_RUN must be true or false, got "maybe"'),
+        ("UNROLL_BOT_HANDLE", "not a handle!", "UNROLL_BOT_HANDLE must be an X handle"),
+        ("UNROLL_KEYWORDS", " , ", "UNROLL_KEYWORDS must be a comma-separated list of words"),
+        ("UNROLL_REPLY_TEMPLATE", "Hi {requester} {oops} {link}", "UNROLL_REPLY_TEMPLATE must be a template"),
+    ],
+)
+def test_invalid_value_stops_with_a_message_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    """Each bad value gives one line that names the variable, what it must be and what it got."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert message in str(info.value)
+
+
+def test_every_bad_variable_gets_its_own_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several mistakes are reported together, one line each."""
+    monkeypatch.setenv("UNROLL_POLL_INTERVAL", "ten")
+    monkeypatch.setenv("PORT", "0")
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    lines = str(info.value).splitlines()
+    assert 2 == len(lines)
+    assert {"PORT", "UNROLL_POLL_INTERVAL"} == {line.split()[0] for line in lines}
+
+
+def test_reply_template_must_carry_the_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reply without the link would be useless, so start-up refuses it."""
+    monkeypatch.setenv("UNROLL_REPLY_TEMPLATE", "Hi @{requester}, done!")
+    with pytest.raises(ConfigError, match=r"\{link\}"):
+        load_settings(_env_file=None)
+
+
+def test_template_too_long_for_one_post_is_refused() -> None:
+    """The link counts as 23 characters and handles as 15 when checking the 280-character limit."""
+    check_template("x" * 240 + " {link}")  # 240 + 1 + 23 = 264
+    with pytest.raises(ValueError, match="too long"):
+        check_template("x" * 250 + " {link} @{requester}")
+
+
+def test_missing_credentials_are_named() -> None:
+    """require_credentials names every missing OAuth credential."""
+    settings = load_settings(_env_file=None, x_api_key="k")
+    with pytest.raises(ConfigError) as info:
+        settings.require_credentials()
+    text = str(info.value)
+    for name in ("X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET"):
+        assert name in text
+    assert "X_API_KEY " not in text
+
+
+def test_env_names_cover_every_field() -> None:
+    """Every field maps to an environment variable with the UNROLL_ prefix or its conventional name."""
+    names = {env_name(field) for field in Settings.model_fields}
+    assert {"X_API_KEY", "REDIS_URL", "PORT", "PUBLIC_BASE_URL", "UNROLL_POLL_INTERVAL"} <= names
+    assert len(Settings.model_fields) == len(names)

@@ -1,0 +1,148 @@
+"""The Redis store on a real Redis: threads, cursor with the stream, claims, idempotency, the audit log."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import redis
+
+from bot.models import Author, HandledRequest, Segment, Thread, ThreadTweet, UnrollRequest
+from bot.store import Store
+
+
+def thread(root: str = "100", count: int = 3, author: str = "writer") -> Thread:
+    tweets = [
+        ThreadTweet(
+            id=str(int(root) + i), created_at=datetime(2026, 11, 1, tzinfo=UTC), segments=[Segment(text=f"t{i}")]
+        )
+        for i in range(count)
+    ]
+    return Thread(root_id=root, conversation_id=root, author=Author(id="7", username=author, name="W"), tweets=tweets)
+
+
+def request(mention_id: str) -> UnrollRequest:
+    return UnrollRequest(mention_id=mention_id, requester_id="9", requester_username="reader", replied_to_id="100")
+
+
+def test_thread_round_trips_and_every_tweet_points_at_its_root(store: Store) -> None:
+    """A saved thread comes back equal, and any of its tweet ids finds the root."""
+    saved = thread()
+    store.save_thread(saved)
+    assert saved == store.get_thread("100")
+    assert ["100", "100", "100"] == [store.root_of(t) for t in ("100", "101", "102")]
+    assert store.root_of("999") is None
+
+
+def test_latest_threads_are_newest_first(store: Store) -> None:
+    """The latest list shows the most recently unrolled thread first."""
+    older, newer = thread("100"), thread("200")
+    older.fetched_at = datetime.now(UTC) - timedelta(minutes=5)
+    store.save_thread(older)
+    store.save_thread(newer)
+    assert ["200", "100"] == [s.root_id for s in store.latest(10)]
+    assert ["200"] == [s.root_id for s in store.latest(1)]
+
+
+def test_enqueue_moves_the_cursor_with_the_requests(store: Store) -> None:
+    """Requests and the new cursor land together."""
+    store.enqueue([request("5"), request("6")], cursor="6")
+    assert "6" == store.get_cursor()
+    assert 2 == store.queue_depth()
+
+
+def test_taken_request_stays_pending_until_acked(store: Store) -> None:
+    """A request read by a worker is pending; acking removes it from the stream."""
+    store.enqueue([request("5")])
+    [(entry_id, got)] = store.read("w1", count=5)
+    assert "5" == got.mention_id
+    assert 1 == store.pending_count()
+    assert [] == store.read("w2", count=5)
+    store.ack(entry_id)
+    assert 0 == store.pending_count()
+    assert 0 == store.queue_depth()
+
+
+def test_request_of_a_dead_worker_is_claimed_after_the_visibility_timeout(store: Store) -> None:
+    """A request left idle longer than the timeout goes to the next worker that asks."""
+    store.enqueue([request("5")])
+    [(entry_id, _)] = store.read("dead-worker")
+    assert [] == store.claim_stale("w2", min_idle_ms=60_000)
+    time.sleep(0.05)
+    claimed = store.claim_stale("w2", min_idle_ms=10)
+    assert [entry_id] == [e for e, _ in claimed]
+    assert 2 == store.deliveries(entry_id)
+
+
+def test_kept_claim_is_not_taken_over(store: Store) -> None:
+    """Refreshing a claim resets its idle time."""
+    store.enqueue([request("5")])
+    [(entry_id, _)] = store.read("busy")
+    time.sleep(0.06)
+    store.keep_claim("busy", entry_id)
+    assert [] == store.claim_stale("thief", min_idle_ms=50)
+
+
+def test_dead_letters_can_be_requeued(store: Store) -> None:
+    """A dead-lettered request leaves the work stream with its error and can be put back."""
+    store.enqueue([request("5")])
+    [(entry_id, req)] = store.read("w")
+    store.dead_letter(entry_id, req, "ApiUnavailable: 503", 5)
+    assert 0 == store.queue_depth()
+    [letter] = store.dead_letters()
+    assert ("5", "ApiUnavailable: 503", "5") == (letter["mention_id"], letter["error"], letter["attempts"])
+    assert 1 == store.requeue_dead()
+    assert [] == store.dead_letters()
+    assert ["5"] == [r.mention_id for _, r in store.read("w")]
+
+
+def test_reply_record_goes_from_posting_to_replied(store: Store) -> None:
+    """The idempotency record of a mention says whether its reply is uncertain or done."""
+    assert store.reply_record("5") is None
+    store.mark_posting("5")
+    assert "posting" == store.reply_record("5").state  # type: ignore[union-attr]
+    store.mark_replied("5", "777", "Hi")
+    record = store.reply_record("5")
+    assert record is not None and ("replied", "777") == (record.state, record.reply_id)
+
+
+def test_handled_log_is_bounded_and_newest_first(redis_client: redis.Redis, prefix: str) -> None:
+    """Beyond its size the oldest records are dropped."""
+    store = Store(redis_client, prefix, handled_log_size=10)
+    base = datetime.now(UTC)
+    for i in range(15):
+        store.record(HandledRequest(mention_id=str(i), outcome="replied", handled_at=base + timedelta(seconds=i)))
+    got = store.handled(limit=100)
+    assert [str(i) for i in range(14, 4, -1)] == [r.mention_id for r in got]
+    assert store.handled_one("0") is None
+    assert "14" == store.handled_one("14").mention_id  # type: ignore[union-attr]
+    for key in redis_client.scan_iter(match="{" + prefix + "}:*"):
+        redis_client.delete(key)
+
+
+def test_opt_out_removes_the_authors_threads(store: Store) -> None:
+    """An author who opts out loses their stored threads, which are marked removed."""
+    store.save_thread(thread("100", author="Writer"))
+    store.save_thread(thread("200", author="other"))
+    assert ["100"] == store.opt_out("writer")
+    assert store.get_thread("100") is None
+    assert store.was_removed("100") and not store.was_removed("200")
+    assert store.is_opted_out("WRITER")
+    assert ["200"] == [s.root_id for s in store.latest(10)]
+
+
+def test_throttle_allows_once_per_period(store: Store) -> None:
+    """The first call in a period passes, the next is refused."""
+    assert store.throttle("refresh:1", 60)
+    assert not store.throttle("refresh:1", 60)
+    assert store.throttle("refresh:2", 60)
+
+
+def test_only_one_lock_holder(store: Store) -> None:
+    """A second poller cannot take the lock while the first holds it, and can after release."""
+    first, second = store.lock("poller", 5), store.lock("poller", 5)
+    assert first.acquire(blocking=False)
+    assert not second.acquire(blocking=False)
+    first.release()
+    assert second.acquire(blocking=False)
+    second.release()

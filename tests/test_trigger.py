@@ -1,0 +1,71 @@
+"""Keyword matching: which mentions are requests."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.trigger import matches, own_words
+
+KEYWORDS = ["unroll"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@unrollbot unroll", True),
+        ("@unrollbot Unroll please", True),
+        ("@unrollbot UNROLL.", True),
+        ("@unrollbot can you unroll?", True),
+        ("@unrollbot #unroll", True),
+        ("@author @unrollbot unroll\nthanks", True),
+        ("@unrollbot", False),
+        ("@unroll_bot hello", False),
+        ("@unroll hello", False),
+        ("@unrollbot I unrolled it myself", False),
+        ("@unrollbot unrolling is fun", False),
+        ("@unrollbot see https://example.com/unroll/1", False),
+        ("@unrollbot see example.com/unroll", False),
+        ('@unrollbot people type "unroll" under threads', False),
+        ("@unrollbot people type “unroll” under threads", False),
+        ("@unrollbot the unroll-bot is neat", False),
+        ("@unrollbot reunroll", False),
+    ],
+)
+def test_keyword_matches_only_as_a_whole_word_of_the_requester(text: str, expected: bool) -> None:
+    """Whole word, any case; handles, URLs, longer words and quoted text don't count."""
+    assert expected == matches(text, KEYWORDS)
+
+
+def test_several_keywords_in_other_languages() -> None:
+    """A configured list matches any of its words, non-Latin scripts included."""
+    keywords = ["unroll", "desenrollar", "déplier", "развернуть"]
+    assert matches("@bot Desenrollar por favor", keywords)
+    assert matches("@bot déplier", keywords)
+    assert matches("@bot развернуть!", keywords)
+    assert not matches("@bot hola", keywords)
+
+
+def test_hashtag_keyword_needs_the_hash() -> None:
+    """A keyword configured with # matches only the hashtag."""
+    assert matches("@bot #unroll", ["#unroll"])
+    assert not matches("@bot unroll", ["#unroll"])
+
+
+@given(st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1, max_size=10))
+def test_keyword_glued_to_a_word_never_matches(suffix: str) -> None:
+    """Letters or digits glued after the keyword make it another word."""
+    assert not matches(f"@bot unroll{suffix}", KEYWORDS)
+
+
+@given(st.text(max_size=80))
+def test_keyword_after_arbitrary_text_on_its_own_line_matches(prefix: str) -> None:
+    """Whatever precedes it, the keyword alone on a new line is a request."""
+    assert matches(f"{prefix}\nunroll", KEYWORDS)
+
+
+@given(st.from_regex(r"@\w{1,15}", fullmatch=True))
+def test_handles_never_count(handle: str) -> None:
+    """A mention of any handle, even one containing the keyword, is not a request."""
+    assert "" == own_words(handle).strip()

@@ -1,0 +1,366 @@
+"""Wire tweets → text as typed: escaping, reply mentions, t.co links, long posts, code-point offsets, media."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.apimodels import ApiTweet, Includes
+from bot.models import Author, Media, QuotedTweet, Segment
+from bot.tweettext import segments_of, snowflake_time, thread_tweet, unescape
+
+TWEET_ID = "1790000000000000001"
+QUOTED_ID = "1789000000000000002"
+ALICE = "101"
+
+
+def url_entity(text: str, tco: str, expanded: str, display: str, **extra: Any) -> dict[str, Any]:
+    """A url entity at the code-point offsets where `tco` sits in the (escaped) text, as X counts them."""
+    start = text.index(tco)
+    entity = {"start": start, "end": start + len(tco), "url": tco, "expanded_url": expanded, "display_url": display}
+    return entity | extra
+
+
+def mention_entity(text: str, username: str, occurrence: int = 0) -> dict[str, Any]:
+    start = -1
+    for _ in range(occurrence + 1):
+        start = text.index("@" + username, start + 1)
+    return {"start": start, "end": start + 1 + len(username), "username": username}
+
+
+def tweet(text: str, **fields: Any) -> ApiTweet:
+    return ApiTweet.model_validate({"id": TWEET_ID, "text": text, "author_id": ALICE, **fields})
+
+
+@pytest.mark.parametrize(
+    ("wire", "typed"),
+    [
+        ("AT&amp;T", "AT&T"),
+        ("&amp;amp; is how you write &amp;", "&amp; is how you write &"),
+        ("&lt;3 &gt;_&lt;", "<3 >_<"),
+        ("&quot;quotes&quot; &#39;stay&#39; &copy;", "&quot;quotes&quot; &#39;stay&#39; &copy;"),
+        ("&amp;lt;", "&lt;"),
+    ],
+)
+def test_unescape_undoes_only_xs_three_escapes_exactly_once(wire: str, typed: str) -> None:
+    """X escapes only &, < and >; anything else that looks like an entity was typed by the author."""
+    assert typed == unescape(wire)
+
+
+def test_typed_entity_before_a_link_keeps_the_link_in_place() -> None:
+    """Offsets count the escaped text, so a link after `&amp;amp;` still lands on the link."""
+    text = "Write &amp;amp; not &amp; in HTML: https://t.co/AbCdEf1234 ok"
+    entity = url_entity(text, "https://t.co/AbCdEf1234", "https://html.spec.whatwg.org/", "html.spec.whatwg.org")
+    result = tweet(text, entities={"urls": [entity]}, display_text_range=[0, len(text)])
+
+    assert [
+        Segment(text="Write &amp; not & in HTML: "),
+        Segment(kind="url", text="html.spec.whatwg.org", href="https://html.spec.whatwg.org/"),
+        Segment(text=" ok"),
+    ] == segments_of(result)
+
+
+def test_offsets_counted_in_the_unescaped_text_are_tolerated() -> None:
+    """Should offsets ever count the text as typed, links still land where they are."""
+    text = "Q&amp;A https://t.co/AbCdEf1234"
+    entity = {"start": 4, "end": 27, "url": "https://t.co/AbCdEf1234", "expanded_url": "https://a.example/"}
+    result = tweet(text, entities={"urls": [entity | {"display_url": "a.example"}]}, display_text_range=[0, 27])
+
+    assert [Segment(text="Q&A "), Segment(kind="url", text="a.example", href="https://a.example/")] == segments_of(
+        result
+    )
+
+
+def test_self_reply_does_not_start_with_the_authors_handle() -> None:
+    """The "replying to" @author of a self-reply lies before display_text_range and is cut off."""
+    text = "@alice 2/ and then we moved on"
+    result = tweet(
+        text,
+        display_text_range=[7, len(text)],
+        entities={"mentions": [mention_entity(text, "alice")]},
+        referenced_tweets=[{"type": "replied_to", "id": "1789999999999999999"}],
+        in_reply_to_user_id=ALICE,
+    )
+
+    assert "2/ and then we moved on" == thread_tweet(result, Includes()).text
+
+
+def test_mentions_typed_by_the_author_stay_as_links() -> None:
+    """Only the leading reply mentions go; an @mention inside the text links to the profile."""
+    text = "@alice @bob thanks to @bob and @Carol_9!"
+    result = tweet(
+        text,
+        display_text_range=[12, len(text)],
+        entities={
+            "mentions": [
+                mention_entity(text, "alice"),
+                mention_entity(text, "bob"),
+                mention_entity(text, "bob", occurrence=1),
+                mention_entity(text, "Carol_9"),
+            ]
+        },
+        referenced_tweets=[{"type": "replied_to", "id": "1789999999999999999"}],
+    )
+
+    assert [
+        Segment(text="thanks to "),
+        Segment(kind="mention", text="@bob", href="https://x.com/bob"),
+        Segment(text=" and "),
+        Segment(kind="mention", text="@Carol_9", href="https://x.com/Carol_9"),
+        Segment(text="!"),
+    ] == segments_of(result)
+
+
+def test_reply_without_display_range_drops_its_leading_mentions() -> None:
+    """When display_text_range is missing, the reply's leading run of @mentions is cut off all the same."""
+    text = "@alice @bob 3/ the end"
+    result = tweet(
+        text,
+        entities={"mentions": [mention_entity(text, "alice"), mention_entity(text, "bob")]},
+        referenced_tweets=[{"type": "replied_to", "id": "1789999999999999999"}],
+    )
+
+    assert [Segment(text="3/ the end")] == segments_of(result)
+
+
+def test_hashtags_and_cashtags_link_to_their_pages() -> None:
+    """Hashtags link to x.com/hashtag/<tag>, cashtags to a search for $TAG."""
+    text = "#Rust beats $TSLA, #café"
+    entities = {
+        "hashtags": [{"start": 0, "end": 5, "tag": "Rust"}, {"start": 19, "end": 24, "tag": "café"}],
+        "cashtags": [{"start": 12, "end": 17, "tag": "TSLA"}],
+    }
+    result = tweet(text, entities=entities, display_text_range=[0, len(text)])
+
+    assert [
+        Segment(kind="hashtag", text="#Rust", href="https://x.com/hashtag/Rust"),
+        Segment(text=" beats "),
+        Segment(kind="cashtag", text="$TSLA", href="https://x.com/search?q=%24TSLA"),
+        Segment(text=", "),
+        Segment(kind="hashtag", text="#café", href="https://x.com/hashtag/caf%C3%A9"),
+    ] == segments_of(result)
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "👩‍👩‍👧‍👦 family",  # ZWJ sequence: 7 code points, 11 UTF-16 units
+        "🇫🇷🇩🇪 flags",  # regional indicator pairs
+        "e\u0301te\u0301 accents",  # combining acute accents
+        "𝒳 math",  # astral plane letter
+        "👍🏽 skin tone",  # emoji modifier
+        "1️⃣ keycap",
+    ],
+)
+def test_code_point_offsets_after_emoji_flags_and_combining_marks(before: str) -> None:
+    """Entity offsets count code points, so what precedes a link never shifts it."""
+    text = f"{before} https://t.co/AbCdEf1234 @bob"
+    entities = {
+        "urls": [url_entity(text, "https://t.co/AbCdEf1234", "https://example.com/x", "example.com/x")],
+        "mentions": [mention_entity(text, "bob")],
+    }
+    result = tweet(text, entities=entities, display_text_range=[0, len(text)])
+
+    assert [
+        Segment(text=f"{before} "),
+        Segment(kind="url", text="example.com/x", href="https://example.com/x"),
+        Segment(text=" "),
+        Segment(kind="mention", text="@bob", href="https://x.com/bob"),
+    ] == segments_of(result)
+
+
+def test_link_whose_target_is_not_http_links_to_tco_instead() -> None:
+    """Only http(s) hrefs reach the page: a `javascript:` expansion falls back to the t.co link."""
+    text = "see https://t.co/AbCdEf1234"
+    entity = url_entity(text, "https://t.co/AbCdEf1234", "javascript:alert(1)", "javascript:alert(1)")
+    result = tweet(text, entities={"urls": [entity]}, display_text_range=[0, len(text)])
+
+    assert [
+        Segment(text="see "),
+        Segment(kind="url", text="javascript:alert(1)", href="https://t.co/AbCdEf1234"),
+    ] == segments_of(result)
+
+
+def test_photo_link_is_dropped_and_the_photo_attached_with_alt_text() -> None:
+    """The trailing t.co link to the tweet's own photo is not text; the photo comes from includes."""
+    text = "Sunset &gt; sunrise https://t.co/PhotoLink1"
+    media_url = f"https://x.com/alice/status/{TWEET_ID}/photo/1"
+    result = tweet(
+        text,
+        display_text_range=[0, 19],
+        attachments={"media_keys": ["3_1"]},
+        entities={"urls": [url_entity(text, "https://t.co/PhotoLink1", media_url, "pic.x.com/abc", media_key="3_1")]},
+    )
+    includes = Includes.model_validate(
+        {
+            "media": [
+                {
+                    "media_key": "3_1",
+                    "type": "photo",
+                    "url": "https://pbs.twimg.com/media/abc.jpg",
+                    "alt_text": "A red sky over the sea",
+                    "width": 1200,
+                    "height": 675,
+                }
+            ]
+        }
+    )
+
+    converted = thread_tweet(result, includes)
+
+    assert "Sunset > sunrise" == converted.text
+    assert [
+        Media(
+            key="3_1",
+            type="photo",
+            url="https://pbs.twimg.com/media/abc.jpg",
+            alt_text="A red sky over the sea",
+            width=1200,
+            height=675,
+        )
+    ] == converted.media
+
+
+def test_media_link_inside_the_display_range_is_dropped_too() -> None:
+    """A media link is never text, even where display_text_range would include it."""
+    text = "Look https://t.co/PhotoLink1 wow"
+    media_url = f"https://twitter.com/alice/status/{TWEET_ID}/photo/1"
+    entity = url_entity(text, "https://t.co/PhotoLink1", media_url, "pic.x.com/abc")
+    result = tweet(text, display_text_range=[0, len(text)], entities={"urls": [entity]})
+
+    assert [Segment(text="Look wow")] == segments_of(result)
+
+
+def test_video_plays_its_highest_bit_rate_mp4_with_its_preview() -> None:
+    """Of a video's variants the mp4 with the highest bit rate wins; the HLS playlist never does."""
+    result = tweet("clip", display_text_range=[0, 4], attachments={"media_keys": ["7_1"]})
+    includes = Includes.model_validate(
+        {
+            "media": [
+                {
+                    "media_key": "7_1",
+                    "type": "video",
+                    "preview_image_url": "https://pbs.twimg.com/thumb.jpg",
+                    "variants": [
+                        {"content_type": "video/mp4", "bit_rate": 256000, "url": "https://video.twimg.com/low.mp4"},
+                        {"content_type": "application/x-mpegURL", "url": "https://video.twimg.com/pl.m3u8"},
+                        {"content_type": "video/mp4", "bit_rate": 2176000, "url": "https://video.twimg.com/hi.mp4"},
+                        {"content_type": "video/mp4", "bit_rate": 832000, "url": "https://video.twimg.com/mid.mp4"},
+                    ],
+                }
+            ]
+        }
+    )
+
+    assert [
+        Media(
+            key="7_1",
+            type="video",
+            url="https://video.twimg.com/hi.mp4",
+            preview_url="https://pbs.twimg.com/thumb.jpg",
+        )
+    ] == thread_tweet(result, includes).media
+
+
+def test_gif_plays_its_mp4() -> None:
+    """A GIF's only variant has bit rate 0 and is still the one to play."""
+    result = tweet("gif", display_text_range=[0, 3], attachments={"media_keys": ["16_1"]})
+    includes = Includes.model_validate(
+        {
+            "media": [
+                {
+                    "media_key": "16_1",
+                    "type": "animated_gif",
+                    "preview_image_url": "https://pbs.twimg.com/gif.jpg",
+                    "variants": [{"content_type": "video/mp4", "bit_rate": 0, "url": "https://video.twimg.com/g.mp4"}],
+                }
+            ]
+        }
+    )
+
+    assert [
+        Media(
+            key="16_1",
+            type="animated_gif",
+            url="https://video.twimg.com/g.mp4",
+            preview_url="https://pbs.twimg.com/gif.jpg",
+        )
+    ] == thread_tweet(result, includes).media
+
+
+def test_quote_link_is_dropped_and_the_quoted_tweet_embedded() -> None:
+    """The quoted tweet's t.co link is not text; the quote comes from includes with its author."""
+    text = "This, 100% https://t.co/QuoteLnk1"
+    quoted_url = f"https://x.com/bob/status/{QUOTED_ID}"
+    result = tweet(
+        text,
+        display_text_range=[0, 10],
+        referenced_tweets=[{"type": "quoted", "id": QUOTED_ID}],
+        entities={"urls": [url_entity(text, "https://t.co/QuoteLnk1", quoted_url, "x.com/bob/status/1…")]},
+    )
+    includes = Includes.model_validate(
+        {
+            "tweets": [
+                {
+                    "id": QUOTED_ID,
+                    "text": "Ship small &amp; often",
+                    "author_id": "202",
+                    "created_at": "2024-05-01T10:00:00.000Z",
+                    "display_text_range": [0, 22],
+                }
+            ],
+            "users": [{"id": "202", "username": "bob", "name": "Bob"}],
+        }
+    )
+
+    converted = thread_tweet(result, includes)
+
+    assert "This, 100%" == converted.text
+    assert (
+        QuotedTweet(
+            id=QUOTED_ID,
+            author=Author(id="202", username="bob", name="Bob"),
+            created_at=datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
+            segments=[Segment(text="Ship small & often")],
+        )
+        == converted.quoted
+    )
+
+
+def test_long_post_shows_the_whole_note_text_with_its_own_entities() -> None:
+    """A long post's truncated `text` is ignored; note_tweet's text and entities are used."""
+    body = "A" * 250 + " &amp; then https://t.co/NoteLink01 and " + "B" * 100 + " #end"
+    truncated = "@alice " + body[:270]
+    note_entities = {
+        "urls": [url_entity(body, "https://t.co/NoteLink01", "https://example.org/long", "example.org/long")],
+        "hashtags": [{"start": body.index("#end"), "end": body.index("#end") + 4, "tag": "end"}],
+    }
+    result = tweet(
+        truncated,
+        display_text_range=[7, len(truncated)],
+        referenced_tweets=[{"type": "replied_to", "id": "1789999999999999999"}],
+        in_reply_to_user_id=ALICE,
+        entities={"mentions": [mention_entity(truncated, "alice")]},
+        note_tweet={"text": body, "entities": note_entities},
+    )
+
+    assert [
+        Segment(text="A" * 250 + " & then "),
+        Segment(kind="url", text="example.org/long", href="https://example.org/long"),
+        Segment(text=" and " + "B" * 100 + " "),
+        Segment(kind="hashtag", text="#end", href="https://x.com/hashtag/end"),
+    ] == segments_of(result)
+
+
+def test_created_at_comes_from_the_snowflake_when_the_field_is_missing() -> None:
+    """A tweet without created_at is dated by its id."""
+    assert snowflake_time(TWEET_ID) == thread_tweet(tweet("hi"), Includes()).created_at
+
+
+def test_snowflake_time_reads_milliseconds_since_the_x_epoch() -> None:
+    """(id >> 22) + 1288834974657 is the creation time in milliseconds."""
+    when = datetime(2024, 5, 1, 12, 30, 15, 123000, tzinfo=UTC)
+    ms = int(when.timestamp() * 1000) - 1288834974657
+    assert when == snowflake_time(str(ms << 22 | 4095))

@@ -1,0 +1,419 @@
+"""The web app over a real Redis: pages, formats, caching and security headers, health, and the forms."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from starlette.testclient import TestClient
+from structlog.testing import capture_logs
+
+from bot.models import HandledRequest
+from bot.store import Store
+from bot.web import create_app
+from bot.webedge import CSP, PageCache, etag_matches
+from bot.webforms import parse_tweet_id
+from config.settings import Settings
+from tests.fixtures_pages import FIRST_TEXT, ThreadFactory
+
+
+@pytest.fixture
+def stored(pages_store: Store, make_thread: ThreadFactory) -> Store:
+    """The test store with the 12-tweet sample thread (root 1000) saved in it."""
+    pages_store.save_thread(make_thread(12))
+    return pages_store
+
+
+def requests_on_stream(store: Store) -> list[dict[str, object]]:
+    return [
+        request.model_dump(include={"source", "mention_id", "requester_id", "replied_to_id", "conversation_id"})
+        for _, request in store.read("test-reader", count=50)
+    ]
+
+
+# --- thread pages -----------------------------------------------------------------------------------------
+def test_thread_page_shows_the_thread(web_client: TestClient, stored: Store) -> None:
+    """/thread/<root id> answers 200 with every tweet of the thread."""
+    response = web_client.get("/thread/1000")
+    assert (200, True, True) == (response.status_code, FIRST_TEXT in response.text, "Tweet 12:" in response.text)
+
+
+def test_thread_page_lists_latest_threads(web_client: TestClient, stored: Store, make_thread: ThreadFactory) -> None:
+    """The thread page links the other latest threads unrolled."""
+    stored.save_thread(make_thread(2, root_id="7000", fetched_at=datetime(2024, 3, 3, tzinfo=UTC)))
+    assert 'href="/thread/7000"' in web_client.get("/thread/1000").text
+
+
+def test_thread_page_uses_bot_handle_from_identity(web_client: TestClient, stored: Store) -> None:
+    """The tip names the bot's handle as X knows it (the stored identity), over the configured one."""
+    stored.set_identity("1", "RealBotName")
+    assert 'Tip: mention <a href="https://x.com/RealBotName">@RealBotName</a>' in web_client.get("/thread/1000").text
+
+
+@pytest.mark.parametrize(
+    ("suffix", "content_type", "starts"),
+    [
+        (".txt", "text/plain; charset=utf-8", FIRST_TEXT),
+        (".md", "text/markdown; charset=utf-8", "# Tweet 1:"),
+        (".json", "application/json", "{"),
+    ],
+)
+def test_thread_formats_have_their_content_type(
+    web_client: TestClient, stored: Store, suffix: str, content_type: str, starts: str
+) -> None:
+    """/thread/<id>.txt, .md and .json answer with their own content type."""
+    response = web_client.get(f"/thread/1000{suffix}")
+    assert (200, content_type, True) == (
+        response.status_code,
+        response.headers["content-type"],
+        response.text.startswith(starts),
+    )
+
+
+def test_json_format_parses(web_client: TestClient, stored: Store) -> None:
+    """The JSON format is JSON with the thread's link."""
+    assert "https://unroll.example/thread/1000" == json.loads(web_client.get("/thread/1000.json").text)["link"]
+
+
+def test_unknown_thread_is_a_friendly_404(web_client: TestClient, pages_store: Store) -> None:
+    """An id never unrolled answers a 404 HTML page that points home."""
+    response = web_client.get("/thread/424242")
+    assert (404, "text/html; charset=utf-8", True) == (
+        response.status_code,
+        response.headers["content-type"],
+        "Nothing here" in response.text,
+    )
+
+
+def test_unknown_path_is_a_friendly_404(web_client: TestClient, pages_store: Store) -> None:
+    """Any unknown address gets the same friendly 404 page."""
+    response = web_client.get("/no/such/page")
+    assert (404, True) == (response.status_code, "Nothing here" in response.text)
+
+
+def test_removed_thread_is_410(web_client: TestClient, stored: Store) -> None:
+    """A thread removed at its author's request answers 410 Gone."""
+    stored.opt_out("millwright")
+    response = web_client.get("/thread/1000")
+    assert (410, True) == (response.status_code, "removed" in response.text)
+
+
+def test_tweet_in_the_middle_redirects_to_its_thread(web_client: TestClient, stored: Store) -> None:
+    """/thread/<id of a later tweet> redirects to the root's page at that tweet."""
+    response = web_client.get("/thread/1004")
+    assert (301, "/thread/1000#t-1004") == (response.status_code, response.headers["location"])
+
+
+def test_page_changes_when_the_thread_is_refetched(
+    web_client: TestClient, stored: Store, make_thread: ThreadFactory
+) -> None:
+    """A thread saved again with new tweets is served anew, not from the page cache."""
+    web_client.get("/thread/1000")
+    stored.save_thread(make_thread(13, fetched_at=datetime(2024, 3, 5, tzinfo=UTC)))
+    assert "Tweet 13:" in web_client.get("/thread/1000").text
+
+
+# --- caching and headers ------------------------------------------------------------------------------------
+def test_thread_page_has_etag_and_cache_control(web_client: TestClient, stored: Store) -> None:
+    """Pages carry an ETag and a public Cache-Control."""
+    headers = web_client.get("/thread/1000").headers
+    assert (True, "public, max-age=60") == (headers["etag"].startswith('"'), headers["cache-control"])
+
+
+def test_if_none_match_gets_304(web_client: TestClient, stored: Store) -> None:
+    """A browser that has the page gets 304 Not Modified and no body."""
+    etag = web_client.get("/thread/1000").headers["etag"]
+    response = web_client.get("/thread/1000", headers={"if-none-match": f"W/{etag}"})
+    assert (304, b"") == (response.status_code, response.content)
+
+
+@pytest.mark.parametrize(
+    ("header", "matches"),
+    [(None, False), ('"a"', True), ('W/"a"', True), ('"b", "a"', True), ('"b"', False), ("*", True)],
+)
+def test_etag_matches(header: str | None, matches: bool) -> None:
+    """If-None-Match matches a listed ETag, weak or strong, or `*`."""
+    assert matches == etag_matches(header, '"a"')
+
+
+@pytest.mark.parametrize("path", ["/", "/thread/1000", "/thread/424242", "/healthz", "/author/millwright"])
+def test_security_headers_on_every_response(web_client: TestClient, stored: Store, path: str) -> None:
+    """Every response forbids scripts and framing, sniffing, and referrers."""
+    headers = web_client.get(path).headers
+    assert (CSP, "nosniff", "no-referrer") == (
+        headers["content-security-policy"],
+        headers["x-content-type-options"],
+        headers["referrer-policy"],
+    )
+
+
+def test_csp_forbids_scripts() -> None:
+    """The policy allows no script at all."""
+    assert "script-src 'none'" in CSP
+
+
+@pytest.mark.parametrize("path", ["/", "/thread/1000", "/thread/1000.txt", "/author/millwright", "/healthz"])
+def test_no_cookies_and_no_scripts(web_client: TestClient, stored: Store, path: str) -> None:
+    """No page sets a cookie or carries a script element."""
+    response = web_client.get(path)
+    assert (None, False) == (response.headers.get("set-cookie"), "<script" in response.text)
+
+
+def test_stylesheet_is_one_long_cached_file(web_client: TestClient, stored: Store) -> None:
+    """The page links one stylesheet, named by its hash and cached for a year."""
+    page = web_client.get("/thread/1000").text
+    href = page.split('<link rel="stylesheet" href="', 1)[1].split('"', 1)[0]
+    response = web_client.get(href)
+    assert (200, "text/css; charset=utf-8", "public, max-age=31536000, immutable", True) == (
+        response.status_code,
+        response.headers["content-type"],
+        response.headers["cache-control"],
+        "@media print" in response.text,
+    )
+
+
+def test_other_static_names_are_404(web_client: TestClient, pages_store: Store) -> None:
+    """Only the current stylesheet is served from /static."""
+    assert 404 == web_client.get("/static/../../pyproject.toml").status_code
+
+
+# --- home and author pages -------------------------------------------------------------------------------------
+def test_home_explains_the_bot_and_lists_latest(web_client: TestClient, stored: Store) -> None:
+    """The home page says how to summon the bot, has the form and lists the latest threads."""
+    page = web_client.get("/").text
+    assert [True, True, True] == [
+        "<strong>@unrollbot unroll</strong>" in page,
+        'action="/unroll"' in page,
+        'href="/thread/1000"' in page,
+    ]
+
+
+def test_author_page_lists_their_threads(web_client: TestClient, stored: Store, make_thread: ThreadFactory) -> None:
+    """/author/<handle> lists the author's unrolled threads, whatever the handle's case."""
+    stored.save_thread(make_thread(2, root_id="3000", fetched_at=datetime(2024, 4, 1, tzinfo=UTC)))
+    page = web_client.get("/author/MillWright").text
+    assert (True, True) == ('href="/thread/3000"' in page, 'href="/thread/1000"' in page)
+
+
+def test_unknown_author_is_404(web_client: TestClient, pages_store: Store) -> None:
+    """An author with no unrolled thread answers 404."""
+    assert 404 == web_client.get("/author/nobody").status_code
+
+
+def test_opted_out_author_is_410(web_client: TestClient, stored: Store) -> None:
+    """An author who opted out answers 410."""
+    stored.opt_out("millwright")
+    assert 410 == web_client.get("/author/millwright").status_code
+
+
+# --- health -----------------------------------------------------------------------------------------------------
+def test_healthz_reports_last_poll_and_queue_depth(web_client: TestClient, pages_store: Store) -> None:
+    """/healthz answers 200 with the last poll time and the queue depth when Redis answers."""
+    polled = datetime.now(UTC) - timedelta(seconds=30)
+    pages_store.mark_polled(polled)
+    body = web_client.get("/healthz").json()
+    assert ("ok", polled.isoformat(), 0) == (body["status"], body["last_poll"], body["queue_depth"])
+
+
+def _dead_redis_store() -> Store:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    return Store(client)
+
+
+def test_healthz_is_503_when_redis_is_down(pages_settings: Settings) -> None:
+    """/healthz answers 503 when Redis does not answer."""
+    with TestClient(create_app(pages_settings, _dead_redis_store())) as client:
+        response = client.get("/healthz")
+    assert (503, "unavailable") == (response.status_code, response.json()["status"])
+
+
+def test_pages_are_503_when_redis_is_down(pages_settings: Settings) -> None:
+    """A page asked while Redis is down answers a friendly 503, not a traceback."""
+    with TestClient(create_app(pages_settings, _dead_redis_store())) as client:
+        response = client.get("/thread/1000")
+    assert (503, True) == (response.status_code, "Back in a moment" in response.text)
+
+
+# --- the unroll form ------------------------------------------------------------------------------------------
+def test_unroll_form_logs_the_request(web_client: TestClient, pages_store: Store) -> None:
+    """An accepted form request is logged as a `web_unroll_requested` event with the post id."""
+    with capture_logs() as events:
+        web_client.post("/unroll", data={"post": "4321"})
+    assert [{"tweet_id": "4321", "client": "testclient"}] == [
+        {"tweet_id": e["tweet_id"], "client": e["client"]} for e in events if e["event"] == "web_unroll_requested"
+    ]
+
+
+def test_page_cache_drops_the_least_recently_used_page() -> None:
+    """A full page cache renders a page again only once it was pushed out by newer ones."""
+    cache = PageCache(size=2)
+    renders: list[str] = []
+
+    def page(name: str) -> Callable[[], str]:
+        def render() -> str:
+            renders.append(name)
+            return name
+
+        return render
+
+    for name in ("a", "b", "a", "c", "a", "b"):
+        cache.get(name, page(name))
+    assert ["a", "b", "c", "b"] == renders
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1234567890", "1234567890"),
+        ("  1234567890 ", "1234567890"),
+        ("https://x.com/someone/status/1234567890", "1234567890"),
+        ("https://twitter.com/some_one/status/1234567890?s=20&t=abc", "1234567890"),
+        ("http://mobile.twitter.com/someone/status/1234567890/photo/1", "1234567890"),
+        ("x.com/someone/status/1234567890", "1234567890"),
+        ("https://x.com/i/web/status/1234567890", "1234567890"),
+        ("https://www.x.com/someone/statuses/1234567890#m", "1234567890"),
+        ("https://evil.example/someone/status/1234567890", None),
+        ("https://x.com/someone", None),
+        ("javascript:alert(1)", None),
+        ("", None),
+        ("12 34", None),
+    ],
+)
+def test_parse_tweet_id(text: str, expected: str | None) -> None:
+    """The form takes x.com and twitter.com status links and bare ids, and nothing else."""
+    assert expected == parse_tweet_id(text)
+
+
+def test_unroll_form_enqueues_a_web_request_and_redirects_to_pending(
+    web_client: TestClient, pages_store: Store
+) -> None:
+    """A pasted link puts a web request on the stream and sends the browser to the waiting page."""
+    response = web_client.post("/unroll", data={"post": "https://x.com/a/status/555"})
+    expected = {
+        "source": "web",
+        "mention_id": "web-555",
+        "requester_id": "web",
+        "replied_to_id": "555",
+        "conversation_id": None,
+    }
+    assert (303, True, [expected]) == (
+        response.status_code,
+        response.headers["location"].startswith("/pending/555?since="),
+        requests_on_stream(pages_store),
+    )
+
+
+def test_unroll_form_goes_straight_to_a_stored_thread(web_client: TestClient, stored: Store) -> None:
+    """A post already in a stored thread redirects to its page without a new request."""
+    response = web_client.post("/unroll", data={"post": "1003"})
+    assert (303, "/thread/1000#t-1003", []) == (
+        response.status_code,
+        response.headers["location"],
+        requests_on_stream(stored),
+    )
+
+
+def test_unroll_form_rejects_what_is_not_a_post(web_client: TestClient, pages_store: Store) -> None:
+    """Anything but a post link or id answers 400 with the form and a message saying what to paste."""
+    response = web_client.post("/unroll", data={"post": "<b>hello</b>"})
+    assert (400, True, True) == (
+        response.status_code,
+        "Paste the link of a post on X" in response.text,
+        'value="&lt;b&gt;hello&lt;/b&gt;"' in response.text,
+    )
+
+
+def test_unroll_form_limits_each_client_to_five_a_minute(web_client: TestClient, pages_store: Store) -> None:
+    """The sixth request within a minute from one address answers 429."""
+    statuses = [web_client.post("/unroll", data={"post": str(600 + n)}).status_code for n in range(6)]
+    assert [303] * 5 + [429] == statuses
+
+
+def test_unroll_form_refuses_a_huge_body(web_client: TestClient, pages_store: Store) -> None:
+    """A form body past 4 KB is not parsed: it answers 400."""
+    assert 400 == web_client.post("/unroll", data={"post": "1" * 5000}).status_code
+
+
+def test_pending_page_reloads_until_the_thread_is_stored(web_client: TestClient, pages_store: Store) -> None:
+    """While the thread is not stored, the waiting page reloads itself and is not cached."""
+    response = web_client.get("/pending/1004")
+    assert (202, True, "no-store") == (
+        response.status_code,
+        '<meta http-equiv="refresh" content="3">' in response.text,
+        response.headers["cache-control"],
+    )
+
+
+def test_pending_page_redirects_once_stored(web_client: TestClient, stored: Store) -> None:
+    """Once the thread is stored, the waiting page sends the browser to it."""
+    response = web_client.get("/pending/1004")
+    assert (303, "/thread/1000#t-1004") == (response.status_code, response.headers["location"])
+
+
+def test_pending_page_tells_why_a_thread_cannot_be_unrolled(web_client: TestClient, pages_store: Store) -> None:
+    """A request the worker could not unroll stops the waiting with the reason."""
+    pages_store.record(HandledRequest(mention_id="web-777", outcome="protected"))
+    response = web_client.get("/pending/777?since=1")
+    assert (200, True, False) == (
+        response.status_code,
+        "protected account" in response.text,
+        "http-equiv" in response.text,
+    )
+
+
+def test_pending_page_ignores_an_outcome_older_than_the_request(web_client: TestClient, pages_store: Store) -> None:
+    """An earlier failed attempt does not end the waiting for a new one."""
+    pages_store.record(
+        HandledRequest(mention_id="web-778", outcome="not_found", handled_at=datetime(2020, 1, 1, tzinfo=UTC))
+    )
+    assert 202 == web_client.get("/pending/778?since=1700000000").status_code
+
+
+# --- refresh ----------------------------------------------------------------------------------------------------
+def test_refresh_enqueues_a_request_after_the_last_tweet(web_client: TestClient, stored: Store) -> None:
+    """Asking for newer posts puts a refresh request from the thread's last tweet on the stream."""
+    response = web_client.post("/thread/1000/refresh")
+    requests = requests_on_stream(stored)
+    assert (202, ["refresh"], ["1011"], ["1000"], True) == (
+        response.status_code,
+        [r["source"] for r in requests],
+        [r["replied_to_id"] for r in requests],
+        [r["conversation_id"] for r in requests],
+        str(requests[0]["mention_id"]).startswith("refresh-1000-"),
+    )
+
+
+def test_refresh_is_limited_to_once_in_five_minutes(web_client: TestClient, stored: Store) -> None:
+    """A second refresh of the same thread within five minutes answers 429 and enqueues nothing."""
+    web_client.post("/thread/1000/refresh")
+    second = web_client.post("/thread/1000/refresh")
+    assert (429, 1) == (second.status_code, len(requests_on_stream(stored)))
+
+
+def test_refresh_of_unknown_thread_is_404(web_client: TestClient, pages_store: Store) -> None:
+    """Only stored threads can be refreshed."""
+    assert 404 == web_client.post("/thread/31337/refresh").status_code
+
+
+def test_thread_page_has_the_refresh_form(web_client: TestClient, stored: Store) -> None:
+    """Each thread page has a form to look for newer posts."""
+    assert '<form class="refresh" method="post" action="/thread/1000/refresh">' in web_client.get("/thread/1000").text
+
+
+def test_latest_summaries_render_on_home(
+    web_client: TestClient, pages_store: Store, make_thread: ThreadFactory
+) -> None:
+    """Threads saved in the store appear newest first on the home page."""
+    for n, root in enumerate(("2000", "3000")):
+        pages_store.save_thread(make_thread(2, root_id=root, fetched_at=datetime(2024, 5, 1 + n, tzinfo=UTC)))
+    page = web_client.get("/").text
+    assert True is (page.index('href="/thread/3000"') < page.index('href="/thread/2000"'))
