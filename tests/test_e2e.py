@@ -1,0 +1,202 @@
+"""End to end through the bot's own processes: `python -m bot run --once` and `python -m bot web`, with the
+sandbox over HTTP and a real Redis (REDIS_URL when set, else the embedded one the processes start on disk)."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import requests
+
+from bot.sandbox import SandboxServer
+from bot.sandbox.samples import REFERENCE_THREAD, add_unroll_request, load_reference_thread
+from tests.conftest import BOT_HANDLE, CREDENTIALS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def bot_env(sandbox: SandboxServer, prefix: str, tmp_path: Path) -> dict[str, str]:
+    """The environment an operator would set: everything through env vars, nothing else."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("X_", "UNROLL_"))}
+    env.update({name.upper(): value for name, value in CREDENTIALS.items()})
+    env.update(
+        X_API_BASE_URL=sandbox.url,
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        PORT=str(port),
+        UNROLL_KEY_PREFIX=prefix,
+        UNROLL_DATA_DIR=str(tmp_path / "data"),
+        UNROLL_BOT_HANDLE=BOT_HANDLE,
+        UNROLL_LOG_FORMAT="json",
+    )
+    return env
+
+
+def bot(env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """Run one bot command as its own process, from the project folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        cwd=tmp_cwd(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def tmp_cwd(env: dict[str, str]) -> str:
+    """A working directory without a .env, so only the given environment counts."""
+    return str(Path(env["UNROLL_DATA_DIR"]).parent)
+
+
+@pytest.fixture
+def web(bot_env: dict[str, str]) -> Iterator[str]:
+    """The web process (`python -m bot web`), until the test ends."""
+    log = Path(tmp_cwd(bot_env)) / "web.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "web"],
+            env=bot_env,
+            cwd=tmp_cwd(bot_env),
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+    base = bot_env["PUBLIC_BASE_URL"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code in (200, 503):
+                break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"web process did not start: {log.read_text()[-2000:]}")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=15)
+
+
+class Posts(HTMLParser):
+    """The paragraphs' text of each post of a thread page (`<div class="post">`, permalink left out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self.post_depth = 0
+        self.in_paragraph = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if self.post_depth:
+            if tag == "div":
+                self.post_depth += 1
+            if tag == "p":
+                self.in_paragraph += 1
+                self.texts[-1] += " "
+        elif tag == "div" and "post" in classes:
+            self.post_depth = 1
+            self.texts.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.post_depth and tag == "div":
+            self.post_depth -= 1
+        if self.in_paragraph and tag == "p":
+            self.in_paragraph -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.in_paragraph:
+            self.texts[-1] += data
+
+
+def normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def visible_text(page: str) -> str:
+    """The page's text without its tags, white space folded."""
+    return normalized(html.unescape(re.sub(r"<[^>]+>", " ", page.split("<body", 1)[-1])))
+
+
+@pytest.mark.slow
+def test_mention_under_a_12_tweet_thread_gets_one_reply_with_a_page_of_the_12_tweets(
+    sandbox: SandboxServer, bot_env: dict[str, str], web: str
+) -> None:
+    """The summon under the last tweet is answered once, in its conversation, with a link to the whole thread."""
+    thread = load_reference_thread(sandbox.world)
+    mention = add_unroll_request(sandbox.world, thread.last_id, bot=BOT_HANDLE)
+    chatter = sandbox.world.add_tweet("curious_reader", f"@{BOT_HANDLE} nice bot", reply_to=thread.root_id)
+
+    first = bot(bot_env, "run", "--once")
+    assert 0 == first.returncode, first.stderr[-3000:]
+
+    posted = sandbox.world.posted()
+    assert [mention.id] == [p.in_reply_to_tweet_id for p in posted]
+    link = f"{web}/thread/{thread.root_id}"
+    assert f"Hi @curious_reader, here is the thread unrolled: {link}" == posted[0].text
+    assert chatter.id not in [p.in_reply_to_tweet_id for p in posted]
+
+    page = requests.get(link, timeout=10)
+    assert 200 == page.status_code
+    parser = Posts()
+    parser.feed(page.text)
+    assert [normalized(t) for t in REFERENCE_THREAD] == [normalized(t) for t in parser.texts]
+    text = visible_text(page.text)
+    assert "You can follow @LahibHigel" in text
+    assert f"mention @{BOT_HANDLE}" in text and "“unroll”" in text
+    assert "Latest threads unrolled" in text
+
+    second = bot(bot_env, "run", "--once")
+    assert 0 == second.returncode, second.stderr[-3000:]
+    assert 1 == len(sandbox.world.posted())
+
+    listing = bot(bot_env, "requests")
+    assert 0 == listing.returncode, listing.stderr[-3000:]
+    assert mention.id in listing.stdout and "replied" in listing.stdout
+
+
+@pytest.mark.slow
+def test_mention_without_the_keyword_gets_no_reply(sandbox: SandboxServer, bot_env: dict[str, str]) -> None:
+    """Mentioning the bot without asking for an unroll is not a request."""
+    thread = load_reference_thread(sandbox.world)
+    add_unroll_request(sandbox.world, thread.last_id, bot=BOT_HANDLE, text=f"@{BOT_HANDLE} what a thread")
+
+    result = bot(bot_env, "run", "--once")
+
+    assert 0 == result.returncode, result.stderr[-3000:]
+    assert [] == sandbox.world.posted()
+    assert '"poll_done"' in result.stderr and '"queued": 0' in result.stderr
+
+
+def test_invalid_configuration_stops_start_up_naming_the_variable(bot_env: dict[str, str]) -> None:
+    """A wrong value never starts the bot; the message names the variable and what it got."""
+    result = bot({**bot_env, "UNROLL_POLL_INTERVAL": "ten"}, "run", "--once", timeout=30)
+    assert 2 == result.returncode
+    assert 'UNROLL_POLL_INTERVAL must be a positive number of seconds, got "ten"' in result.stderr
+
+
+def test_missing_credentials_are_named_at_start_up(bot_env: dict[str, str]) -> None:
+    """Without the OAuth credentials the bot says which ones are missing instead of failing later."""
+    env = {k: v for k, v in bot_env.items() if k not in ("X_API_SECRET", "X_ACCESS_TOKEN_SECRET")}
+    result = bot(env, "run", "--once", timeout=30)
+    assert 2 == result.returncode
+    assert "X_API_SECRET is missing" in result.stderr
+    assert "X_ACCESS_TOKEN_SECRET is missing" in result.stderr
