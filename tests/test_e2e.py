@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from bot.sandbox import SandboxServer
-from bot.sandbox.samples import REFERENCE_THREAD, add_unroll_request, load_reference_thread
+from bot.sandbox.samples import REFERENCE_THREAD, add_unroll_request, load_long_thread, load_reference_thread
 from tests.conftest import BOT_HANDLE, CREDENTIALS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +141,8 @@ def test_mention_under_a_12_tweet_thread_gets_one_reply_with_a_page_of_the_12_tw
     sandbox: SandboxServer, bot_env: dict[str, str], web: str
 ) -> None:
     """The summon under the last tweet is answered once, in its conversation, with a link to the whole thread."""
+    other = load_long_thread(sandbox.world)
+    other_mention = add_unroll_request(sandbox.world, other.last_id, bot=BOT_HANDLE)
     thread = load_reference_thread(sandbox.world)
     mention = add_unroll_request(sandbox.world, thread.last_id, bot=BOT_HANDLE)
     chatter = sandbox.world.add_tweet("curious_reader", f"@{BOT_HANDLE} nice bot", reply_to=thread.root_id)
@@ -148,11 +150,12 @@ def test_mention_under_a_12_tweet_thread_gets_one_reply_with_a_page_of_the_12_tw
     first = bot(bot_env, "run", "--once")
     assert 0 == first.returncode, first.stderr[-3000:]
 
-    posted = sandbox.world.posted()
-    assert [mention.id] == [p.in_reply_to_tweet_id for p in posted]
+    posted = {p.in_reply_to_tweet_id: p for p in sandbox.world.posted()}
+    assert 2 == len(sandbox.world.posted())
+    assert {mention.id, other_mention.id} == set(posted)
     link = f"{web}/thread/{thread.root_id}"
-    assert f"Hi @curious_reader, here is the thread unrolled: {link}" == posted[0].text
-    assert chatter.id not in [p.in_reply_to_tweet_id for p in posted]
+    assert f"Hi @curious_reader, here is the thread unrolled: {link}" == posted[mention.id].text
+    assert chatter.id not in posted
 
     page = requests.get(link, timeout=10)
     assert 200 == page.status_code
@@ -163,10 +166,11 @@ def test_mention_under_a_12_tweet_thread_gets_one_reply_with_a_page_of_the_12_tw
     assert "You can follow @LahibHigel" in text
     assert f"mention @{BOT_HANDLE}" in text and "“unroll”" in text
     assert "Latest threads unrolled" in text
+    assert f'href="/thread/{other.root_id}"' in page.text
 
     second = bot(bot_env, "run", "--once")
     assert 0 == second.returncode, second.stderr[-3000:]
-    assert 1 == len(sandbox.world.posted())
+    assert 2 == len(sandbox.world.posted())
 
     listing = bot(bot_env, "requests")
     assert 0 == listing.returncode, listing.stderr[-3000:]
