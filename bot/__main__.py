@@ -47,6 +47,10 @@ def parser() -> argparse.ArgumentParser:
     dead = sub.add_parser("dead-letters", help="list requests that kept failing")
     dead.add_argument("--requeue", action="store_true", help="put them back on the work stream")
     sub.add_parser("config", help="print the effective configuration, secrets masked")
+    sub.add_parser("doctor", help="check credentials, handle, Redis, the public URL and the rate-limit budget")
+    bench = sub.add_parser("bench", help="measure cost and speed against their floors, as ratios")
+    bench.add_argument("--quick", action="store_true", help="a small, fast run (what the tests use)")
+    bench.add_argument("--json", action="store_true", help="the figures as JSON")
     return p
 
 

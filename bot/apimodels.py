@@ -24,12 +24,18 @@ TWEET_FIELDS = [
     "display_text_range",
     "lang",
 ]
+# Lookups expand referenced tweets: a lookup then climbs two levels of a reply chain and brings quoted posts.
 EXPANSIONS = [
     "author_id",
     "attachments.media_keys",
     "referenced_tweets.id",
     "referenced_tweets.id.author_id",
 ]
+# Searches of a thread don't: every self-reply's parent is in the thread already, and X bills each post
+# in `includes` as a read, so the expansion would double the bill. Quoted posts are looked up in one batch.
+SEARCH_EXPANSIONS = ["author_id", "attachments.media_keys"]
+# Mentions: only who wrote them (the mention's conversation and parent ids are tweet fields).
+MENTION_EXPANSIONS = ["author_id"]
 USER_FIELDS = ["name", "username", "profile_image_url", "protected", "verified"]
 MEDIA_FIELDS = ["media_key", "type", "url", "preview_image_url", "alt_text", "width", "height", "variants"]
 

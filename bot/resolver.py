@@ -2,8 +2,9 @@
 
 The mention's `conversation_id` is the root's id, and a snowflake id tells when a tweet was posted
 (https://docs.x.com/resources/fundamentals/x-ids), so whether the thread is inside the 7-day window of
-recent search is known before any call. Lower bounds (requests; every tweet is read once, except that
-X's `referenced_tweets.id` expansion also returns each tweet's parent and quoted tweet in `includes`):
+recent search is known before any call. Lower bounds (requests; every tweet is read once: searches don't
+expand referenced tweets, lookups do, so a lookup also reads its tweets' parents and quoted posts, and the
+posts the thread quotes are looked up together in one more request):
 
 - stored copy fetched less than `fresh_for` seconds ago: 0 requests;
 - stored copy, older: 1 search per 100 newer tweets (at least 1), `since_id` its last tweet;
@@ -89,6 +90,10 @@ class _Fetched:
             if tweet_id not in self.tweets:
                 self.problems.setdefault(tweet_id, ApiProblem(title="Not Found Error", resource_id=tweet_id))
 
+    def quoted(self) -> None:
+        """Look up, in one batch, the posts quoted by tweets read without the referenced-tweets expansion."""
+        self.lookup(q for t in list(self.tweets.values()) if (q := t.referenced("quoted")))
+
     def search(self, query: str, *, full_archive: bool, since_id: str | None) -> int:
         """Every page of a search; how many tweets matched."""
         found, token = 0, None
@@ -171,6 +176,7 @@ class _Resolver:
         self.climb(
             root_id, author_id, target, follow_target=branched(self.nodes(root_id), author_id), connect=not complete
         )
+        self.fetched.quoted()
         thread = self.thread(root_id, stored.author, target, complete=complete)
         if [t.id for t in thread.tweets] == [t.id for t in stored.tweets]:
             return Resolution("cached", thread, reason="nothing_new", root_id=root_id)
@@ -194,6 +200,7 @@ class _Resolver:
         self.search(root_id, user.id, full_archive=not recent and self.settings.full_archive, since_id=since)
         follow = not complete or branched(self.nodes(root_id), user.id)
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
+        self.fetched.quoted()
         thread = self.thread(root_id, author_of(user), target, complete=complete)
         if len(thread.tweets) == 1 and "deleted_tweets" not in thread.gaps and self.settings.single_tweet != "unroll":
             # Older than the window, later self-replies may exist but cannot be seen: say so in the reason.

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ValidationError
 from bot.apimodels import (
     EXPANSIONS,
     MEDIA_FIELDS,
+    MENTION_EXPANSIONS,
+    SEARCH_EXPANSIONS,
     TWEET_FIELDS,
     USER_FIELDS,
     ApiUser,
@@ -241,13 +243,11 @@ class XApi:
             self._count(endpoint)
         return parsed
 
-    def _tweet_params(self) -> dict[str, Any]:
-        return {
-            "tweet_fields": TWEET_FIELDS,
-            "expansions": EXPANSIONS,
-            "user_fields": USER_FIELDS,
-            "media_fields": MEDIA_FIELDS,
-        }
+    def _tweet_params(self, expansions: list[str] = EXPANSIONS) -> dict[str, Any]:
+        params: dict[str, Any] = {"tweet_fields": TWEET_FIELDS, "expansions": expansions, "user_fields": USER_FIELDS}
+        if "attachments.media_keys" in expansions:
+            params["media_fields"] = MEDIA_FIELDS
+        return params
 
     def me(self) -> ApiUser:
         """The bot's own account (GET /2/users/me)."""
@@ -264,7 +264,7 @@ class XApi:
         max_results: int = 100,
     ) -> TweetsPage:
         """One page of the bot's mentions, newest first (GET /2/users/:id/mentions)."""
-        params: dict[str, Any] = {"max_results": max_results, **self._tweet_params()}
+        params: dict[str, Any] = {"max_results": max_results, **self._tweet_params(MENTION_EXPANSIONS)}
         if since_id:
             params["since_id"] = since_id
         elif start_time:
@@ -303,7 +303,7 @@ class XApi:
         max_results: int = 100,
     ) -> TweetsPage:
         """One page of recent (7 days) or full-archive search, newest first."""
-        params: dict[str, Any] = {"max_results": max_results, **self._tweet_params()}
+        params: dict[str, Any] = {"max_results": max_results, **self._tweet_params(SEARCH_EXPANSIONS)}
         if since_id:
             params["since_id"] = since_id
         if next_token:

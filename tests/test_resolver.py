@@ -90,9 +90,9 @@ def numbered(count: int) -> list[str]:
     return [f"{i}/ part {i} of the story" for i in range(1, count + 1)]
 
 
-# Reads: X's referenced_tweets.id expansion returns each self-reply's parent in `includes`, and the adapter
-# counts it as read, so a search page of k self-replies of a plain chain reads 2k posts (k + its distinct
-# parents). The bounds below count that, exactly.
+# Reads: X bills every post in `data` and `includes`. Lookups expand referenced tweets (a lookup climbs two
+# levels and brings quoted posts), searches don't (each self-reply's parent is in the thread already), so a
+# plain chain of N tweets in the window reads exactly N posts. The bounds below count that, exactly.
 
 
 def test_new_thread_within_the_window_costs_one_lookup_and_one_search(
@@ -107,7 +107,7 @@ def test_new_thread_within_the_window_costs_one_lookup_and_one_search(
     assert thread == ids_of(result)
     assert numbered(5) == texts_of(result)
     assert [] == gaps_of(result)
-    assert (2, 1 + 2 * 4) == cost(result)
+    assert (2, 1 + 4) == cost(result)
     assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
     assert world.snapshot_stats().post_reads == result.usage.tweets_read  # what the sandbox billed
 
@@ -131,7 +131,7 @@ def test_resolution_is_logged_with_its_cost(world: World, api: XApi, store: Stor
             "tweets": 3,
             "gaps": [],
             "requests": 2,
-            "tweets_read": 5,
+            "tweets_read": 3,
         }
     ] == [e for e in logs if e["event"] == "thread_resolved"]
 
@@ -146,7 +146,7 @@ def test_mention_under_any_tweet_unrolls_the_whole_thread(
     result = resolve(api, store, summon(world, thread[position]), settings)
 
     assert thread == ids_of(result)
-    assert (2, 9) == cost(result)
+    assert (2, 5) == cost(result)
 
 
 def test_other_peoples_replies_and_the_authors_answers_to_them_are_not_part_of_it(
@@ -165,7 +165,7 @@ def test_other_peoples_replies_and_the_authors_answers_to_them_are_not_part_of_i
     assert [*thread, third.id] == ids_of(result)
     assert ["1/ part 1 of the story", "2/ part 2 of the story", "3/ the end"] == texts_of(result)
     # from: keeps Bob's reply out of the search; the author's 4 replies each bring their parent.
-    assert (2, 1 + 4 + 4) == cost(result)
+    assert (2, 1 + 4) == cost(result)
 
 
 def test_branch_leading_to_the_summoned_tweet_is_followed(
@@ -183,7 +183,7 @@ def test_branch_leading_to_the_summoned_tweet_is_followed(
 
     assert [*thread, late.id, late_end.id] == ids_of(result)
     assert ["1/ root", "2/ fork", "3b/ late branch", "4b/ late goes on"] == texts_of(result)
-    assert (2, 1 + 5 + 4) == cost(result)  # 5 self-replies, 4 distinct parents in includes
+    assert (2, 1 + 5) == cost(result)  # the root, then the author's 5 replies in the conversation
 
 
 def test_branch_is_chosen_by_another_users_reply_deep_under_it(
@@ -203,7 +203,7 @@ def test_branch_is_chosen_by_another_users_reply_deep_under_it(
     assert [root, late.id] == ids_of(result)
     # lookup root, search (2 self-replies + the root in includes), lookup bob_again (+ reader), lookup bob (+ late).
     assert early.id not in ids_of(result)
-    assert (4, 1 + 3 + 2 + 2) == cost(result)
+    assert (4, 1 + 3 + 2 + 1) == cost(result)
 
 
 def test_two_hundred_fifty_tweets_follow_search_pagination(
@@ -217,7 +217,7 @@ def test_two_hundred_fifty_tweets_follow_search_pagination(
 
     assert thread == ids_of(result)
     assert texts == texts_of(result)
-    assert (1 + math.ceil(249 / 100), 1 + 2 * 249) == cost(result)
+    assert (1 + math.ceil(249 / 100), 250) == cost(result)
     assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 3} == result.usage.by_endpoint
 
 
@@ -325,7 +325,7 @@ def test_quoted_tweets_are_embedded_with_their_author(
         card.author.username if card.author else None,
         card.text,
     )
-    assert (2, 2 + 2) == cost(result)  # root + the quoted tweet in includes; 1 reply + its parent
+    assert (2, 2 + 1) == cost(result)  # root + the quoted tweet in includes; 1 reply
 
 
 def test_quote_mention_unrolls_the_quoted_thread(world: World, api: XApi, store: Store, settings: Settings) -> None:
@@ -336,7 +336,7 @@ def test_quote_mention_unrolls_the_quoted_thread(world: World, api: XApi, store:
 
     assert thread == ids_of(result)
     # lookup of tweet 3 (+ tweet 2 in includes), lookup of the root, search of 3 replies (+ 3 parents).
-    assert (3, 2 + 1 + 2 * 3) == cost(result)
+    assert (3, 2 + 1 + 3) == cost(result)
 
 
 def test_quote_of_the_root_needs_no_second_lookup(world: World, api: XApi, store: Store, settings: Settings) -> None:
@@ -346,7 +346,7 @@ def test_quote_of_the_root_needs_no_second_lookup(world: World, api: XApi, store
     result = resolve(api, store, summon(world, thread[0], quote=True), settings)
 
     assert thread == ids_of(result)
-    assert (2, 1 + 2 * 2) == cost(result)
+    assert (2, 1 + 2) == cost(result)
 
 
 def test_web_request_without_conversation_looks_the_tweet_up_first(
@@ -362,7 +362,7 @@ def test_web_request_without_conversation_looks_the_tweet_up_first(
 
     assert thread == ids_of(result)
     # tweet 2 (+ the root in includes: no root lookup), then the search of 3 replies (+ 3 parents)
-    assert (2, 2 + 2 * 3) == cost(result)
+    assert (2, 2 + 3) == cost(result)
 
 
 def test_single_tweet_is_no_thread(world: World, api: XApi, store: Store, settings: Settings) -> None:
@@ -419,7 +419,7 @@ def test_stored_thread_fetches_only_the_tweets_newer_than_its_last(
     assert "resolved" == result.outcome
     assert [*thread, fourth.id, fifth.id] == ids_of(result)
     assert [*numbered(3), "4/ one more", "5/ really"] == texts_of(result)
-    assert (1, 2 + 2) == cost(result)
+    assert (1, 2) == cost(result)
     assert {"GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
 
 
@@ -438,7 +438,7 @@ def test_stored_old_thread_joins_the_authors_recent_continuation(
 
     assert [*thread, fourth.id] == ids_of(result)
     assert [] == gaps_of(result)
-    assert (1, 1 + 1) == cost(result)  # tweet 4 and, as its parent, tweet 3
+    assert (1, 1) == cost(result)  # tweet 4 only
 
 
 def test_stale_stored_thread_with_nothing_new_is_served_as_cached(
@@ -468,7 +468,7 @@ def test_old_thread_uses_full_archive_search_when_allowed(
 
     assert thread == ids_of(result)
     assert [] == gaps_of(result)
-    assert (2, 1 + 2 * 5) == cost(result)
+    assert (2, 1 + 5) == cost(result)
     assert {"GET /2/tweets": 1, "GET /2/tweets/search/all": 1} == result.usage.by_endpoint
 
 
@@ -513,10 +513,10 @@ def test_old_root_with_recent_continuation_is_combined(
 
     assert [*old, fifth.id, sixth.id] == ids_of(result)
     assert [] == gaps_of(result)
-    # [root, 6] reads 3 (5 in includes); the search finds 5 and 6 (+4 and 5 as parents): 4 is old but comes
-    # for free, so one climb, [3] (+2), reaches the root.
-    assert (3, 3 + 4 + 2) == cost(result)
-    assert {"GET /2/tweets": 2, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+    # [root, 6] reads 3 (5 in includes); the search finds 5 and 6; two climbs, [4] (+3) and [2] (+1), reach
+    # the root. (Searches don't expand parents, which would save a climb here but double every search's bill.)
+    assert (4, 3 + 2 + 2 + 2) == cost(result)
+    assert {"GET /2/tweets": 3, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
 
 
 def test_deleted_tweet_breaks_the_chain_and_is_reported(
@@ -530,8 +530,8 @@ def test_deleted_tweet_breaks_the_chain_and_is_reported(
 
     assert thread[:2] == ids_of(result)
     assert ["deleted_tweets"] == gaps_of(result)
-    # root; the search finds 2, 4, 5 (+ the root and 4 as parents; 3 comes back as an error, not a read)
-    assert (2, 1 + 3 + 2) == cost(result)
+    # root; the search finds 2, 4, 5 (3 is gone)
+    assert (2, 1 + 3) == cost(result)
 
 
 def test_deleted_tweet_in_an_old_thread_stops_the_climb(
