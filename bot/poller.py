@@ -97,6 +97,8 @@ def why_ignored(bot: Bot, tweet: ApiTweet, page: TweetsPage) -> str | None:
         return "blocked_user"
     if not tweet.replied_to and not tweet.referenced("quoted"):
         return "not_under_a_thread"
+    if tweet.in_reply_to_user_id == bot.user_id:
+        return "reply_to_bot"  # answering the bot's own reply: loop protection against other bots
     return None
 
 
@@ -128,6 +130,8 @@ def _poll(bot: Bot) -> PollResult:
     requests: list[UnrollRequest] = []
     for tweet, page in sorted(tweets, key=lambda tp: int(tp[0].id)):  # oldest first: answered in order
         reason = why_ignored(bot, tweet, page)
+        if reason is None and over_requester_limit(bot, tweet):
+            reason = "requester_limit"
         if reason is None:
             requests.append(to_request(tweet, page))
             continue
@@ -145,6 +149,12 @@ def _poll(bot: Bot) -> PollResult:
     store.mark_polled()
     log.info("poll_done", seen=result.seen, queued=len(requests), ignored=len(result.ignored), cursor=result.cursor)
     return result
+
+
+def over_requester_limit(bot: Bot, tweet: ApiTweet) -> bool:
+    """True when this reader already asked more than UNROLL_REQUESTER_LIMIT times this hour."""
+    limit = bot.settings.requester_limit
+    return bool(limit) and bot.store.count_request(tweet.author_id or "", 3600) > limit
 
 
 def record_ignored(bot: Bot, request: UnrollRequest, reason: str) -> None:

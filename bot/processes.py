@@ -48,9 +48,22 @@ def stop_on_signals(stop: threading.Event) -> None:
         signal.signal(signal.SIGINT, handler)
 
 
+def due(bot: Bot, now: datetime | None = None) -> bool:
+    """Whether a poll is due: the last one (by any poller) is older than the interval the window allows."""
+    last = bot.store.last_poll()
+    if last is None:
+        return True
+    elapsed = ((now or datetime.now(UTC)) - last).total_seconds()
+    # Scheduler ticks come every UNROLL_POLL_INTERVAL; half a tick of slack keeps ticks from being skipped.
+    return elapsed >= poll_interval(bot) - bot.settings.poll_interval / 2
+
+
 def guarded_poll(bot: Bot) -> None:
     """One scheduled poll; errors are logged, never raised into the scheduler (the next run retries)."""
     try:
+        if not due(bot):
+            log.debug("poll_not_due", interval=poll_interval(bot))
+            return
         poll_once(bot)
     except RateLimited as exc:
         log.warning("poll_rate_limited", reset_at=exc.reset_at.isoformat())
@@ -95,7 +108,7 @@ def run_worker(bot: Bot, stop: threading.Event, consumer: str | None = None) -> 
     log.info("worker_started", consumer=consumer)
     while not stop.is_set():
         try:
-            work_once(bot, consumer, block_ms=READ_BLOCK_MS)
+            work_once(bot, consumer, count=1, block_ms=READ_BLOCK_MS)  # one at a time: prompt shutdown
         except AuthFailed:
             stop.set()
             raise

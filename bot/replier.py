@@ -15,6 +15,7 @@ from bot.runtime import Bot
 
 log = structlog.get_logger(__name__)
 
+POST = "POST /2/tweets"
 # A second request by the same reader within a day would repeat the text X refuses as duplicate content.
 VARIANTS = ("", " (again)", " ↩", " ✓", " 🧵")
 
@@ -49,7 +50,12 @@ def post_once(bot: Bot, request: UnrollRequest, text: str) -> tuple[str | None, 
     if record and record.state in ("replied", "final"):
         log.info("reply_already_posted", reply_id=record.reply_id)
         return record.reply_id, record.text or text
-    if record and record.state == "posting":
+    uncertain = record is not None and record.state == "posting"
+    if uncertain:
+        # An earlier attempt may have posted before it could record: look for it, and repeat its exact text
+        # so that, if the search cannot see it yet, X refuses the repeat as duplicate content.
+        assert record is not None
+        text = record.text or text
         existing = find_existing_reply(bot, request)
         if existing:
             store.mark_replied(request.mention_id, existing, text)
@@ -59,21 +65,24 @@ def post_once(bot: Bot, request: UnrollRequest, text: str) -> tuple[str | None, 
         log.info("reply_dry_run", text=text, in_reply_to=request.mention_id)
         store.mark_replied(request.mention_id, None, text, state="final")
         return None, text
-    for variant in VARIANTS:
+    variants = ("",) if uncertain else VARIANTS
+    for variant in variants:
         attempt = text + variant
-        store.mark_posting(request.mention_id)
+        store.mark_posting(request.mention_id, attempt)
         try:
             created = bot.api.post(attempt, in_reply_to=request.mention_id)
         except DuplicateContent:
             existing = find_existing_reply(bot, request)
-            if existing:  # our earlier, uncertain post went through
+            if existing or uncertain:  # our earlier, uncertain post went through
                 store.mark_replied(request.mention_id, existing, attempt)
+                log.info("reply_was_posted_before", reply_id=existing)
                 return existing, attempt
+            # The same reader asked under the same thread earlier today: vary the text, it is a new request.
             log.info("reply_duplicate_text_varied", variant=variant)
             continue
         store.mark_replied(request.mention_id, created.id, attempt)
         log.info("reply_posted", reply_id=created.id, text=attempt)
         return created.id, attempt
     raise DuplicateContent(
-        "every variant of the reply text was refused as duplicate content", status=403, endpoint="POST /2/tweets"
+        "every variant of the reply text was refused as duplicate content", status=403, endpoint=POST
     )

@@ -44,6 +44,6 @@ def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:
 def build(settings: Settings, *, store: Store | None = None, api: XApi | None = None) -> Bot:
     """Connect to Redis and the X API and learn who the bot is."""
     store = store or Store.from_settings(settings)
-    api = api or XApi(settings)
+    api = api or XApi(settings, board=store)
     user_id, username = identify(api, store, settings)
     return Bot(settings=settings, api=api, store=store, user_id=user_id, username=username)

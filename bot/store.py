@@ -200,6 +200,10 @@ class Store:
         summary = self.redis.xpending(self.stream, GROUP)
         return int(summary["pending"]) if summary else 0
 
+    def peek(self, count: int = 100) -> list[UnrollRequest]:
+        """The oldest requests on the stream, taken or not, without taking them."""
+        return [request for _, request in self._entries(self.redis.xrange(self.stream, count=count))]
+
     def queue_depth(self) -> int:
         """Requests on the stream, taken or not."""
         return int(self.redis.xlen(self.stream))
@@ -249,9 +253,9 @@ class Store:
         raw = self.redis.get(self.key("reply", mention_id))
         return ReplyRecord.model_validate_json(raw) if raw else None
 
-    def mark_posting(self, mention_id: str) -> None:
+    def mark_posting(self, mention_id: str, text: str | None = None) -> None:
         """Note that a reply to this mention is about to be posted; its outcome is uncertain until recorded."""
-        record = ReplyRecord(state="posting")
+        record = ReplyRecord(state="posting", text=text)
         self.redis.set(self.key("reply", mention_id), record.model_dump_json(), ex=REPLY_RECORD_TTL)
 
     def mark_replied(self, mention_id: str, reply_id: str | None, text: str | None, state: str = "replied") -> None:
@@ -310,6 +314,29 @@ class Store:
         raw = cast(str | None, self.redis.get(self.key("last-poll")))
         return datetime.fromisoformat(raw).astimezone(UTC) if raw else None
 
+    # --- rate limits shared by every process --------------------------------------------------------
+    def block_endpoint(self, endpoint: str, until: datetime) -> None:
+        """Remember across processes that an endpoint may not be called before `until`."""
+        ttl = int((until - utcnow()).total_seconds()) + 1
+        if ttl > 0:
+            self.redis.set(self.key("blocked", endpoint), until.isoformat(), ex=ttl)
+
+    def endpoint_blocked(self, endpoint: str) -> datetime | None:
+        raw = cast(str | None, self.redis.get(self.key("blocked", endpoint)))
+        if not raw:
+            return None
+        until = datetime.fromisoformat(raw)
+        return until if until > utcnow() else None
+
+    def count_request(self, requester_id: str, window: float) -> int:
+        """Count one more request by this reader in the current window; returns the count so far."""
+        bucket = int(utcnow().timestamp() // window)
+        key = self.key("requester", requester_id, str(bucket))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, int(window) + 1)
+        return int(pipe.execute()[0])
+
     # --- small shared helpers --------------------------------------------------------------------------
     def throttle(self, name: str, seconds: float) -> bool:
         """True the first time in `seconds` for this name (across every process), False after."""
@@ -344,3 +371,91 @@ class Store:
     def was_removed(self, root_id: str) -> bool:
         """True for a thread removed at its author's request (its page answers 410)."""
         return bool(self.redis.sismember(self.key("removed"), root_id))
+
+    # --- spending and metrics ----------------------------------------------------------------------
+    # Counters shared by every process (poller, workers, web); the web process reads them at scrape time.
+    # A counter's labels are kept as one hash field, their values joined by a tab.
+    SPEND_TTL = 40 * 24 * 3600  # a day's spending tally is kept a little over a month
+
+    def count(self, family: str, labels: tuple[str, ...] = (), by: int = 1) -> None:
+        """Add `by` to a counter of a metric family, one counter per tuple of label values."""
+        self.redis.hincrby(self.key("metrics", family), "\t".join(labels), by)
+
+    def count_once(self, token: str, family: str, labels: tuple[str, ...] = (), ttl: int = REPLY_RECORD_TTL) -> bool:
+        """Count under `token` only the first time it is seen (a redelivered request is not counted twice)."""
+        if not self.redis.set(self.key("metrics", "counted", token), "1", nx=True, ex=ttl):
+            return False
+        self.count(family, labels)
+        return True
+
+    def counters(self, family: str) -> dict[tuple[str, ...], int]:
+        """Every counter of a metric family by its label values."""
+        raw = cast(dict[str, str], self.redis.hgetall(self.key("metrics", family)))
+        return {(tuple(labels.split("\t")) if labels else ()): int(value) for labels, value in raw.items()}
+
+    def observe(self, family: str, bucket: str, value: float) -> None:
+        """Add one observation to a histogram: its bucket (as the caller names it), the sum and the count."""
+        key = self.key("metrics", family)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hincrby(key, f"bucket:{bucket}", 1)
+        pipe.hincrbyfloat(key, "sum", value)
+        pipe.hincrby(key, "count", 1)
+        pipe.execute()
+
+    def observations(self, family: str) -> dict[str, float]:
+        """A histogram's fields: `bucket:<name>` counts (not cumulative), `sum` and `count`."""
+        raw = cast(dict[str, str], self.redis.hgetall(self.key("metrics", family)))
+        return {name: float(value) for name, value in raw.items()}
+
+    def set_window(self, endpoint: str, limit: int | None, remaining: int | None, reset_at: datetime | None) -> None:
+        """The last rate-limit window seen for an endpoint, by whichever process called it."""
+        values = (limit, remaining, int(reset_at.timestamp()) if reset_at else None)
+        encoded = "\t".join("" if v is None else str(v) for v in values)
+        self.redis.hset(self.key("metrics", "windows"), endpoint, encoded)
+
+    def windows(self) -> dict[str, tuple[int | None, int | None, datetime | None]]:
+        """The last rate-limit window seen for each endpoint: (limit, remaining, reset time)."""
+        raw = cast(dict[str, str], self.redis.hgetall(self.key("metrics", "windows")))
+        out: dict[str, tuple[int | None, int | None, datetime | None]] = {}
+        for endpoint, value in raw.items():
+            limit, remaining, reset = ([*value.split("\t"), "", ""])[:3]
+            out[endpoint] = (
+                int(limit) if limit else None,
+                int(remaining) if remaining else None,
+                datetime.fromtimestamp(int(reset), UTC) if reset else None,
+            )
+        return out
+
+    def add_spend(self, day: str, counts: dict[str, int]) -> None:
+        """Add billed items (posts read, posts written…) to a UTC day's tally and to the all-time counters."""
+        counts = {kind: n for kind, n in counts.items() if n}
+        if not counts:
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        for kind, n in counts.items():
+            pipe.hincrby(self.key("spend", day), kind, n)
+            pipe.hincrby(self.key("metrics", "billed"), kind, n)
+        pipe.expire(self.key("spend", day), self.SPEND_TTL)
+        pipe.execute()
+
+    def spend(self, day: str) -> dict[str, int]:
+        """A UTC day's billed items by kind (`day` as YYYY-MM-DD)."""
+        raw = cast(dict[str, str], self.redis.hgetall(self.key("spend", day)))
+        return {kind: int(n) for kind, n in raw.items()}
+
+    def dead_count(self) -> int:
+        """How many requests sit in the dead-letter stream."""
+        return int(self.redis.xlen(self.dead_stream))
+
+    def requeue_one(self, entry: dict[str, str]) -> None:
+        """Put one dead letter (as `dead_letters()` lists it) back on the work stream."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(self.stream, {"request": entry["request"], "mention_id": entry["mention_id"]})
+        pipe.xdel(self.dead_stream, entry["entry_id"])
+        pipe.execute()
+
+    def persistence(self) -> dict[str, str]:
+        """Redis's persistence settings (`appendonly`, `save`); raises redis.ResponseError where CONFIG is disabled."""
+        config = cast(dict[str, str], self.redis.config_get("appendonly"))
+        config.update(cast(dict[str, str], self.redis.config_get("save")))
+        return config

@@ -21,7 +21,7 @@ import structlog
 from bot import renderer
 from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLimited
 from bot.models import HandledRequest, Thread, UnrollRequest
-from bot.replier import compose, post_once
+from bot.replier import POST, compose, post_once
 from bot.resolver import resolve
 from bot.runtime import Bot
 
@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 QUICK_RETRIES = 3  # in-process retries of a transient failure before the request is left for later
+SHORT_WAIT = 10.0  # a rate limit that resets sooner than this is waited out in place
 
 
 def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
@@ -38,15 +39,16 @@ def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) 
 
 
 @contextmanager
-def keep_claim(bot: Bot, consumer: str, entry_id: str) -> Any:
-    """While a long request is handled, refresh its claim so no other worker takes it over."""
+def keep_claim(bot: Bot, consumer: str, entry_id: str, lock: Any) -> Any:
+    """While a long request is handled, refresh its claim and its lock so no other worker takes it over."""
     stop = threading.Event()
-    interval = max(bot.settings.visibility_timeout / 3, 0.5)
+    interval = max(bot.settings.visibility_timeout / 3, 0.2)
 
     def renew() -> None:
         while not stop.wait(interval):
             try:
                 bot.store.keep_claim(consumer, entry_id)
+                lock.reacquire()
             except Exception as exc:  # Redis hiccup: the next tick tries again
                 log.warning("claim_renew_failed", error=str(exc))
 
@@ -89,11 +91,21 @@ def drain(bot: Bot, consumer: str, *, stop: Callable[[], bool] = lambda: False) 
 def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bool:
     """Handle one request; True when it is finished (acknowledged), False when it stays pending for a retry."""
     structlog.contextvars.bind_contextvars(request_id=entry_id, mention_id=request.mention_id)
+    # One worker at a time per mention, even if it was queued twice (e.g. by a poller whose lock expired).
+    lock = bot.store.lock(f"mention:{request.mention_id}", timeout=bot.settings.visibility_timeout)
+    if not lock.acquire(blocking=False):
+        log.info("request_busy_elsewhere")
+        structlog.contextvars.unbind_contextvars("request_id", "mention_id")
+        return False
     try:
-        with keep_claim(bot, consumer, entry_id):
+        with keep_claim(bot, consumer, entry_id, lock):
             return _handle(bot, entry_id, request)
     finally:
         structlog.contextvars.unbind_contextvars("request_id", "mention_id")
+        try:
+            lock.release()
+        except Exception as exc:  # expired while Redis was away: nothing to release
+            log.warning("request_lock_lost", error=str(exc))
 
 
 def _handle(bot: Bot, entry_id: str, request: UnrollRequest) -> bool:
@@ -104,8 +116,12 @@ def _handle(bot: Bot, entry_id: str, request: UnrollRequest) -> bool:
         try:
             handled = process(bot, entry_id, request, attempts)
         except RateLimited as exc:
-            log.warning("request_rate_limited", endpoint=exc.endpoint, reset_at=exc.reset_at.isoformat())
-            return False  # stays pending; not a failure of the request
+            wait = (exc.reset_at - datetime.now(UTC)).total_seconds()
+            log.warning("request_rate_limited", endpoint=exc.endpoint, reset_at=exc.reset_at.isoformat(), wait=wait)
+            if wait <= SHORT_WAIT and quick < QUICK_RETRIES:
+                time.sleep(max(wait, 0) + random.uniform(0, 0.5))
+                continue
+            return False  # stays pending until a worker claims it after the reset; not a failure of the request
         except AuthFailed:
             log.error(
                 "credentials_rejected", fix="check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"
@@ -165,7 +181,9 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
             return previous
         handled.reply_id, handled.reply_text = done.reply_id, done.text
         return handled
-    with bot.api.metered() as usage:
+    if request.source == "mention" and not settings.dry_run:
+        bot.api.check(POST)  # replies are on hold (daily cap): don't spend reads on a reply we can't post
+    with bot.api.metered() as usage, thread_lock(bot, request):
         resolution = resolve(bot.api, store, request, settings)
         thread = resolution.thread
         handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
@@ -184,8 +202,9 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
         if request.source == "mention" and text:
             try:
                 handled.reply_id, handled.reply_text = post_once(bot, request, text)
-            except NotAllowed as exc:
-                handled.outcome, handled.error = "not_allowed", str(exc)
+            except NotAllowed as exc:  # X says why: not mentioned, or the mention is deleted or hidden now
+                gone = "deleted" in str(exc).lower() or "not visible" in str(exc).lower()
+                handled.outcome, handled.error = ("not_found" if gone else "not_allowed"), str(exc)
             except NotFound as exc:  # the mention was deleted before we could answer it
                 handled.outcome, handled.error = "not_found", str(exc)
             if settings.dry_run and handled.outcome in ("replied", "cached"):
@@ -194,6 +213,25 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
     if request.created_at is not None:
         handled.latency_s = round((datetime.now(UTC) - request.created_at).total_seconds(), 3)
     return handled
+
+
+@contextmanager
+def thread_lock(bot: Bot, request: UnrollRequest) -> Any:
+    """Mentions of one thread resolve one at a time, so the second finds the first's fresh copy: one resolution."""
+    if not request.conversation_id:
+        yield
+        return
+    timeout = bot.settings.visibility_timeout
+    lock = bot.store.lock(f"thread:{request.conversation_id}", timeout=timeout)
+    got = lock.acquire(blocking=True, blocking_timeout=timeout)
+    try:
+        yield
+    finally:
+        if got:
+            try:
+                lock.release()
+            except Exception as exc:
+                log.warning("thread_lock_lost", error=str(exc))
 
 
 def reply_text(bot: Bot, request: UnrollRequest, thread: Thread | None, link: str | None, outcome: str) -> str:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -41,6 +41,14 @@ log = structlog.get_logger(__name__)
 TWEEPY_HOST = "https://api.twitter.com"  # hard-coded in tweepy 4.17 BaseClient.request
 LOOKUP_BATCH = 100  # GET /2/tweets takes at most 100 ids
 M = TypeVar("M", bound=BaseModel)
+
+
+class LimitBoard(Protocol):
+    """Where processes share what they learnt of rate limits (the store, in Redis)."""
+
+    def block_endpoint(self, endpoint: str, until: datetime) -> None: ...
+
+    def endpoint_blocked(self, endpoint: str) -> datetime | None: ...
 
 
 class RebasedSession(requests.Session):
@@ -85,7 +93,7 @@ def endpoint_of(method: str, url: str) -> str:
     """A stable endpoint name for metrics and rate limits, e.g. `GET /2/users/:id/mentions`."""
     parts = urlsplit(url).path.rstrip("/").split("/")
     for i, part in enumerate(parts):
-        if part.isdigit():
+        if i > 1 and part.isdigit():  # parts[1] is the API version, "2"
             parts[i] = ":id"
     return f"{method.upper()} {'/'.join(parts)}"
 
@@ -103,8 +111,14 @@ def _int(value: str | None) -> int | None:
 class XApi:
     """The bot's calls to the X API v2."""
 
-    def __init__(self, settings: Settings, on_response: Callable[[str, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        on_response: Callable[[str, int], None] | None = None,
+        board: LimitBoard | None = None,
+    ) -> None:
         self.settings = settings
+        self.board = board
         self.client = tweepy.Client(
             bearer_token=_secret(settings.x_bearer_token),
             consumer_key=_secret(settings.x_api_key),
@@ -159,6 +173,10 @@ class XApi:
                 daily.limit = _int(headers.get(f"x-{scope}-limit-24hour-limit"))
                 daily.remaining = remaining
                 daily.reset_at = _reset(headers.get(f"x-{scope}-limit-24hour-reset"))
+        if self.board is not None:
+            reset_at = self.blocked_until(endpoint)
+            if reset_at is not None:  # spent: tell the other processes before they spend a request to learn it
+                self.board.block_endpoint(endpoint, reset_at)
         if self._on_response:
             self._on_response(endpoint, response.status_code)
 
@@ -172,8 +190,14 @@ class XApi:
         ]
         return max(resets) if resets else None
 
+    def check(self, endpoint: str) -> None:
+        """Raise RateLimited, without calling X, if this endpoint is known to be spent here or elsewhere."""
+        self._check_window(endpoint)
+
     def _check_window(self, endpoint: str) -> None:
         reset_at = self.blocked_until(endpoint)
+        if reset_at is None and self.board is not None:
+            reset_at = self.board.endpoint_blocked(endpoint)
         if reset_at is not None:
             raise RateLimited(
                 f"{endpoint} is rate limited until {reset_at:%H:%M:%S}Z",
@@ -191,6 +215,8 @@ class XApi:
             self._count(endpoint)
             reset_at = _reset(exc.response.headers.get("x-rate-limit-reset")) or datetime.now(UTC)
             daily = self.blocked_until(endpoint)
+            if self.board is not None:
+                self.board.block_endpoint(endpoint, max(reset_at, daily or reset_at))
             raise RateLimited(
                 f"{endpoint}: 429 Too Many Requests", reset_at=max(reset_at, daily or reset_at), endpoint=endpoint
             ) from exc

@@ -148,6 +148,16 @@ class Settings(BaseSettings):
         description="Reply text; placeholders {requester}, {author}, {link}, {count}.",
         json_schema_extra=_hint("a template that fits 280 characters with the link counted as 23"),
     )
+    reply_templates: str = Field(
+        "",
+        description=(
+            "Reply text per mention language, lang=template pairs separated by ';' "
+            "(e.g. es=Hola @{requester}, aquí está el hilo: {link}); other languages get UNROLL_REPLY_TEMPLATE."
+        ),
+        json_schema_extra=_hint(
+            "language=template pairs separated by ';', each with {link} and fitting 280 characters"
+        ),
+    )
     no_thread_template: str = Field(
         "Hi @{requester}, this post is not part of a thread, so there is nothing to unroll.",
         description="Reply when the summoned post is a single tweet (see UNROLL_SINGLE_TWEET).",
@@ -172,6 +182,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated handles or user ids whose mentions are ignored.",
         json_schema_extra=_hint("a comma-separated list of handles or ids"),
+    )
+    requester_limit: int = Field(
+        20,
+        ge=0,
+        description="Requests one reader may make per hour; more are ignored (0: no limit).",
+        json_schema_extra=_hint("a whole number of at least 0"),
     )
     visibility_timeout: float = Field(
         60.0,
@@ -229,6 +245,25 @@ class Settings(BaseSettings):
         description="US$ per post written that contains a URL.",
         json_schema_extra=_hint("a price in US dollars"),
     )
+    daily_budget: float = Field(
+        0.0,
+        ge=0,
+        description="US$ the bot may spend per UTC day, from the prices above (0: no limit).",
+        json_schema_extra=_hint("a non-negative amount of US dollars (0 for no limit)"),
+    )
+    over_budget: Literal["wait", "reply_without_link"] = Field(
+        "wait",
+        description=(
+            "Once the daily budget is spent: wait (new requests stay queued until the next UTC day) "
+            "or reply_without_link (a short reply, see UNROLL_OVER_BUDGET_TEMPLATE)."
+        ),
+        json_schema_extra=_hint("one of wait, reply_without_link"),
+    )
+    over_budget_template: str = Field(
+        "Hi @{requester}, the bot has used up today's budget. Please ask again tomorrow.",
+        description="Reply when the daily budget is spent and UNROLL_OVER_BUDGET=reply_without_link; no {link}.",
+        json_schema_extra=_hint("a template without {link} that fits 280 characters"),
+    )
 
     @field_validator("keywords", "blocked_users", mode="before")
     @classmethod
@@ -283,6 +318,26 @@ class Settings(BaseSettings):
         check_template(value)
         return value
 
+    @field_validator("reply_templates")
+    @classmethod
+    def _templates_fit(cls, value: str) -> str:
+        for lang, template in parse_templates(value).items():
+            try:
+                check_template(template)
+            except ValueError as exc:
+                raise ValueError(f"{lang}: {exc}") from None
+            if "{link}" not in template:
+                raise ValueError(f"{lang}: the template must contain {{link}}")
+        return value
+
+    @field_validator("over_budget_template")
+    @classmethod
+    def _no_link(cls, value: str) -> str:
+        check_template(value)
+        if "{link}" in value:
+            raise ValueError("the reply over budget has no link")
+        return value
+
     @model_validator(mode="after")
     def _reply_has_link(self) -> Settings:
         if "{link}" not in self.reply_template:
@@ -328,6 +383,20 @@ def check_template(template: str) -> None:
     sample = template.format(requester="x" * 15, author="x" * 15, link="x" * TCO_LENGTH, count=9999)
     if len(sample) > MAX_POST_LENGTH:
         raise ValueError(f"too long: {len(sample)} characters with the longest handles")
+
+
+def parse_templates(value: str) -> dict[str, str]:
+    """Reply templates by language from `es=…;fr=…` (language codes lower-cased); ValueError names a bad pair."""
+    templates: dict[str, str] = {}
+    for pair in value.split(";"):
+        if not pair.strip():
+            continue
+        lang, sep, template = pair.partition("=")
+        lang = lang.strip().lower()
+        if not sep or not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})?", lang):
+            raise ValueError(f'"{pair.strip()[:40]}" is not language=template')
+        templates[lang] = template.strip()
+    return templates
 
 
 def env_name(field: str) -> str:

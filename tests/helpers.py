@@ -1,0 +1,41 @@
+"""Small helpers shared by the poller and worker tests: a bot built on the sandbox and a real Redis."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.runtime import Bot, build
+from bot.sandbox import World
+from bot.store import Store
+from config.settings import Settings, load_settings
+
+AUTHOR = "writer"
+READER = "reader"
+
+
+def make_bot(settings: Settings, store: Store, **changes: object) -> Bot:
+    """The bot's parts as a process builds them, with some settings changed."""
+    if changes:
+        settings = load_settings(_env_file=None, **{**settings.model_dump(), **changes})
+    return build(settings, store=store)
+
+
+def post_thread(world: World, count: int, *, author: str = AUTHOR, ago: timedelta = timedelta(hours=2)) -> list[str]:
+    """A thread of `count` self-replies by `author`; its ids in order."""
+    if world.find_user(author) is None:
+        world.add_user(author)
+    start: datetime = world.now() - ago
+    ids: list[str] = []
+    for i in range(count):
+        ref = world.add_tweet(
+            author, f"{i + 1}/ part {i + 1}", created_at=start + timedelta(minutes=i), reply_to=ids[-1] if ids else None
+        )
+        ids.append(ref.id)
+    return ids
+
+
+def summon(world: World, under: str, *, by: str = READER, text: str = "@unrollbot unroll") -> str:
+    """A reader's summon under a tweet; the mention's id."""
+    if world.find_user(by) is None:
+        world.add_user(by)
+    return world.add_tweet(by, text, reply_to=under).id

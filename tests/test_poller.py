@@ -1,0 +1,137 @@
+"""The poller on the sandbox and a real Redis: which mentions become requests, and the cursor."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.poller import poll_once
+from bot.processes import due, poll_interval
+from bot.sandbox import SandboxServer
+from bot.store import Store
+from config.settings import Settings
+from tests.helpers import READER, make_bot, post_thread, summon
+
+
+def queued(store: Store) -> list[str]:
+    """Mention ids waiting on the stream, in order."""
+    return [r.mention_id for _, r in store.read("probe", count=1000)]
+
+
+def test_first_poll_looks_back_no_further_than_the_lookback(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """On the very first start, mentions older than UNROLL_LOOKBACK are not answered."""
+    world = sandbox.world
+    thread = post_thread(world, 3, ago=timedelta(hours=5))
+    world.add_user(READER)
+    old = world.add_tweet(READER, "@unrollbot unroll", reply_to=thread[-1], created_at=world.now() - timedelta(hours=2))
+    new = summon(world, thread[-1])
+    bot = make_bot(settings, store, lookback=3600)
+
+    result = poll_once(bot)
+
+    assert [new] == result.queued
+    assert old.id not in queued(store)
+    assert new == store.get_cursor()
+
+
+def test_cursor_survives_restart_so_nothing_is_handled_twice_or_skipped(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A second poll (even by a new process) queues only mentions newer than the cursor."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    first = summon(world, thread[-1])
+    assert [first] == poll_once(make_bot(settings, store)).queued
+    assert [] == poll_once(make_bot(settings, store)).queued
+    second = summon(world, thread[0])
+    assert [second] == poll_once(make_bot(settings, store)).queued
+    assert [first, second] == queued(store)
+
+
+def test_every_page_of_mentions_is_read_before_the_cursor_moves(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """250 new mentions span three pages; all are queued once, oldest first."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, requester_limit=0)
+    poll_once(bot)
+    mentions = [summon(world, thread[-1]) for _ in range(250)]
+
+    result = poll_once(bot)
+
+    assert mentions == result.queued
+    assert mentions == queued(store)
+    assert mentions[-1] == store.get_cursor()
+    assert 3 == world.request_counts()["GET /2/users/:id/mentions"][200] - 1
+
+
+def test_mentions_that_are_not_requests_are_ignored_with_a_reason(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """No keyword, a blocked user, a reply to the bot itself and a top-level mention are not queued."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, blocked_users="pest")
+    chatter = summon(world, thread[-1], text="@unrollbot hello there")
+    blocked = summon(world, thread[-1], by="pest")
+    top_level = world.add_tweet(READER, "@unrollbot unroll").id
+    wanted = summon(world, thread[-1])
+    bots_reply = world.post("Hi, here it is", reply_to=wanted)
+    loop = summon(world, bots_reply.id, by="otherbot")
+
+    result = poll_once(bot)
+
+    assert [wanted] == result.queued
+    assert {
+        chatter: "no_keyword",
+        blocked: "blocked_user",
+        top_level: "not_under_a_thread",
+        loop: "reply_to_bot",
+    } == result.ignored
+    record = store.handled_one(blocked)
+    assert record is not None and "ignored:blocked_user" == record.outcome
+    assert store.handled_one(chatter) is None  # plain chatter is not worth an audit line
+
+
+def test_a_reader_over_the_hourly_limit_is_ignored(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
+    """UNROLL_REQUESTER_LIMIT caps one reader's requests per hour."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    mentions = [summon(world, thread[-1]) for _ in range(4)]
+
+    result = poll_once(make_bot(settings, store, requester_limit=3))
+
+    assert mentions[:3] == result.queued
+    assert {mentions[3]: "requester_limit"} == result.ignored
+
+
+def test_only_one_poller_polls_at_a_time(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
+    """While one poller holds the lock, another skips its turn without calling X."""
+    bot = make_bot(settings, store)
+    lock = store.lock("poller", timeout=10)
+    assert lock.acquire(blocking=False)
+    try:
+        result = poll_once(bot)
+    finally:
+        lock.release()
+    assert not result.polled
+    assert "GET /2/users/:id/mentions" not in sandbox.world.request_counts()
+
+
+def test_polls_slow_down_to_what_the_mentions_window_allows(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """With 3 mentions requests per 15 minutes, a poll is due only every 300 seconds."""
+    sandbox.world.set_rate_limit("GET /2/users/:id/mentions", 3)
+    bot = make_bot(settings, store, poll_interval=5)
+    assert due(bot)
+    poll_once(bot)
+
+    assert 300.0 == poll_interval(bot)
+    assert not due(bot)
+    last = store.last_poll()
+    assert last is not None
+    assert not due(bot, now=last + timedelta(seconds=290))
+    assert due(bot, now=last + timedelta(seconds=299))

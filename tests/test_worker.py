@@ -1,0 +1,161 @@
+"""The worker on the sandbox and a real Redis: outcomes, exactly one reply, holds and failures."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import AuthFailed
+from bot.poller import poll_once
+from bot.processes import run_once
+from bot.sandbox import SandboxServer
+from bot.store import Store
+from bot.worker import work_once
+from config.settings import Settings
+from tests.helpers import READER, make_bot, post_thread, summon
+
+
+def replies_to(sandbox: SandboxServer, mention_id: str) -> list[str]:
+    return [p.text for p in sandbox.world.posted() if p.in_reply_to_tweet_id == mention_id]
+
+
+def test_request_is_answered_and_recorded_with_its_cost(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The reply links to the thread; the record says who, what, how much and how long."""
+    thread = post_thread(sandbox.world, 5)
+    mention = summon(sandbox.world, thread[2])
+    bot = make_bot(settings, store)
+
+    assert 1 == run_once(bot)
+
+    assert [f"Hi @{READER}, here is the thread unrolled: http://127.0.0.1:8000/thread/{thread[0]}"] == replies_to(
+        sandbox, mention
+    )
+    record = store.handled_one(mention)
+    assert record is not None
+    assert ("replied", thread[0], 5, READER) == (record.outcome, record.root_id, record.tweets, record.requester)
+    assert (3, 5) == (record.api_requests, record.tweets_read)  # root lookup, one search, the reply
+    assert record.latency_s is not None and record.latency_s >= 0
+    assert 0 == store.queue_depth()
+
+
+def test_mention_queued_twice_gets_one_reply(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
+    """A duplicate entry on the stream finds the idempotency record and posts nothing more."""
+    thread = post_thread(sandbox.world, 3)
+    mention = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    poll_once(bot)
+    [request] = store.peek()
+    store.enqueue([request])
+    assert 2 == store.queue_depth()
+
+    run_once(bot)
+
+    assert 1 == len(replies_to(sandbox, mention))
+    assert 0 == store.queue_depth()
+
+
+def test_many_mentions_of_one_thread_cost_one_resolution(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Ten readers at once: the thread is searched once, each reader gets a reply."""
+    thread = post_thread(sandbox.world, 4)
+    mentions = [summon(sandbox.world, thread[-1], by=f"reader{i}") for i in range(10)]
+
+    run_once(make_bot(settings, store))
+
+    assert [1] * 10 == [len(replies_to(sandbox, m)) for m in mentions]
+    assert 1 == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
+
+
+def test_summon_under_a_single_tweet_gets_a_polite_no_thread_reply(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A lone tweet has nothing to unroll; the reader is told so."""
+    [lone] = post_thread(sandbox.world, 1)
+    mention = summon(sandbox.world, lone)
+
+    run_once(make_bot(settings, store))
+
+    assert [f"Hi @{READER}, this post is not part of a thread, so there is nothing to unroll."] == replies_to(
+        sandbox, mention
+    )
+    record = store.handled_one(mention)
+    assert record is not None and "no_thread" == record.outcome
+
+
+def test_dry_run_logs_the_reply_instead_of_posting(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
+    """In dry-run the thread is stored and rendered but nothing is posted."""
+    thread = post_thread(sandbox.world, 3)
+    mention = summon(sandbox.world, thread[-1])
+
+    run_once(make_bot(settings, store, dry_run=True))
+
+    assert [] == sandbox.world.posted()
+    record = store.handled_one(mention)
+    assert record is not None and ("dry_run", 3) == (record.outcome, record.tweets)
+    assert store.get_thread(thread[0]) is not None
+
+
+def test_deleted_mention_is_dropped(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
+    """A mention deleted before the reply is recorded as not found and not retried."""
+    thread = post_thread(sandbox.world, 3)
+    mention = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    poll_once(bot)
+    sandbox.world.delete_tweet(mention)
+
+    run_once(bot)
+
+    record = store.handled_one(mention)
+    assert record is not None and "not_found" == record.outcome
+    assert 0 == store.queue_depth()
+
+
+def test_second_request_by_the_same_reader_gets_a_varied_reply(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """X refuses the same text twice a day; a genuine second request still gets its reply."""
+    thread = post_thread(sandbox.world, 3)
+    first = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    run_once(bot)
+    second = summon(sandbox.world, thread[0])
+
+    run_once(bot)
+
+    [one], [two] = replies_to(sandbox, first), replies_to(sandbox, second)
+    assert one != two and two.startswith(one)
+
+
+def test_replies_wait_while_the_daily_post_cap_is_spent(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """With the 24-hour post cap spent, requests stay on the stream and spend no reads."""
+    sandbox.world.set_daily_post_limit(user=1)
+    thread = post_thread(sandbox.world, 3)
+    summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    run_once(bot)
+    waiting = summon(sandbox.world, thread[0], by="late_reader")
+    reads_before = sandbox.world.snapshot_stats().post_reads
+
+    run_once(bot)
+
+    assert [] == replies_to(sandbox, waiting)
+    assert 1 == store.pending_count()
+    assert reads_before == sandbox.world.snapshot_stats().post_reads
+    assert store.handled_one(waiting) is None
+
+
+def test_wrong_credentials_stop_the_worker(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
+    """A 401 is not retried: the worker stops and says the credentials are wrong."""
+    thread = post_thread(sandbox.world, 2)
+    summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    poll_once(bot)
+    sandbox.world.configure_credentials(consumer_key="another-key")
+
+    with pytest.raises(AuthFailed):
+        work_once(bot, "w1")
+    assert 1 == store.pending_count()

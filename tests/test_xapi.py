@@ -1,0 +1,76 @@
+"""The X API adapter: endpoint names, base URL, rate-limit windows and error translation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.errors import ApiUnavailable, RateLimited
+from bot.sandbox import SandboxServer
+from bot.store import Store
+from bot.xapi import XApi, endpoint_of
+from config.settings import Settings
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "expected"),
+    [
+        ("GET", "https://api.x.com/2/users/123/mentions?x=1", "GET /2/users/:id/mentions"),
+        ("GET", "http://127.0.0.1:9/2/users/me", "GET /2/users/me"),
+        ("GET", "https://api.x.com/2/tweets", "GET /2/tweets"),
+        ("GET", "https://api.x.com/2/tweets/42", "GET /2/tweets/:id"),
+        ("post", "https://api.x.com/2/tweets/", "POST /2/tweets"),
+    ],
+)
+def test_endpoint_names_keep_the_version_and_hide_ids(method: str, url: str, expected: str) -> None:
+    """Ids become :id, the API version stays."""
+    assert expected == endpoint_of(method, url)
+
+
+def test_calls_go_to_the_configured_base_url(sandbox: SandboxServer, api: XApi) -> None:
+    """tweepy's hard-coded host is replaced by X_API_BASE_URL: the sandbox answers."""
+    me = api.me()
+    assert "unrollbot" == me.username
+    assert 1 == sandbox.world.request_counts()["GET /2/users/me"][200]
+
+
+def test_rate_limit_headers_are_read_on_every_response(sandbox: SandboxServer, api: XApi) -> None:
+    """After a call, the window of its endpoint is known."""
+    api.me()
+    window = api.windows["GET /2/users/me"]
+    assert (75, 74) == (window.limit, window.remaining)
+    assert window.reset_at is not None and window.reset_at > datetime.now(UTC)
+
+
+def test_429_is_shared_with_other_processes_and_not_called_again(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A 429 blocks the endpoint in Redis until its reset: another adapter refuses without calling X."""
+    first, second = XApi(settings, board=store), XApi(settings, board=store)
+    sandbox.world.inject_fault("GET", "/2/tweets/search/recent", status=429, reset_in=60)
+    with pytest.raises(RateLimited) as info:
+        first.search("conversation_id:1")
+    assert info.value.reset_at > datetime.now(UTC)
+    before = sandbox.world.request_counts()["GET /2/tweets/search/recent"]
+    with pytest.raises(RateLimited):
+        second.search("conversation_id:1")
+    assert before == sandbox.world.request_counts()["GET /2/tweets/search/recent"]
+    assert store.endpoint_blocked("GET /2/tweets/search/recent") is not None
+
+
+def test_server_errors_and_dropped_connections_are_transient(sandbox: SandboxServer, api: XApi) -> None:
+    """5xx and a connection closed without an answer become ApiUnavailable (retried by the worker)."""
+    sandbox.world.inject_fault("GET", "/2/tweets", status=503)
+    with pytest.raises(ApiUnavailable):
+        api.lookup(["1"])
+    sandbox.world.inject_fault("GET", "/2/tweets", drop=True)
+    with pytest.raises(ApiUnavailable):
+        api.lookup(["1"])
+
+
+def test_missing_tweet_is_a_partial_error_not_an_exception(sandbox: SandboxServer, api: XApi) -> None:
+    """A lookup of a gone tweet answers 200 with an errors entry, which the adapter passes on."""
+    page = api.lookup(["1"])
+    assert [] == page.data
+    assert ["1"] == [e.resource_id or e.value for e in page.errors]
