@@ -1,12 +1,14 @@
 """`.env.example` and the README's configuration table, generated from the Settings model so they never drift.
 
-Regenerate with `python -m config.envdoc > .env.example`; a test checks the committed file matches.
+Regenerate both with `python -m config.envdoc --write`; a test checks the committed files match.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from config.settings import Settings, env_name
@@ -58,5 +60,23 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
+
+
+def with_table(readme: str) -> str:
+    """The README text with the configuration table between its markers replaced by the generated one."""
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    return pattern.sub(lambda _: f"{START}\n{markdown_table()}{END}", readme)
+
+
+def write(root: Path) -> None:
+    (root / ".env.example").write_text(env_example(), encoding="utf-8")
+    readme = root / "README.md"
+    readme.write_text(with_table(readme.read_text(encoding="utf-8")), encoding="utf-8")
+
+
 if __name__ == "__main__":
-    sys.stdout.write(markdown_table() if "--markdown" in sys.argv else env_example())
+    if "--write" in sys.argv:
+        write(Path(__file__).resolve().parent.parent)
+    else:
+        sys.stdout.write(markdown_table() if "--markdown" in sys.argv else env_example())
