@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -204,3 +205,33 @@ def test_missing_credentials_are_named_at_start_up(bot_env: dict[str, str]) -> N
     assert 2 == result.returncode
     assert "X_API_SECRET is missing" in result.stderr
     assert "X_ACCESS_TOKEN_SECRET is missing" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["work"], ["poll"], ["run", "--no-web"]])
+def test_sigterm_stops_a_process_promptly_and_cleanly(
+    sandbox: SandboxServer, bot_env: dict[str, str], command: list[str]
+) -> None:
+    """Procfile platforms send SIGTERM: the process finishes what it holds and exits 0 within the grace period."""
+    log = Path(tmp_cwd(bot_env)) / "proc.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", *command],
+            env=bot_env,
+            cwd=tmp_cwd(bot_env),
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while '_started"' not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert '_started"' in log.read_text(), log.read_text()[-2000:]
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=25)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert 0 == code, log.read_text()[-2000:]
+    assert '"shutdown_requested"' in log.read_text()
