@@ -342,6 +342,9 @@ class Settings(BaseSettings):
     def _reply_has_link(self) -> Settings:
         if "{link}" not in self.reply_template:
             raise ValueError("UNROLL_REPLY_TEMPLATE must contain {link}")
+        if self.full_archive and not self.x_bearer_token:
+            # https://docs.x.com/x-api/posts/full-archive-search: app-only authentication only.
+            raise ValueError("UNROLL_FULL_ARCHIVE=true needs X_BEARER_TOKEN: full-archive search takes app-only auth")
         return self
 
     # --- Derived --------------------------------------------------------------------------------------

@@ -98,3 +98,12 @@ def test_env_names_cover_every_field() -> None:
     names = {env_name(field) for field in Settings.model_fields}
     assert {"X_API_KEY", "REDIS_URL", "PORT", "PUBLIC_BASE_URL", "UNROLL_POLL_INTERVAL"} <= names
     assert len(Settings.model_fields) == len(names)
+
+
+def test_full_archive_needs_the_bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full-archive search takes app-only auth, so start-up refuses it without X_BEARER_TOKEN."""
+    monkeypatch.setenv("UNROLL_FULL_ARCHIVE", "true")
+    with pytest.raises(ConfigError, match="X_BEARER_TOKEN"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("X_BEARER_TOKEN", "b")
+    assert load_settings(_env_file=None).full_archive
