@@ -1,8 +1,8 @@
 """The command line: `python -m bot <command>` (or `unroll-bot <command>`).
 
 Process commands (the Procfile's): `run` (poller, worker and web in one process; `--once` for cron),
-`poll`, `work`, `web`. Operator commands: `requests`, `request`, `dead-letters`, `config`. Rehearsal:
-`demo` and `sandbox`.
+`poll`, `work`, `web`. Operator commands: `requests`, `request`, `dead-letters`, `rerender`, `export`,
+`config`, `doctor`. Rehearsal: `demo` and `sandbox`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     one.add_argument("mention_id")
     dead = sub.add_parser("dead-letters", help="list requests that kept failing")
     dead.add_argument("--requeue", action="store_true", help="put them back on the work stream")
+    sub.add_parser("rerender", help="render every stored thread in every format and report the ones that fail")
+    export = sub.add_parser("export", help="write every stored thread as a JSON file into a folder")
+    export.add_argument("dir", help="the folder to write <root id>.json files into (created if missing)")
     sub.add_parser("config", help="print the effective configuration, secrets masked")
     sub.add_parser("doctor", help="check credentials, handle, Redis, the public URL and the rate-limit budget")
     bench = sub.add_parser("bench", help="measure cost and speed against their floors, as ratios")

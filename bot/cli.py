@@ -6,22 +6,43 @@ import argparse
 import json
 import sys
 import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
-from bot import audit
+from bot import audit, spending
+from bot.doctor import redacted_url, run_doctor
+from bot.models import Thread
 from bot.processes import consumer_name, in_thread, run_once, run_poller, run_worker, stop_on_signals, wait_for
 from bot.runtime import build
 from bot.store import Store
 from config.settings import Settings, env_name
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 def out(text: str = "") -> None:
     """Command output (tables, configuration) goes to stdout; logs go to stderr."""
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def progress(items: Sequence[T], label: str) -> Iterator[T]:
+    """The items one by one: a progress bar on a terminal (stderr), else a plain line at every tenth and the end."""
+    total = len(items)
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        yield from tqdm(items, desc=label, total=total, file=sys.stderr)
+        return
+    step = max(total // 10, 1)
+    for done, item in enumerate(items, 1):
+        yield item
+        if done % step == 0 or done == total:
+            out(f"{label}: {done}/{total}")
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -111,9 +132,10 @@ def cmd_requests(args: argparse.Namespace, settings: Settings) -> int:
             out(record.model_dump_json())
     else:
         out(audit.table(records))
-        dead = len(store.dead_letters())
+        dead = store.dead_count()
         if dead:
             out(f"\n{dead} request(s) in the dead-letter stream: `python -m bot dead-letters` lists them.")
+        out(f"\n{spending.spent_today(store, settings).summary()}")
     return 0
 
 
@@ -133,8 +155,11 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     store = Store.from_settings(settings)
     if args.requeue:
-        moved = store.requeue_dead()
-        out(f"Re-queued {moved} request(s).")
+        letters = store.dead_letters()
+        for letter in progress(letters, "re-queue"):
+            store.requeue_one(letter)
+            log.info("dead_letter_requeued", mention_id=letter["mention_id"])
+        out(f"Re-queued {len(letters)} request(s).")
         return 0
     letters = store.dead_letters()
     for letter in letters:
@@ -154,7 +179,7 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
         if field in secret:
             shown = "(set, hidden)" if value else "(not set)"
         elif field == "redis_url" and value:
-            shown = _mask_url(str(value))
+            shown = redacted_url(str(value))
         else:
             shown = json.dumps(value) if not isinstance(value, str) else value
         out(f"{env_name(field)}={shown}")
@@ -164,21 +189,64 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _mask_url(url: str) -> str:
-    """A Redis URL with its password hidden."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
-
-
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.doctor import run_doctor
-
     return run_doctor(settings, out)
+
+
+def cmd_rerender(args: argparse.Namespace, settings: Settings) -> int:
+    """Render every stored thread in every format, to find the ones that no longer render."""
+    from bot import renderer
+    from bot.pages import Site
+
+    store = Store.from_settings(settings)
+    site, latest = Site.of(settings, store.get_identity()), store.latest(settings.latest_size)
+
+    def render(thread: Thread) -> None:
+        renderer.render_html(thread, site=site, latest=latest)
+        for fmt in (renderer.render_txt, renderer.render_md, renderer.render_json):
+            fmt(thread, site=site)
+
+    ids = store.all_thread_ids()
+    failed = _each_thread(store, ids, "rerender", render)
+    out(f"Rendered {len(ids) - len(failed)} of {len(ids)} thread(s).")
+    return _report(failed)
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Write every stored thread as `<root id>.json` (the stored model, lossless) into a folder."""
+    store = Store.from_settings(settings)
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def export(thread: Thread) -> None:
+        (folder / f"{thread.root_id}.json").write_text(thread.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+    ids = store.all_thread_ids()
+    failed = _each_thread(store, ids, "export", export)
+    out(f"Exported {len(ids) - len(failed)} thread(s) to {folder}.")
+    return _report(failed)
+
+
+def _each_thread(store: Store, ids: list[str], label: str, action: Callable[[Thread], None]) -> list[tuple[str, str]]:
+    """Load each stored thread and act on it, with progress; returns the (root id, error) of those that failed."""
+    failed: list[tuple[str, str]] = []
+    for root_id in progress(ids, label):
+        try:
+            thread = store.get_thread(root_id)
+            if thread is None:
+                raise LookupError("listed among the latest threads but not stored")
+            action(thread)
+        except Exception as exc:  # one broken thread must not stop the others
+            first_line = (str(exc).splitlines() or [""])[0]
+            failed.append((root_id, f"{type(exc).__name__}: {first_line}"))
+            log.warning(f"{label}_failed", root_id=root_id, error=f"{type(exc).__name__}: {exc}")
+    return failed
+
+
+def _report(failed: list[tuple[str, str]]) -> int:
+    for root_id, error in failed:
+        out(f"FAILED {root_id}  {error}")
+    return 1 if failed else 0
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:

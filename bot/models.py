@@ -156,6 +156,7 @@ Outcome = Literal[
     "rate_limited",
     "dead_letter",
     "dry_run",
+    "over_budget",
     "ignored",
 ]
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from bot import metrics, spending
 from bot.apimodels import ApiTweet, TweetsPage
 from bot.models import HandledRequest, UnrollRequest
 from bot.runtime import Bot
@@ -120,7 +121,9 @@ def poll_once(bot: Bot) -> PollResult:
 def _poll(bot: Bot) -> PollResult:
     store = bot.store
     cursor = store.get_cursor()
-    pages, exhausted = fetch_mentions(bot, cursor)
+    with bot.api.metered() as usage:
+        pages, exhausted = fetch_mentions(bot, cursor)
+    spending.record(store, bot.settings, usage)
     tweets = [(t, p) for p in pages for t in p.data]
     result = PollResult(seen=len(tweets), cursor=cursor)
     if exhausted and cursor:
@@ -147,6 +150,7 @@ def _poll(bot: Bot) -> PollResult:
     result.queued = [r.mention_id for r in requests]
     result.cursor = newest or cursor
     store.mark_polled()
+    metrics.observe_poll(store, result.seen)
     log.info("poll_done", seen=result.seen, queued=len(requests), ignored=len(result.ignored), cursor=result.cursor)
     return result
 
@@ -168,4 +172,5 @@ def record_ignored(bot: Bot, request: UnrollRequest, reason: str) -> None:
         attempts=0,
     )
     bot.store.record(handled)
+    metrics.observe_handled(bot.store, handled)
     log.info("request_handled", **handled.model_dump(mode="json", exclude_none=True))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from bot import metrics
 from bot.errors import ConfigError
 from bot.store import Store
 from bot.xapi import XApi
@@ -44,6 +45,6 @@ def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:
 def build(settings: Settings, *, store: Store | None = None, api: XApi | None = None) -> Bot:
     """Connect to Redis and the X API and learn who the bot is."""
     store = store or Store.from_settings(settings)
-    api = api or XApi(settings, board=store)
+    api = api or metrics.instrumented_api(settings, store)
     user_id, username = identify(api, store, settings)
     return Bot(settings=settings, api=api, store=store, user_id=user_id, username=username)

@@ -28,12 +28,9 @@ PENDING_BATCH = 100
 def connect(settings: Settings) -> redis.Redis:
     """A Redis client: `REDIS_URL` when set, else the embedded redis-server with its data under the data dir."""
     if settings.redis_url:
+        tcp = {"socket_keepalive": True} if not settings.redis_url.startswith("unix://") else {}
         return redis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            health_check_interval=30,
-            socket_keepalive=True,
-            retry_on_timeout=True,
+            settings.redis_url, decode_responses=True, health_check_interval=30, retry_on_timeout=True, **tcp
         )
     return embedded(settings.data_dir)
 
@@ -230,15 +227,11 @@ class Store:
         return [{"entry_id": str(entry_id), **fields} for entry_id, fields in entries]
 
     def requeue_dead(self) -> int:
-        """Put every dead letter back on the work stream; returns how many."""
-        moved = 0
-        for entry in self.dead_letters():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.xadd(self.stream, {"request": entry["request"], "mention_id": entry["mention_id"]})
-            pipe.xdel(self.dead_stream, entry["entry_id"])
-            pipe.execute()
-            moved += 1
-        return moved
+        """Put every dead letter back on the work stream, with fresh attempts; returns how many."""
+        letters = self.dead_letters()
+        for entry in letters:
+            self.requeue_one(entry)
+        return len(letters)
 
     @staticmethod
     def _entries(raw: Any) -> list[tuple[str, UnrollRequest]]:
@@ -448,10 +441,11 @@ class Store:
         return int(self.redis.xlen(self.dead_stream))
 
     def requeue_one(self, entry: dict[str, str]) -> None:
-        """Put one dead letter (as `dead_letters()` lists it) back on the work stream."""
+        """Put one dead letter (as `dead_letters()` lists it) back on the work stream, with fresh attempts."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.xadd(self.stream, {"request": entry["request"], "mention_id": entry["mention_id"]})
         pipe.xdel(self.dead_stream, entry["entry_id"])
+        pipe.delete(self.key("failures", entry["mention_id"]))
         pipe.execute()
 
     def persistence(self) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The web process: thread pages (HTML, text, Markdown, JSON), the home and author pages, health, the forms.
+"""The web process: thread pages (HTML, text, Markdown, JSON), the home and author pages, health, metrics, forms.
 
 Pages are rendered from the store on request and kept in a small in-process cache keyed by what they show,
 so a 250-post thread is rendered once per version. No scripts, cookies or third-party requests: the
@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from bot import renderer, webforms
+from bot import metrics, renderer, webforms
 from bot.errors import StoreUnavailable
 from bot.models import ThreadSummary
 from bot.pages import Site, anchor_of, clean, css, profile_url, render
@@ -50,6 +50,7 @@ class Web:
         self.settings = settings
         self.store = store
         self.cache = PageCache()
+        self.registry = metrics.registry(store, settings)
 
     # --- helpers ------------------------------------------------------------------------------------
     def site(self) -> Site:
@@ -221,6 +222,11 @@ class Web:
         }
         return JSONResponse(body, headers=headers)
 
+    def prometheus(self, request: Request) -> Response:
+        """The bot's metrics in Prometheus text format, read from Redis at scrape time (every process's counts)."""
+        body, content_type = metrics.exposition(self.registry)
+        return Response(body, media_type=content_type, headers={"cache-control": "no-store"})
+
     # --- errors -------------------------------------------------------------------------------------
     def http_error(self, request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -245,6 +251,7 @@ def create_app(settings: Settings, store: Store) -> Starlette:
     routes = [
         Route("/", web.home, methods=["GET"]),
         Route("/healthz", web.healthz, methods=["GET"]),
+        Route("/metrics", web.prometheus, methods=["GET"]),
         Route("/static/{name}", web.static, methods=["GET"]),
         Route("/thread/{slug}", web.thread, methods=["GET"]),
         Route("/thread/{root_id}/refresh", forms.refresh, methods=["POST"]),

@@ -27,7 +27,7 @@ SECURITY_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
-QUIET_PATHS = {"/healthz"}  # polled by platforms every few seconds: logged at debug level only
+QUIET_PATHS = {"/healthz", "/metrics"}  # polled by platforms every few seconds: logged at debug level only
 
 
 class EdgeMiddleware:

@@ -18,10 +18,11 @@ from typing import Any
 
 import structlog
 
-from bot import renderer
+from bot import metrics, renderer, spending
 from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLimited
 from bot.models import HandledRequest, Thread, UnrollRequest
 from bot.replier import POST, compose, post_once
+from bot.replytext import template_for
 from bot.resolver import resolve
 from bot.runtime import Bot
 
@@ -64,6 +65,10 @@ def keep_claim(bot: Bot, consumer: str, entry_id: str, lock: Any) -> Any:
 def work_once(bot: Bot, consumer: str, *, count: int = 10, block_ms: int | None = None) -> int:
     """Handle stale requests of dead workers, then new ones; returns how many were finished."""
     store = bot.store
+    if bot.settings.over_budget == "wait" and spending.over_budget(store, bot.settings):
+        if block_ms:
+            time.sleep(block_ms / 1000)  # as if the read had blocked: no busy loop while requests wait
+        return 0
     visibility_ms = int(bot.settings.visibility_timeout * 1000)
     entries = store.claim_stale(consumer, visibility_ms, count=count)
     if entries:
@@ -153,6 +158,7 @@ def _handle(bot: Bot, entry_id: str, request: UnrollRequest) -> bool:
 def finish(bot: Bot, entry_id: str | None, handled: HandledRequest) -> None:
     """Record the outcome, log the one line per handled request, and acknowledge."""
     bot.store.record(handled)
+    metrics.observe_handled(bot.store, handled)
     log.info("request_handled", **handled.model_dump(mode="json", exclude_none=True))
     if entry_id is not None:
         bot.store.ack(entry_id)
@@ -181,10 +187,18 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
             return previous
         handled.reply_id, handled.reply_text = done.reply_id, done.text
         return handled
+    over = request.source == "mention" and settings.over_budget == "reply_without_link"
+    if over and spending.over_budget(store, settings):
+        return over_budget_reply(bot, request, handled)
     if request.source == "mention" and not settings.dry_run:
         bot.api.check(POST)  # replies are on hold (daily cap): don't spend reads on a reply we can't post
     with bot.api.metered() as usage, thread_lock(bot, request):
-        resolution = resolve(bot.api, store, request, settings)
+        try:
+            with metrics.timed(store, "resolve_seconds"):
+                resolution = resolve(bot.api, store, request, settings)
+        except Exception:
+            spending.record(store, settings, usage)  # a failed attempt's reads are billed all the same
+            raise
         thread = resolution.thread
         handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
         handled.reason = resolution.reason
@@ -209,9 +223,20 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
                 handled.outcome, handled.error = "not_found", str(exc)
             if settings.dry_run and handled.outcome in ("replied", "cached"):
                 handled.outcome = "dry_run"
+    spending.record(store, settings, usage, reply_text=handled.reply_text)
     handled.api_requests, handled.tweets_read = usage.requests, usage.tweets_read
     if request.created_at is not None:
         handled.latency_s = round((datetime.now(UTC) - request.created_at).total_seconds(), 3)
+    return handled
+
+
+def over_budget_reply(bot: Bot, request: UnrollRequest, handled: HandledRequest) -> HandledRequest:
+    """The daily budget is spent and the operator chose a short reply without the link (a cheap post)."""
+    text = compose(bot.settings.over_budget_template, requester=request.requester_username or "there")
+    with bot.api.metered() as usage:
+        handled.reply_id, handled.reply_text = post_once(bot, request, text)
+    spending.record(bot.store, bot.settings, usage, reply_text=handled.reply_text)
+    handled.outcome, handled.reason = "over_budget", "daily_budget_spent"
     return handled
 
 
@@ -240,7 +265,7 @@ def reply_text(bot: Bot, request: UnrollRequest, thread: Thread | None, link: st
     requester = request.requester_username or "there"
     if thread is not None and link:
         return compose(
-            settings.reply_template,
+            template_for(settings, request.lang),
             requester=requester,
             author=thread.author.username,
             link=link,

@@ -159,3 +159,42 @@ def test_wrong_credentials_stop_the_worker(sandbox: SandboxServer, settings: Set
     with pytest.raises(AuthFailed):
         work_once(bot, "w1")
     assert 1 == store.pending_count()
+
+
+def test_requests_wait_on_the_stream_once_the_daily_budget_is_spent(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Over UNROLL_DAILY_BUDGET with the `wait` policy, new requests stay queued and spend nothing."""
+    thread = post_thread(sandbox.world, 3)
+    first = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store, daily_budget=0.01)
+    run_once(bot)
+    assert 1 == len(replies_to(sandbox, first))
+    second = summon(sandbox.world, thread[0], by="late_reader")
+    reads_before = sandbox.world.snapshot_stats().post_reads
+
+    run_once(bot)
+
+    assert [] == replies_to(sandbox, second)
+    assert [second] == [r.mention_id for r in store.peek()]
+    assert reads_before == sandbox.world.snapshot_stats().post_reads
+
+
+def test_over_budget_reply_without_link_is_short_and_cheap(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """With `reply_without_link`, a request over budget gets the short reply and no thread is fetched."""
+    thread = post_thread(sandbox.world, 3)
+    summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store, daily_budget=0.01, over_budget="reply_without_link")
+    run_once(bot)
+    second = summon(sandbox.world, thread[0], by="late_reader")
+    searches = sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
+
+    run_once(bot)
+
+    [text] = replies_to(sandbox, second)
+    assert "http" not in text and "@late_reader" in text
+    record = store.handled_one(second)
+    assert record is not None and "over_budget" == record.outcome
+    assert searches == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())

@@ -1,0 +1,327 @@
+"""`python -m bot doctor`: is this deployment ready to run? One line per check, each failing one with its fix.
+
+Checks the credentials (GET /2/users/me, and the app bearer token when set), the bot's handle, Redis and its
+persistence, that PUBLIC_BASE_URL reaches the web process, the rate-limit budget, today's spending, and the
+poller and queue. The exit code is 1 when a check fails (warnings don't fail), so deploy scripts can call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import urlsplit
+
+import redis
+import requests
+import structlog
+
+from bot import spending
+from bot.apimodels import ApiUser
+from bot.errors import ApiError, ApiUnavailable, AuthFailed, RateLimited, StoreUnavailable
+from bot.store import Store
+from bot.xapi import Window, XApi
+from config.settings import CREDENTIALS, Settings
+
+log = structlog.get_logger(__name__)
+
+Status = Literal["ok", "warn", "fail", "skip"]
+MARKS: dict[Status, str] = {"ok": "ok  ", "warn": "warn", "fail": "FAIL", "skip": "skip"}
+NAME_WIDTH = 12
+URL_TIMEOUT = 5.0  # seconds: the public URL answers fast or readers' clicks fail too
+REDIS_TIMEOUT = 5.0
+# Tweet 1 never existed: looking it up answers 200 with an error entry and bills no post read.
+BEARER_PROBE_ID = "1"
+CREDENTIALS_FIX = (
+    f"check {', '.join(CREDENTIALS)}: the consumer pair of the bot's app and the access pair of the bot's account "
+    "(regenerate them in the X developer portal)"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """The verdict of one check: what was found and, unless all is well, what to do."""
+
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        fix = f" → fix: {self.fix}" if self.fix else ""
+        return f"{MARKS[self.status]}  {self.name.ljust(NAME_WIDTH)}  {self.detail}{fix}"
+
+
+def run_doctor(settings: Settings, out: Callable[[str], None], *, store: Store | None = None) -> int:
+    """Run every check, print one line each and a summary; 1 when any check failed, else 0."""
+    checks: list[Check] = []
+    for check in checks_of(settings, store):
+        checks.append(check)
+        out(check.line())
+        log.debug("doctor_check", check=check.name, status=check.status)
+    failed = sum(c.status == "fail" for c in checks)
+    warned = sum(c.status == "warn" for c in checks)
+    out("")
+    summary = f"{len(checks)} checks: {failed} failed, {warned} warning{'' if warned == 1 else 's'}."
+    out(summary + (" Fix the FAIL lines first." if failed else ""))
+    return 1 if failed else 0
+
+
+def checks_of(settings: Settings, store: Store | None = None) -> Iterator[Check]:
+    """Every check in order; later checks are skipped when what they need failed."""
+    missing = settings.missing_credentials()
+    yield configuration(settings, missing)
+    api = XApi(settings)
+    me: ApiUser | None = None
+    if missing:
+        yield Check("credentials", "skip", f"not checked: {', '.join(missing)} not set")
+    else:
+        me, check = credentials(api)
+        yield check
+    if settings.x_bearer_token:
+        yield bearer(api)
+    yield handle(settings, me)
+    store, check = connect(settings, store)
+    yield check
+    if store is not None:
+        yield persistence(store)
+    yield public_url(settings)
+    yield rate_limits(api.windows, store.windows() if store is not None else {})
+    if store is not None:
+        yield spend(store, settings)
+        yield queue(store, settings)
+
+
+# --- the checks ------------------------------------------------------------------------------------------
+def configuration(settings: Settings, missing: list[str]) -> Check:
+    if missing and settings.dry_run:
+        return Check("config", "warn", f"dry run: {', '.join(missing)} not set, the bot will not post")
+    if missing:
+        return Check(
+            "config",
+            "fail",
+            f"{', '.join(missing)} not set",
+            "set them to the bot account's credentials from the X developer portal, or set UNROLL_DRY_RUN=true",
+        )
+    mode = "dry run (replies are logged, not posted)" if settings.dry_run else "posting replies"
+    return Check("config", "ok", f"settings valid, credentials set, {mode}, X API at {settings.x_api_base_url}")
+
+
+def credentials(api: XApi) -> tuple[ApiUser | None, Check]:
+    """GET /2/users/me with the OAuth 1.0a user credentials."""
+    try:
+        me = api.me()
+    except AuthFailed:
+        return None, Check("credentials", "fail", "GET /2/users/me answered 401 Unauthorized", CREDENTIALS_FIX)
+    except RateLimited as exc:
+        return None, Check(
+            "credentials",
+            "warn",
+            f"GET /2/users/me is rate limited until {exc.reset_at:%H:%M}Z: not checked",
+            "run doctor again after the window resets",
+        )
+    except ApiUnavailable as exc:
+        return None, Check(
+            "credentials", "fail", f"the X API did not answer ({exc})", "check X_API_BASE_URL and the network"
+        )
+    except ApiError as exc:
+        return None, Check("credentials", "fail", f"GET /2/users/me failed: {exc}", CREDENTIALS_FIX)
+    return me, Check("credentials", "ok", f"the credentials are @{me.username}'s (id {me.id}), GET /2/users/me")
+
+
+def bearer(api: XApi) -> Check:
+    """An app-only read with X_BEARER_TOKEN (a lookup of a tweet that never existed: no post read billed)."""
+    try:
+        api.lookup([BEARER_PROBE_ID])
+    except AuthFailed:
+        return Check(
+            "bearer token",
+            "fail",
+            "GET /2/tweets with X_BEARER_TOKEN answered 401 Unauthorized",
+            "check X_BEARER_TOKEN is the bearer token of the bot's app, or unset it to read with the user context",
+        )
+    except ApiError as exc:
+        return Check("bearer token", "warn", f"GET /2/tweets with X_BEARER_TOKEN: {exc}", "run doctor again later")
+    return Check("bearer token", "ok", "X_BEARER_TOKEN is accepted for reads (app rate limits)")
+
+
+def handle(settings: Settings, me: ApiUser | None) -> Check:
+    if me is None:
+        configured = f"@{settings.bot_handle}" if settings.bot_handle else "not set"
+        return Check("handle", "skip", f"UNROLL_BOT_HANDLE {configured}; not compared (no answer from /2/users/me)")
+    if not settings.bot_handle:
+        return Check(
+            "handle",
+            "warn",
+            f"UNROLL_BOT_HANDLE is not set; the bot answers as @{me.username}",
+            f"set UNROLL_BOT_HANDLE={me.username} so a token of the wrong account stops start-up",
+        )
+    if settings.bot_handle.lower() != me.username.lower():
+        return Check(
+            "handle",
+            "fail",
+            f"UNROLL_BOT_HANDLE is @{settings.bot_handle} but the credentials are @{me.username}'s",
+            "fix UNROLL_BOT_HANDLE, or X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET of the bot's account",
+        )
+    return Check("handle", "ok", f"@{me.username} as UNROLL_BOT_HANDLE says")
+
+
+def connect(settings: Settings, store: Store | None) -> tuple[Store | None, Check]:
+    """Reach Redis (with short timeouts, so a wrong REDIS_URL fails fast)."""
+    where = redacted_url(settings.redis_url) if settings.redis_url else f"embedded, in {settings.data_dir / 'redis.db'}"
+    try:
+        if store is None:
+            store = Store(_client(settings), settings.key_prefix, handled_log_size=settings.handled_log_size)
+        store.ping()
+    except (StoreUnavailable, redis.RedisError, OSError) as exc:
+        return None, Check(
+            "redis",
+            "fail",
+            f"not reachable at {where}: {exc}",
+            "check REDIS_URL (host, port, password, rediss:// for TLS), or unset it to use the embedded Redis",
+        )
+    return store, Check("redis", "ok", f"answers at {where}")
+
+
+def persistence(store: Store) -> Check:
+    try:
+        config = store.persistence()
+    except redis.RedisError:
+        return Check(
+            "persistence",
+            "warn",
+            "this Redis does not show its persistence settings (CONFIG is disabled)",
+            "make sure your provider persists data (AOF or snapshots), or a restart loses the queue and the cursor",
+        )
+    return judge_persistence(config)
+
+
+def judge_persistence(config: Mapping[str, str]) -> Check:
+    """Whether Redis keeps its data across a restart, from CONFIG GET appendonly and save (pure)."""
+    aof = config.get("appendonly", "no") == "yes"
+    save = config.get("save", "").strip()
+    if aof:
+        return Check("persistence", "ok", "append-only file on" + (f", snapshots too (save {save})" if save else ""))
+    if save:
+        return Check("persistence", "ok", f"snapshots (save {save}); append-only file off")
+    return Check(
+        "persistence",
+        "warn",
+        "neither the append-only file nor snapshots are on: a restart loses the queue, the cursor and the pages",
+        "CONFIG SET appendonly yes (and in redis.conf), or turn on persistence at your provider",
+    )
+
+
+def public_url(settings: Settings) -> Check:
+    url = f"{settings.public_base_url}/healthz"
+    try:
+        response = requests.get(url, timeout=URL_TIMEOUT)
+    except requests.RequestException as exc:
+        return Check(
+            "public url",
+            "fail",
+            f"{url} did not answer ({type(exc).__name__})",
+            "start the web process (`python -m bot web` or `run`), or set PUBLIC_BASE_URL to its public address",
+        )
+    if response.status_code == 503:
+        return Check(
+            "public url", "fail", f"{url} answered 503: the web process can't reach Redis", "check its REDIS_URL"
+        )
+    if response.status_code != 200 or "queue_depth" not in response.text:
+        return Check(
+            "public url",
+            "fail",
+            f"{url} answered {response.status_code}, not the bot's health check",
+            "point PUBLIC_BASE_URL (and the proxy in front) at the bot's web process",
+        )
+    host = urlsplit(settings.public_base_url).hostname or ""
+    if host in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
+        return Check(
+            "public url",
+            "warn",
+            f"{url} answers, but readers can't open links to {host}",
+            "set PUBLIC_BASE_URL to the address readers reach (https://…)",
+        )
+    return Check("public url", "ok", f"{url} answers")
+
+
+def rate_limits(
+    fresh: Mapping[str, Window],
+    seen: Mapping[str, tuple[int | None, int | None, datetime | None]],
+    now: datetime | None = None,
+) -> Check:
+    """The rate-limit windows: this run's (GET /2/users/me) and the ones the running bot last saw (in Redis)."""
+    now = now or datetime.now(UTC)
+    windows = dict(seen)
+    windows.update({name: (w.limit, w.remaining, w.reset_at) for name, w in fresh.items() if w.remaining is not None})
+    parts, spent = [], []
+    for name, (limit, remaining, reset_at) in sorted(windows.items()):
+        if remaining is None or (reset_at is not None and reset_at <= now):
+            continue  # the window has reset since it was seen
+        resets = f", resets {reset_at:%H:%M}Z" if reset_at else ""
+        parts.append(f"{name} {remaining}/{limit if limit is not None else '?'}{resets}")
+        if remaining == 0:
+            spent.append(f"{name} until {reset_at:%H:%M}Z" if reset_at else name)
+    if not parts:
+        return Check("rate limits", "skip", "no rate-limit headers seen yet")
+    if spent:
+        return Check(
+            "rate limits",
+            "warn",
+            "spent: " + "; ".join(spent) + " — " + "; ".join(parts),
+            "nothing to do: the bot waits for the reset (poll less often with UNROLL_POLL_INTERVAL if it recurs)",
+        )
+    return Check("rate limits", "ok", "; ".join(parts))
+
+
+def spend(store: Store, settings: Settings) -> Check:
+    today = spending.spent_today(store, settings)
+    if today.over:
+        policy = (
+            "new requests wait on the stream until 00:00 UTC"
+            if settings.over_budget == "wait"
+            else "requests get a short reply without the link"
+        )
+        return Check("spending", "warn", f"{today.summary()}; {policy}", "raise UNROLL_DAILY_BUDGET to resume now")
+    return Check("spending", "ok", today.summary())
+
+
+def queue(store: Store, settings: Settings) -> Check:
+    depth, pending, dead = store.queue_depth(), store.pending_count(), store.dead_count()
+    last = store.last_poll()
+    figures = f"{depth} queued ({pending} being handled), {dead} dead letters"
+    if last is None:
+        return Check(
+            "poller",
+            "warn",
+            f"has never polled; {figures}",
+            "start `python -m bot poll` or `run` (or cron `run --once`)",
+        )
+    age = (datetime.now(UTC) - last).total_seconds()
+    figures = f"last poll {age:.0f}s ago; {figures}"
+    if age > max(3 * settings.poll_interval, 300):
+        return Check("poller", "warn", figures, "check the poll process is running and its logs (`poll_failed`)")
+    if dead:
+        return Check("poller", "warn", figures, "`python -m bot dead-letters` lists them, `--requeue` retries them")
+    return Check("poller", "ok", figures)
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+def _client(settings: Settings) -> redis.Redis:
+    if settings.redis_url:
+        return redis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_connect_timeout=REDIS_TIMEOUT,
+            socket_timeout=REDIS_TIMEOUT,
+        )
+    return Store.from_settings(settings).redis
+
+
+def redacted_url(url: str) -> str:
+    """A URL with its password hidden."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url

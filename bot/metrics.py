@@ -1,0 +1,218 @@
+"""The bot's metrics in Prometheus format: counted in Redis by every process, exposed by the web process.
+
+Poller, workers and web are separate processes, so counters live in Redis (the store's `spending and
+metrics` methods) and the web process turns them into Prometheus families at scrape time with a custom
+collector. Recording never raises: a Redis hiccup costs a metric, not a request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+import redis
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from bot import spending
+from bot.models import HandledRequest
+from bot.store import Store
+from bot.xapi import Window, XApi
+from config.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+RESOLVE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+REPLY_LATENCY_BUCKETS = (5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+HISTOGRAMS: dict[str, tuple[Sequence[float], str]] = {
+    "resolve_seconds": (RESOLVE_BUCKETS, "Seconds spent resolving a request's thread through the X API."),
+    "reply_latency_seconds": (REPLY_LATENCY_BUCKETS, "Seconds from a mention to the bot's reply."),
+}
+POST_ENDPOINT = "POST /2/tweets"
+
+
+@contextmanager
+def safely(metric: str) -> Iterator[None]:
+    """Log, never raise, a Redis failure while recording a metric."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        log.warning("metric_not_recorded", metric=metric, error=str(exc))
+
+
+# --- recording: called by the poller, the worker and the X API adapter ---------------------------------------
+def observe_poll(store: Store, seen: int) -> None:
+    """Count the mentions one poll read."""
+    with safely("mentions_seen"):
+        store.count("mentions_seen", by=seen)
+
+
+def observe_handled(store: Store, handled: HandledRequest) -> None:
+    """Count a handled request by outcome (once per mention and outcome) and its mention-to-reply latency."""
+    with safely("requests"):
+        first = store.count_once(f"{handled.mention_id}:{handled.outcome}", "requests", (handled.outcome,))
+        if first and handled.reply_id and handled.latency_s is not None:
+            observe_seconds(store, "reply_latency_seconds", handled.latency_s)
+
+
+def observe_seconds(store: Store, family: str, seconds: float) -> None:
+    """One observation of a latency histogram (`resolve_seconds`, `reply_latency_seconds`)."""
+    buckets, _ = HISTOGRAMS[family]
+    with safely(family):
+        store.observe(family, bucket_of(seconds, buckets), seconds)
+
+
+@contextmanager
+def timed(store: Store, family: str) -> Iterator[None]:
+    """Observe how long the block took in a latency histogram, whether it succeeded or not."""
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        observe_seconds(store, family, time.monotonic() - start)
+
+
+def bucket_of(value: float, buckets: Sequence[float]) -> str:
+    """The name of the smallest bucket holding `value` (`+Inf` past the last)."""
+    return next((str(le) for le in buckets if value <= le), "+Inf")
+
+
+class ApiMetrics:
+    """The X API adapter's `on_response` hook: API requests by endpoint and status, replies posted, rate limits."""
+
+    def __init__(self, store: Store, windows: Mapping[str, Window] | None = None) -> None:
+        self.store = store
+        self.windows: Mapping[str, Window] = windows if windows is not None else {}
+
+    def attach(self, api: XApi) -> XApi:
+        """Read the adapter's rate-limit windows (updated before the hook is called)."""
+        self.windows = api.windows
+        return api
+
+    def __call__(self, endpoint: str, status: int) -> None:
+        with safely("api_requests"):
+            self.store.count("api_requests", (endpoint, str(status)))
+            if endpoint == POST_ENDPOINT and status in (200, 201):
+                self.store.count("replies_posted")
+            for name in (endpoint, f"{endpoint} 24h-user", f"{endpoint} 24h-app"):
+                window = self.windows.get(name)
+                if window is not None and window.remaining is not None:
+                    self.store.set_window(name, window.limit, window.remaining, window.reset_at)
+
+
+def instrumented_api(settings: Settings, store: Store) -> XApi:
+    """The X API adapter with its requests and rate limits counted in Redis (rate limits shared through `store`)."""
+    hook = ApiMetrics(store)
+    return hook.attach(XApi(settings, on_response=hook, board=store))
+
+
+# --- exposing: the web process's /metrics ------------------------------------------------------------------
+class RedisCollector(Collector):
+    """Reads every metric from Redis at scrape time, so all processes' counts show in one place."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def collect(self) -> Iterable[Metric]:
+        store = self.store
+        yield _counter(
+            "unroll_mentions_seen", "Mentions of the bot read by the poller.", store.counters("mentions_seen")
+        )
+        yield _counter(
+            "unroll_requests",
+            "Handled requests by outcome (replied, cached, no_thread, not_found, ignored:<reason>…).",
+            store.counters("requests"),
+            ["outcome"],
+        )
+        yield _counter("unroll_replies_posted", "Replies posted on X.", store.counters("replies_posted"))
+        yield _counter(
+            "unroll_api_requests",
+            "X API requests by endpoint and HTTP status.",
+            store.counters("api_requests"),
+            ["endpoint", "status"],
+        )
+        yield from self._rate_limits()
+        yield _gauge("unroll_queue_depth", "Requests on the work stream, taken or not.", store.queue_depth())
+        yield _gauge("unroll_queue_pending", "Requests taken by a worker and not yet finished.", store.pending_count())
+        yield _gauge("unroll_dead_letters", "Requests in the dead-letter stream.", store.dead_count())
+        last_poll = store.last_poll()
+        yield _gauge(
+            "unroll_last_poll_timestamp_seconds",
+            "When the poller last polled successfully (Unix time; 0: never).",
+            last_poll.timestamp() if last_poll else 0.0,
+        )
+        for family, (buckets, documentation) in HISTOGRAMS.items():
+            yield _histogram(f"unroll_{family}", documentation, buckets, store.observations(family))
+        yield from self._spending()
+
+    def _rate_limits(self) -> Iterator[Metric]:
+        remaining = GaugeMetricFamily(
+            "unroll_rate_limit_remaining", "Requests left in the current rate-limit window.", labels=["endpoint"]
+        )
+        limit = GaugeMetricFamily("unroll_rate_limit_limit", "Size of the rate-limit window.", labels=["endpoint"])
+        reset = GaugeMetricFamily(
+            "unroll_rate_limit_reset_timestamp_seconds", "When the window resets (Unix time).", labels=["endpoint"]
+        )
+        for endpoint, (size, left, reset_at) in sorted(self.store.windows().items()):
+            if left is not None:
+                remaining.add_metric([endpoint], left)
+            if size is not None:
+                limit.add_metric([endpoint], size)
+            if reset_at is not None:
+                reset.add_metric([endpoint], reset_at.timestamp())
+        yield from (remaining, limit, reset)
+
+    def _spending(self) -> Iterator[Metric]:
+        spend = spending.spent_today(self.store, self.settings)
+        yield _gauge("unroll_spend_today_usd", "US$ spent today (UTC) at the configured prices.", spend.usd)
+        yield _gauge("unroll_daily_budget_usd", "UNROLL_DAILY_BUDGET (0: no limit).", spend.budget)
+        today = GaugeMetricFamily("unroll_billed_today", "Items billed today (UTC) by kind.", labels=["kind"])
+        for kind, n in spend.counts.as_dict().items():
+            today.add_metric([kind], n)
+        yield today
+        yield _counter(
+            "unroll_billed_items", "Items billed by kind, all time.", self.store.counters("billed"), ["kind"]
+        )
+
+
+def _counter(
+    name: str, documentation: str, values: Mapping[tuple[str, ...], int], labels: Sequence[str] = ()
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=labels)
+    if not labels:
+        family.add_metric([], sum(values.values()))
+        return family
+    for label_values, value in sorted(values.items()):
+        if len(label_values) == len(labels):
+            family.add_metric(list(label_values), value)
+    return family
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _histogram(
+    name: str, documentation: str, buckets: Sequence[float], fields: Mapping[str, float]
+) -> HistogramMetricFamily:
+    cumulative, points = 0.0, []
+    for le in [*(str(b) for b in buckets), "+Inf"]:
+        cumulative += fields.get(f"bucket:{le}", 0.0)
+        points.append((le, cumulative))
+    return HistogramMetricFamily(name, documentation, buckets=points, sum_value=fields.get("sum", 0.0))
+
+
+def registry(store: Store, settings: Settings) -> CollectorRegistry:
+    """A registry holding only the bot's collector (not the process-wide default one)."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(RedisCollector(store, settings))
+    return reg
+
+
+def exposition(reg: CollectorRegistry) -> tuple[bytes, str]:
+    """The Prometheus text exposition of a registry and its content type."""
+    return generate_latest(reg), CONTENT_TYPE_LATEST

@@ -1,0 +1,364 @@
+"""Operator commands (`requests`, `request`, `dead-letters`, `rerender`, `export`, `config`, `doctor`), run as
+`bot.__main__.main([...])` with only environment variables set, over a real Redis and the sandbox."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import structlog
+
+from bot import cli, spending
+from bot.__main__ import main
+from bot.models import HandledRequest, Thread, UnrollRequest
+from bot.sandbox import SandboxServer
+from bot.spending import Counts
+from bot.store import Store
+from config.settings import load_settings
+from tests.conftest import BOT_HANDLE, CREDENTIALS
+from tests.fixtures_pages import ThreadFactory
+from tests.test_e2e import bot, bot_env  # noqa: F401  (bot_env is a fixture)
+
+LINK = "http://127.0.0.1:8000/thread/100"
+NOW = datetime.now(UTC)
+# Each outcome with the fields the worker or poller records for it, and what the table's last column shows.
+OUTCOMES: dict[str, tuple[dict[str, Any], str]] = {
+    "replied": ({"link": LINK, "reply_id": "900", "root_id": "100", "tweets": 12, "latency_s": 4.2}, LINK),
+    "cached": ({"link": LINK, "reply_id": "901", "root_id": "100", "tweets": 12}, LINK),
+    "no_thread": ({"reason": "single_tweet", "reply_id": "902"}, "single_tweet"),
+    "not_found": ({"reason": "deleted"}, "deleted"),
+    "protected": ({"reason": "protected_author"}, "protected_author"),
+    "rate_limited": ({"error": "GET /2/tweets/search/recent: 429 Too Many Requests"}, "429 Too Many Requests"),
+    "dead_letter": ({"error": "ApiUnavailable: GET /2/tweets: 503 server error", "attempts": 5}, "503 server error"),
+    "ignored:retweet": ({"reason": "retweet", "attempts": 0}, "retweet"),
+}
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer, redis_client: redis.Redis, prefix: str, tmp_path: Path
+) -> Iterator[None]:
+    """Only the environment an operator sets, pointed at the test's Redis (same server, same prefix)."""
+    url = os.environ.get("REDIS_URL")
+    # Without REDIS_URL the commands open the embedded Redis of the data dir: the tests' own, already running.
+    data_dir = Path(redis_client.db).parent if not url else tmp_path / "data"  # type: ignore[attr-defined]
+    for name in list(os.environ):
+        if name.startswith(("X_", "UNROLL_")) or name in ("REDIS_URL", "PUBLIC_BASE_URL", "PORT", "HOST"):
+            monkeypatch.delenv(name)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name.upper(), value)
+    if url:
+        monkeypatch.setenv("REDIS_URL", url)
+    monkeypatch.setenv("X_API_BASE_URL", sandbox.url)
+    monkeypatch.setenv("UNROLL_KEY_PREFIX", prefix)
+    monkeypatch.setenv("UNROLL_BOT_HANDLE", BOT_HANDLE)
+    monkeypatch.setenv("UNROLL_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("UNROLL_LOG_FORMAT", "json")
+    monkeypatch.chdir(tmp_path)  # no .env but the test's
+    yield
+    logging.getLogger().handlers.clear()
+    structlog.reset_defaults()
+
+
+def command(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of one `python -m bot` command run in-process."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def record(
+    store: Store, mention_id: str, outcome: str, *, requester: str = "reader", ago: float = 60, **fields: Any
+) -> None:
+    handled = HandledRequest(
+        mention_id=mention_id,
+        request_id=f"{mention_id}-0",
+        mention_url=f"https://x.com/{requester}/status/{mention_id}",
+        requester=requester,
+        requester_id="9",
+        outcome=outcome,
+        handled_at=NOW - timedelta(seconds=ago),
+        **fields,
+    )
+    store.record(handled)
+
+
+def row_of(output: str, mention_id: str) -> str:
+    [line] = [line for line in output.splitlines() if f" {mention_id} " in line]
+    return line
+
+
+# --- requests -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("outcome", OUTCOMES)
+def test_requests_table_shows_each_outcome(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str], outcome: str
+) -> None:
+    """Each outcome's row shows the requester, the outcome and its link, reason or error."""
+    fields, last_column = OUTCOMES[outcome]
+    record(store, "5001", outcome, **fields)
+    code, output, _ = command(capsys, "requests")
+    assert 0 == code
+    row = row_of(output, "5001")
+    assert ["5001", "@reader", outcome] == row.split()[2:5]
+    assert row.endswith(last_column)
+
+
+def test_requests_table_has_a_header_and_newest_first(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table starts with its column names and lists the newest request first."""
+    record(store, "5001", "replied", ago=300, **OUTCOMES["replied"][0])
+    record(store, "5002", "not_found", ago=10, reason="deleted")
+    _, output, _ = command(capsys, "requests")
+    lines = output.splitlines()
+    assert lines[0].split()[:4] == ["handled_at", "mention_id", "requester", "outcome"]
+    assert [" 5002 " in lines[2], " 5001 " in lines[3]] == [True, True]
+
+
+def test_requests_without_records_says_so(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty log is said in words, not an empty table."""
+    _, output, _ = command(capsys, "requests")
+    assert "(no handled requests)" in output
+
+
+@pytest.mark.parametrize(
+    ("outcome_filter", "expected"),
+    [("replied", {"5001"}), ("ignored", {"5003", "5004"}), ("ignored:retweet", {"5003"}), ("protected", set())],
+)
+def test_requests_filter_by_outcome(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str], outcome_filter: str, expected: set[str]
+) -> None:
+    """--outcome keeps one outcome; `ignored` takes every `ignored:<reason>`."""
+    record(store, "5001", "replied", **OUTCOMES["replied"][0])
+    record(store, "5002", "not_found", reason="deleted")
+    record(store, "5003", "ignored:retweet", reason="retweet")
+    record(store, "5004", "ignored:blocked_user", reason="blocked_user")
+    _, output, _ = command(capsys, "requests", "--outcome", outcome_filter, "--json")
+    assert expected == {json.loads(line)["mention_id"] for line in output.splitlines()}
+
+
+@pytest.mark.parametrize("user", ["alice", "@Alice", "ALICE"])
+def test_requests_filter_by_requester(env: None, store: Store, capsys: pytest.CaptureFixture[str], user: str) -> None:
+    """--user matches the requester's handle with or without @, in any case."""
+    record(store, "5001", "replied", requester="alice", **OUTCOMES["replied"][0])
+    record(store, "5002", "replied", requester="bob", **OUTCOMES["replied"][0])
+    _, output, _ = command(capsys, "requests", "--user", user)
+    assert (True, False) == (" 5001 " in output, " 5002 " in output)
+
+
+def test_requests_since_a_duration(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """--since 1h leaves out what was handled earlier."""
+    record(store, "5001", "replied", ago=2 * 3600, **OUTCOMES["replied"][0])
+    record(store, "5002", "replied", ago=60, **OUTCOMES["replied"][0])
+    _, output, _ = command(capsys, "requests", "--since", "1h")
+    assert (False, True) == (" 5001 " in output, " 5002 " in output)
+
+
+def test_requests_since_an_iso_time(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """--since also takes an ISO time (UTC when it has no offset)."""
+    record(store, "5001", "replied", ago=2 * 3600, **OUTCOMES["replied"][0])
+    record(store, "5002", "replied", ago=60, **OUTCOMES["replied"][0])
+    since = (NOW - timedelta(hours=1)).replace(tzinfo=None).isoformat(timespec="seconds")
+    _, output, _ = command(capsys, "requests", "--since", since, "--json")
+    assert ["5002"] == [json.loads(line)["mention_id"] for line in output.splitlines()]
+
+
+def test_requests_since_nonsense_is_refused(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --since that is neither a time nor a duration exits 2 saying what it takes."""
+    code, _, err = command(capsys, "requests", "--since", "yesterday")
+    assert 2 == code
+    assert '--since takes an ISO time or a duration like 30m, 2h, 7d, got "yesterday"' in err
+
+
+def test_requests_json_is_one_record_per_line(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """--json prints each record as one JSON object, whole, for scripts."""
+    for i, outcome in enumerate(OUTCOMES):
+        record(store, str(5000 + i), outcome, ago=100 - i, **OUTCOMES[outcome][0])
+    _, output, _ = command(capsys, "requests", "--json")
+    records = [HandledRequest.model_validate_json(line) for line in output.splitlines()]
+    assert list(reversed(OUTCOMES)) == [r.outcome for r in records]
+    assert store.handled_one("5000") == records[-1]
+
+
+def test_requests_footer_shows_todays_spending(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """Below the table, the day's spend at the configured prices."""
+    spending.record(store, load_settings(_env_file=None), Counts(post_read=12, post_with_url=1))
+    _, output, _ = command(capsys, "requests")
+    assert output.rstrip().splitlines()[-1].startswith("US$0.260 spent today (")
+
+
+def test_requests_footer_points_at_dead_letters(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """When requests sit in the dead-letter stream the listing says how to see them."""
+    store.enqueue([UnrollRequest(mention_id="7", requester_id="9")])
+    [(entry_id, request)] = store.read("w1")
+    store.dead_letter(entry_id, request, "boom", 5)
+    _, output, _ = command(capsys, "requests")
+    assert "1 request(s) in the dead-letter stream: `python -m bot dead-letters` lists them." in output
+
+
+# --- request <id> -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("outcome", OUTCOMES)
+def test_request_story_shows_every_field(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str], outcome: str
+) -> None:
+    """`request <mention id>` prints each field of the record on its own line."""
+    fields, _ = OUTCOMES[outcome]
+    record(store, "5001", outcome, **fields)
+    code, output, _ = command(capsys, "request", "5001")
+    assert 0 == code
+    story = {line.split(maxsplit=1)[0]: line.split(maxsplit=1)[1] for line in output.splitlines() if line.strip()}
+    assert (outcome, "5001", "https://x.com/reader/status/5001") == (
+        story["outcome"],
+        story["mention_id"],
+        story["mention_url"],
+    )
+    for name, value in fields.items():
+        assert str(value) == story[name]
+
+
+def test_request_story_shows_the_reply_record(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """A replied request's story ends with its idempotency record: state and reply id."""
+    record(store, "5001", "replied", **OUTCOMES["replied"][0])
+    store.mark_replied("5001", "900", "Hi @reader, here is the thread unrolled: " + LINK)
+    _, output, _ = command(capsys, "request", "5001")
+    assert output.splitlines()[-1].startswith("reply record  replied 900 at ")
+
+
+def test_request_unknown_mention_exits_1(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """An id never handled is said on stderr with exit code 1."""
+    code, output, err = command(capsys, "request", "424242")
+    assert (1, "", "No handled request for mention 424242.\n") == (code, output, err)
+
+
+# --- long commands ------------------------------------------------------------------------------------------
+def dead_letters(store: Store, *mention_ids: str) -> None:
+    store.enqueue([UnrollRequest(mention_id=m, requester_id="9") for m in mention_ids])
+    for entry_id, request in store.read("w1", count=len(mention_ids)):
+        store.add_failure(request.mention_id)
+        store.dead_letter(entry_id, request, "ApiUnavailable: 503", 5)
+
+
+def test_dead_letters_are_listed(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """`dead-letters` lists each with its attempts and last error."""
+    dead_letters(store, "7")
+    _, output, _ = command(capsys, "dead-letters")
+    assert output.startswith("7  attempts=5  at=") and output.rstrip().endswith("error=ApiUnavailable: 503")
+
+
+def test_requeue_reports_progress_and_moves_every_letter(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--requeue prints plain progress lines off a terminal and puts every request back with fresh attempts."""
+    dead_letters(store, "7", "8")
+    code, output, _ = command(capsys, "dead-letters", "--requeue")
+    assert (0, ["re-queue: 1/2", "re-queue: 2/2", "Re-queued 2 request(s)."]) == (code, output.splitlines())
+    assert (0, 2, 0) == (store.dead_count(), store.queue_depth(), store.failures("7"))
+
+
+def test_plain_progress_prints_at_every_tenth(capsys: pytest.CaptureFixture[str]) -> None:
+    """Off a terminal, a long run prints ten lines, not one per item."""
+    assert list(range(100)) == list(cli.progress(list(range(100)), "export"))
+    assert [f"export: {n}/100" for n in range(10, 101, 10)] == capsys.readouterr().out.splitlines()
+
+
+def test_progress_on_a_terminal_is_a_bar(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """On a terminal, progress is a bar on stderr and stdout stays clean."""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert [1, 2, 3] == list(cli.progress([1, 2, 3], "rerender"))
+    assert "" == capsys.readouterr().out
+    assert "rerender" in terminal.getvalue() and "3/3" in terminal.getvalue()
+
+
+def test_rerender_renders_every_stored_thread(
+    env: None, store: Store, make_thread: ThreadFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every stored thread renders in every format: exit 0 with the count."""
+    store.save_thread(make_thread(12))
+    store.save_thread(make_thread(3, root_id="7000"))
+    code, output, _ = command(capsys, "rerender")
+    assert (0, ["rerender: 1/2", "rerender: 2/2", "Rendered 2 of 2 thread(s)."]) == (code, output.splitlines())
+
+
+def test_rerender_reports_a_thread_that_fails(
+    env: None, store: Store, make_thread: ThreadFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stored thread that no longer loads is named with its error; the others are still checked; exit 1."""
+    store.save_thread(make_thread(12))
+    store.save_thread(make_thread(3, root_id="7000"))
+    store.redis.set(store.key("thread", "7000"), '{"root_id": "7000"}')  # written by an older, different model
+    code, output, _ = command(capsys, "rerender")
+    assert 1 == code
+    assert "Rendered 1 of 2 thread(s)." in output
+    assert output.rstrip().splitlines()[-1].startswith("FAILED 7000  ValidationError:")
+
+
+def test_export_writes_every_thread_as_json(
+    env: None, store: Store, make_thread: ThreadFactory, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`export <dir>` writes `<root id>.json` for each stored thread, loadable as the stored model."""
+    store.save_thread(make_thread(12))
+    store.save_thread(make_thread(3, root_id="7000"))
+    code, output, _ = command(capsys, "export", str(tmp_path / "out"))
+    assert (0, f"Exported 2 thread(s) to {tmp_path / 'out'}.") == (code, output.splitlines()[-1])
+    assert ["1000.json", "7000.json"] == sorted(p.name for p in (tmp_path / "out").iterdir())
+    exported = Thread.model_validate_json((tmp_path / "out" / "7000.json").read_text())
+    assert store.get_thread("7000") == exported
+
+
+# --- secrets ------------------------------------------------------------------------------------------------
+def test_config_hides_every_secret(env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """`config` says a secret is set without showing it."""
+    code, output, err = command(capsys, "config")
+    assert 0 == code
+    assert "X_API_SECRET=(set, hidden)" in output.splitlines()
+    for value in CREDENTIALS.values():
+        assert value not in output + err
+
+
+def test_config_hides_the_redis_password(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A password in REDIS_URL is masked in the configuration shown."""
+    monkeypatch.setenv("REDIS_URL", "redis://:hunter2-SECRET@redis.example:6379/0")
+    _, output, _ = command(capsys, "config")
+    assert "REDIS_URL=redis://:***@redis.example:6379/0" in output.splitlines()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [("config",), ("doctor",), ("requests",), ("run", "--once")])
+def test_no_secret_in_any_output_at_debug_level(bot_env: dict[str, str], args: tuple[str, ...]) -> None:  # noqa: F811
+    """With UNROLL_LOG_LEVEL=DEBUG (tweepy, requests-oauthlib and urllib3 included) no secret value is written."""
+    result = bot({**bot_env, "UNROLL_LOG_LEVEL": "DEBUG"}, *args)
+    text = result.stdout + result.stderr
+    for value in CREDENTIALS.values():
+        assert value not in text
+    if args[0] in ("doctor", "run"):
+        assert "Making API request" in text  # tweepy's DEBUG lines were written, and scrubbed
+
+
+def test_export_reports_a_thread_that_fails_and_writes_the_others(
+    env: None, store: Store, make_thread: ThreadFactory, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A stored thread that no longer loads is named; every other thread is still exported; exit 1."""
+    store.save_thread(make_thread(12))
+    store.save_thread(make_thread(3, root_id="7000"))
+    store.redis.set(store.key("thread", "7000"), '{"root_id": "7000"}')  # written by an older, different model
+    code, output, _ = command(capsys, "export", str(tmp_path / "out"))
+    assert 1 == code
+    assert ["1000.json"] == [p.name for p in (tmp_path / "out").iterdir()]
+    assert output.rstrip().splitlines()[-1].startswith("FAILED 7000  ValidationError:")

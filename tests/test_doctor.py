@@ -1,0 +1,230 @@
+"""`python -m bot doctor` against the sandbox, a real Redis and the real web app served by uvicorn."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot import doctor, spending, web
+from bot.doctor import Check
+from bot.models import UnrollRequest
+from bot.sandbox import SandboxServer
+from bot.spending import Counts
+from bot.store import Store
+from bot.xapi import Window
+from config.settings import Settings, load_settings
+
+
+def changed(settings: Settings, **changes: object) -> Settings:
+    """The settings with some values changed and validated again."""
+    return load_settings(_env_file=None, **{**settings.model_dump(), **changes})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def served(settings: Settings, store: Store) -> Iterator[Settings]:
+    """The settings with PUBLIC_BASE_URL at the bot's web app, served by uvicorn in a thread."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    served = changed(settings, public_base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+    server = web.server(served, store)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
+        time.sleep(0.02)
+    yield served
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+def run(settings: Settings, store: Store) -> tuple[int, dict[str, str]]:
+    """The doctor's exit code and its lines by check name."""
+    lines: list[str] = []
+    code = doctor.run_doctor(settings, lines.append, store=store)
+    by_name = {
+        line[6:].split("  ", 1)[0].strip(): line for line in lines if line[:4] in ("ok  ", "warn", "FAIL", "skip")
+    }
+    return code, by_name
+
+
+def test_healthy_deployment_passes_every_check(served: Settings, store: Store) -> None:
+    """Good credentials, the right handle, Redis and a live web process: exit 0 and no FAIL line."""
+    code, lines = run(served, store)
+    assert 0 == code
+    assert [] == [line for line in lines.values() if line.startswith("FAIL")]
+    assert lines["credentials"].startswith("ok") and "@unrollbot" in lines["credentials"]
+    assert lines["handle"].startswith("ok")
+    assert lines["redis"].startswith("ok")
+    assert lines["public url"].startswith("warn") and "/healthz answers" in lines["public url"]
+
+
+def test_every_check_prints_one_line(served: Settings, store: Store) -> None:
+    """Each check is one line, in order, followed by a summary."""
+    lines: list[str] = []
+    doctor.run_doctor(served, lines.append, store=store)
+    names = [line[6:].split("  ", 1)[0].strip() for line in lines[:-2]]
+    expected = ["config", "credentials", "bearer token", "handle", "redis", "persistence", "public url"]
+    assert [*expected, "rate limits", "spending", "poller"] == names
+    assert lines[-1].startswith("10 checks: 0 failed")
+
+
+def test_wrong_credentials_fail_naming_the_variables(sandbox: SandboxServer, served: Settings, store: Store) -> None:
+    """A 401 from GET /2/users/me fails with the variables to check."""
+    sandbox.world.configure_credentials(consumer_key="another-app", access_token="another-account")
+    code, lines = run(served, store)
+    assert 1 == code
+    line = lines["credentials"]
+    assert line.startswith("FAIL") and "401 Unauthorized" in line
+    for name in ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET"):
+        assert name in line
+    assert lines["handle"].startswith("skip")
+
+
+def test_wrong_bearer_token_fails(sandbox: SandboxServer, served: Settings, store: Store) -> None:
+    """A bearer token the API refuses fails its own check, the user credentials still pass."""
+    sandbox.world.configure_credentials(bearer_token="another-bearer")
+    code, lines = run(served, store)
+    assert 1 == code
+    assert lines["bearer token"].startswith("FAIL") and "X_BEARER_TOKEN" in lines["bearer token"]
+    assert lines["credentials"].startswith("ok")
+
+
+def test_bearer_check_reads_no_post(sandbox: SandboxServer, served: Settings, store: Store) -> None:
+    """Checking the bearer token costs nothing: the probe looks up a tweet that does not exist."""
+    run(served, store)
+    assert {200: 1} == sandbox.world.stats.requests["GET /2/tweets"]
+    assert 0 == sandbox.world.stats.post_reads
+
+
+def test_handle_of_another_account_fails(served: Settings, store: Store) -> None:
+    """Credentials of another account than UNROLL_BOT_HANDLE fail with both handles named."""
+    code, lines = run(changed(served, bot_handle="someone_else"), store)
+    assert 1 == code
+    assert lines["handle"].startswith("FAIL")
+    assert "@someone_else" in lines["handle"] and "@unrollbot" in lines["handle"]
+
+
+def test_unset_handle_is_a_warning_with_the_value_to_set(served: Settings, store: Store) -> None:
+    """Without UNROLL_BOT_HANDLE the doctor suggests the handle the credentials belong to."""
+    code, lines = run(changed(served, bot_handle=None), store)
+    assert 0 == code
+    assert lines["handle"].startswith("warn") and "UNROLL_BOT_HANDLE=unrollbot" in lines["handle"]
+
+
+def test_unreachable_public_url_fails_with_the_fix(settings: Settings, store: Store) -> None:
+    """Nothing answering at PUBLIC_BASE_URL fails: readers' links would be dead."""
+    code, lines = run(changed(settings, public_base_url=f"http://127.0.0.1:{free_port()}"), store)
+    assert 1 == code
+    assert lines["public url"].startswith("FAIL") and "python -m bot web" in lines["public url"]
+
+
+def test_unreachable_redis_fails_and_skips_what_needs_it(settings: Settings) -> None:
+    """A REDIS_URL where nothing answers fails the redis check; the queue and spending are not checked."""
+    lines: list[str] = []
+    code = doctor.run_doctor(changed(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0"), lines.append)
+    assert 1 == code
+    [redis_line] = [line for line in lines if "redis " in line[:20]]
+    assert redis_line.startswith("FAIL") and "REDIS_URL" in redis_line
+    assert not any("spending" in line[:20] or "poller" in line[:20] for line in lines)
+
+
+def test_missing_credentials_fail_unless_dry_run(settings: Settings, store: Store) -> None:
+    """Missing credentials fail the config check, and are only a warning in dry-run."""
+    bare = changed(settings, x_api_secret=None, x_access_token_secret=None)
+    code, lines = run(bare, store)
+    assert (1, True) == (code, lines["config"].startswith("FAIL"))
+    assert "X_API_SECRET, X_ACCESS_TOKEN_SECRET" in lines["config"]
+    assert lines["credentials"].startswith("skip")
+    _, dry = run(changed(bare, dry_run=True), store)
+    assert dry["config"].startswith("warn")
+
+
+def test_rate_limit_budget_of_users_me_is_shown(served: Settings, store: Store) -> None:
+    """The doctor's own call tells the remaining rate-limit budget."""
+    _, lines = run(served, store)
+    assert lines["rate limits"].startswith("ok") and "GET /2/users/me 74/75" in lines["rate limits"]
+
+
+def test_windows_seen_by_the_running_bot_are_shown(served: Settings, store: Store) -> None:
+    """Windows the bot's processes last saw (kept in Redis) are part of the budget."""
+    reset = datetime.now(UTC) + timedelta(minutes=5)
+    store.set_window("GET /2/users/:id/mentions", 10, 0, reset)
+    _, lines = run(served, store)
+    line = lines["rate limits"]
+    assert line.startswith("warn") and f"GET /2/users/:id/mentions until {reset:%H:%M}Z" in line
+
+
+def test_windows_that_reset_since_are_left_out() -> None:
+    """A spent window whose reset time has passed is no longer a concern."""
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    seen = {"GET /2/tweets": (900, 0, now - timedelta(minutes=1))}
+    fresh = {"GET /2/users/me": Window(75, 74, now + timedelta(minutes=15))}
+    assert Check("rate limits", "ok", "GET /2/users/me 74/75, resets 12:15Z") == doctor.rate_limits(fresh, seen, now)
+
+
+@pytest.mark.parametrize(
+    ("config", "status"),
+    [
+        ({"appendonly": "yes", "save": ""}, "ok"),
+        ({"appendonly": "no", "save": "3600 1 300 100"}, "ok"),
+        ({"appendonly": "yes", "save": "3600 1"}, "ok"),
+        ({"appendonly": "no", "save": ""}, "warn"),
+        ({}, "warn"),
+    ],
+)
+def test_persistence_needs_the_append_only_file_or_snapshots(config: dict[str, str], status: str) -> None:
+    """Redis without AOF or RDB snapshots loses the queue on restart: a warning."""
+    assert status == doctor.judge_persistence(config).status
+
+
+def test_embedded_redis_persists(served: Settings, store: Store) -> None:
+    """The persistence line reads the real Redis's settings."""
+    _, lines = run(served, store)
+    assert lines["persistence"].startswith(("ok", "warn"))
+    assert "append-only" in lines["persistence"] or "snapshots" in lines["persistence"]
+
+
+def test_todays_spending_is_shown(served: Settings, store: Store) -> None:
+    """The spending line shows what today cost."""
+    spending.record(store, served, Counts(post_read=4, post_with_url=1))
+    _, lines = run(served, store)
+    assert lines["spending"].startswith("ok") and "US$0.220" in lines["spending"]
+
+
+def test_spending_over_budget_is_a_warning_with_the_policy(served: Settings, store: Store) -> None:
+    """Over the daily budget the doctor says what happens to requests and how to resume."""
+    budgeted = changed(served, daily_budget=0.1)
+    spending.record(store, budgeted, Counts(post_with_url=1))
+    _, lines = run(budgeted, store)
+    line = lines["spending"]
+    assert line.startswith("warn") and "wait on the stream until 00:00 UTC" in line and "UNROLL_DAILY_BUDGET" in line
+
+
+def test_poller_that_never_polled_is_a_warning(served: Settings, store: Store) -> None:
+    """Before the first poll the doctor says how to start the poller."""
+    _, lines = run(served, store)
+    assert lines["poller"].startswith("warn") and "never polled" in lines["poller"]
+
+
+def test_dead_letters_are_a_warning(served: Settings, store: Store) -> None:
+    """Requests in the dead-letter stream are pointed out with the command that retries them."""
+    store.mark_polled()
+    store.enqueue([UnrollRequest(mention_id="5", requester_id="9")])
+    [(entry_id, request)] = store.read("w1")
+    store.dead_letter(entry_id, request, "boom", 5)
+    _, lines = run(served, store)
+    assert lines["poller"].startswith("warn") and "1 dead letters" in lines["poller"]
+    assert "--requeue" in lines["poller"]
