@@ -6,10 +6,10 @@ transactions below (enqueue + cursor, record + trim) work on Redis Cluster too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis
 import structlog
@@ -20,6 +20,7 @@ from config.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
 GROUP = "workers"  # the one consumer group every worker reads the request stream through
 REPLY_RECORD_TTL = 30 * 24 * 3600  # idempotency records outlive any redelivery by far
 PENDING_BATCH = 100
@@ -53,6 +54,7 @@ class Store:
 
     def __init__(self, client: redis.Redis, prefix: str = "unroll", *, handled_log_size: int = 10000) -> None:
         self.redis = client
+        self._group_ready = False
         self.prefix = prefix
         self.handled_log_size = handled_log_size
 
@@ -87,6 +89,7 @@ class Store:
         score = thread.fetched_at.timestamp()
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(self.key("thread", thread.root_id), thread.model_dump_json())
+        pipe.hset(self.key("fetched"), thread.root_id, thread.fetched_at.isoformat())
         pipe.hset(self.key("tweet-root"), mapping={t.id: thread.root_id for t in thread.tweets})
         pipe.hset(self.key("summaries"), thread.root_id, summary.model_dump_json())
         pipe.zadd(self.key("latest"), {thread.root_id: score})
@@ -94,8 +97,24 @@ class Store:
         pipe.execute()
 
     def get_thread(self, root_id: str) -> Thread | None:
-        raw = self.redis.get(self.key("thread", root_id))
-        return Thread.model_validate_json(raw) if raw else None
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.key("thread", root_id))
+        pipe.hget(self.key("fetched"), root_id)
+        raw, fetched = pipe.execute()
+        if not raw:
+            return None
+        thread = Thread.model_validate_json(raw)
+        if fetched:  # checked for newer tweets since it was written (see touch_thread)
+            thread.fetched_at = datetime.fromisoformat(fetched)
+        return thread
+
+    def thread_version(self, root_id: str) -> str | None:
+        """When a stored thread was last fetched, without reading the thread: what page caches key on."""
+        return cast(str | None, self.redis.hget(self.key("fetched"), root_id))
+
+    def touch_thread(self, root_id: str, fetched_at: datetime) -> None:
+        """Note that a stored thread was checked and nothing changed, without rewriting it."""
+        self.redis.hset(self.key("fetched"), root_id, fetched_at.isoformat())
 
     def root_of(self, tweet_id: str) -> str | None:
         """The root id of a stored thread that contains this tweet, if any."""
@@ -108,6 +127,7 @@ class Store:
             return False
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(self.key("thread", root_id))
+        pipe.hdel(self.key("fetched"), root_id)
         pipe.hdel(self.key("tweet-root"), *[t.id for t in thread.tweets])
         pipe.hdel(self.key("summaries"), root_id)
         pipe.zrem(self.key("latest"), root_id)
@@ -145,13 +165,27 @@ class Store:
     def get_cursor(self) -> str | None:
         return cast(str | None, self.redis.get(self.key("cursor")))
 
-    def ensure_group(self) -> None:
-        """Create the stream and its consumer group if they don't exist yet."""
+    def ensure_group(self, *, again: bool = False) -> None:
+        """Create the stream and its consumer group if they don't exist yet (asked once per Store)."""
+        if self._group_ready and not again:
+            return
         try:
             self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        self._group_ready = True
+
+    def _grouped(self, command: Callable[[], T]) -> T:
+        """Run a consumer-group command, re-creating the group if Redis lost it (NOGROUP) and trying again."""
+        self.ensure_group()
+        try:
+            return command()
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.ensure_group(again=True)
+            return command()
 
     def enqueue(self, requests: Iterable[UnrollRequest], cursor: str | None = None) -> list[str]:
         """Put requests on the stream and move the poll cursor in one transaction: both or neither."""
@@ -166,14 +200,16 @@ class Store:
 
     def read(self, consumer: str, count: int = 1, block_ms: int | None = None) -> list[tuple[str, UnrollRequest]]:
         """New requests for this consumer (they stay pending until acked)."""
-        self.ensure_group()
-        reply: Any = self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms)
+        reply: Any = self._grouped(
+            lambda: self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms)
+        )
         return self._entries(reply[0][1] if reply else [])
 
     def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 10) -> list[tuple[str, UnrollRequest]]:
         """Requests another consumer took but left idle longer than `min_idle_ms`: now ours."""
-        self.ensure_group()
-        result = self.redis.xautoclaim(self.stream, GROUP, consumer, min_idle_ms, "0-0", count=count)
+        result: Any = self._grouped(
+            lambda: self.redis.xautoclaim(self.stream, GROUP, consumer, min_idle_ms, "0-0", count=count)
+        )
         return self._entries(result[1])
 
     def keep_claim(self, consumer: str, entry_id: str) -> None:
@@ -193,8 +229,7 @@ class Store:
         pipe.execute()
 
     def pending_count(self) -> int:
-        self.ensure_group()
-        summary = self.redis.xpending(self.stream, GROUP)
+        summary: Any = self._grouped(lambda: self.redis.xpending(self.stream, GROUP))
         return int(summary["pending"]) if summary else 0
 
     def peek(self, count: int = 100) -> list[UnrollRequest]:

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from bot import metrics, renderer, webforms
 from bot.errors import StoreUnavailable
-from bot.models import ThreadSummary
+from bot.models import Thread, ThreadSummary
 from bot.pages import Site, anchor_of, clean, css, profile_url, render
 from bot.store import Store
 from bot.webedge import EdgeMiddleware, PageCache, etag_matches
@@ -127,16 +127,26 @@ class Web:
         if not match:
             return self.not_found(site)
         root_id, suffix = match.group(1), match.group(2) or ""
-        thread = self.store.get_thread(root_id)
-        if thread is None:
+        # The version (when the thread was last fetched) keys the page cache, so a cached page costs one small
+        # Redis read: the whole thread is read and validated only to render it.
+        version = self.store.thread_version(root_id)
+        thread = None if version else self.store.get_thread(root_id)
+        if version is None and thread is None:
             return self._missing_thread(root_id, suffix, site)
+
+        def load() -> Thread:
+            found = thread or self.store.get_thread(root_id)
+            if found is None:  # removed between the two reads
+                raise LookupError(root_id)
+            return found
+
         media_type, render_format = FORMATS[suffix]
         if suffix:
-            key: Hashable = (suffix, root_id, thread.fetched_at, site)
-            return self.page(request, key, lambda: render_format(thread, site=site), media_type)
+            key: Hashable = (suffix, root_id, version, site)
+            return self.page(request, key, lambda: render_format(load(), site=site), media_type)
         latest = self.latest()
-        key = ("html", root_id, thread.fetched_at, site, tuple((s.root_id, s.unrolled_at) for s in latest))
-        return self.page(request, key, lambda: renderer.render_html(thread, site=site, latest=latest))
+        key = ("html", root_id, version, site, tuple((s.root_id, s.unrolled_at) for s in latest))
+        return self.page(request, key, lambda: renderer.render_html(load(), site=site, latest=latest))
 
     def _missing_thread(self, root_id: str, suffix: str, site: Site) -> Response:
         if self.store.was_removed(root_id):

@@ -25,6 +25,7 @@ from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
 from bot.resolver import resolve
 from bot.runtime import Bot
+from bot.store import Store
 
 log = structlog.get_logger(__name__)
 
@@ -204,7 +205,7 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
         handled.reason = resolution.reason
         link = None
         if thread is not None:
-            store.save_thread(thread)
+            keep(store, resolution.outcome, resolution.reason, thread)
             link = renderer.link(settings, thread.root_id)
             handled.root_id, handled.author, handled.tweets, handled.link = (
                 thread.root_id,
@@ -228,6 +229,16 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
     if request.created_at is not None:
         handled.latency_s = round((datetime.now(UTC) - request.created_at).total_seconds(), 3)
     return handled
+
+
+def keep(store: Store, outcome: str, reason: str | None, thread: Thread) -> None:
+    """Store what the resolution learnt: nothing for a fresh copy, the check's time when nothing was new."""
+    if outcome == "cached" and reason == "fresh":
+        return
+    if outcome == "cached":
+        store.touch_thread(thread.root_id, thread.fetched_at)
+        return
+    store.save_thread(thread)
 
 
 def over_budget_reply(bot: Bot, request: UnrollRequest, handled: HandledRequest) -> HandledRequest:

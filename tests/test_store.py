@@ -146,3 +146,26 @@ def test_only_one_lock_holder(store: Store) -> None:
     first.release()
     assert second.acquire(blocking=False)
     second.release()
+
+
+def test_touching_a_thread_moves_its_version_without_rewriting_it(store: Store) -> None:
+    """A check that found nothing new only moves fetched_at, which keys the page caches."""
+    saved = thread()
+    store.save_thread(saved)
+    raw = store.redis.get(store.key("thread", "100"))
+    later = saved.fetched_at + timedelta(minutes=5)
+
+    store.touch_thread("100", later)
+
+    assert later.isoformat() == store.thread_version("100")
+    assert raw == store.redis.get(store.key("thread", "100"))
+    got = store.get_thread("100")
+    assert got is not None and later == got.fetched_at
+
+
+def test_consumer_group_lost_with_redis_data_is_recreated(store: Store) -> None:
+    """If Redis comes back without the stream's group (no persistence), reads recreate it instead of failing."""
+    store.enqueue([request("5")])
+    store.redis.delete(store.stream)
+    store.enqueue([request("6")])
+    assert ["6"] == [r.mention_id for _, r in store.read("w")]

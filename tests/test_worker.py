@@ -198,3 +198,24 @@ def test_over_budget_reply_without_link_is_short_and_cheap(
     record = store.handled_one(second)
     assert record is not None and "over_budget" == record.outcome
     assert searches == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
+
+
+def test_fresh_stored_thread_is_not_rewritten_for_another_mention(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A second mention within the freshness window reuses the stored copy without writing it again."""
+    thread = post_thread(sandbox.world, 3)
+    summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    run_once(bot)
+    marker = "unchanged-marker"
+    raw = store.redis.get(store.key("thread", thread[0]))
+    assert isinstance(raw, str)
+    store.redis.set(store.key("thread", thread[0]), raw.replace("1/ part 1", marker))
+    second = summon(sandbox.world, thread[0], by="second_reader")
+
+    run_once(bot)
+
+    assert 1 == len(replies_to(sandbox, second))
+    kept = store.redis.get(store.key("thread", thread[0]))
+    assert isinstance(kept, str) and marker in kept

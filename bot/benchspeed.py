@@ -1,0 +1,270 @@
+"""Measures 2 and 3, the bot's overhead and latency, with the bot in a process of its own.
+
+The bot runs in a child process (`python -c`, commands over two pipes) so that it never shares an
+interpreter lock with the sandbox, which serves from the bench's process as X would from elsewhere. The
+child builds the bot from the settings and answers commands: `bot` polls once and drains while recording
+every HTTP request it makes; `floor` makes exactly those requests again with bare tweepy (its own
+`Client.request`, only the host rewritten to the sandbox) in a loop, reading each answer's JSON and
+nothing more; `latency` polls and drains while summing the time spent waiting on HTTP (`Response.elapsed`:
+request sent → the answer's headers read).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+import structlog
+import tweepy
+from pydantic import SecretStr
+
+from bot.benchtable import Goal, Row
+from bot.benchworld import Recording, add_mentions, add_thread, fresh_world
+from bot.poller import poll_once
+from bot.processes import consumer_name, run_once
+from bot.runtime import build
+from bot.sandbox import SandboxServer
+from bot.worker import drain
+from bot.xapi import RebasedSession
+from config.logging import configure_logging
+from config.settings import Settings, load_settings
+
+log = structlog.get_logger(__name__)
+
+ANSWER_TIMEOUT = 120.0  # seconds the bench waits for the child to answer one command
+Call = tuple[str, str, bytes | None, bool]  # method, URL, body, user context (OAuth 1.0a) or app bearer
+
+
+@dataclass
+class _Tap:
+    """Notes what the bot's HTTP session sends and how long each answer took."""
+
+    recording: bool = False
+    calls: list[Call] = field(default_factory=list)
+    waited: float = 0.0
+    count: int = 0
+
+    def __call__(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.waited += response.elapsed.total_seconds()
+        self.count += 1
+        if self.recording:
+            sent = response.request
+            body = sent.body.encode() if isinstance(sent.body, str) else sent.body
+            oauth = str(sent.headers.get("Authorization", "")).startswith("OAuth")
+            self.calls.append((sent.method or "GET", sent.url or "", body, oauth))
+
+    def reset(self, recording: bool) -> None:
+        self.recording, self.calls, self.waited, self.count = recording, [], 0.0, 0
+
+
+def bare_tweepy(settings: Settings) -> tweepy.Client:
+    """tweepy as anyone would use it, with the bot's credentials, talking to the sandbox."""
+    client = tweepy.Client(
+        bearer_token=_plain(settings.x_bearer_token),
+        consumer_key=_plain(settings.x_api_key),
+        consumer_secret=_plain(settings.x_api_secret),
+        access_token=_plain(settings.x_access_token),
+        access_token_secret=_plain(settings.x_access_token_secret),
+        return_type=requests.Response,
+    )
+    client.session = RebasedSession(settings.x_api_base_url, settings.http_timeout)
+    return client
+
+
+def _plain(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret else None
+
+
+def replay(client: tweepy.Client, calls: list[Call]) -> float:
+    """Make the calls with bare tweepy, one after the other; seconds taken."""
+    started = time.perf_counter()
+    for method, url, body, user_auth in calls:
+        parts = urlsplit(url)
+        payload = json.loads(body) if body else None
+        response = client.request(
+            method, parts.path, params=dict(parse_qsl(parts.query)), json=payload, user_auth=user_auth
+        )
+        response.json()  # what any caller must do with an answer; the bot also validates it into models
+    return time.perf_counter() - started
+
+
+def serve_commands(receive: Connection, send: Connection) -> None:
+    """The child process: build the bot from the settings sent first, then answer commands until told to stop."""
+    data, log_path = receive.recv()
+    settings = load_settings(_env_file=None, **data)
+    with open(log_path, "a") as sink:
+        configure_logging(settings, stream=sink)
+        bot = build(settings)
+        tap = _Tap()
+        bot.api.client.session.hooks["response"].append(tap)
+        floor = bare_tweepy(settings)
+        consumer = consumer_name()
+        while True:
+            command, argument = receive.recv()
+            if command == "stop":
+                break
+            if command == "bot":
+                tap.reset(recording=True)
+                started = time.perf_counter()
+                handled = run_once(bot)
+                send.send((time.perf_counter() - started, handled, tap.calls))
+            elif command == "floor":
+                send.send(replay(floor, argument))
+            elif command == "latency":
+                tap.reset(recording=False)
+                poll_once(bot)
+                handled = drain(bot, consumer)
+                send.send((handled, tap.waited, tap.count))
+            else:
+                send.send(command)
+
+
+def child_main() -> None:
+    """Entry point of the child: the two pipe ends it was given on its command line."""
+    serve_commands(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
+
+
+class BotProcess:
+    """The child process running the bot (`python -c`, two pipes), and the commands the bench sends it."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        child_reads, bench_writes = os.pipe()
+        bench_reads, child_writes = os.pipe()
+        code = "from bot.benchspeed import child_main; child_main()"
+        with log_path.open("a") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code, str(child_reads), str(child_writes)],
+                pass_fds=(child_reads, child_writes),
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=sink,
+            )
+        os.close(child_reads)
+        os.close(child_writes)
+        self.send = Connection(bench_writes, readable=False)
+        self.receive = Connection(bench_reads, writable=False)
+        self.send.send((settings.model_dump(), str(log_path)))
+
+    def ask(self, command: str, argument: Any = None) -> Any:
+        self.send.send((command, argument))
+        if not self.receive.poll(ANSWER_TIMEOUT):
+            raise RuntimeError(f"the bot process did not answer {command!r} within {ANSWER_TIMEOUT:.0f} s")
+        return self.receive.recv()
+
+    def close(self) -> None:
+        try:
+            if self.process.poll() is None:
+                self.send.send(("stop", None))
+                self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait(timeout=5)
+        finally:
+            self.send.close()
+            self.receive.close()
+
+
+def measure_overhead(sandbox: SandboxServer, child: BotProcess, bot_id: str, rounds: int) -> list[Row]:
+    """Mentions per second: the bot polling and answering one mention under a new 12-post thread at a time,
+    against the floor of the same requests made with bare tweepy on the very same world (rebuilt, same ids).
+    A first round, not counted, warms both up (connections, lazy imports)."""
+    world = sandbox.world
+    bot_seconds = floor_seconds = 0.0
+    handled = requests_made = 0
+    for index in range(rounds + 1):
+        fresh_world(world, bot_id)
+        recording = Recording(world)
+        ids = add_thread(recording, f"author{index}", 12)
+        add_mentions(recording, ids[-1], [f"reader{index}"])
+        seconds, done, calls = child.ask("bot")
+        fresh_world(world, bot_id)
+        recording.replay(world)
+        floor = child.ask("floor", calls)
+        if index == 0:
+            continue
+        bot_seconds += seconds
+        floor_seconds += floor
+        handled += done
+        requests_made += len(calls)
+    if handled != rounds:
+        raise RuntimeError(f"overhead: {rounds} mentions but {handled} handled")
+    log.info("bench_overhead", bot_s=bot_seconds, floor_s=floor_seconds, mentions=handled, requests=requests_made)
+    return [
+        Row(
+            "overhead · mentions / s, one worker, API without latency",
+            handled / bot_seconds,
+            handled / floor_seconds,
+            unit="/s",
+            goal=Goal(">=", 0.8),
+            digits=1,
+            note="(bare tweepy)",
+        )
+    ]
+
+
+def measure_latency(sandbox: SandboxServer, child: BotProcess, bot_id: str, samples: int, latency: float) -> list[Row]:
+    """Mention created → reply posted, by the sandbox's clock, one mention under a new 12-post thread at a time,
+    polled as soon as it is created; the bot's own time is the total less the time spent waiting on HTTP."""
+    world = sandbox.world
+    totals: list[float] = []
+    waits: list[float] = []
+    for index in range(samples):
+        fresh_world(world, bot_id)
+        ids = add_thread(world, f"author{index}", 12)
+        mention = add_mentions(world, ids[-1], [f"reader{index}"])[0]
+        world.set_latency(latency)
+        handled, waited, _ = child.ask("latency")
+        world.set_latency(0.0)
+        replies = world.posted()
+        if handled != 1 or len(replies) != 1:
+            raise RuntimeError(f"latency: sample {index} handled {handled} mention(s), posted {len(replies)} reply")
+        totals.append((replies[0].created_at - mention.created_at).total_seconds())
+        waits.append(waited)
+    own = [max(total - wait, 0.0) for total, wait in zip(totals, waits, strict=True)]
+    log.info("bench_latency", totals=totals, waits=waits)
+    label = f"{latency * 1000:.0f} ms per API request"
+    return [
+        Row(
+            f"latency · mention → reply, p50 ({label})",
+            1000 * percentile(totals, 50),
+            1000 * percentile(waits, 50),
+            unit="ms",
+            digits=0,
+            note="(HTTP wait)",
+        ),
+        Row(
+            f"latency · mention → reply, p99 ({label})",
+            1000 * percentile(totals, 99),
+            1000 * percentile(waits, 99),
+            unit="ms",
+            digits=0,
+            note="(HTTP wait)",
+        ),
+        Row(
+            "latency · bot's own time, share of the total",
+            1000 * statistics.fmean(own),
+            1000 * statistics.fmean(totals),
+            unit="ms",
+            goal=Goal("<=", 0.10),
+            digits=1,
+            note="(total)",
+        ),
+    ]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The `pct` percentile, nearest rank (the largest value for p99 of fewer than 100 samples)."""
+    ordered = sorted(values)
+    rank = min(len(ordered), max(1, math.ceil(pct / 100 * len(ordered))))
+    return ordered[rank - 1]
