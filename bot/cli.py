@@ -15,7 +15,16 @@ import structlog
 from bot import audit, spending
 from bot.doctor import redacted_url, run_doctor
 from bot.models import Thread
-from bot.processes import consumer_name, in_thread, run_once, run_poller, run_worker, stop_on_signals, wait_for
+from bot.processes import (
+    build_when_ready,
+    consumer_name,
+    in_thread,
+    run_once,
+    run_poller,
+    run_worker,
+    stop_on_signals,
+    wait_for,
+)
 from bot.runtime import build
 from bot.store import Store
 from config.settings import Settings, env_name
@@ -58,13 +67,15 @@ def _process_settings(settings: Settings) -> None:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     _process_settings(settings)
-    bot = build(settings)
     if args.once:
-        finished = run_once(bot)
+        finished = run_once(build(settings))
         log.info("run_once_done", finished=finished)
         return 0
     stop = threading.Event()
     stop_on_signals(stop)
+    bot = build_when_ready(settings, stop)
+    if bot is None:
+        return 0
     threads = [in_thread(run_poller, bot, stop, name="poller"), in_thread(run_worker, bot, stop, name="worker")]
     if args.no_web:
         wait_for(stop, threads)
@@ -79,18 +90,21 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
     _process_settings(settings)
-    bot = build(settings)
     stop = threading.Event()
     stop_on_signals(stop)
-    run_poller(bot, stop)
+    bot = build_when_ready(settings, stop)
+    if bot is not None:
+        run_poller(bot, stop)
     return 0
 
 
 def cmd_work(args: argparse.Namespace, settings: Settings) -> int:
     _process_settings(settings)
-    bot = build(settings)
     stop = threading.Event()
     stop_on_signals(stop)
+    bot = build_when_ready(settings, stop)
+    if bot is None:
+        return 0
     worker = in_thread(run_worker, bot, stop, args.consumer or consumer_name(), name="worker")
     wait_for(stop, [worker])
     return 0

@@ -16,13 +16,14 @@ from bot import metrics, spending
 from bot.apimodels import ApiTweet, TweetsPage
 from bot.models import HandledRequest, UnrollRequest
 from bot.runtime import Bot
+from bot.store import keep_alive
 from bot.trigger import matches
 
 log = structlog.get_logger(__name__)
 
 MENTIONS_REACH = 800  # GET /2/users/:id/mentions reaches only the latest 800 mentions
 PAGE_SIZE = 100
-LOCK_TIMEOUT = 120.0
+LOCK_TIMEOUT = 15.0  # renewed every third of it while a poll runs; a dead poller's lock frees itself soon
 TWITTER_EPOCH_MS = 1288834974657
 
 
@@ -40,6 +41,11 @@ class PollResult:
 def snowflake_time(tweet_id: str) -> datetime:
     """When a tweet was created, read from its id (X ids are snowflakes)."""
     return datetime.fromtimestamp(((int(tweet_id) >> 22) + TWITTER_EPOCH_MS) / 1000, UTC)
+
+
+def snowflake_at(when: datetime) -> str:
+    """The smallest tweet id of that moment (the inverse of snowflake_time)."""
+    return str(int(when.timestamp() * 1000 - TWITTER_EPOCH_MS) << 22)
 
 
 def fetch_mentions(bot: Bot, cursor: str | None) -> tuple[list[TweetsPage], bool]:
@@ -110,7 +116,8 @@ def poll_once(bot: Bot) -> PollResult:
         log.info("poll_skipped", reason="another_poller_holds_the_lock")
         return PollResult(polled=False)
     try:
-        return _poll(bot)
+        with keep_alive(LOCK_TIMEOUT / 3, lock.reacquire):
+            return _poll(bot)
     finally:
         try:
             lock.release()
@@ -121,6 +128,7 @@ def poll_once(bot: Bot) -> PollResult:
 def _poll(bot: Bot) -> PollResult:
     store = bot.store
     cursor = store.get_cursor()
+    started = datetime.now(UTC)
     with bot.api.metered() as usage:
         pages, exhausted = fetch_mentions(bot, cursor)
     spending.record(store, bot.settings, usage)
@@ -143,8 +151,9 @@ def _poll(bot: Bot) -> PollResult:
             record_ignored(bot, to_request(tweet, page), reason)
     newest = max((t.id for t, _ in tweets), key=int, default=None)
     if newest is None and cursor is None:
-        # First start and nothing in the look-back: start from now so the next poll uses since_id.
-        newest = str(int((datetime.now(UTC).timestamp() * 1000) - TWITTER_EPOCH_MS) << 22)
+        # First start and nothing in the look-back: start from just before this poll asked, so the next poll
+        # uses since_id and a mention posted while this one ran is not skipped.
+        newest = snowflake_at(started - timedelta(seconds=5))
     if requests or (newest and newest != cursor):
         store.enqueue(requests, cursor=newest)
     result.queued = [r.mention_id for r in requests]
@@ -158,7 +167,7 @@ def _poll(bot: Bot) -> PollResult:
 def over_requester_limit(bot: Bot, tweet: ApiTweet) -> bool:
     """True when this reader already asked more than UNROLL_REQUESTER_LIMIT times this hour."""
     limit = bot.settings.requester_limit
-    return bool(limit) and bot.store.count_request(tweet.author_id or "", 3600) > limit
+    return bool(limit) and bot.store.count_request(tweet.author_id or "", tweet.id, 3600) > limit
 
 
 def record_ignored(bot: Bot, request: UnrollRequest, reason: str) -> None:

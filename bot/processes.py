@@ -19,10 +19,11 @@ import redis
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.errors import ApiError, AuthFailed, RateLimited, StoreUnavailable
+from bot.errors import ApiError, ApiUnavailable, AuthFailed, RateLimited, StoreUnavailable
 from bot.poller import poll_once
-from bot.runtime import Bot
+from bot.runtime import Bot, build
 from bot.worker import drain, work_once
+from config.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +101,18 @@ def start_poller(bot: Bot) -> BackgroundScheduler:
     scheduler.start()
     log.info("poller_started", interval=poll_interval(bot))
     return scheduler
+
+
+def build_when_ready(settings: Settings, stop: threading.Event) -> Bot | None:
+    """The bot's parts, once Redis and the X API answer: a process started during an outage waits for them
+    instead of exiting (None if stopped first). Wrong credentials or settings still stop it at once."""
+    while not stop.is_set():
+        try:
+            return build(settings)
+        except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable, ApiUnavailable, RateLimited) as exc:
+            log.warning("waiting_to_start", error=str(exc), retry_in=RECONNECT_WAIT)
+            stop.wait(RECONNECT_WAIT)
+    return None
 
 
 def run_worker(bot: Bot, stop: threading.Event, consumer: str | None = None) -> None:

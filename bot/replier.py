@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import structlog
 
-from bot.errors import DuplicateContent
+from bot.errors import ApiError, ApiUnavailable, DuplicateContent
 from bot.models import UnrollRequest
 from bot.runtime import Bot
 
@@ -43,44 +43,52 @@ def find_existing_reply(bot: Bot, request: UnrollRequest) -> str | None:
 def post_once(bot: Bot, request: UnrollRequest, text: str) -> tuple[str | None, str]:
     """Post `text` in reply to the mention unless that was done already; returns (reply id, text posted).
 
-    Dry-run logs the reply instead of posting it and returns no id.
+    Each attempt's text is reserved for its mention for a day, so when X refuses a text as duplicate content
+    the bot knows whether its own earlier, uncertain attempt went through (same mention) or the reader asked
+    twice today (another mention: the text is varied). Dry-run logs the reply instead of posting it.
     """
     store = bot.store
-    record = store.reply_record(request.mention_id)
+    mention = request.mention_id
+    record = store.reply_record(mention)
     if record and record.state in ("replied", "final"):
         log.info("reply_already_posted", reply_id=record.reply_id)
         return record.reply_id, record.text or text
     uncertain = record is not None and record.state == "posting"
-    if uncertain:
-        # An earlier attempt may have posted before it could record: look for it, and repeat its exact text
-        # so that, if the search cannot see it yet, X refuses the repeat as duplicate content.
-        assert record is not None
+    if record is not None and uncertain:
+        # An earlier attempt may have posted before it could record: look for it, then repeat its exact text.
         text = record.text or text
         existing = find_existing_reply(bot, request)
         if existing:
-            store.mark_replied(request.mention_id, existing, text)
+            store.mark_replied(mention, existing, text)
             log.info("reply_found_after_uncertain_post", reply_id=existing)
             return existing, text
     if bot.settings.dry_run:
-        log.info("reply_dry_run", text=text, in_reply_to=request.mention_id)
-        store.mark_replied(request.mention_id, None, text, state="final")
+        log.info("reply_dry_run", text=text, in_reply_to=mention)
+        store.mark_replied(mention, None, text, state="final")
         return None, text
-    variants = ("",) if uncertain else VARIANTS
-    for variant in variants:
-        attempt = text + variant
-        store.mark_posting(request.mention_id, attempt)
-        try:
-            created = bot.api.post(attempt, in_reply_to=request.mention_id)
-        except DuplicateContent:
-            existing = find_existing_reply(bot, request)
-            if existing or uncertain:  # our earlier, uncertain post went through
-                store.mark_replied(request.mention_id, existing, attempt)
-                log.info("reply_was_posted_before", reply_id=existing)
-                return existing, attempt
-            # The same reader asked under the same thread earlier today: vary the text, it is a new request.
-            log.info("reply_duplicate_text_varied", variant=variant)
+    bot.api.check(POST)  # a spent window raises here, before anything is marked
+    for attempt in [text] if uncertain else [text + variant for variant in VARIANTS]:
+        owner, new = store.claim_text(attempt, mention)
+        if owner != mention:
+            log.info("reply_text_taken_varied", by_mention=owner)  # the same reader asked earlier today
             continue
-        store.mark_replied(request.mention_id, created.id, attempt)
+        store.mark_posting(mention, attempt)
+        try:
+            created = bot.api.post(attempt, in_reply_to=mention)
+        except DuplicateContent:
+            if new:  # not ours: posted outside this bot's records (e.g. Redis lost them); vary
+                log.info("reply_duplicate_text_varied")
+                continue
+            existing = find_existing_reply(bot, request)
+            store.mark_replied(mention, existing, attempt)  # our earlier attempt with this text went through
+            log.info("reply_was_posted_before", reply_id=existing)
+            return existing, attempt
+        except ApiUnavailable:
+            raise  # timeout, 5xx, dropped: the post may have gone through; the record stays "posting"
+        except ApiError:
+            store.clear_posting(mention)  # X answered: nothing was posted
+            raise
+        store.mark_replied(mention, created.id, attempt)
         log.info("reply_posted", reply_id=created.id, text=attempt)
         return created.id, attempt
     raise DuplicateContent(

@@ -6,7 +6,10 @@ transactions below (enqueue + cursor, record + trim) work on Redis Cluster too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -21,9 +24,32 @@ from config.settings import Settings
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+DUPLICATE_WINDOW = 24 * 3600  # X refuses a text the account posted within the last day
 GROUP = "workers"  # the one consumer group every worker reads the request stream through
 REPLY_RECORD_TTL = 30 * 24 * 3600  # idempotency records outlive any redelivery by far
 PENDING_BATCH = 100
+
+
+@contextmanager
+def keep_alive(every: float, *actions: Callable[[], object]) -> Iterator[None]:
+    """Run `actions` every `every` seconds in a helper thread while the block runs (renew locks and claims)."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            for action in actions:
+                try:
+                    action()
+                except Exception as exc:  # Redis hiccup: the next tick tries again
+                    log.warning("renewal_failed", error=str(exc))
+
+    thread = threading.Thread(target=tick, name="keep-alive", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=1)
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -286,6 +312,24 @@ class Store:
         record = ReplyRecord(state="posting", text=text)
         self.redis.set(self.key("reply", mention_id), record.model_dump_json(), ex=REPLY_RECORD_TTL)
 
+    def clear_posting(self, mention_id: str) -> None:
+        """Forget an attempt X answered without posting (429, a refusal): the next attempt starts clean."""
+        self.redis.delete(self.key("reply", mention_id))
+
+    def claim_text(self, text: str, mention_id: str) -> tuple[str, bool]:
+        """Reserve a reply text for one mention for a day (X refuses the same text twice a day).
+
+        Returns the mention that holds it and whether this call reserved it, so a duplicate-content refusal
+        can be told apart: our own earlier attempt went through, or the text belongs to another request.
+        """
+        digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        key = self.key("reply-text", digest)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(key, mention_id, nx=True, ex=DUPLICATE_WINDOW)
+        pipe.get(key)
+        new, owner = pipe.execute()
+        return cast(str, owner or mention_id), bool(new)
+
     def mark_replied(self, mention_id: str, reply_id: str | None, text: str | None, state: str = "replied") -> None:
         record = ReplyRecord(state=cast(Any, state), reply_id=reply_id, text=text)
         self.redis.set(self.key("reply", mention_id), record.model_dump_json(), ex=REPLY_RECORD_TTL)
@@ -356,14 +400,16 @@ class Store:
         until = datetime.fromisoformat(raw)
         return until if until > utcnow() else None
 
-    def count_request(self, requester_id: str, window: float) -> int:
-        """Count one more request by this reader in the current window; returns the count so far."""
+    def count_request(self, requester_id: str, mention_id: str, window: float) -> int:
+        """Count this reader's request in the current window, once per mention (a re-read poll doesn't count
+        it again); returns how many requests the reader made in the window so far."""
         bucket = int(utcnow().timestamp() // window)
         key = self.key("requester", requester_id, str(bucket))
         pipe = self.redis.pipeline(transaction=True)
-        pipe.incr(key)
+        pipe.sadd(key, mention_id)
         pipe.expire(key, int(window) + 1)
-        return int(pipe.execute()[0])
+        pipe.scard(key)
+        return int(pipe.execute()[2])
 
     # --- small shared helpers --------------------------------------------------------------------------
     def throttle(self, name: str, seconds: float) -> bool:
@@ -372,7 +418,8 @@ class Store:
 
     def lock(self, name: str, timeout: float) -> Any:
         """A Redis lock with expiry (redis-py's Lock), e.g. so only one poller polls at a time."""
-        return self.redis.lock(self.key("lock", name), timeout=timeout, blocking=False)
+        # thread_local=False: a helper thread renews the lock while the owner works (worker claims, long polls).
+        return self.redis.lock(self.key("lock", name), timeout=timeout, blocking=False, thread_local=False)
 
     # --- authors' control: opt-outs ------------------------------------------------------------------
     def opt_out(self, username: str) -> list[str]:

@@ -9,13 +9,13 @@ failing goes to the dead-letter stream with its last error.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
 import structlog
 
 from bot import metrics, renderer, spending
@@ -25,7 +25,7 @@ from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
 from bot.resolver import resolve
 from bot.runtime import Bot
-from bot.store import Store
+from bot.store import Store, keep_alive
 
 log = structlog.get_logger(__name__)
 
@@ -38,29 +38,6 @@ SHORT_WAIT = 10.0  # a rate limit that resets sooner than this is waited out in 
 def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
     """Seconds to wait before retry `attempt` (1-based): capped exponential with full jitter."""
     return float(random.uniform(0, min(cap, base * 2 ** (attempt - 1))))
-
-
-@contextmanager
-def keep_claim(bot: Bot, consumer: str, entry_id: str, lock: Any) -> Any:
-    """While a long request is handled, refresh its claim and its lock so no other worker takes it over."""
-    stop = threading.Event()
-    interval = max(bot.settings.visibility_timeout / 3, 0.2)
-
-    def renew() -> None:
-        while not stop.wait(interval):
-            try:
-                bot.store.keep_claim(consumer, entry_id)
-                lock.reacquire()
-            except Exception as exc:  # Redis hiccup: the next tick tries again
-                log.warning("claim_renew_failed", error=str(exc))
-
-    thread = threading.Thread(target=renew, name=f"claim-{entry_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=1)
 
 
 def work_once(bot: Bot, consumer: str, *, count: int = 10, block_ms: int | None = None) -> int:
@@ -103,8 +80,9 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
         log.info("request_busy_elsewhere")
         structlog.contextvars.unbind_contextvars("request_id", "mention_id")
         return False
+    renew = max(bot.settings.visibility_timeout / 3, 0.2)
     try:
-        with keep_claim(bot, consumer, entry_id, lock):
+        with keep_alive(renew, lambda: bot.store.keep_claim(consumer, entry_id), lock.reacquire):
             return _handle(bot, entry_id, request)
     finally:
         structlog.contextvars.unbind_contextvars("request_id", "mention_id")
@@ -139,6 +117,8 @@ def _handle(bot: Bot, entry_id: str, request: UnrollRequest) -> bool:
             if quick < QUICK_RETRIES:
                 time.sleep(backoff(quick))
             continue
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise  # Redis is away: not this request's failure; the worker loop waits for it
         except Exception as exc:  # a bug or malformed data must not kill the worker
             last_error = f"{type(exc).__name__}: {exc}"
             log.exception("request_failed", error=last_error)

@@ -1,0 +1,768 @@
+"""Fault injection: every mention gets exactly one reply through crashes, rate limits, outages and restarts.
+
+The focused tests run the bot's own `poll_once` / `work_once` in this process (or one bot process) against the
+sandbox and a dedicated redis-server, and make one thing go wrong at a precise point. The big test runs the
+whole deployment as processes (3 workers, 2 pollers) through all of it at once and counts the replies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from bot.errors import RateLimited
+from bot.models import Thread, UnrollRequest
+from bot.poller import PollResult, poll_once
+from bot.runtime import Bot, build
+from bot.sandbox.limits import DEFAULT_LIMITS
+from bot.sandbox.samples import add_unroll_request, load_reference_thread
+from bot.store import Store
+from bot.worker import QUICK_RETRIES, SHORT_WAIT, work_once
+from config.settings import Settings, load_settings
+from tests.conftest import BOT_HANDLE, CREDENTIALS
+from tests.harness import FaultySandbox, Fleet, RedisServer, bot_env, count_events, events_about, run_bot, tail
+
+VISIBILITY = 0.5  # seconds before a request left by a dead worker is claimed by another (in-process tests)
+WAIT = 30.0  # bound of every wait for the bot to finish something
+POLLER_TAKEOVER = 20.0  # a poller's lock may outlive a failed poll, but not by more than this
+
+# The big test.
+THREADS = 20
+MENTIONS_PER_THREAD = 10
+READERS = 12
+FEED_SECONDS = 30.0  # mentions arrive over this long while the processes run
+CHAOS_SECONDS = 40.0  # faults, kills and the Redis restart happen within this long
+DRAIN_SECONDS = 40.0  # then, without faults, the bound for every mention to be answered
+REDIS_DOWN_AT = 14.0
+REDIS_DOWN_FOR = 6.0  # longer than redis-py's own reconnection retries (~5 s), so the processes see the outage
+KILL_GAP = (2.5, 5.0)  # seconds between two SIGKILLs of a worker
+HTTP_TIMEOUT = 2.0
+SLOW = 1.0  # a slow answer, within the HTTP timeout
+STALLED = 3.0  # an answer slower than the HTTP timeout: the bot gives up first
+MAX_PENDING_FAULTS = 3
+SETTLE = STALLED + 1.0  # a stalled request still lands after its client gave up
+
+
+class Crash(BaseException):
+    """The process dies here: a BaseException, so none of the bot's handlers catch it and nothing after runs."""
+
+
+class CrashingStore(Store):
+    """The bot's store, dying at one step of a request: after claim, resolve or store, before or after the post,
+    or before the ack."""
+
+    def __init__(self, client: redis.Redis, prefix: str, crash_at: str) -> None:
+        super().__init__(client, prefix)
+        self.crash_at = crash_at
+
+    def read(self, consumer: str, count: int = 1, block_ms: int | None = None) -> list[tuple[str, UnrollRequest]]:
+        entries = super().read(consumer, count=count, block_ms=block_ms)
+        if entries and self.crash_at == "after_claim":
+            raise Crash(self.crash_at)
+        return entries
+
+    def save_thread(self, thread: Thread) -> None:
+        if self.crash_at == "after_resolve":
+            raise Crash(self.crash_at)
+        super().save_thread(thread)
+        if self.crash_at == "after_store":
+            raise Crash(self.crash_at)
+
+    def mark_posting(self, mention_id: str, text: str | None = None) -> None:
+        super().mark_posting(mention_id, text)
+        if self.crash_at == "before_post":  # marked "posting", but the POST never went out
+            raise Crash(self.crash_at)
+
+    def mark_replied(self, mention_id: str, reply_id: str | None, text: str | None, state: str = "replied") -> None:
+        if self.crash_at == "after_post":  # the post went through; its outcome was never recorded
+            raise Crash(self.crash_at)
+        super().mark_replied(mention_id, reply_id, text, state)
+
+    def ack(self, entry_id: str) -> None:
+        if self.crash_at == "before_ack":
+            raise Crash(self.crash_at)
+        super().ack(entry_id)
+
+
+STEPS = ["after_claim", "after_resolve", "after_store", "before_post", "after_post", "before_ack"]
+
+
+class EnqueueFailsOnce(Store):
+    """The bot's store, with Redis going away once just as a poll puts its requests on the stream."""
+
+    failed = False
+
+    def enqueue(self, requests: Iterable[UnrollRequest], cursor: str | None = None) -> list[str]:
+        if not self.failed:
+            self.failed = True
+            raise redis.ConnectionError("Connection refused (injected)")
+        return super().enqueue(requests, cursor)
+
+
+# --- fixtures -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server of this module's own on 127.0.0.1 (the bot's processes reach it through REDIS_URL)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis-faults")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def faulty_server() -> Iterator[FaultySandbox]:
+    server = FaultySandbox(port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def faulty_sandbox(faulty_server: FaultySandbox) -> FaultySandbox:
+    """The sandbox emptied for this test, no fault pending, with the bot's account in it."""
+    faulty_server.reset()
+    faulty_server.world.add_user(username=BOT_HANDLE, name="Unroll Bot", me=True)
+    return faulty_server
+
+
+@pytest.fixture
+def clean_prefix(redis_server: RedisServer, prefix: str) -> Iterator[str]:
+    """The test's key prefix on the module's Redis, its keys deleted afterwards."""
+    yield prefix
+    client = redis_server.client()
+    keys = list(client.scan_iter(match="{" + prefix + "}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def make_settings(
+    faulty_sandbox: FaultySandbox, redis_server: RedisServer, clean_prefix: str, tmp_path: Path
+) -> Callable[..., Settings]:
+    """Settings for an in-process bot on the sandbox and the module's Redis; keyword arguments change some."""
+
+    def make(**changes: Any) -> Settings:
+        values: dict[str, Any] = {
+            "x_api_base_url": faulty_sandbox.url,
+            "redis_url": redis_server.url,
+            "bot_handle": BOT_HANDLE,
+            "key_prefix": clean_prefix,
+            "data_dir": tmp_path / "data",
+            "log_format": "json",
+            "visibility_timeout": VISIBILITY,
+            **CREDENTIALS,
+        }
+        return load_settings(_env_file=None, **{**values, **changes})
+
+    return make
+
+
+@pytest.fixture
+def env(faulty_sandbox: FaultySandbox, redis_server: RedisServer, clean_prefix: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of a bot command run as a process against the same sandbox, Redis and prefix."""
+    return bot_env(faulty_sandbox.url, redis_server.url, clean_prefix, tmp_path)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test alone, not started yet: the test starts, kills and restarts it."""
+    server = RedisServer(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fleet(faulty_sandbox: FaultySandbox, own_redis: RedisServer, prefix: str, tmp_path: Path) -> Iterator[Fleet]:
+    """The bot's processes of this test, on the sandbox and the test's own Redis; all stopped at the end."""
+    processes = Fleet(bot_env(faulty_sandbox.url, own_redis.url, prefix, tmp_path), tmp_path)
+    yield processes
+    processes.stop_all()
+
+
+# --- helpers --------------------------------------------------------------------------------------------------
+
+
+def summon(sandbox: FaultySandbox) -> str:
+    """A 12-post thread and a reader's `@bot unroll` under its last post; returns the mention's id."""
+    thread = load_reference_thread(sandbox.world)
+    return add_unroll_request(sandbox.world, thread.last_id, bot=BOT_HANDLE).id
+
+
+def replies(sandbox: FaultySandbox) -> list[str | None]:
+    """What the bot's posts reply to, in posting order."""
+    return [p.in_reply_to_tweet_id for p in sandbox.world.posted()]
+
+
+def work_until(bot: Bot, consumer: str, done: Callable[[], bool], seconds: float = WAIT) -> None:
+    """Run the worker step by step until `done()` or the bound is reached."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        work_once(bot, consumer, block_ms=100)
+
+
+def drained(store: Store) -> Callable[[], bool]:
+    return lambda: 0 == store.queue_depth()
+
+
+def dead_letter_one(sandbox: FaultySandbox, bot: Bot) -> str:
+    """Queue a mention whose thread cannot be read (lookups answer 503) and work it into the dead letters."""
+    mention = summon(sandbox)
+    sandbox.world.inject_fault("GET", "/2/tweets", status=503, count=10_000)
+    poll_once(bot)
+    work_until(bot, "worker", lambda: bool(bot.store.dead_letters()))
+    sandbox.clear_faults()
+    return mention
+
+
+# --- crashes --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_worker_dying_at_any_step_leaves_the_mention_to_another_that_replies_once(
+    step: str, faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], redis_server: RedisServer
+) -> None:
+    """A worker that dies at `step` leaves its request pending; another claims it, and one reply is posted in all."""
+    mention = summon(faulty_sandbox)
+    settings = make_settings()
+    doomed = build(settings, store=CrashingStore(redis_server.client(), settings.key_prefix, step))
+    poll_once(doomed)
+    with pytest.raises(Crash):
+        work_once(doomed, "doomed")
+
+    survivor = build(settings)
+    work_until(survivor, "survivor", drained(survivor.store))
+
+    assert [mention] == replies(faulty_sandbox)
+    assert 0 == survivor.store.queue_depth()
+    record = survivor.store.reply_record(mention)
+    assert record is not None and "replied" == record.state
+
+
+def test_mention_marked_posting_whose_reply_is_already_on_x_gets_no_second_reply(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """A crash between the post and its record: the retry finds the reply among the bot's own and posts nothing."""
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings())
+    poll_once(bot)
+    bot.store.mark_posting(mention)
+    reply = faulty_sandbox.world.post("Hi @curious_reader, here is the thread unrolled", reply_to=mention)
+
+    work_until(bot, "worker", drained(bot.store))
+
+    assert [mention] == replies(faulty_sandbox)
+    record = bot.store.reply_record(mention)
+    assert record is not None and ("replied", reply.id) == (record.state, record.reply_id)
+
+
+def test_connection_dropped_after_x_accepted_the_post_gets_no_second_reply(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """The post is created but its answer is lost: the retry finds it instead of posting again."""
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings())
+    poll_once(bot)
+    faulty_sandbox.drop_after_post(1)
+
+    work_until(bot, "worker", drained(bot.store))
+
+    assert 1 == faulty_sandbox.accept_then_drop.dropped
+    assert [mention] == replies(faulty_sandbox)
+
+
+def test_post_accepted_after_the_client_timed_out_gets_no_second_reply(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """A post X accepted but answered later than the bot waits (timeout) does not end in two replies."""
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings(http_timeout=0.5))
+    poll_once(bot)
+    faulty_sandbox.drop_after_post(1, delay=1.0)
+
+    work_until(bot, "worker", drained(bot.store))
+
+    assert 1 == faulty_sandbox.accept_then_drop.dropped
+    assert [mention] == replies(faulty_sandbox)
+
+
+def test_reader_asking_twice_whose_second_reply_was_cut_short_before_posting_still_gets_it(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], redis_server: RedisServer
+) -> None:
+    """A reader's second request under a thread, its worker dead between "posting" and the POST: X refuses the
+    repeated text as a duplicate of the first reply, and the second request must still get its own reply."""
+    thread = load_reference_thread(faulty_sandbox.world)
+    first = add_unroll_request(faulty_sandbox.world, thread.last_id, bot=BOT_HANDLE).id
+    settings = make_settings()
+    bot = build(settings)
+    poll_once(bot)
+    work_until(bot, "worker", drained(bot.store))
+    second = add_unroll_request(faulty_sandbox.world, thread.tweet_ids[5], bot=BOT_HANDLE).id
+    doomed = build(settings, store=CrashingStore(redis_server.client(), settings.key_prefix, "before_post"))
+    poll_once(doomed)
+    with pytest.raises(Crash):
+        work_once(doomed, "doomed")
+
+    work_until(bot, "survivor", drained(bot.store))
+
+    assert [first, second] == replies(faulty_sandbox)
+
+
+def test_mention_queued_twice_gets_one_reply_when_its_handling_outlasts_the_visibility_timeout(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """Two entries of one mention (as from a poller that lost its lock): while a slow worker still posts the reply,
+    a second worker leaves the other entry alone. X's duplicate-content check is off: the bot's own guard is tested."""
+    faulty_sandbox.world.set_posting_rules(duplicate_check=False)
+    mention = summon(faulty_sandbox)
+    settings = make_settings()
+    slow, other = build(settings), build(settings)
+    poll_once(slow)
+    slow.store.enqueue(slow.store.peek(1))
+    faulty_sandbox.world.inject_fault("POST", "/2/tweets", delay=1.5)
+    first = threading.Thread(target=work_once, args=(slow, "slow"), kwargs={"count": 1}, daemon=True)
+    first.start()
+    deadline = time.monotonic() + WAIT
+    while (record := slow.store.reply_record(mention)) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(VISIBILITY + 0.2)  # the slow worker is in its POST for longer than the visibility timeout
+
+    work_once(other, "other", count=1)
+    first.join(timeout=WAIT)
+
+    assert record is not None and "posting" == record.state
+    assert [mention] == replies(faulty_sandbox)
+
+
+# --- rate limits ----------------------------------------------------------------------------------------------
+
+
+def test_short_rate_limit_on_a_read_is_waited_out_and_not_counted_as_a_failure(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """A 429 resetting in 2 s while resolving costs the request nothing: it is answered once, with no failure."""
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings())
+    poll_once(bot)
+    faulty_sandbox.world.inject_fault("GET", "/2/tweets", status=429, reset_in=2)
+
+    work_until(bot, "worker", drained(bot.store))
+
+    assert ([mention], 0) == (replies(faulty_sandbox), bot.store.failures(mention))
+
+
+@pytest.mark.slow
+def test_long_rate_limit_on_a_read_leaves_the_request_pending_and_it_is_answered_after_the_reset(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """A 429 resetting later than the worker waits in place: the request stays pending, and is answered after."""
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings())
+    poll_once(bot)
+    faulty_sandbox.world.inject_fault("GET", "/2/tweets", status=429, reset_in=SHORT_WAIT + 2)
+
+    assert 0 == work_once(bot, "worker")
+    assert (1, 0, []) == (bot.store.pending_count(), bot.store.failures(mention), replies(faulty_sandbox))
+
+    work_until(bot, "worker", drained(bot.store), seconds=SHORT_WAIT + WAIT)
+
+    assert [mention] == replies(faulty_sandbox)
+
+
+def test_rate_limited_mentions_keep_the_cursor_and_a_later_poll_queues_the_mention(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """A 429 on the mentions timeline moves nothing; the first poll after the reset queues the mention."""
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings())
+    faulty_sandbox.world.inject_fault("GET", f"/2/users/{bot.user_id}/mentions", status=429, reset_in=1)
+
+    with pytest.raises(RateLimited):
+        poll_once(bot)
+    assert (None, 0) == (bot.store.get_cursor(), bot.store.queue_depth())
+
+    result = PollResult(polled=False)
+    deadline = time.monotonic() + WAIT
+    while not result.queued and time.monotonic() < deadline:
+        try:
+            result = poll_once(bot)
+        except RateLimited:
+            time.sleep(0.2)
+
+    assert [mention] == result.queued
+
+
+# --- outages and dead letters ---------------------------------------------------------------------------------
+
+
+def test_lookup_failing_every_attempt_goes_to_dead_letters_with_its_last_error(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], env: dict[str, str], tmp_path: Path
+) -> None:
+    """Lookups answering 503 every time: after UNROLL_MAX_ATTEMPTS attempts the request is a dead letter."""
+    bot = build(make_settings(max_attempts=5))
+
+    mention = dead_letter_one(faulty_sandbox, bot)
+
+    letters = bot.store.dead_letters()
+    assert [(mention, "5")] == [(letter["mention_id"], letter["attempts"]) for letter in letters]
+    assert "503" in letters[0]["error"]
+    assert ([], 0) == (replies(faulty_sandbox), bot.store.queue_depth())
+    listing = run_bot(env, tmp_path, "dead-letters")
+    assert mention in listing.stdout and "503" in listing.stdout, listing.stderr[-2000:]
+
+
+def test_requeued_dead_letter_is_answered(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], env: dict[str, str], tmp_path: Path
+) -> None:
+    """`python -m bot dead-letters --requeue` puts the request back, and once X answers again it gets its reply."""
+    bot = build(make_settings(max_attempts=2))
+    mention = dead_letter_one(faulty_sandbox, bot)
+
+    requeued = run_bot(env, tmp_path, "dead-letters", "--requeue")
+    work_until(bot, "worker", drained(bot.store))
+
+    assert "Re-queued 1 request(s)." in requeued.stdout, requeued.stderr[-2000:]
+    assert [mention] == replies(faulty_sandbox)
+    assert [] == bot.store.dead_letters()
+
+
+def test_requeued_dead_letter_gets_a_fresh_set_of_attempts(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """After a requeue, one more failed attempt is a retry, not a second trip to the dead letters."""
+    bot = build(make_settings(max_attempts=2))
+    mention = dead_letter_one(faulty_sandbox, bot)
+    bot.store.requeue_dead()
+    faulty_sandbox.world.inject_fault("GET", "/2/tweets", status=503, count=QUICK_RETRIES)  # one failed attempt
+
+    work_until(bot, "worker", drained(bot.store))
+
+    assert ([mention], []) == (replies(faulty_sandbox), bot.store.dead_letters())
+
+
+@pytest.mark.slow
+def test_worker_started_while_redis_is_down_waits_for_it_and_then_replies(
+    faulty_sandbox: FaultySandbox, own_redis: RedisServer, fleet: Fleet, prefix: str, tmp_path: Path
+) -> None:
+    """A worker (re)started during a Redis outage waits for Redis instead of exiting, then does its work."""
+    worker = fleet.add("worker", "work")
+    time.sleep(REDIS_DOWN_FOR)  # longer than redis-py's own reconnection retries
+    own_redis.start()
+    mention = summon(faulty_sandbox)
+    settings = load_settings(
+        _env_file=None,
+        x_api_base_url=faulty_sandbox.url,
+        redis_url=own_redis.url,
+        bot_handle=BOT_HANDLE,
+        key_prefix=prefix,
+        data_dir=tmp_path / "data",
+        **CREDENTIALS,
+    )
+    poll_once(build(settings))
+
+    deadline = time.monotonic() + WAIT
+    while not faulty_sandbox.world.posted() and worker.alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert [mention] == replies(faulty_sandbox), tail(worker.log, 15)
+
+
+@pytest.mark.slow
+def test_poll_cut_short_by_a_redis_outage_does_not_keep_the_other_pollers_out(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], own_redis: RedisServer
+) -> None:
+    """Redis dies while a poller waits for X: once Redis is back, another poller polls again within a short while."""
+    own_redis.start()
+    settings = make_settings(redis_url=own_redis.url)
+    mention = summon(faulty_sandbox)
+    cut_short, other = build(settings), build(settings)
+    faulty_sandbox.world.inject_fault("GET", f"/2/users/{cut_short.user_id}/mentions", delay=1.5)
+
+    def doomed_poll() -> None:
+        with contextlib.suppress(redis.RedisError):
+            poll_once(cut_short)
+
+    polling = threading.Thread(target=doomed_poll, daemon=True)
+    polling.start()
+    time.sleep(0.5)  # the poll holds the poller lock and waits for the mentions
+    own_redis.kill()
+    polling.join(timeout=WAIT)
+    own_redis.start()
+
+    result = PollResult(polled=False)
+    deadline = time.monotonic() + POLLER_TAKEOVER
+    while not result.polled and time.monotonic() < deadline:
+        result = poll_once(other)
+        time.sleep(0.5)
+
+    assert (True, [mention]) == (result.polled, result.queued)
+
+
+def test_reader_is_counted_once_when_a_poll_fails_after_reading_the_mentions(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], redis_server: RedisServer
+) -> None:
+    """A poll that could not queue its requests (Redis went away) does not count them against the per-reader limit."""
+    settings = make_settings(requester_limit=1)
+    bot = build(settings, store=EnqueueFailsOnce(redis_server.client(), settings.key_prefix))
+    mention = summon(faulty_sandbox)
+    with pytest.raises(redis.ConnectionError):
+        poll_once(bot)
+
+    result = poll_once(bot)
+
+    assert [mention] == result.queued
+
+
+# --- the whole deployment under fire --------------------------------------------------------------------------
+
+
+def build_world(sandbox: FaultySandbox, rng: random.Random) -> list[tuple[str, str]]:
+    """20 threads of 3 to 6 posts and 12 readers; returns 200 (reader, post replied to) mentions to come.
+
+    Each thread gets 10 mentions: 9 readers once, and one of them a second time (the reply text must vary).
+    """
+    world = sandbox.world
+    for endpoint in DEFAULT_LIMITS:  # injected 429s only: the real windows would stall the run for 15 minutes
+        world.set_rate_limit(endpoint, 1_000_000)
+    world.set_daily_post_limit(user=1_000_000, app=1_000_000)
+    start = world.now() - timedelta(hours=5)
+    threads: list[list[str]] = []
+    for i in range(THREADS):
+        author = f"author_{i:02d}"
+        world.add_user(author)
+        ids: list[str] = []
+        for j in range(3 + i % 4):
+            when = start + timedelta(minutes=10 * i + j)
+            text = f"Thread {i}, part {j + 1}: notes on topic {i} worth reading in one go."
+            ids.append(world.add_tweet(author, text, created_at=when, reply_to=ids[-1] if ids else None).id)
+        threads.append(ids)
+    readers = [f"reader_{k:02d}" for k in range(READERS)]
+    for reader in readers:
+        world.add_user(reader)
+    plan: list[tuple[str, str]] = []
+    for ids in threads:
+        chosen = rng.sample(readers, MENTIONS_PER_THREAD - 1)
+        chosen.append(rng.choice(chosen))
+        plan += [(reader, rng.choice(ids)) for reader in chosen]
+    rng.shuffle(plan)
+    return plan
+
+
+class Feeder(threading.Thread):
+    """Readers post their `@bot unroll` mentions into the sandbox while the bot runs."""
+
+    def __init__(self, sandbox: FaultySandbox, plan: list[tuple[str, str]], seconds: float, seed: int) -> None:
+        super().__init__(name="mention-feeder", daemon=True)
+        self.sandbox, self.plan, self.seconds = sandbox, plan, seconds
+        self.rng = random.Random(seed)
+        self.mentions: list[str] = []
+        self.error: BaseException | None = None
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        gap = self.seconds / len(self.plan)
+        try:
+            for reader, target in self.plan:
+                if self.stopping.is_set():
+                    return
+                text = self.rng.choice(
+                    [f"@{BOT_HANDLE} unroll", f"@{BOT_HANDLE} unroll please", f"unroll @{BOT_HANDLE}"]
+                )
+                self.mentions.append(self.sandbox.world.add_tweet(reader, text, reply_to=target).id)
+                self.stopping.wait(self.rng.uniform(0, 2 * gap))
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+
+class Chaos:
+    """Faults on the X API, SIGKILLs of workers (restarted at once), one Redis restart; processes that exit on
+    their own are restarted too, and counted."""
+
+    def __init__(self, sandbox: FaultySandbox, fleet: Fleet, redis_server: RedisServer, bot_id: str, seed: int):
+        self.sandbox, self.fleet, self.redis = sandbox, fleet, redis_server
+        self.rng = random.Random(seed)
+        self.mentions_path = f"/2/users/{bot_id}/mentions"
+        self.kills = 0
+        self.faults: Counter[str] = Counter()
+        self.crashes: list[tuple[str, int]] = []
+
+    def fault(self) -> None:
+        """One random fault on an endpoint the bot uses, unless enough are already waiting for their request."""
+        world, rng = self.sandbox.world, self.rng
+        if len(world.faults) >= MAX_PENDING_FAULTS:
+            return
+        method, path = rng.choice(
+            [("GET", self.mentions_path)] * 3
+            + [("GET", "/2/tweets"), ("GET", "/2/tweets/search")]
+            + [("POST", "/2/tweets")] * 3
+        )
+        kind = rng.choice(
+            ["429", "5xx", "slow", "stalled", "drop"]
+            + (["accepted_then_dropped", "accepted_then_stalled"] if method == "POST" else [])
+        )
+        if kind.startswith("accepted_then"):
+            if self.sandbox.accept_then_drop.pending:
+                return
+            self.sandbox.drop_after_post(1, delay=STALLED if kind == "accepted_then_stalled" else 0.0)
+        elif kind == "429":
+            world.inject_fault(method, path, status=429, reset_in=rng.uniform(2, 4))
+        elif kind == "5xx":
+            world.inject_fault(method, path, status=rng.choice([500, 502, 503, 504]), count=rng.randint(1, 2))
+        elif kind in ("slow", "stalled"):
+            world.inject_fault(method, path, delay=SLOW if kind == "slow" else STALLED)
+        else:
+            world.inject_fault(method, path, drop=True)
+        self.faults[f"{method} {path.replace(self.mentions_path, '/2/users/:id/mentions')} {kind}"] += 1
+
+    def kill_a_worker(self) -> None:
+        victim = self.rng.choice(self.fleet.of("work"))
+        victim.kill(signal.SIGKILL)
+        victim.start()
+        self.kills += 1
+
+    def supervise(self) -> None:
+        """Restart, as a platform would, any process that ended on its own: the run goes on, the exit is counted."""
+        for process in self.fleet.processes:
+            if process.reap():
+                self.crashes.append((process.name, process.exits[-1]))
+                process.start()
+
+    def kill_times(self) -> list[float]:
+        """When workers die: at random, but not in the few seconds around the Redis outage (tested on its own)."""
+        quiet = (REDIS_DOWN_AT - 3.0, REDIS_DOWN_AT + REDIS_DOWN_FOR + 2.0)
+        times, at = [], self.rng.uniform(*KILL_GAP)
+        while at < CHAOS_SECONDS:
+            if not quiet[0] <= at <= quiet[1]:
+                times.append(at)
+            at += self.rng.uniform(*KILL_GAP)
+        return times
+
+    def run(self) -> None:
+        kills = self.kill_times()
+        started = time.monotonic()
+        next_fault = 0.0
+        redis_restarted = False
+        while (now := time.monotonic() - started) < CHAOS_SECONDS:
+            if not redis_restarted and now >= REDIS_DOWN_AT:
+                self.redis.restart(down_for=REDIS_DOWN_FOR)
+                redis_restarted = True
+            if now >= next_fault:
+                self.fault()
+                next_fault = now + self.rng.uniform(0.2, 0.8)
+            if kills and now >= kills[0]:
+                kills.pop(0)
+                self.kill_a_worker()
+            self.supervise()
+            time.sleep(0.05)
+        self.sandbox.clear_faults()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(175)
+def test_200_mentions_through_faults_kills_and_a_redis_restart_get_exactly_one_reply_each(
+    faulty_sandbox: FaultySandbox, own_redis: RedisServer, fleet: Fleet, prefix: str
+) -> None:
+    """3 workers and 2 pollers under 429s, 5xx, slow and dropped answers, SIGKILLs and a Redis restart: every
+    mention is answered exactly once, none is lost, and nothing is left in the dead letters."""
+    seed = int(os.environ.get("FAULTS_SEED") or random.randrange(1_000_000))
+    print(f"\nFAULTS_SEED={seed}")
+    rng = random.Random(seed)
+    plan = build_world(faulty_sandbox, rng)
+    me = faulty_sandbox.world.me()
+    assert me is not None
+    own_redis.start()
+    fleet.env.update(
+        UNROLL_POLL_INTERVAL="0.5",
+        UNROLL_VISIBILITY_TIMEOUT="3",
+        UNROLL_MAX_ATTEMPTS="5",
+        UNROLL_LOOKBACK="600",
+        UNROLL_HTTP_TIMEOUT=str(HTTP_TIMEOUT),
+        UNROLL_REQUESTER_LIMIT="0",  # readers here ask up to ~20 times in the run: abuse limits are not under test
+    )
+    for n in range(3):
+        fleet.add(f"worker-{n}", "work")
+    for n in range(2):
+        fleet.add(f"poller-{n}", "poll")
+    faulty_sandbox.world.set_latency(0.02)
+    feeder = Feeder(faulty_sandbox, plan, FEED_SECONDS, seed)
+    chaos = Chaos(faulty_sandbox, fleet, own_redis, me.id, seed)
+    store = Store(own_redis.client(), prefix)
+    feeder.start()
+    try:
+        chaos.run()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline:
+            chaos.supervise()
+            answered = {p.in_reply_to_tweet_id for p in faulty_sandbox.world.posted()}
+            if not feeder.is_alive() and answered >= set(feeder.mentions) and 0 == store.queue_depth():
+                break
+            time.sleep(0.25)
+        time.sleep(SETTLE)
+    finally:
+        feeder.stopping.set()
+        feeder.join(timeout=5)
+
+    mentions = feeder.mentions
+    per_mention = Counter(p.in_reply_to_tweet_id for p in faulty_sandbox.world.posted())
+    duplicated = sorted(m for m in mentions if per_mention[m] > 1)
+    lost = sorted(m for m in mentions if per_mention[m] == 0)
+    stray = sorted(str(m) for m in per_mention if m not in set(mentions))
+    dead = store.dead_letters()
+    events = count_events(fleet.logs())
+    statuses: Counter[int] = Counter()
+    for codes in faulty_sandbox.world.request_counts().values():
+        statuses.update(codes)
+    figures = {
+        "mentions": len(mentions),
+        "replies": sum(per_mention.values()),
+        "duplicates": sum(per_mention[m] - 1 for m in duplicated),
+        "lost": len(lost),
+        "stray replies": len(stray),
+        "dead letters": len(dead),
+        "retries": events["request_failed_transient"] + events["request_rate_limited"],
+        "retries (transient)": events["request_failed_transient"],
+        "left for retry": events["request_left_for_retry"],
+        "rate limited": events["request_rate_limited"],
+        "polls rate limited": events["poll_rate_limited"],
+        "reclaimed batches": events["requests_claimed"],
+        "found after uncertain post": events["reply_found_after_uncertain_post"],
+        "text varied": events["reply_duplicate_text_varied"],
+        "redis unreachable": events["redis_unreachable"],
+        "poll failed": events["poll_failed"],
+        "kills": chaos.kills,
+        "redis restarts": own_redis.restarts,
+        "crashed processes": len(chaos.crashes),
+        "answers 429": statuses[429],
+        "answers 5xx": sum(n for code, n in statuses.items() if code >= 500),
+        "connections dropped": statuses[0] + faulty_sandbox.accept_then_drop.dropped,
+        "accepted then dropped": faulty_sandbox.accept_then_drop.dropped,
+    }
+    print("figures:", ", ".join(f"{name}={value}" for name, value in figures.items()))
+    print("faults injected:", dict(sorted(chaos.faults.items())))
+
+    def diagnosis() -> str:
+        logs = fleet.logs()
+        parts = [f"seed={seed}", f"feeder error: {feeder.error!r}", f"crashes: {chaos.crashes}", f"dead: {dead}"]
+        parts += [f"== lost {m}:\n{events_about(logs, m)}" for m in lost[:3]]
+        parts += [f"== duplicated {m}:\n{events_about(logs, m)}" for m in duplicated[:3]]
+        parts += [fleet.tails(15), f"--- redis ---\n{own_redis.log_tail(10)}"]
+        return "\n".join(parts)
+
+    assert {"mentions": 200, "duplicates": 0, "lost": 0, "stray replies": 0, "dead letters": 0} == {
+        name: figures[name] for name in ("mentions", "duplicates", "lost", "stray replies", "dead letters")
+    }, diagnosis()
+    assert [] == chaos.crashes, diagnosis()
+    assert (1, True) == (own_redis.restarts, chaos.kills > 0)
+    assert all(figures[name] > 0 for name in ("answers 429", "answers 5xx", "connections dropped")), figures
