@@ -94,13 +94,13 @@ class ApiMetrics:
 
     def __call__(self, endpoint: str, status: int) -> None:
         with safely("api_requests"):
-            self.store.count("api_requests", (endpoint, str(status)))
-            if endpoint == POST_ENDPOINT and status in (200, 201):
-                self.store.count("replies_posted")
-            for name in (endpoint, f"{endpoint} 24h-user", f"{endpoint} 24h-app"):
-                window = self.windows.get(name)
-                if window is not None and window.remaining is not None:
-                    self.store.set_window(name, window.limit, window.remaining, window.reset_at)
+            windows = {
+                name: (window.limit, window.remaining, window.reset_at)
+                for name in (endpoint, f"{endpoint} 24h-user", f"{endpoint} 24h-app")
+                if (window := self.windows.get(name)) is not None and window.remaining is not None
+            }
+            posted = endpoint == POST_ENDPOINT and status in (200, 201)
+            self.store.api_response(endpoint, status, posted=posted, windows=windows)
 
 
 def instrumented_api(settings: Settings, store: Store) -> XApi:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +50,11 @@ def keep_alive(every: float, *actions: Callable[[], object]) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=1)
+
+
+def _window_field(limit: int | None, remaining: int | None, reset_at: datetime | None) -> str:
+    values = (limit, remaining, int(reset_at.timestamp()) if reset_at else None)
+    return "\t".join("" if v is None else str(v) for v in values)
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -484,9 +489,25 @@ class Store:
 
     def set_window(self, endpoint: str, limit: int | None, remaining: int | None, reset_at: datetime | None) -> None:
         """The last rate-limit window seen for an endpoint, by whichever process called it."""
-        values = (limit, remaining, int(reset_at.timestamp()) if reset_at else None)
-        encoded = "\t".join("" if v is None else str(v) for v in values)
-        self.redis.hset(self.key("metrics", "windows"), endpoint, encoded)
+        self.redis.hset(self.key("metrics", "windows"), endpoint, _window_field(limit, remaining, reset_at))
+
+    def api_response(
+        self,
+        endpoint: str,
+        status: int,
+        *,
+        posted: bool,
+        windows: Mapping[str, tuple[int | None, int | None, datetime | None]],
+    ) -> None:
+        """Count one X API response and keep the windows it showed, in one round trip (it is on the hot path)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(self.key("metrics", "api_requests"), f"{endpoint}\t{status}", 1)
+        if posted:
+            pipe.hincrby(self.key("metrics", "replies_posted"), "", 1)
+        if windows:
+            fields = {name: _window_field(*w) for name, w in windows.items()}
+            pipe.hset(self.key("metrics", "windows"), mapping=cast(Any, fields))  # redis-py's stubs are too narrow
+        pipe.execute()
 
     def windows(self) -> dict[str, tuple[int | None, int | None, datetime | None]]:
         """The last rate-limit window seen for each endpoint: (limit, remaining, reset time)."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.poller import poll_once
+from bot.apimodels import ApiTweet, ReferencedTweet, TweetsPage
+from bot.poller import poll_once, why_ignored
 from bot.processes import due, poll_interval
 from bot.sandbox import SandboxServer
 from bot.store import Store
@@ -135,3 +136,25 @@ def test_polls_slow_down_to_what_the_mentions_window_allows(
     assert last is not None
     assert not due(bot, now=last + timedelta(seconds=290))
     assert due(bot, now=last + timedelta(seconds=299))
+
+
+def test_retweets_and_the_bots_own_tweets_are_never_requests(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A retweet of a summon, or a tweet by the bot itself, is not a request even with the keyword."""
+    bot = make_bot(settings, store)
+    page = TweetsPage()
+    retweet = ApiTweet(
+        id="5",
+        text="RT @reader: @unrollbot unroll",
+        author_id="42",
+        referenced_tweets=[ReferencedTweet(type="retweeted", id="4")],
+    )
+    own = ApiTweet(
+        id="6",
+        text="@unrollbot unroll",
+        author_id=bot.user_id,
+        referenced_tweets=[ReferencedTweet(type="replied_to", id="3")],
+    )
+    assert "retweet" == why_ignored(bot, retweet, page)
+    assert "own_tweet" == why_ignored(bot, own, page)
