@@ -8,6 +8,13 @@ from bot.errors import ConfigError
 from config.settings import Settings, check_template, env_name, load_settings
 
 
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from an environment without any of the bot's variables (CI sets REDIS_URL)."""
+    for field in Settings.model_fields:
+        monkeypatch.delenv(env_name(field), raising=False)
+
+
 def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """With nothing set, the bot has sensible defaults (real API, embedded Redis, keyword unroll)."""
     settings = load_settings(_env_file=None)
