@@ -17,11 +17,12 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from bot.demo import on_sandbox
 from bot.models import UnrollRequest
 from bot.sandbox import MediaSpec, TweetRef, UserRef, World
 from bot.sandbox.limits import DEFAULT_LIMITS
 from bot.sandbox.samples import BOT_USERNAME, REFERENCE_THREAD, WorldLike, ensure_user
-from config.settings import Settings, env_name, load_settings
+from config.settings import Settings, env_name
 
 UNLIMITED = 10**9
 BENCH_CREDENTIALS = {
@@ -147,23 +148,19 @@ def bench_settings(
     base: Settings, *, sandbox_url: str, redis_url: str | None, prefix: str, data_dir: Path, port: int
 ) -> Settings:
     """The operator's settings (prices, templates…) aimed at the sandbox, the bench's Redis and a key prefix."""
-    data = base.model_dump()
-    data.update(
-        {name: SecretStr(value) for name, value in BENCH_CREDENTIALS.items()},
-        x_api_base_url=sandbox_url,
-        redis_url=redis_url,
-        public_base_url=f"http://127.0.0.1:{port}",
-        host="127.0.0.1",
+    credentials = {name: SecretStr(value) for name, value in BENCH_CREDENTIALS.items()}
+    return on_sandbox(
+        base,
+        sandbox_url=sandbox_url,
         port=port,
         key_prefix=prefix,
+        redis_url=redis_url,
         bot_handle=BOT_USERNAME,
-        dry_run=False,
-        full_archive=False,
         data_dir=data_dir,
         log_format="json",
         log_level="INFO",
+        **credentials,
     )
-    return load_settings(_env_file=None, **data)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -32,23 +32,36 @@ DEMO_CREDENTIALS = {
 }
 
 
-def demo_settings(settings: Settings, sandbox_url: str, port: int) -> Settings:
-    """The operator's settings, aimed at the sandbox, the embedded Redis and a fresh demo key prefix."""
-    data = settings.model_dump()
+def on_sandbox(base: Settings, *, sandbox_url: str, port: int, key_prefix: str, **changes: object) -> Settings:
+    """The operator's settings (prices, templates…) aimed at the sandbox and a key prefix of their own, with
+    rehearsal credentials and the pages on 127.0.0.1:`port` (the demo and the bench run this way)."""
+    data = base.model_dump()
     data.update(
         DEMO_CREDENTIALS,
         x_bearer_token=None,
         x_api_base_url=sandbox_url,
-        redis_url=None,
         public_base_url=f"http://127.0.0.1:{port}",
         host="127.0.0.1",
         port=port,
-        key_prefix=DEMO_PREFIX,
-        bot_handle=None,
+        key_prefix=key_prefix,
         dry_run=False,
+        full_archive=False,
+    )
+    data.update(changes)
+    return load_settings(_env_file=None, **data)
+
+
+def demo_settings(settings: Settings, sandbox_url: str, port: int) -> Settings:
+    """The operator's settings, aimed at the sandbox, the embedded Redis and a fresh demo key prefix."""
+    return on_sandbox(
+        settings,
+        sandbox_url=sandbox_url,
+        port=port,
+        key_prefix=DEMO_PREFIX,
+        redis_url=None,
+        bot_handle=None,
         data_dir=settings.data_dir / "demo",
     )
-    return load_settings(_env_file=None, **data)
 
 
 def out(text: str = "") -> None:

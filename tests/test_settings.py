@@ -52,6 +52,18 @@ def test_environment_variables_are_read_with_and_without_prefix(monkeypatch: pyt
         ("UNROLL_BOT_HANDLE", "not a handle!", "UNROLL_BOT_HANDLE must be an X handle"),
         ("UNROLL_KEYWORDS", " , ", "UNROLL_KEYWORDS must be a comma-separated list of words"),
         ("UNROLL_REPLY_TEMPLATE", "Hi {requester} {oops} {link}", "UNROLL_REPLY_TEMPLATE must be a template"),
+        (
+            "UNROLL_DAILY_BUDGET",
+            "-1",
+            'UNROLL_DAILY_BUDGET must be a non-negative amount of US dollars (0 for no limit), got "-1"',
+        ),
+        (
+            "UNROLL_DAILY_BUDGET",
+            "ten",
+            'UNROLL_DAILY_BUDGET must be a non-negative amount of US dollars (0 for no limit), got "ten"',
+        ),
+        ("UNROLL_OVER_BUDGET", "stop", 'UNROLL_OVER_BUDGET must be one of wait, reply_without_link, got "stop"'),
+        ("UNROLL_OVER_BUDGET_TEMPLATE", "Sorry @{requester}: {link}", "(the reply over budget has no link)"),
     ],
 )
 def test_invalid_value_stops_with_a_message_naming_the_variable(

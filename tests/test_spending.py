@@ -9,7 +9,6 @@ import pytest
 from structlog.testing import capture_logs
 
 from bot import spending
-from bot.errors import ConfigError
 from bot.sandbox import SandboxServer
 from bot.spending import Counts, Spend
 from bot.store import Store
@@ -176,33 +175,6 @@ def test_summary_says_when_there_is_no_budget() -> None:
     """Without a budget the line says so, so the operator knows spending is unbounded."""
     spend = Spend(day=date(2026, 11, 25), counts=Counts(), usd=0.0, budget=0.0)
     assert spend.summary().endswith("(no daily budget)")
-
-
-@pytest.mark.parametrize(
-    ("variable", "value", "message"),
-    [
-        (
-            "UNROLL_DAILY_BUDGET",
-            "-1",
-            'UNROLL_DAILY_BUDGET must be a non-negative amount of US dollars (0 for no limit), got "-1"',
-        ),
-        (
-            "UNROLL_DAILY_BUDGET",
-            "ten",
-            'UNROLL_DAILY_BUDGET must be a non-negative amount of US dollars (0 for no limit), got "ten"',
-        ),
-        ("UNROLL_OVER_BUDGET", "stop", 'UNROLL_OVER_BUDGET must be one of wait, reply_without_link, got "stop"'),
-        ("UNROLL_OVER_BUDGET_TEMPLATE", "Sorry @{requester}: {link}", "(the reply over budget has no link)"),
-    ],
-)
-def test_bad_budget_settings_stop_start_up(
-    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
-) -> None:
-    """Budget settings are checked at start-up with a message naming the variable."""
-    monkeypatch.setenv(variable, value)
-    with pytest.raises(ConfigError) as info:
-        load_settings(_env_file=None)
-    assert message in str(info.value)
 
 
 def test_budget_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
