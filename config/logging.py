@@ -56,6 +56,12 @@ class Scrubber:
         return event
 
 
+def _drop_color_message(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """uvicorn adds an ANSI-coloured copy of its message; the event already says it."""
+    event.pop("color_message", None)
+    return event
+
+
 def _renderer(fmt: str) -> Any:
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
@@ -90,6 +96,7 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _drop_color_message,
             structlog.processors.format_exc_info,
             scrubber,
             _renderer(settings.log_format),
