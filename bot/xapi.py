@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 TWEEPY_HOST = "https://api.twitter.com"  # hard-coded in tweepy 4.17 BaseClient.request
 LOOKUP_BATCH = 100  # GET /2/tweets takes at most 100 ids
+BOARD_TTL = 1.0  # seconds a process trusts what it last read of the shared rate-limit board
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -58,6 +60,10 @@ class RebasedSession(requests.Session):
         super().__init__()
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # Proxy settings (HTTPS_PROXY, NO_PROXY…) are read from the environment once, not on every request:
+        # requests would otherwise walk os.environ for each call, a measurable share of the bot's own time.
+        self.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        self.trust_env = False
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         if isinstance(url, str) and url.startswith(TWEEPY_HOST):
@@ -133,6 +139,7 @@ class XApi:
         self._meters: list[Usage] = []
         self._lock = threading.Lock()
         self._on_response = on_response
+        self._board_seen: dict[str, tuple[float, datetime | None]] = {}
         self._read_user_auth = not settings.x_bearer_token  # reads use the app bearer when there is one
 
     # --- metering and rate limits ---------------------------------------------------------------
@@ -176,7 +183,7 @@ class XApi:
         if self.board is not None:
             reset_at = self.blocked_until(endpoint)
             if reset_at is not None:  # spent: tell the other processes before they spend a request to learn it
-                self.board.block_endpoint(endpoint, reset_at)
+                self._share_block(endpoint, reset_at)
         if self._on_response:
             self._on_response(endpoint, response.status_code)
 
@@ -190,6 +197,22 @@ class XApi:
         ]
         return max(resets) if resets else None
 
+    def _board_blocked(self, endpoint: str) -> datetime | None:
+        """What the other processes learnt of this endpoint, asked of Redis at most once a second."""
+        assert self.board is not None
+        now = time.monotonic()
+        asked = self._board_seen.get(endpoint)
+        if asked is None or now - asked[0] >= BOARD_TTL or (asked[1] is not None and asked[1] <= datetime.now(UTC)):
+            asked = (now, self.board.endpoint_blocked(endpoint))
+            self._board_seen[endpoint] = asked
+        return asked[1]
+
+    def _share_block(self, endpoint: str, until: datetime) -> None:
+        """Tell the other processes (and remember here) that an endpoint may not be called before `until`."""
+        assert self.board is not None
+        self.board.block_endpoint(endpoint, until)
+        self._board_seen[endpoint] = (time.monotonic(), until)
+
     def check(self, endpoint: str) -> None:
         """Raise RateLimited, without calling X, if this endpoint is known to be spent here or elsewhere."""
         self._check_window(endpoint)
@@ -197,7 +220,7 @@ class XApi:
     def _check_window(self, endpoint: str) -> None:
         reset_at = self.blocked_until(endpoint)
         if reset_at is None and self.board is not None:
-            reset_at = self.board.endpoint_blocked(endpoint)
+            reset_at = self._board_blocked(endpoint)
         if reset_at is not None:
             raise RateLimited(
                 f"{endpoint} is rate limited until {reset_at:%H:%M:%S}Z",
@@ -216,7 +239,7 @@ class XApi:
             reset_at = _reset(exc.response.headers.get("x-rate-limit-reset")) or datetime.now(UTC)
             daily = self.blocked_until(endpoint)
             if self.board is not None:
-                self.board.block_endpoint(endpoint, max(reset_at, daily or reset_at))
+                self._share_block(endpoint, max(reset_at, daily or reset_at))
             raise RateLimited(
                 f"{endpoint}: 429 Too Many Requests", reset_at=max(reset_at, daily or reset_at), endpoint=endpoint
             ) from exc

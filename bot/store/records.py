@@ -63,8 +63,8 @@ class RecordStore(StoreBase):
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(records, handled.mention_id, handled.model_dump_json())
         pipe.zadd(order, {handled.mention_id: handled.handled_at.timestamp()})
-        pipe.execute()
-        excess = int(self.redis.zcard(order)) - self.handled_log_size
+        pipe.zcard(order)
+        excess = int(pipe.execute()[-1]) - self.handled_log_size
         if excess > 0:
             old = cast(list[str], self.redis.zrange(order, 0, excess - 1))
             if old:
