@@ -25,7 +25,7 @@ from bot.processes import (
     stop_on_signals,
     wait_for,
 )
-from bot.runtime import build
+from bot.runtime import Bot, build
 from bot.store import Store
 from config.settings import Settings, env_name
 
@@ -65,15 +65,22 @@ def _process_settings(settings: Settings) -> None:
         settings.require_credentials()
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+def start(settings: Settings) -> tuple[Bot | None, threading.Event]:
+    """A long-running process's start: signals turned into a stop event, then the bot once Redis and X answer
+    (None when stopped before that). Missing credentials stop it at once."""
     _process_settings(settings)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    return build_when_ready(settings, stop), stop
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if args.once:
+        _process_settings(settings)
         finished = run_once(build(settings))
         log.info("run_once_done", finished=finished)
         return 0
-    stop = threading.Event()
-    stop_on_signals(stop)
-    bot = build_when_ready(settings, stop)
+    bot, stop = start(settings)
     if bot is None:
         return 0
     threads = [in_thread(run_poller, bot, stop, name="poller"), in_thread(run_worker, bot, stop, name="worker")]
@@ -89,20 +96,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
-    _process_settings(settings)
-    stop = threading.Event()
-    stop_on_signals(stop)
-    bot = build_when_ready(settings, stop)
+    bot, stop = start(settings)
     if bot is not None:
         run_poller(bot, stop)
     return 0
 
 
 def cmd_work(args: argparse.Namespace, settings: Settings) -> int:
-    _process_settings(settings)
-    stop = threading.Event()
-    stop_on_signals(stop)
-    bot = build_when_ready(settings, stop)
+    bot, stop = start(settings)
     if bot is None:
         return 0
     worker = in_thread(run_worker, bot, stop, args.consumer or consumer_name(), name="worker")

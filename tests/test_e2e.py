@@ -198,10 +198,11 @@ def test_invalid_configuration_stops_start_up_naming_the_variable(bot_env: dict[
     assert 'UNROLL_POLL_INTERVAL must be a positive number of seconds, got "ten"' in result.stderr
 
 
-def test_missing_credentials_are_named_at_start_up(bot_env: dict[str, str]) -> None:
-    """Without the OAuth credentials the bot says which ones are missing instead of failing later."""
+@pytest.mark.parametrize("command", [["run", "--once"], ["run"], ["poll"], ["work"]])
+def test_missing_credentials_are_named_at_start_up(bot_env: dict[str, str], command: list[str]) -> None:
+    """Without the OAuth credentials no process starts; each says which ones are missing."""
     env = {k: v for k, v in bot_env.items() if k not in ("X_API_SECRET", "X_ACCESS_TOKEN_SECRET")}
-    result = bot(env, "run", "--once", timeout=30)
+    result = bot(env, *command, timeout=30)
     assert 2 == result.returncode
     assert "X_API_SECRET is missing" in result.stderr
     assert "X_ACCESS_TOKEN_SECRET is missing" in result.stderr
