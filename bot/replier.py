@@ -17,7 +17,9 @@ log = structlog.get_logger(__name__)
 
 POST = "POST /2/tweets"
 # A second request by the same reader within a day would repeat the text X refuses as duplicate content.
-VARIANTS = ("", " (again)", " ↩", " ✓", " 🧵")
+# Up to 99 genuine requests by one reader for one thread in a day each get their reply (the requester limit,
+# UNROLL_REQUESTER_LIMIT, stops abuse long before); every suffix fits config.settings.VARIANT_ROOM.
+VARIANTS = ("", " (again)", " ↩", " ✓", " 🧵", *(f" #{n}" for n in range(6, 100)))
 
 
 def compose(template: str, *, requester: str, author: str = "", link: str = "", count: int = 0) -> str:

@@ -21,6 +21,7 @@ TCO_LENGTH = 23  # X counts every link as 23 characters: https://docs.x.com/fund
 MAX_POST_LENGTH = 280
 CREDENTIALS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
 REPLY_PLACEHOLDERS = {"requester", "author", "link", "count"}
+VARIANT_ROOM = 8  # characters kept free for the longest reply variant (" (again)", " #99")
 
 
 def _hint(text: str) -> Any:
@@ -382,8 +383,10 @@ def check_template(template: str) -> None:
     unknown = names - REPLY_PLACEHOLDERS
     if unknown:
         raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}")
-    # Worst case: a 15-character handle for requester and author, a 4-digit count, the link as 23.
+    # Worst case: a 15-character handle for requester and author, a 4-digit count, the link as 23, and room
+    # for the suffix that varies the text of a reader's repeated request (X refuses the same text twice a day).
     sample = template.format(requester="x" * 15, author="x" * 15, link="x" * TCO_LENGTH, count=9999)
+    sample += "x" * VARIANT_ROOM
     if len(sample) > MAX_POST_LENGTH:
         raise ValueError(f"too long: {len(sample)} characters with the longest handles")
 

@@ -96,7 +96,9 @@ def test_reply_template_must_carry_the_link(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_template_too_long_for_one_post_is_refused() -> None:
     """The link counts as 23 characters and handles as 15 when checking the 280-character limit."""
-    check_template("x" * 240 + " {link}")  # 240 + 1 + 23 = 264
+    check_template("x" * 240 + " {link}")  # 240 + 1 + 23 = 264, and 8 kept for a reply variant: 272
+    with pytest.raises(ValueError, match="too long"):
+        check_template("x" * 250 + " {link}")  # 250 + 1 + 23 + 8 = 282
     with pytest.raises(ValueError, match="too long"):
         check_template("x" * 250 + " {link} @{requester}")
 

@@ -219,3 +219,12 @@ def test_fresh_stored_thread_is_not_rewritten_for_another_mention(
     assert 1 == len(replies_to(sandbox, second))
     kept = store.redis.get(store.key("thread", thread[0]))
     assert isinstance(kept, str) and marker in kept
+
+
+def test_every_variant_fits_the_room_templates_keep_for_it() -> None:
+    """The suffixes that vary a repeated reply never push a valid template past 280 characters."""
+    from bot.replier import VARIANTS
+    from config.settings import VARIANT_ROOM
+
+    assert VARIANT_ROOM >= max(len(v) for v in VARIANTS)
+    assert len(VARIANTS) == len(set(VARIANTS))
