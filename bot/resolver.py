@@ -172,7 +172,7 @@ class _Resolver:
         complete = self.in_window(last) or self.settings.full_archive
         since = last if complete else None  # recent search refuses a since_id older than its window
         full_archive = not self.in_window(last) and self.settings.full_archive
-        self.search(root_id, author_id, full_archive=full_archive, since_id=since)
+        self.search(root_id, stored.author.username, full_archive=full_archive, since_id=since)
         self.climb(
             root_id, author_id, target, follow_target=branched(self.nodes(root_id), author_id), connect=not complete
         )
@@ -197,7 +197,7 @@ class _Resolver:
             raise ThreadNotFound(f"@{user.username} is a protected account", reason="protected")
         # since_id: the root (it is exclusive); full-archive search would otherwise reach back only 30 days.
         since = root_id if complete else None
-        self.search(root_id, user.id, full_archive=not recent and self.settings.full_archive, since_id=since)
+        self.search(root_id, user.username, full_archive=not recent and self.settings.full_archive, since_id=since)
         follow = not complete or branched(self.nodes(root_id), user.id)
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
         self.fetched.quoted()
@@ -208,9 +208,10 @@ class _Resolver:
             return Resolution("no_thread", reason=reason, root_id=root_id)
         return Resolution("resolved", thread, root_id=root_id)
 
-    def search(self, root_id: str, author_id: str, *, full_archive: bool, since_id: str | None) -> None:
+    def search(self, root_id: str, author: str, *, full_archive: bool, since_id: str | None) -> None:
         # from: keeps other people's replies out of what is billed; is:reply keeps out the root, read already.
-        query = f"conversation_id:{root_id} from:{author_id} is:reply"
+        # The handle rather than the numeric id: X takes both, the handle is the form every client supports.
+        query = f"conversation_id:{root_id} from:{author} is:reply"
         self.fetched.search(query, full_archive=full_archive, since_id=since_id)
 
     def nodes(self, root_id: str) -> dict[str, Node]:
