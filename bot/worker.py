@@ -193,7 +193,7 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
                 len(thread.tweets),
                 link,
             )
-        text = reply_text(bot, request, thread, link, resolution.outcome)
+        text = reply_text(bot, request, thread, link, resolution.outcome, resolution.reason)
         if request.source == "mention" and text:
             try:
                 handled.reply_id, handled.reply_text = post_once(bot, request, text)
@@ -250,7 +250,9 @@ def thread_lock(bot: Bot, request: UnrollRequest) -> Any:
                 log.warning("thread_lock_lost", error=str(exc))
 
 
-def reply_text(bot: Bot, request: UnrollRequest, thread: Thread | None, link: str | None, outcome: str) -> str:
+def reply_text(
+    bot: Bot, request: UnrollRequest, thread: Thread | None, link: str | None, outcome: str, reason: str | None = None
+) -> str:
     """The reply for an outcome; empty when the bot should stay silent."""
     settings = bot.settings
     requester = request.requester_username or "there"
@@ -262,6 +264,9 @@ def reply_text(bot: Bot, request: UnrollRequest, thread: Thread | None, link: st
             link=link,
             count=len(thread.tweets),
         )
+    if outcome == "no_thread" and reason == "older_than_search_window":
+        # Later self-replies may exist but recent search cannot see them: don't claim there is no thread.
+        return compose(settings.too_old_template, requester=requester) if settings.too_old_template else ""
     if outcome == "no_thread" and settings.single_tweet == "reply":
         return compose(settings.no_thread_template, requester=requester)
     if outcome in ("not_found", "protected") and settings.unavailable_template:

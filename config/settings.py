@@ -169,6 +169,12 @@ class Settings(BaseSettings):
         description="Reply when the thread is gone, protected or suspended; empty to stay silent.",
         json_schema_extra=_hint("a template that fits 280 characters, or empty"),
     )
+    too_old_template: str = Field(
+        "Hi @{requester}, this post is older than the 7 days X lets the bot search, so its thread can't be "
+        "unrolled here.",
+        description="Reply when the summoned post is older than the search window and nothing after it can be seen.",
+        json_schema_extra=_hint("a template that fits 280 characters, or empty"),
+    )
     single_tweet: Literal["reply", "unroll", "ignore"] = Field(
         "reply",
         description="A summon under a lone tweet: reply that there is no thread, unroll it anyway, or ignore.",
@@ -313,7 +319,7 @@ class Settings(BaseSettings):
             raise ValueError("bad prefix")
         return value
 
-    @field_validator("reply_template", "no_thread_template", "unavailable_template")
+    @field_validator("reply_template", "no_thread_template", "unavailable_template", "too_old_template")
     @classmethod
     def _template_fits(cls, value: str) -> str:
         check_template(value)

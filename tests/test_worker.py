@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bot.errors import AuthFailed
@@ -228,3 +230,18 @@ def test_every_variant_fits_the_room_templates_keep_for_it() -> None:
 
     assert VARIANT_ROOM >= max(len(v) for v in VARIANTS)
     assert len(VARIANTS) == len(set(VARIANTS))
+
+
+def test_summon_under_a_lone_tweet_older_than_the_window_says_so(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Past the 7-day window later self-replies can't be seen, so the reply doesn't claim there is no thread."""
+    [old] = post_thread(sandbox.world, 1, ago=timedelta(days=10))
+    mention = summon(sandbox.world, old)
+
+    run_once(make_bot(settings, store))
+
+    [text] = replies_to(sandbox, mention)
+    assert f"Hi @{READER}, this post is older than the 7 days X lets the bot search" in text
+    record = store.handled_one(mention)
+    assert record is not None and ("no_thread", "older_than_search_window") == (record.outcome, record.reason)
