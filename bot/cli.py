@@ -187,6 +187,17 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def env_value(value: object) -> str:
+    """A setting written the way its environment variable takes it (lists comma-separated, unset empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     data = settings.model_dump(mode="json")
     secret = {"x_api_key", "x_api_secret", "x_access_token", "x_access_token_secret", "x_bearer_token"}
@@ -196,7 +207,7 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
         elif field == "redis_url" and value:
             shown = redacted_url(str(value))
         else:
-            shown = json.dumps(value) if not isinstance(value, str) else value
+            shown = env_value(value)
         out(f"{env_name(field)}={shown}")
     missing = settings.missing_credentials()
     if missing and not settings.dry_run:

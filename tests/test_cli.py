@@ -362,3 +362,17 @@ def test_export_reports_a_thread_that_fails_and_writes_the_others(
     assert 1 == code
     assert ["1000.json"] == [p.name for p in (tmp_path / "out").iterdir()]
     assert output.rstrip().splitlines()[-1].startswith("FAILED 7000  ValidationError:")
+
+
+def test_config_prints_values_the_way_the_environment_takes_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`config` output can be pasted into a .env: lists comma-separated, booleans true/false, unset empty."""
+    monkeypatch.setenv("UNROLL_KEYWORDS", "unroll,#unroll")
+    monkeypatch.setenv("UNROLL_DRY_RUN", "true")
+    monkeypatch.delenv("UNROLL_BOT_HANDLE", raising=False)
+    assert 0 == main(["config"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "UNROLL_KEYWORDS=unroll,#unroll" in lines
+    assert "UNROLL_DRY_RUN=true" in lines
+    assert "UNROLL_BOT_HANDLE=" in lines
