@@ -18,13 +18,13 @@ from bot.models import HandledRequest, UnrollRequest
 from bot.runtime import Bot
 from bot.store import keep_alive
 from bot.trigger import matches
+from bot.tweettext import snowflake_at, snowflake_time
 
 log = structlog.get_logger(__name__)
 
 MENTIONS_REACH = 800  # GET /2/users/:id/mentions reaches only the latest 800 mentions
 PAGE_SIZE = 100
 LOCK_TIMEOUT = 15.0  # renewed every third of it while a poll runs; a dead poller's lock frees itself soon
-TWITTER_EPOCH_MS = 1288834974657
 
 
 @dataclass
@@ -36,16 +36,6 @@ class PollResult:
     queued: list[str] = field(default_factory=list)
     ignored: dict[str, str] = field(default_factory=dict)
     cursor: str | None = None
-
-
-def snowflake_time(tweet_id: str) -> datetime:
-    """When a tweet was created, read from its id (X ids are snowflakes)."""
-    return datetime.fromtimestamp(((int(tweet_id) >> 22) + TWITTER_EPOCH_MS) / 1000, UTC)
-
-
-def snowflake_at(when: datetime) -> str:
-    """The smallest tweet id of that moment (the inverse of snowflake_time)."""
-    return str(int(when.timestamp() * 1000 - TWITTER_EPOCH_MS) << 22)
 
 
 def fetch_mentions(bot: Bot, cursor: str | None) -> tuple[list[TweetsPage], bool]:

@@ -39,6 +39,11 @@ def snowflake_time(tweet_id: str) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+def snowflake_at(when: datetime) -> str:
+    """The smallest tweet id of that moment (the inverse of snowflake_time)."""
+    return str(int(when.timestamp() * 1000 - TWITTER_EPOCH_MS) << 22)
+
+
 def unescape(text: str) -> str:
     """Undo X's HTML escaping exactly once: only `&amp;`, `&lt;` and `&gt;`, so `&amp;amp;` gives `&amp;`."""
     return _ESCAPE.sub(lambda m: _ESCAPED[m.group(1)], text)

@@ -9,7 +9,7 @@ import pytest
 
 from bot.apimodels import ApiTweet, Includes
 from bot.models import Author, Media, QuotedTweet, Segment
-from bot.tweettext import segments_of, snowflake_time, thread_tweet, unescape
+from bot.tweettext import segments_of, snowflake_at, snowflake_time, thread_tweet, unescape
 
 TWEET_ID = "1790000000000000001"
 QUOTED_ID = "1789000000000000002"
@@ -364,3 +364,9 @@ def test_snowflake_time_reads_milliseconds_since_the_x_epoch() -> None:
     when = datetime(2024, 5, 1, 12, 30, 15, 123000, tzinfo=UTC)
     ms = int(when.timestamp() * 1000) - 1288834974657
     assert when == snowflake_time(str(ms << 22 | 4095))
+
+
+def test_snowflake_at_is_the_inverse_of_snowflake_time() -> None:
+    """The id made for a moment reads back as that moment (to the millisecond)."""
+    when = datetime(2026, 11, 25, 12, 30, 15, 123000, tzinfo=UTC)
+    assert when == snowflake_time(snowflake_at(when))
