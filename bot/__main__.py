@@ -15,7 +15,7 @@ import structlog
 
 from bot.errors import AuthFailed, ConfigError, StoreUnavailable
 from config.logging import configure_logging
-from config.settings import Settings, load_settings
+from config.settings import load_settings
 
 log = structlog.get_logger(__name__)
 
@@ -80,11 +80,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 4
     except KeyboardInterrupt:
         return 130
-
-
-def settings_for(settings: Settings, **changes: object) -> Settings:
-    """A copy of the settings with some values changed and validated again."""
-    return load_settings(_env_file=None, **{**settings.model_dump(), **changes})
 
 
 if __name__ == "__main__":
