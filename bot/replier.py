@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 
 from bot.errors import ApiError, ApiUnavailable, DuplicateContent
-from bot.models import UnrollRequest
+from bot.models import ReplyRecord, UnrollRequest
 from bot.runtime import Bot
 
 log = structlog.get_logger(__name__)
@@ -42,16 +42,16 @@ def find_existing_reply(bot: Bot, request: UnrollRequest) -> str | None:
     return None
 
 
-def post_once(bot: Bot, request: UnrollRequest, text: str) -> tuple[str | None, str]:
+def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord | None) -> tuple[str | None, str]:
     """Post `text` in reply to the mention unless that was done already; returns (reply id, text posted).
 
     Each attempt's text is reserved for its mention for a day, so when X refuses a text as duplicate content
     the bot knows whether its own earlier, uncertain attempt went through (same mention) or the reader asked
     twice today (another mention: the text is varied). Dry-run logs the reply instead of posting it.
+    `record` is the mention's idempotency record as the caller read it, holding the mention's lock.
     """
     store = bot.store
     mention = request.mention_id
-    record = store.reply_record(mention)
     if record and record.state in ("replied", "final"):
         log.info("reply_already_posted", reply_id=record.reply_id)
         return record.reply_id, record.text or text

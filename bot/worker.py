@@ -20,7 +20,7 @@ import structlog
 
 from bot import metrics, renderer, spending
 from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLimited
-from bot.models import HandledRequest, Thread, UnrollRequest
+from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest
 from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
 from bot.resolver import resolve
@@ -170,7 +170,7 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
         return handled
     over = request.source == "mention" and settings.over_budget == "reply_without_link"
     if over and spending.over_budget(store, settings):
-        return over_budget_reply(bot, request, handled)
+        return over_budget_reply(bot, request, handled, done)
     if request.source == "mention" and not settings.dry_run:
         bot.api.check(POST)  # replies are on hold (daily cap): don't spend reads on a reply we can't post
     with bot.api.metered() as usage, thread_lock(bot, request):
@@ -196,7 +196,7 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
         text = reply_text(bot, request, thread, link, resolution.outcome, resolution.reason)
         if request.source == "mention" and text:
             try:
-                handled.reply_id, handled.reply_text = post_once(bot, request, text)
+                handled.reply_id, handled.reply_text = post_once(bot, request, text, done)
             except NotAllowed as exc:  # X says why: not mentioned, or the mention is deleted or hidden now
                 gone = "deleted" in str(exc).lower() or "not visible" in str(exc).lower()
                 handled.outcome, handled.error = ("not_found" if gone else "not_allowed"), str(exc)
@@ -221,11 +221,13 @@ def keep(store: Store, outcome: str, reason: str | None, thread: Thread) -> None
     store.save_thread(thread)
 
 
-def over_budget_reply(bot: Bot, request: UnrollRequest, handled: HandledRequest) -> HandledRequest:
+def over_budget_reply(
+    bot: Bot, request: UnrollRequest, handled: HandledRequest, record: ReplyRecord | None
+) -> HandledRequest:
     """The daily budget is spent and the operator chose a short reply without the link (a cheap post)."""
     text = compose(bot.settings.over_budget_template, requester=request.requester_username or "there")
     with bot.api.metered() as usage:
-        handled.reply_id, handled.reply_text = post_once(bot, request, text)
+        handled.reply_id, handled.reply_text = post_once(bot, request, text, record)
     spending.record(bot.store, bot.settings, usage, reply_text=handled.reply_text)
     handled.outcome, handled.reason = "over_budget", "daily_budget_spent"
     return handled
