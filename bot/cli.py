@@ -279,3 +279,19 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bench import run_bench
 
     return run_bench(settings, out, quick=args.quick, as_json=args.json)
+
+
+def cmd_opt_out(args: argparse.Namespace, settings: Settings) -> int:
+    handle = args.handle.lstrip("@")
+    removed = Store.from_settings(settings).opt_out(handle)
+    log.info("author_opted_out", author=handle, removed=removed, by="operator")
+    out(f"@{handle} opted out: {len(removed)} thread(s) removed; their threads will not be unrolled again.")
+    return 0
+
+
+def cmd_opt_in(args: argparse.Namespace, settings: Settings) -> int:
+    handle = args.handle.lstrip("@")
+    Store.from_settings(settings).opt_in(handle)
+    log.info("author_opted_in", author=handle, by="operator")
+    out(f"@{handle} may be unrolled again (removed pages stay removed).")
+    return 0

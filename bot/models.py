@@ -129,6 +129,8 @@ class UnrollRequest(_Model):
     mention_id: str
     # "mention": reply on X; "web": asked through the site's form, no reply; "refresh": re-fetch newer tweets.
     source: Literal["mention", "web", "refresh"] = "mention"
+    # "unroll"; or "delete": the thread's author asks for all their threads to be removed for good.
+    action: Literal["unroll", "delete"] = "unroll"
     requester_id: str
     requester_username: str = ""
     conversation_id: str | None = None
@@ -157,6 +159,8 @@ Outcome = Literal[
     "dead_letter",
     "dry_run",
     "over_budget",
+    "removed",
+    "opted_out",
     "ignored",
 ]
 

@@ -58,10 +58,20 @@ def fetch_mentions(bot: Bot, cursor: str | None) -> tuple[list[TweetsPage], bool
             return pages, True
 
 
-def to_request(tweet: ApiTweet, page: TweetsPage) -> UnrollRequest:
+def action_of(bot: Bot, text: str) -> str | None:
+    """What a mention asks for: `unroll`, `delete` (only without an unroll keyword), or None."""
+    if matches(text, bot.settings.keywords):
+        return "unroll"
+    if bot.settings.delete_keywords and matches(text, bot.settings.delete_keywords):
+        return "delete"
+    return None
+
+
+def to_request(tweet: ApiTweet, page: TweetsPage, action: str = "unroll") -> UnrollRequest:
     users = {u.id: u for u in page.includes.users}
     author = users.get(tweet.author_id or "")
     return UnrollRequest(
+        action="delete" if action == "delete" else "unroll",
         mention_id=tweet.id,
         requester_id=tweet.author_id or "",
         requester_username=author.username if author else "",
@@ -86,7 +96,7 @@ def why_ignored(bot: Bot, tweet: ApiTweet, page: TweetsPage) -> str | None:
         return "own_tweet"
     if tweet.referenced("retweeted"):
         return "retweet"
-    if not matches(mention_text(tweet), bot.settings.keywords):
+    if action_of(bot, mention_text(tweet)) is None:
         return "no_keyword"
     users = {u.id: u.username.lower() for u in page.includes.users}
     blocked = {b.lower().lstrip("@") for b in bot.settings.blocked_users}
@@ -134,7 +144,7 @@ def _poll(bot: Bot) -> PollResult:
         if reason is None and over_requester_limit(bot, tweet):
             reason = "requester_limit"
         if reason is None:
-            requests.append(to_request(tweet, page))
+            requests.append(to_request(tweet, page, action_of(bot, mention_text(tweet)) or "unroll"))
             continue
         result.ignored[tweet.id] = reason
         if reason != "no_keyword":  # plain chatter is not a request; the rest are worth an audit line

@@ -168,6 +168,8 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
             return previous
         handled.reply_id, handled.reply_text = done.reply_id, done.text
         return handled
+    if request.action == "delete":
+        return remove_threads(bot, request, handled, done)
     over = request.source == "mention" and settings.over_budget == "reply_without_link"
     if over and spending.over_budget(store, settings):
         return over_budget_reply(bot, request, handled, done)
@@ -183,6 +185,14 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
         thread = resolution.thread
         handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
         handled.reason = resolution.reason
+        if thread is not None and store.is_opted_out(thread.author.username):
+            # The author had their threads removed: never unrolled again while the opt-out stands.
+            handled.outcome, handled.reason, handled.author, thread = (
+                "opted_out",
+                "author_opted_out",
+                thread.author.username,
+                None,
+            )
         link = None
         if thread is not None:
             keep(store, resolution.outcome, resolution.reason, thread)
@@ -193,21 +203,59 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
                 len(thread.tweets),
                 link,
             )
-        text = reply_text(bot, request, thread, link, resolution.outcome, resolution.reason)
+        text = reply_text(bot, request, thread, link, handled.outcome, resolution.reason)
         if request.source == "mention" and text:
-            try:
-                handled.reply_id, handled.reply_text = post_once(bot, request, text, done)
-            except NotAllowed as exc:  # X says why: not mentioned, or the mention is deleted or hidden now
-                gone = "deleted" in str(exc).lower() or "not visible" in str(exc).lower()
-                handled.outcome, handled.error = ("not_found" if gone else "not_allowed"), str(exc)
-            except NotFound as exc:  # the mention was deleted before we could answer it
-                handled.outcome, handled.error = "not_found", str(exc)
-            if settings.dry_run and handled.outcome in ("replied", "cached"):
-                handled.outcome = "dry_run"
+            send_reply(bot, request, text, done, handled)
     spending.record(store, settings, usage, reply_text=handled.reply_text)
     handled.api_requests, handled.tweets_read = usage.requests, usage.tweets_read
     if request.created_at is not None:
         handled.latency_s = round((datetime.now(UTC) - request.created_at).total_seconds(), 3)
+    return handled
+
+
+def send_reply(
+    bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord | None, handled: HandledRequest
+) -> None:
+    """Post the reply once and note it in the record; X's final refusals become the request's outcome."""
+    try:
+        handled.reply_id, handled.reply_text = post_once(bot, request, text, record)
+    except NotAllowed as exc:  # X says why: not mentioned, or the mention is deleted or hidden now
+        gone = "deleted" in str(exc).lower() or "not visible" in str(exc).lower()
+        handled.outcome, handled.error = ("not_found" if gone else "not_allowed"), str(exc)
+    except NotFound as exc:  # the mention was deleted before we could answer it
+        handled.outcome, handled.error = "not_found", str(exc)
+    if bot.settings.dry_run and handled.outcome in ("replied", "cached"):
+        handled.outcome = "dry_run"
+
+
+def remove_threads(
+    bot: Bot, request: UnrollRequest, handled: HandledRequest, record: ReplyRecord | None
+) -> HandledRequest:
+    """An author's "delete" under their own thread: remove all their threads for good, and say so once.
+
+    Only the author of the thread the mention sits under may ask; anyone else's "delete" is ignored.
+    """
+    store, settings = bot.store, bot.settings
+    root_id = request.conversation_id or request.replied_to_id or request.quoted_id or ""
+    with bot.api.metered() as usage:
+        stored = store.get_thread(root_id) if root_id else None
+        if stored is not None:
+            author_id, username = stored.author.id, stored.author.username
+        else:  # one lookup of the root tells whose thread it is
+            page = bot.api.lookup([root_id]) if root_id else None
+            root = next((t for t in page.data if t.id == root_id), None) if page else None
+            user = next((u for u in page.includes.users if root and u.id == root.author_id), None) if page else None
+            author_id, username = (user.id, user.username) if user else ("", "")
+        if not author_id or author_id != request.requester_id:
+            handled.outcome, handled.reason = "ignored:not_author", "not_author"
+        else:
+            removed = store.opt_out(username)
+            handled.outcome, handled.author, handled.reason = "removed", username, f"{len(removed)} thread(s) removed"
+            log.info("author_opted_out", author=username, removed=removed)
+            if settings.removed_template:
+                send_reply(bot, request, compose(settings.removed_template, requester=username), record, handled)
+    spending.record(store, settings, usage, reply_text=handled.reply_text)
+    handled.api_requests, handled.tweets_read = usage.requests, usage.tweets_read
     return handled
 
 
@@ -266,6 +314,8 @@ def reply_text(
             link=link,
             count=len(thread.tweets),
         )
+    if outcome == "opted_out":
+        return compose(settings.opted_out_template, requester=requester) if settings.opted_out_template else ""
     if outcome == "no_thread" and reason == "older_than_search_window":
         # Later self-replies may exist but recent search cannot see them: don't claim there is no thread.
         return compose(settings.too_old_template, requester=requester) if settings.too_old_template else ""

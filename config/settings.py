@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="Comma-separated words that make a mention a request (whole word, any case).",
         json_schema_extra=_hint("a comma-separated list of words, e.g. unroll,#unroll"),
     )
+    delete_keywords: CommaList = Field(
+        default_factory=lambda: ["delete"],
+        description="Words with which an author, under their own thread, has all their threads removed for good.",
+        json_schema_extra=_hint("a comma-separated list of words, e.g. delete,remove"),
+    )
     bot_handle: str | None = Field(
         None,
         description="The bot's @handle without @; checked against GET /2/users/me at start-up when set.",
@@ -173,6 +178,16 @@ class Settings(BaseSettings):
         "Hi @{requester}, this post is older than the 7 days X lets the bot search, so its thread can't be "
         "unrolled here.",
         description="Reply when the summoned post is older than the search window and nothing after it can be seen.",
+        json_schema_extra=_hint("a template that fits 280 characters, or empty"),
+    )
+    removed_template: str = Field(
+        "Hi @{requester}, done: your threads are removed and won't be unrolled here again.",
+        description="Reply to an author who asked (UNROLL_DELETE_KEYWORDS) for their threads to be removed.",
+        json_schema_extra=_hint("a template that fits 280 characters, or empty"),
+    )
+    opted_out_template: str = Field(
+        "Hi @{requester}, the author of this thread asked for their threads not to be unrolled here.",
+        description="Reply to a request for a thread whose author opted out; empty to stay silent.",
         json_schema_extra=_hint("a template that fits 280 characters, or empty"),
     )
     single_tweet: Literal["reply", "unroll", "ignore"] = Field(
@@ -272,7 +287,7 @@ class Settings(BaseSettings):
         json_schema_extra=_hint("a template without {link} that fits 280 characters"),
     )
 
-    @field_validator("keywords", "blocked_users", mode="before")
+    @field_validator("keywords", "delete_keywords", "blocked_users", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -319,7 +334,14 @@ class Settings(BaseSettings):
             raise ValueError("bad prefix")
         return value
 
-    @field_validator("reply_template", "no_thread_template", "unavailable_template", "too_old_template")
+    @field_validator(
+        "reply_template",
+        "no_thread_template",
+        "unavailable_template",
+        "too_old_template",
+        "removed_template",
+        "opted_out_template",
+    )
     @classmethod
     def _template_fits(cls, value: str) -> str:
         check_template(value)

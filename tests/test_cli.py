@@ -376,3 +376,16 @@ def test_config_prints_values_the_way_the_environment_takes_them(
     assert "UNROLL_KEYWORDS=unroll,#unroll" in lines
     assert "UNROLL_DRY_RUN=true" in lines
     assert "UNROLL_BOT_HANDLE=" in lines
+
+
+def test_operator_opt_out_and_opt_in(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """`opt-out @handle` removes the author's threads for good; `opt-in` lets them be unrolled again."""
+    code, output, _ = command(capsys, "opt-out", "@Writer")
+    assert (0, "@Writer opted out: 0 thread(s) removed; their threads will not be unrolled again.") == (
+        code,
+        output.strip(),
+    )
+    assert store.is_opted_out("writer")
+    code, _, _ = command(capsys, "opt-in", "writer")
+    assert 0 == code
+    assert not store.is_opted_out("writer")

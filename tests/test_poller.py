@@ -158,3 +158,16 @@ def test_retweets_and_the_bots_own_tweets_are_never_requests(
     )
     assert "retweet" == why_ignored(bot, retweet, page)
     assert "own_tweet" == why_ignored(bot, own, page)
+
+
+def test_delete_keyword_queues_a_delete_request_unless_unroll_is_asked_too(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """ "@bot delete" is a delete request; a mention with both words is an unroll (the harmless reading)."""
+    thread = post_thread(sandbox.world, 2)
+    delete = summon(sandbox.world, thread[-1], text="@unrollbot delete")
+    both = summon(sandbox.world, thread[-1], text="@unrollbot unroll before they delete it")
+
+    poll_once(make_bot(settings, store))
+
+    assert {delete: "delete", both: "unroll"} == {r.mention_id: r.action for r in store.peek()}

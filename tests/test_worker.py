@@ -13,7 +13,7 @@ from bot.sandbox import SandboxServer
 from bot.store import Store
 from bot.worker import work_once
 from config.settings import Settings
-from tests.helpers import READER, make_bot, post_thread, summon
+from tests.helpers import AUTHOR, READER, make_bot, post_thread, summon
 
 
 def replies_to(sandbox: SandboxServer, mention_id: str) -> list[str]:
@@ -245,3 +245,57 @@ def test_summon_under_a_lone_tweet_older_than_the_window_says_so(
     assert f"Hi @{READER}, this post is older than the 7 days X lets the bot search" in text
     record = store.handled_one(mention)
     assert record is not None and ("no_thread", "older_than_search_window") == (record.outcome, record.reason)
+
+
+def test_author_who_says_delete_under_their_thread_has_their_threads_removed(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The author's "@bot delete" removes every stored thread of theirs and gets one reply saying so."""
+    thread = post_thread(sandbox.world, 3)
+    summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    run_once(bot)
+    assert store.get_thread(thread[0]) is not None
+    delete = summon(sandbox.world, thread[-1], by=AUTHOR, text="@unrollbot delete")
+
+    run_once(bot)
+
+    assert store.get_thread(thread[0]) is None
+    assert store.was_removed(thread[0]) and store.is_opted_out(AUTHOR)
+    assert [f"Hi @{AUTHOR}, done: your threads are removed and won't be unrolled here again."] == replies_to(
+        sandbox, delete
+    )
+    record = store.handled_one(delete)
+    assert record is not None and "removed" == record.outcome
+
+
+def test_delete_by_someone_else_is_ignored(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
+    """Only the thread's author can have it removed; a reader's "delete" changes nothing and gets no reply."""
+    thread = post_thread(sandbox.world, 3)
+    summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    run_once(bot)
+    delete = summon(sandbox.world, thread[-1], by="prankster", text="@unrollbot delete")
+
+    run_once(bot)
+
+    assert store.get_thread(thread[0]) is not None and not store.is_opted_out(AUTHOR)
+    assert [] == replies_to(sandbox, delete)
+    record = store.handled_one(delete)
+    assert record is not None and "ignored:not_author" == record.outcome
+
+
+def test_opted_out_author_is_never_unrolled_again(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
+    """After an opt-out, a reader's request for that author's thread stores nothing and says why."""
+    thread = post_thread(sandbox.world, 3)
+    store.opt_out(AUTHOR)
+    mention = summon(sandbox.world, thread[-1])
+
+    run_once(make_bot(settings, store))
+
+    assert store.get_thread(thread[0]) is None
+    assert [f"Hi @{READER}, the author of this thread asked for their threads not to be unrolled here."] == (
+        replies_to(sandbox, mention)
+    )
+    record = store.handled_one(mention)
+    assert record is not None and "opted_out" == record.outcome
