@@ -52,10 +52,12 @@ def observe_poll(store: Store, seen: int) -> None:
 
 def observe_handled(store: Store, handled: HandledRequest) -> None:
     """Count a handled request by outcome (once per mention and outcome) and its mention-to-reply latency."""
+    observe = None
+    if handled.reply_id and handled.latency_s is not None:
+        buckets, _ = HISTOGRAMS["reply_latency_seconds"]
+        observe = ("reply_latency_seconds", bucket_of(handled.latency_s, buckets), handled.latency_s)
     with safely("requests"):
-        first = store.count_once(f"{handled.mention_id}:{handled.outcome}", "requests", (handled.outcome,))
-        if first and handled.reply_id and handled.latency_s is not None:
-            observe_seconds(store, "reply_latency_seconds", handled.latency_s)
+        store.count_once(f"{handled.mention_id}:{handled.outcome}", "requests", (handled.outcome,), observe=observe)
 
 
 def observe_seconds(store: Store, family: str, seconds: float) -> None:

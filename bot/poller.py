@@ -116,7 +116,7 @@ def poll_once(bot: Bot) -> PollResult:
         log.info("poll_skipped", reason="another_poller_holds_the_lock")
         return PollResult(polled=False)
     try:
-        with keep_alive(LOCK_TIMEOUT / 3, lock.reacquire):
+        with bot.store.batched(), keep_alive(LOCK_TIMEOUT / 3, lock.reacquire):
             return _poll(bot)
     finally:
         try:
@@ -139,10 +139,9 @@ def _poll(bot: Bot) -> PollResult:
         gap = (snowflake_time(oldest) - snowflake_time(cursor)).total_seconds()
         log.warning("mentions_gap", reach=MENTIONS_REACH, cursor=cursor, oldest_read=oldest, gap_seconds=gap)
     requests: list[UnrollRequest] = []
-    for tweet, page in sorted(tweets, key=lambda tp: int(tp[0].id)):  # oldest first: answered in order
-        reason = why_ignored(bot, tweet, page)
-        if reason is None and over_requester_limit(bot, tweet):
-            reason = "requester_limit"
+    ordered = sorted(tweets, key=lambda tp: int(tp[0].id))  # oldest first: answered in order
+    reasons = over_requester_limit(bot, [(tweet, why_ignored(bot, tweet, page)) for tweet, page in ordered])
+    for (tweet, page), reason in zip(ordered, reasons, strict=True):
         if reason is None:
             requests.append(to_request(tweet, page, action_of(bot, mention_text(tweet)) or "unroll"))
             continue
@@ -154,20 +153,24 @@ def _poll(bot: Bot) -> PollResult:
         # First start and nothing in the look-back: start from just before this poll asked, so the next poll
         # uses since_id and a mention posted while this one ran is not skipped.
         newest = snowflake_at(started - timedelta(seconds=5))
-    if requests or (newest and newest != cursor):
-        store.enqueue(requests, cursor=newest)
+    metrics.observe_poll(store, result.seen)
+    moved = newest if newest and newest != cursor else None
+    store.enqueue(requests, cursor=moved, polled_at=datetime.now(UTC))  # with the poll's counters: one round trip
     result.queued = [r.mention_id for r in requests]
     result.cursor = newest or cursor
-    store.mark_polled()
-    metrics.observe_poll(store, result.seen)
     log.info("poll_done", seen=result.seen, queued=len(requests), ignored=len(result.ignored), cursor=result.cursor)
     return result
 
 
-def over_requester_limit(bot: Bot, tweet: ApiTweet) -> bool:
-    """True when this reader already asked more than UNROLL_REQUESTER_LIMIT times this hour."""
+def over_requester_limit(bot: Bot, judged: list[tuple[ApiTweet, str | None]]) -> list[str | None]:
+    """The reasons again, with `requester_limit` for each request whose reader already asked more than
+    UNROLL_REQUESTER_LIMIT times this hour (every request counted in one round trip)."""
     limit = bot.settings.requester_limit
-    return bool(limit) and bot.store.count_request(tweet.author_id or "", tweet.id, 3600) > limit
+    asks = [(tweet.author_id or "", tweet.id) for tweet, reason in judged if reason is None]
+    if not limit or not asks:
+        return [reason for _, reason in judged]
+    counts = iter(bot.store.count_requests(asks, 3600))
+    return [reason or ("requester_limit" if next(counts) > limit else None) for _, reason in judged]
 
 
 def record_ignored(bot: Bot, request: UnrollRequest, reason: str) -> None:

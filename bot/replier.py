@@ -70,11 +70,10 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
         return None, text
     bot.api.check(POST)  # a spent window raises here, before anything is marked
     for attempt in [text] if uncertain else [text + variant for variant in VARIANTS]:
-        owner, new = store.claim_text(attempt, mention)
+        owner, new = store.reserve_text(attempt, mention)  # ours: the mention is marked "posting" with it
         if owner != mention:
             log.info("reply_text_taken_varied", by_mention=owner)  # the same reader asked earlier today
             continue
-        store.mark_posting(mention, attempt)
         try:
             created = bot.api.post(attempt, in_reply_to=mention)
         except DuplicateContent:

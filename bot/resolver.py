@@ -148,9 +148,7 @@ class _Resolver:
         if target is None:
             raise ThreadNotFound("the mention neither replies to nor quotes a post", reason="nothing_to_unroll")
         root_id = request.conversation_id if request.replied_to_id else None
-        self.stored = self.store.get_thread(root_id) if root_id else None
-        if self.stored is None and (stored_root := self.store.root_of(target)):
-            self.stored = self.store.get_thread(stored_root)
+        self.stored = self.store.find_thread(root_id, target)
         if self.stored is None and root_id is None:
             # A quote (or a link pasted on the site): that tweet's conversation is the thread's.
             self.fetched.lookup([target])

@@ -137,6 +137,7 @@ def record(
     try:
         store.add_spend(day.isoformat(), counts.as_dict())
         if settings.daily_budget and counts != Counts():
+            store.send_held()  # the tally read next must include what was just added
             spend = spent_on(store, settings, day)
             if spend.over and store.throttle(f"budget-reached:{day.isoformat()}", 26 * 3600):
                 log.warning(

@@ -42,32 +42,35 @@ def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) 
 
 def work_once(bot: Bot, consumer: str, *, count: int = 10, block_ms: int | None = None) -> int:
     """Handle stale requests of dead workers, then new ones; returns how many were finished."""
+    return _work(bot, consumer, count=count, block_ms=block_ms)[0]
+
+
+def _work(bot: Bot, consumer: str, *, count: int, block_ms: int | None = None) -> tuple[int, bool]:
+    """`work_once`, also saying whether more requests may be waiting (the read came back full)."""
     store = bot.store
     if bot.settings.over_budget == "wait" and spending.over_budget(store, bot.settings):
         if block_ms:
             time.sleep(block_ms / 1000)  # as if the read had blocked: no busy loop while requests wait
-        return 0
+        return 0, False
     visibility_ms = int(bot.settings.visibility_timeout * 1000)
-    entries = store.claim_stale(consumer, visibility_ms, count=count)
-    if entries:
-        log.info("requests_claimed", count=len(entries))
-    if len(entries) < count:
-        entries += store.read(consumer, count=count - len(entries), block_ms=block_ms)
+    entries, more = store.take(consumer, visibility_ms, count=count, block_ms=block_ms)
     done = 0
     for entry_id, request in entries:
         if handle(bot, consumer, entry_id, request):
             done += 1
-    return done
+    return done, more
 
 
-def drain(bot: Bot, consumer: str, *, stop: Callable[[], bool] = lambda: False) -> int:
-    """Work until nothing more can be finished now (`run --once`); returns how many were finished."""
+def drain(bot: Bot, consumer: str, *, stop: Callable[[], bool] = lambda: False, count: int = 10) -> int:
+    """Work until nothing more can be finished now (`run --once`); returns how many were finished.
+
+    It stops once a read comes back short (the stream held nothing more then) or finishes nothing."""
     total = 0
     while not stop():
-        handled = work_once(bot, consumer)
-        if not handled:
-            break
+        handled, more = _work(bot, consumer, count=count)
         total += handled
+        if not handled or not more:
+            break
     return total
 
 
@@ -82,7 +85,7 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
         return False
     renew = max(bot.settings.visibility_timeout / 3, 0.2)
     try:
-        with keep_alive(renew, lambda: bot.store.keep_claim(consumer, entry_id), lock.reacquire):
+        with bot.store.batched(), keep_alive(renew, lambda: bot.store.keep_claim(consumer, entry_id), lock.reacquire):
             return _handle(bot, entry_id, request)
     finally:
         structlog.contextvars.unbind_contextvars("request_id", "mention_id")
@@ -94,11 +97,14 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
 
 def _handle(bot: Bot, entry_id: str, request: UnrollRequest) -> bool:
     store = bot.store
-    attempts = store.failures(request.mention_id) + 1
+    failed, record = store.attempt(request.mention_id)
+    attempts = failed + 1
     last_error = ""
     for quick in range(1, QUICK_RETRIES + 1):
         try:
-            handled = process(bot, entry_id, request, attempts)
+            if quick > 1:
+                record = store.reply_record(request.mention_id)  # the failed try may have posted
+            handled = process(bot, entry_id, request, attempts, record)
         except RateLimited as exc:
             wait = (exc.reset_at - datetime.now(UTC)).total_seconds()
             log.warning("request_rate_limited", endpoint=exc.endpoint, reset_at=exc.reset_at.isoformat(), wait=wait)
@@ -137,12 +143,10 @@ def _handle(bot: Bot, entry_id: str, request: UnrollRequest) -> bool:
 
 
 def finish(bot: Bot, entry_id: str | None, handled: HandledRequest) -> None:
-    """Record the outcome, log the one line per handled request, and acknowledge."""
-    bot.store.record(handled)
+    """Record the outcome with its counters and acknowledge, in one step; then log the one line per request."""
     metrics.observe_handled(bot.store, handled)
+    bot.store.finish(handled, entry_id)
     log.info("request_handled", **handled.model_dump(mode="json", exclude_none=True))
-    if entry_id is not None:
-        bot.store.ack(entry_id)
 
 
 def base_record(request: UnrollRequest, entry_id: str, attempts: int) -> HandledRequest:
@@ -157,11 +161,11 @@ def base_record(request: UnrollRequest, entry_id: str, attempts: int) -> Handled
     )
 
 
-def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> HandledRequest:
-    """Resolve, store, link and reply for one request; returns its audit record."""
+def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int, done: ReplyRecord | None) -> HandledRequest:
+    """Resolve, store, link and reply for one request (`done`: its reply record as read when the attempt began,
+    holding the mention's lock); returns its audit record."""
     settings, store = bot.settings, bot.store
     handled = base_record(request, entry_id, attempts)
-    done = store.reply_record(request.mention_id)
     if done and done.state in ("replied", "final"):
         previous = store.handled_one(request.mention_id)
         if previous is not None:
@@ -185,7 +189,7 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
         thread = resolution.thread
         handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
         handled.reason = resolution.reason
-        if thread is not None and store.is_opted_out(thread.author.username):
+        if thread is not None and not keep(store, resolution.outcome, resolution.reason, thread):
             # The author had their threads removed: never unrolled again while the opt-out stands.
             handled.outcome, handled.reason, handled.author, thread = (
                 "opted_out",
@@ -195,7 +199,6 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int) -> H
             )
         link = None
         if thread is not None:
-            keep(store, resolution.outcome, resolution.reason, thread)
             link = renderer.link(settings, thread.root_id)
             handled.root_id, handled.author, handled.tweets, handled.link = (
                 thread.root_id,
@@ -259,14 +262,18 @@ def remove_threads(
     return handled
 
 
-def keep(store: Store, outcome: str, reason: str | None, thread: Thread) -> None:
-    """Store what the resolution learnt: nothing for a fresh copy, the check's time when nothing was new."""
+def keep(store: Store, outcome: str, reason: str | None, thread: Thread) -> bool:
+    """Store what the resolution learnt: nothing for a fresh copy, the check's time when nothing was new.
+
+    False when the author opted out (nothing stored). A stored copy is never an opted-out author's: an opt-out
+    is noted before their threads are removed, and no thread of theirs is saved after it (`save_thread`).
+    """
     if outcome == "cached" and reason == "fresh":
-        return
+        return True
     if outcome == "cached":
         store.touch_thread(thread.root_id, thread.fetched_at)
-        return
-    store.save_thread(thread)
+        return True
+    return store.save_thread(thread)
 
 
 def over_budget_reply(

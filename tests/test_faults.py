@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from bot.errors import RateLimited
-from bot.models import Thread, UnrollRequest
+from bot.models import HandledRequest, Thread, UnrollRequest
 from bot.poller import PollResult, poll_once
 from bot.runtime import Bot, build
 from bot.sandbox.limits import DEFAULT_LIMITS
@@ -67,33 +67,37 @@ class CrashingStore(Store):
         super().__init__(client, prefix)
         self.crash_at = crash_at
 
-    def read(self, consumer: str, count: int = 1, block_ms: int | None = None) -> list[tuple[str, UnrollRequest]]:
-        entries = super().read(consumer, count=count, block_ms=block_ms)
+    def take(
+        self, consumer: str, min_idle_ms: int, count: int = 10, block_ms: int | None = None
+    ) -> tuple[list[tuple[str, UnrollRequest]], bool]:
+        entries, more = super().take(consumer, min_idle_ms, count=count, block_ms=block_ms)
         if entries and self.crash_at == "after_claim":
             raise Crash(self.crash_at)
-        return entries
+        return entries, more
 
-    def save_thread(self, thread: Thread) -> None:
+    def save_thread(self, thread: Thread) -> bool:
         if self.crash_at == "after_resolve":
             raise Crash(self.crash_at)
-        super().save_thread(thread)
+        saved = super().save_thread(thread)
         if self.crash_at == "after_store":
             raise Crash(self.crash_at)
+        return saved
 
-    def mark_posting(self, mention_id: str, text: str | None = None) -> None:
-        super().mark_posting(mention_id, text)
+    def reserve_text(self, text: str, mention_id: str) -> tuple[str, bool]:
+        reserved = super().reserve_text(text, mention_id)
         if self.crash_at == "before_post":  # marked "posting", but the POST never went out
             raise Crash(self.crash_at)
+        return reserved
 
     def mark_replied(self, mention_id: str, reply_id: str | None, text: str | None, state: str = "replied") -> None:
         if self.crash_at == "after_post":  # the post went through; its outcome was never recorded
             raise Crash(self.crash_at)
         super().mark_replied(mention_id, reply_id, text, state)
 
-    def ack(self, entry_id: str) -> None:
-        if self.crash_at == "before_ack":
+    def finish(self, handled: HandledRequest, entry_id: str | None) -> None:
+        if self.crash_at == "before_ack":  # replied and noted so, but neither recorded nor acknowledged
             raise Crash(self.crash_at)
-        super().ack(entry_id)
+        super().finish(handled, entry_id)
 
 
 STEPS = ["after_claim", "after_resolve", "after_store", "before_post", "after_post", "before_ack"]
@@ -104,11 +108,13 @@ class EnqueueFailsOnce(Store):
 
     failed = False
 
-    def enqueue(self, requests: Iterable[UnrollRequest], cursor: str | None = None) -> list[str]:
+    def enqueue(
+        self, requests: Iterable[UnrollRequest], cursor: str | None = None, *, polled_at: datetime | None = None
+    ) -> list[str]:
         if not self.failed:
             self.failed = True
             raise redis.ConnectionError("Connection refused (injected)")
-        return super().enqueue(requests, cursor)
+        return super().enqueue(requests, cursor, polled_at=polled_at)
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------

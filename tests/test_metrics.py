@@ -232,3 +232,7 @@ def test_recording_never_raises_when_redis_is_down() -> None:
         metrics.observe_handled(down, handled("1", "replied"))
         metrics.ApiMetrics(down)("GET /2/users/me", 200)
     assert ["metric_not_recorded", "metric_not_recorded"] == [e["event"] for e in logs]
+    with capture_logs() as logs, down.batched():  # held for one round trip, lost together
+        metrics.observe_handled(down, handled("2", "replied"))
+        metrics.ApiMetrics(down)("GET /2/users/me", 200)
+    assert ["metric_not_recorded"] == [e["event"] for e in logs]

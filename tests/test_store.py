@@ -169,3 +169,52 @@ def test_consumer_group_lost_with_redis_data_is_recreated(store: Store) -> None:
     store.redis.delete(store.stream)
     store.enqueue([request("6")])
     assert ["6"] == [r.mention_id for _, r in store.read("w")]
+
+
+def test_an_opted_out_authors_thread_is_not_saved(store: Store) -> None:
+    """The save itself checks the opt-out: a thread resolved while its author opted out is never stored."""
+    store.opt_out("writer")
+    assert not store.save_thread(thread("300", author="Writer"))
+    assert (None, None, []) == (store.get_thread("300"), store.root_of("301"), store.latest(10))
+    assert store.save_thread(thread("400", author="someone"))
+
+
+def test_reserving_a_text_marks_the_mention_posting_only_when_it_holds_the_text(store: Store) -> None:
+    """The first mention to reserve a text holds it and is marked posting; another mention is told who holds it."""
+    assert ("5", True) == store.reserve_text("Hi there", "5")
+    record = store.reply_record("5")
+    assert record is not None and ("posting", "Hi there") == (record.state, record.text)
+    assert ("5", False) == store.reserve_text("Hi there", "6")
+    assert store.reply_record("6") is None
+    assert ("5", False) == store.reserve_text("Hi there", "5")  # our own earlier attempt: still ours
+
+
+def test_finish_records_and_acknowledges_in_one_step(store: Store) -> None:
+    """After finish the request is off the stream and its audit record is kept."""
+    store.enqueue([request("7")])
+    [(entry_id, _)], more = store.take("w1", 60_000, count=5)
+    assert not more
+    store.finish(HandledRequest(mention_id="7", outcome="replied"), entry_id)
+    assert (0, 0) == (store.pending_count(), store.queue_depth())
+    assert "replied" == store.handled_one("7").outcome  # type: ignore[union-attr]
+
+
+def test_take_reads_stale_and_new_requests_in_one_go_and_says_when_more_wait(store: Store) -> None:
+    """A full batch says more may wait; stale requests of a dead consumer come with the new ones."""
+    store.enqueue([request(str(i)) for i in range(3)])
+    taken, more = store.take("dead", 60_000, count=2)
+    assert (["0", "1"], True) == ([r.mention_id for _, r in taken], more)
+    time.sleep(0.05)
+    taken, more = store.take("alive", 10, count=2)
+    assert (["0", "1", "2"], True) == ([r.mention_id for _, r in taken], more)
+    taken, more = store.take("alive", 60_000, count=2)
+    assert ([], False) == (taken, more)
+
+
+def test_find_thread_by_its_root_or_by_any_of_its_tweets(store: Store) -> None:
+    """A thread is found under its root, or through a tweet of it when the root asked for is another."""
+    store.save_thread(thread("100"))
+    assert "100" == store.find_thread("100", "102").root_id  # type: ignore[union-attr]
+    assert "100" == store.find_thread("555", "101").root_id  # type: ignore[union-attr]
+    assert "100" == store.find_thread(None, "102").root_id  # type: ignore[union-attr]
+    assert store.find_thread("555", "999") is None

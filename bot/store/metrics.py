@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 from bot.store.base import REPLY_RECORD_TTL, StoreBase, _window_field
+from bot.store.counters import Counters
 
 
 class MetricsStore(StoreBase):
@@ -17,16 +18,31 @@ class MetricsStore(StoreBase):
     # A counter's labels are kept as one hash field, their values joined by a tab.
     SPEND_TTL = 40 * 24 * 3600  # a day's spending tally is kept a little over a month
 
+    # Every write here goes through `_write`: held while a request runs (`batched()`), sent with its own writes.
     def count(self, family: str, labels: tuple[str, ...] = (), by: int = 1) -> None:
         """Add `by` to a counter of a metric family, one counter per tuple of label values."""
-        self.redis.hincrby(self.key("metrics", family), "\t".join(labels), by)
+        key, field = self.key("metrics", family), "\t".join(labels)
+        self._write(lambda batch: batch.incr(key, field, by))
 
-    def count_once(self, token: str, family: str, labels: tuple[str, ...] = (), ttl: int = REPLY_RECORD_TTL) -> bool:
-        """Count under `token` only the first time it is seen (a redelivered request is not counted twice)."""
-        if not self.redis.set(self.key("metrics", "counted", token), "1", nx=True, ex=ttl):
-            return False
-        self.count(family, labels)
-        return True
+    def count_once(
+        self,
+        token: str,
+        family: str,
+        labels: tuple[str, ...] = (),
+        *,
+        observe: tuple[str, str, float] | None = None,
+        ttl: int = REPLY_RECORD_TTL,
+    ) -> None:
+        """Count under `token` only the first time it is seen (a redelivered request is not counted twice),
+        and only then add `observe` (histogram family, bucket, value)."""
+        key, field = self.key("metrics", family), "\t".join(labels)
+
+        def first(batch: Counters) -> None:
+            batch.incr(key, field)
+            if observe is not None:
+                self._observe_on(batch, *observe)
+
+        self._write(lambda batch: batch.once(self.key("metrics", "counted", token), ttl, first))
 
     def counters(self, family: str) -> dict[tuple[str, ...], int]:
         """Every counter of a metric family by its label values."""
@@ -35,12 +51,13 @@ class MetricsStore(StoreBase):
 
     def observe(self, family: str, bucket: str, value: float) -> None:
         """Add one observation to a histogram: its bucket (as the caller names it), the sum and the count."""
+        self._write(lambda batch: self._observe_on(batch, family, bucket, value))
+
+    def _observe_on(self, batch: Counters, family: str, bucket: str, value: float) -> None:
         key = self.key("metrics", family)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hincrby(key, f"bucket:{bucket}", 1)
-        pipe.hincrbyfloat(key, "sum", value)
-        pipe.hincrby(key, "count", 1)
-        pipe.execute()
+        batch.incr(key, f"bucket:{bucket}")
+        batch.incr_float(key, "sum", value)
+        batch.incr(key, "count")
 
     def observations(self, family: str) -> dict[str, float]:
         """A histogram's fields: `bucket:<name>` counts (not cumulative), `sum` and `count`."""
@@ -59,15 +76,16 @@ class MetricsStore(StoreBase):
         posted: bool,
         windows: Mapping[str, tuple[int | None, int | None, datetime | None]],
     ) -> None:
-        """Count one X API response and keep the windows it showed, in one round trip (it is on the hot path)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hincrby(self.key("metrics", "api_requests"), f"{endpoint}\t{status}", 1)
-        if posted:
-            pipe.hincrby(self.key("metrics", "replies_posted"), "", 1)
-        if windows:
-            fields = {name: _window_field(*w) for name, w in windows.items()}
-            pipe.hset(self.key("metrics", "windows"), mapping=cast(Any, fields))  # redis-py's stubs are too narrow
-        pipe.execute()
+        """Count one X API response and keep the windows it showed (it is on the hot path: held when batched)."""
+
+        def write(batch: Counters) -> None:
+            batch.incr(self.key("metrics", "api_requests"), f"{endpoint}\t{status}")
+            if posted:
+                batch.incr(self.key("metrics", "replies_posted"), "")
+            for name, window in windows.items():
+                batch.set(self.key("metrics", "windows"), name, _window_field(*window))
+
+        self._write(write)
 
     def windows(self) -> dict[str, tuple[int | None, int | None, datetime | None]]:
         """The last rate-limit window seen for each endpoint: (limit, remaining, reset time)."""
@@ -87,12 +105,14 @@ class MetricsStore(StoreBase):
         counts = {kind: n for kind, n in counts.items() if n}
         if not counts:
             return
-        pipe = self.redis.pipeline(transaction=True)
-        for kind, n in counts.items():
-            pipe.hincrby(self.key("spend", day), kind, n)
-            pipe.hincrby(self.key("metrics", "billed"), kind, n)
-        pipe.expire(self.key("spend", day), self.SPEND_TTL)
-        pipe.execute()
+
+        def write(batch: Counters) -> None:
+            for kind, n in counts.items():
+                batch.incr(self.key("spend", day), kind, n)
+                batch.incr(self.key("metrics", "billed"), kind, n)
+            batch.expire(self.key("spend", day), self.SPEND_TTL)
+
+        self._write(write)
 
     def spend(self, day: str) -> dict[str, int]:
         """A UTC day's billed items by kind (`day` as YYYY-MM-DD)."""

@@ -7,7 +7,28 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from bot.models import HandledRequest, ReplyRecord, utcnow
-from bot.store.base import DUPLICATE_WINDOW, REPLY_RECORD_TTL, StoreBase
+from bot.store.base import DUPLICATE_WINDOW, GROUP, REPLY_RECORD_TTL, StoreBase
+
+# Reserve a reply text for a mention and, when the mention holds it, mark the mention "posting" — one step.
+# KEYS: the text's key, the mention's reply record; ARGV: mention id, text window, "posting" record, its ttl.
+RESERVE_TEXT = """
+local new = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
+return {owner, new and 1 or 0}
+"""
+# Keep a handled request's audit record, dropping the oldest beyond the log's size.
+# KEYS: the records hash, the order zset; ARGV: mention id, record JSON, its time, the log's size.
+RECORD = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if excess > 0 then
+  for _, old in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do redis.call('HDEL', KEYS[1], old) end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
+end
+return excess
+"""
 
 
 class RecordStore(StoreBase):
@@ -17,6 +38,14 @@ class RecordStore(StoreBase):
     def reply_record(self, mention_id: str) -> ReplyRecord | None:
         raw = self.redis.get(self.key("reply", mention_id))
         return ReplyRecord.model_validate_json(raw) if raw else None
+
+    def attempt(self, mention_id: str) -> tuple[int, ReplyRecord | None]:
+        """What a new attempt at a request starts from, in one round trip: failed attempts so far, reply record."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.key("failures", mention_id))
+        pipe.get(self.key("reply", mention_id))
+        failures, raw = pipe.execute()
+        return int(failures or 0), ReplyRecord.model_validate_json(raw) if raw else None
 
     def mark_posting(self, mention_id: str, text: str | None = None) -> None:
         """Note that a reply to this mention is about to be posted; its outcome is uncertain until recorded."""
@@ -33,13 +62,24 @@ class RecordStore(StoreBase):
         Returns the mention that holds it and whether this call reserved it, so a duplicate-content refusal
         can be told apart: our own earlier attempt went through, or the text belongs to another request.
         """
-        digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-        key = self.key("reply-text", digest)
+        key = self._text_key(text)
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(key, mention_id, nx=True, ex=DUPLICATE_WINDOW)
         pipe.get(key)
         new, owner = pipe.execute()
         return cast(str, owner or mention_id), bool(new)
+
+    def reserve_text(self, text: str, mention_id: str) -> tuple[str, bool]:
+        """`claim_text`, and when the mention holds the text, `mark_posting` with it: one atomic step."""
+        posting = ReplyRecord(state="posting", text=text).model_dump_json()
+        keys = (self._text_key(text), self.key("reply", mention_id))
+        owner, new = cast(
+            list[Any], self.redis.eval(RESERVE_TEXT, 2, *keys, mention_id, DUPLICATE_WINDOW, posting, REPLY_RECORD_TTL)
+        )
+        return str(owner or mention_id), bool(new)
+
+    def _text_key(self, text: str) -> str:
+        return self.key("reply-text", hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
 
     def mark_replied(self, mention_id: str, reply_id: str | None, text: str | None, state: str = "replied") -> None:
         record = ReplyRecord(state=cast(Any, state), reply_id=reply_id, text=text)
@@ -58,20 +98,23 @@ class RecordStore(StoreBase):
     # --- handled-request log ---------------------------------------------------------------------------
     def record(self, handled: HandledRequest) -> None:
         """Keep the audit record of a handled request; the oldest beyond the configured size are dropped."""
-        order = self.key("handled", "order")
-        records = self.key("handled", "records")
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(records, handled.mention_id, handled.model_dump_json())
-        pipe.zadd(order, {handled.mention_id: handled.handled_at.timestamp()})
-        pipe.zcard(order)
-        excess = int(pipe.execute()[-1]) - self.handled_log_size
-        if excess > 0:
-            old = cast(list[str], self.redis.zrange(order, 0, excess - 1))
-            if old:
-                pipe = self.redis.pipeline(transaction=True)
-                pipe.zrem(order, *old)
-                pipe.hdel(records, *old)
-                pipe.execute()
+        self._record_on(self.redis.pipeline(transaction=False), handled).execute()
+
+    def finish(self, handled: HandledRequest, entry_id: str | None) -> None:
+        """A request's last write, atomic: its audit record, the counters held while it ran, and (for a request
+        from the stream) its acknowledgement. Until this lands the request is retried; after, it is done."""
+        pipe = self._with_held(self.redis.pipeline(transaction=True))
+        self._record_on(pipe, handled)
+        if entry_id is not None:
+            pipe.xack(self.stream, GROUP, entry_id)
+            pipe.xdel(self.stream, entry_id)
+        pipe.execute()
+
+    def _record_on(self, pipe: Any, handled: HandledRequest) -> Any:
+        keys = (self.key("handled", "records"), self.key("handled", "order"))
+        args = (handled.mention_id, handled.model_dump_json(), handled.handled_at.timestamp(), self.handled_log_size)
+        pipe.eval(RECORD, 2, *keys, *args)
+        return pipe
 
     def handled(self, limit: int = 50, since: datetime | None = None) -> list[HandledRequest]:
         """Handled requests, newest first."""
@@ -111,13 +154,16 @@ class RecordStore(StoreBase):
         until = datetime.fromisoformat(raw)
         return until if until > utcnow() else None
 
-    def count_request(self, requester_id: str, mention_id: str, window: float) -> int:
-        """Count this reader's request in the current window, once per mention (a re-read poll doesn't count
-        it again); returns how many requests the reader made in the window so far."""
+    def count_requests(self, asks: list[tuple[str, str]], window: float) -> list[int]:
+        """Count each (reader, mention) in the current window, once per mention (a re-read poll doesn't count
+        it again), in one round trip; returns, for each, how many requests its reader made in the window so far."""
+        if not asks:
+            return []
         bucket = int(utcnow().timestamp() // window)
-        key = self.key("requester", requester_id, str(bucket))
         pipe = self.redis.pipeline(transaction=True)
-        pipe.sadd(key, mention_id)
-        pipe.expire(key, int(window) + 1)
-        pipe.scard(key)
-        return int(pipe.execute()[2])
+        for requester_id, mention_id in asks:
+            key = self.key("requester", requester_id, str(bucket))
+            pipe.sadd(key, mention_id)
+            pipe.expire(key, int(window) + 1)
+            pipe.scard(key)
+        return [int(n) for n in pipe.execute()[2::3]]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, cast
 
 import redis
+import structlog
 
 from bot.models import UnrollRequest, utcnow
 from bot.store.base import GROUP, StoreBase, T
+
+log = structlog.get_logger(__name__)
 
 
 class StreamStore(StoreBase):
@@ -40,16 +44,46 @@ class StreamStore(StoreBase):
             self.ensure_group(again=True)
             return command()
 
-    def enqueue(self, requests: Iterable[UnrollRequest], cursor: str | None = None) -> list[str]:
-        """Put requests on the stream and move the poll cursor in one transaction: both or neither."""
+    def enqueue(
+        self, requests: Iterable[UnrollRequest], cursor: str | None = None, *, polled_at: datetime | None = None
+    ) -> list[str]:
+        """Put requests on the stream and move the poll cursor in one transaction: both or neither. With
+        `polled_at`, the poll's time (`last_poll`) and the counters it held go in the same round trip."""
         self.ensure_group()
         pipe = self.redis.pipeline(transaction=True)
+        ids = []
         for request in requests:
             pipe.xadd(self.stream, {"request": request.model_dump_json(), "mention_id": request.mention_id})
+            ids.append(len(pipe))
         if cursor is not None:
             pipe.set(self.key("cursor"), cursor)
+        if polled_at is not None:
+            pipe.set(self.key("last-poll"), polled_at.isoformat())
+            self._with_held(pipe)
         results = pipe.execute()
-        return [str(r) for r in (results[:-1] if cursor is not None else results)]
+        return [str(results[i - 1]) for i in ids]
+
+    def take(
+        self, consumer: str, min_idle_ms: int, count: int = 10, block_ms: int | None = None
+    ) -> tuple[list[tuple[str, UnrollRequest]], bool]:
+        """Requests for this consumer: those other consumers left idle longer than `min_idle_ms` (their worker
+        died), then new ones, up to `count` of each in one round trip; waits up to `block_ms` for a new one
+        when there is none. Also says whether more may be waiting (a full batch of either kind)."""
+
+        def both() -> list[Any]:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xautoclaim(self.stream, GROUP, consumer, min_idle_ms, "0-0", count=count)
+            pipe.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count)
+            return pipe.execute()
+
+        claimed, fresh = self._grouped(both)
+        stale, new = self._entries(claimed[1]), self._entries(fresh[0][1] if fresh else [])
+        if stale:
+            log.info("requests_claimed", count=len(stale))
+        if not stale and not new and block_ms:
+            new = self.read(consumer, count=count, block_ms=block_ms)
+        more = len(claimed[1]) >= count or len(fresh[0][1] if fresh else []) >= count
+        return stale + new, more
 
     def read(self, consumer: str, count: int = 1, block_ms: int | None = None) -> list[tuple[str, UnrollRequest]]:
         """New requests for this consumer (they stay pending until acked)."""

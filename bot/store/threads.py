@@ -3,34 +3,80 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from bot.models import Thread, ThreadSummary
 from bot.store.base import StoreBase
+
+# Store a thread and index it, unless its author opted out (checked in the same step, so an opt-out that
+# lands while a thread is being resolved is never undone by the save).
+# KEYS: opt-outs, thread, fetched, tweet-root, summaries, latest, author's threads
+# ARGV: author (lower case), root id, thread JSON, fetched time, summary JSON, score, then every tweet id
+SAVE_THREAD = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+for i = 7, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], ARGV[2]) end
+redis.call('HSET', KEYS[5], ARGV[2], ARGV[5])
+redis.call('ZADD', KEYS[6], ARGV[6], ARGV[2])
+redis.call('ZADD', KEYS[7], ARGV[6], ARGV[2])
+return 1
+"""
 
 
 class ThreadStore(StoreBase):
     """Stored threads, their indexes and versions, the bot's identity, and authors' opt-outs."""
 
     # --- threads --------------------------------------------------------------------------------------
-    def save_thread(self, thread: Thread) -> None:
-        """Store a thread, index its tweets by id, and put it at the top of the latest threads."""
-        summary = ThreadSummary.of(thread)
-        score = thread.fetched_at.timestamp()
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(self.key("thread", thread.root_id), thread.model_dump_json())
-        pipe.hset(self.key("fetched"), thread.root_id, thread.fetched_at.isoformat())
-        pipe.hset(self.key("tweet-root"), mapping={t.id: thread.root_id for t in thread.tweets})
-        pipe.hset(self.key("summaries"), thread.root_id, summary.model_dump_json())
-        pipe.zadd(self.key("latest"), {thread.root_id: score})
-        pipe.zadd(self.key("author", thread.author.username.lower()), {thread.root_id: score})
-        pipe.execute()
+    def save_thread(self, thread: Thread) -> bool:
+        """Store a thread, index its tweets by id, and put it at the top of the latest threads; False (nothing
+        stored) when its author opted out."""
+        handle = thread.author.username.lower()
+        keys = (
+            self.key("opt-out"),
+            self.key("thread", thread.root_id),
+            self.key("fetched"),
+            self.key("tweet-root"),
+            self.key("summaries"),
+            self.key("latest"),
+            self.key("author", handle),
+        )
+        args: tuple[str | float, ...] = (
+            handle,
+            thread.root_id,
+            thread.model_dump_json(),
+            thread.fetched_at.isoformat(),
+            ThreadSummary.of(thread).model_dump_json(),
+            thread.fetched_at.timestamp(),
+            *(t.id for t in thread.tweets),
+        )
+        return bool(self.redis.eval(SAVE_THREAD, len(keys), *keys, *args))
 
     def get_thread(self, root_id: str) -> Thread | None:
         pipe = self.redis.pipeline(transaction=False)
+        self._get_thread_on(pipe, root_id)
+        raw, fetched = pipe.execute()
+        return self._thread_of(raw, fetched)
+
+    def find_thread(self, root_id: str | None, tweet_id: str) -> Thread | None:
+        """The stored thread whose root is `root_id`, else the one holding `tweet_id`: one round trip when
+        either is stored under the root or nothing is."""
+        pipe = self.redis.pipeline(transaction=False)
+        if root_id:
+            self._get_thread_on(pipe, root_id)
+        pipe.hget(self.key("tweet-root"), tweet_id)
+        *found, holder = pipe.execute()
+        thread = self._thread_of(*found) if found else None
+        if thread is None and holder and holder != root_id:
+            thread = self.get_thread(holder)
+        return thread
+
+    def _get_thread_on(self, pipe: Any, root_id: str) -> None:
         pipe.get(self.key("thread", root_id))
         pipe.hget(self.key("fetched"), root_id)
-        raw, fetched = pipe.execute()
+
+    @staticmethod
+    def _thread_of(raw: str | None, fetched: str | None) -> Thread | None:
         if not raw:
             return None
         thread = Thread.model_validate_json(raw)
@@ -93,18 +139,19 @@ class ThreadStore(StoreBase):
 
     # --- authors' control: opt-outs ------------------------------------------------------------------
     def opt_out(self, username: str) -> list[str]:
-        """Record that an author wants none of their threads unrolled; removes the stored ones."""
+        """Record that an author wants none of their threads unrolled; removes the stored ones.
+
+        The opt-out is noted first: from then on no save stores one of their threads (see SAVE_THREAD), so
+        none can slip in between the removal and the note."""
         handle = username.lower()
+        self.redis.sadd(self.key("opt-out"), handle)
         removed = [
             root
             for root in cast(list[str], self.redis.zrange(self.key("author", handle), 0, -1))
             if self.delete_thread(root)
         ]
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.sadd(self.key("opt-out"), handle)
         if removed:
-            pipe.sadd(self.key("removed"), *removed)
-        pipe.execute()
+            self.redis.sadd(self.key("removed"), *removed)
         return removed
 
     def opt_in(self, username: str) -> None:
