@@ -16,7 +16,7 @@ from bot import metrics, spending
 from bot.apimodels import ApiTweet, TweetsPage
 from bot.models import HandledRequest, UnrollRequest
 from bot.runtime import Bot
-from bot.store import keep_alive
+from bot.store import Lock, keep_alive
 from bot.trigger import matches
 from bot.tweettext import snowflake_at, snowflake_time
 
@@ -111,25 +111,25 @@ def why_ignored(bot: Bot, tweet: ApiTweet, page: TweetsPage) -> str | None:
 
 def poll_once(bot: Bot) -> PollResult:
     """Fetch new mentions, queue the requests among them and move the cursor, holding the poller lock."""
-    lock = bot.store.lock("poller", timeout=LOCK_TIMEOUT)
-    if not lock.acquire(blocking=False):
+    lock, cursor = bot.store.begin_poll(LOCK_TIMEOUT)
+    if lock is None:
         log.info("poll_skipped", reason="another_poller_holds_the_lock")
         return PollResult(polled=False)
     try:
-        with bot.store.batched(), keep_alive(LOCK_TIMEOUT / 3, lock.reacquire):
-            return _poll(bot)
+        with bot.store.batched():
+            return _poll(bot, lock, cursor)
     finally:
-        try:
-            lock.release()
-        except Exception as exc:  # the lock expired under a very slow poll: nothing to release
-            log.warning("poll_lock_lost", error=str(exc))
+        if lock.held():  # the poll failed before it could give the lock back with its requests
+            try:
+                lock.release()
+            except Exception as exc:  # the lock expired under a very slow poll, or Redis is away
+                log.warning("poll_lock_lost", error=str(exc))
 
 
-def _poll(bot: Bot) -> PollResult:
+def _poll(bot: Bot, lock: Lock, cursor: str | None) -> PollResult:
     store = bot.store
-    cursor = store.get_cursor()
     started = datetime.now(UTC)
-    with bot.api.metered() as usage:
+    with bot.api.metered() as usage, keep_alive(LOCK_TIMEOUT / 3, lock.reacquire):  # paging can take a while
         pages, exhausted = fetch_mentions(bot, cursor)
     spending.record(store, bot.settings, usage)
     tweets = [(t, p) for p in pages for t in p.data]
@@ -155,7 +155,8 @@ def _poll(bot: Bot) -> PollResult:
         newest = snowflake_at(started - timedelta(seconds=5))
     metrics.observe_poll(store, result.seen)
     moved = newest if newest and newest != cursor else None
-    store.enqueue(requests, cursor=moved, polled_at=datetime.now(UTC))  # with the poll's counters: one round trip
+    # The requests, the cursor, the poll's counters and the lock: one round trip.
+    store.enqueue(requests, cursor=moved, polled_at=datetime.now(UTC), release=lock)
     result.queued = [r.mention_id for r in requests]
     result.cursor = newest or cursor
     log.info("poll_done", seen=result.seen, queued=len(requests), ignored=len(result.ignored), cursor=result.cursor)

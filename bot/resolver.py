@@ -31,7 +31,7 @@ from bot.apimodels import ApiMedia, ApiProblem, ApiTweet, ApiUser, Includes, Twe
 from bot.assembly import Node, assemble, branched, broken_self_replies, missing_link, reachable
 from bot.errors import NotFound, ThreadNotFound
 from bot.models import Author, Thread, UnrollRequest, utcnow
-from bot.store import Store
+from bot.store import Lock, Store
 from bot.tweettext import author_of, snowflake_time, thread_tweet
 from bot.xapi import Usage, XApi
 from config.settings import Settings
@@ -131,8 +131,11 @@ def _unavailable(tweet_id: str, problem: ApiProblem | None, what: str) -> Thread
 
 
 class _Resolver:
-    def __init__(self, api: XApi, store: Store, settings: Settings, now: datetime, fresh_for: float) -> None:
+    def __init__(
+        self, api: XApi, store: Store, settings: Settings, now: datetime, fresh_for: float, lock: Lock | None = None
+    ) -> None:
         self.store = store
+        self.lock = lock  # the thread's lock, taken with the first read of the store
         self.settings = settings
         self.now = now
         self.fresh_for = fresh_for
@@ -148,7 +151,7 @@ class _Resolver:
         if target is None:
             raise ThreadNotFound("the mention neither replies to nor quotes a post", reason="nothing_to_unroll")
         root_id = request.conversation_id if request.replied_to_id else None
-        self.stored = self.store.find_thread(root_id, target)
+        self.stored = self.store.find_thread(root_id, target, lock=self.lock)
         if self.stored is None and root_id is None:
             # A quote (or a link pasted on the site): that tweet's conversation is the thread's.
             self.fetched.lookup([target])
@@ -275,9 +278,13 @@ def resolve(
     *,
     now: datetime | None = None,
     fresh_for: float = FRESH_FOR,
+    lock: Lock | None = None,
 ) -> Resolution:
-    """Find the thread a request asks for; transient API errors (RateLimited, ApiUnavailable) propagate."""
-    resolver = _Resolver(api, store, settings, now or utcnow(), fresh_for)
+    """Find the thread a request asks for; transient API errors (RateLimited, ApiUnavailable) propagate.
+
+    `lock` (the thread's, not yet taken) is taken with the first read of the store, so that mentions of one
+    thread resolve one at a time; the caller gives it back."""
+    resolver = _Resolver(api, store, settings, now or utcnow(), fresh_for, lock)
     with api.metered() as usage:
         try:
             resolution = resolver.run(request)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
 import structlog
@@ -25,7 +24,7 @@ from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
 from bot.resolver import resolve
 from bot.runtime import Bot
-from bot.store import Store, keep_alive
+from bot.store import Lock, Store, keep_alive
 
 log = structlog.get_logger(__name__)
 
@@ -76,42 +75,52 @@ def drain(bot: Bot, consumer: str, *, stop: Callable[[], bool] = lambda: False, 
 
 def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bool:
     """Handle one request; True when it is finished (acknowledged), False when it stays pending for a retry."""
+    store = bot.store
     structlog.contextvars.bind_contextvars(request_id=entry_id, mention_id=request.mention_id)
     # One worker at a time per mention, even if it was queued twice (e.g. by a poller whose lock expired).
-    lock = bot.store.lock(f"mention:{request.mention_id}", timeout=bot.settings.visibility_timeout)
-    if not lock.acquire(blocking=False):
+    lock, failed, record = store.begin_attempt(request.mention_id, bot.settings.visibility_timeout)
+    if lock is None:
         log.info("request_busy_elsewhere")
         structlog.contextvars.unbind_contextvars("request_id", "mention_id")
         return False
     renew = max(bot.settings.visibility_timeout / 3, 0.2)
     try:
-        with bot.store.batched(), keep_alive(renew, lambda: bot.store.keep_claim(consumer, entry_id), lock.reacquire):
-            return _handle(bot, entry_id, request)
+        with store.batched():
+            with keep_alive(renew, lambda: store.keep_claim(consumer, entry_id), lock.reacquire):
+                done = _handle(bot, entry_id, request, failed + 1, record)
+            if done is None:
+                return False
+            handled, ack = done
+            finish(bot, ack, handled, release=lock)
+            return True
     finally:
         structlog.contextvars.unbind_contextvars("request_id", "mention_id")
-        try:
-            lock.release()
-        except Exception as exc:  # expired while Redis was away: nothing to release
-            log.warning("request_lock_lost", error=str(exc))
+        if lock.held():  # not given back with the request's last write: left for a retry, or a failure
+            try:
+                lock.release()
+            except Exception as exc:  # expired while Redis was away: nothing to release
+                log.warning("request_lock_lost", error=str(exc))
 
 
-def _handle(bot: Bot, entry_id: str, request: UnrollRequest) -> bool:
+def _handle(
+    bot: Bot, entry_id: str, request: UnrollRequest, attempts: int, record: ReplyRecord | None
+) -> tuple[HandledRequest, str | None] | None:
+    """Process a request with quick retries; what to finish it with (its record, the entry to acknowledge),
+    or None when it stays pending for a later retry."""
     store = bot.store
-    failed, record = store.attempt(request.mention_id)
-    attempts = failed + 1
     last_error = ""
     for quick in range(1, QUICK_RETRIES + 1):
         try:
             if quick > 1:
                 record = store.reply_record(request.mention_id)  # the failed try may have posted
-            handled = process(bot, entry_id, request, attempts, record)
+            return process(bot, entry_id, request, attempts, record), entry_id
         except RateLimited as exc:
             wait = (exc.reset_at - datetime.now(UTC)).total_seconds()
             log.warning("request_rate_limited", endpoint=exc.endpoint, reset_at=exc.reset_at.isoformat(), wait=wait)
             if wait <= SHORT_WAIT and quick < QUICK_RETRIES:
                 time.sleep(max(wait, 0) + random.uniform(0, 0.5))
                 continue
-            return False  # stays pending until a worker claims it after the reset; not a failure of the request
+            return None  # stays pending until a worker claims it after the reset; not a failure of the request
         except AuthFailed:
             log.error(
                 "credentials_rejected", fix="check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"
@@ -129,23 +138,21 @@ def _handle(bot: Bot, entry_id: str, request: UnrollRequest) -> bool:
             last_error = f"{type(exc).__name__}: {exc}"
             log.exception("request_failed", error=last_error)
             break
-        finish(bot, entry_id, handled)
-        return True
     failures = store.add_failure(request.mention_id)
     if failures >= bot.settings.max_attempts:
-        store.dead_letter(entry_id, request, last_error, failures)
+        store.dead_letter(entry_id, request, last_error, failures)  # acknowledged there
         handled = base_record(request, entry_id, failures)
         handled.outcome, handled.error = "dead_letter", last_error
-        finish(bot, None, handled)
-        return True
+        return handled, None
     log.warning("request_left_for_retry", attempts=failures, error=last_error)
-    return False
+    return None
 
 
-def finish(bot: Bot, entry_id: str | None, handled: HandledRequest) -> None:
-    """Record the outcome with its counters and acknowledge, in one step; then log the one line per request."""
+def finish(bot: Bot, entry_id: str | None, handled: HandledRequest, *, release: Lock | None = None) -> None:
+    """Record the outcome with its counters, acknowledge and give the mention's lock back, in one step; then
+    log the one line per handled request."""
     metrics.observe_handled(bot.store, handled)
-    bot.store.finish(handled, entry_id)
+    bot.store.finish(handled, entry_id, release=release)
     log.info("request_handled", **handled.model_dump(mode="json", exclude_none=True))
 
 
@@ -179,17 +186,17 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int, done
         return over_budget_reply(bot, request, handled, done)
     if request.source == "mention" and not settings.dry_run:
         bot.api.check(POST)  # replies are on hold (daily cap): don't spend reads on a reply we can't post
-    with bot.api.metered() as usage, thread_lock(bot, request):
+    with bot.api.metered() as usage, thread_lock(bot, request) as lock:
         try:
             with metrics.timed(store, "resolve_seconds"):
-                resolution = resolve(bot.api, store, request, settings)
+                resolution = resolve(bot.api, store, request, settings, lock=lock)
         except Exception:
             spending.record(store, settings, usage)  # a failed attempt's reads are billed all the same
             raise
         thread = resolution.thread
         handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
         handled.reason = resolution.reason
-        if thread is not None and not keep(store, resolution.outcome, resolution.reason, thread):
+        if thread is not None and not keep(store, resolution.outcome, resolution.reason, thread, release=lock):
             # The author had their threads removed: never unrolled again while the opt-out stands.
             handled.outcome, handled.reason, handled.author, thread = (
                 "opted_out",
@@ -262,8 +269,9 @@ def remove_threads(
     return handled
 
 
-def keep(store: Store, outcome: str, reason: str | None, thread: Thread) -> bool:
-    """Store what the resolution learnt: nothing for a fresh copy, the check's time when nothing was new.
+def keep(store: Store, outcome: str, reason: str | None, thread: Thread, *, release: Lock | None = None) -> bool:
+    """Store what the resolution learnt: nothing for a fresh copy, the check's time when nothing was new;
+    the thread's lock (`release`) goes back with the write.
 
     False when the author opted out (nothing stored). A stored copy is never an opted-out author's: an opt-out
     is noted before their threads are removed, and no thread of theirs is saved after it (`save_thread`).
@@ -271,9 +279,9 @@ def keep(store: Store, outcome: str, reason: str | None, thread: Thread) -> bool
     if outcome == "cached" and reason == "fresh":
         return True
     if outcome == "cached":
-        store.touch_thread(thread.root_id, thread.fetched_at)
+        store.touch_thread(thread.root_id, thread.fetched_at, release=release)
         return True
-    return store.save_thread(thread)
+    return store.save_thread(thread, release=release)
 
 
 def over_budget_reply(
@@ -289,18 +297,20 @@ def over_budget_reply(
 
 
 @contextmanager
-def thread_lock(bot: Bot, request: UnrollRequest) -> Any:
-    """Mentions of one thread resolve one at a time, so the second finds the first's fresh copy: one resolution."""
+def thread_lock(bot: Bot, request: UnrollRequest) -> Iterator[Lock | None]:
+    """Mentions of one thread resolve one at a time, so the second finds the first's fresh copy: one resolution.
+
+    The lock is taken by the resolver's first read of the store (same round trip) and given back with the
+    thread's write (`keep`); whatever path the request takes, it is given back when the block ends.
+    """
     if not request.conversation_id:
-        yield
+        yield None
         return
-    timeout = bot.settings.visibility_timeout
-    lock = bot.store.lock(f"thread:{request.conversation_id}", timeout=timeout)
-    got = lock.acquire(blocking=True, blocking_timeout=timeout)
+    lock = bot.store.lock(f"thread:{request.conversation_id}", timeout=bot.settings.visibility_timeout)
     try:
-        yield
+        yield lock
     finally:
-        if got:
+        if lock.held():
             try:
                 lock.release()
             except Exception as exc:

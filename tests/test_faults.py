@@ -28,7 +28,7 @@ from bot.poller import PollResult, poll_once
 from bot.runtime import Bot, build
 from bot.sandbox.limits import DEFAULT_LIMITS
 from bot.sandbox.samples import add_unroll_request, load_reference_thread
-from bot.store import Store
+from bot.store import Lock, Store
 from bot.worker import QUICK_RETRIES, SHORT_WAIT, work_once
 from config.settings import Settings, load_settings
 from tests.conftest import BOT_HANDLE, CREDENTIALS
@@ -75,10 +75,10 @@ class CrashingStore(Store):
             raise Crash(self.crash_at)
         return entries, more
 
-    def save_thread(self, thread: Thread) -> bool:
+    def save_thread(self, thread: Thread, *, release: Lock | None = None) -> bool:
         if self.crash_at == "after_resolve":
             raise Crash(self.crash_at)
-        saved = super().save_thread(thread)
+        saved = super().save_thread(thread, release=release)
         if self.crash_at == "after_store":
             raise Crash(self.crash_at)
         return saved
@@ -94,10 +94,10 @@ class CrashingStore(Store):
             raise Crash(self.crash_at)
         super().mark_replied(mention_id, reply_id, text, state)
 
-    def finish(self, handled: HandledRequest, entry_id: str | None) -> None:
+    def finish(self, handled: HandledRequest, entry_id: str | None, *, release: Lock | None = None) -> None:
         if self.crash_at == "before_ack":  # replied and noted so, but neither recorded nor acknowledged
             raise Crash(self.crash_at)
-        super().finish(handled, entry_id)
+        super().finish(handled, entry_id, release=release)
 
 
 STEPS = ["after_claim", "after_resolve", "after_store", "before_post", "after_post", "before_ack"]
@@ -109,12 +109,17 @@ class EnqueueFailsOnce(Store):
     failed = False
 
     def enqueue(
-        self, requests: Iterable[UnrollRequest], cursor: str | None = None, *, polled_at: datetime | None = None
+        self,
+        requests: Iterable[UnrollRequest],
+        cursor: str | None = None,
+        *,
+        polled_at: datetime | None = None,
+        release: Lock | None = None,
     ) -> list[str]:
         if not self.failed:
             self.failed = True
             raise redis.ConnectionError("Connection refused (injected)")
-        return super().enqueue(requests, cursor, polled_at=polled_at)
+        return super().enqueue(requests, cursor, polled_at=polled_at, release=release)
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from bot.store.base import (
     DUPLICATE_WINDOW,
     GROUP,
     REPLY_RECORD_TTL,
+    Lock,
     StoreBase,
     connect,
     embedded,
@@ -31,4 +32,14 @@ class Store(ThreadStore, StreamStore, RecordStore, MetricsStore, StoreBase):
         return cls(connect(settings), settings.key_prefix, handled_log_size=settings.handled_log_size)
 
 
-__all__ = ["DUPLICATE_WINDOW", "GROUP", "REPLY_RECORD_TTL", "Store", "StoreBase", "connect", "embedded", "keep_alive"]
+__all__ = [
+    "DUPLICATE_WINDOW",
+    "GROUP",
+    "REPLY_RECORD_TTL",
+    "Lock",
+    "Store",
+    "StoreBase",
+    "connect",
+    "embedded",
+    "keep_alive",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import redis
+import redis.lock
 import structlog
 
 from bot.errors import StoreUnavailable
@@ -73,6 +75,34 @@ def embedded(data_dir: Path) -> redis.Redis:
         decode_responses=True,
     )
     return cast(redis.Redis, client)
+
+
+class Lock(redis.lock.Lock):
+    """redis-py's Lock, whose taking and giving back can share a round trip with the owner's own commands:
+    `acquire_with` takes it and runs reads right after, in one pipeline; `release_on` queues the release
+    on a pipeline the owner executes with its last writes. Everything else is redis-py's."""
+
+    def acquire_with(self, reads: Callable[[Any], object]) -> tuple[bool, list[Any]]:
+        """One try at the lock, with `reads` queued on the same pipeline after it (their answers are current
+        only when the lock was taken); returns whether it was, and the answers of the reads."""
+        token = uuid.uuid1().hex.encode()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.name, token, nx=True, px=int(self.timeout * 1000) if self.timeout else None)
+        reads(pipe)
+        got, *answers = pipe.execute()
+        if got:
+            self.local.token = token
+        return bool(got), answers
+
+    def held(self) -> bool:
+        """Whether this object took the lock and has not given it back (it may have expired meanwhile)."""
+        return self.local.token is not None
+
+    def release_on(self, pipe: Any) -> None:
+        """Queue the release (only if still ours) on a pipeline the caller executes; no-op when not held."""
+        token, self.local.token = self.local.token, None
+        if token is not None:
+            pipe.eval(self.LUA_RELEASE_SCRIPT, 1, self.name, token)
 
 
 class StoreBase:
@@ -165,10 +195,10 @@ class StoreBase:
         """True the first time in `seconds` for this name (across every process), False after."""
         return bool(self.redis.set(self.key("throttle", name), "1", nx=True, px=max(int(seconds * 1000), 1)))
 
-    def lock(self, name: str, timeout: float) -> Any:
+    def lock(self, name: str, timeout: float) -> Lock:
         """A Redis lock with expiry (redis-py's Lock), e.g. so only one poller polls at a time."""
         # thread_local=False: a helper thread renews the lock while the owner works (worker claims, long polls).
-        return self.redis.lock(self.key("lock", name), timeout=timeout, blocking=False, thread_local=False)
+        return Lock(self.redis, self.key("lock", name), timeout=timeout, blocking=False, thread_local=False)
 
     def persistence(self) -> dict[str, str]:
         """Redis's persistence settings (`appendonly`, `save`); raises redis.ResponseError where CONFIG is disabled."""

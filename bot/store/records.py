@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from bot.models import HandledRequest, ReplyRecord, utcnow
-from bot.store.base import DUPLICATE_WINDOW, GROUP, REPLY_RECORD_TTL, StoreBase
+from bot.store.base import DUPLICATE_WINDOW, GROUP, REPLY_RECORD_TTL, Lock, StoreBase
 
 # Reserve a reply text for a mention and, when the mention holds it, mark the mention "posting" — one step.
 # KEYS: the text's key, the mention's reply record; ARGV: mention id, text window, "posting" record, its ttl.
@@ -39,13 +39,16 @@ class RecordStore(StoreBase):
         raw = self.redis.get(self.key("reply", mention_id))
         return ReplyRecord.model_validate_json(raw) if raw else None
 
-    def attempt(self, mention_id: str) -> tuple[int, ReplyRecord | None]:
-        """What a new attempt at a request starts from, in one round trip: failed attempts so far, reply record."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(self.key("failures", mention_id))
-        pipe.get(self.key("reply", mention_id))
-        failures, raw = pipe.execute()
-        return int(failures or 0), ReplyRecord.model_validate_json(raw) if raw else None
+    def begin_attempt(self, mention_id: str, timeout: float) -> tuple[Lock | None, int, ReplyRecord | None]:
+        """Take the mention's lock and read what an attempt starts from, in one round trip: (the lock, or None
+        when another worker holds it; failed attempts so far; the reply record)."""
+        lock = self.lock(f"mention:{mention_id}", timeout)
+        got, (failures, raw) = lock.acquire_with(
+            lambda pipe: (pipe.get(self.key("failures", mention_id)), pipe.get(self.key("reply", mention_id)))
+        )
+        if not got:
+            return None, 0, None
+        return lock, int(failures or 0), ReplyRecord.model_validate_json(raw) if raw else None
 
     def mark_posting(self, mention_id: str, text: str | None = None) -> None:
         """Note that a reply to this mention is about to be posted; its outcome is uncertain until recorded."""
@@ -100,14 +103,17 @@ class RecordStore(StoreBase):
         """Keep the audit record of a handled request; the oldest beyond the configured size are dropped."""
         self._record_on(self.redis.pipeline(transaction=False), handled).execute()
 
-    def finish(self, handled: HandledRequest, entry_id: str | None) -> None:
-        """A request's last write, atomic: its audit record, the counters held while it ran, and (for a request
-        from the stream) its acknowledgement. Until this lands the request is retried; after, it is done."""
+    def finish(self, handled: HandledRequest, entry_id: str | None, *, release: Lock | None = None) -> None:
+        """A request's last write, atomic: its audit record, the counters held while it ran, (for a request
+        from the stream) its acknowledgement, and giving back its lock. Until this lands the request is
+        retried; after, it is done."""
         pipe = self._with_held(self.redis.pipeline(transaction=True))
         self._record_on(pipe, handled)
         if entry_id is not None:
             pipe.xack(self.stream, GROUP, entry_id)
             pipe.xdel(self.stream, entry_id)
+        if release is not None:
+            release.release_on(pipe)
         pipe.execute()
 
     def _record_on(self, pipe: Any, handled: HandledRequest) -> Any:

@@ -10,7 +10,7 @@ import redis
 import structlog
 
 from bot.models import UnrollRequest, utcnow
-from bot.store.base import GROUP, StoreBase, T
+from bot.store.base import GROUP, Lock, StoreBase, T
 
 log = structlog.get_logger(__name__)
 
@@ -21,6 +21,13 @@ class StreamStore(StoreBase):
     # --- poll cursor and work stream ---------------------------------------------------------------
     def get_cursor(self) -> str | None:
         return cast(str | None, self.redis.get(self.key("cursor")))
+
+    def begin_poll(self, timeout: float) -> tuple[Lock | None, str | None]:
+        """Take the poller lock and read the cursor in one round trip: (the lock, or None when another poller
+        holds it; the cursor). The lock goes back with the poll's `enqueue`."""
+        lock = self.lock("poller", timeout)
+        got, (cursor,) = lock.acquire_with(lambda pipe: pipe.get(self.key("cursor")))
+        return (lock if got else None), cast(str | None, cursor)
 
     def ensure_group(self, *, again: bool = False) -> None:
         """Create the stream and its consumer group if they don't exist yet (asked once per Store)."""
@@ -45,10 +52,16 @@ class StreamStore(StoreBase):
             return command()
 
     def enqueue(
-        self, requests: Iterable[UnrollRequest], cursor: str | None = None, *, polled_at: datetime | None = None
+        self,
+        requests: Iterable[UnrollRequest],
+        cursor: str | None = None,
+        *,
+        polled_at: datetime | None = None,
+        release: Lock | None = None,
     ) -> list[str]:
         """Put requests on the stream and move the poll cursor in one transaction: both or neither. With
-        `polled_at`, the poll's time (`last_poll`) and the counters it held go in the same round trip."""
+        `polled_at`, the poll's time (`last_poll`) and the counters it held go in the same round trip, and
+        so does giving back the poller lock (`release`)."""
         self.ensure_group()
         pipe = self.redis.pipeline(transaction=True)
         ids = []
@@ -60,6 +73,8 @@ class StreamStore(StoreBase):
         if polled_at is not None:
             pipe.set(self.key("last-poll"), polled_at.isoformat())
             self._with_held(pipe)
+        if release is not None:
+            release.release_on(pipe)
         results = pipe.execute()
         return [str(results[i - 1]) for i in ids]
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from bot.models import Thread, ThreadSummary
-from bot.store.base import StoreBase
+from bot.store.base import Lock, StoreBase
 
 # Store a thread and index it, unless its author opted out (checked in the same step, so an opt-out that
 # lands while a thread is being resolved is never undone by the save).
@@ -28,9 +28,9 @@ class ThreadStore(StoreBase):
     """Stored threads, their indexes and versions, the bot's identity, and authors' opt-outs."""
 
     # --- threads --------------------------------------------------------------------------------------
-    def save_thread(self, thread: Thread) -> bool:
+    def save_thread(self, thread: Thread, *, release: Lock | None = None) -> bool:
         """Store a thread, index its tweets by id, and put it at the top of the latest threads; False (nothing
-        stored) when its author opted out."""
+        stored) when its author opted out. `release`: a lock to give back in the same round trip."""
         handle = thread.author.username.lower()
         keys = (
             self.key("opt-out"),
@@ -50,7 +50,11 @@ class ThreadStore(StoreBase):
             thread.fetched_at.timestamp(),
             *(t.id for t in thread.tweets),
         )
-        return bool(self.redis.eval(SAVE_THREAD, len(keys), *keys, *args))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.eval(SAVE_THREAD, len(keys), *keys, *args)
+        if release is not None:
+            release.release_on(pipe)
+        return bool(pipe.execute()[0])
 
     def get_thread(self, root_id: str) -> Thread | None:
         pipe = self.redis.pipeline(transaction=False)
@@ -58,14 +62,26 @@ class ThreadStore(StoreBase):
         raw, fetched = pipe.execute()
         return self._thread_of(raw, fetched)
 
-    def find_thread(self, root_id: str | None, tweet_id: str) -> Thread | None:
+    def find_thread(self, root_id: str | None, tweet_id: str, *, lock: Lock | None = None) -> Thread | None:
         """The stored thread whose root is `root_id`, else the one holding `tweet_id`: one round trip when
-        either is stored under the root or nothing is."""
-        pipe = self.redis.pipeline(transaction=False)
-        if root_id:
-            self._get_thread_on(pipe, root_id)
-        pipe.hget(self.key("tweet-root"), tweet_id)
-        *found, holder = pipe.execute()
+        either is stored under the root or nothing is. With `lock`, the lock is taken first in the same round
+        trip; when another holds it, this waits for it (up to its timeout) and reads again."""
+
+        def reads(pipe: Any) -> None:
+            if root_id:
+                self._get_thread_on(pipe, root_id)
+            pipe.hget(self.key("tweet-root"), tweet_id)
+
+        if lock is None:
+            pipe = self.redis.pipeline(transaction=False)
+            reads(pipe)
+            answers = pipe.execute()
+        else:
+            got, answers = lock.acquire_with(reads)
+            if not got:  # another worker is resolving this thread: wait, then read what it stored
+                lock.acquire(blocking=True, blocking_timeout=lock.timeout)
+                return self.find_thread(root_id, tweet_id)
+        *found, holder = answers
         thread = self._thread_of(*found) if found else None
         if thread is None and holder and holder != root_id:
             thread = self.get_thread(holder)
@@ -88,9 +104,14 @@ class ThreadStore(StoreBase):
         """When a stored thread was last fetched, without reading the thread: what page caches key on."""
         return cast(str | None, self.redis.hget(self.key("fetched"), root_id))
 
-    def touch_thread(self, root_id: str, fetched_at: datetime) -> None:
-        """Note that a stored thread was checked and nothing changed, without rewriting it."""
-        self.redis.hset(self.key("fetched"), root_id, fetched_at.isoformat())
+    def touch_thread(self, root_id: str, fetched_at: datetime, *, release: Lock | None = None) -> None:
+        """Note that a stored thread was checked and nothing changed, without rewriting it. `release`: a lock
+        to give back in the same round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.key("fetched"), root_id, fetched_at.isoformat())
+        if release is not None:
+            release.release_on(pipe)
+        pipe.execute()
 
     def root_of(self, tweet_id: str) -> str | None:
         """The root id of a stored thread that contains this tweet, if any."""
