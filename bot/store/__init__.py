@@ -15,10 +15,10 @@ from bot.store.base import (
     StoreBase,
     connect,
     embedded,
-    keep_alive,
 )
 from bot.store.metrics import MetricsStore
 from bot.store.records import RecordStore
+from bot.store.renewals import keep_alive
 from bot.store.stream import StreamStore
 from bot.store.threads import ThreadStore
 from config.settings import Settings

@@ -27,28 +27,6 @@ GROUP = "workers"  # the one consumer group every worker reads the request strea
 REPLY_RECORD_TTL = 30 * 24 * 3600  # idempotency records outlive any redelivery by far
 
 
-@contextmanager
-def keep_alive(every: float, *actions: Callable[[], object]) -> Iterator[None]:
-    """Run `actions` every `every` seconds in a helper thread while the block runs (renew locks and claims)."""
-    stop = threading.Event()
-
-    def tick() -> None:
-        while not stop.wait(every):
-            for action in actions:
-                try:
-                    action()
-                except Exception as exc:  # Redis hiccup: the next tick tries again
-                    log.warning("renewal_failed", error=str(exc))
-
-    thread = threading.Thread(target=tick, name="keep-alive", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=1)
-
-
 def _window_field(limit: int | None, remaining: int | None, reset_at: datetime | None) -> str:
     values = (limit, remaining, int(reset_at.timestamp()) if reset_at else None)
     return "\t".join("" if v is None else str(v) for v in values)
