@@ -24,6 +24,7 @@ log = structlog.get_logger(__name__)
 
 MENTIONS_REACH = 800  # GET /2/users/:id/mentions reaches only the latest 800 mentions
 PAGE_SIZE = 100
+REQUESTER_WINDOW = 3600.0  # seconds: UNROLL_REQUESTER_LIMIT counts a reader's requests per hour
 LOCK_TIMEOUT = 15.0  # renewed every third of it while a poll runs; a dead poller's lock frees itself soon
 
 
@@ -139,15 +140,13 @@ def _poll(bot: Bot, lock: Lock, cursor: str | None) -> PollResult:
         gap = (snowflake_time(oldest) - snowflake_time(cursor)).total_seconds()
         log.warning("mentions_gap", reach=MENTIONS_REACH, cursor=cursor, oldest_read=oldest, gap_seconds=gap)
     requests: list[UnrollRequest] = []
-    ordered = sorted(tweets, key=lambda tp: int(tp[0].id))  # oldest first: answered in order
-    reasons = over_requester_limit(bot, [(tweet, why_ignored(bot, tweet, page)) for tweet, page in ordered])
-    for (tweet, page), reason in zip(ordered, reasons, strict=True):
+    ignored: list[tuple[UnrollRequest, str]] = []
+    for tweet, page in sorted(tweets, key=lambda tp: int(tp[0].id)):  # oldest first: answered in order
+        reason = why_ignored(bot, tweet, page)
         if reason is None:
             requests.append(to_request(tweet, page, action_of(bot, mention_text(tweet)) or "unroll"))
-            continue
-        result.ignored[tweet.id] = reason
-        if reason != "no_keyword":  # plain chatter is not a request; the rest are worth an audit line
-            record_ignored(bot, to_request(tweet, page), reason)
+        else:
+            ignored.append((to_request(tweet, page), reason))
     newest = max((t.id for t, _ in tweets), key=int, default=None)
     if newest is None and cursor is None:
         # First start and nothing in the look-back: start from just before this poll asked, so the next poll
@@ -155,23 +154,24 @@ def _poll(bot: Bot, lock: Lock, cursor: str | None) -> PollResult:
         newest = snowflake_at(started - timedelta(seconds=5))
     metrics.observe_poll(store, result.seen)
     moved = newest if newest and newest != cursor else None
-    # The requests, the cursor, the poll's counters and the lock: one round trip.
-    store.enqueue(requests, cursor=moved, polled_at=datetime.now(UTC), release=lock)
-    result.queued = [r.mention_id for r in requests]
+    # Readers' counts, the requests, the cursor, the poll's counters and the lock: one round trip.
+    refused = store.queue_poll(
+        requests,
+        cursor=moved,
+        polled_at=datetime.now(UTC),
+        release=lock,
+        limit=bot.settings.requester_limit,
+        window=REQUESTER_WINDOW,
+    )
+    ignored += [(request, "requester_limit") for request in requests if request.mention_id in refused]
+    for request, reason in ignored:
+        result.ignored[request.mention_id] = reason
+        if reason != "no_keyword":  # plain chatter is not a request; the rest are worth an audit line
+            record_ignored(bot, request, reason)
+    result.queued = [r.mention_id for r in requests if r.mention_id not in refused]
     result.cursor = newest or cursor
     log.info("poll_done", seen=result.seen, queued=len(requests), ignored=len(result.ignored), cursor=result.cursor)
     return result
-
-
-def over_requester_limit(bot: Bot, judged: list[tuple[ApiTweet, str | None]]) -> list[str | None]:
-    """The reasons again, with `requester_limit` for each request whose reader already asked more than
-    UNROLL_REQUESTER_LIMIT times this hour (every request counted in one round trip)."""
-    limit = bot.settings.requester_limit
-    asks = [(tweet.author_id or "", tweet.id) for tweet, reason in judged if reason is None]
-    if not limit or not asks:
-        return [reason for _, reason in judged]
-    counts = iter(bot.store.count_requests(asks, 3600))
-    return [reason or ("requester_limit" if next(counts) > limit else None) for _, reason in judged]
 
 
 def record_ignored(bot: Bot, request: UnrollRequest, reason: str) -> None:

@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -108,18 +108,22 @@ class EnqueueFailsOnce(Store):
 
     failed = False
 
-    def enqueue(
+    def queue_poll(
         self,
-        requests: Iterable[UnrollRequest],
-        cursor: str | None = None,
+        requests: list[UnrollRequest],
         *,
-        polled_at: datetime | None = None,
-        release: Lock | None = None,
+        cursor: str | None,
+        polled_at: datetime,
+        release: Lock | None,
+        limit: int,
+        window: float,
     ) -> list[str]:
         if not self.failed:
             self.failed = True
             raise redis.ConnectionError("Connection refused (injected)")
-        return super().enqueue(requests, cursor, polled_at=polled_at, release=release)
+        return super().queue_poll(
+            requests, cursor=cursor, polled_at=polled_at, release=release, limit=limit, window=window
+        )
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------

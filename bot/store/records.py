@@ -159,17 +159,3 @@ class RecordStore(StoreBase):
             return None
         until = datetime.fromisoformat(raw)
         return until if until > utcnow() else None
-
-    def count_requests(self, asks: list[tuple[str, str]], window: float) -> list[int]:
-        """Count each (reader, mention) in the current window, once per mention (a re-read poll doesn't count
-        it again), in one round trip; returns, for each, how many requests its reader made in the window so far."""
-        if not asks:
-            return []
-        bucket = int(utcnow().timestamp() // window)
-        pipe = self.redis.pipeline(transaction=True)
-        for requester_id, mention_id in asks:
-            key = self.key("requester", requester_id, str(bucket))
-            pipe.sadd(key, mention_id)
-            pipe.expire(key, int(window) + 1)
-            pipe.scard(key)
-        return [int(n) for n in pipe.execute()[2::3]]

@@ -14,6 +14,27 @@ from bot.store.base import GROUP, Lock, StoreBase, T
 
 log = structlog.get_logger(__name__)
 
+# Count each request for its reader (once per mention) and queue it unless the reader is over the limit.
+# KEYS: the stream, then each request's requester key; ARGV: limit (0: none), the key's ttl, then each
+# request's mention id and JSON. Returns the mention ids refused.
+QUEUE_LIMITED = """
+local limit, ttl, refused = tonumber(ARGV[1]), ARGV[2], {}
+for i = 2, #KEYS do
+  local mention, request, over = ARGV[2 * i - 1], ARGV[2 * i], false
+  if limit > 0 then
+    redis.call('SADD', KEYS[i], mention)
+    redis.call('EXPIRE', KEYS[i], ttl)
+    over = redis.call('SCARD', KEYS[i]) > limit
+  end
+  if over then
+    refused[#refused + 1] = mention
+  else
+    redis.call('XADD', KEYS[1], '*', 'request', request, 'mention_id', mention)
+  end
+end
+return refused
+"""
+
 
 class StreamStore(StoreBase):
     """The poll cursor and the work stream: enqueue with the cursor, consumer-group reads, claims, dead letters."""
@@ -77,6 +98,35 @@ class StreamStore(StoreBase):
             release.release_on(pipe)
         results = pipe.execute()
         return [str(results[i - 1]) for i in ids]
+
+    def queue_poll(
+        self,
+        requests: list[UnrollRequest],
+        *,
+        cursor: str | None,
+        polled_at: datetime,
+        release: Lock | None,
+        limit: int,
+        window: float,
+    ) -> list[str]:
+        """A poll's last write, one transaction: each request counted for its reader in the current window and
+        put on the stream unless that reader is over `limit` (0: no limit), the cursor moved, the poll's time
+        and held counters, the poller lock given back. Returns the mentions refused for the limit."""
+        self.ensure_group()
+        bucket = str(int(polled_at.timestamp() // window))
+        keys = [self.stream, *(self.key("requester", r.requester_id, bucket) for r in requests)]
+        args: list[str | int] = [limit, int(window) + 1]
+        for request in requests:
+            args += [request.mention_id, request.model_dump_json()]
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.eval(QUEUE_LIMITED, len(keys), *keys, *args)
+        if cursor is not None:
+            pipe.set(self.key("cursor"), cursor)
+        pipe.set(self.key("last-poll"), polled_at.isoformat())
+        self._with_held(pipe)
+        if release is not None:
+            release.release_on(pipe)
+        return [str(mention) for mention in pipe.execute()[0]]
 
     def take(
         self, consumer: str, min_idle_ms: int, count: int = 10, block_ms: int | None = None
