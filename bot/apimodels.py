@@ -30,6 +30,9 @@ EXPANSIONS = [
     "attachments.media_keys",
     "referenced_tweets.id",
     "referenced_tweets.id.author_id",
+    # The media of posts read in `includes` (parents met while climbing, quoted posts): without it their
+    # photos and videos would be missing from the page.
+    "referenced_tweets.id.attachments.media_keys",
 ]
 # Searches of a thread don't: every self-reply's parent is in the thread already, and X bills each post
 # in `includes` as a read, so the expansion would double the bill. Quoted posts are looked up in one batch.

@@ -11,8 +11,11 @@ posts the thread quotes are looked up together in one more request):
 - new thread of N tweets within the window: 1 root lookup + max(1, ⌈(N-1)/100⌉) recent searches of
   `conversation_id:<root> from:<author> is:reply` (`from:` keeps other people's replies out of the bill);
 - older than the window, full archive allowed: 1 root lookup + max(1, ⌈(N-1)/500⌉) full-archive searches;
-- older, no full archive, mention under the tweet at depth d (root = 0): 1 lookup of [root, target]
-  + 1 recent search + ⌈(d-2)/2⌉ lookups climbing the reply chain (each returns its parent in includes);
+- older, no full archive, mention under the tweet at depth d (root = 0): 1 recent search + lookups
+  climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉. Each post
+  is read once (d+1 posts). Knowing d, the floor is ⌈d/2⌉: for an even d, asking for the root with the
+  target would save a lookup; for an odd d it would read the root twice. d is not known before the climb,
+  so the resolver spends the request, never the post;
 - a quote instead of a reply (or a web request, which has no conversation id): +1 lookup of that tweet to
   learn its conversation (the root lookup is skipped when it is the root or the root's reply).
 The resolver reads the store but never writes it: the worker saves the thread it returns.
@@ -187,7 +190,9 @@ class _Resolver:
         """A thread never unrolled: the root, then the author's replies in the conversation."""
         recent = self.in_window(root_id)
         complete = recent or self.settings.full_archive
-        self.fetched.lookup([root_id] if complete or target == root_id else [root_id, target])
+        if not complete and target != root_id:
+            self.climb_to_root(root_id, target)
+        self.fetched.lookup([root_id])  # nothing to ask when the climb met the root
         root = self.fetched.tweets.get(root_id)
         if root is None:
             raise _unavailable(root_id, self.fetched.problems.get(root_id), "the thread's first post")
@@ -226,6 +231,30 @@ class _Resolver:
             if tweet.conversation_id == root_id:
                 nodes.setdefault(tweet.id, _node(tweet))
         return nodes
+
+    def climb_to_root(self, root_id: str, target: str) -> None:
+        """An old thread that search cannot see: up the reply chain from the summoned post, two posts per lookup
+        (the one asked for, its parent in `includes`), until the root or a post X cannot give. The root is met
+        last, as a parent, so no post is read twice (asked for with the summoned post, the root would come
+        again as the parent of the second post whenever the summoned post's depth is odd)."""
+        ask: str | None = target
+        while ask is not None:
+            self.fetched.lookup([ask])
+            ask = self.unread_ancestor(ask, root_id)
+
+    def unread_ancestor(self, tweet_id: str, root_id: str) -> str | None:
+        """The first post up the reply chain from `tweet_id` not read yet; None at the root, at a post without
+        a parent, or at one X said it cannot give."""
+        seen: set[str] = set()
+        while (tweet := self.fetched.tweets.get(tweet_id)) is not None and tweet_id != root_id:
+            parent = tweet.replied_to
+            if parent is None or parent in seen:
+                return None
+            seen.add(tweet_id)
+            tweet_id = parent
+        if tweet_id in self.fetched.tweets or tweet_id in self.fetched.problems:
+            return None
+        return tweet_id
 
     def climb(self, root_id: str, author_id: str, target: str, *, follow_target: bool, connect: bool) -> None:
         """Look up the missing links up to the root's chain: from the target (so a branch can be chosen

@@ -475,7 +475,7 @@ def test_old_thread_uses_full_archive_search_when_allowed(
 def test_old_thread_without_full_archive_climbs_the_reply_chain(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """Older than 7 days, no full archive, under tweet 6 (depth 5): lookup [root, 6], search, ⌈3/2⌉ = 2 climbs."""
+    """Older than 7 days, no full archive, under tweet 6 (depth 5): search, ⌈6/2⌉ = 3 lookups climbing from 6."""
     thread = post_thread(world, numbered(6), start=world.now() - timedelta(days=30))
 
     result = resolve(api, store, summon(world, thread[5]), settings)
@@ -483,8 +483,8 @@ def test_old_thread_without_full_archive_climbs_the_reply_chain(
     assert thread == ids_of(result)
     assert numbered(6) == texts_of(result)
     assert ["older_than_search_window"] == gaps_of(result)
-    # [root, 6] reads 2 + 5 in includes; the recent search reads nothing; [4] reads 4 + 3; [2] reads 2 + 1.
-    assert (2 + math.ceil((5 - 2) / 2), 3 + 0 + 2 + 2) == cost(result)
+    # [6] reads 6 + 5 in includes; the recent search reads nothing; [4] reads 4 + 3; [2] reads 2 + the root.
+    assert (1 + math.ceil((5 + 1) / 2), 2 + 0 + 2 + 2) == cost(result)
     assert {"GET /2/tweets": 3, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
 
 
@@ -498,7 +498,9 @@ def test_old_thread_summoned_midway_says_later_tweets_could_not_be_fetched(
 
     assert thread[:3] == ids_of(result)
     assert ["older_than_search_window"] == gaps_of(result)
-    assert (2, 3) == cost(result)
+    # Depth 2 (even): [3] reads 3 + 2, the search nothing, [root] the root: a lookup more than asking for the
+    # root with 3 would take, the price of never reading a post twice whatever the depth (see the resolver).
+    assert (3, 3) == cost(result)
 
 
 def test_old_root_with_recent_continuation_is_combined(
@@ -513,9 +515,9 @@ def test_old_root_with_recent_continuation_is_combined(
 
     assert [*old, fifth.id, sixth.id] == ids_of(result)
     assert [] == gaps_of(result)
-    # [root, 6] reads 3 (5 in includes); the search finds 5 and 6; two climbs, [4] (+3) and [2] (+1), reach
+    # [6] reads 2 (5 in includes); the search finds 5 and 6; two climbs, [4] (+3) and [2] (+ the root), reach
     # the root. (Searches don't expand parents, which would save a climb here but double every search's bill.)
-    assert (4, 3 + 2 + 2 + 2) == cost(result)
+    assert (4, 2 + 2 + 2 + 2) == cost(result)
     assert {"GET /2/tweets": 3, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
 
 
@@ -545,8 +547,8 @@ def test_deleted_tweet_in_an_old_thread_stops_the_climb(
 
     assert ("resolved", thread[:1]) == (result.outcome, ids_of(result))
     assert ["deleted_tweets", "older_than_search_window"] == gaps_of(result)
-    # [root, 5] (+4), the empty recent search, [3] answered with a not-found error
-    assert (3, 3) == cost(result)
+    # [5] (+4), [3] answered with a not-found error, [root], the empty recent search
+    assert (4, 3) == cost(result)
 
 
 @pytest.mark.parametrize(
@@ -644,3 +646,37 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     assert bool(broken_self_replies(visible, "1")) == ("deleted_tweets" in gaps_of(result))
     if not branched(visible, "1"):
         assert 2 == result.usage.requests  # a branch may need lookups climbing from the target to choose it
+
+
+@pytest.mark.parametrize("size", [2, 5, 6, 12])
+def test_old_thread_climb_reads_every_post_once_whatever_its_length(
+    world: World, api: XApi, store: Store, settings: Settings, size: int
+) -> None:
+    """Older than the window, no full archive, summoned under the last post: the climb starts at the summoned
+    post and meets the root last, as the parent of the second post, so no post is read twice."""
+    thread = post_thread(world, numbered(size), start=world.now() - timedelta(days=30))
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert thread == ids_of(result)
+    assert ["older_than_search_window"] == gaps_of(result)
+    lookups = math.ceil(size / 2)  # two levels per lookup: the post asked for and its parent in includes
+    assert (lookups + 1, size) == cost(result)  # and one recent search that finds nothing
+
+
+def test_media_of_a_post_read_as_a_parent_comes_with_it(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A post read in `includes` (the parent of the summoned post, met while climbing an old thread) keeps its
+    photos: lookups expand the media of referenced posts too."""
+    photo = MediaSpec(type="photo", url="https://pbs.twimg.com/media/chart.jpg", alt_text="Chart")
+    start = world.now() - timedelta(days=30)
+    root = world.add_tweet(AUTHOR, "1/ start", created_at=start)
+    middle = world.add_tweet(AUTHOR, "2/ see", created_at=start + timedelta(minutes=1), reply_to=root.id, media=[photo])
+    last = world.add_tweet(AUTHOR, "3/ end", created_at=start + timedelta(minutes=2), reply_to=middle.id)
+
+    result = resolve(api, store, summon(world, last.id), settings)
+
+    assert result.thread is not None
+    assert [root.id, middle.id, last.id] == ids_of(result)
+    assert [[], [photo.url], []] == [[m.url for m in t.media] for t in result.thread.tweets]
