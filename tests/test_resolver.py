@@ -423,6 +423,26 @@ def test_stored_thread_fetches_only_the_tweets_newer_than_its_last(
     assert {"GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
 
 
+def test_stored_thread_of_an_author_renamed_since_still_finds_their_new_tweets(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author changed their handle after the thread was stored: the search asks by their numeric id, finds
+    the continuation, and the page shows the new handle."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2))
+    first = resolve(api, store, summon(world, thread[-1]), settings)
+    assert first.thread is not None
+    store.save_thread(first.thread)
+    world.rename_user(first.thread.author.id, "alice_writes")
+    fourth = world.add_tweet("alice_writes", "4/ new name, same story", reply_to=thread[-1])
+
+    result = resolve(api, store, summon(world, fourth.id), settings, now=world.now() + timedelta(minutes=5))
+
+    assert "resolved" == result.outcome
+    assert [*thread, fourth.id] == ids_of(result)
+    assert result.thread is not None and "alice_writes" == result.thread.author.username
+    assert (1, 1) == cost(result)
+
+
 def test_stored_old_thread_joins_the_authors_recent_continuation(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:

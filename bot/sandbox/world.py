@@ -76,6 +76,16 @@ class World(Switches):
             self.users[user_id] = user
             return UserRef(user.id, user.username, user.name)
 
+    def rename_user(self, user_id: str, username: str) -> None:
+        """Change an account's handle, as its owner can on X (ids never change)."""
+        if not _USERNAME.match(username):
+            raise ValueError(f"a username is 1 to 15 letters, digits or underscores, got {username!r}")
+        with self.lock:
+            taken = self.user_by_username(username)
+            if taken is not None and taken.id != user_id:
+                raise ValueError(f"a user @{username} already exists in the sandbox")
+            self.users[user_id].username = username
+
     def find_user(self, username: str) -> UserRef | None:
         """The account with this username, if any."""
         with self.lock:
