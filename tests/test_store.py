@@ -218,3 +218,18 @@ def test_find_thread_by_its_root_or_by_any_of_its_tweets(store: Store) -> None:
     assert "100" == store.find_thread("555", "101").root_id  # type: ignore[union-attr]
     assert "100" == store.find_thread(None, "102").root_id  # type: ignore[union-attr]
     assert store.find_thread("555", "999") is None
+
+
+def test_a_counter_that_cannot_be_written_does_not_fail_the_request_it_rides_with(store: Store) -> None:
+    """The held counters go with finish; if one fails (a key of the wrong type), the request is still recorded
+    and acknowledged, and the failure is logged."""
+    from structlog.testing import capture_logs
+
+    store.redis.set(store.key("metrics", "requests"), "not a hash")
+    store.enqueue([request("8")])
+    [(entry_id, _)], _ = store.take("w1", 60_000)
+    with capture_logs() as logs, store.batched():
+        store.count("requests", ("replied",))
+        store.finish(HandledRequest(mention_id="8", outcome="replied"), entry_id)
+    assert (0, "replied") == (store.pending_count(), store.handled_one("8").outcome)  # type: ignore[union-attr]
+    assert ["metric_not_recorded"] == [e["event"] for e in logs]

@@ -133,12 +133,20 @@ class StoreBase:
         self._held.counters = Counters()
         return held
 
-    def _with_held(self, pipe: Any) -> Any:
-        """Queue the held writes on `pipe`, which the caller executes with its own commands."""
+    def _execute_with_held(self, pipe: Any) -> list[Any]:
+        """Execute `pipe` with the held counters queued after its own commands, in the same round trip. A failed
+        counter write is logged; a failed command of the caller's is raised, as `execute()` would."""
+        first = len(pipe)
         held = self._take_held()
         if held:
             held.queue_on(pipe)
-        return pipe
+        results: list[Any] = pipe.execute(raise_on_error=False)
+        for index, result in enumerate(results):
+            if isinstance(result, Exception):
+                if index < first:
+                    raise result
+                log.warning("metric_not_recorded", metric="counters", error=str(result), writes=len(held))
+        return results
 
     def _send(self, counters: Counters) -> None:
         if not counters:

@@ -107,14 +107,14 @@ class RecordStore(StoreBase):
         """A request's last write, atomic: its audit record, the counters held while it ran, (for a request
         from the stream) its acknowledgement, and giving back its lock. Until this lands the request is
         retried; after, it is done."""
-        pipe = self._with_held(self.redis.pipeline(transaction=True))
+        pipe = self.redis.pipeline(transaction=True)
         self._record_on(pipe, handled)
         if entry_id is not None:
             pipe.xack(self.stream, GROUP, entry_id)
             pipe.xdel(self.stream, entry_id)
         if release is not None:
             release.release_on(pipe)
-        pipe.execute()
+        self._execute_with_held(pipe)
 
     def _record_on(self, pipe: Any, handled: HandledRequest) -> Any:
         keys = (self.key("handled", "records"), self.key("handled", "order"))

@@ -14,13 +14,15 @@ from bot.store.base import GROUP, Lock, StoreBase, T
 
 log = structlog.get_logger(__name__)
 
-# Count each request for its reader (once per mention) and queue it unless the reader is over the limit.
-# KEYS: the stream, then each request's requester key; ARGV: limit (0: none), the key's ttl, then each
-# request's mention id and JSON. Returns the mention ids refused.
+# Count each request for its reader (once per mention) and queue it unless the reader is over the limit; then
+# move the cursor, last, so that a failure part-way leaves it where it was (the mentions are read again, and
+# a request queued twice is answered once). KEYS: the stream, the cursor, then each request's requester key.
+# ARGV: limit (0: none), the requester key's ttl, the new cursor ('' to leave it), then each request's
+# mention id and JSON. Returns the mention ids refused.
 QUEUE_LIMITED = """
 local limit, ttl, refused = tonumber(ARGV[1]), ARGV[2], {}
-for i = 2, #KEYS do
-  local mention, request, over = ARGV[2 * i - 1], ARGV[2 * i], false
+for i = 3, #KEYS do
+  local mention, request, over = ARGV[2 * i - 2], ARGV[2 * i - 1], false
   if limit > 0 then
     redis.call('SADD', KEYS[i], mention)
     redis.call('EXPIRE', KEYS[i], ttl)
@@ -32,6 +34,7 @@ for i = 2, #KEYS do
     redis.call('XADD', KEYS[1], '*', 'request', request, 'mention_id', mention)
   end
 end
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3]) end
 return refused
 """
 
@@ -93,10 +96,9 @@ class StreamStore(StoreBase):
             pipe.set(self.key("cursor"), cursor)
         if polled_at is not None:
             pipe.set(self.key("last-poll"), polled_at.isoformat())
-            self._with_held(pipe)
         if release is not None:
             release.release_on(pipe)
-        results = pipe.execute()
+        results = self._execute_with_held(pipe) if polled_at is not None else pipe.execute()
         return [str(results[i - 1]) for i in ids]
 
     def queue_poll(
@@ -114,19 +116,16 @@ class StreamStore(StoreBase):
         and held counters, the poller lock given back. Returns the mentions refused for the limit."""
         self.ensure_group()
         bucket = str(int(polled_at.timestamp() // window))
-        keys = [self.stream, *(self.key("requester", r.requester_id, bucket) for r in requests)]
-        args: list[str | int] = [limit, int(window) + 1]
+        keys = [self.stream, self.key("cursor"), *(self.key("requester", r.requester_id, bucket) for r in requests)]
+        args: list[str | int] = [limit, int(window) + 1, cursor or ""]
         for request in requests:
             args += [request.mention_id, request.model_dump_json()]
         pipe = self.redis.pipeline(transaction=True)
         pipe.eval(QUEUE_LIMITED, len(keys), *keys, *args)
-        if cursor is not None:
-            pipe.set(self.key("cursor"), cursor)
         pipe.set(self.key("last-poll"), polled_at.isoformat())
-        self._with_held(pipe)
         if release is not None:
             release.release_on(pipe)
-        return [str(mention) for mention in pipe.execute()[0]]
+        return [str(mention) for mention in self._execute_with_held(pipe)[0]]
 
     def take(
         self, consumer: str, min_idle_ms: int, count: int = 10, block_ms: int | None = None
