@@ -11,7 +11,7 @@ from bot.poller import poll_once
 from bot.processes import run_once
 from bot.sandbox import SandboxServer
 from bot.store import Store
-from bot.worker import work_once
+from bot.worker import drain, work_once
 from config.settings import Settings
 from tests.helpers import AUTHOR, READER, make_bot, post_thread, summon
 
@@ -68,6 +68,19 @@ def test_many_mentions_of_one_thread_cost_one_resolution(
 
     assert [1] * 10 == [len(replies_to(sandbox, m)) for m in mentions]
     assert 1 == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
+
+
+def test_drain_reads_again_while_reads_come_back_full(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
+    """More requests than one read takes: drain keeps reading until a read comes back short, and answers all."""
+    thread = post_thread(sandbox.world, 3)
+    mentions = [summon(sandbox.world, thread[-1], by=f"reader{i}") for i in range(7)]
+    bot = make_bot(settings, store)
+    poll_once(bot)
+
+    assert 7 == drain(bot, "w1", count=3)  # reads of 3, 3 and 1
+
+    assert [1] * 7 == [len(replies_to(sandbox, m)) for m in mentions]
+    assert (0, 0) == (store.queue_depth(), store.pending_count())
 
 
 def test_summon_under_a_single_tweet_gets_a_polite_no_thread_reply(
