@@ -1,12 +1,11 @@
 """What the fault-injection tests drive: a restartable redis-server, the bot's own processes, their JSON logs,
-and a sandbox that can lose the answer to a post it accepted.
+and a sandbox that loses the answer to a post it accepted (the sandbox's `after` fault).
 
 Everything listens on 127.0.0.1 and everything started here is stopped by `stop()` / `stop_all()`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -14,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -24,11 +22,8 @@ from typing import Any
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from starlette.types import Message, Receive, Scope, Send
 
-from bot.sandbox import SandboxServer, World
-from bot.sandbox.api import ApiApp
-from bot.sandbox.server import SandboxApp
+from bot.sandbox import SandboxServer
 from tests.conftest import BOT_HANDLE, CREDENTIALS
 
 START_TIMEOUT = 15.0
@@ -305,86 +300,31 @@ def events_about(paths: Iterable[Path], mention_id: str, limit: int = 30) -> str
     return "\n".join(found[-limit:])
 
 
-class AcceptThenDrop(ApiApp):
-    """The sandbox's X API, where the next N POST /2/tweets are handled (the post is created) and then the
-    connection is closed without an answer, at once or after a delay (the client has timed out by then): as when
-    the network fails after X accepted a post.
-
-    `World.inject_fault(..., drop=True)` drops before the request is handled, and a `delay` fault waits before
-    it reads the body (a client that timed out is gone by then), so neither creates the post.
-    """
-
-    def __init__(self, world: World) -> None:
-        super().__init__(world)
-        self.delays: list[float] = []
-        self.dropped = 0
-        self._lock = threading.Lock()
-
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return len(self.delays)
-
-    def arm(self, count: int = 1, delay: float = 0.0) -> None:
-        with self._lock:
-            self.delays += [delay] * count
-
-    def disarm(self, *, forget: bool = False) -> None:
-        """Drop no more connections; `forget` also sets the count of dropped ones back to 0."""
-        with self._lock:
-            self.delays.clear()
-            if forget:
-                self.dropped = 0
-
-    def _take(self) -> float | None:
-        with self._lock:
-            if not self.delays:
-                return None
-            self.dropped += 1
-            return self.delays.pop(0)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        delay = self._take() if scope["method"] == "POST" and scope["path"] == "/2/tweets" else None
-        if delay is None:
-            await super().__call__(scope, receive, send)
-            return
-
-        async def swallow(message: Message) -> None:
-            return None
-
-        await super().__call__(scope, receive, swallow)
-        await asyncio.sleep(delay)
-        cycle = getattr(send, "__self__", None)  # uvicorn's h11 cycle, as bot/sandbox/api.py reaches it
-        transport = getattr(cycle, "transport", None)
-        if cycle is None or transport is None:
-            raise RuntimeError("dropping a connection needs uvicorn's h11 server (SandboxServer runs one)")
-        transport.close()
-        cycle.disconnected = True
-
-
 class FaultySandbox(SandboxServer):
     """The X API sandbox, plus `drop_after_post()`: the next posts are created but their answers are lost."""
 
     def start(self) -> FaultySandbox:
         super().start()
-        assert self._server is not None
-        app = self._server.config.app
-        if not isinstance(app, SandboxApp):
-            raise RuntimeError(f"expected the sandbox's SandboxApp behind uvicorn, found {type(app).__name__}")
-        # SandboxApp routes /2/… through its `api` attribute on every request.
-        self.accept_then_drop = AcceptThenDrop(self.world)
-        app.api = self.accept_then_drop
         return self
 
     def drop_after_post(self, count: int = 1, delay: float = 0.0) -> None:
-        """Create the next `count` posts, then close their connections after `delay` seconds without an answer."""
-        self.accept_then_drop.arm(count, delay)
+        """Create the next `count` posts, then close their connections after `delay` seconds without an answer
+        (the network failing after X accepted a post; with a delay, the client has timed out by then)."""
+        self.world.inject_fault("POST", "/2/tweets", drop=True, after=True, count=count, delay=delay)
+
+    @property
+    def dropping_after_post(self) -> bool:
+        """Whether a post's answer is still to be dropped."""
+        return any(fault.after for fault in self.world.pending_faults())
+
+    @property
+    def answers_dropped(self) -> int:
+        """Posts created whose answers were dropped so far."""
+        return int(self.world.answers_dropped)
 
     def clear_faults(self) -> None:
         self.world.clear_faults()
-        self.accept_then_drop.disarm()
 
     def reset(self) -> None:
         """An empty world, no fault pending, nothing counted."""
         self.world.reset()
-        self.accept_then_drop.disarm(forget=True)

@@ -294,7 +294,7 @@ def test_connection_dropped_after_x_accepted_the_post_gets_no_second_reply(
 
     work_until(bot, "worker", drained(bot.store))
 
-    assert 1 == faulty_sandbox.accept_then_drop.dropped
+    assert 1 == faulty_sandbox.answers_dropped
     assert [mention] == replies(faulty_sandbox)
 
 
@@ -309,7 +309,7 @@ def test_post_accepted_after_the_client_timed_out_gets_no_second_reply(
 
     work_until(bot, "worker", drained(bot.store))
 
-    assert 1 == faulty_sandbox.accept_then_drop.dropped
+    assert 1 == faulty_sandbox.answers_dropped
     assert [mention] == replies(faulty_sandbox)
 
 
@@ -628,7 +628,7 @@ class Chaos:
             + (["accepted_then_dropped", "accepted_then_stalled"] if method == "POST" else [])
         )
         if kind.startswith("accepted_then"):
-            if self.sandbox.accept_then_drop.pending:
+            if self.sandbox.dropping_after_post:
                 return
             self.sandbox.drop_after_post(1, delay=STALLED if kind == "accepted_then_stalled" else 0.0)
         elif kind == "429":
@@ -761,8 +761,8 @@ def test_200_mentions_through_faults_kills_and_a_redis_restart_get_exactly_one_r
         "crashed processes": len(chaos.crashes),
         "answers 429": statuses[429],
         "answers 5xx": sum(n for code, n in statuses.items() if code >= 500),
-        "connections dropped": statuses[0] + faulty_sandbox.accept_then_drop.dropped,
-        "accepted then dropped": faulty_sandbox.accept_then_drop.dropped,
+        "connections dropped": statuses[0] + faulty_sandbox.answers_dropped,
+        "accepted then dropped": faulty_sandbox.answers_dropped,
     }
     print("figures:", ", ".join(f"{name}={value}" for name, value in figures.items()))
     print("faults injected:", dict(sorted(chaos.faults.items())))

@@ -541,6 +541,24 @@ def test_injected_drop_closes_the_connection_without_response(http: requests.Ses
     assert get(http, "/2/users/me").status_code == 403
 
 
+def test_injected_drop_after_handling_creates_the_post_and_loses_its_answer(x: tweepy.Client, world: World) -> None:
+    """`after=True`: X accepted the post, then the network failed: the client sees a connection error, the post
+    exists, and the next post is answered as usual."""
+    world.inject_fault("POST", "/2/tweets", drop=True, after=True)
+    assert any(fault.after for fault in world.pending_faults())
+    with pytest.raises(requests.ConnectionError):
+        x.create_tweet(text="accepted, answer lost", user_auth=True)
+    assert ["accepted, answer lost"] == [p.text for p in world.posted()]
+    assert (1, ()) == (world.answers_dropped, world.pending_faults())
+    assert 201 == x.create_tweet(text="answered", user_auth=True).status_code
+
+
+def test_after_is_only_for_a_dropped_answer(world: World) -> None:
+    """An `after` fault without drop (or with a status) makes no sense and is refused."""
+    with pytest.raises(ValueError, match="after=True"):
+        world.inject_fault("POST", "/2/tweets", after=True, status=503)
+
+
 def test_injected_delay_makes_the_client_time_out(http: requests.Session, world: World) -> None:
     """A delayed response outlasts a short client timeout."""
     world.inject_fault("GET", "/2/tweets", delay=0.5)

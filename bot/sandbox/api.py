@@ -118,9 +118,10 @@ class ApiApp:
         found = match(method, path)
         endpoint = found[0].endpoint if found else f"{method} {path}"
         fault = self.world.take_fault(method, path)
-        if fault is not None and fault.delay > 0:
+        after = fault is not None and fault.after
+        if fault is not None and fault.delay > 0 and not after:
             await asyncio.sleep(fault.delay)
-        if fault is not None and fault.drop:
+        if fault is not None and fault.drop and not after:
             self.world.record(endpoint, 0)
             await _drop_connection(send)
             return
@@ -132,6 +133,11 @@ class ApiApp:
         else:
             response = self.fault_response(fault, found[0] if found else None)
         self.world.record(endpoint, response.status)
+        if fault is not None and after:  # handled (a post created), then the answer is lost
+            self.world.answer_dropped()
+            await asyncio.sleep(fault.delay)
+            await _drop_connection(send)
+            return
         reply = JSONResponse(response.body, response.status, headers=response.headers)
         await reply(scope, receive, send)
 

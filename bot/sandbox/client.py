@@ -154,6 +154,7 @@ class SandboxClient:
         delay: float = 0.0,
         drop: bool = False,
         reset_in: float | None = None,
+        after: bool = False,
     ) -> None:
         body = {
             "method": method,
@@ -163,6 +164,7 @@ class SandboxClient:
             "delay": delay,
             "drop": drop,
             "reset_in": reset_in,
+            "after": after,
         }
         self._call("POST", "faults", body)
 

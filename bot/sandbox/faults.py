@@ -20,7 +20,13 @@ class FaultQueue:
             raise ValueError(f"a fault must apply to at least 1 request, got count={fault.count}")
         if fault.status is not None and not 400 <= fault.status <= 599:
             raise ValueError(f"a fault status must be an HTTP error (400-599), got {fault.status}")
+        if fault.after and (not fault.drop or fault.status is not None):
+            raise ValueError("after=True drops the answer of a request that was handled: it needs drop=True, no status")
         self._pending.append(fault)
+
+    def pending(self) -> tuple[Fault, ...]:
+        """The faults not used up yet, first match first."""
+        return tuple(self._pending)
 
     def clear(self) -> None:
         self._pending.clear()

@@ -217,6 +217,7 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     reset_in: float | None = None  # seconds until x-rate-limit-reset on an injected 429 (None: 15 min)
+    after: bool = False  # with drop: handle the request (a post is created), then drop instead of answering
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -227,6 +228,7 @@ class Fault:
             "delay": self.delay,
             "drop": self.drop,
             "reset_in": self.reset_in,
+            "after": self.after,
         }
 
 

@@ -38,6 +38,7 @@ class World(Switches):
             self.tweets: dict[str, Tweet] = {}
             self.faults = FaultQueue()
             self.stats = Stats()
+            self.answers_dropped = 0  # requests handled whose answer an `after` fault dropped
             self._posted: list[Posted] = []
             self._sequence: dict[int, int] = {}
 
@@ -189,14 +190,27 @@ class World(Switches):
         delay: float = 0.0,
         drop: bool = False,
         reset_in: float | None = None,
+        after: bool = False,
     ) -> None:
         """Answer the next `count` matching requests with `status`, after `delay`, or drop the connection.
 
         `method` may be `*`; `path_prefix` matches the start of the path (`/2/tweets` also matches
-        `/2/tweets/search/recent`). `reset_in` sets x-rate-limit-reset of an injected 429.
+        `/2/tweets/search/recent`). `reset_in` sets x-rate-limit-reset of an injected 429. With `drop` and
+        `after`, the request is handled first (a post is created) and its answer lost, `delay` seconds later:
+        the network failing after X accepted a post, or answering after the client gave up.
         """
         with self.lock:
-            self.faults.add(Fault(method.upper(), path_prefix, count, status, delay, drop, reset_in))
+            self.faults.add(Fault(method.upper(), path_prefix, count, status, delay, drop, reset_in, after))
+
+    def pending_faults(self) -> tuple[Fault, ...]:
+        """The injected faults not used up yet."""
+        with self.lock:
+            return self.faults.pending()
+
+    def answer_dropped(self) -> None:
+        """Count a request handled whose answer is dropped (an `after` fault), as soon as it was handled."""
+        with self.lock:
+            self.answers_dropped += 1
 
     def clear_faults(self) -> None:
         with self.lock:
