@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -108,22 +108,11 @@ class EnqueueFailsOnce(Store):
 
     failed = False
 
-    def queue_poll(
-        self,
-        requests: list[UnrollRequest],
-        *,
-        cursor: str | None,
-        polled_at: datetime,
-        release: Lock | None,
-        limit: int,
-        window: float,
-    ) -> list[str]:
+    def queue_poll(self, requests: list[UnrollRequest], **options: Any) -> list[str]:
         if not self.failed:
             self.failed = True
             raise redis.ConnectionError("Connection refused (injected)")
-        return super().queue_poll(
-            requests, cursor=cursor, polled_at=polled_at, release=release, limit=limit, window=window
-        )
+        return super().queue_poll(requests, **options)
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------
