@@ -34,6 +34,8 @@ EXPANSIONS = [
     # photos and videos would be missing from the page.
     "referenced_tweets.id.attachments.media_keys",
 ]
+# What the bot can do without, should an API refuse it (a 400 naming it): the lookup goes on without.
+OPTIONAL_EXPANSIONS = frozenset({"referenced_tweets.id.attachments.media_keys"})
 # Searches of a thread don't: every self-reply's parent is in the thread already, and X bills each post
 # in `includes` as a read, so the expansion would double the bill. Quoted posts are looked up in one batch.
 SEARCH_EXPANSIONS = ["author_id", "attachments.media_keys"]

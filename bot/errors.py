@@ -50,6 +50,14 @@ class RateLimited(ApiError):
         self.reset_at = reset_at
 
 
+class InvalidRequest(ApiError):
+    """400: X refused a parameter; `parameters` names the values it refused (e.g. {"expansions": [...]})."""
+
+    def __init__(self, message: str, *, parameters: dict[str, list[str]], endpoint: str = "") -> None:
+        super().__init__(message, status=400, endpoint=endpoint)
+        self.parameters = parameters
+
+
 class ApiUnavailable(ApiError):
     """A transient failure (5xx, timeout, dropped connection, malformed body): retry with backoff."""
 

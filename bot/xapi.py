@@ -25,6 +25,7 @@ from bot.apimodels import (
     EXPANSIONS,
     MEDIA_FIELDS,
     MENTION_EXPANSIONS,
+    OPTIONAL_EXPANSIONS,
     SEARCH_EXPANSIONS,
     TWEET_FIELDS,
     USER_FIELDS,
@@ -34,7 +35,16 @@ from bot.apimodels import (
     TweetsPage,
     UserResponse,
 )
-from bot.errors import ApiError, ApiUnavailable, AuthFailed, DuplicateContent, NotAllowed, NotFound, RateLimited
+from bot.errors import (
+    ApiError,
+    ApiUnavailable,
+    AuthFailed,
+    DuplicateContent,
+    InvalidRequest,
+    NotAllowed,
+    NotFound,
+    RateLimited,
+)
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -141,6 +151,7 @@ class XApi:
         self._on_response = on_response
         self._board_seen: dict[str, tuple[float, datetime | None]] = {}
         self._read_user_auth = not settings.x_bearer_token  # reads use the app bearer when there is one
+        self._lookup_expansions = list(EXPANSIONS)  # less any optional one the API refused
 
     # --- metering and rate limits ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -263,6 +274,12 @@ class XApi:
                 status=exc.response.status_code,
                 endpoint=endpoint,
             ) from exc
+        except tweepy.BadRequest as exc:
+            self._count(endpoint)
+            refused = _refused_parameters(exc)
+            raise InvalidRequest(
+                f"{endpoint}: 400 {_detail(exc)} {refused}", parameters=refused, endpoint=endpoint
+            ) from exc
         except tweepy.HTTPException as exc:
             self._count(endpoint)
             status = exc.response.status_code
@@ -329,18 +346,27 @@ class XApi:
         pages = []
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), LOOKUP_BATCH):
-            batch = unique[start : start + LOOKUP_BATCH]
-            pages.append(
-                self._call(
-                    "GET /2/tweets",
-                    TweetsPage,
-                    self.client.get_tweets,
-                    batch,
-                    user_auth=self._read_user_auth,
-                    **self._tweet_params(),
-                )
-            )
+            pages.append(self._lookup_batch(unique[start : start + LOOKUP_BATCH]))
         return merge_pages(pages)
+
+    def _lookup_batch(self, batch: list[str]) -> TweetsPage:
+        try:
+            return self._call(
+                "GET /2/tweets",
+                TweetsPage,
+                self.client.get_tweets,
+                batch,
+                user_auth=self._read_user_auth,
+                **self._tweet_params(self._lookup_expansions),
+            )
+        except InvalidRequest as exc:
+            refused = [e for e in exc.parameters.get("expansions", []) if e in OPTIONAL_EXPANSIONS]
+            if not refused:
+                raise
+            # An API that does not know an expansion the bot can do without: go on without it, and say so once.
+            log.warning("api_expansion_refused", expansions=refused, effect="media of posts read as parents may miss")
+            self._lookup_expansions = [e for e in self._lookup_expansions if e not in refused]
+            return self._lookup_batch(batch)
 
     def search(
         self,
@@ -397,6 +423,16 @@ def merge_pages(pages: list[TweetsPage]) -> TweetsPage:
             "errors": [e for p in pages for e in p.errors],
         }
     )
+
+
+def _refused_parameters(exc: tweepy.HTTPException) -> dict[str, list[str]]:
+    """What a 400 says it refused: X's `errors[].parameters`, e.g. {"expansions": ["a.b"]}."""
+    refused: dict[str, list[str]] = {}
+    for error in exc.api_errors:
+        parameters = error.get("parameters") if isinstance(error, dict) else None
+        for name, values in (parameters or {}).items():
+            refused.setdefault(str(name), []).extend(str(v) for v in (values if isinstance(values, list) else [values]))
+    return refused
 
 
 def _detail(exc: tweepy.HTTPException) -> str:

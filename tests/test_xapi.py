@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.errors import ApiUnavailable, RateLimited
+from bot.errors import ApiUnavailable, InvalidRequest, RateLimited
 from bot.sandbox import SandboxServer
 from bot.store import Store
 from bot.xapi import XApi, endpoint_of
@@ -74,3 +74,46 @@ def test_missing_tweet_is_a_partial_error_not_an_exception(sandbox: SandboxServe
     page = api.lookup(["1"])
     assert [] == page.data
     assert ["1"] == [e.resource_id or e.value for e in page.errors]
+
+
+def test_an_optional_expansion_the_api_refuses_is_dropped_and_the_lookup_goes_on(
+    sandbox: SandboxServer, api: XApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An X API that does not know `referenced_tweets.id.attachments.media_keys` answers 400 naming it: the
+    lookup is made again without it, the refusal is logged once, and later lookups leave it out."""
+    from structlog.testing import capture_logs
+
+    import bot.sandbox.render as render
+
+    known = tuple(e for e in render.TWEET_EXPANSIONS if e != "referenced_tweets.id.attachments.media_keys")
+    monkeypatch.setattr(render, "TWEET_EXPANSIONS", known)  # an API of its own mind, not a patched client
+    sandbox.world.add_user("alice")
+    root = sandbox.world.add_tweet("alice", "1/ hello")
+    reply = sandbox.world.add_tweet("alice", "2/ again", reply_to=root.id)
+
+    with capture_logs() as logs, api.metered() as usage:
+        first = api.lookup([reply.id])
+        second = api.lookup([root.id])
+
+    assert ([reply.id], [root.id]) == ([t.id for t in first.data], [t.id for t in second.data])
+    assert [root.id] == [t.id for t in first.includes.tweets]  # the other expansions still apply
+    assert ["api_expansion_refused"] == [e["event"] for e in logs if e["log_level"] == "warning"]
+    assert 3 == usage.requests  # the refused one, its retry, and the second lookup straight away
+    assert {"GET /2/tweets": {400: 1, 200: 2}} == {
+        k: v for k, v in sandbox.world.request_counts().items() if k == "GET /2/tweets"
+    }
+
+
+def test_a_refused_expansion_the_bot_needs_is_an_error(
+    sandbox: SandboxServer, api: XApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 400 about anything else is raised, naming what X refused."""
+    import bot.sandbox.render as render
+
+    monkeypatch.setattr(render, "TWEET_EXPANSIONS", tuple(e for e in render.TWEET_EXPANSIONS if e != "author_id"))
+    sandbox.world.add_user("alice")
+    root = sandbox.world.add_tweet("alice", "1/ hello")
+
+    with pytest.raises(InvalidRequest) as refused:
+        api.lookup([root.id])
+    assert {"expansions": ["author_id"]} == refused.value.parameters
