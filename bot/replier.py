@@ -12,6 +12,7 @@ import structlog
 from bot.errors import ApiError, ApiUnavailable, DuplicateContent
 from bot.models import ReplyRecord, UnrollRequest
 from bot.runtime import Bot
+from bot.xapi import from_user
 
 log = structlog.get_logger(__name__)
 
@@ -29,8 +30,7 @@ def compose(template: str, *, requester: str, author: str = "", link: str = "", 
 
 def find_existing_reply(bot: Bot, request: UnrollRequest) -> str | None:
     """The id of a reply of the bot to this mention, searched among the bot's recent posts."""
-    # The bot's numeric id (X's from: takes it as well as the handle): found even if the handle changed since.
-    query = f"from:{bot.user_id} conversation_id:{request.conversation_id or request.mention_id}"
+    query = f"{from_user(bot.username, bot.user_id)} conversation_id:{request.conversation_id or request.mention_id}"
     token: str | None = None
     for _ in range(5):  # the bot's replies in one conversation fit in a few pages
         page = bot.api.search(query, next_token=token)

@@ -9,7 +9,7 @@ posts the thread quotes are looked up together in one more request):
 - stored copy fetched less than `fresh_for` seconds ago: 0 requests;
 - stored copy, older: 1 search per 100 newer tweets (at least 1), `since_id` its last tweet;
 - new thread of N tweets within the window: 1 root lookup + max(1, ⌈(N-1)/100⌉) recent searches of
-  `conversation_id:<root> from:<author id> is:reply` (`from:` keeps other people's replies out of the bill);
+  `conversation_id:<root> (from:<handle> OR from:<id>) is:reply` (`from:` keeps others' replies out of the bill);
 - older than the window, full archive allowed: 1 root lookup + max(1, ⌈(N-1)/500⌉) full-archive searches;
 - older, no full archive, mention under the tweet at depth d (root = 0): 1 recent search + lookups
   climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉. Each post
@@ -36,7 +36,7 @@ from bot.errors import NotFound, ThreadNotFound
 from bot.models import Author, Thread, UnrollRequest, utcnow
 from bot.store import Lock, Store
 from bot.tweettext import author_of, snowflake_time, thread_tweet
-from bot.xapi import Usage, XApi
+from bot.xapi import Usage, XApi, from_user
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -176,7 +176,7 @@ class _Resolver:
         complete = self.in_window(last) or self.settings.full_archive
         since = last if complete else None  # recent search refuses a since_id older than its window
         full_archive = not self.in_window(last) and self.settings.full_archive
-        self.search(root_id, author_id, full_archive=full_archive, since_id=since)
+        self.search(root_id, stored.author, full_archive=full_archive, since_id=since)
         self.climb(
             root_id, author_id, target, follow_target=branched(self.nodes(root_id), author_id), connect=not complete
         )
@@ -204,7 +204,7 @@ class _Resolver:
             raise ThreadNotFound(f"@{user.username} is a protected account", reason="protected")
         # since_id: the root (it is exclusive); full-archive search would otherwise reach back only 30 days.
         since = root_id if complete else None
-        self.search(root_id, user.id, full_archive=not recent and self.settings.full_archive, since_id=since)
+        self.search(root_id, author_of(user), full_archive=not recent and self.settings.full_archive, since_id=since)
         follow = not complete or branched(self.nodes(root_id), user.id)
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
         self.fetched.quoted()
@@ -215,11 +215,10 @@ class _Resolver:
             return Resolution("no_thread", reason=reason, root_id=root_id)
         return Resolution("resolved", thread, root_id=root_id)
 
-    def search(self, root_id: str, author_id: str, *, full_archive: bool, since_id: str | None) -> None:
+    def search(self, root_id: str, author: Author, *, full_archive: bool, since_id: str | None) -> None:
         # from: keeps other people's replies out of what is billed; is:reply keeps out the root, read already.
-        # The numeric id, which X's from: takes as well as the handle: an author renamed since the thread was
-        # stored is still found.
-        query = f"conversation_id:{root_id} from:{author_id} is:reply"
+        # By handle or id: an author renamed since the thread was stored is still found.
+        query = f"conversation_id:{root_id} {from_user(author.username, author.id)} is:reply"
         self.fetched.search(query, full_archive=full_archive, since_id=since_id)
 
     def nodes(self, root_id: str) -> dict[str, Node]:

@@ -425,6 +425,14 @@ def merge_pages(pages: list[TweetsPage]) -> TweetsPage:
     )
 
 
+def from_user(username: str, user_id: str) -> str:
+    """The search operator for one account's posts. X's `from:` takes the handle or the numeric id; asking
+    for either finds an author renamed since we learnt the handle, on an API that knows only one form too."""
+    if not username or username == user_id:
+        return f"from:{user_id}"
+    return f"(from:{username} OR from:{user_id})"
+
+
 def _refused_parameters(exc: tweepy.HTTPException) -> dict[str, list[str]]:
     """What a 400 says it refused: X's `errors[].parameters`, e.g. {"expansions": ["a.b"]}."""
     refused: dict[str, list[str]] = {}

@@ -9,7 +9,7 @@ import pytest
 from bot.errors import ApiUnavailable, InvalidRequest, RateLimited
 from bot.sandbox import SandboxServer
 from bot.store import Store
-from bot.xapi import XApi, endpoint_of
+from bot.xapi import XApi, endpoint_of, from_user
 from config.settings import Settings
 
 
@@ -117,3 +117,16 @@ def test_a_refused_expansion_the_bot_needs_is_an_error(
     with pytest.raises(InvalidRequest) as refused:
         api.lookup([root.id])
     assert {"expansions": ["author_id"]} == refused.value.parameters
+
+
+@pytest.mark.parametrize(
+    ("username", "user_id", "expected"),
+    [
+        ("alice", "42", "(from:alice OR from:42)"),
+        ("", "42", "from:42"),
+        ("42", "42", "from:42"),
+    ],
+)
+def test_an_author_is_searched_by_handle_or_id(username: str, user_id: str, expected: str) -> None:
+    """Either form finds them: the id after a rename, the handle on an API that knows only handles."""
+    assert expected == from_user(username, user_id)
