@@ -259,7 +259,7 @@ def remove_threads(
         if not author_id or author_id != request.requester_id:
             handled.outcome, handled.reason = "ignored:not_author", "not_author"
         else:
-            removed = store.opt_out(username)
+            removed = store.opt_out(username, author_id)
             handled.outcome, handled.author, handled.reason = "removed", username, f"{len(removed)} thread(s) removed"
             log.info("author_opted_out", author=username, removed=removed)
             if settings.removed_template:

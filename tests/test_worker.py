@@ -312,3 +312,27 @@ def test_opted_out_author_is_never_unrolled_again(sandbox: SandboxServer, settin
     )
     record = store.handled_one(mention)
     assert record is not None and "opted_out" == record.outcome
+
+
+def test_an_opt_out_outlives_a_new_handle(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
+    """The author opted out, then changed their handle: the opt-out holds by their numeric id."""
+    thread = post_thread(sandbox.world, 3)
+    summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    run_once(bot)
+    store.opt_out(AUTHOR)  # by handle, as an operator would; the id is learnt from their stored thread
+    author = sandbox.world.find_user(AUTHOR)
+    assert author is not None
+    sandbox.world.rename_user(author.id, "fresh_start")
+    later = post_thread(sandbox.world, 3, author="fresh_start")
+    mention = summon(sandbox.world, later[-1])
+
+    run_once(bot)
+
+    assert store.get_thread(later[0]) is None
+    record = store.handled_one(mention)
+    assert record is not None and "opted_out" == record.outcome
+    assert store.is_opted_out("fresh_start", author.id) and not store.is_opted_out("fresh_start")
+
+    store.opt_in(AUTHOR)  # lifted under the handle it was made with, ids included
+    assert not store.is_opted_out(AUTHOR, author.id)

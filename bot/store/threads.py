@@ -8,15 +8,17 @@ from typing import Any, cast
 from bot.models import Thread, ThreadSummary
 from bot.store.base import Lock, StoreBase
 
-# Store a thread and index it, unless its author opted out (checked in the same step, so an opt-out that
-# lands while a thread is being resolved is never undone by the save).
+# Store a thread and index it, unless its author opted out, by handle or by id (checked in the same step, so
+# an opt-out that lands while a thread is being resolved is never undone by the save).
 # KEYS: opt-outs, thread, fetched, tweet-root, summaries, latest, author's threads
-# ARGV: author (lower case), root id, thread JSON, fetched time, summary JSON, score, then every tweet id
+# ARGV: author (lower case), root id, thread JSON, fetched time, summary JSON, score, author id, then every tweet id
 SAVE_THREAD = """
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 or redis.call('SISMEMBER', KEYS[1], 'id:' .. ARGV[7]) == 1 then
+  return 0
+end
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
-for i = 7, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], ARGV[2]) end
+for i = 8, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], ARGV[2]) end
 redis.call('HSET', KEYS[5], ARGV[2], ARGV[5])
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[2])
 redis.call('ZADD', KEYS[7], ARGV[6], ARGV[2])
@@ -48,6 +50,7 @@ class ThreadStore(StoreBase):
             thread.fetched_at.isoformat(),
             ThreadSummary.of(thread).model_dump_json(),
             thread.fetched_at.timestamp(),
+            thread.author.id,
             *(t.id for t in thread.tweets),
         )
         pipe = self.redis.pipeline(transaction=False)
@@ -159,27 +162,41 @@ class ThreadStore(StoreBase):
         self.redis.hset(self.key("me"), mapping={"id": user_id, "username": username})
 
     # --- authors' control: opt-outs ------------------------------------------------------------------
-    def opt_out(self, username: str) -> list[str]:
+    def opt_out(self, username: str, user_id: str | None = None) -> list[str]:
         """Record that an author wants none of their threads unrolled; removes the stored ones.
 
-        The opt-out is noted first: from then on no save stores one of their threads (see SAVE_THREAD), so
+        Noted by handle and by numeric id (given, or learnt from their stored threads), so a new handle does not
+        undo it. The opt-out is noted first: from then on no save stores one of their threads (SAVE_THREAD), so
         none can slip in between the removal and the note."""
         handle = username.lower()
-        self.redis.sadd(self.key("opt-out"), handle)
-        removed = [
-            root
-            for root in cast(list[str], self.redis.zrange(self.key("author", handle), 0, -1))
-            if self.delete_thread(root)
-        ]
+        roots = cast(list[str], self.redis.zrange(self.key("author", handle), 0, -1))
+        ids = {user_id} if user_id else set()
+        ids.update(t.author.id for root in roots if (t := self.get_thread(root)) is not None and t.author.id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.sadd(self.key("opt-out"), handle, *(f"id:{i}" for i in ids))
+        if ids:
+            pipe.hset(self.key("opt-out-ids"), handle, ",".join(sorted(ids)))
+        pipe.execute()
+        removed = [root for root in roots if self.delete_thread(root)]
         if removed:
             self.redis.sadd(self.key("removed"), *removed)
         return removed
 
     def opt_in(self, username: str) -> None:
-        self.redis.srem(self.key("opt-out"), username.lower())
+        """Lift an opt-out made under this handle (and the ids it was noted with)."""
+        handle = username.lower()
+        ids = cast(str | None, self.redis.hget(self.key("opt-out-ids"), handle)) or ""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.srem(self.key("opt-out"), handle, *(f"id:{i}" for i in ids.split(",") if i))
+        pipe.hdel(self.key("opt-out-ids"), handle)
+        pipe.execute()
 
-    def is_opted_out(self, username: str) -> bool:
-        return bool(self.redis.sismember(self.key("opt-out"), username.lower()))
+    def is_opted_out(self, username: str, user_id: str | None = None) -> bool:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sismember(self.key("opt-out"), username.lower())
+        if user_id:
+            pipe.sismember(self.key("opt-out"), f"id:{user_id}")
+        return any(pipe.execute())
 
     def was_removed(self, root_id: str) -> bool:
         """True for a thread removed at its author's request (its page answers 410)."""
