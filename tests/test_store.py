@@ -233,3 +233,30 @@ def test_a_counter_that_cannot_be_written_does_not_fail_the_request_it_rides_wit
         store.finish(HandledRequest(mention_id="8", outcome="replied"), entry_id)
     assert (0, "replied") == (store.pending_count(), store.handled_one("8").outcome)  # type: ignore[union-attr]
     assert ["metric_not_recorded"] == [e["event"] for e in logs]
+
+
+def test_a_lock_taken_with_reads_and_given_back_with_writes(store: Store) -> None:
+    """acquire_with takes the lock and reads in one round trip; release_on gives it back with other writes,
+    and never releases a lock that has passed to someone else."""
+    store.redis.set(store.key("cursor"), "41")
+    first, second = store.lock("poller", 5), store.lock("poller", 0.2)
+    got, [cursor] = first.acquire_with(lambda pipe: pipe.get(store.key("cursor")))
+    assert (True, "41", True) == (got, cursor, first.held())
+    got, _ = second.acquire_with(lambda pipe: pipe.get(store.key("cursor")))
+    assert (False, False) == (got, second.held())
+
+    pipe = store.redis.pipeline(transaction=True)
+    pipe.set(store.key("cursor"), "42")
+    first.release_on(pipe)
+    pipe.execute()
+    assert (False, "42") == (first.held(), store.get_cursor())
+    assert second.acquire_with(lambda pipe: None)[0]  # free again
+
+    time.sleep(0.3)  # second's lock expires and a third takes it: second's late release must not free it
+    third = store.lock("poller", 5)
+    assert third.acquire_with(lambda pipe: None)[0]
+    pipe = store.redis.pipeline(transaction=False)
+    second.release_on(pipe)
+    pipe.execute()
+    assert not store.lock("poller", 5).acquire_with(lambda pipe: None)[0]
+    third.release()
