@@ -60,6 +60,7 @@ class Resolution:
     detail: str = ""
     root_id: str | None = None
     usage: Usage = field(default_factory=Usage)
+    renamed_from: str | None = None  # the author's handle in the stored copy, when X now shows another
 
 
 class _Fetched:
@@ -185,7 +186,8 @@ class _Resolver:
         thread = self.thread(root_id, author_of(seen) if seen else stored.author, target, complete=complete)
         if [t.id for t in thread.tweets] == [t.id for t in stored.tweets] and thread.author == stored.author:
             return Resolution("cached", thread, reason="nothing_new", root_id=root_id)
-        return Resolution("resolved", thread, root_id=root_id)
+        renamed = stored.author.username if thread.author.username != stored.author.username else None
+        return Resolution("resolved", thread, root_id=root_id, renamed_from=renamed)
 
     def new(self, root_id: str, target: str) -> Resolution:
         """A thread never unrolled: the root, then the author's replies in the conversation."""

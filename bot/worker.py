@@ -22,7 +22,7 @@ from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLim
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest
 from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
-from bot.resolver import resolve
+from bot.resolver import Resolution, resolve
 from bot.runtime import Bot
 from bot.store import Lock, Store, keep_alive
 
@@ -196,7 +196,7 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int, done
         thread = resolution.thread
         handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
         handled.reason = resolution.reason
-        if thread is not None and not keep(store, resolution.outcome, resolution.reason, thread, release=lock):
+        if thread is not None and not keep(store, resolution, thread, release=lock):
             # The author had their threads removed: never unrolled again while the opt-out stands.
             handled.outcome, handled.reason, handled.author, thread = (
                 "opted_out",
@@ -269,19 +269,19 @@ def remove_threads(
     return handled
 
 
-def keep(store: Store, outcome: str, reason: str | None, thread: Thread, *, release: Lock | None = None) -> bool:
+def keep(store: Store, resolution: Resolution, thread: Thread, *, release: Lock | None = None) -> bool:
     """Store what the resolution learnt: nothing for a fresh copy, the check's time when nothing was new;
     the thread's lock (`release`) goes back with the write.
 
     False when the author opted out (nothing stored). A stored copy is never an opted-out author's: an opt-out
     is noted before their threads are removed, and no thread of theirs is saved after it (`save_thread`).
     """
-    if outcome == "cached" and reason == "fresh":
+    if resolution.outcome == "cached" and resolution.reason == "fresh":
         return True
-    if outcome == "cached":
+    if resolution.outcome == "cached":
         store.touch_thread(thread.root_id, thread.fetched_at, release=release)
         return True
-    return store.save_thread(thread, release=release)
+    return store.save_thread(thread, release=release, renamed_from=resolution.renamed_from)
 
 
 def over_budget_reply(

@@ -75,10 +75,10 @@ class CrashingStore(Store):
             raise Crash(self.crash_at)
         return entries, more
 
-    def save_thread(self, thread: Thread, *, release: Lock | None = None) -> bool:
+    def save_thread(self, thread: Thread, **options: Any) -> bool:
         if self.crash_at == "after_resolve":
             raise Crash(self.crash_at)
-        saved = super().save_thread(thread, release=release)
+        saved = super().save_thread(thread, **options)
         if self.crash_at == "after_store":
             raise Crash(self.crash_at)
         return saved

@@ -440,6 +440,7 @@ def test_stored_thread_of_an_author_renamed_since_still_finds_their_new_tweets(
     assert "resolved" == result.outcome
     assert [*thread, fourth.id] == ids_of(result)
     assert result.thread is not None and "alice_writes" == result.thread.author.username
+    assert AUTHOR == result.renamed_from
     assert (1, 1) == cost(result)
 
 

@@ -260,3 +260,14 @@ def test_a_lock_taken_with_reads_and_given_back_with_writes(store: Store) -> Non
     pipe.execute()
     assert not store.lock("poller", 5).acquire_with(lambda pipe: None)[0]
     third.release()
+
+
+def test_a_renamed_authors_thread_moves_to_their_new_handles_index(store: Store) -> None:
+    """Saved again under a new handle, a thread leaves the former handle's author page."""
+    store.save_thread(thread("100", author="old_name"))
+    renamed = thread("100", author="new_name")
+    assert store.save_thread(renamed, renamed_from="old_name")
+    assert ([], ["100"]) == (
+        [s.root_id for s in store.threads_by_author("old_name")],
+        [s.root_id for s in store.threads_by_author("new_name")],
+    )

@@ -10,7 +10,8 @@ from bot.store.base import Lock, StoreBase
 
 # Store a thread and index it, unless its author opted out, by handle or by id (checked in the same step, so
 # an opt-out that lands while a thread is being resolved is never undone by the save).
-# KEYS: opt-outs, thread, fetched, tweet-root, summaries, latest, author's threads
+# A renamed author's thread leaves the index of their former handle (KEYS[8], when given).
+# KEYS: opt-outs, thread, fetched, tweet-root, summaries, latest, author's threads[, former handle's threads]
 # ARGV: author (lower case), root id, thread JSON, fetched time, summary JSON, score, author id, then every tweet id
 SAVE_THREAD = """
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 or redis.call('SISMEMBER', KEYS[1], 'id:' .. ARGV[7]) == 1 then
@@ -22,6 +23,7 @@ for i = 8, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], ARGV[2]) end
 redis.call('HSET', KEYS[5], ARGV[2], ARGV[5])
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[2])
 redis.call('ZADD', KEYS[7], ARGV[6], ARGV[2])
+if KEYS[8] then redis.call('ZREM', KEYS[8], ARGV[2]) end
 return 1
 """
 
@@ -30,11 +32,12 @@ class ThreadStore(StoreBase):
     """Stored threads, their indexes and versions, the bot's identity, and authors' opt-outs."""
 
     # --- threads --------------------------------------------------------------------------------------
-    def save_thread(self, thread: Thread, *, release: Lock | None = None) -> bool:
+    def save_thread(self, thread: Thread, *, release: Lock | None = None, renamed_from: str | None = None) -> bool:
         """Store a thread, index its tweets by id, and put it at the top of the latest threads; False (nothing
-        stored) when its author opted out. `release`: a lock to give back in the same round trip."""
+        stored) when its author opted out. `release`: a lock to give back in the same round trip;
+        `renamed_from`: the author's former handle, whose index loses the thread."""
         handle = thread.author.username.lower()
-        keys = (
+        keys = [
             self.key("opt-out"),
             self.key("thread", thread.root_id),
             self.key("fetched"),
@@ -42,7 +45,9 @@ class ThreadStore(StoreBase):
             self.key("summaries"),
             self.key("latest"),
             self.key("author", handle),
-        )
+        ]
+        if renamed_from and renamed_from.lower() != handle:
+            keys.append(self.key("author", renamed_from.lower()))
         args: tuple[str | float, ...] = (
             handle,
             thread.root_id,
