@@ -179,6 +179,13 @@ class UserResponse(_Wire):
     data: ApiUser
 
 
+class UserLookup(_Wire):
+    """GET /2/users/by/username/:username: the user, or errors (not found, suspended) with no data."""
+
+    data: ApiUser | None = None
+    errors: list[ApiProblem] = []
+
+
 class CreatedTweet(_Wire):
     id: str
     text: str = ""

@@ -27,6 +27,7 @@ from bot.processes import (
 )
 from bot.runtime import Bot, build
 from bot.store import Store
+from bot.xapi import XApi
 from config.settings import Settings, env_name
 
 log = structlog.get_logger(__name__)
@@ -283,10 +284,23 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_opt_out(args: argparse.Namespace, settings: Settings) -> int:
     handle = args.handle.lstrip("@")
-    removed = Store.from_settings(settings).opt_out(handle)
-    log.info("author_opted_out", author=handle, removed=removed, by="operator")
+    user_id = _user_id(settings, handle)
+    removed = Store.from_settings(settings).opt_out(handle, user_id)
+    log.info("author_opted_out", author=handle, user_id=user_id, removed=removed, by="operator")
     out(f"@{handle} opted out: {len(removed)} thread(s) removed; their threads will not be unrolled again.")
+    if user_id is None:
+        out("(X did not say who that handle is now: the opt-out holds for the handle and the threads stored.)")
     return 0
+
+
+def _user_id(settings: Settings, handle: str) -> str | None:
+    """The account's numeric id by its handle, so an opt-out outlives a rename; None when X cannot say."""
+    try:
+        user = XApi(settings).user(handle)
+    except Exception as exc:  # no credentials, X away, a refusal: the opt-out by handle must still be noted
+        log.warning("opt_out_user_unknown", author=handle, error=f"{type(exc).__name__}: {exc}")
+        return None
+    return user.id if user else None
 
 
 def cmd_opt_in(args: argparse.Namespace, settings: Settings) -> int:

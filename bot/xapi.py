@@ -33,6 +33,7 @@ from bot.apimodels import (
     CreatedTweet,
     CreateTweetResponse,
     TweetsPage,
+    UserLookup,
     UserResponse,
 )
 from bot.errors import (
@@ -318,6 +319,18 @@ class XApi:
     def me(self) -> ApiUser:
         """The bot's own account (GET /2/users/me)."""
         resp = self._call("GET /2/users/me", UserResponse, self.client.get_me, user_auth=True, user_fields=USER_FIELDS)
+        return resp.data
+
+    def user(self, username: str) -> ApiUser | None:
+        """An account by handle (GET /2/users/by/username/:username); None when X has none visible by it."""
+        resp = self._call(
+            "GET /2/users/by/username/:username",
+            UserLookup,
+            self.client.get_user,
+            username=username,
+            user_auth=self._read_user_auth,
+            user_fields=USER_FIELDS,
+        )
         return resp.data
 
     def mentions(

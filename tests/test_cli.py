@@ -379,13 +379,29 @@ def test_config_prints_values_the_way_the_environment_takes_them(
 
 
 def test_operator_opt_out_and_opt_in(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
-    """`opt-out @handle` removes the author's threads for good; `opt-in` lets them be unrolled again."""
+    """`opt-out @handle` removes the author's threads for good; `opt-in` lets them be unrolled again. A handle X
+    does not know is still opted out, and the operator is told it holds for that handle only."""
     code, output, _ = command(capsys, "opt-out", "@Writer")
-    assert (0, "@Writer opted out: 0 thread(s) removed; their threads will not be unrolled again.") == (
-        code,
-        output.strip(),
-    )
+    assert 0 == code
+    assert [
+        "@Writer opted out: 0 thread(s) removed; their threads will not be unrolled again.",
+        "(X did not say who that handle is now: the opt-out holds for the handle and the threads stored.)",
+    ] == output.strip().splitlines()
     assert store.is_opted_out("writer")
     code, _, _ = command(capsys, "opt-in", "writer")
     assert 0 == code
     assert not store.is_opted_out("writer")
+
+
+def test_operator_opt_out_holds_by_the_authors_id(
+    env: None, sandbox: SandboxServer, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The operator names a handle; the bot asks X who that is, so the opt-out outlives a new handle."""
+    author = sandbox.world.add_user("renamer")
+
+    code, output, _ = command(capsys, "opt-out", "@renamer")
+
+    assert (0, 1) == (code, len(output.strip().splitlines()))
+    assert store.is_opted_out("someone_else", author.id)
+    command(capsys, "opt-in", "@renamer")
+    assert not store.is_opted_out("someone_else", author.id)
