@@ -58,7 +58,26 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure cost and speed against their floors, as ratios")
     bench.add_argument("--quick", action="store_true", help="a small, fast run (what the tests use)")
     bench.add_argument("--json", action="store_true", help="the figures as JSON")
+    bench.add_argument(
+        "--only",
+        type=_measures,
+        metavar="MEASURE[,MEASURE]",
+        help="run only these measures: cost, speed (overhead and latency), pages, memory, scale",
+    )
     return p
+
+
+def _measures(value: str) -> list[str]:
+    """`--only`'s value: known measure names, comma-separated."""
+    from bot.bench import MEASURE_NAMES
+
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in MEASURE_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown measure {', '.join(unknown) or value!r}; one of {', '.join(MEASURE_NAMES)}"
+        )
+    return names
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,7 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +156,7 @@ MEASURES: list[tuple[str, Callable[[Bench], list[Row]]]] = [
     ("memory", memory),
     ("scale", scale),
 ]
+MEASURE_NAMES = tuple(name for name, _ in MEASURES)
 
 
 @contextmanager
@@ -197,8 +198,16 @@ def opened(base: Settings, plan: Plan, folder: Path) -> Iterator[Bench]:
         client.close()
 
 
-def run_bench(settings: Settings, out: Callable[[str], None], *, quick: bool = False, as_json: bool = False) -> int:
-    """Run every measure, print one table (or JSON); 0 when every measure ran, 1 when one failed."""
+def run_bench(
+    settings: Settings,
+    out: Callable[[str], None],
+    *,
+    quick: bool = False,
+    as_json: bool = False,
+    only: Sequence[str] | None = None,
+) -> int:
+    """Run every measure (or those named in `only`), print one table (or JSON); 0 when every measure ran, 1 when
+    one failed."""
     plan = Plan.of(quick)
     started = time.monotonic()
     rows: list[Row] = []
@@ -208,6 +217,8 @@ def run_bench(settings: Settings, out: Callable[[str], None], *, quick: bool = F
     try:
         with logs_into(folder / "bench.log", settings), opened(settings, plan, folder) as bench:
             for name, measure in MEASURES:
+                if only and name not in only:
+                    continue
                 begun = time.monotonic()
                 try:
                     rows += measure(bench)
@@ -222,7 +233,7 @@ def run_bench(settings: Settings, out: Callable[[str], None], *, quick: bool = F
     for name, trace in failures:
         log.error("bench_measure_failed", measure=name, error=trace, log_tail=log_tail)
     meta = {
-        "mode": "quick" if quick else "full",
+        "mode": ("quick" if quick else "full") + (f", only {','.join(only)}" if only else ""),
         "seconds": round(elapsed, 1),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),

@@ -279,7 +279,7 @@ def _report(failed: list[tuple[str, str]]) -> int:
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bench import run_bench
 
-    return run_bench(settings, out, quick=args.quick, as_json=args.json)
+    return run_bench(settings, out, quick=args.quick, as_json=args.json, only=args.only)
 
 
 def cmd_opt_out(args: argparse.Namespace, settings: Settings) -> int:

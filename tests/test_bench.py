@@ -46,11 +46,11 @@ ROWS = [
 PAGE_ROWS = ("requests / s", "p99", "render, uncached")
 
 
-def bench(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def bench(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """`python -m bot bench --quick` as its own process; of the environment only REDIS_URL counts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("X_", "UNROLL_"))}
     return subprocess.run(
-        [sys.executable, "-m", "bot", "bench", "--quick"],
+        [sys.executable, "-m", "bot", "bench", "--quick", *options],
         env=env,
         cwd=tmp_path,  # no .env here
         capture_output=True,
@@ -71,6 +71,21 @@ def test_quick_bench_prints_every_row_of_the_table(tmp_path: Path) -> None:
         wanted = len(PAGE_ROWS) if expected.startswith("pages") else 1
         assert wanted == sum(m.startswith(expected) for m in measures), f"{expected!r} in {measures}"
     assert len(ROWS) + 2 * (len(PAGE_ROWS) - 1) == len(measures)
+
+
+def test_only_runs_the_measures_named(tmp_path: Path) -> None:
+    """`--only cost` prints the cost rows and nothing else; an unknown measure is refused, naming the known ones."""
+    result = bench(tmp_path, "--only", "cost", "--json")
+
+    assert 0 == result.returncode, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    measures = [row["measure"] for row in report["rows"]]
+    assert measures and all(m.startswith("cost · ") for m in measures)
+    assert (["cost"], "quick, only cost") == (list(report["measure_seconds"]), report["mode"])
+
+    refused = bench(tmp_path, "--only", "speed,nope")
+    assert 2 == refused.returncode
+    assert "unknown measure 'nope'; one of cost, speed, pages, memory, scale" in refused.stderr
 
 
 def test_table_and_json_hold_every_row() -> None:
