@@ -271,3 +271,28 @@ def test_a_renamed_authors_thread_moves_to_their_new_handles_index(store: Store)
         [s.root_id for s in store.threads_by_author("old_name")],
         [s.root_id for s in store.threads_by_author("new_name")],
     )
+
+
+def test_counters_held_for_a_write_that_failed_are_held_again(store: Store) -> None:
+    """Redis went away as finish sent them: the counters are held again, and the block's end sends them."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    away = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    reachable = store.redis
+    with store.batched():
+        store.count("requests", ("replied",))
+        store.redis = away  # nobody listens on that port
+        try:
+            store.finish(HandledRequest(mention_id="9", outcome="replied"), None)
+        except redis.ConnectionError:
+            pass
+        finally:
+            store.redis = reachable  # Redis is back before the block ends
+        assert {} == store.counters("requests")
+    assert {("replied",): 1} == store.counters("requests")

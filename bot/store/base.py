@@ -140,7 +140,13 @@ class StoreBase:
         held = self._take_held()
         if held:
             held.queue_on(pipe)
-        results: list[Any] = pipe.execute(raise_on_error=False)
+        try:
+            results: list[Any] = pipe.execute(raise_on_error=False)
+        except redis.RedisError:
+            current = getattr(self._held, "counters", None)
+            if held and current is not None and not current:  # still batched, nothing held since
+                self._held.counters = held  # held again: the block's end tries once more
+            raise
         for index, result in enumerate(results):
             if isinstance(result, Exception):
                 if index < first:
