@@ -262,8 +262,9 @@ def test_mention_marked_posting_whose_reply_is_already_on_x_gets_no_second_reply
     mention = summon(faulty_sandbox)
     bot = build(make_settings())
     poll_once(bot)
-    bot.store.mark_posting(mention)
-    reply = faulty_sandbox.world.post("Hi @curious_reader, here is the thread unrolled", reply_to=mention)
+    text = "Hi @curious_reader, here is the thread unrolled"
+    bot.store.reserve_text(text, mention)  # marked "posting" with that text, as just before the POST
+    reply = faulty_sandbox.world.post(text, reply_to=mention)
 
     work_until(bot, "worker", drained(bot.store))
 

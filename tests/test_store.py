@@ -58,7 +58,7 @@ def test_taken_request_stays_pending_until_acked(store: Store) -> None:
     assert "5" == got.mention_id
     assert 1 == store.pending_count()
     assert [] == store.read("w2", count=5)
-    store.ack(entry_id)
+    store.finish(HandledRequest(mention_id="5", outcome="replied"), entry_id)
     assert 0 == store.pending_count()
     assert 0 == store.queue_depth()
 
@@ -67,9 +67,9 @@ def test_request_of_a_dead_worker_is_claimed_after_the_visibility_timeout(store:
     """A request left idle longer than the timeout goes to the next worker that asks."""
     store.enqueue([request("5")])
     [(entry_id, _)] = store.read("dead-worker")
-    assert [] == store.claim_stale("w2", min_idle_ms=60_000)
+    assert ([], False) == store.take("w2", min_idle_ms=60_000)
     time.sleep(0.05)
-    claimed = store.claim_stale("w2", min_idle_ms=10)
+    claimed, _ = store.take("w2", min_idle_ms=10)
     assert [entry_id] == [e for e, _ in claimed]
     assert 2 == store.deliveries(entry_id)
 
@@ -80,7 +80,7 @@ def test_kept_claim_is_not_taken_over(store: Store) -> None:
     [(entry_id, _)] = store.read("busy")
     time.sleep(0.06)
     store.keep_claim("busy", entry_id)
-    assert [] == store.claim_stale("thief", min_idle_ms=50)
+    assert ([], False) == store.take("thief", min_idle_ms=50)
 
 
 def test_dead_letters_can_be_requeued(store: Store) -> None:
@@ -99,7 +99,7 @@ def test_dead_letters_can_be_requeued(store: Store) -> None:
 def test_reply_record_goes_from_posting_to_replied(store: Store) -> None:
     """The idempotency record of a mention says whether its reply is uncertain or done."""
     assert store.reply_record("5") is None
-    store.mark_posting("5")
+    store.reserve_text("Hi", "5")
     assert "posting" == store.reply_record("5").state  # type: ignore[union-attr]
     store.mark_replied("5", "777", "Hi")
     record = store.reply_record("5")

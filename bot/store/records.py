@@ -50,30 +50,17 @@ class RecordStore(StoreBase):
             return None, 0, None
         return lock, int(failures or 0), ReplyRecord.model_validate_json(raw) if raw else None
 
-    def mark_posting(self, mention_id: str, text: str | None = None) -> None:
-        """Note that a reply to this mention is about to be posted; its outcome is uncertain until recorded."""
-        record = ReplyRecord(state="posting", text=text)
-        self.redis.set(self.key("reply", mention_id), record.model_dump_json(), ex=REPLY_RECORD_TTL)
-
     def clear_posting(self, mention_id: str) -> None:
         """Forget an attempt X answered without posting (429, a refusal): the next attempt starts clean."""
         self.redis.delete(self.key("reply", mention_id))
 
-    def claim_text(self, text: str, mention_id: str) -> tuple[str, bool]:
-        """Reserve a reply text for one mention for a day (X refuses the same text twice a day).
-
-        Returns the mention that holds it and whether this call reserved it, so a duplicate-content refusal
-        can be told apart: our own earlier attempt went through, or the text belongs to another request.
-        """
-        key = self._text_key(text)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(key, mention_id, nx=True, ex=DUPLICATE_WINDOW)
-        pipe.get(key)
-        new, owner = pipe.execute()
-        return cast(str, owner or mention_id), bool(new)
-
     def reserve_text(self, text: str, mention_id: str) -> tuple[str, bool]:
-        """`claim_text`, and when the mention holds the text, `mark_posting` with it: one atomic step."""
+        """Reserve a reply text for one mention for a day (X refuses the same text twice a day) and, when the
+        mention holds it, mark the mention "posting" with it (uncertain until recorded), in one atomic step.
+
+        Returns the mention that holds the text and whether this call reserved it, so a duplicate-content
+        refusal can be told apart: our own earlier attempt went through, or the text belongs to another request.
+        """
         posting = ReplyRecord(state="posting", text=text).model_dump_json()
         keys = (self._text_key(text), self.key("reply", mention_id))
         owner, new = cast(

@@ -156,13 +156,6 @@ class StreamStore(StoreBase):
         )
         return self._entries(reply[0][1] if reply else [])
 
-    def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 10) -> list[tuple[str, UnrollRequest]]:
-        """Requests another consumer took but left idle longer than `min_idle_ms`: now ours."""
-        result: Any = self._grouped(
-            lambda: self.redis.xautoclaim(self.stream, GROUP, consumer, min_idle_ms, "0-0", count=count)
-        )
-        return self._entries(result[1])
-
     def keep_claim(self, consumer: str, entry_id: str) -> None:
         """Reset the idle time of a request we are still working on, so nobody claims it."""
         self.redis.xclaim(self.stream, GROUP, consumer, 0, [entry_id], justid=True)
@@ -171,13 +164,6 @@ class StreamStore(StoreBase):
         """How many times this entry has been delivered (1 on the first attempt)."""
         info = self.redis.xpending_range(self.stream, GROUP, min=entry_id, max=entry_id, count=1)
         return int(info[0]["times_delivered"]) if info else 0
-
-    def ack(self, entry_id: str) -> None:
-        """Done with a request: acknowledge it and remove it from the stream."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xack(self.stream, GROUP, entry_id)
-        pipe.xdel(self.stream, entry_id)
-        pipe.execute()
 
     def pending_count(self) -> int:
         summary: Any = self._grouped(lambda: self.redis.xpending(self.stream, GROUP))
