@@ -373,7 +373,8 @@ class XApi:
                 **self._tweet_params(self._lookup_expansions),
             )
         except InvalidRequest as exc:
-            refused = [e for e in exc.parameters.get("expansions", []) if e in OPTIONAL_EXPANSIONS]
+            asked = self._lookup_expansions
+            refused = [e for e in exc.parameters.get("expansions", []) if e in OPTIONAL_EXPANSIONS and e in asked]
             if not refused:
                 raise
             # An API that does not know an expansion the bot can do without: go on without it, and say so once.
