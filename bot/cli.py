@@ -305,7 +305,8 @@ def _user_id(settings: Settings, handle: str) -> str | None:
 
 def cmd_opt_in(args: argparse.Namespace, settings: Settings) -> int:
     handle = args.handle.lstrip("@")
-    Store.from_settings(settings).opt_in(handle)
-    log.info("author_opted_in", author=handle, by="operator")
+    user_id = _user_id(settings, handle)  # an opt-out made under a former handle is found by the id
+    Store.from_settings(settings).opt_in(handle, user_id)
+    log.info("author_opted_in", author=handle, user_id=user_id, by="operator")
     out(f"@{handle} may be unrolled again (removed pages stay removed).")
     return 0

@@ -403,5 +403,6 @@ def test_operator_opt_out_holds_by_the_authors_id(
 
     assert (0, 1) == (code, len(output.strip().splitlines()))
     assert store.is_opted_out("someone_else", author.id)
-    command(capsys, "opt-in", "@renamer")
-    assert not store.is_opted_out("someone_else", author.id)
+    sandbox.world.rename_user(author.id, "renamed")
+    command(capsys, "opt-in", "@renamed")  # the new handle: X says who it is, the opt-out is found by id
+    assert not store.is_opted_out("renamer", author.id)

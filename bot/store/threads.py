@@ -187,13 +187,16 @@ class ThreadStore(StoreBase):
             self.redis.sadd(self.key("removed"), *removed)
         return removed
 
-    def opt_in(self, username: str) -> None:
-        """Lift an opt-out made under this handle (and the ids it was noted with)."""
+    def opt_in(self, username: str, user_id: str | None = None) -> None:
+        """Lift an opt-out made under this handle (and the ids it was noted with), and with `user_id`, the one
+        noted under any former handle of that account."""
         handle = username.lower()
-        ids = cast(str | None, self.redis.hget(self.key("opt-out-ids"), handle)) or ""
+        noted = cast(dict[str, str], self.redis.hgetall(self.key("opt-out-ids")))
+        ids = {i for i in noted.get(handle, "").split(",") if i} | ({user_id} if user_id else set())
+        handles = {handle} | {h for h, joined in noted.items() if ids & set(joined.split(","))}
         pipe = self.redis.pipeline(transaction=True)
-        pipe.srem(self.key("opt-out"), handle, *(f"id:{i}" for i in ids.split(",") if i))
-        pipe.hdel(self.key("opt-out-ids"), handle)
+        pipe.srem(self.key("opt-out"), *handles, *(f"id:{i}" for i in ids))
+        pipe.hdel(self.key("opt-out-ids"), *handles)
         pipe.execute()
 
     def is_opted_out(self, username: str, user_id: str | None = None) -> bool:
