@@ -2,7 +2,8 @@
 
 Poller, workers and web are separate processes, so counters live in Redis (the store's `spending and
 metrics` methods) and the web process turns them into Prometheus families at scrape time with a custom
-collector. Recording never raises: a Redis hiccup costs a metric, not a request.
+collector. Recording never raises: a Redis hiccup costs a metric, not a request (the store's counter writes
+log it, `metric_not_recorded`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-import redis
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -34,20 +34,10 @@ HISTOGRAMS: dict[str, tuple[Sequence[float], str]] = {
 POST_ENDPOINT = "POST /2/tweets"
 
 
-@contextmanager
-def safely(metric: str) -> Iterator[None]:
-    """Log, never raise, a Redis failure while recording a metric."""
-    try:
-        yield
-    except redis.RedisError as exc:
-        log.warning("metric_not_recorded", metric=metric, error=str(exc))
-
-
 # --- recording: called by the poller, the worker and the X API adapter ---------------------------------------
 def observe_poll(store: Store, seen: int) -> None:
     """Count the mentions one poll read."""
-    with safely("mentions_seen"):
-        store.count("mentions_seen", by=seen)
+    store.count("mentions_seen", by=seen)
 
 
 def observe_handled(store: Store, handled: HandledRequest) -> None:
@@ -56,15 +46,13 @@ def observe_handled(store: Store, handled: HandledRequest) -> None:
     if handled.reply_id and handled.latency_s is not None:
         buckets, _ = HISTOGRAMS["reply_latency_seconds"]
         observe = ("reply_latency_seconds", bucket_of(handled.latency_s, buckets), handled.latency_s)
-    with safely("requests"):
-        store.count_once(f"{handled.mention_id}:{handled.outcome}", "requests", (handled.outcome,), observe=observe)
+    store.count_once(f"{handled.mention_id}:{handled.outcome}", "requests", (handled.outcome,), observe=observe)
 
 
 def observe_seconds(store: Store, family: str, seconds: float) -> None:
     """One observation of a latency histogram (`resolve_seconds`, `reply_latency_seconds`)."""
     buckets, _ = HISTOGRAMS[family]
-    with safely(family):
-        store.observe(family, bucket_of(seconds, buckets), seconds)
+    store.observe(family, bucket_of(seconds, buckets), seconds)
 
 
 @contextmanager
@@ -95,14 +83,13 @@ class ApiMetrics:
         return api
 
     def __call__(self, endpoint: str, status: int) -> None:
-        with safely("api_requests"):
-            windows = {
-                name: (window.limit, window.remaining, window.reset_at)
-                for name in (endpoint, f"{endpoint} 24h-user", f"{endpoint} 24h-app")
-                if (window := self.windows.get(name)) is not None and window.remaining is not None
-            }
-            posted = endpoint == POST_ENDPOINT and status in (200, 201)
-            self.store.api_response(endpoint, status, posted=posted, windows=windows)
+        windows = {
+            name: (window.limit, window.remaining, window.reset_at)
+            for name in (endpoint, f"{endpoint} 24h-user", f"{endpoint} 24h-app")
+            if (window := self.windows.get(name)) is not None and window.remaining is not None
+        }
+        posted = endpoint == POST_ENDPOINT and status in (200, 201)
+        self.store.api_response(endpoint, status, posted=posted, windows=windows)
 
 
 def instrumented_api(settings: Settings, store: Store) -> XApi:

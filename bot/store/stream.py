@@ -75,31 +75,17 @@ class StreamStore(StoreBase):
             self.ensure_group(again=True)
             return command()
 
-    def enqueue(
-        self,
-        requests: Iterable[UnrollRequest],
-        cursor: str | None = None,
-        *,
-        polled_at: datetime | None = None,
-        release: Lock | None = None,
-    ) -> list[str]:
-        """Put requests on the stream and move the poll cursor in one transaction: both or neither. With
-        `polled_at`, the poll's time (`last_poll`) and the counters it held go in the same round trip, and
-        so does giving back the poller lock (`release`)."""
+    def enqueue(self, requests: Iterable[UnrollRequest], cursor: str | None = None) -> list[str]:
+        """Put requests on the stream and move the poll cursor in one transaction: both or neither.
+        (A poll's own last write is `queue_poll`.)"""
         self.ensure_group()
         pipe = self.redis.pipeline(transaction=True)
-        ids = []
         for request in requests:
             pipe.xadd(self.stream, {"request": request.model_dump_json(), "mention_id": request.mention_id})
-            ids.append(len(pipe))
         if cursor is not None:
             pipe.set(self.key("cursor"), cursor)
-        if polled_at is not None:
-            pipe.set(self.key("last-poll"), polled_at.isoformat())
-        if release is not None:
-            release.release_on(pipe)
-        results = self._execute_with_held(pipe) if polled_at is not None else pipe.execute()
-        return [str(results[i - 1]) for i in ids]
+        results = pipe.execute()
+        return [str(r) for r in (results[:-1] if cursor is not None else results)]
 
     def queue_poll(
         self,
