@@ -24,6 +24,9 @@ TWITTER_EPOCH_MS = 1288834974657  # https://docs.x.com/resources/fundamentals/x-
 _ESCAPE = re.compile(r"&(amp|lt|gt);")
 _ESCAPED = {"amp": "&", "lt": "<", "gt": ">"}
 _HTTP = re.compile(r"https?://", re.IGNORECASE)
+# A link to a post (its id captured), and to one of its photos or videos: compiled once, the id compared after.
+_STATUS = re.compile(r"/status(?:es)?/([^/?#]+)(?=[/?#]|$)")
+_OWN_MEDIA = re.compile(r"/status(?:es)?/([^/?#]+)/(?:photo|video)/\d")
 _Entity = TypeVar("_Entity", UrlEntity, MentionEntity, TagEntity)
 
 
@@ -70,6 +73,7 @@ class _Link:
     kind: SegmentKind
     href: str | None
     pattern: str  # what the entity's own text reads, to check its offsets against
+    forms: tuple[str, ...] = ()  # the literal texts the pattern matches as typed (checked first, no regex)
     shown: str | None = None  # what a URL shows instead of its t.co text: the display URL
     drop: bool = False  # a t.co link to the tweet's own media or quoted tweet: not shown at all
 
@@ -84,9 +88,12 @@ def _points_at_self(entity: UrlEntity, tweet: ApiTweet) -> bool:
     if entity.media_key:
         return True
     target = entity.expanded_url or ""
-    own = re.search(rf"/status(?:es)?/{re.escape(tweet.id)}/(?:photo|video)/\d+", target)
+    if "/status" not in target:
+        return False
+    if any(m.group(1) == tweet.id for m in _OWN_MEDIA.finditer(target)):
+        return True
     quoted = tweet.referenced("quoted")
-    return bool(own) or bool(quoted and re.search(rf"/status(?:es)?/{re.escape(quoted)}(?:[/?#]|$)", target))
+    return bool(quoted) and any(m.group(1) == quoted for m in _STATUS.finditer(target))
 
 
 def _links(entities: Entities, tweet: ApiTweet) -> list[tuple[int, int, _Link]]:
@@ -95,23 +102,33 @@ def _links(entities: Entities, tweet: ApiTweet) -> list[tuple[int, int, _Link]]:
     for url in entities.urls:
         href = url.expanded_url if is_http(url.expanded_url) else (url.url if is_http(url.url) else None)
         shown = url.display_url or url.expanded_url or url.url
-        link = _Link("url", href, re.escape(url.url), shown, drop=_points_at_self(url, tweet))
+        link = _Link("url", href, re.escape(url.url), (url.url,), shown, drop=_points_at_self(url, tweet))
         out.append((url.start, url.end, link))
     for mention in entities.mentions:
-        pattern = "[@＠]" + re.escape(mention.username)
-        out.append((mention.start, mention.end, _Link("mention", f"https://x.com/{mention.username}", pattern)))
+        pattern, forms = "[@＠]" + re.escape(mention.username), _forms("@＠", mention.username)
+        out.append((mention.start, mention.end, _Link("mention", f"https://x.com/{mention.username}", pattern, forms)))
     for tag in entities.hashtags:
         href = f"https://x.com/hashtag/{quote(tag.tag)}"
-        out.append((tag.start, tag.end, _Link("hashtag", href, "[#＃]" + re.escape(tag.tag))))
+        out.append((tag.start, tag.end, _Link("hashtag", href, "[#＃]" + re.escape(tag.tag), _forms("#＃", tag.tag))))
     for tag in entities.cashtags:
         href = f"https://x.com/search?q={quote('$' + tag.tag)}"
-        out.append((tag.start, tag.end, _Link("cashtag", href, "[$＄]" + re.escape(tag.tag))))
+        out.append((tag.start, tag.end, _Link("cashtag", href, "[$＄]" + re.escape(tag.tag), _forms("$＄", tag.tag))))
     return out
 
 
-def _locate(text: str, start: int, end: int, pattern: str) -> tuple[int, int] | None:
-    """The entity's place in the text: where X said, else the nearest place its text really is."""
-    regex = re.compile(pattern, re.IGNORECASE)
+def _forms(signs: str, name: str) -> tuple[str, ...]:
+    return tuple(sign + name for sign in signs)
+
+
+def _locate(text: str, start: int, end: int, link: _Link) -> tuple[int, int] | None:
+    """The entity's place in the text: where X said, else the nearest place its text really is.
+
+    X's offsets are almost always right and the text there reads as the entity does: that is checked
+    literally first, since each entity's pattern is new to the regex cache and compiling it costs more than
+    the rest of the tweet's work."""
+    if text[start:end] in link.forms:
+        return start, end
+    regex = re.compile(link.pattern, re.IGNORECASE)
     if regex.fullmatch(text, start, end):
         return start, end
     found = [m.span() for m in regex.finditer(text)]
@@ -202,7 +219,7 @@ def segments_of(tweet: ApiTweet) -> list[Segment]:
     start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
     placed = []
     for s, e, link in _links(entities, tweet):
-        span = _locate(text, s, e, link.pattern)
+        span = _locate(text, s, e, link)
         if span and start <= span[0] < span[1] <= end:
             placed.append((*span, link))
     segments: list[Segment] = []

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bot.apimodels import ApiTweet, Includes
+from bot.apimodels import ApiTweet, Includes, UrlEntity
 from bot.models import Author, Media, QuotedTweet, Segment
-from bot.tweettext import segments_of, snowflake_at, snowflake_time, thread_tweet, unescape
+from bot.tweettext import _points_at_self, segments_of, snowflake_at, snowflake_time, thread_tweet, unescape
 
 TWEET_ID = "1790000000000000001"
 QUOTED_ID = "1789000000000000002"
@@ -370,3 +373,35 @@ def test_snowflake_at_is_the_inverse_of_snowflake_time() -> None:
     """The id made for a moment reads back as that moment (to the millisecond)."""
     when = datetime(2026, 11, 25, 12, 30, 15, 123000, tzinfo=UTC)
     assert when == snowflake_time(snowflake_at(when))
+
+
+def _self_link_by_id_regex(expanded: str, tweet_id: str, quoted: str | None) -> bool:
+    """What `_points_at_self` decided before its patterns were compiled once: a regex per id."""
+    own = re.search(rf"/status(?:es)?/{re.escape(tweet_id)}/(?:photo|video)/\d+", expanded)
+    return bool(own) or bool(quoted and re.search(rf"/status(?:es)?/{re.escape(quoted)}(?:[/?#]|$)", expanded))
+
+
+_ids = st.sampled_from([TWEET_ID, QUOTED_ID, "17", "1790000000000000011"])
+_pieces = st.one_of(
+    _ids.map(lambda i: f"/status/{i}"),
+    _ids.map(lambda i: f"/statuses/{i}"),
+    st.sampled_from(["/photo/1", "/video/2", "/photo/", "/photos/1", "?s=20", "#x", "/", "/analytics", "x.com/a"]),
+)
+
+
+@given(st.lists(_pieces, max_size=6).map("".join), st.one_of(st.none(), _ids))
+def test_self_links_are_told_as_before_without_a_regex_per_id(path: str, quoted: str | None) -> None:
+    expanded = "https://x.com/alice" + path
+    refs = [{"type": "quoted", "id": quoted}] if quoted else []
+    post = tweet("see https://t.co/abc", referenced_tweets=refs)
+    entity = UrlEntity(start=4, end=20, url="https://t.co/abc", expanded_url=expanded)
+    assert _points_at_self(entity, post) == _self_link_by_id_regex(expanded, TWEET_ID, quoted)
+
+
+@given(st.sampled_from(["Bob_1", "bob_1", "BOB_1"]), st.integers(min_value=-3, max_value=3))
+def test_a_mention_is_placed_where_it_really_is_whatever_its_offsets_and_case(typed: str, shift: int) -> None:
+    text = f"hi @{typed} and more"
+    start = text.index("@") + shift
+    post = tweet(text, entities={"mentions": [{"start": start, "end": start + 6, "username": "Bob_1"}]})
+    links = [s for s in segments_of(post) if s.kind == "mention"]
+    assert [(s.text, s.href) for s in links] == [(f"@{typed}", "https://x.com/Bob_1")]

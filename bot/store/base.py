@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -55,6 +55,11 @@ def embedded(data_dir: Path) -> redis.Redis:
     return cast(redis.Redis, client)
 
 
+def new_token() -> str:
+    """A lock token: 128 random bits, as unique as redis-py's own (it uses uuid1)."""
+    return secrets.token_hex(16)
+
+
 class Lock(redis.lock.Lock):
     """redis-py's Lock, whose taking and giving back can share a round trip with the owner's own commands:
     `acquire_with` takes it and runs reads right after, in one pipeline; `release_on` queues the release
@@ -63,7 +68,7 @@ class Lock(redis.lock.Lock):
     def acquire_with(self, reads: Callable[[Any], object]) -> tuple[bool, list[Any]]:
         """One try at the lock, with `reads` queued on the same pipeline after it (their answers are current
         only when the lock was taken); returns whether it was, and the answers of the reads."""
-        token = uuid.uuid1().hex.encode()
+        token = new_token().encode()
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.name, token, nx=True, px=int(self.timeout * 1000) if self.timeout else None)
         reads(pipe)
@@ -71,6 +76,17 @@ class Lock(redis.lock.Lock):
         if got:
             self.local.token = token
         return bool(got), answers
+
+    def acquire(
+        self,
+        sleep: float | None = None,
+        blocking: bool | None = None,
+        blocking_timeout: float | None = None,
+        token: str | None = None,
+    ) -> bool:
+        """redis-py's acquire, with a random token by default instead of its `uuid1()`: uuid1 costs a clock
+        read under a process-wide lock and says which host made it; a lock token needs neither."""
+        return bool(super().acquire(sleep, blocking, blocking_timeout, token or new_token()))
 
     def held(self) -> bool:
         """Whether this object took the lock and has not given it back (it may have expired meanwhile)."""
