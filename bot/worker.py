@@ -112,7 +112,8 @@ def _handle(
     for quick in range(1, QUICK_RETRIES + 1):
         try:
             if quick > 1:
-                record = store.reply_record(request.mention_id)  # the failed try may have posted
+                store.send_held()  # what the failed try noted (its reply, if it posted) before reading it back
+                record = store.reply_record(request.mention_id)
             return process(bot, entry_id, request, attempts, record), entry_id
         except RateLimited as exc:
             wait = (exc.reset_at - datetime.now(UTC)).total_seconds()

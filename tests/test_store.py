@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import redis
 
 from bot.models import Author, HandledRequest, Segment, Thread, ThreadTweet, UnrollRequest
@@ -296,3 +297,60 @@ def test_counters_held_for_a_write_that_failed_are_held_again(store: Store) -> N
             store.redis = reachable  # Redis is back before the block ends
         assert {} == store.counters("requests")
     assert {("replied",): 1} == store.counters("requests")
+
+
+def test_a_reply_noted_while_writes_are_held_lands_with_the_requests_last_write(store: Store) -> None:
+    """Noted inside `batched()`, the reply record rides with finish (one round trip fewer per request);
+    noted outside, it is written at once."""
+    store.enqueue([request("10")])
+    [(entry_id, _)], _ = store.take("w1", 60_000)
+    with store.batched():
+        store.reserve_text("the reply", "10")
+        store.mark_replied("10", "555", "the reply")
+        assert "posting" == store.reply_record("10").state  # type: ignore[union-attr]
+        store.finish(HandledRequest(mention_id="10", outcome="replied", reply_id="555"), entry_id)
+        assert ("replied", "555") == (store.reply_record("10").state, store.reply_record("10").reply_id)  # type: ignore[union-attr]
+    store.mark_replied("11", "556", "another")
+    assert "replied" == store.reply_record("11").state  # type: ignore[union-attr]
+
+
+def test_a_reply_noted_is_written_when_the_block_ends_without_its_finish(store: Store) -> None:
+    """The request failed after posting, before its last write: the block's end still records the reply, so
+    the retry does not have to search for it."""
+    with pytest.raises(RuntimeError), store.batched():
+        store.mark_replied("12", "557", "text")
+        raise RuntimeError("a bug after the post")
+    assert ("replied", "557") == (store.reply_record("12").state, store.reply_record("12").reply_id)  # type: ignore[union-attr]
+
+
+def test_a_reply_noted_before_a_read_back_is_sent_first(store: Store) -> None:
+    """send_held (the worker's quick retry reads the record again) sends a held reply record before the read."""
+    with store.batched():
+        store.mark_replied("13", "558", "text")
+        store.send_held()
+        assert "558" == store.reply_record("13").reply_id  # type: ignore[union-attr]
+
+
+def test_a_reply_held_for_a_finish_that_failed_is_held_again(store: Store) -> None:
+    """Redis went away as finish sent the reply record: held again, and the block's end writes it."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    away = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    reachable = store.redis
+    with store.batched():
+        store.mark_replied("14", "559", "text")
+        store.redis = away
+        try:
+            store.finish(HandledRequest(mention_id="14", outcome="replied"), None)
+        except redis.ConnectionError:
+            pass
+        finally:
+            store.redis = reachable
+        assert store.reply_record("14") is None
+    assert "559" == store.reply_record("14").reply_id  # type: ignore[union-attr]

@@ -121,16 +121,46 @@ class StoreBase:
         if getattr(self._held, "counters", None) is not None:  # nested: the outer block sends them
             yield
             return
-        self._held.counters = Counters()
+        self._held.counters, self._held.commands = Counters(), []
         try:
             yield
         finally:
+            commands, self._held.commands = self._held.commands, None
             counters, self._held.counters = self._held.counters, None
+            self._run(commands)
             self._send(counters)
+
+    def hold(self, command: Callable[[Any], object]) -> None:
+        """A write that may wait for the request's last one: while `batched()` holds writes, it is queued on
+        the next pipeline run with them (as one of that pipeline's own commands: a failure raises) or sent
+        when the block ends; otherwise it is sent at once."""
+        commands: list[Callable[[Any], object]] | None = getattr(self._held, "commands", None)
+        if commands is None:
+            self._run([command], quiet=False)
+        else:
+            commands.append(command)
 
     def send_held(self) -> None:
         """Send the writes held so far now (before reading back what they change)."""
+        commands: list[Callable[[Any], object]] | None = getattr(self._held, "commands", None)
+        if commands:
+            self._held.commands = []
+            self._run(commands, quiet=False)
         self._send(self._take_held())
+
+    def _run(self, commands: list[Callable[[Any], object]], *, quiet: bool = True) -> None:
+        """Send held commands in one round trip; `quiet` (a block's end, already failing or done): log a failure."""
+        if not commands:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for command in commands:
+            command(pipe)
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            if not quiet:
+                raise
+            log.warning("held_write_failed", error=str(exc), writes=len(commands))
 
     def _write(self, write: Callable[[Counters], object]) -> None:
         """Add counter writes to the held batch while `batched()` holds them, else send them at once."""
@@ -152,6 +182,11 @@ class StoreBase:
     def _execute_with_held(self, pipe: Any) -> list[Any]:
         """Execute `pipe` with the held counters queued after its own commands, in the same round trip. A failed
         counter write is logged; a failed command of the caller's is raised, as `execute()` would."""
+        commands: list[Callable[[Any], object]] | None = getattr(self._held, "commands", None)
+        if commands:
+            self._held.commands = []
+            for command in commands:
+                command(pipe)
         first = len(pipe)
         held = self._take_held()
         if held:
@@ -162,6 +197,8 @@ class StoreBase:
             current = getattr(self._held, "counters", None)
             if held and current is not None and not current:  # still batched, nothing held since
                 self._held.counters = held  # held again: the block's end tries once more
+            if commands and getattr(self._held, "commands", None) == []:
+                self._held.commands = commands
             raise
         for index, result in enumerate(results):
             if isinstance(result, Exception):

@@ -72,8 +72,11 @@ class RecordStore(StoreBase):
         return self.key("reply-text", hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
 
     def mark_replied(self, mention_id: str, reply_id: str | None, text: str | None, state: str = "replied") -> None:
-        record = ReplyRecord(state=cast(Any, state), reply_id=reply_id, text=text)
-        self.redis.set(self.key("reply", mention_id), record.model_dump_json(), ex=REPLY_RECORD_TTL)
+        """Note the reply the mention got. Held for the request's last write (`finish`) when writes are held: a
+        crash in between leaves the record "posting", and the retry finds the reply among the bot's posts."""
+        record = ReplyRecord(state=cast(Any, state), reply_id=reply_id, text=text).model_dump_json()
+        key = self.key("reply", mention_id)
+        self.hold(lambda pipe: pipe.set(key, record, ex=REPLY_RECORD_TTL))
 
     def failures(self, mention_id: str) -> int:
         """How many attempts at this request have failed so far."""
