@@ -31,6 +31,8 @@ ROWS = [
     "cost · older than the search window: US$ / 1,000 mentions",
     "cost · whole mix: US$ / 1,000 mentions",
     "overhead · mentions / s, one worker, API without latency",
+    "overhead · the same, less the bot's time in Redis",
+    "overhead · the bot's time in Redis per mention",
     "latency · mention → reply, p50",
     "latency · mention → reply, p99",
     "latency · bot's own time, share of the total",
@@ -71,6 +73,10 @@ def test_quick_bench_prints_every_row_of_the_table(tmp_path: Path) -> None:
         wanted = len(PAGE_ROWS) if expected.startswith("pages") else 1
         assert wanted == sum(m.startswith(expected) for m in measures), f"{expected!r} in {measures}"
     assert len(ROWS) + 2 * (len(PAGE_ROWS) - 1) == len(measures)
+    rows = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| ")]
+    cells = {row[1].strip(): row[2].split() for row in rows}
+    in_redis = cells["overhead · the bot's time in Redis per mention"]
+    assert "ms" == in_redis[1] and float(in_redis[0]) > 0  # the timed client saw the bot's store at work
 
 
 def test_only_runs_the_measures_named(tmp_path: Path) -> None:
