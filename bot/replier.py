@@ -12,6 +12,7 @@ import structlog
 from bot.errors import ApiError, ApiUnavailable, DuplicateContent
 from bot.models import ReplyRecord, UnrollRequest
 from bot.runtime import Bot
+from bot.store import Store
 from bot.xapi import from_user
 
 log = structlog.get_logger(__name__)
@@ -70,16 +71,16 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
         store.mark_replied(mention, None, text, state="final")
         return None, text
     bot.api.check(POST)  # a spent window raises here, before anything is marked
-    for attempt in [text] if uncertain else [text + variant for variant in VARIANTS]:
-        owner, new = store.reserve_text(attempt, mention)  # ours: the mention is marked "posting" with it
-        if owner != mention:
-            log.info("reply_text_taken_varied", by_mention=owner)  # the same reader asked earlier today
-            continue
+    candidates = [text] if uncertain else [text + variant for variant in VARIANTS]
+    index, new = _reserve(store, candidates, 0, mention)  # the mention is marked "posting" with the text
+    while index is not None:
+        attempt = candidates[index]
         try:
             created = bot.api.post(attempt, in_reply_to=mention)
         except DuplicateContent:
             if new:  # not ours: posted outside this bot's records (e.g. Redis lost them); vary
                 log.info("reply_duplicate_text_varied")
+                index, new = _reserve(store, candidates, index + 1, mention)
                 continue
             existing = find_existing_reply(bot, request)
             store.mark_replied(mention, existing, attempt)  # our earlier attempt with this text went through
@@ -96,3 +97,17 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
     raise DuplicateContent(
         "every variant of the reply text was refused as duplicate content", status=403, endpoint=POST
     )
+
+
+def _reserve(store: Store, candidates: list[str], start: int, mention: str) -> tuple[int | None, bool]:
+    """The first text from `start` on that this mention may post, reserved for it: (its index, whether newly
+    reserved), or (None, False) when all are taken. The first is asked alone (one short command: the usual
+    case); when another mention holds it (the same reader asked earlier today), all the rest in one step."""
+    if start >= len(candidates):
+        return None, False
+    owner, new = store.reserve_text(candidates[start], mention)
+    if owner == mention:
+        return start, new
+    found, new = store.reserve_first(candidates[start + 1 :], mention)
+    log.info("reply_text_taken_varied", by_mention=owner, variant=None if found is None else start + 1 + found)
+    return (None, False) if found is None else (start + 1 + found, new)

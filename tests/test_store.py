@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.models import Author, HandledRequest, Segment, Thread, ThreadTweet, UnrollRequest
 from bot.store import Store
@@ -354,3 +356,34 @@ def test_a_reply_held_for_a_finish_that_failed_is_held_again(store: Store) -> No
             store.redis = reachable
         assert store.reply_record("14") is None
     assert "559" == store.reply_record("14").reply_id  # type: ignore[union-attr]
+
+
+_texts = st.lists(
+    st.sampled_from(["a", "b/c", 'say "hi" ↩', "see https://x.com/a ✓", "🧵 #6\n\\"]),
+    min_size=1,
+    max_size=4,
+    unique=True,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.sampled_from(["m1", "m2", "m3"]), _texts), min_size=1, max_size=8))
+def test_reserve_first_takes_the_first_text_no_other_mention_holds(
+    redis_client: redis.Redis, steps: list[tuple[str, list[str]]]
+) -> None:
+    """Whatever mentions ask for whatever texts in turn, each gets the first of its texts free for it (held by
+    nobody or by itself), is marked "posting" with it, and a text is never held by two mentions."""
+    store = Store(redis_client, "reserve-first-test")
+    for key in redis_client.scan_iter(match="{reserve-first-test}:*"):
+        redis_client.delete(key)
+    holders: dict[str, str] = {}
+    for mention, texts in steps:
+        free = [i for i, text in enumerate(texts) if holders.get(text, mention) == mention]
+        expected = (free[0], texts[free[0]] not in holders) if free else (None, False)
+        before = store.reply_record(mention)
+        assert expected == store.reserve_first(texts, mention)
+        if free:
+            holders.setdefault(texts[free[0]], mention)
+            assert ("posting", texts[free[0]]) == (store.reply_record(mention).state, store.reply_record(mention).text)  # type: ignore[union-attr]
+        else:
+            assert before == store.reply_record(mention)  # nothing reserved: the record is left as it was

@@ -336,3 +336,23 @@ def test_an_opt_out_outlives_a_new_handle(sandbox: SandboxServer, settings: Sett
 
     store.opt_in(AUTHOR)  # lifted under the handle it was made with, ids included
     assert not store.is_opted_out(AUTHOR, author.id)
+
+
+def test_a_reader_asking_again_the_same_day_gets_each_reply_in_a_new_wording(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """X refuses the same text twice a day: the second and later replies to one reader for one thread take the
+    next free variant (found in one step however many are taken), and every summon is answered once."""
+    thread = post_thread(sandbox.world, 3)
+    bot = make_bot(settings, store)
+    mentions = []
+    for _ in range(4):
+        mentions.append(summon(sandbox.world, thread[-1]))
+        assert 1 == run_once(bot)
+    base = f"Hi @{READER}, here is the thread unrolled: http://127.0.0.1:8000/thread/{thread[0]}"
+    texts = [replies_to(sandbox, mention) for mention in mentions]
+    assert [[base], [base + " (again)"], [base + " ↩"], [base + " ✓"]] == texts
+    assert [("replied", t[0]) for t in texts] == [
+        (store.reply_record(m).state, store.reply_record(m).text)  # type: ignore[union-attr]
+        for m in mentions
+    ]

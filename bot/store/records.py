@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -16,6 +17,22 @@ local new = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
 local owner = redis.call('GET', KEYS[1])
 if owner == ARGV[1] then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
 return {owner, new and 1 or 0}
+"""
+# The first of several texts a mention may post (held by nobody, or by it already), reserved, and the mention
+# marked "posting" with it — one step. KEYS: the mention's reply record, then each text's key; ARGV: mention
+# id, text window, the record's ttl, its time, then each text. The record is a `ReplyRecord` as JSON, written for
+# the one text chosen (cjson: UTF-8 passes through, `/` comes out as `\/`, both read back as they were).
+# Returns {0-based index or -1, new}.
+RESERVE_FIRST = """
+for i = 2, #KEYS do
+  local new = redis.call('SET', KEYS[i], ARGV[1], 'NX', 'EX', ARGV[2])
+  if new or redis.call('GET', KEYS[i]) == ARGV[1] then
+    local record = cjson.encode({state = 'posting', text = ARGV[i + 3], at = ARGV[4]})
+    redis.call('SET', KEYS[1], record, 'EX', ARGV[3])
+    return {i - 2, new and 1 or 0}
+  end
+end
+return {-1, 0}
 """
 # Keep a handled request's audit record, dropping the oldest beyond the log's size.
 # KEYS: the records hash, the order zset; ARGV: mention id, record JSON, its time, the log's size.
@@ -67,6 +84,28 @@ class RecordStore(StoreBase):
             list[Any], self.redis.eval(RESERVE_TEXT, 2, *keys, mention_id, DUPLICATE_WINDOW, posting, REPLY_RECORD_TTL)
         )
         return str(owner or mention_id), bool(new)
+
+    def reserve_first(self, texts: Sequence[str], mention_id: str) -> tuple[int | None, bool]:
+        """`reserve_text` over several texts in one round trip: the first this mention may post (held by nobody,
+        or by it already) is reserved and the mention marked "posting" with it. Returns its index and whether
+        this call reserved it; (None, False) when other mentions hold them all."""
+        if not texts:
+            return None, False
+        keys = [self.key("reply", mention_id), *(self._text_key(text) for text in texts)]
+        index, new = cast(
+            list[int],
+            self.redis.eval(
+                RESERVE_FIRST,
+                len(keys),
+                *keys,
+                mention_id,
+                DUPLICATE_WINDOW,
+                REPLY_RECORD_TTL,
+                utcnow().isoformat(),
+                *texts,
+            ),
+        )
+        return (None, False) if index < 0 else (int(index), bool(new))
 
     def _text_key(self, text: str) -> str:
         return self.key("reply-text", hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
