@@ -34,7 +34,7 @@ from bot.apimodels import ApiMedia, ApiProblem, ApiTweet, ApiUser, Includes, Twe
 from bot.assembly import Node, assemble, branched, broken_self_replies, missing_link, reachable
 from bot.errors import NotFound, ThreadNotFound
 from bot.models import Author, Thread, UnrollRequest, utcnow
-from bot.store import Lock, Store
+from bot.store import FirstRead, Lock, Store
 from bot.tweettext import author_of, snowflake_time, thread_tweet
 from bot.xapi import Usage, XApi, from_user
 from config.settings import Settings
@@ -136,10 +136,18 @@ def _unavailable(tweet_id: str, problem: ApiProblem | None, what: str) -> Thread
 
 class _Resolver:
     def __init__(
-        self, api: XApi, store: Store, settings: Settings, now: datetime, fresh_for: float, lock: Lock | None = None
+        self,
+        api: XApi,
+        store: Store,
+        settings: Settings,
+        now: datetime,
+        fresh_for: float,
+        lock: Lock | None = None,
+        ahead: FirstRead | None = None,
     ) -> None:
         self.store = store
         self.lock = lock  # the thread's lock, taken with the first read of the store
+        self.ahead = ahead
         self.settings = settings
         self.now = now
         self.fresh_for = fresh_for
@@ -151,11 +159,11 @@ class _Resolver:
         return snowflake_time(tweet_id) > self.now - RECENT_WINDOW + WINDOW_MARGIN
 
     def run(self, request: UnrollRequest) -> Resolution:
-        target = request.replied_to_id or request.quoted_id
-        if target is None:
+        first = first_lookup(request)
+        if first is None:
             raise ThreadNotFound("the mention neither replies to nor quotes a post", reason="nothing_to_unroll")
-        root_id = request.conversation_id if request.replied_to_id else None
-        self.stored = self.store.find_thread(root_id, target, lock=self.lock)
+        root_id, target = first
+        self.stored = self.store.find_thread(root_id, target, lock=self.lock, ahead=self.ahead)
         if self.stored is None and root_id is None:
             # A quote (or a link pasted on the site): that tweet's conversation is the thread's.
             self.fetched.lookup([target])
@@ -302,6 +310,15 @@ class _Resolver:
         )
 
 
+def first_lookup(request: UnrollRequest) -> tuple[str | None, str] | None:
+    """What the resolver first looks for in the store: (the thread's root when the mention replies under it,
+    the post the mention is under or quotes); None when it does neither."""
+    target = request.replied_to_id or request.quoted_id
+    if target is None:
+        return None
+    return (request.conversation_id if request.replied_to_id else None), target
+
+
 def resolve(
     api: XApi,
     store: Store,
@@ -311,12 +328,14 @@ def resolve(
     now: datetime | None = None,
     fresh_for: float = FRESH_FOR,
     lock: Lock | None = None,
+    ahead: FirstRead | None = None,
 ) -> Resolution:
     """Find the thread a request asks for; transient API errors (RateLimited, ApiUnavailable) propagate.
 
     `lock` (the thread's, not yet taken) is taken with the first read of the store, so that mentions of one
-    thread resolve one at a time; the caller gives it back."""
-    resolver = _Resolver(api, store, settings, now or utcnow(), fresh_for, lock)
+    thread resolve one at a time; the caller gives it back. `ahead`: that first read, made by the caller on
+    a round trip of its own (`Store.first_read`)."""
+    resolver = _Resolver(api, store, settings, now or utcnow(), fresh_for, lock, ahead)
     with api.metered() as usage:
         try:
             resolution = resolver.run(request)

@@ -22,9 +22,9 @@ from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLim
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest
 from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
-from bot.resolver import Resolution, resolve
+from bot.resolver import Resolution, first_lookup, resolve
 from bot.runtime import Bot
-from bot.store import Lock, Store, keep_alive
+from bot.store import FirstRead, Lock, Store, keep_alive
 
 log = structlog.get_logger(__name__)
 
@@ -77,17 +77,24 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
     """Handle one request; True when it is finished (acknowledged), False when it stays pending for a retry."""
     store = bot.store
     structlog.contextvars.bind_contextvars(request_id=entry_id, mention_id=request.mention_id)
-    # One worker at a time per mention, even if it was queued twice (e.g. by a poller whose lock expired).
-    lock, failed, record = store.begin_attempt(request.mention_id, bot.settings.visibility_timeout)
-    if lock is None:
-        log.info("request_busy_elsewhere")
-        structlog.contextvars.unbind_contextvars("request_id", "mention_id")
-        return False
-    renew = max(bot.settings.visibility_timeout / 3, 0.2)
+    # One worker at a time per mention, even if it was queued twice (e.g. by a poller whose lock expired); the
+    # thread's lock and the resolver's first read of the store ride on the same round trip.
+    thread = thread_lock_of(bot, request)
+    first = first_lookup(request)
+    ahead = store.first_read(*first, thread) if first is not None else None
+    lock, failed, record, answers = store.begin_attempt(
+        request.mention_id, bot.settings.visibility_timeout, also=ahead.queue if ahead is not None else None
+    )
+    if ahead is not None:
+        ahead.received(answers)
     try:
+        if lock is None:
+            log.info("request_busy_elsewhere")
+            return False
+        renew = max(bot.settings.visibility_timeout / 3, 0.2)
         with store.batched():
             with keep_alive(renew, lambda: store.keep_claim(consumer, entry_id), lock.reacquire):
-                done = _handle(bot, entry_id, request, failed + 1, record)
+                done = _handle(bot, entry_id, request, failed + 1, record, thread, ahead)
             if done is None:
                 return False
             handled, ack = done
@@ -95,18 +102,28 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
             return True
     finally:
         structlog.contextvars.unbind_contextvars("request_id", "mention_id")
-        if lock.held():  # not given back with the request's last write: left for a retry, or a failure
-            try:
-                lock.release()
-            except Exception as exc:  # expired while Redis was away: nothing to release
-                log.warning("request_lock_lost", error=str(exc))
+        # Not given back with the request's last write: left for a retry, a failure, or a path that never
+        # resolved the thread (its lock was taken with the request's first round trip all the same).
+        for held, event in ((lock, "request_lock_lost"), (thread, "thread_lock_lost")):
+            if held is not None and held.held():
+                try:
+                    held.release()
+                except Exception as exc:  # expired while Redis was away: nothing to release
+                    log.warning(event, error=str(exc))
 
 
 def _handle(
-    bot: Bot, entry_id: str, request: UnrollRequest, attempts: int, record: ReplyRecord | None
+    bot: Bot,
+    entry_id: str,
+    request: UnrollRequest,
+    attempts: int,
+    record: ReplyRecord | None,
+    thread: Lock | None = None,
+    ahead: FirstRead | None = None,
 ) -> tuple[HandledRequest, str | None] | None:
     """Process a request with quick retries; what to finish it with (its record, the entry to acknowledge),
-    or None when it stays pending for a later retry."""
+    or None when it stays pending for a later retry. `thread`, `ahead`: the thread's lock and the resolver's
+    first read, made with the request's first round trip (the read serves the first try only)."""
     store = bot.store
     last_error = ""
     for quick in range(1, QUICK_RETRIES + 1):
@@ -114,7 +131,8 @@ def _handle(
             if quick > 1:
                 store.send_held()  # what the failed try noted (its reply, if it posted) before reading it back
                 record = store.reply_record(request.mention_id)
-            return process(bot, entry_id, request, attempts, record), entry_id
+                ahead = None
+            return process(bot, entry_id, request, attempts, record, guard=thread, ahead=ahead), entry_id
         except RateLimited as exc:
             wait = (exc.reset_at - datetime.now(UTC)).total_seconds()
             log.warning("request_rate_limited", endpoint=exc.endpoint, reset_at=exc.reset_at.isoformat(), wait=wait)
@@ -169,9 +187,19 @@ def base_record(request: UnrollRequest, entry_id: str, attempts: int) -> Handled
     )
 
 
-def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int, done: ReplyRecord | None) -> HandledRequest:
+def process(
+    bot: Bot,
+    entry_id: str,
+    request: UnrollRequest,
+    attempts: int,
+    done: ReplyRecord | None,
+    *,
+    guard: Lock | None = None,
+    ahead: FirstRead | None = None,
+) -> HandledRequest:
     """Resolve, store, link and reply for one request (`done`: its reply record as read when the attempt began,
-    holding the mention's lock); returns its audit record."""
+    holding the mention's lock; `guard`: the thread's lock, `ahead`: the resolver's first read, when the
+    caller made them); returns its audit record."""
     settings, store = bot.settings, bot.store
     handled = base_record(request, entry_id, attempts)
     if done and done.state in ("replied", "final"):
@@ -187,10 +215,10 @@ def process(bot: Bot, entry_id: str, request: UnrollRequest, attempts: int, done
         return over_budget_reply(bot, request, handled, done)
     if request.source == "mention" and not settings.dry_run:
         bot.api.check(POST)  # replies are on hold (daily cap): don't spend reads on a reply we can't post
-    with bot.api.metered() as usage, thread_lock(bot, request) as lock:
+    with bot.api.metered() as usage, thread_lock(bot, request, guard) as lock:
         try:
             with metrics.timed(store, "resolve_seconds"):
-                resolution = resolve(bot.api, store, request, settings, lock=lock)
+                resolution = resolve(bot.api, store, request, settings, lock=lock, ahead=ahead)
         except Exception:
             spending.record(store, settings, usage)  # a failed attempt's reads are billed all the same
             raise
@@ -297,17 +325,25 @@ def over_budget_reply(
     return handled
 
 
+def thread_lock_of(bot: Bot, request: UnrollRequest) -> Lock | None:
+    """The lock of the thread a request is under (not taken), None when its conversation is unknown."""
+    if not request.conversation_id:
+        return None
+    return bot.store.lock(f"thread:{request.conversation_id}", timeout=bot.settings.visibility_timeout)
+
+
 @contextmanager
-def thread_lock(bot: Bot, request: UnrollRequest) -> Iterator[Lock | None]:
+def thread_lock(bot: Bot, request: UnrollRequest, lock: Lock | None = None) -> Iterator[Lock | None]:
     """Mentions of one thread resolve one at a time, so the second finds the first's fresh copy: one resolution.
 
-    The lock is taken by the resolver's first read of the store (same round trip) and given back with the
-    thread's write (`keep`); whatever path the request takes, it is given back when the block ends.
+    The lock (`lock`, else the request's own) is taken with the resolver's first read of the store (same round
+    trip, or the request's first) and given back with the thread's write (`keep`); whatever path the request
+    takes, it is given back when the block ends.
     """
-    if not request.conversation_id:
+    lock = lock or thread_lock_of(bot, request)
+    if lock is None:
         yield None
         return
-    lock = bot.store.lock(f"thread:{request.conversation_id}", timeout=bot.settings.visibility_timeout)
     try:
         yield lock
     finally:

@@ -387,3 +387,39 @@ def test_reserve_first_takes_the_first_text_no_other_mention_holds(
             assert ("posting", texts[free[0]]) == (store.reply_record(mention).state, store.reply_record(mention).text)  # type: ignore[union-attr]
         else:
             assert before == store.reply_record(mention)  # nothing reserved: the record is left as it was
+
+
+def test_the_resolvers_first_read_rides_on_the_requests_first_round_trip(store: Store) -> None:
+    """Queued on begin_attempt, the thread's lock is taken and the stored thread read in the same round trip;
+    find_thread then answers from that read (once) without asking Redis again."""
+    store.save_thread(thread("100"))
+    lock = store.lock("thread:100", 5)
+    ahead = store.first_read("100", "102", lock)
+    mention_lock, failures, record, answers = store.begin_attempt("20", 5, also=ahead.queue)
+    ahead.received(answers)
+    assert mention_lock is not None and (0, None, True) == (failures, record, lock.held())
+
+    store.redis.delete(store.key("thread", "100"))  # gone from Redis: only the read made ahead can find it
+    assert "100" == store.find_thread("100", "102", lock=lock, ahead=ahead).root_id  # type: ignore[union-attr]
+    assert store.find_thread("100", "102", ahead=ahead) is None  # used once; a later read asks Redis
+    lock.release()
+    mention_lock.release()
+
+
+def test_a_first_read_whose_lock_another_holds_is_not_used(store: Store) -> None:
+    """Another worker holds the thread's lock: the read made ahead may be stale, so find_thread waits for the
+    lock and reads again, and finds what the other worker stored meanwhile."""
+    other = store.lock("thread:100", 0.3)
+    assert other.acquire_with(lambda pipe: None)[0]
+    lock = store.lock("thread:100", 5)
+    ahead = store.first_read("100", "102", lock)
+    mention_lock, *_, answers = store.begin_attempt("21", 5, also=ahead.queue)
+    ahead.received(answers)
+    assert (None, False) == (ahead.answers, lock.held())
+
+    store.save_thread(thread("100"))  # what the other worker stored before its lock ran out
+    assert "100" == store.find_thread("100", "102", lock=lock, ahead=ahead).root_id  # type: ignore[union-attr]
+    assert lock.held()
+    lock.release()
+    assert mention_lock is not None
+    mention_lock.release()

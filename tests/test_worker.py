@@ -356,3 +356,45 @@ def test_a_reader_asking_again_the_same_day_gets_each_reply_in_a_new_wording(
         (store.reply_record(m).state, store.reply_record(m).text)  # type: ignore[union-attr]
         for m in mentions
     ]
+
+
+def test_a_request_busy_elsewhere_leaves_its_threads_lock_free(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The thread's lock is taken with the request's first round trip; when another worker holds the mention,
+    that lock is given back at once, so the thread's other mentions are not held up."""
+    from bot.worker import handle
+
+    thread = post_thread(sandbox.world, 3)
+    mention = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    poll_once(bot)
+    [(entry_id, request)], _ = store.take("w1", 60_000)
+    other = store.lock(f"mention:{mention}", 5)
+    assert other.acquire_with(lambda pipe: None)[0]
+
+    assert not handle(bot, "w1", entry_id, request)
+    assert 0 == store.redis.exists(store.key("lock", f"thread:{request.conversation_id}"))
+    other.release()
+    assert handle(bot, "w1", entry_id, request)
+    assert 1 == len(replies_to(sandbox, mention))
+    assert 0 == store.redis.exists(store.key("lock", f"thread:{request.conversation_id}"))
+
+
+def test_a_request_answered_before_leaves_its_threads_lock_free(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A redelivered request whose reply is on record never resolves its thread: the thread's lock, taken with
+    its first round trip, is given back when it ends."""
+    from bot.worker import handle
+
+    thread = post_thread(sandbox.world, 3)
+    mention = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    poll_once(bot)
+    [(entry_id, request)], _ = store.take("w1", 60_000)
+    store.mark_replied(mention, "999", "an earlier reply")
+
+    assert handle(bot, "w1", entry_id, request)
+    assert ([], "999") == (replies_to(sandbox, mention), store.handled_one(mention).reply_id)  # type: ignore[union-attr]
+    assert 0 == store.redis.exists(store.key("lock", f"thread:{request.conversation_id}"))

@@ -20,7 +20,7 @@ from bot.store.metrics import MetricsStore
 from bot.store.records import RecordStore
 from bot.store.renewals import keep_alive
 from bot.store.stream import StreamStore
-from bot.store.threads import ThreadStore
+from bot.store.threads import FirstRead, ThreadStore
 from config.settings import Settings
 
 
@@ -36,6 +36,7 @@ __all__ = [
     "DUPLICATE_WINDOW",
     "GROUP",
     "REPLY_RECORD_TTL",
+    "FirstRead",
     "Lock",
     "Store",
     "StoreBase",

@@ -68,14 +68,24 @@ class Lock(redis.lock.Lock):
     def acquire_with(self, reads: Callable[[Any], object]) -> tuple[bool, list[Any]]:
         """One try at the lock, with `reads` queued on the same pipeline after it (their answers are current
         only when the lock was taken); returns whether it was, and the answers of the reads."""
-        token = new_token().encode()
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(self.name, token, nx=True, px=int(self.timeout * 1000) if self.timeout else None)
+        settle = self.acquire_on(pipe)
         reads(pipe)
         got, *answers = pipe.execute()
-        if got:
-            self.local.token = token
-        return bool(got), answers
+        return settle(got), answers
+
+    def acquire_on(self, pipe: Any) -> Callable[[Any], bool]:
+        """Queue one try at the lock on a pipeline the caller executes; returns what to call with that
+        command's answer, which says whether the lock was taken (and makes it this object's when it was)."""
+        token = new_token().encode()
+        pipe.set(self.name, token, nx=True, px=int(self.timeout * 1000) if self.timeout else None)
+
+        def settle(answer: Any) -> bool:
+            if answer:
+                self.local.token = token
+            return bool(answer)
+
+        return settle
 
     def acquire(
         self,

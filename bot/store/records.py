@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -56,16 +56,24 @@ class RecordStore(StoreBase):
         raw = self.redis.get(self.key("reply", mention_id))
         return ReplyRecord.model_validate_json(raw) if raw else None
 
-    def begin_attempt(self, mention_id: str, timeout: float) -> tuple[Lock | None, int, ReplyRecord | None]:
+    def begin_attempt(
+        self, mention_id: str, timeout: float, *, also: Callable[[Any], object] | None = None
+    ) -> tuple[Lock | None, int, ReplyRecord | None, list[Any]]:
         """Take the mention's lock and read what an attempt starts from, in one round trip: (the lock, or None
-        when another worker holds it; failed attempts so far; the reply record)."""
+        when another worker holds it; failed attempts so far; the reply record; the answers of the commands
+        `also` queued after those reads, e.g. the resolver's first read with the thread's lock)."""
         lock = self.lock(f"mention:{mention_id}", timeout)
-        got, (failures, raw) = lock.acquire_with(
-            lambda pipe: (pipe.get(self.key("failures", mention_id)), pipe.get(self.key("reply", mention_id)))
-        )
+
+        def reads(pipe: Any) -> None:
+            pipe.get(self.key("failures", mention_id))
+            pipe.get(self.key("reply", mention_id))
+            if also is not None:
+                also(pipe)
+
+        got, (failures, raw, *more) = lock.acquire_with(reads)
         if not got:
-            return None, 0, None
-        return lock, int(failures or 0), ReplyRecord.model_validate_json(raw) if raw else None
+            return None, 0, None, more
+        return lock, int(failures or 0), ReplyRecord.model_validate_json(raw) if raw else None, more
 
     def clear_posting(self, mention_id: str) -> None:
         """Forget an attempt X answered without posting (429, a refusal): the next attempt starts clean."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
@@ -26,6 +27,35 @@ redis.call('ZADD', KEYS[7], ARGV[6], ARGV[2])
 if KEYS[8] then redis.call('ZREM', KEYS[8], ARGV[2]) end
 return 1
 """
+
+
+class FirstRead:
+    """`find_thread`'s read queued on someone else's round trip, the thread's lock taken first: its answers
+    serve the resolver's first read when the lock was taken; otherwise the resolver reads as it always does."""
+
+    def __init__(self, store: ThreadStore, root_id: str | None, tweet_id: str, lock: Lock | None) -> None:
+        self.store, self.root_id, self.tweet_id, self.lock = store, root_id, tweet_id, lock
+        self.answers: list[Any] | None = None
+        self._settle: Callable[[Any], bool] | None = None
+
+    def queue(self, pipe: Any) -> None:
+        """Queue the lock's try and the reads on `pipe`."""
+        self._settle = self.lock.acquire_on(pipe) if self.lock is not None else None
+        self.store._find_on(pipe, self.root_id, self.tweet_id)
+
+    def received(self, answers: list[Any]) -> None:
+        """The answers of the commands `queue` added, in order."""
+        got = True
+        if self._settle is not None:
+            got, answers = self._settle(answers[0]), answers[1:]
+        self.answers = list(answers) if got else None
+
+    def take(self, root_id: str | None, tweet_id: str, lock: Lock | None) -> list[Any] | None:
+        """The answers, once, if they are this read's (same thread, same lock) and current (the lock taken)."""
+        answers, self.answers = self.answers, None
+        if (root_id, tweet_id, lock) != (self.root_id, self.tweet_id, self.lock):
+            return None
+        return answers
 
 
 class ThreadStore(StoreBase):
@@ -70,30 +100,39 @@ class ThreadStore(StoreBase):
         raw, fetched = pipe.execute()
         return self._thread_of(raw, fetched)
 
-    def find_thread(self, root_id: str | None, tweet_id: str, *, lock: Lock | None = None) -> Thread | None:
+    def find_thread(
+        self, root_id: str | None, tweet_id: str, *, lock: Lock | None = None, ahead: FirstRead | None = None
+    ) -> Thread | None:
         """The stored thread whose root is `root_id`, else the one holding `tweet_id`: one round trip when
         either is stored under the root or nothing is. With `lock`, the lock is taken first in the same round
-        trip; when another holds it, this waits for it (up to its timeout) and reads again."""
-
-        def reads(pipe: Any) -> None:
-            if root_id:
-                self._get_thread_on(pipe, root_id)
-            pipe.hget(self.key("tweet-root"), tweet_id)
-
-        if lock is None:
+        trip; when another holds it, this waits for it (up to its timeout) and reads again. `ahead`: this very
+        read, made earlier on another round trip (`first_read`); used once, when it took the lock."""
+        answers = ahead.take(root_id, tweet_id, lock) if ahead is not None else None
+        if answers is None and lock is None:
             pipe = self.redis.pipeline(transaction=False)
-            reads(pipe)
+            self._find_on(pipe, root_id, tweet_id)
             answers = pipe.execute()
-        else:
-            got, answers = lock.acquire_with(reads)
+        elif answers is None and lock is not None:
+            got, answers = lock.acquire_with(lambda pipe: self._find_on(pipe, root_id, tweet_id))
             if not got:  # another worker is resolving this thread: wait, then read what it stored
                 lock.acquire(blocking=True, blocking_timeout=lock.timeout)
                 return self.find_thread(root_id, tweet_id)
+        assert answers is not None
         *found, holder = answers
         thread = self._thread_of(*found) if found else None
         if thread is None and holder and holder != root_id:
             thread = self.get_thread(holder)
         return thread
+
+    def first_read(self, root_id: str | None, tweet_id: str, lock: Lock | None) -> FirstRead:
+        """`find_thread`'s read (with the lock taken first), to queue on a round trip made before the resolver
+        runs: the worker's first of a request (`begin_attempt(also=…)`)."""
+        return FirstRead(self, root_id, tweet_id, lock)
+
+    def _find_on(self, pipe: Any, root_id: str | None, tweet_id: str) -> None:
+        if root_id:
+            self._get_thread_on(pipe, root_id)
+        pipe.hget(self.key("tweet-root"), tweet_id)
 
     def _get_thread_on(self, pipe: Any, root_id: str) -> None:
         pipe.get(self.key("thread", root_id))
