@@ -276,27 +276,30 @@ def test_a_renamed_authors_thread_moves_to_their_new_handles_index(store: Store)
     )
 
 
-def test_counters_held_for_a_write_that_failed_are_held_again(store: Store) -> None:
-    """Redis went away as finish sent them: the counters are held again, and the block's end sends them."""
+def finish_while_redis_is_away(store: Store, handled: HandledRequest) -> None:
+    """`finish` on a client whose Redis nobody answers (it fails), the store's own client back afterwards."""
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    away = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nobody listens on that port once the socket is closed
     reachable = store.redis
+    store.redis = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    try:
+        with pytest.raises(redis.ConnectionError):
+            store.finish(handled, None)
+    finally:
+        store.redis = reachable  # Redis is back before the block ends
+
+
+def test_counters_held_for_a_write_that_failed_are_held_again(store: Store) -> None:
+    """Redis went away as finish sent them: the counters are held again, and the block's end sends them."""
     with store.batched():
         store.count("requests", ("replied",))
-        store.redis = away  # nobody listens on that port
-        try:
-            store.finish(HandledRequest(mention_id="9", outcome="replied"), None)
-        except redis.ConnectionError:
-            pass
-        finally:
-            store.redis = reachable  # Redis is back before the block ends
+        finish_while_redis_is_away(store, HandledRequest(mention_id="9", outcome="replied"))
         assert {} == store.counters("requests")
     assert {("replied",): 1} == store.counters("requests")
 
@@ -335,25 +338,9 @@ def test_a_reply_noted_before_a_read_back_is_sent_first(store: Store) -> None:
 
 def test_a_reply_held_for_a_finish_that_failed_is_held_again(store: Store) -> None:
     """Redis went away as finish sent the reply record: held again, and the block's end writes it."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    away = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
-    reachable = store.redis
     with store.batched():
         store.mark_replied("14", "559", "text")
-        store.redis = away
-        try:
-            store.finish(HandledRequest(mention_id="14", outcome="replied"), None)
-        except redis.ConnectionError:
-            pass
-        finally:
-            store.redis = reachable
+        finish_while_redis_is_away(store, HandledRequest(mention_id="14", outcome="replied"))
         assert store.reply_record("14") is None
     assert "559" == store.reply_record("14").reply_id  # type: ignore[union-attr]
 
