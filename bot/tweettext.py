@@ -72,8 +72,7 @@ class _Link:
 
     kind: SegmentKind
     href: str | None
-    pattern: str  # what the entity's own text reads, to check its offsets against
-    forms: tuple[str, ...] = ()  # the literal texts the pattern matches as typed (checked first, no regex)
+    forms: tuple[str, ...]  # what the entity's own text may read (any case), to check its offsets against
     shown: str | None = None  # what a URL shows instead of its t.co text: the display URL
     drop: bool = False  # a t.co link to the tweet's own media or quoted tweet: not shown at all
 
@@ -102,17 +101,17 @@ def _links(entities: Entities, tweet: ApiTweet) -> list[tuple[int, int, _Link]]:
     for url in entities.urls:
         href = url.expanded_url if is_http(url.expanded_url) else (url.url if is_http(url.url) else None)
         shown = url.display_url or url.expanded_url or url.url
-        link = _Link("url", href, re.escape(url.url), (url.url,), shown, drop=_points_at_self(url, tweet))
+        link = _Link("url", href, (url.url,), shown, drop=_points_at_self(url, tweet))
         out.append((url.start, url.end, link))
     for mention in entities.mentions:
-        pattern, forms = "[@＠]" + re.escape(mention.username), _forms("@＠", mention.username)
-        out.append((mention.start, mention.end, _Link("mention", f"https://x.com/{mention.username}", pattern, forms)))
+        forms = _forms("@＠", mention.username)
+        out.append((mention.start, mention.end, _Link("mention", f"https://x.com/{mention.username}", forms)))
     for tag in entities.hashtags:
         href = f"https://x.com/hashtag/{quote(tag.tag)}"
-        out.append((tag.start, tag.end, _Link("hashtag", href, "[#＃]" + re.escape(tag.tag), _forms("#＃", tag.tag))))
+        out.append((tag.start, tag.end, _Link("hashtag", href, _forms("#＃", tag.tag))))
     for tag in entities.cashtags:
         href = f"https://x.com/search?q={quote('$' + tag.tag)}"
-        out.append((tag.start, tag.end, _Link("cashtag", href, "[$＄]" + re.escape(tag.tag), _forms("$＄", tag.tag))))
+        out.append((tag.start, tag.end, _Link("cashtag", href, _forms("$＄", tag.tag))))
     return out
 
 
@@ -125,10 +124,10 @@ def _locate(text: str, start: int, end: int, link: _Link) -> tuple[int, int] | N
 
     X's offsets are almost always right and the text there reads as the entity does: that is checked
     literally first, since each entity's pattern is new to the regex cache and compiling it costs more than
-    the rest of the tweet's work."""
+    the rest of the tweet's work. Only then, any case and anywhere in the text."""
     if text[start:end] in link.forms:
         return start, end
-    regex = re.compile(link.pattern, re.IGNORECASE)
+    regex = re.compile("|".join(map(re.escape, link.forms)), re.IGNORECASE)
     if regex.fullmatch(text, start, end):
         return start, end
     found = [m.span() for m in regex.finditer(text)]

@@ -152,11 +152,16 @@ class StoreBase:
 
     def send_held(self) -> None:
         """Send the writes held so far now (before reading back what they change)."""
-        commands: list[Callable[[Any], object]] | None = getattr(self._held, "commands", None)
-        if commands:
-            self._held.commands = []
-            self._run(commands, quiet=False)
+        self._run(self._take_commands(), quiet=False)
         self._send(self._take_held())
+
+    def _take_commands(self) -> list[Callable[[Any], object]]:
+        """The commands held so far, no longer held (none when nothing is batched)."""
+        commands: list[Callable[[Any], object]] | None = getattr(self._held, "commands", None)
+        if not commands:
+            return []
+        self._held.commands = []
+        return commands
 
     def _run(self, commands: list[Callable[[Any], object]], *, quiet: bool = True) -> None:
         """Send held commands in one round trip; `quiet` (a block's end, already failing or done): log a failure."""
@@ -192,11 +197,9 @@ class StoreBase:
     def _execute_with_held(self, pipe: Any) -> list[Any]:
         """Execute `pipe` with the held counters queued after its own commands, in the same round trip. A failed
         counter write is logged; a failed command of the caller's is raised, as `execute()` would."""
-        commands: list[Callable[[Any], object]] | None = getattr(self._held, "commands", None)
-        if commands:
-            self._held.commands = []
-            for command in commands:
-                command(pipe)
+        commands = self._take_commands()
+        for command in commands:
+            command(pipe)
         first = len(pipe)
         held = self._take_held()
         if held:

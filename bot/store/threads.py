@@ -108,16 +108,15 @@ class ThreadStore(StoreBase):
         trip; when another holds it, this waits for it (up to its timeout) and reads again. `ahead`: this very
         read, made earlier on another round trip (`first_read`); used once, when it took the lock."""
         answers = ahead.take(root_id, tweet_id, lock) if ahead is not None else None
-        if answers is None and lock is None:
-            pipe = self.redis.pipeline(transaction=False)
-            self._find_on(pipe, root_id, tweet_id)
-            answers = pipe.execute()
-        elif answers is None and lock is not None:
+        if answers is None and lock is not None:
             got, answers = lock.acquire_with(lambda pipe: self._find_on(pipe, root_id, tweet_id))
             if not got:  # another worker is resolving this thread: wait, then read what it stored
                 lock.acquire(blocking=True, blocking_timeout=lock.timeout)
                 return self.find_thread(root_id, tweet_id)
-        assert answers is not None
+        elif answers is None:
+            pipe = self.redis.pipeline(transaction=False)
+            self._find_on(pipe, root_id, tweet_id)
+            answers = pipe.execute()
         *found, holder = answers
         thread = self._thread_of(*found) if found else None
         if thread is None and holder and holder != root_id:
