@@ -7,6 +7,7 @@ Content-Security-Policy says so to the browser too.
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
@@ -233,9 +234,28 @@ class Web:
         return JSONResponse(body, headers=headers)
 
     def prometheus(self, request: Request) -> Response:
-        """The bot's metrics in Prometheus text format, read from Redis at scrape time (every process's counts)."""
+        """The bot's metrics in Prometheus text format, read from Redis at scrape time (every process's counts);
+        only for a scraper that shows the token when `UNROLL_METRICS_TOKEN` is set."""
+        if not self.may_scrape(request.headers.get("authorization", "")):
+            return Response(
+                "Unauthorized: /metrics needs the bearer token set in UNROLL_METRICS_TOKEN\n",
+                status_code=401,
+                media_type="text/plain",
+                headers={"www-authenticate": 'Bearer realm="metrics"', "cache-control": "no-store"},
+            )
         body, content_type = metrics.exposition(self.registry)
         return Response(body, media_type=content_type, headers={"cache-control": "no-store"})
+
+    def may_scrape(self, authorization: str) -> bool:
+        """Whether an Authorization header opens /metrics: any when no token is set, else `Bearer <token>`
+        (compared in constant time)."""
+        token = self.settings.metrics_token
+        if token is None:
+            return True
+        scheme, _, given = authorization.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), token.get_secret_value().encode()
+        )
 
     # --- errors -------------------------------------------------------------------------------------
     def http_error(self, request: Request, exc: Exception) -> Response:

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         description="Port the web process listens on.",
         json_schema_extra=_hint("a port number from 1 to 65535"),
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Token /metrics asks scrapers for (Authorization: Bearer <token>); unset: /metrics is open like the pages.",
+        json_schema_extra=_hint("at least 16 characters without spaces, e.g. the output of `openssl rand -hex 32`"),
+    )
 
     # --- The bot ------------------------------------------------------------------------------------
     keywords: CommaList = Field(
@@ -327,6 +332,15 @@ class Settings(BaseSettings):
             raise ValueError("not an X handle")
         return value
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < 16 or any(c.isspace() for c in value.get_secret_value()):
+            raise ValueError("too short or holds spaces")
+        return value
+
     @field_validator("key_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
@@ -401,6 +415,7 @@ class Settings(BaseSettings):
             self.x_access_token,
             self.x_access_token_secret,
             self.x_bearer_token,
+            self.metrics_token,
         )
         return [v.get_secret_value() for v in values if v and v.get_secret_value()]
 
@@ -459,6 +474,8 @@ def _describe(error: Any) -> str:
     value = error.get("input")
     detail = str(error.get("msg", "")).removeprefix("Value error, ")
     shown = value if isinstance(value, str) else repr(value)
+    if Settings.model_fields[field].annotation == SecretStr | None:  # a secret is named, never shown
+        shown = "*" * 10
     if hint:
         return f'{name} must be {hint}, got "{shown}" ({detail})'
     return f'{name} is invalid, got "{shown}" ({detail})'

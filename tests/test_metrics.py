@@ -10,6 +10,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+from pydantic import SecretStr
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from starlette.testclient import TestClient
@@ -76,6 +77,40 @@ def test_metrics_endpoint_speaks_prometheus_text(client: TestClient) -> None:
         response.headers["content-type"].split(";")[0],
         response.headers["cache-control"],
     )
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [
+        (None, 401),
+        ("Bearer wrong-token-of-some-length", 401),
+        ("Basic c2NyYXBlcjpzM2NyZXQ=", 401),
+        ("Bearer 0123456789abcdef-metrics", 200),
+        ("bearer 0123456789abcdef-metrics", 200),
+    ],
+)
+def test_metrics_with_a_token_answer_only_the_scraper_that_shows_it(
+    settings: Settings, store: Store, authorization: str | None, status: int
+) -> None:
+    """With UNROLL_METRICS_TOKEN set, /metrics asks for `Authorization: Bearer <token>` (what Prometheus sends
+    with `authorization: {credentials: …}`); anyone else gets 401 and no figure."""
+    guarded = settings.model_copy(update={"metrics_token": SecretStr("0123456789abcdef-metrics")})
+    metrics.observe_handled(store, handled("1", "replied"))
+    headers = {"authorization": authorization} if authorization else {}
+    with TestClient(create_app(guarded, store)) as client:
+        response = client.get("/metrics", headers=headers)
+    assert status == response.status_code
+    assert ("unroll_requests_total" in response.text) == (status == 200)
+    if status == 401:
+        assert 'Bearer realm="metrics"' == response.headers["www-authenticate"]
+        assert "no-store" == response.headers["cache-control"]
+
+
+def test_pages_and_health_stay_open_when_metrics_need_a_token(settings: Settings, store: Store) -> None:
+    """The token guards /metrics only: readers' pages and the platform's health check need none."""
+    guarded = settings.model_copy(update={"metrics_token": SecretStr("0123456789abcdef-metrics")})
+    with TestClient(create_app(guarded, store)) as client:
+        assert [200, 200] == [client.get(path).status_code for path in ("/", "/healthz")]
 
 
 def test_metrics_has_every_family_with_its_type(client: TestClient) -> None:

@@ -128,3 +128,24 @@ def test_full_archive_needs_the_bearer_token(monkeypatch: pytest.MonkeyPatch) ->
         load_settings(_env_file=None)
     monkeypatch.setenv("X_BEARER_TOKEN", "b")
     assert load_settings(_env_file=None).full_archive
+
+
+@pytest.mark.parametrize("value", ["short-token", "sixteen chars here"])
+def test_a_bad_metrics_token_is_named_but_never_shown(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """A token too short or with spaces stops start-up; the message names the variable, not the value."""
+    monkeypatch.setenv("UNROLL_METRICS_TOKEN", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    message = str(info.value)
+    assert message.startswith("UNROLL_METRICS_TOKEN must be at least 16 characters without spaces")
+    assert value not in message
+
+
+def test_an_empty_metrics_token_leaves_metrics_open_and_a_set_one_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """UNROLL_METRICS_TOKEN= (empty, as in .env.example) means unset; a set token is scrubbed from logs."""
+    monkeypatch.setenv("UNROLL_METRICS_TOKEN", "")
+    assert load_settings(_env_file=None).metrics_token is None
+    monkeypatch.setenv("UNROLL_METRICS_TOKEN", "0123456789abcdef-token")
+    settings = load_settings(_env_file=None)
+    assert "0123456789abcdef-token" in settings.secrets()
+    assert "0123456789abcdef-token" not in repr(settings)
