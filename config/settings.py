@@ -102,7 +102,9 @@ class Settings(BaseSettings):
     )
     metrics_token: SecretStr | None = Field(
         None,
-        description="Token /metrics asks scrapers for (Authorization: Bearer <token>); unset: /metrics is open like the pages.",
+        description=(
+            "Token /metrics asks scrapers for (Authorization: Bearer <token>); unset: /metrics is open like the pages."
+        ),
         json_schema_extra=_hint("at least 16 characters without spaces, e.g. the output of `openssl rand -hex 32`"),
     )
 
