@@ -1,12 +1,14 @@
 """`python -m bot doctor`: is this deployment ready to run? One line per check, each failing one with its fix.
 
 Checks the credentials (GET /2/users/me, and the app bearer token when set), the bot's handle, Redis and its
-persistence, that PUBLIC_BASE_URL reaches the web process, the rate-limit budget, today's spending, and the
-poller and queue. The exit code is 1 when a check fails (warnings don't fail), so deploy scripts can call it.
+persistence, that PUBLIC_BASE_URL reaches the web process and who may read its /metrics, the rate-limit budget,
+today's spending, and the poller and queue. The exit code is 1 when a check fails (warnings don't fail), so
+deploy scripts can call it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,7 +88,9 @@ def checks_of(settings: Settings, store: Store | None = None) -> Iterator[Check]
     yield check
     if store is not None:
         yield persistence(store)
-    yield public_url(settings)
+    site = public_url(settings)
+    yield site
+    yield metrics_access(settings, site)
     yield rate_limits(api.windows, store.windows() if store is not None else {})
     if store is not None:
         yield spend(store, settings)
@@ -244,6 +248,70 @@ def public_url(settings: Settings) -> Check:
             "set PUBLIC_BASE_URL to the address readers reach (https://…)",
         )
     return Check("public url", "ok", f"{url} answers")
+
+
+def metrics_access(settings: Settings, site: Check) -> Check:
+    """Who can read /metrics at PUBLIC_BASE_URL (it shows the spending and the rate limits): asked of the web
+    process itself, without the token and, when this process has one, with it."""
+    if site.status == "fail":
+        return Check("metrics", "skip", "not checked: the web process did not answer")
+    url = f"{settings.public_base_url}/metrics"
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    try:
+        anyone = requests.get(url, timeout=URL_TIMEOUT).status_code
+        shown = requests.get(url, timeout=URL_TIMEOUT, headers={"authorization": f"Bearer {token}"}).status_code
+    except requests.RequestException as exc:
+        return Check("metrics", "warn", f"{url} did not answer ({type(exc).__name__})", "run doctor again")
+    return metrics_verdict(url, urlsplit(settings.public_base_url).hostname or "", token is not None, anyone, shown)
+
+
+def metrics_verdict(url: str, host: str, token_set: bool, anyone: int, shown: int) -> Check:
+    """The metrics check from what /metrics answered without the token (`anyone`) and with this process's
+    (`shown`; no header when it has none)."""
+    if token_set and anyone == 401 and shown == 200:
+        return Check("metrics", "ok", f"{url} answers only with UNROLL_METRICS_TOKEN")
+    if token_set and anyone == 401:
+        return Check(
+            "metrics",
+            "fail",
+            f"{url} refuses this process's UNROLL_METRICS_TOKEN ({shown}): the web process has another",
+            "give the web process and your Prometheus the same UNROLL_METRICS_TOKEN",
+        )
+    if anyone == 401:
+        return Check(
+            "metrics",
+            "warn",
+            f"{url} asks for a token (the web process has UNROLL_METRICS_TOKEN); this process has none",
+            "set the same UNROLL_METRICS_TOKEN here",
+        )
+    if anyone != 200:
+        return Check("metrics", "warn", f"{url} answered {anyone}", "point PUBLIC_BASE_URL at the bot's web process")
+    if token_set:
+        return Check(
+            "metrics",
+            "warn",
+            f"{url} answers anyone: the web process has no UNROLL_METRICS_TOKEN",
+            "set UNROLL_METRICS_TOKEN on the web process too, then restart it",
+        )
+    if _local(host):
+        return Check("metrics", "ok", f"{url} is open, reachable from {host} only")
+    return Check(
+        "metrics",
+        "warn",
+        f"{url} is open to anyone who reaches {host}: it shows the spending and the rate limits",
+        "set UNROLL_METRICS_TOKEN and give it to your Prometheus (README, Health and metrics)",
+    )
+
+
+def _local(host: str) -> bool:
+    """A host only this machine or its private network reaches."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a name: readers reach it, so anyone may
+    return address.is_loopback or address.is_private or address.is_unspecified
 
 
 def rate_limits(

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,10 +35,18 @@ def free_port() -> int:
 @pytest.fixture
 def served(settings: Settings, store: Store) -> Iterator[Settings]:
     """The settings with PUBLIC_BASE_URL at the bot's web app, served by uvicorn in a thread."""
+    with serving(settings, store) as served:
+        yield served
+
+
+@contextmanager
+def serving(settings: Settings, store: Store, **web_changes: object) -> Iterator[Settings]:
+    """The bot's web app served by uvicorn in a thread (its settings changed by `web_changes`); yields
+    `settings` with PUBLIC_BASE_URL at it."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     served = changed(settings, public_base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
-    server = web.server(served, store)
+    server = web.server(changed(served, **web_changes), store)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -69,6 +78,7 @@ def test_healthy_deployment_passes_every_check(served: Settings, store: Store) -
     assert lines["handle"].startswith("ok")
     assert lines["redis"].startswith("ok")
     assert lines["public url"].startswith("warn") and "/healthz answers" in lines["public url"]
+    assert lines["metrics"].startswith("ok") and "reachable from 127.0.0.1 only" in lines["metrics"]
 
 
 def test_every_check_prints_one_line(served: Settings, store: Store) -> None:
@@ -76,9 +86,9 @@ def test_every_check_prints_one_line(served: Settings, store: Store) -> None:
     lines: list[str] = []
     doctor.run_doctor(served, lines.append, store=store)
     names = [line[6:].split("  ", 1)[0].strip() for line in lines[:-2]]
-    expected = ["config", "credentials", "bearer token", "handle", "redis", "persistence", "public url"]
+    expected = ["config", "credentials", "bearer token", "handle", "redis", "persistence", "public url", "metrics"]
     assert [*expected, "rate limits", "spending", "poller"] == names
-    assert lines[-1].startswith("10 checks: 0 failed")
+    assert lines[-1].startswith("11 checks: 0 failed")
 
 
 def test_wrong_credentials_fail_naming_the_variables(sandbox: SandboxServer, served: Settings, store: Store) -> None:
@@ -228,3 +238,52 @@ def test_dead_letters_are_a_warning(served: Settings, store: Store) -> None:
     _, lines = run(served, store)
     assert lines["poller"].startswith("warn") and "1 dead letters" in lines["poller"]
     assert "--requeue" in lines["poller"]
+
+
+TOKEN = "0123456789abcdef-metrics"
+
+
+@pytest.mark.parametrize(
+    ("web_token", "doctor_token", "status", "says"),
+    [
+        (TOKEN, TOKEN, "ok", "answers only with UNROLL_METRICS_TOKEN"),
+        (TOKEN, "another-token-0123456789", "FAIL", "the web process has another"),
+        (None, TOKEN, "warn", "answers anyone: the web process has no UNROLL_METRICS_TOKEN"),
+        (TOKEN, None, "warn", "this process has none"),
+    ],
+)
+def test_metrics_token_is_checked_against_the_web_process(
+    settings: Settings, store: Store, web_token: str | None, doctor_token: str | None, status: str, says: str
+) -> None:
+    """The doctor asks the running web process, with and without its own token, who may read /metrics: a
+    token set on one process and not the other (or another one) is caught before Prometheus is refused."""
+    with serving(settings, store, metrics_token=web_token) as served:
+        code, lines = run(changed(served, metrics_token=doctor_token), store)
+    assert lines["metrics"].startswith(status) and says in lines["metrics"]
+    assert (status == "FAIL") == (code == 1)
+
+
+def test_metrics_check_waits_for_a_web_process(settings: Settings, store: Store) -> None:
+    """No web process answering: the public URL fails and the metrics check is skipped, not failed twice."""
+    _, lines = run(changed(settings, public_base_url=f"http://127.0.0.1:{free_port()}"), store)
+    assert lines["metrics"].startswith("skip")
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("127.0.0.1", "ok"),
+        ("localhost", "ok"),
+        ("10.1.2.3", "ok"),
+        ("192.168.0.7", "ok"),
+        ("[::1]", "ok"),
+        ("unroll.example.org", "warn"),
+        ("1.1.1.1", "warn"),
+    ],
+)
+def test_open_metrics_warn_only_where_anyone_reaches_them(host: str, status: str) -> None:
+    """Metrics without a token are fine on this machine or a private network; on a public name or address
+    anyone reads the spending and rate limits, so the doctor says to set the token."""
+    check = doctor.metrics_verdict(f"http://{host}/metrics", host, False, 200, 200)
+    assert status == check.status
+    assert ("UNROLL_METRICS_TOKEN" in check.fix) == (status == "warn")
