@@ -177,3 +177,35 @@ def test_pasted_link_waits_then_shows_the_thread(browser: Browser, live_server: 
     shown = page.inner_text("h1")
     context.close()
     assert ("Unrolling the thread…", FIRST_TEXT) == (waiting, shown)
+
+
+def test_images_x_no_longer_serves_show_a_quiet_placeholder(
+    browser: Browser, live_server: str, pages_store: Store
+) -> None:
+    """An avatar changed since the thread was stored, or a photo deleted at X, shows as a plain placeholder (a
+    grey disc; a card with the photo's description), never the browser's broken-image icon."""
+    pages_store.save_thread(build_thread(12, media_base=f"{live_server}/gone"))
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+
+    def route(intercepted: Route) -> None:
+        parts = urlsplit(intercepted.request.url)
+        if parts.hostname != "127.0.0.1" or parts.path.startswith("/gone/"):
+            intercepted.abort()
+        else:
+            intercepted.continue_()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.goto(f"{live_server}/thread/1000", wait_until="load")
+    photo = page.locator(".media img").first
+    photo.scroll_into_view_if_needed()
+    page.wait_for_function("() => [...document.images].every(i => i.complete)")
+    with Image.open(io.BytesIO(page.locator("img.avatar").screenshot())) as avatar:
+        darkest = ImageStat.Stat(avatar.convert("L")).extrema[0][0]
+    with Image.open(io.BytesIO(photo.screenshot())) as shot:
+        corner = ImageStat.Stat(shot.convert("L").crop((4, 4, 28, 28))).stddev[0]
+    described = page.evaluate("img => getComputedStyle(img, '::after').content", photo.element_handle())
+    context.close()
+    # The placeholder disc is light grey on white (the icon has dark strokes); the photo's card is plain where
+    # the icon would sit, and says what the photo showed.
+    assert (True, True, '"The mill"') == (darkest > 150, corner < 2, described)
