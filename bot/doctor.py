@@ -240,7 +240,7 @@ def public_url(settings: Settings) -> Check:
             "point PUBLIC_BASE_URL (and the proxy in front) at the bot's web process",
         )
     host = urlsplit(settings.public_base_url).hostname or ""
-    if host in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
+    if _local(host):
         return Check(
             "public url",
             "warn",
@@ -259,7 +259,11 @@ def metrics_access(settings: Settings, site: Check) -> Check:
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     try:
         anyone = requests.get(url, timeout=URL_TIMEOUT).status_code
-        shown = requests.get(url, timeout=URL_TIMEOUT, headers={"authorization": f"Bearer {token}"}).status_code
+        shown = (
+            requests.get(url, timeout=URL_TIMEOUT, headers={"authorization": f"Bearer {token}"}).status_code
+            if token is not None
+            else anyone
+        )
     except requests.RequestException as exc:
         return Check("metrics", "warn", f"{url} did not answer ({type(exc).__name__})", "run doctor again")
     return metrics_verdict(url, urlsplit(settings.public_base_url).hostname or "", token is not None, anyone, shown)
@@ -304,7 +308,8 @@ def metrics_verdict(url: str, host: str, token_set: bool, anyone: int, shown: in
 
 
 def _local(host: str) -> bool:
-    """A host only this machine or its private network reaches."""
+    """A host only this machine or its private network reaches: readers can't open links to it, and nobody
+    outside reads what it serves."""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:

@@ -337,9 +337,10 @@ class Settings(BaseSettings):
     @field_validator("metrics_token")
     @classmethod
     def _token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
+        raw = value.get_secret_value() if value is not None else ""
+        if not raw.strip():
             return None
-        if len(value.get_secret_value()) < 16 or any(c.isspace() for c in value.get_secret_value()):
+        if len(raw) < 16 or any(c.isspace() for c in raw):
             raise ValueError("too short or holds spaces")
         return value
 
