@@ -11,7 +11,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -82,9 +90,12 @@ class Settings(BaseSettings):
         json_schema_extra=_hint("a redis://, rediss:// or unix:// URL"),
     )
     public_base_url: str = Field(
-        "http://127.0.0.1:8000",
+        "",
         validation_alias=_env("PUBLIC_BASE_URL"),
-        description="Public address of the web process; reply links start with it.",
+        description=(
+            "Public address of the web process; reply links start with it. Unset: the web process's own address, "
+            "http://127.0.0.1:PORT (or HOST when it names one interface)."
+        ),
         json_schema_extra=_hint("an http(s) URL such as https://unroll.example.org"),
     )
     host: str = Field(
@@ -103,7 +114,8 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         None,
         description=(
-            "Token /metrics asks scrapers for (Authorization: Bearer <token>); unset: /metrics is open like the pages."
+            "Token /metrics asks scrapers for, in an Authorization: Bearer header; unset: /metrics is open like "
+            "the pages."
         ),
         json_schema_extra=_hint("at least 16 characters without spaces, e.g. the output of `openssl rand -hex 32`"),
     )
@@ -310,7 +322,9 @@ class Settings(BaseSettings):
 
     @field_validator("x_api_base_url", "public_base_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "public_base_url" and not value.strip():
+            return ""  # unset: the web process's own address (`_public_base_url`)
         if not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", value):
             raise ValueError("not an http(s) URL")
         return value.rstrip("/")
@@ -383,6 +397,15 @@ class Settings(BaseSettings):
         if "{link}" in value:
             raise ValueError("the reply over budget has no link")
         return value
+
+    @model_validator(mode="after")
+    def _public_base_url(self) -> Settings:
+        """Links default to where the web process listens: an operator who moves PORT and forgets
+        PUBLIC_BASE_URL still gets links that open (on this machine; `doctor` says when readers can't)."""
+        if not self.public_base_url:
+            host = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+            self.public_base_url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        return self
 
     @model_validator(mode="after")
     def _reply_has_link(self) -> Settings:

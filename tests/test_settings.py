@@ -149,3 +149,25 @@ def test_an_empty_metrics_token_leaves_metrics_open_and_a_set_one_is_a_secret(mo
     settings = load_settings(_env_file=None)
     assert "0123456789abcdef-token" in settings.secrets()
     assert "0123456789abcdef-token" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"PORT": "8091"}, "http://127.0.0.1:8091"),
+        ({"HOST": "0.0.0.0", "PORT": "9000"}, "http://127.0.0.1:9000"),
+        ({"HOST": "10.0.0.5"}, "http://10.0.0.5:8000"),
+        ({"HOST": "fd00::1", "PORT": "8080"}, "http://[fd00::1]:8080"),
+        ({"PUBLIC_BASE_URL": "", "PORT": "8091"}, "http://127.0.0.1:8091"),
+        ({"PUBLIC_BASE_URL": "https://unroll.example.org/", "PORT": "8091"}, "https://unroll.example.org"),
+    ],
+)
+def test_links_default_to_where_the_web_process_listens(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], expected: str
+) -> None:
+    """Without PUBLIC_BASE_URL, reply links point at the web process's own HOST and PORT (a fixed :8000 sent
+    readers to nothing once PORT moved); a set PUBLIC_BASE_URL always wins."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert expected == load_settings(_env_file=None).public_base_url
