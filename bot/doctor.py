@@ -122,7 +122,7 @@ def credentials(api: XApi) -> tuple[ApiUser | None, Check]:
         return None, Check(
             "credentials",
             "warn",
-            f"GET /2/users/me is rate limited until {exc.reset_at:%H:%M}Z: not checked",
+            f"GET /2/users/me is rate limited until {_at(exc.reset_at, datetime.now(UTC))}: not checked",
             "run doctor again after the window resets",
         )
     except ApiUnavailable as exc:
@@ -332,10 +332,10 @@ def rate_limits(
     for name, (limit, remaining, reset_at) in sorted(windows.items()):
         if remaining is None or (reset_at is not None and reset_at <= now):
             continue  # the window has reset since it was seen
-        resets = f", resets {reset_at:%H:%M}Z" if reset_at else ""
+        resets = f", resets {_at(reset_at, now)}" if reset_at else ""
         parts.append(f"{name} {remaining}/{limit if limit is not None else '?'}{resets}")
         if remaining == 0:
-            spent.append(f"{name} until {reset_at:%H:%M}Z" if reset_at else name)
+            spent.append(f"{name} until {_at(reset_at, now)}" if reset_at else name)
     if not parts:
         return Check("rate limits", "skip", "no rate-limit headers seen yet")
     if spent:
@@ -346,6 +346,13 @@ def rate_limits(
             "nothing to do: the bot waits for the reset (poll less often with UNROLL_POLL_INTERVAL if it recurs)",
         )
     return Check("rate limits", "ok", "; ".join(parts))
+
+
+def _at(moment: datetime, now: datetime) -> str:
+    """A time of day in UTC, with its date when that is not today's (a daily cap resets tomorrow, not at this
+    very minute)."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%H:%M}Z" if moment.date() == now.astimezone(UTC).date() else f"{moment:%b %d %H:%M}Z"
 
 
 def spend(store: Store, settings: Settings) -> Check:

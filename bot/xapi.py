@@ -235,7 +235,7 @@ class XApi:
             reset_at = self._board_blocked(endpoint)
         if reset_at is not None:
             raise RateLimited(
-                f"{endpoint} is rate limited until {reset_at:%H:%M:%S}Z",
+                f"{endpoint} is rate limited until {reset_at:%Y-%m-%d %H:%M:%S}Z",
                 reset_at=reset_at,
                 status=None,
                 endpoint=endpoint,

@@ -185,6 +185,22 @@ def test_windows_that_reset_since_are_left_out() -> None:
     assert Check("rate limits", "ok", "GET /2/users/me 74/75, resets 12:15Z") == doctor.rate_limits(fresh, seen, now)
 
 
+def test_a_daily_cap_that_resets_tomorrow_says_so() -> None:
+    """A 24-hour cap seen at 11:05 resets at 11:05 tomorrow: the line gives its date, not a bare "11:05Z" that
+    reads as now; a spent cap's wait shows the same."""
+    now = datetime(2026, 11, 29, 11, 5, tzinfo=UTC)
+    seen = {
+        "POST /2/tweets 24h-user": (100, 0, now + timedelta(hours=24)),
+        "POST /2/tweets": (100, 95, now + timedelta(minutes=15)),
+    }
+    check = doctor.rate_limits({}, seen, now)
+    assert (
+        "warn",
+        "spent: POST /2/tweets 24h-user until Nov 30 11:05Z — POST /2/tweets 95/100, resets 11:20Z; "
+        "POST /2/tweets 24h-user 0/100, resets Nov 30 11:05Z",
+    ) == (check.status, check.detail)
+
+
 @pytest.mark.parametrize(
     ("config", "status"),
     [

@@ -53,9 +53,11 @@ def test_429_is_shared_with_other_processes_and_not_called_again(
         first.search("conversation_id:1")
     assert info.value.reset_at > datetime.now(UTC)
     before = sandbox.world.request_counts()["GET /2/tweets/search/recent"]
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited) as refused:
         second.search("conversation_id:1")
     assert before == sandbox.world.request_counts()["GET /2/tweets/search/recent"]
+    # The message dates the reset: a daily cap's "until 11:05" would read as a minute away.
+    assert f"until {info.value.reset_at:%Y-%m-%d %H:%M:%S}Z" in str(refused.value)
     assert store.endpoint_blocked("GET /2/tweets/search/recent") is not None
 
 
