@@ -18,6 +18,7 @@ from typing import Any
 import redis
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
+from redis.backoff import AbstractBackoff, ExponentialBackoff
 
 from bot.errors import ApiError, ApiUnavailable, AuthFailed, RateLimited, StoreUnavailable
 from bot.poller import poll_once
@@ -30,6 +31,8 @@ log = structlog.get_logger(__name__)
 SHUTDOWN_GRACE = 20.0  # seconds a stopping process gives the request in hand (Procfile platforms wait ~30)
 READ_BLOCK_MS = 2000
 RECONNECT_WAIT = 2.0
+# While Redis or X stays away: 2, 4, 8, 16, then every 30 seconds (not a warning line every 2 s for hours).
+RECONNECT_BACKOFF = ExponentialBackoff(cap=30.0, base=RECONNECT_WAIT)
 
 
 def consumer_name() -> str:
@@ -103,31 +106,45 @@ def start_poller(bot: Bot) -> BackgroundScheduler:
     return scheduler
 
 
-def build_when_ready(settings: Settings, stop: threading.Event) -> Bot | None:
+def build_when_ready(
+    settings: Settings, stop: threading.Event, backoff: AbstractBackoff = RECONNECT_BACKOFF
+) -> Bot | None:
     """The bot's parts, once Redis and the X API answer: a process started during an outage waits for them
-    instead of exiting (None if stopped first). Wrong credentials or settings still stop it at once."""
+    instead of exiting (None if stopped first), longer the longer it lasts; a spent rate-limit window is waited
+    out to its reset, not asked again. Wrong credentials or settings still stop it at once."""
+    failures = 0
     while not stop.is_set():
         try:
             return build(settings)
-        except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable, ApiUnavailable, RateLimited) as exc:
-            log.warning("waiting_to_start", error=str(exc), retry_in=RECONNECT_WAIT)
-            stop.wait(RECONNECT_WAIT)
+        except RateLimited as exc:  # GET /2/users/me's window: another ask before the reset is refused too
+            error, wait = str(exc), max(RECONNECT_WAIT, (exc.reset_at - datetime.now(UTC)).total_seconds())
+        except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable, ApiUnavailable) as exc:
+            error, wait = str(exc), backoff.compute(failures)
+            failures += 1
+        log.warning("waiting_to_start", error=error, retry_in=round(wait, 2))
+        stop.wait(wait)
     return None
 
 
-def run_worker(bot: Bot, stop: threading.Event, consumer: str | None = None) -> None:
+def run_worker(
+    bot: Bot, stop: threading.Event, consumer: str | None = None, backoff: AbstractBackoff = RECONNECT_BACKOFF
+) -> None:
     """Handle requests until stopped; Redis outages are waited out, never fatal."""
     consumer = consumer or consumer_name()
     log.info("worker_started", consumer=consumer)
+    failures = 0
     while not stop.is_set():
         try:
             work_once(bot, consumer, count=1, block_ms=READ_BLOCK_MS)  # one at a time: prompt shutdown
+            failures = 0
         except AuthFailed:
             stop.set()
             raise
         except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable) as exc:
-            log.warning("redis_unreachable", error=str(exc), retry_in=RECONNECT_WAIT)
-            stop.wait(RECONNECT_WAIT)
+            wait = backoff.compute(failures)
+            failures += 1
+            log.warning("redis_unreachable", error=str(exc), retry_in=wait)
+            stop.wait(wait)
         except Exception as exc:
             log.exception("worker_loop_error", error=str(exc))
             stop.wait(RECONNECT_WAIT)

@@ -1,0 +1,75 @@
+"""The long-running processes through an outage: start-up and the worker loop wait for Redis and X, longer the
+longer it lasts, and a spent rate-limit window is waited out to its reset instead of asked again."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import MutableMapping, Sequence
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry
+from structlog.testing import capture_logs
+
+from bot.processes import build_when_ready, run_worker
+from bot.sandbox import SandboxServer
+from bot.store import Store
+from config.settings import Settings
+from tests.harness import free_port
+from tests.helpers import make_bot
+
+QUICK = ExponentialBackoff(cap=0.04, base=0.01)  # the production backoff's shape, in hundredths of its seconds
+
+
+def waits_until(events: Sequence[MutableMapping[str, Any]], name: str, count: int, timeout: float = 10) -> list[float]:
+    """The `retry_in` of the first `count` events called `name`, once that many were logged."""
+    deadline = time.monotonic() + timeout
+    while True:
+        waits = [float(e["retry_in"]) for e in events if e["event"] == name]
+        if len(waits) >= count or time.monotonic() > deadline:
+            return waits[:count]
+        time.sleep(0.01)
+
+
+def test_start_up_during_a_redis_outage_waits_longer_each_time(settings: Settings) -> None:
+    """A process started while Redis is away keeps waiting for it, doubling the wait up to a cap (2, 4, 8, 16,
+    30 s in production), and gives up only when told to stop."""
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    stop = threading.Event()
+    result: list[object] = []
+    with capture_logs() as events:
+        starting = threading.Thread(target=lambda: result.append(build_when_ready(down, stop, QUICK)))
+        starting.start()
+        waits = waits_until(events, "waiting_to_start", 5)
+        stop.set()
+        starting.join(timeout=10)
+    assert ([0.01, 0.02, 0.04, 0.04, 0.04], [None]) == (waits, result)
+
+
+def test_start_up_waits_out_a_spent_window_without_asking_again(sandbox: SandboxServer, settings: Settings) -> None:
+    """GET /2/users/me answering 429 at start-up: the process waits for the window's reset and asks once more,
+    instead of asking every couple of seconds and being refused each time."""
+    sandbox.world.inject_fault("GET", "/2/users/me", status=429, reset_in=3)
+    with capture_logs() as events:
+        bot = build_when_ready(settings, threading.Event(), QUICK)
+    waits = [float(e["retry_in"]) for e in events if e["event"] == "waiting_to_start"]
+    asked = sum(sandbox.world.request_counts()["GET /2/users/me"].values())
+    assert (True, 1, True, 2) == (bot is not None, len(waits), 2.0 <= waits[0] <= 3.5, asked)
+
+
+def test_the_worker_waits_out_a_redis_outage_longer_each_time(settings: Settings, store: Store) -> None:
+    """Redis going away under a running worker: the loop keeps going, a longer wait each failure, never a
+    crash."""
+    bot = make_bot(settings, store)
+    gone = redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))  # each try fails at once
+    bot.store.redis = gone
+    stop = threading.Event()
+    with capture_logs() as events:
+        working = threading.Thread(target=run_worker, args=(bot, stop, "worker-1", QUICK))
+        working.start()
+        waits = waits_until(events, "redis_unreachable", 4)
+        stop.set()
+        working.join(timeout=10)
+    assert ([0.01, 0.02, 0.04, 0.04], False) == (waits, working.is_alive())
