@@ -62,7 +62,8 @@ def parser() -> argparse.ArgumentParser:
         "--only",
         type=_measures,
         metavar="MEASURE[,MEASURE]",
-        help="run only these measures: cost, speed (overhead and latency), pages, memory, scale",
+        help="run only these measures: cost, speed (overhead and latency), pages, memory, scale; budget (where the "
+        "bot's time per mention goes, section by section) runs only when named",
     )
     return p
 

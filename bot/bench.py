@@ -27,7 +27,7 @@ import structlog
 
 from bot.benchcost import measure_cost
 from bot.benchpages import measure_pages
-from bot.benchspeed import BotProcess, measure_latency, measure_overhead
+from bot.benchspeed import BotProcess, measure_budget, measure_latency, measure_overhead
 from bot.benchtable import Row, json_report, table
 from bot.benchworkers import measure_memory, measure_scale
 from bot.benchworld import bench_settings, free_port, fresh_world
@@ -149,14 +149,26 @@ def scale(bench: Bench) -> list[Row]:
     return measure_scale(bench, bench.plan.scale_per_worker, bench.plan.scale_latency)
 
 
+def budget(bench: Bench) -> list[Row]:
+    bench.fresh_world()
+    child = BotProcess(bench.settings("budget"), bench.log_path, budget=True)
+    try:
+        child.ask("ping")
+        return measure_budget(bench.sandbox, child, bench.bot_id, bench.plan.overhead_rounds)
+    finally:
+        child.close()
+
+
 MEASURES: list[tuple[str, Callable[[Bench], list[Row]]]] = [
     ("cost", cost),
     ("speed", speed),
     ("pages", pages),
     ("memory", memory),
     ("scale", scale),
+    ("budget", budget),
 ]
 MEASURE_NAMES = tuple(name for name, _ in MEASURES)
+ON_REQUEST = {"budget"}  # measures a run makes only when `--only` names them
 
 
 @contextmanager
@@ -217,7 +229,7 @@ def run_bench(
     try:
         with logs_into(folder / "bench.log", settings), opened(settings, plan, folder) as bench:
             for name, measure in MEASURES:
-                if only and name not in only:
+                if (only and name not in only) or (not only and name in ON_REQUEST):
                     continue
                 begun = time.monotonic()
                 try:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -32,6 +33,7 @@ import structlog
 import tweepy
 from pydantic import SecretStr
 
+from bot.benchbudget import HTTP, ORDER, REST, install
 from bot.benchtable import Goal, Row
 from bot.benchworld import Recording, add_mentions, add_thread, fresh_world
 from bot.poller import poll_once
@@ -155,13 +157,15 @@ def replay(client: tweepy.Client, calls: list[Call]) -> float:
 
 
 def serve_commands(receive: Connection, send: Connection) -> None:
-    """The child process: build the bot from the settings sent first, then answer commands until told to stop."""
-    data, log_path = receive.recv()
+    """The child process: build the bot from the settings sent first, then answer commands until told to stop.
+    With `budget`, the bot's parts are timed section by section (`bot.benchbudget`) instead of its store."""
+    data, log_path, budget = receive.recv()
     settings = load_settings(_env_file=None, **data)
     with open(log_path, "a") as sink:
         configure_logging(settings, stream=sink)
         clock = _RedisClock()
-        bot = build(settings, store=timed_store(settings, clock))
+        sections = install() if budget else None  # before the bot is built: its hooks are bound then
+        bot = build(settings) if sections else build(settings, store=timed_store(settings, clock))
         tap = _Tap()
         bot.api.client.session.hooks["response"].append(tap)
         floor = bare_tweepy(settings)
@@ -174,11 +178,16 @@ def serve_commands(receive: Connection, send: Connection) -> None:
                 tap.reset(recording=True)
                 clock.seconds, clock.counting = 0.0, True
                 started = time.perf_counter()
-                handled = run_once(bot)
+                handled = sections.around("bot", run_once, bot) if sections else run_once(bot)
                 elapsed, clock.counting = time.perf_counter() - started, False
                 send.send((elapsed, handled, tap.calls, clock.seconds))
             elif command == "floor":
-                send.send(replay(floor, argument))
+                send.send(sections.around("floor", replay, floor, argument) if sections else replay(floor, argument))
+            elif command == "budget" and sections:
+                send.send(sections.per_round())
+            elif command == "budget-reset" and sections:
+                sections.reset()
+                send.send(command)
             elif command == "latency":
                 tap.reset(recording=False)
                 poll_once(bot)
@@ -196,7 +205,7 @@ def child_main() -> None:
 class BotProcess:
     """The child process running the bot (`python -c`, two pipes), and the commands the bench sends it."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, *, budget: bool = False) -> None:
         child_reads, bench_writes = os.pipe()
         bench_reads, child_writes = os.pipe()
         code = "from bot.benchspeed import child_main; child_main()"
@@ -212,7 +221,7 @@ class BotProcess:
         os.close(child_writes)
         self.send = Connection(bench_writes, readable=False)
         self.receive = Connection(bench_reads, writable=False)
-        self.send.send((settings.model_dump(), str(log_path)))
+        self.send.send((settings.model_dump(), str(log_path), budget))
 
     def ask(self, command: str, argument: Any = None) -> Any:
         self.send.send((command, argument))
@@ -237,27 +246,7 @@ def measure_overhead(sandbox: SandboxServer, child: BotProcess, bot_id: str, rou
     """Mentions per second: the bot polling and answering one mention under a new 12-post thread at a time,
     against the floor of the same requests made with bare tweepy on the very same world (rebuilt, same ids).
     A first round, not counted, warms both up (connections, lazy imports)."""
-    world = sandbox.world
-    bot_seconds = floor_seconds = redis_seconds = 0.0
-    handled = requests_made = 0
-    for index in range(rounds + 1):
-        fresh_world(world, bot_id)
-        recording = Recording(world)
-        ids = add_thread(recording, f"author{index}", 12)
-        add_mentions(recording, ids[-1], [f"reader{index}"])
-        seconds, done, calls, in_redis = child.ask("bot")
-        fresh_world(world, bot_id)
-        recording.replay(world)
-        floor = child.ask("floor", calls)
-        if index == 0:
-            continue
-        bot_seconds += seconds
-        redis_seconds += in_redis
-        floor_seconds += floor
-        handled += done
-        requests_made += len(calls)
-    if handled != rounds:
-        raise RuntimeError(f"overhead: {rounds} mentions but {handled} handled")
+    bot_seconds, floor_seconds, redis_seconds, handled, requests_made = run_rounds(sandbox, child, bot_id, rounds)
     log.info(
         "bench_overhead",
         bot_s=bot_seconds,
@@ -295,6 +284,69 @@ def measure_overhead(sandbox: SandboxServer, child: BotProcess, bot_id: str, rou
             note="(bot − floor)",
         ),
     ]
+
+
+def measure_budget(sandbox: SandboxServer, child: BotProcess, bot_id: str, rounds: int) -> list[Row]:
+    """The overhead measure's rounds, in a child timing the bot section by section (`bot.benchbudget`): each
+    section's microseconds per poll + mention, next to the floor's where it has one (HTTP, the rest)."""
+    run_rounds(sandbox, child, bot_id, rounds, warmed=lambda: child.ask("budget-reset"))
+    budget = child.ask("budget")
+    bot, floor = budget["bot"], budget["floor"]
+    rows = [
+        Row(
+            "budget · per poll + mention, every section",
+            sum(bot.values()),
+            sum(floor.values()),
+            unit="µs",
+            digits=0,
+            note="(bare tweepy)",
+        )
+    ]
+    for section in ORDER:
+        paired = section in (HTTP, REST)
+        rows.append(
+            Row(
+                f"budget · {section}",
+                bot[section],
+                floor[section] if paired else None,
+                unit="µs",
+                digits=0,
+                note="(bare tweepy)" if paired else "",
+            )
+        )
+    return rows
+
+
+def run_rounds(
+    sandbox: SandboxServer, child: BotProcess, bot_id: str, rounds: int, warmed: Callable[[], object] | None = None
+) -> tuple[float, float, float, int, int]:
+    """`rounds` poll + mention rounds by the bot, each made again by the floor on the same world, after one
+    round of each not counted (`warmed` is called after it): (bot s, floor s, the bot's s in Redis, mentions
+    handled, requests made)."""
+    world = sandbox.world
+    bot_seconds = floor_seconds = redis_seconds = 0.0
+    handled = requests_made = 0
+    for index in range(rounds + 1):
+        fresh_world(world, bot_id)
+        recording = Recording(world)
+        ids = add_thread(recording, f"author{index}", 12)
+        add_mentions(recording, ids[-1], [f"reader{index}"])
+        seconds, done, calls, in_redis = child.ask("bot")
+        fresh_world(world, bot_id)
+        recording.replay(world)
+        floor = child.ask("floor", calls)
+        if index == 0:
+            if warmed is not None:
+                warmed()
+            continue
+        bot_seconds += seconds
+        redis_seconds += in_redis
+        floor_seconds += floor
+        handled += done
+        requests_made += len(calls)
+    if handled != rounds:
+        raise RuntimeError(f"overhead: {rounds} mentions but {handled} handled")
+    return bot_seconds, floor_seconds, redis_seconds, handled, requests_made
 
 
 def measure_latency(sandbox: SandboxServer, child: BotProcess, bot_id: str, samples: int, latency: float) -> list[Row]:

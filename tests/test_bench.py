@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.benchbudget import ORDER
 from bot.benchtable import Goal, Row, json_report, table
 
 # Every measure of issue 8, as the table names it (the figures in the names, such as a page's size, vary).
@@ -91,7 +92,22 @@ def test_only_runs_the_measures_named(tmp_path: Path) -> None:
 
     refused = bench(tmp_path, "--only", "speed,nope")
     assert 2 == refused.returncode
-    assert "unknown measure 'nope'; one of cost, speed, pages, memory, scale" in refused.stderr
+    assert "unknown measure 'nope'; one of cost, speed, pages, memory, scale, budget" in refused.stderr
+
+
+def test_budget_runs_only_when_named_and_its_sections_add_up(tmp_path: Path) -> None:
+    """`--only budget` times the bot section by section: a row per section, each taking some of the bot's time
+    (every part was really timed), adding up to the total; the floor has its HTTP and its rest."""
+    result = bench(tmp_path, "--only", "budget", "--json")
+
+    assert 0 == result.returncode, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = {row["measure"].removeprefix("budget · "): row for row in json.loads(result.stdout)["rows"]}
+    total = rows.pop("per poll + mention, every section")
+    assert set(ORDER) == set(rows)
+    assert [] == [name for name, row in rows.items() if not row["value"] > 0]
+    assert sum(row["value"] for row in rows.values()) == pytest.approx(total["value"])
+    floor = [row["baseline"] for row in rows.values() if row["baseline"] is not None]
+    assert (2, pytest.approx(total["baseline"])) == (len(floor), sum(floor))
 
 
 def test_table_and_json_hold_every_row() -> None:
