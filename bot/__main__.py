@@ -11,11 +11,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import redis
 import structlog
 
-from bot.errors import AuthFailed, ConfigError, StoreUnavailable
+from bot.errors import ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreUnavailable
 from config.logging import configure_logging
 from config.settings import load_settings
+
+EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, worth trying again later (cron, systemd)
 
 log = structlog.get_logger(__name__)
 
@@ -99,9 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuthFailed as exc:
         sys.stderr.write(f"The X API refused the credentials: {exc}\n")
         return 3
-    except StoreUnavailable as exc:
-        sys.stderr.write(f"{exc}\nCheck REDIS_URL (unset it to use the embedded Redis).\n")
+    except (StoreUnavailable, redis.ConnectionError, redis.TimeoutError) as exc:
+        said = str(exc) if isinstance(exc, StoreUnavailable) else f"Redis is not reachable: {exc}"
+        sys.stderr.write(f"{said}\nCheck REDIS_URL (unset it to use the embedded Redis).\n")
         return 4
+    except (ApiUnavailable, RateLimited) as exc:
+        # Nothing was lost (requests stay on the stream, the cursor where it was): cron may simply run again.
+        sys.stderr.write(f"The X API could not be used now ({exc}); nothing was lost, run again later.\n")
+        return EX_TEMPFAIL
     except KeyboardInterrupt:
         return 130
 

@@ -198,6 +198,35 @@ def test_invalid_configuration_stops_start_up_naming_the_variable(bot_env: dict[
     assert 'UNROLL_POLL_INTERVAL must be a positive number of seconds, got "ten"' in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("outage", "status", "says"),
+    [
+        ("x", 75, "The X API could not be used now (GET /2/users/me: ConnectionError); nothing was lost"),
+        ("429", 75, "GET /2/users/me: 429 Too Many Requests); nothing was lost, run again later"),
+        ("redis", 4, "Check REDIS_URL (unset it to use the embedded Redis)"),
+    ],
+)
+def test_a_cron_run_during_an_outage_says_so_in_one_line(
+    sandbox: SandboxServer, bot_env: dict[str, str], outage: str, status: int, says: str
+) -> None:
+    """`run --once` (cron) while X or Redis is away, or X's window is spent: one line saying so and an exit
+    status to retry on (75, sysexits' temporary failure; 4 for Redis), no traceback, nothing posted."""
+    env = dict(bot_env, UNROLL_HTTP_TIMEOUT="2")
+    if outage == "x":
+        env["X_API_BASE_URL"] = f"http://127.0.0.1:{free_port()}"
+    elif outage == "redis":
+        env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    else:
+        sandbox.world.inject_fault("GET", "/2/users/me", status=429, reset_in=60)
+    result = bot(env, "run", "--once", timeout=60)
+    assert (status, True, False, []) == (
+        result.returncode,
+        says in result.stderr,
+        "Traceback" in result.stderr,
+        sandbox.world.posted(),
+    ), result.stderr[-2000:]
+
+
 @pytest.mark.parametrize("command", [["run", "--once"], ["run"], ["poll"], ["work"]])
 def test_missing_credentials_are_named_at_start_up(bot_env: dict[str, str], command: list[str]) -> None:
     """Without the OAuth credentials no process starts; each says which ones are missing."""
