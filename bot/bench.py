@@ -118,15 +118,11 @@ def cost(bench: Bench) -> list[Row]:
 
 def speed(bench: Bench) -> list[Row]:
     bench.fresh_world()
-    child = BotProcess(bench.settings("speed"), bench.log_path)
-    try:
-        child.ask("ping")
+    with BotProcess(bench.settings("speed"), bench.log_path) as child:
         rows = measure_overhead(bench.sandbox, child, bench.bot_id, bench.plan.overhead_rounds)
         return rows + measure_latency(
             bench.sandbox, child, bench.bot_id, bench.plan.latency_samples, bench.plan.latency
         )
-    finally:
-        child.close()
 
 
 def pages(bench: Bench) -> list[Row]:
@@ -151,12 +147,8 @@ def scale(bench: Bench) -> list[Row]:
 
 def budget(bench: Bench) -> list[Row]:
     bench.fresh_world()
-    child = BotProcess(bench.settings("budget"), bench.log_path, budget=True)
-    try:
-        child.ask("ping")
+    with BotProcess(bench.settings("budget"), bench.log_path, budget=True) as child:
         return measure_budget(bench.sandbox, child, bench.bot_id, bench.plan.overhead_rounds)
-    finally:
-        child.close()
 
 
 MEASURES: list[tuple[str, Callable[[Bench], list[Row]]]] = [

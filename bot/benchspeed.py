@@ -223,6 +223,18 @@ class BotProcess:
         self.receive = Connection(bench_reads, writable=False)
         self.send.send((settings.model_dump(), str(log_path), budget))
 
+    def __enter__(self) -> BotProcess:
+        """The child, once it answers (its bot built); closed when the block ends, however it ends."""
+        try:
+            self.ask("ping")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def ask(self, command: str, argument: Any = None) -> Any:
         self.send.send((command, argument))
         if not self.receive.poll(ANSWER_TIMEOUT):
@@ -345,7 +357,7 @@ def run_rounds(
         handled += done
         requests_made += len(calls)
     if handled != rounds:
-        raise RuntimeError(f"overhead: {rounds} mentions but {handled} handled")
+        raise RuntimeError(f"{rounds} rounds of one mention each, but {handled} mentions handled")
     return bot_seconds, floor_seconds, redis_seconds, handled, requests_made
 
 
