@@ -8,11 +8,12 @@ endpoint whose window is known to be spent, and meters requests and posts read f
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -53,6 +54,11 @@ log = structlog.get_logger(__name__)
 TWEEPY_HOST = "https://api.twitter.com"  # hard-coded in tweepy 4.17 BaseClient.request
 LOOKUP_BATCH = 100  # GET /2/tweets takes at most 100 ids
 BOARD_TTL = 1.0  # seconds a process trusts what it last read of the shared rate-limit board
+ARCHIVE = "GET /2/tweets/search/all"
+# Full-archive search also takes at most 1 request per second (https://docs.x.com/x-api/fundamentals/rate-limits).
+ARCHIVE_SPACING = 1.05
+NO_RESET_WAIT = timedelta(seconds=60)  # a 429 that says no reset: not asked again sooner than this
+USAGE_CAP_WAIT = timedelta(minutes=15)  # a 429 for the usage cap (credits, monthly reads): asked again this late
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -74,6 +80,8 @@ class RebasedSession(requests.Session):
         # Proxy settings (HTTPS_PROXY, NO_PROXY…) are read from the environment once, not on every request:
         # requests would otherwise walk os.environ for each call, a measurable share of the bot's own time.
         self.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        # …and so is a private CA bundle, which requests reads from the environment only while trust_env is on.
+        self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self.trust_env = False
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
@@ -107,10 +115,15 @@ class Window:
 
 
 def endpoint_of(method: str, url: str) -> str:
-    """A stable endpoint name for metrics and rate limits, e.g. `GET /2/users/:id/mentions`."""
+    """A stable endpoint name for metrics and rate limits, e.g. `GET /2/users/:id/mentions`: from the API
+    version on (a base URL may carry a path of its own), ids and handles replaced by placeholders."""
     parts = urlsplit(url).path.rstrip("/").split("/")
+    if "2" in parts:
+        parts = ["", *parts[parts.index("2") :]]
     for i, part in enumerate(parts):
-        if i > 1 and part.isdigit():  # parts[1] is the API version, "2"
+        if i > 1 and parts[i - 1] == "username":
+            parts[i] = ":username"
+        elif i > 1 and part.isdigit():  # parts[1] is the API version, "2"
             parts[i] = ":id"
     return f"{method.upper()} {'/'.join(parts)}"
 
@@ -153,6 +166,7 @@ class XApi:
         self._board_seen: dict[str, tuple[float, datetime | None]] = {}
         self._read_user_auth = not settings.x_bearer_token  # reads use the app bearer when there is one
         self._lookup_expansions = list(EXPANSIONS)  # less any optional one the API refused
+        self._archive_at = -ARCHIVE_SPACING  # when this process last called full-archive search (monotonic)
 
     # --- metering and rate limits ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -248,13 +262,12 @@ class XApi:
             response = fn(*args, **kwargs)
         except tweepy.TooManyRequests as exc:
             self._count(endpoint)
-            reset_at = _reset(exc.response.headers.get("x-rate-limit-reset")) or datetime.now(UTC)
+            why, reset_at = _too_many(endpoint, exc.response)
             daily = self.blocked_until(endpoint)
-            if self.board is not None:
-                self._share_block(endpoint, max(reset_at, daily or reset_at))
-            raise RateLimited(
-                f"{endpoint}: 429 Too Many Requests", reset_at=max(reset_at, daily or reset_at), endpoint=endpoint
-            ) from exc
+            reset_at = max(reset_at, daily or reset_at)
+            if self.board is not None and why != "per_second":  # a second's wait is not worth telling others
+                self._share_block(endpoint, reset_at)
+            raise RateLimited(f"{endpoint}: 429 {_TOO_MANY[why]}", reset_at=reset_at, endpoint=endpoint) from exc
         except tweepy.Unauthorized as exc:
             self._count(endpoint)
             raise AuthFailed(
@@ -309,6 +322,14 @@ class XApi:
         else:
             self._count(endpoint)
         return parsed
+
+    def _space_archive(self) -> None:
+        """Keep full-archive searches of this process a second apart (its per-second limit)."""
+        with self._lock:
+            wait = self._archive_at + ARCHIVE_SPACING - time.monotonic()
+            self._archive_at = time.monotonic() + max(wait, 0.0)
+        if wait > 0:
+            time.sleep(wait)
 
     def _tweet_params(self, expansions: list[str] = EXPANSIONS) -> dict[str, Any]:
         params: dict[str, Any] = {"tweet_fields": TWEET_FIELDS, "expansions": expansions, "user_fields": USER_FIELDS}
@@ -388,6 +409,7 @@ class XApi:
         *,
         full_archive: bool = False,
         since_id: str | None = None,
+        start_time: datetime | None = None,
         next_token: str | None = None,
         max_results: int = 100,
     ) -> TweetsPage:
@@ -395,11 +417,15 @@ class XApi:
         params: dict[str, Any] = {"max_results": max_results, **self._tweet_params(SEARCH_EXPANSIONS)}
         if since_id:
             params["since_id"] = since_id
+        elif start_time:
+            params["start_time"] = start_time
         if next_token:
             params["next_token"] = next_token
         if full_archive:
             # Full-archive search takes app-only auth: https://docs.x.com/x-api/posts/full-archive-search
-            return self._call("GET /2/tweets/search/all", TweetsPage, self.client.search_all_tweets, query, **params)
+            self._check_window(ARCHIVE)  # a spent window refuses before any wait
+            self._space_archive()
+            return self._call(ARCHIVE, TweetsPage, self.client.search_all_tweets, query, **params)
         return self._call(
             "GET /2/tweets/search/recent",
             TweetsPage,
@@ -445,6 +471,36 @@ def from_user(username: str, user_id: str) -> str:
     if not username or username == user_id:
         return f"from:{user_id}"
     return f"(from:{username} OR from:{user_id})"
+
+
+_TOO_MANY = {
+    "window": "Too Many Requests",
+    "per_second": "Too Many Requests (1 per second)",
+    "usage_cap": "usage cap exceeded",
+    "unknown": "Too Many Requests (no reset given)",
+}
+
+
+def _too_many(endpoint: str, response: requests.Response) -> tuple[str, datetime]:
+    """Why X answered 429, and when to ask again: the window's reset when X gives one ahead; a second for
+    full-archive search's per-second limit (its 15-minute window not spent); the usage cap (no window at
+    all: credits or the monthly post cap) much later; otherwise a minute, never at once."""
+    now = datetime.now(UTC)
+    headers = response.headers
+    remaining = _int(headers.get("x-rate-limit-remaining"))
+    if endpoint == ARCHIVE and remaining:
+        return "per_second", now + timedelta(seconds=ARCHIVE_SPACING)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    problem = f"{body.get('type', '')} {body.get('title', '')}".lower() if isinstance(body, dict) else ""
+    if "usage-cap" in problem or "usagecap" in problem:
+        return "usage_cap", now + USAGE_CAP_WAIT
+    reset_at = _reset(headers.get("x-rate-limit-reset"))
+    if reset_at is not None and reset_at > now:
+        return "window", reset_at
+    return "unknown", now + NO_RESET_WAIT
 
 
 def _refused_parameters(exc: tweepy.HTTPException) -> dict[str, list[str]]:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from bot.errors import ApiUnavailable, InvalidRequest, RateLimited
 from bot.sandbox import SandboxServer
 from bot.store import Store
-from bot.xapi import XApi, endpoint_of, from_user
+from bot.xapi import (
+    ARCHIVE,
+    ARCHIVE_SPACING,
+    NO_RESET_WAIT,
+    USAGE_CAP_WAIT,
+    RebasedSession,
+    XApi,
+    _too_many,
+    endpoint_of,
+    from_user,
+)
 from config.settings import Settings
 
 
@@ -21,6 +33,12 @@ from config.settings import Settings
         ("GET", "https://api.x.com/2/tweets", "GET /2/tweets"),
         ("GET", "https://api.x.com/2/tweets/42", "GET /2/tweets/:id"),
         ("post", "https://api.x.com/2/tweets/", "POST /2/tweets"),
+        # A handle is a placeholder too, even one of digits: the rate-limit window is the endpoint's.
+        ("GET", "https://api.x.com/2/users/by/username/alice", "GET /2/users/by/username/:username"),
+        ("GET", "https://api.x.com/2/users/by/username/1234", "GET /2/users/by/username/:username"),
+        # A base URL with a path of its own (a proxy, a simulator under a prefix): named from the version on.
+        ("GET", "http://127.0.0.1:9/x-api/2/users/99/mentions", "GET /2/users/:id/mentions"),
+        ("POST", "http://sim.local/v/3/2/tweets", "POST /2/tweets"),
     ],
 )
 def test_endpoint_names_keep_the_version_and_hide_ids(method: str, url: str, expected: str) -> None:
@@ -132,3 +150,56 @@ def test_a_refused_expansion_the_bot_needs_is_an_error(
 def test_an_author_is_searched_by_handle_or_id(username: str, user_id: str, expected: str) -> None:
     """Either form finds them: the id after a rename, the handle on an API that knows only handles."""
     assert expected == from_user(username, user_id)
+
+
+def answer_429(headers: dict[str, str], body: object = None) -> requests.Response:
+    """A 429 as requests hands it over, with these headers and JSON body."""
+    response = requests.Response()
+    response.status_code = 429
+    response.headers.update(headers)
+    response._content = json.dumps(body if body is not None else {"title": "Too Many Requests"}).encode()
+    return response
+
+
+def test_a_429_is_waited_out_by_what_it_says() -> None:
+    """The window's reset when X gives one; full-archive search's per-second limit a second; the usage cap (no
+    window: credits or the monthly cap) a quarter of an hour; no reset at all a minute, never at once."""
+    now = datetime.now(UTC)
+    reset = int((now + timedelta(minutes=7)).timestamp())
+    window = {"x-rate-limit-limit": "300", "x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)}
+    assert ("window", datetime.fromtimestamp(reset, UTC)) == _too_many("GET /2/tweets", answer_429(window))
+
+    per_second = {**window, "x-rate-limit-remaining": "250"}
+    why, until = _too_many(ARCHIVE, answer_429(per_second))
+    assert "per_second" == why and until <= datetime.now(UTC) + timedelta(seconds=ARCHIVE_SPACING)
+
+    capped = {"title": "UsageCapExceeded", "type": "https://api.x.com/2/problems/usage-capped", "period": "Monthly"}
+    why, until = _too_many("GET /2/tweets", answer_429({}, capped))
+    assert "usage_cap" == why and until >= now + USAGE_CAP_WAIT
+
+    why, until = _too_many("GET /2/tweets", answer_429({"x-rate-limit-reset": str(int(now.timestamp()) - 5)}))
+    assert "unknown" == why and until >= now + NO_RESET_WAIT
+
+
+def test_a_429_without_a_reset_is_not_asked_again_at_once(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A 429 whose reset has passed (clocks apart, a proxy's answer): the endpoint rests a minute, here and
+    in every other process, instead of being asked again in a loop."""
+    first, second = XApi(settings, board=store), XApi(settings, board=store)
+    sandbox.world.inject_fault("GET", "/2/tweets/search/recent", status=429, reset_in=-30)
+    with pytest.raises(RateLimited) as info:
+        first.search("conversation_id:1")
+    assert info.value.reset_at >= datetime.now(UTC) + NO_RESET_WAIT - timedelta(seconds=5)
+    with pytest.raises(RateLimited):
+        second.search("conversation_id:1")
+    assert 1 == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
+
+
+def test_a_private_ca_bundle_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session reads no environment per request (trust_env off), so the CA bundle is read once, up front."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/simulator-ca.pem")
+    assert "/etc/ssl/simulator-ca.pem" == RebasedSession("https://sim.local", 5.0).verify
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    assert RebasedSession("https://sim.local", 5.0).verify is True
