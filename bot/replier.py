@@ -7,17 +7,26 @@ replies are searched for one to that mention before anything is posted again.
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+
 import structlog
 
 from bot.errors import ApiError, ApiUnavailable, DuplicateContent
 from bot.models import ReplyRecord, UnrollRequest
 from bot.runtime import Bot
 from bot.store import Store
+from bot.tweettext import snowflake_time
 from bot.xapi import from_user
 
 log = structlog.get_logger(__name__)
 
 POST = "POST /2/tweets"
+# Recent search may leave out the last 30 seconds: X's reference for `end_time` says it returns "Tweets from as
+# recent as 30 seconds ago if you do not include this parameter" (https://docs.x.com/x-api/posts/search/integrate/
+# paginate says so only when no start_time, end_time or since_id is given). A reply just posted may not show yet.
+SEARCH_LAG = 30.0
+SEARCHABLE = timedelta(days=7) - timedelta(minutes=5)  # recent search's window, less a margin for clock skew
 # A second request by the same reader within a day would repeat the text X refuses as duplicate content.
 # Up to 99 genuine requests by one reader for one thread in a day each get their reply (the requester limit,
 # UNROLL_REQUESTER_LIMIT, stops abuse long before); every suffix fits config.settings.VARIANT_ROOM.
@@ -30,11 +39,14 @@ def compose(template: str, *, requester: str, author: str = "", link: str = "", 
 
 
 def find_existing_reply(bot: Bot, request: UnrollRequest) -> str | None:
-    """The id of a reply of the bot to this mention, searched among the bot's recent posts."""
+    """The id of a reply of the bot to this mention, searched among the bot's posts since the mention (a reply
+    is newer than what it answers: the bot's earlier replies in the conversation are not read, nor billed)."""
     query = f"{from_user(bot.username, bot.user_id)} conversation_id:{request.conversation_id or request.mention_id}"
+    # Recent search refuses a since_id older than its 7 days: an older mention is searched without one.
+    since = request.mention_id if snowflake_time(request.mention_id) > datetime.now(UTC) - SEARCHABLE else None
     token: str | None = None
     for _ in range(5):  # the bot's replies in one conversation fit in a few pages
-        page = bot.api.search(query, next_token=token)
+        page = bot.api.search(query, since_id=since, next_token=token)
         for tweet in page.data:
             if tweet.replied_to == request.mention_id:
                 return tweet.id
@@ -82,8 +94,14 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
                 log.info("reply_duplicate_text_varied")
                 index, new = _reserve(store, candidates, index + 1, mention)
                 continue
+            # Our earlier attempt with this text went through; search may show it only some seconds later.
             existing = find_existing_reply(bot, request)
-            store.mark_replied(mention, existing, attempt)  # our earlier attempt with this text went through
+            wait = search_lag_left(record.at if record else None)
+            if existing is None and wait > 0:
+                log.info("reply_search_waits_for_index", seconds=round(wait, 1))
+                time.sleep(wait)
+                existing = find_existing_reply(bot, request)
+            store.mark_replied(mention, existing, attempt)
             log.info("reply_was_posted_before", reply_id=existing)
             return existing, attempt
         except ApiUnavailable:
@@ -97,6 +115,14 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
     raise DuplicateContent(
         "every variant of the reply text was refused as duplicate content", status=403, endpoint=POST
     )
+
+
+def search_lag_left(attempted_at: datetime | None, now: datetime | None = None) -> float:
+    """Seconds until a reply posted by an attempt begun at `attempted_at` is surely visible to search."""
+    if attempted_at is None:
+        return 0.0
+    elapsed = ((now or datetime.now(UTC)) - attempted_at).total_seconds()
+    return min(max(SEARCH_LAG + 1.0 - elapsed, 0.0), SEARCH_LAG + 1.0)
 
 
 def _reserve(store: Store, candidates: list[str], start: int, mention: str) -> tuple[int | None, bool]:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import redis
 from bot.errors import RateLimited
 from bot.models import HandledRequest, Thread, UnrollRequest
 from bot.poller import PollResult, poll_once
+from bot.replier import SEARCH_LAG, search_lag_left
 from bot.runtime import Bot, build
 from bot.sandbox.limits import DEFAULT_LIMITS
 from bot.sandbox.samples import add_unroll_request, load_reference_thread
@@ -771,3 +772,14 @@ def test_200_mentions_through_faults_kills_and_a_redis_restart_get_exactly_one_r
     assert [] == chaos.crashes, diagnosis()
     assert (1, True) == (own_redis.restarts, chaos.kills > 0)
     assert all(figures[name] > 0 for name in ("answers 429", "answers 5xx", "connections dropped")), figures
+
+
+def test_a_reply_is_searched_for_again_once_search_surely_shows_it() -> None:
+    """Recent search may leave out its last 30 seconds: the wait before the last search for an uncertain reply
+    counts from the attempt, never more than the lag, nothing once it has passed."""
+    attempted = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    assert SEARCH_LAG + 1 == search_lag_left(attempted, attempted)
+    assert 11.0 == search_lag_left(attempted, attempted + timedelta(seconds=SEARCH_LAG - 10))
+    assert 0.0 == search_lag_left(attempted, attempted + timedelta(minutes=5))
+    assert SEARCH_LAG + 1 == search_lag_left(attempted, attempted - timedelta(hours=1))  # clocks apart: bounded
+    assert 0.0 == search_lag_left(None)
