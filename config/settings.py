@@ -21,12 +21,13 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from twitter_text import parse_tweet
 
 from bot.errors import ConfigError
 
 ENV_PREFIX = "UNROLL_"
-TCO_LENGTH = 23  # X counts every link as 23 characters: https://docs.x.com/fundamentals/counting-characters
 MAX_POST_LENGTH = 280
+SAMPLE_LINK = "https://unroll.example.org/t/1234567890123456789"  # t.co makes any public link 23 characters
 CREDENTIALS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
 REPLY_PLACEHOLDERS = {"requester", "author", "link", "count"}
 VARIANT_ROOM = 8  # characters kept free for the longest reply variant (" (again)", " #99")
@@ -454,10 +455,17 @@ def check_template(template: str) -> None:
         raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}")
     # Worst case: a 15-character handle for requester and author, a 4-digit count, the link as 23, and room
     # for the suffix that varies the text of a reader's repeated request (X refuses the same text twice a day).
-    sample = template.format(requester="x" * 15, author="x" * 15, link="x" * TCO_LENGTH, count=9999)
-    sample += "x" * VARIANT_ROOM
-    if len(sample) > MAX_POST_LENGTH:
-        raise ValueError(f"too long: {len(sample)} characters with the longest handles")
+    # Counted as X counts (https://docs.x.com/fundamentals/counting-characters): most CJK characters and every
+    # emoji weigh 2, so 150 Japanese characters are a full post; the link is any public one, t.co's 23.
+    sample = template.format(requester="x" * 15, author="x" * 15, link=SAMPLE_LINK, count=9999)
+    length = post_length(sample + " " + "x" * (VARIANT_ROOM - 1))  # as " (again)" would follow it
+    if length > MAX_POST_LENGTH:
+        raise ValueError(f"too long: {length} of X's {MAX_POST_LENGTH} characters with the longest handles")
+
+
+def post_length(text: str) -> int:
+    """A post's length as X counts it: weighted characters, each link a t.co link of 23."""
+    return int(parse_tweet(text).weightedLength)
 
 
 def parse_templates(value: str) -> dict[str, str]:

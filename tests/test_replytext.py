@@ -49,7 +49,7 @@ def test_pairs_are_parsed_with_codes_lower_cased() -> None:
     [
         ("es=Hola @{requester}", "(es: the template must contain {link})"),
         ("es=Hola {oops} {link}", "(es: unknown placeholder {oops})"),
-        ("es=" + "x" * 270 + " {link}", "(es: too long: 302 characters with the longest handles)"),
+        ("es=" + "x" * 270 + " {link}", "(es: too long: 302 of X's 280 characters with the longest handles)"),
         ("Hola {link}", '("Hola {link}" is not language=template)'),
         ("spanish=Hola {link}", '("spanish=Hola {link}" is not language=template)'),
     ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import ConfigError
-from config.settings import Settings, check_template, env_name, load_settings
+from config.settings import Settings, check_template, env_name, load_settings, post_length
 
 
 @pytest.fixture(autouse=True)
@@ -101,6 +101,16 @@ def test_template_too_long_for_one_post_is_refused() -> None:
         check_template("x" * 250 + " {link}")  # 250 + 1 + 23 + 8 = 282
     with pytest.raises(ValueError, match="too long"):
         check_template("x" * 250 + " {link} @{requester}")
+
+
+def test_template_length_is_counted_as_x_counts_it() -> None:
+    """Most CJK characters and every emoji weigh 2 on X: 110 Japanese characters are 220 of the 280, and 130
+    would be refused by X on every reply, so start-up refuses them."""
+    check_template("スレッドをまとめました" * 10 + " {link}")  # 110 × 2 + 1 + 23 + 8 = 252
+    with pytest.raises(ValueError, match="too long: 302 of"):
+        check_template("スレッドをまとめました" * 12 + "ですよ {link}")  # 135 × 2 + 1 + 23 + 8 = 302
+    assert 4 == post_length("👍🏽👍")
+    assert 23 + 5 == post_length("https://unroll.example.org/t/1 done")
 
 
 def test_missing_credentials_are_named() -> None:
