@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,6 +29,11 @@ from bot.sandbox.samples import (
 from bot.sandbox.text import compose, link_body
 
 OAUTH = {"consumer_key": "ck", "consumer_secret": "cs", "access_token": "at", "access_token_secret": "ats"}
+# A user-context Authorization header for raw requests (the sandbox checks that every OAuth key is there).
+OAUTH_HEADER = (
+    'OAuth oauth_consumer_key="ck", oauth_token="at", oauth_signature="s", '
+    'oauth_signature_method="HMAC-SHA1", oauth_timestamp="1", oauth_nonce="n"'
+)
 ALL_TWEET_FIELDS = (
     "author_id,conversation_id,created_at,entities,attachments,note_tweet,display_text_range,referenced_tweets"
 )
@@ -204,6 +209,16 @@ def test_media_and_quote_add_trailing_links_and_includes(x: tweepy.Client, world
     assert media["animated_gif"].preview_image_url
 
 
+def test_alt_text_is_kept_only_on_photos(x: tweepy.Client, world: World) -> None:
+    """Alt text can only be added to images, so a video or GIF comes without alt_text even when given one."""
+    world.add_user("shooter")
+    kinds = ("photo", "video", "animated_gif")
+    created = world.add_tweet("shooter", "three kinds", media=[MediaSpec(k, alt_text=f"a {k}") for k in kinds])
+    body = lookup(x, [created.id], expansions=["attachments.media_keys"], media_fields=["alt_text"])
+    media = [(m["type"], m.get("alt_text")) for m in body["includes"]["media"]]
+    assert [("photo", "a photo"), ("video", None), ("animated_gif", None)] == media
+
+
 def test_rtl_thread_round_trips(x: tweepy.Client, world: World) -> None:
     """Arabic and Hebrew text, with a ZWJ emoji and a flag before a link, comes back as typed."""
     thread = load_rtl_thread(world)
@@ -279,6 +294,22 @@ def test_mentions_since_id_returns_only_newer(x: tweepy.Client, world: World) ->
     assert {"newest_id": ids[5], "oldest_id": ids[4], "result_count": 2} == body["meta"]
 
 
+@pytest.mark.parametrize("bound", ["since_id", "until_id"])
+def test_mentions_ids_take_precedence_over_times(x: tweepy.Client, world: World, bound: str) -> None:
+    """With both given, since_id wins over start_time and until_id over end_time (which alone would match none)."""
+    ids = add_mentions(world, 6)
+    me = world.find_user("unrollbot")
+    assert me is not None
+    params: dict[str, Any] = (
+        {"since_id": ids[3], "start_time": world.now() - timedelta(minutes=5)}
+        if bound == "since_id"
+        else {"until_id": ids[2], "end_time": world.now() - timedelta(hours=3)}
+    )
+    body = x.get_users_mentions(me.id, user_auth=True, **params).json()
+    expected = [ids[5], ids[4]] if bound == "since_id" else [ids[1], ids[0]]
+    assert expected == [t["id"] for t in body["data"]]
+
+
 def test_mentions_reach_only_the_latest_800(http: requests.Session, world: World) -> None:
     """Older mentions than the latest 800 cannot be reached by paging."""
     ids = add_mentions(world, 805)
@@ -343,12 +374,29 @@ def test_recent_search_start_time_before_7_days_is_400(x: tweepy.Client, world: 
     assert "'start_time' must be on or after" in error["message"]
 
 
+def test_recent_search_without_start_end_or_since_id_ends_30_seconds_ago(x: tweepy.Client, world: World) -> None:
+    """With none of start_time, end_time, since_id, end_time is 30 s before the request; any of them lifts that."""
+    world.add_user("talker")
+    older = world.add_tweet("talker", "older words", created_at=world.now() - timedelta(seconds=40))
+    fresh = world.add_tweet("talker", "fresh words", created_at=world.now() - timedelta(seconds=10))
+
+    def found(**params: Any) -> list[str]:
+        body = x.search_recent_tweets("from:talker", user_auth=True, **params).json()
+        return [t["id"] for t in body.get("data", [])]
+
+    assert [older.id] == found()
+    assert [older.id] == found(until_id=str(int(fresh.id) + 1))
+    assert [fresh.id] == found(since_id=older.id)
+    assert [fresh.id, older.id] == found(start_time=world.now() - timedelta(minutes=5))
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
         ("from:alice", ["a2", "a1"]),
         ("to:alice", ["b1"]),
         ("from:alice -is:reply", ["a1"]),
+        ("from:alice (-is:reply)", ["a1"]),
         ("(from:bob OR from:alice) is:reply -is:retweet", ["a2", "b1"]),
         ("#tagged from:alice", ["a1"]),
         ('"second post" from:alice', ["a2"]),
@@ -373,6 +421,23 @@ def test_query_without_standalone_operator_is_400(http: requests.Session, world:
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("from:alice is:nullcast", 400),
+        ("from:alice -is:nullcast", 200),
+        ("from:alice -(is:nullcast OR is:retweet)", 200),
+        ("from:alice -(-is:nullcast)", 400),
+    ],
+)
+def test_is_nullcast_must_be_negated(http: requests.Session, world: World, query: str, status: int) -> None:
+    """`is:nullcast` is only accepted negated, directly or inside a negated group."""
+    response = get(http, "/2/tweets/search/recent", query=query)
+    assert status == response.status_code
+    if status == 400:
+        assert {"query": [query]} == response.json()["errors"][0]["parameters"]
+
+
 def test_full_archive_search_is_forbidden_until_enabled(http: requests.Session, world: World) -> None:
     """search/all answers 403 client-not-enrolled unless the world enables it."""
     refused = get(http, "/2/tweets/search/all", query="from:unrollbot")
@@ -381,6 +446,27 @@ def test_full_archive_search_is_forbidden_until_enabled(http: requests.Session, 
     assert refused.status_code == 403
     assert refused.json()["reason"] == "client-not-enrolled"
     assert allowed.status_code == 200
+
+
+def test_full_archive_search_with_user_context_is_unsupported_authentication(
+    http: requests.Session, world: World
+) -> None:
+    """search/all takes app-only auth only: OAuth 1.0a user context answers X's 403 Unsupported Authentication."""
+    world.enable_full_archive()
+    response = http.get(
+        "https://api.twitter.com/2/tweets/search/all",
+        params={"query": "from:unrollbot"},
+        headers={"Authorization": OAUTH_HEADER},
+        timeout=5,
+    )
+    assert 403 == response.status_code
+    assert {
+        "title": "Unsupported Authentication",
+        "detail": "Authenticating with OAuth 1.0a User Context is forbidden for this endpoint.  "
+        "Supported authentication types are [OAuth 2.0 Application-Only].",
+        "type": "https://api.twitter.com/2/problems/unsupported-authentication",
+        "status": 403,
+    } == response.json()
 
 
 # -- lookups of gone or hidden posts ---------------------------------------------------------------------
@@ -444,6 +530,7 @@ def test_reply_to_a_mention_is_posted_into_the_conversation(x: tweepy.Client, wo
     created = response.json()["data"]
     assert {"id", "text", "edit_history_tweet_ids"} == set(created)
     assert [request.id] == [p.in_reply_to_tweet_id for p in world.posted()]
+    world.advance(31)  # recent search without start/end/since_id ends 30 s before the request
     found = x.search_recent_tweets(f"conversation_id:{thread.root_id} from:unrollbot", user_auth=True).json()
     assert [created["id"]] == [t["id"] for t in found["data"]]
 
@@ -566,11 +653,36 @@ def test_injected_delay_makes_the_client_time_out(http: requests.Session, world:
         http.get("https://api.twitter.com/2/tweets/1", timeout=0.1)
 
 
+def test_injected_usage_cap_answers_429_usage_capped_with_the_window_not_spent(
+    http: requests.Session, world: World
+) -> None:
+    """`usage_capped=True` answers X's usage-capped problem; its rate-limit headers still show requests left."""
+    world.inject_fault("GET", "/2/tweets/search/recent", usage_capped=True)
+    capped = get(http, "/2/tweets/search/recent", query="from:unrollbot")
+    after = get(http, "/2/tweets/search/recent", query="from:unrollbot")
+    assert 429 == capped.status_code
+    assert {
+        "title": "UsageCapExceeded",
+        "detail": "Usage cap exceeded: Monthly product cap",
+        "type": "https://api.twitter.com/2/problems/usage-capped",
+        "period": "Monthly",
+        "scope": "Product",
+    } == capped.json()
+    assert 0 < int(capped.headers["x-rate-limit-remaining"])
+    assert 200 == after.status_code
+
+
+def test_usage_cap_fault_takes_no_status(world: World) -> None:
+    """The usage-cap fault brings its own 429; a status with it is refused."""
+    with pytest.raises(ValueError, match="usage_capped"):
+        world.inject_fault("GET", "/2/tweets", usage_capped=True, status=503)
+
+
 # -- counters and the control client ---------------------------------------------------------------------
 
 
 def test_billed_reads_count_data_and_included_posts(x: tweepy.Client, world: World) -> None:
-    """Every post in data or includes.tweets is one read; mentions count on their own."""
+    """Every post in data or includes.tweets is one read, a post in both only once; mentions count on their own."""
     thread = load_reference_thread(world)
     lookup(x, thread.tweet_ids[:3], expansions=["referenced_tweets.id"])
     me = world.find_user("unrollbot")
@@ -578,7 +690,39 @@ def test_billed_reads_count_data_and_included_posts(x: tweepy.Client, world: Wor
     add_unroll_request(world, thread.last_id)
     x.get_users_mentions(me.id, user_auth=True)
     stats = world.snapshot_stats()
-    assert (stats.post_reads, stats.mention_reads) == (3 + 2, 1)
+    assert (3, 1) == (stats.post_reads, stats.mention_reads)  # the 2 included parents are among the 3
+
+
+def test_billed_reads_count_each_post_and_user_once_per_utc_day(x: tweepy.Client, world: World) -> None:
+    """Reading the same posts, user and mention again the same UTC day costs nothing; the next day it counts again."""
+    world.set_now(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    thread = load_reference_thread(world)
+    me = world.find_user("unrollbot")
+    assert me is not None
+    add_unroll_request(world, thread.last_id)
+
+    def read_everything() -> None:
+        lookup(x, thread.tweet_ids[:2], expansions=["author_id"])
+        x.get_me(user_auth=True)
+        x.get_users_mentions(me.id, user_auth=True)
+
+    read_everything()
+    read_everything()
+    same_day = world.snapshot_stats()
+    world.set_now(datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC))
+    read_everything()
+    next_day = world.snapshot_stats()
+
+    assert (2, 1, 2) == (same_day.post_reads, same_day.mention_reads, same_day.user_reads)
+    assert (4, 2, 4) == (next_day.post_reads, next_day.mention_reads, next_day.user_reads)
+
+
+def test_control_client_edits_and_injects_a_usage_cap(server: SandboxServer, world: World) -> None:
+    """SandboxClient.inject_fault passes usage_capped through the control interface."""
+    client = SandboxClient(server.url)
+    client.inject_fault("GET", "/2/tweets", usage_capped=True)
+    client.close()
+    assert [True] == [fault.usage_capped for fault in world.pending_faults()]
 
 
 def test_control_client_drives_the_same_world(server: SandboxServer, x: tweepy.Client) -> None:

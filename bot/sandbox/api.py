@@ -24,6 +24,7 @@ from bot.sandbox.limits import WINDOW_SECONDS, Context
 from bot.sandbox.model import Fault, User
 from bot.sandbox.params import ApiRequest
 from bot.sandbox.problems import (
+    APP_ONLY,
     ApiResponse,
     Problem,
     client_forbidden,
@@ -32,6 +33,7 @@ from bot.sandbox.problems import (
     too_many_requests,
     unauthorized,
     unsupported_authentication,
+    usage_capped,
 )
 from bot.sandbox.world import World
 
@@ -56,6 +58,7 @@ class Route:
     endpoint: str
     handler: Handler
     user_only: bool = False
+    app_only: bool = False
     full_archive: bool = False
 
 
@@ -70,7 +73,14 @@ ROUTES = (
     _route("GET", "/2/users/:id/mentions", timelines.mentions),
     _route("GET", "/2/users/:id", lookup.user_by_id),
     _route("GET", "/2/tweets/search/recent", lambda w, r: timelines.search(w, r, full_archive=False)),
-    _route("GET", "/2/tweets/search/all", lambda w, r: timelines.search(w, r, full_archive=True), full_archive=True),
+    # Full-archive search takes app-only auth only (https://docs.x.com/x-api/posts/search/integrate/overview).
+    _route(
+        "GET",
+        "/2/tweets/search/all",
+        lambda w, r: timelines.search(w, r, full_archive=True),
+        app_only=True,
+        full_archive=True,
+    ),
     _route("GET", "/2/tweets", lookup.tweets_by_ids),
     _route("GET", "/2/tweets/:id", lookup.tweet_by_id),
     _route("POST", "/2/tweets", posting.create_tweet, user_only=True),
@@ -106,6 +116,16 @@ def authenticate(world: World, authorization: str) -> tuple[Context, User | None
     raise unauthorized()
 
 
+def check_access(world: World, route: Route, context: Context) -> None:
+    """403 when the endpoint refuses this kind of auth, or the app's access level lacks it."""
+    if route.user_only and context == "app":
+        raise unsupported_authentication()
+    if route.app_only and context == "user":
+        raise unsupported_authentication("OAuth 1.0a User Context", APP_ONLY)
+    if route.full_archive and not world.settings.full_archive:
+        raise client_forbidden()
+
+
 class ApiApp:
     """Serves /2/… like X does, from a `World`."""
 
@@ -129,7 +149,7 @@ class ApiApp:
             if self.world.settings.latency > 0:
                 await asyncio.sleep(self.world.settings.latency)
             body = await request.body() if method in ("POST", "PUT") else b""
-            response = self.handle(found, request, body)
+            response = self.handle(found, request, body, capped=fault is not None and fault.usage_capped)
         else:
             response = self.fault_response(fault, found[0] if found else None)
         self.world.record(endpoint, response.status)
@@ -141,8 +161,14 @@ class ApiApp:
         reply = JSONResponse(response.body, response.status, headers=response.headers)
         await reply(scope, receive, send)
 
-    def handle(self, found: tuple[Route, dict[str, str]] | None, request: Request, raw: bytes) -> ApiResponse:
-        """Auth, access level, rate limit, then the endpoint; every answer gets its limit headers."""
+    def handle(
+        self, found: tuple[Route, dict[str, str]] | None, request: Request, raw: bytes, *, capped: bool = False
+    ) -> ApiResponse:
+        """Auth, access level, rate limit, then the endpoint; every answer gets its limit headers.
+
+        `capped` (an injected usage-cap fault) refuses with 429 usage-capped where the endpoint would run:
+        the request was authenticated and counted, and its rate-limit headers are the window's own.
+        """
         if found is None:
             return not_found_route().response
         route, path_params = found
@@ -151,14 +177,13 @@ class ApiApp:
         with world.lock:
             try:
                 context, me = authenticate(world, request.headers.get("authorization", ""))
-                if route.user_only and context == "app":
-                    raise unsupported_authentication()
-                if route.full_archive and not world.settings.full_archive:
-                    raise client_forbidden()
+                check_access(world, route, context)
                 budget = world.take_rate_limit(route.endpoint, context)
                 headers = budget.headers()
                 if not budget.allowed:
                     raise too_many_requests({})
+                if capped:
+                    raise usage_capped()
                 params = dict(request.query_params)
                 api_request = ApiRequest(route.endpoint, params, path_params, _json(raw), context, me)
                 response = route.handler(world, api_request)

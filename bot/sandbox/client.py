@@ -141,6 +141,9 @@ class SandboxClient:
         }
         return TweetRef.from_json(self._call("POST", "tweets", body))
 
+    def edit_tweet(self, tweet_id: str, text: str) -> TweetRef:
+        return TweetRef.from_json(self._call("POST", f"tweets/{tweet_id}/edits", {"text": text}))
+
     def delete_tweet(self, tweet_id: str) -> None:
         self._call("DELETE", f"tweets/{tweet_id}")
 
@@ -155,6 +158,7 @@ class SandboxClient:
         drop: bool = False,
         reset_in: float | None = None,
         after: bool = False,
+        usage_capped: bool = False,
     ) -> None:
         body = {
             "method": method,
@@ -165,6 +169,7 @@ class SandboxClient:
             "drop": drop,
             "reset_in": reset_in,
             "after": after,
+            "usage_capped": usage_capped,
         }
         self._call("POST", "faults", body)
 

@@ -22,7 +22,7 @@ Action = Callable[[dict[str, Any]], Any]
 Endpoint = Callable[[Request], Awaitable[Response]]
 _USER_OPTIONS = ("name", "protected", "suspended", "verified", "profile_image_url", "description", "id", "me")
 _TWEET_OPTIONS = ("created_at", "reply_to", "quote_of", "id", "lang")
-_FAULT_OPTIONS = ("status", "count", "delay", "drop", "reset_in", "after")
+_FAULT_OPTIONS = ("status", "count", "delay", "drop", "reset_in", "after", "usage_capped")
 
 
 def _endpoint(run: Action) -> Endpoint:
@@ -122,6 +122,11 @@ def control_app(world: World) -> Starlette:
         Route("/_sandbox/users/{username}", control.find_user, methods=get),
         Route("/_sandbox/tweets", _endpoint(control.add_tweet), methods=post),
         Route("/_sandbox/tweets/{id}", _endpoint(lambda b: world.delete_tweet(b["id"])), methods=delete),
+        Route(
+            "/_sandbox/tweets/{id}/edits",
+            _endpoint(lambda b: world.edit_tweet(b["id"], b["text"]).to_json()),
+            methods=post,
+        ),
         Route("/_sandbox/faults", _endpoint(control.fault), methods=post),
         Route("/_sandbox/faults", _endpoint(lambda b: world.clear_faults()), methods=delete),
         Route("/_sandbox/posted", _endpoint(lambda b: [p.to_json() for p in world.posted()]), methods=get),

@@ -17,7 +17,11 @@ def reply_prefix(parent_author: str, parent_prefix: tuple[str, ...], author: str
 
 
 def media(spec: MediaSpec, media_id: int) -> Media:
-    """A stored attachment; what the spec leaves out gets the URLs and sizes X would give."""
+    """A stored attachment; what the spec leaves out gets the URLs and sizes X would give.
+
+    Only a photo keeps its alt text: "Alt text can only be added to images at the moment" (media object,
+    https://docs.x.com/x-api/fundamentals/data-dictionary), so a video or GIF never has `alt_text`.
+    """
     key = ids.media_key(spec.type, media_id)
     code = ids.short_code(key, 15)
     if spec.type == "photo":
@@ -27,9 +31,7 @@ def media(spec: MediaSpec, media_id: int) -> Media:
     preview = spec.preview_image_url or f"https://pbs.twimg.com/{folder}/{code}.jpg"
     variants = spec.variants or _default_variants(spec.type, media_id, code)
     duration = (spec.duration_ms or 30_000) if spec.type == "video" else None
-    return Media(
-        key, spec.type, None, preview, spec.alt_text, spec.width or 1280, spec.height or 720, variants, duration
-    )
+    return Media(key, spec.type, None, preview, None, spec.width or 1280, spec.height or 720, variants, duration)
 
 
 def _default_variants(kind: str, media_id: int, code: str) -> tuple[Variant, ...]:

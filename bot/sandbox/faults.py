@@ -14,8 +14,10 @@ class FaultQueue:
         self._pending: list[Fault] = []
 
     def add(self, fault: Fault) -> None:
-        if fault.status is None and not fault.drop and fault.delay <= 0:
-            raise ValueError("a fault needs a status, a delay or drop=True")
+        if fault.status is None and not fault.drop and fault.delay <= 0 and not fault.usage_capped:
+            raise ValueError("a fault needs a status, a delay, drop=True or usage_capped=True")
+        if fault.usage_capped and (fault.status is not None or fault.drop):
+            raise ValueError("usage_capped=True answers X's own 429 usage-capped problem: give no status, no drop")
         if fault.count < 1:
             raise ValueError(f"a fault must apply to at least 1 request, got count={fault.count}")
         if fault.status is not None and not 400 <= fault.status <= 599:

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from bot.sandbox.fields import FIELD_PARAMETERS
+from bot.sandbox.model import User
 from bot.sandbox.params import ApiRequest, check_known, id_list, snowflake_id
 from bot.sandbox.problems import ApiResponse, invalid_request, resource_error, unauthorized
 from bot.sandbox.render import Page, Renderer, tweet_selection, user_selection
@@ -20,12 +21,15 @@ _USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 
 
 def bill(world: World, page: Page, *, mentions: bool = False) -> None:
-    """Count the posts and users a response returned: what X bills as reads."""
-    if mentions:
-        world.stats.mention_reads += page.tweets_read
-    else:
-        world.stats.post_reads += page.tweets_read
-    world.stats.user_reads += page.users_read
+    """Count the posts and users a response returned: what X bills as reads, each once per UTC day."""
+    day = world.now().date()
+    world.stats.bill("mentions" if mentions else "posts", day, page.tweet_ids)
+    world.stats.bill("users", day, page.user_ids)
+
+
+def bill_user(world: World, user: User) -> None:
+    """Count one user returned by a user lookup."""
+    world.stats.bill("users", world.now().date(), [user.id])
 
 
 def page_body(page: Page, errors: list[dict[str, Any]], *, single: bool = False) -> dict[str, Any]:
@@ -45,7 +49,7 @@ def users_me(world: World, request: ApiRequest) -> ApiResponse:
     check_known(request.params, USER_PARAMETERS)
     if request.me is None:
         raise unauthorized()
-    world.stats.user_reads += 1
+    bill_user(world, request.me)
     return ApiResponse(200, {"data": Renderer(world, user_selection(request.params)).user(request.me)})
 
 
@@ -60,7 +64,7 @@ def user_by_id(world: World, request: ApiRequest) -> ApiResponse:
         return ApiResponse(200, {"errors": [resource_error("not_found", "user", "id", raw)]})
     if user.suspended:
         return ApiResponse(200, {"errors": [resource_error("suspended", "user", "id", raw)]})
-    world.stats.user_reads += 1
+    bill_user(world, user)
     return ApiResponse(200, {"data": Renderer(world, selection).user(user)})
 
 
@@ -78,7 +82,7 @@ def user_by_username(world: World, request: ApiRequest) -> ApiResponse:
         return ApiResponse(200, {"errors": [resource_error("not_found", "user", "username", raw)]})
     if user.suspended:
         return ApiResponse(200, {"errors": [resource_error("suspended", "user", "username", raw)]})
-    world.stats.user_reads += 1
+    bill_user(world, user)
     return ApiResponse(200, {"data": Renderer(world, selection).user(user)})
 
 

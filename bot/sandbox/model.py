@@ -6,15 +6,16 @@ control interface, so each has `to_json` / `from_json`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from bot.sandbox.text import Composed
 
 MediaType = Literal["photo", "video", "animated_gif"]
 MEDIA_TYPES: tuple[MediaType, ...] = ("photo", "video", "animated_gif")
+Meter = Literal["posts", "mentions", "users"]
 
 
 def iso(when: datetime) -> str:
@@ -131,6 +132,16 @@ class Tweet:
     composed: Composed | None = None  # the rendered text, made on first read
     note: Composed | None = None
     is_long: bool = False
+    edit_history: tuple[str, ...] = ()  # every version's id, oldest first, the same on each version
+
+    def __post_init__(self) -> None:
+        if not self.edit_history:
+            self.edit_history = (self.id,)
+
+    @property
+    def is_latest(self) -> bool:
+        """Whether this is the newest version of its edit chain (what search and timelines list)."""
+        return self.edit_history[-1] == self.id
 
 
 @dataclass(frozen=True)
@@ -218,6 +229,7 @@ class Fault:
     drop: bool = False
     reset_in: float | None = None  # seconds until x-rate-limit-reset on an injected 429 (None: 15 min)
     after: bool = False  # with drop: handle the request (a post is created), then drop instead of answering
+    usage_capped: bool = False  # answer X's 429 usage-capped problem; the rate-limit window is not spent out
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -229,17 +241,37 @@ class Fault:
             "drop": self.drop,
             "reset_in": self.reset_in,
             "after": self.after,
+            "usage_capped": self.usage_capped,
         }
 
 
 @dataclass
 class Stats:
-    """Request counts per endpoint and status, and billed reads."""
+    """Request counts per endpoint and status, and billed reads.
+
+    X bills a post or user once per UTC day however often it is returned
+    (https://docs.x.com/x-api/fundamentals/post-cap, https://docs.x.com/x-api/getting-started/pricing), so
+    each meter counts a resource id once a day; `billed` remembers what each meter already charged.
+    """
 
     requests: dict[str, dict[int, int]] = field(default_factory=dict)
     post_reads: int = 0
     mention_reads: int = 0
     user_reads: int = 0
+    billed: dict[tuple[Meter, date], set[str]] = field(default_factory=dict, repr=False)
+
+    def bill(self, meter: Meter, day: date, ids: Iterable[str]) -> int:
+        """Charge the ids this meter has not charged on `day` (a UTC date); how many were new."""
+        seen = self.billed.setdefault((meter, day), set())
+        fresh = set(ids) - seen
+        seen |= fresh
+        if meter == "posts":
+            self.post_reads += len(fresh)
+        elif meter == "mentions":
+            self.mention_reads += len(fresh)
+        else:
+            self.user_reads += len(fresh)
+        return len(fresh)
 
     def to_json(self) -> dict[str, Any]:
         return {

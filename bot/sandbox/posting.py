@@ -63,7 +63,7 @@ def create_tweet(world: World, request: ApiRequest) -> ApiResponse:
     tweet = world.post(text, reply_to=reply_to, quote_of=quote_of)
     world.limiter.spend_post(world.now().timestamp())
     composed, _ = texts(world, tweet)
-    data = {"id": tweet.id, "text": composed.text, "edit_history_tweet_ids": [tweet.id]}
+    data = {"id": tweet.id, "text": composed.text, "edit_history_tweet_ids": list(tweet.edit_history)}
     return ApiResponse(201, {"data": data})
 
 

@@ -49,15 +49,39 @@ def forbidden(detail: str) -> Problem:
     return http_problem(403, "Forbidden", detail)
 
 
-def unsupported_authentication() -> Problem:
+USER_CONTEXTS = "OAuth 1.0a User Context, OAuth 2.0 User Context"
+APP_ONLY = "OAuth 2.0 Application-Only"
+
+
+def unsupported_authentication(used: str = APP_ONLY, supported: str = USER_CONTEXTS) -> Problem:
+    """403 for auth of a kind the endpoint refuses: app-only on /2/users/me, user context on search/all."""
     return Problem(
         403,
         {
             "title": "Unsupported Authentication",
-            "detail": "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  "
-            "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].",
+            "detail": f"Authenticating with {used} is forbidden for this endpoint.  "
+            f"Supported authentication types are [{supported}].",
             "type": f"{PROBLEMS}/unsupported-authentication",
             "status": 403,
+        },
+    )
+
+
+def usage_capped() -> Problem:
+    """429 once the project's monthly usage cap is spent: no rate-limit window ends it.
+
+    The shape is the OpenAPI `UsageCapExceededProblem` (title, detail, type, period Daily|Monthly, scope
+    Account|Product; https://docs.x.com/x-api/fundamentals/response-codes-and-errors lists `usage-capped`);
+    the values are those X sends for a spent monthly cap.
+    """
+    return Problem(
+        429,
+        {
+            "title": "UsageCapExceeded",
+            "detail": "Usage cap exceeded: Monthly product cap",
+            "type": f"{PROBLEMS}/usage-capped",
+            "period": "Monthly",
+            "scope": "Product",
         },
     )
 

@@ -83,7 +83,18 @@ def parse(query: str, max_length: int = 512) -> Node:
         raise _invalid(query, _processing_error(f"no viable alternative at input '{tokens[parser.position]}'"))
     if not node.has_standalone():
         raise _invalid(query, _processing_error("Rules must contain a non-negation term"))
+    if _positive_nullcast(node):
+        raise _invalid(query, _processing_error("The is:nullcast operator is only available in negated form"))
     return node
+
+
+def _positive_nullcast(node: Node, negated: bool = False) -> bool:
+    """Whether `is:nullcast` appears un-negated, which X refuses: it "must be negated"
+    (https://docs.x.com/x-api/posts/search/integrate/operators). A negated group negates what it holds."""
+    negated = negated != node.negated
+    if node.kind == "is:nullcast":
+        return not negated
+    return any(_positive_nullcast(child, negated) for child in node.children)
 
 
 class _Parser:
@@ -118,7 +129,8 @@ class _Parser:
             if self.peek() != ")":
                 raise _invalid(self.query, _processing_error("missing ')'"))
             self.position += 1
-            node.negated = token == "-("
+            # A one-term group is that term itself: `-(` flips its negation rather than overwriting it.
+            node.negated = node.negated != (token == "-(")
             return node
         negated = token.startswith("-") and len(token) > 1
         return _term(self.query, token[1:] if negated else token, negated)

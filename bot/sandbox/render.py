@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
+from bot.sandbox.edits import edit_controls
 from bot.sandbox.fields import MEDIA_FIELDS, TWEET_EXPANSIONS, TWEET_FIELDS, USER_EXPANSIONS, USER_FIELDS
 from bot.sandbox.ids import short_code
 from bot.sandbox.model import Media, Tweet, User, iso
@@ -103,12 +103,13 @@ class Page:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def tweets_read(self) -> int:
-        return len(self.data) + len(self.includes.get("tweets", []))
+    def tweet_ids(self) -> list[str]:
+        """The posts the response returned, in data or includes: what X bills as post reads."""
+        return [t["id"] for t in (*self.data, *self.includes.get("tweets", []))]
 
     @property
-    def users_read(self) -> int:
-        return len(self.includes.get("users", []))
+    def user_ids(self) -> list[str]:
+        return [u["id"] for u in self.includes.get("users", [])]
 
 
 @dataclass
@@ -117,6 +118,7 @@ class _Found:
 
     users: dict[str, User] = field(default_factory=dict)
     tweets: dict[str, Tweet] = field(default_factory=dict)
+    versions: dict[str, Tweet] = field(default_factory=dict)  # other versions of an edited primary post
     media: dict[str, Media] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
@@ -146,8 +148,9 @@ class Renderer:
         includes: dict[str, list[dict[str, Any]]] = {}
         if found.users:
             includes["users"] = [self.user(u) for u in found.users.values()]
-        if found.tweets:
-            includes["tweets"] = [self.tweet(t) for t in found.tweets.values()]
+        if found.tweets or found.versions:
+            included = {**found.tweets, **found.versions}
+            includes["tweets"] = [self.tweet(t) for t in included.values()]
         if found.media:
             includes["media"] = [self.media(m) for m in found.media.values()]
         return Page([self.tweet(t) for t in tweets], includes, found.errors)
@@ -165,6 +168,9 @@ class Renderer:
                 found.add_user(self.world.user_by_username(mention.tag))
         if "attachments.media_keys" in wanted:
             found.media.update((m.media_key, m) for m in tweet.media)
+        if "edit_history_tweet_ids" in wanted:
+            versions = (self.world.tweets[v] for v in tweet.edit_history if v != tweet.id)
+            found.versions.update((v.id, v) for v in versions)
         if "referenced_tweets.id" not in wanted:
             return
         for _, ref_id in _references(tweet):
@@ -179,7 +185,11 @@ class Renderer:
     def tweet(self, tweet: Tweet) -> dict[str, Any]:
         composed, note = texts(self.world, tweet)
         fields = self.selection.tweet_fields
-        data: dict[str, Any] = {"id": tweet.id, "text": composed.text, "edit_history_tweet_ids": [tweet.id]}
+        data: dict[str, Any] = {
+            "id": tweet.id,
+            "text": composed.text,
+            "edit_history_tweet_ids": list(tweet.edit_history),
+        }
         references = _references(tweet)
         optional: dict[str, Any] = {
             "author_id": tweet.author_id,
@@ -195,11 +205,7 @@ class Renderer:
             "possibly_sensitive": False,
             "reply_settings": "everyone",
             "public_metrics": self._metrics(tweet),
-            "edit_controls": {
-                "edits_remaining": 5,
-                "is_edit_eligible": not tweet.media,
-                "editable_until": iso(tweet.created_at + timedelta(hours=1)),
-            },
+            "edit_controls": edit_controls(tweet, self.world.tweets[tweet.edit_history[0]]),
         }
         for name, value in optional.items():
             if name in fields and value is not None:

@@ -178,7 +178,6 @@ def load_media_thread(target: WorldLike, *, start: datetime | None = None) -> Sa
     photo = MediaSpec("photo", alt_text="The bridge at dawn, seen from the east bank", width=2048, height=1365)
     video = MediaSpec(
         "video",
-        alt_text="Traffic crossing the bridge",
         preview_image_url="https://pbs.twimg.com/sample/bridge.jpg",
         variants=(
             Variant("https://video.twimg.com/sample/bridge.m3u8", "application/x-mpegURL"),
@@ -187,7 +186,7 @@ def load_media_thread(target: WorldLike, *, start: datetime | None = None) -> Sa
         ),
         duration_ms=12_500,
     )
-    gif = MediaSpec("animated_gif", alt_text="A dog waving")
+    gif = MediaSpec("animated_gif")
     second_photo = MediaSpec("photo", alt_text="The crowd on the bridge")
     posts: list[tuple[str, Sequence[MediaSpec], str | None]] = [
         ("A thread in pictures. First, the bridge at dawn:", (photo,), None),

@@ -3,7 +3,8 @@
 Mentions reach only a user's latest 800 mentions
 (https://docs.x.com/x-api/posts/timelines/introduction); recent search only the last 7 days, and
 full-archive search defaults to the last 30 days when no start is given
-(https://docs.x.com/x-api/posts/search/introduction).
+(https://docs.x.com/x-api/posts/search/introduction). Both list an edited post only as its latest
+version (https://docs.x.com/x-api/fundamentals/edit-posts).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ MENTIONS_REACH = 800
 RECENT_WINDOW = timedelta(days=7)
 ARCHIVE_DEFAULT_WINDOW = timedelta(days=30)
 END_TIME_MARGIN = timedelta(seconds=10)
+# Recent search without start_time, end_time or since_id ends 30 seconds before the request
+# (https://docs.x.com/x-api/posts/search/integrate/paginate).
+DEFAULT_END_LAG = timedelta(seconds=30)
+DEFAULT_END_UNLESS = ("start_time", "end_time", "since_id")
 WINDOW_PARAMETERS = ("max_results", "since_id", "until_id", "start_time", "end_time")
 MENTIONS_PARAMETERS = (*FIELD_PARAMETERS, *WINDOW_PARAMETERS, "pagination_token")
 SEARCH_PARAMETERS = (*FIELD_PARAMETERS, *WINDOW_PARAMETERS, "query", "next_token", "pagination_token", "sort_order")
@@ -55,6 +60,11 @@ def mentions(world: World, request: ApiRequest) -> ApiResponse:
     reachable = world.mentions_of(user)[:MENTIONS_REACH]
     start = time_param(request.params, "start_time")
     end = time_param(request.params, "end_time")
+    # since_id takes precedence over start_time, until_id over end_time (OpenAPI, /2/users/{id}/mentions).
+    if "since_id" in request.params:
+        start = None
+    if "until_id" in request.params:
+        end = None
     chosen = _window(reachable, request, start, end)
     return _page(world, request, chosen, size, cursor(request.params, "pagination_token"), mentions=True)
 
@@ -79,7 +89,9 @@ def search(world: World, request: ApiRequest, *, full_archive: bool) -> ApiRespo
     _check_window(params, now, floor, start, end)
     if start is None:
         start = floor if not full_archive or "since_id" in params else now - ARCHIVE_DEFAULT_WINDOW
-    candidates = [t for t in world.tweets.values() if world.visibility(t) == "ok"]
+    if not full_archive and not any(name in params for name in DEFAULT_END_UNLESS):
+        end = now - DEFAULT_END_LAG
+    candidates = [t for t in world.tweets.values() if t.is_latest and world.visibility(t) == "ok"]
     matching = [t for t in candidates if query.matches(facts(world, t))]
     chosen = _window(world.newest_first(matching), request, start, end)
     return _page(world, request, chosen, size, cursor(params, "next_token", "pagination_token"), mentions=False)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from bot.sandbox import derive, ids
+from bot.sandbox import derive, edits, ids
 from bot.sandbox.faults import FaultQueue
 from bot.sandbox.limits import Budget, Context
 from bot.sandbox.model import Fault, MediaSpec, Posted, Stats, Tweet, TweetRef, User, UserRef
@@ -128,13 +128,34 @@ class World(Switches):
             tweet = self._create(user, text, when, reply_to, quote_of, specs, id, lang, via_api=False)
             return TweetRef(tweet.id, tweet.conversation_id, tweet.author_id, tweet.created_at)
 
+    def edit_tweet(self, tweet_id: str, text: str) -> TweetRef:
+        """Edit the latest version of a post, as its author can on X: a new post id, now, with the new text.
+
+        Refused (ValueError) for a post that is unknown, deleted or not the latest version, a reply to
+        someone else's post, a chain already edited 5 times, or 30 minutes after the original.
+        """
+        with self.lock:
+            tweet = self.tweets.get(tweet_id)
+            if tweet is None:
+                raise ValueError(f"no post {tweet_id} to edit")
+            now = self.now()
+            problem = edits.refusal(tweet, self.tweets[tweet.edit_history[0]], now)
+            if problem is not None:
+                raise ValueError(problem)
+            version = edits.edited(tweet, text, str(self._next_id(now)), now)
+            self.tweets[version.id] = version
+            for earlier in tweet.edit_history:
+                self.tweets[earlier].edit_history = version.edit_history
+            return TweetRef(version.id, version.conversation_id, version.author_id, version.created_at)
+
     def delete_tweet(self, tweet_id: str) -> None:
-        """Delete a post: lookups then answer with a resource-not-found error for it."""
+        """Delete a post and every version of its edit chain: lookups then answer resource-not-found for them."""
         with self.lock:
             tweet = self.tweets.get(tweet_id)
             if tweet is None or tweet.deleted:
                 raise ValueError(f"no post {tweet_id} to delete")
-            tweet.deleted = True
+            for version in tweet.edit_history:
+                self.tweets[version].deleted = True
 
     def visibility(self, tweet: Tweet | None) -> Visibility:
         """Whether a post can be returned, and if not, which error X gives instead."""
@@ -151,13 +172,14 @@ class World(Switches):
         return sorted(tweets, key=lambda t: int(t.id), reverse=True)
 
     def mentions_of(self, user: User) -> list[Tweet]:
-        """Visible posts that @mention `user` (typed or as reply prefix), newest first."""
+        """Visible posts that @mention `user` (typed or as reply prefix), newest first, edited ones as last edited."""
         with self.lock:
             name = user.username.lower()
             found = [
                 t
                 for t in self.tweets.values()
                 if t.author_id != user.id
+                and t.is_latest
                 and self.visibility(t) == "ok"
                 and name in {n.lower() for n in (*t.reply_prefix, *mentioned_usernames(t.typed_text))}
             ]
@@ -191,16 +213,21 @@ class World(Switches):
         drop: bool = False,
         reset_in: float | None = None,
         after: bool = False,
+        usage_capped: bool = False,
     ) -> None:
         """Answer the next `count` matching requests with `status`, after `delay`, or drop the connection.
 
         `method` may be `*`; `path_prefix` matches the start of the path (`/2/tweets` also matches
         `/2/tweets/search/recent`). `reset_in` sets x-rate-limit-reset of an injected 429. With `drop` and
         `after`, the request is handled first (a post is created) and its answer lost, `delay` seconds later:
-        the network failing after X accepted a post, or answering after the client gave up.
+        the network failing after X accepted a post, or answering after the client gave up. `usage_capped`
+        answers X's 429 for a spent usage cap: a `usage-capped` problem whose rate-limit headers are not
+        spent out, so a client cannot mistake it for a rate limit that resets in 15 minutes.
         """
         with self.lock:
-            self.faults.add(Fault(method.upper(), path_prefix, count, status, delay, drop, reset_in, after))
+            self.faults.add(
+                Fault(method.upper(), path_prefix, count, status, delay, drop, reset_in, after, usage_capped)
+            )
 
     def pending_faults(self) -> tuple[Fault, ...]:
         """The injected faults not used up yet."""
