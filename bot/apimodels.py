@@ -105,6 +105,14 @@ class ApiTweet(_Wire):
     note_tweet: NoteTweet | None = None
     display_text_range: tuple[int, int] | None = None
     lang: str | None = None
+    # Every version's id, oldest first (a default field): an edit is a new post with a new id, and
+    # lookups by an earlier id answer with that earlier version (https://docs.x.com/x-api/fundamentals/edit-posts).
+    edit_history_tweet_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def latest_id(self) -> str:
+        """The id of this post's latest version known to X when it answered: itself unless it was edited."""
+        return max(self.edit_history_tweet_ids, key=int, default=self.id)
 
     def referenced(self, kind: str) -> str | None:
         """The id of the tweet this one references as `kind` (replied_to, quoted, retweeted)."""

@@ -85,16 +85,26 @@ def to_request(tweet: ApiTweet, page: TweetsPage, action: str = "unroll") -> Unr
     )
 
 
+def edit_of_seen(tweet: ApiTweet, cursor: str | None) -> bool:
+    """Whether this mention is an edit of one an earlier poll read already (X gives an edit a new id, newer
+    than the cursor): the first version was the summon, answered or not; one reply per summon."""
+    if cursor is None:
+        return False
+    return any(int(earlier) <= int(cursor) for earlier in tweet.edit_history_tweet_ids if earlier != tweet.id)
+
+
 def mention_text(tweet: ApiTweet) -> str:
     """The mention's whole text, unescaped (X escapes &, < and > in `text`)."""
     raw = tweet.note_tweet.text if tweet.note_tweet else tweet.text
     return raw.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def why_ignored(bot: Bot, tweet: ApiTweet, page: TweetsPage) -> str | None:
-    """Why a mention is not a request (None when it is one)."""
+def why_ignored(bot: Bot, tweet: ApiTweet, page: TweetsPage, cursor: str | None = None) -> str | None:
+    """Why a mention is not a request (None when it is one); `cursor`: the newest mention earlier polls read."""
     if tweet.author_id == bot.user_id:
         return "own_tweet"
+    if edit_of_seen(tweet, cursor):
+        return "edited_mention"
     if tweet.referenced("retweeted"):
         return "retweet"
     if action_of(bot, mention_text(tweet)) is None:
@@ -142,7 +152,7 @@ def _poll(bot: Bot, lock: Lock, cursor: str | None) -> PollResult:
     requests: list[UnrollRequest] = []
     ignored: list[tuple[UnrollRequest, str]] = []
     for tweet, page in sorted(tweets, key=lambda tp: int(tp[0].id)):  # oldest first: answered in order
-        reason = why_ignored(bot, tweet, page)
+        reason = why_ignored(bot, tweet, page, cursor)
         if reason is None:
             requests.append(to_request(tweet, page, action_of(bot, mention_text(tweet)) or "unroll"))
         else:

@@ -33,7 +33,7 @@ import structlog
 from bot.apimodels import ApiMedia, ApiProblem, ApiTweet, ApiUser, Includes, TweetsPage
 from bot.assembly import Node, assemble, branched, broken_self_replies, missing_link, reachable
 from bot.errors import NotFound, ThreadNotFound
-from bot.models import Author, Thread, UnrollRequest, utcnow
+from bot.models import Author, Thread, ThreadTweet, UnrollRequest, utcnow
 from bot.store import FirstRead, Lock, Store
 from bot.tweettext import author_of, snowflake_time, thread_tweet
 from bot.xapi import Usage, XApi, from_user
@@ -42,6 +42,7 @@ from config.settings import Settings
 log = structlog.get_logger(__name__)
 
 RECENT_WINDOW = timedelta(days=7)  # https://docs.x.com/x-api/posts/search/introduction
+ARCHIVE_DEFAULT = timedelta(days=30) - timedelta(minutes=5)  # full-archive search without start_time, less a margin
 WINDOW_MARGIN = timedelta(minutes=5)  # clock skew, and the time the resolution itself takes
 FRESH_FOR = 60.0  # seconds a stored thread is served without asking X for newer tweets
 RECENT_PAGE = 100  # max_results of recent search
@@ -64,18 +65,52 @@ class Resolution:
 
 
 class _Fetched:
-    """Everything read during one resolution, each tweet asked for at most once."""
+    """Everything read during one resolution, each tweet asked for at most once.
+
+    Edited posts: an edit is a new post with a new id, and replies keep pointing at the version they answered.
+    `tweets` holds latest versions only, keyed by their id; every id of an edit history leads to the latest
+    (`canon`), so the thread is assembled over latest versions whatever version a reply or a mention names.
+    An earlier version read (asked for by its id, or met as a parent) is kept apart, and its latest is read
+    too: the page shows what the author finally wrote.
+    """
 
     def __init__(self, api: XApi) -> None:
         self.api = api
         self.tweets: dict[str, ApiTweet] = {}
+        self.earlier: dict[str, ApiTweet] = {}  # earlier versions of edited posts, by their own id
+        self.latest: dict[str, str] = {}  # every id of an edited post's history → its latest version's id
         self.users: dict[str, ApiUser] = {}
         self.media: dict[str, ApiMedia] = {}
         self.problems: dict[str, ApiProblem] = {}  # tweets X said it cannot give: deleted, protected, suspended
 
+    def canon(self, tweet_id: str) -> str:
+        """The id of the latest version of the post `tweet_id` names (itself, unless it was edited)."""
+        return self.latest.get(tweet_id, tweet_id)
+
+    def parent(self, tweet: ApiTweet) -> str | None:
+        """The latest version of the post this one replies to."""
+        parent = tweet.replied_to
+        return self.canon(parent) if parent else None
+
+    def get(self, tweet_id: str) -> ApiTweet | None:
+        """The latest version read of the post `tweet_id` names."""
+        return self.tweets.get(self.canon(tweet_id))
+
+    def known(self, tweet_id: str) -> bool:
+        """Whether the post is read (some version of it) or X said it cannot give it."""
+        latest = self.canon(tweet_id)
+        return latest in self.tweets or tweet_id in self.earlier or tweet_id in self.problems or latest in self.problems
+
     def absorb(self, page: TweetsPage) -> int:
         for tweet in (*page.data, *page.includes.tweets):
-            self.tweets.setdefault(tweet.id, tweet)
+            latest = tweet.latest_id
+            for version in tweet.edit_history_tweet_ids:
+                if version != latest and int(latest) > int(self.latest.get(version, version)):
+                    self.latest[version] = latest
+            if tweet.id == latest:
+                self.tweets.setdefault(tweet.id, tweet)
+            else:
+                self.earlier.setdefault(tweet.id, tweet)
         self.users.update((u.id, u) for u in page.includes.users)
         self.media.update((m.media_key, m) for m in page.includes.media)
         for problem in page.errors:
@@ -85,20 +120,25 @@ class _Fetched:
         return len(page.data)
 
     def lookup(self, ids: Iterable[str]) -> None:
-        """Look up the tweets not read yet, 100 per request."""
-        wanted = [i for i in dict.fromkeys(ids) if i not in self.tweets and i not in self.problems]
+        """Look up the tweets not read yet, 100 per request, then the latest versions of edited ones read."""
+        wanted = [i for i in dict.fromkeys(ids) if not self.known(i)]
         if not wanted:
             return
         self.absorb(self.api.lookup(wanted))
         for tweet_id in wanted:
-            if tweet_id not in self.tweets:
+            if not self.known(tweet_id):
                 self.problems.setdefault(tweet_id, ApiProblem(title="Not Found Error", resource_id=tweet_id))
+        newer = [latest for old in self.earlier if (latest := self.canon(old)) != old and not self.known(latest)]
+        if newer:
+            self.lookup(newer)  # latest versions: never earlier ones, so this ends
 
     def quoted(self) -> None:
         """Look up, in one batch, the posts quoted by tweets read without the referenced-tweets expansion."""
         self.lookup(q for t in list(self.tweets.values()) if (q := t.referenced("quoted")))
 
-    def search(self, query: str, *, full_archive: bool, since_id: str | None) -> int:
+    def search(
+        self, query: str, *, full_archive: bool, since_id: str | None, start_time: datetime | None = None
+    ) -> int:
         """Every page of a search; how many tweets matched."""
         found, token = 0, None
         while True:
@@ -106,6 +146,7 @@ class _Fetched:
                 query,
                 full_archive=full_archive,
                 since_id=since_id,
+                start_time=start_time,
                 next_token=token,
                 max_results=ARCHIVE_PAGE if full_archive else RECENT_PAGE,
             )
@@ -116,12 +157,10 @@ class _Fetched:
 
     def includes(self) -> Includes:
         return Includes(
-            users=list(self.users.values()), tweets=list(self.tweets.values()), media=list(self.media.values())
+            users=list(self.users.values()),
+            tweets=[*self.tweets.values(), *self.earlier.values()],  # a quote names the version it quoted
+            media=list(self.media.values()),
         )
-
-
-def _node(tweet: ApiTweet) -> Node:
-    return Node(tweet.id, tweet.author_id or "", tweet.replied_to, tweet.in_reply_to_user_id)
 
 
 def _unavailable(tweet_id: str, problem: ApiProblem | None, what: str) -> ThreadNotFound:
@@ -167,7 +206,7 @@ class _Resolver:
         if self.stored is None and root_id is None:
             # A quote (or a link pasted on the site): that tweet's conversation is the thread's.
             self.fetched.lookup([target])
-            quoted = self.fetched.tweets.get(target)
+            quoted = self.fetched.get(target)
             if quoted is None:
                 raise _unavailable(target, self.fetched.problems.get(target), "the quoted post")
             root_id = quoted.conversation_id or quoted.id
@@ -204,7 +243,7 @@ class _Resolver:
         if not complete and target != root_id:
             self.climb_to_root(root_id, target)
         self.fetched.lookup([root_id])  # nothing to ask when the climb met the root
-        root = self.fetched.tweets.get(root_id)
+        root = self.fetched.get(root_id)
         if root is None:
             raise _unavailable(root_id, self.fetched.problems.get(root_id), "the thread's first post")
         user = self.fetched.users.get(root.author_id or "")
@@ -212,8 +251,7 @@ class _Resolver:
             raise ThreadNotFound(f"the author of {root_id} cannot be seen", reason="suspended")
         if user.protected:
             raise ThreadNotFound(f"@{user.username} is a protected account", reason="protected")
-        # since_id: the root (it is exclusive); full-archive search would otherwise reach back only 30 days.
-        since = root_id if complete else None
+        since = root_id if complete else None  # exclusive: the root was read already
         self.search(root_id, author_of(user), full_archive=not recent and self.settings.full_archive, since_id=since)
         follow = not complete or branched(self.nodes(root_id), user.id)
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
@@ -229,18 +267,33 @@ class _Resolver:
         # from: keeps other people's replies out of what is billed; is:reply keeps out the root, read already.
         # By handle or id: an author renamed since the thread was stored is still found.
         query = f"conversation_id:{root_id} {from_user(author.username, author.id)} is:reply"
-        self.fetched.search(query, full_archive=full_archive, since_id=since_id)
+        start_time = None
+        if not full_archive and since_id is None:
+            # Recent search with no since_id (the thread is older than the window) ends 30 seconds ago unless
+            # given a time (https://docs.x.com/x-api/posts/search/integrate/paginate): from the window's start.
+            start_time = self.now - RECENT_WINDOW + WINDOW_MARGIN
+        elif full_archive and since_id is not None and snowflake_time(since_id) < self.now - ARCHIVE_DEFAULT:
+            # Full-archive search reaches back 30 days unless given a start_time, and X does not say that a
+            # since_id lifts that default: a start_time does, at the second of `since_id` (inclusive, so that
+            # post comes again: read and billed twice, the price of not missing what followed it that second).
+            start_time, since_id = snowflake_time(since_id), None
+        self.fetched.search(query, full_archive=full_archive, since_id=since_id, start_time=start_time)
 
     def nodes(self, root_id: str) -> dict[str, Node]:
-        """What is known of the conversation: the stored thread and every tweet of it read now."""
+        """What is known of the conversation: the stored thread and every tweet of it read now, each post by
+        the id of its latest version (a stored post edited since is the version just read)."""
+        canon = self.fetched.canon
+        root = canon(root_id)
         nodes: dict[str, Node] = {}
         if self.stored is not None:
             author = self.stored.author.id
             for kept in self.stored.tweets:
-                nodes[kept.id] = Node(kept.id, author, kept.replied_to, author if kept.replied_to else None)
+                parent = canon(kept.replied_to) if kept.replied_to else None
+                nodes[canon(kept.id)] = Node(canon(kept.id), author, parent, author if parent else None)
         for tweet in self.fetched.tweets.values():
-            if tweet.conversation_id == root_id:
-                nodes.setdefault(tweet.id, _node(tweet))
+            if tweet.conversation_id in (root_id, root) or tweet.id == root:
+                node = Node(tweet.id, tweet.author_id or "", self.fetched.parent(tweet), tweet.in_reply_to_user_id)
+                nodes.setdefault(tweet.id, node)
         return nodes
 
     def climb_to_root(self, root_id: str, target: str) -> None:
@@ -257,13 +310,14 @@ class _Resolver:
         """The first post up the reply chain from `tweet_id` not read yet; None at the root, at a post without
         a parent, or at one X said it cannot give."""
         seen: set[str] = set()
+        root_id, tweet_id = self.fetched.canon(root_id), self.fetched.canon(tweet_id)
         while (tweet := self.fetched.tweets.get(tweet_id)) is not None and tweet_id != root_id:
-            parent = tweet.replied_to
+            parent = self.fetched.parent(tweet)
             if parent is None or parent in seen:
                 return None
             seen.add(tweet_id)
             tweet_id = parent
-        if tweet_id in self.fetched.tweets or tweet_id in self.fetched.problems:
+        if self.fetched.known(tweet_id):
             return None
         return tweet_id
 
@@ -274,24 +328,24 @@ class _Resolver:
         """
         while True:
             nodes = self.nodes(root_id)
-            anchored = reachable(nodes, root_id, author_id)
+            anchored = reachable(nodes, self.fetched.canon(root_id), author_id)
             need: set[str | None] = set()
             if follow_target:
-                need.add(missing_link(nodes, target, anchored))
+                need.add(missing_link(nodes, self.fetched.canon(target), anchored))
             if connect:
                 need.update(
                     missing_link(nodes, n.id, anchored, only_self_replies_of=author_id)
                     for n in nodes.values()
                     if n.id not in anchored and n.author_id == author_id
                 )
-            wanted = {n for n in need if n and n not in self.fetched.tweets and n not in self.fetched.problems}
+            wanted = {n for n in need if n and not self.fetched.known(n)}
             if not wanted:
                 return
             self.fetched.lookup(sorted(wanted))
 
     def thread(self, root_id: str, author: Author, target: str, *, complete: bool) -> Thread:
         nodes = self.nodes(root_id)
-        chain = assemble(nodes, root_id, author.id, target)
+        chain = assemble(nodes, self.fetched.canon(root_id), author.id, self.fetched.canon(target))
         broken = broken_self_replies(nodes, author.id)
         # A self-reply whose parent X reported gone; in a full search of a new thread, any missing parent.
         deleted = any(n.parent_id in self.fetched.problems or (complete and not self.stored) for n in broken)
@@ -304,10 +358,17 @@ class _Resolver:
             root_id=root_id,
             conversation_id=root_id,
             author=author,
-            tweets=[kept.get(i) or thread_tweet(self.fetched.tweets[i], includes) for i in chain],
+            tweets=[kept.get(i) or self.shown(self.fetched.tweets[i], includes) for i in chain],
             fetched_at=self.now,
             gaps=gaps,
         )
+
+    def shown(self, tweet: ApiTweet, includes: Includes) -> ThreadTweet:
+        """A post as the page shows it, its parent named by the id of the parent's latest version (as the thread
+        stores it, so a later refresh needs no lookup to connect an edited post)."""
+        shown = thread_tweet(tweet, includes)
+        parent = self.fetched.parent(tweet)
+        return shown if parent == shown.replied_to else shown.model_copy(update={"replied_to": parent})
 
 
 def first_lookup(request: UnrollRequest) -> tuple[str | None, str] | None:

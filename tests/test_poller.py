@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.apimodels import ApiTweet, ReferencedTweet, TweetsPage
-from bot.poller import poll_once, why_ignored
+from bot.poller import edit_of_seen, poll_once, why_ignored
 from bot.processes import due, poll_interval
 from bot.sandbox import SandboxServer
 from bot.store import Store
@@ -171,3 +171,38 @@ def test_delete_keyword_queues_a_delete_request_unless_unroll_is_asked_too(
     poll_once(make_bot(settings, store))
 
     assert {delete: "delete", both: "unroll"} == {r.mention_id: r.action for r in store.peek()}
+
+
+def test_an_edit_of_a_mention_read_by_an_earlier_poll_is_not_a_second_summon() -> None:
+    """X gives an edit a new id, newer than the cursor: one reply per summon, so an edit of a mention an
+    earlier poll read is not asked again; a mention edited before any poll read it is a summon like any."""
+    cursor = "1000"
+    edited_after = ApiTweet(id="1500", text="@bot unroll", edit_history_tweet_ids=["900", "1500"])
+    edited_before = ApiTweet(id="1500", text="@bot unroll", edit_history_tweet_ids=["1200", "1500"])
+    never_edited = ApiTweet(id="1500", text="@bot unroll", edit_history_tweet_ids=["1500"])
+    assert edit_of_seen(edited_after, cursor)
+    assert not edit_of_seen(edited_before, cursor)
+    assert not edit_of_seen(never_edited, cursor)
+    assert not edit_of_seen(edited_after, None)  # the first poll: nothing was read before
+
+
+def test_a_quote_summon_edited_after_a_poll_read_it_is_asked_once(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A quote can be edited (a reply to someone else's post cannot): its edit comes back from the mentions
+    timeline under a new id, newer than the cursor. Not a second summon; one edited before any poll read it
+    is the summon."""
+    world = sandbox.world
+    thread = post_thread(world, 3)
+    world.add_user(READER)
+    first = world.add_tweet(READER, "@unrollbot unroll", quote_of=thread[-1]).id
+    bot = make_bot(settings, store)
+    assert [first] == poll_once(bot).queued
+
+    edit = world.edit_tweet(first, "@unrollbot unroll this one please").id
+    later = world.add_tweet(READER, "@unrollbot unrol", quote_of=thread[0]).id
+    fixed = world.edit_tweet(later, "@unrollbot unroll").id
+    result = poll_once(bot)
+
+    assert [fixed] == result.queued
+    assert "edited_mention" == result.ignored[edit]

@@ -423,6 +423,72 @@ def test_stored_thread_fetches_only_the_tweets_newer_than_its_last(
     assert {"GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
 
 
+def test_an_edited_post_shows_once_as_finally_written(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """X gives an edit a new id, and the next self-reply still names the version it answered: the thread holds
+    each post once, as finally written, in its place, and nothing is read twice (search lists latest versions)."""
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(minutes=10))
+    edit = world.edit_tweet(thread[1], "2/ part 2, corrected")
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert [thread[0], edit.id, thread[2], thread[3]] == ids_of(result)
+    assert "2/ part 2, corrected" == texts_of(result)[1]
+    assert [] == gaps_of(result)
+    assert (2, 1 + 3) == cost(result)
+
+
+def test_an_edited_root_keeps_the_threads_id_and_shows_its_last_version(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The conversation keeps the root's first id (the page's link stays), the page shows the root's last version:
+    asked for by its first id, X answers with that first version, so its last version is asked for too."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(minutes=10))
+    edits = [world.edit_tweet(thread[0], "1/ the story, retold")]
+    edits.append(world.edit_tweet(edits[0].id, "1/ the story, retold twice"))
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert result.thread is not None and thread[0] == result.thread.root_id
+    assert [edits[-1].id, thread[1], thread[2]] == ids_of(result)
+    assert "1/ the story, retold twice" == texts_of(result)[0]
+    assert (3, 2 + 2) == cost(result)
+
+
+def test_a_mention_under_an_earlier_version_unrolls_the_thread_as_edited(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The reader replied to a post before its author edited it: the summoned post is found by its first id."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(minutes=10))
+    request = summon(world, thread[1])
+    edit = world.edit_tweet(thread[1], "2/ part 2, corrected")
+
+    result = resolve(api, store, request, settings)
+
+    assert [thread[0], edit.id, thread[2]] == ids_of(result)
+    assert ["1/ part 1 of the story", "2/ part 2, corrected", "3/ part 3 of the story"] == texts_of(result)
+
+
+def test_a_stored_post_edited_since_is_replaced_by_its_last_version(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """An edit made after the thread was stored is newer than its last post: the refresh's one search brings it,
+    and the page shows it in place of the version stored, not beside it."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(minutes=10))
+    first = resolve(api, store, summon(world, thread[-1]), settings)
+    assert first.thread is not None
+    store.save_thread(first.thread)
+    edit = world.edit_tweet(thread[-1], "3/ part 3, with the ending fixed")
+
+    result = resolve(api, store, summon(world, edit.id), settings, now=world.now() + timedelta(minutes=5))
+
+    assert "resolved" == result.outcome
+    assert [thread[0], thread[1], edit.id] == ids_of(result)
+    assert "3/ part 3, with the ending fixed" == texts_of(result)[-1]
+    assert (1, 1) == cost(result)
+
+
 def test_stored_thread_of_an_author_renamed_since_still_finds_their_new_tweets(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
