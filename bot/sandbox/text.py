@@ -10,8 +10,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from twitter_text import parse_tweet
-
 from bot.sandbox.ids import tco_url
 
 MAX_WEIGHTED_LENGTH = 280
@@ -28,6 +26,7 @@ _HASHTAG = re.compile(r"(?<![\w&#＃])[#＃](\w*[^\W\d_]\w*)")
 _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[._][A-Za-z]{1,2})?)(?![\w$])")
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # twitter-text v3: these code points weigh 1, every other one 2 (https://github.com/twitter/twitter-text).
+_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 
 
 @dataclass(frozen=True)
@@ -126,9 +125,39 @@ def link_body(body: str, seed: str) -> Linked:
 
 
 def weighted_length(text: str) -> int:
-    """The length X counts against the 280 limit (twitter-text, X's own counting): t.co links 23, emoji and
-    CJK characters 2, Latin 1."""
-    return int(parse_tweet(text).weightedLength)
+    """The length X counts against the 280 limit: t.co links 23, emoji 2, CJK and others 2, Latin 1."""
+    total = 0
+    index = 0
+    while index < len(text):
+        point = ord(text[index])
+        if _is_emoji_start(point):
+            total += 2
+            index = _skip_emoji(text, index)
+            continue
+        total += 1 if any(low <= point <= high for low, high in _LIGHT_RANGES) else 2
+        index += 1
+    return total
+
+
+def _is_emoji_start(point: int) -> bool:
+    return 0x1F000 <= point <= 0x1FAFF or 0x2600 <= point <= 0x27BF or 0x2B00 <= point <= 0x2BFF
+
+
+def _skip_emoji(text: str, index: int) -> int:
+    """The index after the emoji sequence (modifiers, ZWJ joins, flags, keycaps) starting at `index`."""
+    first = ord(text[index])
+    index += 1
+    if 0x1F1E6 <= first <= 0x1F1FF and index < len(text) and 0x1F1E6 <= ord(text[index]) <= 0x1F1FF:
+        return index + 1
+    while index < len(text):
+        point = ord(text[index])
+        if point in (0xFE0F, 0x20E3) or 0x1F3FB <= point <= 0x1F3FF or 0xE0020 <= point <= 0xE007F:
+            index += 1
+        elif point == 0x200D and index + 1 < len(text):
+            index += 2
+        else:
+            break
+    return index
 
 
 def truncation_point(linked: Linked, limit: int = NOTE_TRUNCATE_AT) -> int:
