@@ -17,7 +17,11 @@ posts the thread quotes are looked up together in one more request):
   target would save a lookup; for an odd d it would read the root twice. d is not known before the climb,
   so the resolver spends the request, never the post;
 - a quote instead of a reply (or a web request, which has no conversation id): +1 lookup of that tweet to
-  learn its conversation (the root lookup is skipped when it is the root or the root's reply).
+  learn its conversation (the root lookup is skipped when it is the root or the root's reply);
+- an edited post (a new id per edit): searches list only latest versions, but a lookup by an earlier id
+  (the root's, a parent's) answers that version: +1 lookup, batched, for the latest ones;
+- full-archive search past its default 30 days is bounded by a start_time instead of a since_id: the stored
+  thread's last post comes again, +1 post read.
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 
