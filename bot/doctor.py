@@ -119,6 +119,14 @@ def credentials(api: XApi) -> tuple[ApiUser | None, Check]:
     except AuthFailed:
         return None, Check("credentials", "fail", "GET /2/users/me answered 401 Unauthorized", CREDENTIALS_FIX)
     except RateLimited as exc:
+        if exc.reason == "usage_cap":
+            return None, Check(
+                "credentials",
+                "fail",
+                "X refuses every request: the usage cap is reached (credits spent, a spending limit, or the "
+                "monthly post reads); nothing is lost, the bot asks again every 15 minutes",
+                "add credits or raise the limit in the X Developer Console",
+            )
         return None, Check(
             "credentials",
             "warn",

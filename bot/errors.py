@@ -45,9 +45,13 @@ class ApiError(UnrollError):
 class RateLimited(ApiError):
     """A rate limit or daily cap is spent; nothing should call that endpoint before `reset_at`."""
 
-    def __init__(self, message: str, *, reset_at: datetime, status: int | None = 429, endpoint: str = "") -> None:
+    def __init__(
+        self, message: str, *, reset_at: datetime, status: int | None = 429, endpoint: str = "", reason: str = "window"
+    ) -> None:
         super().__init__(message, status=status, endpoint=endpoint)
         self.reset_at = reset_at
+        # window (15 minutes or a day), per_second, usage_cap (credits or the monthly post reads), unknown
+        self.reason = reason
 
 
 class InvalidRequest(ApiError):

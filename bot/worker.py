@@ -135,7 +135,13 @@ def _handle(
             return process(bot, entry_id, request, attempts, record, guard=thread, ahead=ahead), entry_id
         except RateLimited as exc:
             wait = (exc.reset_at - datetime.now(UTC)).total_seconds()
-            log.warning("request_rate_limited", endpoint=exc.endpoint, reset_at=exc.reset_at.isoformat(), wait=wait)
+            log.warning(
+                "request_rate_limited",
+                endpoint=exc.endpoint,
+                reason=exc.reason,
+                reset_at=exc.reset_at.isoformat(),
+                wait=wait,
+            )
             if wait <= SHORT_WAIT and quick < QUICK_RETRIES:
                 time.sleep(max(wait, 0) + random.uniform(0, 0.5))
                 continue

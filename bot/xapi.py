@@ -267,7 +267,9 @@ class XApi:
             reset_at = max(reset_at, daily or reset_at)
             if self.board is not None and why != "per_second":  # a second's wait is not worth telling others
                 self._share_block(endpoint, reset_at)
-            raise RateLimited(f"{endpoint}: 429 {_TOO_MANY[why]}", reset_at=reset_at, endpoint=endpoint) from exc
+            raise RateLimited(
+                f"{endpoint}: 429 {_TOO_MANY[why]}", reset_at=reset_at, endpoint=endpoint, reason=why
+            ) from exc
         except tweepy.Unauthorized as exc:
             self._count(endpoint)
             raise AuthFailed(

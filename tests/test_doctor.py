@@ -103,6 +103,18 @@ def test_wrong_credentials_fail_naming_the_variables(sandbox: SandboxServer, ser
     assert lines["handle"].startswith("skip")
 
 
+def test_a_spent_usage_cap_fails_with_where_to_add_credits(
+    sandbox: SandboxServer, served: Settings, store: Store
+) -> None:
+    """X's usage cap (credits spent, a spending limit, the monthly reads) refuses every request with a 429 that is
+    no rate limit: a window to wait out would mislead, so the check fails and says where to act."""
+    sandbox.world.inject_fault("GET", "/2/users/me", usage_capped=True)
+    code, lines = run(served, store)
+    assert 1 == code
+    line = lines["credentials"]
+    assert line.startswith("FAIL") and "usage cap" in line and "Developer Console" in line
+
+
 def test_wrong_bearer_token_fails(sandbox: SandboxServer, served: Settings, store: Store) -> None:
     """A bearer token the API refuses fails its own check, the user credentials still pass."""
     sandbox.world.configure_credentials(bearer_token="another-bearer")
