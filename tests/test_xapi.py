@@ -203,3 +203,13 @@ def test_a_private_ca_bundle_from_the_environment_is_used(monkeypatch: pytest.Mo
     monkeypatch.delenv("REQUESTS_CA_BUNDLE")
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     assert RebasedSession("https://sim.local", 5.0).verify is True
+
+
+def test_full_archive_searches_keep_a_second_apart(sandbox: SandboxServer, settings: Settings) -> None:
+    """Full-archive search takes one request per second besides its 15-minute window: the adapter spaces its own
+    searches, so the pages of a long old thread are not refused one after the other."""
+    sandbox.world.enable_full_archive()
+    api = XApi(settings)
+    for _ in range(3):
+        api.search("conversation_id:1", full_archive=True)
+    assert {200: 3} == sandbox.world.request_counts()["GET /2/tweets/search/all"]
