@@ -87,6 +87,7 @@ class ThreadTweet(_Model):
     media: list[Media] = Field(default_factory=list)
     quoted: QuotedTweet | None = None
     replied_to: str | None = None
+    edited: bool = False  # the author edited it (X shows its last version, marked "Edited")
 
     @property
     def text(self) -> str:

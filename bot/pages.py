@@ -258,6 +258,7 @@ class TweetView:
     paragraphs: list[Paragraph]
     media: list[MediaView]
     quote: QuoteView | None
+    edited: bool = False
 
 
 def anchor_of(tweet_id: str) -> str:
@@ -281,6 +282,7 @@ def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int) -> TweetView:
         paragraphs=paragraphs(tweet.segments),
         media=media_views(tweet.media),
         quote=quote_view(tweet.quoted) if tweet.quoted else None,
+        edited=tweet.edited,
     )
 
 

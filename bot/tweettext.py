@@ -315,4 +315,5 @@ def thread_tweet(tweet: ApiTweet, includes: Includes) -> ThreadTweet:
         media=media_of(tweet.attachments.media_keys if tweet.attachments else [], includes),
         quoted=quoted_of(tweet, includes),
         replied_to=tweet.replied_to,
+        edited=len(tweet.edit_history_tweet_ids) > 1,
     )

@@ -278,6 +278,14 @@ def test_each_tweet_links_to_itself_on_x() -> None:
     assert [f"https://x.com/millwright/status/{1000 + n}" for n in range(12)] == [a["href"] for a in permalinks]
 
 
+def test_an_edited_post_says_so_next_to_its_number() -> None:
+    """X marks a post its author edited; the page shows its last version and says it was edited, as X does."""
+    thread = build_thread(3)
+    thread.tweets[1] = thread.tweets[1].model_copy(update={"edited": True})
+    page = renderer.render_html(thread, site=SITE, latest=[])
+    assert ["1/3", "2/3 · edited", "3/3"] == re.findall(r'<a class="permalink"[^>]*>([^<]*)<', page)
+
+
 def test_paragraphs_have_dir_auto_and_tweets_their_language() -> None:
     """Each paragraph guesses its direction; each tweet carries its language, X's `und` left out."""
     thread = build_thread(2)

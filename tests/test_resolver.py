@@ -435,6 +435,7 @@ def test_an_edited_post_shows_once_as_finally_written(
 
     assert [thread[0], edit.id, thread[2], thread[3]] == ids_of(result)
     assert "2/ part 2, corrected" == texts_of(result)[1]
+    assert result.thread is not None and [False, True, False, False] == [t.edited for t in result.thread.tweets]
     assert [] == gaps_of(result)
     assert (2, 1 + 3) == cost(result)
 
