@@ -678,6 +678,21 @@ def test_usage_cap_fault_takes_no_status(world: World) -> None:
         world.inject_fault("GET", "/2/tweets", usage_capped=True, status=503)
 
 
+def test_injected_empty_page_goes_on_where_it_was_asked(http: requests.Session, world: World) -> None:
+    """`empty_page=True`: a page with no post but a next_token; following it gives the page that was asked."""
+    world.add_user("alice")
+    ids = [world.add_tweet("alice", f"post {n}").id for n in range(3)]
+    world.inject_fault("GET", "/2/tweets/search/recent", empty_page=True)
+    empty = get(http, "/2/tweets/search/recent", query="from:alice", since_id=ids[0]).json()
+    following = get(
+        http, "/2/tweets/search/recent", query="from:alice", since_id=ids[0], next_token=empty["meta"]["next_token"]
+    ).json()
+    assert "data" not in empty and 0 == empty["meta"]["result_count"]
+    assert [ids[2], ids[1]] == [t["id"] for t in following["data"]]
+    with pytest.raises(ValueError, match="empty_page"):
+        world.inject_fault("GET", "/2/tweets", empty_page=True, status=503)
+
+
 # -- counters and the control client ---------------------------------------------------------------------
 
 

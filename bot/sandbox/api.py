@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from bot.sandbox import lookup, posting, timelines
+from bot.sandbox.ids import page_token
 from bot.sandbox.limits import WINDOW_SECONDS, Context
 from bot.sandbox.model import Fault, User
 from bot.sandbox.params import ApiRequest
@@ -149,7 +150,13 @@ class ApiApp:
             if self.world.settings.latency > 0:
                 await asyncio.sleep(self.world.settings.latency)
             body = await request.body() if method in ("POST", "PUT") else b""
-            response = self.handle(found, request, body, capped=fault is not None and fault.usage_capped)
+            response = self.handle(
+                found,
+                request,
+                body,
+                capped=fault is not None and fault.usage_capped,
+                empty=fault is not None and fault.empty_page,
+            )
         else:
             response = self.fault_response(fault, found[0] if found else None)
         self.world.record(endpoint, response.status)
@@ -162,7 +169,13 @@ class ApiApp:
         await reply(scope, receive, send)
 
     def handle(
-        self, found: tuple[Route, dict[str, str]] | None, request: Request, raw: bytes, *, capped: bool = False
+        self,
+        found: tuple[Route, dict[str, str]] | None,
+        request: Request,
+        raw: bytes,
+        *,
+        capped: bool = False,
+        empty: bool = False,
     ) -> ApiResponse:
         """Auth, access level, rate limit, then the endpoint; every answer gets its limit headers.
 
@@ -185,8 +198,11 @@ class ApiApp:
                 if capped:
                     raise usage_capped()
                 params = dict(request.query_params)
-                api_request = ApiRequest(route.endpoint, params, path_params, _json(raw), context, me)
-                response = route.handler(world, api_request)
+                if empty:  # an injected empty page that goes on where it was asked
+                    response = ApiResponse(200, {"meta": {"result_count": 0, "next_token": resume_token(params)}})
+                else:
+                    api_request = ApiRequest(route.endpoint, params, path_params, _json(raw), context, me)
+                    response = route.handler(world, api_request)
             except Problem as problem:
                 response = problem.response
             response.headers.update(headers)
@@ -210,6 +226,15 @@ class ApiApp:
                 {"x-rate-limit-limit": str(limit), "x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)}
             )
         return response
+
+
+FIRST_PAGE = 2**63 - 1  # a page token resuming below every id: the first page
+
+
+def resume_token(params: dict[str, str]) -> str:
+    """A next_token that resumes where this page was asked: its own token, or the first page's place."""
+    asked = params.get("pagination_token") or params.get("next_token")
+    return asked or page_token(FIRST_PAGE)
 
 
 def _json(raw: bytes) -> Any:

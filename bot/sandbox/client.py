@@ -159,6 +159,7 @@ class SandboxClient:
         reset_in: float | None = None,
         after: bool = False,
         usage_capped: bool = False,
+        empty_page: bool = False,
     ) -> None:
         body = {
             "method": method,
@@ -170,6 +171,7 @@ class SandboxClient:
             "reset_in": reset_in,
             "after": after,
             "usage_capped": usage_capped,
+            "empty_page": empty_page,
         }
         self._call("POST", "faults", body)
 

@@ -14,8 +14,16 @@ class FaultQueue:
         self._pending: list[Fault] = []
 
     def add(self, fault: Fault) -> None:
-        if fault.status is None and not fault.drop and fault.delay <= 0 and not fault.usage_capped:
-            raise ValueError("a fault needs a status, a delay, drop=True or usage_capped=True")
+        if (
+            fault.status is None
+            and not fault.drop
+            and fault.delay <= 0
+            and not fault.usage_capped
+            and not fault.empty_page
+        ):
+            raise ValueError("a fault needs a status, a delay, drop=True, usage_capped=True or empty_page=True")
+        if fault.empty_page and (fault.status is not None or fault.drop or fault.usage_capped):
+            raise ValueError("empty_page=True answers an empty page that goes on: give no status, drop or usage_capped")
         if fault.usage_capped and (fault.status is not None or fault.drop):
             raise ValueError("usage_capped=True answers X's own 429 usage-capped problem: give no status, no drop")
         if fault.count < 1:

@@ -230,6 +230,7 @@ class Fault:
     reset_in: float | None = None  # seconds until x-rate-limit-reset on an injected 429 (None: 15 min)
     after: bool = False  # with drop: handle the request (a post is created), then drop instead of answering
     usage_capped: bool = False  # answer X's 429 usage-capped problem; the rate-limit window is not spent out
+    empty_page: bool = False  # answer a page of a list with no posts but a next_token to the same place
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -242,6 +243,7 @@ class Fault:
             "reset_in": self.reset_in,
             "after": self.after,
             "usage_capped": self.usage_capped,
+            "empty_page": self.empty_page,
         }
 
 

@@ -214,6 +214,7 @@ class World(Switches):
         reset_in: float | None = None,
         after: bool = False,
         usage_capped: bool = False,
+        empty_page: bool = False,
     ) -> None:
         """Answer the next `count` matching requests with `status`, after `delay`, or drop the connection.
 
@@ -222,11 +223,15 @@ class World(Switches):
         `after`, the request is handled first (a post is created) and its answer lost, `delay` seconds later:
         the network failing after X accepted a post, or answering after the client gave up. `usage_capped`
         answers X's 429 for a spent usage cap: a `usage-capped` problem whose rate-limit headers are not
-        spent out, so a client cannot mistake it for a rate limit that resets in 15 minutes.
+        spent out, so a client cannot mistake it for a rate limit that resets in 15 minutes. `empty_page`
+        answers a page of a list (mentions, search) holding no post but a next_token to where it was asked:
+        X documents paging as "repeat until no next_token is returned", not until a page comes back empty.
         """
         with self.lock:
             self.faults.add(
-                Fault(method.upper(), path_prefix, count, status, delay, drop, reset_in, after, usage_capped)
+                Fault(
+                    method.upper(), path_prefix, count, status, delay, drop, reset_in, after, usage_capped, empty_page
+                )
             )
 
     def pending_faults(self) -> tuple[Fault, ...]:
