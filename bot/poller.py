@@ -24,6 +24,7 @@ log = structlog.get_logger(__name__)
 
 MENTIONS_REACH = 800  # GET /2/users/:id/mentions reaches only the latest 800 mentions
 PAGE_SIZE = 100
+MAX_PAGES = 4 * MENTIONS_REACH // PAGE_SIZE  # a guard against an API that would page forever
 REQUESTER_WINDOW = 3600.0  # seconds: UNROLL_REQUESTER_LIMIT counts a reader's requests per hour
 LOCK_TIMEOUT = 15.0  # renewed every third of it while a poll runs; a dead poller's lock frees itself soon
 
@@ -53,9 +54,11 @@ def fetch_mentions(bot: Bot, cursor: str | None) -> tuple[list[TweetsPage], bool
         )
         pages.append(page)
         token = page.meta.next_token
-        if not token or not page.data:
+        # X's rule is "repeat until no next_token is returned": a page may come back short, or even empty,
+        # with more after it; stopping there would move the cursor past the mentions still unread.
+        if not token:
             return pages, False
-        if sum(len(p.data) for p in pages) >= MENTIONS_REACH:
+        if sum(len(p.data) for p in pages) >= MENTIONS_REACH or len(pages) >= MAX_PAGES:
             return pages, True
 
 
@@ -145,7 +148,7 @@ def _poll(bot: Bot, lock: Lock, cursor: str | None) -> PollResult:
     spending.record(store, bot.settings, usage)
     tweets = [(t, p) for p in pages for t in p.data]
     result = PollResult(seen=len(tweets), cursor=cursor)
-    if exhausted and cursor:
+    if exhausted and cursor and tweets:
         oldest = min((t.id for t, _ in tweets), key=int)
         gap = (snowflake_time(oldest) - snowflake_time(cursor)).total_seconds()
         log.warning("mentions_gap", reach=MENTIONS_REACH, cursor=cursor, oldest_read=oldest, gap_seconds=gap)

@@ -206,3 +206,20 @@ def test_a_quote_summon_edited_after_a_poll_read_it_is_asked_once(
 
     assert [fixed] == result.queued
     assert "edited_mention" == result.ignored[edit]
+
+
+def test_an_empty_page_that_goes_on_is_not_the_end_of_the_mentions(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """X pages "until no next_token is returned": a page may come back empty with more after it. Stopping there
+    would move the cursor past the mentions not read yet, and those readers would never get a reply."""
+    world = sandbox.world
+    thread = post_thread(world, 3)
+    bot = make_bot(settings, store)
+    poll_once(bot)  # the cursor is set: what follows is newer
+    mentions = [summon(world, thread[-1], by=f"reader{n}") for n in range(3)]
+    world.inject_fault("GET", f"/2/users/{bot.user_id}/mentions", empty_page=True)
+
+    result = poll_once(bot)
+
+    assert sorted(mentions) == sorted(result.queued)
