@@ -8,15 +8,15 @@ replies are searched for one to that mention before anything is posted again.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 
 from bot.errors import ApiError, ApiUnavailable, DuplicateContent
 from bot.models import ReplyRecord, UnrollRequest
+from bot.resolver import in_recent_window
 from bot.runtime import Bot
 from bot.store import Store
-from bot.tweettext import snowflake_time
 from bot.xapi import from_user
 
 log = structlog.get_logger(__name__)
@@ -26,7 +26,6 @@ POST = "POST /2/tweets"
 # recent as 30 seconds ago if you do not include this parameter" (https://docs.x.com/x-api/posts/search/integrate/
 # paginate says so only when no start_time, end_time or since_id is given). A reply just posted may not show yet.
 SEARCH_LAG = 30.0
-SEARCHABLE = timedelta(days=7) - timedelta(minutes=5)  # recent search's window, less a margin for clock skew
 # A second request by the same reader within a day would repeat the text X refuses as duplicate content.
 # Up to 99 genuine requests by one reader for one thread in a day each get their reply (the requester limit,
 # UNROLL_REQUESTER_LIMIT, stops abuse long before); every suffix fits config.settings.VARIANT_ROOM.
@@ -43,7 +42,7 @@ def find_existing_reply(bot: Bot, request: UnrollRequest) -> str | None:
     is newer than what it answers: the bot's earlier replies in the conversation are not read, nor billed)."""
     query = f"{from_user(bot.username, bot.user_id)} conversation_id:{request.conversation_id or request.mention_id}"
     # Recent search refuses a since_id older than its 7 days: an older mention is searched without one.
-    since = request.mention_id if snowflake_time(request.mention_id) > datetime.now(UTC) - SEARCHABLE else None
+    since = request.mention_id if in_recent_window(request.mention_id, datetime.now(UTC)) else None
     token: str | None = None
     for _ in range(5):  # the bot's replies in one conversation fit in a few pages
         page = bot.api.search(query, since_id=since, next_token=token)

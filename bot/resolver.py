@@ -198,8 +198,7 @@ class _Resolver:
         self.stored: Thread | None = None
 
     def in_window(self, tweet_id: str) -> bool:
-        """Whether recent search still finds this tweet, from its snowflake id alone."""
-        return snowflake_time(tweet_id) > self.now - RECENT_WINDOW + WINDOW_MARGIN
+        return in_recent_window(tweet_id, self.now)
 
     def run(self, request: UnrollRequest) -> Resolution:
         first = first_lookup(request)
@@ -373,6 +372,11 @@ class _Resolver:
         shown = thread_tweet(tweet, includes)
         parent = self.fetched.parent(tweet)
         return shown if parent == shown.replied_to else shown.model_copy(update={"replied_to": parent})
+
+
+def in_recent_window(tweet_id: str, now: datetime) -> bool:
+    """Whether recent search still finds this tweet (and takes it as since_id), from its snowflake id alone."""
+    return snowflake_time(tweet_id) > now - RECENT_WINDOW + WINDOW_MARGIN
 
 
 def first_lookup(request: UnrollRequest) -> tuple[str | None, str] | None:
