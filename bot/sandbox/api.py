@@ -150,13 +150,7 @@ class ApiApp:
             if self.world.settings.latency > 0:
                 await asyncio.sleep(self.world.settings.latency)
             body = await request.body() if method in ("POST", "PUT") else b""
-            response = self.handle(
-                found,
-                request,
-                body,
-                capped=fault is not None and fault.usage_capped,
-                empty=fault is not None and fault.empty_page,
-            )
+            response = self.handle(found, request, body, fault)
         else:
             response = self.fault_response(fault, found[0] if found else None)
         self.world.record(endpoint, response.status)
@@ -173,14 +167,12 @@ class ApiApp:
         found: tuple[Route, dict[str, str]] | None,
         request: Request,
         raw: bytes,
-        *,
-        capped: bool = False,
-        empty: bool = False,
+        fault: Fault | None = None,
     ) -> ApiResponse:
         """Auth, access level, rate limit, then the endpoint; every answer gets its limit headers.
 
-        `capped` (an injected usage-cap fault) refuses with 429 usage-capped where the endpoint would run:
-        the request was authenticated and counted, and its rate-limit headers are the window's own.
+        An injected usage-cap or empty-page fault answers where the endpoint would run: the request was
+        authenticated and counted, and its rate-limit headers are the window's own.
         """
         if found is None:
             return not_found_route().response
@@ -195,10 +187,10 @@ class ApiApp:
                 headers = budget.headers()
                 if not budget.allowed:
                     raise too_many_requests({})
-                if capped:
+                if fault is not None and fault.usage_capped:
                     raise usage_capped()
                 params = dict(request.query_params)
-                if empty:  # an injected empty page that goes on where it was asked
+                if fault is not None and fault.empty_page:  # an empty page that goes on where it was asked
                     response = ApiResponse(200, {"meta": {"result_count": 0, "next_token": resume_token(params)}})
                 else:
                     api_request = ApiRequest(route.endpoint, params, path_params, _json(raw), context, me)
