@@ -82,6 +82,12 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int | None = None)
 def _demo(settings: Settings, sandbox: SandboxServer, *, serve: bool, port: int) -> int:
     samples = load_samples(sandbox.world, "demo")
     settings = demo_settings(settings, sandbox.url, port)
+    sandbox.world.configure_credentials(  # as X does: the key, the token and every request's signature
+        consumer_key=DEMO_CREDENTIALS["x_api_key"],
+        access_token=DEMO_CREDENTIALS["x_access_token"],
+        consumer_secret=DEMO_CREDENTIALS["x_api_secret"],
+        access_token_secret=DEMO_CREDENTIALS["x_access_token_secret"],
+    )
     client = embedded(settings.data_dir)
     stale = list(client.scan_iter(match="{" + DEMO_PREFIX + "}:*", count=1000))
     if stale:  # every demo starts fresh

@@ -75,7 +75,15 @@ def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
 
 @pytest.fixture
 def settings(sandbox: SandboxServer, prefix: str, tmp_path: Path) -> Settings:
-    """Settings for a bot that talks to the sandbox and keeps its state under the test's prefix."""
+    """Settings for a bot that talks to the sandbox and keeps its state under the test's prefix; the sandbox
+    expects the bot's credentials and checks every OAuth 1.0a signature, as X does."""
+    sandbox.world.configure_credentials(
+        consumer_key=CREDENTIALS["x_api_key"],
+        access_token=CREDENTIALS["x_access_token"],
+        bearer_token=CREDENTIALS["x_bearer_token"],
+        consumer_secret=CREDENTIALS["x_api_secret"],
+        access_token_secret=CREDENTIALS["x_access_token_secret"],
+    )
     return load_settings(
         _env_file=None,
         x_api_base_url=sandbox.url,

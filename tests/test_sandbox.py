@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 import requests
+import requests_oauthlib
 import tweepy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.apimodels import TweetsPage, UserResponse
 from bot.sandbox import MediaSpec, SandboxClient, SandboxServer, World
+from bot.sandbox.oauth import signature_valid
 from bot.sandbox.samples import (
     REFERENCE_THREAD,
     SampleThread,
@@ -598,6 +600,66 @@ def test_wrong_credentials_are_401(server: SandboxServer, world: World) -> None:
         "status": 401,
         "detail": "Unauthorized",
     }
+
+
+def _signing_client(server: SandboxServer, **changes: str) -> tweepy.Client:
+    client = tweepy.Client(**{**OAUTH, **changes}, return_type=requests.Response)
+    client.session = SandboxSession(server.url)
+    return client
+
+
+def test_oauth_signatures_are_checked_when_the_secrets_are_known(server: SandboxServer, world: World) -> None:
+    """Given both secrets the sandbox verifies HMAC-SHA1 signatures: tweepy signing with them gets through (a
+    GET with a query and a POST with a JSON body), a wrong secret of either kind answers 401."""
+    world.configure_credentials(consumer_key="ck", access_token="at", consumer_secret="cs", access_token_secret="ats")
+    right = _signing_client(server)
+    me = right.get_me(user_auth=True)
+    mentions = right.get_users_mentions(me.json()["data"]["id"], max_results=5, user_auth=True)
+    posted = right.create_tweet(text="signed", user_auth=True)
+    right.session.close()
+    assert (me.status_code, mentions.status_code, posted.status_code) == (200, 200, 201)
+    for wrong in ({"consumer_secret": "not-cs"}, {"access_token_secret": "not-ats"}):
+        client = _signing_client(server, **wrong)
+        with pytest.raises(tweepy.Unauthorized):
+            client.get_me(user_auth=True)
+        client.session.close()
+
+
+def test_a_signature_made_for_another_url_is_401(server: SandboxServer, world: World) -> None:
+    """A request signed for X's own host (or another path or query) and sent to the sandbox fails the check,
+    as a client that rewrote the URL after signing would fail at X; the same request signed for the URL it
+    is sent to passes."""
+    world.configure_credentials(consumer_key="ck", consumer_secret="cs", access_token_secret="ats")
+    auth = requests_oauthlib.OAuth1("ck", "cs", "at", "ats")
+
+    def signed_for(url: str) -> str:
+        header = requests.Request("GET", url, auth=auth).prepare().headers["Authorization"]
+        return header.decode() if isinstance(header, bytes) else header
+
+    http = requests.Session()
+    here = f"{server.url}/2/users/me?user.fields=username"
+    elsewhere = (
+        "https://api.x.com/2/users/me?user.fields=username",
+        f"{server.url}/2/users/me?user.fields=name",
+        f"{server.url}/2/users/me",
+    )
+    refused = [http.get(here, headers={"Authorization": signed_for(url)}).status_code for url in elsewhere]
+    accepted = http.get(here, headers={"Authorization": signed_for(here)})
+    http.close()
+    assert refused == [401, 401, 401]
+    assert accepted.status_code == 200
+
+
+def test_signature_valid_covers_a_form_body() -> None:
+    """A form-encoded body is part of what is signed (RFC 5849 3.4.1.3.1): changing it breaks the signature."""
+    url = "http://127.0.0.1:8081/2/tweets"
+    auth = requests_oauthlib.OAuth1("ck", "cs", "at", "ats")
+    prepared = requests.Request("POST", url, data={"text": "hi"}, auth=auth).prepare()
+    raw = prepared.headers["Authorization"]
+    header = raw.decode() if isinstance(raw, bytes) else raw
+    assert signature_valid("POST", url, header, [("text", "hi")], "cs", "ats")
+    assert not signature_valid("POST", url, header, [("text", "changed")], "cs", "ats")
+    assert not signature_valid("POST", url, header, [("text", "hi")], "cs", "other")
 
 
 def test_bearer_token_on_users_me_is_unsupported_authentication(http: requests.Session) -> None:

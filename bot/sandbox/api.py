@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,6 +23,7 @@ from bot.sandbox import lookup, posting, timelines
 from bot.sandbox.ids import page_token
 from bot.sandbox.limits import WINDOW_SECONDS, Context
 from bot.sandbox.model import Fault, User
+from bot.sandbox.oauth import signature_valid
 from bot.sandbox.params import ApiRequest
 from bot.sandbox.problems import (
     APP_ONLY,
@@ -48,6 +49,22 @@ OAUTH_KEYS = (
     "oauth_nonce",
 )
 _OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """What an OAuth 1.0a signature covers: the method, the URL as this server was asked for it, a form body."""
+
+    method: str
+    url: str
+    form: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, request: Request, raw: bytes) -> SignedRequest:
+        form: list[tuple[str, str]] = []
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            form = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        return cls(request.method, str(request.url), form)
 
 
 @dataclass(frozen=True)
@@ -97,8 +114,9 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     return None
 
 
-def authenticate(world: World, authorization: str) -> tuple[Context, User | None]:
-    """Which context the request runs in, or 401 when its credentials are missing or wrong."""
+def authenticate(world: World, authorization: str, signed: SignedRequest | None = None) -> tuple[Context, User | None]:
+    """Which context the request runs in, or 401 when its credentials are missing or wrong (an OAuth 1.0a
+    signature is checked when the sandbox knows both secrets and is given what was signed)."""
     expected = world.settings.credentials
     scheme, _, value = authorization.partition(" ")
     if scheme == "Bearer" and value.strip():
@@ -112,6 +130,14 @@ def authenticate(world: World, authorization: str) -> tuple[Context, User | None
         if expected.consumer_key is not None and oauth["oauth_consumer_key"] != expected.consumer_key:
             raise unauthorized()
         if expected.access_token is not None and oauth["oauth_token"] != expected.access_token:
+            raise unauthorized()
+        secret, token_secret = expected.consumer_secret, expected.access_token_secret
+        if (
+            signed is not None
+            and secret is not None
+            and token_secret is not None
+            and not signature_valid(signed.method, signed.url, authorization, signed.form, secret, token_secret)
+        ):
             raise unauthorized()
         return "user", world.me()
     raise unauthorized()
@@ -181,7 +207,8 @@ class ApiApp:
         headers: dict[str, str] = {}
         with world.lock:
             try:
-                context, me = authenticate(world, request.headers.get("authorization", ""))
+                signed = SignedRequest.of(request, raw)
+                context, me = authenticate(world, request.headers.get("authorization", ""), signed)
                 check_access(world, route, context)
                 budget = world.take_rate_limit(route.endpoint, context)
                 headers = budget.headers()

@@ -60,9 +60,21 @@ class SandboxClient:
         self._call("POST", "clock", {"advance_seconds": seconds})
 
     def configure_credentials(
-        self, *, consumer_key: str | None = None, access_token: str | None = None, bearer_token: str | None = None
+        self,
+        *,
+        consumer_key: str | None = None,
+        access_token: str | None = None,
+        bearer_token: str | None = None,
+        consumer_secret: str | None = None,
+        access_token_secret: str | None = None,
     ) -> None:
-        body = {"consumer_key": consumer_key, "access_token": access_token, "bearer_token": bearer_token}
+        body = {
+            "consumer_key": consumer_key,
+            "access_token": access_token,
+            "bearer_token": bearer_token,
+            "consumer_secret": consumer_secret,
+            "access_token_secret": access_token_secret,
+        }
         self._call("POST", "credentials", body)
 
     def enable_full_archive(self, enabled: bool = True) -> None:

@@ -69,6 +69,8 @@ class _Control:
             consumer_key=body.get("consumer_key"),
             access_token=body.get("access_token"),
             bearer_token=body.get("bearer_token"),
+            consumer_secret=body.get("consumer_secret"),
+            access_token_secret=body.get("access_token_secret"),
         )
 
     def rate_limit(self, body: dict[str, Any]) -> None:

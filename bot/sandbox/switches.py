@@ -15,11 +15,14 @@ from bot.sandbox.limits import RateLimiter
 
 @dataclass
 class Credentials:
-    """What the sandbox expects; None accepts anything well-formed."""
+    """What the sandbox expects; None accepts anything well-formed. With both secrets set, an OAuth 1.0a
+    request's HMAC-SHA1 signature is checked too."""
 
     consumer_key: str | None = None
     access_token: str | None = None
     bearer_token: str | None = None
+    consumer_secret: str | None = None
+    access_token_secret: str | None = None
 
 
 @dataclass
@@ -77,11 +80,20 @@ class Switches:
     # -- settings ------------------------------------------------------------------------------------
 
     def configure_credentials(
-        self, *, consumer_key: str | None = None, access_token: str | None = None, bearer_token: str | None = None
+        self,
+        *,
+        consumer_key: str | None = None,
+        access_token: str | None = None,
+        bearer_token: str | None = None,
+        consumer_secret: str | None = None,
+        access_token_secret: str | None = None,
     ) -> None:
-        """Require these credentials (None: accept any); a mismatch answers 401."""
+        """Require these credentials (None: accept any); a mismatch answers 401. Given both secrets, OAuth
+        1.0a signatures are verified, so a request signed for another URL or with another secret is refused."""
         with self.lock:
-            self.settings.credentials = Credentials(consumer_key, access_token, bearer_token)
+            self.settings.credentials = Credentials(
+                consumer_key, access_token, bearer_token, consumer_secret, access_token_secret
+            )
 
     def enable_full_archive(self, enabled: bool = True) -> None:
         """Let GET /2/tweets/search/all answer instead of 403 client-not-enrolled."""
