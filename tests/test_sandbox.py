@@ -450,6 +450,29 @@ def test_full_archive_search_is_forbidden_until_enabled(http: requests.Session, 
     assert allowed.status_code == 200
 
 
+def test_full_archive_search_reaches_back_30_days_unless_given_a_start_time(
+    http: requests.Session, world: World
+) -> None:
+    """search/all without start_time covers the 30 days before its end; a since_id alone does not lift that
+    (X does not say it does), a start_time does."""
+    world.enable_full_archive()
+    world.add_user("elder")
+    old = world.add_tweet("elder", "sixty days ago", created_at=world.now() - timedelta(days=60))
+    mid = world.add_tweet("elder", "forty days ago", created_at=world.now() - timedelta(days=40))
+    new = world.add_tweet("elder", "ten days ago", created_at=world.now() - timedelta(days=10))
+
+    def found(**params: Any) -> list[str]:
+        world.advance(1.1)  # full-archive search takes one request a second
+        body = get(http, "/2/tweets/search/all", query="from:elder", **params).json()
+        return [t["id"] for t in body.get("data", [])]
+
+    start = (world.now() - timedelta(days=61)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [new.id] == found()
+    assert [new.id] == found(since_id=old.id)
+    assert [new.id, mid.id] == found(start_time=start, since_id=old.id)
+    assert [new.id, mid.id, old.id] == found(start_time=start)
+
+
 def test_full_archive_search_with_user_context_is_unsupported_authentication(
     http: requests.Session, world: World
 ) -> None:

@@ -88,7 +88,10 @@ def search(world: World, request: ApiRequest, *, full_archive: bool) -> ApiRespo
     floor = now - RECENT_WINDOW if not full_archive else datetime(2006, 3, 21, tzinfo=now.tzinfo)
     _check_window(params, now, floor, start, end)
     if start is None:
-        start = floor if not full_archive or "since_id" in params else now - ARCHIVE_DEFAULT_WINDOW
+        # Full-archive search without a start_time reaches back 30 days before its end (X's quickstart; twarc
+        # 2.0.6 saw "the month prior to whatever the end date is"). X does not say that a since_id lifts that
+        # default, so here it does not: a client must give a start_time to reach further back.
+        start = floor if not full_archive else (end or now) - ARCHIVE_DEFAULT_WINDOW
     if not full_archive and not any(name in params for name in DEFAULT_END_UNLESS):
         end = now - DEFAULT_END_LAG
     candidates = [t for t in world.tweets.values() if t.is_latest and world.visibility(t) == "ok"]
