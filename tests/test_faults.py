@@ -274,6 +274,34 @@ def test_mention_marked_posting_whose_reply_is_already_on_x_gets_no_second_reply
     assert record is not None and ("replied", reply.id) == (record.state, record.reply_id)
 
 
+def test_the_search_for_an_uncertain_reply_reads_only_posts_after_the_mention(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """X bills every post a search returns: looking for the bot's own reply to a mention starts at the mention
+    (since_id), so the bot's earlier replies in the same conversation are neither read nor billed."""
+    world = faulty_sandbox.world
+    thread = load_reference_thread(world)
+    bot = build(make_settings())
+    for position in (3, 6, 9):  # three readers answered earlier in this conversation
+        add_unroll_request(world, thread.tweet_ids[position], bot=BOT_HANDLE, by=f"reader{position}")
+    poll_once(bot)
+    work_until(bot, "worker", drained(bot.store))
+    assert 3 == len(world.posted())
+    mention = add_unroll_request(world, thread.last_id, bot=BOT_HANDLE).id
+    poll_once(bot)
+    text = "Hi @curious_reader, here is the thread unrolled"
+    bot.store.reserve_text(text, mention)  # marked "posting", as just before the POST
+    reply = world.post(text, reply_to=mention)  # …which X accepted
+    before = world.snapshot_stats().post_reads
+
+    work_until(bot, "worker", drained(bot.store))
+
+    assert 1 == world.snapshot_stats().post_reads - before  # the reply found, not the three before it
+    record = bot.store.reply_record(mention)
+    assert record is not None and reply.id == record.reply_id
+    assert 4 == len(world.posted())
+
+
 def test_connection_dropped_after_x_accepted_the_post_gets_no_second_reply(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
 ) -> None:
