@@ -136,6 +136,9 @@ class UnrollRequest(_Model):
     requester_username: str = ""
     conversation_id: str | None = None
     replied_to_id: str | None = None
+    # Who wrote the post replied to (the mention's `in_reply_to_user_id`): the resolver knows whether the
+    # summoned post is the thread author's before it reads it.
+    replied_to_user_id: str | None = None
     quoted_id: str | None = None
     text: str = ""
     lang: str | None = None

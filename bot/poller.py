@@ -81,6 +81,7 @@ def to_request(tweet: ApiTweet, page: TweetsPage, action: str = "unroll") -> Unr
         requester_username=author.username if author else "",
         conversation_id=tweet.conversation_id,
         replied_to_id=tweet.replied_to,
+        replied_to_user_id=tweet.in_reply_to_user_id if tweet.replied_to else None,
         quoted_id=tweet.referenced("quoted"),
         text=mention_text(tweet),
         lang=tweet.lang,

@@ -22,6 +22,8 @@ posts the thread quotes are looked up together in one more request):
   (the root's, a parent's) answers that version: +1 lookup, batched, for the latest ones;
 - full-archive search past its default 30 days is bounded by a start_time instead of a since_id: the stored
   thread's last post comes again, +1 post read.
+- the summoned post missing from the search although it is the author's, or posted moments ago (recent
+  search may leave out its last 30 seconds): +1 lookup per two posts climbed from it, no post read twice.
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 
@@ -48,6 +50,7 @@ log = structlog.get_logger(__name__)
 RECENT_WINDOW = timedelta(days=7)  # https://docs.x.com/x-api/posts/search/introduction
 ARCHIVE_DEFAULT = timedelta(days=30) - timedelta(minutes=5)  # full-archive search without start_time, less a margin
 WINDOW_MARGIN = timedelta(minutes=5)  # clock skew, and the time the resolution itself takes
+JUST_POSTED = timedelta(minutes=2)  # a post this young may be missing from search (its last 30 s), clocks apart
 FRESH_FOR = 60.0  # seconds a stored thread is served without asking X for newer tweets
 RECENT_PAGE = 100  # max_results of recent search
 ARCHIVE_PAGE = 500  # max_results of full-archive search
@@ -196,11 +199,13 @@ class _Resolver:
         self.fresh_for = fresh_for
         self.fetched = _Fetched(api)
         self.stored: Thread | None = None
+        self.request: UnrollRequest | None = None
 
     def in_window(self, tweet_id: str) -> bool:
         return in_recent_window(tweet_id, self.now)
 
     def run(self, request: UnrollRequest) -> Resolution:
+        self.request = request
         first = first_lookup(request)
         if first is None:
             raise ThreadNotFound("the mention neither replies to nor quotes a post", reason="nothing_to_unroll")
@@ -228,9 +233,8 @@ class _Resolver:
         since = last if complete else None  # recent search refuses a since_id older than its window
         full_archive = not self.in_window(last) and self.settings.full_archive
         self.search(root_id, stored.author, full_archive=full_archive, since_id=since)
-        self.climb(
-            root_id, author_id, target, follow_target=branched(self.nodes(root_id), author_id), connect=not complete
-        )
+        follow = branched(self.nodes(root_id), author_id) or self.target_unseen(root_id, author_id, target)
+        self.climb(root_id, author_id, target, follow_target=follow, connect=not complete)
         self.fetched.quoted()
         seen = self.fetched.users.get(author_id)  # the author as X shows them now (a renamed handle, say)
         thread = self.thread(root_id, author_of(seen) if seen else stored.author, target, complete=complete)
@@ -256,7 +260,7 @@ class _Resolver:
             raise ThreadNotFound(f"@{user.username} is a protected account", reason="protected")
         since = root_id if complete else None  # exclusive: the root was read already
         self.search(root_id, author_of(user), full_archive=not recent and self.settings.full_archive, since_id=since)
-        follow = not complete or branched(self.nodes(root_id), user.id)
+        follow = not complete or branched(self.nodes(root_id), user.id) or self.target_unseen(root_id, user.id, target)
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
         self.fetched.quoted()
         thread = self.thread(root_id, author_of(user), target, complete=complete)
@@ -281,6 +285,18 @@ class _Resolver:
             # post comes again: read and billed twice, the price of not missing what followed it that second).
             start_time, since_id = snowflake_time(since_id), None
         self.fetched.search(query, full_archive=full_archive, since_id=since_id, start_time=start_time)
+
+    def target_unseen(self, root_id: str, author_id: str, target: str) -> bool:
+        """Whether the summoned post should be in what was read but is not: it is the author's (the mention
+        says whose post it answers) or was posted moments ago. Recent search may leave out its last 30 seconds
+        (https://docs.x.com/x-api/posts/search/api-reference/get-2-tweets-search-recent, end_time) and its
+        index is not promised complete; without a climb from it, the page would end before the post the
+        reader asked about. Someone else's older reply is not looked up: it is not part of the thread."""
+        if self.fetched.canon(target) in self.nodes(root_id):
+            return False
+        request = self.request
+        by_author = request is not None and target == request.replied_to_id and request.replied_to_user_id == author_id
+        return by_author or snowflake_time(target) > self.now - JUST_POSTED
 
     def nodes(self, root_id: str) -> dict[str, Node]:
         """What is known of the conversation: the stored thread and every tweet of it read now, each post by

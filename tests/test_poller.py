@@ -223,3 +223,18 @@ def test_an_empty_page_that_goes_on_is_not_the_end_of_the_mentions(
     result = poll_once(bot)
 
     assert sorted(mentions) == sorted(result.queued)
+
+
+def test_a_request_says_whose_post_it_answers(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
+    """The mention's in_reply_to_user_id rides on the request: the resolver knows the summoned post is the
+    thread author's before reading it (a quote summon names no one)."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    under = summon(world, thread[-1])
+    quoting = world.add_tweet(READER, "@unrollbot unroll", quote_of=thread[0]).id
+    poll_once(make_bot(settings, store))
+
+    requests = {r.mention_id: r for _, r in store.read("probe", count=10)}
+
+    assert world.tweets[thread[-1]].author_id == requests[under].replied_to_user_id
+    assert requests[quoting].replied_to_user_id is None

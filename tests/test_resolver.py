@@ -52,6 +52,14 @@ def post_thread(
     return ids
 
 
+def post_thread_after(world: World, parent: str, texts: Sequence[str], times: Sequence[datetime]) -> list[str]:
+    """More of the author's self-replies under `parent`, posted at `times`; their ids in order."""
+    ids: list[str] = []
+    for text, when in zip(texts, times, strict=True):
+        ids.append(world.add_tweet(AUTHOR, text, created_at=when, reply_to=ids[-1] if ids else parent).id)
+    return ids
+
+
 def summon(world: World, under: str, *, quote: bool = False) -> UnrollRequest:
     """The reader's "@bot unroll" under a tweet (or quoting it), as the poller queues it."""
     text = f"@{BOT_HANDLE} unroll"
@@ -62,6 +70,7 @@ def summon(world: World, under: str, *, quote: bool = False) -> UnrollRequest:
         requester_username=READER,
         conversation_id=mention.conversation_id,
         replied_to_id=None if quote else under,
+        replied_to_user_id=None if quote else world.tweets[under].author_id,
         quoted_id=under if quote else None,
         text=text,
     )
@@ -110,6 +119,59 @@ def test_new_thread_within_the_window_costs_one_lookup_and_one_search(
     assert (2, 1 + 4) == cost(result)
     assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
     assert world.snapshot_stats().post_reads == result.usage.tweets_read  # what the sandbox billed
+
+
+def test_summoned_post_left_out_of_search_is_climbed_to(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Recent search may leave out its last 30 seconds, since_id or not (X's API reference reads so): the
+    author's summoned post missing from the search is looked up with its parent (+1 request, no post read
+    twice), and the page still ends at the post the reader asked about."""
+    world.set_search_lag(30)
+    now = world.now()
+    thread = post_thread(world, numbered(2), start=now - timedelta(minutes=3))
+    thread += post_thread_after(
+        world, thread[-1], ["3/ just now", "4/ seconds ago"], [now - timedelta(seconds=20), now - timedelta(seconds=8)]
+    )
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert thread == ids_of(result)
+    assert [] == gaps_of(result)
+    assert (3, 1 + 1 + 2) == cost(result)  # the root; post 2 from search; posts 4 and 3 from one lookup
+    assert {"GET /2/tweets": 2, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+
+
+def test_someone_elses_reply_is_not_looked_up_when_search_misses_it(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A reader summoning under another reader's reply: that reply is no part of the thread and search (from:
+    the author) never returns it, so no lookup is spent on it."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    aside = world.add_tweet(READER, "nice thread", reply_to=thread[1], created_at=world.now() - timedelta(minutes=30))
+
+    result = resolve(api, store, summon(world, aside.id), settings)
+
+    assert thread == ids_of(result)
+    assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+
+
+def test_refresh_climbs_to_a_summoned_post_search_left_out(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A stored thread continued seconds ago, summoned under the new post: the refresh's search does not show it
+    yet, the climb from it does."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    first = resolve(api, store, summon(world, thread[-1]), settings)
+    assert first.thread is not None
+    store.save_thread(first.thread)
+    world.set_search_lag(30)
+    thread += post_thread_after(world, thread[-1], ["4/ a new part"], [world.now() - timedelta(seconds=5)])
+
+    result = resolve(api, store, summon(world, thread[-1]), settings, fresh_for=0)
+
+    assert thread == ids_of(result)
+    assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
 
 
 def test_resolution_is_logged_with_its_cost(world: World, api: XApi, store: Store, settings: Settings) -> None:
@@ -732,8 +794,11 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     visible = known(conversation)
     assert [real[i] for i in brute_force(conversation)] == ids_of(result)
     assert bool(broken_self_replies(visible, "1")) == ("deleted_tweets" in gaps_of(result))
-    if not branched(visible, "1"):
-        assert 2 == result.usage.requests  # a branch may need lookups climbing from the target to choose it
+    if not branched(visible, "1"):  # a branch may need lookups climbing from the target to choose it
+        # The author's summoned post gone: search cannot tell deleted from left out, one lookup does.
+        authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
+        lost_target = conversation.target in conversation.deleted and authors[conversation.target] == "1"
+        assert (3 if lost_target else 2) == result.usage.requests
 
 
 @pytest.mark.parametrize("size", [2, 5, 6, 12])

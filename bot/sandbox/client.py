@@ -83,6 +83,9 @@ class SandboxClient:
     def set_latency(self, seconds: float) -> None:
         self._call("POST", "latency", {"seconds": seconds})
 
+    def set_search_lag(self, seconds: float) -> None:
+        self._call("POST", "search_lag", {"seconds": seconds})
+
     def set_rate_limit(self, endpoint: str, limit: int, *, context: Literal["app", "user", "both"] = "both") -> None:
         self._call("POST", "rate_limits", {"endpoint": endpoint, "limit": limit, "context": context})
 

@@ -34,6 +34,10 @@ class Settings:
     latency: float = 0.0
     reply_restriction: bool = True
     duplicate_check: bool = True
+    # Seconds before a new post shows in search whatever the request asks (0: only the documented default
+    # end of 30 s ago, for a request with no start_time, end_time or since_id). X's API reference reads
+    # stricter than its pagination guide; a client must not depend on which.
+    search_lag: float = 0.0
 
 
 def aware(when: datetime | str) -> datetime:
@@ -99,6 +103,13 @@ class Switches:
         """Let GET /2/tweets/search/all answer instead of 403 client-not-enrolled."""
         with self.lock:
             self.settings.full_archive = enabled
+
+    def set_search_lag(self, seconds: float) -> None:
+        """Leave posts younger than this out of every search (recent and full-archive)."""
+        if seconds < 0:
+            raise ValueError(f"search lag must be 0 or more seconds, got {seconds}")
+        with self.lock:
+            self.settings.search_lag = seconds
 
     def set_latency(self, seconds: float) -> None:
         """Add this delay to every API request."""

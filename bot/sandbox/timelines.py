@@ -94,6 +94,9 @@ def search(world: World, request: ApiRequest, *, full_archive: bool) -> ApiRespo
         start = floor if not full_archive else (end or now) - ARCHIVE_DEFAULT_WINDOW
     if not full_archive and not any(name in params for name in DEFAULT_END_UNLESS):
         end = now - DEFAULT_END_LAG
+    if world.settings.search_lag > 0:
+        lagged = now - timedelta(seconds=world.settings.search_lag)
+        end = lagged if end is None else min(end, lagged)
     candidates = [t for t in world.tweets.values() if t.is_latest and world.visibility(t) == "ok"]
     matching = [t for t in candidates if query.matches(facts(world, t))]
     chosen = _window(world.newest_first(matching), request, start, end)
