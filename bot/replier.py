@@ -89,7 +89,19 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
         try:
             created = bot.api.post(attempt, in_reply_to=mention)
         except DuplicateContent:
-            if new:  # not ours: posted outside this bot's records (e.g. Redis lost them); vary
+            if new:
+                # Posted outside this bot's records: by hand, or before Redis lost them, and then it may be this
+                # very mention's reply. Look for it (once search surely shows it) before answering in other words.
+                existing = find_existing_reply(bot, request)
+                wait = search_lag_left(request.created_at)
+                if existing is None and wait > 0:
+                    log.info("reply_search_waits_for_index", seconds=round(wait, 1))
+                    time.sleep(wait)
+                    existing = find_existing_reply(bot, request)
+                if existing is not None:
+                    store.mark_replied(mention, existing, attempt)
+                    log.info("reply_found_after_duplicate", reply_id=existing)
+                    return existing, attempt
                 log.info("reply_duplicate_text_varied")
                 index, new = _reserve(store, candidates, index + 1, mention)
                 continue

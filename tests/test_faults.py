@@ -302,6 +302,29 @@ def test_the_search_for_an_uncertain_reply_reads_only_posts_after_the_mention(
     assert 4 == len(world.posted())
 
 
+def test_redis_state_lost_after_a_reply_gets_no_second_reply(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], redis_server: RedisServer, clean_prefix: str
+) -> None:
+    """Redis lost every key after a reply (a new instance without persistence): the first poll looks back and
+    queues the mention again, X refuses the same text as duplicate content, and the bot finds its own reply
+    to that mention instead of answering it again in other words."""
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings())
+    poll_once(bot)
+    work_until(bot, "worker", drained(bot.store))
+    [reply] = faulty_sandbox.world.posted()
+    client = redis_server.client()
+    client.delete(*client.scan_iter(match="{" + clean_prefix + "}:*", count=1000))
+
+    again = build(make_settings())
+    assert [mention] == poll_once(again).queued
+    work_until(again, "worker", drained(again.store))
+
+    assert [mention] == replies(faulty_sandbox)
+    record = again.store.reply_record(mention)
+    assert record is not None and ("replied", reply.id) == (record.state, record.reply_id)
+
+
 def test_connection_dropped_after_x_accepted_the_post_gets_no_second_reply(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
 ) -> None:
