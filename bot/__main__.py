@@ -14,11 +14,9 @@ from collections.abc import Sequence
 import redis
 import structlog
 
-from bot.errors import ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreUnavailable
+from bot.errors import EX_TEMPFAIL, ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreUnavailable
 from config.logging import configure_logging
 from config.settings import load_settings
-
-EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, worth trying again later (cron, systemd)
 
 log = structlog.get_logger(__name__)
 

@@ -14,12 +14,13 @@ import structlog
 
 from bot import audit, spending
 from bot.doctor import redacted_url, run_doctor
+from bot.errors import EX_TEMPFAIL
 from bot.models import Thread
 from bot.processes import (
     build_when_ready,
     consumer_name,
     in_thread,
-    run_once,
+    run_for_cron,
     run_poller,
     run_worker,
     stop_on_signals,
@@ -78,8 +79,16 @@ def start(settings: Settings) -> tuple[Bot | None, threading.Event]:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if args.once:
         _process_settings(settings)
-        finished = run_once(build(settings))
-        log.info("run_once_done", finished=finished)
+        ran = run_for_cron(build(settings))
+        log.info("run_once_done", finished=ran.finished, waiting=ran.waiting, poll_failed=ran.poll_failed is not None)
+        if ran.poll_failed is not None:
+            raise ran.poll_failed  # exit 75: X could not be polled; what was queued was worked through
+        if ran.waiting:
+            sys.stderr.write(
+                f"{ran.waiting} request(s) wait for a rate-limit window's reset or a retry; nothing was lost, "
+                "run again later.\n"
+            )
+            return EX_TEMPFAIL
         return 0
     bot, stop = start(settings)
     if bot is None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, worth trying again later (cron, systemd)
+
 
 class UnrollError(Exception):
     """Base class of every error unroll-bot raises on purpose."""

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -162,6 +163,29 @@ def run_once(bot: Bot) -> int:
     """One poll, then drain the queue (stale requests of dead workers included); returns requests finished."""
     poll_once(bot)
     return drain(bot, consumer_name())
+
+
+@dataclass(frozen=True)
+class CronRun:
+    """What `run --once` did: requests finished, requests still on the stream (left for a retry or a rate-limit
+    window's reset), and the poll's failure when X could not be polled."""
+
+    finished: int
+    waiting: int
+    poll_failed: ApiUnavailable | RateLimited | None = None
+
+
+def run_for_cron(bot: Bot) -> CronRun:
+    """`run --once`: one poll, then drain the queue even when the poll failed (what was queued before is worth
+    answering now); says what is left, so that cron hears "run again later" while anything waits."""
+    failed: ApiUnavailable | RateLimited | None = None
+    try:
+        poll_once(bot)
+    except (ApiUnavailable, RateLimited) as exc:
+        log.warning("poll_failed", error=str(exc), endpoint=exc.endpoint)
+        failed = exc
+    finished = drain(bot, consumer_name())
+    return CronRun(finished, bot.store.queue_depth(), failed)
 
 
 def in_thread(target: Callable[..., None], *args: Any, name: str) -> threading.Thread:

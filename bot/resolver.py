@@ -42,7 +42,7 @@ from bot.errors import NotFound, ThreadNotFound
 from bot.models import Author, Thread, ThreadTweet, UnrollRequest, utcnow
 from bot.store import FirstRead, Lock, Store
 from bot.tweettext import author_of, snowflake_time, thread_tweet
-from bot.xapi import Usage, XApi, from_user
+from bot.xapi import ARCHIVE, RECENT, Usage, XApi, from_user
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -247,6 +247,10 @@ class _Resolver:
         """A thread never unrolled: the root, then the author's replies in the conversation."""
         recent = self.in_window(root_id)
         complete = recent or self.settings.full_archive
+        full_archive = not recent and self.settings.full_archive
+        # Every new thread needs a search: with its window spent, the lookups before it would be spent for
+        # nothing (the request waits for the reset and starts over), so ask first, without calling X.
+        self.fetched.api.check(ARCHIVE if full_archive else RECENT)
         if not complete and target != root_id:
             self.climb_to_root(root_id, target)
         self.fetched.lookup([root_id])  # nothing to ask when the climb met the root
@@ -259,7 +263,7 @@ class _Resolver:
         if user.protected:
             raise ThreadNotFound(f"@{user.username} is a protected account", reason="protected")
         since = root_id if complete else None  # exclusive: the root was read already
-        self.search(root_id, author_of(user), full_archive=not recent and self.settings.full_archive, since_id=since)
+        self.search(root_id, author_of(user), full_archive=full_archive, since_id=since)
         follow = not complete or branched(self.nodes(root_id), user.id) or self.target_unseen(root_id, user.id, target)
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
         self.fetched.quoted()

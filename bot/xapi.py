@@ -55,6 +55,7 @@ TWEEPY_HOST = "https://api.twitter.com"  # hard-coded in tweepy 4.17 BaseClient.
 LOOKUP_BATCH = 100  # GET /2/tweets takes at most 100 ids
 BOARD_TTL = 1.0  # seconds a process trusts what it last read of the shared rate-limit board
 ARCHIVE = "GET /2/tweets/search/all"
+RECENT = "GET /2/tweets/search/recent"
 # Full-archive search also takes at most 1 request per second (https://docs.x.com/x-api/fundamentals/rate-limits).
 ARCHIVE_SPACING = 1.05
 NO_RESET_WAIT = timedelta(seconds=60)  # a 429 that says no reset: not asked again sooner than this
@@ -429,7 +430,7 @@ class XApi:
             self._space_archive()
             return self._call(ARCHIVE, TweetsPage, self.client.search_all_tweets, query, **params)
         return self._call(
-            "GET /2/tweets/search/recent",
+            RECENT,
             TweetsPage,
             self.client.search_recent_tweets,
             query,

@@ -20,6 +20,7 @@ import requests
 
 from bot.sandbox import SandboxServer
 from bot.sandbox.samples import REFERENCE_THREAD, add_unroll_request, load_long_thread, load_reference_thread
+from bot.worker import SHORT_WAIT
 from tests.conftest import BOT_HANDLE, CREDENTIALS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,6 +226,33 @@ def test_a_cron_run_during_an_outage_says_so_in_one_line(
         "Traceback" in result.stderr,
         sandbox.world.posted(),
     ), result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_cron_run_says_run_again_while_requests_wait_and_answers_them_even_when_the_poll_fails(
+    sandbox: SandboxServer, bot_env: dict[str, str]
+) -> None:
+    """Search's window spent: `run --once` leaves the request queued and exits 75 ("run again later"), not 0.
+    The next run, whose poll X refuses with 503s, still answers the request queued before, then exits 75."""
+    env = dict(bot_env, UNROLL_VISIBILITY_TIMEOUT="1")
+    thread = load_reference_thread(sandbox.world)
+    mention = add_unroll_request(sandbox.world, thread.last_id, bot=BOT_HANDLE)
+    # Longer than a worker waits in place: the request is left for the next run.
+    sandbox.world.inject_fault("GET", "/2/tweets/search/recent", status=429, reset_in=SHORT_WAIT + 1)
+
+    spent = bot(env, "run", "--once")
+
+    assert (75, []) == (spent.returncode, sandbox.world.posted()), spent.stderr[-3000:]
+    assert "1 request(s) wait for a rate-limit window's reset or a retry" in spent.stderr
+    time.sleep(SHORT_WAIT + 1.5)  # the window's reset, and the first run's claim gone idle
+    me = sandbox.world.me().id
+    sandbox.world.inject_fault("GET", f"/2/users/{me}/mentions", status=503, count=10)
+
+    polled_not = bot(env, "run", "--once")
+
+    assert 75 == polled_not.returncode, polled_not.stderr[-3000:]
+    assert [mention.id] == [p.in_reply_to_tweet_id for p in sandbox.world.posted()]
+    assert "Traceback" not in polled_not.stderr
 
 
 @pytest.mark.parametrize("command", [["run", "--once"], ["run"], ["poll"], ["work"]])

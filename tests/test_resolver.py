@@ -752,6 +752,25 @@ def test_transient_api_errors_propagate_for_the_worker_to_retry(
         resolve(api, store, summon(world, thread[-1]), settings)
 
 
+def test_a_spent_search_window_stops_a_new_thread_before_its_lookups(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Once search's window is known spent, a new thread is refused before its root lookup: that lookup would
+    be repeated after the reset anyway (seen against an independent simulator: one root read per request)."""
+    first = post_thread(world, numbered(2), start=world.now() - timedelta(hours=2))
+    second = post_thread(world, numbered(2), start=world.now() - timedelta(hours=1))
+    world.inject_fault("GET", "/2/tweets/search/recent", status=429, reset_in=900)
+    with pytest.raises(RateLimited):
+        resolve(api, store, summon(world, first[-1]), settings)
+    lookups = world.request_counts()["GET /2/tweets"]
+
+    with pytest.raises(RateLimited):
+        resolve(api, store, summon(world, second[-1]), settings)
+
+    assert lookups == world.request_counts()["GET /2/tweets"]
+    assert {200: 1} == lookups
+
+
 # --- property: random conversations on the sandbox against the brute-force walk -----------------------
 
 
