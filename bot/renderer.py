@@ -173,7 +173,7 @@ def render_txt(thread: Thread, *, site: Site) -> str:
 
 
 # --- Markdown ---------------------------------------------------------------------------------------------
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")  # & too: "&amp;" as typed must not become "&"
 _MD_LINE_START = re.compile(r"^(\s*)([-+=>#]|\d+(?=[.)]))", re.MULTILINE)  # lists, quotes, headings
 
 

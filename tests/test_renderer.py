@@ -390,12 +390,13 @@ def test_txt_has_title_each_tweet_expanded_links_and_follow_line() -> None:
 def test_md_links_and_escapes_markup() -> None:
     """Markdown links each URL segment and escapes text that would become markup."""
     thread = build_thread(1)
-    thread.tweets[0].segments.append(Segment(text="\n<script>*bold*</script> [x](javascript:y)"))
+    thread.tweets[0].segments.append(Segment(text="\n<script>*bold*</script> [x](javascript:y) &amp; as typed"))
     markdown = renderer.render_md(thread, site=SITE)
-    assert [True, True, False] == [
+    assert [True, True, False, True] == [
         "[example.org/mill](https://example.org/mill?from=x)" in markdown,
         r"\<script\>\*bold\*\</script\> \[x\](javascript:y)" in markdown,
         "<script>" in markdown,
+        r"\&amp; as typed" in markdown,  # an entity reference would show as "&"
     ]
 
 
