@@ -157,7 +157,13 @@ def _counts_escaped(escaped: str, plain: str, entities: Entities, text_range: tu
     def hits(text: str) -> int:
         return sum(text[s:e].lower() == want.lower() for s, e, want in checks)
 
-    return hits(escaped) >= hits(plain)
+    in_escaped, in_plain = hits(escaped), hits(plain)
+    if in_escaped != in_plain:
+        return in_escaped > in_plain
+    # No entity tells: a displayed range ending exactly at the end of the text as typed counts it (counted in
+    # the escaped text it would end later, unless a hidden trailing link made up the difference, which an
+    # entity would have told).
+    return not (text_range is not None and text_range[1] == len(plain))
 
 
 def _unescaped(escaped: str, entities: Entities, text_range: tuple[int, int] | None) -> _Text:

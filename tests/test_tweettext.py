@@ -76,6 +76,17 @@ def test_offsets_counted_in_the_unescaped_text_are_tolerated() -> None:
     )
 
 
+@pytest.mark.parametrize("counted", ["escaped", "typed"])
+def test_a_displayed_range_in_either_count_keeps_the_whole_text_of_a_post_without_entities(counted: str) -> None:
+    """No entity to tell how X counted: a display_text_range ending at the end of either text (escaped or as
+    typed) shows the whole post, not a text cut short by the escapes' extra characters."""
+    text = "I literally typed &amp;amp; and &lt;tags&gt; &amp; it shows"
+    typed = "I literally typed &amp; and <tags> & it shows"
+    end = len(text) if counted == "escaped" else len(typed)
+
+    assert typed == thread_tweet(tweet(text, display_text_range=[0, end]), Includes()).text
+
+
 def test_self_reply_does_not_start_with_the_authors_handle() -> None:
     """The "replying to" @author of a self-reply lies before display_text_range and is cut off."""
     text = "@alice 2/ and then we moved on"
