@@ -73,6 +73,7 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
 
     At a branch, the child on the way to `target_id` is taken (the target may be any tweet of the
     conversation: its nearest ancestor in the author's chain decides); otherwise the earliest child.
+    Where the chain ends at a deleted post, it goes on over the gap (`bridge`).
     """
     if root_id not in nodes or nodes[root_id].author_id != author_id:
         return []
@@ -80,11 +81,34 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
     toward_target = set(ancestry(nodes, target_id))
     chain = [root_id]
     seen = {root_id}
-    while kids := [kid for kid in children.get(chain[-1], []) if kid not in seen]:
-        chosen = next((kid for kid in kids if kid in toward_target), kids[0])
-        chain.append(chosen)
-        seen.add(chosen)
-    return chain
+    while True:
+        while kids := [kid for kid in children.get(chain[-1], []) if kid not in seen]:
+            chosen = next((kid for kid in kids if kid in toward_target), kids[0])
+            chain.append(chosen)
+            seen.add(chosen)
+        over = bridge(nodes, author_id, chain[-1], seen, toward_target)
+        if over is None:
+            return chain
+        chain.append(over)
+        seen.add(over)
+
+
+def bridge(nodes: Mapping[str, Node], author_id: str, last: str, seen: set[str], toward_target: set[str]) -> str | None:
+    """Where the thread goes on after `last` over a deleted post: one of the author's self-replies whose parent
+    is gone (X still says it answered the author) — of those whose missing parent came after `last`, the
+    earliest (posts in the order they were written); failing that, one posted after `last` on the way to the
+    target (it answered a post of an earlier branch, and the reader asked about it). None when none is known."""
+    orphans = [
+        node
+        for node in broken_self_replies(nodes, author_id)
+        if node.id not in seen and node.parent_id is not None and node.time > int(last)
+    ]
+    later = [node for node in orphans if int(node.parent_id or 0) > int(last)]
+    ahead = [node for node in orphans if node.id in toward_target]
+    choice = later or ahead
+    if not choice:
+        return None
+    return min(choice, key=lambda node: (int(node.parent_id or 0), node.time)).id
 
 
 def branched(nodes: Mapping[str, Node], author_id: str) -> bool:

@@ -259,6 +259,7 @@ class TweetView:
     media: list[MediaView]
     quote: QuoteView | None
     edited: bool = False
+    after_gap: bool = False  # the post it answers is not the one shown before it: deleted, or out of sight
 
 
 def anchor_of(tweet_id: str) -> str:
@@ -268,10 +269,14 @@ def anchor_of(tweet_id: str) -> str:
 
 def tweet_views(thread: Thread) -> list[TweetView]:
     """Every tweet of the thread as the article shows it, numbered from 1."""
-    return [_tweet_view(thread, tweet, number) for number, tweet in enumerate(thread.tweets, 1)]
+    before = [None, *(t.id for t in thread.tweets)]
+    return [
+        _tweet_view(thread, tweet, number, after_gap=number > 1 and tweet.replied_to != before[number - 1])
+        for number, tweet in enumerate(thread.tweets, 1)
+    ]
 
 
-def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int) -> TweetView:
+def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int, *, after_gap: bool = False) -> TweetView:
     return TweetView(
         anchor=anchor_of(tweet.id),
         number=number,
@@ -283,6 +288,7 @@ def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int) -> TweetView:
         media=media_views(tweet.media),
         quote=quote_view(tweet.quoted) if tweet.quoted else None,
         edited=tweet.edited,
+        after_gap=after_gap,
     )
 
 

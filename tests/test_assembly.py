@@ -64,12 +64,29 @@ def test_thread_continues_past_the_target() -> None:
     assert ["10", "11", "12", "13"] == assemble(nodes, "10", A, target_id="11")
 
 
-def test_deleted_tweet_ends_the_chain_and_is_reported() -> None:
-    """A self-reply whose parent is gone cannot be reached; the broken link is reported."""
-    nodes = tree(("10", A, None), ("11", A, "10"), ("13", A, "12"), ("14", A, "13"))
+def test_the_chain_goes_on_over_a_deleted_tweet_and_the_gap_is_reported() -> None:
+    """A self-reply whose parent (the author's) is gone still follows the post before the gap; the broken link
+    is reported, so the page can say a step is missing."""
+    nodes = tree(("10", A, None), ("11", A, "10"), ("13", A, "12"), ("14", A, "13"), ("15", B, "14"))
     nodes["13"] = Node("13", A, "12", A)  # 12 was A's and is deleted
-    assert ["10", "11"] == assemble(nodes, "10", A)
+    assert ["10", "11", "13", "14"] == assemble(nodes, "10", A)
     assert [nodes["13"]] == broken_self_replies(nodes, A)
+
+
+def test_over_gaps_posts_come_in_the_order_written_and_the_target_reaches_an_earlier_branch() -> None:
+    """Two stretches after deleted posts follow in the order their deleted parents were written; a reply to
+    someone else's deleted post is no part of the thread. A stretch under a deleted post of an earlier branch
+    is taken only when the reader summoned under it."""
+    nodes = tree(("10", A, None), ("13", A, "12"), ("16", A, "15"), ("17", A, "16"), ("19", A, "18"))
+    nodes["13"] = Node("13", A, "12", A)
+    nodes["16"] = Node("16", A, "15", A)
+    nodes["19"] = Node("19", A, "18", B)  # 18 was B's
+    assert ["10", "13", "16", "17"] == assemble(nodes, "10", A)
+    assert ["10", "13", "16", "17"] == assemble(nodes, "10", A, target_id="17")
+    branch = tree(("10", A, None), ("12", A, "10"), ("13", A, "11"))
+    branch["13"] = Node("13", A, "11", A)  # 11 was A's, a reply to 10 beside 12, and is deleted
+    assert ["10", "12"] == assemble(branch, "10", A)
+    assert ["10", "12", "13"] == assemble(branch, "10", A, target_id="13")
 
 
 def test_unknown_root_gives_no_thread() -> None:
@@ -118,33 +135,55 @@ def conversations(draw: st.DrawFn) -> Conversation:
 
 def brute_force(conversation: Conversation) -> list[str]:
     """Every maximal chain of A's self-replies from the root; of those through the target's anchor, the
-    lexicographically earliest by id (the earliest continuation at each branch)."""
+    lexicographically earliest by id (the earliest continuation at each branch). Where it ends, over a deleted
+    post of A's: on from A's post that answered a deleted post of A's — the one whose deleted parent came first
+    after the chain's end, else one posted after the end that the target sits under — the same way from there."""
     visible = {t[0]: t for t in conversation.tweets if t[0] not in conversation.deleted}
-    root = conversation.tweets[0][0]
+    authors = {t[0]: t[1] for t in conversation.tweets}
 
     def kids(tweet_id: str) -> list[str]:
         return [t[0] for t in visible.values() if t[2] == tweet_id and t[1] == A and visible[tweet_id][1] == A]
 
-    paths: list[list[str]] = []
+    def best_path(start: str) -> list[str]:
+        paths: list[list[str]] = []
 
-    def walk(path: list[str]) -> None:
-        children = kids(path[-1])
-        if not children:
-            paths.append(path)
-        for child in children:
-            walk([*path, child])
+        def walk(path: list[str]) -> None:
+            children = kids(path[-1])
+            if not children:
+                paths.append(path)
+            for child in children:
+                walk([*path, child])
 
-    walk([root])
-    on_paths = {tweet_id for path in paths for tweet_id in path}
-    anchor = None
+        walk([start])
+        on_paths = {tweet_id for path in paths for tweet_id in path}
+        anchor = None
+        current: str | None = conversation.target
+        while current is not None and current in visible:
+            if current in on_paths:
+                anchor = current
+                break
+            current = visible[current][2]
+        chosen = [p for p in paths if anchor is None or anchor in p]
+        return min(chosen, key=lambda p: [int(i) for i in p])
+
+    under_target: set[str] = set()
     current: str | None = conversation.target
     while current is not None and current in visible:
-        if current in on_paths:
-            anchor = current
-            break
+        under_target.add(current)
         current = visible[current][2]
-    chosen = [p for p in paths if anchor is None or anchor in p]
-    return min(chosen, key=lambda p: [int(i) for i in p])
+    chain = best_path(conversation.tweets[0][0])
+    while True:
+        end = int(chain[-1])
+        orphans = [
+            (int(parent), int(tweet_id))
+            for tweet_id, author, parent in visible.values()
+            if author == A and parent in conversation.deleted and authors[parent] == A and int(tweet_id) > end
+        ]
+        ahead = [o for o in orphans if str(o[1]) in under_target]
+        later = [o for o in orphans if o[0] > end]
+        if not (later or ahead):
+            return chain
+        chain += best_path(str(min(later or ahead)[1]))
 
 
 def known(conversation: Conversation) -> dict[str, Node]:

@@ -510,3 +510,17 @@ def test_arbitrary_text_never_becomes_markup_or_a_bad_url(text: list[str], width
     assert set() == hostile.pairs - benign.pairs
     assert [] == [url for url in hostile.urls if not url_is_allowed(url)]
     assert [] == hostile.others
+
+
+def test_a_deleted_post_between_two_shown_is_marked_where_it_was() -> None:
+    """Where a post answers one the page does not show before it (deleted, out of sight), the page says a post
+    was there, once, right before it; an unbroken chain has no such note."""
+    thread = build_thread(4, gaps=["deleted_tweets"])
+    thread.tweets[2].replied_to = "999"  # tweet 3 answered a post since deleted
+    html = renderer.render_html(thread, site=SITE)
+    whole = renderer.render_html(build_thread(4), site=SITE)
+
+    note = "A post of the thread was here: deleted, or no longer visible."
+    assert 1 == html.count(note)
+    assert html.index("Tweet 2:") < html.index(note) < html.index("Tweet 3:")
+    assert note not in whole

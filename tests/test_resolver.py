@@ -671,16 +671,14 @@ def test_old_root_with_recent_continuation_is_combined(
     assert {"GET /2/tweets": 3, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
 
 
-def test_deleted_tweet_breaks_the_chain_and_is_reported(
-    world: World, api: XApi, store: Store, settings: Settings
-) -> None:
-    """Tweet 3 of 5 deleted: tweets 1-2 are kept and the thread says tweets were deleted."""
+def test_deleted_tweet_is_bridged_and_reported(world: World, api: XApi, store: Store, settings: Settings) -> None:
+    """Tweet 3 of 5 deleted: the thread goes on over the gap (1, 2, 4, 5) and says tweets were deleted."""
     thread = post_thread(world, numbered(5), start=world.now() - timedelta(hours=2))
     world.delete_tweet(thread[2])
 
     result = resolve(api, store, summon(world, thread[4]), settings)
 
-    assert thread[:2] == ids_of(result)
+    assert [*thread[:2], *thread[3:]] == ids_of(result)
     assert ["deleted_tweets"] == gaps_of(result)
     # root; the search finds 2, 4, 5 (3 is gone)
     assert (2, 1 + 3) == cost(result)
@@ -689,13 +687,14 @@ def test_deleted_tweet_breaks_the_chain_and_is_reported(
 def test_deleted_tweet_in_an_old_thread_stops_the_climb(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """Without full archive the chain is climbed from the summoned tweet; a deleted link ends what can be reached."""
+    """Without full archive the chain is climbed from the summoned tweet; a deleted link ends the climb, so what
+    lies above it is out of reach but for the root, and the page runs root, then on over the gap to the end."""
     thread = post_thread(world, numbered(5), start=world.now() - timedelta(days=30))
     world.delete_tweet(thread[2])
 
     result = resolve(api, store, summon(world, thread[4]), settings)
 
-    assert ("resolved", thread[:1]) == (result.outcome, ids_of(result))
+    assert ("resolved", [thread[0], *thread[3:]]) == (result.outcome, ids_of(result))
     assert ["deleted_tweets", "older_than_search_window"] == gaps_of(result)
     # [5] (+4), [3] answered with a not-found error, [root], the empty recent search
     assert (4, 3) == cost(result)
