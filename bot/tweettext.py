@@ -4,7 +4,8 @@ The API's quirks undone here (https://docs.x.com/x-api/fundamentals/data-diction
 - `text` is HTML-escaped (`&amp;`, `&lt;`, `&gt;` only), so a typed `&amp;` arrives as `&amp;amp;`;
 - entity offsets and `display_text_range` count code points (Python `str` indices) of the escaped text;
 - a reply starts with its "replying to" @mentions, outside `display_text_range`;
-- long posts carry their whole text, with its own entities, in `note_tweet`;
+- long posts carry their whole text, with its own entities, in `note_tweet` (escaped or not: compared with
+  `text`, see `_note_escaped`);
 - media and quoted tweets add t.co links that point back at the tweet itself.
 """
 
@@ -198,10 +199,28 @@ def _body(tweet: ApiTweet) -> tuple[str, Entities, int, int]:
     if tweet.note_tweet is None:
         return main.text, main.entities, start, end
     # A long post: its whole text replaces the truncated one; only the "replying to" prefix is cut off.
-    note = _unescaped(tweet.note_tweet.text, tweet.note_tweet.entities or Entities(), None)
+    note_text, note_entities = tweet.note_tweet.text, tweet.note_tweet.entities or Entities()
+    if _note_escaped(tweet.text, note_text):
+        note = _unescaped(note_text, note_entities, None)
+    else:
+        note = _Text(note_text, note_entities, None)
     prefix = main.text[:start]
     note_start = len(prefix) if prefix and note.text.startswith(prefix) else 0
     return note.text, note.entities, note_start, len(note.text)
+
+
+def _note_escaped(text: str, note: str) -> bool:
+    """Whether a long post's `note_tweet.text` is HTML-escaped like its `text`. X's docs don't say (other
+    clients of X saw long posts' text unescaped); the truncated `text`, escaped, tells when it holds an escape
+    the note repeats: the note has the same characters there (escaped) or the unescaped ones. Without that
+    evidence the note is taken as escaped, like `text`."""
+    first = _ESCAPE.search(text)
+    if first is None:
+        return True
+    snippet = text[max(0, first.start() - 24) : first.end()]
+    if snippet in note:
+        return True
+    return unescape(snippet) not in note
 
 
 def _leading_mentions_end(text: str, entities: Entities, tweet: ApiTweet) -> int:

@@ -368,6 +368,17 @@ def test_long_post_shows_the_whole_note_text_with_its_own_entities() -> None:
     ] == segments_of(result)
 
 
+@pytest.mark.parametrize("note_escaped", [True, False])
+def test_a_long_posts_note_is_read_as_typed_whether_x_escaped_it_or_not(note_escaped: bool) -> None:
+    """X's docs don't say whether note_tweet.text is escaped like `text`; the truncated `text` tells: a typed
+    "&amp;" and "<b>" come out as typed either way."""
+    typed = "Q&A: type &amp; for an ampersand, and <b> for bold. " + "More words. " * 30
+    escaped = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    result = tweet(escaped[:270], display_text_range=[0, 270], note_tweet={"text": escaped if note_escaped else typed})
+
+    assert typed.rstrip() == thread_tweet(result, Includes()).text
+
+
 def test_created_at_comes_from_the_snowflake_when_the_field_is_missing() -> None:
     """A tweet without created_at is dated by its id."""
     assert snowflake_time(TWEET_ID) == thread_tweet(tweet("hi"), Includes()).created_at
