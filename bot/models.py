@@ -121,7 +121,7 @@ class Thread(_Model):
 
     @property
     def url(self) -> str:
-        return f"https://x.com/{self.author.username}/status/{self.root_id}"
+        return f"https://x.com/{self.author.username}/status/{self.first.id}"  # the root, unless it was deleted
 
 
 class UnrollRequest(_Model):

@@ -271,7 +271,7 @@ def tweet_views(thread: Thread) -> list[TweetView]:
     """Every tweet of the thread as the article shows it, numbered from 1."""
     before = [None, *(t.id for t in thread.tweets)]
     return [
-        _tweet_view(thread, tweet, number, after_gap=number > 1 and tweet.replied_to != before[number - 1])
+        _tweet_view(thread, tweet, number, after_gap=tweet.replied_to != before[number - 1])
         for number, tweet in enumerate(thread.tweets, 1)
     ]
 

@@ -24,6 +24,8 @@ posts the thread quotes are looked up together in one more request):
   thread's last post comes again, +1 post read.
 - the summoned post missing from the search although it is the author's, or posted moments ago (recent
   search may leave out its last 30 seconds): +1 lookup per two posts climbed from it, no post read twice.
+- the thread's first post deleted (or its author suspended, which X answers alike): +1 lookup of the summoned
+  post; when it is a self-reply, the thread is the author's chain from the deleted post on, found as usual.
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 
@@ -200,6 +202,8 @@ class _Resolver:
         self.fetched = _Fetched(api)
         self.stored: Thread | None = None
         self.request: UnrollRequest | None = None
+        self.root_gone = False  # the thread's first post is deleted: a gap stands in for it
+        self.gone: ThreadNotFound | None = None
 
     def in_window(self, tweet_id: str) -> bool:
         return in_recent_window(tweet_id, self.now)
@@ -256,7 +260,8 @@ class _Resolver:
         self.fetched.lookup([root_id])  # nothing to ask when the climb met the root
         root = self.fetched.get(root_id)
         if root is None:
-            raise _unavailable(root_id, self.fetched.problems.get(root_id), "the thread's first post")
+            gone = _unavailable(root_id, self.fetched.problems.get(root_id), "the thread's first post")
+            root = self.first_post_deleted(root_id, target, gone)
         user = self.fetched.users.get(root.author_id or "")
         if user is None:
             raise ThreadNotFound(f"the author of {root_id} cannot be seen", reason="suspended")
@@ -268,11 +273,34 @@ class _Resolver:
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
         self.fetched.quoted()
         thread = self.thread(root_id, author_of(user), target, complete=complete)
+        if self.gone is not None and not thread.tweets:
+            raise self.gone  # no chain of the author's hangs from the deleted first post
         if len(thread.tweets) == 1 and "deleted_tweets" not in thread.gaps and self.settings.single_tweet != "unroll":
             # Older than the window, later self-replies may exist but cannot be seen: say so in the reason.
             reason = "older_than_search_window" if thread.gaps else "single_tweet"
             return Resolution("no_thread", reason=reason, root_id=root_id)
         return Resolution("resolved", thread, root_id=root_id)
+
+    def first_post_deleted(self, root_id: str, target: str, gone: ThreadNotFound) -> ApiTweet:
+        """The thread's first post is deleted: the rest of it is still the author's, and the summoned post says
+        who the author is when it is theirs (the mention's `in_reply_to_user_id`). Read it (+1 lookup) and go on
+        from it; the root stands in the conversation as a gap. Anything else: the thread is gone (`gone`)."""
+        request = self.request
+        if (
+            gone.reason != "deleted"
+            or request is None
+            or target != request.replied_to_id
+            or request.conversation_id != root_id
+            or request.replied_to_user_id is None
+        ):
+            raise gone
+        self.fetched.lookup([target])
+        summoned = self.fetched.get(target)
+        if summoned is None or not summoned.author_id or summoned.in_reply_to_user_id != summoned.author_id:
+            raise gone  # not a self-reply: someone else's answer in the conversation, no part of a thread
+        self.root_gone = True
+        self.gone = gone
+        return summoned
 
     def search(self, root_id: str, author: Author, *, full_archive: bool, since_id: str | None) -> None:
         # from: keeps other people's replies out of what is billed; is:reply keeps out the root, read already.
@@ -317,7 +345,15 @@ class _Resolver:
             if tweet.conversation_id in (root_id, root) or tweet.id == root:
                 node = Node(tweet.id, tweet.author_id or "", self.fetched.parent(tweet), tweet.in_reply_to_user_id)
                 nodes.setdefault(tweet.id, node)
+        owner = self.stored.author.id if self.stored is not None else self.gone_root_author()
+        gone = self.root_gone or (self.stored is not None and self.stored.tweets[0].id != root_id)
+        if gone and owner and root not in nodes:  # the deleted first post, as the place the chain starts from
+            nodes[root] = Node(root, owner)
         return nodes
+
+    def gone_root_author(self) -> str | None:
+        request = self.request
+        return request.replied_to_user_id if self.root_gone and request is not None else None
 
     def climb_to_root(self, root_id: str, target: str) -> None:
         """An old thread that search cannot see: up the reply chain from the summoned post, two posts per lookup
@@ -371,7 +407,9 @@ class _Resolver:
         chain = assemble(nodes, self.fetched.canon(root_id), author.id, self.fetched.canon(target))
         broken = broken_self_replies(nodes, author.id)
         # A self-reply whose parent X reported gone; in a full search of a new thread, any missing parent.
-        deleted = any(n.parent_id in self.fetched.problems or (complete and not self.stored) for n in broken)
+        deleted = self.root_gone or any(
+            n.parent_id in self.fetched.problems or (complete and not self.stored) for n in broken
+        )
         gaps = ["deleted_tweets"] if deleted or (self.stored and "deleted_tweets" in self.stored.gaps) else []
         if not complete and chain and not self.in_window(chain[-1]):
             gaps.append("older_than_search_window")
@@ -381,7 +419,11 @@ class _Resolver:
             root_id=root_id,
             conversation_id=root_id,
             author=author,
-            tweets=[kept.get(i) or self.shown(self.fetched.tweets[i], includes) for i in chain],
+            tweets=[
+                kept.get(i) or self.shown(self.fetched.tweets[i], includes)
+                for i in chain
+                if i in kept or i in self.fetched.tweets  # not the deleted first post standing in as a gap
+            ],
             fetched_at=self.now,
             gaps=gaps,
         )

@@ -522,5 +522,9 @@ def test_a_deleted_post_between_two_shown_is_marked_where_it_was() -> None:
 
     note = "A post of the thread was here: deleted, or no longer visible."
     assert 1 == html.count(note)
-    assert html.index("Tweet 2:") < html.index(note) < html.index("Tweet 3:")
+    assert html.index('id="t-1001"') < html.index(note) < html.index('id="t-1002"')
     assert note not in whole
+    thread.tweets[0].replied_to = "998"  # the first post shown answered one since deleted (the thread's first)
+    headless = renderer.render_html(thread, site=SITE)
+    assert 2 == headless.count(note)
+    assert headless.index(note) < headless.index('id="t-1000"')

@@ -703,7 +703,6 @@ def test_deleted_tweet_in_an_old_thread_stops_the_climb(
 @pytest.mark.parametrize(
     ("change", "outcome", "reason"),
     [
-        ("delete_root", "not_found", "deleted"),
         ("protect", "protected", "protected"),
         ("suspend", "not_found", "deleted"),  # X answers a suspended author's post as "Could not find"
     ],
@@ -711,21 +710,87 @@ def test_deleted_tweet_in_an_old_thread_stops_the_climb(
 def test_unavailable_root_is_an_outcome_not_an_exception(
     world: World, api: XApi, store: Store, settings: Settings, change: str, outcome: str, reason: str
 ) -> None:
-    """A deleted root, a protected or a suspended author: an outcome after 1 lookup, nothing raised."""
+    """A protected or a suspended author: an outcome, nothing raised. A protected root says so at once; a
+    suspended author's root reads like a deleted one, so the summoned post is asked for too (it might be
+    a thread whose first post alone was deleted) and is gone as well."""
     world.add_user("carol", protected=change == "protect", suspended=change == "suspend")
     thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2), author="carol")
     request = summon(world, thread[-1])
-    if change == "delete_root":
-        world.delete_tweet(thread[0])
 
     with capture_logs() as logs:
         result = resolve(api, store, request, settings)
 
+    requests = 1 if change == "protect" else 2
     assert (outcome, reason, None) == (result.outcome, result.reason, result.thread)
-    assert 1 == result.usage.requests
-    assert [("thread_resolved", outcome, 1)] == [
+    assert requests == result.usage.requests
+    assert [("thread_resolved", outcome, requests)] == [
         (e["event"], e["outcome"], e["requests"]) for e in logs if e["event"] == "thread_resolved"
     ]
+
+
+def test_a_thread_whose_first_post_was_deleted_is_unrolled_from_its_second(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author deleted the first post: the summoned post (the mention says it is the author's) is read, the
+    rest of the thread found by search, and the page starts at post 2 with a gap where post 1 was. Stored,
+    the thread still refreshes: a later post joins it."""
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(hours=2))
+    world.delete_tweet(thread[0])
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert ("resolved", thread[1:], ["deleted_tweets"]) == (result.outcome, ids_of(result), gaps_of(result))
+    assert result.thread is not None and thread[0] == result.thread.root_id
+    assert {"GET /2/tweets": 2, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+    store.save_thread(result.thread)
+    thread += post_thread_after(world, thread[-1], ["5/ one more"], [world.now() - timedelta(minutes=1)])
+
+    again = resolve(api, store, summon(world, thread[-1]), settings, fresh_for=0)
+
+    assert ("resolved", thread[1:]) == (again.outcome, ids_of(again))
+
+
+def test_an_old_thread_whose_first_post_was_deleted_is_climbed_to_its_second(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Older than search's window and without the first post: the climb from the summoned post ends at the
+    deleted root, and the page runs from post 2 to the summoned one."""
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(days=30))
+    world.delete_tweet(thread[0])
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert ("resolved", thread[1:]) == (result.outcome, ids_of(result))
+    assert ["deleted_tweets", "older_than_search_window"] == gaps_of(result)
+
+
+def test_a_readers_own_replies_under_a_deleted_first_post_are_no_thread(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A reader who answered their own reply in the conversation is not the thread's author: with the first
+    post deleted, nothing of the author's hangs from it, and the thread is unavailable."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2))
+    first = world.add_tweet(READER, "agreed", reply_to=thread[1], created_at=world.now() - timedelta(minutes=30))
+    second = world.add_tweet(READER, "and more", reply_to=first.id, created_at=world.now() - timedelta(minutes=29))
+    world.delete_tweet(thread[0])
+
+    result = resolve(api, store, summon(world, second.id), settings)
+
+    assert ("not_found", "deleted", None) == (result.outcome, result.reason, result.thread)
+
+
+def test_a_deleted_first_post_under_someone_elses_reply_stays_unavailable(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Summoned under another reader's reply: read, it answers someone else, so it is no part of a thread, and
+    the deleted first post makes the thread unavailable (one lookup more than the root's)."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2))
+    aside = world.add_tweet(READER, "agreed", reply_to=thread[1], created_at=world.now() - timedelta(minutes=30))
+    world.delete_tweet(thread[0])
+
+    result = resolve(api, store, summon(world, aside.id), settings)
+
+    assert ("not_found", "deleted", 2) == (result.outcome, result.reason, result.usage.requests)
 
 
 def test_mention_that_neither_replies_nor_quotes_is_not_found_without_a_call(
