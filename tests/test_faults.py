@@ -21,7 +21,9 @@ from typing import Any
 
 import pytest
 import redis
+import structlog.testing
 
+from bot import replier
 from bot.errors import RateLimited
 from bot.models import HandledRequest, Thread, UnrollRequest
 from bot.poller import PollResult, poll_once
@@ -338,6 +340,28 @@ def test_connection_dropped_after_x_accepted_the_post_gets_no_second_reply(
 
     assert 1 == faulty_sandbox.answers_dropped
     assert [mention] == replies(faulty_sandbox)
+
+
+def test_an_uncertain_reply_not_yet_searchable_is_found_once_search_shows_it(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The post went through, its answer was lost, and search does not show new posts yet: the retry's search
+    finds nothing, X refuses the same text again as a duplicate, and the bot waits until search surely shows
+    its earlier post (here 4 s instead of X's 31) and records that reply's id instead of none."""
+    monkeypatch.setattr(replier, "SEARCH_LAG", 3.0)
+    faulty_sandbox.world.set_search_lag(2.5)
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings())
+    poll_once(bot)
+    faulty_sandbox.drop_after_post(1)
+
+    with structlog.testing.capture_logs() as logs:
+        work_until(bot, "worker", drained(bot.store))
+
+    [reply] = faulty_sandbox.world.posted()
+    record = bot.store.reply_record(mention)
+    assert record is not None and ("replied", reply.id) == (record.state, record.reply_id)
+    assert "reply_search_waits_for_index" in [entry["event"] for entry in logs]
 
 
 def test_post_accepted_after_the_client_timed_out_gets_no_second_reply(

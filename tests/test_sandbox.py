@@ -392,6 +392,27 @@ def test_recent_search_without_start_end_or_since_id_ends_30_seconds_ago(x: twee
     assert [fresh.id, older.id] == found(start_time=world.now() - timedelta(minutes=5))
 
 
+def test_search_lag_leaves_young_posts_out_of_every_search(
+    x: tweepy.Client, world: World, server: SandboxServer
+) -> None:
+    """`search_lag` (set through the control API here) hides posts younger than it from search whatever the
+    request asks, since_id included: X's API reference reads that strictly."""
+    world.add_user("talker")
+    older = world.add_tweet("talker", "older words", created_at=world.now() - timedelta(seconds=90))
+    young = world.add_tweet("talker", "young words", created_at=world.now() - timedelta(seconds=20))
+
+    def found() -> list[str]:
+        body = x.search_recent_tweets("from:talker", since_id=str(int(older.id) - 1), user_auth=True).json()
+        return [t["id"] for t in body.get("data", [])]
+
+    SandboxClient(server.url).set_search_lag(60)
+    lagging = found()
+    world.set_search_lag(0)
+
+    assert [older.id] == lagging
+    assert [young.id, older.id] == found()
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
