@@ -326,6 +326,8 @@ class _Resolver:
         reader asked about. Someone else's older reply is not looked up: it is not part of the thread."""
         if self.fetched.canon(target) in self.nodes(root_id):
             return False
+        if self.stored is not None and int(target) < int(self.stored.last_id):
+            return False  # older than the stored chain's end and not in it: not part of the thread (or a branch)
         request = self.request
         by_author = request is not None and target == request.replied_to_id and request.replied_to_user_id == author_id
         return by_author or snowflake_time(target) > self.now - JUST_POSTED

@@ -156,6 +156,26 @@ def test_someone_elses_reply_is_not_looked_up_when_search_misses_it(
     assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
 
 
+def test_refresh_does_not_look_up_the_authors_older_answer_to_a_reader(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A stored thread, summoned under the author's answer to a reader (older than the stored chain's end): the
+    refresh's search (since the stored last post) cannot show it, and it needs no lookup: it is no part of the
+    thread, whose posts since are all the search must find."""
+    start = world.now() - timedelta(hours=1)
+    thread = post_thread(world, numbered(3), start=start)  # a post a minute
+    question = world.add_tweet(READER, "why?", reply_to=thread[0], created_at=start + timedelta(seconds=20))
+    answer = world.add_tweet(AUTHOR, "because", reply_to=question.id, created_at=start + timedelta(seconds=40))
+    first = resolve(api, store, summon(world, thread[-1]), settings)
+    assert first.thread is not None
+    store.save_thread(first.thread)
+
+    result = resolve(api, store, summon(world, answer.id), settings, fresh_for=0)
+
+    assert thread == ids_of(result)
+    assert {"GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+
+
 def test_refresh_climbs_to_a_summoned_post_search_left_out(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
