@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
@@ -95,6 +96,9 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
         with store.batched():
             with keep_alive(renew, lambda: store.keep_claim(consumer, entry_id), lock.reacquire):
                 done = _handle(bot, entry_id, request, failed + 1, record, thread, ahead)
+            if isinstance(done, Deferred):  # claimable again when the window resets, not a timeout later
+                store.claimable_at(consumer, entry_id, done.until, int(bot.settings.visibility_timeout * 1000))
+                return False
             if done is None:
                 return False
             handled, ack = done
@@ -112,6 +116,13 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
                     log.warning(event, error=str(exc))
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A request left pending because a rate-limit window is spent until `until`."""
+
+    until: datetime
+
+
 def _handle(
     bot: Bot,
     entry_id: str,
@@ -120,10 +131,11 @@ def _handle(
     record: ReplyRecord | None,
     thread: Lock | None = None,
     ahead: FirstRead | None = None,
-) -> tuple[HandledRequest, str | None] | None:
+) -> tuple[HandledRequest, str | None] | Deferred | None:
     """Process a request with quick retries; what to finish it with (its record, the entry to acknowledge),
-    or None when it stays pending for a later retry. `thread`, `ahead`: the thread's lock and the resolver's
-    first read, made with the request's first round trip (the read serves the first try only)."""
+    Deferred when it waits for a rate-limit window, or None when it stays pending for a later retry. `thread`,
+    `ahead`: the thread's lock and the resolver's first read, made with the request's first round trip (the
+    read serves the first try only)."""
     store = bot.store
     last_error = ""
     for quick in range(1, QUICK_RETRIES + 1):
@@ -145,7 +157,7 @@ def _handle(
             if wait <= SHORT_WAIT and quick < QUICK_RETRIES:
                 time.sleep(max(wait, 0) + random.uniform(0, 0.5))
                 continue
-            return None  # stays pending until a worker claims it after the reset; not a failure of the request
+            return Deferred(exc.reset_at)  # stays pending until the reset; not a failure of the request
         except AuthFailed:
             log.error(
                 "credentials_rejected", fix="check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"

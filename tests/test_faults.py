@@ -462,6 +462,25 @@ def test_long_rate_limit_on_a_read_leaves_the_request_pending_and_it_is_answered
     assert [mention] == replies(faulty_sandbox)
 
 
+@pytest.mark.slow
+def test_a_request_waiting_for_a_window_is_claimed_at_the_reset_not_a_timeout_later(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """A worker leaves a request for a window that resets later than it waits in place; another worker (a
+    later `run --once`, or a worker that knew nothing of the 429) claims it at the reset, not only once the
+    request sat idle for a whole visibility timeout (60 s here)."""
+    mention = summon(faulty_sandbox)
+    first = build(make_settings(visibility_timeout=60))
+    poll_once(first)
+    faulty_sandbox.world.inject_fault("GET", "/2/tweets", status=429, reset_in=SHORT_WAIT + 2)
+    assert 0 == work_once(first, "first")
+
+    later = build(make_settings(visibility_timeout=60))
+    work_until(later, "later", drained(later.store), seconds=SHORT_WAIT + 10)
+
+    assert [mention] == replies(faulty_sandbox)
+
+
 def test_rate_limited_mentions_keep_the_cursor_and_a_later_poll_queues_the_mention(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
 ) -> None:
