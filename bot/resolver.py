@@ -73,8 +73,9 @@ class Resolution:
     renamed_from: str | None = None  # the author's handle in the stored copy, when X now shows another
 
 
-class _Fetched:
-    """Everything read during one resolution, each tweet asked for at most once.
+class Reads:
+    """Everything read during one resolution (and its quick retries: a retry after a failed search does not read
+    the root again), each tweet asked for at most once.
 
     Edited posts: an edit is a new post with a new id, and replies keep pointing at the version they answered.
     `tweets` holds latest versions only, keyed by their id; every id of an edit history leads to the latest
@@ -192,6 +193,7 @@ class _Resolver:
         fresh_for: float,
         lock: Lock | None = None,
         ahead: FirstRead | None = None,
+        reads: Reads | None = None,
     ) -> None:
         self.store = store
         self.lock = lock  # the thread's lock, taken with the first read of the store
@@ -199,7 +201,7 @@ class _Resolver:
         self.settings = settings
         self.now = now
         self.fresh_for = fresh_for
-        self.fetched = _Fetched(api)
+        self.fetched = reads if reads is not None else Reads(api)
         self.stored: Thread | None = None
         self.request: UnrollRequest | None = None
         self.root_gone = False  # the thread's first post is deleted: a gap stands in for it
@@ -462,13 +464,15 @@ def resolve(
     fresh_for: float = FRESH_FOR,
     lock: Lock | None = None,
     ahead: FirstRead | None = None,
+    reads: Reads | None = None,
 ) -> Resolution:
     """Find the thread a request asks for; transient API errors (RateLimited, ApiUnavailable) propagate.
 
     `lock` (the thread's, not yet taken) is taken with the first read of the store, so that mentions of one
     thread resolve one at a time; the caller gives it back. `ahead`: that first read, made by the caller on
-    a round trip of its own (`Store.first_read`)."""
-    resolver = _Resolver(api, store, settings, now or utcnow(), fresh_for, lock, ahead)
+    a round trip of its own (`Store.first_read`). `reads`: what an earlier try of the same request read, kept
+    by the caller across its quick retries."""
+    resolver = _Resolver(api, store, settings, now or utcnow(), fresh_for, lock, ahead, reads)
     with api.metered() as usage:
         try:
             resolution = resolver.run(request)

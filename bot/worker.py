@@ -23,7 +23,7 @@ from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLim
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest
 from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
-from bot.resolver import Resolution, first_lookup, resolve
+from bot.resolver import Reads, Resolution, first_lookup, resolve
 from bot.runtime import Bot
 from bot.store import FirstRead, Lock, Store, keep_alive
 
@@ -138,13 +138,14 @@ def _handle(
     read serves the first try only)."""
     store = bot.store
     last_error = ""
+    reads = Reads(bot.api)  # kept across quick retries: a post read by a failed try is not asked for again
     for quick in range(1, QUICK_RETRIES + 1):
         try:
             if quick > 1:
                 store.send_held()  # what the failed try noted (its reply, if it posted) before reading it back
                 record = store.reply_record(request.mention_id)
                 ahead = None
-            return process(bot, entry_id, request, attempts, record, guard=thread, ahead=ahead), entry_id
+            return process(bot, entry_id, request, attempts, record, guard=thread, ahead=ahead, reads=reads), entry_id
         except RateLimited as exc:
             wait = (exc.reset_at - datetime.now(UTC)).total_seconds()
             log.warning(
@@ -214,6 +215,7 @@ def process(
     *,
     guard: Lock | None = None,
     ahead: FirstRead | None = None,
+    reads: Reads | None = None,
 ) -> HandledRequest:
     """Resolve, store, link and reply for one request (`done`: its reply record as read when the attempt began,
     holding the mention's lock; `guard`: the thread's lock, `ahead`: the resolver's first read, when the
@@ -236,7 +238,7 @@ def process(
     with bot.api.metered() as usage, thread_lock(bot, request, guard) as lock:
         try:
             with metrics.timed(store, "resolve_seconds"):
-                resolution = resolve(bot.api, store, request, settings, lock=lock, ahead=ahead)
+                resolution = resolve(bot.api, store, request, settings, lock=lock, ahead=ahead, reads=reads)
         except Exception:
             spending.record(store, settings, usage)  # a failed attempt's reads are billed all the same
             raise

@@ -462,6 +462,23 @@ def test_long_rate_limit_on_a_read_leaves_the_request_pending_and_it_is_answered
     assert [mention] == replies(faulty_sandbox)
 
 
+def test_a_quick_retry_after_a_failed_search_does_not_read_the_root_again(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """Search answers 503 once: the retry searches again but does not look the root up a second time (each
+    post read at most once, a request saved)."""
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings())
+    poll_once(bot)
+    faulty_sandbox.world.inject_fault("GET", "/2/tweets/search/recent", status=503, count=1)
+
+    work_until(bot, "worker", drained(bot.store))
+
+    assert [mention] == replies(faulty_sandbox)
+    counts = faulty_sandbox.world.request_counts()
+    assert ({200: 1}, {503: 1, 200: 1}) == (counts["GET /2/tweets"], counts["GET /2/tweets/search/recent"])
+
+
 @pytest.mark.slow
 def test_a_request_waiting_for_a_window_is_claimed_at_the_reset_not_a_timeout_later(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
