@@ -65,6 +65,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 def _process_settings(settings: Settings) -> None:
     if not settings.dry_run:
         settings.require_credentials()
+    settings.require_public_links()
 
 
 def start(settings: Settings) -> tuple[Bot | None, threading.Event]:

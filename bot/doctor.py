@@ -24,7 +24,7 @@ from bot.apimodels import ApiUser
 from bot.errors import ApiError, ApiUnavailable, AuthFailed, RateLimited, StoreUnavailable
 from bot.store import Store
 from bot.xapi import Window, XApi
-from config.settings import CREDENTIALS, Settings
+from config.settings import CREDENTIALS, Settings, local_host
 
 log = structlog.get_logger(__name__)
 
@@ -251,7 +251,7 @@ def public_url(settings: Settings) -> Check:
     if _local(host):
         return Check(
             "public url",
-            "warn",
+            "fail" if settings.posts_to_x() else "warn",  # replies on X would link where no reader gets
             f"{url} answers, but readers can't open links to {host}",
             "set PUBLIC_BASE_URL to the address readers reach (https://…)",
         )
@@ -274,12 +274,16 @@ def metrics_access(settings: Settings, site: Check) -> Check:
         )
     except requests.RequestException as exc:
         return Check("metrics", "warn", f"{url} did not answer ({type(exc).__name__})", "run doctor again")
-    return metrics_verdict(url, urlsplit(settings.public_base_url).hostname or "", token is not None, anyone, shown)
+    host = urlsplit(settings.public_base_url).hostname or ""
+    return metrics_verdict(url, host, token is not None, anyone, shown, bound=settings.host)
 
 
-def metrics_verdict(url: str, host: str, token_set: bool, anyone: int, shown: int) -> Check:
+def metrics_verdict(
+    url: str, host: str, token_set: bool, anyone: int, shown: int, *, bound: str = "127.0.0.1"
+) -> Check:
     """The metrics check from what /metrics answered without the token (`anyone`) and with this process's
-    (`shown`; no header when it has none)."""
+    (`shown`; no header when it has none). `bound`: the interface the web process listens on (HOST): on all
+    of them, or a public one, /metrics is open to whoever reaches the machine, whatever the links say."""
     if token_set and anyone == 401 and shown == 200:
         return Check("metrics", "ok", f"{url} answers only with UNROLL_METRICS_TOKEN")
     if token_set and anyone == 401:
@@ -305,8 +309,16 @@ def metrics_verdict(url: str, host: str, token_set: bool, anyone: int, shown: in
             f"{url} answers anyone: the web process has no UNROLL_METRICS_TOKEN",
             "set UNROLL_METRICS_TOKEN on the web process too, then restart it",
         )
-    if _local(host):
+    if _local(host) and _is_loopback(bound):
         return Check("metrics", "ok", f"{url} is open, reachable from {host} only")
+    if _local(host):
+        return Check(
+            "metrics",
+            "warn",
+            f"{url} is open, and the web process listens on {bound or 'every interface'} (HOST): anyone who "
+            "reaches this machine's PORT reads it (the spending, the rate limits)",
+            "set UNROLL_METRICS_TOKEN and give it to your Prometheus, or HOST=127.0.0.1 behind a proxy",
+        )
     return Check(
         "metrics",
         "warn",
@@ -315,16 +327,16 @@ def metrics_verdict(url: str, host: str, token_set: bool, anyone: int, shown: in
     )
 
 
-def _local(host: str) -> bool:
-    """A host only this machine or its private network reaches: readers can't open links to it, and nobody
-    outside reads what it serves."""
-    if host == "localhost" or host.endswith(".localhost"):
+_local = local_host
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
         return True
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
-        return False  # a name: readers reach it, so anyone may
-    return address.is_loopback or address.is_private or address.is_unspecified
+        return False
 
 
 def rate_limits(

@@ -7,9 +7,11 @@ validation errors into one `ConfigError` whose lines each name the variable and 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -42,6 +44,21 @@ def _env(name: str) -> Any:
 
 
 CommaList = Annotated[list[str], NoDecode]
+
+
+X_HOSTS = ("api.x.com", "api.twitter.com")  # the real X API: links posted there must open for anyone
+
+
+def local_host(host: str) -> bool:
+    """A host only this machine or its private network reaches: readers can't open links to it, and nobody
+    outside reads what it serves."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a name: readers reach it, so anyone may
+    return address.is_loopback or address.is_private or address.is_unspecified
 
 
 class Settings(BaseSettings):
@@ -95,7 +112,8 @@ class Settings(BaseSettings):
         validation_alias=_env("PUBLIC_BASE_URL"),
         description=(
             "Public address of the web process; reply links start with it. Unset: the web process's own address, "
-            "http://127.0.0.1:PORT (or HOST when it names one interface)."
+            "http://127.0.0.1:PORT (or HOST when it names one interface), which the processes refuse when they "
+            "post to X itself."
         ),
         json_schema_extra=_hint("an http(s) URL such as https://unroll.example.org"),
     )
@@ -422,6 +440,20 @@ class Settings(BaseSettings):
         """The names of the OAuth 1.0a credentials that are not set (all are needed to post)."""
         values = (self.x_api_key, self.x_api_secret, self.x_access_token, self.x_access_token_secret)
         return [name for name, value in zip(CREDENTIALS, values, strict=True) if not value]
+
+    def posts_to_x(self) -> bool:
+        """Whether replies go to X itself (not the sandbox or a simulator) for real (not dry-run)."""
+        host = (urlsplit(self.x_api_base_url).hostname or "").lower()
+        return not self.dry_run and host in X_HOSTS
+
+    def require_public_links(self) -> None:
+        """Raise ConfigError when replies on X would link to an address readers can't open."""
+        host = urlsplit(self.public_base_url).hostname or ""
+        if self.posts_to_x() and local_host(host):
+            raise ConfigError(
+                f"PUBLIC_BASE_URL is {self.public_base_url}: readers on X can't open links to {host}. Set "
+                "PUBLIC_BASE_URL to the address readers reach (https://…), or UNROLL_DRY_RUN=true to rehearse."
+            )
 
     def require_credentials(self) -> None:
         """Raise ConfigError naming every missing credential."""

@@ -315,3 +315,12 @@ def test_open_metrics_warn_only_where_anyone_reaches_them(host: str, status: str
     check = doctor.metrics_verdict(f"http://{host}/metrics", host, False, 200, 200)
     assert status == check.status
     assert ("UNROLL_METRICS_TOKEN" in check.fix) == (status == "warn")
+
+
+@pytest.mark.parametrize(("bound", "status"), [("127.0.0.1", "ok"), ("0.0.0.0", "warn"), ("192.168.0.7", "warn")])
+def test_open_metrics_warn_when_the_web_process_listens_beyond_this_machine(bound: str, status: str) -> None:
+    """Links on 127.0.0.1 say nothing of who reaches the web process: with HOST=0.0.0.0 (or another
+    interface) anyone who reaches the machine's port reads /metrics, so the doctor says to set the token."""
+    check = doctor.metrics_verdict("http://127.0.0.1:8000/metrics", "127.0.0.1", False, 200, 200, bound=bound)
+    assert status == check.status
+    assert ("UNROLL_METRICS_TOKEN" in check.fix) == (status == "warn")
