@@ -8,6 +8,7 @@ Process commands (the Procfile's): `run` (poller, worker and web in one process;
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -95,21 +96,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return cli.dispatch(args, settings)
     except ConfigError as exc:
-        sys.stderr.write(f"Configuration error:\n{exc}\n")
-        return 2
+        return fatal(f"Configuration error:\n{exc}", 2, "config_invalid")
     except AuthFailed as exc:
-        sys.stderr.write(f"The X API refused the credentials: {exc}\n")
-        return 3
+        return fatal(f"The X API refused the credentials: {exc}", 3, "credentials_rejected")
     except (StoreUnavailable, redis.ConnectionError, redis.TimeoutError) as exc:
         said = str(exc) if isinstance(exc, StoreUnavailable) else f"Redis is not reachable: {exc}"
-        sys.stderr.write(f"{said}\nCheck REDIS_URL (unset it to use the embedded Redis).\n")
-        return 4
+        return fatal(f"{said}\nCheck REDIS_URL (unset it to use the embedded Redis).", 4, "redis_unreachable")
     except (ApiUnavailable, RateLimited) as exc:
         # Nothing was lost (requests stay on the stream, the cursor where it was): cron may simply run again.
-        sys.stderr.write(f"The X API could not be used now ({exc}); nothing was lost, run again later.\n")
-        return EX_TEMPFAIL
+        said = f"The X API could not be used now ({exc}); nothing was lost, run again later."
+        return fatal(said, EX_TEMPFAIL, "x_api_unavailable", level="warning")
+    except BrokenPipeError:  # `python -m bot requests | head`: the reader is gone, which is no error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's own flush at exit stays quiet
+        return 0
     except KeyboardInterrupt:
         return 130
+
+
+def fatal(message: str, code: int, event: str, *, level: str = "error") -> int:
+    """Say why the command stops: one plain line for a person on stderr, and one log line (JSON when
+    UNROLL_LOG_FORMAT=json) for the log pipeline; returns the exit status."""
+    sys.stderr.write(message + "\n")
+    getattr(log, level)(event, error=message, exit_code=code)
+    return code
 
 
 if __name__ == "__main__":

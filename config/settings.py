@@ -71,6 +71,7 @@ class Settings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
         validate_default=True,
+        allow_inf_nan=False,  # "inf" seconds or dollars: a mistake, not a setting (it crashed the scheduler)
     )
 
     # --- X API credentials and endpoint -------------------------------------------------------------

@@ -406,3 +406,16 @@ def test_operator_opt_out_holds_by_the_authors_id(
     sandbox.world.rename_user(author.id, "renamed")
     command(capsys, "opt-in", "@renamed")  # the new handle: X says who it is, the opt-out is found by id
     assert not store.is_opted_out("renamer", author.id)
+
+
+def test_a_reader_closing_the_pipe_early_is_no_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m bot config | head -1`: the reader is gone after a line, and the command ends quietly with
+    status 0 instead of a BrokenPipeError traceback."""
+    read, write = os.pipe()
+    os.close(read)
+    closed = os.fdopen(write, "w")
+    monkeypatch.setattr(sys, "stdout", closed)
+    try:
+        assert 0 == main(["config"])
+    finally:
+        closed.close()

@@ -4,6 +4,7 @@ sandbox over HTTP and a real Redis (REDIS_URL when set, else the embedded one th
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import signal
@@ -237,6 +238,9 @@ def test_a_cron_run_during_an_outage_says_so_in_one_line(
         "Traceback" in result.stderr,
         sandbox.world.posted(),
     ), result.stderr[-2000:]
+    # …and, with UNROLL_LOG_FORMAT=json, a JSON line for the log pipeline that says the same
+    stops = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{") and "exit_code" in line]
+    assert [status] == [line["exit_code"] for line in stops], result.stderr[-2000:]
 
 
 @pytest.mark.slow

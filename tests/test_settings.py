@@ -44,6 +44,8 @@ def test_environment_variables_are_read_with_and_without_prefix(monkeypatch: pyt
     [
         ("UNROLL_POLL_INTERVAL", "ten", 'UNROLL_POLL_INTERVAL must be a positive number of seconds, got "ten"'),
         ("UNROLL_POLL_INTERVAL", "-5", 'UNROLL_POLL_INTERVAL must be a positive number of seconds, got "-5"'),
+        ("UNROLL_POLL_INTERVAL", "inf", 'UNROLL_POLL_INTERVAL must be a positive number of seconds, got "inf"'),
+        ("UNROLL_VISIBILITY_TIMEOUT", "nan", "UNROLL_VISIBILITY_TIMEOUT must be a positive number of seconds"),
         ("PORT", "http", 'PORT must be a port number from 1 to 65535, got "http"'),
         ("REDIS_URL", "localhost:6379", 'REDIS_URL must be a redis://, rediss:// or unix:// URL, got "localhost:6379"'),
         ("PUBLIC_BASE_URL", "example.org", "PUBLIC_BASE_URL must be an http(s) URL"),
