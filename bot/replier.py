@@ -74,6 +74,7 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
         text = record.text or text
         existing = find_existing_reply(bot, request)
         if existing:
+            bot.api.count_found_post()
             store.mark_replied(mention, existing, text)
             log.info("reply_found_after_uncertain_post", reply_id=existing)
             return existing, text
@@ -98,7 +99,7 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
                     log.info("reply_search_waits_for_index", seconds=round(wait, 1))
                     time.sleep(wait)
                     existing = find_existing_reply(bot, request)
-                if existing is not None:
+                if existing is not None:  # posted before Redis lost its records: billed then, and counted
                     store.mark_replied(mention, existing, attempt)
                     log.info("reply_found_after_duplicate", reply_id=existing)
                     return existing, attempt
@@ -112,6 +113,7 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
                 log.info("reply_search_waits_for_index", seconds=round(wait, 1))
                 time.sleep(wait)
                 existing = find_existing_reply(bot, request)
+            bot.api.count_found_post()  # X says it holds the post (found or not yet): billed when it was made
             store.mark_replied(mention, existing, attempt)
             log.info("reply_was_posted_before", reply_id=existing)
             return existing, attempt

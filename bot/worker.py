@@ -264,7 +264,12 @@ def process(
             )
         text = reply_text(bot, request, thread, link, handled.outcome, resolution.reason)
         if request.source == "mention" and text:
-            send_reply(bot, request, text, done, handled)
+            try:
+                send_reply(bot, request, text, done, handled)
+            except Exception:
+                # The reads were billed, whatever became of the post (an answer lost is found on the retry).
+                spending.record(store, settings, usage)
+                raise
     spending.record(store, settings, usage, reply_text=handled.reply_text)
     handled.api_requests, handled.tweets_read = usage.requests, usage.tweets_read
     if request.created_at is not None:

@@ -182,6 +182,13 @@ class XApi:
             with self._lock:
                 self._meters.remove(usage)
 
+    def count_found_post(self) -> None:
+        """A post of the bot's whose answer was lost (X created it, the bot did not hear so), found since: X
+        billed it, so the meters count it now, with no request of its own."""
+        with self._lock:
+            for usage in self._meters:
+                usage.posts_written += 1
+
     def _count(self, endpoint: str, tweets: int = 0, mentions: int = 0, written: int = 0) -> None:
         with self._lock:
             for usage in self._meters:

@@ -23,7 +23,7 @@ import pytest
 import redis
 import structlog.testing
 
-from bot import replier
+from bot import replier, spending
 from bot.errors import RateLimited
 from bot.models import HandledRequest, Thread, UnrollRequest
 from bot.poller import PollResult, poll_once
@@ -340,6 +340,10 @@ def test_connection_dropped_after_x_accepted_the_post_gets_no_second_reply(
 
     assert 1 == faulty_sandbox.answers_dropped
     assert [mention] == replies(faulty_sandbox)
+    # X billed the 12 posts of the thread, the reply read back by the search for it, and the post whose answer
+    # was lost: so does the tally (it had 1 read and no post)
+    spent = spending.spent_today(bot.store, bot.settings).counts
+    assert (12 + 1, 0, 1) == (spent.post_read, spent.post_write, spent.post_with_url)
 
 
 def test_an_uncertain_reply_not_yet_searchable_is_found_once_search_shows_it(
