@@ -167,12 +167,30 @@ def cmd_requests(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
     store = Store.from_settings(settings)
-    record = store.handled_one(args.mention_id)
-    if record is None:
-        sys.stderr.write(f"No handled request for mention {args.mention_id}.\n")
+    mention = args.mention_id
+    record = store.handled_one(mention)
+    reply = store.reply_record(mention)
+    if record is not None:
+        out(audit.story(record))
+    elif (queued := store.find_queued(mention)) is not None:
+        holder = f"taken by {queued.taken_by} ({queued.idle_s:.0f} s ago)" if queued.taken_by else "not taken yet"
+        out(
+            f"mention {mention} is queued, not handled yet: entry {queued.entry_id}, {holder}, delivered "
+            f"{queued.deliveries} time(s), {queued.failures} failed attempt(s) of {settings.max_attempts}"
+        )
+    elif letter := next((d for d in store.dead_letters() if d.get("mention_id") == mention), None):
+        out(
+            f"mention {mention} is a dead letter after {letter.get('attempts', '?')} attempts, at "
+            f"{letter.get('at', '?')}: {letter.get('error', '')}\n"
+            "fix the cause, then `python -m bot dead-letters --requeue`"
+        )
+    else:
+        sys.stderr.write(
+            f"No request for mention {mention}: it was never queued. Either it has no keyword (mentions that ask "
+            "for nothing are not recorded; the ones ignored for another reason are, with the reason), or no poll "
+            "has reached it yet (`python -m bot doctor` shows the last poll).\n"
+        )
         return 1
-    out(audit.story(record))
-    reply = store.reply_record(args.mention_id)
     if reply is not None:
         out(f"reply record  {reply.state} {reply.reply_id or ''} at {reply.at.isoformat()}")
     return 0

@@ -234,9 +234,38 @@ def test_request_story_shows_the_reply_record(env: None, store: Store, capsys: p
 
 
 def test_request_unknown_mention_exits_1(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
-    """An id never handled is said on stderr with exit code 1."""
+    """An id never queued is said on stderr, with why that may be, and exit code 1."""
     code, output, err = command(capsys, "request", "424242")
-    assert (1, "", "No handled request for mention 424242.\n") == (code, output, err)
+    assert (1, "") == (code, output)
+    assert err.startswith("No request for mention 424242: it was never queued.")
+
+
+def test_request_still_queued_says_where_it_is(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """A request waiting on the stream (queued, or taken by a worker and retried) is no unknown mention: the
+    command says who holds it, how often it was delivered and how many attempts failed."""
+    store.enqueue([UnrollRequest(mention_id="31", requester_id="9"), UnrollRequest(mention_id="32", requester_id="9")])
+    store.read("worker-a", count=1)  # 31 taken
+    store.add_failure("31")
+
+    taken = command(capsys, "request", "31")
+    waiting = command(capsys, "request", "32")
+
+    assert 0 == taken[0] and "mention 31 is queued, not handled yet" in taken[1]
+    assert "taken by worker-a" in taken[1] and "delivered 1 time(s), 1 failed attempt(s) of 5" in taken[1]
+    assert 0 == waiting[0] and "not taken yet, delivered 0 time(s), 0 failed attempt(s)" in waiting[1]
+
+
+def test_request_in_the_dead_letters_says_so(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """A dead letter's mention: its attempts, its last error and how to requeue it."""
+    store.enqueue([UnrollRequest(mention_id="33", requester_id="9")])
+    [(entry_id, request)] = store.read("w1")
+    store.dead_letter(entry_id, request, "ApiUnavailable: 503", 5)
+
+    code, output, _ = command(capsys, "request", "33")
+
+    assert 0 == code
+    assert "mention 33 is a dead letter after 5 attempts" in output and "ApiUnavailable: 503" in output
+    assert "dead-letters --requeue" in output
 
 
 # --- long commands ------------------------------------------------------------------------------------------

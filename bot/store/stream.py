@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -37,6 +38,18 @@ end
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3]) end
 return refused
 """
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A request waiting on the work stream: who holds it (None: not taken yet), how often it was delivered,
+    how long since, and how many attempts failed."""
+
+    entry_id: str
+    taken_by: str | None
+    deliveries: int
+    idle_s: float
+    failures: int
 
 
 class StreamStore(StoreBase):
@@ -187,6 +200,30 @@ class StreamStore(StoreBase):
         pipe.xack(self.stream, GROUP, entry_id)
         pipe.xdel(self.stream, entry_id)
         pipe.execute()
+
+    def find_queued(self, mention_id: str, *, chunk: int = 1000) -> Queued | None:
+        """Where a mention's request waits on the work stream (taken by a worker or not), scanning it oldest
+        first; None when it is not there (never queued, handled, or a dead letter)."""
+        start = "-"
+        while True:
+            entries: Any = self.redis.xrange(self.stream, min=start, count=chunk)
+            for entry_id, fields in entries:
+                if fields and fields.get("mention_id") == mention_id:
+                    pending = self._pending_of(str(entry_id))
+                    taken = pending[0] if pending else None
+                    return Queued(
+                        entry_id=str(entry_id),
+                        taken_by=str(taken["consumer"]) if taken else None,
+                        deliveries=int(taken["times_delivered"]) if taken else 0,
+                        idle_s=int(taken["time_since_delivered"]) / 1000 if taken else 0.0,
+                        failures=int(cast(str | None, self.redis.get(self.key("failures", mention_id))) or 0),
+                    )
+            if len(entries) < chunk:
+                return None
+            start = f"({entries[-1][0]}"
+
+    def _pending_of(self, entry_id: str) -> Any:
+        return self._grouped(lambda: self.redis.xpending_range(self.stream, GROUP, min=entry_id, max=entry_id, count=1))
 
     def dead_letters(self) -> list[dict[str, str]]:
         entries: Any = self.redis.xrange(self.dead_stream)
