@@ -20,7 +20,7 @@ import structlog
 
 from bot import metrics, renderer, spending
 from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLimited
-from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest
+from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest, utcnow
 from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
 from bot.resolver import Reads, Resolution, first_lookup, resolve
@@ -139,48 +139,53 @@ def _handle(
     store = bot.store
     last_error = ""
     reads = Reads(bot.api)  # kept across quick retries: a post read by a failed try is not asked for again
-    for quick in range(1, QUICK_RETRIES + 1):
-        try:
-            if quick > 1:
-                store.send_held()  # what the failed try noted (its reply, if it posted) before reading it back
-                record = store.reply_record(request.mention_id)
-                ahead = None
-            return process(bot, entry_id, request, attempts, record, guard=thread, ahead=ahead, reads=reads), entry_id
-        except RateLimited as exc:
-            wait = (exc.reset_at - datetime.now(UTC)).total_seconds()
-            log.warning(
-                "request_rate_limited",
-                endpoint=exc.endpoint,
-                reason=exc.reason,
-                reset_at=exc.reset_at.isoformat(),
-                wait=wait,
-            )
-            if wait <= SHORT_WAIT and quick < QUICK_RETRIES:
-                time.sleep(max(wait, 0) + random.uniform(0, 0.5))
+    with bot.api.metered() as whole:  # every quick try's requests and reads, for the audit record
+        for quick in range(1, QUICK_RETRIES + 1):
+            try:
+                if quick > 1:
+                    store.send_held()  # what the failed try noted (its reply, if it posted) before reading it back
+                    record = store.reply_record(request.mention_id)
+                    ahead = None
+                handled = process(bot, entry_id, request, attempts, record, guard=thread, ahead=ahead, reads=reads)
+                if quick > 1:  # the record counts every try of this attempt, not only the last
+                    handled.api_requests, handled.tweets_read = whole.requests, whole.tweets_read
+                return handled, entry_id
+            except RateLimited as exc:
+                wait = (exc.reset_at - datetime.now(UTC)).total_seconds()
+                log.warning(
+                    "request_rate_limited",
+                    endpoint=exc.endpoint,
+                    reason=exc.reason,
+                    reset_at=exc.reset_at.isoformat(),
+                    wait=wait,
+                )
+                if wait <= SHORT_WAIT and quick < QUICK_RETRIES:
+                    time.sleep(max(wait, 0) + random.uniform(0, 0.5))
+                    continue
+                return Deferred(exc.reset_at)  # stays pending until the reset; not a failure of the request
+            except AuthFailed:
+                log.error(
+                    "credentials_rejected", fix="check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"
+                )
+                raise
+            except ApiUnavailable as exc:
+                last_error = str(exc)
+                log.warning("request_failed_transient", error=last_error, retry=quick)
+                if quick < QUICK_RETRIES:
+                    time.sleep(backoff(quick))
                 continue
-            return Deferred(exc.reset_at)  # stays pending until the reset; not a failure of the request
-        except AuthFailed:
-            log.error(
-                "credentials_rejected", fix="check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"
-            )
-            raise
-        except ApiUnavailable as exc:
-            last_error = str(exc)
-            log.warning("request_failed_transient", error=last_error, retry=quick)
-            if quick < QUICK_RETRIES:
-                time.sleep(backoff(quick))
-            continue
-        except (redis.ConnectionError, redis.TimeoutError):
-            raise  # Redis is away: not this request's failure; the worker loop waits for it
-        except Exception as exc:  # a bug or malformed data must not kill the worker
-            last_error = f"{type(exc).__name__}: {exc}"
-            log.exception("request_failed", error=last_error)
-            break
+            except (redis.ConnectionError, redis.TimeoutError):
+                raise  # Redis is away: not this request's failure; the worker loop waits for it
+            except Exception as exc:  # a bug or malformed data must not kill the worker
+                last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("request_failed", error=last_error)
+                break
     failures = store.add_failure(request.mention_id)
     if failures >= bot.settings.max_attempts:
         store.dead_letter(entry_id, request, last_error, failures)  # acknowledged there
         handled = base_record(request, entry_id, failures)
         handled.outcome, handled.error = "dead_letter", last_error
+        handled.api_requests, handled.tweets_read = whole.requests, whole.tweets_read
         return handled, None
     log.warning("request_left_for_retry", attempts=failures, error=last_error)
     return None
@@ -189,6 +194,7 @@ def _handle(
 def finish(bot: Bot, entry_id: str | None, handled: HandledRequest, *, release: Lock | None = None) -> None:
     """Record the outcome with its counters, acknowledge and give the mention's lock back, in one step; then
     log the one line per handled request."""
+    handled.handled_at = utcnow()  # when it was finished, not when its last attempt began
     metrics.observe_handled(bot.store, handled)
     bot.store.finish(handled, entry_id, release=release)
     log.info("request_handled", **handled.model_dump(mode="json", exclude_none=True))

@@ -481,6 +481,10 @@ def test_a_quick_retry_after_a_failed_search_does_not_read_the_root_again(
     assert [mention] == replies(faulty_sandbox)
     counts = faulty_sandbox.world.request_counts()
     assert ({200: 1}, {503: 1, 200: 1}) == (counts["GET /2/tweets"], counts["GET /2/tweets/search/recent"])
+    # the audit record counts both tries: the lookup, the failed search, the search, the reply
+    record = bot.store.handled_one(mention)
+    assert record is not None and (4, 12) == (record.api_requests, record.tweets_read)
+    assert record.handled_at >= faulty_sandbox.world.posted()[0].created_at  # finished after it replied
 
 
 @pytest.mark.slow
