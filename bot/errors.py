@@ -1,6 +1,7 @@
 """The one exception tree of unroll-bot.
 
     UnrollError
+    ├── ShuttingDown           the process stops mid-request: leave the request to another worker
     ├── ConfigError            a setting is missing or wrong: stop start-up
     ├── StoreUnavailable       Redis cannot be reached: wait and reconnect
     ├── ApiError               the X API answered with something we cannot use
@@ -25,6 +26,10 @@ EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, worth trying again later (c
 
 class UnrollError(Exception):
     """Base class of every error unroll-bot raises on purpose."""
+
+
+class ShuttingDown(UnrollError):
+    """The process is stopping in the middle of a request: it is left, unfinished and unfailed, to another worker."""
 
 
 class ConfigError(UnrollError):

@@ -116,7 +116,7 @@ def build_when_ready(
     failures = 0
     while not stop.is_set():
         try:
-            return build(settings)
+            return build(settings, stopping=stop)
         except RateLimited as exc:  # GET /2/users/me's window: another ask before the reset is refused too
             error, wait = str(exc), max(RECONNECT_WAIT, (exc.reset_at - datetime.now(UTC)).total_seconds())
         except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable, ApiUnavailable) as exc:

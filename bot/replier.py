@@ -7,12 +7,11 @@ replies are searched for one to that mention before anything is posted again.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import structlog
 
-from bot.errors import ApiError, ApiUnavailable, DuplicateContent
+from bot.errors import ApiError, ApiUnavailable, DuplicateContent, ShuttingDown
 from bot.models import ReplyRecord, UnrollRequest
 from bot.resolver import in_recent_window
 from bot.runtime import Bot
@@ -97,7 +96,7 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
                 wait = search_lag_left(request.created_at)
                 if existing is None and wait > 0:
                     log.info("reply_search_waits_for_index", seconds=round(wait, 1))
-                    time.sleep(wait)
+                    wait_for_search(bot, wait)
                     existing = find_existing_reply(bot, request)
                 if existing is not None:  # posted before Redis lost its records: billed then, and counted
                     store.mark_replied(mention, existing, attempt)
@@ -111,7 +110,7 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
             wait = search_lag_left(record.at if record else None)
             if existing is None and wait > 0:
                 log.info("reply_search_waits_for_index", seconds=round(wait, 1))
-                time.sleep(wait)
+                wait_for_search(bot, wait)
                 existing = find_existing_reply(bot, request)
             bot.api.count_found_post()  # X says it holds the post (found or not yet): billed when it was made
             store.mark_replied(mention, existing, attempt)
@@ -128,6 +127,13 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
     raise DuplicateContent(
         "every variant of the reply text was refused as duplicate content", status=403, endpoint=POST
     )
+
+
+def wait_for_search(bot: Bot, seconds: float) -> None:
+    """Wait until search surely shows a post, unless the process is asked to stop first: then the request is
+    left to another worker (its record still says "posting", so that worker looks for the post too)."""
+    if bot.stopping.wait(seconds):
+        raise ShuttingDown("stopping while waiting for search to show the reply")
 
 
 def search_lag_left(attempted_at: datetime | None, now: datetime | None = None) -> float:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -24,6 +25,8 @@ class Bot:
     store: Store
     user_id: str
     username: str
+    # Set when the process is asked to stop: long waits inside a request (for search to show a reply) end then.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:
@@ -42,9 +45,18 @@ def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:
     return me.id, me.username
 
 
-def build(settings: Settings, *, store: Store | None = None, api: XApi | None = None) -> Bot:
-    """Connect to Redis and the X API and learn who the bot is."""
+def build(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    api: XApi | None = None,
+    stopping: threading.Event | None = None,
+) -> Bot:
+    """Connect to Redis and the X API and learn who the bot is (`stopping`: the process's stop event)."""
     store = store or Store.from_settings(settings)
     api = api or metrics.instrumented_api(settings, store)
     user_id, username = identify(api, store, settings)
-    return Bot(settings=settings, api=api, store=store, user_id=user_id, username=username)
+    bot = Bot(settings=settings, api=api, store=store, user_id=user_id, username=username)
+    if stopping is not None:
+        bot.stopping = stopping
+    return bot

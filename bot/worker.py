@@ -19,7 +19,7 @@ import redis
 import structlog
 
 from bot import metrics, renderer, spending
-from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLimited
+from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLimited, ShuttingDown
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest, utcnow
 from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
@@ -163,6 +163,9 @@ def _handle(
                     time.sleep(max(wait, 0) + random.uniform(0, 0.5))
                     continue
                 return Deferred(exc.reset_at)  # stays pending until the reset; not a failure of the request
+            except ShuttingDown as exc:
+                log.info("request_left_at_shutdown", why=str(exc))
+                return Deferred(utcnow())  # another worker may claim it at once
             except AuthFailed:
                 log.error(
                     "credentials_rejected", fix="check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"

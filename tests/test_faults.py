@@ -368,6 +368,35 @@ def test_an_uncertain_reply_not_yet_searchable_is_found_once_search_shows_it(
     assert "reply_search_waits_for_index" in [entry["event"] for entry in logs]
 
 
+def test_a_stop_during_the_wait_for_search_leaves_the_request_to_another_worker(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM while a worker waits (up to 31 s) for search to show a reply whose answer was lost: the wait ends
+    at once, the request is left unfinished and unfailed, and another worker finishes it with no second post."""
+    monkeypatch.setattr(replier, "SEARCH_LAG", 30.0)
+    faulty_sandbox.world.set_search_lag(30)
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings())
+    poll_once(bot)
+    faulty_sandbox.drop_after_post(1)
+    stopper = threading.Timer(2.0, bot.stopping.set)
+    stopper.start()
+
+    with structlog.testing.capture_logs() as logs:
+        finished = work_once(bot, "stopping")  # without the stop: done (replied) once search shows the post
+
+    stopper.cancel()
+    record = bot.store.reply_record(mention)
+    assert (0, "posting", 0) == (finished, record.state if record else None, bot.store.failures(mention))
+    assert "request_left_at_shutdown" in [entry["event"] for entry in logs]
+    faulty_sandbox.world.set_search_lag(0)
+    later = build(make_settings())
+    work_until(later, "later", drained(later.store))
+    [reply] = faulty_sandbox.world.posted()
+    record = later.store.reply_record(mention)
+    assert record is not None and ("replied", reply.id) == (record.state, record.reply_id)
+
+
 def test_post_accepted_after_the_client_timed_out_gets_no_second_reply(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
 ) -> None:
