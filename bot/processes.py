@@ -29,6 +29,8 @@ from config.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+CONSUMER_FORGOTTEN_MS = 24 * 3600 * 1000  # a worker silent for a day and holding nothing is gone
+
 SHUTDOWN_GRACE = 20.0  # seconds a stopping process gives the request in hand (Procfile platforms wait ~30)
 READ_BLOCK_MS = 2000
 RECONNECT_WAIT = 2.0
@@ -133,6 +135,12 @@ def run_worker(
     """Handle requests until stopped; Redis outages are waited out, never fatal."""
     consumer = consumer or consumer_name()
     log.info("worker_started", consumer=consumer)
+    try:
+        pruned = bot.store.prune_consumers(CONSUMER_FORGOTTEN_MS)
+        if pruned:
+            log.info("consumers_pruned", consumers=pruned)
+    except redis.RedisError as exc:  # housekeeping only: the work goes on without it
+        log.warning("consumers_not_pruned", error=str(exc))
     failures = 0
     while not stop.is_set():
         try:

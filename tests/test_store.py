@@ -410,3 +410,19 @@ def test_a_first_read_whose_lock_another_holds_is_not_used(store: Store) -> None
     lock.release()
     assert mention_lock is not None
     mention_lock.release()
+
+
+def test_silent_consumers_holding_nothing_are_forgotten(store: Store) -> None:
+    """Each worker (re)start names a new consumer; those silent long enough that hold no request are dropped
+    from the group, a consumer still holding one is kept whatever its silence."""
+    store.enqueue([UnrollRequest(mention_id="1", requester_id="9"), UnrollRequest(mention_id="2", requester_id="9")])
+    [(first, _)] = store.read("holder", count=1)
+    [(second, _)] = store.read("finished", count=1)
+    store.redis.xack(store.stream, "workers", second)
+
+    assert [] == store.prune_consumers(idle_ms=60_000)  # everyone was heard from just now
+    gone = store.prune_consumers(idle_ms=0)
+
+    assert ["finished"] == gone
+    assert ["holder"] == [str(c["name"]) for c in store.redis.xinfo_consumers(store.stream, "workers")]
+    assert first

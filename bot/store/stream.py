@@ -201,6 +201,15 @@ class StreamStore(StoreBase):
         pipe.xdel(self.stream, entry_id)
         pipe.execute()
 
+    def prune_consumers(self, idle_ms: int) -> list[str]:
+        """Forget the group's consumers that hold nothing and have been silent for `idle_ms` (workers stopped or
+        killed long ago: each restart names a new one); returns their names."""
+        consumers: Any = self._grouped(lambda: self.redis.xinfo_consumers(self.stream, GROUP))
+        gone = [str(c["name"]) for c in consumers if int(c["pending"]) == 0 and int(c["idle"]) >= idle_ms]
+        for name in gone:
+            self.redis.xgroup_delconsumer(self.stream, GROUP, name)
+        return gone
+
     def find_queued(self, mention_id: str, *, chunk: int = 1000) -> Queued | None:
         """Where a mention's request waits on the work stream (taken by a worker or not), scanning it oldest
         first; None when it is not there (never queued, handled, or a dead letter)."""
