@@ -346,18 +346,27 @@ def test_connection_dropped_after_x_accepted_the_post_gets_no_second_reply(
     assert (12 + 1, 0, 1) == (spent.post_read, spent.post_write, spent.post_with_url)
 
 
+def answer_lost_while_search_lags(
+    sandbox: FaultySandbox, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch, *, lag: float
+) -> tuple[Bot, str]:
+    """A polled summon whose reply X will accept and whose answer will be lost, while search leaves out posts
+    younger than just under `lag` seconds and the bot waits `lag` (+1) for it (X: 30): the bot and the mention."""
+    monkeypatch.setattr(replier, "SEARCH_LAG", lag)
+    sandbox.world.set_search_lag(lag - 0.5)
+    mention = summon(sandbox)
+    bot = build(make_settings())
+    poll_once(bot)
+    sandbox.drop_after_post(1)
+    return bot, mention
+
+
 def test_an_uncertain_reply_not_yet_searchable_is_found_once_search_shows_it(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The post went through, its answer was lost, and search does not show new posts yet: the retry's search
     finds nothing, X refuses the same text again as a duplicate, and the bot waits until search surely shows
     its earlier post (here 4 s instead of X's 31) and records that reply's id instead of none."""
-    monkeypatch.setattr(replier, "SEARCH_LAG", 3.0)
-    faulty_sandbox.world.set_search_lag(2.5)
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings())
-    poll_once(bot)
-    faulty_sandbox.drop_after_post(1)
+    bot, mention = answer_lost_while_search_lags(faulty_sandbox, make_settings, monkeypatch, lag=3.0)
 
     with structlog.testing.capture_logs() as logs:
         work_until(bot, "worker", drained(bot.store))
@@ -373,12 +382,7 @@ def test_a_stop_during_the_wait_for_search_leaves_the_request_to_another_worker(
 ) -> None:
     """SIGTERM while a worker waits (up to 31 s) for search to show a reply whose answer was lost: the wait ends
     at once, the request is left unfinished and unfailed, and another worker finishes it with no second post."""
-    monkeypatch.setattr(replier, "SEARCH_LAG", 30.0)
-    faulty_sandbox.world.set_search_lag(30)
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings())
-    poll_once(bot)
-    faulty_sandbox.drop_after_post(1)
+    bot, mention = answer_lost_while_search_lags(faulty_sandbox, make_settings, monkeypatch, lag=30.0)
     stopper = threading.Timer(2.0, bot.stopping.set)
     stopper.start()
 
