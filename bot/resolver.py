@@ -204,8 +204,9 @@ class _Resolver:
         self.fetched = reads if reads is not None else Reads(api)
         self.stored: Thread | None = None
         self.request: UnrollRequest | None = None
-        self.root_gone = False  # the thread's first post is deleted: a gap stands in for it
+        # The thread's first post is deleted (why it would be unavailable) and whose chain starts there instead.
         self.gone: ThreadNotFound | None = None
+        self.gone_author: str | None = None
 
     def in_window(self, tweet_id: str) -> bool:
         return in_recent_window(tweet_id, self.now)
@@ -284,24 +285,18 @@ class _Resolver:
         return Resolution("resolved", thread, root_id=root_id)
 
     def first_post_deleted(self, root_id: str, target: str, gone: ThreadNotFound) -> ApiTweet:
-        """The thread's first post is deleted: the rest of it is still the author's, and the summoned post says
-        who the author is when it is theirs (the mention's `in_reply_to_user_id`). Read it (+1 lookup) and go on
-        from it; the root stands in the conversation as a gap. Anything else: the thread is gone (`gone`)."""
+        """The thread's first post is deleted: the rest of it is still the author's, and the post the mention
+        replies to says whose thread it is when it is a self-reply. Read it (+1 lookup) and go on from it; the
+        root stands in the conversation as a gap. Anything else: the thread is gone (`gone`)."""
         request = self.request
-        if (
-            gone.reason != "deleted"
-            or request is None
-            or target != request.replied_to_id
-            or request.conversation_id != root_id
-            or request.replied_to_user_id is None
-        ):
+        under = request is not None and request.replied_to_id == target and request.conversation_id == root_id
+        if gone.reason != "deleted" or not under:
             raise gone
         self.fetched.lookup([target])
         summoned = self.fetched.get(target)
         if summoned is None or not summoned.author_id or summoned.in_reply_to_user_id != summoned.author_id:
             raise gone  # not a self-reply: someone else's answer in the conversation, no part of a thread
-        self.root_gone = True
-        self.gone = gone
+        self.gone, self.gone_author = gone, summoned.author_id
         return summoned
 
     def search(self, root_id: str, author: Author, *, full_archive: bool, since_id: str | None) -> None:
@@ -349,15 +344,11 @@ class _Resolver:
             if tweet.conversation_id in (root_id, root) or tweet.id == root:
                 node = Node(tweet.id, tweet.author_id or "", self.fetched.parent(tweet), tweet.in_reply_to_user_id)
                 nodes.setdefault(tweet.id, node)
-        owner = self.stored.author.id if self.stored is not None else self.gone_root_author()
-        gone = self.root_gone or (self.stored is not None and self.stored.tweets[0].id != root_id)
+        owner = self.stored.author.id if self.stored is not None else self.gone_author
+        gone = self.gone is not None or (self.stored is not None and self.stored.tweets[0].id != root_id)
         if gone and owner and root not in nodes:  # the deleted first post, as the place the chain starts from
             nodes[root] = Node(root, owner)
         return nodes
-
-    def gone_root_author(self) -> str | None:
-        request = self.request
-        return request.replied_to_user_id if self.root_gone and request is not None else None
 
     def climb_to_root(self, root_id: str, target: str) -> None:
         """An old thread that search cannot see: up the reply chain from the summoned post, two posts per lookup
@@ -411,7 +402,7 @@ class _Resolver:
         chain = assemble(nodes, self.fetched.canon(root_id), author.id, self.fetched.canon(target))
         broken = broken_self_replies(nodes, author.id)
         # A self-reply whose parent X reported gone; in a full search of a new thread, any missing parent.
-        deleted = self.root_gone or any(
+        deleted = self.gone is not None or any(
             n.parent_id in self.fetched.problems or (complete and not self.stored) for n in broken
         )
         gaps = ["deleted_tweets"] if deleted or (self.stored and "deleted_tweets" in self.stored.gaps) else []
