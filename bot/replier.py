@@ -92,12 +92,7 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
             if new:
                 # Posted outside this bot's records: by hand, or before Redis lost them, and then it may be this
                 # very mention's reply. Look for it (once search surely shows it) before answering in other words.
-                existing = find_existing_reply(bot, request)
-                wait = search_lag_left(request.created_at)
-                if existing is None and wait > 0:
-                    log.info("reply_search_waits_for_index", seconds=round(wait, 1))
-                    wait_for_search(bot, wait)
-                    existing = find_existing_reply(bot, request)
+                existing = find_once_searchable(bot, request, request.created_at)
                 if existing is not None:  # posted before Redis lost its records: billed then, and counted
                     store.mark_replied(mention, existing, attempt)
                     log.info("reply_found_after_duplicate", reply_id=existing)
@@ -106,12 +101,7 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
                 index, new = _reserve(store, candidates, index + 1, mention)
                 continue
             # Our earlier attempt with this text went through; search may show it only some seconds later.
-            existing = find_existing_reply(bot, request)
-            wait = search_lag_left(record.at if record else None)
-            if existing is None and wait > 0:
-                log.info("reply_search_waits_for_index", seconds=round(wait, 1))
-                wait_for_search(bot, wait)
-                existing = find_existing_reply(bot, request)
+            existing = find_once_searchable(bot, request, record.at if record else None)
             bot.api.count_found_post()  # X says it holds the post (found or not yet): billed when it was made
             store.mark_replied(mention, existing, attempt)
             log.info("reply_was_posted_before", reply_id=existing)
@@ -127,6 +117,18 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
     raise DuplicateContent(
         "every variant of the reply text was refused as duplicate content", status=403, endpoint=POST
     )
+
+
+def find_once_searchable(bot: Bot, request: UnrollRequest, posted_after: datetime | None) -> str | None:
+    """The bot's reply to this mention, if it made one at or after `posted_after`: searched for at once and, when
+    not found yet, once more after search surely shows posts made then (X's index lags up to 30 s)."""
+    existing = find_existing_reply(bot, request)
+    wait = search_lag_left(posted_after)
+    if existing is None and wait > 0:
+        log.info("reply_search_waits_for_index", seconds=round(wait, 1))
+        wait_for_search(bot, wait)
+        existing = find_existing_reply(bot, request)
+    return existing
 
 
 def wait_for_search(bot: Bot, seconds: float) -> None:
