@@ -176,7 +176,7 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
         holder = f"taken by {queued.taken_by} ({queued.idle_s:.0f} s ago)" if queued.taken_by else "not taken yet"
         out(
             f"mention {mention} is queued, not handled yet: entry {queued.entry_id}, {holder}, delivered "
-            f"{queued.deliveries} time(s), {queued.failures} failed attempt(s) of {settings.max_attempts}"
+            f"{queued.deliveries} time(s), {store.failures(mention)} failed attempt(s) of {settings.max_attempts}"
         )
     elif letter := next((d for d in store.dead_letters() if d.get("mention_id") == mention), None):
         out(

@@ -248,7 +248,7 @@ def public_url(settings: Settings) -> Check:
             "point PUBLIC_BASE_URL (and the proxy in front) at the bot's web process",
         )
     host = urlsplit(settings.public_base_url).hostname or ""
-    if _local(host):
+    if local_host(host):
         return Check(
             "public url",
             "fail" if settings.posts_to_x() else "warn",  # replies on X would link where no reader gets
@@ -309,9 +309,9 @@ def metrics_verdict(
             f"{url} answers anyone: the web process has no UNROLL_METRICS_TOKEN",
             "set UNROLL_METRICS_TOKEN on the web process too, then restart it",
         )
-    if _local(host) and _is_loopback(bound):
+    if local_host(host) and _is_loopback(bound):
         return Check("metrics", "ok", f"{url} is open, reachable from {host} only")
-    if _local(host):
+    if local_host(host):
         return Check(
             "metrics",
             "warn",
@@ -325,9 +325,6 @@ def metrics_verdict(
         f"{url} is open to anyone who reaches {host}: it shows the spending and the rate limits",
         "set UNROLL_METRICS_TOKEN and give it to your Prometheus (README, Health and metrics)",
     )
-
-
-_local = local_host
 
 
 def _is_loopback(host: str) -> bool:

@@ -42,14 +42,13 @@ return refused
 
 @dataclass(frozen=True)
 class Queued:
-    """A request waiting on the work stream: who holds it (None: not taken yet), how often it was delivered,
-    how long since, and how many attempts failed."""
+    """A request waiting on the work stream: who holds it (None: not taken yet), how often it was delivered, and
+    how long since."""
 
     entry_id: str
     taken_by: str | None
     deliveries: int
     idle_s: float
-    failures: int
 
 
 class StreamStore(StoreBase):
@@ -169,7 +168,7 @@ class StreamStore(StoreBase):
 
     def deliveries(self, entry_id: str) -> int:
         """How many times this entry has been delivered (1 on the first attempt)."""
-        info = self.redis.xpending_range(self.stream, GROUP, min=entry_id, max=entry_id, count=1)
+        info = self._pending_of(entry_id)
         return int(info[0]["times_delivered"]) if info else 0
 
     def pending_count(self) -> int:
@@ -225,13 +224,13 @@ class StreamStore(StoreBase):
                         taken_by=str(taken["consumer"]) if taken else None,
                         deliveries=int(taken["times_delivered"]) if taken else 0,
                         idle_s=int(taken["time_since_delivered"]) / 1000 if taken else 0.0,
-                        failures=int(cast(str | None, self.redis.get(self.key("failures", mention_id))) or 0),
                     )
             if len(entries) < chunk:
                 return None
             start = f"({entries[-1][0]}"
 
     def _pending_of(self, entry_id: str) -> Any:
+        """The pending-entries list's line of one entry (empty when nobody holds it)."""
         return self._grouped(lambda: self.redis.xpending_range(self.stream, GROUP, min=entry_id, max=entry_id, count=1))
 
     def dead_letters(self) -> list[dict[str, str]]:
