@@ -267,12 +267,20 @@ def anchor_of(tweet_id: str) -> str:
     return "t-" + re.sub(r"[^0-9A-Za-z_-]", "", tweet_id)
 
 
+GAP_NOTE = "A post of the thread was here: deleted, or no longer visible."
+
+
+def after_gaps(thread: Thread) -> list[bool]:
+    """For each post, whether the one it answers is not the post shown before it (deleted, out of sight)."""
+    before = [None, *(t.id for t in thread.tweets)]
+    return [tweet.replied_to != before[index] for index, tweet in enumerate(thread.tweets)]
+
+
 def tweet_views(thread: Thread) -> list[TweetView]:
     """Every tweet of the thread as the article shows it, numbered from 1."""
-    before = [None, *(t.id for t in thread.tweets)]
+    gaps = after_gaps(thread)
     return [
-        _tweet_view(thread, tweet, number, after_gap=tweet.replied_to != before[number - 1])
-        for number, tweet in enumerate(thread.tweets, 1)
+        _tweet_view(thread, tweet, number, after_gap=gaps[number - 1]) for number, tweet in enumerate(thread.tweets, 1)
     ]
 
 

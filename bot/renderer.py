@@ -14,8 +14,10 @@ from urllib.parse import quote
 
 from bot.models import Media, Segment, Thread, ThreadSummary, title_of
 from bot.pages import (
+    GAP_NOTE,
     MediaView,
     Site,
+    after_gaps,
     avatar_url,
     clean,
     fmt_date,
@@ -121,6 +123,7 @@ def render_html(thread: Thread, *, site: Site, latest: Sequence[ThreadSummary] =
         count=len(thread.tweets),
         minutes=reading_minutes(thread),
         tweets=tweet_views(thread),
+        gap_note=GAP_NOTE,
         notes=gap_notes(thread),
         alternates={suffix: site.thread_path(thread.root_id, suffix) for suffix in (".txt", ".md", ".json")},
         refresh_action=site.thread_path(thread.root_id, "/refresh"),
@@ -156,10 +159,12 @@ def render_txt(thread: Thread, *, site: Site) -> str:
         title(thread),
         f"By {clean(author.name or author.username)} (@{clean(author.username)}) · {fmt_date(thread.first.created_at)}"
         f" · {len(thread.tweets)} posts · {reading_minutes(thread)} min read",
-        f"Original: {status_url(author.username, thread.root_id)}",
+        f"Original: {status_url(author.username, thread.first.id)}",
     ]
     blocks = ["\n".join(head)]
-    for tweet in thread.tweets:
+    for tweet, after_gap in zip(thread.tweets, after_gaps(thread), strict=True):
+        if after_gap:
+            blocks.append(f"[{GAP_NOTE}]")
         parts = [_plain(tweet.segments), *_media_lines(tweet.media)]
         if tweet.quoted:
             who = f"@{clean(tweet.quoted.author.username)}" if tweet.quoted.author else "a post"
@@ -211,9 +216,11 @@ def render_md(thread: Thread, *, site: Site) -> str:
         f"# {_md_escape(title(thread))}",
         f"**{_md_escape(author.name or handle)}** ([@{_md_escape(handle)}]({_md_url(profile_url(author.username))}))"
         f" · {fmt_date(thread.first.created_at)} · {len(thread.tweets)} posts · {reading_minutes(thread)} min read"
-        f" · [Original on X]({_md_url(status_url(author.username, thread.root_id))})",
+        f" · [Original on X]({_md_url(status_url(author.username, thread.first.id))})",
     ]
-    for tweet in thread.tweets:
+    for tweet, after_gap in zip(thread.tweets, after_gaps(thread), strict=True):
+        if after_gap:
+            blocks.append(f"*{_md_escape(GAP_NOTE)}*")
         parts = [_md_segments(tweet.segments), *_media_lines(tweet.media, markdown=True)]
         if tweet.quoted:
             who = f"@{_md_escape(tweet.quoted.author.username)}" if tweet.quoted.author else "a post"

@@ -528,3 +528,10 @@ def test_a_deleted_post_between_two_shown_is_marked_where_it_was() -> None:
     headless = renderer.render_html(thread, site=SITE)
     assert 2 == headless.count(note)
     assert headless.index(note) < headless.index('id="t-1000"')
+    text, markdown = renderer.render_txt(thread, site=SITE), renderer.render_md(thread, site=SITE)
+    assert 2 == text.count(f"[{note}]") and text.index(f"[{note}]") < text.index(FIRST_TEXT + "\nPlans at")
+    assert 2 == markdown.count(f"*{note}*") and markdown.index("Tweet 2:") < markdown.rindex(f"*{note}*")
+    rootless = build_thread(3)
+    del rootless.tweets[0]  # the first post deleted: the thread starts at its second, under a gap
+    for rendered in (renderer.render_txt(rootless, site=SITE), renderer.render_md(rootless, site=SITE)):
+        assert "status/1001" in rendered and "status/1000" not in rendered  # "Original" is the first post shown
