@@ -65,7 +65,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 def _process_settings(settings: Settings) -> None:
     if not settings.dry_run:
         settings.require_credentials()
-    settings.require_public_links()
+    problem = settings.unreachable_links()
+    if problem:  # said loudly, not fatal: X may be reached through a proxy, and doctor fails it before going live
+        log.error("public_links_unreachable", problem=problem)
 
 
 def start(settings: Settings) -> tuple[Bot | None, threading.Event]:

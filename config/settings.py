@@ -113,8 +113,8 @@ class Settings(BaseSettings):
         validation_alias=_env("PUBLIC_BASE_URL"),
         description=(
             "Public address of the web process; reply links start with it. Unset: the web process's own address, "
-            "http://127.0.0.1:PORT (or HOST when it names one interface), which the processes refuse when they "
-            "post to X itself."
+            "http://127.0.0.1:PORT (or HOST when it names one interface), which doctor fails and the processes "
+            "flag when they post to X itself."
         ),
         json_schema_extra=_hint("an http(s) URL such as https://unroll.example.org"),
     )
@@ -447,14 +447,16 @@ class Settings(BaseSettings):
         host = (urlsplit(self.x_api_base_url).hostname or "").lower()
         return not self.dry_run and host in X_HOSTS
 
-    def require_public_links(self) -> None:
-        """Raise ConfigError when replies on X would link to an address readers can't open."""
+    def unreachable_links(self) -> str | None:
+        """Why replies on X would link to an address readers can't open, or None: posting to X itself with
+        PUBLIC_BASE_URL unset or naming this machine or a private network."""
         host = urlsplit(self.public_base_url).hostname or ""
         if self.posts_to_x() and local_host(host):
-            raise ConfigError(
+            return (
                 f"PUBLIC_BASE_URL is {self.public_base_url}: readers on X can't open links to {host}. Set "
                 "PUBLIC_BASE_URL to the address readers reach (https://…), or UNROLL_DRY_RUN=true to rehearse."
             )
+        return None
 
     def require_credentials(self) -> None:
         """Raise ConfigError naming every missing credential."""

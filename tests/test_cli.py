@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 import structlog
+import structlog.testing
 
 from bot import cli, spending
 from bot.__main__ import main
@@ -448,3 +449,19 @@ def test_a_reader_closing_the_pipe_early_is_no_error(monkeypatch: pytest.MonkeyP
         assert 0 == main(["config"])
     finally:
         closed.close()
+
+
+def test_links_readers_cant_open_are_flagged_when_a_process_starts() -> None:
+    """A process about to reply on X itself with links to this machine says so loudly (one error line naming
+    PUBLIC_BASE_URL) and goes on: X may be reached through a proxy, and doctor fails it before going live."""
+    on_x = load_settings(_env_file=None, x_api_base_url="https://api.x.com", **CREDENTIALS)
+    public = on_x.model_copy(update={"public_base_url": "https://unroll.example.org"})
+
+    with structlog.testing.capture_logs() as flagged:
+        cli._process_settings(on_x)
+    with structlog.testing.capture_logs() as quiet:
+        cli._process_settings(public)
+
+    assert [("public_links_unreachable", "error")] == [(e["event"], e["log_level"]) for e in flagged]
+    assert "PUBLIC_BASE_URL is http://127.0.0.1:8000" in flagged[0]["problem"]
+    assert [] == quiet

@@ -193,17 +193,6 @@ def test_mention_without_the_keyword_gets_no_reply(sandbox: SandboxServer, bot_e
     assert '"poll_done"' in result.stderr and '"queued": 0' in result.stderr
 
 
-@pytest.mark.parametrize("command", [["run", "--once"], ["poll"], ["work"]])
-def test_replying_on_x_with_links_to_this_machine_stops_start_up(bot_env: dict[str, str], command: list[str]) -> None:
-    """Pointed at X itself with PUBLIC_BASE_URL unset, no process starts (nothing is asked of X): every reply
-    would link to 127.0.0.1, which no reader can open."""
-    env = {k: v for k, v in bot_env.items() if k != "PUBLIC_BASE_URL"}
-    env["X_API_BASE_URL"] = "https://api.x.com"
-    result = bot(env, *command, timeout=30)
-    assert 2 == result.returncode, result.stderr[-2000:]
-    assert "PUBLIC_BASE_URL is http://127.0.0.1:" in result.stderr
-
-
 def test_invalid_configuration_stops_start_up_naming_the_variable(bot_env: dict[str, str]) -> None:
     """A wrong value never starts the bot; the message names the variable and what it got."""
     result = bot({**bot_env, "UNROLL_POLL_INTERVAL": "ten"}, "run", "--once", timeout=30)
