@@ -240,7 +240,8 @@ class _Resolver:
         since = last if complete else None  # recent search refuses a since_id older than its window
         full_archive = not self.in_window(last) and self.settings.full_archive
         self.search(root_id, stored.author, full_archive=full_archive, since_id=since)
-        follow = branched(self.nodes(root_id), author_id) or self.target_unseen(root_id, author_id, target)
+        nodes = self.nodes(root_id)
+        follow = branched(nodes, author_id) or self.target_unseen(nodes, author_id, target)
         self.climb(root_id, author_id, target, follow_target=follow, connect=not complete)
         self.fetched.quoted()
         seen = self.fetched.users.get(author_id)  # the author as X shows them now (a renamed handle, say)
@@ -272,7 +273,8 @@ class _Resolver:
             raise ThreadNotFound(f"@{user.username} is a protected account", reason="protected")
         since = root_id if complete else None  # exclusive: the root was read already
         self.search(root_id, author_of(user), full_archive=full_archive, since_id=since)
-        follow = not complete or branched(self.nodes(root_id), user.id) or self.target_unseen(root_id, user.id, target)
+        nodes = self.nodes(root_id)
+        follow = not complete or branched(nodes, user.id) or self.target_unseen(nodes, user.id, target)
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
         self.fetched.quoted()
         thread = self.thread(root_id, author_of(user), target, complete=complete)
@@ -315,13 +317,13 @@ class _Resolver:
             start_time, since_id = snowflake_time(since_id), None
         self.fetched.search(query, full_archive=full_archive, since_id=since_id, start_time=start_time)
 
-    def target_unseen(self, root_id: str, author_id: str, target: str) -> bool:
+    def target_unseen(self, nodes: dict[str, Node], author_id: str, target: str) -> bool:
         """Whether the summoned post should be in what was read but is not: it is the author's (the mention
         says whose post it answers) or was posted moments ago. Recent search may leave out its last 30 seconds
         (https://docs.x.com/x-api/posts/search/api-reference/get-2-tweets-search-recent, end_time) and its
         index is not promised complete; without a climb from it, the page would end before the post the
         reader asked about. Someone else's older reply is not looked up: it is not part of the thread."""
-        if self.fetched.canon(target) in self.nodes(root_id):
+        if self.fetched.canon(target) in nodes:  # `nodes`: what is known of the conversation now
             return False
         if self.stored is not None and int(target) < int(self.stored.last_id):
             return False  # older than the stored chain's end and not in it: not part of the thread (or a branch)

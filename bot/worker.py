@@ -248,37 +248,34 @@ def process(
         try:
             with metrics.timed(store, "resolve_seconds"):
                 resolution = resolve(bot.api, store, request, settings, lock=lock, ahead=ahead, reads=reads)
-        except Exception:
-            spending.record(store, settings, usage)  # a failed attempt's reads are billed all the same
-            raise
-        thread = resolution.thread
-        handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
-        handled.reason = resolution.reason
-        if thread is not None and not keep(store, resolution, thread, release=lock):
-            # The author had their threads removed: never unrolled again while the opt-out stands.
-            handled.outcome, handled.reason, handled.author, thread = (
-                "opted_out",
-                "author_opted_out",
-                thread.author.username,
-                None,
-            )
-        link = None
-        if thread is not None:
-            link = renderer.link(settings, thread.root_id)
-            handled.root_id, handled.author, handled.tweets, handled.link = (
-                thread.root_id,
-                thread.author.username,
-                len(thread.tweets),
-                link,
-            )
-        text = reply_text(bot, request, thread, link, handled.outcome, resolution.reason)
-        if request.source == "mention" and text:
-            try:
+            thread = resolution.thread
+            handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
+            handled.reason = resolution.reason
+            if thread is not None and not keep(store, resolution, thread, release=lock):
+                # The author had their threads removed: never unrolled again while the opt-out stands.
+                handled.outcome, handled.reason, handled.author, thread = (
+                    "opted_out",
+                    "author_opted_out",
+                    thread.author.username,
+                    None,
+                )
+            link = None
+            if thread is not None:
+                link = renderer.link(settings, thread.root_id)
+                handled.root_id, handled.author, handled.tweets, handled.link = (
+                    thread.root_id,
+                    thread.author.username,
+                    len(thread.tweets),
+                    link,
+                )
+            text = reply_text(bot, request, thread, link, handled.outcome, resolution.reason)
+            if request.source == "mention" and text:
                 send_reply(bot, request, text, done, handled)
-            except Exception:
-                # The reads were billed, whatever became of the post (an answer lost is found on the retry).
-                spending.record(store, settings, usage)
-                raise
+        except Exception:
+            # A failed try's reads are billed all the same, and so is a post whose answer was lost (found on the
+            # retry, counted then): the tally keeps what this try read.
+            spending.record(store, settings, usage)
+            raise
     spending.record(store, settings, usage, reply_text=handled.reply_text)
     handled.api_requests, handled.tweets_read = usage.requests, usage.tweets_read
     if request.created_at is not None:
