@@ -108,6 +108,9 @@ class Thread(_Model):
     author: Author
     tweets: list[ThreadTweet]
     fetched_at: datetime = Field(default_factory=utcnow)
+    # The mention whose request read it last: a retry of that request after its worker died between saving the
+    # thread and replying finds it fresh, and its audit record says "replied", not "cached".
+    fetched_for: str | None = None
     # Why the thread may be incomplete (e.g. "older_than_search_window", "deleted_tweets"); empty if whole.
     gaps: list[str] = Field(default_factory=list)
 

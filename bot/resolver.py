@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import structlog
+from pydantic import ValidationError
 
 from bot.apimodels import ApiMedia, ApiProblem, ApiTweet, ApiUser, Includes, TweetsPage
 from bot.assembly import Node, assemble, branched, broken_self_replies, missing_link, reachable
@@ -165,6 +166,29 @@ class Reads:
             if not token:
                 return found
 
+    def snapshot(self) -> str | None:
+        """Everything read, as one page of JSON, for the request's next attempt (`Store.keep_reads`): a request
+        that waits for a rate-limit window, fails or loses its worker after reading does not read it again.
+        None when nothing was read. Searches run again all the same: they are what finds newer posts."""
+        if not (self.tweets or self.earlier or self.problems):
+            return None
+        page = TweetsPage(
+            data=[*self.tweets.values(), *self.earlier.values()],
+            includes=Includes(users=list(self.users.values()), media=list(self.media.values())),
+            errors=list(self.problems.values()),
+        )
+        return page.model_dump_json(exclude_none=True, exclude_defaults=True)
+
+    def restore(self, snapshot: str | bytes) -> None:
+        """Take back what an earlier attempt read (`snapshot`); a snapshot that no longer validates (written by
+        another version of the bot, say) is dropped: the posts are read again."""
+        try:
+            page = TweetsPage.model_validate_json(snapshot)
+        except ValidationError as exc:
+            log.warning("kept_reads_dropped", error=str(exc).splitlines()[0])
+            return
+        self.absorb(page)
+
     def includes(self) -> Includes:
         return Includes(
             users=list(self.users.values()),
@@ -234,6 +258,9 @@ class _Resolver:
     def refresh(self, stored: Thread, target: str) -> Resolution:
         """A thread unrolled before: only what is newer than its last tweet, nothing at all while fresh."""
         if (self.now - stored.fetched_at).total_seconds() < self.fresh_for:
+            request = self.request
+            if request is not None and stored.fetched_for == request.mention_id:  # read by an earlier try of it
+                return Resolution("resolved", stored, reason="read_by_earlier_try", root_id=stored.root_id)
             return Resolution("cached", stored, reason="fresh", root_id=stored.root_id)
         root_id, author_id, last = stored.root_id, stored.author.id, stored.last_id
         complete = self.in_window(last) or self.settings.full_archive
@@ -422,6 +449,7 @@ class _Resolver:
                 if i in kept or i in self.fetched.tweets  # not the deleted first post standing in as a gap
             ],
             fetched_at=self.now,
+            fetched_for=self.request.mention_id if self.request else None,
             gaps=gaps,
         )
 

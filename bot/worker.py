@@ -25,7 +25,8 @@ from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
 from bot.resolver import Reads, Resolution, first_lookup, resolve
 from bot.runtime import Bot
-from bot.store import FirstRead, Lock, Store, keep_alive
+from bot.store import Attempt, FirstRead, Lock, Store, keep_alive
+from bot.xapi import Usage
 
 log = structlog.get_logger(__name__)
 
@@ -83,11 +84,12 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
     thread = thread_lock_of(bot, request)
     first = first_lookup(request)
     ahead = store.first_read(*first, thread) if first is not None else None
-    lock, failed, record, answers = store.begin_attempt(
+    attempt = store.begin_attempt(
         request.mention_id, bot.settings.visibility_timeout, also=ahead.queue if ahead is not None else None
     )
+    lock = attempt.lock
     if ahead is not None:
-        ahead.received(answers)
+        ahead.received(attempt.answers)
     try:
         if lock is None:
             log.info("request_busy_elsewhere")
@@ -95,7 +97,7 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
         renew = max(bot.settings.visibility_timeout / 3, 0.2)
         with store.batched():
             with keep_alive(renew, lambda: store.keep_claim(consumer, entry_id), lock.reacquire):
-                done = _handle(bot, entry_id, request, failed + 1, record, thread, ahead)
+                done = _handle(bot, entry_id, request, attempt, thread, ahead)
             if isinstance(done, Deferred):  # claimable again when the window resets, not a timeout later
                 store.claimable_at(consumer, entry_id, done.until, int(bot.settings.visibility_timeout * 1000))
                 return False
@@ -127,8 +129,7 @@ def _handle(
     bot: Bot,
     entry_id: str,
     request: UnrollRequest,
-    attempts: int,
-    record: ReplyRecord | None,
+    attempt: Attempt,
     thread: Lock | None = None,
     ahead: FirstRead | None = None,
 ) -> tuple[HandledRequest, str | None] | Deferred | None:
@@ -136,57 +137,82 @@ def _handle(
     Deferred when it waits for a rate-limit window, or None when it stays pending for a later retry. `thread`,
     `ahead`: the thread's lock and the resolver's first read, made with the request's first round trip (the
     read serves the first try only)."""
+    reads = Reads(bot.api)  # kept across quick retries: a post read by a failed try is not asked for again
+    if attempt.reads:
+        reads.restore(attempt.reads)  # …and across attempts: what an earlier one read before it was left
+    with bot.api.metered() as whole:  # every quick try's requests and reads, for the audit record
+        done = _tries(bot, entry_id, request, attempt, reads, whole, thread, ahead)
+    if isinstance(done, Deferred) and not whole.requests:
+        # Left for a window known to be spent without asking X (claimed again before the reset): no attempt.
+        bot.store.give_back_try(request.mention_id)
+    elif not isinstance(done, tuple):  # left for later: the next attempt starts from what this one read
+        snapshot = reads.snapshot()
+        if snapshot is not None:
+            bot.store.keep_reads(request.mention_id, snapshot)
+    return done
+
+
+def _tries(
+    bot: Bot,
+    entry_id: str,
+    request: UnrollRequest,
+    attempt: Attempt,
+    reads: Reads,
+    whole: Usage,
+    thread: Lock | None,
+    ahead: FirstRead | None,
+) -> tuple[HandledRequest, str | None] | Deferred | None:
+    """`_handle`'s quick retries over one `Reads`; `whole` meters them all."""
     store = bot.store
     last_error = ""
-    reads = Reads(bot.api)  # kept across quick retries: a post read by a failed try is not asked for again
-    with bot.api.metered() as whole:  # every quick try's requests and reads, for the audit record
-        for quick in range(1, QUICK_RETRIES + 1):
-            try:
-                if quick > 1:
-                    store.send_held()  # what the failed try noted (its reply, if it posted) before reading it back
-                    record = store.reply_record(request.mention_id)
-                    ahead = None
-                handled = process(bot, entry_id, request, attempts, record, guard=thread, ahead=ahead, reads=reads)
-                if quick > 1:  # the record counts every try of this attempt, not only the last
-                    handled.api_requests, handled.tweets_read = whole.requests, whole.tweets_read
-                return handled, entry_id
-            except RateLimited as exc:
-                wait = (exc.reset_at - datetime.now(UTC)).total_seconds()
-                log.warning(
-                    "request_rate_limited",
-                    endpoint=exc.endpoint,
-                    reason=exc.reason,
-                    reset_at=exc.reset_at.isoformat(),
-                    wait=wait,
-                )
-                if wait <= SHORT_WAIT and quick < QUICK_RETRIES:
-                    time.sleep(max(wait, 0) + random.uniform(0, 0.5))
-                    continue
-                return Deferred(exc.reset_at)  # stays pending until the reset; not a failure of the request
-            except ShuttingDown as exc:
-                log.info("request_left_at_shutdown", why=str(exc))
-                return Deferred(utcnow())  # another worker may claim it at once
-            except AuthFailed:
-                log.error(
-                    "credentials_rejected", fix="check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"
-                )
-                raise
-            except ApiUnavailable as exc:
-                last_error = str(exc)
-                log.warning("request_failed_transient", error=last_error, retry=quick)
-                if quick < QUICK_RETRIES:
-                    time.sleep(backoff(quick))
+    record, attempts = attempt.record, attempt.tries
+    for quick in range(1, QUICK_RETRIES + 1):
+        try:
+            if quick > 1:
+                store.send_held()  # what the failed try noted (its reply, if it posted) before reading it back
+                record = store.reply_record(request.mention_id)
+                ahead = None
+            handled = process(bot, entry_id, request, attempts, record, guard=thread, ahead=ahead, reads=reads)
+            if quick > 1:  # the record counts every try of this attempt, not only the last
+                handled.api_requests, handled.tweets_read = whole.requests, whole.tweets_read
+            return handled, entry_id
+        except RateLimited as exc:
+            wait = (exc.reset_at - datetime.now(UTC)).total_seconds()
+            log.warning(
+                "request_rate_limited",
+                endpoint=exc.endpoint,
+                reason=exc.reason,
+                reset_at=exc.reset_at.isoformat(),
+                wait=wait,
+            )
+            if wait <= SHORT_WAIT and quick < QUICK_RETRIES:
+                time.sleep(max(wait, 0) + random.uniform(0, 0.5))
                 continue
-            except (redis.ConnectionError, redis.TimeoutError):
-                raise  # Redis is away: not this request's failure; the worker loop waits for it
-            except Exception as exc:  # a bug or malformed data must not kill the worker
-                last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("request_failed", error=last_error)
-                break
+            return Deferred(exc.reset_at)  # stays pending until the reset; not a failure of the request
+        except ShuttingDown as exc:
+            log.info("request_left_at_shutdown", why=str(exc))
+            return Deferred(utcnow())  # another worker may claim it at once
+        except AuthFailed:
+            log.error(
+                "credentials_rejected", fix="check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"
+            )
+            raise
+        except ApiUnavailable as exc:
+            last_error = str(exc)
+            log.warning("request_failed_transient", error=last_error, retry=quick)
+            if quick < QUICK_RETRIES:
+                time.sleep(backoff(quick))
+            continue
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise  # Redis is away: not this request's failure; the worker loop waits for it
+        except Exception as exc:  # a bug or malformed data must not kill the worker
+            last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("request_failed", error=last_error)
+            break
     failures = store.add_failure(request.mention_id)
     if failures >= bot.settings.max_attempts:
         store.dead_letter(entry_id, request, last_error, failures)  # acknowledged there
-        handled = base_record(request, entry_id, failures)
+        handled = base_record(request, entry_id, max(failures, attempts))
         handled.outcome, handled.error = "dead_letter", last_error
         handled.api_requests, handled.tweets_read = whole.requests, whole.tweets_read
         return handled, None
@@ -330,13 +356,14 @@ def remove_threads(
 
 
 def keep(store: Store, resolution: Resolution, thread: Thread, *, release: Lock | None = None) -> bool:
-    """Store what the resolution learnt: nothing for a fresh copy, the check's time when nothing was new;
+    """Store what the resolution learnt: nothing for a fresh copy (or one an earlier try of the request saved),
+    the check's time when nothing was new;
     the thread's lock (`release`) goes back with the write.
 
     False when the author opted out (nothing stored). A stored copy is never an opted-out author's: an opt-out
     is noted before their threads are removed, and no thread of theirs is saved after it (`save_thread`).
     """
-    if resolution.outcome == "cached" and resolution.reason == "fresh":
+    if resolution.reason in ("fresh", "read_by_earlier_try"):  # the stored copy as it is
         return True
     if resolution.outcome == "cached":
         store.touch_thread(thread.root_id, thread.fetched_at, release=release)

@@ -256,6 +256,14 @@ def test_worker_dying_at_any_step_leaves_the_mention_to_another_that_replies_onc
     assert 0 == survivor.store.queue_depth()
     record = survivor.store.reply_record(mention)
     assert record is not None and "replied" == record.state
+    # The audit record tells the whole story: two tries (the killed one was no failure; killed as it claimed the
+    # request, it began none), and a thread the killed try saved is this request's own read, not a copy cached
+    # for someone else.
+    handled = survivor.store.handled_one(mention)
+    tries = 1 if step == "after_claim" else 2
+    assert handled is not None and (tries, 0) == (handled.attempts, survivor.store.failures(mention))
+    if step != "before_ack":  # the killed try had replied and all but finished: the record is its own
+        assert "replied" == handled.outcome
 
 
 def test_mention_marked_posting_whose_reply_is_already_on_x_gets_no_second_reply(
@@ -518,6 +526,31 @@ def test_a_quick_retry_after_a_failed_search_does_not_read_the_root_again(
     record = bot.store.handled_one(mention)
     assert record is not None and (4, 12) == (record.api_requests, record.tweets_read)
     assert record.handled_at >= faulty_sandbox.world.posted()[0].created_at  # finished after it replied
+
+
+@pytest.mark.slow
+def test_a_request_left_for_a_spent_search_window_does_not_read_the_root_again_after_the_reset(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """The root is read, then search answers 429 until later than the worker waits in place: the request is left
+    for the reset with what it read kept in Redis, and the next attempt (another worker, here) searches without
+    looking the root up again. Its audit record counts both attempts; nothing is kept once it is finished."""
+    mention = summon(faulty_sandbox)
+    first = build(make_settings())
+    poll_once(first)
+    faulty_sandbox.world.inject_fault("GET", "/2/tweets/search/recent", status=429, reset_in=SHORT_WAIT + 2)
+    assert 0 == work_once(first, "first")
+    assert first.store.redis.exists(first.store.key("reads", mention))
+
+    later = build(make_settings())
+    work_until(later, "later", drained(later.store), seconds=SHORT_WAIT + WAIT)  # claimed at the reset
+
+    assert [mention] == replies(faulty_sandbox)
+    counts = faulty_sandbox.world.request_counts()
+    assert ({200: 1}, {429: 1, 200: 1}) == (counts["GET /2/tweets"], counts["GET /2/tweets/search/recent"])
+    record = later.store.handled_one(mention)
+    assert record is not None and (2, "replied", 12) == (record.attempts, record.outcome, record.tweets)
+    assert 0 == later.store.redis.exists(later.store.key("reads", mention), later.store.key("tries", mention))
 
 
 @pytest.mark.slow

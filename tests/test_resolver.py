@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from bot.assembly import branched, broken_self_replies
 from bot.errors import ApiUnavailable, RateLimited
 from bot.models import Media, UnrollRequest
-from bot.resolver import Resolution, resolve
+from bot.resolver import Reads, Resolution, resolve
 from bot.sandbox import MediaSpec, SandboxServer, Variant, World
 from bot.sandbox.text import display_url
 from bot.store import Store
@@ -936,3 +936,37 @@ def test_media_of_a_post_read_as_a_parent_comes_with_it(
     assert result.thread is not None
     assert [root.id, middle.id, last.id] == ids_of(result)
     assert [[], [photo.url], []] == [[m.url for m in t.media] for t in result.thread.tweets]
+
+
+def test_what_an_attempt_read_is_kept_whole_and_the_next_attempt_does_not_read_it_again(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A snapshot of an attempt's reads (edited root: both versions; a deleted post X reported gone; users and
+    media) restores to the same reads, and a resolution starting from it makes no lookup: only the search that
+    finds newer posts runs again."""
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(minutes=10))
+    edit = world.edit_tweet(thread[0], "1/ the story, retold")
+    world.delete_tweet(thread[2])
+    request = summon(world, thread[-1])
+    reads = Reads(api)
+    reads.lookup([thread[2]])  # X answers that one with an error: kept as a problem
+    first = resolve(api, store, request, settings, reads=reads)
+    snapshot = reads.snapshot()
+    assert snapshot is not None and thread[2] in reads.problems
+
+    again = Reads(api)
+    again.restore(snapshot)
+    assert (reads.tweets, reads.earlier, reads.latest) == (again.tweets, again.earlier, again.latest)
+    assert (reads.users, reads.media, reads.problems) == (again.users, again.media, again.problems)
+
+    second = resolve(api, store, request, settings, reads=again)
+    assert ids_of(first) == ids_of(second) == [edit.id, thread[1], thread[3]]
+    assert (1, 2) == cost(second)  # the search alone; it finds 2 and 4 again
+
+
+def test_a_snapshot_that_no_longer_validates_is_dropped_and_the_posts_read_again(api: XApi) -> None:
+    reads = Reads(api)
+    with capture_logs() as logs:
+        reads.restore('{"data": [{"id": 1}]}')
+    assert {} == reads.tweets and ["kept_reads_dropped"] == [e["event"] for e in logs]
+    assert Reads(api).snapshot() is None  # nothing read, nothing to keep

@@ -382,9 +382,10 @@ def test_the_resolvers_first_read_rides_on_the_requests_first_round_trip(store: 
     store.save_thread(thread("100"))
     lock = store.lock("thread:100", 5)
     ahead = store.first_read("100", "102", lock)
-    mention_lock, failures, record, answers = store.begin_attempt("20", 5, also=ahead.queue)
-    ahead.received(answers)
-    assert mention_lock is not None and (0, None, True) == (failures, record, lock.held())
+    attempt = store.begin_attempt("20", 5, also=ahead.queue)
+    ahead.received(attempt.answers)
+    mention_lock = attempt.lock
+    assert mention_lock is not None and (0, None, True) == (attempt.failures, attempt.record, lock.held())
 
     store.redis.delete(store.key("thread", "100"))  # gone from Redis: only the read made ahead can find it
     assert "100" == store.find_thread("100", "102", lock=lock, ahead=ahead).root_id  # type: ignore[union-attr]
@@ -400,8 +401,9 @@ def test_a_first_read_whose_lock_another_holds_is_not_used(store: Store) -> None
     assert other.acquire_with(lambda pipe: None)[0]
     lock = store.lock("thread:100", 5)
     ahead = store.first_read("100", "102", lock)
-    mention_lock, *_, answers = store.begin_attempt("21", 5, also=ahead.queue)
-    ahead.received(answers)
+    attempt = store.begin_attempt("21", 5, also=ahead.queue)
+    ahead.received(attempt.answers)
+    mention_lock = attempt.lock
     assert (None, False) == (ahead.answers, lock.held())
 
     store.save_thread(thread("100"))  # what the other worker stored before its lock ran out

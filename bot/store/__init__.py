@@ -17,7 +17,7 @@ from bot.store.base import (
     embedded,
 )
 from bot.store.metrics import MetricsStore
-from bot.store.records import RecordStore
+from bot.store.records import Attempt, RecordStore
 from bot.store.renewals import keep_alive
 from bot.store.stream import StreamStore
 from bot.store.threads import FirstRead, ThreadStore
@@ -36,6 +36,7 @@ __all__ = [
     "DUPLICATE_WINDOW",
     "GROUP",
     "REPLY_RECORD_TTL",
+    "Attempt",
     "FirstRead",
     "Lock",
     "Store",

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from bot.models import HandledRequest, ReplyRecord, utcnow
 from bot.store.base import DUPLICATE_WINDOW, GROUP, REPLY_RECORD_TTL, Lock, StoreBase
+
+# What a try read stays kept for the request's next attempt (after a rate-limit wait, a failure or a worker's
+# end): long enough for any window to reset; X bills a post read again the next UTC day anyway.
+READS_TTL = 24 * 3600
+
+
+@dataclass
+class Attempt:
+    """What a request's attempt starts from, read with its mention's lock in one round trip."""
+
+    lock: Lock | None  # None: another worker holds the mention
+    failures: int = 0  # failed attempts so far (what the dead letter counts)
+    tries: int = 1  # attempts begun, this one included (a rate-limit wait or a killed worker's try counts)
+    record: ReplyRecord | None = None
+    reads: bytes | None = None  # what earlier tries read, kept for this one (`keep_reads`)
+    answers: list[Any] = field(default_factory=list)  # of the commands `also` queued
+
 
 # Reserve a reply text for a mention and, when the mention holds it, mark the mention "posting" — one step.
 # KEYS: the text's key, the mention's reply record; ARGV: mention id, text window, "posting" record, its ttl.
@@ -56,24 +74,36 @@ class RecordStore(StoreBase):
         raw = self.redis.get(self.key("reply", mention_id))
         return ReplyRecord.model_validate_json(raw) if raw else None
 
-    def begin_attempt(
-        self, mention_id: str, timeout: float, *, also: Callable[[Any], object] | None = None
-    ) -> tuple[Lock | None, int, ReplyRecord | None, list[Any]]:
-        """Take the mention's lock and read what an attempt starts from, in one round trip: (the lock, or None
-        when another worker holds it; failed attempts so far; the reply record; the answers of the commands
-        `also` queued after those reads, e.g. the resolver's first read with the thread's lock)."""
+    def begin_attempt(self, mention_id: str, timeout: float, *, also: Callable[[Any], object] | None = None) -> Attempt:
+        """Take the mention's lock and read what an attempt starts from, in one round trip: failed attempts so
+        far, attempts begun, the reply record, what earlier tries read, and the answers of the commands `also`
+        queued after those (e.g. the resolver's first read with the thread's lock)."""
         lock = self.lock(f"mention:{mention_id}", timeout)
+        tries = self.key("tries", mention_id)
 
         def reads(pipe: Any) -> None:
             pipe.get(self.key("failures", mention_id))
             pipe.get(self.key("reply", mention_id))
+            pipe.incr(tries)  # counted before the lock is known: given back below when it was not taken
+            pipe.expire(tries, REPLY_RECORD_TTL)
+            pipe.get(self.key("reads", mention_id))
             if also is not None:
                 also(pipe)
 
-        got, (failures, raw, *more) = lock.acquire_with(reads)
+        got, (failures, raw, begun, _, kept, *more) = lock.acquire_with(reads)
         if not got:
-            return None, 0, None, more
-        return lock, int(failures or 0), ReplyRecord.model_validate_json(raw) if raw else None, more
+            self.redis.decr(tries)  # not an attempt of this worker's: another one holds the mention
+            return Attempt(None, answers=more)
+        record = ReplyRecord.model_validate_json(raw) if raw else None
+        return Attempt(lock, int(failures or 0), int(begun), record, kept, more)
+
+    def give_back_try(self, mention_id: str) -> None:
+        """Uncount an attempt that never asked X (it met a window known to be spent): a wait, not a try."""
+        self.redis.decr(self.key("tries", mention_id))
+
+    def keep_reads(self, mention_id: str, snapshot: str) -> None:
+        """Keep what a try read (`Reads.snapshot`) for the request's next attempt; forgotten when it finishes."""
+        self.redis.set(self.key("reads", mention_id), snapshot, ex=READS_TTL)
 
     def clear_posting(self, mention_id: str) -> None:
         """Forget an attempt X answered without posting (429, a refusal): the next attempt starts clean."""
@@ -146,6 +176,8 @@ class RecordStore(StoreBase):
         retried; after, it is done."""
         pipe = self.redis.pipeline(transaction=True)
         self._record_on(pipe, handled)
+        # What earlier tries read, if any was kept, and the count of tries: done with.
+        pipe.delete(self.key("reads", handled.mention_id), self.key("tries", handled.mention_id))
         if entry_id is not None:
             pipe.xack(self.stream, GROUP, entry_id)
             pipe.xdel(self.stream, entry_id)
