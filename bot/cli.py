@@ -176,9 +176,11 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
         out(audit.story(record))
     elif (queued := store.find_queued(mention)) is not None:
         holder = f"taken by {queued.taken_by} ({queued.idle_s:.0f} s ago)" if queued.taken_by else "not taken yet"
+        begun, kept = store.tries(mention)
         out(
             f"mention {mention} is queued, not handled yet: entry {queued.entry_id}, {holder}, delivered "
-            f"{queued.deliveries} time(s), {store.failures(mention)} failed attempt(s) of {settings.max_attempts}"
+            f"{queued.deliveries} time(s), {begun} attempt(s) begun, {store.failures(mention)} failed attempt(s) "
+            f"of {settings.max_attempts}" + (", what they read kept for the next" if kept else "")
         )
     elif letter := next((d for d in store.dead_letters() if d.get("mention_id") == mention), None):
         out(

@@ -246,14 +246,20 @@ def test_request_still_queued_says_where_it_is(env: None, store: Store, capsys: 
     command says who holds it, how often it was delivered and how many attempts failed."""
     store.enqueue([UnrollRequest(mention_id="31", requester_id="9"), UnrollRequest(mention_id="32", requester_id="9")])
     store.read("worker-a", count=1)  # 31 taken
+    attempt = store.begin_attempt("31", 5)
+    store.keep_reads("31", '{"data": []}')
     store.add_failure("31")
+    assert attempt.lock is not None
+    attempt.lock.release()
 
     taken = command(capsys, "request", "31")
     waiting = command(capsys, "request", "32")
 
     assert 0 == taken[0] and "mention 31 is queued, not handled yet" in taken[1]
-    assert "taken by worker-a" in taken[1] and "delivered 1 time(s), 1 failed attempt(s) of 5" in taken[1]
-    assert 0 == waiting[0] and "not taken yet, delivered 0 time(s), 0 failed attempt(s)" in waiting[1]
+    assert "taken by worker-a" in taken[1] and "delivered 1 time(s), 1 attempt(s) begun, 1 failed" in taken[1]
+    assert taken[1].rstrip().endswith("of 5, what they read kept for the next")
+    assert 0 == waiting[0] and "not taken yet, delivered 0 time(s), 0 attempt(s) begun, 0 failed" in waiting[1]
+    assert waiting[1].rstrip().endswith("attempt(s) of 5")
 
 
 def test_request_in_the_dead_letters_says_so(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:

@@ -159,6 +159,14 @@ class RecordStore(StoreBase):
         """How many attempts at this request have failed so far."""
         return int(cast(str | None, self.redis.get(self.key("failures", mention_id))) or 0)
 
+    def tries(self, mention_id: str) -> tuple[int, bool]:
+        """Attempts begun at this request so far, and whether what they read is kept for the next one."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.key("tries", mention_id))
+        pipe.exists(self.key("reads", mention_id))
+        begun, kept = pipe.execute()
+        return int(begun or 0), bool(kept)
+
     def add_failure(self, mention_id: str) -> int:
         pipe = self.redis.pipeline(transaction=True)
         pipe.incr(self.key("failures", mention_id))
