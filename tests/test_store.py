@@ -428,3 +428,19 @@ def test_silent_consumers_holding_nothing_are_forgotten(store: Store) -> None:
     assert ["finished"] == gone
     assert ["holder"] == [str(c["name"]) for c in store.redis.xinfo_consumers(store.stream, "workers")]
     assert first
+
+
+def test_attempts_begun_are_counted_only_by_the_worker_that_holds_the_mention(store: Store) -> None:
+    """Each attempt that takes the mention's lock counts one try; a worker that finds it held counts none; the
+    count and what the tries read are forgotten once the request is finished."""
+    first = store.begin_attempt("40", 5)
+    busy = store.begin_attempt("40", 5)
+    assert first.lock is not None and busy.lock is None
+    assert (1, (1, False)) == (first.tries, store.tries("40"))
+    store.keep_reads("40", '{"data": []}')
+    first.lock.release()
+
+    second = store.begin_attempt("40", 5)
+    assert second.lock is not None and (2, '{"data": []}') == (second.tries, second.reads)
+    store.finish(HandledRequest(mention_id="40", outcome="replied", attempts=second.tries), None, release=second.lock)
+    assert (0, False) == store.tries("40")

@@ -24,7 +24,7 @@ class Attempt:
     failures: int = 0  # failed attempts so far (what the dead letter counts)
     tries: int = 1  # attempts begun, this one included (a rate-limit wait or a killed worker's try counts)
     record: ReplyRecord | None = None
-    reads: bytes | None = None  # what earlier tries read, kept for this one (`keep_reads`)
+    reads: str | None = None  # what earlier tries read, kept for this one (`keep_reads`)
     answers: list[Any] = field(default_factory=list)  # of the commands `also` queued
 
 
