@@ -1,6 +1,7 @@
 """Mention → thread: the fewest X API calls that find the whole thread, then pure assembly.
 
-The mention's `conversation_id` is the root's id, and a snowflake id tells when a tweet was posted
+The mention's `conversation_id` is the root's id (of the conversation: a thread answering someone else's post
+starts below it, see the last case), and a snowflake id tells when a tweet was posted
 (https://docs.x.com/resources/fundamentals/x-ids), so whether the thread is inside the 7-day window of
 recent search is known before any call. Lower bounds (requests; every tweet is read once: searches don't
 expand referenced tweets, lookups do, so a lookup also reads its tweets' parents and quoted posts, and the
@@ -26,6 +27,9 @@ posts the thread quotes are looked up together in one more request):
   search may leave out its last 30 seconds): +1 lookup per two posts climbed from it, no post read twice.
 - the thread's first post deleted (or its author suspended, which X answers alike): +1 lookup of the summoned
   post; when it is a self-reply, the thread is the author's chain from the deleted post on, found as usual.
+- the summoned post another author's while the conversation's first post is no thread (one post): +1 search
+  of that author's posts in the conversation; their own thread, when the summoned post is in one, answers
+  the first post (a thread replying to a question or a news post) and is kept under its own first post.
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 
@@ -230,6 +234,10 @@ class _Resolver:
         self.request: UnrollRequest | None = None
         # The thread's first post is deleted (why it would be unavailable) and whose chain starts there instead.
         self.gone: ThreadNotFound | None = None
+        # The conversation the thread is part of, when it is not the thread's own: an author's thread answering
+        # someone else's post (its first post is a reply to it) lives in that post's conversation.
+        self.conv: str | None = None
+        self.root_author: str | None = None  # who wrote the conversation's first post, once read
         self.gone_author: str | None = None
 
     def in_window(self, tweet_id: str) -> bool:
@@ -253,10 +261,32 @@ class _Resolver:
         if self.stored is not None:
             return self.refresh(self.stored, target)
         assert root_id is not None
-        return self.new(root_id, target)
+        resolution = self.new(root_id, target)
+        other = self.summoned_author()
+        lone = resolution.outcome == "no_thread" or (
+            resolution.thread is not None and len(resolution.thread.tweets) < 2
+        )
+        if lone and other is not None and other != self.root_author:
+            # The conversation's first post is no thread, and the summoned post is someone else's: their own
+            # thread may answer that post (a thread replying to a question or a news post).
+            return self.subthread(root_id, other, target) or resolution
+        return resolution
+
+    def summoned_author(self) -> str | None:
+        """Who wrote the summoned post, when known without a read: the mention says whose post it answers; a
+        quoted post was looked up to learn its conversation."""
+        request = self.request
+        if request is None:
+            return None
+        if request.replied_to_id:
+            return request.replied_to_user_id
+        quoted = self.fetched.get(request.quoted_id) if request.quoted_id else None
+        return quoted.author_id if quoted is not None else None
 
     def refresh(self, stored: Thread, target: str) -> Resolution:
         """A thread unrolled before: only what is newer than its last tweet, nothing at all while fresh."""
+        if stored.conversation_id != stored.root_id:
+            self.conv = stored.conversation_id  # an author's thread in someone else's conversation
         if (self.now - stored.fetched_at).total_seconds() < self.fresh_for:
             request = self.request
             if request is not None and stored.fetched_for == request.mention_id:  # read by an earlier try of it
@@ -293,6 +323,7 @@ class _Resolver:
         if root is None:
             gone = _unavailable(root_id, self.fetched.problems.get(root_id), "the thread's first post")
             root = self.first_post_deleted(root_id, target, gone)
+        self.root_author = root.author_id
         user = self.fetched.users.get(root.author_id or "")
         if user is None:
             raise ThreadNotFound(f"the author of {root_id} cannot be seen", reason="suspended")
@@ -313,6 +344,53 @@ class _Resolver:
             return Resolution("no_thread", reason=reason, root_id=root_id)
         return Resolution("resolved", thread, root_id=root_id)
 
+    def subthread(self, conv_id: str, author_id: str, target: str) -> Resolution | None:
+        """The summoned post's author's own thread in someone else's conversation (a thread answering a question
+        or a news post: its first post replies to another's): their posts in the conversation searched, the
+        thread's first post found up the chain from the summoned post. None when the summoned post is in no
+        chain of theirs (a lone reply): the conversation's own thread is the answer then."""
+        self.conv = conv_id
+        if self.in_window(conv_id) or self.settings.full_archive:
+            self.search(
+                conv_id, Author(id=author_id, username=""), full_archive=not self.in_window(conv_id), since_id=conv_id
+            )
+        elif self.in_window(target):
+            # The conversation is older than the window: the climb to its first post read the chain up to the
+            # summoned post (`new`), so only what came after it is searched.
+            self.search(conv_id, Author(id=author_id, username=""), full_archive=False, since_id=target)
+        top = self.first_of_chain(target, author_id)
+        if top is None:
+            self.conv = None
+            return None
+        chain = assemble(self.nodes(top), top, author_id, self.fetched.canon(target))
+        user = self.fetched.users.get(author_id)
+        if len(chain) < 2 or user is None:
+            self.conv = None
+            return None
+        if user.protected:
+            raise ThreadNotFound(f"@{user.username} is a protected account", reason="protected")
+        self.fetched.quoted()
+        complete = self.in_window(conv_id) or self.settings.full_archive or self.in_window(target)
+        return Resolution("resolved", self.thread(top, author_of(user), target, complete=complete), root_id=top)
+
+    def first_of_chain(self, target: str, author_id: str) -> str | None:
+        """The first post of the author's chain of self-replies up from `target` (itself the author's), read up
+        the chain where search did not bring it; None when the target is not the author's or cannot be read."""
+        at = self.fetched.canon(target)
+        self.fetched.lookup([at])  # nothing to ask when search (or the climb) read it
+        tweet = self.fetched.get(at)
+        if tweet is None or tweet.author_id != author_id:
+            return None
+        while (parent := self.fetched.parent(tweet)) is not None:
+            if tweet.in_reply_to_user_id and tweet.in_reply_to_user_id != author_id:
+                break  # it answers someone else: the thread starts here (no need to read whose post it answers)
+            self.fetched.lookup([parent])
+            above = self.fetched.get(parent)
+            if above is None or above.author_id != author_id:
+                break  # someone else's post (or one X cannot give): the thread starts below it
+            at, tweet = above.id, above
+        return at
+
     def first_post_deleted(self, root_id: str, target: str, gone: ThreadNotFound) -> ApiTweet:
         """The thread's first post is deleted: the rest of it is still the author's, and the post the mention
         replies to says whose thread it is when it is a self-reply. Read it (+1 lookup) and go on from it; the
@@ -331,7 +409,7 @@ class _Resolver:
     def search(self, root_id: str, author: Author, *, full_archive: bool, since_id: str | None) -> None:
         # from: keeps other people's replies out of what is billed; is:reply keeps out the root, read already.
         # By handle or id: an author renamed since the thread was stored is still found.
-        query = f"conversation_id:{root_id} {from_user(author.username, author.id)} is:reply"
+        query = f"conversation_id:{self.conv or root_id} {from_user(author.username, author.id)} is:reply"
         start_time = None
         if not full_archive and since_id is None:
             # Recent search with no since_id (the thread is older than the window) ends 30 seconds ago unless
@@ -370,7 +448,7 @@ class _Resolver:
                 parent = canon(kept.replied_to) if kept.replied_to else None
                 nodes[canon(kept.id)] = Node(canon(kept.id), author, parent, author if parent else None)
         for tweet in self.fetched.tweets.values():
-            if tweet.conversation_id in (root_id, root) or tweet.id == root:
+            if tweet.conversation_id in (root_id, root, self.conv) or tweet.id == root:
                 node = Node(tweet.id, tweet.author_id or "", self.fetched.parent(tweet), tweet.in_reply_to_user_id)
                 nodes.setdefault(tweet.id, node)
         owner = self.stored.author.id if self.stored is not None else self.gone_author
@@ -441,7 +519,7 @@ class _Resolver:
         kept = {t.id: t for t in self.stored.tweets} if self.stored else {}
         return Thread(
             root_id=root_id,
-            conversation_id=root_id,
+            conversation_id=self.conv or root_id,
             author=author,
             tweets=[
                 kept.get(i) or self.shown(self.fetched.tweets[i], includes)

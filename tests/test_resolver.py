@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from bot.assembly import branched, broken_self_replies
+from bot.assembly import assemble, branched, broken_self_replies
 from bot.errors import ApiUnavailable, RateLimited
 from bot.models import Media, UnrollRequest
 from bot.resolver import Reads, Resolution, resolve
@@ -895,13 +895,40 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     )
 
     visible = known(conversation)
-    assert [real[i] for i in brute_force(conversation)] == ids_of(result)
-    assert bool(broken_self_replies(visible, "1")) == ("deleted_tweets" in gaps_of(result))
-    if not branched(visible, "1"):  # a branch may need lookups climbing from the target to choose it
+    expected, other = model_chain(conversation)
+    assert [real[i] for i in expected] == ids_of(result)
+    owner = other if other and expected != brute_force(conversation) else "1"
+    assert bool(broken_self_replies(visible, owner)) == ("deleted_tweets" in gaps_of(result))
+    if not branched(visible, "1") and owner == "1":  # a branch may need lookups climbing from the target
         # The author's summoned post gone: search cannot tell deleted from left out, one lookup does.
         authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
         lost_target = conversation.target in conversation.deleted and authors[conversation.target] == "1"
-        assert (3 if lost_target else 2) == result.usage.requests
+        # Another's summoned post under a lone first post: their own posts searched, and looked up if gone.
+        gone = conversation.deleted
+        parent = {tweet_id: up for tweet_id, _, up in conversation.tweets}[conversation.target]
+        own_parent_gone = parent in gone and authors[parent or ""] == other
+        tried = (1 + (conversation.target in gone or own_parent_gone)) if other else 0
+        assert (3 if lost_target else 2) + tried == result.usage.requests
+
+
+def model_chain(conversation: Conversation) -> tuple[list[str], str | None]:
+    """The thread the resolver should find: the first author's (brute force) unless that is one post and the
+    summoned post is another author's, in a chain of theirs of two posts or more, which starts below the last
+    post up from it that is not theirs (or is gone); and that other author when they were looked for."""
+    chain = brute_force(conversation)
+    visible = known(conversation)
+    authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
+    target, root = conversation.target, conversation.tweets[0][0]
+    author = authors[target]
+    if len(chain) >= 2 or author == "1" or root not in visible:
+        return chain, None
+    if target not in visible:
+        return chain, author
+    top = target
+    while (parent := visible[top].parent_id) is not None and parent in visible and visible[parent].author_id == author:
+        top = parent
+    own = assemble(visible, top, author, target)
+    return (own if len(own) >= 2 else chain), author
 
 
 @pytest.mark.parametrize("size", [2, 5, 6, 12])
@@ -970,3 +997,67 @@ def test_a_snapshot_that_no_longer_validates_is_dropped_and_the_posts_read_again
         reads.restore('{"data": [{"id": 1}]}')
     assert {} == reads.tweets and ["kept_reads_dropped"] == [e["event"] for e in logs]
     assert Reads(api).snapshot() is None  # nothing read, nothing to keep
+
+
+def answering_thread(world: World, *, asked: timedelta, answered: timedelta, count: int = 5) -> tuple[str, list[str]]:
+    """bob asks something (`asked` ago); alice answers with a thread of her own, its first post a reply to bob's
+    (`answered` ago): (bob's post, alice's thread)."""
+    question = world.add_tweet("bob", "What happened at the meeting?", created_at=world.now() - asked).id
+    ids: list[str] = []
+    for index, text in enumerate(numbered(count)):
+        when = world.now() - answered + index * timedelta(minutes=1)
+        ids.append(world.add_tweet(AUTHOR, text, created_at=when, reply_to=ids[-1] if ids else question).id)
+    return question, ids
+
+
+@pytest.mark.parametrize("under", [4, 1])
+def test_a_thread_answering_someone_elses_post_is_unrolled_from_its_own_first_post(
+    under: int, world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The conversation starts at bob's post, and alice's thread answers it: summoned under her posts, the thread
+    is hers, from her first post (X's conversation_id names bob's), not "not part of a thread"."""
+    question, thread = answering_thread(world, asked=timedelta(hours=3), answered=timedelta(hours=2))
+
+    result = resolve(api, store, summon(world, thread[under]), settings)
+
+    assert ("resolved", thread) == (result.outcome, ids_of(result))
+    assert result.thread is not None and (thread[0], question) == (result.thread.root_id, result.thread.conversation_id)
+    assert AUTHOR == result.thread.author.username and [] == gaps_of(result)
+    # bob's post and its (empty) search of his thread, then alice's posts in the conversation: each read once
+    assert (3, 1 + len(thread)) == cost(result)
+
+    store.save_thread(result.thread)
+    more = post_thread_after(world, thread[-1], ["6/ and one more"], [world.now() - timedelta(minutes=5)])
+    again = resolve(api, store, summon(world, thread[-1]), settings, fresh_for=0)
+    assert ([*thread, *more], (1, 1)) == (ids_of(again), cost(again))  # stored: its conversation searched again
+    assert again.thread is not None and question == again.thread.conversation_id
+
+
+def test_a_thread_answering_a_post_older_than_the_search_window_is_unrolled_whole(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """bob's post is 9 days old, alice's thread an hour: climbing to bob's post read her thread up to the summoned
+    post; what came after it is searched. Not "older than the 7 days X lets the bot search"."""
+    _, thread = answering_thread(world, asked=timedelta(days=9), answered=timedelta(hours=1))
+
+    result = resolve(api, store, summon(world, thread[2]), settings)
+
+    assert ("resolved", thread, []) == (result.outcome, ids_of(result), gaps_of(result))
+    assert len(thread) + 1 == cost(result)[1]  # every post read once, bob's included
+
+
+def test_a_lone_reply_to_someone_elses_post_is_still_not_a_thread(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """alice answers bob's post with one post: summoned under it, there is no thread (hers or bob's)."""
+    _, [answer] = answering_thread(world, asked=timedelta(hours=3), answered=timedelta(hours=2), count=1)
+    result = resolve(api, store, summon(world, answer), settings)
+    assert ("no_thread", "single_tweet") == (result.outcome, result.reason)
+
+
+def test_a_quote_of_a_thread_answering_someone_elses_post_unrolls_that_thread(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    _, thread = answering_thread(world, asked=timedelta(hours=3), answered=timedelta(hours=2))
+    result = resolve(api, store, summon(world, thread[2], quote=True), settings)
+    assert ("resolved", thread) == (result.outcome, ids_of(result))
