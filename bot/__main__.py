@@ -15,7 +15,16 @@ from collections.abc import Sequence
 import redis
 import structlog
 
-from bot.errors import EX_TEMPFAIL, ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreUnavailable
+from bot.errors import (
+    EX_OSERR,
+    EX_TEMPFAIL,
+    ApiUnavailable,
+    AuthFailed,
+    ConfigError,
+    PortUnavailable,
+    RateLimited,
+    StoreUnavailable,
+)
 from config.logging import configure_logging
 from config.settings import load_settings
 
@@ -97,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli.dispatch(args, settings)
     except ConfigError as exc:
         return fatal(f"Configuration error:\n{exc}", 2, "config_invalid")
+    except PortUnavailable as exc:
+        return fatal(str(exc), EX_OSERR, "port_unavailable")
     except AuthFailed as exc:
         return fatal(f"The X API refused the credentials: {exc}", 3, "credentials_rejected")
     except (StoreUnavailable, redis.ConnectionError, redis.TimeoutError) as exc:

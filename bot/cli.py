@@ -71,12 +71,22 @@ def _process_settings(settings: Settings) -> None:
 
 
 def start(settings: Settings) -> tuple[Bot | None, threading.Event]:
-    """A long-running process's start: signals turned into a stop event, then the bot once Redis and X answer
-    (None when stopped before that). Missing credentials stop it at once."""
+    """A long-running process's start: its settings checked (missing credentials stop it at once), then
+    `connect`."""
     _process_settings(settings)
+    return connect(settings)
+
+
+def connect(settings: Settings) -> tuple[Bot | None, threading.Event]:
+    """Signals turned into a stop event, then the bot once Redis and X answer (None when stopped before that)."""
     stop = threading.Event()
     stop_on_signals(stop)
     return build_when_ready(settings, stop), stop
+
+
+def loops(bot: Bot, stop: threading.Event) -> list[threading.Thread]:
+    """The poller and a worker, each in a thread of this process, until `stop` is set."""
+    return [in_thread(run_poller, bot, stop, name="poller"), in_thread(run_worker, bot, stop, name="worker")]
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -93,18 +103,24 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             )
             return EX_TEMPFAIL
         return 0
-    bot, stop = start(settings)
-    if bot is None:
-        return 0
-    threads = [in_thread(run_poller, bot, stop, name="poller"), in_thread(run_worker, bot, stop, name="worker")]
     if args.no_web:
-        wait_for(stop, threads)
+        bot, stop = start(settings)
+        if bot is not None:
+            wait_for(stop, loops(bot, stop))
         return 0
-    from bot.web import serve
+    from bot.web import listen, serve
 
-    serve(settings, bot.store)  # blocks until SIGTERM / Ctrl-C
-    stop.set()
-    wait_for(stop, threads)
+    _process_settings(settings)
+    with listen(settings) as sock:  # the port first: a taken one stops the process before it takes any request
+        bot, stop = connect(settings)
+        if bot is None:
+            return 0
+        threads = loops(bot, stop)
+        try:
+            serve(settings, bot.store, sock)  # blocks until SIGTERM / Ctrl-C
+        finally:  # however the server ended, the worker leaves what it holds as it does on SIGTERM
+            stop.set()
+            wait_for(stop, threads)
     return 0
 
 
@@ -189,15 +205,27 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
             "fix the cause, then `python -m bot dead-letters --requeue`"
         )
     else:
-        sys.stderr.write(
-            f"No request for mention {mention}: it was never queued. Either it has no keyword (mentions that ask "
-            "for nothing are not recorded; the ones ignored for another reason are, with the reason), or no poll "
-            "has reached it yet (`python -m bot doctor` shows the last poll).\n"
-        )
+        sys.stderr.write(f"No request for mention {mention}: it was never queued. {never_queued(mention, store)}\n")
         return 1
     if reply is not None:
         out(f"reply record  {reply.state} {reply.reply_id or ''} at {reply.at.isoformat()}")
     return 0
+
+
+def never_queued(mention: str, store: Store) -> str:
+    """Why a mention may have no request, by where the poll cursor stands: a poll has read past it, or not yet."""
+    asked_nothing = (
+        "it has no keyword (mentions that ask for nothing are not recorded; the ones ignored for another reason "
+        "are, with the reason)"
+    )
+    cursor = store.get_cursor()
+    if cursor is not None and mention.isdigit() and int(mention) <= int(cursor):  # snowflakes: later is larger
+        return (
+            f"The poll cursor ({cursor}) is past it, so no poll will read it: either {asked_nothing}, or it was "
+            "beyond the reach of X's mentions timeline (the latest 800) when polled (see `mentions_beyond_reach` "
+            "in the log), or older than UNROLL_LOOKBACK at the bot's very first poll."
+        )
+    return f"Either {asked_nothing}, or no poll has reached it yet (`python -m bot doctor` shows the last poll)."
 
 
 def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:

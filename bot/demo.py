@@ -99,10 +99,12 @@ def _demo(settings: Settings, sandbox: SandboxServer, *, serve: bool, port: int)
         f"X API sandbox at {sandbox.url}; {len(samples)} sample threads, each with a reader's "
         f'"@{bot.username} unroll" under its last tweet.'
     )
+    from bot.web import listen
     from bot.web import server as web_server
 
+    sock = listen(settings)  # a taken port stops the demo with its own status (uvicorn's would end this thread only)
     web = web_server(settings, store)
-    web_thread = threading.Thread(target=web.run, name="web", daemon=True)
+    web_thread = threading.Thread(target=web.run, kwargs={"sockets": [sock]}, name="web", daemon=True)
     web_thread.start()
     deadline = time.monotonic() + 10
     while not web.started and time.monotonic() < deadline:

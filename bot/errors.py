@@ -4,6 +4,7 @@
     ├── ShuttingDown           the process stops mid-request: leave the request to another worker
     ├── ConfigError            a setting is missing or wrong: stop start-up
     ├── StoreUnavailable       Redis cannot be reached: wait and reconnect
+    ├── PortUnavailable        the web port can't be listened on (taken, privileged, HOST not here): stop start-up
     ├── ApiError               the X API answered with something we cannot use
     │   ├── RateLimited        429 or an exhausted budget: wait until `reset_at`
     │   ├── ApiUnavailable     5xx, timeout, dropped connection, malformed body: retry with backoff
@@ -22,6 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 
 EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, worth trying again later (cron, systemd)
+EX_OSERR = 71  # sysexits.h: the system refused what the process needs to start (here: HOST:PORT to listen on)
 
 
 class UnrollError(Exception):
@@ -38,6 +40,10 @@ class ConfigError(UnrollError):
 
 class StoreUnavailable(UnrollError):
     """Redis is not reachable right now."""
+
+
+class PortUnavailable(UnrollError):
+    """The web process can't listen on HOST:PORT; the message says why and which setting to change."""
 
 
 class ApiError(UnrollError):

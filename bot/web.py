@@ -7,8 +7,10 @@ Content-Security-Policy says so to the browser too.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import re
+import socket
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 
@@ -22,7 +24,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot import metrics, renderer, webforms
-from bot.errors import StoreUnavailable
+from bot.errors import PortUnavailable, StoreUnavailable
 from bot.models import Thread, ThreadSummary
 from bot.pages import Site, anchor_of, clean, css, profile_url, render
 from bot.store import Store
@@ -309,7 +311,31 @@ def server(settings: Settings, store: Store) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def serve(settings: Settings, store: Store) -> None:
-    """Run the web app with uvicorn on the configured host and port until stopped."""
+def listen(settings: Settings) -> socket.socket:
+    """The web port, listened on now: a process that can't have it stops with PortUnavailable before it starts
+    anything else (uvicorn, binding late, would exit with its own status 3, which here means wrong credentials,
+    with the poller and worker already running)."""
+    host, port = settings.host, settings.port
+    try:
+        return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except socket.gaierror as exc:
+        raise PortUnavailable(f"HOST {host} is no address of this machine ({exc.strerror}): set HOST.") from exc
+    except OSError as exc:
+        where = f"Can't listen on HOST {host} PORT {port}"
+        if exc.errno == errno.EADDRINUSE:
+            why = "another process listens on that port; set PORT to a free one, or stop that process"
+        elif exc.errno == errno.EACCES:
+            why = "a port below 1024 needs privileges here; set PORT to 1024 or above"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            why = "HOST is no address of this machine; set HOST (0.0.0.0: every interface)"
+        else:
+            why = f"{exc.strerror or exc}; check HOST and PORT"
+        raise PortUnavailable(f"{where}: {why}.") from exc
+
+
+def serve(settings: Settings, store: Store, sock: socket.socket | None = None) -> None:
+    """Run the web app with uvicorn until stopped, on `sock` (from `listen`) or else the configured host and port."""
+    sock = sock or listen(settings)
     log.info("web_starting", host=settings.host, port=settings.port, public_base_url=settings.public_base_url)
-    server(settings, store).run()
+    with sock:
+        server(settings, store).run(sockets=[sock])

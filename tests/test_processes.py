@@ -3,9 +3,15 @@ longer it lasts, and a spent rate-limit window is waited out to its reset instea
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import MutableMapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -13,11 +19,13 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 from structlog.testing import capture_logs
 
+from bot.errors import EX_OSERR
+from bot.models import UnrollRequest
 from bot.processes import build_when_ready, run_worker
 from bot.sandbox import SandboxServer
 from bot.store import Store
 from config.settings import Settings
-from tests.harness import free_port
+from tests.harness import bot_env, free_port
 from tests.helpers import make_bot
 
 QUICK = ExponentialBackoff(cap=0.04, base=0.01)  # the production backoff's shape, in hundredths of its seconds
@@ -73,3 +81,30 @@ def test_the_worker_waits_out_a_redis_outage_longer_each_time(settings: Settings
         stop.set()
         working.join(timeout=10)
     assert ([0.01, 0.02, 0.04, 0.04], False) == (waits, working.is_alive())
+
+
+def test_run_with_its_web_port_taken_stops_with_its_own_status_before_taking_a_request(
+    sandbox: SandboxServer, settings: Settings, store: Store, redis_client: redis.Redis, prefix: str, tmp_path: Path
+) -> None:
+    """`run` while another process listens on its PORT: exit 71 (not uvicorn's 3, which here says X refused the
+    credentials), one plain line naming HOST, PORT and the fix, the JSON line with its `exit_code`, and the
+    request waiting on the stream left for another worker, not taken by one about to die."""
+    store.enqueue([UnrollRequest(mention_id="41", requester_id="9")])
+    redis_url = os.environ.get("REDIS_URL") or f"unix://{redis_client.socket_file}"  # type: ignore[attr-defined]
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = bot_env(sandbox.url, redis_url, prefix, tmp_path, HOST="127.0.0.1", PORT=str(port))
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+
+    plain = [line for line in result.stderr.splitlines() if not line.startswith("{")]
+    stops = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{") and "exit_code" in line]
+    assert (EX_OSERR, [f"Can't listen on HOST 127.0.0.1 PORT {port}"]) == (
+        result.returncode,
+        [line.split(":")[0] for line in plain],
+    ), result.stderr[-2000:]
+    assert "another process listens on that port; set PORT to a free one, or stop that process" in plain[0]
+    assert [("port_unavailable", EX_OSERR)] == [(line["event"], line["exit_code"]) for line in stops]
+    queued = store.find_queued("41")
+    assert (None, 0) == (queued.taken_by if queued else "gone", store.pending_count())
