@@ -40,6 +40,12 @@ def observe_poll(store: Store, seen: int) -> None:
     store.count("mentions_seen", by=seen)
 
 
+def observe_beyond_reach(store: Store) -> None:
+    """Count a poll that found mentions it could not read: older than the mentions timeline's reach (the latest
+    800), newer than the cursor."""
+    store.count("mentions_beyond_reach")
+
+
 def observe_handled(store: Store, handled: HandledRequest) -> None:
     """Count a handled request by outcome (once per mention and outcome) and its mention-to-reply latency."""
     observe = None
@@ -110,6 +116,11 @@ class RedisCollector(Collector):
         store = self.store
         yield _counter(
             "unroll_mentions_seen", "Mentions of the bot read by the poller.", store.counters("mentions_seen")
+        )
+        yield _counter(
+            "unroll_mentions_beyond_reach",
+            "Polls that could not read every mention since the last one: X lists only the latest 800.",
+            store.counters("mentions_beyond_reach"),
         )
         yield _counter(
             "unroll_requests",

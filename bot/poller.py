@@ -62,6 +62,39 @@ def fetch_mentions(bot: Bot, cursor: str | None) -> tuple[list[TweetsPage], bool
             return pages, True
 
 
+def beyond_reach(cursor: str | None, tweets: list[ApiTweet], exhausted: bool) -> str | None:
+    """The oldest mention a poll read when mentions between the cursor and it may be out of the timeline's reach
+    (None when the poll read everything newer than the cursor).
+
+    X lists only the latest 800 mentions whatever since_id says, and then just stops paging: a poll that read
+    that many (or gave up with more unread) without getting down to the cursor cannot tell whether mentions
+    between the two exist. Ids are snowflakes: they compare as integers."""
+    if cursor is None or not tweets:
+        return None
+    oldest = min((t.id for t in tweets), key=int)
+    if int(oldest) <= int(cursor) or not (exhausted or len(tweets) >= MENTIONS_REACH):
+        return None
+    return oldest
+
+
+def warn_beyond_reach(bot: Bot, cursor: str, oldest: str) -> None:
+    """Say, once per poll, that mentions posted between the cursor and the oldest one read were not read: the
+    cursor moves past them (else every poll would read the same 800), so they will not be answered."""
+    since, until = snowflake_time(cursor), snowflake_time(oldest)
+    log.warning(
+        "mentions_beyond_reach",
+        reach=MENTIONS_REACH,
+        cursor=cursor,
+        oldest_read=oldest,
+        since=since.isoformat(),
+        until=until.isoformat(),
+        gap_seconds=(until - since).total_seconds(),
+        done="not read: the cursor moved past them, mentions posted in between are not answered",
+        fix=f"poll more often (UNROLL_POLL_INTERVAL): fewer than {MENTIONS_REACH} mentions between two polls",
+    )
+    metrics.observe_beyond_reach(bot.store)
+
+
 def action_of(bot: Bot, text: str) -> str | None:
     """What a mention asks for: `unroll`, `delete` (only without an unroll keyword), or None."""
     if matches(text, bot.settings.keywords):
@@ -149,10 +182,9 @@ def _poll(bot: Bot, lock: Lock, cursor: str | None) -> PollResult:
     spending.record(store, bot.settings, usage)
     tweets = [(t, p) for p in pages for t in p.data]
     result = PollResult(seen=len(tweets), cursor=cursor)
-    if exhausted and cursor and tweets:
-        oldest = min((t.id for t, _ in tweets), key=int)
-        gap = (snowflake_time(oldest) - snowflake_time(cursor)).total_seconds()
-        log.warning("mentions_gap", reach=MENTIONS_REACH, cursor=cursor, oldest_read=oldest, gap_seconds=gap)
+    oldest = beyond_reach(cursor, [t for t, _ in tweets], exhausted)
+    if cursor is not None and oldest is not None:
+        warn_beyond_reach(bot, cursor, oldest)
     requests: list[UnrollRequest] = []
     ignored: list[tuple[UnrollRequest, str]] = []
     for tweet, page in sorted(tweets, key=lambda tp: int(tp[0].id)):  # oldest first: answered in order

@@ -241,6 +241,21 @@ def test_request_unknown_mention_exits_1(env: None, store: Store, capsys: pytest
     assert err.startswith("No request for mention 424242: it was never queued.")
 
 
+def test_request_for_a_mention_the_cursor_passed_says_no_poll_will_read_it(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mention older than the poll cursor and never queued will never be answered: the command says the cursor
+    is past it (and that it may have been beyond the mentions timeline's reach), not that no poll reached it yet."""
+    store.enqueue([], cursor="500000")
+
+    older = command(capsys, "request", "424242")
+    newer = command(capsys, "request", "600000")
+
+    assert 1 == older[0] and "The poll cursor (500000) is past it, so no poll will read it" in older[2]
+    assert "beyond the reach of X's mentions timeline" in older[2] and "no poll has reached it" not in older[2]
+    assert 1 == newer[0] and "no poll has reached it yet" in newer[2] and "cursor" not in newer[2]
+
+
 def test_request_still_queued_says_where_it_is(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     """A request waiting on the stream (queued, or taken by a worker and retried) is no unknown mention: the
     command says who holds it, how often it was delivered and how many attempts failed."""

@@ -27,6 +27,7 @@ from config.settings import Settings
 
 FAMILIES = {
     "unroll_mentions_seen": "counter",
+    "unroll_mentions_beyond_reach": "counter",
     "unroll_requests": "counter",
     "unroll_replies_posted": "counter",
     "unroll_api_requests": "counter",
@@ -142,6 +143,14 @@ def test_mentions_seen_add_up_over_polls(client: TestClient, store: Store) -> No
     metrics.observe_poll(store, 3)
     metrics.observe_poll(store, 4)
     assert 7 == value(scrape(client)["unroll_mentions_seen"], "unroll_mentions_seen_total")
+
+
+def test_polls_with_mentions_beyond_reach_are_counted(client: TestClient, store: Store) -> None:
+    """Each poll that could not read down to the cursor adds one, for an alert to fire on."""
+    metrics.observe_beyond_reach(store)
+    metrics.observe_beyond_reach(store)
+    samples = scrape(client)["unroll_mentions_beyond_reach"]
+    assert 2 == value(samples, "unroll_mentions_beyond_reach_total")
 
 
 def test_api_requests_are_counted_by_endpoint_and_status(

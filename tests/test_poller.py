@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from structlog.testing import capture_logs
+
 from bot.apimodels import ApiTweet, ReferencedTweet, TweetsPage
-from bot.poller import edit_of_seen, poll_once, why_ignored
+from bot.cli import never_queued
+from bot.poller import beyond_reach, edit_of_seen, poll_once, why_ignored
 from bot.processes import due, poll_interval
 from bot.sandbox import SandboxServer
 from bot.store import Store
@@ -238,3 +242,60 @@ def test_a_request_says_whose_post_it_answers(sandbox: SandboxServer, settings: 
 
     assert world.tweets[thread[-1]].author_id == requests[under].replied_to_user_id
     assert requests[quoting].replied_to_user_id is None
+
+
+def test_mentions_beyond_the_timelines_reach_are_said_and_counted(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """850 summons since the last poll: X's mentions timeline lists only the latest 800 and stops paging, so the
+    50 oldest cannot be read. The poll says so once (`mentions_beyond_reach`, naming the cursor and the oldest
+    mention read) and counts it, instead of moving the cursor past them in silence."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, requester_limit=0)
+    cursor = poll_once(bot).cursor
+    mentions = [summon(world, thread[-1]) for _ in range(850)]
+
+    with capture_logs() as events:
+        result = poll_once(bot)
+
+    assert mentions[50:] == result.queued
+    warned = [e for e in events if e["event"] == "mentions_beyond_reach"]
+    assert [(cursor, mentions[50], "warning")] == [(e["cursor"], e["oldest_read"], e["log_level"]) for e in warned]
+    assert {(): 1} == store.counters("mentions_beyond_reach")
+    assert never_queued(mentions[0], store).startswith(f"The poll cursor ({mentions[-1]}) is past it")
+
+
+def test_a_poll_that_reads_everything_since_the_cursor_warns_of_nothing(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Fewer mentions than the timeline's reach: all are read, no warning, nothing counted."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, requester_limit=0)
+    poll_once(bot)
+    mentions = [summon(world, thread[-1]) for _ in range(120)]
+
+    with capture_logs() as events:
+        result = poll_once(bot)
+
+    assert (mentions, []) == (result.queued, [e for e in events if e["event"] == "mentions_beyond_reach"])
+    assert {} == store.counters("mentions_beyond_reach")
+
+
+@pytest.mark.parametrize(
+    ("cursor", "read", "exhausted", "expected"),
+    [
+        (None, 800, False, None),  # first start: no cursor to reach down to
+        ("100", 0, False, None),  # nothing new
+        ("100", 799, False, None),  # X stopped paging short of its reach: everything was read
+        ("100", 800, False, "1000"),  # X stopped at its reach: what lies between may be lost
+        ("100", 300, True, "1000"),  # the poll gave up with more to page through
+        ("5000", 800, False, None),  # the oldest read is not newer than the cursor
+    ],
+)
+def test_beyond_reach_only_when_the_reach_was_used_up_above_the_cursor(
+    cursor: str | None, read: int, exhausted: bool, expected: str | None
+) -> None:
+    tweets = [ApiTweet(id=str(1000 + n), text="@unrollbot unroll") for n in range(read)]
+    assert expected == beyond_reach(cursor, tweets, exhausted)
