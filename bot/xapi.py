@@ -381,8 +381,10 @@ class XApi:
             params["start_time"] = start_time
         if pagination_token:
             params["pagination_token"] = pagination_token
-        return self._call(
-            "GET /2/users/:id/mentions", TweetsPage, self.client.get_users_mentions, user_id, user_auth=True, **params
+        endpoint = "GET /2/users/:id/mentions"
+        return listing(
+            endpoint,
+            self._call(endpoint, TweetsPage, self.client.get_users_mentions, user_id, user_auth=True, **params),
         )
 
     def lookup(self, ids: list[str]) -> TweetsPage:
@@ -422,6 +424,7 @@ class XApi:
         start_time: datetime | None = None,
         next_token: str | None = None,
         max_results: int = 100,
+        until_id: str | None = None,
     ) -> TweetsPage:
         """One page of recent (7 days) or full-archive search, newest first."""
         params: dict[str, Any] = {"max_results": max_results, **self._tweet_params(SEARCH_EXPANSIONS)}
@@ -431,12 +434,14 @@ class XApi:
             params["start_time"] = start_time
         if next_token:
             params["next_token"] = next_token
+        if until_id:
+            params["until_id"] = until_id
         if full_archive:
             # Full-archive search takes app-only auth: https://docs.x.com/x-api/posts/full-archive-search
             self._check_window(ARCHIVE)  # a spent window refuses before any wait
             self._space_archive()
-            return self._call(ARCHIVE, TweetsPage, self.client.search_all_tweets, query, **params)
-        return self._call(
+            return listing(ARCHIVE, self._call(ARCHIVE, TweetsPage, self.client.search_all_tweets, query, **params))
+        page = self._call(
             RECENT,
             TweetsPage,
             self.client.search_recent_tweets,
@@ -444,6 +449,7 @@ class XApi:
             user_auth=self._read_user_auth,
             **params,
         )
+        return listing(RECENT, page)
 
     def post(self, text: str, in_reply_to: str) -> CreatedTweet:
         """Post a reply (POST /2/tweets) and return it."""
@@ -456,6 +462,17 @@ class XApi:
             user_auth=True,
         )
         return resp.data
+
+
+def listing(endpoint: str, page: TweetsPage) -> TweetsPage:
+    """A page of a list (search, mentions) as X answers one: it always says how many posts it holds
+    (`meta.result_count`, 0 when none). A 200 holding neither posts nor that count, only `errors`, is no answer:
+    taken for the list's end, it would cut the thread short with no word; it is retried instead."""
+    if not page.data and page.meta.result_count is None:
+        problems = [p.detail or p.title for p in page.errors][:3]
+        log.warning("api_list_page_without_result", endpoint=endpoint, errors=problems)
+        raise ApiUnavailable(f"{endpoint}: a page with no posts and no result count ({problems})", endpoint=endpoint)
+    return page
 
 
 def merge_pages(pages: list[TweetsPage]) -> TweetsPage:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import redis
 import structlog.testing
+from structlog.testing import capture_logs
 
 from bot import replier, spending
 from bot.errors import RateLimited
@@ -526,6 +527,27 @@ def test_a_quick_retry_after_a_failed_search_does_not_read_the_root_again(
     record = bot.store.handled_one(mention)
     assert record is not None and (4, 12) == (record.api_requests, record.tweets_read)
     assert record.handled_at >= faulty_sandbox.world.posted()[0].created_at  # finished after it replied
+
+
+def test_a_search_page_with_only_errors_is_retried_not_taken_for_the_threads_end(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """Search answers 200 with an `errors` array and nothing else (no data, no meta): not an empty result (X says
+    `result_count: 0` for that), so the search is tried again and the page holds the whole thread."""
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings())
+    poll_once(bot)
+    faulty_sandbox.world.inject_fault("GET", "/2/tweets/search/recent", errors_only=True)
+
+    with capture_logs() as logs:
+        work_until(bot, "worker", drained(bot.store))
+
+    assert [mention] == replies(faulty_sandbox)
+    record = bot.store.handled_one(mention)
+    assert record is not None and 12 == record.tweets
+    assert "api_list_page_without_result" in [entry["event"] for entry in logs]
+    # searched again, not climbed post by post from the summoned one (what taking it for the end led to)
+    assert {200: 1} == faulty_sandbox.world.request_counts()["GET /2/tweets"]
 
 
 @pytest.mark.slow

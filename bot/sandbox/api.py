@@ -219,6 +219,9 @@ class ApiApp:
                 params = dict(request.query_params)
                 if fault is not None and fault.empty_page:  # an empty page that goes on where it was asked
                     response = ApiResponse(200, {"meta": {"result_count": 0, "next_token": resume_token(params)}})
+                elif fault is not None and fault.errors_only:
+                    problem = {"title": "Service Unavailable", "detail": "Service Unavailable", "type": "about:blank"}
+                    response = ApiResponse(200, {"errors": [problem]})
                 else:
                     api_request = ApiRequest(route.endpoint, params, path_params, _json(raw), context, me)
                     response = route.handler(world, api_request)

@@ -175,6 +175,7 @@ class SandboxClient:
         after: bool = False,
         usage_capped: bool = False,
         empty_page: bool = False,
+        errors_only: bool = False,
     ) -> None:
         body = {
             "method": method,
@@ -187,6 +188,7 @@ class SandboxClient:
             "after": after,
             "usage_capped": usage_capped,
             "empty_page": empty_page,
+            "errors_only": errors_only,
         }
         self._call("POST", "faults", body)
 

@@ -20,6 +20,7 @@ class FaultQueue:
             and fault.delay <= 0
             and not fault.usage_capped
             and not fault.empty_page
+            and not fault.errors_only
         ):
             raise ValueError("a fault needs a status, a delay, drop=True, usage_capped=True or empty_page=True")
         if fault.empty_page and (fault.status is not None or fault.drop or fault.usage_capped):

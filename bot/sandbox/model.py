@@ -231,6 +231,7 @@ class Fault:
     after: bool = False  # with drop: handle the request (a post is created), then drop instead of answering
     usage_capped: bool = False  # answer X's 429 usage-capped problem; the rate-limit window is not spent out
     empty_page: bool = False  # answer a page of a list with no posts but a next_token to the same place
+    errors_only: bool = False  # answer 200 with an `errors` array only: no data, no meta
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -244,6 +245,7 @@ class Fault:
             "after": self.after,
             "usage_capped": self.usage_capped,
             "empty_page": self.empty_page,
+            "errors_only": self.errors_only,
         }
 
 

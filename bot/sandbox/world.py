@@ -215,6 +215,7 @@ class World(Switches):
         after: bool = False,
         usage_capped: bool = False,
         empty_page: bool = False,
+        errors_only: bool = False,
     ) -> None:
         """Answer the next `count` matching requests with `status`, after `delay`, or drop the connection.
 
@@ -226,11 +227,22 @@ class World(Switches):
         spent out, so a client cannot mistake it for a rate limit that resets in 15 minutes. `empty_page`
         answers a page of a list (mentions, search) holding no post but a next_token to where it was asked:
         X documents paging as "repeat until no next_token is returned", not until a page comes back empty.
+        `errors_only` answers 200 with an `errors` array and nothing else (no data, no meta).
         """
         with self.lock:
             self.faults.add(
                 Fault(
-                    method.upper(), path_prefix, count, status, delay, drop, reset_in, after, usage_capped, empty_page
+                    method.upper(),
+                    path_prefix,
+                    count,
+                    status,
+                    delay,
+                    drop,
+                    reset_in,
+                    after,
+                    usage_capped,
+                    empty_page,
+                    errors_only,
                 )
             )
 
