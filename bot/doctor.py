@@ -21,7 +21,7 @@ import structlog
 
 from bot import spending
 from bot.apimodels import ApiUser
-from bot.errors import ApiError, ApiUnavailable, AuthFailed, RateLimited, StoreUnavailable
+from bot.errors import ApiError, ApiUnavailable, AuthFailed, NotAllowed, RateLimited, StoreUnavailable
 from bot.store import Store
 from bot.xapi import Window, XApi
 from config.settings import CREDENTIALS, Settings, local_host
@@ -83,6 +83,8 @@ def checks_of(settings: Settings, store: Store | None = None) -> Iterator[Check]
         yield check
     if settings.x_bearer_token:
         yield bearer(api)
+    if settings.full_archive and me is not None:
+        yield full_archive(api, me)
     yield handle(settings, me)
     store, check = connect(settings, store)
     yield check
@@ -156,6 +158,23 @@ def bearer(api: XApi) -> Check:
     except ApiError as exc:
         return Check("bearer token", "warn", f"GET /2/tweets with X_BEARER_TOKEN: {exc}", "run doctor again later")
     return Check("bearer token", "ok", "X_BEARER_TOKEN is accepted for reads (app rate limits)")
+
+
+def full_archive(api: XApi, me: ApiUser) -> Check:
+    """UNROLL_FULL_ARCHIVE is on: one full-archive search that can match nothing (a conversation that never
+    existed), to learn whether X gives this app full-archive access at all."""
+    try:
+        api.search(f"conversation_id:{BEARER_PROBE_ID} from:{me.id}", full_archive=True, max_results=10)
+    except NotAllowed as exc:
+        return Check(
+            "full archive",
+            "fail",
+            f"UNROLL_FULL_ARCHIVE is on, but X refuses this app full-archive search: {exc}",
+            "set UNROLL_FULL_ARCHIVE=false (old threads are then climbed post by post), or get the app access",
+        )
+    except ApiError as exc:
+        return Check("full archive", "warn", f"GET /2/tweets/search/all: {exc}", "run doctor again later")
+    return Check("full archive", "ok", "full-archive search answers (UNROLL_FULL_ARCHIVE is on)")
 
 
 def handle(settings: Settings, me: ApiUser | None) -> Check:

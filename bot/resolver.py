@@ -35,6 +35,7 @@ The resolver reads the store but never writes it: the worker saves the thread it
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,7 +46,7 @@ from pydantic import ValidationError
 
 from bot.apimodels import ApiMedia, ApiProblem, ApiTweet, ApiUser, Includes, TweetsPage
 from bot.assembly import Node, assemble, branched, broken_self_replies, missing_link, reachable
-from bot.errors import NotFound, ThreadNotFound
+from bot.errors import NotAllowed, NotFound, ThreadNotFound
 from bot.models import Author, Thread, ThreadTweet, UnrollRequest, utcnow
 from bot.store import FirstRead, Lock, Store
 from bot.tweettext import author_of, snowflake_time, thread_tweet
@@ -59,6 +60,7 @@ ARCHIVE_DEFAULT = timedelta(days=30) - timedelta(minutes=5)  # full-archive sear
 WINDOW_MARGIN = timedelta(minutes=5)  # clock skew, and the time the resolution itself takes
 JUST_POSTED = timedelta(minutes=2)  # a post this young may be missing from search (its last 30 s), clocks apart
 FRESH_FOR = 60.0  # seconds a stored thread is served without asking X for newer tweets
+ARCHIVE_REFUSED_FOR = 3600.0  # seconds full-archive search is not asked for again after X refused the app it
 RECENT_PAGE = 100  # max_results of recent search
 ARCHIVE_PAGE = 500  # max_results of full-archive search
 
@@ -539,6 +541,13 @@ class _Resolver:
         return shown if parent == shown.replied_to else shown.model_copy(update={"replied_to": parent})
 
 
+def archive_refused(api: XApi) -> bool:
+    """Whether X refused this process full-archive search lately (`ARCHIVE_REFUSED_FOR`): access may be granted
+    meanwhile, so it is asked again after that, at the price of one refused request."""
+    refused = api.archive_refused_at
+    return refused is not None and time.monotonic() - refused < ARCHIVE_REFUSED_FOR
+
+
 def in_recent_window(tweet_id: str, now: datetime) -> bool:
     """Whether recent search still finds this tweet (and takes it as since_id), from its snowflake id alone."""
     return snowflake_time(tweet_id) > now - RECENT_WINDOW + WINDOW_MARGIN
@@ -571,10 +580,29 @@ def resolve(
     thread resolve one at a time; the caller gives it back. `ahead`: that first read, made by the caller on
     a round trip of its own (`Store.first_read`). `reads`: what an earlier try of the same request read, kept
     by the caller across its quick retries."""
+    if settings.full_archive and archive_refused(api):
+        settings = settings.model_copy(update={"full_archive": False})
     resolver = _Resolver(api, store, settings, now or utcnow(), fresh_for, lock, ahead, reads)
     with api.metered() as usage:
         try:
-            resolution = resolver.run(request)
+            try:
+                resolution = resolver.run(request)
+            except NotAllowed as exc:
+                if exc.endpoint != ARCHIVE:
+                    raise
+                # The app has no full-archive access (403 client-forbidden): a refusal for good, not a failure of
+                # this request. Resolve as without it (recent search, climbing), and don't ask again for a while.
+                api.archive_refused_at = time.monotonic()
+                log.error(
+                    "full_archive_refused",
+                    error=str(exc),
+                    fix="set UNROLL_FULL_ARCHIVE=false, or get the app full-archive access",
+                    asked_again_in=ARCHIVE_REFUSED_FOR,
+                )
+                settings = settings.model_copy(update={"full_archive": False})
+                # The thread's lock is held already (taken with the first read): not asked for again.
+                again = _Resolver(api, store, settings, resolver.now, fresh_for, None, None, resolver.fetched)
+                resolution = again.run(request)
         except ThreadNotFound as exc:
             outcome: ResolutionOutcome = "protected" if exc.reason in ("protected", "suspended") else "not_found"
             resolution = Resolution(outcome, reason=exc.reason, detail=str(exc))

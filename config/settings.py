@@ -236,7 +236,10 @@ class Settings(BaseSettings):
     )
     full_archive: bool = Field(
         False,
-        description="Access includes full-archive search (/2/tweets/search/all) for threads older than 7 days.",
+        description=(
+            "Access includes full-archive search (/2/tweets/search/all) for threads older than 7 days. "
+            "`doctor` checks that X gives it; refused, old threads are climbed as without it."
+        ),
         json_schema_extra=_hint("true or false"),
     )
     blocked_users: CommaList = Field(

@@ -324,3 +324,20 @@ def test_open_metrics_warn_when_the_web_process_listens_beyond_this_machine(boun
     check = doctor.metrics_verdict("http://127.0.0.1:8000/metrics", "127.0.0.1", False, 200, 200, bound=bound)
     assert status == check.status
     assert ("UNROLL_METRICS_TOKEN" in check.fix) == (status == "warn")
+
+
+@pytest.mark.parametrize("enrolled", [False, True])
+def test_full_archive_on_is_checked_against_what_x_gives_the_app(
+    sandbox: SandboxServer, served: Settings, store: Store, enrolled: bool
+) -> None:
+    """UNROLL_FULL_ARCHIVE=true for an app X refuses full-archive search fails with the fix; with access, ok.
+    The probe searches a conversation that never existed: no post read."""
+    sandbox.world.enable_full_archive(enrolled)
+    code, lines = run(served.model_copy(update={"full_archive": True}), store)
+    line = lines["full archive"]
+    if enrolled:
+        assert line.startswith("ok")
+    else:
+        assert 1 == code and line.startswith("FAIL") and "UNROLL_FULL_ARCHIVE=false" in line
+    assert {(200 if enrolled else 403): 1} == sandbox.world.stats.requests["GET /2/tweets/search/all"]
+    assert 0 == sandbox.world.stats.post_reads

@@ -1061,3 +1061,24 @@ def test_a_quote_of_a_thread_answering_someone_elses_post_unrolls_that_thread(
     _, thread = answering_thread(world, asked=timedelta(hours=3), answered=timedelta(hours=2))
     result = resolve(api, store, summon(world, thread[2], quote=True), settings)
     assert ("resolved", thread) == (result.outcome, ids_of(result))
+
+
+def test_full_archive_refused_to_the_app_resolves_as_without_it_and_is_not_asked_again(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """UNROLL_FULL_ARCHIVE=true for an app X gives no full-archive access (403 client-forbidden, for good): the
+    request is not failed and retried until it is a dead letter; the thread is climbed as without the setting,
+    the refusal logged once, and the next old thread does not ask full-archive search again."""
+    archive = settings.model_copy(update={"full_archive": True})
+    first = post_thread(world, numbered(4), start=world.now() - timedelta(days=30))
+    second = post_thread(world, numbered(3), start=world.now() - timedelta(days=20))
+
+    with capture_logs() as logs:
+        result = resolve(api, store, summon(world, first[-1]), archive)
+    later = resolve(api, store, summon(world, second[-1]), archive)
+
+    assert (first, ["older_than_search_window"]) == (ids_of(result), gaps_of(result))
+    assert (second, ["older_than_search_window"]) == (ids_of(later), gaps_of(later))
+    assert ["full_archive_refused"] == [e["event"] for e in logs if e["log_level"] == "error"]
+    assert {403: 1} == world.request_counts()["GET /2/tweets/search/all"]
+    assert "GET /2/tweets/search/all" not in later.usage.by_endpoint
