@@ -34,6 +34,11 @@ class ShuttingDown(UnrollError):
     """The process is stopping in the middle of a request: it is left, unfinished and unfailed, to another worker."""
 
 
+class ThreadBusy(UnrollError):
+    """Another worker is still resolving this thread past the lock's timeout: the request waits for its result
+    (left for a moment) instead of reading the thread a second time."""
+
+
 class ConfigError(UnrollError):
     """A setting is missing or invalid; the message names the variable and what to fix."""
 

@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import redis
 import structlog
 
 from bot import metrics, renderer, spending
-from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLimited, ShuttingDown
+from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLimited, ShuttingDown, ThreadBusy
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest, utcnow
 from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
@@ -34,6 +34,7 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 QUICK_RETRIES = 3  # in-process retries of a transient failure before the request is left for later
 SHORT_WAIT = 10.0  # a rate limit that resets sooner than this is waited out in place
+THREAD_BUSY_WAIT = 2.0  # seconds a request whose thread another worker is still reading is left before a retry
 
 
 def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
@@ -96,7 +97,9 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
             return False
         renew = max(bot.settings.visibility_timeout / 3, 0.2)
         with store.batched():
-            with keep_alive(renew, lambda: store.keep_claim(consumer, entry_id), lock.reacquire):
+            # The thread's lock too, once taken: mentions of the thread wait for this resolution, however long.
+            renew_thread = (lambda: thread.held() and thread.reacquire()) if thread is not None else lambda: None
+            with keep_alive(renew, lambda: store.keep_claim(consumer, entry_id), lock.reacquire, renew_thread):
                 done = _handle(bot, entry_id, request, attempt, thread, ahead)
             if isinstance(done, Deferred):  # claimable again when the window resets, not a timeout later
                 store.claimable_at(consumer, entry_id, done.until, int(bot.settings.visibility_timeout * 1000))
@@ -192,6 +195,9 @@ def _tries(
         except ShuttingDown as exc:
             log.info("request_left_at_shutdown", why=str(exc))
             return Deferred(utcnow())  # another worker may claim it at once
+        except ThreadBusy as exc:  # its thread is being read by another worker: take it up once that is stored
+            log.info("request_waits_for_thread", why=str(exc))
+            return Deferred(utcnow() + timedelta(seconds=THREAD_BUSY_WAIT))
         except AuthFailed:
             log.error(
                 "credentials_rejected", fix="check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"

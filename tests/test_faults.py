@@ -473,6 +473,33 @@ def test_mention_queued_twice_gets_one_reply_when_its_handling_outlasts_the_visi
     assert [mention] == replies(faulty_sandbox)
 
 
+def test_a_mention_of_a_thread_another_worker_reads_slowly_waits_for_it_instead_of_reading_it_too(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """Two readers summon under one new thread; the worker reading it finds search slow (4 visibility timeouts).
+    Its thread lock is renewed while it reads, so the other worker, after waiting a lock's timeout, leaves its
+    request for a moment instead of reading the thread a second time (seen against an independent simulator:
+    three times the reads); it answers from the stored thread after."""
+    thread = load_reference_thread(faulty_sandbox.world)
+    mentions = [add_unroll_request(faulty_sandbox.world, thread.last_id, by=who).id for who in ("reader_a", "reader_b")]
+    settings = make_settings()
+    slow, other = build(settings), build(settings)
+    poll_once(slow)
+    faulty_sandbox.world.inject_fault("GET", "/2/tweets/search/recent", delay=4 * VISIBILITY)
+    first = threading.Thread(target=work_once, args=(slow, "slow"), kwargs={"count": 1}, daemon=True)
+    first.start()
+    time.sleep(VISIBILITY / 2)  # the slow worker holds the thread's lock, in its search
+
+    with capture_logs() as logs:
+        work_until(other, "other", lambda: first.is_alive() is False and drained(other.store)())
+    first.join(timeout=WAIT)
+
+    assert sorted(mentions) == sorted(r for r in replies(faulty_sandbox) if r)
+    assert "request_waits_for_thread" in [entry["event"] for entry in logs]
+    counts = faulty_sandbox.world.request_counts()
+    assert ({200: 1}, {200: 1}) == (counts["GET /2/tweets"], counts["GET /2/tweets/search/recent"])
+
+
 # --- rate limits ----------------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
+from bot.errors import ThreadBusy
 from bot.models import Thread, ThreadSummary
 from bot.store.base import Lock, StoreBase
 
@@ -111,7 +112,9 @@ class ThreadStore(StoreBase):
         if answers is None and lock is not None:
             got, answers = lock.acquire_with(lambda pipe: self._find_on(pipe, root_id, tweet_id))
             if not got:  # another worker is resolving this thread: wait, then read what it stored
-                lock.acquire(blocking=True, blocking_timeout=lock.timeout)
+                if not lock.acquire(blocking=True, blocking_timeout=lock.timeout):
+                    # Still at it (its lock is renewed while it works): reading the thread too would bill it twice.
+                    raise ThreadBusy(f"another worker is still resolving the thread of {root_id or tweet_id}")
                 return self.find_thread(root_id, tweet_id)
         elif answers is None:
             pipe = self.redis.pipeline(transaction=False)
