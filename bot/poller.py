@@ -2,7 +2,9 @@
 
 The cursor (newest mention id handled) lives in Redis and moves in the same transaction that puts the
 requests on the stream, so a crash never skips a mention nor queues one twice. Only one poller polls
-at a time: a Redis lock with expiry, renewed while a long poll pages through mentions.
+at a time: a Redis lock with expiry, renewed while a long poll pages through mentions. Mentions the
+timeline no longer reaches (it lists only the latest 800) are looked for in recent search before the
+cursor moves past them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import structlog
 
 from bot import metrics, spending
 from bot.apimodels import ApiTweet, TweetsPage
+from bot.errors import ApiError
 from bot.models import HandledRequest, UnrollRequest
+from bot.resolver import RECENT_WINDOW, WINDOW_MARGIN, in_recent_window
 from bot.runtime import Bot
 from bot.store import Lock, keep_alive
 from bot.trigger import matches
@@ -27,6 +31,9 @@ PAGE_SIZE = 100
 MAX_PAGES = 4 * MENTIONS_REACH // PAGE_SIZE  # a guard against an API that would page forever
 REQUESTER_WINDOW = 3600.0  # seconds: UNROLL_REQUESTER_LIMIT counts a reader's requests per hour
 LOCK_TIMEOUT = 15.0  # renewed every third of it while a poll runs; a dead poller's lock frees itself soon
+# Recent search pages (of 100) one poll may spend on mentions beyond the timeline's reach: 2,000 posts, US$10 at
+# X's US$0.005 per post read. A bigger gap is searched down to there, and the rest said lost.
+SEARCH_PAGES = 20
 
 
 @dataclass
@@ -77,20 +84,87 @@ def beyond_reach(cursor: str | None, tweets: list[ApiTweet], exhausted: bool) ->
     return oldest
 
 
-def warn_beyond_reach(bot: Bot, cursor: str, oldest: str) -> None:
-    """Say, once per poll, that mentions posted between the cursor and the oldest one read were not read: the
-    cursor moves past them (else every poll would read the same 800), so they will not be answered."""
-    since, until = snowflake_time(cursor), snowflake_time(oldest)
+@dataclass
+class Recovery:
+    """Recent search for the mentions between the cursor and the oldest one the timeline gave (both exclusive)."""
+
+    cursor: str
+    oldest: str
+    pages: list[TweetsPage] = field(default_factory=list)
+    start: datetime | None = None  # the window's start, searched from when the cursor is older than the window
+    lost: str = ""  # why mentions may still be missing; "" when search found them all
+    lost_before: datetime | None = None  # set when all that is missing is older than this
+
+    def found(self) -> list[tuple[ApiTweet, TweetsPage]]:
+        """The mentions found, once each and strictly inside the gap: any other was read by an earlier poll or by
+        this one's timeline, and would be queued twice."""
+        low, high = int(self.cursor), int(self.oldest)
+        return list({t.id: (t, p) for p in self.pages for t in p.data if low < int(t.id) < high}.values())
+
+
+def recover_beyond_reach(bot: Bot, cursor: str, oldest: str) -> Recovery:
+    """Page through recent search (newest first) for the mentions between the cursor and the timeline's oldest;
+    never raises: what it could not find is said in `lost`.
+
+    Recent search bills each post as a post read (US$0.005, where a mention read is US$0.001): it is asked only
+    when a gap may exist. It refuses a since_id older than its 7 days (400): a cursor that old is searched from
+    the window's start, and the mentions before it are lost."""
+    # The mentions timeline leaves out reposts and the bot's own posts: so does this, and bills none of them.
+    query = f"@{bot.username} -is:retweet -from:{bot.user_id}"
+    now = datetime.now(UTC)
+    recovery = Recovery(cursor, oldest)
+    since: str | None = cursor
+    if not in_recent_window(cursor, now):
+        since, recovery.start = None, now - RECENT_WINDOW + WINDOW_MARGIN
+    token: str | None = None
+    try:
+        for _ in range(SEARCH_PAGES):
+            page = bot.api.search(
+                query,
+                since_id=since,
+                start_time=recovery.start,
+                until_id=oldest,
+                next_token=token,
+                max_results=PAGE_SIZE,
+            )
+            recovery.pages.append(page)
+            token = page.meta.next_token
+            if not token:
+                if recovery.start is not None:
+                    recovery.lost, recovery.lost_before = "older than recent search's 7 days", recovery.start
+                return recovery
+        recovery.lost = f"more than the {SEARCH_PAGES} pages of recent search a poll spends"
+    except ApiError as exc:  # RateLimited and the rest: the poll goes on with what the timeline gave
+        recovery.lost = f"recent search failed: {exc}"
+    return recovery
+
+
+def report_recovery(bot: Bot, recovery: Recovery, found: list[str]) -> None:
+    """Say what search recovered: at info when it found every mention; else, once per poll, warn (and count) that
+    mentions posted between the cursor and the oldest one read (timeline or search) were not read: the cursor
+    moves past them (else every poll would read the same 800), so they will not be answered."""
+    read, prices = sum(len(p.data) for p in recovery.pages), bot.settings
+    billed = (
+        f"{read} posts read by recent search at US${prices.price_post_read} each "
+        f"(US${prices.price_mention_read} from the mentions timeline)"
+    )
+    if not recovery.lost:
+        log.info("mentions_recovered_by_search", count=len(found), cursor=recovery.cursor, billed=billed)
+        return
+    oldest = min([recovery.oldest, *found], key=int)
+    since, until = snowflake_time(recovery.cursor), recovery.lost_before or snowflake_time(oldest)
     log.warning(
         "mentions_beyond_reach",
         reach=MENTIONS_REACH,
-        cursor=cursor,
+        cursor=recovery.cursor,
         oldest_read=oldest,
+        recovered=len(found),
         since=since.isoformat(),
         until=until.isoformat(),
         gap_seconds=(until - since).total_seconds(),
-        done="not read: the cursor moved past them, mentions posted in between are not answered",
+        done=f"not read ({recovery.lost}): the cursor moved past them, mentions posted in between are not answered",
         fix=f"poll more often (UNROLL_POLL_INTERVAL): fewer than {MENTIONS_REACH} mentions between two polls",
+        billed=billed,
     )
     metrics.observe_beyond_reach(bot.store)
 
@@ -177,14 +251,19 @@ def poll_once(bot: Bot) -> PollResult:
 def _poll(bot: Bot, lock: Lock, cursor: str | None) -> PollResult:
     store = bot.store
     started = datetime.now(UTC)
+    recovery = None
     with bot.api.metered() as usage, keep_alive(LOCK_TIMEOUT / 3, lock.reacquire):  # paging can take a while
         pages, exhausted = fetch_mentions(bot, cursor)
+        tweets = [(t, p) for p in pages for t in p.data]
+        oldest = beyond_reach(cursor, [t for t, _ in tweets], exhausted)
+        if cursor is not None and oldest is not None:
+            recovery = recover_beyond_reach(bot, cursor, oldest)
     spending.record(store, bot.settings, usage)
-    tweets = [(t, p) for p in pages for t in p.data]
+    if recovery is not None:
+        found = recovery.found()  # older than every polled one: the sort below queues them first
+        tweets += found
+        report_recovery(bot, recovery, [t.id for t, _ in found])
     result = PollResult(seen=len(tweets), cursor=cursor)
-    oldest = beyond_reach(cursor, [t for t, _ in tweets], exhausted)
-    if cursor is not None and oldest is not None:
-        warn_beyond_reach(bot, cursor, oldest)
     requests: list[UnrollRequest] = []
     ignored: list[tuple[UnrollRequest, str]] = []
     for tweet, page in sorted(tweets, key=lambda tp: int(tp[0].id)):  # oldest first: answered in order

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from structlog.testing import capture_logs
 
+from bot import poller
 from bot.apimodels import ApiTweet, ReferencedTweet, TweetsPage
 from bot.cli import never_queued
 from bot.poller import beyond_reach, edit_of_seen, poll_once, why_ignored
 from bot.processes import due, poll_interval
 from bot.sandbox import SandboxServer
+from bot.spending import spent_today
 from bot.store import Store
+from bot.tweettext import snowflake_at
 from config.settings import Settings
 from tests.helpers import READER, make_bot, post_thread, summon
 
@@ -244,12 +247,12 @@ def test_a_request_says_whose_post_it_answers(sandbox: SandboxServer, settings: 
     assert requests[quoting].replied_to_user_id is None
 
 
-def test_mentions_beyond_the_timelines_reach_are_said_and_counted(
+def test_mentions_beyond_the_timelines_reach_are_recovered_by_recent_search(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
     """850 summons since the last poll: X's mentions timeline lists only the latest 800 and stops paging, so the
-    50 oldest cannot be read. The poll says so once (`mentions_beyond_reach`, naming the cursor and the oldest
-    mention read) and counts it, instead of moving the cursor past them in silence."""
+    50 oldest are looked for in recent search, between the cursor and the oldest mention read. All 850 are
+    queued once, oldest first, said at info (not warned of nor counted), and billed as posts read."""
     world = sandbox.world
     thread = post_thread(world, 2)
     bot = make_bot(settings, store, requester_limit=0)
@@ -259,11 +262,97 @@ def test_mentions_beyond_the_timelines_reach_are_said_and_counted(
     with capture_logs() as events:
         result = poll_once(bot)
 
+    assert mentions == result.queued
+    assert mentions == queued(store)
+    assert mentions[-1] == store.get_cursor()
+    recovered = [e for e in events if e["event"] == "mentions_recovered_by_search"]
+    assert [(50, cursor, "info")] == [(e["count"], e["cursor"], e["log_level"]) for e in recovered]
+    assert [] == [e for e in events if e["event"] == "mentions_beyond_reach"]
+    assert {} == store.counters("mentions_beyond_reach")
+    assert 1 == world.request_counts()["GET /2/tweets/search/recent"][200]
+    billed = spent_today(store, bot.settings).counts
+    assert (50, 800) == (billed.post_read, billed.mention_read)
+
+
+def test_a_failed_search_leaves_the_mentions_beyond_reach_said_and_counted(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """When recent search fails, the poll does not: it queues the latest 800 the timeline gave, and says once
+    (`mentions_beyond_reach`, naming the cursor, the oldest mention read and the failure) that the 50 oldest were
+    not read, and counts it, instead of moving the cursor past them in silence."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, requester_limit=0)
+    cursor = poll_once(bot).cursor
+    mentions = [summon(world, thread[-1]) for _ in range(850)]
+    world.inject_fault("GET", "/2/tweets/search/recent", status=503, count=5)
+
+    with capture_logs() as events:
+        result = poll_once(bot)
+
     assert mentions[50:] == result.queued
+    assert mentions[-1] == store.get_cursor()
     warned = [e for e in events if e["event"] == "mentions_beyond_reach"]
-    assert [(cursor, mentions[50], "warning")] == [(e["cursor"], e["oldest_read"], e["log_level"]) for e in warned]
+    assert [(cursor, mentions[50], 0, "warning")] == [
+        (e["cursor"], e["oldest_read"], e["recovered"], e["log_level"]) for e in warned
+    ]
+    assert "recent search failed" in warned[0]["done"]
     assert {(): 1} == store.counters("mentions_beyond_reach")
     assert never_queued(mentions[0], store).startswith(f"The poll cursor ({mentions[-1]}) is past it")
+
+
+def test_a_search_that_stops_at_its_page_cap_queues_what_it_found_and_warns_of_the_rest(
+    sandbox: SandboxServer, settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gap bigger than the search pages a poll spends: the newest part of it is queued, and the warning names
+    the oldest mention search found, below which the rest is lost."""
+    monkeypatch.setattr(poller, "SEARCH_PAGES", 1)
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, requester_limit=0)
+    cursor = poll_once(bot).cursor
+    mentions = [summon(world, thread[-1]) for _ in range(1000)]
+
+    with capture_logs() as events:
+        result = poll_once(bot)
+
+    assert mentions[100:] == result.queued
+    warned = [e for e in events if e["event"] == "mentions_beyond_reach"]
+    assert [(cursor, mentions[100], 100)] == [(e["cursor"], e["oldest_read"], e["recovered"]) for e in warned]
+    assert {(): 1} == store.counters("mentions_beyond_reach")
+
+
+def test_a_cursor_older_than_search_s_seven_days_recovers_from_the_window_s_start(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Recent search refuses a since_id older than its 7 days: a cursor that old is searched from the window's
+    start, the mentions within it are queued, and the warning says the older ones are lost."""
+    world = sandbox.world
+    now = world.now()
+    thread = post_thread(world, 2, ago=timedelta(days=10))
+    bot = make_bot(settings, store, requester_limit=0)
+    cursor = snowflake_at(now - timedelta(days=9))
+    store.enqueue([], cursor=cursor)
+    world.add_user(READER)
+
+    def old_summon(days: int) -> str:
+        created = now - timedelta(days=days)
+        return world.add_tweet(READER, "@unrollbot unroll", reply_to=thread[-1], created_at=created).id
+
+    lost = [old_summon(8) for _ in range(5)]
+    within = [old_summon(3) for _ in range(5)]
+    latest = [summon(world, thread[-1]) for _ in range(800)]
+
+    with capture_logs() as events:
+        result = poll_once(bot)
+
+    assert within + latest == result.queued
+    assert not set(lost) & set(queued(store))
+    warned = [e for e in events if e["event"] == "mentions_beyond_reach"]
+    assert [(cursor, within[0], 5)] == [(e["cursor"], e["oldest_read"], e["recovered"]) for e in warned]
+    assert "older than recent search's 7 days" in warned[0]["done"]
+    assert now - timedelta(days=7) < datetime.fromisoformat(warned[0]["until"]) < now - timedelta(days=6)
+    assert {(): 1} == store.counters("mentions_beyond_reach")
 
 
 def test_a_poll_that_reads_everything_since_the_cursor_warns_of_nothing(
