@@ -303,6 +303,9 @@ def process(
             text = reply_text(bot, request, thread, link, handled.outcome, resolution.reason)
             if request.source == "mention" and text:
                 send_reply(bot, request, text, done, handled)
+            elif request.source != "mention" and handled.outcome in ("replied", "cached"):
+                # Asked on the site (its form, or a page's "look for newer posts"): the page is the answer.
+                handled.outcome = "refreshed" if request.source == "refresh" else "unrolled"
         except Exception:
             # A failed try's reads are billed all the same, and so is a post whose answer was lost (found on the
             # retry, counted then): the tally keeps what this try read.

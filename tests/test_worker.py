@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.errors import AuthFailed
+from bot.models import UnrollRequest
 from bot.poller import poll_once
 from bot.processes import run_once
 from bot.sandbox import SandboxServer
@@ -398,3 +399,32 @@ def test_a_request_answered_before_leaves_its_threads_lock_free(
     assert handle(bot, "w1", entry_id, request)
     assert ([], "999") == (replies_to(sandbox, mention), store.handled_one(mention).reply_id)  # type: ignore[union-attr]
     assert 0 == store.redis.exists(store.key("lock", f"thread:{request.conversation_id}"))
+
+
+def test_requests_asked_on_the_site_are_recorded_as_unrolled_or_refreshed_not_replied(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A link pasted in the site's form and a page's "look for newer posts" post nothing on X: their records say
+    so (they were "replied", and counted among the replies' outcomes in /metrics)."""
+    thread = post_thread(sandbox.world, 4)
+    asked = UnrollRequest(
+        source="web", mention_id=f"web-{thread[1]}", requester_id="web", replied_to_id=thread[1], conversation_id=None
+    )
+    again = UnrollRequest(
+        source="refresh",
+        mention_id=f"refresh-{thread[0]}-1",
+        requester_id="web",
+        replied_to_id=thread[-1],
+        conversation_id=thread[0],
+    )
+    bot = make_bot(settings, store)
+    store.enqueue([asked])
+    drain(bot, "worker")
+    store.enqueue([again])
+    drain(bot, "worker")
+
+    outcomes = [
+        (r.outcome, r.root_id) for r in (store.handled_one(asked.mention_id), store.handled_one(again.mention_id)) if r
+    ]
+    assert [("unrolled", thread[0]), ("refreshed", thread[0])] == outcomes
+    assert [] == sandbox.world.posted()
