@@ -1,4 +1,4 @@
-"""Pydantic models of the X API v2 JSON the bot reads: tweets, users, media and their envelopes.
+"""Pydantic models of the X API v2 JSON the bot reads: tweets, users, media, polls and their envelopes.
 
 Field names follow https://docs.x.com/x-api/fundamentals/data-dictionary exactly, so a response
 body validates straight into them. Unknown fields are ignored; missing optional ones stay None.
@@ -33,16 +33,24 @@ EXPANSIONS = [
     # The media of posts read in `includes` (parents met while climbing, quoted posts): without it their
     # photos and videos would be missing from the page.
     "referenced_tweets.id.attachments.media_keys",
+    # A post's poll, in `includes.polls`: without it a post asking "which?" shows with no options at all
+    # (https://docs.x.com/x-api/fundamentals/data-dictionary, Poll). Polls are no billed resource (the price
+    # list bills posts, users, media…), and only the posts asked for bring theirs: X has no expansion for the
+    # polls of referenced posts, and a parent met while climbing shows its poll as "see it on X".
+    "attachments.poll_ids",
 ]
 # What the bot can do without, should an API refuse it (a 400 naming it): the lookup goes on without.
 OPTIONAL_EXPANSIONS = frozenset({"referenced_tweets.id.attachments.media_keys"})
 # Searches of a thread don't: every self-reply's parent is in the thread already, and X bills each post
 # in `includes` as a read, so the expansion would double the bill. Quoted posts are looked up in one batch.
-SEARCH_EXPANSIONS = ["author_id", "attachments.media_keys"]
+# Polls are asked for: they add no post to `includes`, so nothing is billed twice.
+SEARCH_EXPANSIONS = ["author_id", "attachments.media_keys", "attachments.poll_ids"]
 # Mentions: only who wrote them (the mention's conversation and parent ids are tweet fields).
 MENTION_EXPANSIONS = ["author_id"]
 USER_FIELDS = ["name", "username", "profile_image_url", "protected", "verified"]
 MEDIA_FIELDS = ["media_key", "type", "url", "preview_image_url", "alt_text", "width", "height", "variants"]
+# `id` and `options` come by default; whether voting is over and when it ends say "final results" or "open until".
+POLL_FIELDS = ["options", "voting_status", "end_datetime", "duration_minutes"]
 
 
 class _Wire(BaseModel):
@@ -90,6 +98,7 @@ class ReferencedTweet(_Wire):
 
 class Attachments(_Wire):
     media_keys: list[str] = Field(default_factory=list)
+    poll_ids: list[str] = Field(default_factory=list)
 
 
 class ApiTweet(_Wire):
@@ -149,10 +158,27 @@ class ApiMedia(_Wire):
     variants: list[Variant] = Field(default_factory=list)
 
 
+class ApiPollOption(_Wire):
+    position: int
+    label: str
+    votes: int = 0
+
+
+class ApiPoll(_Wire):
+    """A post's poll (`includes.polls`, with the `attachments.poll_ids` expansion)."""
+
+    id: str
+    options: list[ApiPollOption] = Field(default_factory=list)
+    voting_status: str | None = None  # "open" or "closed"
+    end_datetime: datetime | None = None
+    duration_minutes: int | None = None
+
+
 class Includes(_Wire):
     users: list[ApiUser] = Field(default_factory=list)
     tweets: list[ApiTweet] = Field(default_factory=list)
     media: list[ApiMedia] = Field(default_factory=list)
+    polls: list[ApiPoll] = Field(default_factory=list)
 
 
 class ApiProblem(_Wire):

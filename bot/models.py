@@ -58,6 +58,25 @@ class Media(_Model):
     height: int | None = None
 
 
+class PollOption(_Model):
+    """One choice of a poll and the votes it had when the thread was read."""
+
+    label: str
+    votes: int = 0
+
+
+class Poll(_Model):
+    """A post's poll: its choices in order, whether voting is over, and when it ends (or ended).
+
+    No options: X said the post has a poll but did not give it (a post read as another's parent), so the page
+    only says there is one."""
+
+    id: str
+    options: list[PollOption] = Field(default_factory=list)
+    ended: bool = False
+    end_at: datetime | None = None
+
+
 class QuotedTweet(_Model):
     """A tweet quoted by a thread tweet, embedded as a card."""
 
@@ -66,6 +85,8 @@ class QuotedTweet(_Model):
     created_at: datetime | None = None
     segments: list[Segment] = Field(default_factory=list)
     media: list[Media] = Field(default_factory=list)
+    # X could not give it (deleted, or its author protected or suspended): a placeholder, nothing of it shown.
+    unavailable: bool = False
 
     @property
     def text(self) -> str:
@@ -88,6 +109,7 @@ class ThreadTweet(_Model):
     quoted: QuotedTweet | None = None
     replied_to: str | None = None
     edited: bool = False  # the author edited it (X shows its last version, marked "Edited")
+    poll: Poll | None = None
 
     @property
     def text(self) -> str:

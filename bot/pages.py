@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 
-from bot.models import Author, Media, QuotedTweet, Segment, Thread, ThreadTweet
+from bot.models import Author, Media, Poll, QuotedTweet, Segment, Thread, ThreadTweet
 from config.settings import Settings
 
 CSS_FILE = "unroll.css"
@@ -62,6 +62,12 @@ def fmt_date(moment: datetime | None) -> str:
         return ""
     moment = moment.astimezone(UTC) if moment.tzinfo else moment
     return f"{moment:%b} {moment.day}, {moment.year}"
+
+
+def fmt_moment(moment: datetime) -> str:
+    """A date and time, in UTC and said so: `Dec 27, 2020, 14:05 UTC`."""
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment
+    return f"{fmt_date(moment)}, {moment:%H:%M} UTC"
 
 
 def iso(moment: datetime | None) -> str:
@@ -212,8 +218,65 @@ def media_views(media: Sequence[Media]) -> list[MediaView]:
 
 
 @dataclass(frozen=True)
+class ChoiceView:
+    """One option of a poll: its label, its votes and their share of all votes (whole percent)."""
+
+    label: str
+    votes: int
+    percent: int
+    leading: bool  # the most voted (ties: all of them), in bold like X shows a poll's winner
+
+    @property
+    def votes_said(self) -> str:
+        return votes_said(self.votes)
+
+
+def votes_said(votes: int) -> str:
+    """A number of votes as words: `1 vote`, `1,204 votes`."""
+    return f"{votes:,} vote{'s' if votes != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class PollView:
+    """A poll as the page and the exports say it: the options, the total, and whether voting is over."""
+
+    choices: list[ChoiceView]
+    total: int
+    status: str  # "Final results", "Open until …" (as of the read: the page is a copy), or "" when not known
+
+    @property
+    def summary(self) -> str:
+        """The line under the options: the votes in all and the status, e.g. `951 votes · Final results`."""
+        votes = votes_said(self.total)
+        return f"{votes} · {self.status}" if self.status else votes
+
+
+def poll_view(poll: Poll) -> PollView:
+    """A post's poll as it is shown: shares rounded to whole percents, the leaders marked once votes exist."""
+    total = sum(option.votes for option in poll.options)
+    top = max((option.votes for option in poll.options), default=0)
+    choices = [
+        ChoiceView(
+            label=" ".join(clean(option.label).split()),
+            votes=option.votes,
+            percent=round(100 * option.votes / total) if total else 0,
+            leading=top > 0 and option.votes == top,
+        )
+        for option in poll.options
+    ]
+    if poll.ended:
+        status = "Final results"
+    elif poll.end_at is not None:
+        status = f"Open until {fmt_moment(poll.end_at)}"
+    else:
+        status = ""
+    return PollView(choices, total, status)
+
+
+@dataclass(frozen=True)
 class QuoteView:
-    """A quoted tweet as an embedded card; `available` is False when X did not give its text or author."""
+    """A quoted tweet as an embedded card; `available` is False when X did not give it (deleted, protected,
+    suspended) or gave nothing of its text or author: the card then only says the post is unavailable."""
 
     url: str
     available: bool
@@ -233,7 +296,7 @@ def quote_view(quoted: QuotedTweet) -> QuoteView:
     username = clean(author.username) if author else ""
     return QuoteView(
         url=status_url(author.username if author else None, quoted.id),
-        available=bool(author or quoted.segments or quoted.media),
+        available=not quoted.unavailable and bool(author or quoted.segments or quoted.media),
         name=clean(author.name or author.username) if author else "",
         username=username,
         profile=profile_url(author.username) if author else None,
@@ -258,6 +321,7 @@ class TweetView:
     paragraphs: list[Paragraph]
     media: list[MediaView]
     quote: QuoteView | None
+    poll: PollView | None = None
     edited: bool = False
     after_gap: bool = False  # the post it answers is not the one shown before it: deleted, or out of sight
 
@@ -295,6 +359,7 @@ def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int, *, after_gap: b
         paragraphs=paragraphs(tweet.segments),
         media=media_views(tweet.media),
         quote=quote_view(tweet.quoted) if tweet.quoted else None,
+        poll=poll_view(tweet.poll) if tweet.poll else None,
         edited=tweet.edited,
         after_gap=after_gap,
     )

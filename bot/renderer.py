@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from bot.models import Media, Segment, Thread, ThreadSummary, title_of
+from bot.models import Media, Poll, QuotedTweet, Segment, Thread, ThreadSummary, title_of
 from bot.pages import (
     GAP_NOTE,
     MediaView,
@@ -24,6 +24,7 @@ from bot.pages import (
     iso,
     lang_of,
     media_views,
+    poll_view,
     profile_url,
     render,
     safe_url,
@@ -49,6 +50,7 @@ GAP_NOTES = {
     "deleted_tweets": "Some posts of this thread were deleted or are no longer visible, so a step may be missing.",
 }
 GAP_NOTE_OTHER = "This thread may be incomplete: some of its posts could not be fetched."
+UNAVAILABLE_QUOTE = "This post is unavailable."  # what X shows for a quoted post it cannot give
 
 
 def link(settings_or_base_url: Settings | str, root_id: str) -> str:
@@ -146,6 +148,29 @@ def _media_lines(media: Sequence[Media], markdown: bool = False) -> list[str]:
     return lines
 
 
+def _poll_lines(poll: Poll | None, url: str, markdown: bool = False) -> list[str]:
+    """A poll as a heading line (votes in all, final or open until when) and one line per option; only a link
+    to the post when X did not give the poll."""
+    if poll is None:
+        return []
+    view = poll_view(poll)
+    if not view.choices:
+        return [f"[Poll: see it on X]({_md_url(url)})" if markdown else f"[Poll: see it on X] {url}"]
+    if markdown:
+        options = "\n".join(f"- {_md_escape(c.label)}: {c.percent}% ({c.votes_said})" for c in view.choices)
+        return [f"**Poll** · {view.summary}\n\n{options}"]
+    options = "\n".join(f"- {c.label}: {c.percent}% ({c.votes_said})" for c in view.choices)
+    return [f"[Poll · {view.summary}]\n{options}"]
+
+
+def _quote_txt(quoted: QuotedTweet) -> str:
+    if quoted.unavailable:
+        return f"> {UNAVAILABLE_QUOTE}"
+    who = f"@{clean(quoted.author.username)}" if quoted.author else "a post"
+    body = _plain(quoted.segments).replace("\n", "\n> ")
+    return f"> Quoting {who}: {body}\n> {quoted.url}"
+
+
 def _plain(segments: Sequence[Segment]) -> str:
     """Text with each link written out as where it goes; blank lines kept, trailing spaces not."""
     text = "".join(safe_url(s.href) or s.text if s.kind == "url" else s.text for s in segments)
@@ -165,11 +190,10 @@ def render_txt(thread: Thread, *, site: Site) -> str:
     for tweet, after_gap in zip(thread.tweets, after_gaps(thread), strict=True):
         if after_gap:
             blocks.append(f"[{GAP_NOTE}]")
-        parts = [_plain(tweet.segments), *_media_lines(tweet.media)]
+        url = status_url(author.username, tweet.id)
+        parts = [_plain(tweet.segments), *_media_lines(tweet.media), *_poll_lines(tweet.poll, url)]
         if tweet.quoted:
-            who = f"@{clean(tweet.quoted.author.username)}" if tweet.quoted.author else "a post"
-            quoted = _plain(tweet.quoted.segments).replace("\n", "\n> ")
-            parts.append(f"> Quoting {who}: {quoted}\n> {tweet.quoted.url}")
+            parts.append(_quote_txt(tweet.quoted))
         blocks.append("\n".join(part for part in parts if part))
     blocks.extend(gap_notes(thread))
     follow = f"You can follow @{clean(author.username)}: {profile_url(author.username)}"
@@ -208,6 +232,14 @@ def _md_segments(segments: Sequence[Segment]) -> str:
     )
 
 
+def _quote_md(quoted: QuotedTweet) -> str:
+    if quoted.unavailable:
+        return f"> *{_md_escape(UNAVAILABLE_QUOTE)}*"
+    who = f"@{_md_escape(quoted.author.username)}" if quoted.author else "a post"
+    body = _md_segments(quoted.segments).replace("\n", "\n> ")
+    return f"> Quoting {who}: {body}\n>\n> [View the quoted post on X]({_md_url(quoted.url)})"
+
+
 def render_md(thread: Thread, *, site: Site) -> str:
     """The thread as Markdown: a title, a byline, each tweet as paragraphs with its links, media and quotes."""
     author = thread.author
@@ -221,11 +253,14 @@ def render_md(thread: Thread, *, site: Site) -> str:
     for tweet, after_gap in zip(thread.tweets, after_gaps(thread), strict=True):
         if after_gap:
             blocks.append(f"*{_md_escape(GAP_NOTE)}*")
-        parts = [_md_segments(tweet.segments), *_media_lines(tweet.media, markdown=True)]
+        url = status_url(author.username, tweet.id)
+        parts = [
+            _md_segments(tweet.segments),
+            *_media_lines(tweet.media, markdown=True),
+            *_poll_lines(tweet.poll, url, markdown=True),
+        ]
         if tweet.quoted:
-            who = f"@{_md_escape(tweet.quoted.author.username)}" if tweet.quoted.author else "a post"
-            body = _md_segments(tweet.quoted.segments).replace("\n", "\n> ")
-            parts.append(f"> Quoting {who}: {body}\n>\n> [View the quoted post on X]({_md_url(tweet.quoted.url)})")
+            parts.append(_quote_md(tweet.quoted))
         blocks.append("\n\n".join(part for part in parts if part))
     blocks.extend(f"*{_md_escape(note)}*" for note in gap_notes(thread))
     blocks.append(

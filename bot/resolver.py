@@ -17,8 +17,10 @@ posts the thread quotes are looked up together in one more request):
   is read once (d+1 posts). Knowing d, the floor is ⌈d/2⌉: for an even d, asking for the root with the
   target would save a lookup; for an odd d it would read the root twice. d is not known before the climb,
   so the resolver spends the request, never the post;
-- a quote instead of a reply (or a web request, which has no conversation id): +1 lookup of that tweet to
-  learn its conversation (the root lookup is skipped when it is the root or the root's reply);
+- a quote instead of a reply (or a web request, which has no conversation id): +1 lookup of that tweet alone
+  to learn its conversation (+1 post: the search reads it again); the root lookup is skipped when it is the
+  root. Asked with its parent, that parent would be read twice too whenever it is not the root: the request
+  is spent, never the post;
 - an edited post (a new id per edit): searches list only latest versions, but a lookup by an earlier id
   (the root's, a parent's) answers that version: +1 lookup, batched, for the latest ones;
 - full-archive search past its default 30 days is bounded by a start_time instead of a since_id: the stored
@@ -44,7 +46,7 @@ from typing import Literal
 import structlog
 from pydantic import ValidationError
 
-from bot.apimodels import ApiMedia, ApiProblem, ApiTweet, ApiUser, Includes, TweetsPage
+from bot.apimodels import ApiMedia, ApiPoll, ApiProblem, ApiTweet, ApiUser, Includes, TweetsPage
 from bot.assembly import Node, assemble, branched, broken_self_replies, missing_link, reachable
 from bot.errors import NotAllowed, NotFound, ThreadNotFound
 from bot.models import Author, Thread, ThreadTweet, UnrollRequest, utcnow
@@ -98,6 +100,7 @@ class Reads:
         self.latest: dict[str, str] = {}  # every id of an edited post's history → its latest version's id
         self.users: dict[str, ApiUser] = {}
         self.media: dict[str, ApiMedia] = {}
+        self.polls: dict[str, ApiPoll] = {}  # the polls of posts read (`includes.polls`), by id
         self.problems: dict[str, ApiProblem] = {}  # tweets X said it cannot give: deleted, protected, suspended
 
     def canon(self, tweet_id: str) -> str:
@@ -130,18 +133,20 @@ class Reads:
                 self.earlier.setdefault(tweet.id, tweet)
         self.users.update((u.id, u) for u in page.includes.users)
         self.media.update((m.media_key, m) for m in page.includes.media)
+        self.polls.update((p.id, p) for p in page.includes.polls)
         for problem in page.errors:
             key = problem.resource_id or problem.value
             if key and problem.resource_type in (None, "tweet"):
                 self.problems.setdefault(key, problem)
         return len(page.data)
 
-    def lookup(self, ids: Iterable[str]) -> None:
-        """Look up the tweets not read yet, 100 per request, then the latest versions of edited ones read."""
+    def lookup(self, ids: Iterable[str], *, referenced: bool = True) -> None:
+        """Look up the tweets not read yet, 100 per request, then the latest versions of edited ones read.
+        `referenced`: with the posts they reply to and quote (`XApi.lookup`)."""
         wanted = [i for i in dict.fromkeys(ids) if not self.known(i)]
         if not wanted:
             return
-        self.absorb(self.api.lookup(wanted))
+        self.absorb(self.api.lookup(wanted, referenced=referenced))
         for tweet_id in wanted:
             if not self.known(tweet_id):
                 self.problems.setdefault(tweet_id, ApiProblem(title="Not Found Error", resource_id=tweet_id))
@@ -180,7 +185,9 @@ class Reads:
             return None
         page = TweetsPage(
             data=[*self.tweets.values(), *self.earlier.values()],
-            includes=Includes(users=list(self.users.values()), media=list(self.media.values())),
+            includes=Includes(
+                users=list(self.users.values()), media=list(self.media.values()), polls=list(self.polls.values())
+            ),
             errors=list(self.problems.values()),
         )
         return page.model_dump_json(exclude_none=True, exclude_defaults=True)
@@ -200,6 +207,7 @@ class Reads:
             users=list(self.users.values()),
             tweets=[*self.tweets.values(), *self.earlier.values()],  # a quote names the version it quoted
             media=list(self.media.values()),
+            polls=list(self.polls.values()),
         )
 
 
@@ -253,8 +261,9 @@ class _Resolver:
         root_id, target = first
         self.stored = self.store.find_thread(root_id, target, lock=self.lock, ahead=self.ahead)
         if self.stored is None and root_id is None:
-            # A quote (or a link pasted on the site): that tweet's conversation is the thread's.
-            self.fetched.lookup([target])
+            # A quote (or a link pasted on the site): that tweet's conversation is the thread's. Its parent and
+            # what it quotes are not asked with it: the thread's search (or the climb, the quotes' batch) reads them.
+            self.fetched.lookup([target], referenced=False)
             quoted = self.fetched.get(target)
             if quoted is None:
                 raise _unavailable(target, self.fetched.problems.get(target), "the quoted post")
@@ -332,6 +341,11 @@ class _Resolver:
         if user.protected:
             raise ThreadNotFound(f"@{user.username} is a protected account", reason="protected")
         since = root_id if complete else None  # exclusive: the root was read already
+        summoned = self.fetched.get(target)
+        if not complete and summoned is not None and summoned.author_id == user.id and self.in_window(summoned.id):
+            # The climb read the chain up from the author's summoned post; searching the whole window would read
+            # again what of it is in the window. What follows it is all newer than it.
+            since = summoned.id
         self.search(root_id, author_of(user), full_archive=full_archive, since_id=since)
         nodes = self.nodes(root_id)
         follow = not complete or branched(nodes, user.id) or self.target_unseen(nodes, user.id, target)

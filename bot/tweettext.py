@@ -1,4 +1,4 @@
-"""X's wire tweets turned into text as the author typed it: segments, media and the quoted tweet (pure).
+"""X's wire tweets turned into text as the author typed it: segments, media, poll and the quoted tweet (pure).
 
 The API's quirks undone here (https://docs.x.com/x-api/fundamentals/data-dictionary):
 - `text` is HTML-escaped (`&amp;`, `&lt;`, `&gt;` only), so a typed `&amp;` arrives as `&amp;amp;`;
@@ -18,8 +18,18 @@ from datetime import UTC, datetime
 from typing import NamedTuple, TypeVar
 from urllib.parse import quote
 
-from bot.apimodels import ApiMedia, ApiTweet, ApiUser, Entities, Includes, MentionEntity, TagEntity, UrlEntity
-from bot.models import Author, Media, QuotedTweet, Segment, SegmentKind, ThreadTweet
+from bot.apimodels import (
+    ApiMedia,
+    ApiPoll,
+    ApiTweet,
+    ApiUser,
+    Entities,
+    Includes,
+    MentionEntity,
+    TagEntity,
+    UrlEntity,
+)
+from bot.models import Author, Media, Poll, PollOption, QuotedTweet, Segment, SegmentKind, ThreadTweet
 
 TWITTER_EPOCH_MS = 1288834974657  # https://docs.x.com/resources/fundamentals/x-ids
 _ESCAPE = re.compile(r"&(amp|lt|gt);")
@@ -314,12 +324,33 @@ def author_of(user: ApiUser) -> Author:
     )
 
 
+def poll_of(tweet: ApiTweet, includes: Includes) -> Poll | None:
+    """The post's poll, its options in X's order; one with no options when X named it but did not give it."""
+    poll_ids = tweet.attachments.poll_ids if tweet.attachments else []
+    if not poll_ids:
+        return None
+    found = next((p for p in includes.polls if p.id == poll_ids[0]), None)
+    return _poll(found) if found else Poll(id=poll_ids[0])
+
+
+def _poll(poll: ApiPoll) -> Poll:
+    options = [PollOption(label=o.label, votes=max(0, o.votes)) for o in sorted(poll.options, key=lambda o: o.position)]
+    return Poll(id=poll.id, options=options, ended=poll.voting_status == "closed", end_at=poll.end_datetime)
+
+
 def quoted_of(tweet: ApiTweet, includes: Includes) -> QuotedTweet | None:
-    """The tweet this one quotes, as a card, when the expansion brought it."""
+    """The tweet this one quotes, as a card; a placeholder when it is not among the posts read.
+
+    Every quoted post is read before a thread is built (the lookup's expansion, or one lookup of them all), so
+    one missing is one X answered with an `errors` entry instead: deleted, or its author protected or suspended
+    (https://docs.x.com/x-api/fundamentals/response-codes-and-errors, partial errors). X then shows "This post is
+    unavailable.", and so does the page."""
     quoted_id = tweet.referenced("quoted")
+    if quoted_id is None:
+        return None
     quoted = next((t for t in includes.tweets if t.id == quoted_id), None)
     if quoted is None:
-        return None
+        return QuotedTweet(id=quoted_id, unavailable=True)
     user = next((u for u in includes.users if u.id == quoted.author_id), None)
     return QuotedTweet(
         id=quoted.id,
@@ -341,4 +372,5 @@ def thread_tweet(tweet: ApiTweet, includes: Includes) -> ThreadTweet:
         quoted=quoted_of(tweet, includes),
         replied_to=tweet.replied_to,
         edited=len(tweet.edit_history_tweet_ids) > 1,
+        poll=poll_of(tweet, includes),
     )

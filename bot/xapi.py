@@ -27,6 +27,7 @@ from bot.apimodels import (
     MEDIA_FIELDS,
     MENTION_EXPANSIONS,
     OPTIONAL_EXPANSIONS,
+    POLL_FIELDS,
     SEARCH_EXPANSIONS,
     TWEET_FIELDS,
     USER_FIELDS,
@@ -346,6 +347,8 @@ class XApi:
         params: dict[str, Any] = {"tweet_fields": TWEET_FIELDS, "expansions": expansions, "user_fields": USER_FIELDS}
         if "attachments.media_keys" in expansions:
             params["media_fields"] = MEDIA_FIELDS
+        if "attachments.poll_ids" in expansions:
+            params["poll_fields"] = POLL_FIELDS
         return params
 
     def me(self) -> ApiUser:
@@ -388,15 +391,17 @@ class XApi:
             self._call(endpoint, TweetsPage, self.client.get_users_mentions, user_id, user_auth=True, **params),
         )
 
-    def lookup(self, ids: list[str]) -> TweetsPage:
-        """Tweets by id, in batches of 100 (GET /2/tweets); ids that are gone come back as `errors`."""
+    def lookup(self, ids: list[str], *, referenced: bool = True) -> TweetsPage:
+        """Tweets by id, in batches of 100 (GET /2/tweets); ids that are gone come back as `errors`. With
+        `referenced`, the posts they reply to and quote come too, in `includes` (each billed as a read): off when
+        a search will read those anyway."""
         pages = []
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), LOOKUP_BATCH):
-            pages.append(self._lookup_batch(unique[start : start + LOOKUP_BATCH]))
+            pages.append(self._lookup_batch(unique[start : start + LOOKUP_BATCH], referenced))
         return merge_pages(pages)
 
-    def _lookup_batch(self, batch: list[str]) -> TweetsPage:
+    def _lookup_batch(self, batch: list[str], referenced: bool = True) -> TweetsPage:
         try:
             return self._call(
                 "GET /2/tweets",
@@ -404,7 +409,7 @@ class XApi:
                 self.client.get_tweets,
                 batch,
                 user_auth=self._read_user_auth,
-                **self._tweet_params(self._lookup_expansions),
+                **self._tweet_params(self._lookup_expansions if referenced else SEARCH_EXPANSIONS),
             )
         except InvalidRequest as exc:
             asked = self._lookup_expansions
@@ -414,7 +419,7 @@ class XApi:
             # An API that does not know an expansion the bot can do without: go on without it, and say so once.
             log.warning("api_expansion_refused", expansions=refused, effect="media of posts read as parents may miss")
             self._lookup_expansions = [e for e in self._lookup_expansions if e not in refused]
-            return self._lookup_batch(batch)
+            return self._lookup_batch(batch, referenced)
 
     def search(
         self,
@@ -487,6 +492,7 @@ def merge_pages(pages: list[TweetsPage]) -> TweetsPage:
                 "users": [u for p in pages for u in p.includes.users],
                 "tweets": [t for p in pages for t in p.includes.tweets],
                 "media": [m for p in pages for m in p.includes.media],
+                "polls": [poll for p in pages for poll in p.includes.polls],
             },
             "errors": [e for p in pages for e in p.errors],
         }

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageStat
 from playwright.sync_api import Browser, ConsoleMessage, Route, sync_playwright
 
+from bot.models import Poll, PollOption, QuotedTweet
 from bot.store import Store
 from tests.fixtures_pages import FIRST_TEXT, build_thread
 
@@ -209,3 +210,64 @@ def test_images_x_no_longer_serves_show_a_quiet_placeholder(
     # The placeholder disc is light grey on white (the icon has dark strokes); the photo's card is plain where
     # the icon would sit, and says what the photo showed.
     assert (True, True, '"The mill"') == (darkest > 150, corner < 2, described)
+
+
+def test_a_poll_and_an_unavailable_quote_read_well_on_a_phone(
+    browser: Browser, live_server: str, pages_store: Store, tmp_path: Path
+) -> None:
+    """On a 360 px phone a poll shows each option with its share as a bar filled to that share (a <meter>, no
+    inline style for the CSP to refuse), long labels wrap, and a quoted post X could not give is a small card
+    saying so; no CSP violation, no console error, no sideways scroll."""
+    thread = build_thread(2, media_base=f"{live_server}/media")
+    labels = ["Yes", "Nooooooooooooooooooooooo!"]  # 25 characters, X's longest, with no place to break
+    thread.tweets[0].poll = Poll(
+        id="55", options=[PollOption(label=labels[0], votes=3), PollOption(label=labels[1], votes=1)], ended=True
+    )
+    thread.tweets[1].quoted = QuotedTweet(id="9001", unavailable=True)
+    pages_store.save_thread(thread)
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+
+    def route(intercepted: Route) -> None:
+        parts = urlsplit(intercepted.request.url)
+        if parts.hostname != "127.0.0.1":
+            intercepted.abort()
+        elif parts.path.startswith("/media/"):
+            intercepted.fulfill(body=MEDIA, content_type="image/png")
+        else:
+            intercepted.continue_()
+
+    context.route("**/*", route)
+    context.add_init_script(CSP_LISTENER)
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text) if _is_problem(message) else None)
+    page.goto(f"{live_server}/thread/1000", wait_until="load")
+    poll = page.locator(".poll").first
+    poll.scroll_into_view_if_needed()
+    shown = [page.locator(".poll-label").nth(i).inner_text() for i in range(2)]
+    filled = [_filled_share(page.locator(".poll meter").nth(i).screenshot()) for i in range(2)]
+    shot = tmp_path / "poll.png"
+    card = page.locator(".post").nth(1).locator(".quote-unavailable")
+    outcome = (
+        shown,
+        [abs(share - expected) < 0.04 for share, expected in zip(filled, (0.75, 0.25), strict=True)],
+        poll.inner_text().splitlines()[-1],
+        card.is_visible(),
+        card.inner_text(),
+        page.evaluate("window.__cspViolations"),
+        console,
+        page.evaluate("document.documentElement.scrollWidth") <= 360,
+    )
+    page.screenshot(path=str(shot), full_page=True)
+    context.close()
+    assert (labels, [True, True], "4 votes · Final results", True, "This post is unavailable.", [], [], True) == outcome
+
+
+def _filled_share(png: bytes) -> float:
+    """How much of a bar's width is filled: the share of its middle row's pixels unlike the bar's right end."""
+    with Image.open(io.BytesIO(png)) as shot:
+        grey = shot.convert("L")
+        middle = grey.height // 2
+        pixels = list(grey.tobytes()[middle * grey.width : (middle + 1) * grey.width])
+    empty = pixels[-2]
+    return sum(1 for p in pixels if abs(p - empty) > 20) / len(pixels)

@@ -266,10 +266,10 @@ def test_quoted_tweet_is_an_embedded_card() -> None:
 
 
 def test_unavailable_quoted_tweet_says_so() -> None:
-    """A quoted tweet X gave nothing of is shown as unavailable, still linked."""
+    """A quoted tweet X gave nothing of is shown as unavailable, as X says it."""
     thread = build_thread(1)
     thread.tweets[0].quoted = QuotedTweet(id="77")
-    assert "This quoted post is unavailable." in renderer.render_html(thread, site=SITE)
+    assert "This post is unavailable." in renderer.render_html(thread, site=SITE)
 
 
 def test_each_tweet_links_to_itself_on_x() -> None:

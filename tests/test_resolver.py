@@ -417,8 +417,8 @@ def test_quote_mention_unrolls_the_quoted_thread(world: World, api: XApi, store:
     result = resolve(api, store, summon(world, thread[2], quote=True), settings)
 
     assert thread == ids_of(result)
-    # lookup of tweet 3 (+ tweet 2 in includes), lookup of the root, search of 3 replies (+ 3 parents).
-    assert (3, 2 + 1 + 3) == cost(result)
+    # lookup of tweet 3 (alone: its parent would come again in the search), the root, the search of 3 replies
+    assert (3, 1 + 1 + 3) == cost(result)
 
 
 def test_quote_of_the_root_needs_no_second_lookup(world: World, api: XApi, store: Store, settings: Settings) -> None:
@@ -443,8 +443,9 @@ def test_web_request_without_conversation_looks_the_tweet_up_first(
     result = resolve(api, store, request, settings)
 
     assert thread == ids_of(result)
-    # tweet 2 (+ the root in includes: no root lookup), then the search of 3 replies (+ 3 parents)
-    assert (2, 2 + 3) == cost(result)
+    # tweet 2 alone, the root, then the search of 3 replies (tweet 2 again: read twice, but its parent never,
+    # which under a deeper post would be read a third time by the search)
+    assert (3, 1 + 1 + 3) == cost(result)
 
 
 def test_single_tweet_is_no_thread(world: World, api: XApi, store: Store, settings: Settings) -> None:
@@ -685,9 +686,10 @@ def test_old_root_with_recent_continuation_is_combined(
 
     assert [*old, fifth.id, sixth.id] == ids_of(result)
     assert [] == gaps_of(result)
-    # [6] reads 2 (5 in includes); the search finds 5 and 6; two climbs, [4] (+3) and [2] (+ the root), reach
-    # the root. (Searches don't expand parents, which would save a climb here but double every search's bill.)
-    assert (4, 2 + 2 + 2 + 2) == cost(result)
+    # [6] reads 2 (5 in includes); two climbs, [4] (+3) and [2] (+ the root), reach the root; the search, from
+    # the summoned post on, finds nothing newer: each post read once. (Searches don't expand parents, which
+    # would save a climb here but double every search's bill.)
+    assert (4, 2 + 2 + 2) == cost(result)
     assert {"GET /2/tweets": 3, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
 
 
@@ -1082,3 +1084,24 @@ def test_full_archive_refused_to_the_app_resolves_as_without_it_and_is_not_asked
     assert ["full_archive_refused"] == [e["event"] for e in logs if e["log_level"] == "error"]
     assert {403: 1} == world.request_counts()["GET /2/tweets/search/all"]
     assert "GET /2/tweets/search/all" not in later.usage.by_endpoint
+
+
+def test_a_thread_crossing_the_windows_edge_reads_each_post_once(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The first posts older than the search window, the last ones inside it, summoned under the author's 4th of
+    6: the climb reads 4..1, and the search reads only what came after the summoned post (it read 3 and 4
+    again when it searched the whole window)."""
+    old = post_thread(world, numbered(2), start=world.now() - timedelta(days=8))
+    new = post_thread_after(
+        world,
+        old[-1],
+        [*numbered(4)[2:], "5/ five", "6/ six"],
+        [world.now() - timedelta(hours=h) for h in (4, 3, 2, 1)],
+    )
+    thread = [*old, *new]
+
+    result = resolve(api, store, summon(world, thread[3]), settings)
+
+    assert (thread, []) == (ids_of(result), gaps_of(result))
+    assert len(thread) == cost(result)[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.apimodels import ApiTweet, Includes, UrlEntity
-from bot.models import Author, Media, QuotedTweet, Segment
+from bot.models import Author, Media, Poll, PollOption, QuotedTweet, Segment, ThreadTweet
 from bot.tweettext import _points_at_self, segments_of, snowflake_at, snowflake_time, thread_tweet, unescape
 
 TWEET_ID = "1790000000000000001"
@@ -341,6 +342,84 @@ def test_quote_link_is_dropped_and_the_quoted_tweet_embedded() -> None:
         )
         == converted.quoted
     )
+
+
+def test_a_quoted_post_x_could_not_give_becomes_an_unavailable_placeholder() -> None:
+    """A quote whose post is not among those read (X answered it with an `errors` entry: deleted, protected,
+    suspended) is kept as a placeholder with nothing of the post, and its t.co link is still not text."""
+    text = "Look at this https://t.co/QuoteLnk1"
+    quoted_url = f"https://x.com/bob/status/{QUOTED_ID}"
+    result = tweet(
+        text,
+        referenced_tweets=[{"type": "quoted", "id": QUOTED_ID}],
+        entities={"urls": [url_entity(text, "https://t.co/QuoteLnk1", quoted_url, "x.com/bob/status/1…")]},
+    )
+
+    converted = thread_tweet(result, Includes())
+
+    assert ("Look at this", QuotedTweet(id=QUOTED_ID, unavailable=True)) == (converted.text, converted.quoted)
+
+
+def test_a_post_quoting_nothing_has_no_quote_card() -> None:
+    assert None is thread_tweet(tweet("Just words"), Includes()).quoted
+
+
+def test_a_poll_comes_from_includes_with_its_options_in_order_and_status() -> None:
+    """`attachments.poll_ids` names the poll in `includes.polls`: options by position, closed voting is final."""
+    result = tweet("a poll: which?", attachments={"poll_ids": ["1199786642468413448"]})
+    includes = Includes.model_validate(
+        {
+            "polls": [
+                {
+                    "id": "1199786642468413448",
+                    "options": [
+                        {"position": 2, "label": "C Hashtag", "votes": 156},
+                        {"position": 1, "label": "C Sharp", "votes": 795},
+                    ],
+                    "voting_status": "closed",
+                    "end_datetime": "2019-11-28T20:26:41.000Z",
+                    "duration_minutes": 1440,
+                }
+            ]
+        }
+    )
+
+    assert (
+        Poll(
+            id="1199786642468413448",
+            options=[PollOption(label="C Sharp", votes=795), PollOption(label="C Hashtag", votes=156)],
+            ended=True,
+            end_at=datetime(2019, 11, 28, 20, 26, 41, tzinfo=UTC),
+        )
+        == thread_tweet(result, includes).poll
+    )
+
+
+def test_an_open_poll_is_not_ended() -> None:
+    result = tweet("vote!", attachments={"poll_ids": ["77"]})
+    includes = Includes.model_validate(
+        {"polls": [{"id": "77", "options": [{"position": 1, "label": "a", "votes": 0}], "voting_status": "open"}]}
+    )
+    converted = thread_tweet(result, includes).poll
+    assert (False, ["a"]) == (converted.ended, [o.label for o in converted.options]) if converted else converted
+
+
+def test_a_poll_x_named_but_did_not_give_is_still_a_poll_without_options() -> None:
+    """A post read as another's parent (no expansion brings its poll): the page can still say there is one."""
+    result = tweet("a poll: which?", attachments={"poll_ids": ["77"]})
+    assert Poll(id="77") == thread_tweet(result, Includes()).poll
+
+
+def test_a_thread_post_stored_before_polls_and_unavailable_quotes_still_loads() -> None:
+    """Threads stored by an earlier version have neither field: they load with no poll and a quote available."""
+    stored = {
+        "id": TWEET_ID,
+        "created_at": "2024-05-01T10:00:00Z",
+        "segments": [{"text": "hi"}],
+        "quoted": {"id": QUOTED_ID, "segments": [{"text": "old"}]},
+    }
+    loaded = ThreadTweet.model_validate_json(json.dumps(stored))
+    assert (None, False) == (loaded.poll, loaded.quoted.unavailable if loaded.quoted else None)
 
 
 def test_long_post_shows_the_whole_note_text_with_its_own_entities() -> None:

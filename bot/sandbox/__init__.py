@@ -6,12 +6,13 @@ client   = SandboxClient(server.url)    # the same world operations over /_sandb
 """
 
 from bot.sandbox.client import SandboxClient, SandboxError
-from bot.sandbox.model import MediaSpec, Posted, Stats, TweetRef, UserRef, Variant
+from bot.sandbox.model import MediaSpec, PollSpec, Posted, Stats, TweetRef, UserRef, Variant
 from bot.sandbox.server import SandboxServer, serve
 from bot.sandbox.world import World
 
 __all__ = [
     "MediaSpec",
+    "PollSpec",
     "Posted",
     "SandboxClient",
     "SandboxError",

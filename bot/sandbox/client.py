@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import requests
 
-from bot.sandbox.model import MediaSpec, Posted, Stats, TweetRef, UserRef
+from bot.sandbox.model import MediaSpec, PollSpec, Posted, Stats, TweetRef, UserRef
 
 
 class SandboxError(Exception):
@@ -142,6 +142,7 @@ class SandboxClient:
         media: Sequence[MediaSpec | Mapping[str, Any]] = (),
         id: str | None = None,
         lang: str | None = None,
+        poll: PollSpec | Mapping[str, Any] | None = None,
     ) -> TweetRef:
         when = created_at.isoformat() if isinstance(created_at, datetime) else created_at
         body = {
@@ -153,6 +154,7 @@ class SandboxClient:
             "media": [m.to_json() if isinstance(m, MediaSpec) else dict(m) for m in media],
             "id": id,
             "lang": lang,
+            "poll": poll.to_json() if isinstance(poll, PollSpec) else poll,
         }
         return TweetRef.from_json(self._call("POST", "tweets", body))
 

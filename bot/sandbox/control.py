@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.sandbox.model import MediaSpec, iso
+from bot.sandbox.model import MediaSpec, PollSpec, iso
 from bot.sandbox.world import World
 
 Action = Callable[[dict[str, Any]], Any]
@@ -86,7 +86,10 @@ class _Control:
 
     def add_tweet(self, body: dict[str, Any]) -> dict[str, Any]:
         media = [MediaSpec.from_json(m) for m in body.get("media") or ()]
-        return self.world.add_tweet(body["author"], body["text"], media=media, **_given(body, _TWEET_OPTIONS)).to_json()
+        poll = PollSpec.from_json(body["poll"]) if body.get("poll") else None
+        return self.world.add_tweet(
+            body["author"], body["text"], media=media, poll=poll, **_given(body, _TWEET_OPTIONS)
+        ).to_json()
 
     def fault(self, body: dict[str, Any]) -> None:
         self.world.inject_fault(body["method"], body["path_prefix"], **_given(body, _FAULT_OPTIONS))

@@ -1,9 +1,11 @@
-"""What X works out when a post is created: reply mentions, media details, language."""
+"""What X works out when a post is created: reply mentions, media details, poll, language."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from bot.sandbox import ids
-from bot.sandbox.model import Media, MediaSpec, Variant
+from bot.sandbox.model import Media, MediaSpec, Poll, PollSpec, Variant
 
 
 def reply_prefix(parent_author: str, parent_prefix: tuple[str, ...], author: str) -> tuple[str, ...]:
@@ -32,6 +34,13 @@ def media(spec: MediaSpec, media_id: int) -> Media:
     variants = spec.variants or _default_variants(spec.type, media_id, code)
     duration = (spec.duration_ms or 30_000) if spec.type == "video" else None
     return Media(key, spec.type, None, preview, None, spec.width or 1280, spec.height or 720, variants, duration)
+
+
+def poll(spec: PollSpec, poll_id: int, created_at: datetime) -> Poll:
+    """A stored poll: voting ends `duration_minutes` after the post was created."""
+    votes = spec.votes or (0,) * len(spec.options)
+    end = created_at + timedelta(minutes=spec.duration_minutes)
+    return Poll(str(poll_id), tuple(zip(spec.options, votes, strict=True)), spec.duration_minutes, end)
 
 
 def _default_variants(kind: str, media_id: int, code: str) -> tuple[Variant, ...]:

@@ -2,7 +2,7 @@
 
 https://docs.x.com/x-api/fundamentals/edit-posts: every version keeps the whole chain in
 `edit_history_tweet_ids` (oldest first); replies to others (not a self-thread) cannot be edited, nor can
-posts with polls, which the sandbox does not have. Pure functions; `World.edit_tweet` stores the result.
+posts with polls. Pure functions; `World.edit_tweet` stores the result.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ MAX_EDITS = 5
 
 
 def is_edit_eligible(tweet: Tweet) -> bool:
-    """Whether X lets the post be edited at all: not when it replies to another account's post."""
-    return tweet.in_reply_to_user_id in (None, tweet.author_id)
+    """Whether X lets the post be edited at all: not when it replies to another account's post or has a poll."""
+    return tweet.poll is None and tweet.in_reply_to_user_id in (None, tweet.author_id)
 
 
 def edits_made(tweet: Tweet) -> int:
@@ -48,6 +48,8 @@ def refusal(tweet: Tweet, original: Tweet, now: datetime) -> str | None:
         return f"no post {tweet.id} to edit"
     if not tweet.is_latest:
         return f"post {tweet.id} is not the latest version of its edit chain; edit {tweet.edit_history[-1]} instead"
+    if tweet.poll is not None:
+        return f"post {tweet.id} has a poll, and X does not let posts with polls be edited"
     if not is_edit_eligible(tweet):
         return f"post {tweet.id} replies to another account's post, and X does not let such replies be edited"
     if edits_made(tweet) >= MAX_EDITS:

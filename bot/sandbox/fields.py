@@ -1,4 +1,4 @@
-"""The values X accepts in `tweet.fields`, `expansions`, `user.fields` and `media.fields`.
+"""The values X accepts in `tweet.fields`, `expansions`, `user.fields`, `media.fields` and `poll.fields`.
 
 From https://docs.x.com/x-api/fundamentals/fields; a value outside these lists answers 400.
 """
@@ -102,6 +102,14 @@ MEDIA_FIELDS = (
     "url",
     "variants",
     "width",
+)
+
+POLL_FIELDS = (
+    "duration_minutes",
+    "end_datetime",
+    "id",
+    "options",
+    "voting_status",
 )
 
 FIELD_PARAMETERS = ("tweet.fields", "expansions", "user.fields", "media.fields", "place.fields", "poll.fields")

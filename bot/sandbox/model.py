@@ -1,6 +1,6 @@
-"""What the sandbox world holds: users, posts as typed, their media, and what callers get back.
+"""What the sandbox world holds: users, posts as typed, their media and polls, and what callers get back.
 
-Input shapes (`MediaSpec`) and results (`UserRef`, `TweetRef`, `Posted`) travel as JSON over the
+Input shapes (`MediaSpec`, `PollSpec`) and results (`UserRef`, `TweetRef`, `Posted`) travel as JSON over the
 control interface, so each has `to_json` / `from_json`.
 """
 
@@ -81,6 +81,55 @@ class MediaSpec:
         )
 
 
+# What a poll can be (X's OpenAPI `Poll` schema, https://api.x.com/2/openapi.json, and its create-post `poll`):
+# 2 to 4 options of at most 25 characters, open for 5 minutes to 7 days; never beside media or a quote.
+POLL_OPTIONS = (2, 4)
+POLL_LABEL_MAX = 25
+POLL_MINUTES = (5, 10080)
+
+
+@dataclass(frozen=True)
+class PollSpec:
+    """A poll to attach to a post: its options in order, the votes each has had, and how long voting lasts."""
+
+    options: tuple[str, ...]
+    votes: tuple[int, ...] = ()  # per option; none given: no votes yet
+    duration_minutes: int = 1440
+
+    def __post_init__(self) -> None:
+        low, high = POLL_OPTIONS
+        if not low <= len(self.options) <= high:
+            raise ValueError(f"a poll has {low} to {high} options, got {len(self.options)}")
+        if any(not 1 <= len(label) <= POLL_LABEL_MAX for label in self.options):
+            raise ValueError(f"a poll option is 1 to {POLL_LABEL_MAX} characters, got {list(self.options)!r}")
+        if self.votes and (len(self.votes) != len(self.options) or min(self.votes) < 0):
+            raise ValueError(f"a poll needs one vote count (0 or more) per option, got {list(self.votes)!r}")
+        shortest, longest = POLL_MINUTES
+        if not shortest <= self.duration_minutes <= longest:
+            raise ValueError(f"a poll lasts {shortest} to {longest} minutes, got {self.duration_minutes}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"options": list(self.options), "votes": list(self.votes), "duration_minutes": self.duration_minutes}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PollSpec:
+        return cls(
+            tuple(str(o) for o in data.get("options") or ()),
+            tuple(int(v) for v in data.get("votes") or ()),
+            int(data.get("duration_minutes", 1440)),
+        )
+
+
+@dataclass(frozen=True)
+class Poll:
+    """A stored poll: its id, options with their votes, and when voting ends (by the sandbox clock)."""
+
+    id: str
+    options: tuple[tuple[str, int], ...]
+    duration_minutes: int
+    end_datetime: datetime
+
+
 @dataclass(frozen=True)
 class Media:
     """A stored attachment with its media key."""
@@ -125,6 +174,7 @@ class Tweet:
     in_reply_to_user_id: str | None = None
     quote_of: str | None = None
     media: tuple[Media, ...] = ()
+    poll: Poll | None = None
     reply_prefix: tuple[str, ...] = ()  # the usernames X puts in front of a reply
     lang: str = "und"
     deleted: bool = False

@@ -13,9 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.sandbox.edits import edit_controls
-from bot.sandbox.fields import MEDIA_FIELDS, TWEET_EXPANSIONS, TWEET_FIELDS, USER_EXPANSIONS, USER_FIELDS
+from bot.sandbox.fields import (
+    MEDIA_FIELDS,
+    POLL_FIELDS,
+    TWEET_EXPANSIONS,
+    TWEET_FIELDS,
+    USER_EXPANSIONS,
+    USER_FIELDS,
+)
 from bot.sandbox.ids import short_code
-from bot.sandbox.model import Media, Tweet, User, iso
+from bot.sandbox.model import Media, Poll, Tweet, User, iso
 from bot.sandbox.problems import invalid_request, resource_error
 from bot.sandbox.text import (
     MAX_WEIGHTED_LENGTH,
@@ -39,6 +46,7 @@ class Selection:
     expansions: frozenset[str] = frozenset()
     user_fields: frozenset[str] = frozenset()
     media_fields: frozenset[str] = frozenset()
+    poll_fields: frozenset[str] = frozenset()
 
 
 def parse_list(params: Mapping[str, str], name: str, allowed: Sequence[str]) -> frozenset[str]:
@@ -61,6 +69,7 @@ def tweet_selection(params: Mapping[str, str]) -> Selection:
         parse_list(params, "expansions", TWEET_EXPANSIONS),
         parse_list(params, "user.fields", USER_FIELDS),
         parse_list(params, "media.fields", MEDIA_FIELDS),
+        parse_list(params, "poll.fields", POLL_FIELDS),
     )
 
 
@@ -120,6 +129,7 @@ class _Found:
     tweets: dict[str, Tweet] = field(default_factory=dict)
     versions: dict[str, Tweet] = field(default_factory=dict)  # other versions of an edited primary post
     media: dict[str, Media] = field(default_factory=dict)
+    polls: dict[str, Poll] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def add_user(self, user: User | None) -> None:
@@ -153,6 +163,8 @@ class Renderer:
             includes["tweets"] = [self.tweet(t) for t in included.values()]
         if found.media:
             includes["media"] = [self.media(m) for m in found.media.values()]
+        if found.polls:
+            includes["polls"] = [self.poll(p) for p in found.polls.values()]
         return Page([self.tweet(t) for t in tweets], includes, found.errors)
 
     def _expand(self, tweet: Tweet, found: _Found) -> None:
@@ -168,6 +180,8 @@ class Renderer:
                 found.add_user(self.world.user_by_username(mention.tag))
         if "attachments.media_keys" in wanted:
             found.media.update((m.media_key, m) for m in tweet.media)
+        if "attachments.poll_ids" in wanted and tweet.poll is not None:
+            found.polls.setdefault(tweet.poll.id, tweet.poll)
         if "edit_history_tweet_ids" in wanted:
             versions = (self.world.tweets[v] for v in tweet.edit_history if v != tweet.id)
             found.versions.update((v.id, v) for v in versions)
@@ -197,7 +211,7 @@ class Renderer:
             "created_at": iso(tweet.created_at),
             "in_reply_to_user_id": tweet.in_reply_to_user_id,
             "referenced_tweets": [{"type": kind, "id": ref} for kind, ref in references] or None,
-            "attachments": {"media_keys": [m.media_key for m in tweet.media]} if tweet.media else None,
+            "attachments": _attachments(tweet),
             "entities": self._entities(composed),
             "display_text_range": list(composed.display_text_range),
             "lang": tweet.lang,
@@ -245,6 +259,21 @@ class Renderer:
                 data[name] = value
         return data
 
+    def poll(self, poll: Poll) -> dict[str, Any]:
+        """A poll as X sends it: `id` and `options` always, the rest when `poll.fields` asks; voting is
+        closed once the sandbox clock passes its end."""
+        options = [{"position": n, "label": label, "votes": votes} for n, (label, votes) in enumerate(poll.options, 1)]
+        data: dict[str, Any] = {"id": poll.id, "options": options}
+        optional: dict[str, Any] = {
+            "voting_status": "closed" if self.world.now() >= poll.end_datetime else "open",
+            "end_datetime": iso(poll.end_datetime),
+            "duration_minutes": poll.duration_minutes,
+        }
+        for name, value in optional.items():
+            if name in self.selection.poll_fields:
+                data[name] = value
+        return data
+
     def _entities(self, composed: Composed) -> dict[str, Any] | None:
         entities: dict[str, Any] = {}
         if composed.urls:
@@ -283,6 +312,15 @@ class Renderer:
             "bookmark_count": 0,
             "impression_count": 0,
         }
+
+
+def _attachments(tweet: Tweet) -> dict[str, Any] | None:
+    attachments: dict[str, Any] = {}
+    if tweet.media:
+        attachments["media_keys"] = [m.media_key for m in tweet.media]
+    if tweet.poll is not None:
+        attachments["poll_ids"] = [tweet.poll.id]
+    return attachments or None
 
 
 def _references(tweet: Tweet) -> list[tuple[str, str]]:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from bot.sandbox import derive, edits, ids
 from bot.sandbox.faults import FaultQueue
 from bot.sandbox.limits import Budget, Context
-from bot.sandbox.model import Fault, MediaSpec, Posted, Stats, Tweet, TweetRef, User, UserRef
+from bot.sandbox.model import Fault, MediaSpec, PollSpec, Posted, Stats, Tweet, TweetRef, User, UserRef
 from bot.sandbox.switches import Switches, aware
 from bot.sandbox.text import mentioned_usernames
 
@@ -117,15 +117,21 @@ class World(Switches):
         media: Sequence[MediaSpec | Mapping[str, Any]] = (),
         id: str | None = None,
         lang: str | None = None,
+        poll: PollSpec | Mapping[str, Any] | None = None,
     ) -> TweetRef:
-        """Post `text` as `author` typed it (optionally in the past, as a reply, quote or with media)."""
+        """Post `text` as `author` typed it (optionally in the past, as a reply, quote, with media or a poll)."""
         with self.lock:
             user = self.user_by_username(author)
             if user is None:
                 raise ValueError(f"no user @{author} in the sandbox; add it first with add_user")
             when = self.now() if created_at is None else aware(created_at)
             specs = [m if isinstance(m, MediaSpec) else MediaSpec.from_json(m) for m in media]
+            asked = poll if poll is None or isinstance(poll, PollSpec) else PollSpec.from_json(poll)
+            if asked is not None and (specs or quote_of):
+                raise ValueError("a post with a poll can have no media and quote no post, as on X")
             tweet = self._create(user, text, when, reply_to, quote_of, specs, id, lang, via_api=False)
+            if asked is not None:
+                tweet.poll = derive.poll(asked, self._next_id(when), when)
             return TweetRef(tweet.id, tweet.conversation_id, tweet.author_id, tweet.created_at)
 
     def edit_tweet(self, tweet_id: str, text: str) -> TweetRef:
