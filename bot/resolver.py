@@ -269,6 +269,15 @@ class _Resolver:
                 raise _unavailable(target, self.fetched.problems.get(target), "the quoted post")
             root_id = quoted.conversation_id or quoted.id
             self.stored = self.store.get_thread(root_id)
+        stored = self.stored
+        if (
+            stored is not None
+            and stored.conversation_id != stored.root_id
+            and stored.author.id != self.summoned_author()
+        ):
+            # Found by its conversation: a thread answering someone else's post, and the summoned post is not its
+            # author's (the question's author, or another answer): not this thread.
+            self.stored = None if all(t.id != target for t in stored.tweets) else stored
         if self.stored is not None:
             return self.refresh(self.stored, target)
         assert root_id is not None

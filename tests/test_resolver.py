@@ -1033,6 +1033,12 @@ def test_a_thread_answering_someone_elses_post_is_unrolled_from_its_own_first_po
     again = resolve(api, store, summon(world, thread[-1]), settings, fresh_for=0)
     assert ([*thread, *more], (1, 1)) == (ids_of(again), cost(again))  # stored: its conversation searched again
     assert again.thread is not None and question == again.thread.conversation_id
+    # Under the post added since: no index holds it, the conversation leads to the stored thread
+    latest = resolve(api, store, summon(world, more[0]), settings, fresh_for=0)
+    assert ([*thread, *more], (1, 1)) == (ids_of(latest), cost(latest))
+    # Under bob's question itself: his lone post, not alice's thread found by the conversation
+    asked = resolve(api, store, summon(world, question), settings)
+    assert ("no_thread", "single_tweet") == (asked.outcome, asked.reason)
 
 
 def test_a_thread_answering_a_post_older_than_the_search_window_is_unrolled_whole(

@@ -91,6 +91,11 @@ class ThreadStore(StoreBase):
         )
         pipe = self.redis.pipeline(transaction=False)
         pipe.eval(SAVE_THREAD, len(keys), *keys, *args)
+        if thread.conversation_id != thread.root_id:
+            # A thread answering someone else's post: found from its conversation too, by a mention under one of its
+            # posts newer than the stored copy (no index holds those yet). Last saved wins; the resolver checks
+            # that the summoned post's author is the thread's.
+            pipe.hset(self.key("conversation-thread"), thread.conversation_id, thread.root_id)
         if release is not None:
             release.release_on(pipe)
         return bool(pipe.execute()[0])
@@ -120,10 +125,15 @@ class ThreadStore(StoreBase):
             pipe = self.redis.pipeline(transaction=False)
             self._find_on(pipe, root_id, tweet_id)
             answers = pipe.execute()
-        *found, holder = answers
-        thread = self._thread_of(*found) if found else None
+        if root_id:
+            raw, fetched, holder, answering = answers
+            thread = self._thread_of(raw, fetched)
+        else:
+            thread, (holder,), answering = None, answers, None
         if thread is None and holder and holder != root_id:
             thread = self.get_thread(holder)
+        if thread is None and answering:
+            thread = self.get_thread(answering)
         return thread
 
     def first_read(self, root_id: str | None, tweet_id: str, lock: Lock | None) -> FirstRead:
@@ -135,6 +145,8 @@ class ThreadStore(StoreBase):
         if root_id:
             self._get_thread_on(pipe, root_id)
         pipe.hget(self.key("tweet-root"), tweet_id)
+        if root_id:
+            pipe.hget(self.key("conversation-thread"), root_id)
 
     def _get_thread_on(self, pipe: Any, root_id: str) -> None:
         pipe.get(self.key("thread", root_id))
