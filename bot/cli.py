@@ -222,8 +222,9 @@ def never_queued(mention: str, store: Store) -> str:
     if cursor is not None and mention.isdigit() and int(mention) <= int(cursor):  # snowflakes: later is larger
         return (
             f"The poll cursor ({cursor}) is past it, so no poll will read it: either {asked_nothing}, or it was "
-            "beyond the reach of X's mentions timeline (the latest 800) when polled (see `mentions_beyond_reach` "
-            "in the log), or older than UNROLL_LOOKBACK at the bot's very first poll."
+            "beyond the reach of X's mentions timeline (the latest 800) when polled and recent search did not find "
+            "it either (see `mentions_beyond_reach` in the log), or older than UNROLL_LOOKBACK at the bot's very "
+            "first poll."
         )
     return f"Either {asked_nothing}, or no poll has reached it yet (`python -m bot doctor` shows the last poll)."
 

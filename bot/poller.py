@@ -257,7 +257,10 @@ def _poll(bot: Bot, lock: Lock, cursor: str | None) -> PollResult:
         tweets = [(t, p) for p in pages for t in p.data]
         oldest = beyond_reach(cursor, [t for t, _ in tweets], exhausted)
         if cursor is not None and oldest is not None:
-            recovery = recover_beyond_reach(bot, cursor, oldest)
+            if spending.over_budget(store, bot.settings):  # searching bills posts: not past the operator's budget
+                recovery = Recovery(cursor, oldest, lost="the daily budget (UNROLL_DAILY_BUDGET) is spent")
+            else:
+                recovery = recover_beyond_reach(bot, cursor, oldest)
     spending.record(store, bot.settings, usage)
     if recovery is not None:
         found = recovery.found()  # older than every polled one: the sort below queues them first

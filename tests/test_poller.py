@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from structlog.testing import capture_logs
 
-from bot import poller
+from bot import poller, spending
 from bot.apimodels import ApiTweet, ReferencedTweet, TweetsPage
 from bot.cli import never_queued
 from bot.poller import beyond_reach, edit_of_seen, poll_once, why_ignored
@@ -16,6 +16,7 @@ from bot.sandbox import SandboxServer
 from bot.spending import spent_today
 from bot.store import Store
 from bot.tweettext import snowflake_at
+from bot.xapi import Usage
 from config.settings import Settings
 from tests.helpers import READER, make_bot, post_thread, summon
 
@@ -272,6 +273,27 @@ def test_mentions_beyond_the_timelines_reach_are_recovered_by_recent_search(
     assert 1 == world.request_counts()["GET /2/tweets/search/recent"][200]
     billed = spent_today(store, bot.settings).counts
     assert (50, 800) == (billed.post_read, billed.mention_read)
+
+
+def test_mentions_beyond_reach_are_not_searched_for_past_the_daily_budget(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Searching bills posts: with UNROLL_DAILY_BUDGET spent, the poll queues what the timeline gave and says
+    why the rest was not looked for."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, requester_limit=0, daily_budget=1.0)
+    poll_once(bot)
+    spending.record(store, bot.settings, Usage(tweets_read=400))  # $2 of posts read today
+    mentions = [summon(world, thread[-1]) for _ in range(850)]
+
+    with capture_logs() as events:
+        result = poll_once(bot)
+
+    assert mentions[50:] == result.queued
+    assert "GET /2/tweets/search/recent" not in world.request_counts()
+    warned = [e for e in events if e["event"] == "mentions_beyond_reach"]
+    assert 1 == len(warned) and "daily budget" in warned[0]["done"]
 
 
 def test_a_failed_search_leaves_the_mentions_beyond_reach_said_and_counted(
