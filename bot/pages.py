@@ -335,9 +335,14 @@ GAP_NOTE = "A post of the thread was here: deleted, or no longer visible."
 
 
 def after_gaps(thread: Thread) -> list[bool]:
-    """For each post, whether the one it answers is not the post shown before it (deleted, out of sight)."""
+    """For each post, whether the one it answers is not the post shown before it (deleted, out of sight). The
+    first post answers nothing of the thread's, unless the thread's first post is gone (the thread is kept under
+    its id); a thread answering someone else's post starts with a reply to it, and that is no gap."""
     before = [None, *(t.id for t in thread.tweets)]
-    return [tweet.replied_to != before[index] for index, tweet in enumerate(thread.tweets)]
+    gaps = [tweet.replied_to != before[index] for index, tweet in enumerate(thread.tweets)]
+    if gaps:
+        gaps[0] = thread.tweets[0].replied_to is not None and thread.tweets[0].id != thread.root_id
+    return gaps
 
 
 def tweet_views(thread: Thread) -> list[TweetView]:

@@ -524,7 +524,10 @@ def test_a_deleted_post_between_two_shown_is_marked_where_it_was() -> None:
     assert 1 == html.count(note)
     assert html.index('id="t-1001"') < html.index(note) < html.index('id="t-1002"')
     assert note not in whole
-    thread.tweets[0].replied_to = "998"  # the first post shown answered one since deleted (the thread's first)
+    thread.tweets[0].replied_to = "998"  # a thread answering someone else's post 998: no gap at its start
+    assert 1 == renderer.render_html(thread, site=SITE).count(note)
+    # the first post shown answered one since deleted, the thread's first (the thread is kept under its id)
+    thread.root_id = "998"
     headless = renderer.render_html(thread, site=SITE)
     assert 2 == headless.count(note)
     assert headless.index(note) < headless.index('id="t-1000"')
