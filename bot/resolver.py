@@ -298,10 +298,12 @@ class _Resolver:
         request = self.request
         if request is None:
             return None
-        if request.replied_to_id:
+        if request.replied_to_id and request.replied_to_user_id:
             return request.replied_to_user_id
-        quoted = self.fetched.get(request.quoted_id) if request.quoted_id else None
-        return quoted.author_id if quoted is not None else None
+        # A quote, or a link pasted on the site (no mention to say whose post it is): the post was looked up.
+        summoned = request.quoted_id or request.replied_to_id
+        read = self.fetched.get(summoned) if summoned else None
+        return read.author_id if read is not None else None
 
     def refresh(self, stored: Thread, target: str) -> Resolution:
         """A thread unrolled before: only what is newer than its last tweet, nothing at all while fresh."""

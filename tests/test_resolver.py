@@ -1111,3 +1111,14 @@ def test_a_thread_crossing_the_windows_edge_reads_each_post_once(
 
     assert (thread, []) == (ids_of(result), gaps_of(result))
     assert len(thread) == cost(result)[1]
+
+
+def test_a_link_pasted_on_the_site_to_a_thread_answering_someone_elses_post_unrolls_that_thread(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    _, thread = answering_thread(world, asked=timedelta(hours=3), answered=timedelta(hours=2))
+    request = UnrollRequest(
+        source="web", mention_id=f"web-{thread[2]}", requester_id="web", replied_to_id=thread[2], conversation_id=None
+    )
+    result = resolve(api, store, request, settings)
+    assert ("resolved", thread) == (result.outcome, ids_of(result))
