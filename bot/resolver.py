@@ -80,6 +80,9 @@ class Resolution:
     root_id: str | None = None
     usage: Usage = field(default_factory=Usage)
     renamed_from: str | None = None  # the author's handle in the stored copy, when X now shows another
+    # "cached", but the stored copy was read by an earlier try of this very request (its worker died, or it
+    # waited for a rate-limit window, between saving the thread and replying): the request's own read.
+    own: bool = False
 
 
 class Reads:
@@ -309,11 +312,9 @@ class _Resolver:
         """A thread unrolled before: only what is newer than its last tweet, nothing at all while fresh."""
         if stored.conversation_id != stored.root_id:
             self.conv = stored.conversation_id  # an author's thread in someone else's conversation
+        own = self.request is not None and stored.fetched_for == self.request.mention_id
         if (self.now - stored.fetched_at).total_seconds() < self.fresh_for:
-            request = self.request
-            if request is not None and stored.fetched_for == request.mention_id:  # read by an earlier try of it
-                return Resolution("resolved", stored, reason="read_by_earlier_try", root_id=stored.root_id)
-            return Resolution("cached", stored, reason="fresh", root_id=stored.root_id)
+            return Resolution("cached", stored, reason="fresh", root_id=stored.root_id, own=own)
         root_id, author_id, last = stored.root_id, stored.author.id, stored.last_id
         complete = self.in_window(last) or self.settings.full_archive
         since = last if complete else None  # recent search refuses a since_id older than its window
@@ -326,7 +327,7 @@ class _Resolver:
         seen = self.fetched.users.get(author_id)  # the author as X shows them now (a renamed handle, say)
         thread = self.thread(root_id, author_of(seen) if seen else stored.author, target, complete=complete)
         if [t.id for t in thread.tweets] == [t.id for t in stored.tweets] and thread.author == stored.author:
-            return Resolution("cached", thread, reason="nothing_new", root_id=root_id)
+            return Resolution("cached", thread, reason="nothing_new", root_id=root_id, own=own)
         renamed = stored.author.username if thread.author.username != stored.author.username else None
         return Resolution("resolved", thread, root_id=root_id, renamed_from=renamed)
 

@@ -149,9 +149,10 @@ def _handle(
         # Left for a window known to be spent without asking X (claimed again before the reset): no attempt.
         bot.store.give_back_try(request.mention_id)
     elif not isinstance(done, tuple):  # left for later: the next attempt starts from what this one read
-        snapshot = reads.snapshot()
-        if snapshot is not None:
-            bot.store.keep_reads(request.mention_id, snapshot)
+        bot.store.note_attempt(request.mention_id, reads.snapshot(), whole.requests, whole.tweets_read)
+    elif done[0].request_id == entry_id:  # this attempt's record (not one found from an earlier entry)
+        done[0].api_requests += attempt.spent_requests  # …counting what earlier attempts spent
+        done[0].tweets_read += attempt.spent_reads
     return done
 
 
@@ -282,6 +283,8 @@ def process(
                 resolution = resolve(bot.api, store, request, settings, lock=lock, ahead=ahead, reads=reads)
             thread = resolution.thread
             handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
+            if resolution.own and handled.outcome == "cached":  # read by an earlier try of this request
+                handled.outcome = "replied"
             handled.reason = resolution.reason
             if thread is not None and not keep(store, resolution, thread, release=lock):
                 # The author had their threads removed: never unrolled again while the opt-out stands.
@@ -365,14 +368,13 @@ def remove_threads(
 
 
 def keep(store: Store, resolution: Resolution, thread: Thread, *, release: Lock | None = None) -> bool:
-    """Store what the resolution learnt: nothing for a fresh copy (or one an earlier try of the request saved),
-    the check's time when nothing was new;
+    """Store what the resolution learnt: nothing for a fresh copy, the check's time when nothing was new;
     the thread's lock (`release`) goes back with the write.
 
     False when the author opted out (nothing stored). A stored copy is never an opted-out author's: an opt-out
     is noted before their threads are removed, and no thread of theirs is saved after it (`save_thread`).
     """
-    if resolution.reason in ("fresh", "read_by_earlier_try"):  # the stored copy as it is
+    if resolution.outcome == "cached" and resolution.reason == "fresh":
         return True
     if resolution.outcome == "cached":
         store.touch_thread(thread.root_id, thread.fetched_at, release=release)

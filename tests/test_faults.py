@@ -599,7 +599,10 @@ def test_a_request_left_for_a_spent_search_window_does_not_read_the_root_again_a
     assert ({200: 1}, {429: 1, 200: 1}) == (counts["GET /2/tweets"], counts["GET /2/tweets/search/recent"])
     record = later.store.handled_one(mention)
     assert record is not None and (2, "replied", 12) == (record.attempts, record.outcome, record.tweets)
-    assert 0 == later.store.redis.exists(later.store.key("reads", mention), later.store.key("tries", mention))
+    # both attempts' cost: the root lookup and the refused search, then the search and the reply
+    assert (4, 12) == (record.api_requests, record.tweets_read)
+    kept = ("reads", "tries", "attempt-usage")
+    assert 0 == later.store.redis.exists(*(later.store.key(name, mention) for name in kept))
 
 
 @pytest.mark.slow

@@ -1122,3 +1122,24 @@ def test_a_link_pasted_on_the_site_to_a_thread_answering_someone_elses_post_unro
     )
     result = resolve(api, store, request, settings)
     assert ("resolved", thread) == (result.outcome, ids_of(result))
+
+
+def test_a_stored_copy_read_by_an_earlier_try_of_the_request_is_its_own_read_not_a_cache(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The request's earlier try saved the thread, then waited (a rate-limit window on the reply) or its worker
+    died: found again, fresh or checked for newer posts, the copy is this request's own read (`own`), which its
+    audit record says; another request's copy is not."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2))
+    request = summon(world, thread[-1])
+    first = resolve(api, store, request, settings)
+    assert first.thread is not None and request.mention_id == first.thread.fetched_for
+    store.save_thread(first.thread)
+
+    fresh = resolve(api, store, request, settings)
+    checked = resolve(api, store, request, settings, fresh_for=0)
+    other = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert [("cached", "fresh", True), ("cached", "nothing_new", True), ("cached", "fresh", False)] == [
+        (r.outcome, r.reason, r.own) for r in (fresh, checked, other)
+    ]

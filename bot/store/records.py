@@ -25,6 +25,9 @@ class Attempt:
     tries: int = 1  # attempts begun, this one included (a rate-limit wait or a killed worker's try counts)
     record: ReplyRecord | None = None
     reads: str | None = None  # what earlier tries read, kept for this one (`keep_reads`)
+    # What earlier, unfinished attempts spent (`note_attempt`): the audit record of the one that finishes counts it.
+    spent_requests: int = 0
+    spent_reads: int = 0
     answers: list[Any] = field(default_factory=list)  # of the commands `also` queued
 
 
@@ -87,15 +90,17 @@ class RecordStore(StoreBase):
             pipe.incr(tries)  # counted before the lock is known: given back below when it was not taken
             pipe.expire(tries, REPLY_RECORD_TTL)
             pipe.get(self.key("reads", mention_id))
+            pipe.hgetall(self.key("attempt-usage", mention_id))
             if also is not None:
                 also(pipe)
 
-        got, (failures, raw, begun, _, kept, *more) = lock.acquire_with(reads)
+        got, (failures, raw, begun, _, kept, spent, *more) = lock.acquire_with(reads)
         if not got:
             self.redis.decr(tries)  # not an attempt of this worker's: another one holds the mention
             return Attempt(None, answers=more)
         record = ReplyRecord.model_validate_json(raw) if raw else None
-        return Attempt(lock, int(failures or 0), int(begun), record, kept, more)
+        requests, posts = int(spent.get("requests", 0)), int(spent.get("tweets_read", 0))
+        return Attempt(lock, int(failures or 0), int(begun), record, kept, requests, posts, more)
 
     def give_back_try(self, mention_id: str) -> None:
         """Uncount an attempt that never asked X (it met a window known to be spent): a wait, not a try."""
@@ -104,6 +109,17 @@ class RecordStore(StoreBase):
     def keep_reads(self, mention_id: str, snapshot: str) -> None:
         """Keep what a try read (`Reads.snapshot`) for the request's next attempt; forgotten when it finishes."""
         self.redis.set(self.key("reads", mention_id), snapshot, ex=READS_TTL)
+
+    def note_attempt(self, mention_id: str, snapshot: str | None, requests: int, tweets_read: int) -> None:
+        """An attempt left unfinished: what it read (`keep_reads`) and what it spent, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        if snapshot is not None:
+            pipe.set(self.key("reads", mention_id), snapshot, ex=READS_TTL)
+        usage = self.key("attempt-usage", mention_id)
+        pipe.hincrby(usage, "requests", requests)
+        pipe.hincrby(usage, "tweets_read", tweets_read)
+        pipe.expire(usage, REPLY_RECORD_TTL)
+        pipe.execute()
 
     def clear_posting(self, mention_id: str) -> None:
         """Forget an attempt X answered without posting (429, a refusal): the next attempt starts clean."""
@@ -185,7 +201,8 @@ class RecordStore(StoreBase):
         pipe = self.redis.pipeline(transaction=True)
         self._record_on(pipe, handled)
         # What earlier tries read, if any was kept, and the count of tries: done with.
-        pipe.delete(self.key("reads", handled.mention_id), self.key("tries", handled.mention_id))
+        mention = handled.mention_id
+        pipe.delete(self.key("reads", mention), self.key("tries", mention), self.key("attempt-usage", mention))
         if entry_id is not None:
             pipe.xack(self.stream, GROUP, entry_id)
             pipe.xdel(self.stream, entry_id)
