@@ -96,11 +96,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         log.info("run_once_done", finished=ran.finished, waiting=ran.waiting, poll_failed=ran.poll_failed is not None)
         if ran.poll_failed is not None:
             raise ran.poll_failed  # exit 75: X could not be polled; what was queued was worked through
-        if ran.waiting:
-            sys.stderr.write(
-                f"{ran.waiting} request(s) wait for a rate-limit window's reset or a retry; nothing was lost, "
-                "run again later.\n"
-            )
+        if ran.waiting or ran.gaps:
+            waits = [f"{ran.waiting} request(s) wait for a rate-limit window's reset or a retry"] if ran.waiting else []
+            if ran.gaps:
+                waits.append(f"mentions beyond the timeline's reach wait for recent search ({ran.gaps} range(s))")
+            sys.stderr.write(f"{'; '.join(waits)}; nothing was lost, run again later.\n")
             return EX_TEMPFAIL
         return 0
     if args.no_web:

@@ -16,7 +16,7 @@ import structlog
 
 from bot import metrics, spending
 from bot.apimodels import ApiTweet, TweetsPage
-from bot.errors import ApiError
+from bot.errors import ApiError, ApiUnavailable, RateLimited
 from bot.models import HandledRequest, UnrollRequest
 from bot.resolver import RECENT_WINDOW, WINDOW_MARGIN, in_recent_window
 from bot.runtime import Bot
@@ -34,6 +34,7 @@ LOCK_TIMEOUT = 15.0  # renewed every third of it while a poll runs; a dead polle
 # Recent search pages (of 100) one poll may spend on mentions beyond the timeline's reach: 2,000 posts, US$10 at
 # X's US$0.005 per post read. A bigger gap is searched down to there, and the rest said lost.
 SEARCH_PAGES = 20
+GAPS_PER_POLL = 3  # gaps left by earlier polls (search failed, rate limited) searched again per poll
 
 
 @dataclass
@@ -94,12 +95,28 @@ class Recovery:
     start: datetime | None = None  # the window's start, searched from when the cursor is older than the window
     lost: str = ""  # why mentions may still be missing; "" when search found them all
     lost_before: datetime | None = None  # set when all that is missing is older than this
+    retry: bool = False  # what is missing may still be found: a later poll searches again (`kept`)
 
     def found(self) -> list[tuple[ApiTweet, TweetsPage]]:
         """The mentions found, once each and strictly inside the gap: any other was read by an earlier poll or by
         this one's timeline, and would be queued twice."""
         low, high = int(self.cursor), int(self.oldest)
         return list({t.id: (t, p) for p in self.pages for t in p.data if low < int(t.id) < high}.values())
+
+    @property
+    def kept(self) -> tuple[str, str] | None:
+        """The gap a later poll searches again: from the cursor to the oldest mention found (search pages newest
+        first), when search could not finish now (a rate limit, an outage, its page cap, the budget)."""
+        if not self.retry:
+            return None
+        return self.cursor, min([self.oldest, *(t.id for t, _ in self.found())], key=int)
+
+
+def recover(bot: Bot, cursor: str, oldest: str) -> Recovery:
+    """`recover_beyond_reach`, unless the daily budget is spent: searching bills posts, so the gap waits."""
+    if spending.over_budget(bot.store, bot.settings):
+        return Recovery(cursor, oldest, lost="the daily budget (UNROLL_DAILY_BUDGET) is spent", retry=True)
+    return recover_beyond_reach(bot, cursor, oldest)
 
 
 def recover_beyond_reach(bot: Bot, cursor: str, oldest: str) -> Recovery:
@@ -133,16 +150,19 @@ def recover_beyond_reach(bot: Bot, cursor: str, oldest: str) -> Recovery:
                 if recovery.start is not None:
                     recovery.lost, recovery.lost_before = "older than recent search's 7 days", recovery.start
                 return recovery
-        recovery.lost = f"more than the {SEARCH_PAGES} pages of recent search a poll spends"
-    except ApiError as exc:  # RateLimited and the rest: the poll goes on with what the timeline gave
+        recovery.lost, recovery.retry = f"more than the {SEARCH_PAGES} pages of recent search a poll spends", True
+    except (RateLimited, ApiUnavailable) as exc:  # for now: a later poll searches again
+        recovery.lost, recovery.retry = f"recent search failed: {exc}", True
+    except ApiError as exc:  # refused for good: the poll goes on with what the timeline gave
         recovery.lost = f"recent search failed: {exc}"
     return recovery
 
 
 def report_recovery(bot: Bot, recovery: Recovery, found: list[str]) -> None:
-    """Say what search recovered: at info when it found every mention; else, once per poll, warn (and count) that
-    mentions posted between the cursor and the oldest one read (timeline or search) were not read: the cursor
-    moves past them (else every poll would read the same 800), so they will not be answered."""
+    """Say what search recovered: at info when it found every mention; else warn that mentions posted between the
+    cursor and the oldest one read (timeline or search) were not read: kept for a later poll's search when that
+    may still find them, else lost (the cursor moves past them, else every poll would read the same 800), and
+    counted."""
     read, prices = sum(len(p.data) for p in recovery.pages), bot.settings
     billed = (
         f"{read} posts read by recent search at US${prices.price_post_read} each "
@@ -162,11 +182,14 @@ def report_recovery(bot: Bot, recovery: Recovery, found: list[str]) -> None:
         since=since.isoformat(),
         until=until.isoformat(),
         gap_seconds=(until - since).total_seconds(),
-        done=f"not read ({recovery.lost}): the cursor moved past them, mentions posted in between are not answered",
+        done=f"not read yet ({recovery.lost}): searched again at the next poll"
+        if recovery.retry
+        else f"not read ({recovery.lost}): the cursor moved past them, mentions posted in between are not answered",
         fix=f"poll more often (UNROLL_POLL_INTERVAL): fewer than {MENTIONS_REACH} mentions between two polls",
         billed=billed,
     )
-    metrics.observe_beyond_reach(bot.store)
+    if not recovery.retry:
+        metrics.observe_beyond_reach(bot.store)
 
 
 def action_of(bot: Bot, text: str) -> str | None:
@@ -233,13 +256,13 @@ def why_ignored(bot: Bot, tweet: ApiTweet, page: TweetsPage, cursor: str | None 
 
 def poll_once(bot: Bot) -> PollResult:
     """Fetch new mentions, queue the requests among them and move the cursor, holding the poller lock."""
-    lock, cursor = bot.store.begin_poll(LOCK_TIMEOUT)
+    lock, cursor, gaps = bot.store.begin_poll(LOCK_TIMEOUT)
     if lock is None:
         log.info("poll_skipped", reason="another_poller_holds_the_lock")
         return PollResult(polled=False)
     try:
         with bot.store.batched():
-            return _poll(bot, lock, cursor)
+            return _poll(bot, lock, cursor, gaps)
     finally:
         if lock.held():  # the poll failed before it could give the lock back with its requests
             try:
@@ -248,21 +271,19 @@ def poll_once(bot: Bot) -> PollResult:
                 log.warning("poll_lock_lost", error=str(exc))
 
 
-def _poll(bot: Bot, lock: Lock, cursor: str | None) -> PollResult:
+def _poll(bot: Bot, lock: Lock, cursor: str | None, gaps: list[tuple[str, str]] | None = None) -> PollResult:
+    """One poll; `gaps`: mentions beyond the timeline's reach that earlier polls could not search for yet."""
     store = bot.store
     started = datetime.now(UTC)
-    recovery = None
+    again = (gaps or [])[:GAPS_PER_POLL]
     with bot.api.metered() as usage, keep_alive(LOCK_TIMEOUT / 3, lock.reacquire):  # paging can take a while
         pages, exhausted = fetch_mentions(bot, cursor)
         tweets = [(t, p) for p in pages for t in p.data]
         oldest = beyond_reach(cursor, [t for t, _ in tweets], exhausted)
-        if cursor is not None and oldest is not None:
-            if spending.over_budget(store, bot.settings):  # searching bills posts: not past the operator's budget
-                recovery = Recovery(cursor, oldest, lost="the daily budget (UNROLL_DAILY_BUDGET) is spent")
-            else:
-                recovery = recover_beyond_reach(bot, cursor, oldest)
+        wanted = [*again, (cursor, oldest)] if cursor is not None and oldest is not None else again
+        recoveries = [recover(bot, since, until) for since, until in wanted]
     spending.record(store, bot.settings, usage)
-    if recovery is not None:
+    for recovery in recoveries:
         found = recovery.found()  # older than every polled one: the sort below queues them first
         tweets += found
         report_recovery(bot, recovery, [t.id for t, _ in found])
@@ -290,6 +311,8 @@ def _poll(bot: Bot, lock: Lock, cursor: str | None) -> PollResult:
         release=lock,
         limit=bot.settings.requester_limit,
         window=REQUESTER_WINDOW,
+        gaps_searched=again,  # searched again: done with, or kept anew below
+        gaps_kept=[kept for r in recoveries if (kept := r.kept) is not None],
     )
     ignored += [(request, "requester_limit") for request in requests if request.mention_id in refused]
     for request, reason in ignored:

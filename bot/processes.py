@@ -181,6 +181,7 @@ class CronRun:
     finished: int
     waiting: int
     poll_failed: ApiUnavailable | RateLimited | None = None
+    gaps: int = 0  # ranges of mentions beyond the timeline's reach still to be searched for
 
 
 def run_for_cron(bot: Bot) -> CronRun:
@@ -193,7 +194,7 @@ def run_for_cron(bot: Bot) -> CronRun:
         log.warning("poll_failed", error=str(exc), endpoint=exc.endpoint)
         failed = exc
     finished = drain(bot, consumer_name())
-    return CronRun(finished, bot.store.queue_depth(), failed)
+    return CronRun(finished, bot.store.queue_depth(), failed, len(bot.store.mention_gaps()))
 
 
 def in_thread(target: Callable[..., None], *args: Any, name: str) -> threading.Thread:

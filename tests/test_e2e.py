@@ -259,6 +259,27 @@ def test_a_cron_run_says_run_again_while_requests_wait_and_answers_them_even_whe
     assert "Traceback" not in polled_not.stderr
 
 
+def test_a_cron_run_says_run_again_while_mentions_beyond_the_timelines_reach_wait_for_search(
+    sandbox: SandboxServer, bot_env: dict[str, str]
+) -> None:
+    """850 summons since the last run, and recent search down: the 800 the timeline gives are answered (dry run),
+    the 50 older wait for search, and `run --once` exits 75 saying so; the next run, search back, answers them
+    and exits 0."""
+    env = dict(bot_env, UNROLL_DRY_RUN="true", UNROLL_REQUESTER_LIMIT="0")
+    thread = load_reference_thread(sandbox.world)
+    assert 0 == bot(env, "run", "--once").returncode  # the cursor
+    for _ in range(850):
+        add_unroll_request(sandbox.world, thread.last_id, bot=BOT_HANDLE)
+    sandbox.world.inject_fault("GET", "/2/tweets/search/recent", status=503, count=3)
+
+    first = bot(env, "run", "--once")
+
+    assert 75 == first.returncode, first.stderr[-3000:]
+    assert "mentions beyond the timeline's reach wait for recent search (1 range(s)); nothing was lost" in first.stderr
+    sandbox.world.clear_faults()
+    assert 0 == bot(env, "run", "--once").returncode
+
+
 @pytest.mark.parametrize("command", [["run", "--once"], ["run"], ["poll"], ["work"]])
 def test_missing_credentials_are_named_at_start_up(bot_env: dict[str, str], command: list[str]) -> None:
     """Without the OAuth credentials no process starts; each says which ones are missing."""

@@ -294,14 +294,16 @@ def test_mentions_beyond_reach_are_not_searched_for_past_the_daily_budget(
     assert "GET /2/tweets/search/recent" not in world.request_counts()
     warned = [e for e in events if e["event"] == "mentions_beyond_reach"]
     assert 1 == len(warned) and "daily budget" in warned[0]["done"]
+    assert 1 == len(store.mention_gaps())  # searched once the budget allows
 
 
-def test_a_failed_search_leaves_the_mentions_beyond_reach_said_and_counted(
+def test_a_failed_search_keeps_the_gap_for_the_next_poll_which_queues_the_rest(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
-    """When recent search fails, the poll does not: it queues the latest 800 the timeline gave, and says once
-    (`mentions_beyond_reach`, naming the cursor, the oldest mention read and the failure) that the 50 oldest were
-    not read, and counts it, instead of moving the cursor past them in silence."""
+    """When recent search fails (an outage, a rate limit), the poll does not: it queues the latest 800 the
+    timeline gave, says (`mentions_beyond_reach`, naming the cursor, the oldest mention read and the failure) that
+    the 50 oldest are not read yet, and keeps the gap in Redis; the next poll searches it again and queues them.
+    Nothing is lost, nothing is counted lost, and `run --once` hears "run again later" meanwhile."""
     world = sandbox.world
     thread = post_thread(world, 2)
     bot = make_bot(settings, store, requester_limit=0)
@@ -318,16 +320,22 @@ def test_a_failed_search_leaves_the_mentions_beyond_reach_said_and_counted(
     assert [(cursor, mentions[50], 0, "warning")] == [
         (e["cursor"], e["oldest_read"], e["recovered"], e["log_level"]) for e in warned
     ]
-    assert "recent search failed" in warned[0]["done"]
-    assert {(): 1} == store.counters("mentions_beyond_reach")
+    assert "recent search failed" in warned[0]["done"] and "searched again at the next poll" in warned[0]["done"]
+    assert ({}, [(cursor, mentions[50])]) == (store.counters("mentions_beyond_reach"), store.mention_gaps())
     assert never_queued(mentions[0], store).startswith(f"The poll cursor ({mentions[-1]}) is past it")
 
+    world.clear_faults()
+    later = poll_once(bot)
 
-def test_a_search_that_stops_at_its_page_cap_queues_what_it_found_and_warns_of_the_rest(
+    assert (mentions[:50], []) == (later.queued, store.mention_gaps())
+    assert mentions[50:] + mentions[:50] == queued(store)  # each once, the recovered ones after
+
+
+def test_a_search_that_stops_at_its_page_cap_queues_what_it_found_and_the_next_poll_the_rest(
     sandbox: SandboxServer, settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A gap bigger than the search pages a poll spends: the newest part of it is queued, and the warning names
-    the oldest mention search found, below which the rest is lost."""
+    """A gap bigger than the search pages a poll spends: the newest part of it is queued, the warning names the
+    oldest mention search found, and the gap below it is kept for the next poll, which queues the rest."""
     monkeypatch.setattr(poller, "SEARCH_PAGES", 1)
     world = sandbox.world
     thread = post_thread(world, 2)
@@ -341,7 +349,8 @@ def test_a_search_that_stops_at_its_page_cap_queues_what_it_found_and_warns_of_t
     assert mentions[100:] == result.queued
     warned = [e for e in events if e["event"] == "mentions_beyond_reach"]
     assert [(cursor, mentions[100], 100)] == [(e["cursor"], e["oldest_read"], e["recovered"]) for e in warned]
-    assert {(): 1} == store.counters("mentions_beyond_reach")
+    assert ({}, [(cursor, mentions[100])]) == (store.counters("mentions_beyond_reach"), store.mention_gaps())
+    assert (mentions[:100], []) == (poll_once(bot).queued, store.mention_gaps())
 
 
 def test_a_cursor_older_than_search_s_seven_days_recovers_from_the_window_s_start(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -12,6 +12,12 @@ import structlog
 
 from bot.models import UnrollRequest, utcnow
 from bot.store.base import GROUP, Lock, StoreBase, T
+
+
+def _gap(member: str) -> tuple[str, str]:
+    since, _, until = member.partition(":")
+    return since, until
+
 
 log = structlog.get_logger(__name__)
 
@@ -58,12 +64,22 @@ class StreamStore(StoreBase):
     def get_cursor(self) -> str | None:
         return cast(str | None, self.redis.get(self.key("cursor")))
 
-    def begin_poll(self, timeout: float) -> tuple[Lock | None, str | None]:
+    def begin_poll(self, timeout: float) -> tuple[Lock | None, str | None, list[tuple[str, str]]]:
         """Take the poller lock and read the cursor in one round trip: (the lock, or None when another poller
-        holds it; the cursor). The lock goes back with the poll's `enqueue`."""
+        holds it; the cursor; the gaps of mentions beyond the timeline's reach that wait for a search). The lock
+        goes back with the poll's `queue_poll`."""
         lock = self.lock("poller", timeout)
-        got, (cursor,) = lock.acquire_with(lambda pipe: pipe.get(self.key("cursor")))
-        return (lock if got else None), cast(str | None, cursor)
+
+        def reads(pipe: Any) -> None:
+            pipe.get(self.key("cursor"))
+            pipe.smembers(self.key("mention-gaps"))
+
+        got, (cursor, gaps) = lock.acquire_with(reads)
+        return (lock if got else None), cast(str | None, cursor), sorted(_gap(g) for g in gaps)
+
+    def mention_gaps(self) -> list[tuple[str, str]]:
+        """Ranges of mentions (ids, both exclusive) beyond the timeline's reach that wait for a search."""
+        return sorted(_gap(g) for g in cast(set[str], self.redis.smembers(self.key("mention-gaps"))))
 
     def ensure_group(self, *, again: bool = False) -> None:
         """Create the stream and its consumer group if they don't exist yet (asked once per Store)."""
@@ -108,10 +124,13 @@ class StreamStore(StoreBase):
         release: Lock | None,
         limit: int,
         window: float,
+        gaps_searched: Sequence[tuple[str, str]] = (),
+        gaps_kept: Sequence[tuple[str, str]] = (),
     ) -> list[str]:
         """A poll's last write, one transaction: each request counted for its reader in the current window and
         put on the stream unless that reader is over `limit` (0: no limit), the cursor moved, the poll's time
-        and held counters, the poller lock given back. Returns the mentions refused for the limit."""
+        and held counters, the gaps of mentions it searched again forgotten and those left to search noted, the
+        poller lock given back. Returns the mentions refused for the limit."""
         self.ensure_group()
         bucket = str(int(polled_at.timestamp() // window))
         keys = [self.stream, self.key("cursor"), *(self.key("requester", r.requester_id, bucket) for r in requests)]
@@ -121,6 +140,10 @@ class StreamStore(StoreBase):
         pipe = self.redis.pipeline(transaction=True)
         pipe.eval(QUEUE_LIMITED, len(keys), *keys, *args)
         pipe.set(self.key("last-poll"), polled_at.isoformat())
+        if gaps_searched:
+            pipe.srem(self.key("mention-gaps"), *(f"{since}:{until}" for since, until in gaps_searched))
+        if gaps_kept:
+            pipe.sadd(self.key("mention-gaps"), *(f"{since}:{until}" for since, until in gaps_kept))
         if release is not None:
             release.release_on(pipe)
         return [str(mention) for mention in self._execute_with_held(pipe)[0]]
