@@ -29,9 +29,10 @@ posts the thread quotes are looked up together in one more request):
   search may leave out its last 30 seconds): +1 lookup per two posts climbed from it, no post read twice.
 - the thread's first post deleted (or its author suspended, which X answers alike): +1 lookup of the summoned
   post; when it is a self-reply, the thread is the author's chain from the deleted post on, found as usual.
-- the summoned post another author's while the conversation's first post is no thread (one post): +1 search
-  of that author's posts in the conversation; their own thread, when the summoned post is in one, answers
-  the first post (a thread replying to a question or a news post) and is kept under its own first post.
+- the summoned post another author's than the conversation's first post (a reply of someone else's, or a
+  thread answering a question, a news post, another thread): +1 search of that author's posts in the
+  conversation (a stored copy of the conversation's thread, while fresh, answers without it); their own
+  thread, when the summoned post is in one of two posts or more, is the page, kept under its own first post.
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 
@@ -250,7 +251,6 @@ class _Resolver:
         # The conversation the thread is part of, when it is not the thread's own: an author's thread answering
         # someone else's post (its first post is a reply to it) lives in that post's conversation.
         self.conv: str | None = None
-        self.root_author: str | None = None  # who wrote the conversation's first post, once read
         self.gone_author: str | None = None
 
     def in_window(self, tweet_id: str) -> bool:
@@ -272,28 +272,20 @@ class _Resolver:
                 raise _unavailable(target, self.fetched.problems.get(target), "the quoted post")
             root_id = quoted.conversation_id or quoted.id
             self.stored = self.store.get_thread(root_id)
-        stored = self.stored
-        if (
-            stored is not None
-            and stored.conversation_id != stored.root_id
-            and stored.author.id != self.summoned_author()
-        ):
-            # Found by its conversation: a thread answering someone else's post, and the summoned post is not its
-            # author's (the question's author, or another answer): not this thread.
-            self.stored = None if all(t.id != target for t in stored.tweets) else stored
+        stored, other = self.stored, self.summoned_author()
+        if stored is not None and other not in (None, stored.author.id) and all(t.id != target for t in stored.tweets):
+            # The summoned post is another author's, and not in the stored thread: it may be in their own thread
+            # answering this one.
+            if stored.conversation_id != stored.root_id:
+                self.stored = None  # found by its conversation, itself such an answer: not this thread
+            elif (self.now - stored.fetched_at).total_seconds() >= self.fresh_for and other is not None:
+                own = self.subthread(stored.conversation_id, other, target)  # (while fresh, the copy answers)
+                if own is not None:
+                    return own
         if self.stored is not None:
             return self.refresh(self.stored, target)
         assert root_id is not None
-        resolution = self.new(root_id, target)
-        other = self.summoned_author()
-        lone = resolution.outcome == "no_thread" or (
-            resolution.thread is not None and len(resolution.thread.tweets) < 2
-        )
-        if lone and other is not None and other != self.root_author:
-            # The conversation's first post is no thread, and the summoned post is someone else's: their own
-            # thread may answer that post (a thread replying to a question or a news post).
-            return self.subthread(root_id, other, target) or resolution
-        return resolution
+        return self.new(root_id, target)
 
     def summoned_author(self) -> str | None:
         """Who wrote the summoned post, when known without a read: the mention says whose post it answers; a
@@ -346,7 +338,13 @@ class _Resolver:
         if root is None:
             gone = _unavailable(root_id, self.fetched.problems.get(root_id), "the thread's first post")
             root = self.first_post_deleted(root_id, target, gone)
-        self.root_author = root.author_id
+        other = self.summoned_author()
+        if other is not None and root.author_id and other != root.author_id:
+            # The summoned post is someone else's than the conversation's first post: their own thread, when it
+            # is in one, answers that post (a thread replying to a question, a news post, another thread).
+            own = self.subthread(root_id, other, target)
+            if own is not None:
+                return own
         user = self.fetched.users.get(root.author_id or "")
         if user is None:
             raise ThreadNotFound(f"the author of {root_id} cannot be seen", reason="suspended")
@@ -475,7 +473,10 @@ class _Resolver:
             for kept in self.stored.tweets:
                 parent = canon(kept.replied_to) if kept.replied_to else None
                 nodes[canon(kept.id)] = Node(canon(kept.id), author, parent, author if parent else None)
+        summon = self.request.mention_id if self.request is not None else None
         for tweet in self.fetched.tweets.values():
+            if tweet.id == summon:
+                continue  # the "@bot unroll" itself, a self-reply when the author asks under their own thread
             if tweet.conversation_id in (root_id, root, self.conv) or tweet.id == root:
                 node = Node(tweet.id, tweet.author_id or "", self.fetched.parent(tweet), tweet.in_reply_to_user_id)
                 nodes.setdefault(tweet.id, node)

@@ -146,14 +146,15 @@ def test_someone_elses_reply_is_not_looked_up_when_search_misses_it(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
     """A reader summoning under another reader's reply: that reply is no part of the thread and search (from:
-    the author) never returns it, so no lookup is spent on it."""
+    the author) never returns it, so no lookup is spent on it. Whether it is in a thread of its author's (one
+    answering this one) is one search of their posts in the conversation."""
     thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
     aside = world.add_tweet(READER, "nice thread", reply_to=thread[1], created_at=world.now() - timedelta(minutes=30))
 
     result = resolve(api, store, summon(world, aside.id), settings)
 
     assert thread == ids_of(result)
-    assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+    assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 2} == result.usage.by_endpoint
 
 
 def test_refresh_does_not_look_up_the_authors_older_answer_to_a_reader(
@@ -914,15 +915,15 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
 
 
 def model_chain(conversation: Conversation) -> tuple[list[str], str | None]:
-    """The thread the resolver should find: the first author's (brute force) unless that is one post and the
-    summoned post is another author's, in a chain of theirs of two posts or more, which starts below the last
-    post up from it that is not theirs (or is gone); and that other author when they were looked for."""
+    """The thread the resolver should find: the summoned post's author's own chain of two posts or more when they
+    are not the first author (it starts below the last post up from it that is not theirs, or is gone), else the
+    first author's (brute force); and that other author when they were looked for."""
     chain = brute_force(conversation)
     visible = known(conversation)
     authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
     target, root = conversation.target, conversation.tweets[0][0]
     author = authors[target]
-    if len(chain) >= 2 or author == "1" or root not in visible:
+    if author == "1" or root not in visible:
         return chain, None
     if target not in visible:
         return chain, author
@@ -1025,8 +1026,8 @@ def test_a_thread_answering_someone_elses_post_is_unrolled_from_its_own_first_po
     assert ("resolved", thread) == (result.outcome, ids_of(result))
     assert result.thread is not None and (thread[0], question) == (result.thread.root_id, result.thread.conversation_id)
     assert AUTHOR == result.thread.author.username and [] == gaps_of(result)
-    # bob's post and its (empty) search of his thread, then alice's posts in the conversation: each read once
-    assert (3, 1 + len(thread)) == cost(result)
+    # bob's post (whose is it?), then alice's posts in the conversation: each read once
+    assert (2, 1 + len(thread)) == cost(result)
 
     store.save_thread(result.thread)
     more = post_thread_after(world, thread[-1], ["6/ and one more"], [world.now() - timedelta(minutes=5)])
@@ -1143,3 +1144,42 @@ def test_a_stored_copy_read_by_an_earlier_try_of_the_request_is_its_own_read_not
     assert [("cached", "fresh", True), ("cached", "nothing_new", True), ("cached", "fresh", False)] == [
         (r.outcome, r.reason, r.own) for r in (fresh, checked, other)
     ]
+
+
+def test_an_author_summoning_under_their_own_thread_does_not_find_their_summon_in_it(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author's own "@bot unroll" under their last post is a self-reply search returns (once its 30 seconds
+    are past): it is the request, not a post of the thread."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    mention = world.add_tweet(AUTHOR, f"@{BOT_HANDLE} unroll", reply_to=thread[-1])
+    request = UnrollRequest(
+        mention_id=mention.id,
+        requester_id=mention.author_id,
+        requester_username=AUTHOR,
+        conversation_id=mention.conversation_id,
+        replied_to_id=thread[-1],
+        replied_to_user_id=world.tweets[thread[-1]].author_id,
+        text=f"@{BOT_HANDLE} unroll",
+    )
+    assert thread == ids_of(resolve(api, store, request, settings))
+
+
+def test_a_thread_answering_another_thread_is_the_one_summoned_under(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """bob's 3-post thread, and alice's 4-post thread answering its last post: summoned under alice's posts, the
+    page is alice's thread (the README promises the thread of the post replied to), new or with bob's stored;
+    under bob's, bob's."""
+    start = world.now() - timedelta(hours=3)
+    bobs = post_thread(world, numbered(3), start=start, author="bob")
+    alices = post_thread_after(world, bobs[-1], numbered(4), [start + timedelta(hours=1, minutes=m) for m in range(4)])
+
+    under_alice = resolve(api, store, summon(world, alices[2]), settings)
+    under_bob = resolve(api, store, summon(world, bobs[1]), settings)
+    assert under_bob.thread is not None
+    store.save_thread(under_bob.thread)
+    with_bobs_stored = resolve(api, store, summon(world, alices[-1]), settings, fresh_for=0)
+
+    assert (alices, alices, bobs) == (ids_of(under_alice), ids_of(with_bobs_stored), ids_of(under_bob))
+    assert under_alice.thread is not None and "alice" == under_alice.thread.author.username

@@ -130,8 +130,8 @@ class ThreadStore(StoreBase):
             thread = self._thread_of(raw, fetched)
         else:
             thread, (holder,), answering = None, answers, None
-        if thread is None and holder and holder != root_id:
-            thread = self.get_thread(holder)
+        if holder and holder != root_id:  # the post is in another thread of the conversation (one answering it)
+            thread = self.get_thread(holder) or thread
         if thread is None and answering:
             thread = self.get_thread(answering)
         return thread
