@@ -607,6 +607,8 @@ def resolve(
     thread resolve one at a time; the caller gives it back. `ahead`: that first read, made by the caller on
     a round trip of its own (`Store.first_read`). `reads`: what an earlier try of the same request read, kept
     by the caller across its quick retries."""
+    if settings.full_archive and not archive_refused(api) and store.archive_refused():
+        api.archive_refused_at = time.monotonic()  # another process (an earlier `run --once`) was refused
     if settings.full_archive and archive_refused(api):
         settings = settings.model_copy(update={"full_archive": False})
     resolver = _Resolver(api, store, settings, now or utcnow(), fresh_for, lock, ahead, reads)
@@ -620,6 +622,7 @@ def resolve(
                 # The app has no full-archive access (403 client-forbidden): a refusal for good, not a failure of
                 # this request. Resolve as without it (recent search, climbing), and don't ask again for a while.
                 api.archive_refused_at = time.monotonic()
+                store.note_archive_refused(ARCHIVE_REFUSED_FOR)  # for every process, a later `run --once` too
                 log.error(
                     "full_archive_refused",
                     error=str(exc),

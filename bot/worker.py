@@ -23,7 +23,7 @@ from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLim
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest, utcnow
 from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
-from bot.resolver import Reads, Resolution, first_lookup, resolve
+from bot.resolver import FRESH_FOR, Reads, Resolution, first_lookup, resolve
 from bot.runtime import Bot
 from bot.store import Attempt, FirstRead, Lock, Store, keep_alive
 from bot.xapi import Usage
@@ -280,7 +280,12 @@ def process(
     with bot.api.metered() as usage, thread_lock(bot, request, guard) as lock:
         try:
             with metrics.timed(store, "resolve_seconds"):
-                resolution = resolve(bot.api, store, request, settings, lock=lock, ahead=ahead, reads=reads)
+                # A page's "look for newer posts" asks X whatever the stored copy's age (it is asked at most every
+                # five minutes per thread); a mention is served a copy fetched less than a minute ago.
+                fresh_for = 0.0 if request.source == "refresh" else FRESH_FOR
+                resolution = resolve(
+                    bot.api, store, request, settings, lock=lock, ahead=ahead, reads=reads, fresh_for=fresh_for
+                )
             thread = resolution.thread
             handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
             if resolution.own and handled.outcome == "cached":  # read by an earlier try of this request

@@ -1091,6 +1091,11 @@ def test_full_archive_refused_to_the_app_resolves_as_without_it_and_is_not_asked
     assert ["full_archive_refused"] == [e["event"] for e in logs if e["log_level"] == "error"]
     assert {403: 1} == world.request_counts()["GET /2/tweets/search/all"]
     assert "GET /2/tweets/search/all" not in later.usage.by_endpoint
+    # …nor another process (a later `run --once`): the refusal is kept in Redis
+    elsewhere = XApi(settings)
+    third = post_thread(world, numbered(2), start=world.now() - timedelta(days=15))
+    assert third == ids_of(resolve(elsewhere, store, summon(world, third[-1]), archive))
+    assert {403: 1} == world.request_counts()["GET /2/tweets/search/all"]
 
 
 def test_a_thread_crossing_the_windows_edge_reads_each_post_once(

@@ -247,6 +247,13 @@ class RecordStore(StoreBase):
         if ttl > 0:
             self.redis.set(self.key("blocked", endpoint), until.isoformat(), ex=ttl)
 
+    def note_archive_refused(self, seconds: float) -> None:
+        """X refused the app full-archive search (403, for good): the processes don't ask it for `seconds`."""
+        self.redis.set(self.key("archive-refused"), "1", ex=max(int(seconds), 1))
+
+    def archive_refused(self) -> bool:
+        return bool(self.redis.exists(self.key("archive-refused")))
+
     def endpoint_blocked(self, endpoint: str) -> datetime | None:
         raw = cast(str | None, self.redis.get(self.key("blocked", endpoint)))
         if not raw:
