@@ -283,6 +283,9 @@ def _poll(bot: Bot, lock: Lock, cursor: str | None, gaps: list[tuple[str, str]] 
         wanted = [*again, (cursor, oldest)] if cursor is not None and oldest is not None else again
         recoveries = [recover(bot, since, until) for since, until in wanted]
     spending.record(store, bot.settings, usage)
+    # The cursor follows the timeline only: mentions recovered by search are older than what it gave, and (from
+    # a gap left by an earlier poll) older than the cursor itself, which must never move back.
+    newest = max((t.id for t, _ in tweets), key=int, default=None)
     for recovery in recoveries:
         found = recovery.found()  # older than every polled one: the sort below queues them first
         tweets += found
@@ -296,13 +299,12 @@ def _poll(bot: Bot, lock: Lock, cursor: str | None, gaps: list[tuple[str, str]] 
             requests.append(to_request(tweet, page, action_of(bot, mention_text(tweet)) or "unroll"))
         else:
             ignored.append((to_request(tweet, page), reason))
-    newest = max((t.id for t, _ in tweets), key=int, default=None)
     if newest is None and cursor is None:
         # First start and nothing in the look-back: start from just before this poll asked, so the next poll
         # uses since_id and a mention posted while this one ran is not skipped.
         newest = snowflake_at(started - timedelta(seconds=5))
     metrics.observe_poll(store, result.seen)
-    moved = newest if newest and newest != cursor else None
+    moved = newest if newest and (cursor is None or int(newest) > int(cursor)) else None
     # Readers' counts, the requests, the cursor, the poll's counters and the lock: one round trip.
     refused = store.queue_poll(
         requests,

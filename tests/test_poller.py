@@ -329,6 +329,8 @@ def test_a_failed_search_keeps_the_gap_for_the_next_poll_which_queues_the_rest(
 
     assert (mentions[:50], []) == (later.queued, store.mention_gaps())
     assert mentions[50:] + mentions[:50] == queued(store)  # each once, the recovered ones after
+    # the cursor stays where the timeline left it (the recovered mentions are older): nothing is read again
+    assert (mentions[-1], []) == (store.get_cursor(), poll_once(bot).queued)
 
 
 def test_a_search_that_stops_at_its_page_cap_queues_what_it_found_and_the_next_poll_the_rest(
