@@ -412,10 +412,26 @@ class _Resolver:
                 break  # it answers someone else: the thread starts here (no need to read whose post it answers)
             self.fetched.lookup([parent])
             above = self.fetched.get(parent)
-            if above is None or above.author_id != author_id:
-                break  # someone else's post (or one X cannot give): the thread starts below it
+            if above is None:  # a post of theirs X cannot give (deleted): the chain went on above it
+                return self.first_above_gap(at, author_id) or at
+            if above.author_id != author_id:
+                break  # someone else's post: the thread starts below it
             at, tweet = above.id, above
         return at
+
+    def first_above_gap(self, below: str, author_id: str) -> str | None:
+        """Where the author's thread starts when a post of it is gone above `below`: the latest of their posts
+        in the conversation read so far that answers someone else, posted before it (assembly bridges the gap,
+        as in any thread)."""
+        starts = [
+            t.id
+            for t in self.fetched.tweets.values()
+            if t.author_id == author_id
+            and t.conversation_id == self.conv
+            and t.in_reply_to_user_id not in (None, author_id)
+            and int(t.id) < int(below)
+        ]
+        return max(starts, key=int, default=None)
 
     def first_post_deleted(self, root_id: str, target: str, gone: ThreadNotFound) -> ApiTweet:
         """The thread's first post is deleted: the rest of it is still the author's, and the post the mention

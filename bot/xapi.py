@@ -162,7 +162,7 @@ class XApi:
         self.client.session = RebasedSession(settings.x_api_base_url, settings.http_timeout)
         self.client.session.hooks["response"].append(self._observe)
         self.windows: dict[str, Window] = {}
-        self._meters: list[Usage] = []
+        self._meters: list[tuple[int, Usage]] = []  # (the thread that metered, its meter)
         self._lock = threading.Lock()
         self._on_response = on_response
         self._board_seen: dict[str, tuple[float, datetime | None]] = {}
@@ -174,31 +174,37 @@ class XApi:
     # --- metering and rate limits ---------------------------------------------------------------
     @contextlib.contextmanager
     def metered(self) -> Iterator[Usage]:
-        """Count the requests and posts read by the calls made inside the block."""
+        """Count the requests and posts read by the calls this thread makes inside the block (`run` polls and
+        works in two threads of one process: a request's meter must not count the poller's calls)."""
         usage = Usage()
         with self._lock:
-            self._meters.append(usage)
+            self._meters.append((threading.get_ident(), usage))
         try:
             yield usage
         finally:
             with self._lock:
-                self._meters.remove(usage)
+                self._meters = [(owner, meter) for owner, meter in self._meters if meter is not usage]
 
     def count_found_post(self) -> None:
         """A post of the bot's whose answer was lost (X created it, the bot did not hear so), found since: X
         billed it, so the meters count it now, with no request of its own."""
         with self._lock:
-            for usage in self._meters:
+            for usage in self._mine():
                 usage.posts_written += 1
 
     def _count(self, endpoint: str, tweets: int = 0, mentions: int = 0, written: int = 0) -> None:
         with self._lock:
-            for usage in self._meters:
+            for usage in self._mine():
                 usage.requests += 1
                 usage.tweets_read += tweets
                 usage.mentions_read += mentions
                 usage.posts_written += written
                 usage.by_endpoint[endpoint] = usage.by_endpoint.get(endpoint, 0) + 1
+
+    def _mine(self) -> list[Usage]:
+        """The meters of the calling thread (hold `_lock`)."""
+        me = threading.get_ident()
+        return [meter for owner, meter in self._meters if owner == me]
 
     def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Read the rate-limit headers of every response (hook on the requests session)."""

@@ -930,6 +930,19 @@ def model_chain(conversation: Conversation) -> tuple[list[str], str | None]:
     top = target
     while (parent := visible[top].parent_id) is not None and parent in visible and visible[parent].author_id == author:
         top = parent
+    parent = visible[top].parent_id
+    if parent is not None and parent not in visible and authors[parent] == author:
+        # a post of theirs gone above: their thread starts at their latest answer to someone else before it
+        parents = {tweet_id: up for tweet_id, _, up in conversation.tweets}
+        starts = [
+            i
+            for i, node in visible.items()
+            if node.author_id == author
+            and (up := parents[i]) is not None
+            and authors[up] != author
+            and int(i) < int(top)
+        ]
+        top = max(starts, key=int, default=top)
     own = assemble(visible, top, author, target)
     return (own if len(own) >= 2 else chain), author
 
@@ -1188,3 +1201,16 @@ def test_a_thread_answering_another_thread_is_the_one_summoned_under(
 
     assert (alices, alices, bobs) == (ids_of(under_alice), ids_of(with_bobs_stored), ids_of(under_bob))
     assert under_alice.thread is not None and "alice" == under_alice.thread.author.username
+
+
+def test_a_deleted_post_inside_a_thread_answering_someone_elses_post_is_bridged(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """alice's thread answering bob's post, its 3rd post deleted: the page still starts at her first post and
+    goes on over the gap (as any thread does), not at the post after the gap."""
+    _, thread = answering_thread(world, asked=timedelta(hours=3), answered=timedelta(hours=2))
+    world.delete_tweet(thread[2])
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert ([*thread[:2], *thread[3:]], ["deleted_tweets"]) == (ids_of(result), gaps_of(result))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -213,3 +214,15 @@ def test_full_archive_searches_keep_a_second_apart(sandbox: SandboxServer, setti
     for _ in range(3):
         api.search("conversation_id:1", full_archive=True)
     assert {200: 3} == sandbox.world.request_counts()["GET /2/tweets/search/all"]
+
+
+def test_a_meter_counts_its_own_threads_calls_only(sandbox: SandboxServer, api: XApi) -> None:
+    """`run` polls and works in two threads sharing one adapter: a request's meter must not count the poller's
+    calls made meanwhile (its audit record said 7 requests where X saw 5)."""
+    with api.metered() as mine:
+        elsewhere = threading.Thread(target=api.lookup, args=(["1"],))
+        elsewhere.start()
+        elsewhere.join()
+        assert 0 == mine.requests
+        api.lookup(["2"])
+    assert 1 == mine.requests
