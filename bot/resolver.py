@@ -182,7 +182,7 @@ class Reads:
                 return found
 
     def snapshot(self) -> str | None:
-        """Everything read, as one page of JSON, for the request's next attempt (`Store.keep_reads`): a request
+        """Everything read, as one page of JSON, for the request's next attempt (`Store.note_attempt`): a request
         that waits for a rate-limit window, fails or loses its worker after reading does not read it again.
         None when nothing was read. Searches run again all the same: they are what finds newer posts."""
         if not (self.tweets or self.earlier or self.problems):
@@ -273,12 +273,17 @@ class _Resolver:
             root_id = quoted.conversation_id or quoted.id
             self.stored = self.store.get_thread(root_id)
         stored, other = self.stored, self.summoned_author()
-        if stored is not None and other not in (None, stored.author.id) and all(t.id != target for t in stored.tweets):
+        if (
+            stored is not None
+            and other is not None
+            and other != stored.author.id
+            and all(t.id != target for t in stored.tweets)
+        ):
             # The summoned post is another author's, and not in the stored thread: it may be in their own thread
             # answering this one.
             if stored.conversation_id != stored.root_id:
                 self.stored = None  # found by its conversation, itself such an answer: not this thread
-            elif (self.now - stored.fetched_at).total_seconds() >= self.fresh_for and other is not None:
+            elif (self.now - stored.fetched_at).total_seconds() >= self.fresh_for:
                 own = self.subthread(stored.conversation_id, other, target)  # (while fresh, the copy answers)
                 if own is not None:
                     return own
@@ -376,14 +381,13 @@ class _Resolver:
         thread's first post found up the chain from the summoned post. None when the summoned post is in no
         chain of theirs (a lone reply): the conversation's own thread is the answer then."""
         self.conv = conv_id
+        author = Author(id=author_id, username="")  # by id: their handle is not known yet
         if self.in_window(conv_id) or self.settings.full_archive:
-            self.search(
-                conv_id, Author(id=author_id, username=""), full_archive=not self.in_window(conv_id), since_id=conv_id
-            )
+            self.search(conv_id, author, full_archive=not self.in_window(conv_id), since_id=conv_id)
         elif self.in_window(target):
             # The conversation is older than the window: the climb to its first post read the chain up to the
             # summoned post (`new`), so only what came after it is searched.
-            self.search(conv_id, Author(id=author_id, username=""), full_archive=False, since_id=target)
+            self.search(conv_id, author, full_archive=False, since_id=target)
         top = self.first_of_chain(target, author_id)
         if top is None:
             self.conv = None

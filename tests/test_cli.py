@@ -262,7 +262,7 @@ def test_request_still_queued_says_where_it_is(env: None, store: Store, capsys: 
     store.enqueue([UnrollRequest(mention_id="31", requester_id="9"), UnrollRequest(mention_id="32", requester_id="9")])
     store.read("worker-a", count=1)  # 31 taken
     attempt = store.begin_attempt("31", 5)
-    store.keep_reads("31", '{"data": []}')
+    store.note_attempt("31", '{"data": []}', 0, 0)
     store.add_failure("31")
     assert attempt.lock is not None
     attempt.lock.release()

@@ -437,7 +437,7 @@ def test_attempts_begun_are_counted_only_by_the_worker_that_holds_the_mention(st
     busy = store.begin_attempt("40", 5)
     assert first.lock is not None and busy.lock is None
     assert (1, (1, False)) == (first.tries, store.tries("40"))
-    store.keep_reads("40", '{"data": []}')
+    store.note_attempt("40", '{"data": []}', 0, 0)
     first.lock.release()
 
     second = store.begin_attempt("40", 5)

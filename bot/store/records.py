@@ -24,7 +24,7 @@ class Attempt:
     failures: int = 0  # failed attempts so far (what the dead letter counts)
     tries: int = 1  # attempts begun, this one included (a rate-limit wait or a killed worker's try counts)
     record: ReplyRecord | None = None
-    reads: str | None = None  # what earlier tries read, kept for this one (`keep_reads`)
+    reads: str | None = None  # what earlier tries read, kept for this one (`note_attempt`)
     # What earlier, unfinished attempts spent (`note_attempt`): the audit record of the one that finishes counts it.
     spent_requests: int = 0
     spent_reads: int = 0
@@ -106,12 +106,9 @@ class RecordStore(StoreBase):
         """Uncount an attempt that never asked X (it met a window known to be spent): a wait, not a try."""
         self.redis.decr(self.key("tries", mention_id))
 
-    def keep_reads(self, mention_id: str, snapshot: str) -> None:
-        """Keep what a try read (`Reads.snapshot`) for the request's next attempt; forgotten when it finishes."""
-        self.redis.set(self.key("reads", mention_id), snapshot, ex=READS_TTL)
-
     def note_attempt(self, mention_id: str, snapshot: str | None, requests: int, tweets_read: int) -> None:
-        """An attempt left unfinished: what it read (`keep_reads`) and what it spent, in one round trip."""
+        """An attempt left unfinished: what it read (`Reads.snapshot`), kept for the request's next attempt, and
+        what it spent, in one round trip; both forgotten when the request finishes."""
         pipe = self.redis.pipeline(transaction=False)
         if snapshot is not None:
             pipe.set(self.key("reads", mention_id), snapshot, ex=READS_TTL)
