@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -76,6 +76,25 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+def local_only(seen: list[str] | None = None) -> Callable[[Route], None]:
+    """A route for every request of a page: the sample photos served from memory, anything off this machine
+    refused (the page may not reach out), the rest to the live server; each URL noted in `seen`."""
+
+    def route(intercepted: Route) -> None:
+        url = intercepted.request.url
+        if seen is not None:
+            seen.append(url)
+        parts = urlsplit(url)
+        if parts.hostname != "127.0.0.1":
+            intercepted.abort()
+        elif parts.path.startswith("/media/"):
+            intercepted.fulfill(body=MEDIA, content_type="image/png")
+        else:
+            intercepted.continue_()
+
+    return route
+
+
 @pytest.fixture(params=sorted(VIEWPORTS))
 def visit(
     request: pytest.FixtureRequest, browser: Browser, live_server: str, pages_store: Store, tmp_path: Path
@@ -85,19 +104,7 @@ def visit(
     pages_store.save_thread(build_thread(12, media_base=f"{live_server}/media"))
     context = browser.new_context(viewport={"width": width, "height": height})
     seen: list[str] = []
-
-    def route(intercepted: Route) -> None:
-        url = intercepted.request.url
-        seen.append(url)
-        parts = urlsplit(url)
-        if parts.hostname != "127.0.0.1":
-            intercepted.abort()
-        elif parts.path.startswith("/media/"):
-            intercepted.fulfill(body=MEDIA, content_type="image/png")
-        else:
-            intercepted.continue_()
-
-    context.route("**/*", route)
+    context.route("**/*", local_only(seen))
     context.add_init_script(CSP_LISTENER)
     page = context.new_page()
     console: list[str] = []
@@ -226,17 +233,7 @@ def test_a_poll_and_an_unavailable_quote_read_well_on_a_phone(
     thread.tweets[1].quoted = QuotedTweet(id="9001", unavailable=True)
     pages_store.save_thread(thread)
     context = browser.new_context(viewport={"width": 360, "height": 740})
-
-    def route(intercepted: Route) -> None:
-        parts = urlsplit(intercepted.request.url)
-        if parts.hostname != "127.0.0.1":
-            intercepted.abort()
-        elif parts.path.startswith("/media/"):
-            intercepted.fulfill(body=MEDIA, content_type="image/png")
-        else:
-            intercepted.continue_()
-
-    context.route("**/*", route)
+    context.route("**/*", local_only())
     context.add_init_script(CSP_LISTENER)
     page = context.new_page()
     console: list[str] = []
