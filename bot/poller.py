@@ -9,6 +9,7 @@ cursor moves past them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +35,8 @@ LOCK_TIMEOUT = 15.0  # renewed every third of it while a poll runs; a dead polle
 # Recent search pages (of 100) one poll may spend on mentions beyond the timeline's reach: 2,000 posts, US$10 at
 # X's US$0.005 per post read. A bigger gap is searched down to there, and the rest said lost.
 SEARCH_PAGES = 20
+SEARCH_QUERY_LIMIT = 512  # characters of a recent search query (X's self-serve limit)
+_PLAIN_WORD = re.compile(r"[a-z0-9]+")  # a keyword X's tokenizer keeps whole, as the trigger does
 GAPS_PER_POLL = 3  # gaps left by earlier polls (search failed, rate limited) searched again per poll
 
 
@@ -119,6 +122,25 @@ def recover(bot: Bot, cursor: str, oldest: str) -> Recovery:
     return recover_beyond_reach(bot, cursor, oldest)
 
 
+def recovery_query(username: str, user_id: str, keywords: list[str]) -> str:
+    """The recent search query for mentions the timeline no longer reaches: the mentions of the bot that ask for
+    something, without reposts and the bot's own posts (the timeline leaves those out too); search bills none
+    of what it leaves out.
+
+    X matches a keyword against a post's tokens (split on punctuation, symbols and spaces, any case), so a plain
+    word ("unroll") finds what the trigger's whole-word match accepts, "#unroll" included. A keyword X would
+    tokenize differently (punctuation, scripts written without spaces) could miss a request the trigger takes:
+    then every mention is searched for (read and billed), and the trigger picks the requests, as from the timeline.
+    The same when the keywords would take the query past recent search's 512 characters."""
+    base = f"@{username} -is:retweet -from:{user_id}"
+    words = sorted({k.strip().lstrip("#").lower() for k in keywords if k.strip()})
+    if not words or not all(_PLAIN_WORD.fullmatch(w) for w in words):
+        return base
+    terms = " OR ".join(term for w in words for term in (w, f"#{w}"))
+    query = f"{base} ({terms})"
+    return query if len(query) <= SEARCH_QUERY_LIMIT else base
+
+
 def recover_beyond_reach(bot: Bot, cursor: str, oldest: str) -> Recovery:
     """Page through recent search (newest first) for the mentions between the cursor and the timeline's oldest;
     never raises: what it could not find is said in `lost`.
@@ -126,8 +148,7 @@ def recover_beyond_reach(bot: Bot, cursor: str, oldest: str) -> Recovery:
     Recent search bills each post as a post read (US$0.005, where a mention read is US$0.001): it is asked only
     when a gap may exist. It refuses a since_id older than its 7 days (400): a cursor that old is searched from
     the window's start, and the mentions before it are lost."""
-    # The mentions timeline leaves out reposts and the bot's own posts: so does this, and bills none of them.
-    query = f"@{bot.username} -is:retweet -from:{bot.user_id}"
+    query = recovery_query(bot.username, bot.user_id, [*bot.settings.keywords, *bot.settings.delete_keywords])
     now = datetime.now(UTC)
     recovery = Recovery(cursor, oldest)
     since: str | None = cursor

@@ -275,6 +275,45 @@ def test_mentions_beyond_the_timelines_reach_are_recovered_by_recent_search(
     assert (50, 800) == (billed.post_read, billed.mention_read)
 
 
+def test_recovery_search_reads_only_mentions_that_ask_for_something(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Recent search bills every post it returns at five times a mention read: the mentions beyond the timeline's
+    reach that ask for nothing (readers chatting with the bot) are left out by the query, the requests in the gap
+    ("#unroll", "Unroll!", a delete from the author) are all found."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, requester_limit=0)
+    poll_once(bot)
+    chatter = [summon(world, thread[-1], text=f"@unrollbot nice one {n}") for n in range(30)]
+    texts = ("@unrollbot #unroll", "@unrollbot Unroll!", "@unrollbot unroll")
+    asks = [summon(world, thread[-1], text=t) for t in texts]
+    mentions = [summon(world, thread[-1]) for _ in range(800)]
+
+    result = poll_once(bot)
+
+    assert asks + mentions == result.queued  # oldest first
+    assert not set(chatter) & set(queued(store))
+    billed = spent_today(store, bot.settings).counts
+    assert (3, 800) == (billed.post_read, billed.mention_read)
+
+
+@pytest.mark.parametrize(
+    ("keywords", "expected"),
+    [
+        (["unroll"], "@unrollbot -is:retweet -from:42 (unroll OR #unroll)"),
+        (["#Unroll", "delete"], "@unrollbot -is:retweet -from:42 (delete OR #delete OR unroll OR #unroll)"),
+        (["unroll", "déroule"], "@unrollbot -is:retweet -from:42"),  # X would fold the accent: every mention
+        (["unroll", "thread-me"], "@unrollbot -is:retweet -from:42"),  # X splits it in two: every mention
+        ([f"k{n:03}" for n in range(60)], "@unrollbot -is:retweet -from:42"),  # past 512 characters
+    ],
+)
+def test_the_recovery_query_names_the_keywords_only_when_x_matches_them_as_the_trigger_does(
+    keywords: list[str], expected: str
+) -> None:
+    assert expected == poller.recovery_query("unrollbot", "42", keywords)
+
+
 def test_mentions_beyond_reach_are_not_searched_for_past_the_daily_budget(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
