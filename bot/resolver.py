@@ -31,7 +31,7 @@ posts the thread quotes are looked up together in one more request):
   post; when it is a self-reply, the thread is the author's chain from the deleted post on, found as usual.
 - the summoned post another author's than the conversation's first post (a reply of someone else's, or a
   thread answering a question, a news post, another thread): +1 search of that author's posts in the
-  conversation (a stored copy of the conversation's thread, while fresh, answers without it); their own
+  conversation (also beside a fresh stored copy of the conversation's thread: it can't know of them); their own
   thread, when the summoned post is in one of two posts or more, is the page, kept under its own first post.
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
@@ -281,12 +281,11 @@ class _Resolver:
         ):
             # The summoned post is another author's, and not in the stored thread: it may be in their own thread
             # answering this one.
+            # Even a copy stored a moment ago cannot tell: a thread answering it may have been posted since.
             if stored.conversation_id != stored.root_id:
                 self.stored = None  # found by its conversation, itself such an answer: not this thread
-            elif (self.now - stored.fetched_at).total_seconds() >= self.fresh_for:
-                own = self.subthread(stored.conversation_id, other, target)  # (while fresh, the copy answers)
-                if own is not None:
-                    return own
+            elif (own := self.subthread(stored.conversation_id, other, target)) is not None:
+                return own
         if self.stored is not None:
             return self.refresh(self.stored, target)
         assert root_id is not None

@@ -1187,8 +1187,8 @@ def test_a_thread_answering_another_thread_is_the_one_summoned_under(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
     """bob's 3-post thread, and alice's 4-post thread answering its last post: summoned under alice's posts, the
-    page is alice's thread (the README promises the thread of the post replied to), new or with bob's stored;
-    under bob's, bob's."""
+    page is alice's thread (the README promises the thread of the post replied to), new or with bob's stored, even
+    stored a moment ago (its copy cannot know of alice's answer); under bob's, bob's."""
     start = world.now() - timedelta(hours=3)
     bobs = post_thread(world, numbered(3), start=start, author="bob")
     alices = post_thread_after(world, bobs[-1], numbered(4), [start + timedelta(hours=1, minutes=m) for m in range(4)])
@@ -1198,8 +1198,10 @@ def test_a_thread_answering_another_thread_is_the_one_summoned_under(
     assert under_bob.thread is not None
     store.save_thread(under_bob.thread)
     with_bobs_stored = resolve(api, store, summon(world, alices[-1]), settings, fresh_for=0)
+    with_bobs_fresh = resolve(api, store, summon(world, alices[1]), settings)  # stored a moment ago
 
     assert (alices, alices, bobs) == (ids_of(under_alice), ids_of(with_bobs_stored), ids_of(under_bob))
+    assert ("resolved", alices) == (with_bobs_fresh.outcome, ids_of(with_bobs_fresh))
     assert under_alice.thread is not None and "alice" == under_alice.thread.author.username
 
 
