@@ -594,6 +594,14 @@ def archive_refused(api: XApi) -> bool:
     return refused is not None and time.monotonic() - refused < ARCHIVE_REFUSED_FOR
 
 
+def may_search_archive(request: UnrollRequest, now: datetime) -> bool:
+    """Whether resolving the request may call full-archive search: a reply's conversation is known up front, and
+    one that started within recent search's window never needs it (every post of it is newer); a quote's (or a
+    pasted link's) is known only once the post is read."""
+    first = first_lookup(request)
+    return first is not None and (first[0] is None or not in_recent_window(first[0], now))
+
+
 def in_recent_window(tweet_id: str, now: datetime) -> bool:
     """Whether recent search still finds this tweet (and takes it as since_id), from its snowflake id alone."""
     return snowflake_time(tweet_id) > now - RECENT_WINDOW + WINDOW_MARGIN
@@ -626,11 +634,13 @@ def resolve(
     thread resolve one at a time; the caller gives it back. `ahead`: that first read, made by the caller on
     a round trip of its own (`Store.first_read`). `reads`: what an earlier try of the same request read, kept
     by the caller across its quick retries."""
-    if settings.full_archive and not archive_refused(api) and store.archive_refused():
-        api.archive_refused_at = time.monotonic()  # another process (an earlier `run --once`) was refused
+    when = now or utcnow()
+    may_need = settings.full_archive and not archive_refused(api) and may_search_archive(request, when)
+    if may_need and store.archive_refused():  # another process (an earlier `run --once`) was refused
+        api.archive_refused_at = time.monotonic()
     if settings.full_archive and archive_refused(api):
         settings = settings.model_copy(update={"full_archive": False})
-    resolver = _Resolver(api, store, settings, now or utcnow(), fresh_for, lock, ahead, reads)
+    resolver = _Resolver(api, store, settings, when, fresh_for, lock, ahead, reads)
     with api.metered() as usage:
         try:
             try:

@@ -1111,6 +1111,23 @@ def test_full_archive_refused_to_the_app_resolves_as_without_it_and_is_not_asked
     assert {403: 1} == world.request_counts()["GET /2/tweets/search/all"]
 
 
+def test_the_shared_full_archive_refusal_is_read_only_for_threads_that_may_need_full_archive(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Another process noted X's refusal in Redis: a reply under a thread that started within recent search's 7
+    days never needs full archive, so its resolution doesn't read the note (a round trip); an older one's does."""
+    archive = settings.model_copy(update={"full_archive": True})
+    store.note_archive_refused(60)
+    recent = post_thread(world, numbered(3), start=world.now() - timedelta(days=2))
+    old = post_thread(world, numbered(3), start=world.now() - timedelta(days=20))
+
+    assert recent == ids_of(resolve(api, store, summon(world, recent[-1]), archive))
+    assert api.archive_refused_at is None
+    assert old == ids_of(resolve(api, store, summon(world, old[-1]), archive))
+    assert api.archive_refused_at is not None
+    assert "GET /2/tweets/search/all" not in world.request_counts()
+
+
 def test_a_thread_crossing_the_windows_edge_reads_each_post_once(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
