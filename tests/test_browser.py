@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageStat
 from playwright.sync_api import Browser, ConsoleMessage, Route, sync_playwright
 
-from bot.models import Poll, PollOption, QuotedTweet
+from bot.models import Media, Poll, PollOption, QuotedTweet
 from bot.store import Store
 from tests.fixtures_pages import FIRST_TEXT, build_thread
 
@@ -268,3 +268,54 @@ def _filled_share(png: bytes) -> float:
         pixels = list(grey.tobytes()[middle * grey.width : (middle + 1) * grey.width])
     empty = pixels[-2]
     return sum(1 for p in pixels if abs(p - empty) > 20) / len(pixels)
+
+
+def _sized_media(sizes: dict[str, tuple[int, int]]) -> Callable[[Route], None]:
+    """A route like `local_only`, but /media/<name>.png is a picture of the size `sizes` gives that name."""
+
+    def route(intercepted: Route) -> None:
+        parts = urlsplit(intercepted.request.url)
+        if parts.hostname != "127.0.0.1":
+            intercepted.abort()
+        elif parts.path.startswith("/media/"):
+            name = parts.path.rsplit("/", 1)[-1].split(".")[0]
+            out = io.BytesIO()
+            Image.new("RGB", sizes.get(name, (80, 60)), (40, 120, 200)).save(out, format="PNG")
+            intercepted.fulfill(body=out.getvalue(), content_type="image/png")
+        else:
+            intercepted.continue_()
+
+    return route
+
+
+def test_a_tall_photo_or_video_fits_the_screen_height(browser: Browser, live_server: str, pages_store: Store) -> None:
+    """A phone screenshot or a portrait video (and the GIF after them) is shown whole within the window's height,
+    a video's controls in view with its top, not as a column taller than the screen."""
+    thread = build_thread(4, media_base=f"{live_server}/media")
+    thread.tweets[0].media = [
+        Media(key="t", type="photo", url=f"{live_server}/media/tall.png", width=1170, height=2532, alt_text="A list")
+    ]
+    thread.tweets[2].media = [
+        Media(
+            key="v",
+            type="video",
+            url=f"{live_server}/media/clip.mp4",
+            preview_url=f"{live_server}/media/tall.png",
+            width=1080,
+            height=1920,
+        )
+    ]
+    pages_store.save_thread(thread)
+    heights = {}
+    for name, (width, height) in VIEWPORTS.items():
+        context = browser.new_context(viewport={"width": width, "height": height})
+        context.route("**/*", _sized_media({"tall": (585, 1266)}))
+        page = context.new_page()
+        page.goto(f"{live_server}/thread/1000", wait_until="load")
+        shown = page.locator(".media img, .media video")
+        for index in range(shown.count()):
+            shown.nth(index).scroll_into_view_if_needed()
+        page.wait_for_function("() => [...document.images].every(i => i.complete)")
+        heights[name] = [shown.nth(index).bounding_box()["height"] <= height for index in range(shown.count())]  # type: ignore[index]
+        context.close()
+    assert {"phone": [True] * 3, "desktop": [True] * 3} == heights
