@@ -319,3 +319,20 @@ def test_a_tall_photo_or_video_fits_the_screen_height(browser: Browser, live_ser
         heights[name] = [shown.nth(index).bounding_box()["height"] <= height for index in range(shown.count())]  # type: ignore[index]
         context.close()
     assert {"phone": [True] * 3, "desktop": [True] * 3} == heights
+
+
+def test_a_wide_photo_fits_the_printed_page(browser: Browser, live_server: str, pages_store: Store) -> None:
+    """Printed, a panorama is scaled to the page's width instead of running off its edge."""
+    thread = build_thread(2, media_base=f"{live_server}/media")
+    thread.tweets[0].media = [Media(key="w", type="photo", url=f"{live_server}/media/wide.png", width=4000, height=500)]
+    pages_store.save_thread(thread)
+    context = browser.new_context(viewport={"width": 700, "height": 1000})
+    context.route("**/*", _sized_media({"wide": (2000, 250)}))
+    page = context.new_page()
+    page.emulate_media(media="print")
+    page.goto(f"{live_server}/thread/1000", wait_until="load")
+    page.wait_for_function("() => [...document.images].every(i => i.complete)")
+    photo = page.locator(".media img").first.bounding_box()
+    fits = (photo["x"] + photo["width"] <= 700, page.evaluate("document.documentElement.scrollWidth") <= 700)  # type: ignore[index]
+    context.close()
+    assert (True, True) == fits
