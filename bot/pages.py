@@ -87,11 +87,12 @@ def profile_url(username: str) -> str:
     return f"https://x.com/{quote(username, safe='')}"
 
 
-def avatar_url(author: Author | None) -> str | None:
-    """The author's picture at 73 px rather than X's default 48 px, which blurs on phones."""
+def avatar_url(author: Author | None, size: str = "bigger") -> str | None:
+    """The author's picture at 73 px (`bigger`) rather than X's default 48 px, which blurs on phones; `400x400`
+    for a link card, whose image X wants at least 144 px square."""
     url = safe_url(author.profile_image_url) if author else None
     if url and urlsplit(url).hostname == "pbs.twimg.com":
-        url = url.replace("_normal.", "_bigger.")
+        url = url.replace("_normal.", f"_{size}.")
     return url
 
 

@@ -119,6 +119,7 @@ def render_html(thread: Thread, *, site: Site, latest: Sequence[ThreadSummary] =
         profile=profile_url(author.username),
         author_path=site.path("/author/" + quote(author.username, safe="")),
         avatar=avatar_url(author),
+        card_avatar=avatar_url(author, "400x400"),
         original=status_url(author.username, thread.first.id),
         date=fmt_date(thread.first.created_at),
         datetime=iso(thread.first.created_at),

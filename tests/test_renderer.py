@@ -335,6 +335,20 @@ def test_open_graph_and_twitter_card_use_title_description_and_first_photo() -> 
     assert expected == {key: metas.get(key) for key in expected}
 
 
+def test_link_card_of_a_thread_without_photos_shows_the_avatar_large_enough_for_x() -> None:
+    """Without a photo the card shows the author's picture at 400 px: X shows no image under 144 px square,
+    and the page's 73 px avatar is under it."""
+    thread = build_thread(2)
+    thread.tweets[0].media = []
+    metas = {v.get("property") or v.get("name"): v.get("content") for v in html_of(thread).elements("meta")}
+    expected = {
+        "og:image": "https://pbs.twimg.com/a_400x400.jpg",
+        "twitter:image": "https://pbs.twimg.com/a_400x400.jpg",
+        "twitter:card": "summary",
+    }
+    assert expected == {key: metas.get(key) for key in expected}
+
+
 def test_canonical_link_is_the_public_link() -> None:
     """The canonical URL is the thread's public link."""
     assert [{"rel": "canonical", "href": "https://unroll.example/thread/1000"}] == html_of(build_thread(1)).elements(
