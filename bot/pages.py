@@ -28,6 +28,8 @@ _URL_JUNK = re.compile(r"[\x00-\x20\x7f-\x9f]")  # browsers drop these inside UR
 # BCP 47 tags X gives (en, pt, zh-cn…); X's own pseudo-languages (und, qme, qht, zxx…) are not languages.
 _LANG = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", re.IGNORECASE)
 _NOT_LANG = {"und", "zxx", "art", "qam", "qct", "qht", "qme", "qst"}
+# X still gives Hebrew and Indonesian their withdrawn ISO 639 codes; BCP 47 (and screen readers' voices) want these.
+_LEGACY_LANG = {"iw": "he", "in": "id", "ji": "yi"}
 
 
 def clean(text: str) -> str:
@@ -53,7 +55,8 @@ def lang_of(code: str | None) -> str | None:
     """A `lang` attribute value from the tweet's language, or None when X does not know it."""
     if not code or not _LANG.fullmatch(code) or code.lower() in _NOT_LANG:
         return None
-    return code.lower()
+    primary, _, rest = code.lower().partition("-")
+    return _LEGACY_LANG.get(primary, primary) + (f"-{rest}" if rest else "")
 
 
 def fmt_date(moment: datetime | None) -> str:

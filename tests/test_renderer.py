@@ -296,6 +296,18 @@ def test_paragraphs_have_dir_auto_and_tweets_their_language() -> None:
     assert (["en", None], {"auto", None}) == ([p.get("lang") for p in posts], paragraphs_dir)
 
 
+@pytest.mark.parametrize(("given", "expected"), [("iw", "he"), ("in", "id"), ("en", "en"), ("zh-CN", "zh-cn")])
+def test_languages_x_gives_withdrawn_codes_get_their_bcp47_tags(given: str, expected: str) -> None:
+    """X's `iw` (Hebrew) and `in` (Indonesian) become `he` and `id` on the post and the title, as BCP 47 says."""
+    thread = build_thread(1)
+    thread.tweets[0].lang = given
+    page = html_of(thread)
+    assert [expected, expected] == [
+        page.elements("div", class_="post")[0].get("lang"),
+        page.elements("h1")[0].get("lang"),
+    ]
+
+
 def test_gap_notes_explain_missing_tweets() -> None:
     """A thread older than the search window says later posts could not be fetched."""
     html = renderer.render_html(build_thread(2, gaps=["older_than_search_window", "deleted_tweets"]), site=SITE)
