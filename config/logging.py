@@ -24,6 +24,8 @@ _PATTERNS = [
         r"((?:oauth_signature|oauth_token|oauth_consumer_key|access_token(?:_secret)?|consumer_secret)"
         r"[\"']?\s*[=:]\s*[\"']?)[^\"',&\s]+"
     ),
+    # oauthlib's "Signature: <base64>" at DEBUG: with the nonce and timestamp it logs too, a usable header.
+    re.compile(r"(Signature:\s*)\S+"),
 ]
 
 

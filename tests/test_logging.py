@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
+from urllib.parse import unquote
 
 import pytest
+import requests
 import structlog
+from requests_oauthlib import OAuth1
 
 from config.logging import Scrubber, configure_logging
 from config.settings import load_settings
@@ -74,6 +78,29 @@ def test_tweepy_debug_headers_never_show_secrets(logged: io.StringIO) -> None:
     for value in SECRETS.values():
         assert value not in text
     assert "sig%3D" not in text
+
+
+def test_oauth_signing_at_debug_never_shows_the_signature(logged: io.StringIO) -> None:
+    """oauthlib logs each request's signature at DEBUG ("Signature: …"): with the nonce and timestamp beside it,
+    that is the request's whole Authorization header, which X takes again for minutes (a JSON body, the post's
+    text, is not signed). It is masked, as the header is."""
+    request = requests.Request("POST", "https://api.x.com/2/tweets", json={"text": "hi"}).prepare()
+    auth = OAuth1(
+        SECRETS["x_api_key"],
+        SECRETS["x_api_secret"],
+        SECRETS["x_access_token"],
+        SECRETS["x_access_token_secret"],
+    )
+    signed = auth(request)
+    header = signed.headers["Authorization"]
+    header = header.decode() if isinstance(header, bytes) else header
+    signature = re.search(r'oauth_signature="([^"]+)"', header)
+    assert signature is not None
+    text = logged.getvalue()
+    assert "Signature:" in text  # oauthlib did log it
+    assert signature.group(1) not in text and unquote(signature.group(1)) not in text
+    for value in SECRETS.values():
+        assert value not in text
 
 
 def test_scrubber_masks_bearer_tokens_it_was_not_told_about() -> None:
