@@ -16,7 +16,9 @@ posts the thread quotes are looked up together in one more request):
   climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉. Each post
   is read once (d+1 posts). Knowing d, the floor is ⌈d/2⌉: for an even d, asking for the root with the
   target would save a lookup; for an odd d it would read the root twice. d is not known before the climb,
-  so the resolver spends the request, never the post;
+  so the resolver spends the request, never the post. When the thread went on into the window and the
+  summoned post is in it (a reply naming its author), its author's posts in the window come first from
+  recent search (1 per 100), and the climb reads only the posts before the window (⌈k/2⌉ lookups for k);
 - a quote instead of a reply (or a web request, which has no conversation id): +1 lookup of that tweet alone
   to learn its conversation (+1 post: the search reads it again); the root lookup is skipped when it is the
   root. Asked with its parent, that parent would be read twice too whenever it is not the root: the request
@@ -252,6 +254,8 @@ class _Resolver:
         # someone else's post (its first post is a reply to it) lives in that post's conversation.
         self.conv: str | None = None
         self.gone_author: str | None = None
+        # Whose posts in the conversation recent search already gave, over its whole window (`search_window_first`).
+        self.window_searched: str | None = None
 
     def in_window(self, tweet_id: str) -> bool:
         return in_recent_window(tweet_id, self.now)
@@ -336,7 +340,8 @@ class _Resolver:
         # nothing (the request waits for the reset and starts over), so ask first, without calling X.
         self.fetched.api.check(ARCHIVE if full_archive else RECENT)
         if not complete and target != root_id:
-            self.climb_to_root(root_id, target)
+            self.search_window_first(root_id, target)
+            self.climb_to_root(root_id, target)  # from the first post up the chain that search did not bring
         self.fetched.lookup([root_id])  # nothing to ask when the climb met the root
         root = self.fetched.get(root_id)
         if root is None:
@@ -360,7 +365,8 @@ class _Resolver:
             # The climb read the chain up from the author's summoned post; searching the whole window would read
             # again what of it is in the window. What follows it is all newer than it.
             since = summoned.id
-        self.search(root_id, author_of(user), full_archive=full_archive, since_id=since)
+        if self.window_searched != user.id:  # (searched already when the summoned post said whose it is)
+            self.search(root_id, author_of(user), full_archive=full_archive, since_id=since)
         nodes = self.nodes(root_id)
         follow = not complete or branched(nodes, user.id) or self.target_unseen(nodes, user.id, target)
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
@@ -383,7 +389,7 @@ class _Resolver:
         author = Author(id=author_id, username="")  # by id: their handle is not known yet
         if self.in_window(conv_id) or self.settings.full_archive:
             self.search(conv_id, author, full_archive=not self.in_window(conv_id), since_id=conv_id)
-        elif self.in_window(target):
+        elif self.in_window(target) and self.window_searched != author_id:
             # The conversation is older than the window: the climb to its first post read the chain up to the
             # summoned post (`new`), so only what came after it is searched.
             self.search(conv_id, author, full_archive=False, since_id=target)
@@ -504,6 +510,20 @@ class _Resolver:
         if gone and owner and root not in nodes:  # the deleted first post, as the place the chain starts from
             nodes[root] = Node(root, owner)
         return nodes
+
+    def search_window_first(self, root_id: str, target: str) -> None:
+        """A thread begun before recent search's window, summoned under a post inside it whose author the mention
+        names: their posts in the window come from one search (100 a page) instead of a lookup per two posts
+        climbed, and the climb starts above the oldest of them. A running thread (a post a day for weeks, or a
+        first post continued days later) costs its window's searches plus a lookup per two posts before it."""
+        request = self.request
+        if request is None or request.replied_to_id != target or not request.replied_to_user_id:
+            return
+        if not self.in_window(target):
+            return  # nothing after an old summoned post is older than the window: searched after the climb
+        author = Author(id=request.replied_to_user_id, username="")  # by id: the handle is not known yet
+        self.search(root_id, author, full_archive=False, since_id=None)
+        self.window_searched = author.id
 
     def climb_to_root(self, root_id: str, target: str) -> None:
         """An old thread that search cannot see: up the reply chain from the summoned post, two posts per lookup

@@ -687,11 +687,31 @@ def test_old_root_with_recent_continuation_is_combined(
 
     assert [*old, fifth.id, sixth.id] == ids_of(result)
     assert [] == gaps_of(result)
-    # [6] reads 2 (5 in includes); two climbs, [4] (+3) and [2] (+ the root), reach the root; the search, from
-    # the summoned post on, finds nothing newer: each post read once. (Searches don't expand parents, which
-    # would save a climb here but double every search's bill.)
-    assert (4, 2 + 2 + 2) == cost(result)
-    assert {"GET /2/tweets": 3, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+    # The summoned post is in the window and the mention says it is the author's: the window's search reads 5
+    # and 6; two climbs from 5, [4] (+3) and [2] (+ the root), reach the root: each post read once. (Searches
+    # don't expand parents, which would save a climb here but double every search's bill.)
+    assert (3, 2 + 2 + 2) == cost(result)
+    assert {"GET /2/tweets": 2, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+
+
+def test_a_first_post_older_than_the_window_continued_lately_costs_a_search_not_a_climb(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A first post from 8 days ago, continued by 60 posts in the last day, summoned under the last: the 60 come
+    from one recent search, the first post from one lookup (climbing from the summoned post took 30 lookups)."""
+    root = post_thread(world, numbered(1), start=world.now() - timedelta(days=8))[0]
+    later = post_thread_after(
+        world,
+        root,
+        [f"{n}/ more" for n in range(2, 62)],
+        [world.now() - timedelta(hours=20, minutes=-n) for n in range(60)],
+    )
+
+    result = resolve(api, store, summon(world, later[-1]), settings)
+
+    assert ([root, *later], []) == (ids_of(result), gaps_of(result))
+    assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+    assert 61 == cost(result)[1]
 
 
 def test_deleted_tweet_is_bridged_and_reported(world: World, api: XApi, store: Store, settings: Settings) -> None:
@@ -1132,8 +1152,8 @@ def test_a_thread_crossing_the_windows_edge_reads_each_post_once(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
     """The first posts older than the search window, the last ones inside it, summoned under the author's 4th of
-    6: the climb reads 4..1, and the search reads only what came after the summoned post (it read 3 and 4
-    again when it searched the whole window)."""
+    6: the window's search reads 3..6 and one climb from 3 reads 2 and 1 (climbing first, from 4, took two
+    lookups and a search after it)."""
     old = post_thread(world, numbered(2), start=world.now() - timedelta(days=8))
     new = post_thread_after(
         world,
@@ -1146,7 +1166,7 @@ def test_a_thread_crossing_the_windows_edge_reads_each_post_once(
     result = resolve(api, store, summon(world, thread[3]), settings)
 
     assert (thread, []) == (ids_of(result), gaps_of(result))
-    assert len(thread) == cost(result)[1]
+    assert (2, len(thread)) == cost(result)
 
 
 def test_a_link_pasted_on_the_site_to_a_thread_answering_someone_elses_post_unrolls_that_thread(
