@@ -3,7 +3,10 @@
 A conversation is a tree of replies. The thread starts at the root and follows the root author's replies
 to their own tweets, one tweet at a time. Where the author replied to one tweet twice (a branch), it
 follows the branch that leads to the tweet the reader summoned the bot under, else the earliest one.
-Other people's replies, the author's replies to them, and replies to those are never part of it.
+Other people's replies, the author's replies to them, and replies to those are not part of it, with one
+exception: the author answered someone's reply to a post of the thread and went on from that answer with
+self-replies, and the reader summoned the bot under that continuation (`detours`). The thread then goes
+through the answer, as the author wrote it; the reply it answers stays out.
 """
 
 from __future__ import annotations
@@ -43,6 +46,26 @@ def self_replies(nodes: Mapping[str, Node], author_id: str) -> dict[str, list[st
     return children
 
 
+def detours(nodes: Mapping[str, Node], author_id: str, target_id: str | None) -> dict[str, str]:
+    """The author's answers to someone else's reply to a post of theirs that the author went on from, up the way
+    to the target: answer → the author's post replied to by that reply. Only where the way to the target goes on
+    below the answer through a self-reply: an answer the author did not continue stays out."""
+    way = list(ancestry(nodes, target_id))
+    found: dict[str, str] = {}
+    for below, answer in zip(way, way[1:], strict=False):
+        node, after = nodes[answer], nodes[below]
+        reply = nodes.get(node.parent_id or "")
+        if node.author_id != author_id or after.author_id != author_id or after.parent_id != answer:
+            continue
+        if reply is None or reply.author_id == author_id or reply.parent_id is None:
+            continue
+        above = nodes.get(reply.parent_id)
+        # The reply says whose post it answers: a stand-in for a deleted first post has no author of its own.
+        if above is not None and above.author_id == author_id and reply.parent_author_id in (None, author_id):
+            found[answer] = above.id
+    return found
+
+
 def ancestry(nodes: Mapping[str, Node], tweet_id: str | None) -> Iterator[str]:
     """The tweet and its known ancestors, nearest first, up to the first one not known."""
     seen: set[str] = set()
@@ -78,6 +101,9 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
     if root_id not in nodes or nodes[root_id].author_id != author_id:
         return []
     children = self_replies(nodes, author_id)
+    for answer, above in detours(nodes, author_id, target_id).items():
+        children.setdefault(above, []).append(answer)
+        children[above].sort(key=int)
     toward_target = set(ancestry(nodes, target_id))
     chain = [root_id]
     seen = {root_id}

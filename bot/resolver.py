@@ -50,7 +50,7 @@ import structlog
 from pydantic import ValidationError
 
 from bot.apimodels import ApiMedia, ApiPoll, ApiProblem, ApiTweet, ApiUser, Includes, TweetsPage
-from bot.assembly import Node, assemble, branched, broken_self_replies, missing_link, reachable
+from bot.assembly import Node, ancestry, assemble, branched, broken_self_replies, missing_link, reachable
 from bot.errors import NotAllowed, NotFound, ThreadNotFound
 from bot.models import Author, Thread, ThreadTweet, UnrollRequest, utcnow
 from bot.store import FirstRead, Lock, Store
@@ -322,6 +322,7 @@ class _Resolver:
         self.search(root_id, stored.author, full_archive=full_archive, since_id=since)
         nodes = self.nodes(root_id)
         follow = branched(nodes, author_id) or self.target_unseen(nodes, author_id, target)
+        self.read_answered_reply(nodes, author_id, target)
         self.climb(root_id, author_id, target, follow_target=follow, connect=not complete)
         self.fetched.quoted()
         seen = self.fetched.users.get(author_id)  # the author as X shows them now (a renamed handle, say)
@@ -369,6 +370,7 @@ class _Resolver:
             self.search(root_id, author_of(user), full_archive=full_archive, since_id=since)
         nodes = self.nodes(root_id)
         follow = not complete or branched(nodes, user.id) or self.target_unseen(nodes, user.id, target)
+        self.read_answered_reply(nodes, user.id, target)
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
         self.fetched.quoted()
         thread = self.thread(root_id, author_of(user), target, complete=complete)
@@ -486,6 +488,23 @@ class _Resolver:
         request = self.request
         by_author = request is not None and target == request.replied_to_id and request.replied_to_user_id == author_id
         return by_author or snowflake_time(target) > self.now - JUST_POSTED
+
+    def read_answered_reply(self, nodes: dict[str, Node], author_id: str, target: str) -> None:
+        """The summoned post continues the author's answer to someone's reply (`assembly.detours`): that reply,
+        which `from:` search leaves out, says whether it answers a post of the thread. Read alone (+1 lookup, +1
+        post): its parent, asked with it, would be a post of the thread read twice."""
+        below: Node | None = None
+        for tweet_id in ancestry(nodes, self.fetched.canon(target)):
+            node = nodes[tweet_id]
+            if node.author_id != author_id:
+                if below is None:
+                    continue  # someone's reply summoned under (or above) the author's posts
+                return  # the way up leaves the author's posts before any such answer
+            answers_other = node.parent_author_id not in (None, author_id) and node.parent_id not in nodes
+            if answers_other and below is not None and below.parent_id == tweet_id and node.parent_id:
+                self.fetched.lookup([node.parent_id], referenced=False)
+                return
+            below = node
 
     def nodes(self, root_id: str) -> dict[str, Node]:
         """What is known of the conversation: the stored thread and every tweet of it read now, each post by

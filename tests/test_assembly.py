@@ -27,6 +27,27 @@ def test_linear_self_replies_come_in_reply_order() -> None:
     assert ["10", "11", "12", "13"] == assemble(nodes, "10", A)
 
 
+def test_an_answer_the_author_went_on_from_is_part_of_the_thread_summoned_below_it() -> None:
+    """A answers B's reply to post 12, then goes on from that answer (15, 16): summoned under 16, the thread runs
+    through the answer (B's reply stays out); summoned under 12, or under the answer itself, it ends at 12; an
+    answer A did not go on from (18) never joins."""
+    nodes = tree(
+        ("10", A, None),
+        ("11", A, "10"),
+        ("12", A, "11"),
+        ("13", B, "12"),  # B asks
+        ("14", A, "13"),  # A answers, "part 4"
+        ("15", A, "14"),  # and goes on from the answer
+        ("16", A, "15"),
+        ("17", C, "15"),
+        ("18", A, "17"),  # A answers C: not continued
+    )
+    assert ["10", "11", "12", "14", "15", "16"] == assemble(nodes, "10", A, "16")
+    assert ["10", "11", "12", "14", "15", "16"] == assemble(nodes, "10", A, "18")  # its way up goes through 15
+    assert ["10", "11", "12"] == assemble(nodes, "10", A, "12")
+    assert ["10", "11", "12"] == assemble(nodes, "10", A, "14")
+
+
 def test_other_users_replies_and_the_authors_answers_to_them_are_left_out() -> None:
     """B's reply, A's answer to B, and A's reply to that answer are not the thread."""
     nodes = tree(
@@ -134,7 +155,8 @@ def conversations(draw: st.DrawFn) -> Conversation:
 
 
 def brute_force(conversation: Conversation) -> list[str]:
-    """Every maximal chain of A's self-replies from the root; of those through the target's anchor, the
+    """Every maximal chain of A's self-replies from the root (and A's answers to a reply to A's post that A went on
+    from with a self-reply, both on the target's way up); of those through the target's anchor, the
     lexicographically earliest by id (the earliest continuation at each branch). Where it ends, over a deleted
     post of A's: on from A's post that answered a deleted post of A's — the one whose deleted parent came first
     after the chain's end, else one posted after the end that the target sits under — the same way from there."""
@@ -142,7 +164,20 @@ def brute_force(conversation: Conversation) -> list[str]:
     authors = {t[0]: t[1] for t in conversation.tweets}
 
     def kids(tweet_id: str) -> list[str]:
-        return [t[0] for t in visible.values() if t[2] == tweet_id and t[1] == A and visible[tweet_id][1] == A]
+        """A's self-replies to the tweet, and A's answers to a reply to it that A went on from toward the target."""
+        if visible[tweet_id][1] != A:
+            return []
+        own = [t[0] for t in visible.values() if t[2] == tweet_id and t[1] == A]
+        replies = [t[0] for t in visible.values() if t[2] == tweet_id and t[1] != A]
+        answers = [
+            t[0]
+            for t in visible.values()
+            if t[2] in replies
+            and t[1] == A
+            and t[0] in under_target
+            and any(c[2] == t[0] and c[1] == A and c[0] in under_target for c in visible.values())
+        ]
+        return sorted(own + answers, key=int)
 
     def best_path(start: str) -> list[str]:
         paths: list[list[str]] = []

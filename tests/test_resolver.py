@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from bot.assembly import assemble, branched, broken_self_replies
+from bot.assembly import ancestry, assemble, branched, broken_self_replies
 from bot.errors import ApiUnavailable, RateLimited
 from bot.models import Media, UnrollRequest
 from bot.resolver import Reads, Resolution, resolve
@@ -249,6 +249,30 @@ def test_other_peoples_replies_and_the_authors_answers_to_them_are_not_part_of_i
     assert ["1/ part 1 of the story", "2/ part 2 of the story", "3/ the end"] == texts_of(result)
     # from: keeps Bob's reply out of the search; the author's 4 replies each bring their parent.
     assert (2, 1 + 4) == cost(result)
+
+
+def test_a_thread_the_author_went_on_with_under_their_answer_to_a_reader_is_whole(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Bob replies to part 3; the author answers him ("part 4") and goes on under that answer (part 5, 6): summoned
+    under part 6, the page holds all six parts, Bob's reply left out, new or refreshed. Bob's reply is read
+    alone (the search leaves it out, by `from:`), so part 3 is not read again as its parent."""
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, numbered(3), start=start)
+    bob = world.add_tweet("bob", "and then?", reply_to=thread[2], created_at=start + timedelta(minutes=5))
+    answer = world.add_tweet(AUTHOR, "4/ glad you asked", reply_to=bob.id, created_at=start + timedelta(minutes=6))
+    fifth = world.add_tweet(AUTHOR, "5/ so", reply_to=answer.id, created_at=start + timedelta(minutes=7))
+    whole = [*thread, answer.id, fifth.id]
+
+    result = resolve(api, store, summon(world, fifth.id), settings)
+
+    assert whole == ids_of(result)
+    assert (3, 1 + 4 + 1) == cost(result)  # the root, the search (2, 3, 4, 5), Bob's reply
+    assert result.thread is not None
+    store.save_thread(result.thread)
+    sixth = world.add_tweet(AUTHOR, "6/ end", reply_to=fifth.id, created_at=start + timedelta(minutes=8))
+    again = resolve(api, store, summon(world, sixth.id), settings, fresh_for=0)
+    assert ([*whole, sixth.id], (1, 1)) == (ids_of(again), cost(again))
 
 
 def test_branch_leading_to_the_summoned_tweet_is_followed(
@@ -931,7 +955,29 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
         parent = {tweet_id: up for tweet_id, _, up in conversation.tweets}[conversation.target]
         own_parent_gone = parent in gone and authors[parent or ""] == other
         tried = (1 + (conversation.target in gone or own_parent_gone)) if other else 0
-        assert (3 if lost_target else 2) + tried == result.usage.requests
+        detour = answered_reply_read(conversation, other)
+        assert (3 if lost_target else 2) + tried + detour == result.usage.requests
+
+
+def answered_reply_read(conversation: Conversation, other: str | None) -> int:
+    """1 when the resolver reads the reply the author answered and went on from, on the summoned post's way up
+    (`assembly.detours`): searches give it only when it is the summoned post's author's, searched for their own
+    thread; a deleted one is asked for all the same (X says it is gone)."""
+    visible = known(conversation)
+    authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
+    parents = {tweet_id: up for tweet_id, _, up in conversation.tweets}
+    read = {i: n for i, n in visible.items() if authors[i] in ("1", other)}  # what the searches gave
+    below: str | None = None
+    for tweet_id in ancestry(read, conversation.target):
+        if authors[tweet_id] != "1":
+            if below is None:
+                continue
+            return 0
+        reply = parents[tweet_id]
+        if reply is not None and authors[reply] != "1" and below is not None and parents[below] == tweet_id:
+            return 0 if reply in read else 1
+        below = tweet_id
+    return 0
 
 
 def model_chain(conversation: Conversation) -> tuple[list[str], str | None]:
