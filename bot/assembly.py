@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,8 @@ def detours(nodes: Mapping[str, Node], author_id: str, target_id: str | None) ->
     """The author's answers to someone else's reply to a post of theirs that the author went on from, up the way
     to the target: answer → the author's post replied to by that reply. Only where the way to the target goes on
     below the answer through a self-reply: an answer the author did not continue stays out."""
-    way = list(ancestry(nodes, target_id))
     found: dict[str, str] = {}
-    for below, answer in zip(way, way[1:], strict=False):
+    for below, answer in pairwise(ancestry(nodes, target_id)):
         node, after = nodes[answer], nodes[below]
         reply = nodes.get(node.parent_id or "")
         if node.author_id != author_id or after.author_id != author_id or after.parent_id != answer:
