@@ -77,6 +77,16 @@ class Poll(_Model):
     end_at: datetime | None = None
 
 
+class Withheld(_Model):
+    """Where X withholds a post (ISO 3166-1 country codes), or that it does over a copyright claim.
+
+    X expects apps not to show a withheld post where it is withheld; a page can't tell where its reader is, so
+    it shows a note instead unless the operator chose otherwise (UNROLL_SHOW_WITHHELD)."""
+
+    copyright: bool = False
+    country_codes: list[str] = Field(default_factory=list)
+
+
 class QuotedTweet(_Model):
     """A tweet quoted by a thread tweet, embedded as a card."""
 
@@ -87,6 +97,7 @@ class QuotedTweet(_Model):
     media: list[Media] = Field(default_factory=list)
     # X could not give it (deleted, or its author protected or suspended): a placeholder, nothing of it shown.
     unavailable: bool = False
+    withheld: Withheld | None = None
 
     @property
     def text(self) -> str:
@@ -110,6 +121,7 @@ class ThreadTweet(_Model):
     replied_to: str | None = None
     edited: bool = False  # the author edited it (X shows its last version, marked "Edited")
     poll: Poll | None = None
+    withheld: Withheld | None = None
 
     @property
     def text(self) -> str:
@@ -231,11 +243,13 @@ class ThreadSummary(_Model):
 
     @classmethod
     def of(cls, thread: Thread) -> ThreadSummary:
+        """The thread as lists show it; never titled by a withheld post, whatever UNROLL_SHOW_WITHHELD says: the
+        lists are stored, not rendered per site."""
         return cls(
             root_id=thread.root_id,
             author_username=thread.author.username,
             author_name=thread.author.name,
-            title=title_of(thread.first.text),
+            title=title_of("" if thread.first.withheld else thread.first.text),
             tweets=len(thread.tweets),
             created_at=thread.first.created_at,
             unrolled_at=thread.fetched_at,

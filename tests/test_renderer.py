@@ -16,8 +16,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from bot import renderer
-from bot.models import Author, Media, QuotedTweet, Segment, Thread, ThreadSummary, ThreadTweet
-from bot.pages import Site, paragraphs, safe_url
+from bot.models import Author, Media, QuotedTweet, Segment, Thread, ThreadSummary, ThreadTweet, Withheld
+from bot.pages import Site, paragraphs, safe_url, withheld_note
 from config.settings import Settings
 from tests.fixtures_pages import FIRST_TEXT, ThreadFactory, build_thread
 
@@ -270,6 +270,94 @@ def test_unavailable_quoted_tweet_says_so() -> None:
     thread = build_thread(1)
     thread.tweets[0].quoted = QuotedTweet(id="77")
     assert "This post is unavailable." in renderer.render_html(thread, site=SITE)
+
+
+# --- withheld posts ---------------------------------------------------------------------------------------
+RENDERERS = [renderer.render_html, renderer.render_txt, renderer.render_md, renderer.render_json]
+
+
+def withheld_thread() -> Thread:
+    """The 12-post sample thread with its first post (text, link, photo) withheld in Germany and France, and
+    the post quoting another (post 5) quoting one withheld over a copyright claim."""
+    thread = build_thread(12)
+    thread.tweets[0].withheld = Withheld(country_codes=["DE", "FR"])
+    quoted = thread.tweets[4].quoted
+    assert quoted is not None
+    quoted.withheld = Withheld(copyright=True)
+    return thread
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_a_withheld_post_is_a_note_in_its_place(render: Callable[..., str]) -> None:
+    """Every format says where a withheld post is withheld instead of showing its text, links or media, and
+    the thread around it stays whole."""
+    page = render(withheld_thread(), site=SITE)
+    assert (True, False, False, False, True) == (
+        "This post is withheld in DE, FR." in page,
+        "rebuilt the old mill" in page,
+        "example.org/mill" in page,
+        "mill.png" in page,
+        "Tweet 2: the next step" in page and "Tweet 12:" in page,
+    )
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_a_withheld_quoted_post_is_a_note_in_its_card(render: Callable[..., str]) -> None:
+    page = render(withheld_thread(), site=SITE)
+    assert (True, False) == (
+        "This post is withheld in response to a copyright claim." in page,
+        "The mill was built in 1802." in page,
+    )
+
+
+def test_a_withheld_first_post_neither_titles_nor_illustrates_the_page() -> None:
+    """The title, link card description and card image don't come from a withheld post."""
+    parsed = html_of(withheld_thread())
+    metas = {values.get("property") or values.get("name"): values.get("content") for _, values in parsed.starts}
+    assert (False, False, False) == (
+        "rebuilt" in (metas["og:title"] or ""),
+        "rebuilt" in (metas["og:description"] or ""),
+        "mill.png" in (metas.get("og:image") or ""),
+    )
+
+
+def test_the_json_of_a_withheld_post_has_the_note_and_no_content() -> None:
+    first = json.loads(renderer.render_json(withheld_thread(), site=SITE))["tweets"][0]
+    assert ("This post is withheld in DE, FR.", "", [], [], {"copyright": False, "country_codes": ["DE", "FR"]}) == (
+        first["note"],
+        first["text"],
+        first["segments"],
+        first["media"],
+        first["withheld"],
+    )
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_an_operator_may_show_withheld_posts(render: Callable[..., str]) -> None:
+    """UNROLL_SHOW_WITHHELD=true: withheld posts and quotes are shown in full, with no note."""
+    site = Site.of(Settings(_env_file=None, public_base_url="https://unroll.example", show_withheld=True))
+    page = render(withheld_thread(), site=site)
+    assert (True, True, False) == (
+        "rebuilt the old mill" in page,
+        "The mill was built in 1802." in page,
+        "withheld in" in page,
+    )
+
+
+@pytest.mark.parametrize(
+    ("withheld", "note"),
+    [
+        (Withheld(country_codes=["DE"]), "This post is withheld in DE."),
+        (Withheld(country_codes=["DE", "FR", "TR"]), "This post is withheld in DE, FR, TR."),
+        (Withheld(copyright=True, country_codes=["DE"]), "This post is withheld in response to a copyright claim."),
+        (Withheld(country_codes=["XY"]), "This post is withheld in response to a copyright claim."),
+        (Withheld(country_codes=["XX"]), "This post is withheld in every country."),
+        (Withheld(), "This post is withheld in some countries."),
+        (Withheld(country_codes=["<b>"]), "This post is withheld in some countries."),
+    ],
+)
+def test_withheld_note_says_where_or_why(withheld: Withheld, note: str) -> None:
+    assert note == withheld_note(withheld)
 
 
 def test_each_tweet_links_to_itself_on_x() -> None:

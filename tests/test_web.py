@@ -15,12 +15,15 @@ from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
 from bot.models import HandledRequest
+from bot.processes import run_once
+from bot.sandbox import SandboxServer
 from bot.store import Store
 from bot.web import create_app, listen
 from bot.webedge import CSP, PageCache, etag_matches
 from bot.webforms import parse_tweet_id
 from config.settings import Settings
 from tests.fixtures_pages import FIRST_TEXT, ThreadFactory
+from tests.helpers import make_bot, post_thread, summon
 
 
 @pytest.fixture
@@ -433,3 +436,24 @@ def test_connections_to_the_web_port_send_at_once(settings: Settings) -> None:
         accepted, _ = server.accept()
         with accepted:
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+# --- withheld posts, end to end -----------------------------------------------------------------------------
+def test_a_post_x_withholds_is_a_note_on_the_page_the_bot_made(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A thread with a post X withholds in Germany, unrolled through the sandbox and stored: its page shows the
+    note where the post was and every other post as written."""
+    ids = post_thread(sandbox.world, 4)
+    sandbox.world.withhold(ids[1], ["DE"])
+    summon(sandbox.world, ids[-1])
+    run_once(make_bot(settings, store))
+
+    with TestClient(create_app(settings, store)) as client:
+        page = client.get(f"/thread/{ids[0]}").text
+    assert (True, False, True, True) == (
+        "This post is withheld in DE." in page,
+        "part 2" in page,
+        "1/ part 1" in page,
+        "4/ part 4" in page,
+    )
