@@ -243,13 +243,15 @@ class ThreadSummary(_Model):
 
     @classmethod
     def of(cls, thread: Thread) -> ThreadSummary:
-        """The thread as lists show it; never titled by a withheld post, whatever UNROLL_SHOW_WITHHELD says: the
-        lists are stored, not rendered per site."""
+        """The thread as lists show it, titled by its first post with text (a first post of photos only gives way
+        to the next); never by a withheld post, whatever UNROLL_SHOW_WITHHELD says: the lists are stored, not
+        rendered per site. No title when no post has one: lists then say whose thread it is."""
+        titles = (title_of(tweet.text) for tweet in thread.tweets if not tweet.withheld)
         return cls(
             root_id=thread.root_id,
             author_username=thread.author.username,
             author_name=thread.author.name,
-            title=title_of("" if thread.first.withheld else thread.first.text),
+            title=next((found for found in titles if found), ""),
             tweets=len(thread.tweets),
             created_at=thread.first.created_at,
             unrolled_at=thread.fetched_at,

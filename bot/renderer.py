@@ -67,9 +67,26 @@ def display_text(segments: Sequence[Segment]) -> str:
     return clean("".join(segment.text for segment in segments))
 
 
+def _headline(thread: Thread) -> tuple[str, str | None]:
+    """The opening of the first post with text, and that post's language: a first post of photos only gives way
+    to the next one; ("", None) when no post has text."""
+    for tweet in thread.tweets:
+        opening = title_of(display_text(tweet.segments))
+        if opening:
+            return opening, lang_of(tweet.lang)
+    return "", None
+
+
 def title(thread: Thread) -> str:
-    """The page title: the opening of the first tweet, trimmed at a word."""
-    return title_of(display_text(thread.first.segments)) or f"Thread by @{clean(thread.author.username)}"
+    """The page title: the opening of the first post with text, trimmed at a word; else `Thread by @handle`."""
+    return _headline(thread)[0] or f"Thread by @{clean(thread.author.username)}"
+
+
+def window_title(thread: Thread) -> str:
+    """What the browser's tab and a search result show: the title, then whose thread it is, said once."""
+    opening = _headline(thread)[0]
+    by = f"thread by @{clean(thread.author.username)}"
+    return f"{opening} · {by}" if opening else by[0].upper() + by[1:]
 
 
 def description(thread: Thread, limit: int = DESCRIPTION_LENGTH) -> str:
@@ -113,7 +130,8 @@ def render_html(thread: Thread, *, site: Site, latest: Sequence[ThreadSummary] =
         "thread.html",
         site,
         title=title(thread),
-        title_lang=lang_of(thread.first.lang),
+        title_lang=_headline(thread)[1],
+        window_title=window_title(thread),
         description=description(thread),
         canonical=site.link(thread.root_id),
         card_image=image,

@@ -123,6 +123,50 @@ def test_title_uses_display_text_of_links() -> None:
     assert "ex.org/a…" == renderer.title(thread)
 
 
+def test_a_first_post_of_photos_only_gives_the_title_to_the_next_post() -> None:
+    """A first post with no text: the page is titled by the next post's opening, in that post's language, and the
+    window title says whose thread it is once."""
+    thread = build_thread(3)
+    thread.tweets[0].segments = []
+    thread.tweets[1].lang = "fr"
+    parsed = html_of(thread)
+    window = re.search(r"<title>(.*)</title>", renderer.render_html(thread, site=SITE))
+    h1 = parsed.elements("h1")[0]
+    assert ("Tweet 2: the next step of the work, told in a few plain words. · thread by @millwright", "fr") == (
+        window.group(1) if window else None,
+        h1.get("lang"),
+    )
+
+
+def test_a_thread_without_any_text_is_titled_by_its_author_once() -> None:
+    thread = build_thread(2)
+    for tweet in thread.tweets:
+        tweet.segments = []
+    page = renderer.render_html(thread, site=SITE)
+    assert (["Thread by @millwright"], "Thread by @millwright") == (
+        re.findall(r"<title>(.*)</title>", page),
+        renderer.title(thread),
+    )
+
+
+def test_lists_title_a_thread_by_its_first_post_with_text_never_a_withheld_one() -> None:
+    """A thread whose first post is photos only, and one whose first post is withheld, are listed by the next
+    post's opening."""
+    photos_only, withheld = build_thread(2), build_thread(2)
+    photos_only.tweets[0].segments = []
+    withheld.tweets[0].withheld = Withheld(country_codes=["DE"])
+    assert [True, True] == [
+        ThreadSummary.of(thread).title.startswith("Tweet 2: the next step") for thread in (photos_only, withheld)
+    ]
+
+
+def test_a_listed_thread_without_a_title_is_listed_by_its_author() -> None:
+    """A thread summary with no title (stored before, of a thread with no text) is listed as whose thread it is."""
+    untitled = ThreadSummary(root_id="7000", author_username="painter", title="", tweets=2)
+    page = renderer.render_html(build_thread(1), site=SITE, latest=[untitled])
+    assert '<a href="/thread/7000" dir="auto">Thread by @painter</a>' in page
+
+
 @pytest.mark.parametrize(
     ("words", "images", "minutes"),
     [(1, 0, 1), (230, 0, 1), (231, 0, 2), (460, 6, 3), (2300, 0, 10)],
