@@ -95,6 +95,7 @@ class QuotedTweet(_Model):
     created_at: datetime | None = None
     segments: list[Segment] = Field(default_factory=list)
     media: list[Media] = Field(default_factory=list)
+    lang: str | None = None  # as X gives it, like a thread post's: the page makes it a `lang` attribute
     # X could not give it (deleted, or its author protected or suspended): a placeholder, nothing of it shown.
     unavailable: bool = False
     withheld: Withheld | None = None

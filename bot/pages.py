@@ -332,6 +332,7 @@ class QuoteView:
     paragraphs: list[Paragraph]
     media: list[MediaView]
     withheld: str | None = None  # the note shown instead of its text and media
+    lang: str | None = None  # its own language: a quote in another language is not read in the post's
 
 
 def quote_view(quoted: QuotedTweet, site: Site) -> QuoteView:
@@ -350,6 +351,7 @@ def quote_view(quoted: QuotedTweet, site: Site) -> QuoteView:
         paragraphs=paragraphs(quoted.segments),
         media=media_views(quoted.media),
         withheld=hidden_note(quoted.withheld, site),
+        lang=lang_of(quoted.lang),
     )
 
 

@@ -369,6 +369,7 @@ def quoted_of(tweet: ApiTweet, includes: Includes) -> QuotedTweet | None:
         created_at=quoted.created_at or snowflake_time(quoted.id),
         segments=segments_of(quoted),
         media=media_of(quoted.attachments.media_keys if quoted.attachments else [], includes),
+        lang=quoted.lang,
         withheld=withheld_of(quoted.withheld),
     )
 

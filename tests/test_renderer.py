@@ -440,6 +440,21 @@ def test_languages_x_gives_withdrawn_codes_get_their_bcp47_tags(given: str, expe
     ]
 
 
+@pytest.mark.parametrize(("given", "expected"), [("de", "de"), ("iw", "he"), ("und", None), (None, None)])
+def test_a_quoted_post_is_tagged_with_its_own_language(given: str | None, expected: str | None) -> None:
+    """A German quote in an English post is read as German (X's codes normalized as for posts); a quote whose
+    language X does not know takes the post's."""
+    thread = build_thread(5)
+    quoted = thread.tweets[4].quoted
+    assert quoted is not None
+    quoted.lang = given
+    page = html_of(thread)
+    assert ("en", expected) == (
+        page.elements("div", class_="post")[4].get("lang"),
+        page.elements("blockquote", class_="quote")[0].get("lang"),
+    )
+
+
 def test_gap_notes_explain_missing_tweets() -> None:
     """A thread older than the search window says later posts could not be fetched."""
     html = renderer.render_html(build_thread(2, gaps=["older_than_search_window", "deleted_tweets"]), site=SITE)

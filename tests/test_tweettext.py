@@ -438,6 +438,14 @@ def test_a_withheld_quoted_post_keeps_its_claim() -> None:
     assert Withheld(copyright=True, country_codes=["XY"]) == (quoted.withheld if quoted else None)
 
 
+def test_a_quoted_post_keeps_its_own_language() -> None:
+    """The quote of a post in English keeps the language X gives the quoted post, not the quoting one's."""
+    result = tweet("see", lang="en", referenced_tweets=[{"type": "quoted", "id": QUOTED_ID}])
+    includes = Includes.model_validate({"tweets": [{"id": QUOTED_ID, "text": "Guten Tag", "lang": "de"}]})
+    quoted = thread_tweet(result, includes).quoted
+    assert "de" == (quoted.lang if quoted else None)
+
+
 def test_a_post_x_does_not_withhold_has_no_withheld() -> None:
     assert None is thread_tweet(tweet("fine"), Includes()).withheld
 
