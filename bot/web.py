@@ -11,7 +11,7 @@ import errno
 import hmac
 import re
 import socket
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
 
 import redis
@@ -89,8 +89,10 @@ class Web:
         refresh: str | None = None,
         site: Site | None = None,
         headers: dict[str, str] | None = None,
+        latest: Sequence[ThreadSummary] = (),
     ) -> Response:
-        """A short page that tells the reader what happened and where to go next (errors, waiting, notices)."""
+        """A short page that tells the reader what happened and where to go next (errors, waiting, notices), and
+        the `latest` threads unrolled when there is nothing else to read."""
         site = site or Site.of(self.settings)
         body = render(
             "message.html",
@@ -100,12 +102,14 @@ class Web:
             next_href=next_href,
             next_text=next_text,
             refresh=refresh,
-            latest=[],
+            latest=latest,
         )
         cache = "no-store" if refresh or status >= 500 or status == 429 else "public, max-age=60"
         return Response(body, status_code=status, media_type=HTML, headers={"cache-control": cache, **(headers or {})})
 
-    def not_found(self, site: Site | None = None) -> Response:
+    def not_found(self, site: Site | None = None, latest: Sequence[ThreadSummary] = ()) -> Response:
+        """The 404 page; with the latest threads for a thread that does not exist (a broken link to one), so the
+        reader finds something to read. Other unknown addresses don't read Redis for them."""
         site = site or Site.of(self.settings)
         return self.message(
             404,
@@ -114,6 +118,7 @@ class Web:
             next_href=site.path("/"),
             next_text="Unroll a thread",
             site=site,
+            latest=latest,
         )
 
     # --- pages --------------------------------------------------------------------------------------
@@ -128,7 +133,7 @@ class Web:
         match = THREAD_SLUG.fullmatch(request.path_params["slug"])
         site = self.site()
         if not match:
-            return self.not_found(site)
+            return self.not_found(site, self.latest())
         root_id, suffix = match.group(1), match.group(2) or ""
         # The version (when the thread was last fetched) keys the page cache, so a cached page costs one small
         # Redis read: the whole thread is read and validated only to render it.
@@ -165,13 +170,13 @@ class Web:
         if root and root != root_id:  # a post in the middle of a stored thread: its thread's page, at that post
             fragment = "" if suffix else "#" + anchor_of(root_id)
             return RedirectResponse(site.thread_path(root, suffix) + fragment, status_code=301)
-        return self.not_found(site)
+        return self.not_found(site, self.latest())
 
     def author(self, request: Request) -> Response:
         handle = request.path_params["handle"]
         site = self.site()
         if not HANDLE.fullmatch(handle):
-            return self.not_found(site)
+            return self.not_found(site, self.latest())
         if self.store.is_opted_out(handle):
             return self.message(
                 410,
@@ -188,6 +193,7 @@ class Web:
                 next_href=profile_url(handle),
                 next_text=f"@{handle} on X",
                 site=site,
+                latest=self.latest(),
             )
         username = threads[0].author_username
         key = ("author", username.lower(), site, tuple((s.root_id, s.unrolled_at) for s in threads))

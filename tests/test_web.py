@@ -94,6 +94,19 @@ def test_unknown_thread_is_a_friendly_404(web_client: TestClient, pages_store: S
     )
 
 
+@pytest.mark.parametrize("path", ["/thread/424242", "/thread/42.pdf", "/author/nobody", "/author/not-a-handle"])
+def test_a_404_for_a_thread_or_author_lists_the_latest_threads(
+    web_client: TestClient, stored: Store, path: str
+) -> None:
+    """A reader who followed a broken link to a thread or an author finds the latest threads to read instead."""
+    response = web_client.get(path)
+    assert (404, True, True) == (
+        response.status_code,
+        "Latest threads unrolled" in response.text,
+        'href="/thread/1000"' in response.text,
+    )
+
+
 def test_unknown_path_is_a_friendly_404(web_client: TestClient, pages_store: Store) -> None:
     """Any unknown address gets the same friendly 404 page."""
     response = web_client.get("/no/such/page")
