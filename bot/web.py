@@ -19,6 +19,7 @@ import structlog
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -28,7 +29,7 @@ from bot.errors import PortUnavailable, StoreUnavailable
 from bot.models import Thread, ThreadSummary
 from bot.pages import Site, anchor_of, clean, css, profile_url, render
 from bot.store import Store
-from bot.webedge import EdgeMiddleware, PageCache, etag_matches
+from bot.webedge import GZIP_MIN_SIZE, EdgeMiddleware, PageCache, accepts_gzip, etag_matches
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -72,11 +73,21 @@ class Web:
         media_type: str = HTML,
         max_age: int = PAGE_MAX_AGE,
     ) -> Response:
-        """A cached page with its ETag; 304 when the browser has it already."""
+        """A cached page with its ETag; 304 when the browser has it already.
+
+        Gzipped from the cache for a client that takes it, with the ETag made weak (the same page, other bytes),
+        as nginx does: either ETag revalidates the page. GZipMiddleware passes a gzipped answer through and adds
+        `Vary: Accept-Encoding` to a plain one of that size itself (set here too, it would say it twice)."""
         page = self.cache.get(key, render_page)
-        headers = {"etag": page.etag, "cache-control": f"public, max-age={max_age}"}
+        gzipped = page.compressible and accepts_gzip(request.headers.get("accept-encoding"))
+        etag = "W/" + page.etag if gzipped else page.etag
+        headers = {"etag": etag, "cache-control": f"public, max-age={max_age}"}
         if etag_matches(request.headers.get("if-none-match"), page.etag):
-            return Response(status_code=304, headers=headers)
+            vary = {"vary": "Accept-Encoding"} if page.compressible else {}
+            return Response(status_code=304, headers={**headers, **vary})
+        if gzipped:
+            gzip_headers = {**headers, "vary": "Accept-Encoding", "content-encoding": "gzip"}
+            return Response(page.gzipped, media_type=media_type, headers=gzip_headers)
         return Response(page.body, media_type=media_type, headers=headers)
 
     def message(
@@ -299,6 +310,9 @@ def create_app(settings: Settings, store: Store) -> Starlette:
     ]
     handlers = {HTTPException: web.http_error, StoreUnavailable: web.store_down, redis.RedisError: web.store_down}
     app = Starlette(routes=routes, exception_handlers=handlers)
+    # The other answers (messages, metrics, the stylesheet) are gzipped as they go; the edge stays outermost, so
+    # its request log counts the compression's time.
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_SIZE)
     app.add_middleware(EdgeMiddleware)
     return app
 
