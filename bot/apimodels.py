@@ -23,6 +23,9 @@ TWEET_FIELDS = [
     "note_tweet",
     "display_text_range",
     "lang",
+    # Whether X withholds the post in some countries or over a copyright claim: the page then shows a note
+    # in its place (https://docs.x.com/x-api/fundamentals/data-dictionary, Tweet `withheld`).
+    "withheld",
 ]
 # Lookups expand referenced tweets: a lookup then climbs two levels of a reply chain and brings quoted posts.
 EXPANSIONS = [
@@ -101,6 +104,14 @@ class Attachments(_Wire):
     poll_ids: list[str] = Field(default_factory=list)
 
 
+class ApiWithheld(_Wire):
+    """Where and why X withholds a post: `country_codes` (ISO 3166-1 alpha-2) or a copyright claim."""
+
+    copyright: bool = False
+    country_codes: list[str] = Field(default_factory=list)
+    scope: str | None = None  # "tweet", or "user": the author is withheld there
+
+
 class ApiTweet(_Wire):
     id: str
     text: str
@@ -114,6 +125,7 @@ class ApiTweet(_Wire):
     note_tweet: NoteTweet | None = None
     display_text_range: tuple[int, int] | None = None
     lang: str | None = None
+    withheld: ApiWithheld | None = None
     # Every version's id, oldest first (a default field): an edit is a new post with a new id, and
     # lookups by an earlier id answer with that earlier version (https://docs.x.com/x-api/fundamentals/edit-posts).
     edit_history_tweet_ids: list[str] = Field(default_factory=list)

@@ -77,6 +77,16 @@ class Poll(_Model):
     end_at: datetime | None = None
 
 
+class Withheld(_Model):
+    """Where X withholds a post (ISO 3166-1 country codes), or that it does over a copyright claim.
+
+    X expects apps not to show a withheld post where it is withheld; a page can't tell where its reader is, so
+    it shows a note instead unless the operator chose otherwise (UNROLL_SHOW_WITHHELD)."""
+
+    copyright: bool = False
+    country_codes: list[str] = Field(default_factory=list)
+
+
 class QuotedTweet(_Model):
     """A tweet quoted by a thread tweet, embedded as a card."""
 
@@ -85,8 +95,10 @@ class QuotedTweet(_Model):
     created_at: datetime | None = None
     segments: list[Segment] = Field(default_factory=list)
     media: list[Media] = Field(default_factory=list)
+    lang: str | None = None  # as X gives it, like a thread post's: the page makes it a `lang` attribute
     # X could not give it (deleted, or its author protected or suspended): a placeholder, nothing of it shown.
     unavailable: bool = False
+    withheld: Withheld | None = None
 
     @property
     def text(self) -> str:
@@ -110,6 +122,7 @@ class ThreadTweet(_Model):
     replied_to: str | None = None
     edited: bool = False  # the author edited it (X shows its last version, marked "Edited")
     poll: Poll | None = None
+    withheld: Withheld | None = None
 
     @property
     def text(self) -> str:
@@ -231,11 +244,15 @@ class ThreadSummary(_Model):
 
     @classmethod
     def of(cls, thread: Thread) -> ThreadSummary:
+        """The thread as lists show it, titled by its first post with text (a first post of photos only gives way
+        to the next); never by a withheld post, whatever UNROLL_SHOW_WITHHELD says: the lists are stored, not
+        rendered per site. No title when no post has one: lists then say whose thread it is."""
+        titles = (title_of(tweet.text) for tweet in thread.tweets if not tweet.withheld)
         return cls(
             root_id=thread.root_id,
             author_username=thread.author.username,
             author_name=thread.author.name,
-            title=title_of(thread.first.text),
+            title=next((found for found in titles if found), ""),
             tweets=len(thread.tweets),
             created_at=thread.first.created_at,
             unrolled_at=thread.fetched_at,

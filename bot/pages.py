@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 
-from bot.models import Author, Media, Poll, QuotedTweet, Segment, Thread, ThreadTweet
+from bot.models import Author, Media, Poll, QuotedTweet, Segment, Thread, ThreadTweet, Withheld
 from config.settings import Settings
 
 CSS_FILE = "unroll.css"
@@ -30,6 +30,10 @@ _LANG = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", re.IGNORECASE)
 _NOT_LANG = {"und", "zxx", "art", "qam", "qct", "qht", "qme", "qst"}
 # X still gives Hebrew and Indonesian their withdrawn ISO 639 codes; BCP 47 (and screen readers' voices) want these.
 _LEGACY_LANG = {"iw": "he", "in": "id", "ji": "yi"}
+_COUNTRY = re.compile(r"[A-Z]{2}")
+# The codes of X's v1.1 `withheld_in_countries` that name no country, should v2 carry them: XX withholds the post
+# everywhere, XY over a copyright (DMCA) claim.
+_EVERYWHERE, _COPYRIGHT = "XX", "XY"
 
 
 def clean(text: str) -> str:
@@ -106,12 +110,13 @@ class Site:
     base_url: str
     bot_handle: str | None = None
     keyword: str = "unroll"
+    show_withheld: bool = False  # UNROLL_SHOW_WITHHELD: withheld posts in full rather than a note
 
     @classmethod
     def of(cls, settings: Settings, identity: Mapping[str, str] | None = None) -> Site:
         """The site as configured; the bot's handle as X knows it (`identity`) wins over the configured one."""
         handle = (identity or {}).get("username") or settings.bot_handle
-        return cls(settings.public_base_url.rstrip("/"), handle, settings.keywords[0])
+        return cls(settings.public_base_url.rstrip("/"), handle, settings.keywords[0], settings.show_withheld)
 
     def path(self, path: str) -> str:
         """A link within the site, below the public address's own path (for a site served under a prefix)."""
@@ -122,6 +127,40 @@ class Site:
 
     def link(self, root_id: str) -> str:
         return f"{self.base_url}/thread/{quote(root_id, safe='')}"
+
+
+# --- withheld posts ------------------------------------------------------------------------------------
+def withheld_note(withheld: Withheld) -> str:
+    """What a page says in place of a withheld post: that a copyright claim withholds it, or where."""
+    codes = [code for code in withheld.country_codes if _COUNTRY.fullmatch(code)]
+    if withheld.copyright or _COPYRIGHT in codes:
+        return "This post is withheld in response to a copyright claim."
+    if _EVERYWHERE in codes:
+        return "This post is withheld in every country."
+    if not codes:
+        return "This post is withheld in some countries."
+    return f"This post is withheld in {', '.join(codes)}."
+
+
+def shown(thread: Thread, site: Site) -> Thread:
+    """The thread as the site may show it: withheld posts and quotes emptied of their text, media, poll and quote
+    (the page shows a note instead), unless the operator shows them (UNROLL_SHOW_WITHHELD)."""
+    if site.show_withheld or not any(t.withheld or (t.quoted and t.quoted.withheld) for t in thread.tweets):
+        return thread
+    return thread.model_copy(update={"tweets": [_withholding(tweet) for tweet in thread.tweets]})
+
+
+def _withholding(tweet: ThreadTweet) -> ThreadTweet:
+    if tweet.withheld:
+        return tweet.model_copy(update={"segments": [], "media": [], "poll": None, "quoted": None})
+    if tweet.quoted and tweet.quoted.withheld:
+        return tweet.model_copy(update={"quoted": tweet.quoted.model_copy(update={"segments": [], "media": []})})
+    return tweet
+
+
+def hidden_note(withheld: Withheld | None, site: Site) -> str | None:
+    """The note shown in place of a post or quote the site withholds, or None when it shows it."""
+    return withheld_note(withheld) if withheld and not site.show_withheld else None
 
 
 # --- tweets as paragraphs -------------------------------------------------------------------------------
@@ -292,9 +331,11 @@ class QuoteView:
     datetime: str
     paragraphs: list[Paragraph]
     media: list[MediaView]
+    withheld: str | None = None  # the note shown instead of its text and media
+    lang: str | None = None  # its own language: a quote in another language is not read in the post's
 
 
-def quote_view(quoted: QuotedTweet) -> QuoteView:
+def quote_view(quoted: QuotedTweet, site: Site) -> QuoteView:
     """A quoted tweet as its card shows it."""
     author = quoted.author
     username = clean(author.username) if author else ""
@@ -309,6 +350,8 @@ def quote_view(quoted: QuotedTweet) -> QuoteView:
         datetime=iso(quoted.created_at),
         paragraphs=paragraphs(quoted.segments),
         media=media_views(quoted.media),
+        withheld=hidden_note(quoted.withheld, site),
+        lang=lang_of(quoted.lang),
     )
 
 
@@ -328,6 +371,7 @@ class TweetView:
     poll: PollView | None = None
     edited: bool = False
     after_gap: bool = False  # the post it answers is not the one shown before it: deleted, or out of sight
+    withheld: str | None = None  # the note shown instead of its text, media, poll and quote
 
 
 def anchor_of(tweet_id: str) -> str:
@@ -349,28 +393,31 @@ def after_gaps(thread: Thread) -> list[bool]:
     return gaps
 
 
-def tweet_views(thread: Thread) -> list[TweetView]:
-    """Every tweet of the thread as the article shows it, numbered from 1."""
+def tweet_views(thread: Thread, site: Site) -> list[TweetView]:
+    """Every tweet of the thread (as `shown` gives it) as the article shows it, numbered from 1."""
     gaps = after_gaps(thread)
     return [
-        _tweet_view(thread, tweet, number, after_gap=gaps[number - 1]) for number, tweet in enumerate(thread.tweets, 1)
+        _tweet_view(thread, tweet, number, site, after_gap=gaps[number - 1])
+        for number, tweet in enumerate(thread.tweets, 1)
     ]
 
 
-def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int, *, after_gap: bool = False) -> TweetView:
+def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int, site: Site, *, after_gap: bool = False) -> TweetView:
+    withheld = hidden_note(tweet.withheld, site)
     return TweetView(
         anchor=anchor_of(tweet.id),
         number=number,
         url=status_url(thread.author.username, tweet.id),
-        lang=lang_of(tweet.lang),
+        lang=None if withheld else lang_of(tweet.lang),  # the note is the site's English, not the post's language
         date=fmt_date(tweet.created_at),
         datetime=iso(tweet.created_at),
         paragraphs=paragraphs(tweet.segments),
         media=media_views(tweet.media),
-        quote=quote_view(tweet.quoted) if tweet.quoted else None,
+        quote=quote_view(tweet.quoted, site) if tweet.quoted else None,
         poll=poll_view(tweet.poll) if tweet.poll else None,
         edited=tweet.edited,
         after_gap=after_gap,
+        withheld=withheld,
     )
 
 

@@ -29,8 +29,10 @@ from bot.pages import (
     render,
     safe_url,
     segment_href,
+    shown,
     status_url,
     tweet_views,
+    withheld_note,
 )
 from config.settings import Settings
 
@@ -65,9 +67,26 @@ def display_text(segments: Sequence[Segment]) -> str:
     return clean("".join(segment.text for segment in segments))
 
 
+def _headline(thread: Thread) -> tuple[str, str | None]:
+    """The opening of the first post with text, and that post's language: a first post of photos only gives way
+    to the next one; ("", None) when no post has text."""
+    for tweet in thread.tweets:
+        opening = title_of(display_text(tweet.segments))
+        if opening:
+            return opening, lang_of(tweet.lang)
+    return "", None
+
+
 def title(thread: Thread) -> str:
-    """The page title: the opening of the first tweet, trimmed at a word."""
-    return title_of(display_text(thread.first.segments)) or f"Thread by @{clean(thread.author.username)}"
+    """The page title: the opening of the first post with text, trimmed at a word; else `Thread by @handle`."""
+    return _headline(thread)[0] or f"Thread by @{clean(thread.author.username)}"
+
+
+def window_title(thread: Thread) -> str:
+    """What the browser's tab and a search result show: the title, then whose thread it is, said once."""
+    opening = _headline(thread)[0]
+    by = f"thread by @{clean(thread.author.username)}"
+    return f"{opening} · {by}" if opening else by[0].upper() + by[1:]
 
 
 def description(thread: Thread, limit: int = DESCRIPTION_LENGTH) -> str:
@@ -104,13 +123,15 @@ def _card_image(thread: Thread) -> MediaView | None:
 
 def render_html(thread: Thread, *, site: Site, latest: Sequence[ThreadSummary] = ()) -> str:
     """The thread's page: header, the tweets as an article, notes on gaps, and the latest threads unrolled."""
+    thread = shown(thread, site)
     image = _card_image(thread)
     author = thread.author
     return render(
         "thread.html",
         site,
         title=title(thread),
-        title_lang=lang_of(thread.first.lang),
+        title_lang=_headline(thread)[1],
+        window_title=window_title(thread),
         description=description(thread),
         canonical=site.link(thread.root_id),
         card_image=image,
@@ -125,7 +146,7 @@ def render_html(thread: Thread, *, site: Site, latest: Sequence[ThreadSummary] =
         datetime=iso(thread.first.created_at),
         count=len(thread.tweets),
         minutes=reading_minutes(thread),
-        tweets=tweet_views(thread),
+        tweets=tweet_views(thread, site),
         gap_note=GAP_NOTE,
         notes=gap_notes(thread),
         alternates={suffix: site.thread_path(thread.root_id, suffix) for suffix in (".txt", ".md", ".json")},
@@ -164,9 +185,11 @@ def _poll_lines(poll: Poll | None, url: str, markdown: bool = False) -> list[str
     return [f"[Poll · {view.summary}]\n{options}"]
 
 
-def _quote_txt(quoted: QuotedTweet) -> str:
+def _quote_txt(quoted: QuotedTweet, site: Site) -> str:
     if quoted.unavailable:
         return f"> {UNAVAILABLE_QUOTE}"
+    if quoted.withheld and not site.show_withheld:
+        return f"> {withheld_note(quoted.withheld)}"
     who = f"@{clean(quoted.author.username)}" if quoted.author else "a post"
     body = _plain(quoted.segments).replace("\n", "\n> ")
     return f"> Quoting {who}: {body}\n> {quoted.url}"
@@ -180,6 +203,7 @@ def _plain(segments: Sequence[Segment]) -> str:
 
 def render_txt(thread: Thread, *, site: Site) -> str:
     """The thread as plain text: a heading, each tweet as a paragraph, media and quotes as lines."""
+    thread = shown(thread, site)
     author = thread.author
     head = [
         title(thread),
@@ -192,9 +216,12 @@ def render_txt(thread: Thread, *, site: Site) -> str:
         if after_gap:
             blocks.append(f"[{GAP_NOTE}]")
         url = status_url(author.username, tweet.id)
+        if tweet.withheld and not site.show_withheld:
+            blocks.append(f"[{withheld_note(tweet.withheld)}] {url}")
+            continue
         parts = [_plain(tweet.segments), *_media_lines(tweet.media), *_poll_lines(tweet.poll, url)]
         if tweet.quoted:
-            parts.append(_quote_txt(tweet.quoted))
+            parts.append(_quote_txt(tweet.quoted, site))
         blocks.append("\n".join(part for part in parts if part))
     blocks.extend(gap_notes(thread))
     follow = f"You can follow @{clean(author.username)}: {profile_url(author.username)}"
@@ -233,9 +260,11 @@ def _md_segments(segments: Sequence[Segment]) -> str:
     )
 
 
-def _quote_md(quoted: QuotedTweet) -> str:
+def _quote_md(quoted: QuotedTweet, site: Site) -> str:
     if quoted.unavailable:
         return f"> *{_md_escape(UNAVAILABLE_QUOTE)}*"
+    if quoted.withheld and not site.show_withheld:
+        return f"> *{_md_escape(withheld_note(quoted.withheld))}*"
     who = f"@{_md_escape(quoted.author.username)}" if quoted.author else "a post"
     body = _md_segments(quoted.segments).replace("\n", "\n> ")
     return f"> Quoting {who}: {body}\n>\n> [View the quoted post on X]({_md_url(quoted.url)})"
@@ -243,6 +272,7 @@ def _quote_md(quoted: QuotedTweet) -> str:
 
 def render_md(thread: Thread, *, site: Site) -> str:
     """The thread as Markdown: a title, a byline, each tweet as paragraphs with its links, media and quotes."""
+    thread = shown(thread, site)
     author = thread.author
     handle = clean(author.username)
     blocks = [
@@ -255,13 +285,16 @@ def render_md(thread: Thread, *, site: Site) -> str:
         if after_gap:
             blocks.append(f"*{_md_escape(GAP_NOTE)}*")
         url = status_url(author.username, tweet.id)
+        if tweet.withheld and not site.show_withheld:
+            blocks.append(f"*{_md_escape(withheld_note(tweet.withheld))}* ([see it on X]({_md_url(url)}))")
+            continue
         parts = [
             _md_segments(tweet.segments),
             *_media_lines(tweet.media, markdown=True),
             *_poll_lines(tweet.poll, url, markdown=True),
         ]
         if tweet.quoted:
-            parts.append(_quote_md(tweet.quoted))
+            parts.append(_quote_md(tweet.quoted, site))
         blocks.append("\n\n".join(part for part in parts if part))
     blocks.extend(f"*{_md_escape(note)}*" for note in gap_notes(thread))
     blocks.append(
@@ -273,7 +306,9 @@ def render_md(thread: Thread, *, site: Site) -> str:
 
 # --- JSON -------------------------------------------------------------------------------------------------
 def render_json(thread: Thread, *, site: Site) -> str:
-    """The thread as JSON: the stored thread, plus its link, title, reading time and each tweet's plain text."""
+    """The thread as JSON: the stored thread, plus its link, title, reading time and each tweet's plain text; a
+    withheld post (or quote) with no text or media, and the `note` a page shows in its place."""
+    thread = shown(thread, site)
     data: dict[str, Any] = {
         "link": site.link(thread.root_id),
         "title": title(thread),
@@ -283,4 +318,8 @@ def render_json(thread: Thread, *, site: Site) -> str:
     for tweet, dumped in zip(thread.tweets, data["tweets"], strict=True):
         dumped["text"] = clean(tweet.text)
         dumped["url"] = status_url(thread.author.username, tweet.id)
+        if tweet.withheld and not site.show_withheld:
+            dumped["note"] = withheld_note(tweet.withheld)
+        if tweet.quoted and tweet.quoted.withheld and not site.show_withheld:
+            dumped["quoted"]["note"] = withheld_note(tweet.quoted.withheld)
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"

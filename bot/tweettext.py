@@ -23,13 +23,14 @@ from bot.apimodels import (
     ApiPoll,
     ApiTweet,
     ApiUser,
+    ApiWithheld,
     Entities,
     Includes,
     MentionEntity,
     TagEntity,
     UrlEntity,
 )
-from bot.models import Author, Media, Poll, PollOption, QuotedTweet, Segment, SegmentKind, ThreadTweet
+from bot.models import Author, Media, Poll, PollOption, QuotedTweet, Segment, SegmentKind, ThreadTweet, Withheld
 
 TWITTER_EPOCH_MS = 1288834974657  # https://docs.x.com/resources/fundamentals/x-ids
 _ESCAPE = re.compile(r"&(amp|lt|gt);")
@@ -338,6 +339,16 @@ def _poll(poll: ApiPoll) -> Poll:
     return Poll(id=poll.id, options=options, ended=poll.voting_status == "closed", end_at=poll.end_datetime)
 
 
+def withheld_of(withheld: ApiWithheld | None) -> Withheld | None:
+    """Where X withholds the post, country codes upper-cased and each said once; None when it is not withheld.
+
+    A `withheld` object naming no country and no claim still withholds the post: X sent it for a reason."""
+    if withheld is None:
+        return None
+    codes = dict.fromkeys(code.strip().upper() for code in withheld.country_codes)
+    return Withheld(copyright=withheld.copyright, country_codes=[code for code in codes if code])
+
+
 def quoted_of(tweet: ApiTweet, includes: Includes) -> QuotedTweet | None:
     """The tweet this one quotes, as a card; a placeholder when it is not among the posts read.
 
@@ -358,6 +369,8 @@ def quoted_of(tweet: ApiTweet, includes: Includes) -> QuotedTweet | None:
         created_at=quoted.created_at or snowflake_time(quoted.id),
         segments=segments_of(quoted),
         media=media_of(quoted.attachments.media_keys if quoted.attachments else [], includes),
+        lang=quoted.lang,
+        withheld=withheld_of(quoted.withheld),
     )
 
 
@@ -373,4 +386,5 @@ def thread_tweet(tweet: ApiTweet, includes: Includes) -> ThreadTweet:
         replied_to=tweet.replied_to,
         edited=len(tweet.edit_history_tweet_ids) > 1,
         poll=poll_of(tweet, includes),
+        withheld=withheld_of(tweet.withheld),
     )

@@ -11,7 +11,7 @@ import errno
 import hmac
 import re
 import socket
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
 
 import redis
@@ -19,6 +19,7 @@ import structlog
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -28,7 +29,7 @@ from bot.errors import PortUnavailable, StoreUnavailable
 from bot.models import Thread, ThreadSummary
 from bot.pages import Site, anchor_of, clean, css, profile_url, render
 from bot.store import Store
-from bot.webedge import EdgeMiddleware, PageCache, etag_matches
+from bot.webedge import GZIP_MIN_SIZE, EdgeMiddleware, PageCache, accepts_gzip, etag_matches
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -72,11 +73,21 @@ class Web:
         media_type: str = HTML,
         max_age: int = PAGE_MAX_AGE,
     ) -> Response:
-        """A cached page with its ETag; 304 when the browser has it already."""
+        """A cached page with its ETag; 304 when the browser has it already.
+
+        Gzipped from the cache for a client that takes it, with the ETag made weak (the same page, other bytes),
+        as nginx does: either ETag revalidates the page. GZipMiddleware passes a gzipped answer through and adds
+        `Vary: Accept-Encoding` to a plain one of that size itself (set here too, it would say it twice)."""
         page = self.cache.get(key, render_page)
-        headers = {"etag": page.etag, "cache-control": f"public, max-age={max_age}"}
+        gzipped = page.compressible and accepts_gzip(request.headers.get("accept-encoding"))
+        etag = "W/" + page.etag if gzipped else page.etag
+        headers = {"etag": etag, "cache-control": f"public, max-age={max_age}"}
         if etag_matches(request.headers.get("if-none-match"), page.etag):
-            return Response(status_code=304, headers=headers)
+            vary = {"vary": "Accept-Encoding"} if page.compressible else {}
+            return Response(status_code=304, headers={**headers, **vary})
+        if gzipped:
+            gzip_headers = {**headers, "vary": "Accept-Encoding", "content-encoding": "gzip"}
+            return Response(page.gzipped, media_type=media_type, headers=gzip_headers)
         return Response(page.body, media_type=media_type, headers=headers)
 
     def message(
@@ -89,8 +100,10 @@ class Web:
         refresh: str | None = None,
         site: Site | None = None,
         headers: dict[str, str] | None = None,
+        latest: Sequence[ThreadSummary] = (),
     ) -> Response:
-        """A short page that tells the reader what happened and where to go next (errors, waiting, notices)."""
+        """A short page that tells the reader what happened and where to go next (errors, waiting, notices), and
+        the `latest` threads unrolled when there is nothing else to read."""
         site = site or Site.of(self.settings)
         body = render(
             "message.html",
@@ -100,12 +113,14 @@ class Web:
             next_href=next_href,
             next_text=next_text,
             refresh=refresh,
-            latest=[],
+            latest=latest,
         )
         cache = "no-store" if refresh or status >= 500 or status == 429 else "public, max-age=60"
         return Response(body, status_code=status, media_type=HTML, headers={"cache-control": cache, **(headers or {})})
 
-    def not_found(self, site: Site | None = None) -> Response:
+    def not_found(self, site: Site | None = None, latest: Sequence[ThreadSummary] = ()) -> Response:
+        """The 404 page; with the latest threads for a thread that does not exist (a broken link to one), so the
+        reader finds something to read. Other unknown addresses don't read Redis for them."""
         site = site or Site.of(self.settings)
         return self.message(
             404,
@@ -114,6 +129,7 @@ class Web:
             next_href=site.path("/"),
             next_text="Unroll a thread",
             site=site,
+            latest=latest,
         )
 
     # --- pages --------------------------------------------------------------------------------------
@@ -128,7 +144,7 @@ class Web:
         match = THREAD_SLUG.fullmatch(request.path_params["slug"])
         site = self.site()
         if not match:
-            return self.not_found(site)
+            return self.not_found(site, self.latest())
         root_id, suffix = match.group(1), match.group(2) or ""
         # The version (when the thread was last fetched) keys the page cache, so a cached page costs one small
         # Redis read: the whole thread is read and validated only to render it.
@@ -165,13 +181,13 @@ class Web:
         if root and root != root_id:  # a post in the middle of a stored thread: its thread's page, at that post
             fragment = "" if suffix else "#" + anchor_of(root_id)
             return RedirectResponse(site.thread_path(root, suffix) + fragment, status_code=301)
-        return self.not_found(site)
+        return self.not_found(site, self.latest())
 
     def author(self, request: Request) -> Response:
         handle = request.path_params["handle"]
         site = self.site()
         if not HANDLE.fullmatch(handle):
-            return self.not_found(site)
+            return self.not_found(site, self.latest())
         if self.store.is_opted_out(handle):
             return self.message(
                 410,
@@ -188,6 +204,7 @@ class Web:
                 next_href=profile_url(handle),
                 next_text=f"@{handle} on X",
                 site=site,
+                latest=self.latest(),
             )
         username = threads[0].author_username
         key = ("author", username.lower(), site, tuple((s.root_id, s.unrolled_at) for s in threads))
@@ -293,6 +310,9 @@ def create_app(settings: Settings, store: Store) -> Starlette:
     ]
     handlers = {HTTPException: web.http_error, StoreUnavailable: web.store_down, redis.RedisError: web.store_down}
     app = Starlette(routes=routes, exception_handlers=handlers)
+    # The other answers (messages, metrics, the stylesheet) are gzipped as they go; the edge stays outermost, so
+    # its request log counts the compression's time.
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_SIZE)
     app.add_middleware(EdgeMiddleware)
     return app
 

@@ -278,6 +278,14 @@ class Settings(BaseSettings):
         description="How many latest unrolled threads the pages list.",
         json_schema_extra=_hint("a whole number from 0 to 100"),
     )
+    show_withheld: bool = Field(
+        False,
+        description=(
+            "Show in full the posts X withholds in some countries or over a copyright claim; false: pages and "
+            "their exports show a note in their place (a page can't tell where its reader is)."
+        ),
+        json_schema_extra=_hint("true or false"),
+    )
     http_timeout: float = Field(
         15.0,
         gt=0,

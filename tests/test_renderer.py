@@ -16,8 +16,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from bot import renderer
-from bot.models import Author, Media, QuotedTweet, Segment, Thread, ThreadSummary, ThreadTweet
-from bot.pages import Site, paragraphs, safe_url
+from bot.models import Author, Media, QuotedTweet, Segment, Thread, ThreadSummary, ThreadTweet, Withheld
+from bot.pages import Site, paragraphs, safe_url, withheld_note
 from config.settings import Settings
 from tests.fixtures_pages import FIRST_TEXT, ThreadFactory, build_thread
 
@@ -121,6 +121,50 @@ def test_title_uses_display_text_of_links() -> None:
     thread = build_thread(1)
     thread.tweets[0].segments = [Segment(kind="url", text="ex.org/a…", href="https://ex.org/a/very/long/path")]
     assert "ex.org/a…" == renderer.title(thread)
+
+
+def test_a_first_post_of_photos_only_gives_the_title_to_the_next_post() -> None:
+    """A first post with no text: the page is titled by the next post's opening, in that post's language, and the
+    window title says whose thread it is once."""
+    thread = build_thread(3)
+    thread.tweets[0].segments = []
+    thread.tweets[1].lang = "fr"
+    parsed = html_of(thread)
+    window = re.search(r"<title>(.*)</title>", renderer.render_html(thread, site=SITE))
+    h1 = parsed.elements("h1")[0]
+    assert ("Tweet 2: the next step of the work, told in a few plain words. · thread by @millwright", "fr") == (
+        window.group(1) if window else None,
+        h1.get("lang"),
+    )
+
+
+def test_a_thread_without_any_text_is_titled_by_its_author_once() -> None:
+    thread = build_thread(2)
+    for tweet in thread.tweets:
+        tweet.segments = []
+    page = renderer.render_html(thread, site=SITE)
+    assert (["Thread by @millwright"], "Thread by @millwright") == (
+        re.findall(r"<title>(.*)</title>", page),
+        renderer.title(thread),
+    )
+
+
+def test_lists_title_a_thread_by_its_first_post_with_text_never_a_withheld_one() -> None:
+    """A thread whose first post is photos only, and one whose first post is withheld, are listed by the next
+    post's opening."""
+    photos_only, withheld = build_thread(2), build_thread(2)
+    photos_only.tweets[0].segments = []
+    withheld.tweets[0].withheld = Withheld(country_codes=["DE"])
+    assert [True, True] == [
+        ThreadSummary.of(thread).title.startswith("Tweet 2: the next step") for thread in (photos_only, withheld)
+    ]
+
+
+def test_a_listed_thread_without_a_title_is_listed_by_its_author() -> None:
+    """A thread summary with no title (stored before, of a thread with no text) is listed as whose thread it is."""
+    untitled = ThreadSummary(root_id="7000", author_username="painter", title="", tweets=2)
+    page = renderer.render_html(build_thread(1), site=SITE, latest=[untitled])
+    assert '<a href="/thread/7000" dir="auto">Thread by @painter</a>' in page
 
 
 @pytest.mark.parametrize(
@@ -272,6 +316,94 @@ def test_unavailable_quoted_tweet_says_so() -> None:
     assert "This post is unavailable." in renderer.render_html(thread, site=SITE)
 
 
+# --- withheld posts ---------------------------------------------------------------------------------------
+RENDERERS = [renderer.render_html, renderer.render_txt, renderer.render_md, renderer.render_json]
+
+
+def withheld_thread() -> Thread:
+    """The 12-post sample thread with its first post (text, link, photo) withheld in Germany and France, and
+    the post quoting another (post 5) quoting one withheld over a copyright claim."""
+    thread = build_thread(12)
+    thread.tweets[0].withheld = Withheld(country_codes=["DE", "FR"])
+    quoted = thread.tweets[4].quoted
+    assert quoted is not None
+    quoted.withheld = Withheld(copyright=True)
+    return thread
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_a_withheld_post_is_a_note_in_its_place(render: Callable[..., str]) -> None:
+    """Every format says where a withheld post is withheld instead of showing its text, links or media, and
+    the thread around it stays whole."""
+    page = render(withheld_thread(), site=SITE)
+    assert (True, False, False, False, True) == (
+        "This post is withheld in DE, FR." in page,
+        "rebuilt the old mill" in page,
+        "example.org/mill" in page,
+        "mill.png" in page,
+        "Tweet 2: the next step" in page and "Tweet 12:" in page,
+    )
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_a_withheld_quoted_post_is_a_note_in_its_card(render: Callable[..., str]) -> None:
+    page = render(withheld_thread(), site=SITE)
+    assert (True, False) == (
+        "This post is withheld in response to a copyright claim." in page,
+        "The mill was built in 1802." in page,
+    )
+
+
+def test_a_withheld_first_post_neither_titles_nor_illustrates_the_page() -> None:
+    """The title, link card description and card image don't come from a withheld post."""
+    parsed = html_of(withheld_thread())
+    metas = {values.get("property") or values.get("name"): values.get("content") for _, values in parsed.starts}
+    assert (False, False, False) == (
+        "rebuilt" in (metas["og:title"] or ""),
+        "rebuilt" in (metas["og:description"] or ""),
+        "mill.png" in (metas.get("og:image") or ""),
+    )
+
+
+def test_the_json_of_a_withheld_post_has_the_note_and_no_content() -> None:
+    first = json.loads(renderer.render_json(withheld_thread(), site=SITE))["tweets"][0]
+    assert ("This post is withheld in DE, FR.", "", [], [], {"copyright": False, "country_codes": ["DE", "FR"]}) == (
+        first["note"],
+        first["text"],
+        first["segments"],
+        first["media"],
+        first["withheld"],
+    )
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_an_operator_may_show_withheld_posts(render: Callable[..., str]) -> None:
+    """UNROLL_SHOW_WITHHELD=true: withheld posts and quotes are shown in full, with no note."""
+    site = Site.of(Settings(_env_file=None, public_base_url="https://unroll.example", show_withheld=True))
+    page = render(withheld_thread(), site=site)
+    assert (True, True, False) == (
+        "rebuilt the old mill" in page,
+        "The mill was built in 1802." in page,
+        "withheld in" in page,
+    )
+
+
+@pytest.mark.parametrize(
+    ("withheld", "note"),
+    [
+        (Withheld(country_codes=["DE"]), "This post is withheld in DE."),
+        (Withheld(country_codes=["DE", "FR", "TR"]), "This post is withheld in DE, FR, TR."),
+        (Withheld(copyright=True, country_codes=["DE"]), "This post is withheld in response to a copyright claim."),
+        (Withheld(country_codes=["XY"]), "This post is withheld in response to a copyright claim."),
+        (Withheld(country_codes=["XX"]), "This post is withheld in every country."),
+        (Withheld(), "This post is withheld in some countries."),
+        (Withheld(country_codes=["<b>"]), "This post is withheld in some countries."),
+    ],
+)
+def test_withheld_note_says_where_or_why(withheld: Withheld, note: str) -> None:
+    assert note == withheld_note(withheld)
+
+
 def test_each_tweet_links_to_itself_on_x() -> None:
     """Each tweet has a permalink to its own post on X."""
     permalinks = html_of(build_thread(12)).elements("a", class_="permalink")
@@ -306,6 +438,21 @@ def test_languages_x_gives_withdrawn_codes_get_their_bcp47_tags(given: str, expe
         page.elements("div", class_="post")[0].get("lang"),
         page.elements("h1")[0].get("lang"),
     ]
+
+
+@pytest.mark.parametrize(("given", "expected"), [("de", "de"), ("iw", "he"), ("und", None), (None, None)])
+def test_a_quoted_post_is_tagged_with_its_own_language(given: str | None, expected: str | None) -> None:
+    """A German quote in an English post is read as German (X's codes normalized as for posts); a quote whose
+    language X does not know takes the post's."""
+    thread = build_thread(5)
+    quoted = thread.tweets[4].quoted
+    assert quoted is not None
+    quoted.lang = given
+    page = html_of(thread)
+    assert ("en", expected) == (
+        page.elements("div", class_="post")[4].get("lang"),
+        page.elements("blockquote", class_="quote")[0].get("lang"),
+    )
 
 
 def test_gap_notes_explain_missing_tweets() -> None:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.apimodels import TweetsPage, UserResponse
-from bot.sandbox import MediaSpec, SandboxClient, SandboxServer, World
+from bot.sandbox import MediaSpec, SandboxClient, SandboxError, SandboxServer, World
 from bot.sandbox.oauth import signature_valid
 from bot.sandbox.samples import (
     REFERENCE_THREAD,
@@ -123,6 +123,36 @@ def test_expansions_fill_includes_only_as_asked(x: tweepy.Client, world: World) 
     assert list(body["includes"]) == ["users"]
     assert {"id", "name", "username", "profile_image_url"} == set(body["includes"]["users"][0])
     assert body["includes"]["users"][0]["username"] == "LahibHigel"
+
+
+def test_a_withheld_post_carries_withheld_when_asked(server: SandboxServer, x: tweepy.Client, world: World) -> None:
+    """Withheld over the control interface, a post has X's `withheld` object when tweet.fields asks for it, also
+    as a quoted post in includes; a post not withheld has none, and no country and no claim lifts it."""
+    thread = load_reference_thread(world)
+    quoting = world.add_tweet("LahibHigel", "look", quote_of=thread.root_id).id
+    client = SandboxClient(server.url)
+    client.withhold(thread.root_id, ["DE", "FR"])
+    asked = lookup(x, [thread.root_id, quoting], tweet_fields=["withheld"], expansions=["referenced_tweets.id"])
+    unasked = lookup(x, [thread.root_id])
+    client.withhold(thread.root_id)
+    client.close()
+    lifted = lookup(x, [thread.root_id], tweet_fields=["withheld"])
+    withheld = {"copyright": False, "country_codes": ["DE", "FR"], "scope": "tweet"}
+    assert (withheld, None, withheld, None, None) == (
+        asked["data"][0].get("withheld"),
+        asked["data"][1].get("withheld"),
+        asked["includes"]["tweets"][0].get("withheld"),
+        unasked["data"][0].get("withheld"),
+        lifted["data"][0].get("withheld"),
+    )
+
+
+def test_withholding_in_a_country_that_is_no_code_is_refused(server: SandboxServer, world: World) -> None:
+    thread = load_reference_thread(world)
+    client = SandboxClient(server.url)
+    with pytest.raises(SandboxError, match="two upper-case letters"):
+        client.withhold(thread.root_id, ["Germany"])
+    client.close()
 
 
 def test_referenced_tweets_expansion_includes_the_parent(x: tweepy.Client, world: World) -> None:

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.apimodels import ApiTweet, Includes, UrlEntity
-from bot.models import Author, Media, Poll, PollOption, QuotedTweet, Segment, ThreadTweet
+from bot.models import Author, Media, Poll, PollOption, QuotedTweet, Segment, ThreadTweet, Withheld
 from bot.tweettext import _points_at_self, segments_of, snowflake_at, snowflake_time, thread_tweet, unescape
 
 TWEET_ID = "1790000000000000001"
@@ -420,6 +420,40 @@ def test_a_thread_post_stored_before_polls_and_unavailable_quotes_still_loads() 
     }
     loaded = ThreadTweet.model_validate_json(json.dumps(stored))
     assert (None, False) == (loaded.poll, loaded.quoted.unavailable if loaded.quoted else None)
+
+
+def test_a_withheld_post_keeps_where_x_withholds_it() -> None:
+    """X's `withheld` field is carried into the thread's post: its country codes upper-cased, each once."""
+    result = tweet("banned here", withheld={"copyright": False, "country_codes": ["DE", "fr", "DE"], "scope": "tweet"})
+    assert Withheld(country_codes=["DE", "FR"]) == thread_tweet(result, Includes()).withheld
+
+
+def test_a_withheld_quoted_post_keeps_its_claim() -> None:
+    """A quoted post withheld over a copyright claim says so on the quote."""
+    result = tweet("see", referenced_tweets=[{"type": "quoted", "id": QUOTED_ID}])
+    includes = Includes.model_validate(
+        {"tweets": [{"id": QUOTED_ID, "text": "a film", "withheld": {"copyright": True, "country_codes": ["XY"]}}]}
+    )
+    quoted = thread_tweet(result, includes).quoted
+    assert Withheld(copyright=True, country_codes=["XY"]) == (quoted.withheld if quoted else None)
+
+
+def test_a_quoted_post_keeps_its_own_language() -> None:
+    """The quote of a post in English keeps the language X gives the quoted post, not the quoting one's."""
+    result = tweet("see", lang="en", referenced_tweets=[{"type": "quoted", "id": QUOTED_ID}])
+    includes = Includes.model_validate({"tweets": [{"id": QUOTED_ID, "text": "Guten Tag", "lang": "de"}]})
+    quoted = thread_tweet(result, includes).quoted
+    assert "de" == (quoted.lang if quoted else None)
+
+
+def test_a_post_x_does_not_withhold_has_no_withheld() -> None:
+    assert None is thread_tweet(tweet("fine"), Includes()).withheld
+
+
+def test_a_thread_post_stored_before_withheld_posts_still_loads() -> None:
+    """Threads stored before `withheld` was read load as not withheld."""
+    stored = {"id": TWEET_ID, "created_at": "2024-05-01T10:00:00Z", "segments": [{"text": "hi"}]}
+    assert None is ThreadTweet.model_validate_json(json.dumps(stored)).withheld
 
 
 def test_long_post_shows_the_whole_note_text_with_its_own_entities() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import http.client
 import json
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -15,12 +18,15 @@ from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
 from bot.models import HandledRequest
+from bot.processes import run_once
+from bot.sandbox import SandboxServer
 from bot.store import Store
 from bot.web import create_app, listen
 from bot.webedge import CSP, PageCache, etag_matches
 from bot.webforms import parse_tweet_id
 from config.settings import Settings
 from tests.fixtures_pages import FIRST_TEXT, ThreadFactory
+from tests.helpers import make_bot, post_thread, summon
 
 
 @pytest.fixture
@@ -91,6 +97,19 @@ def test_unknown_thread_is_a_friendly_404(web_client: TestClient, pages_store: S
     )
 
 
+@pytest.mark.parametrize("path", ["/thread/424242", "/thread/42.pdf", "/author/nobody", "/author/not-a-handle"])
+def test_a_404_for_a_thread_or_author_lists_the_latest_threads(
+    web_client: TestClient, stored: Store, path: str
+) -> None:
+    """A reader who followed a broken link to a thread or an author finds the latest threads to read instead."""
+    response = web_client.get(path)
+    assert (404, True, True) == (
+        response.status_code,
+        "Latest threads unrolled" in response.text,
+        'href="/thread/1000"' in response.text,
+    )
+
+
 def test_unknown_path_is_a_friendly_404(web_client: TestClient, pages_store: Store) -> None:
     """Any unknown address gets the same friendly 404 page."""
     response = web_client.get("/no/such/page")
@@ -121,14 +140,14 @@ def test_page_changes_when_the_thread_is_refetched(
 
 # --- caching and headers ------------------------------------------------------------------------------------
 def test_thread_page_has_etag_and_cache_control(web_client: TestClient, stored: Store) -> None:
-    """Pages carry an ETag and a public Cache-Control."""
-    headers = web_client.get("/thread/1000").headers
+    """Pages carry an ETag (strong, asked for uncompressed) and a public Cache-Control."""
+    headers = web_client.get("/thread/1000", headers={"accept-encoding": "identity"}).headers
     assert (True, "public, max-age=60") == (headers["etag"].startswith('"'), headers["cache-control"])
 
 
 def test_if_none_match_gets_304(web_client: TestClient, stored: Store) -> None:
     """A browser that has the page gets 304 Not Modified and no body."""
-    etag = web_client.get("/thread/1000").headers["etag"]
+    etag = web_client.get("/thread/1000", headers={"accept-encoding": "identity"}).headers["etag"]
     response = web_client.get("/thread/1000", headers={"if-none-match": f"W/{etag}"})
     assert (304, b"") == (response.status_code, response.content)
 
@@ -433,3 +452,90 @@ def test_connections_to_the_web_port_send_at_once(settings: Settings) -> None:
         accepted, _ = server.accept()
         with accepted:
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+# --- withheld posts, end to end -----------------------------------------------------------------------------
+def test_a_post_x_withholds_is_a_note_on_the_page_the_bot_made(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A thread with a post X withholds in Germany, unrolled through the sandbox and stored: its page shows the
+    note where the post was and every other post as written."""
+    ids = post_thread(sandbox.world, 4)
+    sandbox.world.withhold(ids[1], ["DE"])
+    summon(sandbox.world, ids[-1])
+    run_once(make_bot(settings, store))
+
+    with TestClient(create_app(settings, store)) as client:
+        page = client.get(f"/thread/{ids[0]}").text
+    assert (True, False, True, True) == (
+        "This post is withheld in DE." in page,
+        "part 2" in page,
+        "1/ part 1" in page,
+        "4/ part 4" in page,
+    )
+
+
+# --- compression ------------------------------------------------------------------------------------------
+def raw_get(base_url: str, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """A request over a real connection, its answer's bytes as they came (http.client decodes nothing)."""
+    url = urlsplit(base_url)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+    try:
+        conn.request("GET", path, headers={name.replace("_", "-"): value for name, value in headers.items()})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "path", ["/thread/1000", "/thread/1000.txt", "/thread/1000.md", "/thread/1000.json", "/", "/author/millwright"]
+)
+def test_a_page_asked_with_gzip_comes_gzipped_and_decodes_to_the_same_page(
+    live_server: str, stored: Store, path: str
+) -> None:
+    """Pages (cached) come gzipped to a client that takes gzip, and unzip to the bytes a plain request gets."""
+    status, headers, body = raw_get(live_server, path, accept_encoding="gzip, deflate, br")
+    _, plain_headers, plain = raw_get(live_server, path, accept_encoding="identity")
+    assert (200, "gzip", "Accept-Encoding", plain, None, "Accept-Encoding") == (
+        status,
+        headers.get("content-encoding"),
+        headers.get("vary"),
+        gzip.decompress(body),
+        plain_headers.get("content-encoding"),
+        plain_headers.get("vary"),
+    )
+
+
+def test_a_404_page_asked_with_gzip_comes_gzipped_with_its_status(live_server: str, stored: Store) -> None:
+    """Message pages (not cached) are gzipped on the way out, status kept."""
+    status, headers, body = raw_get(live_server, "/thread/424242", accept_encoding="gzip")
+    assert (404, "gzip", True) == (status, headers.get("content-encoding"), b"Nothing here" in gzip.decompress(body))
+
+
+def test_either_etag_of_a_page_revalidates_it(live_server: str, stored: Store) -> None:
+    """The gzipped page's ETag is the plain one's made weak; a browser holding either gets 304."""
+    _, gzipped, _ = raw_get(live_server, "/thread/1000", accept_encoding="gzip")
+    _, plain, _ = raw_get(live_server, "/thread/1000")
+    answers = [
+        raw_get(live_server, "/thread/1000", accept_encoding="gzip", if_none_match=etag)[:2]
+        for etag in (gzipped["etag"], plain["etag"])
+    ]
+    assert ("W/" + plain["etag"], [304, 304], ["public, max-age=60"] * 2) == (
+        gzipped["etag"],
+        [status for status, _ in answers],
+        [headers["cache-control"] for _, headers in answers],
+    )
+
+
+def test_health_and_metrics_still_answer_a_client_that_takes_gzip(live_server: str, pages_store: Store) -> None:
+    """/healthz (small: sent plain) and /metrics (gzipped, as Prometheus asks) still say what they said."""
+    _, health_headers, health = raw_get(live_server, "/healthz", accept_encoding="gzip")
+    status, metrics_headers, metrics = raw_get(live_server, "/metrics", accept_encoding="gzip")
+    assert ("ok", None, 200, "gzip", True) == (
+        json.loads(health)["status"],
+        health_headers.get("content-encoding"),
+        status,
+        metrics_headers.get("content-encoding"),
+        b"# TYPE" in gzip.decompress(metrics),
+    )

@@ -161,6 +161,10 @@ class SandboxClient:
     def edit_tweet(self, tweet_id: str, text: str) -> TweetRef:
         return TweetRef.from_json(self._call("POST", f"tweets/{tweet_id}/edits", {"text": text}))
 
+    def withhold(self, tweet_id: str, country_codes: Sequence[str] = (), *, copyright: bool = False) -> None:
+        body = {"country_codes": list(country_codes), "copyright": copyright}
+        self._call("POST", f"tweets/{tweet_id}/withheld", body)
+
     def delete_tweet(self, tweet_id: str) -> None:
         self._call("DELETE", f"tweets/{tweet_id}")
 

@@ -91,6 +91,12 @@ class _Control:
             body["author"], body["text"], media=media, poll=poll, **_given(body, _TWEET_OPTIONS)
         ).to_json()
 
+    def withhold(self, body: dict[str, Any]) -> None:
+        codes = body.get("country_codes") or []
+        if not isinstance(codes, list):
+            raise ValueError(f"country_codes must be a list of country codes, got {codes!r}")
+        self.world.withhold(body["id"], [str(code) for code in codes], copyright=bool(body.get("copyright")))
+
     def fault(self, body: dict[str, Any]) -> None:
         self.world.inject_fault(body["method"], body["path_prefix"], **_given(body, _FAULT_OPTIONS))
 
@@ -133,6 +139,7 @@ def control_app(world: World) -> Starlette:
             _endpoint(lambda b: world.edit_tweet(b["id"], b["text"]).to_json()),
             methods=post,
         ),
+        Route("/_sandbox/tweets/{id}/withheld", _endpoint(control.withhold), methods=post),
         Route("/_sandbox/faults", _endpoint(control.fault), methods=post),
         Route("/_sandbox/faults", _endpoint(lambda b: world.clear_faults()), methods=delete),
         Route("/_sandbox/posted", _endpoint(lambda b: [p.to_json() for p in world.posted()]), methods=get),

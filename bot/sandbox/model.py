@@ -6,6 +6,7 @@ control interface, so each has `to_json` / `from_json`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -145,6 +146,26 @@ class Media:
     duration_ms: int | None
 
 
+_COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+
+
+@dataclass(frozen=True)
+class Withholding:
+    """Where X withholds a post (ISO 3166-1 alpha-2 codes, upper case), or that it does over a copyright claim."""
+
+    country_codes: tuple[str, ...] = ()
+    copyright: bool = False
+
+    def __post_init__(self) -> None:
+        wrong = [code for code in self.country_codes if not _COUNTRY_CODE.fullmatch(code)]
+        if wrong:
+            raise ValueError(f"country codes are two upper-case letters (ISO 3166-1 alpha-2), got {wrong!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The post's `withheld` field as X sends it (https://docs.x.com/x-api/fundamentals/data-dictionary)."""
+        return {"copyright": self.copyright, "country_codes": list(self.country_codes), "scope": "tweet"}
+
+
 @dataclass
 class User:
     """An account in the sandbox; `me` marks the bot's own account."""
@@ -183,6 +204,7 @@ class Tweet:
     note: Composed | None = None
     is_long: bool = False
     edit_history: tuple[str, ...] = ()  # every version's id, oldest first, the same on each version
+    withheld: Withholding | None = None
 
     def __post_init__(self) -> None:
         if not self.edit_history:

@@ -220,6 +220,7 @@ class Renderer:
             "reply_settings": "everyone",
             "public_metrics": self._metrics(tweet),
             "edit_controls": edit_controls(tweet, self.world.tweets[tweet.edit_history[0]]),
+            "withheld": tweet.withheld.to_json() if tweet.withheld else None,
         }
         for name, value in optional.items():
             if name in fields and value is not None:

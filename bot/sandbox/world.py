@@ -15,7 +15,18 @@ from typing import Any, Literal
 from bot.sandbox import derive, edits, ids
 from bot.sandbox.faults import FaultQueue
 from bot.sandbox.limits import Budget, Context
-from bot.sandbox.model import Fault, MediaSpec, PollSpec, Posted, Stats, Tweet, TweetRef, User, UserRef
+from bot.sandbox.model import (
+    Fault,
+    MediaSpec,
+    PollSpec,
+    Posted,
+    Stats,
+    Tweet,
+    TweetRef,
+    User,
+    UserRef,
+    Withholding,
+)
 from bot.sandbox.switches import Switches, aware
 from bot.sandbox.text import mentioned_usernames
 
@@ -153,6 +164,16 @@ class World(Switches):
             for earlier in tweet.edit_history:
                 self.tweets[earlier].edit_history = version.edit_history
             return TweetRef(version.id, version.conversation_id, version.author_id, version.created_at)
+
+    def withhold(self, tweet_id: str, country_codes: Sequence[str] = (), *, copyright: bool = False) -> None:
+        """Withhold a post in these countries, or over a copyright claim, as X does on a legal demand: reads then
+        carry its `withheld` field. No country and no claim lifts it."""
+        with self.lock:
+            tweet = self.tweets.get(tweet_id)
+            if tweet is None or tweet.deleted:
+                raise ValueError(f"no post {tweet_id} to withhold")
+            withholding = Withholding(tuple(dict.fromkeys(country_codes)), copyright)
+            tweet.withheld = withholding if withholding.country_codes or copyright else None
 
     def delete_tweet(self, tweet_id: str) -> None:
         """Delete a post and every version of its edit chain: lookups then answer resource-not-found for them."""
