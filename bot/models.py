@@ -120,6 +120,9 @@ class ThreadTweet(_Model):
     media: list[Media] = Field(default_factory=list)
     quoted: QuotedTweet | None = None
     replied_to: str | None = None
+    # The @handle (without @) of whom it answers when that is not the thread's author: the thread's first post
+    # answering someone's post, or the author's answer to a reader that the thread went on from ("" if unknown).
+    answers: str | None = None
     edited: bool = False  # the author edited it (X shows its last version, marked "Edited")
     poll: Poll | None = None
     withheld: Withheld | None = None

@@ -372,6 +372,8 @@ class TweetView:
     edited: bool = False
     after_gap: bool = False  # the post it answers is not the one shown before it: deleted, or out of sight
     withheld: str | None = None  # the note shown instead of its text, media, poll and quote
+    answers: str | None = None  # the @handle it replies to, when not the author's ("" when not known)
+    answers_url: str | None = None
 
 
 def anchor_of(tweet_id: str) -> str:
@@ -387,7 +389,8 @@ def after_gaps(thread: Thread) -> list[bool]:
     first post answers nothing of the thread's, unless the thread's first post is gone (the thread is kept under
     its id); a thread answering someone else's post starts with a reply to it, and that is no gap."""
     before = [None, *(t.id for t in thread.tweets)]
-    gaps = [tweet.replied_to != before[index] for index, tweet in enumerate(thread.tweets)]
+    # A post that answers someone else (the author's answer to a reader the thread went on from) follows no gap.
+    gaps = [tweet.replied_to != before[index] and tweet.answers is None for index, tweet in enumerate(thread.tweets)]
     if gaps:
         gaps[0] = thread.tweets[0].replied_to is not None and thread.tweets[0].id != thread.root_id
     return gaps
@@ -418,6 +421,8 @@ def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int, site: Site, *, 
         edited=tweet.edited,
         after_gap=after_gap,
         withheld=withheld,
+        answers=tweet.answers,
+        answers_url=profile_url(tweet.answers) if tweet.answers else None,
     )
 
 

@@ -216,10 +216,11 @@ def render_txt(thread: Thread, *, site: Site) -> str:
         if after_gap:
             blocks.append(f"[{GAP_NOTE}]")
         url = status_url(author.username, tweet.id)
+        replying = [f"(Replying to @{clean(tweet.answers)})"] if tweet.answers else []
         if tweet.withheld and not site.show_withheld:
-            blocks.append(f"[{withheld_note(tweet.withheld)}] {url}")
+            blocks.append("\n".join([*replying, f"[{withheld_note(tweet.withheld)}] {url}"]))
             continue
-        parts = [_plain(tweet.segments), *_media_lines(tweet.media), *_poll_lines(tweet.poll, url)]
+        parts = [*replying, _plain(tweet.segments), *_media_lines(tweet.media), *_poll_lines(tweet.poll, url)]
         if tweet.quoted:
             parts.append(_quote_txt(tweet.quoted, site))
         blocks.append("\n".join(part for part in parts if part))
@@ -285,10 +286,17 @@ def render_md(thread: Thread, *, site: Site) -> str:
         if after_gap:
             blocks.append(f"*{_md_escape(GAP_NOTE)}*")
         url = status_url(author.username, tweet.id)
+        replying = (
+            [f"*Replying to [@{_md_escape(tweet.answers)}]({_md_url(profile_url(tweet.answers))})*"]
+            if tweet.answers
+            else []
+        )
         if tweet.withheld and not site.show_withheld:
-            blocks.append(f"*{_md_escape(withheld_note(tweet.withheld))}* ([see it on X]({_md_url(url)}))")
+            note = f"*{_md_escape(withheld_note(tweet.withheld))}* ([see it on X]({_md_url(url)}))"
+            blocks.append("\n\n".join([*replying, note]))
             continue
         parts = [
+            *replying,
             _md_segments(tweet.segments),
             *_media_lines(tweet.media, markdown=True),
             *_poll_lines(tweet.poll, url, markdown=True),

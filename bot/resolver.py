@@ -609,7 +609,7 @@ class _Resolver:
             conversation_id=self.conv or root_id,
             author=author,
             tweets=[
-                kept.get(i) or self.shown(self.fetched.tweets[i], includes)
+                kept.get(i) or self.shown(self.fetched.tweets[i], includes, author.id)
                 for i in chain
                 if i in kept or i in self.fetched.tweets  # not the deleted first post standing in as a gap
             ],
@@ -618,12 +618,29 @@ class _Resolver:
             gaps=gaps,
         )
 
-    def shown(self, tweet: ApiTweet, includes: Includes) -> ThreadTweet:
+    def shown(self, tweet: ApiTweet, includes: Includes, author_id: str) -> ThreadTweet:
         """A post as the page shows it, its parent named by the id of the parent's latest version (as the thread
-        stores it, so a later refresh needs no lookup to connect an edited post)."""
+        stores it, so a later refresh needs no lookup to connect an edited post), and whom it answers when that
+        is not the thread's author."""
         shown = thread_tweet(tweet, includes)
         parent = self.fetched.parent(tweet)
-        return shown if parent == shown.replied_to else shown.model_copy(update={"replied_to": parent})
+        update: dict[str, str | None] = {} if parent == shown.replied_to else {"replied_to": parent}
+        other = tweet.in_reply_to_user_id
+        if parent is not None and other is not None and other != author_id:
+            update["answers"] = self.handle_of(other, tweet)
+        return shown.model_copy(update=update) if update else shown
+
+    def handle_of(self, user_id: str, tweet: ApiTweet) -> str:
+        """A user's @handle from what was read: the users expanded, else the post's mention of them (a reply
+        starts with one); "" when neither says."""
+        user = self.fetched.users.get(user_id)
+        if user is not None:
+            return user.username
+        for entities in (tweet.entities, tweet.note_tweet.entities if tweet.note_tweet else None):
+            for mention in entities.mentions if entities else []:
+                if mention.id == user_id:
+                    return mention.username
+        return ""
 
 
 def archive_refused(api: XApi) -> bool:

@@ -685,6 +685,24 @@ def test_arbitrary_text_never_becomes_markup_or_a_bad_url(text: list[str], width
     assert [] == hostile.others
 
 
+def test_the_authors_answer_to_a_reader_inside_the_thread_says_whom_it_answers() -> None:
+    """The author answered a reader's reply to post 2 and went on from that answer: the answer says "Replying to
+    @bob" (linked to their profile, in the page and its exports) instead of a note that a post is missing."""
+    thread = build_thread(4)
+    thread.tweets[2].replied_to, thread.tweets[2].answers = "999", "bob"  # bob's reply 999 is not on the page
+    html = renderer.render_html(thread, site=SITE)
+    text, markdown = renderer.render_txt(thread, site=SITE), renderer.render_md(thread, site=SITE)
+
+    assert "A post of the thread was here" not in html + text + markdown
+    replying = 'Replying to <a href="https://x.com/bob">@bob</a>'
+    assert 1 == html.count(replying)
+    assert html.index('id="t-1002"') < html.index(replying) < html.index('id="t-1003"')
+    assert 1 == text.count("(Replying to @bob)") and 1 == markdown.count("*Replying to [@bob](https://x.com/bob)*")
+    thread.tweets[2].answers = ""  # not known whose: no line, still no gap
+    unknown = renderer.render_html(thread, site=SITE)
+    assert "Replying to" not in unknown and "A post of the thread was here" not in unknown
+
+
 def test_a_deleted_post_between_two_shown_is_marked_where_it_was() -> None:
     """Where a post answers one the page does not show before it (deleted, out of sight), the page says a post
     was there, once, right before it; an unbroken chain has no such note."""

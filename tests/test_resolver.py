@@ -269,6 +269,7 @@ def test_a_thread_the_author_went_on_with_under_their_answer_to_a_reader_is_whol
     assert whole == ids_of(result)
     assert (3, 1 + 4 + 1) == cost(result)  # the root, the search (2, 3, 4, 5), Bob's reply
     assert result.thread is not None
+    assert [None, None, None, "bob", None] == [t.answers for t in result.thread.tweets]
     store.save_thread(result.thread)
     sixth = world.add_tweet(AUTHOR, "6/ end", reply_to=fifth.id, created_at=start + timedelta(minutes=8))
     again = resolve(api, store, summon(world, sixth.id), settings, fresh_for=0)
