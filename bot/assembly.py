@@ -2,7 +2,8 @@
 
 A conversation is a tree of replies. The thread starts at the root and follows the root author's replies
 to their own tweets, one tweet at a time. Where the author replied to one tweet twice (a branch), it
-follows the branch that leads to the tweet the reader summoned the bot under, else the earliest one.
+follows the branch that leads to the tweet the reader summoned the bot under, else the longest one (the
+earliest of equals): an aside the author posted beside the thread's next post never takes the thread's place.
 Other people's replies, the author's replies to them, and replies to those are not part of it, with one
 exception: the author answered someone's reply to a post of the thread and went on from that answer with
 self-replies, and the reader summoned the bot under that continuation (`detours`). The thread then goes
@@ -11,6 +12,7 @@ through the answer, as the author wrote it; the reply it answers stays out.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
@@ -95,7 +97,8 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
     """The thread's tweet ids in reply-chain order, starting at the root ([] if the root is not known).
 
     At a branch, the child on the way to `target_id` is taken (the target may be any tweet of the
-    conversation: its nearest ancestor in the author's chain decides); otherwise the earliest child.
+    conversation: its nearest ancestor in the author's chain decides); otherwise the child with the longest chain
+    below it, the earliest of equals.
     Where the chain ends at a deleted post, it goes on over the gap (`bridge`).
     """
     if root_id not in nodes or nodes[root_id].author_id != author_id:
@@ -105,11 +108,13 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
         children.setdefault(above, []).append(answer)
         children[above].sort(key=int)
     toward_target = set(ancestry(nodes, target_id))
+    depth = depths(children)
     chain = [root_id]
     seen = {root_id}
     while True:
         while kids := [kid for kid in children.get(chain[-1], []) if kid not in seen]:
-            chosen = next((kid for kid in kids if kid in toward_target), kids[0])
+            longest = max(kids, key=lambda kid: (depth[kid], -int(kid)))
+            chosen = next((kid for kid in kids if kid in toward_target), longest)
             chain.append(chosen)
             seen.add(chosen)
         over = bridge(nodes, author_id, chain[-1], seen, toward_target)
@@ -117,6 +122,25 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
             return chain
         chain.append(over)
         seen.add(over)
+
+
+def depths(children: Mapping[str, list[str]]) -> dict[str, int]:
+    """How many posts the longest chain from each post holds, itself included (posts with no reply: 1). Without
+    recursion: a thread may be thousands of posts long."""
+    depth: dict[str, int] = {}
+    for top in children:
+        stack, on_stack = [top], {top}
+        while stack:
+            node = stack[-1]
+            pending = [kid for kid in children.get(node, []) if kid not in depth and kid not in on_stack]
+            if pending:
+                stack.extend(pending)
+                on_stack.update(pending)
+                continue
+            stack.pop()
+            on_stack.discard(node)
+            depth[node] = 1 + max((depth.get(kid, 0) for kid in children.get(node, [])), default=0)
+    return defaultdict(lambda: 1, depth)
 
 
 def bridge(nodes: Mapping[str, Node], author_id: str, last: str, seen: set[str], toward_target: set[str]) -> str | None:

@@ -73,10 +73,19 @@ def test_branch_follows_the_way_to_another_users_reply_under_it() -> None:
     assert ["10", "12"] == assemble(nodes, "10", A, target_id="21")
 
 
-def test_branch_without_target_takes_the_earliest_continuation() -> None:
-    """With the target elsewhere, each branch point takes the earliest self-reply."""
+def test_branch_without_target_takes_the_earliest_of_equally_long_continuations() -> None:
+    """With the target elsewhere, a branch point of two equally long chains takes the earliest self-reply."""
     nodes = tree(("10", A, None), ("12", A, "10"), ("11", A, "10"), ("13", A, "12"), ("14", A, "11"))
     assert ["10", "11", "14"] == assemble(nodes, "10", A, target_id="999")
+
+
+def test_branch_without_target_takes_the_longest_continuation_not_an_earlier_aside() -> None:
+    """A replied to post 11 with an aside (12: "typo, I meant…") and then went on (13, 14, 15): summoned under the
+    root or post 11, the thread is the continuation, not the aside that came first; under the aside, the aside."""
+    nodes = tree(("10", A, None), ("11", A, "10"), ("12", A, "11"), ("13", A, "11"), ("14", A, "13"), ("15", A, "14"))
+    assert ["10", "11", "13", "14", "15"] == assemble(nodes, "10", A, target_id="10")
+    assert ["10", "11", "13", "14", "15"] == assemble(nodes, "10", A, target_id="11")
+    assert ["10", "11", "12"] == assemble(nodes, "10", A, target_id="12")
 
 
 def test_thread_continues_past_the_target() -> None:
@@ -156,10 +165,11 @@ def conversations(draw: st.DrawFn) -> Conversation:
 
 def brute_force(conversation: Conversation) -> list[str]:
     """Every maximal chain of A's self-replies from the root (and A's answers to a reply to A's post that A went on
-    from with a self-reply, both on the target's way up); of those through the target's anchor, the
-    lexicographically earliest by id (the earliest continuation at each branch). Where it ends, over a deleted
-    post of A's: on from A's post that answered a deleted post of A's — the one whose deleted parent came first
-    after the chain's end, else one posted after the end that the target sits under — the same way from there."""
+    from with a self-reply, both on the target's way up); of those through the target's anchor, the longest, and of
+    equals the lexicographically earliest by id (the earliest continuation at each branch). Where it ends, over a
+    deleted post of A's: on from A's post that answered a deleted post of A's — the one whose deleted parent came
+    first after the chain's end, else one posted after the end that the target sits under — the same way from
+    there."""
     visible = {t[0]: t for t in conversation.tweets if t[0] not in conversation.deleted}
     authors = {t[0]: t[1] for t in conversation.tweets}
 
@@ -199,7 +209,7 @@ def brute_force(conversation: Conversation) -> list[str]:
                 break
             current = visible[current][2]
         chosen = [p for p in paths if anchor is None or anchor in p]
-        return min(chosen, key=lambda p: [int(i) for i in p])
+        return min(chosen, key=lambda p: (-len(p), [int(i) for i in p]))
 
     under_target: set[str] = set()
     current: str | None = conversation.target
