@@ -161,6 +161,14 @@ def bridge(nodes: Mapping[str, Node], author_id: str, last: str, seen: set[str],
     return min(choice, key=lambda node: (int(node.parent_id or 0), node.time)).id
 
 
+def other_branches(nodes: Mapping[str, Node], chain: list[str], author_id: str) -> dict[str, list[str]]:
+    """For each post of the chain that the author answered more than once, their other answers to it: the
+    branches the thread does not follow (the page points to them rather than leave them out unsaid)."""
+    shown = set(chain)
+    children = self_replies(nodes, author_id)
+    return {post: others for post in chain if (others := [k for k in children.get(post, []) if k not in shown])}
+
+
 def branched(nodes: Mapping[str, Node], author_id: str) -> bool:
     """True when the author replied to one of their own tweets more than once."""
     return any(len(kids) > 1 for kids in self_replies(nodes, author_id).values())

@@ -151,6 +151,8 @@ class Thread(_Model):
     fetched_for: str | None = None
     # Why the thread may be incomplete (e.g. "older_than_search_window", "deleted_tweets"); empty if whole.
     gaps: list[str] = Field(default_factory=list)
+    # The author's other answers to a post of the thread (branches it does not follow), by that post's id.
+    branches: dict[str, list[str]] = Field(default_factory=dict)
 
     @property
     def last_id(self) -> str:

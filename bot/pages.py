@@ -374,6 +374,7 @@ class TweetView:
     withheld: str | None = None  # the note shown instead of its text, media, poll and quote
     answers: str | None = None  # the @handle it replies to, when not the author's ("" when not known)
     answers_url: str | None = None
+    branches: tuple[str, ...] = ()  # on X, the author's other answers to it: branches the page does not follow
 
 
 def anchor_of(tweet_id: str) -> str:
@@ -382,6 +383,7 @@ def anchor_of(tweet_id: str) -> str:
 
 
 GAP_NOTE = "A post of the thread was here: deleted, or no longer visible."
+BRANCH_NOTE = "The author also went on from this post in another branch, not on this page"
 
 
 def after_gaps(thread: Thread) -> list[bool]:
@@ -423,6 +425,7 @@ def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int, site: Site, *, 
         withheld=withheld,
         answers=tweet.answers,
         answers_url=profile_url(tweet.answers) if tweet.answers else None,
+        branches=tuple(status_url(thread.author.username, other) for other in thread.branches.get(tweet.id, [])),
     )
 
 

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from bot.models import Media, Poll, QuotedTweet, Segment, Thread, ThreadSummary, title_of
 from bot.pages import (
+    BRANCH_NOTE,
     GAP_NOTE,
     MediaView,
     Site,
@@ -148,6 +149,7 @@ def render_html(thread: Thread, *, site: Site, latest: Sequence[ThreadSummary] =
         minutes=reading_minutes(thread),
         tweets=tweet_views(thread, site),
         gap_note=GAP_NOTE,
+        branch_note=BRANCH_NOTE,
         notes=gap_notes(thread),
         alternates={suffix: site.thread_path(thread.root_id, suffix) for suffix in (".txt", ".md", ".json")},
         refresh_action=site.thread_path(thread.root_id, "/refresh"),
@@ -223,6 +225,7 @@ def render_txt(thread: Thread, *, site: Site) -> str:
         parts = [*replying, _plain(tweet.segments), *_media_lines(tweet.media), *_poll_lines(tweet.poll, url)]
         if tweet.quoted:
             parts.append(_quote_txt(tweet.quoted, site))
+        parts.extend(f"[{BRANCH_NOTE}: {status_url(author.username, b)}]" for b in thread.branches.get(tweet.id, []))
         blocks.append("\n".join(part for part in parts if part))
     blocks.extend(gap_notes(thread))
     follow = f"You can follow @{clean(author.username)}: {profile_url(author.username)}"
@@ -303,6 +306,10 @@ def render_md(thread: Thread, *, site: Site) -> str:
         ]
         if tweet.quoted:
             parts.append(_quote_md(tweet.quoted, site))
+        parts.extend(
+            f"*{_md_escape(BRANCH_NOTE)}: [read it on X]({_md_url(status_url(author.username, b))}).*"
+            for b in thread.branches.get(tweet.id, [])
+        )
         blocks.append("\n\n".join(part for part in parts if part))
     blocks.extend(f"*{_md_escape(note)}*" for note in gap_notes(thread))
     blocks.append(

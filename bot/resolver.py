@@ -50,7 +50,16 @@ import structlog
 from pydantic import ValidationError
 
 from bot.apimodels import ApiMedia, ApiPoll, ApiProblem, ApiTweet, ApiUser, Includes, TweetsPage
-from bot.assembly import Node, ancestry, assemble, branched, broken_self_replies, missing_link, reachable
+from bot.assembly import (
+    Node,
+    ancestry,
+    assemble,
+    branched,
+    broken_self_replies,
+    missing_link,
+    other_branches,
+    reachable,
+)
 from bot.errors import NotAllowed, NotFound, ThreadNotFound
 from bot.models import Author, Thread, ThreadTweet, UnrollRequest, utcnow
 from bot.store import FirstRead, Lock, Store
@@ -604,6 +613,10 @@ class _Resolver:
             gaps.append("older_than_search_window")
         includes = self.fetched.includes()
         kept = {t.id: t for t in self.stored.tweets} if self.stored else {}
+        branches = dict(self.stored.branches) if self.stored else {}  # a refresh reads only newer posts
+        for post, others in other_branches(nodes, chain, author.id).items():
+            branches[post] = sorted({*branches.get(post, []), *others}, key=int)
+        branches = {post: [o for o in others if o not in chain] for post, others in branches.items()}
         return Thread(
             root_id=root_id,
             conversation_id=self.conv or root_id,
@@ -616,6 +629,7 @@ class _Resolver:
             fetched_at=self.now,
             fetched_for=self.request.mention_id if self.request else None,
             gaps=gaps,
+            branches={post: others for post, others in branches.items() if post in chain and others},
         )
 
     def shown(self, tweet: ApiTweet, includes: Includes, author_id: str) -> ThreadTweet:

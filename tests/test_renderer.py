@@ -703,6 +703,22 @@ def test_the_authors_answer_to_a_reader_inside_the_thread_says_whom_it_answers()
     assert "Replying to" not in unknown and "A post of the thread was here" not in unknown
 
 
+def test_a_branch_the_thread_does_not_follow_is_pointed_to_under_the_post_it_answers() -> None:
+    """The author answered post 2 twice: the page follows one answer and, under post 2, links the other on X (in
+    the page and its exports); posts without another branch have no such note."""
+    thread = build_thread(4)
+    thread.branches = {"1001": ["1999"]}
+    html = renderer.render_html(thread, site=SITE)
+    text, markdown = renderer.render_txt(thread, site=SITE), renderer.render_md(thread, site=SITE)
+
+    other = f"https://x.com/{thread.author.username}/status/1999"
+    assert 1 == html.count("another branch") and 1 == html.count(f'href="{other}"')
+    assert html.index('id="t-1001"') < html.index("another branch") < html.index('id="t-1002"')
+    assert 1 == text.count(f"another branch, not on this page: {other}]")
+    assert 1 == markdown.count(f"not on this page: [read it on X]({other}).*")
+    assert "another branch" not in renderer.render_html(build_thread(4), site=SITE)
+
+
 def test_a_deleted_post_between_two_shown_is_marked_where_it_was() -> None:
     """Where a post answers one the page does not show before it (deleted, out of sight), the page says a post
     was there, once, right before it; an unbroken chain has no such note."""

@@ -312,6 +312,33 @@ def test_branch_is_chosen_by_another_users_reply_deep_under_it(
     # lookup root, search (2 self-replies + the root in includes), lookup bob_again (+ reader), lookup bob (+ late).
     assert early.id not in ids_of(result)
     assert (4, 1 + 3 + 2 + 1) == cost(result)
+    assert result.thread is not None and {root: [early.id]} == result.thread.branches  # the page points to it
+
+
+def test_the_branches_a_thread_does_not_follow_are_kept_with_it_across_refreshes(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author answered post 2 with an aside and went on from it in another reply: the thread follows the
+    longer continuation and keeps the aside as a branch of post 2, also after a refresh that reads only newer
+    posts; summoned under the aside, new, the aside is the thread and the continuation the branch."""
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, numbered(2), start=start)
+    aside = world.add_tweet(AUTHOR, "typo: 2017", reply_to=thread[1], created_at=start + timedelta(minutes=5))
+    on = world.add_tweet(AUTHOR, "3/ so", reply_to=thread[1], created_at=start + timedelta(minutes=6))
+    four = world.add_tweet(AUTHOR, "4/ then", reply_to=on.id, created_at=start + timedelta(minutes=7))
+
+    first = resolve(api, store, summon(world, thread[0]), settings)
+    assert first.thread is not None
+    assert ([*thread, on.id, four.id], {thread[1]: [aside.id]}) == (ids_of(first), first.thread.branches)
+    store.save_thread(first.thread)
+    five = world.add_tweet(AUTHOR, "5/ end", reply_to=four.id, created_at=start + timedelta(minutes=8))
+    later = resolve(api, store, summon(world, five.id), settings, fresh_for=0)
+    assert later.thread is not None
+    assert ([*thread, on.id, four.id, five.id], {thread[1]: [aside.id]}) == (ids_of(later), later.thread.branches)
+    store.delete_thread(thread[0])
+    under_aside = resolve(api, store, summon(world, aside.id), settings)
+    assert under_aside.thread is not None
+    assert ([*thread, aside.id], {thread[1]: [on.id]}) == (ids_of(under_aside), under_aside.thread.branches)
 
 
 def test_two_hundred_fifty_tweets_follow_search_pagination(
