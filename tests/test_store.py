@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from bot.models import Author, HandledRequest, Segment, Thread, ThreadTweet, UnrollRequest
 from bot.store import Store
+from tests.fixtures_pages import build_thread
 
 
 def thread(root: str = "100", count: int = 3, author: str = "writer") -> Thread:
@@ -35,6 +36,21 @@ def test_thread_round_trips_and_every_tweet_points_at_its_root(store: Store) -> 
     assert saved == store.get_thread("100")
     assert ["100", "100", "100"] == [store.root_of(t) for t in ("100", "101", "102")]
     assert store.root_of("999") is None
+
+
+def test_a_thread_is_stored_without_the_fields_it_leaves_at_their_defaults_and_comes_back_whole(store: Store) -> None:
+    """Redis keeps what a thread holds, not a null or an empty list for every field of every post it doesn't use:
+    the defaults come back when it is read, and every field it does use comes back as saved."""
+    saved = build_thread(12, gaps=["deleted_tweets"])
+    saved.branches = {saved.tweets[1].id: ["1999"]}
+    saved.tweets[3].answers, saved.tweets[4].edited = "bob", True
+    store.save_thread(saved)
+
+    raw = store.redis.get(store.key("thread", saved.root_id))
+    assert raw is not None
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    assert saved == store.get_thread(saved.root_id)
+    assert ":null" not in text and '"edited":false' not in text and '"edited":true' in text
 
 
 def test_latest_threads_are_newest_first(store: Store) -> None:

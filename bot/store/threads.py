@@ -82,7 +82,7 @@ class ThreadStore(StoreBase):
         args: tuple[str | float, ...] = (
             handle,
             thread.root_id,
-            thread.model_dump_json(),
+            thread.model_dump_json(exclude_defaults=True),  # what it doesn't hold comes back as the default
             thread.fetched_at.isoformat(),
             ThreadSummary.of(thread).model_dump_json(),
             thread.fetched_at.timestamp(),
