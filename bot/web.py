@@ -19,7 +19,6 @@ import structlog
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -29,7 +28,7 @@ from bot.errors import PortUnavailable, StoreUnavailable
 from bot.models import Thread, ThreadSummary
 from bot.pages import Site, anchor_of, clean, css, profile_url, render
 from bot.store import Store
-from bot.webedge import GZIP_MIN_SIZE, EdgeMiddleware, PageCache, accepts_gzip, etag_matches
+from bot.webedge import GZIP_MIN_SIZE, EdgeMiddleware, GZip, PageCache, accepts_gzip, etag_matches
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -312,7 +311,7 @@ def create_app(settings: Settings, store: Store) -> Starlette:
     app = Starlette(routes=routes, exception_handlers=handlers)
     # The other answers (messages, metrics, the stylesheet) are gzipped as they go; the edge stays outermost, so
     # its request log counts the compression's time.
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_SIZE)
+    app.add_middleware(GZip, minimum_size=GZIP_MIN_SIZE)
     app.add_middleware(EdgeMiddleware)
     return app
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import structlog
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
@@ -84,9 +85,30 @@ class Rendered:
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
-    """Whether the client takes gzip, read as Starlette's GZipMiddleware reads it, so a page and the middleware
-    never disagree about one request."""
-    return "gzip" in (accept_encoding or "")
+    """Whether the client takes gzip: it names it (or x-gzip) with a weight above 0 ("gzip;q=0" refuses it,
+    RFC 9110 §12.5.3). `GZip` reads requests the same way, so a page and the middleware never disagree."""
+    for item in (accept_encoding or "").split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        if coding.lower() not in ("gzip", "x-gzip"):
+            continue
+        weight = next((p.partition("=")[2] for p in params if p.lower().startswith("q=")), "1")
+        try:
+            return float(weight) > 0
+        except ValueError:
+            return False
+    return False
+
+
+class GZip(GZipMiddleware):
+    """Starlette's GZipMiddleware, which gzips whenever the header mentions gzip, for a client that takes it
+    (`accepts_gzip`): to one that refuses it with q=0, the request goes on as if it named no coding."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            named = Headers(scope=scope).get("accept-encoding", "")
+            if "gzip" in named and not accepts_gzip(named):
+                scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]}
+        await super().__call__(scope, receive, send)
 
 
 class PageCache:

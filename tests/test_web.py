@@ -22,7 +22,7 @@ from bot.processes import run_once
 from bot.sandbox import SandboxServer
 from bot.store import Store
 from bot.web import create_app, listen
-from bot.webedge import CSP, PageCache, etag_matches
+from bot.webedge import CSP, PageCache, accepts_gzip, etag_matches
 from bot.webforms import parse_tweet_id
 from config.settings import Settings
 from tests.fixtures_pages import FIRST_TEXT, ThreadFactory
@@ -511,6 +511,32 @@ def test_a_404_page_asked_with_gzip_comes_gzipped_with_its_status(live_server: s
     """Message pages (not cached) are gzipped on the way out, status kept."""
     status, headers, body = raw_get(live_server, "/thread/424242", accept_encoding="gzip")
     assert (404, "gzip", True) == (status, headers.get("content-encoding"), b"Nothing here" in gzip.decompress(body))
+
+
+@pytest.mark.parametrize("path", ["/thread/1000", "/thread/424242"])
+@pytest.mark.parametrize("refusal", ["gzip;q=0", "br, gzip; q=0.0", "x-gzip;Q=0"])
+def test_a_client_that_refuses_gzip_with_a_zero_weight_gets_the_plain_page(
+    live_server: str, stored: Store, path: str, refusal: str
+) -> None:
+    """q=0 means "not acceptable" (RFC 9110 §12.5.3): the cached page and the message pages alike come plain."""
+    status, headers, body = raw_get(live_server, path, accept_encoding=refusal)
+    assert (None, b"<!doctype html>") == (headers.get("content-encoding"), body[:15].lower())
+    assert status in (200, 404)
+
+
+@pytest.mark.parametrize(
+    ("header", "takes"),
+    [
+        ("gzip", True),
+        ("GZIP;q=0.5", True),
+        ("deflate, x-gzip", True),
+        ("gzip;q=0", False),
+        ("br", False),
+        (None, False),
+    ],
+)
+def test_accepts_gzip_reads_the_weight(header: str | None, takes: bool) -> None:
+    assert takes == accepts_gzip(header)
 
 
 def test_either_etag_of_a_page_revalidates_it(live_server: str, stored: Store) -> None:
