@@ -125,6 +125,26 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
     scheduler = logging.getLogger("apscheduler.scheduler")
     if not any(isinstance(f, _SkippedRun) for f in scheduler.filters):
         scheduler.addFilter(_SkippedRun())
+    tweepy_client = logging.getLogger("tweepy.client")
+    for old_filter in [f for f in tweepy_client.filters if isinstance(f, _RebasedHost)]:
+        tweepy_client.removeFilter(old_filter)
+    tweepy_client.addFilter(_RebasedHost(settings.x_api_base_url))
+
+
+class _RebasedHost(logging.Filter):
+    """tweepy's DEBUG lines name the host it hard-codes ("Making API request: GET https://api.twitter.com/2/…")
+    where the request really goes to X_API_BASE_URL (the adapter rebases it): they name that one instead."""
+
+    TWEEPY_HOST = "https://api.twitter.com"
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and self.TWEEPY_HOST in record.msg:
+            record.msg = record.msg.replace(self.TWEEPY_HOST + "/", self.base_url + "/")
+        return True
 
 
 class _SkippedRun(logging.Filter):

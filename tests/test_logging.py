@@ -103,6 +103,22 @@ def test_oauth_signing_at_debug_never_shows_the_signature(logged: io.StringIO) -
         assert value not in text
 
 
+def test_tweepys_debug_lines_name_the_host_requests_really_go_to() -> None:
+    """tweepy hard-codes api.twitter.com in its "Making API request" line; the adapter sends the request to
+    X_API_BASE_URL (a sandbox, a simulator, api.x.com): the line says where it went."""
+    stream = io.StringIO()
+    settings = load_settings(_env_file=None, log_format="json", log_level="DEBUG", x_api_base_url="http://127.0.0.1:9/")
+    configure_logging(settings, stream=stream)
+    try:
+        logging.getLogger("tweepy.client").debug("Making API request: GET https://api.twitter.com/2/users/me\nBody: x")
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert line["event"].startswith("Making API request: GET http://127.0.0.1:9/2/users/me")
+    assert "api.twitter.com" not in stream.getvalue()
+
+
 def test_scrubber_masks_bearer_tokens_it_was_not_told_about() -> None:
     """Credential-shaped strings are masked even when their value is not a configured secret."""
     scrub = Scrubber([]).scrub
