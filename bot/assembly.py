@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from itertools import pairwise
 
 
 @dataclass(frozen=True)
@@ -50,14 +49,15 @@ def self_replies(nodes: Mapping[str, Node], author_id: str) -> dict[str, list[st
 
 
 def detours(nodes: Mapping[str, Node], author_id: str, target_id: str | None) -> dict[str, str]:
-    """The author's answers to someone else's reply to a post of theirs that the author went on from, up the way
-    to the target: answer → the author's post replied to by that reply. Only where the way to the target goes on
-    below the answer through a self-reply: an answer the author did not continue stays out."""
+    """The author's answers to someone else's reply to a post of theirs that the author went on from (it has a
+    self-reply), on the way up from the target (the target included): answer → the author's post replied to by
+    that reply. An answer the author did not continue stays out."""
     found: dict[str, str] = {}
-    for below, answer in pairwise(ancestry(nodes, target_id)):
-        node, after = nodes[answer], nodes[below]
+    went_on = self_replies(nodes, author_id)
+    for answer in ancestry(nodes, target_id):
+        node = nodes[answer]
         reply = nodes.get(node.parent_id or "")
-        if node.author_id != author_id or after.author_id != author_id or after.parent_id != answer:
+        if node.author_id != author_id or not went_on.get(answer):
             continue
         if reply is None or reply.author_id == author_id or reply.parent_id is None:
             continue

@@ -59,6 +59,7 @@ from bot.assembly import (
     missing_link,
     other_branches,
     reachable,
+    self_replies,
 )
 from bot.errors import NotAllowed, NotFound, ThreadNotFound
 from bot.models import Author, Thread, ThreadTweet, UnrollRequest, utcnow
@@ -332,7 +333,9 @@ class _Resolver:
         nodes = self.nodes(root_id)
         follow = branched(nodes, author_id) or self.target_unseen(nodes, author_id, target)
         self.read_answered_reply(nodes, author_id, target)
-        self.climb(root_id, author_id, target, follow_target=follow, connect=not complete)
+        # A newer post whose parent is not stored may answer another branch's post, not a deleted one: read it.
+        self.climb(root_id, author_id, target, follow_target=follow, connect=True)
+        self.read_answered_reply(self.nodes(root_id), author_id, target)  # met while climbing to the target
         self.fetched.quoted()
         seen = self.fetched.users.get(author_id)  # the author as X shows them now (a renamed handle, say)
         thread = self.thread(root_id, author_of(seen) if seen else stored.author, target, complete=complete)
@@ -492,28 +495,31 @@ class _Resolver:
         reader asked about. Someone else's older reply is not looked up: it is not part of the thread."""
         if self.fetched.canon(target) in nodes:  # `nodes`: what is known of the conversation now
             return False
-        if self.stored is not None and int(target) < int(self.stored.last_id):
-            return False  # older than the stored chain's end and not in it: not part of the thread (or a branch)
         request = self.request
         by_author = request is not None and target == request.replied_to_id and request.replied_to_user_id == author_id
+        if self.stored is not None and int(target) < int(self.stored.last_id):
+            # Older than the stored chain's end and not in it: someone else's is no part of the thread; the
+            # author's may be another branch, or continue their answer to a reader (read to know, +1 lookup).
+            return by_author
         return by_author or snowflake_time(target) > self.now - JUST_POSTED
 
     def read_answered_reply(self, nodes: dict[str, Node], author_id: str, target: str) -> None:
         """The summoned post continues the author's answer to someone's reply (`assembly.detours`): that reply,
         which `from:` search leaves out, says whether it answers a post of the thread. Read alone (+1 lookup, +1
         post): its parent, asked with it, would be a post of the thread read twice."""
-        below: Node | None = None
+        went_on = self_replies(nodes, author_id)
+        mine = False
         for tweet_id in ancestry(nodes, self.fetched.canon(target)):
             node = nodes[tweet_id]
             if node.author_id != author_id:
-                if below is None:
+                if not mine:
                     continue  # someone's reply summoned under (or above) the author's posts
                 return  # the way up leaves the author's posts before any such answer
+            mine = True
             answers_other = node.parent_author_id not in (None, author_id) and node.parent_id not in nodes
-            if answers_other and below is not None and below.parent_id == tweet_id and node.parent_id:
+            if answers_other and went_on.get(tweet_id) and node.parent_id:
                 self.fetched.lookup([node.parent_id], referenced=False)
                 return
-            below = node
 
     def nodes(self, root_id: str) -> dict[str, Node]:
         """What is known of the conversation: the stored thread and every tweet of it read now, each post by
@@ -523,9 +529,16 @@ class _Resolver:
         nodes: dict[str, Node] = {}
         if self.stored is not None:
             author = self.stored.author.id
+            before: str | None = None
             for kept in self.stored.tweets:
                 parent = canon(kept.replied_to) if kept.replied_to else None
+                if kept.answers is not None and before is not None:
+                    # The author's answer to a reader the thread went on from: the reply it answers is not stored,
+                    # so it follows the post before it, as on the page (else it would pass for a post whose
+                    # parent was deleted, and a newer post of the author's could be bridged in its place).
+                    parent = before
                 nodes[canon(kept.id)] = Node(canon(kept.id), author, parent, author if parent else None)
+                before = canon(kept.id)
         summon = self.request.mention_id if self.request is not None else None
         for tweet in self.fetched.tweets.values():
             if tweet.id == summon:
@@ -560,8 +573,21 @@ class _Resolver:
         again as the parent of the second post whenever the summoned post's depth is odd)."""
         ask: str | None = target
         while ask is not None:
-            self.fetched.lookup([ask])
+            # After the window's search, the summoned post's parent, or a reader's post's, is likely read already.
+            self.fetched.lookup([ask], referenced=not self.ask_alone(ask, self.window_searched, first=ask == target))
             ask = self.unread_ancestor(ask, root_id)
+
+    def ask_alone(self, post_id: str, author_id: str | None, *, first: bool = False) -> bool:
+        """Whether to look a post up without its parent: when that parent is likely read already, asking for it
+        again would bill it twice (a request is spent instead: quota, not money). So for a post a read one says
+        is someone else's (a reader's reply the author answered hangs from a post of the thread) and, after the
+        window's search (`first`), the summoned post itself."""
+        if author_id is None:
+            return False
+        if first:
+            return True
+        owners = {t.in_reply_to_user_id for t in self.fetched.tweets.values() if self.fetched.parent(t) == post_id}
+        return any(owner not in (None, author_id) for owner in owners)
 
     def unread_ancestor(self, tweet_id: str, root_id: str) -> str | None:
         """The first post up the reply chain from `tweet_id` not read yet; None at the root, at a post without
@@ -589,16 +615,24 @@ class _Resolver:
             need: set[str | None] = set()
             if follow_target:
                 need.add(missing_link(nodes, self.fetched.canon(target), anchored))
+            linked: set[str | None] = set()
             if connect:
-                need.update(
+                linked = {
                     missing_link(nodes, n.id, anchored, only_self_replies_of=author_id)
                     for n in nodes.values()
                     if n.id not in anchored and n.author_id == author_id
-                )
-            wanted = {n for n in need if n and not self.fetched.known(n)}
+                }
+            wanted = {n for n in need | linked if n and not self.fetched.known(n)}
             if not wanted:
                 return
-            self.fetched.lookup(sorted(wanted))
+            # A refresh's missing link for a newer post hangs from the stored chain (another branch's post): its
+            # parent is stored.
+            refreshed = self.stored is not None
+            alone = {n for n in wanted if (refreshed and n in linked - need) or self.ask_alone(n, author_id)}
+            if alone:
+                self.fetched.lookup(sorted(alone), referenced=False)
+            if wanted - alone:
+                self.fetched.lookup(sorted(wanted - alone))
 
     def thread(self, root_id: str, author: Author, target: str, *, complete: bool) -> Thread:
         nodes = self.nodes(root_id)

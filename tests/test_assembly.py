@@ -28,8 +28,8 @@ def test_linear_self_replies_come_in_reply_order() -> None:
 
 
 def test_an_answer_the_author_went_on_from_is_part_of_the_thread_summoned_below_it() -> None:
-    """A answers B's reply to post 12, then goes on from that answer (15, 16): summoned under 16, the thread runs
-    through the answer (B's reply stays out); summoned under 12, or under the answer itself, it ends at 12; an
+    """A answers B's reply to post 12, then goes on from that answer (15, 16): summoned under 16, or under the
+    answer itself, the thread runs through the answer (B's reply stays out); summoned under 12 it ends at 12; an
     answer A did not go on from (18) never joins."""
     nodes = tree(
         ("10", A, None),
@@ -45,7 +45,7 @@ def test_an_answer_the_author_went_on_from_is_part_of_the_thread_summoned_below_
     assert ["10", "11", "12", "14", "15", "16"] == assemble(nodes, "10", A, "16")
     assert ["10", "11", "12", "14", "15", "16"] == assemble(nodes, "10", A, "18")  # its way up goes through 15
     assert ["10", "11", "12"] == assemble(nodes, "10", A, "12")
-    assert ["10", "11", "12"] == assemble(nodes, "10", A, "14")
+    assert ["10", "11", "12", "14", "15", "16"] == assemble(nodes, "10", A, "14")
 
 
 def test_other_users_replies_and_the_authors_answers_to_them_are_left_out() -> None:
@@ -164,8 +164,8 @@ def conversations(draw: st.DrawFn) -> Conversation:
 
 
 def brute_force(conversation: Conversation) -> list[str]:
-    """Every maximal chain of A's self-replies from the root (and A's answers to a reply to A's post that A went on
-    from with a self-reply, both on the target's way up); of those through the target's anchor, the longest, and of
+    """Every maximal chain of A's self-replies from the root (and A's answers, on the target's way up, to a reply to
+    A's post that A went on from with a self-reply); of those through the target's anchor, the longest, and of
     equals the lexicographically earliest by id (the earliest continuation at each branch). Where it ends, over a
     deleted post of A's: on from A's post that answered a deleted post of A's — the one whose deleted parent came
     first after the chain's end, else one posted after the end that the target sits under — the same way from
@@ -174,7 +174,7 @@ def brute_force(conversation: Conversation) -> list[str]:
     authors = {t[0]: t[1] for t in conversation.tweets}
 
     def kids(tweet_id: str) -> list[str]:
-        """A's self-replies to the tweet, and A's answers to a reply to it that A went on from toward the target."""
+        """A's self-replies to the tweet, and A's answers to a reply to it that A went on from, on the target's way."""
         if visible[tweet_id][1] != A:
             return []
         own = [t[0] for t in visible.values() if t[2] == tweet_id and t[1] == A]
@@ -185,7 +185,7 @@ def brute_force(conversation: Conversation) -> list[str]:
             if t[2] in replies
             and t[1] == A
             and t[0] in under_target
-            and any(c[2] == t[0] and c[1] == A and c[0] in under_target for c in visible.values())
+            and any(c[2] == t[0] and c[1] == A for c in visible.values())
         ]
         return sorted(own + answers, key=int)
 

@@ -157,12 +157,12 @@ def test_someone_elses_reply_is_not_looked_up_when_search_misses_it(
     assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 2} == result.usage.by_endpoint
 
 
-def test_refresh_does_not_look_up_the_authors_older_answer_to_a_reader(
+def test_refresh_reads_the_authors_older_answer_to_a_reader_once_and_leaves_it_out(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
     """A stored thread, summoned under the author's answer to a reader (older than the stored chain's end): the
-    refresh's search (since the stored last post) cannot show it, and it needs no lookup: it is no part of the
-    thread, whose posts since are all the search must find."""
+    refresh's search (since the stored last post) cannot show it, and only reading it tells whether the author
+    went on from it (one lookup: it and the question it answers); they did not, so it is no part of the page."""
     start = world.now() - timedelta(hours=1)
     thread = post_thread(world, numbered(3), start=start)  # a post a minute
     question = world.add_tweet(READER, "why?", reply_to=thread[0], created_at=start + timedelta(seconds=20))
@@ -174,7 +174,8 @@ def test_refresh_does_not_look_up_the_authors_older_answer_to_a_reader(
     result = resolve(api, store, summon(world, answer.id), settings, fresh_for=0)
 
     assert thread == ids_of(result)
-    assert {"GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+    assert {"GET /2/tweets/search/recent": 1, "GET /2/tweets": 1} == result.usage.by_endpoint
+    assert 2 == cost(result)[1]
 
 
 def test_refresh_climbs_to_a_summoned_post_search_left_out(
@@ -276,6 +277,85 @@ def test_a_thread_the_author_went_on_with_under_their_answer_to_a_reader_is_whol
     assert ([*whole, sixth.id], (1, 1)) == (ids_of(again), cost(again))
 
 
+def _answered_and_went_on(world: World) -> tuple[list[str], str, str, str]:
+    """Parts 1, 2, 3; bob replies to part 2, the author answers him and goes on under the answer (its part 5),
+    then continues the main line too (4 under 3). The thread ids, the answer, its continuation, post 4."""
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, numbered(3), start=start)
+    bob = world.add_tweet("bob", "and then?", reply_to=thread[1], created_at=start + timedelta(minutes=5))
+    answer = world.add_tweet(AUTHOR, "x/ glad you asked", reply_to=bob.id, created_at=start + timedelta(minutes=6))
+    went_on = world.add_tweet(AUTHOR, "y/ so", reply_to=answer.id, created_at=start + timedelta(minutes=7))
+    four = world.add_tweet(AUTHOR, "4/ main", reply_to=thread[2], created_at=start + timedelta(minutes=8))
+    return thread, answer.id, went_on.id, four.id
+
+
+def test_a_stored_thread_through_an_answer_refreshes_whole_and_its_other_branch_stays_its_own(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Stored through the author's answer to bob (1, 2, answer, 5), then refreshed (the page's button asks with
+    its last post): the same page, no "deleted" note; summoned under the main line's newer post 4, whose parent
+    3 was never stored (another branch), 3 is read, not bridged over as deleted: 1, 2, 3, 4, the answer a
+    branch."""
+    thread, answer, went_on, four = _answered_and_went_on(world)
+    first = resolve(api, store, summon(world, went_on), settings)
+    assert first.thread is not None
+    assert ([thread[0], thread[1], answer, went_on], {thread[1]: [thread[2]]}) == (
+        ids_of(first),
+        first.thread.branches,
+    )
+    store.save_thread(first.thread)
+    ask = UnrollRequest(
+        source="refresh",
+        mention_id="refresh-1",
+        requester_id="web",
+        replied_to_id=first.thread.last_id,
+        conversation_id=first.thread.conversation_id,
+    )
+    again = resolve(api, store, ask, settings, fresh_for=0)
+    assert (ids_of(first), [], {thread[1]: [thread[2]]}) == (ids_of(again), gaps_of(again), again.thread.branches)
+
+    main = resolve(api, store, summon(world, four), settings, fresh_for=0)
+    assert main.thread is not None
+    assert ([*thread, four], [], {thread[1]: [answer]}) == (ids_of(main), gaps_of(main), main.thread.branches)
+
+
+def test_a_summon_under_an_answer_the_author_went_on_from_reaches_it_beside_a_stored_main_line(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The main line (1, 2, 3, 4) stored, then a summon under the post continuing the author's answer to bob,
+    older than the stored end: read (it is the author's), the page goes through the answer; and summoned under
+    the answer itself, new, the same."""
+    thread, answer, went_on, four = _answered_and_went_on(world)
+    main = resolve(api, store, summon(world, four), settings)
+    assert main.thread is not None
+    store.save_thread(main.thread)
+
+    detour = resolve(api, store, summon(world, went_on), settings, fresh_for=0)
+
+    assert [thread[0], thread[1], answer, went_on] == ids_of(detour)
+    store.delete_thread(thread[0])
+    assert [thread[0], thread[1], answer, went_on] == ids_of(resolve(api, store, summon(world, answer), settings))
+
+
+def test_a_thread_begun_before_the_window_through_an_answer_reads_each_post_once(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """First post 8 days old; in the window: part 2, bob's reply to it, the author's answer, part 4 under that.
+    The window's search reads 2, the answer and 4; bob's reply is read alone (its parent, part 2, was read), then
+    the first post: 3 requests, 5 posts."""
+    now = world.now()
+    root = post_thread(world, numbered(1), start=now - timedelta(days=8))[0]
+    two = world.add_tweet(AUTHOR, "2/ two", reply_to=root, created_at=now - timedelta(hours=5))
+    bob = world.add_tweet("bob", "and?", reply_to=two.id, created_at=now - timedelta(hours=4))
+    answer = world.add_tweet(AUTHOR, "3/ because", reply_to=bob.id, created_at=now - timedelta(hours=3))
+    four = world.add_tweet(AUTHOR, "4/ so", reply_to=answer.id, created_at=now - timedelta(hours=2))
+
+    result = resolve(api, store, summon(world, four.id), settings)
+
+    assert [root, two.id, answer.id, four.id] == ids_of(result)
+    assert (3, 5) == cost(result)
+
+
 def test_branch_leading_to_the_summoned_tweet_is_followed(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
@@ -309,9 +389,10 @@ def test_branch_is_chosen_by_another_users_reply_deep_under_it(
     result = resolve(api, store, summon(world, bob_again.id), settings)
 
     assert [root, late.id] == ids_of(result)
-    # lookup root, search (2 self-replies + the root in includes), lookup bob_again (+ reader), lookup bob (+ late).
+    # lookup root, search (the 2 self-replies), lookup bob_again (+ reader), lookup bob alone: the reader's post
+    # says bob's is someone else's, whose parent (late) the search read (asked with it, late was read twice).
     assert early.id not in ids_of(result)
-    assert (4, 1 + 3 + 2 + 1) == cost(result)
+    assert (4, 1 + 2 + 2 + 1) == cost(result)
     assert result.thread is not None and {root: [early.id]} == result.thread.branches  # the page points to it
 
 
@@ -995,16 +1076,17 @@ def answered_reply_read(conversation: Conversation, other: str | None) -> int:
     authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
     parents = {tweet_id: up for tweet_id, _, up in conversation.tweets}
     read = {i: n for i, n in visible.items() if authors[i] in ("1", other)}  # what the searches gave
-    below: str | None = None
+    went_on = {parents[i] for i in read if authors[i] == "1"}  # A's posts A replied to
+    mine = False
     for tweet_id in ancestry(read, conversation.target):
         if authors[tweet_id] != "1":
-            if below is None:
+            if not mine:
                 continue
             return 0
+        mine = True
         reply = parents[tweet_id]
-        if reply is not None and authors[reply] != "1" and below is not None and parents[below] == tweet_id:
+        if reply is not None and authors[reply] != "1" and tweet_id in went_on:
             return 0 if reply in read else 1
-        below = tweet_id
     return 0
 
 
