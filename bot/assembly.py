@@ -3,7 +3,8 @@
 A conversation is a tree of replies. The thread starts at the root and follows the root author's replies
 to their own tweets, one tweet at a time. Where the author replied to one tweet twice (a branch), it
 follows the branch that leads to the tweet the reader summoned the bot under, else the longest one (the
-earliest of equals): an aside the author posted beside the thread's next post never takes the thread's place.
+earliest of equals; the earliest when a deleted post hides how long a branch is): an aside the author posted
+beside the thread's next post never takes the thread's place.
 Other people's replies, the author's replies to them, and replies to those are not part of it, with one
 exception: the author answered someone's reply to a post of the thread and went on from that answer with
 self-replies, and the reader summoned the bot under that continuation (`detours`). The thread then goes
@@ -108,7 +109,9 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
         children.setdefault(above, []).append(answer)
         children[above].sort(key=int)
     toward_target = set(ancestry(nodes, target_id))
-    depth = depths(children)
+    # The longest continuation, when every post's parent is known; with gaps (deleted posts bridged over) a
+    # branch's length can't be told, and the earliest is taken, as the author wrote it first.
+    depth = depths(children) if not broken_self_replies(nodes, author_id) else defaultdict(lambda: 1)
     chain = [root_id]
     seen = {root_id}
     while True:

@@ -647,10 +647,13 @@ class _Resolver:
             gaps.append("older_than_search_window")
         includes = self.fetched.includes()
         kept = {t.id: t for t in self.stored.tweets} if self.stored else {}
-        branches = dict(self.stored.branches) if self.stored else {}  # a refresh reads only newer posts
+        canon, gone = self.fetched.canon, self.fetched.problems
+        # A refresh reads only newer posts: the stored branches stay, by their posts' latest versions.
+        kept_branches = self.stored.branches if self.stored else {}
+        branches = {canon(post): [canon(o) for o in others] for post, others in kept_branches.items()}
         for post, others in other_branches(nodes, chain, author.id).items():
             branches[post] = sorted({*branches.get(post, []), *others}, key=int)
-        branches = {post: [o for o in others if o not in chain] for post, others in branches.items()}
+        branches = {post: [o for o in others if o not in chain and o not in gone] for post, others in branches.items()}
         return Thread(
             root_id=root_id,
             conversation_id=self.conv or root_id,

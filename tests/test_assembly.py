@@ -88,6 +88,23 @@ def test_branch_without_target_takes_the_longest_continuation_not_an_earlier_asi
     assert ["10", "11", "12"] == assemble(nodes, "10", A, target_id="12")
 
 
+def test_with_a_deleted_post_the_branch_taken_is_the_earliest_not_the_one_that_looks_longest() -> None:
+    """11 → 12 → (13 deleted) → 15 → 17 → 18 beside 11 → 14 → 16: past the gap, 12's branch is the longer, which
+    the chain's length below 12 can't tell; with a gap the earliest branch is taken, bridged over the gap."""
+    nodes = tree(
+        ("10", A, None),
+        ("11", A, "10"),
+        ("12", A, "11"),
+        ("14", A, "11"),
+        ("15", A, "13"),
+        ("16", A, "14"),
+        ("17", A, "15"),
+        ("18", A, "17"),
+    )
+    nodes["15"] = Node("15", A, "13", A)  # 13 was A's and is deleted
+    assert ["10", "11", "12", "15", "17", "18"] == assemble(nodes, "10", A, "10")
+
+
 def test_thread_continues_past_the_target() -> None:
     """Summoned under the second tweet, the thread still runs to its last tweet."""
     nodes = tree(("10", A, None), ("11", A, "10"), ("12", A, "11"), ("13", A, "12"))
@@ -165,8 +182,9 @@ def conversations(draw: st.DrawFn) -> Conversation:
 
 def brute_force(conversation: Conversation) -> list[str]:
     """Every maximal chain of A's self-replies from the root (and A's answers, on the target's way up, to a reply to
-    A's post that A went on from with a self-reply); of those through the target's anchor, the longest, and of
-    equals the lexicographically earliest by id (the earliest continuation at each branch). Where it ends, over a
+    A's post that A went on from with a self-reply); of those through the target's anchor, the longest (unless a
+    post of A's answers a deleted one of A's), and of equals the lexicographically earliest by id (the earliest
+    continuation at each branch). Where it ends, over a
     deleted post of A's: on from A's post that answered a deleted post of A's — the one whose deleted parent came
     first after the chain's end, else one posted after the end that the target sits under — the same way from
     there."""
@@ -209,8 +227,10 @@ def brute_force(conversation: Conversation) -> list[str]:
                 break
             current = visible[current][2]
         chosen = [p for p in paths if anchor is None or anchor in p]
-        return min(chosen, key=lambda p: (-len(p), [int(i) for i in p]))
+        return min(chosen, key=lambda p: (-len(p) if longest else 0, [int(i) for i in p]))
 
+    # The longest continuation only where no post of A's answers a deleted post of A's (else the earliest).
+    longest = not any(t[1] == A and t[2] in conversation.deleted and authors[t[2]] == A for t in visible.values())
     under_target: set[str] = set()
     current: str | None = conversation.target
     while current is not None and current in visible:

@@ -277,6 +277,28 @@ def test_a_thread_the_author_went_on_with_under_their_answer_to_a_reader_is_whol
     assert ([*whole, sixth.id], (1, 1)) == (ids_of(again), cost(again))
 
 
+def test_a_branch_pointer_follows_its_post_edited_since_the_thread_was_stored(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Post 2, where the thread branches, edited after the thread was stored (X gives it a new id): the refresh
+    keeps pointing to the other branch, from the post as finally written."""
+    start = world.now() - timedelta(minutes=20)
+    thread = post_thread(world, numbered(2), start=start)
+    aside = world.add_tweet(AUTHOR, "typo", reply_to=thread[1], created_at=start + timedelta(minutes=3))
+    on = world.add_tweet(AUTHOR, "3/ so", reply_to=thread[1], created_at=start + timedelta(minutes=4))
+    four = world.add_tweet(AUTHOR, "4/ then", reply_to=on.id, created_at=start + timedelta(minutes=5))
+    first = resolve(api, store, summon(world, four.id), settings)
+    assert first.thread is not None
+    store.save_thread(first.thread)
+    edited = world.edit_tweet(thread[1], "2/ part 2, as finally written").id
+
+    later = resolve(api, store, summon(world, four.id), settings, fresh_for=0)
+
+    assert later.thread is not None
+    assert edited in ids_of(later)
+    assert {edited: [aside.id]} == later.thread.branches
+
+
 def _answered_and_went_on(world: World) -> tuple[list[str], str, str, str]:
     """Parts 1, 2, 3; bob replies to part 2, the author answers him and goes on under the answer (its part 5),
     then continues the main line too (4 under 3). The thread ids, the answer, its continuation, post 4."""
