@@ -532,10 +532,11 @@ class _Resolver:
             before: str | None = None
             for kept in self.stored.tweets:
                 parent = canon(kept.replied_to) if kept.replied_to else None
-                if kept.answers is not None and before is not None:
-                    # The author's answer to a reader the thread went on from: the reply it answers is not stored,
-                    # so it follows the post before it, as on the page (else it would pass for a post whose
-                    # parent was deleted, and a newer post of the author's could be bridged in its place).
+                if before is not None and parent != before:
+                    # The stored chain is the thread as assembled: a post after a deleted one, or the author's
+                    # answer to a reader the thread went on from (the reply it answers is not stored), follows
+                    # the post before it, as on the page. Else it would pass for a post whose parent is unknown:
+                    # looked up again at every refresh, or a newer post of the author's bridged in its place.
                     parent = before
                 nodes[canon(kept.id)] = Node(canon(kept.id), author, parent, author if parent else None)
                 before = canon(kept.id)

@@ -880,6 +880,13 @@ def test_deleted_tweet_is_bridged_and_reported(world: World, api: XApi, store: S
     assert ["deleted_tweets"] == gaps_of(result)
     # root; the search finds 2, 4, 5 (3 is gone)
     assert (2, 1 + 3) == cost(result)
+    # Stored, then refreshed with a post more: one search, the deleted post not asked for again.
+    assert result.thread is not None
+    store.save_thread(result.thread)
+    six = world.add_tweet(AUTHOR, "6/ more", reply_to=thread[4], created_at=world.now() - timedelta(minutes=5))
+    later = resolve(api, store, summon(world, six.id), settings, fresh_for=0)
+    assert ([*thread[:2], *thread[3:], six.id], ["deleted_tweets"]) == (ids_of(later), gaps_of(later))
+    assert {"GET /2/tweets/search/recent": 1} == later.usage.by_endpoint
 
 
 def test_deleted_tweet_in_an_old_thread_stops_the_climb(
