@@ -22,6 +22,7 @@ from bot.pages import (
     avatar_url,
     clean,
     fmt_date,
+    hidden_note,
     iso,
     lang_of,
     media_views,
@@ -33,7 +34,6 @@ from bot.pages import (
     shown,
     status_url,
     tweet_views,
-    withheld_note,
 )
 from config.settings import Settings
 
@@ -190,8 +190,8 @@ def _poll_lines(poll: Poll | None, url: str, markdown: bool = False) -> list[str
 def _quote_txt(quoted: QuotedTweet, site: Site) -> str:
     if quoted.unavailable:
         return f"> {UNAVAILABLE_QUOTE}"
-    if quoted.withheld and not site.show_withheld:
-        return f"> {withheld_note(quoted.withheld)}"
+    if note := hidden_note(quoted.withheld, site):
+        return f"> {note}"
     who = f"@{clean(quoted.author.username)}" if quoted.author else "a post"
     body = _plain(quoted.segments).replace("\n", "\n> ")
     return f"> Quoting {who}: {body}\n> {quoted.url}"
@@ -219,8 +219,8 @@ def render_txt(thread: Thread, *, site: Site) -> str:
             blocks.append(f"[{GAP_NOTE}]")
         url = status_url(author.username, tweet.id)
         replying = [f"(Replying to @{clean(tweet.answers)})"] if tweet.answers else []
-        if tweet.withheld and not site.show_withheld:
-            blocks.append("\n".join([*replying, f"[{withheld_note(tweet.withheld)}] {url}"]))
+        if note := hidden_note(tweet.withheld, site):
+            blocks.append("\n".join([*replying, f"[{note}] {url}"]))
             continue
         parts = [*replying, _plain(tweet.segments), *_media_lines(tweet.media), *_poll_lines(tweet.poll, url)]
         if tweet.quoted:
@@ -267,8 +267,8 @@ def _md_segments(segments: Sequence[Segment]) -> str:
 def _quote_md(quoted: QuotedTweet, site: Site) -> str:
     if quoted.unavailable:
         return f"> *{_md_escape(UNAVAILABLE_QUOTE)}*"
-    if quoted.withheld and not site.show_withheld:
-        return f"> *{_md_escape(withheld_note(quoted.withheld))}*"
+    if note := hidden_note(quoted.withheld, site):
+        return f"> *{_md_escape(note)}*"
     who = f"@{_md_escape(quoted.author.username)}" if quoted.author else "a post"
     body = _md_segments(quoted.segments).replace("\n", "\n> ")
     return f"> Quoting {who}: {body}\n>\n> [View the quoted post on X]({_md_url(quoted.url)})"
@@ -294,9 +294,8 @@ def render_md(thread: Thread, *, site: Site) -> str:
             if tweet.answers
             else []
         )
-        if tweet.withheld and not site.show_withheld:
-            note = f"*{_md_escape(withheld_note(tweet.withheld))}* ([see it on X]({_md_url(url)}))"
-            blocks.append("\n\n".join([*replying, note]))
+        if note := hidden_note(tweet.withheld, site):
+            blocks.append("\n\n".join([*replying, f"*{_md_escape(note)}* ([see it on X]({_md_url(url)}))"]))
             continue
         parts = [
             *replying,
@@ -333,8 +332,8 @@ def render_json(thread: Thread, *, site: Site) -> str:
     for tweet, dumped in zip(thread.tweets, data["tweets"], strict=True):
         dumped["text"] = clean(tweet.text)
         dumped["url"] = status_url(thread.author.username, tweet.id)
-        if tweet.withheld and not site.show_withheld:
-            dumped["note"] = withheld_note(tweet.withheld)
-        if tweet.quoted and tweet.quoted.withheld and not site.show_withheld:
-            dumped["quoted"]["note"] = withheld_note(tweet.quoted.withheld)
+        if note := hidden_note(tweet.withheld, site):
+            dumped["note"] = note
+        if tweet.quoted and (note := hidden_note(tweet.quoted.withheld, site)):
+            dumped["quoted"]["note"] = note
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
