@@ -332,10 +332,9 @@ class _Resolver:
         self.search(root_id, stored.author, full_archive=full_archive, since_id=since)
         nodes = self.nodes(root_id)
         follow = branched(nodes, author_id) or self.target_unseen(nodes, author_id, target)
-        self.read_answered_reply(nodes, author_id, target)
         # A newer post whose parent is not stored may answer another branch's post, not a deleted one: read it.
         self.climb(root_id, author_id, target, follow_target=follow, connect=True)
-        self.read_answered_reply(self.nodes(root_id), author_id, target)  # met while climbing to the target
+        self.read_answered_reply(root_id, author_id, target)
         self.fetched.quoted()
         seen = self.fetched.users.get(author_id)  # the author as X shows them now (a renamed handle, say)
         thread = self.thread(root_id, author_of(seen) if seen else stored.author, target, complete=complete)
@@ -382,8 +381,8 @@ class _Resolver:
             self.search(root_id, author_of(user), full_archive=full_archive, since_id=since)
         nodes = self.nodes(root_id)
         follow = not complete or branched(nodes, user.id) or self.target_unseen(nodes, user.id, target)
-        self.read_answered_reply(nodes, user.id, target)
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
+        self.read_answered_reply(root_id, user.id, target)
         self.fetched.quoted()
         thread = self.thread(root_id, author_of(user), target, complete=complete)
         if self.gone is not None and not thread.tweets:
@@ -503,10 +502,12 @@ class _Resolver:
             return by_author
         return by_author or snowflake_time(target) > self.now - JUST_POSTED
 
-    def read_answered_reply(self, nodes: dict[str, Node], author_id: str, target: str) -> None:
+    def read_answered_reply(self, root_id: str, author_id: str, target: str) -> None:
         """The summoned post continues the author's answer to someone's reply (`assembly.detours`): that reply,
         which `from:` search leaves out, says whether it answers a post of the thread. Read alone (+1 lookup, +1
-        post): its parent, asked with it, would be a post of the thread read twice."""
+        post): its parent, asked with it, would be a post of the thread read twice. Asked after the climb, which
+        may have read the way up to the summoned post, and may have read this reply already."""
+        nodes = self.nodes(root_id)
         went_on = self_replies(nodes, author_id)
         mine = False
         for tweet_id in ancestry(nodes, self.fetched.canon(target)):
@@ -575,18 +576,16 @@ class _Resolver:
         ask: str | None = target
         while ask is not None:
             # After the window's search, the summoned post's parent, or a reader's post's, is likely read already.
-            self.fetched.lookup([ask], referenced=not self.ask_alone(ask, self.window_searched, first=ask == target))
+            searched = self.window_searched
+            alone = searched is not None and (ask == target or self.ask_alone(ask, searched))
+            self.fetched.lookup([ask], referenced=not alone)
             ask = self.unread_ancestor(ask, root_id)
 
-    def ask_alone(self, post_id: str, author_id: str | None, *, first: bool = False) -> bool:
+    def ask_alone(self, post_id: str, author_id: str) -> bool:
         """Whether to look a post up without its parent: when that parent is likely read already, asking for it
         again would bill it twice (a request is spent instead: quota, not money). So for a post a read one says
-        is someone else's (a reader's reply the author answered hangs from a post of the thread) and, after the
-        window's search (`first`), the summoned post itself."""
-        if author_id is None:
-            return False
-        if first:
-            return True
+        is someone else's than the author's: a reader's reply the author answered hangs from a post of the
+        thread."""
         owners = {t.in_reply_to_user_id for t in self.fetched.tweets.values() if self.fetched.parent(t) == post_id}
         return any(owner not in (None, author_id) for owner in owners)
 
