@@ -49,12 +49,13 @@ def self_replies(nodes: Mapping[str, Node], author_id: str) -> dict[str, list[st
     return children
 
 
-def detours(nodes: Mapping[str, Node], author_id: str, target_id: str | None) -> dict[str, str]:
+def detours(
+    nodes: Mapping[str, Node], author_id: str, target_id: str | None, went_on: Mapping[str, list[str]]
+) -> dict[str, str]:
     """The author's answers to someone else's reply to a post of theirs that the author went on from (it has a
-    self-reply), on the way up from the target (the target included): answer → the author's post replied to by
-    that reply. An answer the author did not continue stays out."""
+    self-reply in `went_on`, `self_replies`), on the way up from the target (the target included): answer → the
+    author's post replied to by that reply. An answer the author did not continue stays out."""
     found: dict[str, str] = {}
-    went_on = self_replies(nodes, author_id)
     for answer in ancestry(nodes, target_id):
         node = nodes[answer]
         reply = nodes.get(node.parent_id or "")
@@ -105,7 +106,7 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
     if root_id not in nodes or nodes[root_id].author_id != author_id:
         return []
     children = self_replies(nodes, author_id)
-    for answer, above in detours(nodes, author_id, target_id).items():
+    for answer, above in detours(nodes, author_id, target_id, children).items():
         children.setdefault(above, []).append(answer)
         children[above].sort(key=int)
     toward_target = set(ancestry(nodes, target_id))

@@ -13,13 +13,18 @@ import structlog
 from bot.models import UnrollRequest, utcnow
 from bot.store.base import GROUP, Lock, StoreBase, T
 
+log = structlog.get_logger(__name__)
+
 
 def _gap(member: str) -> tuple[str, str]:
+    """A range of mentions from its member of the `mention-gaps` set (`_gap_member`)."""
     since, _, until = member.partition(":")
     return since, until
 
 
-log = structlog.get_logger(__name__)
+def _gap_member(gap: tuple[str, str]) -> str:
+    return f"{gap[0]}:{gap[1]}"
+
 
 # Count each request for its reader (once per mention) and queue it unless the reader is over the limit; then
 # move the cursor, last, so that a failure part-way leaves it where it was (the mentions are read again, and
@@ -75,11 +80,15 @@ class StreamStore(StoreBase):
             pipe.smembers(self.key("mention-gaps"))
 
         got, (cursor, gaps) = lock.acquire_with(reads)
-        return (lock if got else None), cast(str | None, cursor), sorted(_gap(g) for g in gaps)
+        return (lock if got else None), cast(str | None, cursor), self._gaps(gaps)
 
     def mention_gaps(self) -> list[tuple[str, str]]:
         """Ranges of mentions (ids, both exclusive) beyond the timeline's reach that wait for a search."""
-        return sorted(_gap(g) for g in cast(set[str], self.redis.smembers(self.key("mention-gaps"))))
+        return self._gaps(cast(set[str], self.redis.smembers(self.key("mention-gaps"))))
+
+    @staticmethod
+    def _gaps(members: set[str]) -> list[tuple[str, str]]:
+        return sorted(_gap(member) for member in members)
 
     def ensure_group(self, *, again: bool = False) -> None:
         """Create the stream and its consumer group if they don't exist yet (asked once per Store)."""
@@ -141,9 +150,9 @@ class StreamStore(StoreBase):
         pipe.eval(QUEUE_LIMITED, len(keys), *keys, *args)
         pipe.set(self.key("last-poll"), polled_at.isoformat())
         if gaps_searched:
-            pipe.srem(self.key("mention-gaps"), *(f"{since}:{until}" for since, until in gaps_searched))
+            pipe.srem(self.key("mention-gaps"), *map(_gap_member, gaps_searched))
         if gaps_kept:
-            pipe.sadd(self.key("mention-gaps"), *(f"{since}:{until}" for since, until in gaps_kept))
+            pipe.sadd(self.key("mention-gaps"), *map(_gap_member, gaps_kept))
         if release is not None:
             release.release_on(pipe)
         return [str(mention) for mention in self._execute_with_held(pipe)[0]]
