@@ -35,6 +35,8 @@ posts the thread quotes are looked up together in one more request):
   thread answering a question, a news post, another thread): +1 search of that author's posts in the
   conversation (also beside a fresh stored copy of the conversation's thread: it can't know of them); their own
   thread, when the summoned post is in one of two posts or more, is the page, kept under its own first post.
+  A post found in no thread of its author's is noted for `fresh_for` seconds: summoned under again meanwhile,
+  it costs nothing more (beside a fresh copy, 0 requests).
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 
@@ -96,6 +98,8 @@ class Resolution:
     # "cached", but the stored copy was read by an earlier try of this very request (its worker died, or it
     # waited for a rate-limit window, between saving the thread and replying): the request's own read.
     own: bool = False
+    # The summoned post, someone else's, was found in no thread of theirs: the worker notes it for a minute.
+    lone_reply: str | None = None
 
 
 class Reads:
@@ -266,6 +270,7 @@ class _Resolver:
         self.gone_author: str | None = None
         # Whose posts in the conversation recent search already gave, over its whole window (`search_window_first`).
         self.window_searched: str | None = None
+        self.lone_reply: str | None = None  # the summoned post, found in no thread of its author's (`answering`)
 
     def in_window(self, tweet_id: str) -> bool:
         return in_recent_window(tweet_id, self.now)
@@ -298,7 +303,7 @@ class _Resolver:
             # Even a copy stored a moment ago cannot tell: a thread answering it may have been posted since.
             if stored.conversation_id != stored.root_id:
                 self.stored = None  # found by its conversation, itself such an answer: not this thread
-            elif (own := self.subthread(stored.conversation_id, other, target)) is not None:
+            elif (own := self.answering(stored.conversation_id, other, target)) is not None:
                 return own
         if self.stored is not None:
             return self.refresh(self.stored, target)
@@ -363,7 +368,7 @@ class _Resolver:
         if other is not None and root.author_id and other != root.author_id:
             # The summoned post is someone else's than the conversation's first post: their own thread, when it
             # is in one, answers that post (a thread replying to a question, a news post, another thread).
-            own = self.subthread(root_id, other, target)
+            own = self.answering(root_id, other, target)
             if own is not None:
                 return own
         user = self.fetched.users.get(root.author_id or "")
@@ -392,6 +397,16 @@ class _Resolver:
             reason = "older_than_search_window" if thread.gaps else "single_tweet"
             return Resolution("no_thread", reason=reason, root_id=root_id)
         return Resolution("resolved", thread, root_id=root_id)
+
+    def answering(self, conv_id: str, author_id: str, target: str) -> Resolution | None:
+        """`subthread`, unless the summoned post was found a lone reply moments ago (a mention is served a stored
+        copy as old; the page's "look for newer posts" asks X whatever)."""
+        if self.fresh_for > 0 and self.store.is_lone_reply(target):
+            return None
+        own = self.subthread(conv_id, author_id, target)
+        if own is None:
+            self.lone_reply = target
+        return own
 
     def subthread(self, conv_id: str, author_id: str, target: str) -> Resolution | None:
         """The summoned post's author's own thread in someone else's conversation (a thread answering a question
@@ -767,14 +782,15 @@ def resolve(
                 )
                 settings = settings.model_copy(update={"full_archive": False})
                 # The thread's lock is held already (taken with the first read): not asked for again.
-                again = _Resolver(api, store, settings, resolver.now, fresh_for, None, None, resolver.fetched)
-                resolution = again.run(request)
+                resolver = _Resolver(api, store, settings, resolver.now, fresh_for, None, None, resolver.fetched)
+                resolution = resolver.run(request)
         except ThreadNotFound as exc:
             outcome: ResolutionOutcome = "protected" if exc.reason in ("protected", "suspended") else "not_found"
             resolution = Resolution(outcome, reason=exc.reason, detail=str(exc))
         except NotFound as exc:
             resolution = Resolution("not_found", reason="deleted", detail=str(exc))
     resolution.usage = usage
+    resolution.lone_reply = resolver.lone_reply
     thread = resolution.thread
     log.info(
         "thread_resolved",

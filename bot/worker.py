@@ -286,6 +286,8 @@ def process(
                 resolution = resolve(
                     bot.api, store, request, settings, lock=lock, ahead=ahead, reads=reads, fresh_for=fresh_for
                 )
+            if resolution.lone_reply is not None:  # a summon under it again within a minute searches nothing
+                store.note_lone_reply(resolution.lone_reply, FRESH_FOR)
             thread = resolution.thread
             handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
             if resolution.own and handled.outcome == "cached":  # read by an earlier try of this request

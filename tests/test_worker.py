@@ -237,6 +237,28 @@ def test_fresh_stored_thread_is_not_rewritten_for_another_mention(
     assert isinstance(kept, str) and marker in kept
 
 
+def test_summons_under_a_readers_lone_reply_search_their_posts_once_a_minute(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Readers summoning under carol's comment on a thread stored a moment ago: the first summon searches carol's
+    posts in the conversation (she may have a thread answering it; she has not), the next within the minute is
+    served the stored thread with no request but its reply."""
+    thread = post_thread(sandbox.world, 3)
+    summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    run_once(bot)
+    sandbox.world.add_user("carol")
+    comment = sandbox.world.add_tweet("carol", "so true", reply_to=thread[1]).id
+    first = summon(sandbox.world, comment, by="reader1")
+    run_once(bot)
+    second = summon(sandbox.world, comment, by="reader2")
+    run_once(bot)
+
+    records = [store.handled_one(m) for m in (first, second)]
+    assert [(thread[0], 2), (thread[0], 1)] == [(r.root_id, r.api_requests) for r in records if r is not None]
+    assert 2 == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
+
+
 def test_every_variant_fits_the_room_templates_keep_for_it() -> None:
     """The suffixes that vary a repeated reply never push a valid template past 280 characters."""
     from bot.replier import VARIANTS

@@ -178,6 +178,14 @@ class ThreadStore(StoreBase):
         """The root id of a stored thread that contains this tweet, if any."""
         return cast(str | None, self.redis.hget(self.key("tweet-root"), tweet_id))
 
+    def note_lone_reply(self, tweet_id: str, seconds: float) -> None:
+        """Someone else's post in a thread's conversation was found in no thread of theirs (a lone reply): for
+        `seconds` (the freshness of a stored copy), another summon under it does not search their posts again."""
+        self.redis.set(self.key("lone-reply", tweet_id), "1", px=max(int(seconds * 1000), 1))
+
+    def is_lone_reply(self, tweet_id: str) -> bool:
+        return bool(self.redis.exists(self.key("lone-reply", tweet_id)))
+
     def delete_thread(self, root_id: str) -> bool:
         """Remove a stored thread and every index entry pointing at it."""
         thread = self.get_thread(root_id)
