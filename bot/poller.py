@@ -19,11 +19,11 @@ from bot import metrics, spending
 from bot.apimodels import ApiTweet, TweetsPage
 from bot.errors import ApiError, ApiUnavailable, RateLimited
 from bot.models import HandledRequest, UnrollRequest
-from bot.resolver import RECENT_WINDOW, WINDOW_MARGIN, in_recent_window
 from bot.runtime import Bot
 from bot.store import Lock, keep_alive
 from bot.trigger import matches
 from bot.tweettext import snowflake_at, snowflake_time
+from bot.window import RECENT_WINDOW, WINDOW_MARGIN, in_recent_window
 
 log = structlog.get_logger(__name__)
 

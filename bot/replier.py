@@ -13,9 +13,9 @@ import structlog
 
 from bot.errors import ApiError, ApiUnavailable, DuplicateContent, ShuttingDown
 from bot.models import ReplyRecord, UnrollRequest
-from bot.resolver import in_recent_window
 from bot.runtime import Bot
 from bot.store import Store
+from bot.window import in_recent_window
 from bot.xapi import from_user
 
 log = structlog.get_logger(__name__)

@@ -43,15 +43,13 @@ The resolver reads the store but never writes it: the worker saves the thread it
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
 import structlog
-from pydantic import ValidationError
 
-from bot.apimodels import ApiMedia, ApiPoll, ApiProblem, ApiTweet, ApiUser, Includes, TweetsPage
+from bot.apimodels import ApiProblem, ApiTweet
 from bot.assembly import (
     Node,
     ancestry,
@@ -64,22 +62,19 @@ from bot.assembly import (
     self_replies,
 )
 from bot.errors import NotAllowed, NotFound, ThreadNotFound
-from bot.models import Author, Thread, ThreadTweet, UnrollRequest, utcnow
+from bot.models import Author, Thread, UnrollRequest, utcnow
+from bot.reads import Reads
 from bot.store import FirstRead, Lock, Store
-from bot.tweettext import author_of, snowflake_time, thread_tweet
+from bot.tweettext import author_of, snowflake_time
+from bot.window import ARCHIVE_DEFAULT, RECENT_WINDOW, WINDOW_MARGIN, in_recent_window
 from bot.xapi import ARCHIVE, RECENT, Usage, XApi, from_user
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-RECENT_WINDOW = timedelta(days=7)  # https://docs.x.com/x-api/posts/search/introduction
-ARCHIVE_DEFAULT = timedelta(days=30) - timedelta(minutes=5)  # full-archive search without start_time, less a margin
-WINDOW_MARGIN = timedelta(minutes=5)  # clock skew, and the time the resolution itself takes
 JUST_POSTED = timedelta(minutes=2)  # a post this young may be missing from search (its last 30 s), clocks apart
 FRESH_FOR = 60.0  # seconds a stored thread is served without asking X for newer tweets
 ARCHIVE_REFUSED_FOR = 3600.0  # seconds full-archive search is not asked for again after X refused the app it
-RECENT_PAGE = 100  # max_results of recent search
-ARCHIVE_PAGE = 500  # max_results of full-archive search
 
 ResolutionOutcome = Literal["resolved", "cached", "no_thread", "not_found", "protected"]
 
@@ -100,135 +95,6 @@ class Resolution:
     own: bool = False
     # The summoned post, someone else's, was found in no thread of theirs: the worker notes it for a minute.
     lone_reply: str | None = None
-
-
-class Reads:
-    """Everything read during one resolution (and its quick retries: a retry after a failed search does not read
-    the root again), each tweet asked for at most once.
-
-    Edited posts: an edit is a new post with a new id, and replies keep pointing at the version they answered.
-    `tweets` holds latest versions only, keyed by their id; every id of an edit history leads to the latest
-    (`canon`), so the thread is assembled over latest versions whatever version a reply or a mention names.
-    An earlier version read (asked for by its id, or met as a parent) is kept apart, and its latest is read
-    too: the page shows what the author finally wrote.
-    """
-
-    def __init__(self, api: XApi) -> None:
-        self.api = api
-        self.tweets: dict[str, ApiTweet] = {}
-        self.earlier: dict[str, ApiTweet] = {}  # earlier versions of edited posts, by their own id
-        self.latest: dict[str, str] = {}  # every id of an edited post's history → its latest version's id
-        self.users: dict[str, ApiUser] = {}
-        self.media: dict[str, ApiMedia] = {}
-        self.polls: dict[str, ApiPoll] = {}  # the polls of posts read (`includes.polls`), by id
-        self.problems: dict[str, ApiProblem] = {}  # tweets X said it cannot give: deleted, protected, suspended
-
-    def canon(self, tweet_id: str) -> str:
-        """The id of the latest version of the post `tweet_id` names (itself, unless it was edited)."""
-        return self.latest.get(tweet_id, tweet_id)
-
-    def parent(self, tweet: ApiTweet) -> str | None:
-        """The latest version of the post this one replies to."""
-        parent = tweet.replied_to
-        return self.canon(parent) if parent else None
-
-    def get(self, tweet_id: str) -> ApiTweet | None:
-        """The latest version read of the post `tweet_id` names."""
-        return self.tweets.get(self.canon(tweet_id))
-
-    def known(self, tweet_id: str) -> bool:
-        """Whether the post is read (some version of it) or X said it cannot give it."""
-        latest = self.canon(tweet_id)
-        return latest in self.tweets or tweet_id in self.earlier or tweet_id in self.problems or latest in self.problems
-
-    def absorb(self, page: TweetsPage) -> int:
-        for tweet in (*page.data, *page.includes.tweets):
-            latest = tweet.latest_id
-            for version in tweet.edit_history_tweet_ids:
-                if version != latest and int(latest) > int(self.latest.get(version, version)):
-                    self.latest[version] = latest
-            if tweet.id == latest:
-                self.tweets.setdefault(tweet.id, tweet)
-            else:
-                self.earlier.setdefault(tweet.id, tweet)
-        self.users.update((u.id, u) for u in page.includes.users)
-        self.media.update((m.media_key, m) for m in page.includes.media)
-        self.polls.update((p.id, p) for p in page.includes.polls)
-        for problem in page.errors:
-            key = problem.resource_id or problem.value
-            if key and problem.resource_type in (None, "tweet"):
-                self.problems.setdefault(key, problem)
-        return len(page.data)
-
-    def lookup(self, ids: Iterable[str], *, referenced: bool = True) -> None:
-        """Look up the tweets not read yet, 100 per request, then the latest versions of edited ones read.
-        `referenced`: with the posts they reply to and quote (`XApi.lookup`)."""
-        wanted = [i for i in dict.fromkeys(ids) if not self.known(i)]
-        if not wanted:
-            return
-        self.absorb(self.api.lookup(wanted, referenced=referenced))
-        for tweet_id in wanted:
-            if not self.known(tweet_id):
-                self.problems.setdefault(tweet_id, ApiProblem(title="Not Found Error", resource_id=tweet_id))
-        newer = [latest for old in self.earlier if (latest := self.canon(old)) != old and not self.known(latest)]
-        if newer:
-            self.lookup(newer)  # latest versions: never earlier ones, so this ends
-
-    def quoted(self) -> None:
-        """Look up, in one batch, the posts quoted by tweets read without the referenced-tweets expansion."""
-        self.lookup(q for t in list(self.tweets.values()) if (q := t.referenced("quoted")))
-
-    def search(
-        self, query: str, *, full_archive: bool, since_id: str | None, start_time: datetime | None = None
-    ) -> int:
-        """Every page of a search; how many tweets matched."""
-        found, token = 0, None
-        while True:
-            page = self.api.search(
-                query,
-                full_archive=full_archive,
-                since_id=since_id,
-                start_time=start_time,
-                next_token=token,
-                max_results=ARCHIVE_PAGE if full_archive else RECENT_PAGE,
-            )
-            found += self.absorb(page)
-            token = page.meta.next_token
-            if not token:
-                return found
-
-    def snapshot(self) -> str | None:
-        """Everything read, as one page of JSON, for the request's next attempt (`Store.note_attempt`): a request
-        that waits for a rate-limit window, fails or loses its worker after reading does not read it again.
-        None when nothing was read. Searches run again all the same: they are what finds newer posts."""
-        if not (self.tweets or self.earlier or self.problems):
-            return None
-        page = TweetsPage(
-            data=[*self.tweets.values(), *self.earlier.values()],
-            includes=Includes(
-                users=list(self.users.values()), media=list(self.media.values()), polls=list(self.polls.values())
-            ),
-            errors=list(self.problems.values()),
-        )
-        return page.model_dump_json(exclude_none=True, exclude_defaults=True)
-
-    def restore(self, snapshot: str | bytes) -> None:
-        """Take back what an earlier attempt read (`snapshot`); a snapshot that no longer validates (written by
-        another version of the bot, say) is dropped: the posts are read again."""
-        try:
-            page = TweetsPage.model_validate_json(snapshot)
-        except ValidationError as exc:
-            log.warning("kept_reads_dropped", error=str(exc).splitlines()[0])
-            return
-        self.absorb(page)
-
-    def includes(self) -> Includes:
-        return Includes(
-            users=list(self.users.values()),
-            tweets=[*self.tweets.values(), *self.earlier.values()],  # a quote names the version it quoted
-            media=list(self.media.values()),
-            polls=list(self.polls.values()),
-        )
 
 
 def _unavailable(tweet_id: str, problem: ApiProblem | None, what: str) -> ThreadNotFound:
@@ -674,7 +540,7 @@ class _Resolver:
             conversation_id=self.conv or root_id,
             author=author,
             tweets=[
-                kept.get(i) or self.shown(self.fetched.tweets[i], includes, author.id)
+                kept.get(i) or self.fetched.shown(self.fetched.tweets[i], includes, author.id)
                 for i in chain
                 if i in kept or i in self.fetched.tweets  # not the deleted first post standing in as a gap
             ],
@@ -683,30 +549,6 @@ class _Resolver:
             gaps=gaps,
             branches={post: others for post, others in branches.items() if post in chain and others},
         )
-
-    def shown(self, tweet: ApiTweet, includes: Includes, author_id: str) -> ThreadTweet:
-        """A post as the page shows it, its parent named by the id of the parent's latest version (as the thread
-        stores it, so a later refresh needs no lookup to connect an edited post), and whom it answers when that
-        is not the thread's author."""
-        shown = thread_tweet(tweet, includes)
-        parent = self.fetched.parent(tweet)
-        update: dict[str, str | None] = {} if parent == shown.replied_to else {"replied_to": parent}
-        other = tweet.in_reply_to_user_id
-        if parent is not None and other is not None and other != author_id:
-            update["answers"] = self.handle_of(other, tweet)
-        return shown.model_copy(update=update) if update else shown
-
-    def handle_of(self, user_id: str, tweet: ApiTweet) -> str:
-        """A user's @handle from what was read: the users expanded, else the post's mention of them (a reply
-        starts with one); "" when neither says."""
-        user = self.fetched.users.get(user_id)
-        if user is not None:
-            return user.username
-        for entities in (tweet.entities, tweet.note_tweet.entities if tweet.note_tweet else None):
-            for mention in entities.mentions if entities else []:
-                if mention.id == user_id:
-                    return mention.username
-        return ""
 
 
 def archive_refused(api: XApi) -> bool:
@@ -722,11 +564,6 @@ def may_search_archive(request: UnrollRequest, now: datetime) -> bool:
     pasted link's) is known only once the post is read."""
     first = first_lookup(request)
     return first is not None and (first[0] is None or not in_recent_window(first[0], now))
-
-
-def in_recent_window(tweet_id: str, now: datetime) -> bool:
-    """Whether recent search still finds this tweet (and takes it as since_id), from its snowflake id alone."""
-    return snowflake_time(tweet_id) > now - RECENT_WINDOW + WINDOW_MARGIN
 
 
 def first_lookup(request: UnrollRequest) -> tuple[str | None, str] | None:

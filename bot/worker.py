@@ -21,9 +21,10 @@ import structlog
 from bot import metrics, renderer, spending
 from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLimited, ShuttingDown, ThreadBusy
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest, utcnow
+from bot.reads import Reads
 from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
-from bot.resolver import FRESH_FOR, Reads, Resolution, first_lookup, resolve
+from bot.resolver import FRESH_FOR, Resolution, first_lookup, resolve
 from bot.runtime import Bot
 from bot.store import Attempt, FirstRead, Lock, Store, keep_alive
 from bot.xapi import Usage

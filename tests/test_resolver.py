@@ -15,7 +15,8 @@ from structlog.testing import capture_logs
 from bot.assembly import ancestry, assemble, branched, broken_self_replies
 from bot.errors import ApiUnavailable, RateLimited
 from bot.models import Media, UnrollRequest
-from bot.resolver import Reads, Resolution, resolve
+from bot.reads import Reads
+from bot.resolver import Resolution, resolve
 from bot.sandbox import MediaSpec, SandboxServer, Variant, World
 from bot.sandbox.text import display_url
 from bot.store import Store

@@ -1,0 +1,172 @@
+"""What one resolution read from X: each post asked for at most once, edits followed to their latest version."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import structlog
+from pydantic import ValidationError
+
+from bot.apimodels import ApiMedia, ApiPoll, ApiProblem, ApiTweet, ApiUser, Includes, TweetsPage
+from bot.models import ThreadTweet
+from bot.tweettext import thread_tweet
+from bot.xapi import XApi
+
+log = structlog.get_logger(__name__)
+
+RECENT_PAGE = 100  # max_results of recent search
+ARCHIVE_PAGE = 500  # max_results of full-archive search
+
+
+class Reads:
+    """Everything read during one resolution (and its quick retries: a retry after a failed search does not read
+    the root again), each tweet asked for at most once.
+
+    Edited posts: an edit is a new post with a new id, and replies keep pointing at the version they answered.
+    `tweets` holds latest versions only, keyed by their id; every id of an edit history leads to the latest
+    (`canon`), so the thread is assembled over latest versions whatever version a reply or a mention names.
+    An earlier version read (asked for by its id, or met as a parent) is kept apart, and its latest is read
+    too: the page shows what the author finally wrote.
+    """
+
+    def __init__(self, api: XApi) -> None:
+        self.api = api
+        self.tweets: dict[str, ApiTweet] = {}
+        self.earlier: dict[str, ApiTweet] = {}  # earlier versions of edited posts, by their own id
+        self.latest: dict[str, str] = {}  # every id of an edited post's history → its latest version's id
+        self.users: dict[str, ApiUser] = {}
+        self.media: dict[str, ApiMedia] = {}
+        self.polls: dict[str, ApiPoll] = {}  # the polls of posts read (`includes.polls`), by id
+        self.problems: dict[str, ApiProblem] = {}  # tweets X said it cannot give: deleted, protected, suspended
+
+    def canon(self, tweet_id: str) -> str:
+        """The id of the latest version of the post `tweet_id` names (itself, unless it was edited)."""
+        return self.latest.get(tweet_id, tweet_id)
+
+    def parent(self, tweet: ApiTweet) -> str | None:
+        """The latest version of the post this one replies to."""
+        parent = tweet.replied_to
+        return self.canon(parent) if parent else None
+
+    def get(self, tweet_id: str) -> ApiTweet | None:
+        """The latest version read of the post `tweet_id` names."""
+        return self.tweets.get(self.canon(tweet_id))
+
+    def known(self, tweet_id: str) -> bool:
+        """Whether the post is read (some version of it) or X said it cannot give it."""
+        latest = self.canon(tweet_id)
+        return latest in self.tweets or tweet_id in self.earlier or tweet_id in self.problems or latest in self.problems
+
+    def absorb(self, page: TweetsPage) -> int:
+        for tweet in (*page.data, *page.includes.tweets):
+            latest = tweet.latest_id
+            for version in tweet.edit_history_tweet_ids:
+                if version != latest and int(latest) > int(self.latest.get(version, version)):
+                    self.latest[version] = latest
+            if tweet.id == latest:
+                self.tweets.setdefault(tweet.id, tweet)
+            else:
+                self.earlier.setdefault(tweet.id, tweet)
+        self.users.update((u.id, u) for u in page.includes.users)
+        self.media.update((m.media_key, m) for m in page.includes.media)
+        self.polls.update((p.id, p) for p in page.includes.polls)
+        for problem in page.errors:
+            key = problem.resource_id or problem.value
+            if key and problem.resource_type in (None, "tweet"):
+                self.problems.setdefault(key, problem)
+        return len(page.data)
+
+    def lookup(self, ids: Iterable[str], *, referenced: bool = True) -> None:
+        """Look up the tweets not read yet, 100 per request, then the latest versions of edited ones read.
+        `referenced`: with the posts they reply to and quote (`XApi.lookup`)."""
+        wanted = [i for i in dict.fromkeys(ids) if not self.known(i)]
+        if not wanted:
+            return
+        self.absorb(self.api.lookup(wanted, referenced=referenced))
+        for tweet_id in wanted:
+            if not self.known(tweet_id):
+                self.problems.setdefault(tweet_id, ApiProblem(title="Not Found Error", resource_id=tweet_id))
+        newer = [latest for old in self.earlier if (latest := self.canon(old)) != old and not self.known(latest)]
+        if newer:
+            self.lookup(newer)  # latest versions: never earlier ones, so this ends
+
+    def quoted(self) -> None:
+        """Look up, in one batch, the posts quoted by tweets read without the referenced-tweets expansion."""
+        self.lookup(q for t in list(self.tweets.values()) if (q := t.referenced("quoted")))
+
+    def search(
+        self, query: str, *, full_archive: bool, since_id: str | None, start_time: datetime | None = None
+    ) -> int:
+        """Every page of a search; how many tweets matched."""
+        found, token = 0, None
+        while True:
+            page = self.api.search(
+                query,
+                full_archive=full_archive,
+                since_id=since_id,
+                start_time=start_time,
+                next_token=token,
+                max_results=ARCHIVE_PAGE if full_archive else RECENT_PAGE,
+            )
+            found += self.absorb(page)
+            token = page.meta.next_token
+            if not token:
+                return found
+
+    def snapshot(self) -> str | None:
+        """Everything read, as one page of JSON, for the request's next attempt (`Store.note_attempt`): a request
+        that waits for a rate-limit window, fails or loses its worker after reading does not read it again.
+        None when nothing was read. Searches run again all the same: they are what finds newer posts."""
+        if not (self.tweets or self.earlier or self.problems):
+            return None
+        page = TweetsPage(
+            data=[*self.tweets.values(), *self.earlier.values()],
+            includes=Includes(
+                users=list(self.users.values()), media=list(self.media.values()), polls=list(self.polls.values())
+            ),
+            errors=list(self.problems.values()),
+        )
+        return page.model_dump_json(exclude_none=True, exclude_defaults=True)
+
+    def restore(self, snapshot: str | bytes) -> None:
+        """Take back what an earlier attempt read (`snapshot`); a snapshot that no longer validates (written by
+        another version of the bot, say) is dropped: the posts are read again."""
+        try:
+            page = TweetsPage.model_validate_json(snapshot)
+        except ValidationError as exc:
+            log.warning("kept_reads_dropped", error=str(exc).splitlines()[0])
+            return
+        self.absorb(page)
+
+    def includes(self) -> Includes:
+        return Includes(
+            users=list(self.users.values()),
+            tweets=[*self.tweets.values(), *self.earlier.values()],  # a quote names the version it quoted
+            media=list(self.media.values()),
+            polls=list(self.polls.values()),
+        )
+
+    def shown(self, tweet: ApiTweet, includes: Includes, author_id: str) -> ThreadTweet:
+        """A post as the page shows it, its parent named by the id of the parent's latest version (as the thread
+        stores it, so a later refresh needs no lookup to connect an edited post), and whom it answers when that
+        is not the thread's author."""
+        shown = thread_tweet(tweet, includes)
+        parent = self.parent(tweet)
+        update: dict[str, str | None] = {} if parent == shown.replied_to else {"replied_to": parent}
+        other = tweet.in_reply_to_user_id
+        if parent is not None and other is not None and other != author_id:
+            update["answers"] = self.handle_of(other, tweet)
+        return shown.model_copy(update=update) if update else shown
+
+    def handle_of(self, user_id: str, tweet: ApiTweet) -> str:
+        """A user's @handle from what was read: the users expanded, else the post's mention of them (a reply
+        starts with one); "" when neither says."""
+        user = self.users.get(user_id)
+        if user is not None:
+            return user.username
+        for entities in (tweet.entities, tweet.note_tweet.entities if tweet.note_tweet else None):
+            for mention in entities.mentions if entities else []:
+                if mention.id == user_id:
+                    return mention.username
+        return ""
