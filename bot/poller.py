@@ -21,7 +21,7 @@ from bot.errors import ApiError, ApiUnavailable, RateLimited
 from bot.models import HandledRequest, UnrollRequest
 from bot.runtime import Bot
 from bot.store import Lock, keep_alive
-from bot.trigger import matches
+from bot.trigger import matches, mention_text
 from bot.tweettext import snowflake_at, snowflake_time
 from bot.window import RECENT_WINDOW, WINDOW_MARGIN, in_recent_window
 
@@ -246,12 +246,6 @@ def edit_of_seen(tweet: ApiTweet, cursor: str | None) -> bool:
     if cursor is None:
         return False
     return any(int(earlier) <= int(cursor) for earlier in tweet.edit_history_tweet_ids if earlier != tweet.id)
-
-
-def mention_text(tweet: ApiTweet) -> str:
-    """The mention's whole text, unescaped (X escapes &, < and > in `text`)."""
-    raw = tweet.note_tweet.text if tweet.note_tweet else tweet.text
-    return raw.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def why_ignored(bot: Bot, tweet: ApiTweet, page: TweetsPage, cursor: str | None = None) -> str | None:

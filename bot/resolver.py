@@ -65,6 +65,7 @@ from bot.errors import NotAllowed, NotFound, ThreadNotFound
 from bot.models import Author, Thread, UnrollRequest, utcnow
 from bot.reads import Reads
 from bot.store import FirstRead, Lock, Store
+from bot.trigger import asks_bot
 from bot.tweettext import author_of, snowflake_time
 from bot.window import ARCHIVE_DEFAULT, RECENT_WINDOW, WINDOW_MARGIN, in_recent_window
 from bot.xapi import ARCHIVE, RECENT, Usage, XApi, from_user
@@ -137,6 +138,7 @@ class _Resolver:
         # Whose posts in the conversation recent search already gave, over its whole window (`search_window_first`).
         self.window_searched: str | None = None
         self.lone_reply: str | None = None  # the summoned post, found in no thread of its author's (`answering`)
+        self.bot_id: str | None = None  # who the bot is on X: its mentions are no posts of a thread
 
     def in_window(self, tweet_id: str) -> bool:
         return in_recent_window(tweet_id, self.now)
@@ -422,18 +424,32 @@ class _Resolver:
                     parent = before
                 nodes[canon(kept.id)] = Node(canon(kept.id), author, parent, author if parent else None)
                 before = canon(kept.id)
-        summon = self.request.mention_id if self.request is not None else None
+        # The author's own "@bot unroll" (this request's, or an earlier one) is no post of the thread: a post they
+        # wrote under it follows the post it was under.
+        summons = {t.id: self.fetched.parent(t) for t in self.fetched.tweets.values() if self.asks_bot(t)}
         for tweet in self.fetched.tweets.values():
-            if tweet.id == summon:
-                continue  # the "@bot unroll" itself, a self-reply when the author asks under their own thread
+            if tweet.id in summons:
+                continue
             if tweet.conversation_id in (root_id, root, self.conv) or tweet.id == root:
-                node = Node(tweet.id, tweet.author_id or "", self.fetched.parent(tweet), tweet.in_reply_to_user_id)
-                nodes.setdefault(tweet.id, node)
+                parent, passed = self.fetched.parent(tweet), set()
+                while parent in summons and parent not in passed:  # (a malformed answer may loop)
+                    passed.add(parent)
+                    parent = summons[parent]
+                nodes.setdefault(tweet.id, Node(tweet.id, tweet.author_id or "", parent, tweet.in_reply_to_user_id))
         owner = self.stored.author.id if self.stored is not None else self.gone_author
         gone = self.gone is not None or (self.stored is not None and self.stored.tweets[0].id != root_id)
         if gone and owner and root not in nodes:  # the deleted first post, as the place the chain starts from
             nodes[root] = Node(root, owner)
         return nodes
+
+    def asks_bot(self, tweet: ApiTweet) -> bool:
+        """This request's mention, or another self-reply asking the bot (its author's summon or delete request)."""
+        if self.request is not None and tweet.id == self.request.mention_id:
+            return True
+        if tweet.author_id is None or tweet.in_reply_to_user_id != tweet.author_id:
+            return False
+        keywords = [*self.settings.keywords, *self.settings.delete_keywords]
+        return asks_bot(tweet, keywords, self.bot_id, self.settings.bot_handle)
 
     def search_window_first(self, root_id: str, target: str) -> None:
         """A thread begun before recent search's window, summoned under a post inside it whose author the mention
@@ -586,13 +602,15 @@ def resolve(
     lock: Lock | None = None,
     ahead: FirstRead | None = None,
     reads: Reads | None = None,
+    bot_id: str | None = None,
 ) -> Resolution:
     """Find the thread a request asks for; transient API errors (RateLimited, ApiUnavailable) propagate.
 
     `lock` (the thread's, not yet taken) is taken with the first read of the store, so that mentions of one
     thread resolve one at a time; the caller gives it back. `ahead`: that first read, made by the caller on
     a round trip of its own (`Store.first_read`). `reads`: what an earlier try of the same request read, kept
-    by the caller across its quick retries."""
+    by the caller across its quick retries. `bot_id`: the bot's user id, which tells an author's summon under
+    their own thread from a post of it (UNROLL_BOT_HANDLE does without it)."""
     when = now or utcnow()
     may_need = settings.full_archive and not archive_refused(api) and may_search_archive(request, when)
     if may_need and store.archive_refused():  # another process (an earlier `run --once`) was refused
@@ -600,6 +618,7 @@ def resolve(
     if settings.full_archive and archive_refused(api):
         settings = settings.model_copy(update={"full_archive": False})
     resolver = _Resolver(api, store, settings, when, fresh_for, lock, ahead, reads)
+    resolver.bot_id = bot_id
     with api.metered() as usage:
         try:
             try:
@@ -620,6 +639,7 @@ def resolve(
                 settings = settings.model_copy(update={"full_archive": False})
                 # The thread's lock is held already (taken with the first read): not asked for again.
                 resolver = _Resolver(api, store, settings, resolver.now, fresh_for, None, None, resolver.fetched)
+                resolver.bot_id = bot_id
                 resolution = resolver.run(request)
         except ThreadNotFound as exc:
             outcome: ResolutionOutcome = "protected" if exc.reason in ("protected", "suspended") else "not_found"

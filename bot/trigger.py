@@ -1,4 +1,5 @@
-"""Is this mention a request? Keyword matching over a mention's own words (pure).
+"""Is this mention a request? Keyword matching over a mention's own words (pure); also whether a post in a
+thread is an author's request to the bot rather than a post of it.
 
 A keyword counts as a whole word in any case: "Unroll please" and "#unroll" do, while "@unroll_bot",
 "unrolled", a URL containing "unroll" and a keyword inside quotation marks do not.
@@ -7,7 +8,10 @@ A keyword counts as a whole word in any case: "Unroll please" and "#unroll" do, 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
+
+from bot.apimodels import ApiTweet
 
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w.-]+\.(?:com|org|net|io|co|app|ly|me|de|fr|uk)/\S*", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<![\w@])@\w+")
@@ -36,3 +40,24 @@ def matches(text: str, keywords: list[str] | tuple[str, ...]) -> bool:
     """True when one of the keywords stands in the text as a whole word of the author's own."""
     words = own_words(text)
     return any(_keyword_pattern(k).search(words) for k in keywords if k.strip())
+
+
+def mention_text(tweet: ApiTweet) -> str:
+    """The mention's whole text, unescaped (X escapes &, < and > in `text`)."""
+    raw = tweet.note_tweet.text if tweet.note_tweet else tweet.text
+    return raw.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def asks_bot(tweet: ApiTweet, keywords: Sequence[str], bot_id: str | None, bot_handle: str | None) -> bool:
+    """Whether a post names the bot (by id, else by handle) and one of the keywords: a summon, or a request
+    to delete, not a post of the thread it is under."""
+    handle = (bot_handle or "").lower()
+    named = [
+        m
+        for entities in (tweet.entities, tweet.note_tweet.entities if tweet.note_tweet else None)
+        if entities is not None
+        for m in entities.mentions
+    ]
+    if not any((bot_id and m.id == bot_id) or (handle and m.username.lower() == handle) for m in named):
+        return False
+    return matches(mention_text(tweet), tuple(keywords))

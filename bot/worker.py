@@ -285,7 +285,15 @@ def process(
                 # five minutes per thread); a mention is served a copy fetched less than a minute ago.
                 fresh_for = 0.0 if request.source == "refresh" else FRESH_FOR
                 resolution = resolve(
-                    bot.api, store, request, settings, lock=lock, ahead=ahead, reads=reads, fresh_for=fresh_for
+                    bot.api,
+                    store,
+                    request,
+                    settings,
+                    lock=lock,
+                    ahead=ahead,
+                    reads=reads,
+                    fresh_for=fresh_for,
+                    bot_id=bot.user_id,
                 )
             if resolution.lone_reply is not None:  # a summon under it again within a minute searches nothing
                 store.note_lone_reply(resolution.lone_reply, FRESH_FOR)

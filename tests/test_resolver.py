@@ -197,6 +197,26 @@ def test_refresh_climbs_to_a_summoned_post_search_left_out(
     assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
 
 
+def test_the_authors_own_summon_under_their_thread_is_no_post_of_it(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author asks "@bot unroll" under their own thread before a reader does: the reader's page is the
+    thread, not the thread and the summon; a post they wrote under their summon follows the post it was under,
+    and a post of theirs naming the bot without a keyword stays."""
+    texts = ["1/ a story", f"2/ h/t @{BOT_HANDLE} for the idea", "3/ the end"]
+    thread = post_thread(world, texts, start=world.now() - timedelta(hours=1))
+    asked = world.add_tweet(
+        AUTHOR, f"@{BOT_HANDLE} UNROLL please", reply_to=thread[-1], created_at=world.now() - timedelta(minutes=30)
+    )
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+    later = world.add_tweet(AUTHOR, "4/ and more", reply_to=asked.id, created_at=world.now() - timedelta(minutes=20))
+    again = resolve(api, store, summon(world, later.id), settings)
+
+    assert (thread, []) == (ids_of(result), gaps_of(result))
+    assert ([*thread, later.id], []) == (ids_of(again), gaps_of(again))
+
+
 def test_resolution_is_logged_with_its_cost(world: World, api: XApi, store: Store, settings: Settings) -> None:
     """One `thread_resolved` event carries the outcome, the root, the tweet count and the cost."""
     thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2))

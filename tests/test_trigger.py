@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.trigger import matches, own_words
+from bot.apimodels import ApiTweet
+from bot.trigger import asks_bot, matches, own_words
 
 KEYWORDS = ["unroll"]
 
@@ -69,3 +70,22 @@ def test_keyword_after_arbitrary_text_on_its_own_line_matches(prefix: str) -> No
 def test_handles_never_count(handle: str) -> None:
     """A mention of any handle, even one containing the keyword, is not a request."""
     assert "" == own_words(handle).strip()
+
+
+def _post(text: str, *named: tuple[str, str | None]) -> ApiTweet:
+    mentions = [{"start": 0, "end": 1, "username": handle, "id": user_id} for handle, user_id in named]
+    return ApiTweet.model_validate({"id": "9", "text": text, "entities": {"mentions": mentions}})
+
+
+@pytest.mark.parametrize(
+    ("post", "expected"),
+    [
+        (_post("@renamed unroll", ("renamed", "42")), True),  # named by its id, whatever the handle
+        (_post("@unrollbot unroll", ("unrollbot", None)), True),  # by its handle, any case
+        (_post("@unrollbot thanks &amp; see you", ("unrollbot", "42")), False),  # no keyword
+        (_post("time to unroll @someone", ("someone", "7")), False),  # the keyword, but the bot not named
+        (_post("unroll this, @unrollbot"), False),  # its handle in the text, but X names no one
+    ],
+)
+def test_a_post_asks_the_bot_when_it_names_it_and_a_keyword(post: ApiTweet, expected: bool) -> None:
+    assert expected == asks_bot(post, KEYWORDS, "42", "unrollbot")
