@@ -7,7 +7,8 @@ recent search is known before any call. Lower bounds (requests; every tweet is r
 expand referenced tweets, lookups do, so a lookup also reads its tweets' parents and quoted posts, and the
 posts the thread quotes are looked up together in one more request):
 
-- stored copy fetched less than `fresh_for` seconds ago: 0 requests;
+- stored copy fetched less than `fresh_for` seconds ago: 0 requests (summoned under a post of the author's it
+  lacks, as an older copy);
 - stored copy, older: 1 search per 100 newer tweets (at least 1), `since_id` its last tweet;
 - new thread of N tweets within the window: 1 root lookup + max(1, ⌈(N-1)/100⌉) recent searches of
   `conversation_id:<root> (from:<handle> OR from:<id>) is:reply` (`from:` keeps others' replies out of the bill);
@@ -196,7 +197,10 @@ class _Resolver:
         if stored.conversation_id != stored.root_id:
             self.conv = stored.conversation_id  # an author's thread in someone else's conversation
         own = self.request is not None and stored.fetched_for == self.request.mention_id
-        if (self.now - stored.fetched_at).total_seconds() < self.fresh_for:
+        # Summoned under a post of the author's that the copy lacks (posted since, or on a branch it does not
+        # follow): however fresh, the copy is not the page asked for.
+        lacks = self.summoned_author() == stored.author.id and all(t.id != target for t in stored.tweets)
+        if (self.now - stored.fetched_at).total_seconds() < self.fresh_for and not lacks:
             return Resolution("cached", stored, reason="fresh", root_id=stored.root_id, own=own)
         root_id, author_id, last = stored.root_id, stored.author.id, stored.last_id
         complete = self.in_window(last) or self.settings.full_archive

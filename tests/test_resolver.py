@@ -197,6 +197,27 @@ def test_refresh_climbs_to_a_summoned_post_search_left_out(
     assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
 
 
+def test_a_summon_under_a_post_a_fresh_copy_lacks_reads_what_came_since(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A thread stored a moment ago, then continued: a summon under the new post gets a page holding it (one
+    search since the copy's last post), not the copy served as fresh; a summon under a post the copy holds is."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    first = resolve(api, store, summon(world, thread[-1]), settings)
+    assert first.thread is not None
+    store.save_thread(first.thread)
+    more = world.add_tweet(
+        AUTHOR, "4/ one more thing", reply_to=thread[-1], created_at=world.now() - timedelta(minutes=1)
+    )
+
+    newer = resolve(api, store, summon(world, more.id), settings)
+    held = resolve(api, store, summon(world, thread[1]), settings)
+
+    assert ("resolved", [*thread, more.id]) == (newer.outcome, ids_of(newer))
+    assert {"GET /2/tweets/search/recent": 1} == newer.usage.by_endpoint
+    assert ("cached", "fresh", 0) == (held.outcome, held.reason, held.usage.requests)
+
+
 def test_the_authors_own_summon_under_their_thread_is_no_post_of_it(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
