@@ -222,16 +222,17 @@ def _body(tweet: ApiTweet) -> tuple[str, Entities, int, int]:
 
 def _note_escaped(text: str, note: str) -> bool:
     """Whether a long post's `note_tweet.text` is HTML-escaped like its `text`. X's docs don't say (other
-    clients of X saw long posts' text unescaped); the truncated `text`, escaped, tells when it holds an escape
-    the note repeats: the note has the same characters there (escaped) or the unescaped ones. Without that
-    evidence the note is taken as escaped, like `text`."""
-    first = _ESCAPE.search(text)
-    if first is None:
-        return True
-    snippet = text[max(0, first.start() - 24) : first.end()]
-    if snippet in note:
-        return True
-    return unescape(snippet) not in note
+    clients of X saw long posts' text unescaped); the truncated `text`, escaped, tells where it holds an escape:
+    around it, the note repeats either the escaped characters or the unescaped ones. A window that fits both
+    readings (a typed "&amp;" reads as either up to its end) says nothing: the next, wider or later, may.
+    Without that evidence the note is taken as escaped, like `text`."""
+    for found in _ESCAPE.finditer(text):
+        before = max(0, found.start() - 24)
+        for window in (text[before : found.end() + 24], text[before : found.end()]):
+            escaped, typed = window in note, unescape(window) in note
+            if escaped != typed:
+                return escaped
+    return True
 
 
 def _leading_mentions_end(text: str, entities: Entities, tweet: ApiTweet) -> int:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from bot.apimodels import ApiTweet, Includes, UrlEntity
@@ -482,14 +482,33 @@ def test_long_post_shows_the_whole_note_text_with_its_own_entities() -> None:
 
 
 @pytest.mark.parametrize("note_escaped", [True, False])
-def test_a_long_posts_note_is_read_as_typed_whether_x_escaped_it_or_not(note_escaped: bool) -> None:
+@pytest.mark.parametrize(
+    "opening", ["Q&A: type &amp; for an ampersand, and <b> for bold. ", "Big news &amp; R&D: type &amp; for &. "]
+)
+def test_a_long_posts_note_is_read_as_typed_whether_x_escaped_it_or_not(note_escaped: bool, opening: str) -> None:
     """X's docs don't say whether note_tweet.text is escaped like `text`; the truncated `text` tells: a typed
-    "&amp;" and "<b>" come out as typed either way."""
-    typed = "Q&A: type &amp; for an ampersand, and <b> for bold. " + "More words. " * 30
+    "&amp;" and "<b>" come out as typed either way, also when the post begins with a typed "&amp;"."""
+    typed = opening + "More words. " * 30
     escaped = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     result = tweet(escaped[:270], display_text_range=[0, 270], note_tweet={"text": escaped if note_escaped else typed})
 
     assert typed.rstrip() == thread_tweet(result, Includes()).text
+
+
+@given(
+    st.lists(st.sampled_from([*"&<>amplgt; xyz", "&amp;", "&lt;", "&gt;"]), min_size=5, max_size=60).map("".join),
+    st.booleans(),
+)
+def test_a_long_posts_note_with_any_escapes_in_its_first_part_is_read_as_typed(head: str, note_escaped: bool) -> None:
+    """Whatever the author typed of &, <, > and entity-like words before the cut, the truncated `text` tells
+    whether the note is escaped: the page shows what they typed."""
+    assume(any(c in head for c in "&<>"))
+    typed = head + " filler words." * 30
+    escaped = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    cut = escaped[:270]
+    result = tweet(cut, display_text_range=[0, len(cut)], note_tweet={"text": escaped if note_escaped else typed})
+
+    assert typed.strip() == thread_tweet(result, Includes()).text
 
 
 def test_created_at_comes_from_the_snowflake_when_the_field_is_missing() -> None:
