@@ -19,22 +19,15 @@ from bot.pages import (
     MediaView,
     Site,
     after_gaps,
-    avatar_url,
-    clean,
-    fmt_date,
     hidden_note,
-    iso,
-    lang_of,
     media_views,
     poll_view,
-    profile_url,
     render,
-    safe_url,
     segment_href,
     shown,
-    status_url,
     tweet_views,
 )
+from bot.pagevalues import avatar_url, clean, fmt_date, iso, lang_of, profile_url, safe_url, status_url
 from config.settings import Settings
 
 WORDS_PER_MINUTE = 230
