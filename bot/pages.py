@@ -7,50 +7,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import jinja2
 
 from bot.models import Media, Poll, QuotedTweet, Segment, Thread, ThreadTweet, Withheld
 from bot.pagevalues import avatar_url, clean, fmt_date, fmt_moment, iso, lang_of, profile_url, safe_url, status_url
-from config.settings import Settings
+from bot.site import Site
 
 CSS_FILE = "unroll.css"
 _COUNTRY = re.compile(r"[A-Z]{2}")
 # The codes of X's v1.1 `withheld_in_countries` that name no country, should v2 carry them: XX withholds the post
 # everywhere, XY over a copyright (DMCA) claim.
 _EVERYWHERE, _COPYRIGHT = "XX", "XY"
-
-
-@dataclass(frozen=True)
-class Site:
-    """Who serves the pages: the public address, the bot's handle and the keyword that summons it."""
-
-    base_url: str
-    bot_handle: str | None = None
-    keyword: str = "unroll"
-    show_withheld: bool = False  # UNROLL_SHOW_WITHHELD: withheld posts in full rather than a note
-
-    @classmethod
-    def of(cls, settings: Settings, identity: Mapping[str, str] | None = None) -> Site:
-        """The site as configured; the bot's handle as X knows it (`identity`) wins over the configured one."""
-        handle = (identity or {}).get("username") or settings.bot_handle
-        return cls(settings.public_base_url.rstrip("/"), handle, settings.keywords[0], settings.show_withheld)
-
-    def path(self, path: str) -> str:
-        """A link within the site, below the public address's own path (for a site served under a prefix)."""
-        return urlsplit(self.base_url).path.rstrip("/") + path
-
-    def thread_path(self, root_id: str, suffix: str = "") -> str:
-        return self.path(f"/thread/{quote(root_id, safe='')}{suffix}")
-
-    def link(self, root_id: str) -> str:
-        return f"{self.base_url}/thread/{quote(root_id, safe='')}"
 
 
 # --- withheld posts ------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from bot.pages import (
     BRANCH_NOTE,
     GAP_NOTE,
     MediaView,
-    Site,
     after_gaps,
     hidden_note,
     media_views,
@@ -28,6 +27,7 @@ from bot.pages import (
     tweet_views,
 )
 from bot.pagevalues import avatar_url, clean, fmt_date, iso, lang_of, profile_url, safe_url, status_url
+from bot.site import Site
 from config.settings import Settings
 
 WORDS_PER_MINUTE = 230

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from bot import renderer
 from bot.models import Author, Media, QuotedTweet, Segment, Thread, ThreadSummary, ThreadTweet, Withheld
-from bot.pages import Site, paragraphs, withheld_note
+from bot.pages import paragraphs, withheld_note
 from bot.pagevalues import safe_url
+from bot.site import Site
 from config.settings import Settings
 from tests.fixtures_pages import FIRST_TEXT, ThreadFactory, build_thread
 
