@@ -18,16 +18,15 @@ from bot.pages import (
     GAP_NOTE,
     MediaView,
     after_gaps,
-    hidden_note,
     media_views,
     poll_view,
     render,
     segment_href,
-    shown,
     tweet_views,
 )
 from bot.pagevalues import avatar_url, clean, fmt_date, iso, lang_of, profile_url, safe_url, status_url
 from bot.site import Site
+from bot.withheld import hidden_note, shown
 from config.settings import Settings
 
 WORDS_PER_MINUTE = 230
