@@ -1,6 +1,6 @@
-"""What the site's pages are made of: the Jinja2 environment, and tweets turned into paragraphs.
+"""What the site's pages are made of: the Jinja2 environment, and tweets, media, polls and quotes as views.
 
-A tweet's segments become paragraphs of lines of pieces, of values `bot.pagevalues` made safe. Templates only loop.
+Views are built of values `bot.pagevalues` made safe and of `bot.paragraphs`. Templates only loop.
 """
 
 from __future__ import annotations
@@ -12,74 +12,16 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
-from urllib.parse import quote
 
 import jinja2
 
-from bot.models import Media, Poll, QuotedTweet, Segment, Thread, ThreadTweet
+from bot.models import Media, Poll, QuotedTweet, Thread, ThreadTweet
 from bot.pagevalues import avatar_url, clean, fmt_date, fmt_moment, iso, lang_of, profile_url, safe_url, status_url
+from bot.paragraphs import Paragraph, paragraphs
 from bot.site import Site
 from bot.withheld import hidden_note
 
 CSS_FILE = "unroll.css"
-
-
-# --- tweets as paragraphs -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Piece:
-    """A run of text in a line; a link when `href` is set (`external`: a link the author posted)."""
-
-    text: str
-    href: str | None = None
-    external: bool = False
-
-
-Line = list[Piece]
-Paragraph = list[Line]
-
-
-def segment_href(segment: Segment) -> str | None:
-    """Where a segment links to: its expanded URL, or the mention's, hashtag's or cashtag's page on X."""
-    if segment.kind == "text":
-        return None
-    given = safe_url(segment.href)
-    if segment.kind == "url" or given:
-        return given
-    name = clean(segment.text).strip().lstrip("@#$＠＃")
-    if not name:
-        return None
-    if segment.kind == "mention":
-        return profile_url(name)
-    if segment.kind == "hashtag":
-        return f"https://x.com/hashtag/{quote(name, safe='')}"
-    return f"https://x.com/search?q={quote('$' + name, safe='')}"
-
-
-def paragraphs(segments: Sequence[Segment]) -> list[Paragraph]:
-    """A tweet's text as paragraphs (split at blank lines) of lines (split at single line breaks)."""
-    lines: list[Line] = [[]]
-    for segment in segments:
-        href = segment_href(segment)
-        text = clean(segment.text)
-        if href:
-            lines[-1].append(Piece(" ".join(text.split()) or href, href, segment.kind == "url"))
-            continue
-        for index, part in enumerate(text.split("\n")):
-            if index:
-                lines.append([])
-            if part:
-                lines[-1].append(Piece(part))
-    result: list[Paragraph] = []
-    current: Paragraph = []
-    for line in lines:
-        if any(piece.href or piece.text.strip() for piece in line):
-            current.append(line)
-        elif current:
-            result.append(current)
-            current = []
-    if current:
-        result.append(current)
-    return result
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ from bot.pages import (
     media_views,
     poll_view,
     render,
-    segment_href,
     tweet_views,
 )
 from bot.pagevalues import avatar_url, clean, fmt_date, iso, lang_of, profile_url, safe_url, status_url
+from bot.paragraphs import segment_href
 from bot.site import Site
 from bot.withheld import hidden_note, shown
 from config.settings import Settings
