@@ -12,14 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from bot.embeds import MediaView, media_views, poll_view
 from bot.models import Media, Poll, QuotedTweet, Segment, Thread, ThreadSummary, title_of
 from bot.pages import (
     BRANCH_NOTE,
     GAP_NOTE,
-    MediaView,
     after_gaps,
-    media_views,
-    poll_view,
     render,
     tweet_views,
 )
