@@ -1,27 +1,19 @@
-"""What the site's pages are made of: the Jinja2 environment, and the thread's tweets as views.
+"""What the site's pages are made of: the thread's tweets as views.
 
 A tweet's view gathers its paragraphs (`bot.paragraphs`), media, poll and quote (`bot.embeds`). Templates only loop.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
-from typing import Any
-
-import jinja2
 
 from bot.embeds import MediaView, PollView, QuoteView, media_views, poll_view, quote_view
 from bot.models import Thread, ThreadTweet
-from bot.pagevalues import clean, fmt_date, iso, lang_of, profile_url, status_url
+from bot.pagevalues import fmt_date, iso, lang_of, profile_url, status_url
 from bot.paragraphs import Paragraph, paragraphs
 from bot.site import Site
 from bot.withheld import hidden_note
-
-CSS_FILE = "unroll.css"
 
 
 @dataclass(frozen=True)
@@ -96,34 +88,3 @@ def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int, site: Site, *, 
         answers_url=profile_url(tweet.answers) if tweet.answers else None,
         branches=tuple(status_url(thread.author.username, other) for other in thread.branches.get(tweet.id, [])),
     )
-
-
-# --- templates -------------------------------------------------------------------------------------------
-@cache
-def css() -> tuple[str, bytes]:
-    """The one stylesheet: its versioned file name (content hash, so it can be cached for a year) and bytes."""
-    data = resources.files("bot").joinpath("static", CSS_FILE).read_bytes()
-    digest = hashlib.sha256(data).hexdigest()[:12]
-    return f"unroll-{digest}.css", data
-
-
-@cache
-def environment() -> jinja2.Environment:
-    """The Jinja2 environment: templates from bot/templates, every value escaped, unknown names an error."""
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("bot", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-    )
-    env.filters["clean"] = clean
-    env.filters["profile_url"] = profile_url
-    return env
-
-
-def render(template: str, site: Site, **context: Any) -> str:
-    """Render a page template with the site and the stylesheet's address."""
-    css_name, _ = css()
-    return environment().get_template(template).render(site=site, css_href=site.path(f"/static/{css_name}"), **context)

@@ -18,12 +18,12 @@ from bot.pages import (
     BRANCH_NOTE,
     GAP_NOTE,
     after_gaps,
-    render,
     tweet_views,
 )
 from bot.pagevalues import avatar_url, clean, fmt_date, iso, lang_of, profile_url, safe_url, status_url
 from bot.paragraphs import segment_href
 from bot.site import Site
+from bot.templating import render
 from bot.withheld import hidden_note, shown
 from config.settings import Settings
 
