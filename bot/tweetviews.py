@@ -1,6 +1,5 @@
-"""What the site's pages are made of: the thread's tweets as views.
-
-A tweet's view gathers its paragraphs (`bot.paragraphs`), media, poll and quote (`bot.embeds`). Templates only loop.
+"""The thread's tweets as the article shows them: numbered views with their notes on gaps, withheld posts and
+branches, each gathering its paragraphs (`bot.paragraphs`), media, poll and quote (`bot.embeds`). Templates only loop.
 """
 
 from __future__ import annotations
