@@ -29,10 +29,10 @@ from bot.benchspeed import percentile
 from bot.benchtable import Goal, Row
 from bot.benchworld import add_mentions, add_thread, free_port, settings_env, tail
 from bot.models import Thread
-from bot.pages import Site
 from bot.processes import run_once
 from bot.runtime import Bot
 from bot.sandbox import SandboxServer
+from bot.site import Site
 
 log = structlog.get_logger(__name__)
 

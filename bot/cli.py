@@ -284,7 +284,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rerender(args: argparse.Namespace, settings: Settings) -> int:
     """Render every stored thread in every format, to find the ones that no longer render."""
     from bot import renderer
-    from bot.pages import Site
+    from bot.site import Site
 
     store = Store.from_settings(settings)
     site, latest = Site.of(settings, store.get_identity()), store.latest(settings.latest_size)

@@ -12,29 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from bot.embeds import MediaView, media_views, poll_view
 from bot.models import Media, Poll, QuotedTweet, Segment, Thread, ThreadSummary, title_of
-from bot.pages import (
-    BRANCH_NOTE,
-    GAP_NOTE,
-    MediaView,
-    Site,
-    after_gaps,
-    avatar_url,
-    clean,
-    fmt_date,
-    hidden_note,
-    iso,
-    lang_of,
-    media_views,
-    poll_view,
-    profile_url,
-    render,
-    safe_url,
-    segment_href,
-    shown,
-    status_url,
-    tweet_views,
-)
+from bot.pagevalues import avatar_url, clean, fmt_date, iso, lang_of, profile_url, safe_url, status_url
+from bot.paragraphs import segment_href
+from bot.site import Site
+from bot.templating import render
+from bot.tweetviews import BRANCH_NOTE, GAP_NOTE, after_gaps, tweet_views
+from bot.withheld import hidden_note, shown
 from config.settings import Settings
 
 WORDS_PER_MINUTE = 230

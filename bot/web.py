@@ -26,8 +26,11 @@ from starlette.routing import Route
 from bot import metrics, renderer, webforms
 from bot.errors import PortUnavailable, StoreUnavailable
 from bot.models import Thread, ThreadSummary
-from bot.pages import Site, anchor_of, clean, css, profile_url, render
+from bot.pagevalues import clean, profile_url
+from bot.site import Site
 from bot.store import Store
+from bot.templating import css, render
+from bot.tweetviews import anchor_of
 from bot.webedge import GZIP_MIN_SIZE, EdgeMiddleware, GZip, PageCache, accepts_gzip, etag_matches
 from config.settings import Settings
 

@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.models import UnrollRequest
-from bot.pages import anchor_of, render
 from bot.store import Store
+from bot.templating import render
+from bot.tweetviews import anchor_of
 
 if TYPE_CHECKING:
     from bot.web import Web

@@ -17,7 +17,10 @@ from hypothesis import strategies as st
 
 from bot import renderer
 from bot.models import Author, Media, QuotedTweet, Segment, Thread, ThreadSummary, ThreadTweet, Withheld
-from bot.pages import Site, paragraphs, safe_url, withheld_note
+from bot.pagevalues import safe_url
+from bot.paragraphs import paragraphs
+from bot.site import Site
+from bot.withheld import withheld_note
 from config.settings import Settings
 from tests.fixtures_pages import FIRST_TEXT, ThreadFactory, build_thread
 

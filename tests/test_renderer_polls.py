@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot import renderer
+from bot.embeds import poll_view
 from bot.models import Poll, PollOption, QuotedTweet, Thread
-from bot.pages import poll_view
 from tests.fixtures_pages import build_thread
 from tests.test_renderer import SITE, Parsed, html_of
 
