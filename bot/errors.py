@@ -68,7 +68,8 @@ class RateLimited(ApiError):
     ) -> None:
         super().__init__(message, status=status, endpoint=endpoint)
         self.reset_at = reset_at
-        # window (15 minutes or a day), per_second, usage_cap (credits or the monthly post reads), unknown
+        # window (15 minutes), daily (the 24-hour post cap), per_second, usage_cap (credits or the monthly post
+        # reads), unknown
         self.reason = reason
 
 

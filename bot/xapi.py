@@ -517,6 +517,7 @@ _TOO_MANY = {
     "window": "Too Many Requests",
     "per_second": "Too Many Requests (1 per second)",
     "usage_cap": "usage cap exceeded",
+    "daily": "Too Many Requests (24-hour post cap)",
     "unknown": "Too Many Requests (no reset given)",
 }
 
@@ -524,7 +525,8 @@ _TOO_MANY = {
 def _too_many(endpoint: str, response: requests.Response) -> tuple[str, datetime]:
     """Why X answered 429, and when to ask again: the window's reset when X gives one ahead; a second for
     full-archive search's per-second limit (its 15-minute window not spent); the usage cap (no window at
-    all: credits or the monthly post cap) much later; otherwise a minute, never at once."""
+    all: credits or the monthly post cap) much later; a 24-hour post cap spent (POST /2/tweets, its 15-minute
+    window not) at that cap's reset; otherwise a minute, never at once."""
     now = datetime.now(UTC)
     headers = response.headers
     remaining = _int(headers.get("x-rate-limit-remaining"))
@@ -537,6 +539,15 @@ def _too_many(endpoint: str, response: requests.Response) -> tuple[str, datetime
     problem = f"{body.get('type', '')} {body.get('title', '')}".lower() if isinstance(body, dict) else ""
     if "usage-cap" in problem or "usagecap" in problem:
         return "usage_cap", now + USAGE_CAP_WAIT
+    daily = [
+        reset
+        for scope in ("user", "app")
+        if _int(headers.get(f"x-{scope}-limit-24hour-remaining")) == 0
+        and (reset := _reset(headers.get(f"x-{scope}-limit-24hour-reset"))) is not None
+        and reset > now
+    ]
+    if daily and remaining != 0:
+        return "daily", max(daily)
     reset_at = _reset(headers.get("x-rate-limit-reset"))
     if reset_at is not None and reset_at > now:
         return "window", reset_at

@@ -181,6 +181,21 @@ def test_a_429_is_waited_out_by_what_it_says() -> None:
     why, until = _too_many("GET /2/tweets", answer_429({"x-rate-limit-reset": str(int(now.timestamp()) - 5)}))
     assert "unknown" == why and until >= now + NO_RESET_WAIT
 
+    # The 24-hour post cap spent while the 15-minute window is not: its reset, not the window's.
+    day_reset = int((now + timedelta(minutes=2)).timestamp())
+    daily = {
+        **window,
+        "x-rate-limit-remaining": "98",
+        "x-user-limit-24hour-limit": "100",
+        "x-user-limit-24hour-remaining": "0",
+        "x-user-limit-24hour-reset": str(day_reset),
+        "x-app-limit-24hour-remaining": "4000",
+    }
+    assert ("daily", datetime.fromtimestamp(day_reset, UTC)) == _too_many("POST /2/tweets", answer_429(daily))
+    # Both spent: the later reset.
+    both = {**daily, "x-rate-limit-remaining": "0"}
+    assert ("window", datetime.fromtimestamp(reset, UTC)) == _too_many("POST /2/tweets", answer_429(both))
+
 
 def test_a_429_without_a_reset_is_not_asked_again_at_once(
     sandbox: SandboxServer, settings: Settings, store: Store
