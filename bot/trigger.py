@@ -16,6 +16,8 @@ from bot.apimodels import ApiTweet
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w.-]+\.(?:com|org|net|io|co|app|ly|me|de|fr|uk)/\S*", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<![\w@])@\w+")
 # Quoted passages: someone quoting the word ("type “unroll”") is not asking. Straight and typographic quotes.
+_WORD = re.compile(r"\w+")
+SUMMON_WORDS = 3  # what a summon says besides its keyword: "@bot unroll", "@bot can you unroll this?"
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|„[^“”\n]*[“”]|「[^」\n]*」")
 
 
@@ -49,8 +51,9 @@ def mention_text(tweet: ApiTweet) -> str:
 
 
 def asks_bot(tweet: ApiTweet, keywords: Sequence[str], bot_id: str | None, bot_handle: str | None) -> bool:
-    """Whether a post names the bot (by id, else by handle) and one of the keywords: a summon, or a request
-    to delete, not a post of the thread it is under."""
+    """Whether a post names the bot (by id, else by handle) and one of the keywords, and says little else
+    (`SUMMON_WORDS`): a summon, or a request to delete, not a post of the thread it is under ("1/ ask @bot to
+    unroll long threads" is one)."""
     handle = (bot_handle or "").lower()
     named = [
         m
@@ -60,4 +63,11 @@ def asks_bot(tweet: ApiTweet, keywords: Sequence[str], bot_id: str | None, bot_h
     ]
     if not any((bot_id and m.id == bot_id) or (handle and m.username.lower() == handle) for m in named):
         return False
-    return matches(mention_text(tweet), tuple(keywords))
+    text = mention_text(tweet)
+    if not matches(text, tuple(keywords)):
+        return False
+    rest = own_words(text)
+    for keyword in keywords:
+        if keyword.strip():
+            rest = _keyword_pattern(keyword).sub(" ", rest)
+    return len(_WORD.findall(rest)) <= SUMMON_WORDS

@@ -85,6 +85,8 @@ def _post(text: str, *named: tuple[str, str | None]) -> ApiTweet:
         (_post("@unrollbot thanks &amp; see you", ("unrollbot", "42")), False),  # no keyword
         (_post("time to unroll @someone", ("someone", "7")), False),  # the keyword, but the bot not named
         (_post("unroll this, @unrollbot"), False),  # its handle in the text, but X names no one
+        (_post("@unrollbot can you unroll this? 🙏", ("unrollbot", "42")), True),  # little besides the keyword
+        (_post("2/ ask @unrollbot to unroll it: the data shows a rise", ("unrollbot", "42")), False),  # a post
     ],
 )
 def test_a_post_asks_the_bot_when_it_names_it_and_a_keyword(post: ApiTweet, expected: bool) -> None:
