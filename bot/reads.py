@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import structlog
@@ -147,12 +147,18 @@ class Reads:
             polls=list(self.polls.values()),
         )
 
-    def shown(self, tweet: ApiTweet, includes: Includes, author_id: str) -> ThreadTweet:
+    def shown(
+        self,
+        tweet: ApiTweet,
+        includes: Includes,
+        author_id: str,
+        parent_of: Callable[[ApiTweet], str | None] | None = None,
+    ) -> ThreadTweet:
         """A post as the page shows it, its parent named by the id of the parent's latest version (as the thread
-        stores it, so a later refresh needs no lookup to connect an edited post), and whom it answers when that
-        is not the thread's author."""
+        stores it, so a later refresh needs no lookup to connect an edited post), or by `parent_of` (the post it
+        follows in the thread), and whom it answers when that is not the thread's author."""
         shown = thread_tweet(tweet, includes)
-        parent = self.parent(tweet)
+        parent = parent_of(tweet) if parent_of is not None else self.parent(tweet)
         update: dict[str, str | None] = {} if parent == shown.replied_to else {"replied_to": parent}
         other = tweet.in_reply_to_user_id
         if parent is not None and other is not None and other != author_id:

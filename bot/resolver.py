@@ -140,6 +140,7 @@ class _Resolver:
         self.window_searched: str | None = None
         self.lone_reply: str | None = None  # the summoned post, found in no thread of its author's (`answering`)
         self.bot_id: str | None = None  # who the bot is on X: its mentions are no posts of a thread
+        self.summons: dict[str, str | None] = {}  # the author's summons under the thread read, and their parents
 
     def in_window(self, tweet_id: str) -> bool:
         return in_recent_window(tweet_id, self.now)
@@ -430,21 +431,27 @@ class _Resolver:
                 before = canon(kept.id)
         # The author's own "@bot unroll" (this request's, or an earlier one) is no post of the thread: a post they
         # wrote under it follows the post it was under.
-        summons = {t.id: self.fetched.parent(t) for t in self.fetched.tweets.values() if self.asks_bot(t)}
+        self.summons = {t.id: self.fetched.parent(t) for t in self.fetched.tweets.values() if self.asks_bot(t)}
         for tweet in self.fetched.tweets.values():
-            if tweet.id in summons:
+            if tweet.id in self.summons:
                 continue
             if tweet.conversation_id in (root_id, root, self.conv) or tweet.id == root:
-                parent, passed = self.fetched.parent(tweet), set()
-                while parent in summons and parent not in passed:  # (a malformed answer may loop)
-                    passed.add(parent)
-                    parent = summons[parent]
-                nodes.setdefault(tweet.id, Node(tweet.id, tweet.author_id or "", parent, tweet.in_reply_to_user_id))
+                node = Node(tweet.id, tweet.author_id or "", self.parent_of(tweet), tweet.in_reply_to_user_id)
+                nodes.setdefault(tweet.id, node)
         owner = self.stored.author.id if self.stored is not None else self.gone_author
         gone = self.gone is not None or (self.stored is not None and self.stored.tweets[0].id != root_id)
         if gone and owner and root not in nodes:  # the deleted first post, as the place the chain starts from
             nodes[root] = Node(root, owner)
         return nodes
+
+    def parent_of(self, tweet: ApiTweet) -> str | None:
+        """The post a read post follows in the thread: its parent, or the parent of the summon it was written
+        under (`nodes`)."""
+        parent, passed = self.fetched.parent(tweet), set()
+        while parent in self.summons and parent not in passed:  # (a malformed answer may loop)
+            passed.add(parent)
+            parent = self.summons[parent]
+        return parent
 
     def asks_bot(self, tweet: ApiTweet) -> bool:
         """This request's mention, or another self-reply asking the bot (its author's summon or delete request)."""
@@ -547,8 +554,12 @@ class _Resolver:
         if not complete and chain and not self.in_window(chain[-1]):
             gaps.append("older_than_search_window")
         includes = self.fetched.includes()
-        kept = {t.id: t for t in self.stored.tweets} if self.stored else {}
         canon, gone = self.fetched.canon, self.fetched.problems
+        # A stored post answers its parent's latest version (edited since it was stored: a new id), as read now.
+        kept = {
+            t.id: t.model_copy(update={"replied_to": canon(t.replied_to)}) if t.replied_to else t
+            for t in (self.stored.tweets if self.stored else [])
+        }
         # A refresh reads only newer posts: the stored branches stay, by their posts' latest versions.
         kept_branches = self.stored.branches if self.stored else {}
         branches = {canon(post): [canon(o) for o in others] for post, others in kept_branches.items()}
@@ -560,7 +571,7 @@ class _Resolver:
             conversation_id=self.conv or root_id,
             author=author,
             tweets=[
-                kept.get(i) or self.fetched.shown(self.fetched.tweets[i], includes, author.id)
+                kept.get(i) or self.fetched.shown(self.fetched.tweets[i], includes, author.id, self.parent_of)
                 for i in chain
                 if i in kept or i in self.fetched.tweets  # not the deleted first post standing in as a gap
             ],

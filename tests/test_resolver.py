@@ -20,6 +20,7 @@ from bot.resolver import Resolution, resolve
 from bot.sandbox import MediaSpec, SandboxServer, Variant, World
 from bot.sandbox.text import display_url
 from bot.store import Store
+from bot.tweetviews import after_gaps
 from bot.xapi import XApi
 from config.settings import Settings
 from tests.conftest import BOT_HANDLE
@@ -222,9 +223,13 @@ def test_the_authors_own_summon_under_their_thread_is_no_post_of_it(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
     """The author asks "@bot unroll" under their own thread before a reader does: the reader's page is the
-    thread, not the thread and the summon; a post they wrote under their summon follows the post it was under,
-    and a post of theirs naming the bot without a keyword stays."""
-    texts = ["1/ a story", f"2/ h/t @{BOT_HANDLE} for the idea", "3/ the end"]
+    thread, not the thread and the summon; a post they wrote under their summon follows the post it was under
+    (no gap between them on the page), and posts of theirs naming the bot, with a keyword or not, stay."""
+    texts = [
+        "1/ a story",
+        f"2/ h/t @{BOT_HANDLE} for the idea",
+        f"3/ ask @{BOT_HANDLE} to unroll long threads: it helps",
+    ]
     thread = post_thread(world, texts, start=world.now() - timedelta(hours=1))
     asked = world.add_tweet(
         AUTHOR, f"@{BOT_HANDLE} UNROLL please", reply_to=thread[-1], created_at=world.now() - timedelta(minutes=30)
@@ -236,6 +241,7 @@ def test_the_authors_own_summon_under_their_thread_is_no_post_of_it(
 
     assert (thread, []) == (ids_of(result), gaps_of(result))
     assert ([*thread, later.id], []) == (ids_of(again), gaps_of(again))
+    assert again.thread is not None and [False] * 4 == after_gaps(again.thread)
 
 
 def test_resolution_is_logged_with_its_cost(world: World, api: XApi, store: Store, settings: Settings) -> None:
@@ -323,7 +329,7 @@ def test_a_branch_pointer_follows_its_post_edited_since_the_thread_was_stored(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
     """Post 2, where the thread branches, edited after the thread was stored (X gives it a new id): the refresh
-    keeps pointing to the other branch, from the post as finally written."""
+    keeps pointing to the other branch, from the post as finally written, and post 3 follows it with no gap."""
     start = world.now() - timedelta(minutes=20)
     thread = post_thread(world, numbered(2), start=start)
     aside = world.add_tweet(AUTHOR, "typo", reply_to=thread[1], created_at=start + timedelta(minutes=3))
@@ -337,8 +343,9 @@ def test_a_branch_pointer_follows_its_post_edited_since_the_thread_was_stored(
     later = resolve(api, store, summon(world, four.id), settings, fresh_for=0)
 
     assert later.thread is not None
-    assert edited in ids_of(later)
+    assert [thread[0], edited, on.id, four.id] == ids_of(later)
     assert {edited: [aside.id]} == later.thread.branches
+    assert [False] * 4 == after_gaps(later.thread)
 
 
 def _answered_and_went_on(world: World) -> tuple[list[str], str, str, str]:
