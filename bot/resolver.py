@@ -78,7 +78,7 @@ JUST_POSTED = timedelta(minutes=2)  # a post this young may be missing from sear
 FRESH_FOR = 60.0  # seconds a stored thread is served without asking X for newer tweets
 ARCHIVE_REFUSED_FOR = 3600.0  # seconds full-archive search is not asked for again after X refused the app it
 
-ResolutionOutcome = Literal["resolved", "cached", "no_thread", "not_found", "protected"]
+ResolutionOutcome = Literal["resolved", "cached", "no_thread", "not_found", "protected", "opted_out"]
 
 
 @dataclass
@@ -151,6 +151,9 @@ class _Resolver:
         if first is None:
             raise ThreadNotFound("the mention neither replies to nor quotes a post", reason="nothing_to_unroll")
         root_id, target = first
+        if self.ahead is not None and self.ahead.author_opted_out:
+            # The summoned post's author had their threads removed (no copy of theirs is stored): read nothing.
+            raise ThreadNotFound(f"the author of {target} opted out", reason="author_opted_out")
         self.stored = self.store.find_thread(root_id, target, lock=self.lock, ahead=self.ahead)
         if self.stored is None and root_id is None:
             # A quote (or a link pasted on the site): that tweet's conversation is the thread's. Its parent and
@@ -244,6 +247,10 @@ class _Resolver:
             own = self.answering(root_id, other, target)
             if own is not None:
                 return own
+        if root.author_id and other != root.author_id and self.store.is_opted_out("", root.author_id):
+            # Summoned under someone else's post (the first round trip asked about its author only): the first
+            # post's author opted out, so there is nothing to search for.
+            raise ThreadNotFound(f"the author of {root_id} opted out", reason="author_opted_out")
         user = self.fetched.users.get(root.author_id or "")
         if user is None:
             raise ThreadNotFound(f"the author of {root_id} cannot be seen", reason="suspended")
@@ -657,7 +664,13 @@ def resolve(
                 resolver.bot_id = bot_id
                 resolution = resolver.run(request)
         except ThreadNotFound as exc:
-            outcome: ResolutionOutcome = "protected" if exc.reason in ("protected", "suspended") else "not_found"
+            outcome: ResolutionOutcome = (
+                "protected"
+                if exc.reason in ("protected", "suspended")
+                else "opted_out"
+                if exc.reason == "author_opted_out"
+                else "not_found"
+            )
             resolution = Resolution(outcome, reason=exc.reason, detail=str(exc))
         except NotFound as exc:
             resolution = Resolution("not_found", reason="deleted", detail=str(exc))

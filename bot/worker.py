@@ -85,7 +85,7 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
     # thread's lock and the resolver's first read of the store ride on the same round trip.
     thread = thread_lock_of(bot, request)
     first = first_lookup(request)
-    ahead = store.first_read(*first, thread) if first is not None else None
+    ahead = store.first_read(*first, thread, request.replied_to_user_id) if first is not None else None
     attempt = store.begin_attempt(
         request.mention_id, bot.settings.visibility_timeout, also=ahead.queue if ahead is not None else None
     )

@@ -337,6 +337,30 @@ def test_opted_out_author_is_never_unrolled_again(sandbox: SandboxServer, settin
     assert record is not None and "opted_out" == record.outcome
 
 
+def test_a_summon_under_an_opted_out_authors_post_reads_nothing_from_x(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The mention says whose post it answers: an author who opted out (by id, from their "delete") is known with
+    the request's first round trip, and the reader is told so with no read spent on the thread; under a reader's
+    reply in that thread, the thread's first post tells it, before the thread's search (the reader's own posts
+    are searched: a thread of theirs answering it is not the author's)."""
+    thread = post_thread(sandbox.world, 3)
+    author = sandbox.world.find_user(AUTHOR)
+    assert author is not None
+    store.opt_out(AUTHOR, author.id)
+    sandbox.world.add_user("carol")
+    comment = sandbox.world.add_tweet("carol", "so true", reply_to=thread[1]).id
+    direct = summon(sandbox.world, thread[-1])
+    beside = summon(sandbox.world, comment, by="reader2")
+
+    run_once(make_bot(settings, store))
+
+    records = [store.handled_one(m) for m in (direct, beside)]
+    assert [("opted_out", 1, 0)] == [(r.outcome, r.api_requests, r.tweets_read) for r in records[:1] if r]
+    assert records[1] is not None and "opted_out" == records[1].outcome
+    assert 1 == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())  # carol's posts
+
+
 def test_an_opt_out_outlives_a_new_handle(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
     """The author opted out, then changed their handle: the opt-out holds by their numeric id."""
     thread = post_thread(sandbox.world, 3)

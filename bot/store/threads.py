@@ -34,21 +34,35 @@ class FirstRead:
     """`find_thread`'s read queued on someone else's round trip, the thread's lock taken first: its answers
     serve the resolver's first read when the lock was taken; otherwise the resolver reads as it always does."""
 
-    def __init__(self, store: ThreadStore, root_id: str | None, tweet_id: str, lock: Lock | None) -> None:
+    def __init__(
+        self,
+        store: ThreadStore,
+        root_id: str | None,
+        tweet_id: str,
+        lock: Lock | None,
+        author_id: str | None = None,
+    ) -> None:
         self.store, self.root_id, self.tweet_id, self.lock = store, root_id, tweet_id, lock
+        self.author_id = author_id
         self.answers: list[Any] | None = None
+        # Whether the summoned post's author (when the mention says who) has opted out: nothing to read then.
+        self.author_opted_out = False
         self._settle: Callable[[Any], bool] | None = None
 
     def queue(self, pipe: Any) -> None:
         """Queue the lock's try and the reads on `pipe`."""
         self._settle = self.lock.acquire_on(pipe) if self.lock is not None else None
         self.store._find_on(pipe, self.root_id, self.tweet_id)
+        if self.author_id:
+            pipe.sismember(self.store.key("opt-out"), f"id:{self.author_id}")
 
     def received(self, answers: list[Any]) -> None:
         """The answers of the commands `queue` added, in order."""
         got = True
         if self._settle is not None:
             got, answers = self._settle(answers[0]), answers[1:]
+        if self.author_id:
+            self.author_opted_out, answers = bool(answers[-1]), answers[:-1]
         self.answers = list(answers) if got else None
 
     def take(self, root_id: str | None, tweet_id: str, lock: Lock | None) -> list[Any] | None:
@@ -136,10 +150,13 @@ class ThreadStore(StoreBase):
             thread = self.get_thread(answering)
         return thread
 
-    def first_read(self, root_id: str | None, tweet_id: str, lock: Lock | None) -> FirstRead:
+    def first_read(
+        self, root_id: str | None, tweet_id: str, lock: Lock | None, author_id: str | None = None
+    ) -> FirstRead:
         """`find_thread`'s read (with the lock taken first), to queue on a round trip made before the resolver
-        runs: the worker's first of a request (`begin_attempt(also=…)`)."""
-        return FirstRead(self, root_id, tweet_id, lock)
+        runs: the worker's first of a request (`begin_attempt(also=…)`); with `author_id` (whose post it is),
+        whether that author opted out (`FirstRead.author_opted_out`)."""
+        return FirstRead(self, root_id, tweet_id, lock, author_id)
 
     def _find_on(self, pipe: Any, root_id: str | None, tweet_id: str) -> None:
         if root_id:
