@@ -162,6 +162,9 @@ class _Resolver:
             quoted = self.fetched.get(target)
             if quoted is None:
                 raise _unavailable(target, self.fetched.problems.get(target), "the quoted post")
+            if self.bot_id is not None and quoted.author_id == self.bot_id:
+                # A quote of the bot's own post (its reply with a link, say): no thread to look for.
+                return Resolution("no_thread", reason="bots_own_post")
             root_id = quoted.conversation_id or quoted.id
             self.stored = self.store.get_thread(root_id)
         stored, other = self.stored, self.summoned_author()

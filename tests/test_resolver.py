@@ -219,6 +219,21 @@ def test_a_summon_under_a_post_a_fresh_copy_lacks_reads_what_came_since(
     assert ("cached", "fresh", 0) == (held.outcome, held.reason, held.usage.requests)
 
 
+def test_a_quote_of_the_bots_own_reply_is_no_thread_after_one_lookup(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A reader quoting the bot's reply (with its link) and asking again: the quoted post, read to learn its
+    conversation, is the bot's own; nothing more is read."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    bot = world.find_user(BOT_HANDLE)
+    assert bot is not None
+    reply = world.add_tweet(BOT_HANDLE, "Hi @reader, here is the thread unrolled", reply_to=thread[-1])
+
+    result = resolve(api, store, summon(world, reply.id, quote=True), settings, bot_id=bot.id)
+
+    assert ("no_thread", "bots_own_post", (1, 1)) == (result.outcome, result.reason, cost(result))
+
+
 def test_the_authors_own_summon_under_their_thread_is_no_post_of_it(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
