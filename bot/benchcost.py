@@ -1,8 +1,9 @@
 """Measure 1, API cost: requests, posts read and US dollars per handled mention over a fixed mix, against the bound.
 
 The bounds are the resolver's (bot/resolver.py docstring), plus what every mention costs whatever the
-thread: its share of the mentions page (1 request per 100 mentions polled), one mention read, and one reply
-with a link (a post with a URL). What the bot spent is what the sandbox billed (its request counter and read
+thread: its share of the mentions page (1 request per 100 mentions polled), one mention read, its author read
+(a user: who to answer), and one reply with a link (a post with a URL); a thread's author is read once a UTC
+day (X bills a resource once a day). What the bot spent is what the sandbox billed (its request counter and read
 meters), not the bot's own meter, so a miscount in the bot cannot hide a cost.
 """
 
@@ -39,11 +40,13 @@ class Spend:
     mention_reads: float
     posts_with_url: float
     plain_posts: float = 0.0
+    user_reads: float = 0.0
 
     def dollars(self, settings: Settings) -> float:
         return (
             self.posts_read * settings.price_post_read
             + self.mention_reads * settings.price_mention_read
+            + self.user_reads * settings.price_user_read
             + self.posts_with_url * settings.price_post_with_url
             + self.plain_posts * settings.price_post_write
         )
@@ -55,13 +58,15 @@ class Spend:
             self.mention_reads / mentions,
             self.posts_with_url / mentions,
             self.plain_posts / mentions,
+            self.user_reads / mentions,
         )
 
 
-def answered(mentions: int, resolve_requests: int, posts_read: int) -> Spend:
-    """The bound for one poll of `mentions` mentions of one thread: the poll, one resolution, a reply each."""
+def answered(mentions: int, resolve_requests: int, posts_read: int, *, authors: int = 1) -> Spend:
+    """The bound for one poll of `mentions` mentions of one thread: the poll, one resolution, a reply each;
+    users: each mention's author, and the thread's (`authors`: 0 when read earlier the same UTC day)."""
     pages = max(1, math.ceil(mentions / MENTIONS_PAGE))
-    return Spend(pages + resolve_requests + mentions, posts_read, mentions, mentions)
+    return Spend(pages + resolve_requests + mentions, posts_read, mentions, mentions, user_reads=mentions + authors)
 
 
 def new_recent(size: int) -> tuple[int, int]:
@@ -124,7 +129,11 @@ def mix() -> list[Case]:
     return [
         Case("new 12-post thread", _new_thread(12, "short_author"), answered(1, *new_recent(12))),
         Case("new 250-post thread", _new_thread(250, "long_author"), answered(1, *new_recent(250))),
-        Case("unrolled before, since continued", _continued, answered(1, *stored_continued(CONTINUED_BY))),
+        Case(
+            "unrolled before, since continued",
+            _continued,
+            answered(1, *stored_continued(CONTINUED_BY), authors=0),  # its author was read by the first unroll
+        ),
         Case("10 mentions of one thread, one poll", _new_thread(12, "popular", 10), answered(10, *new_recent(12))),
         Case("older than the search window", _old, answered(1, *older_than_window(11))),
     ]
@@ -147,6 +156,7 @@ def spent(sandbox: SandboxServer, bot: Bot) -> tuple[Spend, int]:
         after.mention_reads - before.mention_reads,
         with_url,
         len(replies) - with_url,
+        after.user_reads - before.user_reads,
     )
     if (usage.requests, usage.tweets_read, usage.mentions_read) != (requests, spend.posts_read, spend.mention_reads):
         log.warning(

@@ -1,7 +1,9 @@
 """What the bot spends on the X API per UTC day, from the price table in the settings, and its daily budget.
 
-X bills pay-per-use: each post read, each read of the bot's mentions, each post written, and dearest of all
-a post that contains a URL (https://docs.x.com/x-api/getting-started/pricing). The worker and the poller
+X bills pay-per-use: each post read, each read of the bot's mentions, each user read (the authors that come
+with posts, `includes.users`), each post written, and dearest of all a post that contains a URL
+(https://docs.x.com/x-api/getting-started/pricing). X bills a resource once per UTC day; the tally counts it
+once per piece of work (a poll, a request), so it errs high, never low. The worker and the poller
 record what each piece of work cost; the tally lives in Redis, one hash per UTC day, so every process adds
 to the same figures and `requests`, `/metrics` and `doctor` show them.
 """
@@ -28,18 +30,20 @@ OVER_BUDGET_LOG_EVERY = 3600.0  # seconds between two `over_budget` log lines wh
 
 @dataclass(frozen=True)
 class Counts:
-    """Billed items: posts read, reads of the bot's mentions, posts written without a URL and with one."""
+    """Billed items: posts read, reads of the bot's mentions, posts written without a URL and with one, users
+    read."""
 
     post_read: int = 0
     mention_read: int = 0
     post_write: int = 0
     post_with_url: int = 0
+    user_read: int = 0
 
     @classmethod
     def of(cls, usage: Usage, reply_text: str | None = None) -> Counts:
         """What a metered piece of work is billed; its posts count as posts with a URL when the reply has one."""
         with_url = usage.posts_written if reply_text and has_url(reply_text) else 0
-        return cls(usage.tweets_read, usage.mentions_read, usage.posts_written - with_url, with_url)
+        return cls(usage.tweets_read, usage.mentions_read, usage.posts_written - with_url, with_url, usage.users_read)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -66,7 +70,7 @@ class Spend:
         c = self.counts
         budget = f"of {usd(self.budget)} " if self.budget else ""
         items = (
-            f"{c.post_read} posts read, {c.mention_read} mentions read, "
+            f"{c.post_read} posts read, {c.mention_read} mentions read, {c.user_read} users read, "
             f"{c.post_write} posts without a URL, {c.post_with_url} posts with a URL"
         )
         limit = "" if self.budget else " (no daily budget)"
@@ -90,6 +94,7 @@ def prices(settings: Settings) -> dict[str, float]:
         "mention_read": settings.price_mention_read,
         "post_write": settings.price_post_write,
         "post_with_url": settings.price_post_with_url,
+        "user_read": settings.price_user_read,
     }
 
 

@@ -11,7 +11,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -95,13 +95,20 @@ class RebasedSession(requests.Session):
 
 @dataclass(eq=False)  # meters are told apart by identity: nested blocks can hold equal counts
 class Usage:
-    """What a piece of work cost: requests made and posts read (X bills per post read)."""
+    """What a piece of work cost: requests made, posts and users read (X bills per resource returned, a user
+    too: the authors that come with posts), posts written."""
 
     requests: int = 0
     tweets_read: int = 0
     mentions_read: int = 0
     posts_written: int = 0
     by_endpoint: dict[str, int] = field(default_factory=dict)
+    # Users X returned, each counted once per piece of work (X bills a resource once per UTC day).
+    users: set[str] = field(default_factory=set)
+
+    @property
+    def users_read(self) -> int:
+        return len(self.users)
 
 
 @dataclass
@@ -192,13 +199,17 @@ class XApi:
             for usage in self._mine():
                 usage.posts_written += 1
 
-    def _count(self, endpoint: str, tweets: int = 0, mentions: int = 0, written: int = 0) -> None:
+    def _count(
+        self, endpoint: str, tweets: int = 0, mentions: int = 0, written: int = 0, users: Iterable[str] = ()
+    ) -> None:
+        users = set(users)
         with self._lock:
             for usage in self._mine():
                 usage.requests += 1
                 usage.tweets_read += tweets
                 usage.mentions_read += mentions
                 usage.posts_written += written
+                usage.users |= users
                 usage.by_endpoint[endpoint] = usage.by_endpoint.get(endpoint, 0) + 1
 
     def _mine(self) -> list[Usage]:
@@ -329,17 +340,24 @@ class XApi:
             raise ApiUnavailable(
                 f"{endpoint}: malformed response", status=response.status_code, endpoint=endpoint
             ) from exc
+        self._bill(endpoint, parsed)
+        return parsed
+
+    def _bill(self, endpoint: str, parsed: Any) -> None:
+        """Count the request and what X bills for its answer: posts and mentions read, users, posts written."""
         if isinstance(parsed, TweetsPage):
             billed = len(parsed.data) + len(parsed.includes.tweets)
+            users = (u.id for u in parsed.includes.users)
             if "mentions" in endpoint:
-                self._count(endpoint, mentions=billed)
+                self._count(endpoint, mentions=billed, users=users)
             else:
-                self._count(endpoint, tweets=billed)
+                self._count(endpoint, tweets=billed, users=users)
+        elif isinstance(parsed, UserResponse | UserLookup):
+            self._count(endpoint, users=[parsed.data.id] if parsed.data else [])
         elif isinstance(parsed, CreateTweetResponse):
             self._count(endpoint, written=1)
         else:
             self._count(endpoint)
-        return parsed
 
     def _space_archive(self) -> None:
         """Keep full-archive searches of this process a second apart (its per-second limit)."""

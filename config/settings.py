@@ -308,6 +308,12 @@ class Settings(BaseSettings):
         description="US$ per read of the bot's own mentions.",
         json_schema_extra=_hint("a price in US dollars"),
     )
+    price_user_read: float = Field(
+        0.010,
+        ge=0,
+        description="US$ per user read (the authors X returns with posts and mentions).",
+        json_schema_extra=_hint("a price in US dollars"),
+    )
     price_post_write: float = Field(
         0.015, ge=0, description="US$ per post written.", json_schema_extra=_hint("a price in US dollars")
     )

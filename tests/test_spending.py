@@ -101,16 +101,21 @@ def test_records_from_many_threads_all_count(store: Store, settings: Settings) -
     assert Counts(post_read=100, mention_read=200) == spending.spent_today(store, settings, now=NOON).counts
 
 
-def test_metered_api_calls_are_recorded_as_post_reads(sandbox: SandboxServer, store: Store, settings: Settings) -> None:
-    """The Usage of a real metered lookup on the sandbox becomes posts read in the tally."""
+def test_metered_api_calls_are_recorded_as_post_and_user_reads(
+    sandbox: SandboxServer, store: Store, settings: Settings
+) -> None:
+    """The Usage of real metered lookups on the sandbox becomes posts and users read in the tally: the author
+    that comes with the posts, once for the piece of work however many answers name them."""
     sandbox.world.add_user("writer")
     first = sandbox.world.add_tweet("writer", "one")
     second = sandbox.world.add_tweet("writer", "two")
     api = XApi(settings)
     with api.metered() as usage:
-        api.lookup([first.id, second.id])
+        api.lookup([first.id])
+        api.lookup([second.id])
     spending.record(store, settings, usage)
-    assert Counts(post_read=2) == spending.spent_today(store, settings).counts
+    assert Counts(post_read=2, user_read=1) == spending.spent_today(store, settings).counts
+    assert 0.02 == pytest.approx(spending.spent_today(store, settings).usd)  # 2 × US$0.005 + 1 × US$0.010
 
 
 def test_no_budget_is_never_over(store: Store, settings: Settings) -> None:
@@ -166,7 +171,7 @@ def test_summary_names_the_day_the_amount_and_the_budget() -> None:
     """The operator's line shows the day, US$ spent of the budget and the items behind it."""
     spend = Spend(day=date(2026, 11, 25), counts=Counts(post_read=3, post_with_url=1), usd=0.215, budget=5.0)
     assert (
-        "US$0.215 of US$5.000 spent today (2026-11-25 UTC): 3 posts read, 0 mentions read, "
+        "US$0.215 of US$5.000 spent today (2026-11-25 UTC): 3 posts read, 0 mentions read, 0 users read, "
         "0 posts without a URL, 1 posts with a URL"
     ) == spend.summary()
 
