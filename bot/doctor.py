@@ -22,6 +22,7 @@ import structlog
 from bot import spending
 from bot.apimodels import ApiUser
 from bot.errors import ApiError, ApiUnavailable, AuthFailed, NotAllowed, RateLimited, StoreUnavailable
+from bot.runtime import BASE_URL_FIX, foreign, not_the_x_api
 from bot.store import Store
 from bot.xapi import Window, XApi
 from config.settings import CREDENTIALS, Settings, local_host
@@ -76,12 +77,16 @@ def checks_of(settings: Settings, store: Store | None = None) -> Iterator[Check]
     yield configuration(settings, missing)
     api = XApi(settings)
     me: ApiUser | None = None
+    elsewhere = False  # X_API_BASE_URL answers as no X API does: what else asks it would say the same
     if missing:
         yield Check("credentials", "skip", f"not checked: {', '.join(missing)} not set")
     else:
         me, check = credentials(api)
+        elsewhere = check.name == "x api"
         yield check
-    if settings.x_bearer_token:
+    if settings.x_bearer_token and elsewhere:
+        yield Check("bearer token", "skip", "not checked: X_API_BASE_URL does not answer as the X API")
+    elif settings.x_bearer_token:
         yield bearer(api)
     if settings.full_archive and me is not None:
         yield full_archive(api, me)
@@ -115,33 +120,38 @@ def configuration(settings: Settings, missing: list[str]) -> Check:
 
 
 def credentials(api: XApi) -> tuple[ApiUser | None, Check]:
-    """GET /2/users/me with the OAuth 1.0a user credentials."""
+    """GET /2/users/me with the OAuth 1.0a user credentials (answered as no X API does: X_API_BASE_URL)."""
     try:
         me = api.me()
-    except AuthFailed:
-        return None, Check("credentials", "fail", "GET /2/users/me answered 401 Unauthorized", CREDENTIALS_FIX)
-    except RateLimited as exc:
-        if exc.reason == "usage_cap":
-            return None, Check(
-                "credentials",
-                "fail",
-                "X refuses every request: the usage cap is reached (credits spent, a spending limit, or the "
-                "monthly post reads); nothing is lost, the bot asks again every 15 minutes",
-                "add credits or raise the limit in the X Developer Console",
-            )
-        return None, Check(
+    except ApiError as exc:
+        return None, me_refused(api.settings, exc)
+    return me, Check("credentials", "ok", f"the credentials are @{me.username}'s (id {me.id}), GET /2/users/me")
+
+
+def me_refused(settings: Settings, exc: ApiError) -> Check:
+    """The check's verdict on an error of GET /2/users/me."""
+    if foreign(exc, unreadable=True):
+        return Check("x api", "fail", not_the_x_api(settings, exc), BASE_URL_FIX)
+    if isinstance(exc, AuthFailed):
+        return Check("credentials", "fail", "GET /2/users/me answered 401 Unauthorized", CREDENTIALS_FIX)
+    if isinstance(exc, RateLimited) and exc.reason == "usage_cap":
+        return Check(
+            "credentials",
+            "fail",
+            "X refuses every request: the usage cap is reached (credits spent, a spending limit, or the "
+            "monthly post reads); nothing is lost, the bot asks again every 15 minutes",
+            "add credits or raise the limit in the X Developer Console",
+        )
+    if isinstance(exc, RateLimited):
+        return Check(
             "credentials",
             "warn",
             f"GET /2/users/me is rate limited until {_at(exc.reset_at, datetime.now(UTC))}: not checked",
             "run doctor again after the window resets",
         )
-    except ApiUnavailable as exc:
-        return None, Check(
-            "credentials", "fail", f"the X API did not answer ({exc})", "check X_API_BASE_URL and the network"
-        )
-    except ApiError as exc:
-        return None, Check("credentials", "fail", f"GET /2/users/me failed: {exc}", CREDENTIALS_FIX)
-    return me, Check("credentials", "ok", f"the credentials are @{me.username}'s (id {me.id}), GET /2/users/me")
+    if isinstance(exc, ApiUnavailable):
+        return Check("credentials", "fail", f"the X API did not answer ({exc})", "check X_API_BASE_URL and the network")
+    return Check("credentials", "fail", f"GET /2/users/me failed: {exc}", CREDENTIALS_FIX)
 
 
 def bearer(api: XApi) -> Check:

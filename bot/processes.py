@@ -21,9 +21,9 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from redis.backoff import AbstractBackoff, ExponentialBackoff
 
-from bot.errors import ApiError, ApiUnavailable, AuthFailed, RateLimited, StoreUnavailable
+from bot.errors import ApiError, ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreUnavailable
 from bot.poller import poll_once
-from bot.runtime import Bot, build
+from bot.runtime import BASE_URL_FIX, Bot, build, foreign, not_the_x_api
 from bot.worker import drain, work_once
 from config.settings import Settings
 
@@ -76,7 +76,12 @@ def guarded_poll(bot: Bot) -> None:
         log.warning("poll_rate_limited", reset_at=exc.reset_at.isoformat())
     except AuthFailed:
         log.error("credentials_rejected", fix="check the X_* credentials")
-    except (ApiError, StoreUnavailable, redis.RedisError) as exc:
+    except ApiError as exc:
+        if foreign(exc):  # no wait mends it: said at error, every poll, until X_API_BASE_URL is fixed
+            log.error("x_api_base_url_wrong", error=not_the_x_api(bot.settings, exc), fix=BASE_URL_FIX)
+        else:
+            log.warning("poll_failed", error=str(exc))
+    except (StoreUnavailable, redis.RedisError) as exc:
         log.warning("poll_failed", error=str(exc))
     except Exception as exc:
         log.exception("poll_crashed", error=str(exc))
@@ -193,6 +198,12 @@ def run_for_cron(bot: Bot) -> CronRun:
     except (ApiUnavailable, RateLimited) as exc:
         log.warning("poll_failed", error=str(exc), endpoint=exc.endpoint)
         failed = exc
+    except ApiError as exc:
+        if not foreign(exc):
+            raise
+        # A cached identity skipped GET /2/users/me: the poll is where a wrong X_API_BASE_URL shows. Nothing is
+        # drained with it: every read would answer 404 too, and the resolver takes a 404 for a deleted thread.
+        raise ConfigError(f"{not_the_x_api(bot.settings, exc)}; {BASE_URL_FIX}") from exc
     finished = drain(bot, consumer_name())
     return CronRun(finished, bot.store.queue_depth(), failed, len(bot.store.mention_gaps()))
 

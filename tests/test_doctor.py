@@ -341,3 +341,18 @@ def test_full_archive_on_is_checked_against_what_x_gives_the_app(
         assert 1 == code and line.startswith("FAIL") and "UNROLL_FULL_ARCHIVE=false" in line
     assert {(200 if enrolled else 403): 1} == sandbox.world.stats.requests["GET /2/tweets/search/all"]
     assert 0 == sandbox.world.stats.post_reads
+
+
+def test_a_base_url_that_is_not_the_x_api_fails_naming_x_api_base_url(
+    sandbox: SandboxServer, served: Settings, store: Store
+) -> None:
+    """X_API_BASE_URL with a path prefix X does not have: GET /2/users/me answers 404, which X never does there.
+    The failing check names X_API_BASE_URL and the URL tried, not the credentials, and the bearer token is not
+    asked of it."""
+    code, lines = run(changed(served, x_api_base_url=f"{sandbox.url}/prefix"), store)
+    assert (1, False) == (code, "credentials" in lines)
+    assert lines["x api"].startswith(
+        f"FAIL  x api         X_API_BASE_URL does not look like the X API: GET {sandbox.url}/prefix/2/users/me "
+        "answered 404 (Sorry, that page does not exist) → fix: set X_API_BASE_URL to https://api.x.com"
+    )
+    assert lines["bearer token"].startswith("skip")
