@@ -21,7 +21,7 @@ import structlog
 
 from bot import spending
 from bot.apimodels import ApiUser
-from bot.errors import ApiError, ApiUnavailable, AuthFailed, NotAllowed, RateLimited, StoreUnavailable
+from bot.errors import BEARER_FIX, ApiError, ApiUnavailable, AuthFailed, NotAllowed, RateLimited, StoreUnavailable
 from bot.runtime import BASE_URL_FIX, foreign, not_the_x_api
 from bot.store import Store
 from bot.xapi import Window, XApi
@@ -163,7 +163,7 @@ def bearer(api: XApi) -> Check:
             "bearer token",
             "fail",
             "GET /2/tweets with X_BEARER_TOKEN answered 401 Unauthorized",
-            "check X_BEARER_TOKEN is the bearer token of the bot's app, or unset it to read with the user context",
+            BEARER_FIX,
         )
     except ApiError as exc:
         return Check("bearer token", "warn", f"GET /2/tweets with X_BEARER_TOKEN: {exc}", "run doctor again later")

@@ -74,8 +74,8 @@ def guarded_poll(bot: Bot) -> None:
         poll_once(bot)
     except RateLimited as exc:
         log.warning("poll_rate_limited", reset_at=exc.reset_at.isoformat())
-    except AuthFailed:
-        log.error("credentials_rejected", fix="check the X_* credentials")
+    except AuthFailed as exc:
+        log.error("credentials_rejected", endpoint=exc.endpoint, fix=exc.fix)
     except ApiError as exc:
         if foreign(exc):  # no wait mends it: said at error, every poll, until X_API_BASE_URL is fixed
             log.error("x_api_base_url_wrong", error=not_the_x_api(bot.settings, exc), fix=BASE_URL_FIX)

@@ -27,7 +27,7 @@ from bot.store import Store
 from config.settings import load_settings
 from tests.conftest import BOT_HANDLE, CREDENTIALS
 from tests.fixtures_pages import ThreadFactory
-from tests.helpers import web_page_server
+from tests.helpers import post_thread, summon, web_page_server
 from tests.test_e2e import bot, bot_env  # noqa: F401  (bot_env is a fixture)
 
 LINK = "http://127.0.0.1:8000/thread/100"
@@ -543,3 +543,26 @@ def test_run_once_with_a_known_identity_stops_at_the_polls_404_and_leaves_the_qu
     assert f"GET {sandbox.url}/prefix/2/users/:id/mentions answered 404" in plain[1]
     queued = store.find_queued("41")
     assert (None, None) == (queued.taken_by if queued else "gone", store.handled_one("41"))
+
+
+# --- a refused bearer token -------------------------------------------------------------------------------------
+def test_run_once_with_a_wrong_bearer_token_names_x_bearer_token(
+    env: None, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """X_BEARER_TOKEN set to a token X refuses: the poll (user context) works, the first read (the app's bearer
+    token) answers 401. The worker's `credentials_rejected` and the stopping line (exit 3) name X_BEARER_TOKEN,
+    not the four OAuth 1.0a variables that X accepted."""
+    sandbox.world.configure_credentials(
+        consumer_key=CREDENTIALS["x_api_key"],
+        access_token=CREDENTIALS["x_access_token"],
+        bearer_token=CREDENTIALS["x_bearer_token"],
+    )
+    summon(sandbox.world, post_thread(sandbox.world, 3)[-1])
+    monkeypatch.setenv("X_BEARER_TOKEN", "not-the-apps-bearer")
+    code, _, err = command(capsys, "run", "--once")
+    plain, stops = stop_lines(err)
+    [rejected] = [json.loads(line) for line in err.splitlines() if '"credentials_rejected"' in line and "fix" in line]
+    assert (3, [("credentials_rejected", 3)]) == (code, stops)
+    assert ("GET /2/tweets", False) == (rejected["endpoint"], "X_API_KEY" in rejected["fix"] + plain[-1])
+    assert rejected["fix"].startswith("check X_BEARER_TOKEN is the bearer token of the bot's app")
+    assert "GET /2/tweets: 401 Unauthorized: check X_BEARER_TOKEN" in plain[-1]
