@@ -21,9 +21,19 @@ import structlog
 
 from bot import spending
 from bot.apimodels import ApiUser
-from bot.errors import BEARER_FIX, ApiError, ApiUnavailable, AuthFailed, NotAllowed, RateLimited, StoreUnavailable
+from bot.errors import (
+    BEARER_FIX,
+    ApiError,
+    ApiUnavailable,
+    AuthFailed,
+    NotAllowed,
+    RateLimited,
+    StoreRefused,
+    StoreUnavailable,
+)
 from bot.runtime import BASE_URL_FIX, foreign, not_the_x_api
 from bot.store import Store
+from bot.store.base import REFUSED_FIX
 from bot.xapi import Window, XApi
 from config.settings import CREDENTIALS, Settings, local_host
 
@@ -215,6 +225,8 @@ def connect(settings: Settings, store: Store | None) -> tuple[Store | None, Chec
         if store is None:
             store = Store(_client(settings), settings.key_prefix, handled_log_size=settings.handled_log_size)
         store.ping()
+    except StoreRefused as exc:
+        return None, Check("redis", "fail", f"{exc} (at {where})", f"check REDIS_URL: {REFUSED_FIX}")
     except (StoreUnavailable, redis.RedisError, OSError) as exc:
         return None, Check(
             "redis",

@@ -4,6 +4,7 @@
     ├── ShuttingDown           the process stops mid-request: leave the request to another worker
     ├── ConfigError            a setting is missing or wrong: stop start-up
     ├── StoreUnavailable       Redis cannot be reached: wait and reconnect
+    │   └── StoreRefused       Redis answers but refuses what REDIS_URL asks (password, database): stop start-up
     ├── PortUnavailable        the web port can't be listened on (taken, privileged, HOST not here): stop start-up
     ├── ApiError               the X API answered with something we cannot use
     │   ├── RateLimited        429 or an exhausted budget: wait until `reset_at`
@@ -48,6 +49,11 @@ class ConfigError(UnrollError):
 
 class StoreUnavailable(UnrollError):
     """Redis is not reachable right now."""
+
+
+class StoreRefused(StoreUnavailable):
+    """Redis answers but refuses what REDIS_URL asks (a password it wants or does not take, a database index it
+    does not have): no wait mends that, so start-up stops; the message carries Redis's own words."""
 
 
 class PortUnavailable(UnrollError):

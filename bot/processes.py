@@ -21,7 +21,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from redis.backoff import AbstractBackoff, ExponentialBackoff
 
-from bot.errors import ApiError, ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreUnavailable
+from bot.errors import ApiError, ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreRefused, StoreUnavailable
 from bot.poller import poll_once
 from bot.runtime import BASE_URL_FIX, Bot, build, foreign, not_the_x_api
 from bot.worker import drain, work_once
@@ -119,11 +119,14 @@ def build_when_ready(
 ) -> Bot | None:
     """The bot's parts, once Redis and the X API answer: a process started during an outage waits for them
     instead of exiting (None if stopped first), longer the longer it lasts; a spent rate-limit window is waited
-    out to its reset, not asked again. Wrong credentials or settings still stop it at once."""
+    out to its reset, not asked again. Wrong credentials or settings (a Redis refusing REDIS_URL too) still stop it
+    at once."""
     failures = 0
     while not stop.is_set():
         try:
             return build(settings, stopping=stop)
+        except StoreRefused:  # Redis answers, and says no to REDIS_URL: no wait mends that
+            raise
         except RateLimited as exc:  # GET /2/users/me's window: another ask before the reset is refused too
             error, wait = str(exc), max(RECONNECT_WAIT, (exc.reset_at - datetime.now(UTC)).total_seconds())
         except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable, ApiUnavailable) as exc:

@@ -95,6 +95,7 @@ def build(
 ) -> Bot:
     """Connect to Redis and the X API and learn who the bot is (`stopping`: the process's stop event)."""
     store = store or Store.from_settings(settings)
+    store.ping()  # a Redis that refuses REDIS_URL (a password, a database index) stops start-up here, said plainly
     api = api or metrics.instrumented_api(settings, store)
     user_id, username = identify(api, store, settings)
     bot = Bot(settings=settings, api=api, store=store, user_id=user_id, username=username)

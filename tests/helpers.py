@@ -1,13 +1,17 @@
-"""Small helpers shared by the poller and worker tests: a bot built on the sandbox and a real Redis, and a web
-server that is not the X API."""
+"""Small helpers shared by the poller and worker tests: a bot built on the sandbox and a real Redis, the URL of
+that Redis, and a web server that is not the X API."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import redis
 
 from bot.runtime import Bot, build
 from bot.sandbox import World
@@ -23,6 +27,14 @@ def make_bot(settings: Settings, store: Store, **changes: object) -> Bot:
     if changes:
         settings = load_settings(_env_file=None, **{**settings.model_dump(), **changes})
     return build(settings, store=store)
+
+
+def redis_url(client: redis.Redis, db: int) -> str:
+    """A URL of the tests' Redis (REDIS_URL's server, else the embedded one's socket) naming database `db`."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return urlsplit(url)._replace(path=f"/{db}").geturl()
+    return f"unix://{client.socket_file}?db={db}"  # type: ignore[attr-defined]
 
 
 def post_thread(world: World, count: int, *, author: str = AUTHOR, ago: timedelta = timedelta(hours=2)) -> list[str]:

@@ -27,7 +27,7 @@ from bot.store import Store
 from config.settings import load_settings
 from tests.conftest import BOT_HANDLE, CREDENTIALS
 from tests.fixtures_pages import ThreadFactory
-from tests.helpers import post_thread, summon, web_page_server
+from tests.helpers import post_thread, redis_url, summon, web_page_server
 from tests.test_e2e import bot, bot_env  # noqa: F401  (bot_env is a fixture)
 
 LINK = "http://127.0.0.1:8000/thread/100"
@@ -566,3 +566,23 @@ def test_run_once_with_a_wrong_bearer_token_names_x_bearer_token(
     assert ("GET /2/tweets", False) == (rejected["endpoint"], "X_API_KEY" in rejected["fix"] + plain[-1])
     assert rejected["fix"].startswith("check X_BEARER_TOKEN is the bearer token of the bot's app")
     assert "GET /2/tweets: 401 Unauthorized: check X_BEARER_TOKEN" in plain[-1]
+
+
+# --- a Redis that refuses REDIS_URL -----------------------------------------------------------------------------
+@pytest.mark.parametrize("args", [("run", "--once"), ("requests",)])
+def test_a_database_index_redis_does_not_have_stops_with_4_naming_redis_url(
+    env: None,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+) -> None:
+    """REDIS_URL naming database 99 of a Redis with 16: Redis answers "DB index is out of range". The command stops
+    with 4, as for an unreachable Redis, in a line with Redis's own words and REDIS_URL, not a traceback."""
+    url = redis_url(redis_client, 99)
+    monkeypatch.setenv("REDIS_URL", url)
+    code, _, err = command(capsys, *args)
+    plain, stops = stop_lines(err)
+    assert (4, [("redis_refused", 4)], False) == (code, stops, "Traceback" in err), err[-2000:]
+    assert "Redis refuses REDIS_URL: DB index is out of range" == plain[-2]
+    assert plain[-1].startswith(f"Check REDIS_URL ({url}): the password (and user) it gives")

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 
 from bot import doctor, spending, web
 from bot.doctor import Check
@@ -19,6 +20,7 @@ from bot.spending import Counts
 from bot.store import Store
 from bot.xapi import Window
 from config.settings import Settings, load_settings
+from tests.helpers import redis_url
 
 
 def changed(settings: Settings, **changes: object) -> Settings:
@@ -161,6 +163,19 @@ def test_unreachable_redis_fails_and_skips_what_needs_it(settings: Settings) -> 
     [redis_line] = [line for line in lines if "redis " in line[:20]]
     assert redis_line.startswith("FAIL") and "REDIS_URL" in redis_line
     assert not any("spending" in line[:20] or "poller" in line[:20] for line in lines)
+
+
+def test_a_redis_that_refuses_redis_url_fails_with_its_own_words(settings: Settings, redis_client: redis.Redis) -> None:
+    """REDIS_URL naming a database the Redis does not have: the check says Redis refuses it, in Redis's words,
+    and what in REDIS_URL to check, rather than calling an answering Redis unreachable."""
+    url = redis_url(redis_client, 99)
+    lines: list[str] = []
+    code = doctor.run_doctor(changed(settings, redis_url=url), lines.append)
+    [redis_line] = [line for line in lines if "redis " in line[:20]]
+    assert (1, True) == (code, redis_line.startswith("FAIL"))
+    assert f"Redis refuses REDIS_URL: DB index is out of range (at {url}) → fix: check REDIS_URL: the password" in (
+        redis_line
+    )
 
 
 def test_missing_credentials_fail_unless_dry_run(settings: Settings, store: Store) -> None:

@@ -20,14 +20,14 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 from structlog.testing import capture_logs
 
-from bot.errors import EX_OSERR, ConfigError
+from bot.errors import EX_OSERR, ConfigError, StoreRefused
 from bot.models import UnrollRequest
 from bot.processes import build_when_ready, guarded_poll, run_worker
 from bot.sandbox import SandboxServer
 from bot.store import Store
 from config.settings import Settings
 from tests.harness import bot_env, free_port
-from tests.helpers import make_bot, web_page_server
+from tests.helpers import make_bot, redis_url, web_page_server
 
 QUICK = ExponentialBackoff(cap=0.04, base=0.01)  # the production backoff's shape, in hundredths of its seconds
 
@@ -55,6 +55,17 @@ def test_start_up_during_a_redis_outage_waits_longer_each_time(settings: Setting
         stop.set()
         starting.join(timeout=10)
     assert ([0.01, 0.02, 0.04, 0.04, 0.04], [None]) == (waits, result)
+
+
+def test_start_up_on_a_redis_that_refuses_redis_url_stops_at_once(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    """REDIS_URL naming a database the Redis does not have: it answers, and says no; waiting cannot mend that, so
+    start-up stops with Redis's own words instead of logging `waiting_to_start` forever."""
+    refused = settings.model_copy(update={"redis_url": redis_url(redis_client, 99)})
+    with capture_logs() as events, pytest.raises(StoreRefused, match="REDIS_URL: DB index is out of range"):
+        build_when_ready(refused, threading.Event(), QUICK)
+    assert [] == [e for e in events if e["event"] == "waiting_to_start"]
 
 
 def test_start_up_waits_out_a_spent_window_without_asking_again(sandbox: SandboxServer, settings: Settings) -> None:
