@@ -1,6 +1,7 @@
 """`python -m bot doctor`: is this deployment ready to run? One line per check, each failing one with its fix.
 
-Checks the credentials (GET /2/users/me, and the app bearer token when set), the bot's handle, Redis and its
+Checks the credentials (GET /2/users/me, and the app bearer token when set; an answer no X API gives there fails
+X_API_BASE_URL instead), the bot's handle, Redis (reached, and taking REDIS_URL's password and database) and its
 persistence, that PUBLIC_BASE_URL reaches the web process and who may read its /metrics, the rate-limit budget,
 today's spending, and the poller and queue. The exit code is 1 when a check fails (warnings don't fail), so
 deploy scripts can call it.
