@@ -23,10 +23,11 @@ from bot.errors import (
     ConfigError,
     PortUnavailable,
     RateLimited,
+    StoreRefused,
     StoreUnavailable,
 )
 from config.logging import configure_logging
-from config.settings import load_settings
+from config.settings import Settings, load_settings
 
 log = structlog.get_logger(__name__)
 
@@ -110,9 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fatal(str(exc), EX_OSERR, "port_unavailable")
     except AuthFailed as exc:
         return fatal(f"The X API refused the credentials: {exc}", 3, "credentials_rejected")
-    except (StoreUnavailable, redis.ConnectionError, redis.TimeoutError) as exc:
-        said = str(exc) if isinstance(exc, StoreUnavailable) else f"Redis is not reachable: {exc}"
-        return fatal(f"{said}\nCheck REDIS_URL (unset it to use the embedded Redis).", 4, "redis_unreachable")
+    except (StoreUnavailable, redis.RedisError) as exc:
+        code = redis_stop(exc, settings)
+        if code is None:  # neither unreachable nor refusing: a bug's error, with its traceback
+            raise
+        return code
     except (ApiUnavailable, RateLimited) as exc:
         # Nothing was lost (requests stay on the stream, the cursor where it was): cron may simply run again.
         said = f"The X API could not be used now ({exc}); nothing was lost, run again later."
@@ -123,6 +126,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+
+
+def redis_stop(exc: StoreUnavailable | redis.RedisError, settings: Settings) -> int | None:
+    """Stop with 4 when Redis is unreachable or refuses REDIS_URL (a password, a database index: Redis's own words
+    said); None for any other Redis error."""
+    from bot.doctor import redacted_url
+    from bot.store.base import REFUSED_FIX, refusal
+
+    refused = exc if isinstance(exc, StoreRefused) else refusal(exc) if isinstance(exc, redis.RedisError) else None
+    if refused is not None:
+        where = redacted_url(settings.redis_url) if settings.redis_url else "the embedded Redis"
+        return fatal(f"{refused}\nCheck REDIS_URL ({where}): {REFUSED_FIX}.", 4, "redis_refused")
+    if not isinstance(exc, StoreUnavailable | redis.ConnectionError | redis.TimeoutError):
+        return None
+    said = str(exc) if isinstance(exc, StoreUnavailable) else f"Redis is not reachable: {exc}"
+    return fatal(f"{said}\nCheck REDIS_URL (unset it to use the embedded Redis).", 4, "redis_unreachable")
 
 
 def fatal(message: str, code: int, event: str, *, level: str = "error") -> int:

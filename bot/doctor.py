@@ -1,6 +1,7 @@
 """`python -m bot doctor`: is this deployment ready to run? One line per check, each failing one with its fix.
 
-Checks the credentials (GET /2/users/me, and the app bearer token when set), the bot's handle, Redis and its
+Checks the credentials (GET /2/users/me, and the app bearer token when set; an answer no X API gives there fails
+X_API_BASE_URL instead), the bot's handle, Redis (reached, and taking REDIS_URL's password and database) and its
 persistence, that PUBLIC_BASE_URL reaches the web process and who may read its /metrics, the rate-limit budget,
 today's spending, and the poller and queue. The exit code is 1 when a check fails (warnings don't fail), so
 deploy scripts can call it.
@@ -21,8 +22,19 @@ import structlog
 
 from bot import spending
 from bot.apimodels import ApiUser
-from bot.errors import ApiError, ApiUnavailable, AuthFailed, NotAllowed, RateLimited, StoreUnavailable
+from bot.errors import (
+    BEARER_FIX,
+    ApiError,
+    ApiUnavailable,
+    AuthFailed,
+    NotAllowed,
+    RateLimited,
+    StoreRefused,
+    StoreUnavailable,
+)
+from bot.runtime import BASE_URL_FIX, foreign, not_the_x_api
 from bot.store import Store
+from bot.store.base import REFUSED_FIX
 from bot.xapi import Window, XApi
 from config.settings import CREDENTIALS, Settings, local_host
 
@@ -76,12 +88,16 @@ def checks_of(settings: Settings, store: Store | None = None) -> Iterator[Check]
     yield configuration(settings, missing)
     api = XApi(settings)
     me: ApiUser | None = None
+    elsewhere = False  # X_API_BASE_URL answers as no X API does: what else asks it would say the same
     if missing:
         yield Check("credentials", "skip", f"not checked: {', '.join(missing)} not set")
     else:
         me, check = credentials(api)
+        elsewhere = check.name == "x api"
         yield check
-    if settings.x_bearer_token:
+    if settings.x_bearer_token and elsewhere:
+        yield Check("bearer token", "skip", "not checked: X_API_BASE_URL does not answer as the X API")
+    elif settings.x_bearer_token:
         yield bearer(api)
     if settings.full_archive and me is not None:
         yield full_archive(api, me)
@@ -115,33 +131,38 @@ def configuration(settings: Settings, missing: list[str]) -> Check:
 
 
 def credentials(api: XApi) -> tuple[ApiUser | None, Check]:
-    """GET /2/users/me with the OAuth 1.0a user credentials."""
+    """GET /2/users/me with the OAuth 1.0a user credentials (answered as no X API does: X_API_BASE_URL)."""
     try:
         me = api.me()
-    except AuthFailed:
-        return None, Check("credentials", "fail", "GET /2/users/me answered 401 Unauthorized", CREDENTIALS_FIX)
-    except RateLimited as exc:
-        if exc.reason == "usage_cap":
-            return None, Check(
-                "credentials",
-                "fail",
-                "X refuses every request: the usage cap is reached (credits spent, a spending limit, or the "
-                "monthly post reads); nothing is lost, the bot asks again every 15 minutes",
-                "add credits or raise the limit in the X Developer Console",
-            )
-        return None, Check(
+    except ApiError as exc:
+        return None, me_refused(api.settings, exc)
+    return me, Check("credentials", "ok", f"the credentials are @{me.username}'s (id {me.id}), GET /2/users/me")
+
+
+def me_refused(settings: Settings, exc: ApiError) -> Check:
+    """The check's verdict on an error of GET /2/users/me."""
+    if foreign(exc, unreadable=True):
+        return Check("x api", "fail", not_the_x_api(settings, exc), BASE_URL_FIX)
+    if isinstance(exc, AuthFailed):
+        return Check("credentials", "fail", "GET /2/users/me answered 401 Unauthorized", CREDENTIALS_FIX)
+    if isinstance(exc, RateLimited) and exc.reason == "usage_cap":
+        return Check(
+            "credentials",
+            "fail",
+            "X refuses every request: the usage cap is reached (credits spent, a spending limit, or the "
+            "monthly post reads); nothing is lost, the bot asks again every 15 minutes",
+            "add credits or raise the limit in the X Developer Console",
+        )
+    if isinstance(exc, RateLimited):
+        return Check(
             "credentials",
             "warn",
             f"GET /2/users/me is rate limited until {_at(exc.reset_at, datetime.now(UTC))}: not checked",
             "run doctor again after the window resets",
         )
-    except ApiUnavailable as exc:
-        return None, Check(
-            "credentials", "fail", f"the X API did not answer ({exc})", "check X_API_BASE_URL and the network"
-        )
-    except ApiError as exc:
-        return None, Check("credentials", "fail", f"GET /2/users/me failed: {exc}", CREDENTIALS_FIX)
-    return me, Check("credentials", "ok", f"the credentials are @{me.username}'s (id {me.id}), GET /2/users/me")
+    if isinstance(exc, ApiUnavailable):
+        return Check("credentials", "fail", f"the X API did not answer ({exc})", "check X_API_BASE_URL and the network")
+    return Check("credentials", "fail", f"GET /2/users/me failed: {exc}", CREDENTIALS_FIX)
 
 
 def bearer(api: XApi) -> Check:
@@ -153,7 +174,7 @@ def bearer(api: XApi) -> Check:
             "bearer token",
             "fail",
             "GET /2/tweets with X_BEARER_TOKEN answered 401 Unauthorized",
-            "check X_BEARER_TOKEN is the bearer token of the bot's app, or unset it to read with the user context",
+            BEARER_FIX,
         )
     except ApiError as exc:
         return Check("bearer token", "warn", f"GET /2/tweets with X_BEARER_TOKEN: {exc}", "run doctor again later")
@@ -205,6 +226,8 @@ def connect(settings: Settings, store: Store | None) -> tuple[Store | None, Chec
         if store is None:
             store = Store(_client(settings), settings.key_prefix, handled_log_size=settings.handled_log_size)
         store.ping()
+    except StoreRefused as exc:
+        return None, Check("redis", "fail", f"{exc} (at {where})", f"check REDIS_URL: {REFUSED_FIX}")
     except (StoreUnavailable, redis.RedisError, OSError) as exc:
         return None, Check(
             "redis",

@@ -4,11 +4,12 @@
     ├── ShuttingDown           the process stops mid-request: leave the request to another worker
     ├── ConfigError            a setting is missing or wrong: stop start-up
     ├── StoreUnavailable       Redis cannot be reached: wait and reconnect
+    │   └── StoreRefused       Redis answers but refuses what REDIS_URL asks (password, database): stop start-up
     ├── PortUnavailable        the web port can't be listened on (taken, privileged, HOST not here): stop start-up
     ├── ApiError               the X API answered with something we cannot use
     │   ├── RateLimited        429 or an exhausted budget: wait until `reset_at`
     │   ├── ApiUnavailable     5xx, timeout, dropped connection, malformed body: retry with backoff
-    │   ├── AuthFailed         401: the credentials are wrong, retrying cannot help
+    │   ├── AuthFailed         401: the credentials are wrong (`fix` names which), retrying cannot help
     │   ├── NotAllowed         403: the API refuses this action for good (reply not allowed, protected)
     │   │   └── DuplicateContent   403 duplicate content: the same text was already posted
     │   └── NotFound           404 / resource-not-found: the tweet or user is gone
@@ -24,6 +25,9 @@ from datetime import datetime
 
 EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, worth trying again later (cron, systemd)
 EX_OSERR = 71  # sysexits.h: the system refused what the process needs to start (here: HOST:PORT to listen on)
+# What to check when X answers 401, by the credentials the refused request carried.
+USER_CREDENTIALS_FIX = "check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"
+BEARER_FIX = "check X_BEARER_TOKEN is the bearer token of the bot's app, or unset it to read with the user context"
 
 
 class UnrollError(Exception):
@@ -45,6 +49,11 @@ class ConfigError(UnrollError):
 
 class StoreUnavailable(UnrollError):
     """Redis is not reachable right now."""
+
+
+class StoreRefused(StoreUnavailable):
+    """Redis answers but refuses what REDIS_URL asks (a password it wants or does not take, a database index it
+    does not have): no wait mends that, so start-up stops; the message carries Redis's own words."""
 
 
 class PortUnavailable(UnrollError):
@@ -86,7 +95,17 @@ class ApiUnavailable(ApiError):
 
 
 class AuthFailed(ApiError):
-    """401: the credentials are wrong or revoked."""
+    """401: the credentials are wrong or revoked; `bearer` when the refused request carried the app's bearer token
+    (X_BEARER_TOKEN, used for reads when set) rather than the OAuth 1.0a user credentials."""
+
+    def __init__(self, message: str, *, bearer: bool = False, status: int | None = 401, endpoint: str = "") -> None:
+        super().__init__(message, status=status, endpoint=endpoint)
+        self.bearer = bearer
+
+    @property
+    def fix(self) -> str:
+        """Which settings to check: those the refused request was made with."""
+        return BEARER_FIX if self.bearer else USER_CREDENTIALS_FIX
 
 
 class NotAllowed(ApiError):

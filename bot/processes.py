@@ -21,9 +21,9 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from redis.backoff import AbstractBackoff, ExponentialBackoff
 
-from bot.errors import ApiError, ApiUnavailable, AuthFailed, RateLimited, StoreUnavailable
+from bot.errors import ApiError, ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreRefused, StoreUnavailable
 from bot.poller import poll_once
-from bot.runtime import Bot, build
+from bot.runtime import BASE_URL_FIX, Bot, build, foreign, not_the_x_api
 from bot.worker import drain, work_once
 from config.settings import Settings
 
@@ -74,9 +74,14 @@ def guarded_poll(bot: Bot) -> None:
         poll_once(bot)
     except RateLimited as exc:
         log.warning("poll_rate_limited", reset_at=exc.reset_at.isoformat())
-    except AuthFailed:
-        log.error("credentials_rejected", fix="check the X_* credentials")
-    except (ApiError, StoreUnavailable, redis.RedisError) as exc:
+    except AuthFailed as exc:
+        log.error("credentials_rejected", endpoint=exc.endpoint, fix=exc.fix)
+    except ApiError as exc:
+        if foreign(exc):  # no wait mends it: said at error, every poll, until X_API_BASE_URL is fixed
+            log.error("x_api_base_url_wrong", error=not_the_x_api(bot.settings, exc), fix=BASE_URL_FIX)
+        else:
+            log.warning("poll_failed", error=str(exc))
+    except (StoreUnavailable, redis.RedisError) as exc:
         log.warning("poll_failed", error=str(exc))
     except Exception as exc:
         log.exception("poll_crashed", error=str(exc))
@@ -114,11 +119,14 @@ def build_when_ready(
 ) -> Bot | None:
     """The bot's parts, once Redis and the X API answer: a process started during an outage waits for them
     instead of exiting (None if stopped first), longer the longer it lasts; a spent rate-limit window is waited
-    out to its reset, not asked again. Wrong credentials or settings still stop it at once."""
+    out to its reset, not asked again. Wrong credentials or settings (a Redis refusing REDIS_URL too) still stop it
+    at once."""
     failures = 0
     while not stop.is_set():
         try:
             return build(settings, stopping=stop)
+        except StoreRefused:  # Redis answers, and says no to REDIS_URL: no wait mends that
+            raise
         except RateLimited as exc:  # GET /2/users/me's window: another ask before the reset is refused too
             error, wait = str(exc), max(RECONNECT_WAIT, (exc.reset_at - datetime.now(UTC)).total_seconds())
         except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable, ApiUnavailable) as exc:
@@ -193,6 +201,12 @@ def run_for_cron(bot: Bot) -> CronRun:
     except (ApiUnavailable, RateLimited) as exc:
         log.warning("poll_failed", error=str(exc), endpoint=exc.endpoint)
         failed = exc
+    except ApiError as exc:
+        if not foreign(exc):
+            raise
+        # A cached identity skipped GET /2/users/me: the poll is where a wrong X_API_BASE_URL shows. Nothing is
+        # drained with it: every read would answer 404 too, and the resolver takes a 404 for a deleted thread.
+        raise ConfigError(f"{not_the_x_api(bot.settings, exc)}; {BASE_URL_FIX}") from exc
     finished = drain(bot, consumer_name())
     return CronRun(finished, bot.store.queue_depth(), failed, len(bot.store.mention_gaps()))
 

@@ -8,12 +8,18 @@ from dataclasses import dataclass, field
 import structlog
 
 from bot import metrics
-from bot.errors import ConfigError
+from bot.apimodels import ApiUser
+from bot.errors import ApiError, ApiUnavailable, ConfigError, NotFound
 from bot.store import Store
 from bot.xapi import XApi
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+BASE_URL_FIX = (
+    f"set X_API_BASE_URL to {Settings.model_fields['x_api_base_url'].default} (its default), or to a proxy that "
+    "forwards /2/… there unchanged"
+)
 
 
 @dataclass
@@ -34,7 +40,7 @@ def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:
     known = store.get_identity()
     if known and (not settings.bot_handle or known["username"].lower() == settings.bot_handle.lower()):
         return known["id"], known["username"]
-    me = api.me()
+    me = whoami(api)
     if settings.bot_handle and me.username.lower() != settings.bot_handle.lower():
         raise ConfigError(
             f'UNROLL_BOT_HANDLE is "{settings.bot_handle}" but the credentials belong to @{me.username}: '
@@ -43,6 +49,41 @@ def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:
     store.set_identity(me.id, me.username)
     log.info("bot_identified", user_id=me.id, username=me.username)
     return me.id, me.username
+
+
+def whoami(api: XApi) -> ApiUser:
+    """GET /2/users/me: the account the credentials are of. An answer X never gives there raises ConfigError
+    naming X_API_BASE_URL, so a process stops at once instead of waiting for an X that is not where it asks."""
+    try:
+        return api.me()
+    except ApiError as exc:
+        if foreign(exc, unreadable=True):
+            raise ConfigError(f"{not_the_x_api(api.settings, exc)}; {BASE_URL_FIX}") from exc
+        raise
+
+
+def foreign(exc: ApiError, *, unreadable: bool = False) -> bool:
+    """Whether an error of GET /2/users/me or of the mentions timeline is an answer X never gives there: a 404
+    (both endpoints exist, and a user that is gone comes back as a 200 with `errors`) or a status X does not use
+    (405, 410…). X_API_BASE_URL then points elsewhere: a wrong path prefix, a proxy, some other web server.
+    With `unreadable`, a 2xx body that is not X's JSON counts too: GET /2/users/me answers with the account or a
+    refusal, where a poll's odd page is retried by the next poll anyway."""
+    if unreadable and isinstance(exc, ApiUnavailable) and exc.status is not None and exc.status < 500:
+        return True
+    return isinstance(exc, NotFound) or (type(exc) is ApiError and exc.status is not None and exc.status < 500)
+
+
+def not_the_x_api(settings: Settings, exc: ApiError) -> str:
+    """What X_API_BASE_URL answered where the X API would not: the URL tried and the answer (BASE_URL_FIX: what
+    to do)."""
+    method, _, path = exc.endpoint.partition(" ")
+    said = " ".join(str(exc).removeprefix(f"{exc.endpoint}: ").removeprefix(str(exc.status)).split())
+    if isinstance(exc, ApiUnavailable):
+        said = "a body that is not the X API's JSON"
+    return (
+        f"X_API_BASE_URL does not look like the X API: {method} {settings.x_api_base_url}{path} answered "
+        f"{exc.status} ({said[:100]})"
+    )
 
 
 def build(
@@ -54,6 +95,7 @@ def build(
 ) -> Bot:
     """Connect to Redis and the X API and learn who the bot is (`stopping`: the process's stop event)."""
     store = store or Store.from_settings(settings)
+    store.ping()  # a Redis that refuses REDIS_URL (a password, a database index) stops start-up here, said plainly
     api = api or metrics.instrumented_api(settings, store)
     user_id, username = identify(api, store, settings)
     bot = Bot(settings=settings, api=api, store=store, user_id=user_id, username=username)

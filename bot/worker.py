@@ -200,10 +200,8 @@ def _tries(
         except ThreadBusy as exc:  # its thread is being read by another worker: take it up once that is stored
             log.info("request_waits_for_thread", why=str(exc))
             return Deferred(utcnow() + timedelta(seconds=THREAD_BUSY_WAIT))
-        except AuthFailed:
-            log.error(
-                "credentials_rejected", fix="check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"
-            )
+        except AuthFailed as exc:
+            log.error("credentials_rejected", endpoint=exc.endpoint, fix=exc.fix)
             raise
         except ApiUnavailable as exc:
             last_error = str(exc)

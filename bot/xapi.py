@@ -39,6 +39,8 @@ from bot.apimodels import (
     UserResponse,
 )
 from bot.errors import (
+    BEARER_FIX,
+    USER_CREDENTIALS_FIX,
     ApiError,
     ApiUnavailable,
     AuthFailed,
@@ -299,9 +301,10 @@ class XApi:
             ) from exc
         except tweepy.Unauthorized as exc:
             self._count(endpoint)
-            raise AuthFailed(
-                f"{endpoint}: 401 Unauthorized: check the X_* credentials", status=401, endpoint=endpoint
-            ) from exc
+            # Reads go with the app's bearer token when one is set: name what X refused, not every credential.
+            bearer = str(exc.response.request.headers.get("Authorization", "")).startswith("Bearer ")
+            fix = BEARER_FIX if bearer else USER_CREDENTIALS_FIX
+            raise AuthFailed(f"{endpoint}: 401 Unauthorized: {fix}", bearer=bearer, endpoint=endpoint) from exc
         except tweepy.Forbidden as exc:
             self._count(endpoint)
             detail = _detail(exc)

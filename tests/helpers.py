@@ -1,8 +1,17 @@
-"""Small helpers shared by the poller and worker tests: a bot built on the sandbox and a real Redis."""
+"""Small helpers shared by the poller and worker tests: a bot built on the sandbox and a real Redis, the URL of
+that Redis, and a web server that is not the X API."""
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import redis
 
 from bot.runtime import Bot, build
 from bot.sandbox import World
@@ -18,6 +27,14 @@ def make_bot(settings: Settings, store: Store, **changes: object) -> Bot:
     if changes:
         settings = load_settings(_env_file=None, **{**settings.model_dump(), **changes})
     return build(settings, store=store)
+
+
+def redis_url(client: redis.Redis, db: int) -> str:
+    """A URL of the tests' Redis (REDIS_URL's server, else the embedded one's socket) naming database `db`."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return urlsplit(url)._replace(path=f"/{db}").geturl()
+    return f"unix://{client.socket_file}?db={db}"  # type: ignore[attr-defined]
 
 
 def post_thread(world: World, count: int, *, author: str = AUTHOR, ago: timedelta = timedelta(hours=2)) -> list[str]:
@@ -39,3 +56,31 @@ def summon(world: World, under: str, *, by: str = READER, text: str = "@unrollbo
     if world.find_user(by) is None:
         world.add_user(by)
     return world.add_tweet(by, text, reply_to=under).id
+
+
+@contextmanager
+def web_page_server(status: int) -> Iterator[str]:
+    """A web server on 127.0.0.1 that answers every GET with an HTML page and `status`, as a proxy or some other
+    site would where X_API_BASE_URL points by mistake; yields its URL."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
+            self.send_response(status)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet: the test reads the bot's output
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -27,6 +27,7 @@ from bot.store import Store
 from config.settings import load_settings
 from tests.conftest import BOT_HANDLE, CREDENTIALS
 from tests.fixtures_pages import ThreadFactory
+from tests.helpers import post_thread, redis_url, summon, web_page_server
 from tests.test_e2e import bot, bot_env  # noqa: F401  (bot_env is a fixture)
 
 LINK = "http://127.0.0.1:8000/thread/100"
@@ -486,3 +487,102 @@ def test_links_readers_cant_open_are_flagged_when_a_process_starts() -> None:
     assert [("public_links_unreachable", "error")] == [(e["event"], e["log_level"]) for e in flagged]
     assert "PUBLIC_BASE_URL is http://127.0.0.1:8000" in flagged[0]["problem"]
     assert [] == quiet
+
+
+# --- a base URL that is not the X API ---------------------------------------------------------------------------
+def stop_lines(stderr: str) -> tuple[list[str], list[tuple[str, int]]]:
+    """The plain lines a stopping command wrote for a person, and its JSON lines' (event, exit code)."""
+    plain = [line for line in stderr.splitlines() if line and not line.startswith("{")]
+    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{") and "exit_code" in line]
+    return plain, [(line["event"], line["exit_code"]) for line in logged]
+
+
+def test_run_once_at_a_wrong_path_prefix_stops_naming_x_api_base_url(
+    env: None, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """X_API_BASE_URL with a path prefix X does not have: GET /2/users/me answers 404, which X never does there;
+    `run --once` exits 2 (a wrong setting) with a line naming X_API_BASE_URL and the URL tried, no traceback."""
+    monkeypatch.setenv("X_API_BASE_URL", f"{sandbox.url}/prefix")
+    code, _, err = command(capsys, "run", "--once")
+    plain, logged = stop_lines(err)
+    assert (2, [("config_invalid", 2)], False) == (code, logged, "Traceback" in err)
+    assert (
+        f"X_API_BASE_URL does not look like the X API: GET {sandbox.url}/prefix/2/users/me answered 404 "
+        "(Sorry, that page does not exist); set X_API_BASE_URL to https://api.x.com (its default)"
+    ) in plain[1]
+
+
+@pytest.mark.parametrize(("status", "answer"), [(200, "200 (a body that is not the X API's JSON)"), (404, "404 (<!")])
+def test_run_once_against_a_web_server_stops_naming_x_api_base_url(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], status: int, answer: str
+) -> None:
+    """X_API_BASE_URL at a web server that is not the X API (an HTML page, found or not): exit 2 naming
+    X_API_BASE_URL, instead of a 404 traceback or, for a 200 page, waiting for an X that will never answer."""
+    with web_page_server(status) as url:
+        monkeypatch.setenv("X_API_BASE_URL", url)
+        code, _, err = command(capsys, "run", "--once")
+    plain, logged = stop_lines(err)
+    assert (2, [("config_invalid", 2)]) == (code, logged)
+    assert f"X_API_BASE_URL does not look like the X API: GET {url}/2/users/me answered {answer}" in plain[1]
+
+
+def test_run_once_with_a_known_identity_stops_at_the_polls_404_and_leaves_the_queue(
+    env: None, sandbox: SandboxServer, store: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bot's identity kept in Redis from an earlier run: no GET /2/users/me, so the mentions timeline is what
+    answers 404. The run exits 2 naming X_API_BASE_URL, and the requests queued before stay queued (their reads
+    would answer 404 too, taken for deleted threads)."""
+    me = sandbox.world.me()
+    assert me is not None
+    store.set_identity(me.id, BOT_HANDLE)
+    store.enqueue([UnrollRequest(mention_id="41", requester_id="9")])
+    monkeypatch.setenv("X_API_BASE_URL", f"{sandbox.url}/prefix")
+    code, _, err = command(capsys, "run", "--once")
+    plain, logged = stop_lines(err)
+    assert (2, [("config_invalid", 2)]) == (code, logged)
+    assert f"GET {sandbox.url}/prefix/2/users/:id/mentions answered 404" in plain[1]
+    queued = store.find_queued("41")
+    assert (None, None) == (queued.taken_by if queued else "gone", store.handled_one("41"))
+
+
+# --- a refused bearer token -------------------------------------------------------------------------------------
+def test_run_once_with_a_wrong_bearer_token_names_x_bearer_token(
+    env: None, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """X_BEARER_TOKEN set to a token X refuses: the poll (user context) works, the first read (the app's bearer
+    token) answers 401. The worker's `credentials_rejected` and the stopping line (exit 3) name X_BEARER_TOKEN,
+    not the four OAuth 1.0a variables that X accepted."""
+    sandbox.world.configure_credentials(
+        consumer_key=CREDENTIALS["x_api_key"],
+        access_token=CREDENTIALS["x_access_token"],
+        bearer_token=CREDENTIALS["x_bearer_token"],
+    )
+    summon(sandbox.world, post_thread(sandbox.world, 3)[-1])
+    monkeypatch.setenv("X_BEARER_TOKEN", "not-the-apps-bearer")
+    code, _, err = command(capsys, "run", "--once")
+    plain, stops = stop_lines(err)
+    [rejected] = [json.loads(line) for line in err.splitlines() if '"credentials_rejected"' in line and "fix" in line]
+    assert (3, [("credentials_rejected", 3)]) == (code, stops)
+    assert ("GET /2/tweets", False) == (rejected["endpoint"], "X_API_KEY" in rejected["fix"] + plain[-1])
+    assert rejected["fix"].startswith("check X_BEARER_TOKEN is the bearer token of the bot's app")
+    assert "GET /2/tweets: 401 Unauthorized: check X_BEARER_TOKEN" in plain[-1]
+
+
+# --- a Redis that refuses REDIS_URL -----------------------------------------------------------------------------
+@pytest.mark.parametrize("args", [("run", "--once"), ("requests",)])
+def test_a_database_index_redis_does_not_have_stops_with_4_naming_redis_url(
+    env: None,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+) -> None:
+    """REDIS_URL naming database 99 of a Redis with 16: Redis answers "DB index is out of range". The command stops
+    with 4, as for an unreachable Redis, in a line with Redis's own words and REDIS_URL, not a traceback."""
+    url = redis_url(redis_client, 99)
+    monkeypatch.setenv("REDIS_URL", url)
+    code, _, err = command(capsys, *args)
+    plain, stops = stop_lines(err)
+    assert (4, [("redis_refused", 4)], False) == (code, stops, "Traceback" in err), err[-2000:]
+    assert "Redis refuses REDIS_URL: DB index is out of range" == plain[-2]
+    assert plain[-1].startswith(f"Check REDIS_URL ({url}): the password (and user) it gives")

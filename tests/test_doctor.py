@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 
 from bot import doctor, spending, web
 from bot.doctor import Check
@@ -19,6 +20,7 @@ from bot.spending import Counts
 from bot.store import Store
 from bot.xapi import Window
 from config.settings import Settings, load_settings
+from tests.helpers import redis_url
 
 
 def changed(settings: Settings, **changes: object) -> Settings:
@@ -161,6 +163,19 @@ def test_unreachable_redis_fails_and_skips_what_needs_it(settings: Settings) -> 
     [redis_line] = [line for line in lines if "redis " in line[:20]]
     assert redis_line.startswith("FAIL") and "REDIS_URL" in redis_line
     assert not any("spending" in line[:20] or "poller" in line[:20] for line in lines)
+
+
+def test_a_redis_that_refuses_redis_url_fails_with_its_own_words(settings: Settings, redis_client: redis.Redis) -> None:
+    """REDIS_URL naming a database the Redis does not have: the check says Redis refuses it, in Redis's words,
+    and what in REDIS_URL to check, rather than calling an answering Redis unreachable."""
+    url = redis_url(redis_client, 99)
+    lines: list[str] = []
+    code = doctor.run_doctor(changed(settings, redis_url=url), lines.append)
+    [redis_line] = [line for line in lines if "redis " in line[:20]]
+    assert (1, True) == (code, redis_line.startswith("FAIL"))
+    assert f"Redis refuses REDIS_URL: DB index is out of range (at {url}) → fix: check REDIS_URL: the password" in (
+        redis_line
+    )
 
 
 def test_missing_credentials_fail_unless_dry_run(settings: Settings, store: Store) -> None:
@@ -341,3 +356,18 @@ def test_full_archive_on_is_checked_against_what_x_gives_the_app(
         assert 1 == code and line.startswith("FAIL") and "UNROLL_FULL_ARCHIVE=false" in line
     assert {(200 if enrolled else 403): 1} == sandbox.world.stats.requests["GET /2/tweets/search/all"]
     assert 0 == sandbox.world.stats.post_reads
+
+
+def test_a_base_url_that_is_not_the_x_api_fails_naming_x_api_base_url(
+    sandbox: SandboxServer, served: Settings, store: Store
+) -> None:
+    """X_API_BASE_URL with a path prefix X does not have: GET /2/users/me answers 404, which X never does there.
+    The failing check names X_API_BASE_URL and the URL tried, not the credentials, and the bearer token is not
+    asked of it."""
+    code, lines = run(changed(served, x_api_base_url=f"{sandbox.url}/prefix"), store)
+    assert (1, False) == (code, "credentials" in lines)
+    assert lines["x api"].startswith(
+        f"FAIL  x api         X_API_BASE_URL does not look like the X API: GET {sandbox.url}/prefix/2/users/me "
+        "answered 404 (Sorry, that page does not exist) → fix: set X_API_BASE_URL to https://api.x.com"
+    )
+    assert lines["bearer token"].startswith("skip")

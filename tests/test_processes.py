@@ -14,19 +14,20 @@ from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 from structlog.testing import capture_logs
 
-from bot.errors import EX_OSERR
+from bot.errors import EX_OSERR, ConfigError, StoreRefused
 from bot.models import UnrollRequest
-from bot.processes import build_when_ready, run_worker
+from bot.processes import build_when_ready, guarded_poll, run_worker
 from bot.sandbox import SandboxServer
 from bot.store import Store
 from config.settings import Settings
 from tests.harness import bot_env, free_port
-from tests.helpers import make_bot
+from tests.helpers import make_bot, redis_url, web_page_server
 
 QUICK = ExponentialBackoff(cap=0.04, base=0.01)  # the production backoff's shape, in hundredths of its seconds
 
@@ -56,6 +57,17 @@ def test_start_up_during_a_redis_outage_waits_longer_each_time(settings: Setting
     assert ([0.01, 0.02, 0.04, 0.04, 0.04], [None]) == (waits, result)
 
 
+def test_start_up_on_a_redis_that_refuses_redis_url_stops_at_once(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    """REDIS_URL naming a database the Redis does not have: it answers, and says no; waiting cannot mend that, so
+    start-up stops with Redis's own words instead of logging `waiting_to_start` forever."""
+    refused = settings.model_copy(update={"redis_url": redis_url(redis_client, 99)})
+    with capture_logs() as events, pytest.raises(StoreRefused, match="REDIS_URL: DB index is out of range"):
+        build_when_ready(refused, threading.Event(), QUICK)
+    assert [] == [e for e in events if e["event"] == "waiting_to_start"]
+
+
 def test_start_up_waits_out_a_spent_window_without_asking_again(sandbox: SandboxServer, settings: Settings) -> None:
     """GET /2/users/me answering 429 at start-up: the process waits for the window's reset and asks once more,
     instead of asking every couple of seconds and being refused each time."""
@@ -65,6 +77,30 @@ def test_start_up_waits_out_a_spent_window_without_asking_again(sandbox: Sandbox
     waits = [float(e["retry_in"]) for e in events if e["event"] == "waiting_to_start"]
     asked = sum(sandbox.world.request_counts()["GET /2/users/me"].values())
     assert (True, 1, True, 2) == (bot is not None, len(waits), 2.0 <= waits[0] <= 3.5, asked)
+
+
+def test_start_up_at_a_web_page_stops_at_once_naming_x_api_base_url(settings: Settings) -> None:
+    """X_API_BASE_URL at a web server answering 200 with an HTML page: no X answers GET /2/users/me so, and no
+    wait makes it; the process stops with a ConfigError naming X_API_BASE_URL instead of waiting forever."""
+    with web_page_server(200) as url, capture_logs() as events, pytest.raises(ConfigError) as stopped:
+        build_when_ready(settings.model_copy(update={"x_api_base_url": url}), threading.Event(), QUICK)
+    assert f"X_API_BASE_URL does not look like the X API: GET {url}/2/users/me answered 200" in str(stopped.value)
+    assert [] == [e for e in events if e["event"] == "waiting_to_start"]
+
+
+def test_a_poller_whose_mentions_answer_404_says_so_at_error_naming_x_api_base_url(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A running poller (its identity known) whose X_API_BASE_URL answers 404 on the mentions timeline: each
+    poll logs an error naming X_API_BASE_URL and the fix, not a `poll_failed` warning to be read past."""
+    make_bot(settings, store)  # an earlier start learnt who the bot is
+    bot = make_bot(settings, store, x_api_base_url=f"{sandbox.url}/prefix")
+    with capture_logs() as events:
+        guarded_poll(bot)
+    [said] = [e for e in events if e["log_level"] in ("warning", "error")]
+    assert ("x_api_base_url_wrong", "error") == (said["event"], said["log_level"])
+    assert f"GET {sandbox.url}/prefix/2/users/:id/mentions answered 404" in said["error"]
+    assert said["fix"].startswith("set X_API_BASE_URL to https://api.x.com")
 
 
 def test_the_worker_waits_out_a_redis_outage_longer_each_time(settings: Settings, store: Store) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from bot.errors import ApiUnavailable, InvalidRequest, RateLimited
+from bot.errors import ApiUnavailable, AuthFailed, InvalidRequest, RateLimited
 from bot.sandbox import SandboxServer
 from bot.store import Store
 from bot.xapi import (
@@ -241,3 +241,25 @@ def test_a_meter_counts_its_own_threads_calls_only(sandbox: SandboxServer, api: 
         assert 0 == mine.requests
         api.lookup(["2"])
     assert 1 == mine.requests
+
+
+@pytest.mark.parametrize(
+    ("refused", "call", "named", "not_named"),
+    [
+        ("bearer_token", "lookup", "X_BEARER_TOKEN", "X_API_KEY"),
+        ("consumer_key", "me", "X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET", "X_BEARER_TOKEN"),
+    ],
+)
+def test_a_401_names_the_credentials_the_refused_request_carried(
+    sandbox: SandboxServer, api: XApi, refused: str, call: str, named: str, not_named: str
+) -> None:
+    """Reads go with the app's bearer token when one is set: X refusing it names X_BEARER_TOKEN, not the four OAuth
+    1.0a variables the request never carried; a refused user-context call names those four."""
+    sandbox.world.configure_credentials(**{refused: "another"})
+    with pytest.raises(AuthFailed) as refusal:
+        api.lookup(["1"]) if call == "lookup" else api.me()
+    assert (refused == "bearer_token", True, False) == (
+        refusal.value.bearer,
+        named in str(refusal.value) and named in refusal.value.fix,
+        not_named in str(refusal.value),
+    )

@@ -14,7 +14,7 @@ import redis
 import redis.lock
 import structlog
 
-from bot.errors import StoreUnavailable
+from bot.errors import StoreRefused, StoreUnavailable
 from bot.store.counters import Counters
 from config.settings import Settings
 
@@ -40,6 +40,24 @@ def connect(settings: Settings) -> redis.Redis:
             settings.redis_url, decode_responses=True, health_check_interval=30, retry_on_timeout=True, **tcp
         )
     return embedded(settings.data_dir)
+
+
+# What to do about a Redis that refuses REDIS_URL (after "check REDIS_URL: ").
+REFUSED_FIX = (
+    "the password (and user) it gives, redis://user:password@host:port/db, and its database number, one this Redis "
+    "has (0 to 15 unless its `databases` says more); or unset it to use the embedded Redis"
+)
+
+
+def refusal(exc: redis.RedisError) -> StoreRefused | None:
+    """`exc` as StoreRefused when Redis answered but refuses what REDIS_URL asks as a connection opens: a password
+    (NOAUTH, WRONGPASS), a user without the right (NOPERM), a database index past its `databases`; else None."""
+    said = str(exc)
+    if isinstance(exc, redis.AuthenticationError | redis.exceptions.NoPermissionError) or (
+        isinstance(exc, redis.ResponseError) and "db index" in said.lower()  # SELECT past `databases`
+    ):
+        return StoreRefused(f"Redis refuses REDIS_URL: {said}")
+    return None
 
 
 def embedded(data_dir: Path) -> redis.Redis:
@@ -243,10 +261,11 @@ class StoreBase:
 
     # --- health ---------------------------------------------------------------------------------------
     def ping(self) -> bool:
+        """Whether Redis answers; StoreRefused when it answers but refuses REDIS_URL, else StoreUnavailable."""
         try:
             return bool(self.redis.ping())
         except redis.RedisError as exc:
-            raise StoreUnavailable(f"Redis is not reachable: {exc}") from exc
+            raise (refusal(exc) or StoreUnavailable(f"Redis is not reachable: {exc}")) from exc
 
     # --- small shared helpers --------------------------------------------------------------------------
     def throttle(self, name: str, seconds: float) -> bool:
