@@ -162,11 +162,18 @@ class Settings(BaseSettings):
         description="Seconds between two polls of the mentions endpoint.",
         json_schema_extra=_hint("a positive number of seconds"),
     )
+    # The mentions timeline reaches only the latest 800 mentions, whatever their age
+    # (https://docs.x.com/x-api/posts/timelines/introduction), and a request a month old waits for no reply:
+    # a larger figure is a typo, and sent as start_time it went before X's minimum, 2010-11-06 (a 400).
     lookback: float = Field(
         3600.0,
         gt=0,
-        description="On the very first poll (no cursor yet), how many seconds back mentions are still answered.",
-        json_schema_extra=_hint("a positive number of seconds"),
+        le=30 * 24 * 3600,
+        description=(
+            "On the very first poll (no cursor yet), how many seconds back mentions are still answered; at most "
+            "2592000 (30 days): X's mentions timeline reaches only the latest 800 mentions."
+        ),
+        json_schema_extra=_hint("a positive number of seconds up to 2592000 (30 days)"),
     )
     data_dir: Path = Field(
         Path("data"),

@@ -197,3 +197,21 @@ def test_replies_on_x_itself_need_links_readers_can_open() -> None:
     assert load_settings(**base, public_base_url="https://unroll.example.org").unreachable_links() is None
     assert load_settings(**base, dry_run=True).unreachable_links() is None
     assert load_settings(_env_file=None, x_api_base_url="http://127.0.0.1:8081").unreachable_links() is None
+
+
+@pytest.mark.parametrize("value", ["2592001", "999999999", "99999999999"])
+def test_a_lookback_beyond_thirty_days_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """The mentions timeline reaches only the latest 800 mentions: a longer look-back is a typo, which X refused
+    (a start_time before 2010) or Python could not even subtract from now."""
+    monkeypatch.setenv("UNROLL_LOOKBACK", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert f'UNROLL_LOOKBACK must be a positive number of seconds up to 2592000 (30 days), got "{value}"' in str(
+        info.value
+    )
+
+
+def test_a_lookback_of_thirty_days_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The longest look-back allowed is the whole 30 days."""
+    monkeypatch.setenv("UNROLL_LOOKBACK", "2592000")
+    assert 30 * 24 * 3600 == load_settings(_env_file=None).lookback
