@@ -43,6 +43,18 @@ def _env(name: str) -> Any:
     return AliasChoices(name)
 
 
+def _price(default: float, description: str) -> Any:
+    """A pay-per-use price field: at most US$10, 50 times X's dearest (a post with a URL, US$0.20), so a figure
+    no price comes near (a stray exponent, a misplaced point) is refused at start."""
+    return Field(
+        default,
+        ge=0,
+        le=10,
+        description=f"{description}; at most 10.",
+        json_schema_extra=_hint("a price in US dollars from 0 to 10"),
+    )
+
+
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -128,7 +140,7 @@ class Settings(BaseSettings):
         ge=1,
         le=65535,
         validation_alias=_env("PORT"),
-        description="Port the web process listens on.",
+        description="Port the web process listens on, from 1 to 65535.",
         json_schema_extra=_hint("a port number from 1 to 65535"),
     )
     metrics_token: SecretStr | None = Field(
@@ -156,11 +168,15 @@ class Settings(BaseSettings):
         description="The bot's @handle without @; checked against GET /2/users/me at start-up when set.",
         json_schema_extra=_hint("an X handle of 1-15 letters, digits or underscores"),
     )
+    # A day: a reply later than that answers nobody, and a busy bot's mentions in between may go past the
+    # timeline's reach. Beyond it is a typo: 1e9 started a bot that polled once in 31 years, 1e300 crashed the
+    # scheduler.
     poll_interval: float = Field(
         60.0,
         gt=0,
-        description="Seconds between two polls of the mentions endpoint.",
-        json_schema_extra=_hint("a positive number of seconds"),
+        le=24 * 3600,
+        description="Seconds between two polls of the mentions endpoint; at most 86400 (a day).",
+        json_schema_extra=_hint("a positive number of seconds up to 86400 (a day)"),
     )
     # The mentions timeline reaches only the latest 800 mentions, whatever their age
     # (https://docs.x.com/x-api/posts/timelines/introduction), and a request a month old waits for no reply:
@@ -257,32 +273,46 @@ class Settings(BaseSettings):
     requester_limit: int = Field(
         20,
         ge=0,
-        description="Requests one reader may make per hour; more are ignored (0: no limit).",
-        json_schema_extra=_hint("a whole number of at least 0"),
+        le=2400,
+        description=(
+            "Requests one reader may make per hour; more are ignored (0: no limit). At most 2400, what X lets one "
+            "account post in a day: a larger limit would never apply."
+        ),
+        json_schema_extra=_hint("a whole number from 0 to 2400"),
     )
     visibility_timeout: float = Field(
         60.0,
         gt=0,
-        description="Seconds before a request taken by a worker that went silent is claimed by another.",
-        json_schema_extra=_hint("a positive number of seconds"),
+        le=3600,
+        description=(
+            "Seconds before a request taken by a worker that went silent is claimed by another; at most 3600 "
+            "(an hour): a live worker renews its claim, so a long one only keeps a dead worker's request waiting."
+        ),
+        json_schema_extra=_hint("a positive number of seconds up to 3600 (an hour)"),
     )
+    # A request still failing after 100 attempts fails for good; a larger figure is a typo.
     max_attempts: int = Field(
         5,
         ge=1,
-        description="Attempts before a failing request goes to the dead-letter stream.",
-        json_schema_extra=_hint("a whole number of at least 1"),
+        le=100,
+        description="Attempts before a failing request goes to the dead-letter stream; at most 100.",
+        json_schema_extra=_hint("a whole number from 1 to 100"),
     )
     handled_log_size: int = Field(
         10000,
         ge=10,
-        description="How many handled-request records Redis keeps (oldest dropped first).",
-        json_schema_extra=_hint("a whole number of at least 10"),
+        le=1_000_000,
+        description=(
+            "How many handled-request records Redis keeps (oldest dropped first); at most 1000000 (about 1 GB "
+            "of Redis memory)."
+        ),
+        json_schema_extra=_hint("a whole number from 10 to 1000000"),
     )
     latest_size: int = Field(
         10,
         ge=0,
         le=100,
-        description="How many latest unrolled threads the pages list.",
+        description="How many latest unrolled threads the pages list; at most 100.",
         json_schema_extra=_hint("a whole number from 0 to 100"),
     )
     show_withheld: bool = Field(
@@ -293,11 +323,13 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=_hint("true or false"),
     )
+    # X answers in seconds or not at all; 1e12 crashed the first call ("timestamp out of range").
     http_timeout: float = Field(
         15.0,
         gt=0,
-        description="Seconds before a call to the X API is abandoned as timed out.",
-        json_schema_extra=_hint("a positive number of seconds"),
+        le=300,
+        description="Seconds before a call to the X API is abandoned as timed out; at most 300 (5 minutes).",
+        json_schema_extra=_hint("a positive number of seconds up to 300 (5 minutes)"),
     )
     key_prefix: str = Field(
         "unroll",
@@ -306,35 +338,18 @@ class Settings(BaseSettings):
     )
 
     # --- Spending (pay-per-use prices in US dollars) -------------------------------------------------
-    price_post_read: float = Field(
-        0.005, ge=0, description="US$ per post read.", json_schema_extra=_hint("a price in US dollars")
-    )
-    price_mention_read: float = Field(
-        0.001,
-        ge=0,
-        description="US$ per read of the bot's own mentions.",
-        json_schema_extra=_hint("a price in US dollars"),
-    )
-    price_user_read: float = Field(
-        0.010,
-        ge=0,
-        description="US$ per user read (the authors X returns with posts and mentions).",
-        json_schema_extra=_hint("a price in US dollars"),
-    )
-    price_post_write: float = Field(
-        0.015, ge=0, description="US$ per post written.", json_schema_extra=_hint("a price in US dollars")
-    )
-    price_post_with_url: float = Field(
-        0.20,
-        ge=0,
-        description="US$ per post written that contains a URL.",
-        json_schema_extra=_hint("a price in US dollars"),
-    )
+    price_post_read: float = _price(0.005, "US$ per post read")
+    price_mention_read: float = _price(0.001, "US$ per read of the bot's own mentions")
+    price_user_read: float = _price(0.010, "US$ per user read (the authors X returns with posts and mentions)")
+    price_post_write: float = _price(0.015, "US$ per post written")
+    price_post_with_url: float = _price(0.20, "US$ per post written that contains a URL")
+    # Past US$100,000 a day a budget is a typo (a digit too many, a stray exponent); 0 says "no limit".
     daily_budget: float = Field(
         0.0,
         ge=0,
-        description="US$ the bot may spend per UTC day, from the prices above (0: no limit).",
-        json_schema_extra=_hint("a non-negative amount of US dollars (0 for no limit)"),
+        le=100_000,
+        description="US$ the bot may spend per UTC day, from the prices above (0: no limit); at most 100000.",
+        json_schema_extra=_hint("a non-negative amount of US dollars up to 100000 (0 for no limit)"),
     )
     over_budget: Literal["wait", "reply_without_link"] = Field(
         "wait",

@@ -197,7 +197,7 @@ def test_invalid_configuration_stops_start_up_naming_the_variable(bot_env: dict[
     """A wrong value never starts the bot; the message names the variable and what it got."""
     result = bot({**bot_env, "UNROLL_POLL_INTERVAL": "ten"}, "run", "--once", timeout=30)
     assert 2 == result.returncode
-    assert 'UNROLL_POLL_INTERVAL must be a positive number of seconds, got "ten"' in result.stderr
+    assert 'UNROLL_POLL_INTERVAL must be a positive number of seconds up to 86400 (a day), got "ten"' in result.stderr
 
 
 @pytest.mark.parametrize(

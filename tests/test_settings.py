@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from annotated_types import Ge, Gt, Le
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.errors import ConfigError
 from config.settings import Settings, check_template, env_name, load_settings, post_length
+
+NUMBERS = [field for field, info in Settings.model_fields.items() if info.annotation in (int, float)]
+A_DAY_OF_SECONDS = "a positive number of seconds up to 86400 (a day)"
+BUDGET = "a non-negative amount of US dollars up to 100000 (0 for no limit)"
 
 
 @pytest.fixture(autouse=True)
@@ -42,9 +49,16 @@ def test_environment_variables_are_read_with_and_without_prefix(monkeypatch: pyt
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("UNROLL_POLL_INTERVAL", "ten", 'UNROLL_POLL_INTERVAL must be a positive number of seconds, got "ten"'),
-        ("UNROLL_POLL_INTERVAL", "-5", 'UNROLL_POLL_INTERVAL must be a positive number of seconds, got "-5"'),
-        ("UNROLL_POLL_INTERVAL", "inf", 'UNROLL_POLL_INTERVAL must be a positive number of seconds, got "inf"'),
+        ("UNROLL_POLL_INTERVAL", "ten", f'UNROLL_POLL_INTERVAL must be {A_DAY_OF_SECONDS}, got "ten"'),
+        ("UNROLL_POLL_INTERVAL", "-5", f'UNROLL_POLL_INTERVAL must be {A_DAY_OF_SECONDS}, got "-5"'),
+        ("UNROLL_POLL_INTERVAL", "inf", f'UNROLL_POLL_INTERVAL must be {A_DAY_OF_SECONDS}, got "inf"'),
+        ("UNROLL_POLL_INTERVAL", "1e9", f'UNROLL_POLL_INTERVAL must be {A_DAY_OF_SECONDS}, got "1e9"'),
+        ("UNROLL_POLL_INTERVAL", "1e300", f'UNROLL_POLL_INTERVAL must be {A_DAY_OF_SECONDS}, got "1e300"'),
+        (
+            "UNROLL_HTTP_TIMEOUT",
+            "1e12",
+            'UNROLL_HTTP_TIMEOUT must be a positive number of seconds up to 300 (5 minutes), got "1e12"',
+        ),
         ("UNROLL_VISIBILITY_TIMEOUT", "nan", "UNROLL_VISIBILITY_TIMEOUT must be a positive number of seconds"),
         ("PORT", "http", 'PORT must be a port number from 1 to 65535, got "http"'),
         ("REDIS_URL", "localhost:6379", 'REDIS_URL must be a redis://, rediss:// or unix:// URL, got "localhost:6379"'),
@@ -57,12 +71,13 @@ def test_environment_variables_are_read_with_and_without_prefix(monkeypatch: pyt
         (
             "UNROLL_DAILY_BUDGET",
             "-1",
-            'UNROLL_DAILY_BUDGET must be a non-negative amount of US dollars (0 for no limit), got "-1"',
+            f'UNROLL_DAILY_BUDGET must be {BUDGET}, got "-1"',
         ),
+        ("UNROLL_DAILY_BUDGET", "ten", f'UNROLL_DAILY_BUDGET must be {BUDGET}, got "ten"'),
         (
-            "UNROLL_DAILY_BUDGET",
-            "ten",
-            'UNROLL_DAILY_BUDGET must be a non-negative amount of US dollars (0 for no limit), got "ten"',
+            "UNROLL_PRICE_POST_READ",
+            "5e3",
+            'UNROLL_PRICE_POST_READ must be a price in US dollars from 0 to 10, got "5e3"',
         ),
         ("UNROLL_OVER_BUDGET", "stop", 'UNROLL_OVER_BUDGET must be one of wait, reply_without_link, got "stop"'),
         ("UNROLL_OVER_BUDGET_TEMPLATE", "Sorry @{requester}: {link}", "(the reply over budget has no link)"),
@@ -215,3 +230,52 @@ def test_a_lookback_of_thirty_days_is_accepted(monkeypatch: pytest.MonkeyPatch) 
     """The longest look-back allowed is the whole 30 days."""
     monkeypatch.setenv("UNROLL_LOOKBACK", "2592000")
     assert 30 * 24 * 3600 == load_settings(_env_file=None).lookback
+
+
+def _bounds(field: str) -> tuple[float, bool, float]:
+    """A numeric setting's least value, whether that value itself is allowed, and its most."""
+    metadata = Settings.model_fields[field].metadata
+    least = next(m for m in metadata if isinstance(m, Ge | Gt))
+    most = next(m.le for m in metadata if isinstance(m, Le))
+    return (least.ge, True, most) if isinstance(least, Ge) else (least.gt, False, most)
+
+
+def _hint(field: str) -> str:
+    extra = Settings.model_fields[field].json_schema_extra
+    assert isinstance(extra, dict)
+    return str(extra["hint"])
+
+
+@pytest.mark.parametrize("field", NUMBERS)
+def test_every_number_has_an_upper_bound_its_hint_and_description_name(field: str) -> None:
+    """A typo such as 1e9 can't pass for a setting; the message and the README say how far each may go."""
+    most = str(_bounds(field)[2])
+    assert most in _hint(field)
+    assert most in str(Settings.model_fields[field].description)
+
+
+@given(st.data())
+def test_a_number_above_its_bound_is_refused_naming_the_variable_and_the_range(data: st.DataObject) -> None:
+    """Whatever the number past the bound, start-up stops with the variable and the range it must be in."""
+    field = data.draw(st.sampled_from(NUMBERS))
+    most = _bounds(field)[2]
+    if Settings.model_fields[field].annotation is int:
+        value = str(data.draw(st.integers(min_value=most + 1)))
+    else:
+        value = repr(data.draw(st.floats(min_value=most, exclude_min=True, allow_infinity=False)))
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None, **{field: value})
+    expected = f'{env_name(field)} must be {_hint(field)}, got "{value}"'
+    assert expected == str(info.value)[: len(expected)]
+
+
+@given(st.data())
+def test_a_number_within_its_bounds_is_accepted(data: st.DataObject) -> None:
+    """The bounds refuse typos only: every number in the range is taken as it is written."""
+    field = data.draw(st.sampled_from(NUMBERS))
+    least, least_allowed, most = _bounds(field)
+    if Settings.model_fields[field].annotation is int:
+        number: float = data.draw(st.integers(min_value=int(least) + (not least_allowed), max_value=most))
+    else:
+        number = data.draw(st.floats(min_value=least, max_value=most, exclude_min=not least_allowed))
+    assert number == getattr(load_settings(_env_file=None, **{field: repr(number)}), field)
