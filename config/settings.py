@@ -384,8 +384,13 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str, info: ValidationInfo) -> str:
         if info.field_name == "public_base_url" and not value.strip():
             return ""  # unset: the web process's own address (`_public_base_url`)
-        if not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", value):
+        if not re.fullmatch(r"https?://[^\s/?#]+([/?#]\S*)?", value):
             raise ValueError("not an http(s) URL")
+        if "?" in value or "#" in value:
+            # Reply links are this address + /thread/<id> (renderer.link), calls to X this address + /2/…
+            # (xapi.RebasedSession): after a query or a fragment, that path is no longer a path.
+            links = "reply links add /thread/<id>" if info.field_name == "public_base_url" else "calls add /2/…"
+            raise ValueError(f"it has a query (?…) or fragment (#…), and {links} after it: end it at the host or path")
         return value.rstrip("/")
 
     @field_validator("redis_url")

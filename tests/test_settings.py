@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import ConfigError
+from bot.renderer import link
 from config.settings import Settings, check_template, env_name, load_settings, post_length
 
 NUMBERS = [field for field, info in Settings.model_fields.items() if info.annotation in (int, float)]
@@ -279,3 +280,32 @@ def test_a_number_within_its_bounds_is_accepted(data: st.DataObject) -> None:
     else:
         number = data.draw(st.floats(min_value=least, max_value=most, exclude_min=not least_allowed))
     assert number == getattr(load_settings(_env_file=None, **{field: repr(number)}), field)
+
+
+@given(
+    st.sampled_from(["public_base_url", "x_api_base_url"]),
+    st.sampled_from(["?", "#", "/?", "/#", "/unroll?", "/unroll/#"]),
+    st.text(st.characters(exclude_categories=["Z", "C"]), max_size=20),
+)
+def test_a_base_url_with_a_query_or_fragment_is_refused(field: str, mark: str, rest: str) -> None:
+    """Links and calls add their path after the base URL: after ?x=1 or #top it would be no path, so start-up
+    refuses the URL, naming the variable."""
+    url = f"https://unroll.example.org{mark}{rest}"
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None, **{field: url})
+    assert f"{env_name(field)} must be an http(s) URL such as" in str(info.value)
+    assert "it has a query (?…) or fragment (#…)" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "expected"),
+    [
+        ("https://unroll.example.org", "https://unroll.example.org/thread/123"),
+        ("https://unroll.example.org/", "https://unroll.example.org/thread/123"),
+        ("https://example.org/unroll", "https://example.org/unroll/thread/123"),
+        ("https://example.org/unroll/", "https://example.org/unroll/thread/123"),
+    ],
+)
+def test_a_base_url_may_carry_a_path_with_or_without_a_trailing_slash(base_url: str, expected: str) -> None:
+    """A site served under a path prefix gets its links below that path, with one slash before /thread."""
+    assert expected == link(load_settings(_env_file=None, public_base_url=base_url), "123")
