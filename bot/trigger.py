@@ -23,7 +23,7 @@ _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|„[^“”\n]*
 
 @lru_cache(maxsize=64)
 def _keyword_pattern(keyword: str) -> re.Pattern[str]:
-    word = keyword.strip().lower()
+    word = keyword.strip()  # as written, the case left to IGNORECASE: "İ".lower() is two characters, no match
     # "#unroll" asks as clearly as "unroll"
     body = re.escape(word) if word.startswith("#") else r"#?" + re.escape(word)
     # Whole word: no word character, @, / or & glued on either side; a trailing apostrophe-word ("unroll's")

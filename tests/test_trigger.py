@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.apimodels import ApiTweet
@@ -52,6 +52,13 @@ def test_hashtag_keyword_needs_the_hash() -> None:
     """A keyword configured with # matches only the hashtag."""
     assert matches("@bot #unroll", ["#unroll"])
     assert not matches("@bot unroll", ["#unroll"])
+
+
+@given(st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1, max_size=12))
+@example("İade")  # Turkish: "İ".lower() is two characters, i and a combining dot, which "İ" in a mention is not
+def test_a_keyword_of_letters_and_digits_matches_a_mention_saying_it(keyword: str) -> None:
+    """Any word in any script, as configured, matches a mention that says just it."""
+    assert matches(f"@bot {keyword}", [keyword])
 
 
 @given(st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1, max_size=10))
