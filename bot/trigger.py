@@ -1,5 +1,5 @@
 """Is this mention a request? Keyword matching over a mention's own words (pure); also whether a post in a
-thread is an author's request to the bot rather than a post of it.
+thread is an author's request to the bot rather than a post of it, and whether a configured keyword can ever match.
 
 A keyword counts as a whole word in any case: "Unroll please" and "#unroll" do, while "@unroll_bot",
 "unrolled", a URL containing "unroll" and a keyword inside quotation marks do not.
@@ -42,6 +42,28 @@ def matches(text: str, keywords: list[str] | tuple[str, ...]) -> bool:
     """True when one of the keywords stands in the text as a whole word of the author's own."""
     words = own_words(text)
     return any(_keyword_pattern(k).search(words) for k in keywords if k.strip())
+
+
+def said_alone(word: str, keywords: Sequence[str]) -> bool:
+    """Whether a mention saying just "@bot <word>" is a request by these keywords."""
+    return matches(f"@bot {word}", tuple(keywords))
+
+
+def keyword_problem(keyword: str) -> str | None:
+    """Why a configured keyword could never make a mention a request, or None: a keyword is one word, with a
+    letter or digit, that the matching above finds in a mention saying just it."""
+    if not keyword.strip():
+        return "an empty keyword: two commas in a row, or one at an end"
+    if any(c.isspace() for c in keyword.strip()):
+        return f'"{keyword}" holds a space: a keyword is one word'
+    if not any(c.isalnum() for c in keyword):
+        return f'"{keyword}" has no letter or digit: a keyword is a word'
+    if not said_alone(keyword, [keyword]):
+        return (
+            f'"{keyword}" can never match, not even in "@bot {keyword}": @handles, URLs and quoted passages are '
+            "not the requester's own words"
+        )
+    return None
 
 
 def mention_text(tweet: ApiTweet) -> str:

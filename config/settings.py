@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from twitter_text import parse_tweet
 
 from bot.errors import ConfigError
+from bot.trigger import keyword_problem, said_alone
 
 ENV_PREFIX = "UNROLL_"
 MAX_POST_LENGTH = 280
@@ -155,12 +156,18 @@ class Settings(BaseSettings):
     # --- The bot ------------------------------------------------------------------------------------
     keywords: CommaList = Field(
         default_factory=lambda: ["unroll"],
-        description="Comma-separated words that make a mention a request (whole word, any case).",
+        description=(
+            "Comma-separated words that make a mention a request (whole word, any case); each one word with a "
+            "letter or digit, not an @handle or a URL."
+        ),
         json_schema_extra=_hint("a comma-separated list of words, e.g. unroll,#unroll"),
     )
     delete_keywords: CommaList = Field(
         default_factory=lambda: ["delete"],
-        description="Words with which an author, under their own thread, has all their threads removed for good.",
+        description=(
+            "Words with which an author, under their own thread, has all their threads removed for good; none "
+            "may be an UNROLL_KEYWORDS word (an unroll comes first)."
+        ),
         json_schema_extra=_hint("a comma-separated list of words, e.g. delete,remove"),
     )
     bot_handle: str | None = Field(
@@ -367,16 +374,21 @@ class Settings(BaseSettings):
 
     @field_validator("keywords", "delete_keywords", "blocked_users", mode="before")
     @classmethod
-    def _split_commas(cls, value: Any) -> Any:
+    def _split_commas(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            parts = [part.strip() for part in value.split(",")] if value.strip() else []
+            # An empty keyword is a slip to name (`_keywords_can_match`); an empty blocked user blocks nobody.
+            return [part for part in parts if part] if info.field_name == "blocked_users" else parts
         return value
 
-    @field_validator("keywords")
+    @field_validator("keywords", "delete_keywords")
     @classmethod
-    def _keywords_not_empty(cls, value: list[str]) -> list[str]:
-        if not value:
+    def _keywords_can_match(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if info.field_name == "keywords" and not value:
             raise ValueError("at least one keyword is needed")
+        problems = list(dict.fromkeys(problem for problem in map(keyword_problem, value) if problem))
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @field_validator("x_api_base_url", "public_base_url")
@@ -469,6 +481,19 @@ class Settings(BaseSettings):
         if not self.public_base_url:
             host = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
             self.public_base_url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        return self
+
+    @model_validator(mode="after")
+    def _delete_keywords_can_delete(self) -> Settings:
+        """A mention the unroll keywords match asks for an unroll (poller.action_of): a delete keyword they also
+        match could never delete."""
+        shared = [word for word in self.delete_keywords if said_alone(word, self.keywords)]
+        if shared:
+            words = ", ".join(f'"{word}"' for word in shared)
+            raise ValueError(
+                f"UNROLL_DELETE_KEYWORDS can't share words with UNROLL_KEYWORDS, got {words}: a mention with one of "
+                "them asks for an unroll, which comes first, so it could never delete"
+            )
         return self
 
     @model_validator(mode="after")
@@ -586,7 +611,7 @@ def _describe(error: Any) -> str:
     hint = extra.get("hint") if isinstance(extra, dict) else None
     value = error.get("input")
     detail = str(error.get("msg", "")).removeprefix("Value error, ")
-    shown = value if isinstance(value, str) else repr(value)
+    shown = value if isinstance(value, str) else ",".join(map(str, value)) if isinstance(value, list) else repr(value)
     if Settings.model_fields[field].annotation == SecretStr | None:  # a secret is named, never shown
         shown = "*" * 10
     if hint:

@@ -309,3 +309,76 @@ def test_a_base_url_with_a_query_or_fragment_is_refused(field: str, mark: str, r
 def test_a_base_url_may_carry_a_path_with_or_without_a_trailing_slash(base_url: str, expected: str) -> None:
     """A site served under a path prefix gets its links below that path, with one slash before /thread."""
     assert expected == link(load_settings(_env_file=None, public_base_url=base_url), "123")
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("@unrollbot", '"@unrollbot" can never match, not even in "@bot @unrollbot"'),
+        ("https://example.org/unroll", "can never match"),
+        ('"unroll"', "can never match"),
+        ("un roll", '"un roll" holds a space: a keyword is one word'),
+        (".*", '".*" has no letter or digit: a keyword is a word'),
+        ("unroll,,#unroll", "an empty keyword: two commas in a row, or one at an end"),
+        ("unroll,", "an empty keyword"),
+    ],
+)
+def test_a_keyword_that_could_never_match_is_refused_saying_why(
+    monkeypatch: pytest.MonkeyPatch, value: str, why: str
+) -> None:
+    """A keyword the trigger can't find in a mention's own words would leave the bot deaf to it."""
+    monkeypatch.setenv("UNROLL_KEYWORDS", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    message = str(info.value)
+    assert f'UNROLL_KEYWORDS must be a comma-separated list of words, e.g. unroll,#unroll, got "{value}"' in message
+    assert why in message
+
+
+def test_a_delete_keyword_that_could_never_match_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The delete words are held to the same rule as the unroll words."""
+    monkeypatch.setenv("UNROLL_DELETE_KEYWORDS", "delete,@remove")
+    with pytest.raises(ConfigError, match=r'^UNROLL_DELETE_KEYWORDS must be .*"@remove" can never match'):
+        load_settings(_env_file=None)
+
+
+@pytest.mark.parametrize("value", ["#unroll", "desenrollar", "展開", "İade", "thread-reader", "unroll,#unroll"])
+def test_words_in_any_script_and_hashtags_are_keywords(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """A hashtag, a word with a hyphen and words in other scripts are taken as written."""
+    monkeypatch.setenv("UNROLL_KEYWORDS", value)
+    assert value.split(",") == load_settings(_env_file=None).keywords
+
+
+@given(st.from_regex(r"#?\w*[^\W_]\w*", fullmatch=True))
+def test_any_word_with_a_letter_or_digit_is_a_keyword(word: str) -> None:
+    """Every word a mention could hold, in any script and with or without a leading #, is a valid keyword."""
+    assert [word] == load_settings(_env_file=None, keywords=word).keywords
+
+
+@given(st.text(st.characters(categories=["L", "N"]), min_size=1), st.sampled_from([" ", "\t", "\u3000", "\n"]))
+def test_a_keyword_holding_a_space_is_refused(word: str, space: str) -> None:
+    """Two words are no keyword, whatever the space between them."""
+    with pytest.raises(ConfigError, match="holds a space: a keyword is one word"):
+        load_settings(_env_file=None, keywords=f"{word}{space}{word}")
+
+
+@pytest.mark.parametrize(("keywords", "delete"), [("unroll", "unroll"), ("unroll", "Unroll"), ("unroll", "#unroll")])
+def test_a_delete_keyword_that_also_unrolls_is_refused_naming_both_variables(
+    monkeypatch: pytest.MonkeyPatch, keywords: str, delete: str
+) -> None:
+    """A mention an unroll keyword matches asks for an unroll, so a delete word it shares could never delete."""
+    monkeypatch.setenv("UNROLL_KEYWORDS", keywords)
+    monkeypatch.setenv("UNROLL_DELETE_KEYWORDS", f"delete,{delete}")
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert f'UNROLL_DELETE_KEYWORDS can\'t share words with UNROLL_KEYWORDS, got "{delete}"' in str(info.value)
+
+
+@pytest.mark.parametrize(("keywords", "delete"), [("#delete", "delete"), ("unroll", "")])
+def test_delete_keywords_the_unroll_keywords_do_not_match_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, keywords: str, delete: str
+) -> None:
+    """A plain "delete" still deletes when only "#delete" unrolls; no delete words at all turns deleting off."""
+    monkeypatch.setenv("UNROLL_KEYWORDS", keywords)
+    monkeypatch.setenv("UNROLL_DELETE_KEYWORDS", delete)
+    assert [word for word in [delete] if word] == load_settings(_env_file=None).delete_keywords
