@@ -32,6 +32,14 @@ ENV_PREFIX = "UNROLL_"
 MAX_POST_LENGTH = 280
 SAMPLE_LINK = "https://unroll.example.org/t/1234567890123456789"  # t.co makes any public link 23 characters
 CREDENTIALS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
+SECRET_FIELDS = (
+    "x_api_key",
+    "x_api_secret",
+    "x_access_token",
+    "x_access_token_secret",
+    "x_bearer_token",
+    "metrics_token",
+)
 REPLY_PLACEHOLDERS = {"requester", "author", "link", "count"}
 VARIANT_ROOM = 8  # characters kept free for the longest reply variant (" (again)", " #99")
 
@@ -42,6 +50,16 @@ def _hint(text: str) -> Any:
 
 def _env(name: str) -> Any:
     return AliasChoices(name)
+
+
+def _credential(name: str, description: str) -> Any:
+    """An X credential field, read from its conventional name; unset by default."""
+    return Field(
+        None,
+        validation_alias=_env(name),
+        description=description,
+        json_schema_extra=_hint("the value from the X developer portal, without spaces"),
+    )
 
 
 def _price(default: float, description: str) -> Any:
@@ -88,24 +106,15 @@ class Settings(BaseSettings):
     )
 
     # --- X API credentials and endpoint -------------------------------------------------------------
-    x_api_key: SecretStr | None = Field(
-        None, validation_alias=_env("X_API_KEY"), description="X app consumer key (OAuth 1.0a)."
+    x_api_key: SecretStr | None = _credential("X_API_KEY", "X app consumer key (OAuth 1.0a).")
+    x_api_secret: SecretStr | None = _credential("X_API_SECRET", "X app consumer secret (OAuth 1.0a).")
+    x_access_token: SecretStr | None = _credential("X_ACCESS_TOKEN", "Access token of the bot's account.")
+    x_access_token_secret: SecretStr | None = _credential(
+        "X_ACCESS_TOKEN_SECRET", "Access token secret of the bot's account."
     )
-    x_api_secret: SecretStr | None = Field(
-        None, validation_alias=_env("X_API_SECRET"), description="X app consumer secret (OAuth 1.0a)."
-    )
-    x_access_token: SecretStr | None = Field(
-        None, validation_alias=_env("X_ACCESS_TOKEN"), description="Access token of the bot's account."
-    )
-    x_access_token_secret: SecretStr | None = Field(
-        None,
-        validation_alias=_env("X_ACCESS_TOKEN_SECRET"),
-        description="Access token secret of the bot's account.",
-    )
-    x_bearer_token: SecretStr | None = Field(
-        None,
-        validation_alias=_env("X_BEARER_TOKEN"),
-        description="App bearer token; used for reads when set (app rate limits), else reads use the user context.",
+    x_bearer_token: SecretStr | None = _credential(
+        "X_BEARER_TOKEN",
+        "App bearer token; used for reads when set (app rate limits), else reads use the user context.",
     )
     x_api_base_url: str = Field(
         "https://api.x.com",
@@ -424,15 +433,19 @@ class Settings(BaseSettings):
             raise ValueError("not an X handle")
         return value
 
-    @field_validator("metrics_token")
+    @field_validator(*SECRET_FIELDS)
     @classmethod
-    def _token(cls, value: SecretStr | None) -> SecretStr | None:
-        raw = value.get_secret_value() if value is not None else ""
-        if not raw.strip():
+    def _secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """Blank is unset (the "required" checks then name it); the blanks a copy-paste leaves around a value
+        go, as X would refuse the key with them. No secret holds a space inside."""
+        raw = value.get_secret_value().strip() if value is not None else ""
+        if not raw:
             return None
-        if len(raw) < 16 or any(c.isspace() for c in raw):
-            raise ValueError("too short or holds spaces")
-        return value
+        if any(c.isspace() for c in raw):
+            raise ValueError("it holds a space or line break: paste the value alone")
+        if info.field_name == "metrics_token" and len(raw) < 16:
+            raise ValueError("too short")
+        return SecretStr(raw)
 
     @field_validator("key_prefix")
     @classmethod
@@ -540,14 +553,7 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value, so log output can be scrubbed of them."""
-        values = (
-            self.x_api_key,
-            self.x_api_secret,
-            self.x_access_token,
-            self.x_access_token_secret,
-            self.x_bearer_token,
-            self.metrics_token,
-        )
+        values = (getattr(self, field) for field in SECRET_FIELDS)
         return [v.get_secret_value() for v in values if v and v.get_secret_value()]
 
 

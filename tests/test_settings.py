@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from bot.errors import ConfigError
 from bot.renderer import link
-from config.settings import Settings, check_template, env_name, load_settings, post_length
+from config.settings import SECRET_FIELDS, Settings, check_template, env_name, load_settings, post_length
 
 NUMBERS = [field for field, info in Settings.model_fields.items() if info.annotation in (int, float)]
 A_DAY_OF_SECONDS = "a positive number of seconds up to 86400 (a day)"
@@ -382,3 +382,39 @@ def test_delete_keywords_the_unroll_keywords_do_not_match_are_accepted(
     monkeypatch.setenv("UNROLL_KEYWORDS", keywords)
     monkeypatch.setenv("UNROLL_DELETE_KEYWORDS", delete)
     assert [word for word in [delete] if word] == load_settings(_env_file=None).delete_keywords
+
+
+BLANKS = st.text(st.sampled_from(" \t\r\n\u00a0\u3000"), max_size=4)
+
+
+@given(st.sampled_from(SECRET_FIELDS), BLANKS)
+def test_a_blank_secret_counts_as_unset(field: str, blank: str) -> None:
+    """X_API_KEY=" " is no key: it reads as unset, like X_API_KEY= in .env.example."""
+    assert getattr(load_settings(_env_file=None, **{field: blank}), field) is None
+
+
+def test_a_blank_credential_is_named_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blank credential gets the message of an unset one rather than reaching X."""
+    monkeypatch.setenv("X_API_KEY", " ")
+    assert ["X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET"] == load_settings(
+        _env_file=None
+    ).missing_credentials()
+
+
+@given(st.sampled_from(SECRET_FIELDS), st.from_regex(r"[A-Za-z0-9%_-]{16,50}", fullmatch=True), BLANKS, BLANKS)
+def test_blanks_around_a_secret_are_dropped(field: str, secret: str, before: str, after: str) -> None:
+    """A copy-paste's stray space or line break around a credential is not sent to X (which refuses it)."""
+    value = getattr(load_settings(_env_file=None, **{field: f"{before}{secret}{after}"}), field)
+    assert secret == value.get_secret_value()
+
+
+@pytest.mark.parametrize("field", SECRET_FIELDS)
+def test_a_secret_with_a_space_inside_is_refused_never_shown(monkeypatch: pytest.MonkeyPatch, field: str) -> None:
+    """No credential or token holds a space or line break: start-up names the variable and hides the value."""
+    monkeypatch.setenv(env_name(field), "0123456789abcdef\nsecond-line-hunter2")
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    message = str(info.value)
+    assert message.startswith(f"{env_name(field)} must be ")
+    assert "(it holds a space or line break: paste the value alone)" in message
+    assert "hunter2" not in message
