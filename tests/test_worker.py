@@ -183,7 +183,7 @@ def test_requests_wait_on_the_stream_once_the_daily_budget_is_spent(
     """Over UNROLL_DAILY_BUDGET with the `wait` policy, new requests stay queued and spend nothing."""
     thread = post_thread(sandbox.world, 3)
     first = summon(sandbox.world, thread[-1])
-    bot = make_bot(settings, store, daily_budget=0.01)
+    bot = make_bot(settings, store, daily_budget=0.05)  # the first poll (a mention and its author) is under it
     run_once(bot)
     assert 1 == len(replies_to(sandbox, first))
     second = summon(sandbox.world, thread[0], by="late_reader")
@@ -202,7 +202,7 @@ def test_over_budget_reply_without_link_is_short_and_cheap(
     """With `reply_without_link`, a request over budget gets the short reply and no thread is fetched."""
     thread = post_thread(sandbox.world, 3)
     summon(sandbox.world, thread[-1])
-    bot = make_bot(settings, store, daily_budget=0.01, over_budget="reply_without_link")
+    bot = make_bot(settings, store, daily_budget=0.05, over_budget="reply_without_link")
     run_once(bot)
     second = summon(sandbox.world, thread[0], by="late_reader")
     searches = sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
