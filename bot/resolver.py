@@ -38,6 +38,9 @@ posts the thread quotes are looked up together in one more request):
   thread, when the summoned post is in one of two posts or more, is the page, kept under its own first post.
   A post found in no thread of its author's is noted for `fresh_for` seconds: summoned under again meanwhile,
   it costs nothing more (beside a fresh copy, 0 requests).
+- the summoned post's author opted out: 0 requests (the request's first read of the store says so); under
+  someone else's reply, the root lookup alone (its author is asked about before the search).
+- a quote of the bot's own post (its reply, say): the one lookup that shows whose it is.
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 
