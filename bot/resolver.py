@@ -79,6 +79,7 @@ log = structlog.get_logger(__name__)
 
 JUST_POSTED = timedelta(minutes=2)  # a post this young may be missing from search (its last 30 s), clocks apart
 FRESH_FOR = 60.0  # seconds a stored thread is served without asking X for newer tweets
+MAX_ANSWERED_READS = 3  # readers' replies read alone on the way up from a summoned post, at most
 ARCHIVE_REFUSED_FOR = 3600.0  # seconds full-archive search is not asked for again after X refused the app it
 
 ResolutionOutcome = Literal["resolved", "cached", "no_thread", "not_found", "protected", "opted_out"]
@@ -408,20 +409,40 @@ class _Resolver:
         which `from:` search leaves out, says whether it answers a post of the thread. Read alone (+1 lookup, +1
         post): its parent, asked with it, would be a post of the thread read twice. Asked after the climb, which
         may have read the way up to the summoned post, and may have read this reply already."""
-        nodes = self.nodes(root_id)
-        went_on = self_replies(nodes, author_id)
+        for _ in range(MAX_ANSWERED_READS):
+            nodes = self.nodes(root_id)
+            went_on = self_replies(nodes, author_id)
+            # Another answer of theirs that they went on from may be a detour the summoned post sits under.
+            detour_likely = any(
+                n.author_id == author_id and n.parent_author_id not in (None, author_id) and went_on.get(i)
+                for i, n in nodes.items()
+            )
+            unread = self.answered_reply(nodes, author_id, target, went_on, detour_likely)
+            if unread is None:
+                return
+            self.fetched.lookup([unread], referenced=False)
+
+    def answered_reply(
+        self, nodes: dict[str, Node], author_id: str, target: str, went_on: dict[str, list[str]], any_detour: bool
+    ) -> str | None:
+        """The unread reply the author answered on the way up from the summoned post, when reading it may show
+        a detour: the author went on from that answer, or it is the summoned post itself and the author went on
+        from another such answer (the way up may pass it)."""
         mine = False
-        for tweet_id in ancestry(nodes, self.fetched.canon(target)):
+        summoned = self.fetched.canon(target)
+        answered = nodes[summoned].parent_id if summoned in nodes else None
+        for tweet_id in ancestry(nodes, summoned):
             node = nodes[tweet_id]
             if node.author_id != author_id:
-                if not mine:
-                    continue  # someone's reply summoned under (or above) the author's posts
-                return  # the way up leaves the author's posts before any such answer
+                if not mine or tweet_id == answered:
+                    continue  # someone's reply summoned under (or above) the author's posts, or the one it answers
+                return None  # the way up leaves the author's posts before any such answer
             mine = True
             answers_other = node.parent_author_id not in (None, author_id) and node.parent_id not in nodes
-            if answers_other and went_on.get(tweet_id) and node.parent_id:
-                self.fetched.lookup([node.parent_id], referenced=False)
-                return
+            worth = went_on.get(tweet_id) or (tweet_id == summoned and any_detour)
+            if answers_other and worth and node.parent_id and not self.fetched.known(node.parent_id):
+                return node.parent_id
+        return None
 
     def nodes(self, root_id: str) -> dict[str, Node]:
         """What is known of the conversation: the stored thread and every tweet of it read now, each post by
