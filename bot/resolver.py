@@ -41,6 +41,8 @@ posts the thread quotes are looked up together in one more request):
 - the summoned post's author opted out: 0 requests (the request's first read of the store says so); under
   someone else's reply, the root lookup alone (its author is asked about before the search).
 - a quote of the bot's own post (its reply, say): the one lookup that shows whose it is.
+- the summoned post the author's answer to someone's reply, below another answer of theirs they went on from:
+  +1 lookup per reply on the way up read alone (at most `MAX_ANSWERED_READS`), to find the detour it sits under.
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 
