@@ -147,6 +147,7 @@ class _Resolver:
         self.lone_reply: str | None = None  # the summoned post, found in no thread of its author's (`answering`)
         self.bot_id: str | None = None  # who the bot is on X: its mentions are no posts of a thread
         self.summons: dict[str, str | None] = {}  # the author's summons under the thread read, and their parents
+        self.asked: dict[str, bool] = {}  # asks_bot's answer per post read (a post's text never changes)
 
     def in_window(self, tweet_id: str) -> bool:
         return in_recent_window(tweet_id, self.now)
@@ -495,8 +496,10 @@ class _Resolver:
             return True
         if tweet.author_id is None or tweet.in_reply_to_user_id != tweet.author_id:
             return False
-        keywords = [*self.settings.keywords, *self.settings.delete_keywords]
-        return asks_bot(tweet, keywords, self.bot_id, self.settings.bot_handle)
+        if tweet.id not in self.asked:
+            keywords = [*self.settings.keywords, *self.settings.delete_keywords]
+            self.asked[tweet.id] = asks_bot(tweet, keywords, self.bot_id, self.settings.bot_handle)
+        return self.asked[tweet.id]
 
     def search_window_first(self, root_id: str, target: str) -> None:
         """A thread begun before recent search's window, summoned under a post inside it whose author the mention

@@ -85,11 +85,9 @@ def asks_bot(tweet: ApiTweet, keywords: Sequence[str], bot_id: str | None, bot_h
     ]
     if not any((bot_id and m.id == bot_id) or (handle and m.username.lower() == handle) for m in named):
         return False
-    text = mention_text(tweet)
-    if not matches(text, tuple(keywords)):
-        return False
-    rest = own_words(text)
+    rest, found = own_words(mention_text(tweet)), 0
     for keyword in keywords:
         if keyword.strip():
-            rest = _keyword_pattern(keyword).sub(" ", rest)
-    return len(_WORD.findall(rest)) <= SUMMON_WORDS
+            rest, count = _keyword_pattern(keyword).subn(" ", rest)
+            found += count
+    return found > 0 and len(_WORD.findall(rest)) <= SUMMON_WORDS

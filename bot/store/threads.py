@@ -10,11 +10,18 @@ from bot.errors import ThreadBusy
 from bot.models import Thread, ThreadSummary
 from bot.store.base import Lock, StoreBase
 
+
+def opt_out_member(user_id: str) -> str:
+    """How an author's numeric id is noted in the opt-out set, beside their handles."""
+    return f"id:{user_id}"
+
+
 # Store a thread and index it, unless its author opted out, by handle or by id (checked in the same step, so
 # an opt-out that lands while a thread is being resolved is never undone by the save).
 # A renamed author's thread leaves the index of their former handle (KEYS[8], when given).
 # KEYS: opt-outs, thread, fetched, tweet-root, summaries, latest, author's threads[, former handle's threads]
 # ARGV: author (lower case), root id, thread JSON, fetched time, summary JSON, score, author id, then every tweet id
+# (the id's member spelled as opt_out_member spells it)
 SAVE_THREAD = """
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 or redis.call('SISMEMBER', KEYS[1], 'id:' .. ARGV[7]) == 1 then
   return 0
@@ -54,7 +61,7 @@ class FirstRead:
         self._settle = self.lock.acquire_on(pipe) if self.lock is not None else None
         self.store._find_on(pipe, self.root_id, self.tweet_id)
         if self.author_id:
-            pipe.sismember(self.store.key("opt-out"), f"id:{self.author_id}")
+            pipe.sismember(self.store.key("opt-out"), opt_out_member(self.author_id))
 
     def received(self, answers: list[Any]) -> None:
         """The answers of the commands `queue` added, in order."""
@@ -256,7 +263,7 @@ class ThreadStore(StoreBase):
         ids = {user_id} if user_id else set()
         ids.update(t.author.id for root in roots if (t := self.get_thread(root)) is not None and t.author.id)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.sadd(self.key("opt-out"), handle, *(f"id:{i}" for i in ids))
+        pipe.sadd(self.key("opt-out"), handle, *(opt_out_member(i) for i in ids))
         if ids:
             pipe.hset(self.key("opt-out-ids"), handle, ",".join(sorted(ids)))
         pipe.execute()
@@ -273,15 +280,18 @@ class ThreadStore(StoreBase):
         ids = {i for i in noted.get(handle, "").split(",") if i} | ({user_id} if user_id else set())
         handles = {handle} | {h for h, joined in noted.items() if ids & set(joined.split(","))}
         pipe = self.redis.pipeline(transaction=True)
-        pipe.srem(self.key("opt-out"), *handles, *(f"id:{i}" for i in ids))
+        pipe.srem(self.key("opt-out"), *handles, *(opt_out_member(i) for i in ids))
         pipe.hdel(self.key("opt-out-ids"), *handles)
         pipe.execute()
 
     def is_opted_out(self, username: str, user_id: str | None = None) -> bool:
+        """Whether the author opted out, by handle or (when given) by numeric id; at least one is needed."""
+        members = [m for m in (username.lower(), opt_out_member(user_id) if user_id else "") if m]
+        if not members:
+            return False
         pipe = self.redis.pipeline(transaction=False)
-        pipe.sismember(self.key("opt-out"), username.lower())
-        if user_id:
-            pipe.sismember(self.key("opt-out"), f"id:{user_id}")
+        for member in members:  # (SMISMEMBER would need Redis 6.2)
+            pipe.sismember(self.key("opt-out"), member)
         return any(pipe.execute())
 
     def was_removed(self, root_id: str) -> bool:
