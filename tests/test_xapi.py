@@ -197,6 +197,23 @@ def test_a_429_is_waited_out_by_what_it_says() -> None:
     assert ("window", datetime.fromtimestamp(reset, UTC)) == _too_many("POST /2/tweets", answer_429(both))
 
 
+def test_a_spent_24_hour_post_cap_waits_for_its_own_reset(sandbox: SandboxServer, settings: Settings) -> None:
+    """The sandbox's 429 for the 24-hour post cap (its 15-minute window not spent) waits for the cap's reset,
+    hours away, not the window's (within 15 minutes): asking again every 15 minutes would only be refused."""
+    world = sandbox.world
+    world.set_daily_post_limit(user=1)
+    world.add_user("alice")
+    first = world.add_tweet("alice", "@unrollbot unroll")
+    second = world.add_tweet("alice", "@unrollbot unroll please")
+    XApi(settings).post("one", first.id)
+
+    with pytest.raises(RateLimited) as info:
+        XApi(settings).post("two", second.id)  # a process that has not seen the first answer's headers
+
+    assert "daily" == info.value.reason
+    assert info.value.reset_at > datetime.now(UTC) + timedelta(hours=23)
+
+
 def test_a_429_without_a_reset_is_not_asked_again_at_once(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
