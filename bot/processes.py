@@ -205,7 +205,7 @@ def run_for_cron(bot: Bot) -> CronRun:
         if not foreign(exc):
             raise
         # A cached identity skipped GET /2/users/me: the poll is where a wrong X_API_BASE_URL shows. Nothing is
-        # drained with it: every read would answer 404 too, and the resolver takes a 404 for a deleted thread.
+        # drained with it: every read would answer 404 too (each request left waiting for the URL to be mended).
         raise ConfigError(f"{not_the_x_api(bot.settings, exc)}; {BASE_URL_FIX}") from exc
     finished = drain(bot, consumer_name())
     return CronRun(finished, bot.store.queue_depth(), failed, len(bot.store.mention_gaps()))

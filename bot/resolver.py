@@ -67,7 +67,7 @@ from bot.assembly import (
     reachable,
     self_replies,
 )
-from bot.errors import NotAllowed, NotFound, ThreadNotFound
+from bot.errors import NotAllowed, ThreadNotFound
 from bot.models import Author, Thread, UnrollRequest, utcnow
 from bot.reads import Reads
 from bot.store import FirstRead, Lock, Store
@@ -704,8 +704,6 @@ def resolve(
                 else "not_found"
             )
             resolution = Resolution(outcome, reason=exc.reason, detail=str(exc))
-        except NotFound as exc:
-            resolution = Resolution("not_found", reason="deleted", detail=str(exc))
     resolution.usage = usage
     resolution.lone_reply = resolver.lone_reply
     thread = resolution.thread

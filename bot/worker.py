@@ -19,13 +19,22 @@ import redis
 import structlog
 
 from bot import metrics, renderer, spending
-from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLimited, ShuttingDown, ThreadBusy
+from bot.errors import (
+    ApiError,
+    ApiUnavailable,
+    AuthFailed,
+    NotAllowed,
+    NotFound,
+    RateLimited,
+    ShuttingDown,
+    ThreadBusy,
+)
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest, utcnow
 from bot.reads import Reads
 from bot.replier import POST, compose, post_once
 from bot.replytext import template_for
 from bot.resolver import FRESH_FOR, Resolution, first_lookup, resolve
-from bot.runtime import Bot
+from bot.runtime import BASE_URL_FIX, Bot, foreign, not_the_x_api
 from bot.store import Attempt, FirstRead, Lock, Store, keep_alive
 from bot.xapi import Usage
 
@@ -36,6 +45,7 @@ BACKOFF_CAP = 8.0
 QUICK_RETRIES = 3  # in-process retries of a transient failure before the request is left for later
 SHORT_WAIT = 10.0  # a rate limit that resets sooner than this is waited out in place
 THREAD_BUSY_WAIT = 2.0  # seconds a request whose thread another worker is still reading is left before a retry
+FOREIGN_WAIT = 60.0  # seconds a request is left while X_API_BASE_URL answers what X never does (a 404…)
 
 
 def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
@@ -194,12 +204,8 @@ def _tries(
                 time.sleep(max(wait, 0) + random.uniform(0, 0.5))
                 continue
             return Deferred(exc.reset_at)  # stays pending until the reset; not a failure of the request
-        except ShuttingDown as exc:
-            log.info("request_left_at_shutdown", why=str(exc))
-            return Deferred(utcnow())  # another worker may claim it at once
-        except ThreadBusy as exc:  # its thread is being read by another worker: take it up once that is stored
-            log.info("request_waits_for_thread", why=str(exc))
-            return Deferred(utcnow() + timedelta(seconds=THREAD_BUSY_WAIT))
+        except (ShuttingDown, ThreadBusy) as exc:
+            return _left_aside(bot, exc)
         except AuthFailed as exc:
             log.error("credentials_rejected", endpoint=exc.endpoint, fix=exc.fix)
             raise
@@ -212,6 +218,8 @@ def _tries(
         except (redis.ConnectionError, redis.TimeoutError):
             raise  # Redis is away: not this request's failure; the worker loop waits for it
         except Exception as exc:  # a bug or malformed data must not kill the worker
+            if isinstance(exc, ApiError) and foreign(exc):
+                return _left_aside(bot, exc)
             last_error = f"{type(exc).__name__}: {exc}"
             log.exception("request_failed", error=last_error)
             break
@@ -224,6 +232,22 @@ def _tries(
         return handled, None
     log.warning("request_left_for_retry", attempts=failures, error=last_error)
     return None
+
+
+def _left_aside(bot: Bot, exc: Exception) -> Deferred:
+    """A request left pending, no try of its spent: the process stops (another worker may claim it at once), its
+    thread is being read by another worker (taken up once that is stored), or X_API_BASE_URL answers what X
+    never does (X answers a post that is gone with a 200 and `errors`, never a 404: a long-running worker with
+    a cached identity finds a wrong URL here; the request waits for it to be mended, not dead-lettered)."""
+    if isinstance(exc, ShuttingDown):
+        log.info("request_left_at_shutdown", why=str(exc))
+        return Deferred(utcnow())
+    if isinstance(exc, ThreadBusy):
+        log.info("request_waits_for_thread", why=str(exc))
+        return Deferred(utcnow() + timedelta(seconds=THREAD_BUSY_WAIT))
+    assert isinstance(exc, ApiError)
+    log.error("x_api_base_url_wrong", error=not_the_x_api(bot.settings, exc), fix=BASE_URL_FIX)
+    return Deferred(utcnow() + timedelta(seconds=FOREIGN_WAIT))
 
 
 def finish(bot: Bot, entry_id: str | None, handled: HandledRequest, *, release: Lock | None = None) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from structlog.testing import capture_logs
 
+from bot import worker
 from bot.errors import AuthFailed
 from bot.models import UnrollRequest
 from bot.poller import poll_once
@@ -175,6 +177,28 @@ def test_wrong_credentials_stop_the_worker(sandbox: SandboxServer, settings: Set
     with pytest.raises(AuthFailed):
         work_once(bot, "w1")
     assert 1 == store.pending_count()
+
+
+def test_a_worker_whose_api_answers_404_leaves_requests_waiting_and_names_x_api_base_url(
+    sandbox: SandboxServer, settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-running worker (its identity known) whose X_API_BASE_URL answers 404 where X never does: each
+    request stays on the stream with no try spent, and the worker says at error what to fix; it is not taken
+    for a deleted thread. Once the URL is mended, it is answered."""
+    monkeypatch.setattr(worker, "FOREIGN_WAIT", 0.0)  # claimable again at once, not a minute later
+    thread = post_thread(sandbox.world, 3)
+    mention = summon(sandbox.world, thread[-1])
+    poll_once(make_bot(settings, store))
+    wrong = make_bot(settings, store, x_api_base_url=f"{sandbox.url}/prefix")
+
+    with capture_logs() as events:
+        work_once(wrong, "w1")
+
+    said = [(e["event"], e["log_level"]) for e in events if e["log_level"] in ("warning", "error")]
+    assert [("x_api_base_url_wrong", "error")] == said
+    assert (None, 1, 0) == (store.handled_one(mention), store.pending_count(), store.failures(mention))
+    drain(make_bot(settings, store), "w2")
+    assert ("replied", 1) == (getattr(store.handled_one(mention), "outcome", None), len(replies_to(sandbox, mention)))
 
 
 def test_requests_wait_on_the_stream_once_the_daily_budget_is_spent(
