@@ -70,6 +70,16 @@ def detours(
     return found
 
 
+def detour_likely(nodes: Mapping[str, Node], author_id: str) -> bool:
+    """Whether the author went on (a self-reply) from an answer of theirs to someone else: a detour (`detours`)
+    a post down the conversation may sit under."""
+    went_on = self_replies(nodes, author_id)
+    return any(
+        n.author_id == author_id and n.parent_author_id not in (None, author_id) and went_on.get(i)
+        for i, n in nodes.items()
+    )
+
+
 def ancestry(nodes: Mapping[str, Node], tweet_id: str | None) -> Iterator[str]:
     """The tweet and its known ancestors, nearest first, up to the first one not known."""
     seen: set[str] = set()

@@ -62,6 +62,7 @@ from bot.assembly import (
     assemble,
     branched,
     broken_self_replies,
+    detour_likely,
     missing_link,
     other_branches,
     reachable,
@@ -222,7 +223,11 @@ class _Resolver:
         full_archive = not self.in_window(last) and self.settings.full_archive
         self.search(root_id, stored.author, full_archive=full_archive, since_id=since)
         nodes = self.nodes(root_id)
-        follow = branched(nodes, author_id) or self.target_unseen(nodes, author_id, target)
+        follow = (
+            branched(nodes, author_id)
+            or self.target_unseen(nodes, author_id, target)
+            or self.under_someones_reply(nodes, author_id, target)
+        )
         # A newer post whose parent is not stored may answer another branch's post, not a deleted one: read it.
         self.climb(root_id, author_id, target, follow_target=follow, connect=True)
         self.read_answered_reply(root_id, author_id, target)
@@ -275,7 +280,12 @@ class _Resolver:
         if self.window_searched != user.id:  # (searched already when the summoned post said whose it is)
             self.search(root_id, author_of(user), full_archive=full_archive, since_id=since)
         nodes = self.nodes(root_id)
-        follow = not complete or branched(nodes, user.id) or self.target_unseen(nodes, user.id, target)
+        follow = (
+            not complete
+            or branched(nodes, user.id)
+            or self.target_unseen(nodes, user.id, target)
+            or self.under_someones_reply(nodes, user.id, target)
+        )
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
         self.read_answered_reply(root_id, user.id, target)
         self.fetched.quoted()
@@ -407,6 +417,13 @@ class _Resolver:
             return by_author
         return by_author or snowflake_time(target) > self.now - JUST_POSTED
 
+    def under_someones_reply(self, nodes: dict[str, Node], author_id: str, target: str) -> bool:
+        """Whether to climb from the summoned post: it is someone else's reply, and the author went on from an
+        answer of theirs to someone (`assembly.detours`): the summoned post may sit under that answer, among its
+        readers' replies, which only the way up tells (each of them read alone, `ask_alone`)."""
+        node = nodes.get(self.fetched.canon(target))
+        return node is not None and node.author_id != author_id and detour_likely(nodes, author_id)
+
     def read_answered_reply(self, root_id: str, author_id: str, target: str) -> None:
         """The summoned post continues the author's answer to someone's reply (`assembly.detours`): that reply,
         which `from:` search leaves out, says whether it answers a post of the thread. Read alone (+1 lookup, +1
@@ -416,11 +433,7 @@ class _Resolver:
             nodes = self.nodes(root_id)
             went_on = self_replies(nodes, author_id)
             # Another answer of theirs that they went on from may be a detour the summoned post sits under.
-            detour_likely = any(
-                n.author_id == author_id and n.parent_author_id not in (None, author_id) and went_on.get(i)
-                for i, n in nodes.items()
-            )
-            unread = self.answered_reply(nodes, author_id, target, went_on, detour_likely)
+            unread = self.answered_reply(nodes, author_id, target, went_on, detour_likely(nodes, author_id))
             if unread is None:
                 return
             self.fetched.lookup([unread], referenced=False)
