@@ -444,16 +444,13 @@ class _Resolver:
         """The unread reply the author answered on the way up from the summoned post, when reading it may show
         a detour: the author went on from that answer, or it is the summoned post itself and the author went on
         from another such answer (the way up may pass it)."""
-        mine = False
         summoned = self.fetched.canon(target)
-        answered = nodes[summoned].parent_id if summoned in nodes else None
         for tweet_id in ancestry(nodes, summoned):
             node = nodes[tweet_id]
             if node.author_id != author_id:
-                if not mine or tweet_id == answered:
-                    continue  # someone's reply summoned under (or above) the author's posts, or the one it answers
-                return None  # the way up leaves the author's posts before any such answer
-            mine = True
+                # Someone's reply summoned under (or above) the author's posts, or one an answer of theirs on the
+                # way answers (read before): an answer above it may be a detour too (answers within answers).
+                continue
             answers_other = node.parent_author_id not in (None, author_id) and node.parent_id not in nodes
             worth = went_on.get(tweet_id) or (tweet_id == summoned and any_detour)
             if answers_other and worth and node.parent_id and not self.fetched.known(node.parent_id):

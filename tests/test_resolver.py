@@ -1144,6 +1144,24 @@ _UNDER_A_DETOURS_REPLIES = Conversation(
 )
 
 
+# The summoned post continues the author's answer to a reader's reply under another answer of theirs they went
+# on from (answers within answers): both readers' replies are read, the way up passing the first one.
+_ANSWERS_WITHIN_ANSWERS = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "2", "1000"),
+        ("1003", "1", "1001"),
+        ("1010", "2", "1003"),
+        ("1011", "1", "1003"),
+        ("1012", "1", "1000"),
+        ("1015", "1", "1010"),
+        ("1019", "1", "1015"),
+    ),
+    deleted=frozenset(),
+    target="1019",
+)
+
+
 # A fixed set of examples (derandomize): a random one that fails would fail CI at random. Known to fail outside
 # it: a deleted first self-reply with readers' answers under it (the note on issue 8 says which).
 @hypothesis_settings(
@@ -1156,6 +1174,7 @@ _UNDER_A_DETOURS_REPLIES = Conversation(
 @given(conversation=conversations(), archive=st.booleans())
 @example(conversation=_DETOUR_UNDER_AN_ANSWER, archive=False)
 @example(conversation=_UNDER_A_DETOURS_REPLIES, archive=False)
+@example(conversation=_ANSWERS_WITHIN_ANSWERS, archive=False)
 def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     sandbox: SandboxServer, api: XApi, store: Store, settings: Settings, conversation: Conversation, archive: bool
 ) -> None:
@@ -1253,13 +1272,9 @@ def answered_reply_read(conversation: Conversation, other: str | None, climbed: 
         answers = [i for i in read if authors[i] == "1" and (up := parents[i]) is not None and authors[up] != "1"]
         detour_likely = any(i in went_on for i in answers)
         unread = None
-        mine = False
         for tweet_id in ancestry(read, target):
             if authors[tweet_id] != "1":
-                if not mine or tweet_id == parents[target]:
-                    continue
-                break
-            mine = True
+                continue
             reply = parents[tweet_id]
             worth = tweet_id in went_on or (tweet_id == target and detour_likely)
             if reply is not None and authors[reply] != "1" and reply not in read and worth and reply not in asked:
