@@ -42,8 +42,14 @@ OUTCOME_TEXT = {
     "protected": "This post is from a protected account, so it can’t be unrolled.",
     "not_allowed": "This thread can’t be unrolled: its author opted out, or X does not allow it.",
     "dead_letter": "Something went wrong while unrolling this thread. Please try again later.",
+    "opted_out": "The author of this thread asked for their threads not to be unrolled here.",
+    "over_budget": "The bot has used up today’s budget for reading X. Please try again tomorrow.",
+    "rate_limited": "Too many threads were asked for just now. Please try again later.",
+    "removed": "This thread was removed at its author’s request.",
     "ignored": "This request was not taken up.",
 }
+# Any other outcome of a finished request without a stored thread to show (none is known today).
+OUTCOME_OTHER = "This thread can’t be unrolled here."
 
 
 def parse_tweet_id(text: str) -> str | None:
@@ -91,9 +97,9 @@ class Forms:
             error = "Paste the link of a post on X (https://x.com/name/status/1234…) or its number."
             body = render("home.html", site, latest=self.web.latest(), error=error, value=(text or "")[:300])
             return Response(body, status_code=400, media_type="text/html; charset=utf-8")
-        root = self.store.root_of(tweet_id)
-        if root:
-            return RedirectResponse(site.thread_path(root) + "#" + anchor_of(tweet_id), status_code=303)
+        found = self.stored_page(tweet_id)
+        if found is not None:
+            return RedirectResponse(site.thread_path(found[0]) + found[1], status_code=303)
         if not allow(self.store, f"web-unroll:{client}", UNROLLS_PER_CLIENT, 60):
             log.info("web_unroll_throttled", client=client, tweet_id=tweet_id)
             return self.web.message(
@@ -122,17 +128,17 @@ class Forms:
         site = self.web.site()
         if not _TWEET_ID.fullmatch(tweet_id):
             return self.web.not_found(site)
-        root = self.store.root_of(tweet_id)
-        if root:
-            return RedirectResponse(site.thread_path(root) + "#" + anchor_of(tweet_id), status_code=303)
+        found = self.stored_page(tweet_id)
+        if found is not None:
+            return RedirectResponse(site.thread_path(found[0]) + found[1], status_code=303)
         handled = self.store.handled_one(f"web-{tweet_id}")
         since = request.query_params.get("since", "")
         fresh = handled is not None and (not since.isdigit() or handled.handled_at.timestamp() >= int(since))
-        if handled is not None and fresh and handled.outcome in OUTCOME_TEXT:
+        if handled is not None and fresh:  # finished, with no thread stored to show
             return self.web.message(
                 200,
                 "This thread can’t be unrolled",
-                OUTCOME_TEXT[handled.outcome],
+                OUTCOME_TEXT.get(handled.outcome.partition(":")[0], OUTCOME_OTHER),
                 next_href=site.path("/"),
                 next_text="Unroll another thread",
                 site=site,
@@ -145,6 +151,18 @@ class Forms:
             refresh=PENDING_RELOAD,
             site=site,
         )
+
+    def stored_page(self, tweet_id: str) -> tuple[str, str] | None:
+        """The stored thread a pasted post leads to, and the anchor to its place there: the thread it is part
+        of, else the one an earlier request for it unrolled (a reader's reply in the thread, say: no post of it,
+        so no anchor). Pasting it again then reads nothing on X."""
+        root = self.store.root_of(tweet_id)
+        if root:
+            return root, "#" + anchor_of(tweet_id)
+        handled = self.store.handled_one(f"web-{tweet_id}")
+        if handled is not None and handled.root_id and self.store.root_of(handled.root_id):
+            return handled.root_id, ""
+        return None
 
     def refresh(self, request: Request) -> Response:
         """POST /thread/<id>/refresh: ask the worker for posts newer than the stored thread's last one."""

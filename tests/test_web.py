@@ -389,6 +389,41 @@ def test_pending_page_tells_why_a_thread_cannot_be_unrolled(web_client: TestClie
     )
 
 
+def test_pending_page_leads_to_the_thread_a_pasted_readers_reply_unrolled(
+    web_client: TestClient, stored: Store
+) -> None:
+    """A reader's reply in a thread is no post of the stored thread: the request's record says which thread it
+    unrolled, so the waiting ends there, and pasting it again goes there without a new request."""
+    stored.record(HandledRequest(mention_id="web-1999", outcome="unrolled", root_id="1000"))
+    waiting = web_client.get("/pending/1999?since=1")
+    again = web_client.post("/unroll", data={"post": "1999"})
+    assert (303, "/thread/1000", 303, "/thread/1000", []) == (
+        waiting.status_code,
+        waiting.headers["location"],
+        again.status_code,
+        again.headers["location"],
+        requests_on_stream(stored),
+    )
+
+
+@pytest.mark.parametrize(
+    ("outcome", "says"),
+    [
+        ("opted_out", "asked for their threads not to be unrolled"),
+        ("over_budget", "budget"),
+        ("ignored:blocked", "not taken up"),
+        ("unrolled", "can’t be unrolled here"),  # finished, yet no thread stored: never waits forever
+    ],
+)
+def test_pending_page_ends_for_every_outcome(
+    web_client: TestClient, pages_store: Store, outcome: str, says: str
+) -> None:
+    """Whatever the worker recorded for the request, the waiting page stops reloading and says why."""
+    pages_store.record(HandledRequest(mention_id="web-779", outcome=outcome))
+    response = web_client.get("/pending/779?since=1")
+    assert (200, True, False) == (response.status_code, says in response.text, "http-equiv" in response.text)
+
+
 def test_pending_page_ignores_an_outcome_older_than_the_request(web_client: TestClient, pages_store: Store) -> None:
     """An earlier failed attempt does not end the waiting for a new one."""
     pages_store.record(
