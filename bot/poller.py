@@ -10,6 +10,7 @@ cursor moves past them.
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -240,19 +241,24 @@ def to_request(tweet: ApiTweet, page: TweetsPage, action: str = "unroll") -> Unr
     )
 
 
-def edit_of_seen(tweet: ApiTweet, cursor: str | None) -> bool:
-    """Whether this mention is an edit of one an earlier poll read already (X gives an edit a new id, newer
-    than the cursor): the first version was the summon, answered or not; one reply per summon."""
+def earlier_seen(tweet: ApiTweet, cursor: str | None) -> list[str]:
+    """The earlier versions of this mention that an earlier poll read already (X gives an edit a new id, newer
+    than the cursor)."""
     if cursor is None:
-        return False
-    return any(int(earlier) <= int(cursor) for earlier in tweet.edit_history_tweet_ids if earlier != tweet.id)
+        return []
+    return [e for e in tweet.edit_history_tweet_ids if e != tweet.id and int(e) <= int(cursor)]
 
 
-def why_ignored(bot: Bot, tweet: ApiTweet, page: TweetsPage, cursor: str | None = None) -> str | None:
-    """Why a mention is not a request (None when it is one); `cursor`: the newest mention earlier polls read."""
+def why_ignored(
+    bot: Bot, tweet: ApiTweet, page: TweetsPage, cursor: str | None = None, summons: Container[str] = ()
+) -> str | None:
+    """Why a mention is not a request (None when it is one); `cursor`: the newest mention earlier polls read;
+    `summons`: which of its earlier versions were requests (`Store.summoned`)."""
     if tweet.author_id == bot.user_id:
         return "own_tweet"
-    if edit_of_seen(tweet, cursor):
+    if any(earlier in summons for earlier in earlier_seen(tweet, cursor)):
+        # The first version was the summon, answered or not: one reply per summon. An edit that makes a
+        # request of a mention that was none ("unrol" mended) is one.
         return "edited_mention"
     if tweet.referenced("retweeted"):
         return "retweet"
@@ -308,8 +314,10 @@ def _poll(bot: Bot, lock: Lock, cursor: str | None, gaps: list[tuple[str, str]] 
     result = PollResult(seen=len(tweets), cursor=cursor)
     requests: list[UnrollRequest] = []
     ignored: list[tuple[UnrollRequest, str]] = []
+    edited = [earlier for tweet, _ in tweets for earlier in earlier_seen(tweet, cursor)]
+    summons = store.summoned(edited) if edited else set()
     for tweet, page in sorted(tweets, key=lambda tp: int(tp[0].id)):  # oldest first: answered in order
-        reason = why_ignored(bot, tweet, page, cursor)
+        reason = why_ignored(bot, tweet, page, cursor, summons)
         if reason is None:
             requests.append(to_request(tweet, page, action_of(bot, mention_text(tweet)) or "unroll"))
         else:

@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 from bot import poller, spending
 from bot.apimodels import ApiTweet, ReferencedTweet, TweetsPage
 from bot.cli import never_queued
-from bot.poller import beyond_reach, edit_of_seen, poll_once, why_ignored
+from bot.poller import beyond_reach, earlier_seen, poll_once, why_ignored
 from bot.processes import due, poll_interval
 from bot.sandbox import SandboxServer
 from bot.spending import spent_today
@@ -181,17 +181,17 @@ def test_delete_keyword_queues_a_delete_request_unless_unroll_is_asked_too(
     assert {delete: "delete", both: "unroll"} == {r.mention_id: r.action for r in store.peek()}
 
 
-def test_an_edit_of_a_mention_read_by_an_earlier_poll_is_not_a_second_summon() -> None:
-    """X gives an edit a new id, newer than the cursor: one reply per summon, so an edit of a mention an
-    earlier poll read is not asked again; a mention edited before any poll read it is a summon like any."""
+def test_the_earlier_versions_an_earlier_poll_read_are_those_up_to_the_cursor() -> None:
+    """X gives an edit a new id, newer than the cursor: its earlier versions up to the cursor were read by an
+    earlier poll; a mention edited before any poll read it has none."""
     cursor = "1000"
     edited_after = ApiTweet(id="1500", text="@bot unroll", edit_history_tweet_ids=["900", "1500"])
     edited_before = ApiTweet(id="1500", text="@bot unroll", edit_history_tweet_ids=["1200", "1500"])
     never_edited = ApiTweet(id="1500", text="@bot unroll", edit_history_tweet_ids=["1500"])
-    assert edit_of_seen(edited_after, cursor)
-    assert not edit_of_seen(edited_before, cursor)
-    assert not edit_of_seen(never_edited, cursor)
-    assert not edit_of_seen(edited_after, None)  # the first poll: nothing was read before
+    assert ["900"] == earlier_seen(edited_after, cursor)
+    assert [] == earlier_seen(edited_before, cursor)
+    assert [] == earlier_seen(never_edited, cursor)
+    assert [] == earlier_seen(edited_after, None)  # the first poll: nothing was read before
 
 
 def test_a_quote_summon_edited_after_a_poll_read_it_is_asked_once(
@@ -214,6 +214,27 @@ def test_a_quote_summon_edited_after_a_poll_read_it_is_asked_once(
 
     assert [fixed] == result.queued
     assert "edited_mention" == result.ignored[edit]
+
+
+def test_a_mention_edited_into_a_request_after_a_poll_read_it_is_one(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """ "@bot unrol", read by a poll (no request), then mended to "unroll": the first version asked for nothing,
+    so the edit is the summon; an edit of that one is not a second."""
+    world = sandbox.world
+    thread = post_thread(world, 3)
+    world.add_user(READER)
+    typo = world.add_tweet(READER, "@unrollbot unrol", quote_of=thread[-1]).id
+    bot = make_bot(settings, store)
+    read = poll_once(bot)
+    assert ([], "no_keyword") == (read.queued, read.ignored[typo])
+
+    fixed = world.edit_tweet(typo, "@unrollbot unroll").id
+    mended = poll_once(bot)
+    again = world.edit_tweet(fixed, "@unrollbot unroll, thanks").id
+    repeated = poll_once(bot)
+
+    assert ([fixed], [], "edited_mention") == (mended.queued, repeated.queued, repeated.ignored.get(again))
 
 
 def test_an_empty_page_that_goes_on_is_not_the_end_of_the_mentions(

@@ -31,6 +31,9 @@ def _gap_member(gap: tuple[str, str]) -> str:
 # a request queued twice is answered once). KEYS: the stream, the cursor, then each request's requester key.
 # ARGV: limit (0: none), the requester key's ttl, the new cursor ('' to leave it), then each request's
 # mention id and JSON. Returns the mention ids refused.
+# Seconds a poll's requests are remembered by mention id: X lets a post be edited for 30 minutes, and an edit
+# of a summon (a new id) is no second summon (`Store.summoned`).
+SUMMONS_KEPT = 6 * 3600
 QUEUE_LIMITED = """
 local limit, ttl, refused = tonumber(ARGV[1]), ARGV[2], {}
 for i = 3, #KEYS do
@@ -148,6 +151,10 @@ class StreamStore(StoreBase):
             args += [request.mention_id, request.model_dump_json()]
         pipe = self.redis.pipeline(transaction=True)
         pipe.eval(QUEUE_LIMITED, len(keys), *keys, *args)
+        if requests:  # (refused ones too: a summon all the same, which an edit must not repeat)
+            now = polled_at.timestamp()
+            pipe.zadd(self.key("summons"), {r.mention_id: now for r in requests})
+            pipe.zremrangebyscore(self.key("summons"), "-inf", now - SUMMONS_KEPT)
         pipe.set(self.key("last-poll"), polled_at.isoformat())
         if gaps_searched:
             pipe.srem(self.key("mention-gaps"), *map(_gap_member, gaps_searched))
@@ -156,6 +163,16 @@ class StreamStore(StoreBase):
         if release is not None:
             release.release_on(pipe)
         return [str(mention) for mention in self._execute_with_held(pipe)[0]]
+
+    def summoned(self, mention_ids: Sequence[str]) -> set[str]:
+        """Which of these mentions were requests: taken by a poll within `SUMMONS_KEPT`, or with a record of
+        their handling (answered, or ignored for a reason other than naming no keyword)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for mention in mention_ids:
+            pipe.zscore(self.key("summons"), mention)
+            pipe.hexists(self.key("handled", "records"), mention)
+        found = pipe.execute()
+        return {m for i, m in enumerate(mention_ids) if found[2 * i] is not None or found[2 * i + 1]}
 
     def take(
         self, consumer: str, min_idle_ms: int, count: int = 10, block_ms: int | None = None
