@@ -42,7 +42,7 @@ def anchor_of(tweet_id: str) -> str:
     return "t-" + re.sub(r"[^0-9A-Za-z_-]", "", tweet_id)
 
 
-GAP_NOTE = "A post of the thread was here: deleted, or no longer visible."
+GAP_NOTE = "One or more posts of the thread were here: deleted, or out of reach."
 BRANCH_NOTE = "The author also went on from this post in another branch, not on this page"
 
 

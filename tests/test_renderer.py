@@ -696,14 +696,14 @@ def test_the_authors_answer_to_a_reader_inside_the_thread_says_whom_it_answers()
     html = renderer.render_html(thread, site=SITE)
     text, markdown = renderer.render_txt(thread, site=SITE), renderer.render_md(thread, site=SITE)
 
-    assert "A post of the thread was here" not in html + text + markdown
+    assert "posts of the thread were here" not in html + text + markdown
     replying = 'Replying to <a href="https://x.com/bob">@bob</a>'
     assert 1 == html.count(replying)
     assert html.index('id="t-1002"') < html.index(replying) < html.index('id="t-1003"')
     assert 1 == text.count("(Replying to @bob)") and 1 == markdown.count("*Replying to [@bob](https://x.com/bob)*")
     thread.tweets[2].answers = ""  # not known whose: no line, still no gap
     unknown = renderer.render_html(thread, site=SITE)
-    assert "Replying to" not in unknown and "A post of the thread was here" not in unknown
+    assert "Replying to" not in unknown and "posts of the thread were here" not in unknown
 
 
 def test_a_branch_the_thread_does_not_follow_is_pointed_to_under_the_post_it_answers() -> None:
@@ -730,7 +730,7 @@ def test_a_deleted_post_between_two_shown_is_marked_where_it_was() -> None:
     html = renderer.render_html(thread, site=SITE)
     whole = renderer.render_html(build_thread(4), site=SITE)
 
-    note = "A post of the thread was here: deleted, or no longer visible."
+    note = "One or more posts of the thread were here: deleted, or out of reach."
     assert 1 == html.count(note)
     assert html.index('id="t-1001"') < html.index(note) < html.index('id="t-1002"')
     assert note not in whole
