@@ -4,7 +4,7 @@ The cursor (newest mention id handled) lives in Redis and moves in the same tran
 requests on the stream, so a crash never skips a mention nor queues one twice. Only one poller polls
 at a time: a Redis lock with expiry, renewed while a long poll pages through mentions. Mentions the
 timeline no longer reaches (it lists only the latest 800) are looked for in recent search before the
-cursor moves past them.
+cursor moves past them: those since the cursor, or at the very first poll those since the look-back's start.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from bot.apimodels import ApiTweet, TweetsPage
 from bot.errors import ApiError, ApiUnavailable, RateLimited
 from bot.models import HandledRequest, UnrollRequest
 from bot.runtime import Bot
-from bot.store import Lock, keep_alive
+from bot.store import Lock, MentionGap, keep_alive
 from bot.trigger import matches, mention_text
 from bot.tweettext import snowflake_at, snowflake_time
-from bot.window import RECENT_WINDOW, WINDOW_MARGIN, in_recent_window
+from bot.window import RECENT_WINDOW, WINDOW_MARGIN
 
 log = structlog.get_logger(__name__)
 
@@ -52,14 +52,14 @@ class PollResult:
     cursor: str | None = None
 
 
-def fetch_mentions(bot: Bot, cursor: str | None) -> tuple[list[TweetsPage], bool]:
-    """Every page of mentions newer than the cursor (or within the look-back on first start).
+def fetch_mentions(bot: Bot, since: str | datetime) -> tuple[list[TweetsPage], bool]:
+    """Every page of mentions newer than `since`: the cursor, or on first start the look-back's start (a time).
 
     Returns the pages and whether the endpoint's reach (latest 800) was exhausted with more still unread.
     """
     pages: list[TweetsPage] = []
     token: str | None = None
-    start = None if cursor else datetime.now(UTC) - timedelta(seconds=bot.settings.lookback)
+    cursor, start = (since, None) if isinstance(since, str) else (None, since)
     while True:
         page = bot.api.mentions(
             bot.user_id, since_id=cursor, start_time=start, pagination_token=token, max_results=PAGE_SIZE
@@ -74,29 +74,40 @@ def fetch_mentions(bot: Bot, cursor: str | None) -> tuple[list[TweetsPage], bool
             return pages, True
 
 
-def beyond_reach(cursor: str | None, tweets: list[ApiTweet], exhausted: bool) -> str | None:
-    """The oldest mention a poll read when mentions between the cursor and it may be out of the timeline's reach
-    (None when the poll read everything newer than the cursor).
+def since_time(since: str | datetime) -> datetime:
+    """When a gap's lower end stands: the cursor's time, read from its snowflake id, or the look-back's start."""
+    return snowflake_time(since) if isinstance(since, str) else since
 
-    X lists only the latest 800 mentions whatever since_id says, and then just stops paging: a poll that read
-    that many (or gave up with more unread) without getting down to the cursor cannot tell whether mentions
-    between the two exist. Ids are snowflakes: they compare as integers."""
-    if cursor is None or not tweets:
+
+def above(since: str | datetime) -> int:
+    """The id every mention newer than a gap's lower end is greater than: the cursor (exclusive), or the last id
+    before the look-back's start (inclusive). Ids are snowflakes: they compare as integers, and tell their time."""
+    return int(since) if isinstance(since, str) else int(snowflake_at(since)) - 1
+
+
+def beyond_reach(since: str | datetime, tweets: list[ApiTweet], exhausted: bool) -> str | None:
+    """The oldest mention a poll read when mentions between `since` (the cursor, or at the first poll the
+    look-back's start) and it may be out of the timeline's reach (None when the poll read everything since).
+
+    X lists only the latest 800 mentions whatever since_id or start_time says, and then just stops paging: a
+    poll that read that many (or gave up with more unread) without getting down to `since` cannot tell whether
+    mentions between the two exist."""
+    if not tweets:
         return None
     oldest = min((t.id for t in tweets), key=int)
-    if int(oldest) <= int(cursor) or not (exhausted or len(tweets) >= MENTIONS_REACH):
+    if int(oldest) <= above(since) or not (exhausted or len(tweets) >= MENTIONS_REACH):
         return None
     return oldest
 
 
 @dataclass
 class Recovery:
-    """Recent search for the mentions between the cursor and the oldest one the timeline gave (both exclusive)."""
+    """Recent search for the mentions between a gap's lower end (`MentionGap`: the cursor, or at the first poll the
+    look-back's start) and the oldest one the timeline gave."""
 
-    cursor: str
+    since: str | datetime
     oldest: str
     pages: list[TweetsPage] = field(default_factory=list)
-    start: datetime | None = None  # the window's start, searched from when the cursor is older than the window
     lost: str = ""  # why mentions may still be missing; "" when search found them all
     lost_before: datetime | None = None  # set when all that is missing is older than this
     retry: bool = False  # what is missing may still be found: a later poll searches again (`kept`)
@@ -104,23 +115,28 @@ class Recovery:
     def found(self) -> list[tuple[ApiTweet, TweetsPage]]:
         """The mentions found, once each and strictly inside the gap: any other was read by an earlier poll or by
         this one's timeline, and would be queued twice."""
-        low, high = int(self.cursor), int(self.oldest)
+        low, high = above(self.since), int(self.oldest)
         return list({t.id: (t, p) for p in self.pages for t in p.data if low < int(t.id) < high}.values())
 
     @property
-    def kept(self) -> tuple[str, str] | None:
-        """The gap a later poll searches again: from the cursor to the oldest mention found (search pages newest
+    def cursor(self) -> str | None:
+        """The cursor the gap starts from; None for the first poll's gap, which starts at a time."""
+        return self.since if isinstance(self.since, str) else None
+
+    @property
+    def kept(self) -> MentionGap | None:
+        """The gap a later poll searches again: from its lower end to the oldest mention found (search pages newest
         first), when search could not finish now (a rate limit, an outage, its page cap, the budget)."""
         if not self.retry:
             return None
-        return self.cursor, min([self.oldest, *(t.id for t, _ in self.found())], key=int)
+        return self.since, min([self.oldest, *(t.id for t, _ in self.found())], key=int)
 
 
-def recover(bot: Bot, cursor: str, oldest: str) -> Recovery:
+def recover(bot: Bot, since: str | datetime, oldest: str) -> Recovery:
     """`recover_beyond_reach`, unless the daily budget is spent: searching bills posts, so the gap waits."""
     if spending.over_budget(bot.store, bot.settings):
-        return Recovery(cursor, oldest, lost="the daily budget (UNROLL_DAILY_BUDGET) is spent", retry=True)
-    return recover_beyond_reach(bot, cursor, oldest)
+        return Recovery(since, oldest, lost="the daily budget (UNROLL_DAILY_BUDGET) is spent", retry=True)
+    return recover_beyond_reach(bot, since, oldest)
 
 
 def recovery_query(username: str, user_id: str, keywords: list[str]) -> str:
@@ -142,26 +158,28 @@ def recovery_query(username: str, user_id: str, keywords: list[str]) -> str:
     return query if len(query) <= SEARCH_QUERY_LIMIT else base
 
 
-def recover_beyond_reach(bot: Bot, cursor: str, oldest: str) -> Recovery:
-    """Page through recent search (newest first) for the mentions between the cursor and the timeline's oldest;
-    never raises: what it could not find is said in `lost`.
+def recover_beyond_reach(bot: Bot, since: str | datetime, oldest: str) -> Recovery:
+    """Page through recent search (newest first) for the mentions between `since` (the cursor, searched from as
+    since_id, or the first poll's look-back start, as start_time) and the timeline's oldest; never raises: what
+    it could not find is said in `lost`.
 
     Recent search bills each post as a post read (US$0.005, where a mention read is US$0.001): it is asked only
-    when a gap may exist. It refuses a since_id older than its 7 days (400): a cursor that old is searched from
-    the window's start, and the mentions before it are lost."""
+    when a gap may exist. It refuses a since_id or start_time older than its 7 days (400): a gap starting that
+    long ago is searched from the window's start, and the mentions before it are lost."""
     query = recovery_query(bot.username, bot.user_id, [*bot.settings.keywords, *bot.settings.delete_keywords])
-    now = datetime.now(UTC)
-    recovery = Recovery(cursor, oldest)
-    since: str | None = cursor
-    if not in_recent_window(cursor, now):
-        since, recovery.start = None, now - RECENT_WINDOW + WINDOW_MARGIN
+    window = datetime.now(UTC) - RECENT_WINDOW + WINDOW_MARGIN
+    recovery = Recovery(since, oldest)
+    since_id, start = (since, None) if isinstance(since, str) else (None, since)
+    cut = since_time(since) <= window  # https://docs.x.com/x-api/posts/search/introduction
+    if cut:
+        since_id, start = None, window
     token: str | None = None
     try:
         for _ in range(SEARCH_PAGES):
             page = bot.api.search(
                 query,
-                since_id=since,
-                start_time=recovery.start,
+                since_id=since_id,
+                start_time=start,
                 until_id=oldest,
                 next_token=token,
                 max_results=PAGE_SIZE,
@@ -169,8 +187,8 @@ def recover_beyond_reach(bot: Bot, cursor: str, oldest: str) -> Recovery:
             recovery.pages.append(page)
             token = page.meta.next_token
             if not token:
-                if recovery.start is not None:
-                    recovery.lost, recovery.lost_before = "older than recent search's 7 days", recovery.start
+                if cut:
+                    recovery.lost, recovery.lost_before = "older than recent search's 7 days", window
                 return recovery
         recovery.lost, recovery.retry = f"more than the {SEARCH_PAGES} pages of recent search a poll spends", True
     except (RateLimited, ApiUnavailable) as exc:  # for now: a later poll searches again
@@ -182,9 +200,9 @@ def recover_beyond_reach(bot: Bot, cursor: str, oldest: str) -> Recovery:
 
 def report_recovery(bot: Bot, recovery: Recovery, found: list[str]) -> None:
     """Say what search recovered: at info when it found every mention; else warn that mentions posted between the
-    cursor and the oldest one read (timeline or search) were not read: kept for a later poll's search when that
-    may still find them, else lost (the cursor moves past them, else every poll would read the same 800), and
-    counted."""
+    gap's lower end (the cursor, or the first poll's look-back start) and the oldest one read (timeline or
+    search) were not read: kept for a later poll's search when that may still find them, else lost (the cursor
+    moves past them, else every poll would read the same 800), and counted."""
     read, prices = sum(len(p.data) for p in recovery.pages), bot.settings
     billed = (
         f"{read} posts read by recent search at US${prices.price_post_read} each "
@@ -194,7 +212,12 @@ def report_recovery(bot: Bot, recovery: Recovery, found: list[str]) -> None:
         log.info("mentions_recovered_by_search", count=len(found), cursor=recovery.cursor, billed=billed)
         return
     oldest = min([recovery.oldest, *found], key=int)
-    since, until = snowflake_time(recovery.cursor), recovery.lost_before or snowflake_time(oldest)
+    since, until = since_time(recovery.since), recovery.lost_before or snowflake_time(oldest)
+    fix = (
+        f"poll more often (UNROLL_POLL_INTERVAL): fewer than {MENTIONS_REACH} mentions between two polls"
+        if recovery.cursor is not None
+        else "at a very first start, an UNROLL_LOOKBACK within recent search's 7 days (less a few minutes)"
+    )
     log.warning(
         "mentions_beyond_reach",
         reach=MENTIONS_REACH,
@@ -207,7 +230,7 @@ def report_recovery(bot: Bot, recovery: Recovery, found: list[str]) -> None:
         done=f"not read yet ({recovery.lost}): searched again at the next poll"
         if recovery.retry
         else f"not read ({recovery.lost}): the cursor moved past them, mentions posted in between are not answered",
-        fix=f"poll more often (UNROLL_POLL_INTERVAL): fewer than {MENTIONS_REACH} mentions between two polls",
+        fix=fix,
         billed=billed,
     )
     if not recovery.retry:
@@ -292,17 +315,20 @@ def poll_once(bot: Bot) -> PollResult:
                 log.warning("poll_lock_lost", error=str(exc))
 
 
-def _poll(bot: Bot, lock: Lock, cursor: str | None, gaps: list[tuple[str, str]] | None = None) -> PollResult:
+def _poll(bot: Bot, lock: Lock, cursor: str | None, gaps: list[MentionGap] | None = None) -> PollResult:
     """One poll; `gaps`: mentions beyond the timeline's reach that earlier polls could not search for yet."""
     store = bot.store
     started = datetime.now(UTC)
     again = (gaps or [])[:GAPS_PER_POLL]
+    # The first poll reads from the look-back's start (a time), any other from the cursor (an id): beyond the
+    # timeline's reach, what lies between that and the oldest mention read is searched for the same way.
+    since = cursor if cursor is not None else started - timedelta(seconds=bot.settings.lookback)
     with bot.api.metered() as usage, keep_alive(LOCK_TIMEOUT / 3, lock.reacquire):  # paging can take a while
-        pages, exhausted = fetch_mentions(bot, cursor)
+        pages, exhausted = fetch_mentions(bot, since)
         tweets = [(t, p) for p in pages for t in p.data]
-        oldest = beyond_reach(cursor, [t for t, _ in tweets], exhausted)
-        wanted = [*again, (cursor, oldest)] if cursor is not None and oldest is not None else again
-        recoveries = [recover(bot, since, until) for since, until in wanted]
+        oldest = beyond_reach(since, [t for t, _ in tweets], exhausted)
+        wanted = [*again, (since, oldest)] if oldest is not None else again
+        recoveries = [recover(bot, low, high) for low, high in wanted]
     spending.record(store, bot.settings, usage)
     # The cursor follows the timeline only: mentions recovered by search are older than what it gave, and (from
     # a gap left by an earlier poll) older than the cursor itself, which must never move back.

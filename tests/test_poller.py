@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from structlog.testing import capture_logs
@@ -465,10 +465,105 @@ def test_a_poll_that_reads_everything_since_the_cursor_warns_of_nothing(
     assert {} == store.counters("mentions_beyond_reach")
 
 
+def test_a_first_poll_recovers_the_mentions_beyond_the_timelines_reach_within_the_lookback(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """830 summons waiting at the very first start, all within UNROLL_LOOKBACK (5 days): the timeline lists only
+    the latest 800, so the 30 oldest are looked for in recent search from the look-back's start. All 830 are
+    queued once, oldest first, said at info (not warned of nor counted), and billed as posts read."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, requester_limit=0, lookback=5 * 24 * 3600)
+    mentions = [summon(world, thread[-1]) for _ in range(830)]
+
+    with capture_logs() as events:
+        result = poll_once(bot)
+
+    assert mentions == result.queued
+    assert mentions == queued(store)
+    assert mentions[-1] == store.get_cursor()
+    recovered = [e for e in events if e["event"] == "mentions_recovered_by_search"]
+    assert [(30, None, "info")] == [(e["count"], e["cursor"], e["log_level"]) for e in recovered]
+    assert [] == [e for e in events if e["event"] == "mentions_beyond_reach"]
+    assert ({}, []) == (store.counters("mentions_beyond_reach"), store.mention_gaps())
+    assert 1 == world.request_counts()["GET /2/tweets/search/recent"][200]
+    billed = spent_today(store, bot.settings).counts
+    assert (30, 800) == (billed.post_read, billed.mention_read)
+
+
+def test_a_first_poll_s_lookback_past_search_s_seven_days_is_searched_from_the_window_s_start(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """UNROLL_LOOKBACK of 10 days at the very first start, 830 summons since then and one more 8 days old: the
+    timeline gives the latest 800, recent search the 30 before them (it reaches 7 days back, from its window's
+    start); the one older than that is not answered, and the warning says so and is counted."""
+    world = sandbox.world
+    now = world.now()
+    thread = post_thread(world, 2, ago=timedelta(days=12))
+    world.add_user(READER)
+    lost = world.add_tweet(READER, "@unrollbot unroll", reply_to=thread[-1], created_at=now - timedelta(days=8)).id
+    mentions = [summon(world, thread[-1]) for _ in range(830)]
+    bot = make_bot(settings, store, requester_limit=0, lookback=10 * 24 * 3600)
+
+    with capture_logs() as events:
+        result = poll_once(bot)
+
+    assert mentions == result.queued
+    assert lost not in queued(store)
+    warned = [e for e in events if e["event"] == "mentions_beyond_reach"]
+    assert [(None, mentions[0], 30, "warning")] == [
+        (e["cursor"], e["oldest_read"], e["recovered"], e["log_level"]) for e in warned
+    ]
+    assert "older than recent search's 7 days" in warned[0]["done"]
+    assert now - timedelta(days=10, minutes=1) < datetime.fromisoformat(warned[0]["since"]) < now - timedelta(days=9)
+    assert now - timedelta(days=7) < datetime.fromisoformat(warned[0]["until"]) < now - timedelta(days=6)
+    assert ({(): 1}, []) == (store.counters("mentions_beyond_reach"), store.mention_gaps())
+    assert 1 == world.request_counts()["GET /2/tweets/search/recent"][200]
+    billed = spent_today(store, bot.settings).counts
+    assert (30, 800) == (billed.post_read, billed.mention_read)
+
+
+def test_a_first_poll_s_failed_search_keeps_the_lookback_s_range_for_the_next_poll(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """When recent search fails at the very first poll, the range beyond the timeline's reach is kept in Redis from
+    the look-back's start (a time: there is no cursor yet) to the oldest mention read; the next poll searches it
+    from that time again and queues the 30 oldest. Nothing is lost, nothing is counted lost."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, requester_limit=0, lookback=86400)
+    mentions = [summon(world, thread[-1]) for _ in range(830)]
+    world.inject_fault("GET", "/2/tweets/search/recent", status=503, count=5)
+
+    before = datetime.now(UTC)
+    with capture_logs() as events:
+        result = poll_once(bot)
+
+    assert mentions[30:] == result.queued
+    warned = [e for e in events if e["event"] == "mentions_beyond_reach"]
+    assert [(None, mentions[30], 0)] == [(e["cursor"], e["oldest_read"], e["recovered"]) for e in warned]
+    assert "searched again at the next poll" in warned[0]["done"]
+    [(start, until)] = store.mention_gaps()
+    assert isinstance(start, datetime) and mentions[30] == until
+    assert before - timedelta(days=1, seconds=5) < start <= datetime.now(UTC) - timedelta(days=1)
+
+    world.clear_faults()
+    later = poll_once(bot)
+
+    assert (mentions[:30], []) == (later.queued, store.mention_gaps())
+    assert {} == store.counters("mentions_beyond_reach")
+    assert (mentions[-1], []) == (store.get_cursor(), poll_once(bot).queued)
+
+
+LOOKBACK_START = datetime(2026, 11, 20, tzinfo=UTC)
+AFTER_LOOKBACK_START = int(snowflake_at(LOOKBACK_START)) + 1000
+
+
 @pytest.mark.parametrize(
-    ("cursor", "read", "exhausted", "expected"),
+    ("since", "read", "exhausted", "expected"),
     [
-        (None, 800, False, None),  # first start: no cursor to reach down to
+        (LOOKBACK_START, 799, False, None),  # first start: everything since the look-back's start was read
+        (LOOKBACK_START, 800, False, str(AFTER_LOOKBACK_START)),  # the reach used up within the look-back
         ("100", 0, False, None),  # nothing new
         ("100", 799, False, None),  # X stopped paging short of its reach: everything was read
         ("100", 800, False, "1000"),  # X stopped at its reach: what lies between may be lost
@@ -476,8 +571,9 @@ def test_a_poll_that_reads_everything_since_the_cursor_warns_of_nothing(
         ("5000", 800, False, None),  # the oldest read is not newer than the cursor
     ],
 )
-def test_beyond_reach_only_when_the_reach_was_used_up_above_the_cursor(
-    cursor: str | None, read: int, exhausted: bool, expected: str | None
+def test_beyond_reach_only_when_the_reach_was_used_up_above_the_cursor_or_the_lookback_start(
+    since: str | datetime, read: int, exhausted: bool, expected: str | None
 ) -> None:
-    tweets = [ApiTweet(id=str(1000 + n), text="@unrollbot unroll") for n in range(read)]
-    assert expected == beyond_reach(cursor, tweets, exhausted)
+    first = AFTER_LOOKBACK_START if isinstance(since, datetime) else 1000
+    tweets = [ApiTweet(id=str(first + n), text="@unrollbot unroll") for n in range(read)]
+    assert expected == beyond_reach(since, tweets, exhausted)

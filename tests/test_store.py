@@ -70,6 +70,19 @@ def test_enqueue_moves_the_cursor_with_the_requests(store: Store) -> None:
     assert 2 == store.queue_depth()
 
 
+def test_mention_gaps_keep_a_cursor_or_a_lookback_start_as_their_lower_end(store: Store) -> None:
+    """A gap kept by a poll with a cursor starts at an id; one kept by the very first poll at the look-back's start,
+    a time: both come back as kept, oldest first, and the poll that searches them again forgets them."""
+    lookback = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)
+    first, later = (lookback, "1900000000000000000"), ("1950000000000000000", "1960000000000000000")
+    now = datetime.now(UTC)
+    store.queue_poll([], cursor=None, polled_at=now, release=None, limit=0, window=3600, gaps_kept=[later, first])
+    assert [first, later] == store.mention_gaps()
+
+    store.queue_poll([], cursor=None, polled_at=now, release=None, limit=0, window=3600, gaps_searched=[first, later])
+    assert [] == store.mention_gaps()
+
+
 def test_taken_request_stays_pending_until_acked(store: Store) -> None:
     """A request read by a worker is pending; acking removes it from the stream."""
     store.enqueue([request("5")])

@@ -19,7 +19,7 @@ from bot.store.base import (
 from bot.store.metrics import MetricsStore
 from bot.store.records import Attempt, RecordStore
 from bot.store.renewals import keep_alive
-from bot.store.stream import StreamStore
+from bot.store.stream import MentionGap, StreamStore
 from bot.store.threads import FirstRead, ThreadStore
 from config.settings import Settings
 
@@ -39,6 +39,7 @@ __all__ = [
     "Attempt",
     "FirstRead",
     "Lock",
+    "MentionGap",
     "Store",
     "StoreBase",
     "connect",

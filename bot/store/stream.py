@@ -16,14 +16,22 @@ from bot.store.base import GROUP, Lock, StoreBase, T
 log = structlog.get_logger(__name__)
 
 
-def _gap(member: str) -> tuple[str, str]:
-    """A range of mentions from its member of the `mention-gaps` set (`_gap_member`)."""
-    since, _, until = member.partition(":")
-    return since, until
+# A range of mentions beyond the timeline's reach, still to be searched for: from the cursor (an id, exclusive) or,
+# at the very first poll, from the look-back's start (a time, inclusive), up to the oldest mention read (an id,
+# exclusive).
+MentionGap = tuple[str | datetime, str]
 
 
-def _gap_member(gap: tuple[str, str]) -> str:
-    return f"{gap[0]}:{gap[1]}"
+def _gap(member: str) -> MentionGap:
+    """A range of mentions from its member of the `mention-gaps` set (`_gap_member`): the upper end, an id, after
+    the last colon (a time has colons of its own)."""
+    since, _, until = member.rpartition(":")
+    return (since if since.isdigit() else datetime.fromisoformat(since)), until
+
+
+def _gap_member(gap: MentionGap) -> str:
+    since, until = gap
+    return f"{since.isoformat() if isinstance(since, datetime) else since}:{until}"
 
 
 # Count each request for its reader (once per mention) and queue it unless the reader is over the limit; then
@@ -72,7 +80,7 @@ class StreamStore(StoreBase):
     def get_cursor(self) -> str | None:
         return cast(str | None, self.redis.get(self.key("cursor")))
 
-    def begin_poll(self, timeout: float) -> tuple[Lock | None, str | None, list[tuple[str, str]]]:
+    def begin_poll(self, timeout: float) -> tuple[Lock | None, str | None, list[MentionGap]]:
         """Take the poller lock and read the cursor in one round trip: (the lock, or None when another poller
         holds it; the cursor; the gaps of mentions beyond the timeline's reach that wait for a search). The lock
         goes back with the poll's `queue_poll`."""
@@ -85,13 +93,13 @@ class StreamStore(StoreBase):
         got, (cursor, gaps) = lock.acquire_with(reads)
         return (lock if got else None), cast(str | None, cursor), self._gaps(gaps)
 
-    def mention_gaps(self) -> list[tuple[str, str]]:
-        """Ranges of mentions (ids, both exclusive) beyond the timeline's reach that wait for a search."""
+    def mention_gaps(self) -> list[MentionGap]:
+        """Ranges of mentions beyond the timeline's reach that wait for a search (`MentionGap`), oldest first."""
         return self._gaps(cast(set[str], self.redis.smembers(self.key("mention-gaps"))))
 
     @staticmethod
-    def _gaps(members: set[str]) -> list[tuple[str, str]]:
-        return sorted(_gap(member) for member in members)
+    def _gaps(members: set[str]) -> list[MentionGap]:
+        return sorted(map(_gap, members), key=lambda gap: int(gap[1]))  # oldest first
 
     def ensure_group(self, *, again: bool = False) -> None:
         """Create the stream and its consumer group if they don't exist yet (asked once per Store)."""
@@ -136,8 +144,8 @@ class StreamStore(StoreBase):
         release: Lock | None,
         limit: int,
         window: float,
-        gaps_searched: Sequence[tuple[str, str]] = (),
-        gaps_kept: Sequence[tuple[str, str]] = (),
+        gaps_searched: Sequence[MentionGap] = (),
+        gaps_kept: Sequence[MentionGap] = (),
     ) -> list[str]:
         """A poll's last write, one transaction: each request counted for its reader in the current window and
         put on the stream unless that reader is over `limit` (0: no limit), the cursor moved, the poll's time
