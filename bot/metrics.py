@@ -42,7 +42,7 @@ def observe_poll(store: Store, seen: int) -> None:
 
 def observe_beyond_reach(store: Store) -> None:
     """Count a poll that found mentions it could not read: older than the mentions timeline's reach (the latest
-    800), newer than the cursor."""
+    800), newer than the cursor (at the very first poll, than UNROLL_LOOKBACK's start)."""
     store.count("mentions_beyond_reach")
 
 
@@ -119,7 +119,8 @@ class RedisCollector(Collector):
         )
         yield _counter(
             "unroll_mentions_beyond_reach",
-            "Polls that could not read every mention since the last one: X lists only the latest 800.",
+            "Polls that could not read every mention since the last one (or the look-back, at the first): "
+            "X lists only the latest 800.",
             store.counters("mentions_beyond_reach"),
         )
         yield _counter(

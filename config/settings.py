@@ -203,7 +203,8 @@ class Settings(BaseSettings):
         le=30 * 24 * 3600,
         description=(
             "On the very first poll (no cursor yet), how many seconds back mentions are still answered; at most "
-            "2592000 (30 days): X's mentions timeline reaches only the latest 800 mentions."
+            "2592000 (30 days). X's mentions timeline reaches only the latest 800 mentions; older ones are looked "
+            "for in recent search, which reaches 7 days back."
         ),
         json_schema_extra=_hint("a positive number of seconds up to 2592000 (30 days)"),
     )
