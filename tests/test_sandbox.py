@@ -342,15 +342,17 @@ def test_mentions_ids_take_precedence_over_times(x: tweepy.Client, world: World,
     assert expected == [t["id"] for t in body["data"]]
 
 
-def test_mentions_reach_only_the_latest_800(http: requests.Session, world: World) -> None:
-    """Older mentions than the latest 800 cannot be reached by paging."""
+@pytest.mark.parametrize("since", [None, timedelta(days=10)])
+def test_mentions_reach_only_the_latest_800(http: requests.Session, world: World, since: timedelta | None) -> None:
+    """Older mentions than the latest 800 cannot be reached by paging, not even with a start_time before them."""
     ids = add_mentions(world, 805)
     me = world.find_user("unrollbot")
     assert me is not None
+    start = {"start_time": (world.now() - since).strftime("%Y-%m-%dT%H:%M:%SZ")} if since else {}
     total = 0
     token: str | None = None
     while True:
-        params: dict[str, Any] = {"max_results": 100, **({"pagination_token": token} if token else {})}
+        params: dict[str, Any] = {"max_results": 100, **start, **({"pagination_token": token} if token else {})}
         body = get(http, f"/2/users/{me.id}/mentions", **params).json()
         total += body["meta"]["result_count"]
         token = body["meta"].get("next_token")
