@@ -12,7 +12,11 @@ posts the thread quotes are looked up together in one more request):
 - stored copy, older: 1 search per 100 newer tweets (at least 1), `since_id` its last tweet;
 - new thread of N tweets within the window: 1 root lookup + max(1, ⌈(N-1)/100⌉) recent searches of
   `conversation_id:<root> (from:<handle> OR from:<id>) is:reply` (`from:` keeps others' replies out of the bill);
-- older than the window, full archive allowed: 1 root lookup + max(1, ⌈(N-1)/500⌉) full-archive searches;
+- older than the window, full archive allowed: 1 root lookup + max(1, ⌈(N-1)/500⌉) full-archive searches, the
+  search asked first, of the summoned post's author's posts (the mention names them; the thread's author's but
+  for a reader's reply, below): X may refuse the app full-archive search (then resolved as without it, and
+  asked again after `ARCHIVE_REFUSED_FOR`), and a root read before the refusal would be read again by the
+  climb, as the second post's parent, whenever the summoned post's depth is odd;
 - older, no full archive, mention under the tweet at depth d (root = 0): 1 recent search + lookups
   climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉. Each post
   is read once (d+1 posts). Knowing d, the floor is ⌈d/2⌉: for an even d, asking for the root with the
@@ -43,7 +47,8 @@ posts the thread quotes are looked up together in one more request):
   A post found in no thread of its author's is noted for `fresh_for` seconds: summoned under again meanwhile,
   it costs nothing more (beside a fresh copy, 0 requests).
 - the summoned post's author opted out: 0 requests (the request's first read of the store says so); under
-  someone else's reply, the root lookup alone (its author is asked about before the search).
+  someone else's reply, the root lookup alone (its author is asked about before the search; older than the
+  window with full archive, after the first search, of the summoned post's author's posts).
 - a quote of the bot's own post (its reply, say): the one lookup that shows whose it is.
 - the summoned post the author's answer to someone's reply, below another answer of theirs they went on from:
   +1 lookup per reply on the way up read alone (at most `MAX_ANSWERED_READS`), to find the detour it sits under.
@@ -148,7 +153,8 @@ class _Resolver:
         self.conv: str | None = None
         self.gone_author: str | None = None
         # Whose posts in the conversation a search already gave, as far as the thread's search would reach: recent
-        # search's whole window (`search_window_first`), or the whole conversation (`first_post_deleted`).
+        # search's whole window (`search_window_first`), or the whole conversation (`search_archive_first`, and
+        # `first_post_deleted`).
         self.searched: str | None = None
         self.lone_reply: str | None = None  # the summoned post, found in no thread of its author's (`answering`)
         self.bot_id: str | None = None  # who the bot is on X: its mentions are no posts of a thread
@@ -255,6 +261,8 @@ class _Resolver:
         if not complete and target != root_id:
             self.search_window_first(root_id, target)
             self.climb_to_root(root_id, target)  # from the first post up the chain that search did not bring
+        elif full_archive:
+            self.search_archive_first(root_id, target)
         self.fetched.lookup([root_id])  # nothing to ask when the climb met the root
         root = self.fetched.get(root_id)
         if root is None:
@@ -320,7 +328,7 @@ class _Resolver:
         chain of theirs (a lone reply): the conversation's own thread is the answer then."""
         self.conv = conv_id
         author = Author(id=author_id, username="")  # by id: their handle is not known yet
-        searched = self.searched == author_id  # first, before the climb
+        searched = self.searched == author_id  # first, before the root lookup or the climb
         if not searched and (self.in_window(conv_id) or self.settings.full_archive):
             self.search(conv_id, author, full_archive=not self.in_window(conv_id), since_id=conv_id)
         elif not searched and self.in_window(target):
@@ -543,6 +551,18 @@ class _Resolver:
         author = Author(id=request.replied_to_user_id, username="")  # by id: the handle is not known yet
         self.search(root_id, author, full_archive=False, since_id=None)
         self.searched = author.id
+
+    def search_archive_first(self, root_id: str, target: str) -> None:
+        """A thread older than the window, with full archive: the summoned post's author's posts in the
+        conversation are searched before the root is looked up. X may refuse the app full-archive search (`resolve`
+        then climbs as without it): the root read before the refusal would come again as the parent of the second
+        post whenever the summoned post's depth is odd. Their posts are the thread's search when the root is theirs
+        (the usual case), and their own thread's (`subthread`) when it is not."""
+        author = self.summoned_author()
+        if author is None or (self.fresh_for > 0 and self.store.is_lone_reply(target)):
+            return  # (found in no thread of theirs moments ago: not searched again, `answering`)
+        self.search(root_id, Author(id=author, username=""), full_archive=True, since_id=root_id)
+        self.searched = author
 
     def climb_to_root(self, root_id: str, target: str) -> None:
         """An old thread that search cannot see: up the reply chain from the summoned post, two posts per lookup

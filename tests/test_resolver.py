@@ -1527,6 +1527,28 @@ def test_full_archive_refused_to_the_app_resolves_as_without_it_and_is_not_asked
     assert {403: 1} == world.request_counts()["GET /2/tweets/search/all"]
 
 
+@pytest.mark.parametrize("depth", [2, 3])
+def test_full_archive_refused_to_the_app_reads_the_first_post_once(
+    world: World, api: XApi, store: Store, settings: Settings, depth: int
+) -> None:
+    """UNROLL_FULL_ARCHIVE=true, refused (asked again once an hour): the full-archive search is asked before any
+    lookup, so the climb that follows the refusal meets the first post last, as the parent of the second, and
+    reads it once whatever the summoned post's depth: the refused search, ⌈(depth+1)/2⌉ lookups, the recent one."""
+    archive = settings.model_copy(update={"full_archive": True})
+    thread = post_thread(world, numbered(depth + 1), start=world.now() - timedelta(days=30))
+
+    result = resolve(api, store, summon(world, thread[depth]), archive)
+
+    assert (thread, ["older_than_search_window"]) == (ids_of(result), gaps_of(result))
+    lookups = math.ceil((depth + 1) / 2)
+    assert {"GET /2/tweets": lookups, "GET /2/tweets/search/all": 1, "GET /2/tweets/search/recent": 1} == (
+        result.usage.by_endpoint
+    )
+    assert (lookups + 2, depth + 1) == cost(result)
+    assert {403: 1} == world.request_counts()["GET /2/tweets/search/all"]
+    assert world.snapshot_stats().post_reads == result.usage.tweets_read  # what the sandbox billed
+
+
 def test_the_shared_full_archive_refusal_is_read_only_for_threads_that_may_need_full_archive(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
