@@ -49,6 +49,9 @@ posts the thread quotes are looked up together in one more request):
 - the summoned post's author opted out: 0 requests (the request's first read of the store says so); under
   someone else's reply, the root lookup alone (its author is asked about before the search; older than the
   window with full archive, after the first search, of the summoned post's author's posts).
+- the author's own "@bot unroll" under their thread: read from the mentions page, then again by the thread's
+  `from:` search (+1 post). No search operator leaves that one post out: `-@<bot>` would leave out the thread's
+  posts naming the bot too, `until_id` the posts the author adds after asking, and X has none excluding an id.
 - a quote of the bot's own post (its reply, say): the one lookup that shows whose it is.
 - the summoned post the author's answer to someone's reply, below another answer of theirs they went on from:
   +1 lookup per reply on the way up read alone (at most `MAX_ANSWERED_READS`), to find the detour it sits under.

@@ -259,6 +259,32 @@ def test_the_authors_own_summon_under_their_thread_is_no_post_of_it(
     assert again.thread is not None and [False] * 4 == after_gaps(again.thread)
 
 
+def test_the_authors_own_summon_is_read_again_by_the_threads_search(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author's own "@bot unroll" under their thread, read from the mentions page, comes again in the thread's
+    `from:` search (+1 post, in the resolver's cost notes): no search operator leaves that one post out without
+    leaving out posts of the thread too. It is no post of the page."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    text = f"@{BOT_HANDLE} unroll"
+    mention = world.add_tweet(AUTHOR, text, reply_to=thread[-1], created_at=world.now() - timedelta(minutes=5))
+    request = UnrollRequest(
+        mention_id=mention.id,
+        requester_id=mention.author_id,
+        requester_username=AUTHOR,
+        conversation_id=mention.conversation_id,
+        replied_to_id=thread[-1],
+        replied_to_user_id=mention.author_id,
+        text=text,
+    )
+
+    result = resolve(api, store, request, settings)
+
+    assert thread == ids_of(result)
+    assert (2, len(thread) + 1) == cost(result)
+    assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+
+
 def test_resolution_is_logged_with_its_cost(world: World, api: XApi, store: Store, settings: Settings) -> None:
     """One `thread_resolved` event carries the outcome, the root, the tweet count and the cost."""
     thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2))
