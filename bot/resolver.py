@@ -12,7 +12,11 @@ posts the thread quotes are looked up together in one more request):
 - stored copy, older: 1 search per 100 newer tweets (at least 1), `since_id` its last tweet;
 - new thread of N tweets within the window: 1 root lookup + max(1, ⌈(N-1)/100⌉) recent searches of
   `conversation_id:<root> (from:<handle> OR from:<id>) is:reply` (`from:` keeps others' replies out of the bill);
-- older than the window, full archive allowed: 1 root lookup + max(1, ⌈(N-1)/500⌉) full-archive searches;
+- older than the window, full archive allowed: 1 root lookup + max(1, ⌈(N-1)/500⌉) full-archive searches, the
+  search asked first, of the summoned post's author's posts (the mention names them; the thread's author's but
+  for a reader's reply, below): X may refuse the app full-archive search (then resolved as without it, and
+  asked again after `ARCHIVE_REFUSED_FOR`), and a root read before the refusal would be read again by the
+  climb, as the second post's parent, whenever the summoned post's depth is odd;
 - older, no full archive, mention under the tweet at depth d (root = 0): 1 recent search + lookups
   climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉. Each post
   is read once (d+1 posts). Knowing d, the floor is ⌈d/2⌉: for an even d, asking for the root with the
@@ -30,8 +34,12 @@ posts the thread quotes are looked up together in one more request):
   thread's last post comes again, +1 post read.
 - the summoned post missing from the search although it is the author's, or posted moments ago (recent
   search may leave out its last 30 seconds): +1 lookup per two posts climbed from it, no post read twice.
-- the thread's first post deleted (or its author suspended, which X answers alike): +1 lookup of the summoned
-  post; when it is a self-reply, the thread is the author's chain from the deleted post on, found as usual.
+- the thread's first post deleted (or its author suspended, which X answers alike): the root lookup reads
+  nothing, and the thread's search is of the summoned post's author's posts (the mention names them), asked
+  before the summoned post is read: when it is a self-reply among them, the thread is the author's chain from
+  the deleted post on, each post read once, no request more. +1 lookup, with its parent, when search left the
+  summoned post out (posted moments ago), as below; a suspended author's posts are not searched out, so their
+  summoned post is asked for too: 3 requests, no post read. Old, without full archive: the climb reads it.
 - the summoned post another author's than the conversation's first post (a reply of someone else's, or a
   thread answering a question, a news post, another thread): +1 search of that author's posts in the
   conversation (also beside a fresh stored copy of the conversation's thread: it can't know of them); their own
@@ -39,7 +47,11 @@ posts the thread quotes are looked up together in one more request):
   A post found in no thread of its author's is noted for `fresh_for` seconds: summoned under again meanwhile,
   it costs nothing more (beside a fresh copy, 0 requests).
 - the summoned post's author opted out: 0 requests (the request's first read of the store says so); under
-  someone else's reply, the root lookup alone (its author is asked about before the search).
+  someone else's reply, the root lookup alone (its author is asked about before the search; older than the
+  window with full archive, after the first search, of the summoned post's author's posts).
+- the author's own "@bot unroll" under their thread: read from the mentions page, then again by the thread's
+  `from:` search (+1 post). No search operator leaves that one post out: `-@<bot>` would leave out the thread's
+  posts naming the bot too, `until_id` the posts the author adds after asking, and X has none excluding an id.
 - a quote of the bot's own post (its reply, say): the one lookup that shows whose it is.
 - the summoned post the author's answer to someone's reply, below another answer of theirs they went on from:
   +1 lookup per reply on the way up read alone (at most `MAX_ANSWERED_READS`), to find the detour it sits under.
@@ -143,8 +155,10 @@ class _Resolver:
         # someone else's post (its first post is a reply to it) lives in that post's conversation.
         self.conv: str | None = None
         self.gone_author: str | None = None
-        # Whose posts in the conversation recent search already gave, over its whole window (`search_window_first`).
-        self.window_searched: str | None = None
+        # Whose posts in the conversation a search already gave, as far as the thread's search would reach: recent
+        # search's whole window (`search_window_first`), or the whole conversation (`search_archive_first`, and
+        # `first_post_deleted`).
+        self.searched: str | None = None
         self.lone_reply: str | None = None  # the summoned post, found in no thread of its author's (`answering`)
         self.bot_id: str | None = None  # who the bot is on X: its mentions are no posts of a thread
         self.summons: dict[str, str | None] = {}  # the author's summons under the thread read, and their parents
@@ -250,11 +264,13 @@ class _Resolver:
         if not complete and target != root_id:
             self.search_window_first(root_id, target)
             self.climb_to_root(root_id, target)  # from the first post up the chain that search did not bring
+        elif full_archive:
+            self.search_archive_first(root_id, target)
         self.fetched.lookup([root_id])  # nothing to ask when the climb met the root
         root = self.fetched.get(root_id)
         if root is None:
             gone = _unavailable(root_id, self.fetched.problems.get(root_id), "the thread's first post")
-            root = self.first_post_deleted(root_id, target, gone)
+            root = self.first_post_deleted(root_id, target, gone, complete=complete, full_archive=full_archive)
         other = self.summoned_author()
         if other is not None and root.author_id and other != root.author_id:
             # The summoned post is someone else's than the conversation's first post: their own thread, when it
@@ -277,7 +293,7 @@ class _Resolver:
             # The climb read the chain up from the author's summoned post; searching the whole window would read
             # again what of it is in the window. What follows it is all newer than it.
             since = summoned.id
-        if self.window_searched != user.id:  # (searched already when the summoned post said whose it is)
+        if self.searched != user.id:  # (searched already when the summoned post said whose it is)
             self.search(root_id, author_of(user), full_archive=full_archive, since_id=since)
         nodes = self.nodes(root_id)
         follow = (
@@ -315,9 +331,10 @@ class _Resolver:
         chain of theirs (a lone reply): the conversation's own thread is the answer then."""
         self.conv = conv_id
         author = Author(id=author_id, username="")  # by id: their handle is not known yet
-        if self.in_window(conv_id) or self.settings.full_archive:
+        searched = self.searched == author_id  # first, before the root lookup or the climb
+        if not searched and (self.in_window(conv_id) or self.settings.full_archive):
             self.search(conv_id, author, full_archive=not self.in_window(conv_id), since_id=conv_id)
-        elif self.in_window(target) and self.window_searched != author_id:
+        elif not searched and self.in_window(target):
             # The conversation is older than the window: the climb to its first post read the chain up to the
             # summoned post (`new`), so only what came after it is searched.
             self.search(conv_id, author, full_archive=False, since_id=target)
@@ -370,15 +387,28 @@ class _Resolver:
         ]
         return max(starts, key=int, default=None)
 
-    def first_post_deleted(self, root_id: str, target: str, gone: ThreadNotFound) -> ApiTweet:
+    def first_post_deleted(
+        self, root_id: str, target: str, gone: ThreadNotFound, *, complete: bool, full_archive: bool
+    ) -> ApiTweet:
         """The thread's first post is deleted: the rest of it is still the author's, and the post the mention
-        replies to says whose thread it is when it is a self-reply. Read it (+1 lookup) and go on from it; the
-        root stands in the conversation as a gap. Anything else: the thread is gone (`gone`)."""
+        replies to says whose thread it is when it is a self-reply. Read it and go on from it; the root stands in
+        the conversation as a gap. Anything else: the thread is gone (`gone`).
+
+        When search sees the whole conversation, the mention names the summoned post's author: their posts are
+        searched first (the thread's search when it is theirs), which reads the summoned post and its parent once;
+        the summoned post is looked up only when search left it out (posted moments ago: with its parent, as any
+        summoned post search left out). Looked up first with its parent, both came again in the search."""
         request = self.request
         under = request is not None and request.replied_to_id == target and request.conversation_id == root_id
-        if gone.reason != "deleted" or not under:
+        if request is None or gone.reason != "deleted" or not under:
             raise gone
-        self.fetched.lookup([target])
+        author = request.replied_to_user_id
+        if complete and author is not None and self.searched is None:
+            self.search(root_id, Author(id=author, username=""), full_archive=full_archive, since_id=root_id)
+            self.searched = author
+        # Nothing to ask when search or the climb read it. Asked before a search (its author unknown), alone: the
+        # search brings it again, and its parent.
+        self.fetched.lookup([target], referenced=self.searched is not None)
         summoned = self.fetched.get(target)
         if summoned is None or not summoned.author_id or summoned.in_reply_to_user_id != summoned.author_id:
             raise gone  # not a self-reply: someone else's answer in the conversation, no part of a thread
@@ -523,7 +553,19 @@ class _Resolver:
             return  # nothing after an old summoned post is older than the window: searched after the climb
         author = Author(id=request.replied_to_user_id, username="")  # by id: the handle is not known yet
         self.search(root_id, author, full_archive=False, since_id=None)
-        self.window_searched = author.id
+        self.searched = author.id
+
+    def search_archive_first(self, root_id: str, target: str) -> None:
+        """A thread older than the window, with full archive: the summoned post's author's posts in the
+        conversation are searched before the root is looked up. X may refuse the app full-archive search (`resolve`
+        then climbs as without it): the root read before the refusal would come again as the parent of the second
+        post whenever the summoned post's depth is odd. Their posts are the thread's search when the root is theirs
+        (the usual case), and their own thread's (`subthread`) when it is not."""
+        author = self.summoned_author()
+        if author is None or (self.fresh_for > 0 and self.store.is_lone_reply(target)):
+            return  # (found in no thread of theirs moments ago: not searched again, `answering`)
+        self.search(root_id, Author(id=author, username=""), full_archive=True, since_id=root_id)
+        self.searched = author
 
     def climb_to_root(self, root_id: str, target: str) -> None:
         """An old thread that search cannot see: up the reply chain from the summoned post, two posts per lookup
@@ -533,7 +575,7 @@ class _Resolver:
         ask: str | None = target
         while ask is not None:
             # After the window's search, the summoned post's parent, or a reader's post's, is likely read already.
-            searched = self.window_searched
+            searched = self.searched
             alone = searched is not None and (ask == target or self.ask_alone(ask, searched))
             self.fetched.lookup([ask], referenced=not alone)
             ask = self.unread_ancestor(ask, root_id)

@@ -259,6 +259,32 @@ def test_the_authors_own_summon_under_their_thread_is_no_post_of_it(
     assert again.thread is not None and [False] * 4 == after_gaps(again.thread)
 
 
+def test_the_authors_own_summon_is_read_again_by_the_threads_search(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author's own "@bot unroll" under their thread, read from the mentions page, comes again in the thread's
+    `from:` search (+1 post, in the resolver's cost notes): no search operator leaves that one post out without
+    leaving out posts of the thread too. It is no post of the page."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    text = f"@{BOT_HANDLE} unroll"
+    mention = world.add_tweet(AUTHOR, text, reply_to=thread[-1], created_at=world.now() - timedelta(minutes=5))
+    request = UnrollRequest(
+        mention_id=mention.id,
+        requester_id=mention.author_id,
+        requester_username=AUTHOR,
+        conversation_id=mention.conversation_id,
+        replied_to_id=thread[-1],
+        replied_to_user_id=mention.author_id,
+        text=text,
+    )
+
+    result = resolve(api, store, request, settings)
+
+    assert thread == ids_of(result)
+    assert (2, len(thread) + 1) == cost(result)
+    assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+
+
 def test_resolution_is_logged_with_its_cost(world: World, api: XApi, store: Store, settings: Settings) -> None:
     """One `thread_resolved` event carries the outcome, the root, the tweet count and the cost."""
     thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2))
@@ -980,8 +1006,9 @@ def test_unavailable_root_is_an_outcome_not_an_exception(
     world: World, api: XApi, store: Store, settings: Settings, change: str, outcome: str, reason: str
 ) -> None:
     """A protected or a suspended author: an outcome, nothing raised. A protected root says so at once; a
-    suspended author's root reads like a deleted one, so the summoned post is asked for too (it might be
-    a thread whose first post alone was deleted) and is gone as well."""
+    suspended author's root reads like a deleted one, so the summoned post's author is searched and the summoned
+    post, not found, asked for too (it might be a thread whose first post alone was deleted, its last post left
+    out of search): gone as well, and nothing read."""
     world.add_user("carol", protected=change == "protect", suspended=change == "suspend")
     thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2), author="carol")
     request = summon(world, thread[-1])
@@ -989,9 +1016,9 @@ def test_unavailable_root_is_an_outcome_not_an_exception(
     with capture_logs() as logs:
         result = resolve(api, store, request, settings)
 
-    requests = 1 if change == "protect" else 2
+    requests = 1 if change == "protect" else 3
     assert (outcome, reason, None) == (result.outcome, result.reason, result.thread)
-    assert requests == result.usage.requests
+    assert (requests, 0) == cost(result)
     assert [("thread_resolved", outcome, requests)] == [
         (e["event"], e["outcome"], e["requests"]) for e in logs if e["event"] == "thread_resolved"
     ]
@@ -1000,9 +1027,10 @@ def test_unavailable_root_is_an_outcome_not_an_exception(
 def test_a_thread_whose_first_post_was_deleted_is_unrolled_from_its_second(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """The author deleted the first post: the summoned post (the mention says it is the author's) is read, the
-    rest of the thread found by search, and the page starts at post 2 with a gap where post 1 was. Stored,
-    the thread still refreshes: a later post joins it."""
+    """The author deleted the first post: the summoned post's author (the mention says whose it is) is searched,
+    the summoned post found a self-reply among their posts, and the page starts at post 2 with a gap where post 1
+    was; each post read once (the root lookup reads none). Stored, the thread still refreshes: a later post joins
+    it."""
     thread = post_thread(world, numbered(4), start=world.now() - timedelta(hours=2))
     world.delete_tweet(thread[0])
 
@@ -1010,13 +1038,53 @@ def test_a_thread_whose_first_post_was_deleted_is_unrolled_from_its_second(
 
     assert ("resolved", thread[1:], ["deleted_tweets"]) == (result.outcome, ids_of(result), gaps_of(result))
     assert result.thread is not None and thread[0] == result.thread.root_id
-    assert {"GET /2/tweets": 2, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+    assert (2, 3) == cost(result)
+    assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+    assert world.snapshot_stats().post_reads == result.usage.tweets_read  # what the sandbox billed
     store.save_thread(result.thread)
     thread += post_thread_after(world, thread[-1], ["5/ one more"], [world.now() - timedelta(minutes=1)])
 
     again = resolve(api, store, summon(world, thread[-1]), settings, fresh_for=0)
 
     assert ("resolved", thread[1:]) == (again.outcome, ids_of(again))
+
+
+def test_a_deleted_first_post_and_a_summoned_post_search_left_out_still_give_the_whole_thread(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The first post deleted, the last two posted moments ago (recent search leaves out its last 30 seconds):
+    the search gives post 2, one lookup the summoned post 4 with its parent 3; each post read once."""
+    world.set_search_lag(30)
+    now = world.now()
+    thread = post_thread(world, numbered(2), start=now - timedelta(minutes=3))
+    thread += post_thread_after(
+        world, thread[-1], ["3/ just now", "4/ seconds ago"], [now - timedelta(seconds=20), now - timedelta(seconds=8)]
+    )
+    world.delete_tweet(thread[0])
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert (thread[1:], ["deleted_tweets"]) == (ids_of(result), gaps_of(result))
+    assert (3, 3) == cost(result)
+    assert {"GET /2/tweets": 2, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+
+
+def test_an_old_thread_whose_first_post_was_deleted_reads_each_post_once_with_full_archive(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Older than the window, full archive allowed, the first post deleted: the author's posts searched first
+    (the mention says whose the summoned post is), the root lookup reads nothing, the summoned post is not asked
+    for again: 2 requests, each of the 3 posts read once."""
+    world.enable_full_archive()
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(days=60))
+    world.delete_tweet(thread[0])
+
+    result = resolve(api, store, summon(world, thread[-1]), settings.model_copy(update={"full_archive": True}))
+
+    assert (thread[1:], ["deleted_tweets"]) == (ids_of(result), gaps_of(result))
+    assert (2, 3) == cost(result)
+    assert {"GET /2/tweets": 1, "GET /2/tweets/search/all": 1} == result.usage.by_endpoint
+    assert world.snapshot_stats().post_reads == result.usage.tweets_read  # what the sandbox billed
 
 
 def test_an_old_thread_whose_first_post_was_deleted_is_climbed_to_its_second(
@@ -1483,6 +1551,28 @@ def test_full_archive_refused_to_the_app_resolves_as_without_it_and_is_not_asked
     third = post_thread(world, numbered(2), start=world.now() - timedelta(days=15))
     assert third == ids_of(resolve(elsewhere, store, summon(world, third[-1]), archive))
     assert {403: 1} == world.request_counts()["GET /2/tweets/search/all"]
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_full_archive_refused_to_the_app_reads_the_first_post_once(
+    world: World, api: XApi, store: Store, settings: Settings, depth: int
+) -> None:
+    """UNROLL_FULL_ARCHIVE=true, refused (asked again once an hour): the full-archive search is asked before any
+    lookup, so the climb that follows the refusal meets the first post last, as the parent of the second, and
+    reads it once whatever the summoned post's depth: the refused search, ⌈(depth+1)/2⌉ lookups, the recent one."""
+    archive = settings.model_copy(update={"full_archive": True})
+    thread = post_thread(world, numbered(depth + 1), start=world.now() - timedelta(days=30))
+
+    result = resolve(api, store, summon(world, thread[depth]), archive)
+
+    assert (thread, ["older_than_search_window"]) == (ids_of(result), gaps_of(result))
+    lookups = math.ceil((depth + 1) / 2)
+    assert {"GET /2/tweets": lookups, "GET /2/tweets/search/all": 1, "GET /2/tweets/search/recent": 1} == (
+        result.usage.by_endpoint
+    )
+    assert (lookups + 2, depth + 1) == cost(result)
+    assert {403: 1} == world.request_counts()["GET /2/tweets/search/all"]
+    assert world.snapshot_stats().post_reads == result.usage.tweets_read  # what the sandbox billed
 
 
 def test_the_shared_full_archive_refusal_is_read_only_for_threads_that_may_need_full_archive(
