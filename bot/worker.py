@@ -22,11 +22,11 @@ from bot import metrics, renderer, spending
 from bot.errors import ApiUnavailable, AuthFailed, NotAllowed, NotFound, RateLimited, ShuttingDown, ThreadBusy
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest, utcnow
 from bot.reads import Reads
-from bot.replier import POST, compose, post_once
+from bot.replier import POST, compose, post_once, reserve_ahead
 from bot.replytext import template_for
 from bot.resolver import FRESH_FOR, Resolution, first_lookup, resolve
 from bot.runtime import Bot
-from bot.store import Attempt, FirstRead, Lock, Store, keep_alive
+from bot.store import Attempt, FirstRead, Lock, Reservation, Store, keep_alive
 from bot.xapi import Usage
 
 log = structlog.get_logger(__name__)
@@ -300,17 +300,18 @@ def process(
             if resolution.own and handled.outcome == "cached":  # read by an earlier try of this request
                 handled.outcome = "replied"
             handled.reason = resolution.reason
-            if thread is not None and not keep(store, resolution, thread, release=lock):
+            link = renderer.link(settings, thread.root_id) if thread is not None else None
+            ahead_reply = linked_reply_ahead(bot, request, thread, link, done)
+            if thread is not None and not keep(store, resolution, thread, release=lock, reserve=ahead_reply):
                 # The author had their threads removed: never unrolled again while the opt-out stands.
-                handled.outcome, handled.reason, handled.author, thread = (
+                handled.outcome, handled.reason, handled.author, thread, link = (
                     "opted_out",
                     "author_opted_out",
                     thread.author.username,
                     None,
+                    None,
                 )
-            link = None
             if thread is not None:
-                link = renderer.link(settings, thread.root_id)
                 handled.root_id, handled.author, handled.tweets, handled.link = (
                     thread.root_id,
                     thread.author.username,
@@ -319,7 +320,7 @@ def process(
                 )
             text = reply_text(bot, request, thread, link, handled.outcome, resolution.reason)
             if request.source == "mention" and text:
-                send_reply(bot, request, text, done, handled)
+                send_reply(bot, request, text, done, handled, ahead_reply)
             elif request.source != "mention" and handled.outcome in ("replied", "cached"):
                 # Asked on the site (its form, or a page's "look for newer posts"): the page is the answer.
                 handled.outcome = "refreshed" if request.source == "refresh" else "unrolled"
@@ -335,12 +336,28 @@ def process(
     return handled
 
 
+def linked_reply_ahead(
+    bot: Bot, request: UnrollRequest, thread: Thread | None, link: str | None, record: ReplyRecord | None
+) -> Reservation | None:
+    """The reply that links to the thread, its text to be reserved with the thread's write (one round trip
+    fewer than reserving it before the post); None when the reply will reserve its text itself."""
+    if thread is None or not link or request.source != "mention":
+        return None
+    return reserve_ahead(bot, reply_text(bot, request, thread, link, "replied"), record, request.mention_id)
+
+
 def send_reply(
-    bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord | None, handled: HandledRequest
+    bot: Bot,
+    request: UnrollRequest,
+    text: str,
+    record: ReplyRecord | None,
+    handled: HandledRequest,
+    ahead: Reservation | None = None,
 ) -> None:
-    """Post the reply once and note it in the record; X's final refusals become the request's outcome."""
+    """Post the reply once and note it in the record; X's final refusals become the request's outcome. `ahead`:
+    its text's reservation, when made on the thread's write."""
     try:
-        handled.reply_id, handled.reply_text = post_once(bot, request, text, record)
+        handled.reply_id, handled.reply_text = post_once(bot, request, text, record, ahead)
     except NotAllowed as exc:  # X says why: not mentioned, or the mention is deleted or hidden now
         gone = "deleted" in str(exc).lower() or "not visible" in str(exc).lower()
         handled.outcome, handled.error = ("not_found" if gone else "not_allowed"), str(exc)
@@ -381,9 +398,17 @@ def remove_threads(
     return handled
 
 
-def keep(store: Store, resolution: Resolution, thread: Thread, *, release: Lock | None = None) -> bool:
+def keep(
+    store: Store,
+    resolution: Resolution,
+    thread: Thread,
+    *,
+    release: Lock | None = None,
+    reserve: Reservation | None = None,
+) -> bool:
     """Store what the resolution learnt: nothing for a fresh copy, the check's time when nothing was new;
-    the thread's lock (`release`) goes back with the write.
+    the thread's lock (`release`) goes back with the write, and the reply's text is reserved with it
+    (`reserve`, answered only when a write was made).
 
     False when the author opted out (nothing stored). A stored copy is never an opted-out author's: an opt-out
     is noted before their threads are removed, and no thread of theirs is saved after it (`save_thread`).
@@ -391,9 +416,9 @@ def keep(store: Store, resolution: Resolution, thread: Thread, *, release: Lock 
     if resolution.outcome == "cached" and resolution.reason == "fresh":
         return True
     if resolution.outcome == "cached":
-        store.touch_thread(thread.root_id, thread.fetched_at, release=release)
+        store.touch_thread(thread.root_id, thread.fetched_at, release=release, reserve=reserve)
         return True
-    return store.save_thread(thread, release=release, renamed_from=resolution.renamed_from)
+    return store.save_thread(thread, release=release, renamed_from=resolution.renamed_from, reserve=reserve)
 
 
 def over_budget_reply(

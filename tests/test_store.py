@@ -198,6 +198,29 @@ def test_an_opted_out_authors_thread_is_not_saved(store: Store) -> None:
     assert store.save_thread(thread("400", author="someone"))
 
 
+def test_a_reply_text_reserved_with_the_save_marks_the_mention_posting_as_reserve_text_does(store: Store) -> None:
+    """Reserved ahead on the thread's save (one round trip), the text is held and the mention marked "posting";
+    the next mention asking for that text is told who holds it, whether on a save or on its own."""
+    first = store.reservation("Hi there", "5")
+    assert store.save_thread(thread("100"), reserve=first)
+    assert ("5", True) == first.answer
+    record = store.reply_record("5")
+    assert record is not None and ("posting", "Hi there") == (record.state, record.text)
+    second = store.reservation("Hi there", "6")
+    store.touch_thread("100", datetime(2026, 11, 2, tzinfo=UTC), reserve=second)
+    assert (("5", False), None) == (second.answer, store.reply_record("6"))
+    assert ("5", False) == store.reserve_text("Hi there", "7")
+
+
+def test_no_reply_text_is_reserved_with_the_save_of_an_opted_out_authors_thread(store: Store) -> None:
+    """The author opted out: nothing is stored, so the reply linking to it reserves nothing either."""
+    store.opt_out("writer")
+    ahead = store.reservation("Hi there", "5")
+    assert not store.save_thread(thread("300"), reserve=ahead)
+    assert (None, None) == (ahead.answer, store.reply_record("5"))
+    assert ("6", True) == store.reserve_text("Hi there", "6")
+
+
 def test_reserving_a_text_marks_the_mention_posting_only_when_it_holds_the_text(store: Store) -> None:
     """The first mention to reserve a text holds it and is marked posting; another mention is told who holds it."""
     assert ("5", True) == store.reserve_text("Hi there", "5")

@@ -17,7 +17,7 @@ from bot.store.base import (
     embedded,
 )
 from bot.store.metrics import MetricsStore
-from bot.store.records import Attempt, RecordStore
+from bot.store.records import Attempt, RecordStore, Reservation
 from bot.store.renewals import keep_alive
 from bot.store.stream import StreamStore
 from bot.store.threads import FirstRead, ThreadStore
@@ -39,6 +39,7 @@ __all__ = [
     "Attempt",
     "FirstRead",
     "Lock",
+    "Reservation",
     "Store",
     "StoreBase",
     "connect",
