@@ -26,7 +26,7 @@ from bot.replier import POST, compose, post_once, reserve_ahead
 from bot.replytext import template_for
 from bot.resolver import FRESH_FOR, Resolution, first_lookup, resolve
 from bot.runtime import Bot
-from bot.store import Attempt, FirstRead, Lock, Reservation, Store, keep_alive
+from bot.store import Attempt, FirstRead, Lock, Reservation, Store, Taking, keep_alive
 from bot.xapi import Usage
 
 log = structlog.get_logger(__name__)
@@ -48,15 +48,25 @@ def work_once(bot: Bot, consumer: str, *, count: int = 10, block_ms: int | None 
     return _work(bot, consumer, count=count, block_ms=block_ms)[0]
 
 
-def _work(bot: Bot, consumer: str, *, count: int, block_ms: int | None = None) -> tuple[int, bool]:
-    """`work_once`, also saying whether more requests may be waiting (the read came back full)."""
+def _work(
+    bot: Bot,
+    consumer: str,
+    *,
+    count: int,
+    block_ms: int | None = None,
+    taken: tuple[list[tuple[str, UnrollRequest]], bool] | None = None,
+) -> tuple[int, bool]:
+    """`work_once`, also saying whether more requests may be waiting (the read came back full). `taken`: what a
+    read made ahead (`take_ahead`) took, handled instead of reading."""
     store = bot.store
-    if bot.settings.over_budget == "wait" and spending.over_budget(store, bot.settings):
+    if taken is not None:
+        entries, more = taken
+    elif waits_for_budget(bot):
         if block_ms:
             time.sleep(block_ms / 1000)  # as if the read had blocked: no busy loop while requests wait
         return 0, False
-    visibility_ms = int(bot.settings.visibility_timeout * 1000)
-    entries, more = store.take(consumer, visibility_ms, count=count, block_ms=block_ms)
+    else:
+        entries, more = store.take(consumer, visibility_ms(bot), count=count, block_ms=block_ms)
     done = 0
     for entry_id, request in entries:
         if handle(bot, consumer, entry_id, request):
@@ -64,13 +74,39 @@ def _work(bot: Bot, consumer: str, *, count: int, block_ms: int | None = None) -
     return done, more
 
 
-def drain(bot: Bot, consumer: str, *, stop: Callable[[], bool] = lambda: False, count: int = 10) -> int:
-    """Work until nothing more can be finished now (`run --once`); returns how many were finished.
+def waits_for_budget(bot: Bot) -> bool:
+    """Whether requests wait for tomorrow's budget: today's is spent and the operator chose to wait."""
+    return bot.settings.over_budget == "wait" and spending.over_budget(bot.store, bot.settings)
+
+
+def visibility_ms(bot: Bot) -> int:
+    """How long a taken request may sit idle before another worker claims it (its worker is deemed dead)."""
+    return int(bot.settings.visibility_timeout * 1000)
+
+
+def take_ahead(bot: Bot, consumer: str, count: int = 10) -> Taking | None:
+    """The worker's first read of the stream, to make with the poll's last write when the same process polls and
+    then drains (`run --once`): one round trip fewer. None when requests wait for the budget (nothing is taken)."""
+    return None if waits_for_budget(bot) else bot.store.taking(consumer, visibility_ms(bot), count)
+
+
+def drain(
+    bot: Bot,
+    consumer: str,
+    *,
+    stop: Callable[[], bool] = lambda: False,
+    count: int = 10,
+    taken: Taking | None = None,
+) -> int:
+    """Work until nothing more can be finished now (`run --once`); returns how many were finished. `taken`: the
+    first read, made ahead with the poll (`take_ahead`); when it did not run, the first read is made here.
 
     It stops once a read comes back short (the stream held nothing more then) or finishes nothing."""
     total = 0
+    first = taken.taken if taken is not None else None
     while not stop():
-        handled, more = _work(bot, consumer, count=count)
+        handled, more = _work(bot, consumer, count=count, taken=first)
+        first = None
         total += handled
         if not handled or not more:
             break

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.models import Author, HandledRequest, Segment, Thread, ThreadTweet, UnrollRequest
-from bot.store import Store
+from bot.store import Store, Taking
 from tests.fixtures_pages import build_thread
 
 
@@ -180,6 +180,36 @@ def test_touching_a_thread_moves_its_version_without_rewriting_it(store: Store) 
     assert raw == store.redis.get(store.key("thread", "100"))
     got = store.get_thread("100")
     assert got is not None and later == got.fetched_at
+
+
+def queue(store: Store, mention_ids: list[str], take: Taking | None = None) -> list[str]:
+    """A poll's last write of requests for these mentions (no limit), with `take`'s read when given."""
+    requests = [request(m) for m in mention_ids]
+    return store.queue_poll(
+        requests, cursor=None, polled_at=datetime.now(UTC), release=None, limit=0, window=60, take=take
+    )
+
+
+def test_a_read_made_with_the_polls_last_write_takes_what_it_queued(store: Store) -> None:
+    """Queued and taken in one round trip: the requests come back taken by the consumer, pending for it."""
+    store.enqueue([request("1")])
+    taking = store.taking("w1", 60_000, count=10)
+    assert [] == queue(store, ["2", "3"], taking)
+    assert taking.taken is not None
+    entries, more = taking.taken
+    assert (["1", "2", "3"], False, 3) == ([r.mention_id for _, r in entries], more, store.pending_count())
+    assert ([], False) == store.take("w2", 60_000)
+
+
+def test_a_read_made_with_the_polls_last_write_that_failed_leaves_the_requests_queued(store: Store) -> None:
+    """The group was lost (Redis came back without it): the requests are queued all the same, nothing is
+    taken, and the worker's own read finds them."""
+    store.ensure_group()
+    store.redis.delete(store.stream)
+    taking = store.taking("w1", 60_000)
+    queue(store, ["4"], taking)
+    assert taking.taken is None
+    assert ["4"] == [r.mention_id for _, r in store.take("w1", 60_000)[0]]
 
 
 def test_consumer_group_lost_with_redis_data_is_recreated(store: Store) -> None:

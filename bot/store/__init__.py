@@ -19,7 +19,7 @@ from bot.store.base import (
 from bot.store.metrics import MetricsStore
 from bot.store.records import Attempt, RecordStore, Reservation
 from bot.store.renewals import keep_alive
-from bot.store.stream import StreamStore
+from bot.store.stream import StreamStore, Taking
 from bot.store.threads import FirstRead, ThreadStore
 from config.settings import Settings
 
@@ -42,6 +42,7 @@ __all__ = [
     "Reservation",
     "Store",
     "StoreBase",
+    "Taking",
     "connect",
     "embedded",
     "keep_alive",
