@@ -98,7 +98,12 @@ def post_once(
         log.info("reply_dry_run", text=text, in_reply_to=mention)
         store.mark_replied(mention, None, text, state="final")
         return None, text
-    bot.api.check(POST)  # a spent window raises here, before anything is marked
+    try:
+        bot.api.check(POST)  # a spent window raises here, before anything is marked…
+    except RateLimited:
+        if ahead is not None and ahead.answer is not None and ahead.answer[0] == mention:
+            store.clear_posting(mention)  # …but the thread's save did: nothing was posted
+        raise
     candidates = [text] if uncertain else [text + variant for variant in VARIANTS]
     # The mention is marked "posting" with the text (by now, when the thread's write reserved it ahead).
     index, new = _reserve(store, candidates, 0, mention, ahead)
