@@ -59,12 +59,13 @@ def _work(
     """`work_once`, also saying whether more requests may be waiting (the read came back full). `taken`: what a
     read made ahead (`take_ahead`) took, handled instead of reading."""
     store = bot.store
-    if taken is not None:
-        entries, more = taken
-    elif waits_for_budget(bot):
+    if waits_for_budget(bot):
+        # Requests taken ahead stay pending with this consumer: claimed again once idle for the visibility timeout.
         if block_ms:
             time.sleep(block_ms / 1000)  # as if the read had blocked: no busy loop while requests wait
         return 0, False
+    if taken is not None:
+        entries, more = taken
     else:
         entries, more = store.take(consumer, visibility_ms(bot), count=count, block_ms=block_ms)
     done = 0
@@ -86,7 +87,8 @@ def visibility_ms(bot: Bot) -> int:
 
 def take_ahead(bot: Bot, consumer: str, count: int = 10) -> Taking | None:
     """The worker's first read of the stream, to make with the poll's last write when the same process polls and
-    then drains (`run --once`): one round trip fewer. None when requests wait for the budget (nothing is taken)."""
+    then drains (`run --once`): one round trip fewer. None when requests wait for the budget (nothing is taken);
+    the drain asks again after the poll, whose reads may have spent the rest of it."""
     return None if waits_for_budget(bot) else bot.store.taking(consumer, visibility_ms(bot), count)
 
 

@@ -199,6 +199,22 @@ def test_requests_wait_on_the_stream_once_the_daily_budget_is_spent(
     assert reads_before == sandbox.world.snapshot_stats().post_reads
 
 
+def test_requests_taken_with_the_poll_that_spent_the_budget_wait_too(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The budget was not spent when `run --once` began, and its poll's reads spent it: the requests the poll took
+    ahead are not answered either; they wait, still on the stream, for another worker to claim them."""
+    thread = post_thread(sandbox.world, 3)
+    mention = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store, daily_budget=0.01)  # the poll reads a mention and its author: over it
+
+    assert 0 == run_once(bot)
+
+    assert [] == replies_to(sandbox, mention)
+    assert ([mention], 1) == ([r.mention_id for r in store.peek()], store.pending_count())
+    assert 0 == sandbox.world.snapshot_stats().post_reads
+
+
 class PostsHeldAfterTheSave(Store):
     """The bot's store, with X's POST window found spent (by another process, say) right after the thread's save."""
 
