@@ -21,7 +21,7 @@ from bot.apimodels import ApiTweet, TweetsPage
 from bot.errors import ApiError, ApiUnavailable, RateLimited
 from bot.models import HandledRequest, UnrollRequest
 from bot.runtime import Bot
-from bot.store import Lock, MentionGap, keep_alive
+from bot.store import Lock, MentionGap, Taking, keep_alive
 from bot.trigger import matches, mention_text
 from bot.tweettext import snowflake_at, snowflake_time
 from bot.window import RECENT_WINDOW, WINDOW_MARGIN
@@ -298,15 +298,16 @@ def why_ignored(
     return None
 
 
-def poll_once(bot: Bot) -> PollResult:
-    """Fetch new mentions, queue the requests among them and move the cursor, holding the poller lock."""
+def poll_once(bot: Bot, take: Taking | None = None) -> PollResult:
+    """Fetch new mentions, queue the requests among them and move the cursor, holding the poller lock. `take`:
+    a worker's read of the stream, made with the poll's last write (`run --once` works right after polling)."""
     lock, cursor, gaps = bot.store.begin_poll(LOCK_TIMEOUT)
     if lock is None:
         log.info("poll_skipped", reason="another_poller_holds_the_lock")
         return PollResult(polled=False)
     try:
         with bot.store.batched():
-            return _poll(bot, lock, cursor, gaps)
+            return _poll(bot, lock, cursor, gaps, take)
     finally:
         if lock.held():  # the poll failed before it could give the lock back with its requests
             try:
@@ -315,7 +316,9 @@ def poll_once(bot: Bot) -> PollResult:
                 log.warning("poll_lock_lost", error=str(exc))
 
 
-def _poll(bot: Bot, lock: Lock, cursor: str | None, gaps: list[MentionGap] | None = None) -> PollResult:
+def _poll(
+    bot: Bot, lock: Lock, cursor: str | None, gaps: list[MentionGap] | None = None, take: Taking | None = None
+) -> PollResult:
     """One poll; `gaps`: mentions beyond the timeline's reach that earlier polls could not search for yet."""
     store = bot.store
     started = datetime.now(UTC)
@@ -364,6 +367,7 @@ def _poll(bot: Bot, lock: Lock, cursor: str | None, gaps: list[MentionGap] | Non
         window=REQUESTER_WINDOW,
         gaps_searched=again,  # searched again: done with, or kept anew below
         gaps_kept=[kept for r in recoveries if (kept := r.kept) is not None],
+        take=take,
     )
     ignored += [(request, "requester_limit") for request in requests if request.mention_id in refused]
     for request, reason in ignored:

@@ -24,7 +24,7 @@ from redis.backoff import AbstractBackoff, ExponentialBackoff
 from bot.errors import ApiError, ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreRefused, StoreUnavailable
 from bot.poller import poll_once
 from bot.runtime import BASE_URL_FIX, Bot, build, foreign, not_the_x_api
-from bot.worker import drain, work_once
+from bot.worker import drain, take_ahead, work_once
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -176,9 +176,12 @@ def run_poller(bot: Bot, stop: threading.Event) -> None:
 
 
 def run_once(bot: Bot) -> int:
-    """One poll, then drain the queue (stale requests of dead workers included); returns requests finished."""
-    poll_once(bot)
-    return drain(bot, consumer_name())
+    """One poll, then drain the queue (stale requests of dead workers included); returns requests finished.
+    The drain's first read rides on the poll's last write."""
+    consumer = consumer_name()
+    taking = take_ahead(bot, consumer)
+    poll_once(bot, take=taking)
+    return drain(bot, consumer, taken=taking)
 
 
 @dataclass(frozen=True)
@@ -196,8 +199,10 @@ def run_for_cron(bot: Bot) -> CronRun:
     """`run --once`: one poll, then drain the queue even when the poll failed (what was queued before is worth
     answering now); says what is left, so that cron hears "run again later" while anything waits."""
     failed: ApiUnavailable | RateLimited | None = None
+    consumer = consumer_name()
+    taking = take_ahead(bot, consumer)  # the drain's first read rides on the poll's last write
     try:
-        poll_once(bot)
+        poll_once(bot, take=taking)
     except (ApiUnavailable, RateLimited) as exc:
         log.warning("poll_failed", error=str(exc), endpoint=exc.endpoint)
         failed = exc
@@ -207,7 +212,7 @@ def run_for_cron(bot: Bot) -> CronRun:
         # A cached identity skipped GET /2/users/me: the poll is where a wrong X_API_BASE_URL shows. Nothing is
         # drained with it: every read would answer 404 too (each request left waiting for the URL to be mended).
         raise ConfigError(f"{not_the_x_api(bot.settings, exc)}; {BASE_URL_FIX}") from exc
-    finished = drain(bot, consumer_name())
+    finished = drain(bot, consumer, taken=taking)
     return CronRun(finished, bot.store.queue_depth(), failed, len(bot.store.mention_gaps()))
 
 

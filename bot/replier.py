@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import structlog
 
-from bot.errors import ApiError, ApiUnavailable, DuplicateContent, ShuttingDown
+from bot.errors import ApiError, ApiUnavailable, DuplicateContent, RateLimited, ShuttingDown
 from bot.models import ReplyRecord, UnrollRequest
 from bot.runtime import Bot
-from bot.store import Store
+from bot.store import Reservation, Store
 from bot.window import in_recent_window
 from bot.xapi import from_user
 
@@ -54,13 +54,30 @@ def find_existing_reply(bot: Bot, request: UnrollRequest) -> str | None:
     return None
 
 
-def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord | None) -> tuple[str | None, str]:
+def reserve_ahead(bot: Bot, text: str, record: ReplyRecord | None, mention_id: str) -> Reservation | None:
+    """The reservation `post_once` would make first, to run on the thread's write instead (one round trip
+    fewer); None when `post_once` would not reserve `text` first: the mention was answered or tried before
+    (`record`), a dry run, or replies are on hold (a spent window: `post_once` says so, before anything is
+    marked)."""
+    if record is not None or bot.settings.dry_run:
+        return None
+    try:
+        bot.api.check(POST)
+    except RateLimited:
+        return None
+    return bot.store.reservation(text, mention_id)
+
+
+def post_once(
+    bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord | None, ahead: Reservation | None = None
+) -> tuple[str | None, str]:
     """Post `text` in reply to the mention unless that was done already; returns (reply id, text posted).
 
     Each attempt's text is reserved for its mention for a day, so when X refuses a text as duplicate content
     the bot knows whether its own earlier, uncertain attempt went through (same mention) or the reader asked
     twice today (another mention: the text is varied). Dry-run logs the reply instead of posting it.
-    `record` is the mention's idempotency record as the caller read it, holding the mention's lock.
+    `record` is the mention's idempotency record as the caller read it, holding the mention's lock; `ahead`, the
+    first reservation when it was made already (`reserve_ahead`, on the thread's write).
     """
     store = bot.store
     mention = request.mention_id
@@ -81,9 +98,15 @@ def post_once(bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord |
         log.info("reply_dry_run", text=text, in_reply_to=mention)
         store.mark_replied(mention, None, text, state="final")
         return None, text
-    bot.api.check(POST)  # a spent window raises here, before anything is marked
+    try:
+        bot.api.check(POST)  # a spent window raises here, before anything is marked…
+    except RateLimited:
+        if ahead is not None and ahead.answer is not None and ahead.answer[0] == mention:
+            store.clear_posting(mention)  # …but the thread's save did: nothing was posted
+        raise
     candidates = [text] if uncertain else [text + variant for variant in VARIANTS]
-    index, new = _reserve(store, candidates, 0, mention)  # the mention is marked "posting" with the text
+    # The mention is marked "posting" with the text (by now, when the thread's write reserved it ahead).
+    index, new = _reserve(store, candidates, 0, mention, ahead)
     while index is not None:
         attempt = candidates[index]
         try:
@@ -146,13 +169,17 @@ def search_lag_left(attempted_at: datetime | None, now: datetime | None = None) 
     return min(max(SEARCH_LAG + 1.0 - elapsed, 0.0), SEARCH_LAG + 1.0)
 
 
-def _reserve(store: Store, candidates: list[str], start: int, mention: str) -> tuple[int | None, bool]:
+def _reserve(
+    store: Store, candidates: list[str], start: int, mention: str, ahead: Reservation | None = None
+) -> tuple[int | None, bool]:
     """The first text from `start` on that this mention may post, reserved for it: (its index, whether newly
     reserved), or (None, False) when all are taken. The first is asked alone (one short command: the usual
-    case); when another mention holds it (the same reader asked earlier today), all the rest in one step."""
+    case, answered already when `ahead` reserved it); when another mention holds it (the same reader asked
+    earlier today), all the rest in one step."""
     if start >= len(candidates):
         return None, False
-    owner, new = store.reserve_text(candidates[start], mention)
+    answer = ahead.answer if ahead is not None and ahead.text == candidates[start] else None
+    owner, new = answer or store.reserve_text(candidates[start], mention)
     if owner == mention:
         return start, new
     found, new = store.reserve_first(candidates[start + 1 :], mention)

@@ -31,11 +31,11 @@ from bot.errors import (
 )
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest, utcnow
 from bot.reads import Reads
-from bot.replier import POST, compose, post_once
+from bot.replier import POST, compose, post_once, reserve_ahead
 from bot.replytext import template_for
 from bot.resolver import FRESH_FOR, Resolution, first_lookup, resolve
 from bot.runtime import BASE_URL_FIX, Bot, foreign, not_the_x_api
-from bot.store import Attempt, FirstRead, Lock, Store, keep_alive
+from bot.store import Attempt, FirstRead, Lock, Reservation, Store, Taking, keep_alive
 from bot.xapi import Usage
 
 log = structlog.get_logger(__name__)
@@ -58,15 +58,26 @@ def work_once(bot: Bot, consumer: str, *, count: int = 10, block_ms: int | None 
     return _work(bot, consumer, count=count, block_ms=block_ms)[0]
 
 
-def _work(bot: Bot, consumer: str, *, count: int, block_ms: int | None = None) -> tuple[int, bool]:
-    """`work_once`, also saying whether more requests may be waiting (the read came back full)."""
+def _work(
+    bot: Bot,
+    consumer: str,
+    *,
+    count: int,
+    block_ms: int | None = None,
+    taken: tuple[list[tuple[str, UnrollRequest]], bool] | None = None,
+) -> tuple[int, bool]:
+    """`work_once`, also saying whether more requests may be waiting (the read came back full). `taken`: what a
+    read made ahead (`take_ahead`) took, handled instead of reading."""
     store = bot.store
-    if bot.settings.over_budget == "wait" and spending.over_budget(store, bot.settings):
+    if waits_for_budget(bot):
+        # Requests taken ahead stay pending with this consumer: claimed again once idle for the visibility timeout.
         if block_ms:
             time.sleep(block_ms / 1000)  # as if the read had blocked: no busy loop while requests wait
         return 0, False
-    visibility_ms = int(bot.settings.visibility_timeout * 1000)
-    entries, more = store.take(consumer, visibility_ms, count=count, block_ms=block_ms)
+    if taken is not None:
+        entries, more = taken
+    else:
+        entries, more = store.take(consumer, visibility_ms(bot), count=count, block_ms=block_ms)
     done = 0
     for entry_id, request in entries:
         if handle(bot, consumer, entry_id, request):
@@ -74,13 +85,40 @@ def _work(bot: Bot, consumer: str, *, count: int, block_ms: int | None = None) -
     return done, more
 
 
-def drain(bot: Bot, consumer: str, *, stop: Callable[[], bool] = lambda: False, count: int = 10) -> int:
-    """Work until nothing more can be finished now (`run --once`); returns how many were finished.
+def waits_for_budget(bot: Bot) -> bool:
+    """Whether requests wait for tomorrow's budget: today's is spent and the operator chose to wait."""
+    return bot.settings.over_budget == "wait" and spending.over_budget(bot.store, bot.settings)
+
+
+def visibility_ms(bot: Bot) -> int:
+    """How long a taken request may sit idle before another worker claims it (its worker is deemed dead)."""
+    return int(bot.settings.visibility_timeout * 1000)
+
+
+def take_ahead(bot: Bot, consumer: str, count: int = 10) -> Taking | None:
+    """The worker's first read of the stream, to make with the poll's last write when the same process polls and
+    then drains (`run --once`): one round trip fewer. None when requests wait for the budget (nothing is taken);
+    the drain asks again after the poll, whose reads may have spent the rest of it."""
+    return None if waits_for_budget(bot) else bot.store.taking(consumer, visibility_ms(bot), count)
+
+
+def drain(
+    bot: Bot,
+    consumer: str,
+    *,
+    stop: Callable[[], bool] = lambda: False,
+    count: int = 10,
+    taken: Taking | None = None,
+) -> int:
+    """Work until nothing more can be finished now (`run --once`); returns how many were finished. `taken`: the
+    first read, made ahead with the poll (`take_ahead`); when it did not run, the first read is made here.
 
     It stops once a read comes back short (the stream held nothing more then) or finishes nothing."""
     total = 0
+    first = taken.taken if taken is not None else None
     while not stop():
-        handled, more = _work(bot, consumer, count=count)
+        handled, more = _work(bot, consumer, count=count, taken=first)
+        first = None
         total += handled
         if not handled or not more:
             break
@@ -324,17 +362,18 @@ def process(
             if resolution.own and handled.outcome == "cached":  # read by an earlier try of this request
                 handled.outcome = "replied"
             handled.reason = resolution.reason
-            if thread is not None and not keep(store, resolution, thread, release=lock):
+            link = renderer.link(settings, thread.root_id) if thread is not None else None
+            ahead_reply = linked_reply_ahead(bot, request, thread, link, done)
+            if thread is not None and not keep(store, resolution, thread, release=lock, reserve=ahead_reply):
                 # The author had their threads removed: never unrolled again while the opt-out stands.
-                handled.outcome, handled.reason, handled.author, thread = (
+                handled.outcome, handled.reason, handled.author, thread, link = (
                     "opted_out",
                     "author_opted_out",
                     thread.author.username,
                     None,
+                    None,
                 )
-            link = None
             if thread is not None:
-                link = renderer.link(settings, thread.root_id)
                 handled.root_id, handled.author, handled.tweets, handled.link = (
                     thread.root_id,
                     thread.author.username,
@@ -343,7 +382,7 @@ def process(
                 )
             text = reply_text(bot, request, thread, link, handled.outcome, resolution.reason)
             if request.source == "mention" and text:
-                send_reply(bot, request, text, done, handled)
+                send_reply(bot, request, text, done, handled, ahead_reply)
             elif request.source != "mention" and handled.outcome in ("replied", "cached"):
                 # Asked on the site (its form, or a page's "look for newer posts"): the page is the answer.
                 handled.outcome = "refreshed" if request.source == "refresh" else "unrolled"
@@ -359,12 +398,28 @@ def process(
     return handled
 
 
+def linked_reply_ahead(
+    bot: Bot, request: UnrollRequest, thread: Thread | None, link: str | None, record: ReplyRecord | None
+) -> Reservation | None:
+    """The reply that links to the thread, its text to be reserved with the thread's write (one round trip
+    fewer than reserving it before the post); None when the reply will reserve its text itself."""
+    if thread is None or not link or request.source != "mention":
+        return None
+    return reserve_ahead(bot, reply_text(bot, request, thread, link, "replied"), record, request.mention_id)
+
+
 def send_reply(
-    bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord | None, handled: HandledRequest
+    bot: Bot,
+    request: UnrollRequest,
+    text: str,
+    record: ReplyRecord | None,
+    handled: HandledRequest,
+    ahead: Reservation | None = None,
 ) -> None:
-    """Post the reply once and note it in the record; X's final refusals become the request's outcome."""
+    """Post the reply once and note it in the record; X's final refusals become the request's outcome. `ahead`:
+    its text's reservation, when made on the thread's write."""
     try:
-        handled.reply_id, handled.reply_text = post_once(bot, request, text, record)
+        handled.reply_id, handled.reply_text = post_once(bot, request, text, record, ahead)
     except NotAllowed as exc:  # X says why: not mentioned, or the mention is deleted or hidden now
         gone = "deleted" in str(exc).lower() or "not visible" in str(exc).lower()
         handled.outcome, handled.error = ("not_found" if gone else "not_allowed"), str(exc)
@@ -405,9 +460,17 @@ def remove_threads(
     return handled
 
 
-def keep(store: Store, resolution: Resolution, thread: Thread, *, release: Lock | None = None) -> bool:
+def keep(
+    store: Store,
+    resolution: Resolution,
+    thread: Thread,
+    *,
+    release: Lock | None = None,
+    reserve: Reservation | None = None,
+) -> bool:
     """Store what the resolution learnt: nothing for a fresh copy, the check's time when nothing was new;
-    the thread's lock (`release`) goes back with the write.
+    the thread's lock (`release`) goes back with the write, and the reply's text is reserved with it
+    (`reserve`, answered only when a write was made).
 
     False when the author opted out (nothing stored). A stored copy is never an opted-out author's: an opt-out
     is noted before their threads are removed, and no thread of theirs is saved after it (`save_thread`).
@@ -415,9 +478,9 @@ def keep(store: Store, resolution: Resolution, thread: Thread, *, release: Lock 
     if resolution.outcome == "cached" and resolution.reason == "fresh":
         return True
     if resolution.outcome == "cached":
-        store.touch_thread(thread.root_id, thread.fetched_at, release=release)
+        store.touch_thread(thread.root_id, thread.fetched_at, release=release, reserve=reserve)
         return True
-    return store.save_thread(thread, release=release, renamed_from=resolution.renamed_from)
+    return store.save_thread(thread, release=release, renamed_from=resolution.renamed_from, reserve=reserve)
 
 
 def over_budget_reply(

@@ -32,6 +32,14 @@ _PATTERNS = [
     # oauthlib's "Signature: <base64>" at DEBUG: with the nonce and timestamp it logs too, a usable header.
     re.compile(r"(Signature:\s*)\S+"),
 ]
+# Every match of a pattern above holds one of these words, once case-folded (casefold, not lower: it also folds
+# the "ſ" and "K" that an IGNORECASE pattern takes for "s" and "k"): a string without any, most of a log line's,
+# is left as it is after a few substring checks instead of three regular expressions.
+_TRIGGERS = ("bearer", "signature:", "oauth_", "access_token", "consumer_secret")
+
+
+def _masked(match: re.Match[str]) -> str:
+    return match.group(1) + MASK
 
 
 class Scrubber:
@@ -44,8 +52,10 @@ class Scrubber:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        for pattern in _PATTERNS:
-            text = pattern.sub(lambda m: m.group(1) + MASK, text)
+        folded = text.casefold()
+        if any(trigger in folded for trigger in _TRIGGERS):
+            for pattern in _PATTERNS:
+                text = pattern.sub(_masked, text)
         return text
 
     def _walk(self, value: Any) -> Any:

@@ -85,6 +85,8 @@ class CrashingStore(Store):
         saved = super().save_thread(thread, **options)
         if self.crash_at == "after_store":
             raise Crash(self.crash_at)
+        if self.crash_at == "before_post" and options.get("reserve") is not None:  # the text reserved with the save
+            raise Crash(self.crash_at)
         return saved
 
     def reserve_text(self, text: str, mention_id: str) -> tuple[str, bool]:

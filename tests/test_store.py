@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.models import Author, HandledRequest, Segment, Thread, ThreadTweet, UnrollRequest
-from bot.store import Store
+from bot.store import Store, Taking
 from tests.fixtures_pages import build_thread
 
 
@@ -195,6 +195,36 @@ def test_touching_a_thread_moves_its_version_without_rewriting_it(store: Store) 
     assert got is not None and later == got.fetched_at
 
 
+def queue(store: Store, mention_ids: list[str], take: Taking | None = None) -> list[str]:
+    """A poll's last write of requests for these mentions (no limit), with `take`'s read when given."""
+    requests = [request(m) for m in mention_ids]
+    return store.queue_poll(
+        requests, cursor=None, polled_at=datetime.now(UTC), release=None, limit=0, window=60, take=take
+    )
+
+
+def test_a_read_made_with_the_polls_last_write_takes_what_it_queued(store: Store) -> None:
+    """Queued and taken in one round trip: the requests come back taken by the consumer, pending for it."""
+    store.enqueue([request("1")])
+    taking = store.taking("w1", 60_000, count=10)
+    assert [] == queue(store, ["2", "3"], taking)
+    assert taking.taken is not None
+    entries, more = taking.taken
+    assert (["1", "2", "3"], False, 3) == ([r.mention_id for _, r in entries], more, store.pending_count())
+    assert ([], False) == store.take("w2", 60_000)
+
+
+def test_a_read_made_with_the_polls_last_write_that_failed_leaves_the_requests_queued(store: Store) -> None:
+    """The group was lost (Redis came back without it): the requests are queued all the same, nothing is
+    taken, and the worker's own read finds them."""
+    store.ensure_group()
+    store.redis.delete(store.stream)
+    taking = store.taking("w1", 60_000)
+    queue(store, ["4"], taking)
+    assert taking.taken is None
+    assert ["4"] == [r.mention_id for _, r in store.take("w1", 60_000)[0]]
+
+
 def test_consumer_group_lost_with_redis_data_is_recreated(store: Store) -> None:
     """If Redis comes back without the stream's group (no persistence), reads recreate it instead of failing."""
     store.enqueue([request("5")])
@@ -209,6 +239,29 @@ def test_an_opted_out_authors_thread_is_not_saved(store: Store) -> None:
     assert not store.save_thread(thread("300", author="Writer"))
     assert (None, None, []) == (store.get_thread("300"), store.root_of("301"), store.latest(10))
     assert store.save_thread(thread("400", author="someone"))
+
+
+def test_a_reply_text_reserved_with_the_save_marks_the_mention_posting_as_reserve_text_does(store: Store) -> None:
+    """Reserved ahead on the thread's save (one round trip), the text is held and the mention marked "posting";
+    the next mention asking for that text is told who holds it, whether on a save or on its own."""
+    first = store.reservation("Hi there", "5")
+    assert store.save_thread(thread("100"), reserve=first)
+    assert ("5", True) == first.answer
+    record = store.reply_record("5")
+    assert record is not None and ("posting", "Hi there") == (record.state, record.text)
+    second = store.reservation("Hi there", "6")
+    store.touch_thread("100", datetime(2026, 11, 2, tzinfo=UTC), reserve=second)
+    assert (("5", False), None) == (second.answer, store.reply_record("6"))
+    assert ("5", False) == store.reserve_text("Hi there", "7")
+
+
+def test_no_reply_text_is_reserved_with_the_save_of_an_opted_out_authors_thread(store: Store) -> None:
+    """The author opted out: nothing is stored, so the reply linking to it reserves nothing either."""
+    store.opt_out("writer")
+    ahead = store.reservation("Hi there", "5")
+    assert not store.save_thread(thread("300"), reserve=ahead)
+    assert (None, None) == (ahead.answer, store.reply_record("5"))
+    assert ("6", True) == store.reserve_text("Hi there", "6")
 
 
 def test_reserving_a_text_marks_the_mention_posting_only_when_it_holds_the_text(store: Store) -> None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
 from bot import worker
 from bot.errors import AuthFailed
-from bot.models import UnrollRequest
+from bot.models import Thread, UnrollRequest
 from bot.poller import poll_once
 from bot.processes import run_once
+from bot.replier import POST
 from bot.sandbox import SandboxServer
 from bot.store import Store
 from bot.worker import drain, work_once
+from bot.xapi import Window, XApi
 from config.settings import Settings
 from tests.helpers import AUTHOR, READER, make_bot, post_thread, summon
 
@@ -218,6 +221,50 @@ def test_requests_wait_on_the_stream_once_the_daily_budget_is_spent(
     assert [] == replies_to(sandbox, second)
     assert [second] == [r.mention_id for r in store.peek()]
     assert reads_before == sandbox.world.snapshot_stats().post_reads
+
+
+def test_requests_taken_with_the_poll_that_spent_the_budget_wait_too(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The budget was not spent when `run --once` began, and its poll's reads spent it: the requests the poll took
+    ahead are not answered either; they wait, still on the stream, for another worker to claim them."""
+    thread = post_thread(sandbox.world, 3)
+    mention = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store, daily_budget=0.01)  # the poll reads a mention and its author: over it
+
+    assert 0 == run_once(bot)
+
+    assert [] == replies_to(sandbox, mention)
+    assert ([mention], 1) == ([r.mention_id for r in store.peek()], store.pending_count())
+    assert 0 == sandbox.world.snapshot_stats().post_reads
+
+
+class PostsHeldAfterTheSave(Store):
+    """The bot's store, with X's POST window found spent (by another process, say) right after the thread's save."""
+
+    api: XApi
+
+    def save_thread(self, thread: Thread, **options: Any) -> bool:
+        saved = super().save_thread(thread, **options)
+        self.api.windows[POST] = Window(limit=1, remaining=0, reset_at=datetime.now(UTC) + timedelta(minutes=5))
+        return saved
+
+
+def test_a_reply_held_after_its_text_was_reserved_with_the_save_leaves_no_posting_mark(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Replies are found on hold after the save reserved the text: nothing was posted, so the mention is not left
+    "posting" (its next attempt would search for a reply that was never made)."""
+    thread = post_thread(sandbox.world, 3)
+    mention = summon(sandbox.world, thread[-1])
+    held = PostsHeldAfterTheSave(store.redis, store.prefix)
+    bot = make_bot(settings, held)
+    held.api = bot.api
+
+    assert 0 == run_once(bot)
+
+    assert ([], None) == (replies_to(sandbox, mention), store.reply_record(mention))
+    assert 1 == store.pending_count()
 
 
 def test_over_budget_reply_without_link_is_short_and_cheap(

@@ -17,9 +17,9 @@ from bot.store.base import (
     embedded,
 )
 from bot.store.metrics import MetricsStore
-from bot.store.records import Attempt, RecordStore
+from bot.store.records import Attempt, RecordStore, Reservation
 from bot.store.renewals import keep_alive
-from bot.store.stream import MentionGap, StreamStore
+from bot.store.stream import MentionGap, StreamStore, Taking
 from bot.store.threads import FirstRead, ThreadStore
 from config.settings import Settings
 
@@ -40,8 +40,10 @@ __all__ = [
     "FirstRead",
     "Lock",
     "MentionGap",
+    "Reservation",
     "Store",
     "StoreBase",
+    "Taking",
     "connect",
     "embedded",
     "keep_alive",

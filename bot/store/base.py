@@ -212,9 +212,10 @@ class StoreBase:
         self._held.counters = Counters()
         return held
 
-    def _execute_with_held(self, pipe: Any) -> list[Any]:
+    def _execute_with_held(self, pipe: Any, after: Callable[[Any], object] | None = None) -> list[Any]:
         """Execute `pipe` with the held counters queued after its own commands, in the same round trip. A failed
-        counter write is logged; a failed command of the caller's is raised, as `execute()` would."""
+        counter write is logged; a failed command of the caller's is raised, as `execute()` would. `after`
+        queues reads last, whose failures are left among the answers for the caller to judge."""
         commands = self._take_commands()
         for command in commands:
             command(pipe)
@@ -222,6 +223,9 @@ class StoreBase:
         held = self._take_held()
         if held:
             held.queue_on(pipe)
+        last = len(pipe)
+        if after is not None:
+            after(pipe)
         try:
             results: list[Any] = pipe.execute(raise_on_error=False)
         except redis.RedisError:
@@ -231,7 +235,7 @@ class StoreBase:
             if commands and getattr(self._held, "commands", None) == []:
                 self._held.commands = commands
             raise
-        for index, result in enumerate(results):
+        for index, result in enumerate(results[:last]):
             if isinstance(result, Exception):
                 if index < first:
                     raise result

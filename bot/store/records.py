@@ -31,14 +31,40 @@ class Attempt:
     answers: list[Any] = field(default_factory=list)  # of the commands `also` queued
 
 
-# Reserve a reply text for a mention and, when the mention holds it, mark the mention "posting" — one step.
-# KEYS: the text's key, the mention's reply record; ARGV: mention id, text window, "posting" record, its ttl.
-RESERVE_TEXT = """
-local new = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
-local owner = redis.call('GET', KEYS[1])
-if owner == ARGV[1] then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
-return {owner, new and 1 or 0}
+@dataclass
+class Reservation:
+    """`reserve_text` made ahead, on the round trip of the thread's write (`save_thread`, `touch_thread`, with
+    `reserve=`): the text, the keys and arguments of `RESERVE_TEXT`, and once that write ran, its answer (the
+    mention holding the text, whether reserved now); None when it did not run (nothing written, or the author
+    opted out), and the reply reserves its text itself."""
+
+    mention_id: str
+    text: str
+    keys: tuple[str, str]
+    args: tuple[str, int, str, int]
+    answer: tuple[str, bool] | None = None
+
+    def received(self, owner: Any, new: Any) -> tuple[str, bool]:
+        """Note `RESERVE_TEXT`'s answer; returns it as `reserve_text` does."""
+        self.answer = (str(owner or self.mention_id), bool(new))
+        return self.answer
+
+
+# Reserve a reply text for a mention and, when the mention holds it, mark the mention "posting" — one step, also
+# run inside the thread's save (`SAVE_THREAD`). Its locals: the text's key, the mention's reply record, mention
+# id, text window, "posting" record, its ttl; it leaves `owner` (who holds the text) and `new` (reserved now).
+RESERVE_STEP = """
+local new = redis.call('SET', text_key, mention, 'NX', 'EX', window)
+local owner = redis.call('GET', text_key)
+if owner == mention then redis.call('SET', record_key, posting, 'EX', record_ttl) end
 """
+# KEYS: the text's key, the mention's reply record; ARGV: mention id, text window, "posting" record, its ttl.
+RESERVE_TEXT = (
+    "local text_key, record_key, mention, window, posting, record_ttl = KEYS[1], KEYS[2], ARGV[1], ARGV[2], "
+    + "ARGV[3], ARGV[4]"
+    + RESERVE_STEP
+    + "return {owner, new and 1 or 0}"
+)
 # The first of several texts a mention may post (held by nobody, or by it already), reserved, and the mention
 # marked "posting" with it — one step. KEYS: the mention's reply record, then each text's key; ARGV: mention
 # id, text window, the record's ttl, its time, then each text. The record is a `ReplyRecord` as JSON, written for
@@ -129,12 +155,15 @@ class RecordStore(StoreBase):
         Returns the mention that holds the text and whether this call reserved it, so a duplicate-content
         refusal can be told apart: our own earlier attempt went through, or the text belongs to another request.
         """
+        ahead = self.reservation(text, mention_id)
+        return ahead.received(*cast(list[Any], self.redis.eval(RESERVE_TEXT, 2, *ahead.keys, *ahead.args)))
+
+    def reservation(self, text: str, mention_id: str) -> Reservation:
+        """`reserve_text`'s step, to run on the thread's write (`save_thread(reserve=…)`) instead of a round trip
+        of its own."""
         posting = ReplyRecord(state="posting", text=text).model_dump_json()
         keys = (self._text_key(text), self.key("reply", mention_id))
-        owner, new = cast(
-            list[Any], self.redis.eval(RESERVE_TEXT, 2, *keys, mention_id, DUPLICATE_WINDOW, posting, REPLY_RECORD_TTL)
-        )
-        return str(owner or mention_id), bool(new)
+        return Reservation(mention_id, text, keys, (mention_id, DUPLICATE_WINDOW, posting, REPLY_RECORD_TTL))
 
     def reserve_first(self, texts: Sequence[str], mention_id: str) -> tuple[int | None, bool]:
         """`reserve_text` over several texts in one round trip: the first this mention may post (held by nobody,

@@ -62,6 +62,23 @@ return refused
 """
 
 
+class Taking:
+    """`take`'s read queued on the poll's last write (`queue_poll(take=…)`), for a process that polls and then
+    works (`run --once`): the requests it queued come back taken, without a round trip of their own. `taken`
+    stays None when the read did not run or failed; the worker then takes as it always does."""
+
+    def __init__(self, store: StreamStore, consumer: str, min_idle_ms: int, count: int) -> None:
+        self.store, self.consumer, self.min_idle_ms, self.count = store, consumer, min_idle_ms, count
+        self.taken: tuple[list[tuple[str, UnrollRequest]], bool] | None = None
+
+    def queue(self, pipe: Any) -> None:
+        self.store._take_on(pipe, self.consumer, self.min_idle_ms, self.count)
+
+    def received(self, claimed: Any, fresh: Any) -> None:
+        if not isinstance(claimed, Exception) and not isinstance(fresh, Exception):
+            self.taken = self.store._taken(claimed, fresh, self.count)
+
+
 @dataclass(frozen=True)
 class Queued:
     """A request waiting on the work stream: who holds it (None: not taken yet), how often it was delivered, and
@@ -146,11 +163,13 @@ class StreamStore(StoreBase):
         window: float,
         gaps_searched: Sequence[MentionGap] = (),
         gaps_kept: Sequence[MentionGap] = (),
+        take: Taking | None = None,
     ) -> list[str]:
         """A poll's last write, one transaction: each request counted for its reader in the current window and
         put on the stream unless that reader is over `limit` (0: no limit), the cursor moved, the poll's time
         and held counters, the gaps of mentions it searched again forgotten and those left to search noted, the
-        poller lock given back. Returns the mentions refused for the limit."""
+        poller lock given back; then `take`'s read, when given (answered on it). Returns the mentions refused for
+        the limit."""
         self.ensure_group()
         bucket = str(int(polled_at.timestamp() // window))
         keys = [self.stream, self.key("cursor"), *(self.key("requester", r.requester_id, bucket) for r in requests)]
@@ -170,7 +189,14 @@ class StreamStore(StoreBase):
             pipe.sadd(self.key("mention-gaps"), *map(_gap_member, gaps_kept))
         if release is not None:
             release.release_on(pipe)
-        return [str(mention) for mention in self._execute_with_held(pipe)[0]]
+        answers = self._execute_with_held(pipe, after=take.queue if take is not None else None)
+        if take is not None:
+            take.received(*answers[-2:])
+        return [str(mention) for mention in answers[0]]
+
+    def taking(self, consumer: str, min_idle_ms: int, count: int = 10) -> Taking:
+        """`take`'s read, to queue on the poll's last write (`queue_poll(take=…)`)."""
+        return Taking(self, consumer, min_idle_ms, count)
 
     def summoned(self, mention_ids: Sequence[str]) -> set[str]:
         """Which of these mentions were requests: taken by a poll within `SUMMONS_KEPT`, or with a record of
@@ -191,16 +217,24 @@ class StreamStore(StoreBase):
 
         def both() -> list[Any]:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.xautoclaim(self.stream, GROUP, consumer, min_idle_ms, "0-0", count=count)
-            pipe.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count)
+            self._take_on(pipe, consumer, min_idle_ms, count)
             return pipe.execute()
 
         claimed, fresh = self._grouped(both)
+        entries, more = self._taken(claimed, fresh, count)
+        if not entries and block_ms:
+            entries = self.read(consumer, count=count, block_ms=block_ms)
+        return entries, more
+
+    def _take_on(self, pipe: Any, consumer: str, min_idle_ms: int, count: int) -> None:
+        pipe.xautoclaim(self.stream, GROUP, consumer, min_idle_ms, "0-0", count=count)
+        pipe.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count)
+
+    def _taken(self, claimed: Any, fresh: Any, count: int) -> tuple[list[tuple[str, UnrollRequest]], bool]:
+        """`_take_on`'s answers: the stale requests claimed, then the new ones; whether more may be waiting."""
         stale, new = self._entries(claimed[1]), self._entries(fresh[0][1] if fresh else [])
         if stale:
             log.info("requests_claimed", count=len(stale))
-        if not stale and not new and block_ms:
-            new = self.read(consumer, count=count, block_ms=block_ms)
         more = len(claimed[1]) >= count or len(fresh[0][1] if fresh else []) >= count
         return stale + new, more
 

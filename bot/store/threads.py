@@ -9,6 +9,7 @@ from typing import Any, cast
 from bot.errors import ThreadBusy
 from bot.models import Thread, ThreadSummary
 from bot.store.base import Lock, StoreBase
+from bot.store.records import RESERVE_STEP, RESERVE_TEXT, Reservation
 
 
 def opt_out_member(user_id: str) -> str:
@@ -17,24 +18,34 @@ def opt_out_member(user_id: str) -> str:
 
 
 # Store a thread and index it, unless its author opted out, by handle or by id (checked in the same step, so
-# an opt-out that lands while a thread is being resolved is never undone by the save).
-# A renamed author's thread leaves the index of their former handle (KEYS[8], when given).
-# KEYS: opt-outs, thread, fetched, tweet-root, summaries, latest, author's threads[, former handle's threads]
-# ARGV: author (lower case), root id, thread JSON, fetched time, summary JSON, score, author id, then every tweet id
-# (the id's member spelled as opt_out_member spells it)
-SAVE_THREAD = """
+# an opt-out that lands while a thread is being resolved is never undone by the save); then, when given, reserve
+# the reply's text (`RESERVE_STEP`): the reply that links to the thread, reserved only when the thread is stored.
+# A renamed author's thread leaves the index of their former handle (KEYS[8]; the author's own when not renamed).
+# KEYS: opt-outs, thread, fetched, tweet-root, summaries, latest, author's threads, former handle's threads, then
+# the text's key and the mention's reply record (both ignored without a reservation)
+# ARGV: author (lower case), root id, thread JSON, fetched time, summary JSON, score, author id, then the
+# reservation's mention id ('' for none), text window, "posting" record, its ttl, then every tweet id
+# (the author id's member of the opt-outs spelled as opt_out_member spells it)
+# Returns {1} or {1, the text's holder, 1 when reserved now / 0} when stored, {0} when not.
+SAVE_THREAD = (
+    """
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 or redis.call('SISMEMBER', KEYS[1], 'id:' .. ARGV[7]) == 1 then
-  return 0
+  return {0}
 end
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
-for i = 8, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], ARGV[2]) end
+for i = 12, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], ARGV[2]) end
 redis.call('HSET', KEYS[5], ARGV[2], ARGV[5])
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[2])
 redis.call('ZADD', KEYS[7], ARGV[6], ARGV[2])
-if KEYS[8] then redis.call('ZREM', KEYS[8], ARGV[2]) end
-return 1
+if KEYS[8] ~= KEYS[7] then redis.call('ZREM', KEYS[8], ARGV[2]) end
+if ARGV[8] == '' then return {1} end
+local text_key, record_key, mention = KEYS[9], KEYS[10], ARGV[8]
+local window, posting, record_ttl = ARGV[9], ARGV[10], ARGV[11]
 """
+    + RESERVE_STEP
+    + "return {1, owner, new and 1 or 0}"
+)
 
 
 class FirstRead:
@@ -84,11 +95,21 @@ class ThreadStore(StoreBase):
     """Stored threads, their indexes and versions, the bot's identity, and authors' opt-outs."""
 
     # --- threads --------------------------------------------------------------------------------------
-    def save_thread(self, thread: Thread, *, release: Lock | None = None, renamed_from: str | None = None) -> bool:
+    def save_thread(
+        self,
+        thread: Thread,
+        *,
+        release: Lock | None = None,
+        renamed_from: str | None = None,
+        reserve: Reservation | None = None,
+    ) -> bool:
         """Store a thread, index its tweets by id, and put it at the top of the latest threads; False (nothing
         stored) when its author opted out. `release`: a lock to give back in the same round trip;
-        `renamed_from`: the author's former handle, whose index loses the thread."""
+        `renamed_from`: the author's former handle, whose index loses the thread; `reserve`: the reply's text,
+        reserved in the same step once the thread is stored (its answer noted on it)."""
         handle = thread.author.username.lower()
+        author = self.key("author", handle)
+        former = self.key("author", renamed_from.lower()) if renamed_from else author
         keys = [
             self.key("opt-out"),
             self.key("thread", thread.root_id),
@@ -96,10 +117,10 @@ class ThreadStore(StoreBase):
             self.key("tweet-root"),
             self.key("summaries"),
             self.key("latest"),
-            self.key("author", handle),
+            author,
+            former,
+            *(reserve.keys if reserve is not None else ()),
         ]
-        if renamed_from and renamed_from.lower() != handle:
-            keys.append(self.key("author", renamed_from.lower()))
         args: tuple[str | float, ...] = (
             handle,
             thread.root_id,
@@ -108,6 +129,7 @@ class ThreadStore(StoreBase):
             ThreadSummary.of(thread).model_dump_json(),
             thread.fetched_at.timestamp(),
             thread.author.id,
+            *(reserve.args if reserve is not None else ("", "", "", "")),
             *(t.id for t in thread.tweets),
         )
         pipe = self.redis.pipeline(transaction=False)
@@ -119,7 +141,10 @@ class ThreadStore(StoreBase):
             pipe.hset(self.key("conversation-thread"), thread.conversation_id, thread.root_id)
         if release is not None:
             release.release_on(pipe)
-        return bool(pipe.execute()[0])
+        stored, *reserved = pipe.execute()[0]
+        if reserve is not None and reserved:
+            reserve.received(*reserved)
+        return bool(stored)
 
     def get_thread(self, root_id: str) -> Thread | None:
         pipe = self.redis.pipeline(transaction=False)
@@ -189,14 +214,20 @@ class ThreadStore(StoreBase):
         """When a stored thread was last fetched, without reading the thread: what page caches key on."""
         return cast(str | None, self.redis.hget(self.key("fetched"), root_id))
 
-    def touch_thread(self, root_id: str, fetched_at: datetime, *, release: Lock | None = None) -> None:
+    def touch_thread(
+        self, root_id: str, fetched_at: datetime, *, release: Lock | None = None, reserve: Reservation | None = None
+    ) -> None:
         """Note that a stored thread was checked and nothing changed, without rewriting it. `release`: a lock
-        to give back in the same round trip."""
+        to give back in the same round trip; `reserve`: the reply's text, reserved in the same round trip."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(self.key("fetched"), root_id, fetched_at.isoformat())
+        if reserve is not None:
+            pipe.eval(RESERVE_TEXT, 2, *reserve.keys, *reserve.args)
         if release is not None:
             release.release_on(pipe)
-        pipe.execute()
+        answers = pipe.execute()
+        if reserve is not None:
+            reserve.received(*answers[1])
 
     def root_of(self, tweet_id: str) -> str | None:
         """The root id of a stored thread that contains this tweet, if any."""
