@@ -448,11 +448,14 @@ class _Resolver:
         return by_author or snowflake_time(target) > self.now - JUST_POSTED
 
     def under_someones_reply(self, nodes: dict[str, Node], author_id: str, target: str) -> bool:
-        """Whether to climb from the summoned post: it is someone else's reply, and the author went on from an
-        answer of theirs to someone (`assembly.detours`): the summoned post may sit under that answer, among its
-        readers' replies, which only the way up tells (each of them read alone, `ask_alone`)."""
+        """Whether to climb from the summoned post: it is someone else's reply, or the author's answer to
+        someone, and the author went on from an answer of theirs to someone (`assembly.detours`): the summoned
+        post may sit under that answer, among its readers' replies, which only the way up tells (each of them
+        read alone, `ask_alone`)."""
         node = nodes.get(self.fetched.canon(target))
-        return node is not None and node.author_id != author_id and detour_likely(nodes, author_id)
+        if node is None or not detour_likely(nodes, author_id):
+            return False
+        return node.author_id != author_id or node.parent_author_id not in (None, author_id)
 
     def read_answered_reply(self, root_id: str, author_id: str, target: str) -> None:
         """The summoned post continues the author's answer to someone's reply (`assembly.detours`): that reply,

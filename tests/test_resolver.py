@@ -1230,6 +1230,24 @@ _ANSWERS_WITHIN_ANSWERS = Conversation(
 )
 
 
+# The summoned post is the author's answer to a reader's reply to a reader's reply under an answer of theirs
+# they went on from: the way up passes two unread replies, climbed.
+_ANSWER_UNDER_TWO_REPLIES = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "2", "1000"),
+        ("1002", "1", "1001"),
+        ("1005", "1", "1000"),
+        ("1006", "2", "1002"),
+        ("1007", "1", "1002"),
+        ("1008", "2", "1006"),
+        ("1009", "1", "1008"),
+    ),
+    deleted=frozenset(),
+    target="1009",
+)
+
+
 # A fixed set of examples (derandomize): a random one that fails would fail CI at random. Run it at random with
 # thousands of examples when the resolver changes (the shapes above were found so; 3,000 passed on 2026-11-30).
 @hypothesis_settings(
@@ -1243,6 +1261,7 @@ _ANSWERS_WITHIN_ANSWERS = Conversation(
 @example(conversation=_DETOUR_UNDER_AN_ANSWER, archive=False)
 @example(conversation=_UNDER_A_DETOURS_REPLIES, archive=False)
 @example(conversation=_ANSWERS_WITHIN_ANSWERS, archive=False)
+@example(conversation=_ANSWER_UNDER_TWO_REPLIES, archive=False)
 def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     sandbox: SandboxServer, api: XApi, store: Store, settings: Settings, conversation: Conversation, archive: bool
 ) -> None:
@@ -1295,9 +1314,10 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
 
 
 def climbed_replies(conversation: Conversation, other: str | None) -> set[str]:
-    """The posts the resolver looks up, each alone, climbing from someone else's summoned post when the author
-    went on from an answer of theirs to someone (a detour it may sit under): every unread post on its way up to
-    the first post's chain of self-replies (a deleted one ends the way: X says it is gone)."""
+    """The posts the resolver looks up, each alone, climbing from someone else's summoned post, or from the
+    author's answer to someone, when the author went on from an answer of theirs to someone (a detour it may
+    sit under): every unread post on its way up to the first post's chain of self-replies (a deleted one ends
+    the way: X says it is gone)."""
     visible = known(conversation)
     authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
     parents = {tweet_id: up for tweet_id, _, up in conversation.tweets}
@@ -1305,7 +1325,9 @@ def climbed_replies(conversation: Conversation, other: str | None) -> set[str]:
     target = conversation.target
     went_on = {parents[i] for i in read if authors[i] == "1"}
     answers = [i for i in read if authors[i] == "1" and (up := parents[i]) is not None and authors[up] != "1"]
-    if authors[target] == "1" or target not in read or not any(i in went_on for i in answers):
+    up = parents[target]
+    answers_someone = up is not None and authors[up] != "1"  # the author's answer to someone's reply
+    if (authors[target] == "1" and not answers_someone) or target not in read or not any(i in went_on for i in answers):
         return set()
     anchored = {conversation.tweets[0][0]}  # the first post and A's self-replies reached from it
     for tweet_id, author, parent in conversation.tweets:  # (parents come before their replies)
