@@ -48,7 +48,8 @@ posts the thread quotes are looked up together in one more request):
   it costs nothing more (beside a fresh copy, 0 requests).
 - the summoned post's author opted out: 0 requests (the request's first read of the store says so); under
   someone else's reply, the root lookup alone (its author is asked about before the search; older than the
-  window with full archive, after the first search, of the summoned post's author's posts).
+  window with full archive, after the first search, of the summoned post's author's posts); a quote or a
+  pasted link (no mention says whose the post is), the one lookup that reads it.
 - the author's own "@bot unroll" under their thread: read from the mentions page, then again by the thread's
   `from:` search (+1 post). No search operator leaves that one post out: `-@<bot>` would leave out the thread's
   posts naming the bot too, `until_id` the posts the author adds after asking, and X has none excluding an id.
@@ -187,6 +188,9 @@ class _Resolver:
             if self.bot_id is not None and quoted.author_id == self.bot_id:
                 # A quote of the bot's own post (its reply with a link, say): no thread to look for.
                 return Resolution("no_thread", reason="bots_own_post")
+            if quoted.author_id and self.store.is_opted_out("", quoted.author_id):
+                # As for a reply (`FirstRead.author_opted_out`), known only now: no mention said whose it is.
+                raise ThreadNotFound(f"the author of {target} opted out", reason="author_opted_out")
             root_id = quoted.conversation_id or quoted.id
             self.stored = self.store.get_thread(root_id)
         stored, other = self.stored, self.summoned_author()

@@ -432,6 +432,32 @@ def test_a_summon_under_an_opted_out_authors_post_reads_nothing_from_x(
     assert 1 == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())  # carol's posts
 
 
+def test_a_quote_or_a_pasted_link_of_an_opted_out_authors_post_reads_only_that_post(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """No mention says whose a quoted or pasted post is: the one lookup that reads it tells, and the request
+    ends there (the thread's first post and its search are not read), however often it is asked."""
+    thread = post_thread(sandbox.world, 3)
+    author = sandbox.world.find_user(AUTHOR)
+    assert author is not None
+    store.opt_out(AUTHOR, author.id)
+    sandbox.world.add_user(READER)
+    quote = sandbox.world.add_tweet(READER, "@unrollbot unroll", quote_of=thread[1]).id
+    store.enqueue(
+        [UnrollRequest(source="web", mention_id=f"web-{thread[2]}", requester_id="web", replied_to_id=thread[2])]
+    )
+
+    run_once(make_bot(settings, store))
+
+    records = [store.handled_one(m) for m in (quote, f"web-{thread[2]}")]
+    # The quote's reply is a request of its own; the pasted link gets no reply.
+    assert [("opted_out", 2, 1), ("opted_out", 1, 1)] == [
+        (r.outcome, r.api_requests, r.tweets_read) for r in records if r is not None
+    ]
+    counts = sandbox.world.request_counts()
+    assert (2, {}) == (sum(counts["GET /2/tweets"].values()), counts.get("GET /2/tweets/search/recent", {}))
+
+
 def test_an_opt_out_outlives_a_new_handle(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
     """The author opted out, then changed their handle: the opt-out holds by their numeric id."""
     thread = post_thread(sandbox.world, 3)
