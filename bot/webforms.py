@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot.models import UnrollRequest
+from bot.models import HandledRequest, UnrollRequest
+from bot.site import Site
 from bot.store import Store
 from bot.templating import render
 from bot.tweetviews import anchor_of
@@ -97,9 +98,9 @@ class Forms:
             error = "Paste the link of a post on X (https://x.com/name/status/1234…) or its number."
             body = render("home.html", site, latest=self.web.latest(), error=error, value=(text or "")[:300])
             return Response(body, status_code=400, media_type="text/html; charset=utf-8")
-        found = self.stored_page(tweet_id)
-        if found is not None:
-            return RedirectResponse(site.thread_path(found[0]) + found[1], status_code=303)
+        page = self.stored_page(site, tweet_id, self.store.handled_one(f"web-{tweet_id}"))
+        if page is not None:
+            return RedirectResponse(page, status_code=303)
         if not allow(self.store, f"web-unroll:{client}", UNROLLS_PER_CLIENT, 60):
             log.info("web_unroll_throttled", client=client, tweet_id=tweet_id)
             return self.web.message(
@@ -128,10 +129,10 @@ class Forms:
         site = self.web.site()
         if not _TWEET_ID.fullmatch(tweet_id):
             return self.web.not_found(site)
-        found = self.stored_page(tweet_id)
-        if found is not None:
-            return RedirectResponse(site.thread_path(found[0]) + found[1], status_code=303)
         handled = self.store.handled_one(f"web-{tweet_id}")
+        page = self.stored_page(site, tweet_id, handled)
+        if page is not None:
+            return RedirectResponse(page, status_code=303)
         since = request.query_params.get("since", "")
         fresh = handled is not None and (not since.isdigit() or handled.handled_at.timestamp() >= int(since))
         if handled is not None and fresh:  # finished, with no thread stored to show
@@ -152,16 +153,15 @@ class Forms:
             site=site,
         )
 
-    def stored_page(self, tweet_id: str) -> tuple[str, str] | None:
-        """The stored thread a pasted post leads to, and the anchor to its place there: the thread it is part
-        of, else the one an earlier request for it unrolled (a reader's reply in the thread, say: no post of it,
-        so no anchor). Pasting it again then reads nothing on X."""
+    def stored_page(self, site: Site, tweet_id: str, handled: HandledRequest | None) -> str | None:
+        """The path of the stored thread a pasted post leads to: the thread it is part of (anchored at its place
+        there), else the one an earlier request for it unrolled (`handled`, its record: a reader's reply in the
+        thread, say, no post of it, so no anchor). Pasting it again then reads nothing on X."""
         root = self.store.root_of(tweet_id)
         if root:
-            return root, "#" + anchor_of(tweet_id)
-        handled = self.store.handled_one(f"web-{tweet_id}")
+            return site.thread_path(root) + "#" + anchor_of(tweet_id)
         if handled is not None and handled.root_id and self.store.root_of(handled.root_id):
-            return handled.root_id, ""
+            return site.thread_path(handled.root_id)
         return None
 
     def refresh(self, request: Request) -> Response:
