@@ -70,10 +70,10 @@ def detours(
     return found
 
 
-def detour_likely(nodes: Mapping[str, Node], author_id: str) -> bool:
+def detour_likely(nodes: Mapping[str, Node], author_id: str, went_on: Mapping[str, list[str]] | None = None) -> bool:
     """Whether the author went on (a self-reply) from an answer of theirs to someone else: a detour (`detours`)
-    a post down the conversation may sit under."""
-    went_on = self_replies(nodes, author_id)
+    a post down the conversation may sit under. `went_on`: `self_replies`, when the caller has it already."""
+    went_on = self_replies(nodes, author_id) if went_on is None else went_on
     return any(
         n.author_id == author_id and n.parent_author_id not in (None, author_id) and went_on.get(i)
         for i, n in nodes.items()

@@ -470,7 +470,7 @@ class _Resolver:
             nodes = self.nodes(root_id)
             went_on = self_replies(nodes, author_id)
             # Another answer of theirs that they went on from may be a detour the summoned post sits under.
-            unread = self.answered_reply(nodes, author_id, target, went_on, detour_likely(nodes, author_id))
+            unread = self.answered_reply(nodes, author_id, target, went_on, detour_likely(nodes, author_id, went_on))
             if unread is None:
                 return
             self.fetched.lookup([unread], referenced=False)
