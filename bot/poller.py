@@ -59,7 +59,7 @@ def fetch_mentions(bot: Bot, since: str | datetime) -> tuple[list[TweetsPage], b
     """
     pages: list[TweetsPage] = []
     token: str | None = None
-    cursor, start = (since, None) if isinstance(since, str) else (None, since)
+    cursor, start = since_parameters(since)
     while True:
         page = bot.api.mentions(
             bot.user_id, since_id=cursor, start_time=start, pagination_token=token, max_results=PAGE_SIZE
@@ -77,6 +77,12 @@ def fetch_mentions(bot: Bot, since: str | datetime) -> tuple[list[TweetsPage], b
 def since_time(since: str | datetime) -> datetime:
     """When a gap's lower end stands: the cursor's time, read from its snowflake id, or the look-back's start."""
     return snowflake_time(since) if isinstance(since, str) else since
+
+
+def since_parameters(since: str | datetime) -> tuple[str | None, datetime | None]:
+    """A gap's lower end as X's parameters take it: (since_id, None) for the cursor, (None, start_time) for the
+    look-back's start."""
+    return (since, None) if isinstance(since, str) else (None, since)
 
 
 def above(since: str | datetime) -> int:
@@ -169,7 +175,7 @@ def recover_beyond_reach(bot: Bot, since: str | datetime, oldest: str) -> Recove
     query = recovery_query(bot.username, bot.user_id, [*bot.settings.keywords, *bot.settings.delete_keywords])
     window = datetime.now(UTC) - RECENT_WINDOW + WINDOW_MARGIN
     recovery = Recovery(since, oldest)
-    since_id, start = (since, None) if isinstance(since, str) else (None, since)
+    since_id, start = since_parameters(since)
     cut = since_time(since) <= window  # https://docs.x.com/x-api/posts/search/introduction
     if cut:
         since_id, start = None, window

@@ -34,14 +34,16 @@ def _gap_member(gap: MentionGap) -> str:
     return f"{since.isoformat() if isinstance(since, datetime) else since}:{until}"
 
 
+# Seconds a poll's requests are remembered by mention id: X lets a post be edited for 30 minutes, and an edit
+# of a summon (a new id) is no second summon (`Store.summoned`).
+SUMMONS_KEPT = 6 * 3600
+
+
 # Count each request for its reader (once per mention) and queue it unless the reader is over the limit; then
 # move the cursor, last, so that a failure part-way leaves it where it was (the mentions are read again, and
 # a request queued twice is answered once). KEYS: the stream, the cursor, then each request's requester key.
 # ARGV: limit (0: none), the requester key's ttl, the new cursor ('' to leave it), then each request's
 # mention id and JSON. Returns the mention ids refused.
-# Seconds a poll's requests are remembered by mention id: X lets a post be edited for 30 minutes, and an edit
-# of a summon (a new id) is no second summon (`Store.summoned`).
-SUMMONS_KEPT = 6 * 3600
 QUEUE_LIMITED = """
 local limit, ttl, refused = tonumber(ARGV[1]), ARGV[2], {}
 for i = 3, #KEYS do
