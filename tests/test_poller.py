@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -10,9 +12,10 @@ from structlog.testing import capture_logs
 from bot import poller, spending
 from bot.apimodels import ApiTweet, ReferencedTweet, TweetsPage
 from bot.cli import never_queued
-from bot.poller import beyond_reach, earlier_seen, poll_once, why_ignored
+from bot.poller import PollResult, beyond_reach, earlier_seen, poll_once, why_ignored
 from bot.processes import due, poll_interval
-from bot.sandbox import SandboxServer
+from bot.runtime import Bot
+from bot.sandbox import SandboxServer, World
 from bot.spending import spent_today
 from bot.store import Store
 from bot.tweettext import snowflake_at
@@ -269,6 +272,31 @@ def test_a_request_says_whose_post_it_answers(sandbox: SandboxServer, settings: 
     assert requests[quoting].replied_to_user_id is None
 
 
+def assert_all_queued_and_the_oldest_recovered_at_info(
+    world: World,
+    bot: Bot,
+    store: Store,
+    result: PollResult,
+    events: list[MutableMapping[str, Any]],
+    mentions: list[str],
+    recovered: int,
+    cursor: str | None,
+) -> None:
+    """Every mention queued once, oldest first, the cursor at the newest; the `recovered` oldest found by one
+    recent search from `cursor` (None: the look-back's start), said at info, neither warned of, counted nor kept
+    as a gap, and billed as posts read beside the timeline's 800 mentions read."""
+    assert mentions == result.queued
+    assert mentions == queued(store)
+    assert mentions[-1] == store.get_cursor()
+    said = [e for e in events if e["event"] == "mentions_recovered_by_search"]
+    assert [(recovered, cursor, "info")] == [(e["count"], e["cursor"], e["log_level"]) for e in said]
+    assert [] == [e for e in events if e["event"] == "mentions_beyond_reach"]
+    assert ({}, []) == (store.counters("mentions_beyond_reach"), store.mention_gaps())
+    assert 1 == world.request_counts()["GET /2/tweets/search/recent"][200]
+    billed = spent_today(store, bot.settings).counts
+    assert (recovered, 800) == (billed.post_read, billed.mention_read)
+
+
 def test_mentions_beyond_the_timelines_reach_are_recovered_by_recent_search(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
@@ -284,16 +312,7 @@ def test_mentions_beyond_the_timelines_reach_are_recovered_by_recent_search(
     with capture_logs() as events:
         result = poll_once(bot)
 
-    assert mentions == result.queued
-    assert mentions == queued(store)
-    assert mentions[-1] == store.get_cursor()
-    recovered = [e for e in events if e["event"] == "mentions_recovered_by_search"]
-    assert [(50, cursor, "info")] == [(e["count"], e["cursor"], e["log_level"]) for e in recovered]
-    assert [] == [e for e in events if e["event"] == "mentions_beyond_reach"]
-    assert {} == store.counters("mentions_beyond_reach")
-    assert 1 == world.request_counts()["GET /2/tweets/search/recent"][200]
-    billed = spent_today(store, bot.settings).counts
-    assert (50, 800) == (billed.post_read, billed.mention_read)
+    assert_all_queued_and_the_oldest_recovered_at_info(world, bot, store, result, events, mentions, 50, cursor)
 
 
 def test_recovery_search_reads_only_mentions_that_ask_for_something(
@@ -479,16 +498,7 @@ def test_a_first_poll_recovers_the_mentions_beyond_the_timelines_reach_within_th
     with capture_logs() as events:
         result = poll_once(bot)
 
-    assert mentions == result.queued
-    assert mentions == queued(store)
-    assert mentions[-1] == store.get_cursor()
-    recovered = [e for e in events if e["event"] == "mentions_recovered_by_search"]
-    assert [(30, None, "info")] == [(e["count"], e["cursor"], e["log_level"]) for e in recovered]
-    assert [] == [e for e in events if e["event"] == "mentions_beyond_reach"]
-    assert ({}, []) == (store.counters("mentions_beyond_reach"), store.mention_gaps())
-    assert 1 == world.request_counts()["GET /2/tweets/search/recent"][200]
-    billed = spent_today(store, bot.settings).counts
-    assert (30, 800) == (billed.post_read, billed.mention_read)
+    assert_all_queued_and_the_oldest_recovered_at_info(world, bot, store, result, events, mentions, 30, None)
 
 
 def test_a_first_poll_s_lookback_past_search_s_seven_days_is_searched_from_the_window_s_start(
