@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from bot.sandbox import lookup, posting, timelines
+from bot.sandbox import compliance, lookup, posting, timelines
 from bot.sandbox.ids import page_token
 from bot.sandbox.limits import WINDOW_SECONDS, Context
 from bot.sandbox.model import Fault, User
@@ -102,6 +102,9 @@ ROUTES = (
     _route("GET", "/2/tweets", lookup.tweets_by_ids),
     _route("GET", "/2/tweets/:id", lookup.tweet_by_id),
     _route("POST", "/2/tweets", posting.create_tweet, user_only=True),
+    _route("POST", "/2/compliance/jobs", compliance.create_job, app_only=True),
+    _route("GET", "/2/compliance/jobs/:id", compliance.get_job, app_only=True),
+    _route("GET", "/2/compliance/jobs", compliance.list_jobs, app_only=True),
 )
 
 
@@ -223,7 +226,9 @@ class ApiApp:
                     problem = {"title": "Service Unavailable", "detail": "Service Unavailable", "type": "about:blank"}
                     response = ApiResponse(200, {"errors": [problem]})
                 else:
-                    api_request = ApiRequest(route.endpoint, params, path_params, _json(raw), context, me)
+                    api_request = ApiRequest(
+                        route.endpoint, params, path_params, _json(raw), context, me, str(request.base_url)
+                    )
                     response = route.handler(world, api_request)
             except Problem as problem:
                 response = problem.response

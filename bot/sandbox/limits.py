@@ -33,6 +33,10 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "GET /2/tweets/search/recent": Limit(app=450, user=300),
     "GET /2/tweets/search/all": Limit(app=300, user=300),
     "POST /2/tweets": Limit(app=100, user=100),
+    # Batch compliance takes app-only auth (https://docs.x.com/x-api/compliance/batch-compliance/introduction).
+    "POST /2/compliance/jobs": Limit(app=150, user=0),
+    "GET /2/compliance/jobs/:id": Limit(app=150, user=0),
+    "GET /2/compliance/jobs": Limit(app=150, user=0),
 }
 # Full-archive search also allows only one request per second.
 MIN_INTERVALS: dict[str, float] = {"GET /2/tweets/search/all": 1.0}

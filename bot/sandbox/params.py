@@ -30,6 +30,7 @@ class ApiRequest:
     body: Any = None
     context: Context = "user"
     me: User | None = None
+    base_url: str = ""  # where the sandbox was reached: the storage URLs of compliance jobs point there
 
 
 def check_known(params: Mapping[str, str], allowed: Sequence[str]) -> None:

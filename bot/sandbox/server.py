@@ -15,6 +15,7 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from bot.sandbox.api import ApiApp
+from bot.sandbox.compliance import STORAGE, StorageApp
 from bot.sandbox.control import control_app
 from bot.sandbox.samples import BOT_USERNAME, ensure_bot, load_samples
 from bot.sandbox.world import World
@@ -23,18 +24,22 @@ START_TIMEOUT = 10.0
 
 
 class SandboxApp:
-    """/_sandbox/… goes to the control interface, everything else to the fake X API."""
+    """/_sandbox/… goes to the control interface, /_storage/… to the compliance jobs' storage, everything else to
+    the fake X API."""
 
     def __init__(self, world: World) -> None:
         self.world = world
         self.api = ApiApp(world)
         self.control = control_app(world)
+        self.storage = StorageApp(world)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         if scope["path"].startswith("/_sandbox/"):
             await self.control(scope, receive, send)
+        elif scope["path"].startswith(STORAGE):
+            await self.storage(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 

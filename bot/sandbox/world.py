@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.sandbox import derive, edits, ids
 from bot.sandbox.faults import FaultQueue
@@ -29,6 +29,9 @@ from bot.sandbox.model import (
 )
 from bot.sandbox.switches import Switches, aware
 from bot.sandbox.text import mentioned_usernames
+
+if TYPE_CHECKING:
+    from bot.sandbox.compliance import Job
 
 Visibility = Literal["ok", "not_found", "protected", "suspended"]
 _USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
@@ -51,6 +54,9 @@ class World(Switches):
             self.stats = Stats()
             self.answers_dropped = 0  # requests handled whose answer an `after` fault dropped
             self._posted: list[Posted] = []
+            self.compliance_jobs: dict[str, Job] = {}
+            self.compliance_delay = 0  # status reads a job answers `in_progress` before it completes
+            self.compliance_fails = False  # jobs end `failed` instead of `complete`
             self._sequence: dict[int, int] = {}
 
     # -- users ---------------------------------------------------------------------------------------
