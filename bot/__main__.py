@@ -1,7 +1,7 @@
 """The command line: `python -m bot <command>` (or `unroll-bot <command>`).
 
 Process commands (the Procfile's): `run` (poller, worker and web in one process; `--once` for cron),
-`poll`, `work`, `web`. Operator commands: `requests`, `request`, `dead-letters`, `rerender`, `export`,
+`poll`, `work`, `web`. Operator commands: `requests`, `request`, `dead-letters`, `rerender`, `export`, `comply`,
 `config`, `doctor`. Rehearsal: `demo` and `sandbox`.
 """
 
@@ -65,6 +65,12 @@ def parser() -> argparse.ArgumentParser:
     opt_out.add_argument("handle")
     opt_in = sub.add_parser("opt-in", help="lift an author's opt-out: their threads may be unrolled again")
     opt_in.add_argument("handle")
+    comply = sub.add_parser(
+        "comply", help="check now that stored threads follow X: posts deleted, authors protected or suspended"
+    )
+    comply.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for X's jobs to finish (default: don't wait)"
+    )
     sub.add_parser("config", help="print the effective configuration, secrets masked")
     sub.add_parser("doctor", help="check credentials, handle, Redis, the public URL and the rate-limit budget")
     bench = sub.add_parser("bench", help="measure cost and speed against their floors, as ratios")

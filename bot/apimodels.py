@@ -239,3 +239,28 @@ class CreatedTweet(_Wire):
 
 class CreateTweetResponse(_Wire):
     data: CreatedTweet
+
+
+class ComplianceJob(_Wire):
+    """A batch compliance job (https://docs.x.com/x-api/compliance/batch-compliance/introduction): the post or
+    user ids go to `upload_url`, the results come from `download_url` once `status` is `complete`."""
+
+    id: str
+    type: Literal["tweets", "users"]
+    status: str  # created, in_progress, complete, failed, expired
+    upload_url: str = ""
+    download_url: str = ""
+    created_at: datetime | None = None
+
+
+class ComplianceJobResponse(_Wire):
+    data: ComplianceJob
+
+
+class ComplianceEvent(_Wire):
+    """One line of a job's results: an id X wants deleted (`action` "delete") and why (`reason`: deleted,
+    suspended, protected, deactivated…); ids without an event are not listed."""
+
+    id: str
+    action: str = "delete"
+    reason: str = ""

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -13,6 +14,7 @@ from typing import TypeVar
 import structlog
 
 from bot import audit, spending
+from bot.compliance import comply_once
 from bot.doctor import redacted_url, run_doctor
 from bot.errors import EX_TEMPFAIL
 from bot.models import Thread
@@ -33,6 +35,13 @@ from config.settings import Settings, env_name
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+COMPLY_WAIT_STEP = 5.0  # seconds between two looks at X's compliance jobs under `comply --wait`
+SKIPPED = {
+    "api_error": "X refused or failed a call (see the log line compliance_failed); the next check tries again",
+    "unsupported": "X_API_BASE_URL serves no batch compliance jobs; the next round tries again",
+    "another_process": "another process is running a compliance check right now",
+    "no_bearer_token": "set X_BEARER_TOKEN",
+}
 
 
 def out(text: str = "") -> None:
@@ -341,6 +350,40 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bench import run_bench
 
     return run_bench(settings, out, quick=args.quick, as_json=args.json, only=args.only)
+
+
+def cmd_comply(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the compliance jobs that finished and start a round when none is in flight, whatever the interval;
+    with --wait, check again every few seconds until X's jobs are done or the time is up."""
+    if settings.x_bearer_token is None:
+        out("Compliance jobs take app-only auth: set X_BEARER_TOKEN (the bearer token of the bot's app).")
+        return 2
+    bot = build(settings)
+    deadline = time.monotonic() + max(args.wait, 0.0)
+    tally = comply_once(bot, force=True)
+    done = [tally]
+    while tally.in_flight and not tally.skipped and time.monotonic() < deadline:
+        time.sleep(min(COMPLY_WAIT_STEP, max(deadline - time.monotonic(), 0.0)))
+        tally = comply_once(bot)
+        done.append(tally)
+    for kind, count in done[0].started.items():
+        out(f"compliance job started for {count} stored {'post' if kind == 'tweets' else 'author'} id(s)")
+    events = sum(t.events for t in done)
+    if events or not tally.in_flight:
+        out(
+            f"compliance: {events} event(s) from X; {sum(t.posts_removed for t in done)} post(s) removed from "
+            f"{sum(t.threads_trimmed for t in done)} thread(s), {sum(t.quotes_hidden for t in done)} quote(s) "
+            f"hidden, {sum(t.threads_removed for t in done)} thread(s) withdrawn"
+        )
+    if tally.skipped:
+        out(f"compliance not done: {SKIPPED[tally.skipped]}")
+        return EX_TEMPFAIL if tally.skipped in ("api_error", "unsupported", "another_process") else 0
+    if tally.in_flight:
+        out(
+            f"X is still working on the {' and '.join(tally.in_flight)} job(s): the poll process applies them "
+            "when done, or run this again (--wait N to wait here)."
+        )
+    return 0
 
 
 def cmd_opt_out(args: argparse.Namespace, settings: Settings) -> int:

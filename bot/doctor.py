@@ -113,6 +113,7 @@ def checks_of(settings: Settings, store: Store | None = None) -> Iterator[Check]
     if store is not None:
         yield spend(store, settings)
         yield queue(store, settings)
+    yield compliance(settings, store)
 
 
 # --- the checks ------------------------------------------------------------------------------------------
@@ -464,3 +465,23 @@ def redacted_url(url: str) -> str:
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@", 1)
     return url
+
+
+def compliance(settings: Settings, store: Store | None) -> Check:
+    """Whether compliance rounds run (`bot.compliance`), and where the last one stands."""
+    if not settings.compliance_interval:
+        return Check(
+            "compliance",
+            "warn",
+            "off: posts deleted on X and protected or suspended authors stay on the pages",
+            "set UNROLL_COMPLIANCE_INTERVAL (X's developer terms ask stored posts to follow X)",
+        )
+    if settings.x_bearer_token is None:
+        return Check("compliance", "warn", "X's batch compliance jobs take app-only auth", "set X_BEARER_TOKEN")
+    every = f"a round every {settings.compliance_interval:.0f} s"
+    state = store.compliance_state() if store is not None else {}
+    running = [kind for kind in ("tweets", "users") if state.get(f"job:{kind}")]
+    if running:
+        return Check("compliance", "ok", f"{every}; X is working on the {' and '.join(running)} job(s)")
+    last = state.get("finished_at")
+    return Check("compliance", "ok", f"{every}; " + (f"the last ended {last}" if last else "none has run yet"))

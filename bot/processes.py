@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -21,6 +21,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from redis.backoff import AbstractBackoff, ExponentialBackoff
 
+from bot.compliance import CHECK_EVERY, comply_once
 from bot.errors import ApiError, ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreRefused, StoreUnavailable
 from bot.poller import poll_once
 from bot.runtime import BASE_URL_FIX, Bot, build, foreign, not_the_x_api
@@ -36,6 +37,7 @@ READ_BLOCK_MS = 2000
 RECONNECT_WAIT = 2.0
 # While Redis or X stays away: 2, 4, 8, 16, then every 30 seconds (not a warning line every 2 s for hours).
 RECONNECT_BACKOFF = ExponentialBackoff(cap=30.0, base=RECONNECT_WAIT)
+FIRST_COMPLIANCE_CHECK = 60.0  # seconds after start: the first polls go first
 
 
 def consumer_name() -> str:
@@ -87,6 +89,18 @@ def guarded_poll(bot: Bot) -> None:
         log.exception("poll_crashed", error=str(exc))
 
 
+def guarded_comply(bot: Bot) -> None:
+    """One scheduled compliance check (`bot.compliance`); errors are logged, never raised into the scheduler."""
+    try:
+        tally = comply_once(bot)
+        if tally.skipped == "no_bearer_token":
+            log.warning("compliance_off", fix="set X_BEARER_TOKEN: X's batch compliance jobs take app-only auth")
+    except (StoreUnavailable, redis.RedisError) as exc:
+        log.warning("compliance_failed", error=str(exc))
+    except Exception as exc:
+        log.exception("compliance_crashed", error=str(exc))
+
+
 def poll_interval(bot: Bot) -> float:
     """The configured interval, stretched when the mentions window could not sustain it."""
     interval = bot.settings.poll_interval
@@ -109,6 +123,17 @@ def start_poller(bot: Bot) -> BackgroundScheduler:
         coalesce=True,
         next_run_time=datetime.now(UTC),
     )
+    if bot.settings.compliance_interval:
+        scheduler.add_job(
+            guarded_comply,
+            "interval",
+            args=[bot],
+            seconds=min(CHECK_EVERY, bot.settings.compliance_interval),
+            id="compliance",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=FIRST_COMPLIANCE_CHECK),
+        )
     scheduler.start()
     log.info("poller_started", interval=poll_interval(bot))
     return scheduler

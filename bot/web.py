@@ -179,6 +179,16 @@ class Web:
                 next_text="Go to the home page",
                 site=site,
             )
+        if self.store.was_withdrawn(root_id):
+            return self.message(
+                410,
+                "This thread is gone",
+                "Its posts were deleted on X, or its author's account is now protected, suspended or gone, so this "
+                "page is no longer shown.",
+                next_href=site.path("/"),
+                next_text="Go to the home page",
+                site=site,
+            )
         root = self.store.root_of(root_id)
         if root and root != root_id:  # a post in the middle of a stored thread: its thread's page, at that post
             fragment = "" if suffix else "#" + anchor_of(root_id)

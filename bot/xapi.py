@@ -32,6 +32,9 @@ from bot.apimodels import (
     TWEET_FIELDS,
     USER_FIELDS,
     ApiUser,
+    ComplianceEvent,
+    ComplianceJob,
+    ComplianceJobResponse,
     CreatedTweet,
     CreateTweetResponse,
     TweetsPage,
@@ -170,6 +173,8 @@ class XApi:
         )
         self.client.session = RebasedSession(settings.x_api_base_url, settings.http_timeout)
         self.client.session.hooks["response"].append(self._observe)
+        # X's storage behind compliance jobs' signed URLs: no auth, no rate-limit headers, not the API's host.
+        self.storage = requests.Session()
         self.windows: dict[str, Window] = {}
         self._meters: list[tuple[int, Usage]] = []  # (the thread that metered, its meter)
         self._lock = threading.Lock()
@@ -495,6 +500,45 @@ class XApi:
             user_auth=True,
         )
         return resp.data
+
+    # --- batch compliance (app-only: the bearer token) ------------------------------------------------
+    def create_compliance_job(self, kind: str, name: str) -> ComplianceJob:
+        """Start a batch compliance job for post ids (`tweets`) or user ids (`users`)."""
+        endpoint = "POST /2/compliance/jobs"
+        fn = self.client.create_compliance_job
+        return self._call(endpoint, ComplianceJobResponse, fn, type=kind, name=name).data
+
+    def compliance_job(self, job_id: str) -> ComplianceJob:
+        """A compliance job as it stands (GET /2/compliance/jobs/:id)."""
+        return self._call(
+            "GET /2/compliance/jobs/:id", ComplianceJobResponse, self.client.get_compliance_job, job_id
+        ).data
+
+    def upload_compliance_ids(self, job: ComplianceJob, ids: Iterable[str]) -> None:
+        """PUT the ids, one per line, to the job's upload URL (X's storage, a signed URL: no auth of ours)."""
+        body = "".join(f"{i}\n" for i in ids).encode()
+        self._storage("upload", "PUT", job.upload_url, data=body, headers={"Content-Type": "text/plain"})
+
+    def compliance_events(self, job: ComplianceJob) -> list[ComplianceEvent]:
+        """A complete job's results: one JSON object per line, only for ids with an event."""
+        response = self._storage("download", "GET", job.download_url)
+        try:
+            return [ComplianceEvent.model_validate_json(line) for line in response.text.splitlines() if line.strip()]
+        except ValidationError as exc:
+            log.warning("compliance_malformed_results", job_id=job.id, body=response.text[:300])
+            raise ApiUnavailable(f"compliance job {job.id}: malformed results", endpoint="storage") from exc
+
+    def _storage(self, what: str, method: str, url: str, **kwargs: Any) -> requests.Response:
+        if not url.startswith(("https://", "http://")):
+            raise ApiError(f"compliance {what}: X gave no URL to {what} to", endpoint="storage")
+        try:
+            response = self.storage.request(method, url, timeout=self.settings.http_timeout, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ApiUnavailable(f"compliance {what}: {type(exc).__name__}", endpoint="storage") from exc
+        if response.status_code >= 400:
+            kind = ApiUnavailable if response.status_code >= 500 else ApiError
+            raise kind(f"compliance {what}: {response.status_code}", status=response.status_code, endpoint="storage")
+        return response
 
 
 def listing(endpoint: str, page: TweetsPage) -> TweetsPage:

@@ -208,6 +208,20 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=_hint("a positive number of seconds up to 2592000 (30 days)"),
     )
+    # X's developer terms: stored posts follow deletions, protected and suspended accounts. A round is one batch
+    # compliance job for the stored posts and one for their authors, never two at once (a short interval starts
+    # the next as soon as one ends); a month between rounds is the longest the bot lets pages lag X.
+    compliance_interval: float = Field(
+        86400.0,
+        ge=0,
+        le=30 * 24 * 3600,
+        description=(
+            "Seconds between two compliance rounds (X's batch compliance jobs: posts deleted on X, and authors "
+            "protected, suspended or gone, leave the site); 0 turns them off; at most 2592000 (30 days). They "
+            "take X_BEARER_TOKEN."
+        ),
+        json_schema_extra=_hint("0 (off) or a number of seconds up to 2592000 (30 days)"),
+    )
     data_dir: Path = Field(
         Path("data"),
         description="Folder for the embedded Redis database and other local state.",

@@ -89,8 +89,17 @@ def test_every_check_prints_one_line(served: Settings, store: Store) -> None:
     doctor.run_doctor(served, lines.append, store=store)
     names = [line[6:].split("  ", 1)[0].strip() for line in lines[:-2]]
     expected = ["config", "credentials", "bearer token", "handle", "redis", "persistence", "public url", "metrics"]
-    assert [*expected, "rate limits", "spending", "poller"] == names
-    assert lines[-1].startswith("11 checks: 0 failed")
+    assert [*expected, "rate limits", "spending", "poller", "compliance"] == names
+    assert lines[-1].startswith("12 checks: 0 failed")
+
+
+def test_compliance_says_when_it_is_off_or_lacks_the_bearer_token(served: Settings, store: Store) -> None:
+    off = doctor.compliance(served.model_copy(update={"compliance_interval": 0.0}), store)
+    no_bearer = doctor.compliance(served.model_copy(update={"x_bearer_token": None}), store)
+    assert (("warn", "UNROLL_COMPLIANCE_INTERVAL"), ("warn", "X_BEARER_TOKEN")) == (
+        (off.status, off.fix.split()[1]),
+        (no_bearer.status, no_bearer.fix.split()[1]),
+    )
 
 
 def test_wrong_credentials_fail_naming_the_variables(sandbox: SandboxServer, served: Settings, store: Store) -> None:

@@ -16,15 +16,16 @@ from bot.store.base import (
     connect,
     embedded,
 )
+from bot.store.compliance import ComplianceStore
 from bot.store.metrics import MetricsStore
 from bot.store.records import Attempt, RecordStore, Reservation
 from bot.store.renewals import keep_alive
 from bot.store.stream import MentionGap, StreamStore, Taking
-from bot.store.threads import FirstRead, ThreadStore
+from bot.store.threads import FirstRead
 from config.settings import Settings
 
 
-class Store(ThreadStore, StreamStore, RecordStore, MetricsStore, StoreBase):
+class Store(ComplianceStore, StreamStore, RecordStore, MetricsStore, StoreBase):
     """All of the bot's state in Redis, behind plain methods over pydantic models."""
 
     @classmethod

@@ -1,0 +1,186 @@
+"""Stored threads kept in step with X: posts deleted since, and authors protected, suspended or gone, leave the site.
+
+X's developer terms ask that stored content follow what people do on X: a deleted post, a protected or suspended
+account must not stay on a page. Checking each stored post would bill every one of them again; X's batch
+compliance jobs (https://docs.x.com/x-api/compliance/batch-compliance/introduction) take the ids in bulk and
+list only those with an event. Every `UNROLL_COMPLIANCE_INTERVAL` seconds a round starts: one job for the stored
+posts (the threads' posts and the posts they quote) and one for the threads' authors. The poll process checks on
+them every few minutes; once a job is complete its events are applied: a deleted post leaves its thread (the page
+notes the gap), a quoted one becomes "unavailable", and a thread with no post left, or whose author is gone,
+protected or suspended, is removed (its page answers 410). A job's id stays in Redis until its events are applied,
+so a crash, a busy thread or an error only delays them to the next check. Jobs take the bearer token (app-only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from bot.errors import ApiError, NotFound
+from bot.models import QuotedTweet, Thread, utcnow
+from bot.runtime import Bot
+
+log = structlog.get_logger(__name__)
+
+KINDS = ("tweets", "users")
+CHECK_EVERY = 300.0  # seconds between two looks at jobs in flight (X's jobs take minutes to hours)
+ROUND_LOCK = 600.0  # seconds one process holds the compliance round against others
+
+
+@dataclass
+class Tally:
+    """What a compliance check did."""
+
+    started: dict[str, int] = field(default_factory=dict)  # kind → ids uploaded
+    events: int = 0
+    posts_removed: int = 0
+    quotes_hidden: int = 0
+    threads_trimmed: int = 0
+    threads_removed: int = 0
+    in_flight: list[str] = field(default_factory=list)  # kinds whose job is still running
+    skipped: str = ""  # why nothing was done, when nothing was
+
+
+def trimmed(thread: Thread, gone: set[str]) -> Thread | None:
+    """The thread without the posts in `gone` and with those it quotes among them shown as unavailable; None
+    when none of its posts is left. The same thread (unchanged) when nothing of it is in `gone`."""
+    kept = [t for t in thread.tweets if t.id not in gone]
+    if not kept:
+        return None
+    quoted = {t.id for t in kept if t.quoted is not None and t.quoted.id in gone and not t.quoted.unavailable}
+    if len(kept) == len(thread.tweets) and not quoted:
+        return thread
+    tweets = [
+        t.model_copy(update={"quoted": QuotedTweet(id=t.quoted.id, unavailable=True)})
+        if t.id in quoted and t.quoted is not None
+        else t
+        for t in kept
+    ]
+    noted = len(kept) == len(thread.tweets) or "deleted_tweets" in thread.gaps
+    gaps = thread.gaps if noted else [*thread.gaps, "deleted_tweets"]
+    return thread.model_copy(update={"tweets": tweets, "gaps": gaps})
+
+
+def due(finished_at: str | None, interval: float, now: datetime) -> bool:
+    """Whether a new round is due: never run, or the last one ended `interval` seconds ago or more."""
+    return finished_at is None or now - datetime.fromisoformat(finished_at) >= timedelta(seconds=interval)
+
+
+def comply_once(bot: Bot, *, force: bool = False) -> Tally:
+    """Check the jobs in flight, apply those complete, and start a new round when one is due (or `force`d).
+    X's errors are logged and leave everything in Redis for the next check; only Redis's own are raised."""
+    tally = Tally()
+    settings = bot.settings
+    if settings.x_bearer_token is None:
+        tally.skipped = "no_bearer_token"
+        return tally
+    lock = bot.store.lock("compliance", timeout=ROUND_LOCK)
+    if not lock.acquire(blocking=False):
+        tally.skipped = "another_process"
+        return tally
+    try:
+        _check(bot, tally)
+        state = bot.store.compliance_state()
+        idle = not any(state.get(f"job:{kind}") for kind in KINDS)
+        if idle and (force or due(state.get("finished_at"), settings.compliance_interval, utcnow())):
+            _start(bot, tally)
+    except NotFound as exc:  # an API without batch compliance (a simulator, a proxy): try again next round
+        log.warning("compliance_unsupported", error=str(exc), fix="X_API_BASE_URL serves no /2/compliance/jobs")
+        bot.store.finish_compliance(utcnow())
+        tally.skipped = "unsupported"
+    except ApiError as exc:
+        log.warning("compliance_failed", error=str(exc), endpoint=exc.endpoint, status=exc.status)
+        tally.skipped = "api_error"
+    finally:
+        if lock.owned():  # (not when it expired while the round worked)
+            lock.release()
+    return tally
+
+
+def _check(bot: Bot, tally: Tally) -> None:
+    state = bot.store.compliance_state()
+    for kind in KINDS:
+        job_id = state.get(f"job:{kind}")
+        if not job_id:
+            continue
+        job = bot.api.compliance_job(job_id)
+        if job.status == "complete":
+            events = bot.api.compliance_events(job)
+            gone = {e.id for e in events if e.action == "delete"}
+            if not _apply(bot, kind, gone, tally):
+                tally.in_flight.append(kind)
+                continue
+            tally.events += len(events)
+            bot.store.end_compliance_job(kind)
+            log.info("compliance_applied", kind=kind, job_id=job_id, events=len(events))
+        elif job.status in ("failed", "expired"):
+            log.warning("compliance_job_ended", kind=kind, job_id=job_id, status=job.status)
+            bot.store.end_compliance_job(kind)
+        else:
+            tally.in_flight.append(kind)
+    state = bot.store.compliance_state()
+    if state.get("started_at") and not any(state.get(f"job:{kind}") for kind in KINDS):
+        bot.store.finish_compliance(utcnow())
+
+
+def _start(bot: Bot, tally: Tally) -> None:
+    posts, authors = bot.store.stored_ids()
+    bot.store.start_compliance(utcnow())
+    for kind, ids in (("tweets", posts), ("users", authors)):
+        if not ids:
+            continue
+        job = bot.api.create_compliance_job(kind, f"unroll-bot {kind}")
+        bot.store.note_compliance_job(kind, job.id)  # before the upload: a failed upload is a job that expires
+        bot.api.upload_compliance_ids(job, ids)
+        tally.started[kind] = len(ids)
+        tally.in_flight.append(kind)
+        log.info("compliance_job_started", kind=kind, job_id=job.id, ids=len(ids))
+    if not tally.started:
+        bot.store.finish_compliance(utcnow())
+
+
+def _apply(bot: Bot, kind: str, gone: set[str], tally: Tally) -> bool:
+    """Each stored thread touched by the events: trimmed, or removed, under the thread's own lock, as a worker
+    saving it holds it. False when a thread stayed busy: the job is kept and applied again at the next check
+    (what was applied already is found applied)."""
+    if not gone:
+        return True
+    for root_id in bot.store.all_thread_ids():
+        thread = bot.store.get_thread(root_id)
+        if thread is None:
+            continue
+        quoted = {t.quoted.id for t in thread.tweets if t.quoted is not None}
+        touched = (
+            thread.author.id in gone if kind == "users" else bool(gone & {t.id for t in thread.tweets} or gone & quoted)
+        )
+        if not touched:
+            continue
+        lock = bot.store.lock(f"thread:{thread.conversation_id}", timeout=bot.settings.visibility_timeout)
+        if not lock.acquire(blocking=True, blocking_timeout=bot.settings.visibility_timeout):
+            log.warning("compliance_thread_busy", root_id=root_id, kind=kind)
+            return False
+        try:
+            current = bot.store.get_thread(root_id)
+            if current is None:
+                continue
+            after = None if kind == "users" else trimmed(current, gone)
+            if after is None:
+                bot.store.withdraw_thread(root_id)
+                tally.threads_removed += 1
+                log.info("compliance_thread_removed", root_id=root_id, kind=kind)
+            elif after is not current:
+                removed = [t.id for t in current.tweets if t.id in gone]
+                bot.store.replace_thread(after, removed)
+                tally.threads_trimmed += 1
+                tally.posts_removed += len(removed)
+                tally.quotes_hidden += sum(
+                    1
+                    for a, b in zip(after.tweets, (t for t in current.tweets if t.id not in gone), strict=True)
+                    if a.quoted != b.quoted
+                )
+        finally:
+            if lock.owned():
+                lock.release()
+    return True

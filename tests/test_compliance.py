@@ -1,0 +1,287 @@
+"""Compliance rounds: posts deleted on X and authors protected, suspended or gone leave the stored threads and pages,
+through X's batch compliance jobs on the sandbox and a real Redis."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+import structlog
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+from structlog.testing import capture_logs
+
+from bot import web
+from bot.__main__ import main
+from bot.compliance import comply_once, due, trimmed
+from bot.errors import ConfigError
+from bot.models import Author, QuotedTweet, Thread, ThreadTweet, utcnow
+from bot.processes import run_once, start_poller
+from bot.runtime import Bot
+from bot.sandbox import SandboxServer
+from bot.store import Store
+from bot.tweetviews import GAP_NOTE
+from config.settings import Settings, load_settings
+from tests.conftest import BOT_HANDLE, CREDENTIALS
+from tests.helpers import AUTHOR, make_bot, post_thread, summon
+
+
+def thread_of(ids: list[str], quoted: dict[str, str] | None = None) -> Thread:
+    quoted = quoted or {}
+    tweets = [
+        ThreadTweet(
+            id=i,
+            created_at=utcnow(),
+            replied_to=ids[n - 1] if n else None,
+            quoted=QuotedTweet(id=quoted[i]) if i in quoted else None,
+        )
+        for n, i in enumerate(ids)
+    ]
+    return Thread(root_id=ids[0], conversation_id=ids[0], author=Author(id="7", username="w", name="W"), tweets=tweets)
+
+
+# --- the pure part ---------------------------------------------------------------------------------------------
+def test_a_deleted_post_leaves_its_thread_with_the_gap_noted() -> None:
+    after = trimmed(thread_of(["1", "2", "3"]), {"2"})
+    assert after is not None
+    assert (["1", "3"], ["deleted_tweets"]) == ([t.id for t in after.tweets], after.gaps)
+
+
+def test_a_thread_untouched_by_the_events_is_the_same_thread() -> None:
+    thread = thread_of(["1", "2"])
+    assert thread is trimmed(thread, {"99"})
+
+
+def test_a_thread_with_no_post_left_is_none() -> None:
+    assert trimmed(thread_of(["1", "2"]), {"1", "2", "5"}) is None
+
+
+def test_a_deleted_quoted_post_shows_as_unavailable() -> None:
+    after = trimmed(thread_of(["1", "2"], quoted={"2": "50"}), {"50"})
+    assert after is not None
+    quote = after.tweets[1].quoted
+    assert (["1", "2"], "50", True, []) == (
+        [t.id for t in after.tweets],
+        quote and quote.id,
+        quote and quote.unavailable,
+        after.gaps,
+    )
+
+
+@given(st.lists(st.integers(1, 30), min_size=1, max_size=30, unique=True), st.sets(st.integers(1, 40)))
+def test_trimming_keeps_every_post_not_gone_in_order(posts: list[int], gone: set[int]) -> None:
+    ids = [str(p) for p in posts]
+    after = trimmed(thread_of(ids), {str(g) for g in gone})
+    kept = [i for i in ids if int(i) not in gone]
+    assert kept == ([t.id for t in after.tweets] if after is not None else [])
+
+
+def test_a_round_is_due_after_the_interval_only() -> None:
+    now = utcnow()
+    assert (True, False, True) == (
+        due(None, 3600, now),
+        due((now - timedelta(minutes=59)).isoformat(), 3600, now),
+        due((now - timedelta(minutes=60)).isoformat(), 3600, now),
+    )
+
+
+def test_a_negative_interval_is_refused_naming_the_variable() -> None:
+    with pytest.raises(ConfigError, match="UNROLL_COMPLIANCE_INTERVAL"):
+        load_settings(_env_file=None, compliance_interval=-1)
+
+
+# --- through the sandbox -----------------------------------------------------------------------------------------
+@pytest.fixture
+def unrolled(sandbox: SandboxServer, settings: Settings, store: Store) -> tuple[Bot, list[str]]:
+    """A bot that has unrolled a 5-post thread (stored); the thread's ids."""
+    ids = post_thread(sandbox.world, 5)
+    summon(sandbox.world, ids[-1])
+    bot = make_bot(settings, store)
+    assert 1 == run_once(bot)
+    return bot, ids
+
+
+def stored_ids(store: Store, root_id: str) -> list[str]:
+    thread = store.get_thread(root_id)
+    return [t.id for t in thread.tweets] if thread else []
+
+
+def test_a_post_deleted_on_x_leaves_the_stored_thread_and_its_page(
+    sandbox: SandboxServer, unrolled: tuple[Bot, list[str]], settings: Settings
+) -> None:
+    bot, ids = unrolled
+    version = bot.store.thread_version(ids[0])
+    sandbox.world.delete_tweet(ids[2])
+    started = comply_once(bot)
+    assert ({"tweets": 5, "users": 1}, ids) == (started.started, stored_ids(bot.store, ids[0]))
+    applied = comply_once(bot)
+    thread = bot.store.get_thread(ids[0])
+    assert thread is not None
+    assert ([*ids[:2], *ids[3:]], 1, 1, []) == (
+        [t.id for t in thread.tweets],
+        applied.posts_removed,
+        applied.threads_trimmed,
+        applied.in_flight,
+    )
+    assert (None, True) == (bot.store.root_of(ids[2]), bot.store.thread_version(ids[0]) != version)
+    with TestClient(web.create_app(settings, bot.store)) as client:
+        page = client.get(f"/thread/{ids[0]}").text
+    assert (True, False) == (GAP_NOTE in page, "part 3" in page)
+
+
+def test_the_next_round_waits_for_the_interval(sandbox: SandboxServer, unrolled: tuple[Bot, list[str]]) -> None:
+    bot, _ = unrolled
+    comply_once(bot)
+    comply_once(bot)
+    before = sandbox.world.request_counts().get("POST /2/compliance/jobs", {})
+    again = comply_once(bot)
+    assert ({}, before) == (again.started, sandbox.world.request_counts().get("POST /2/compliance/jobs", {}))
+
+
+def test_a_protected_author_s_thread_is_withdrawn_and_its_page_says_so(
+    sandbox: SandboxServer, unrolled: tuple[Bot, list[str]], settings: Settings
+) -> None:
+    bot, ids = unrolled
+    author = sandbox.world.find_user(AUTHOR)
+    assert author is not None
+    sandbox.world.users[author.id].protected = True
+    comply_once(bot)
+    tally = comply_once(bot)
+    assert (None, 1) == (bot.store.get_thread(ids[0]), tally.threads_removed)
+    with TestClient(web.create_app(settings, bot.store)) as client:
+        response = client.get(f"/thread/{ids[0]}")
+    assert (410, True) == (response.status_code, "no longer shown" in response.text)
+
+
+def test_a_job_still_running_applies_nothing_yet(sandbox: SandboxServer, unrolled: tuple[Bot, list[str]]) -> None:
+    bot, ids = unrolled
+    sandbox.world.compliance_delay = 1
+    sandbox.world.delete_tweet(ids[4])
+    comply_once(bot)
+    waiting = comply_once(bot)
+    assert (["tweets", "users"], ids) == (waiting.in_flight, stored_ids(bot.store, ids[0]))
+    done = comply_once(bot)
+    assert ([], ids[:4]) == (done.in_flight, stored_ids(bot.store, ids[0]))
+
+
+def test_a_failed_job_is_dropped_and_a_new_round_can_start(
+    sandbox: SandboxServer, unrolled: tuple[Bot, list[str]]
+) -> None:
+    bot, _ = unrolled
+    sandbox.world.compliance_fails = True
+    comply_once(bot)
+    with capture_logs() as logs:
+        comply_once(bot)
+    sandbox.world.compliance_fails = False
+    again = comply_once(bot, force=True)
+    ended = [e["status"] for e in logs if e["event"] == "compliance_job_ended"]
+    assert (["failed", "failed"], {"tweets": 5, "users": 1}) == (ended, again.started)
+
+
+def test_without_a_bearer_token_nothing_is_asked(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
+    bot = make_bot(settings, store, x_bearer_token=None)
+    before = sandbox.world.request_counts()
+    tally = comply_once(bot)
+    assert ("no_bearer_token", before) == (tally.skipped, sandbox.world.request_counts())
+
+
+def test_an_api_without_compliance_jobs_is_logged_and_left_for_the_next_round(
+    sandbox: SandboxServer, unrolled: tuple[Bot, list[str]]
+) -> None:
+    bot, ids = unrolled
+    sandbox.world.inject_fault("POST", "/2/compliance/jobs", status=404)
+    with capture_logs() as logs:
+        tally = comply_once(bot)
+    assert ("unsupported", ["compliance_unsupported"], ids) == (
+        tally.skipped,
+        [e["event"] for e in logs if e["event"].startswith("compliance")],
+        stored_ids(bot.store, ids[0]),
+    )
+    assert comply_once(bot).started == {}  # not before the interval
+
+
+def test_a_server_error_keeps_the_job_for_the_next_check(
+    sandbox: SandboxServer, unrolled: tuple[Bot, list[str]]
+) -> None:
+    bot, ids = unrolled
+    sandbox.world.delete_tweet(ids[1])
+    comply_once(bot)
+    sandbox.world.inject_fault("GET", "/2/compliance/jobs", status=503)
+    failed = comply_once(bot)
+    kept = stored_ids(bot.store, ids[0])
+    retried = comply_once(bot)
+    assert ("api_error", ids, 1) == (failed.skipped, kept, retried.posts_removed)
+
+
+def test_upload_and_download_go_to_the_storage_urls_without_auth(
+    sandbox: SandboxServer, unrolled: tuple[Bot, list[str]]
+) -> None:
+    """The ids reach the job's upload URL as X's storage takes them: text, one id per line."""
+    bot, ids = unrolled
+    comply_once(bot)
+    job_id = bot.store.compliance_state()["job:tweets"]
+    assert sorted(ids) == sorted(sandbox.world.compliance_jobs[job_id].ids)
+    assert 404 == requests.get(f"{sandbox.url}/_storage/compliance/{job_id}/download", timeout=5).status_code
+
+
+# --- the command ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def operator_env(
+    monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer, redis_client: redis.Redis, prefix: str, tmp_path: Path
+) -> Iterator[None]:
+    url = os.environ.get("REDIS_URL")
+    data_dir = Path(redis_client.db).parent if not url else tmp_path / "data"  # type: ignore[attr-defined]
+    for name in list(os.environ):
+        if name.startswith(("X_", "UNROLL_")) or name in ("REDIS_URL", "PUBLIC_BASE_URL"):
+            monkeypatch.delenv(name)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name.upper(), value)
+    if url:
+        monkeypatch.setenv("REDIS_URL", url)
+    monkeypatch.setenv("X_API_BASE_URL", sandbox.url)
+    monkeypatch.setenv("UNROLL_KEY_PREFIX", prefix)
+    monkeypatch.setenv("UNROLL_BOT_HANDLE", BOT_HANDLE)
+    monkeypatch.setenv("UNROLL_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("UNROLL_LOG_FORMAT", "json")
+    monkeypatch.chdir(tmp_path)
+    yield
+    logging.getLogger().handlers.clear()
+    structlog.reset_defaults()
+
+
+def test_the_comply_command_runs_a_round_and_says_what_it_did(
+    sandbox: SandboxServer, unrolled: tuple[Bot, list[str]], operator_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bot, ids = unrolled
+    sandbox.world.delete_tweet(ids[3])
+    code = main(["comply", "--wait", "10"])
+    out = capsys.readouterr().out
+    assert (0, True, True) == (
+        code,
+        "1 post(s) removed from 1 thread(s)" in out,
+        ids[3] not in stored_ids(bot.store, ids[0]),
+    )
+
+
+def test_the_comply_command_without_a_bearer_token_says_which_variable(
+    operator_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("X_BEARER_TOKEN")
+    code = main(["comply"])
+    assert (2, True) == (code, "X_BEARER_TOKEN" in capsys.readouterr().out)
+
+
+def test_the_poll_schedule_checks_compliance_unless_it_is_off(settings: Settings, store: Store) -> None:
+    jobs = []
+    for interval in (86400.0, 0.0):
+        scheduler = start_poller(make_bot(settings, store, compliance_interval=interval))
+        jobs.append(sorted(job.id for job in scheduler.get_jobs()))
+        scheduler.shutdown(wait=True)
+    assert [["compliance", "poll"], ["poll"]] == jobs
