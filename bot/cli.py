@@ -40,6 +40,7 @@ SKIPPED = {
     "api_error": "X refused or failed a call (see the log line compliance_failed); the next check tries again",
     "unsupported": "X_API_BASE_URL serves no batch compliance jobs; the next round tries again",
     "another_process": "another process is running a compliance check right now",
+    "refused": "X refused a call (see the log line compliance_refused and its fix); the next round tries again",
     "no_bearer_token": "set X_BEARER_TOKEN",
 }
 
@@ -377,7 +378,7 @@ def cmd_comply(args: argparse.Namespace, settings: Settings) -> int:
         )
     if tally.skipped:
         out(f"compliance not done: {SKIPPED[tally.skipped]}")
-        return EX_TEMPFAIL if tally.skipped in ("api_error", "unsupported", "another_process") else 0
+        return EX_TEMPFAIL if tally.skipped in ("api_error", "unsupported", "another_process", "refused") else 0
     if tally.in_flight:
         out(
             f"X is still working on the {' and '.join(tally.in_flight)} job(s): the poll process applies them "

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from bot.errors import ApiError, NotFound
+from bot.errors import ApiError, ApiUnavailable, InvalidRequest, NotFound, RateLimited
 from bot.models import QuotedTweet, Thread, utcnow
 from bot.runtime import Bot
 
@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 KINDS = ("tweets", "users")
 CHECK_EVERY = 300.0  # seconds between two looks at jobs in flight (X's jobs take minutes to hours)
 ROUND_LOCK = 600.0  # seconds one process holds the compliance round against others
+REFUSED_FIX = "check X_BEARER_TOKEN, and that the app has batch compliance (/2/compliance/jobs) in its access"
 
 
 @dataclass
@@ -86,13 +87,17 @@ def comply_once(bot: Bot, *, force: bool = False) -> Tally:
         idle = not any(state.get(f"job:{kind}") for kind in KINDS)
         if idle and (force or due(state.get("finished_at"), settings.compliance_interval, utcnow())):
             _start(bot, tally)
-    except NotFound as exc:  # an API without batch compliance (a simulator, a proxy): try again next round
+    except (ApiUnavailable, RateLimited) as exc:  # for now: the next check tries again
+        log.warning("compliance_failed", error=str(exc), endpoint=exc.endpoint, status=exc.status)
+        tally.skipped = "api_error"
+    except NotFound as exc:  # an API without batch compliance (a simulator, a proxy): the next round tries again
         log.warning("compliance_unsupported", error=str(exc), fix="X_API_BASE_URL serves no /2/compliance/jobs")
         bot.store.finish_compliance(utcnow())
         tally.skipped = "unsupported"
-    except ApiError as exc:
-        log.warning("compliance_failed", error=str(exc), endpoint=exc.endpoint, status=exc.status)
-        tally.skipped = "api_error"
+    except ApiError as exc:  # refused (401, 403, 400): not asked again before the next round
+        log.warning("compliance_refused", error=str(exc), endpoint=exc.endpoint, status=exc.status, fix=REFUSED_FIX)
+        bot.store.finish_compliance(utcnow())
+        tally.skipped = "refused"
     finally:
         if lock.owned():  # (not when it expired while the round worked)
             lock.release()
@@ -105,8 +110,17 @@ def _check(bot: Bot, tally: Tally) -> None:
         job_id = state.get(f"job:{kind}")
         if not job_id:
             continue
-        job = bot.api.compliance_job(job_id)
-        if job.status == "complete":
+        try:
+            job = bot.api.compliance_job(job_id)
+        except (InvalidRequest, NotFound) as exc:  # X knows no such job (another app's, or long gone)
+            log.warning("compliance_job_lost", kind=kind, job_id=job_id, error=str(exc))
+            bot.store.end_compliance_job(kind)
+            continue
+        if job.status == "created":  # its upload never arrived (the process stopped, storage failed): again
+            posts, authors = bot.store.stored_ids()
+            bot.api.upload_compliance_ids(job, posts if kind == "tweets" else authors)
+            tally.in_flight.append(kind)
+        elif job.status == "complete":
             events = bot.api.compliance_events(job)
             gone = {e.id for e in events if e.action == "delete"}
             if not _apply(bot, kind, gone, tally):

@@ -285,3 +285,35 @@ def test_the_poll_schedule_checks_compliance_unless_it_is_off(settings: Settings
         jobs.append(sorted(job.id for job in scheduler.get_jobs()))
         scheduler.shutdown(wait=True)
     assert [["compliance", "poll"], ["poll"]] == jobs
+
+
+def test_a_refused_job_waits_for_the_next_round(sandbox: SandboxServer, unrolled: tuple[Bot, list[str]]) -> None:
+    """A 403 (the app lacks batch compliance) is not asked again at every check, only at the next round."""
+    bot, _ = unrolled
+    sandbox.world.inject_fault("POST", "/2/compliance/jobs", status=403)
+    with capture_logs() as logs:
+        refused = comply_once(bot)
+    later = comply_once(bot)
+    fixes = [e.get("fix", "") for e in logs if e["event"] == "compliance_refused"]
+    assert ("refused", {}, True) == (refused.skipped, later.started, "X_BEARER_TOKEN" in fixes[0])
+
+
+def test_a_job_x_no_longer_knows_is_dropped(sandbox: SandboxServer, unrolled: tuple[Bot, list[str]]) -> None:
+    bot, _ = unrolled
+    comply_once(bot)
+    sandbox.world.compliance_jobs.clear()
+    with capture_logs() as logs:
+        tally = comply_once(bot)
+    lost = sorted(e["kind"] for e in logs if e["event"] == "compliance_job_lost")
+    assert (["tweets", "users"], [], ["finished_at"]) == (lost, tally.in_flight, list(bot.store.compliance_state()))
+
+
+def test_an_upload_that_never_arrived_is_made_again(sandbox: SandboxServer, unrolled: tuple[Bot, list[str]]) -> None:
+    bot, ids = unrolled
+    sandbox.world.delete_tweet(ids[1])
+    comply_once(bot)
+    job = sandbox.world.compliance_jobs[bot.store.compliance_state()["job:tweets"]]
+    job.status, job.ids = "created", []  # as if the process stopped between the job and its upload
+    again = comply_once(bot)
+    done = comply_once(bot)
+    assert (["tweets"], 5, 1) == (again.in_flight, len(job.ids), done.posts_removed)
