@@ -2,10 +2,11 @@
 
 X bills pay-per-use: each post read, each read of the bot's mentions, each user read (the authors that come
 with posts, `includes.users`), each post written, and dearest of all a post that contains a URL
-(https://docs.x.com/x-api/getting-started/pricing). X bills a resource once per UTC day; the tally counts it
-once per piece of work (a poll, a request), so it errs high, never low. The worker and the poller
-record what each piece of work cost; the tally lives in Redis, one hash per UTC day, so every process adds
-to the same figures and `requests`, `/metrics` and `doctor` show them.
+(https://docs.x.com/x-api/getting-started/pricing). X bills a resource once per UTC day; the tally counts a user
+once per UTC day (the ids read that day are kept two days) and a post once per piece of work (a poll, a
+request: the bot reads a post again only when a thread is refreshed), so it errs high, never low. The worker
+and the poller record what each piece of work cost; the tally lives in Redis, one hash per UTC day, so every
+process adds to the same figures and `requests`, `/metrics` and `doctor` show them.
 """
 
 from __future__ import annotations
@@ -138,9 +139,10 @@ def record(
     A Redis failure is logged, never raised: the work it measured is done either way.
     """
     counts = Counts.of(spent, reply_text) if isinstance(spent, Usage) else spent
+    users = spent.users if isinstance(spent, Usage) else ()
     day = utc_day(now)
     try:
-        store.add_spend(day.isoformat(), counts.as_dict())
+        store.add_spend(day.isoformat(), counts.as_dict(), users)
         if settings.daily_budget and counts != Counts():
             store.send_held()  # the tally read next must include what was just added
             spend = spent_on(store, settings, day)

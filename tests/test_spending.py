@@ -188,3 +188,13 @@ def test_budget_settings_are_read_from_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("UNROLL_OVER_BUDGET", "reply_without_link")
     settings = load_settings(_env_file=None)
     assert (2.5, "reply_without_link") == (settings.daily_budget, settings.over_budget)
+
+
+def test_a_user_read_twice_in_a_utc_day_is_counted_once(store: Store, settings: Settings) -> None:
+    """X bills a user once per UTC day: two requests reading the same author count one user read, the next day
+    one more."""
+    for when in (NOON, NOON + timedelta(hours=1)):
+        spending.record(store, settings, Usage(tweets_read=2, users={"7", "8"}), now=when)
+    spending.record(store, settings, Usage(tweets_read=1, users={"7"}), now=NOON + timedelta(days=1))
+    counts = [spending.spent_on(store, settings, (NOON + timedelta(days=d)).date()).counts for d in (0, 1)]
+    assert [Counts(post_read=4, user_read=2), Counts(post_read=1, user_read=1)] == counts

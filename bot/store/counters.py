@@ -14,6 +14,7 @@ from typing import Any
 # Apply a batch: ARGV[1] is a JSON list of writes, each [op, key index, field, value], in order.
 #   i: HINCRBY   f: HINCRBYFLOAT   s: HSET   e: EXPIRE (value: seconds)
 #   o: once — SET the key NX with expiry `value`; when it was already set, skip the next `field` writes.
+#   m: member once — SADD `field` to the set; when it was a member already, skip the next `value` writes.
 # One JSON argument rather than four per write: redis-py's cost is per argument, Redis's cjson is quick.
 APPLY = """
 local writes = cjson.decode(ARGV[1])
@@ -25,6 +26,7 @@ while i <= #writes do
   elseif op == 's' then redis.call('HSET', key, field, value)
   elseif op == 'e' then redis.call('EXPIRE', key, value)
   elseif op == 'o' and not redis.call('SET', key, '1', 'NX', 'EX', value) then i = i + tonumber(field)
+  elseif op == 'm' and redis.call('SADD', key, field) == 0 then i = i + tonumber(value)
   end
   i = i + 1
 end
@@ -64,6 +66,13 @@ class Counters:
         mark = len(self.writes) - 1
         then(self)
         self.writes[mark][2] = len(self.writes) - 1 - mark
+
+    def member_once(self, set_key: str, member: str, then: Callable[[Counters], object]) -> None:
+        """The writes `then` adds happen only when `member` is new to the set at `set_key`."""
+        self._op("m", set_key, member, 0)
+        mark = len(self.writes) - 1
+        then(self)
+        self.writes[mark][3] = str(len(self.writes) - 1 - mark)
 
     def queue_on(self, pipe: Any) -> Any:
         """Queue the batch on a redis-py pipeline (or run it on a client) as one EVAL."""
