@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from bot import metrics
 from bot.errors import ApiError, ApiUnavailable, InvalidRequest, NotFound, RateLimited
 from bot.models import QuotedTweet, Thread, utcnow
 from bot.runtime import Bot
@@ -123,7 +124,11 @@ def _check(bot: Bot, tally: Tally) -> None:
         elif job.status == "complete":
             events = bot.api.compliance_events(job)
             gone = {e.id for e in events if e.action == "delete"}
-            if not _apply(bot, kind, gone, tally):
+            before = (tally.posts_removed, tally.quotes_hidden, tally.threads_removed)
+            complete = _apply(bot, kind, gone, tally)
+            after = (tally.posts_removed, tally.quotes_hidden, tally.threads_removed)
+            metrics.observe_compliance(bot.store, *(a - b for a, b in zip(after, before, strict=True)))
+            if not complete:
                 tally.in_flight.append(kind)
                 continue
             tally.events += len(events)

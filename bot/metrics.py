@@ -46,6 +46,13 @@ def observe_beyond_reach(store: Store) -> None:
     store.count("mentions_beyond_reach")
 
 
+def observe_compliance(store: Store, posts_removed: int, quotes_hidden: int, threads_withdrawn: int) -> None:
+    """Count what X's compliance events took off the site (`bot.compliance`)."""
+    for kind, n in (("post", posts_removed), ("quote", quotes_hidden), ("thread", threads_withdrawn)):
+        if n:
+            store.count("compliance_removed", (kind,), by=n)
+
+
 def observe_handled(store: Store, handled: HandledRequest) -> None:
     """Count a handled request by outcome (once per mention and outcome) and its mention-to-reply latency."""
     observe = None
@@ -122,6 +129,13 @@ class RedisCollector(Collector):
             "Polls that could not read every mention since the last one (or the look-back, at the first): "
             "X lists only the latest 800.",
             store.counters("mentions_beyond_reach"),
+        )
+        yield _counter(
+            "unroll_compliance_removed",
+            "What X's batch compliance events took off the site: posts removed from threads, quoted posts hidden, "
+            "threads withdrawn.",
+            store.counters("compliance_removed"),
+            ["kind"],
         )
         yield _counter(
             "unroll_requests",

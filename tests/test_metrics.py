@@ -28,6 +28,7 @@ from config.settings import Settings
 FAMILIES = {
     "unroll_mentions_seen": "counter",
     "unroll_mentions_beyond_reach": "counter",
+    "unroll_compliance_removed": "counter",
     "unroll_requests": "counter",
     "unroll_replies_posted": "counter",
     "unroll_api_requests": "counter",
@@ -151,6 +152,14 @@ def test_polls_with_mentions_beyond_reach_are_counted(client: TestClient, store:
     metrics.observe_beyond_reach(store)
     samples = scrape(client)["unroll_mentions_beyond_reach"]
     assert 2 == value(samples, "unroll_mentions_beyond_reach_total")
+
+
+def test_what_compliance_removed_is_counted_by_kind(client: TestClient, store: Store) -> None:
+    metrics.observe_compliance(store, 3, 0, 1)
+    metrics.observe_compliance(store, 2, 1, 0)
+    samples = scrape(client)["unroll_compliance_removed"]
+    counted = [value(samples, "unroll_compliance_removed_total", kind=k) for k in ("post", "quote", "thread")]
+    assert [5, 1, 1] == counted
 
 
 def test_api_requests_are_counted_by_endpoint_and_status(
