@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 
 KINDS = ("tweets", "users")
 CHECK_EVERY = 300.0  # seconds between two looks at jobs in flight (X's jobs take minutes to hours)
+UPLOAD_WINDOW = timedelta(minutes=15)  # X's upload URLs expire 15 minutes after the job is created
 ROUND_LOCK = 600.0  # seconds one process holds the compliance round against others
 REFUSED_FIX = "check X_BEARER_TOKEN, and that the app has batch compliance (/2/compliance/jobs) in its access"
 
@@ -117,7 +118,11 @@ def _check(bot: Bot, tally: Tally) -> None:
             log.warning("compliance_job_lost", kind=kind, job_id=job_id, error=str(exc))
             bot.store.end_compliance_job(kind)
             continue
-        if job.status == "created":  # its upload never arrived (the process stopped, storage failed): again
+        if job.status == "created" and job.created_at and utcnow() - job.created_at > UPLOAD_WINDOW:
+            # X's upload URL has expired: the job can never start; the round ends and the next one starts anew.
+            log.warning("compliance_job_ended", kind=kind, job_id=job_id, status="upload_expired")
+            bot.store.end_compliance_job(kind)
+        elif job.status == "created":  # its upload never arrived (the process stopped, storage failed): again
             posts, authors = bot.store.stored_ids()
             bot.api.upload_compliance_ids(job, posts if kind == "tweets" else authors)
             tally.in_flight.append(kind)

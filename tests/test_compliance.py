@@ -317,3 +317,15 @@ def test_an_upload_that_never_arrived_is_made_again(sandbox: SandboxServer, unro
     again = comply_once(bot)
     done = comply_once(bot)
     assert (["tweets"], 5, 1) == (again.in_flight, len(job.ids), done.posts_removed)
+
+
+def test_a_job_whose_upload_url_expired_ends_the_round(sandbox: SandboxServer, unrolled: tuple[Bot, list[str]]) -> None:
+    """Storage out of reach for the upload's whole 15 minutes: the job can never start, and is not tried forever."""
+    bot, _ = unrolled
+    comply_once(bot)
+    job = sandbox.world.compliance_jobs[bot.store.compliance_state()["job:tweets"]]
+    job.status, job.created_at = "created", job.created_at - timedelta(minutes=16)
+    with capture_logs() as logs:
+        comply_once(bot)
+    ended = [e["status"] for e in logs if e["event"] == "compliance_job_ended"]
+    assert (["upload_expired"], None) == (ended, bot.store.compliance_state().get("job:tweets"))
