@@ -81,6 +81,12 @@ class _Control:
             reply_restriction=body.get("reply_restriction"), duplicate_check=body.get("duplicate_check")
         )
 
+    def compliance(self, body: dict[str, Any]) -> None:
+        """How compliance jobs behave: `delay` status reads answered `in_progress` first, `fail` ends them failed."""
+        with self.world.lock:
+            self.world.compliance_delay = int(body.get("delay", self.world.compliance_delay))
+            self.world.compliance_fails = bool(body.get("fail", self.world.compliance_fails))
+
     def add_user(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.world.add_user(body["username"], **_given(body, _USER_OPTIONS)).to_json()
 
@@ -130,6 +136,7 @@ def control_app(world: World) -> Starlette:
             methods=post,
         ),
         Route("/_sandbox/posting_rules", _endpoint(control.posting_rules), methods=post),
+        Route("/_sandbox/compliance", _endpoint(control.compliance), methods=post),
         Route("/_sandbox/users", _endpoint(control.add_user), methods=post),
         Route("/_sandbox/users/{username}", control.find_user, methods=get),
         Route("/_sandbox/tweets", _endpoint(control.add_tweet), methods=post),
