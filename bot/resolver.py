@@ -538,11 +538,12 @@ class _Resolver:
         return parent
 
     def asks_bot(self, tweet: ApiTweet) -> bool:
-        """This request's mention, or another self-reply asking the bot (its author's summon or delete request)."""
-        if self.request is not None and tweet.id == self.request.mention_id:
-            return True
+        """This request's mention, or another self-reply asking the bot (its author's summon or delete request).
+        The author's own mention that says more than a summon does ("that's all, @bot please unroll this for my
+        readers") is a post of their thread, the request or not: the same words make it one under a reader's."""
+        own = self.request is not None and tweet.id == self.request.mention_id
         if tweet.author_id is None or tweet.in_reply_to_user_id != tweet.author_id:
-            return False
+            return own
         if tweet.id not in self.asked:
             keywords = [*self.settings.keywords, *self.settings.delete_keywords]
             self.asked[tweet.id] = asks_bot(tweet, keywords, self.bot_id, self.settings.bot_handle)

@@ -1686,6 +1686,28 @@ def test_an_author_summoning_under_their_own_thread_does_not_find_their_summon_i
     assert thread == ids_of(resolve(api, store, request, settings))
 
 
+@pytest.mark.parametrize("asks", ["request", "earlier"])
+def test_an_authors_post_naming_the_bot_among_many_words_is_a_post_of_their_thread(
+    world: World, api: XApi, store: Store, settings: Settings, asks: str
+) -> None:
+    """The author's last post "that's all folks, @bot please unroll this whole thing for my readers" says more than a
+    summon: it is on the page, whether it is the request resolved or a post read for another request."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    text = f"that's all folks, and @{BOT_HANDLE} please unroll this whole thing for my readers"
+    last = world.add_tweet(AUTHOR, text, reply_to=thread[-1], created_at=world.now() - timedelta(minutes=5))
+    request = UnrollRequest(
+        mention_id=last.id,
+        requester_id=last.author_id,
+        requester_username=AUTHOR,
+        conversation_id=last.conversation_id,
+        replied_to_id=thread[-1],
+        replied_to_user_id=last.author_id,
+        text=text,
+    )
+    result = resolve(api, store, request if asks == "request" else summon(world, last.id), settings)
+    assert [*thread, last.id] == ids_of(result)
+
+
 def test_a_thread_answering_another_thread_is_the_one_summoned_under(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
