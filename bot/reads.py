@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from bot.apimodels import ApiMedia, ApiPoll, ApiProblem, ApiTweet, ApiUser, Includes, TweetsPage
+from bot.errors import ApiError
 from bot.models import ThreadTweet
 from bot.tweettext import thread_tweet
 from bot.xapi import XApi
@@ -17,6 +18,28 @@ log = structlog.get_logger(__name__)
 
 RECENT_PAGE = 100  # max_results of recent search
 ARCHIVE_PAGE = 500  # max_results of full-archive search
+
+
+class SearchProgress(BaseModel):
+    """Where a search cut short (a rate limit, an outage) stopped: the page to ask next (None: every page was
+    read) and the newest post its first page held, past which a resumed search looks for posts made since."""
+
+    next_token: str | None = None
+    newest_id: str | None = None
+
+
+class KeptReads(TweetsPage):
+    """An attempt's reads as kept for the next one (`Reads.snapshot`): X's own page shape, plus the searches it
+    left unfinished, by `search_key`."""
+
+    searches: dict[str, SearchProgress] = Field(default_factory=dict)
+
+
+def search_key(query: str, full_archive: bool, since_id: str | None, start_time: datetime | None) -> str:
+    """One search as asked: the same key on a later attempt resumes it."""
+    return "|".join(
+        ("all" if full_archive else "recent", query, since_id or "", start_time.isoformat() if start_time else "")
+    )
 
 
 class Reads:
@@ -39,6 +62,7 @@ class Reads:
         self.media: dict[str, ApiMedia] = {}
         self.polls: dict[str, ApiPoll] = {}  # the polls of posts read (`includes.polls`), by id
         self.problems: dict[str, ApiProblem] = {}  # tweets X said it cannot give: deleted, protected, suspended
+        self.stopped: dict[str, SearchProgress] = {}  # searches cut short, to resume (`search_key`)
 
     def canon(self, tweet_id: str) -> str:
         """The id of the latest version of the post `tweet_id` names (itself, unless it was edited)."""
@@ -98,34 +122,56 @@ class Reads:
     def search(
         self, query: str, *, full_archive: bool, since_id: str | None, start_time: datetime | None = None
     ) -> int:
-        """Every page of a search; how many tweets matched."""
-        found, token = 0, None
-        while True:
-            page = self.api.search(
-                query,
-                full_archive=full_archive,
-                since_id=since_id,
-                start_time=start_time,
-                next_token=token,
-                max_results=ARCHIVE_PAGE if full_archive else RECENT_PAGE,
-            )
-            found += self.absorb(page)
-            token = page.meta.next_token
-            if not token:
-                return found
+        """Every page of a search; how many tweets matched. A search an earlier try cut short (a rate limit, an
+        outage: `stopped`) goes on from the page it stopped at, then looks once for posts made since its first
+        page: a thread of more pages than a rate-limit window allows is read to its end over several tries,
+        each page once, where starting over would never end."""
+        key = search_key(query, full_archive, since_id, start_time)
+        progress = self.stopped.pop(key, None)
+        token = progress.next_token if progress is not None else None
+        newest = progress.newest_id if progress is not None else None
+        found = 0
+        try:
+            while progress is None or token is not None:
+                page = self.api.search(
+                    query,
+                    full_archive=full_archive,
+                    since_id=since_id,
+                    start_time=start_time,
+                    next_token=token,
+                    max_results=ARCHIVE_PAGE if full_archive else RECENT_PAGE,
+                )
+                found += self.absorb(page)
+                newest = newest or page.meta.newest_id or max((t.id for t in page.data), key=int, default=None)
+                token = page.meta.next_token
+                if not token:
+                    break
+        except ApiError:
+            if token is not None:  # pages were read: the next try goes on from here
+                self.stopped[key] = SearchProgress(next_token=token, newest_id=newest)
+            raise
+        if progress is not None and newest is not None:
+            try:  # posts made since the interrupted search's first page
+                found += self.search(query, full_archive=full_archive, since_id=newest, start_time=None)
+            except ApiError:
+                self.stopped[key] = SearchProgress(newest_id=newest)
+                raise
+        return found
 
     def snapshot(self) -> str | None:
         """Everything read, as one page of JSON, for the request's next attempt (`Store.note_attempt`): a request
         that waits for a rate-limit window, fails or loses its worker after reading does not read it again.
-        None when nothing was read. Searches run again all the same: they are what finds newer posts."""
-        if not (self.tweets or self.earlier or self.problems):
+        None when nothing was read. Searches run again all the same (they are what finds newer posts), but one cut
+        short goes on where it stopped (`stopped`)."""
+        if not (self.tweets or self.earlier or self.problems or self.stopped):
             return None
-        page = TweetsPage(
+        page = KeptReads(
             data=[*self.tweets.values(), *self.earlier.values()],
             includes=Includes(
                 users=list(self.users.values()), media=list(self.media.values()), polls=list(self.polls.values())
             ),
             errors=list(self.problems.values()),
+            searches=self.stopped,
         )
         return page.model_dump_json(exclude_none=True, exclude_defaults=True)
 
@@ -133,11 +179,12 @@ class Reads:
         """Take back what an earlier attempt read (`snapshot`); a snapshot that no longer validates (written by
         another version of the bot, say) is dropped: the posts are read again."""
         try:
-            page = TweetsPage.model_validate_json(snapshot)
+            page = KeptReads.model_validate_json(snapshot)
         except ValidationError as exc:
             log.warning("kept_reads_dropped", error=str(exc).splitlines()[0])
             return
         self.absorb(page)
+        self.stopped.update(page.searches)
 
     def includes(self) -> Includes:
         return Includes(

@@ -1471,6 +1471,33 @@ def test_what_an_attempt_read_is_kept_whole_and_the_next_attempt_does_not_read_i
     assert (1, 2) == cost(second)  # the search alone; it finds 2 and 4 again
 
 
+def test_a_search_cut_short_by_a_rate_limit_goes_on_where_it_stopped_at_the_next_attempt(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A 250-post thread needs 3 search pages where the window allows 2. The next attempt, once the window reset,
+    asks the third page, then once for posts made since the first page (one was): it ends, where starting the
+    search over would meet the limit again at every attempt, and never end."""
+    thread = post_thread(world, numbered(250), start=world.now() - timedelta(hours=6))
+    world.set_rate_limit("GET /2/tweets/search/recent", 2)
+    request = summon(world, thread[-1])
+    reads = Reads(api)
+    with pytest.raises(RateLimited):
+        resolve(api, store, request, settings, reads=reads)
+    snapshot = reads.snapshot()
+    assert snapshot is not None
+    world.advance(16 * 60)
+    later = post_thread_after(world, thread[-1], ["251/ one more"], [world.now() - timedelta(minutes=2)])
+
+    again = Reads(XApi(settings))  # another worker's, after the reset
+    again.restore(snapshot)
+    result = resolve(XApi(settings), store, request, settings, reads=again)
+
+    assert [*thread, *later] == ids_of(result)
+    assert {200: 4} == world.request_counts()["GET /2/tweets/search/recent"]  # (the third known spent: not asked)
+    assert 251 == world.snapshot_stats().post_reads
+    assert {} == again.stopped
+
+
 def test_a_snapshot_that_no_longer_validates_is_dropped_and_the_posts_read_again(api: XApi) -> None:
     reads = Reads(api)
     with capture_logs() as logs:
