@@ -95,7 +95,9 @@ class NoteTweet(_Wire):
 
 
 class ReferencedTweet(_Wire):
-    type: Literal["replied_to", "quoted", "retweeted"]
+    # replied_to, quoted, retweeted; a kind X adds is ignored (`ApiTweet.referenced`), not a page refused: one
+    # post the bot cannot place must not keep every mention on its page from being read.
+    type: str
     id: str
 
 
@@ -161,7 +163,7 @@ class Variant(_Wire):
 
 class ApiMedia(_Wire):
     media_key: str
-    type: Literal["photo", "video", "animated_gif"]
+    type: str  # photo, video, animated_gif; a kind X adds is left off the page (`tweettext.media_of`)
     url: str | None = None
     preview_image_url: str | None = None
     alt_text: str | None = None

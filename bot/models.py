@@ -46,11 +46,14 @@ class Segment(_Model):
     href: str | None = None
 
 
+MediaType = Literal["photo", "video", "animated_gif"]
+
+
 class Media(_Model):
     """A photo, video or GIF attached to a tweet; `url` is the photo or the best mp4 variant."""
 
     key: str
-    type: Literal["photo", "video", "animated_gif"]
+    type: MediaType
     url: str | None = None
     preview_url: str | None = None
     alt_text: str | None = None

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar, cast
 from urllib.parse import quote
 
 from bot.apimodels import (
@@ -30,7 +30,18 @@ from bot.apimodels import (
     TagEntity,
     UrlEntity,
 )
-from bot.models import Author, Media, Poll, PollOption, QuotedTweet, Segment, SegmentKind, ThreadTweet, Withheld
+from bot.models import (
+    Author,
+    Media,
+    MediaType,
+    Poll,
+    PollOption,
+    QuotedTweet,
+    Segment,
+    SegmentKind,
+    ThreadTweet,
+    Withheld,
+)
 
 TWITTER_EPOCH_MS = 1288834974657  # https://docs.x.com/resources/fundamentals/x-ids
 _ESCAPE = re.compile(r"&(amp|lt|gt);")
@@ -296,8 +307,11 @@ def _tidy(segments: list[Segment]) -> list[Segment]:
 
 def media_of(keys: Iterable[str], includes: Includes) -> list[Media]:
     """The media with these keys, in order: photos with alt text, videos and GIFs as their best mp4."""
-    by_key = {m.media_key: m for m in includes.media}
+    by_key = {m.media_key: m for m in includes.media if m.type in MEDIA_TYPES}
     return [_media(by_key[key]) for key in keys if key in by_key]
+
+
+MEDIA_TYPES = ("photo", "video", "animated_gif")  # what a page can show; X may add kinds
 
 
 def _media(item: ApiMedia) -> Media:
@@ -309,7 +323,7 @@ def _media(item: ApiMedia) -> Media:
         url = max(mp4s, key=lambda v: v.bit_rate or 0).url if mp4s else None
     return Media(
         key=item.media_key,
-        type=item.type,
+        type=cast(MediaType, item.type),
         url=url,
         preview_url=preview,
         alt_text=item.alt_text,

@@ -11,9 +11,17 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bot.apimodels import ApiTweet, Includes, UrlEntity
+from bot.apimodels import ApiTweet, Includes, TweetsPage, UrlEntity
 from bot.models import Author, Media, Poll, PollOption, QuotedTweet, Segment, ThreadTweet, Withheld
-from bot.tweettext import _points_at_self, segments_of, snowflake_at, snowflake_time, thread_tweet, unescape
+from bot.tweettext import (
+    _points_at_self,
+    media_of,
+    segments_of,
+    snowflake_at,
+    snowflake_time,
+    thread_tweet,
+    unescape,
+)
 
 TWEET_ID = "1790000000000000001"
 QUOTED_ID = "1789000000000000002"
@@ -559,3 +567,28 @@ def test_a_mention_is_placed_where_it_really_is_whatever_its_offsets_and_case(ty
     post = tweet(text, entities={"mentions": [{"start": start, "end": start + 6, "username": "Bob_1"}]})
     links = [s for s in segments_of(post) if s.kind == "mention"]
     assert [(s.text, s.href) for s in links] == [(f"@{typed}", "https://x.com/Bob_1")]
+
+
+def test_kinds_x_may_add_neither_refuse_the_page_nor_reach_it() -> None:
+    """A reference kind or media kind the bot does not know (X adds some) is ignored: the page of posts still
+    validates, the post keeps its known parent, and the unknown media is left off."""
+    page = TweetsPage.model_validate(
+        {
+            "data": [
+                {
+                    "id": "2",
+                    "text": "hello",
+                    "referenced_tweets": [{"type": "replied_to", "id": "1"}, {"type": "collab_of", "id": "9"}],
+                    "attachments": {"media_keys": ["3_1", "3_2"]},
+                }
+            ],
+            "includes": {
+                "media": [
+                    {"media_key": "3_1", "type": "photo", "url": "https://pbs.twimg.com/media/a.jpg"},
+                    {"media_key": "3_2", "type": "model_3d", "url": "https://pbs.twimg.com/media/b.glb"},
+                ]
+            },
+        }
+    )
+    tweet = page.data[0]
+    assert ("1", ["photo"]) == (tweet.replied_to, [m.type for m in media_of(["3_1", "3_2"], page.includes)])
