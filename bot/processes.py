@@ -37,6 +37,7 @@ READ_BLOCK_MS = 2000
 RECONNECT_WAIT = 2.0
 # While Redis or X stays away: 2, 4, 8, 16, then every 30 seconds (not a warning line every 2 s for hours).
 RECONNECT_BACKOFF = ExponentialBackoff(cap=30.0, base=RECONNECT_WAIT)
+CREDENTIALS_WAIT = 60.0  # seconds a worker whose credentials X refused waits before it asks again
 FIRST_COMPLIANCE_CHECK = 60.0  # seconds after start: the first polls go first
 
 
@@ -179,9 +180,12 @@ def run_worker(
         try:
             work_once(bot, consumer, count=1, block_ms=READ_BLOCK_MS)  # one at a time: prompt shutdown
             failures = 0
-        except AuthFailed:
-            stop.set()
-            raise
+        except AuthFailed as exc:
+            # Said at error (credentials_rejected) and asked again a minute later, as the poller does: X also
+            # answers 401 for a moment at times, and a worker that exits (or dies in its thread, as one did while
+            # `run`'s web part kept the process looking healthy) leaves every request waiting for a restart.
+            log.warning("worker_waiting_for_credentials", endpoint=exc.endpoint, retry_in=CREDENTIALS_WAIT)
+            stop.wait(CREDENTIALS_WAIT)
         except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable) as exc:
             wait = backoff.compute(failures)
             failures += 1

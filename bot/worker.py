@@ -152,6 +152,8 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
                 done = _handle(bot, entry_id, request, attempt, thread, ahead)
             if isinstance(done, Deferred):  # claimable again when the window resets, not a timeout later
                 store.claimable_at(consumer, entry_id, done.until, int(bot.settings.visibility_timeout * 1000))
+                if done.refused is not None:
+                    raise done.refused
                 return False
             if done is None:
                 return False
@@ -172,9 +174,12 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
 
 @dataclass(frozen=True)
 class Deferred:
-    """A request left pending because a rate-limit window is spent until `until`."""
+    """A request left pending because a rate-limit window is spent until `until` (or another worker reads its
+    thread, the process stops, X's URL is wrong); `refused`: X refused the credentials, raised once the request is
+    left, for the process to decide (`run --once` exits 3, a worker waits and asks again)."""
 
     until: datetime
+    refused: AuthFailed | None = None
 
 
 def _handle(
@@ -244,9 +249,9 @@ def _tries(
             return Deferred(exc.reset_at)  # stays pending until the reset; not a failure of the request
         except (ShuttingDown, ThreadBusy) as exc:
             return _left_aside(bot, exc)
-        except AuthFailed as exc:
+        except AuthFailed as exc:  # no try of the request's: claimable at once, by a worker whose credentials work
             log.error("credentials_rejected", endpoint=exc.endpoint, fix=exc.fix)
-            raise
+            return Deferred(utcnow(), refused=exc)
         except ApiUnavailable as exc:
             last_error = str(exc)
             log.warning("request_failed_transient", error=last_error, retry=quick)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from bot import worker
+from bot import processes, worker
 from bot.errors import AuthFailed
 from bot.models import Thread, UnrollRequest
 from bot.poller import poll_once
@@ -19,6 +21,7 @@ from bot.store import Store
 from bot.worker import drain, work_once
 from bot.xapi import Window, XApi
 from config.settings import Settings
+from tests.conftest import CREDENTIALS
 from tests.helpers import AUTHOR, READER, make_bot, post_thread, summon
 
 
@@ -169,10 +172,13 @@ def test_replies_wait_while_the_daily_post_cap_is_spent(
     assert store.handled_one(waiting) is None
 
 
-def test_wrong_credentials_stop_the_worker(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
-    """A 401 is not retried: the worker stops and says the credentials are wrong."""
+def test_wrong_credentials_leave_the_request_to_the_next_worker_at_once(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A 401 is not retried and spends no try: work_once raises it (for `run --once` to exit 3) and the request is
+    claimable at once, so the next worker with working credentials answers it, not a visibility timeout later."""
     thread = post_thread(sandbox.world, 2)
-    summon(sandbox.world, thread[-1])
+    mention = summon(sandbox.world, thread[-1])
     bot = make_bot(settings, store)
     poll_once(bot)
     sandbox.world.configure_credentials(consumer_key="another-key")
@@ -180,6 +186,39 @@ def test_wrong_credentials_stop_the_worker(sandbox: SandboxServer, settings: Set
     with pytest.raises(AuthFailed):
         work_once(bot, "w1")
     assert 1 == store.pending_count()
+    sandbox.world.configure_credentials(
+        consumer_key=settings.x_api_key.get_secret_value() if settings.x_api_key else None
+    )
+    assert (1, 1) == (work_once(bot, "w2"), len(replies_to(sandbox, mention)))
+
+
+def test_a_long_running_worker_refused_by_x_waits_and_answers_once_the_credentials_work(
+    sandbox: SandboxServer, settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker loop does not die on a 401 (in `run` its thread died while the web part kept the process up):
+    it says so, waits, asks again, and answers once X takes the credentials."""
+    monkeypatch.setattr(processes, "CREDENTIALS_WAIT", 0.2)
+    thread = post_thread(sandbox.world, 2)
+    mention = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    poll_once(bot)
+    sandbox.world.configure_credentials(consumer_key="another-key")
+    stop = threading.Event()
+    with capture_logs() as events:
+        loop = processes.in_thread(processes.run_worker, bot, stop, "w1", name="worker")
+        deadline = time.monotonic() + 10
+        while not any(e["event"] == "worker_waiting_for_credentials" for e in events) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sandbox.world.configure_credentials(consumer_key=CREDENTIALS["x_api_key"])
+        while not replies_to(sandbox, mention) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        loop.join(timeout=10)
+    assert (1, True, False) == (
+        len(replies_to(sandbox, mention)),
+        any(e["event"] == "credentials_rejected" for e in events),
+        loop.is_alive(),
+    )
 
 
 def test_a_worker_whose_api_answers_404_leaves_requests_waiting_and_names_x_api_base_url(
