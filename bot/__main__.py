@@ -137,8 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def redis_stop(exc: StoreUnavailable | redis.RedisError, settings: Settings) -> int | None:
     """Stop with 4 when Redis is unreachable or refuses REDIS_URL (a password, a database index: Redis's own words
     said); None for any other Redis error."""
-    from bot.doctor import redacted_url
     from bot.store.base import REFUSED_FIX, refusal
+    from config.settings import redacted_url
 
     refused = exc if isinstance(exc, StoreRefused) else refusal(exc) if isinstance(exc, redis.RedisError) else None
     if refused is not None:

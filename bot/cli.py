@@ -15,7 +15,7 @@ import structlog
 
 from bot import audit, spending
 from bot.compliance import comply_once
-from bot.doctor import redacted_url, run_doctor
+from bot.doctor import run_doctor
 from bot.errors import EX_TEMPFAIL
 from bot.models import Thread
 from bot.processes import (
@@ -31,7 +31,7 @@ from bot.processes import (
 from bot.runtime import Bot, build
 from bot.store import Store
 from bot.xapi import XApi
-from config.settings import Settings, env_name
+from config.settings import Settings, env_name, redacted_url
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -276,7 +276,7 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     for field, value in data.items():
         if field in secret:
             shown = "(set, hidden)" if value else "(not set)"
-        elif field == "redis_url" and value:
+        elif field in ("redis_url", "x_api_base_url", "public_base_url") and value:
             shown = redacted_url(str(value))
         else:
             shown = env_value(value)

@@ -36,7 +36,7 @@ from bot.runtime import BASE_URL_FIX, foreign, not_the_x_api
 from bot.store import Store
 from bot.store.base import REFUSED_FIX
 from bot.xapi import Window, XApi
-from config.settings import CREDENTIALS, Settings, local_host
+from config.settings import CREDENTIALS, Settings, local_host, redacted_url
 
 log = structlog.get_logger(__name__)
 
@@ -128,7 +128,9 @@ def configuration(settings: Settings, missing: list[str]) -> Check:
             "set them to the bot account's credentials from the X developer portal, or set UNROLL_DRY_RUN=true",
         )
     mode = "dry run (replies are logged, not posted)" if settings.dry_run else "posting replies"
-    return Check("config", "ok", f"settings valid, credentials set, {mode}, X API at {settings.x_api_base_url}")
+    return Check(
+        "config", "ok", f"settings valid, credentials set, {mode}, X API at {redacted_url(settings.x_api_base_url)}"
+    )
 
 
 def credentials(api: XApi) -> tuple[ApiUser | None, Check]:
@@ -457,14 +459,6 @@ def _client(settings: Settings) -> redis.Redis:
             socket_timeout=REDIS_TIMEOUT,
         )
     return Store.from_settings(settings).redis
-
-
-def redacted_url(url: str) -> str:
-    """A URL with its password hidden."""
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
 
 
 def compliance(settings: Settings, store: Store | None) -> Check:

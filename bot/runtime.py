@@ -12,7 +12,7 @@ from bot.apimodels import ApiUser
 from bot.errors import ApiError, ApiUnavailable, ConfigError, NotFound
 from bot.store import Store
 from bot.xapi import XApi
-from config.settings import Settings
+from config.settings import Settings, redacted_url
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +81,7 @@ def not_the_x_api(settings: Settings, exc: ApiError) -> str:
     if isinstance(exc, ApiUnavailable):
         said = "a body that is not the X API's JSON"
     return (
-        f"X_API_BASE_URL does not look like the X API: {method} {settings.x_api_base_url}{path} answered "
+        f"X_API_BASE_URL does not look like the X API: {method} {redacted_url(settings.x_api_base_url)}{path} answered "
         f"{exc.status} ({said[:100]})"
     )
 

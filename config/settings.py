@@ -11,7 +11,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -427,6 +427,7 @@ class Settings(BaseSettings):
             # (xapi.RebasedSession): after a query or a fragment, that path is no longer a path.
             links = "reply links add /thread/<id>" if info.field_name == "public_base_url" else "calls add /2/…"
             raise ValueError(f"it has a query (?…) or fragment (#…), and {links} after it: end it at the host or path")
+        _port_of(value)
         return value.rstrip("/")
 
     @field_validator("redis_url")
@@ -436,6 +437,15 @@ class Settings(BaseSettings):
             return None
         if not re.match(r"(rediss?|unix)://", value):
             raise ValueError("not a Redis URL")
+        parts = urlsplit(value)
+        if parts.scheme != "unix":
+            _port_of(value)
+        # redis-py takes the database from the path (redis://…/2) or ?db=2, and silently uses 0 for what is no
+        # number: "/abc" would have written the bot's keys into database 0.
+        db = parts.path.strip("/") if parts.scheme != "unix" else ""
+        db = dict(parse_qsl(parts.query)).get("db", db)
+        if db and not db.isdigit():
+            raise ValueError(f'the database "{db}" is no number (redis://host:6379/0 names database 0)')
         return value
 
     @field_validator("bot_handle")
@@ -567,9 +577,29 @@ class Settings(BaseSettings):
             )
 
     def secrets(self) -> list[str]:
-        """Every secret value, so log output can be scrubbed of them."""
+        """Every secret value, so log output can be scrubbed of them: the credentials, and the passwords of the
+        URLs (a proxy's in X_API_BASE_URL, Redis's in REDIS_URL)."""
         values = (getattr(self, field) for field in SECRET_FIELDS)
-        return [v.get_secret_value() for v in values if v and v.get_secret_value()]
+        urls = (self.x_api_base_url, self.redis_url or "", self.public_base_url)
+        passwords = [unquote(p) for url in urls if (p := urlsplit(url).password)]
+        return [v.get_secret_value() for v in values if v and v.get_secret_value()] + passwords
+
+
+def _port_of(url: str) -> None:
+    """ValueError naming the port when the URL's is no port number (0–65535)."""
+    try:
+        _ = urlsplit(url).port  # urllib checks it here: requests would raise InvalidURL at the first call
+    except ValueError:
+        port = urlsplit(url).netloc.rpartition(":")[2]
+        raise ValueError(f'the port "{port}" is no port number (1–65535)') from None
+
+
+def redacted_url(url: str) -> str:
+    """A URL with its password hidden."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
 
 
 def check_template(template: str) -> None:

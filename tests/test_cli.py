@@ -382,13 +382,16 @@ def test_config_hides_every_secret(env: None, capsys: pytest.CaptureFixture[str]
         assert value not in output + err
 
 
-def test_config_hides_the_redis_password(
+def test_config_hides_the_passwords_of_urls(
     env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A password in REDIS_URL is masked in the configuration shown."""
+    """A password in REDIS_URL, or a proxy's in X_API_BASE_URL, is masked in the configuration shown."""
     monkeypatch.setenv("REDIS_URL", "redis://:hunter2-SECRET@redis.example:6379/0")
-    _, output, _ = command(capsys, "config")
-    assert "REDIS_URL=redis://:***@redis.example:6379/0" in output.splitlines()
+    monkeypatch.setenv("X_API_BASE_URL", "https://me:proxy-SECRET@proxy.example")
+    _, output, err = command(capsys, "config")
+    lines = output.splitlines()
+    assert "REDIS_URL=redis://:***@redis.example:6379/0" in lines
+    assert ("X_API_BASE_URL=https://me:***@proxy.example" in lines, "proxy-SECRET" in output + err) == (True, False)
 
 
 @pytest.mark.slow

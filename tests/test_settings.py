@@ -282,6 +282,30 @@ def test_a_number_within_its_bounds_is_accepted(data: st.DataObject) -> None:
     assert number == getattr(load_settings(_env_file=None, **{field: repr(number)}), field)
 
 
+@pytest.mark.parametrize(
+    ("field", "url", "said"),
+    [
+        ("x_api_base_url", "http://127.0.0.1:99999", 'the port "99999"'),
+        ("public_base_url", "https://unroll.example.org:http", 'the port "http"'),
+        ("redis_url", "redis://127.0.0.1:70000/0", 'the port "70000"'),
+        ("redis_url", "redis://127.0.0.1:6379/abc", 'the database "abc"'),
+        ("redis_url", "unix:///run/redis.sock?db=two", 'the database "two"'),
+    ],
+)
+def test_a_url_whose_port_or_database_is_no_number_is_refused_naming_it(field: str, url: str, said: str) -> None:
+    """redis-py reads "/abc" as database 0 and requests fails at the first call on port 99999: start-up says so."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None, **{field: url})
+    assert (True, True) == (str(info.value).startswith(env_name(field)), said in str(info.value))
+
+
+def test_a_password_in_a_url_is_a_secret_the_logs_and_config_hide() -> None:
+    settings = load_settings(
+        _env_file=None, x_api_base_url="https://user:pr%40xy-pass@proxy.example:8443", redis_url="redis://:r3dis-pw@h/1"
+    )
+    assert {"pr@xy-pass", "r3dis-pw"} <= set(settings.secrets())
+
+
 @given(
     st.sampled_from(["public_base_url", "x_api_base_url"]),
     st.sampled_from(["?", "#", "/?", "/#", "/unroll?", "/unroll/#"]),
