@@ -61,6 +61,9 @@ TWEEPY_HOST = "https://api.twitter.com"  # hard-coded in tweepy 4.17 BaseClient.
 LOOKUP_BATCH = 100  # GET /2/tweets takes at most 100 ids
 BOARD_TTL = 1.0  # seconds a process trusts what it last read of the shared rate-limit board
 ARCHIVE = "GET /2/tweets/search/all"
+# An answer cut off mid-body (the connection closed before its Content-Length) or whose encoding broke: as
+# passing as a dropped connection, and retried the same way (a post made may be behind it: the replier checks).
+BROKEN_ANSWERS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
 RECENT = "GET /2/tweets/search/recent"
 # Full-archive search also takes at most 1 request per second (https://docs.x.com/x-api/fundamentals/rate-limits).
 ARCHIVE_SPACING = 1.05
@@ -335,7 +338,7 @@ class XApi:
             self._count(endpoint)
             status = exc.response.status_code
             raise ApiError(f"{endpoint}: {status} {_detail(exc)}", status=status, endpoint=endpoint) from exc
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (*BROKEN_ANSWERS, requests.ConnectionError, requests.Timeout) as exc:
             self._count(endpoint)
             raise ApiUnavailable(f"{endpoint}: {type(exc).__name__}", endpoint=endpoint) from exc
         try:
@@ -533,7 +536,7 @@ class XApi:
             raise ApiError(f"compliance {what}: X gave no URL to {what} to", endpoint="storage")
         try:
             response = self.storage.request(method, url, timeout=self.settings.http_timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (*BROKEN_ANSWERS, requests.ConnectionError, requests.Timeout) as exc:
             raise ApiUnavailable(f"compliance {what}: {type(exc).__name__}", endpoint="storage") from exc
         if response.status_code >= 400:
             kind = ApiUnavailable if response.status_code >= 500 else ApiError

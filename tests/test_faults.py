@@ -357,6 +357,21 @@ def test_connection_dropped_after_x_accepted_the_post_gets_no_second_reply(
     assert (12 + 1, 0, 1) == (spent.post_read, spent.post_write, spent.post_with_url)
 
 
+def test_a_reply_whose_answer_is_cut_off_gets_no_second_reply(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """X creates the post and its answer arrives truncated: taken as a dropped answer (transient, at once), the
+    retry finds the reply instead of posting again, and nothing is logged at error (it was a request_failed)."""
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings())
+    poll_once(bot)
+    faulty_sandbox.world.inject_fault("POST", "/2/tweets", truncate=True)
+    with capture_logs() as events:
+        work_until(bot, "worker", drained(bot.store))
+    errors = [e["event"] for e in events if e["log_level"] == "error"]
+    assert ([mention], []) == (replies(faulty_sandbox), errors)
+
+
 def answer_lost_while_search_lags(
     sandbox: FaultySandbox, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch, *, lag: float
 ) -> tuple[Bot, str]:

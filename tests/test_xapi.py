@@ -81,11 +81,15 @@ def test_429_is_shared_with_other_processes_and_not_called_again(
 
 
 def test_server_errors_and_dropped_connections_are_transient(sandbox: SandboxServer, api: XApi) -> None:
-    """5xx and a connection closed without an answer become ApiUnavailable (retried by the worker)."""
+    """5xx, a connection closed without an answer or in the middle of one become ApiUnavailable (retried by the
+    worker)."""
     sandbox.world.inject_fault("GET", "/2/tweets", status=503)
     with pytest.raises(ApiUnavailable):
         api.lookup(["1"])
     sandbox.world.inject_fault("GET", "/2/tweets", drop=True)
+    with pytest.raises(ApiUnavailable):
+        api.lookup(["1"])
+    sandbox.world.inject_fault("GET", "/2/tweets", truncate=True)  # half the body, then the connection closed
     with pytest.raises(ApiUnavailable):
         api.lookup(["1"])
 

@@ -189,6 +189,11 @@ class ApiApp:
             await _drop_connection(send)
             return
         reply = JSONResponse(response.body, response.status, headers=response.headers)
+        if fault is not None and fault.truncate:  # the whole body announced, half of it sent
+            await send({"type": "http.response.start", "status": reply.status_code, "headers": reply.raw_headers})
+            await send({"type": "http.response.body", "body": reply.body[: len(reply.body) // 2], "more_body": True})
+            await _drop_connection(send)
+            return
         await reply(scope, receive, send)
 
     def handle(

@@ -22,7 +22,18 @@ Action = Callable[[dict[str, Any]], Any]
 Endpoint = Callable[[Request], Awaitable[Response]]
 _USER_OPTIONS = ("name", "protected", "suspended", "verified", "profile_image_url", "description", "id", "me")
 _TWEET_OPTIONS = ("created_at", "reply_to", "quote_of", "id", "lang")
-_FAULT_OPTIONS = ("status", "count", "delay", "drop", "reset_in", "after", "usage_capped", "empty_page", "errors_only")
+_FAULT_OPTIONS = (
+    "status",
+    "count",
+    "delay",
+    "drop",
+    "reset_in",
+    "after",
+    "usage_capped",
+    "empty_page",
+    "errors_only",
+    "truncate",
+)
 
 
 def _endpoint(run: Action) -> Endpoint:

@@ -21,8 +21,14 @@ class FaultQueue:
             and not fault.usage_capped
             and not fault.empty_page
             and not fault.errors_only
+            and not fault.truncate
         ):
-            raise ValueError("a fault needs a status, a delay, drop=True, usage_capped=True or empty_page=True")
+            raise ValueError(
+                "a fault needs a status, a delay, drop=True, usage_capped=True, empty_page=True, errors_only=True or "
+                "truncate=True"
+            )
+        if fault.truncate and (fault.status is not None or fault.drop):
+            raise ValueError("truncate=True cuts the endpoint's own answer in half: give no status, no drop")
         if fault.empty_page and (fault.status is not None or fault.drop or fault.usage_capped):
             raise ValueError("empty_page=True answers an empty page that goes on: give no status, drop or usage_capped")
         if fault.usage_capped and (fault.status is not None or fault.drop):

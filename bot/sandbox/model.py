@@ -304,6 +304,7 @@ class Fault:
     usage_capped: bool = False  # answer X's 429 usage-capped problem; the rate-limit window is not spent out
     empty_page: bool = False  # answer a page of a list with no posts but a next_token to the same place
     errors_only: bool = False  # answer 200 with an `errors` array only: no data, no meta
+    truncate: bool = False  # handle the request, then send half its answer's body and close the connection
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -318,6 +319,7 @@ class Fault:
             "usage_capped": self.usage_capped,
             "empty_page": self.empty_page,
             "errors_only": self.errors_only,
+            "truncate": self.truncate,
         }
 
 

@@ -249,6 +249,7 @@ class World(Switches):
         usage_capped: bool = False,
         empty_page: bool = False,
         errors_only: bool = False,
+        truncate: bool = False,
     ) -> None:
         """Answer the next `count` matching requests with `status`, after `delay`, or drop the connection.
 
@@ -260,7 +261,8 @@ class World(Switches):
         spent out, so a client cannot mistake it for a rate limit that resets in 15 minutes. `empty_page`
         answers a page of a list (mentions, search) holding no post but a next_token to where it was asked:
         X documents paging as "repeat until no next_token is returned", not until a page comes back empty.
-        `errors_only` answers 200 with an `errors` array and nothing else (no data, no meta).
+        `errors_only` answers 200 with an `errors` array and nothing else (no data, no meta). `truncate` handles the
+        request (a post is created), then sends half of the answer's body and closes the connection.
         """
         with self.lock:
             self.faults.add(
@@ -276,6 +278,7 @@ class World(Switches):
                     usage_capped,
                     empty_page,
                     errors_only,
+                    truncate,
                 )
             )
 
