@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -40,7 +41,8 @@ SECRET_FIELDS = (
     "x_bearer_token",
     "metrics_token",
 )
-REPLY_PLACEHOLDERS = {"requester", "author", "link", "count"}
+REPLY_PLACEHOLDERS = frozenset({"requester", "author", "link", "count"})
+NO_LINK_PLACEHOLDERS = frozenset({"requester"})  # what replies without a page fill in
 VARIANT_ROOM = 8  # characters kept free for the longest reply variant (" (again)", " #99")
 
 
@@ -415,6 +417,14 @@ class Settings(BaseSettings):
             raise ValueError("; ".join(problems))
         return value
 
+    @field_validator("blocked_users")
+    @classmethod
+    def _handles(cls, value: list[str]) -> list[str]:
+        wrong = [v for v in value if not re.fullmatch(r"@?\w{1,15}|\d{1,20}", v, re.ASCII)]
+        if wrong:
+            raise ValueError(f'"{wrong[0]}" is neither an X handle (letters, digits and _, at most 15) nor an id')
+        return value
+
     @field_validator("x_api_base_url", "public_base_url")
     @classmethod
     def _http_url(cls, value: str, info: ValidationInfo) -> str:
@@ -479,17 +489,24 @@ class Settings(BaseSettings):
             raise ValueError("bad prefix")
         return value
 
+    @field_validator("reply_template")
+    @classmethod
+    def _template_fits(cls, value: str) -> str:
+        check_template(value)
+        return value
+
     @field_validator(
-        "reply_template",
         "no_thread_template",
         "unavailable_template",
         "too_old_template",
         "removed_template",
         "opted_out_template",
+        "over_budget_template",
     )
     @classmethod
-    def _template_fits(cls, value: str) -> str:
-        check_template(value)
+    def _no_link(cls, value: str) -> str:
+        """Replies without a page: only the requester's handle is filled in (a {link} posted "…:" and nothing)."""
+        check_template(value, NO_LINK_PLACEHOLDERS)
         return value
 
     @field_validator("reply_templates")
@@ -502,14 +519,6 @@ class Settings(BaseSettings):
                 raise ValueError(f"{lang}: {exc}") from None
             if "{link}" not in template:
                 raise ValueError(f"{lang}: the template must contain {{link}}")
-        return value
-
-    @field_validator("over_budget_template")
-    @classmethod
-    def _no_link(cls, value: str) -> str:
-        check_template(value)
-        if "{link}" in value:
-            raise ValueError("the reply over budget has no link")
         return value
 
     @model_validator(mode="after")
@@ -602,12 +611,22 @@ def redacted_url(url: str) -> str:
     return url
 
 
-def check_template(template: str) -> None:
-    """Raise ValueError unless the template uses only known placeholders and fits one post."""
-    names = set(re.findall(r"{(\w*)}", template))
-    unknown = names - REPLY_PLACEHOLDERS
-    if unknown:
-        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}")
+def check_template(template: str, allowed: frozenset[str] | set[str] = REPLY_PLACEHOLDERS) -> None:
+    """Raise ValueError unless the template uses only the placeholders `allowed`, plainly (no attribute, index,
+    conversion or format: "{requester.__class__}" would post Python's words), and fits one post."""
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"{exc}: write {{{{ and }}}} for a brace of the text") from None
+    for name, spec, conversion in fields:
+        if name not in REPLY_PLACEHOLDERS:
+            raise ValueError(
+                f"unknown placeholder {{{name}}}; the placeholders are {_placeholders(REPLY_PLACEHOLDERS)}"
+            )
+        if spec or conversion:
+            raise ValueError(f"write the placeholder {{{name}}} as it is, with no ! or : after its name")
+        if name not in allowed:
+            raise ValueError(f"this reply fills in only {_placeholders(allowed)}, not {{{name}}}")
     # Worst case: a 15-character handle for requester and author, a 4-digit count, the link as 23, and room
     # for the suffix that varies the text of a reader's repeated request (X refuses the same text twice a day).
     # Counted as X counts (https://docs.x.com/fundamentals/counting-characters): most CJK characters and every
@@ -616,6 +635,10 @@ def check_template(template: str) -> None:
     length = post_length(sample + " " + "x" * (VARIANT_ROOM - 1))  # as " (again)" would follow it
     if length > MAX_POST_LENGTH:
         raise ValueError(f"too long: {length} of X's {MAX_POST_LENGTH} characters with the longest handles")
+
+
+def _placeholders(names: frozenset[str] | set[str]) -> str:
+    return ", ".join(f"{{{n}}}" for n in sorted(names))
 
 
 def post_length(text: str) -> int:

@@ -48,7 +48,19 @@ def test_pairs_are_parsed_with_codes_lower_cased() -> None:
     ("value", "detail"),
     [
         ("es=Hola @{requester}", "(es: the template must contain {link})"),
-        ("es=Hola {oops} {link}", "(es: unknown placeholder {oops})"),
+        (
+            "es=Hola {oops} {link}",
+            "(es: unknown placeholder {oops}; the placeholders are {author}, {count}, {link}, {requester})",
+        ),
+        (
+            "es=Hola {requester.__class__} {link}",
+            "(es: unknown placeholder {requester.__class__}; the placeholders "
+            "are {author}, {count}, {link}, {requester})",
+        ),
+        (
+            "es=Hola {requester!r} {link}",
+            "(es: write the placeholder {requester} as it is, with no ! or : after its name)",
+        ),
         ("es=" + "x" * 270 + " {link}", "(es: too long: 302 of X's 280 characters with the longest handles)"),
         ("Hola {link}", '("Hola {link}" is not language=template)'),
         ("spanish=Hola {link}", '("spanish=Hola {link}" is not language=template)'),

@@ -81,7 +81,27 @@ def test_environment_variables_are_read_with_and_without_prefix(monkeypatch: pyt
             'UNROLL_PRICE_POST_READ must be a price in US dollars from 0 to 10, got "5e3"',
         ),
         ("UNROLL_OVER_BUDGET", "stop", 'UNROLL_OVER_BUDGET must be one of wait, reply_without_link, got "stop"'),
-        ("UNROLL_OVER_BUDGET_TEMPLATE", "Sorry @{requester}: {link}", "(the reply over budget has no link)"),
+        (
+            "UNROLL_OVER_BUDGET_TEMPLATE",
+            "Sorry @{requester}: {link}",
+            "(this reply fills in only {requester}, not {link})",
+        ),
+        ("UNROLL_NO_THREAD_TEMPLATE", "No thread here: {link}", "(this reply fills in only {requester}, not {link})"),
+        (
+            "UNROLL_BLOCKED_USERS",
+            "spam_bot, bad user!",
+            '("bad user!" is neither an X handle (letters, digits and _, at most 15) nor an id)',
+        ),
+        (
+            "UNROLL_REPLY_TEMPLATE",
+            "Hi {requester.__class__}: {link}",
+            "(unknown placeholder {requester.__class__}; the placeholders are {author}, {count}, {link}, {requester})",
+        ),
+        (
+            "UNROLL_REPLY_TEMPLATE",
+            "Hi } {link}",
+            "(Single '}' encountered in format string: write {{ and }} for a brace of the text)",
+        ),
     ],
 )
 def test_invalid_value_stops_with_a_message_naming_the_variable(
