@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 MENTIONS_REACH = 800  # GET /2/users/:id/mentions reaches only the latest 800 mentions
 PAGE_SIZE = 100
 MAX_PAGES = 4 * MENTIONS_REACH // PAGE_SIZE  # a guard against an API that would page forever
+EMPTY_PAGES = 3  # empty pages in a row, each with a next_token, after which the paging stops
 REQUESTER_WINDOW = 3600.0  # seconds: UNROLL_REQUESTER_LIMIT counts a reader's requests per hour
 LOCK_TIMEOUT = 15.0  # renewed every third of it while a poll runs; a dead poller's lock frees itself soon
 # Recent search pages (of 100) one poll may spend on mentions beyond the timeline's reach: 2,000 posts, US$10 at
@@ -72,6 +73,12 @@ def fetch_mentions(bot: Bot, since: str | datetime) -> tuple[list[TweetsPage], b
             return pages, False
         if sum(len(p.data) for p in pages) >= MENTIONS_REACH or len(pages) >= MAX_PAGES:
             return pages, True
+        if len(pages) >= EMPTY_PAGES and not any(p.data for p in pages[-EMPTY_PAGES:]):
+            # Empty page after empty page that still says "more": not X's occasional short page but an API
+            # paging nowhere. Below mentions read, what may lie past them is left to recent search, as mentions
+            # beyond reach are; with none read the cursor stays, and the next poll asks again.
+            log.warning("mentions_pages_empty", pages=len(pages), empty=EMPTY_PAGES)
+            return pages, any(p.data for p in pages)
 
 
 def since_time(since: str | datetime) -> datetime:

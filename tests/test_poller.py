@@ -257,6 +257,26 @@ def test_an_empty_page_that_goes_on_is_not_the_end_of_the_mentions(
     assert sorted(mentions) == sorted(result.queued)
 
 
+def test_an_api_paging_nowhere_is_left_after_three_empty_pages_and_asked_again_at_the_next_poll(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Empty page after empty page, each saying there is more: the poll stops after three (not 32 requests), the
+    cursor stays, and the next poll reads the mentions."""
+    world = sandbox.world
+    thread = post_thread(world, 3)
+    bot = make_bot(settings, store)
+    poll_once(bot)
+    mentions = [summon(world, thread[-1], by=f"reader{n}") for n in range(2)]
+    world.inject_fault("GET", f"/2/users/{bot.user_id}/mentions", empty_page=True, count=3)
+    before = world.request_counts()["GET /2/users/:id/mentions"][200]
+
+    first = poll_once(bot)
+    pages = world.request_counts()["GET /2/users/:id/mentions"][200] - before
+    second = poll_once(bot)
+
+    assert (3, [], sorted(mentions)) == (pages, first.queued, sorted(second.queued))
+
+
 def test_a_request_says_whose_post_it_answers(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
     """The mention's in_reply_to_user_id rides on the request: the resolver knows the summoned post is the
     thread author's before reading it (a quote summon names no one)."""
