@@ -7,8 +7,9 @@ earliest of equals; the earliest when a deleted post hides how long a branch is)
 beside the thread's next post never takes the thread's place.
 Other people's replies, the author's replies to them, and replies to those are not part of it, with one
 exception: the author answered someone's reply to a post of the thread and went on from that answer with
-self-replies, and the reader summoned the bot under that continuation (`detours`). The thread then goes
-through the answer, as the author wrote it; the reply it answers stays out.
+self-replies, or answered a reply to that answer and went on from there (answers within answers), and the
+reader summoned the bot under that continuation (`detours`). The thread then goes through the answers, as the
+author wrote them; the replies they answer stay out.
 """
 
 from __future__ import annotations
@@ -52,14 +53,16 @@ def self_replies(nodes: Mapping[str, Node], author_id: str) -> dict[str, list[st
 def detours(
     nodes: Mapping[str, Node], author_id: str, target_id: str | None, went_on: Mapping[str, list[str]]
 ) -> dict[str, str]:
-    """The author's answers to someone else's reply to a post of theirs that the author went on from (it has a
-    self-reply in `went_on`, `self_replies`), on the way up from the target (the target included): answer → the
-    author's post replied to by that reply. An answer the author did not continue stays out."""
+    """The author's answers to someone else's reply to a post of theirs that the author went on from, on the way
+    up from the target (the target included): answer → the author's post replied to by that reply. Went on from:
+    it has a self-reply (in `went_on`, `self_replies`), or the author's answer below it on the way, to a reply
+    to it, is one they went on from (answers within answers: the detour runs through each, down to the
+    self-reply). An answer the author did not continue stays out."""
     found: dict[str, str] = {}
-    for answer in ancestry(nodes, target_id):
+    for answer in ancestry(nodes, target_id):  # nearest first: an answer below is known before the one above it
         node = nodes[answer]
         reply = nodes.get(node.parent_id or "")
-        if node.author_id != author_id or not went_on.get(answer):
+        if node.author_id != author_id or not (went_on.get(answer) or answer in found.values()):
             continue
         if reply is None or reply.author_id == author_id or reply.parent_id is None:
             continue

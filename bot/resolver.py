@@ -54,8 +54,11 @@ posts the thread quotes are looked up together in one more request):
   `from:` search (+1 post). No search operator leaves that one post out: `-@<bot>` would leave out the thread's
   posts naming the bot too, `until_id` the posts the author adds after asking, and X has none excluding an id.
 - a quote of the bot's own post (its reply, say): the one lookup that shows whose it is.
-- the summoned post the author's answer to someone's reply, below another answer of theirs they went on from:
-  +1 lookup per reply on the way up read alone (at most `MAX_ANSWERED_READS`), to find the detour it sits under.
+- a detour on the summoned post's way up (the author's answer to someone's reply to a post of the thread, gone on
+  from with a self-reply, or through answers within answers down to one), or the summoned post the author's
+  answer to someone's reply beside such a detour: +1 lookup per reader's reply on the way up (`from:` search
+  leaves it out), read alone (its parent was read), one a round as each shows the next answer up, at most
+  `MAX_ANSWERED_READS`.
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 
@@ -76,6 +79,7 @@ from bot.assembly import (
     branched,
     broken_self_replies,
     detour_likely,
+    detours,
     missing_link,
     other_branches,
     reachable,
@@ -479,9 +483,11 @@ class _Resolver:
         self, nodes: dict[str, Node], author_id: str, target: str, went_on: dict[str, list[str]], any_detour: bool
     ) -> str | None:
         """The unread reply the author answered on the way up from the summoned post, when reading it may show
-        a detour: the author went on from that answer, or it is the summoned post itself and the author went on
-        from another such answer (the way up may pass it)."""
+        a detour: the author went on from that answer (a self-reply, or a detour below it on the way: answers
+        within answers), or it is the summoned post itself and the author went on from another such answer (the
+        way up may pass it)."""
         summoned = self.fetched.canon(target)
+        nested = set(detours(nodes, author_id, summoned, went_on).values())  # answers a detour below goes through
         for tweet_id in ancestry(nodes, summoned):
             node = nodes[tweet_id]
             if node.author_id != author_id:
@@ -489,7 +495,7 @@ class _Resolver:
                 # way answers (read before): an answer above it may be a detour too (answers within answers).
                 continue
             answers_other = node.parent_author_id not in (None, author_id) and node.parent_id not in nodes
-            worth = went_on.get(tweet_id) or (tweet_id == summoned and any_detour)
+            worth = went_on.get(tweet_id) or tweet_id in nested or (tweet_id == summoned and any_detour)
             if answers_other and worth and node.parent_id and not self.fetched.known(node.parent_id):
                 return node.parent_id
         return None

@@ -48,6 +48,25 @@ def test_an_answer_the_author_went_on_from_is_part_of_the_thread_summoned_below_
     assert ["10", "11", "12", "14", "15", "16"] == assemble(nodes, "10", A, "14")
 
 
+def test_a_detour_through_answers_within_answers_is_part_of_the_thread_summoned_below_it() -> None:
+    """A answers B's reply to post 11 (13), answers B again under that answer (15) and goes on from there (16):
+    summoned under 16 the thread runs through both answers, though A went on from the second only; summoned under
+    the first answer, or B's second reply, the thread ends at 11 (A did not go on from there on the way)."""
+    nodes = tree(
+        ("10", A, None),
+        ("11", A, "10"),
+        ("12", B, "11"),  # B asks
+        ("13", A, "12"),  # A answers
+        ("14", B, "13"),  # B asks again
+        ("15", A, "14"),  # A answers again
+        ("16", A, "15"),  # and goes on from that answer
+    )
+    assert ["10", "11", "13", "15", "16"] == assemble(nodes, "10", A, "16")
+    assert ["10", "11", "13", "15", "16"] == assemble(nodes, "10", A, "15")
+    assert ["10", "11"] == assemble(nodes, "10", A, "13")
+    assert ["10", "11"] == assemble(nodes, "10", A, "14")
+
+
 def test_other_users_replies_and_the_authors_answers_to_them_are_left_out() -> None:
     """B's reply, A's answer to B, and A's reply to that answer are not the thread."""
     nodes = tree(
@@ -182,30 +201,31 @@ def conversations(draw: st.DrawFn) -> Conversation:
 
 def brute_force(conversation: Conversation) -> list[str]:
     """Every maximal chain of A's self-replies from the root (and A's answers, on the target's way up, to a reply to
-    A's post that A went on from with a self-reply); of those through the target's anchor, the longest (unless a
-    post of A's answers a deleted one of A's), and of equals the lexicographically earliest by id (the earliest
-    continuation at each branch). Where it ends, over a
-    deleted post of A's: on from A's post that answered a deleted post of A's — the one whose deleted parent came
-    first after the chain's end, else one posted after the end that the target sits under — the same way from
-    there."""
+    A's post that A went on from: a self-reply under it, or under a deeper such answer of A's on the way); of those
+    through the target's anchor, the longest (unless a post of A's answers a deleted one of A's), and of equals the
+    lexicographically earliest by id (the earliest continuation at each branch). Where it ends, over a deleted post
+    of A's: on from A's post that answered a deleted post of A's — the one whose deleted parent came first after the
+    chain's end, else one posted after the end that the target sits under — the same way from there."""
     visible = {t[0]: t for t in conversation.tweets if t[0] not in conversation.deleted}
     authors = {t[0]: t[1] for t in conversation.tweets}
+
+    def answers_under(tweet_id: str) -> list[str]:
+        """A's answers, on the target's way, to someone else's reply to the tweet."""
+        replies = [t[0] for t in visible.values() if t[2] == tweet_id and t[1] != A]
+        return [t[0] for t in visible.values() if t[2] in replies and t[1] == A and t[0] in under_target]
+
+    def went_on(answer: str) -> bool:
+        """A went on from the answer: a self-reply under it, or under an answer of A's to a reply to it, and so on
+        down (answers within answers)."""
+        own = any(c[2] == answer and c[1] == A for c in visible.values())
+        return own or any(went_on(deeper) for deeper in answers_under(answer))
 
     def kids(tweet_id: str) -> list[str]:
         """A's self-replies to the tweet, and A's answers to a reply to it that A went on from, on the target's way."""
         if visible[tweet_id][1] != A:
             return []
         own = [t[0] for t in visible.values() if t[2] == tweet_id and t[1] == A]
-        replies = [t[0] for t in visible.values() if t[2] == tweet_id and t[1] != A]
-        answers = [
-            t[0]
-            for t in visible.values()
-            if t[2] in replies
-            and t[1] == A
-            and t[0] in under_target
-            and any(c[2] == t[0] and c[1] == A for c in visible.values())
-        ]
-        return sorted(own + answers, key=int)
+        return sorted(own + [t for t in answers_under(tweet_id) if went_on(t)], key=int)
 
     def best_path(start: str) -> list[str]:
         paths: list[list[str]] = []
