@@ -58,7 +58,8 @@ posts the thread quotes are looked up together in one more request):
   from with a self-reply, or through answers within answers down to one), or the summoned post the author's
   answer to someone's reply beside such a detour: +1 lookup per reader's reply on the way up (`from:` search
   leaves it out), read alone (its parent was read), one a round as each shows the next answer up, at most
-  `MAX_ANSWERED_READS`.
+  `MAX_ANSWERED_READS`. A reply X will not give (deleted, its author protected) costs its request, no post: the
+  page goes on to the answer over a gap (`assembly.detour_over_gap`).
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 
@@ -71,7 +72,7 @@ from typing import Literal
 
 import structlog
 
-from bot.apimodels import ApiProblem, ApiTweet
+from bot.apimodels import ApiProblem, ApiTweet, Includes
 from bot.assembly import (
     Node,
     ancestry,
@@ -79,6 +80,7 @@ from bot.assembly import (
     branched,
     broken_self_replies,
     detour_likely,
+    detour_over_gap,
     detours,
     missing_link,
     other_branches,
@@ -86,7 +88,7 @@ from bot.assembly import (
     self_replies,
 )
 from bot.errors import NotAllowed, ThreadNotFound
-from bot.models import Author, Thread, UnrollRequest, utcnow
+from bot.models import Author, Thread, ThreadTweet, UnrollRequest, utcnow
 from bot.reads import Reads
 from bot.store import FirstRead, Lock, Store
 from bot.trigger import asks_bot
@@ -650,9 +652,16 @@ class _Resolver:
         nodes = self.nodes(root_id)
         chain = assemble(nodes, self.fetched.canon(root_id), author.id, self.fetched.canon(target))
         broken = broken_self_replies(nodes, author.id)
+        # The author's answer to someone's reply X would not give (deleted, protected): the thread goes on to it
+        # over a gap, and the page says a post is missing there rather than whom it answered. (A thread's first
+        # post answering someone's post the search left out is no gap.)
+        over_gap = detour_over_gap(nodes, author.id, self.fetched.canon(target), self_replies(nodes, author.id))
+        over_gap = over_gap if over_gap in chain[1:] else None
         # A self-reply whose parent X reported gone; in a full search of a new thread, any missing parent.
-        deleted = self.gone is not None or any(
-            n.parent_id in self.fetched.problems or (complete and not self.stored) for n in broken
+        deleted = (
+            self.gone is not None
+            or over_gap is not None
+            or any(n.parent_id in self.fetched.problems or (complete and not self.stored) for n in broken)
         )
         gaps = ["deleted_tweets"] if deleted or (self.stored and "deleted_tweets" in self.stored.gaps) else []
         if not complete and chain and not self.in_window(chain[-1]):
@@ -675,7 +684,7 @@ class _Resolver:
             conversation_id=self.conv or root_id,
             author=author,
             tweets=[
-                kept.get(i) or self.fetched.shown(self.fetched.tweets[i], includes, author.id, self.parent_of)
+                kept.get(i) or self.shown(self.fetched.tweets[i], includes, author.id, over_gap=i == over_gap)
                 for i in chain
                 if i in kept or i in self.fetched.tweets  # not the deleted first post standing in as a gap
             ],
@@ -684,6 +693,12 @@ class _Resolver:
             gaps=gaps,
             branches={post: others for post, others in branches.items() if post in chain and others},
         )
+
+    def shown(self, tweet: ApiTweet, includes: Includes, author_id: str, *, over_gap: bool) -> ThreadTweet:
+        """A post as the page shows it (`Reads.shown`); `over_gap`, the author's answer to a reply that is gone
+        (`assembly.detour_over_gap`): no "Replying to", so the page notes a missing post before it."""
+        shown = self.fetched.shown(tweet, includes, author_id, self.parent_of)
+        return shown.model_copy(update={"answers": None}) if over_gap else shown
 
 
 def archive_refused(api: XApi) -> bool:

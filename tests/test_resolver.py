@@ -26,7 +26,7 @@ from bot.tweetviews import GAP_NOTE, after_gaps
 from bot.xapi import XApi
 from config.settings import Settings
 from tests.conftest import BOT_HANDLE
-from tests.test_assembly import Conversation, brute_force, conversations, known
+from tests.test_assembly import Conversation, brute_force, conversations, known, over_gaps
 
 AUTHOR = "alice"
 READER = "reader"
@@ -397,6 +397,45 @@ def test_a_thread_the_author_went_on_with_under_answers_within_answers_is_whole(
     sixth = world.add_tweet(AUTHOR, "6/ end", reply_to=fifth.id, created_at=start + timedelta(minutes=8))
     later = resolve(api, store, summon(world, sixth.id), settings, fresh_for=0)
     assert ([*whole, sixth.id], (1, 1)) == (ids_of(later), cost(later))
+
+
+@pytest.mark.parametrize("gone", ["deleted", "protected"])
+def test_a_detour_whose_readers_reply_is_gone_goes_on_over_a_gap(
+    world: World, api: XApi, store: Store, settings: Settings, gone: str
+) -> None:
+    """A reader replies to part 2, the author answers (part 3) and goes on under the answer (part 4); then the
+    reader's reply is deleted, or its author protected. Summoned under part 4, the page still holds parts 3 and
+    4, with the note that a post was there before part 3 (as over the author's own deleted post), and names no
+    one it answered; the reply is asked for once, alone, and X says it cannot give it. Refreshed, the same."""
+    world.add_user("quiet")
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, numbered(2), start=start)
+    asks = world.add_tweet("quiet", "and then?", reply_to=thread[1], created_at=start + timedelta(minutes=3))
+    answer = world.add_tweet(AUTHOR, "3/ glad you asked", reply_to=asks.id, created_at=start + timedelta(minutes=4))
+    fourth = world.add_tweet(AUTHOR, "4/ so", reply_to=answer.id, created_at=start + timedelta(minutes=5))
+    if gone == "deleted":
+        world.delete_tweet(asks.id)
+    else:
+        world.users[asks.author_id].protected = True
+    whole = [*thread, answer.id, fourth.id]
+
+    result = resolve(api, store, summon(world, fourth.id), settings)
+
+    assert whole == ids_of(result)
+    assert ["deleted_tweets"] == gaps_of(result)
+    assert (3, 1 + 3) == cost(result)  # the root, the search (2, 3, 4), the reply asked for and not given
+    assert result.thread is not None
+    assert [None] * 4 == [t.answers for t in result.thread.tweets]
+    assert [False, False, True, False] == after_gaps(result.thread)
+    html = render_html(result.thread, site=Site("https://unroll.example", BOT_HANDLE, "unroll"))
+    assert 1 == html.count(GAP_NOTE) and html.index(GAP_NOTE) < html.index(f'id="t-{answer.id}"')
+    assert "Replying to" not in html
+    store.save_thread(result.thread)
+    fifth = world.add_tweet(AUTHOR, "5/ end", reply_to=fourth.id, created_at=start + timedelta(minutes=6))
+    later = resolve(api, store, summon(world, fifth.id), settings, fresh_for=0)
+    assert later.thread is not None
+    assert ([*whole, fifth.id], (1, 1)) == (ids_of(later), cost(later))
+    assert (["deleted_tweets"], [False, False, True, False, False]) == (gaps_of(later), after_gaps(later.thread))
 
 
 def test_a_branch_pointer_follows_its_post_edited_since_the_thread_was_stored(
@@ -1299,6 +1338,13 @@ _NESTED_ANSWERS = Conversation(
 )
 
 
+# The summoned post continues the author's answer to a reader's reply that was deleted since, under a detour
+# through answers within answers: the page goes on over a gap to the first answer.
+_NESTED_ANSWERS_UNDER_A_DELETED_REPLY = Conversation(
+    tweets=_NESTED_ANSWERS.tweets, deleted=frozenset(["1002"]), target=_NESTED_ANSWERS.target
+)
+
+
 # A fixed set of examples (derandomize): a random one that fails would fail CI at random. Run it at random with
 # thousands of examples when the resolver changes (the shapes above were found so; 3,000 passed on 2026-11-30).
 @hypothesis_settings(
@@ -1315,6 +1361,7 @@ _NESTED_ANSWERS = Conversation(
 @example(conversation=_ANSWER_UNDER_TWO_REPLIES, archive=False)
 @example(conversation=_NESTED_ANSWERS, archive=False)
 @example(conversation=_NESTED_ANSWERS, archive=True)
+@example(conversation=_NESTED_ANSWERS_UNDER_A_DELETED_REPLY, archive=False)
 def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     sandbox: SandboxServer, api: XApi, store: Store, settings: Settings, conversation: Conversation, archive: bool
 ) -> None:
@@ -1351,7 +1398,9 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     expected, other = model_chain(conversation)
     assert [real[i] for i in expected] == ids_of(result)
     owner = other if other and expected != brute_force(conversation) else "1"
-    assert bool(broken_self_replies(visible, owner)) == ("deleted_tweets" in gaps_of(result))
+    # A deleted self-reply's parent, or (the first author's thread) a deleted reply of someone's the page goes over.
+    over_gap = owner == "1" and bool(over_gaps(conversation) & set(expected))
+    assert (bool(broken_self_replies(visible, owner)) or over_gap) == ("deleted_tweets" in gaps_of(result))
     if not branched(visible, "1") and owner == "1":  # a branch may need lookups climbing from the target
         # The author's summoned post gone: search cannot tell deleted from left out, one lookup does.
         authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
