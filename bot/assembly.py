@@ -7,8 +7,9 @@ earliest of equals; the earliest when a deleted post hides how long a branch is)
 beside the thread's next post never takes the thread's place.
 Other people's replies, the author's replies to them, and replies to those are not part of it, with one
 exception: the author answered someone's reply to a post of the thread and went on from that answer with
-self-replies, and the reader summoned the bot under that continuation (`detours`). The thread then goes
-through the answer, as the author wrote it; the reply it answers stays out.
+self-replies, or answered a reply to that answer and went on from there (answers within answers), and the
+reader summoned the bot under that continuation (`detours`). The thread then goes through the answers, as the
+author wrote them; the replies they answer stay out.
 """
 
 from __future__ import annotations
@@ -52,14 +53,16 @@ def self_replies(nodes: Mapping[str, Node], author_id: str) -> dict[str, list[st
 def detours(
     nodes: Mapping[str, Node], author_id: str, target_id: str | None, went_on: Mapping[str, list[str]]
 ) -> dict[str, str]:
-    """The author's answers to someone else's reply to a post of theirs that the author went on from (it has a
-    self-reply in `went_on`, `self_replies`), on the way up from the target (the target included): answer → the
-    author's post replied to by that reply. An answer the author did not continue stays out."""
+    """The author's answers to someone else's reply to a post of theirs that the author went on from, on the way
+    up from the target (the target included): answer → the author's post replied to by that reply. Went on from:
+    it has a self-reply (in `went_on`, `self_replies`), or the author's answer below it on the way, to a reply
+    to it, is one they went on from (answers within answers: the detour runs through each, down to the
+    self-reply). An answer the author did not continue stays out."""
     found: dict[str, str] = {}
-    for answer in ancestry(nodes, target_id):
+    for answer in ancestry(nodes, target_id):  # nearest first: an answer below is known before the one above it
         node = nodes[answer]
         reply = nodes.get(node.parent_id or "")
-        if node.author_id != author_id or not went_on.get(answer):
+        if node.author_id != author_id or not (went_on.get(answer) or answer in found.values()):
             continue
         if reply is None or reply.author_id == author_id or reply.parent_id is None:
             continue
@@ -68,6 +71,23 @@ def detours(
         if above is not None and above.author_id == author_id and reply.parent_author_id in (None, author_id):
             found[answer] = above.id
     return found
+
+
+def detour_over_gap(
+    nodes: Mapping[str, Node], author_id: str, target_id: str | None, went_on: Mapping[str, list[str]]
+) -> str | None:
+    """The author's answer, at the top of what is known up from the target, to someone else's reply that is not
+    known (deleted, or its author protected or suspended), when the author went on from it as `detours` tells:
+    whose post that reply answered went with it, so the thread goes on to the answer over a gap (`bridge`), as
+    over a deleted post of the author's own. None when there is no such answer."""
+    way = list(ancestry(nodes, target_id))
+    node = nodes[way[-1]] if way else None
+    if node is None or node.author_id != author_id or node.parent_id is None or node.parent_id in nodes:
+        return None
+    if node.parent_author_id in (None, author_id):
+        return None  # a self-reply whose parent is gone: `broken_self_replies`
+    nested = detours(nodes, author_id, target_id, went_on).values()
+    return node.id if went_on.get(node.id) or node.id in nested else None
 
 
 def detour_likely(nodes: Mapping[str, Node], author_id: str, went_on: Mapping[str, list[str]] | None = None) -> bool:
@@ -111,7 +131,8 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
     At a branch, the child on the way to `target_id` is taken (the target may be any tweet of the
     conversation: its nearest ancestor in the author's chain decides); otherwise the child with the longest chain
     below it, the earliest of equals.
-    Where the chain ends at a deleted post, it goes on over the gap (`bridge`).
+    Where the chain ends at a deleted post, it goes on over the gap (`bridge`): a deleted post of the author's,
+    or someone's deleted reply the author answered on the way to the target, and went on from.
     """
     if root_id not in nodes or nodes[root_id].author_id != author_id:
         return []
@@ -120,9 +141,12 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
         children.setdefault(above, []).append(answer)
         children[above].sort(key=int)
     toward_target = set(ancestry(nodes, target_id))
+    broken = broken_self_replies(nodes, author_id)
     # The longest continuation, when every post's parent is known; with gaps (deleted posts bridged over) a
     # branch's length can't be told, and the earliest is taken, as the author wrote it first.
-    depth = depths(children) if not broken_self_replies(nodes, author_id) else defaultdict(lambda: 1)
+    depth = depths(children) if not broken else defaultdict(lambda: 1)
+    over_gap = detour_over_gap(nodes, author_id, target_id, children)
+    orphans = [*broken, nodes[over_gap]] if over_gap is not None else broken
     chain = [root_id]
     seen = {root_id}
     while True:
@@ -131,7 +155,7 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
             chosen = next((kid for kid in kids if kid in toward_target), longest)
             chain.append(chosen)
             seen.add(chosen)
-        over = bridge(nodes, author_id, chain[-1], seen, toward_target)
+        over = bridge(orphans, chain[-1], seen, toward_target)
         if over is None:
             return chain
         chain.append(over)
@@ -157,16 +181,13 @@ def depths(children: Mapping[str, list[str]]) -> dict[str, int]:
     return defaultdict(lambda: 1, depth)
 
 
-def bridge(nodes: Mapping[str, Node], author_id: str, last: str, seen: set[str], toward_target: set[str]) -> str | None:
-    """Where the thread goes on after `last` over a deleted post: one of the author's self-replies whose parent
-    is gone (X still says it answered the author) — of those whose missing parent came after `last`, the
-    earliest (posts in the order they were written); failing that, one posted after `last` on the way to the
-    target (it answered a post of an earlier branch, and the reader asked about it). None when none is known."""
-    orphans = [
-        node
-        for node in broken_self_replies(nodes, author_id)
-        if node.id not in seen and node.parent_id is not None and node.time > int(last)
-    ]
+def bridge(broken: list[Node], last: str, seen: set[str], toward_target: set[str]) -> str | None:
+    """Where the thread goes on after `last` over a deleted post: one of the author's posts whose parent is gone
+    (`broken`: their self-replies, X still says they answered the author, and `detour_over_gap`) — of those
+    whose missing parent came after `last`, the earliest (posts in the order they were written); failing that,
+    one posted after `last` on the way to the target (it answered a post of an earlier branch, and the reader
+    asked about it). None when none is known."""
+    orphans = [node for node in broken if node.id not in seen and node.parent_id is not None and node.time > int(last)]
     later = [node for node in orphans if int(node.parent_id or 0) > int(last)]
     ahead = [node for node in orphans if node.id in toward_target]
     choice = later or ahead

@@ -54,8 +54,12 @@ posts the thread quotes are looked up together in one more request):
   `from:` search (+1 post). No search operator leaves that one post out: `-@<bot>` would leave out the thread's
   posts naming the bot too, `until_id` the posts the author adds after asking, and X has none excluding an id.
 - a quote of the bot's own post (its reply, say): the one lookup that shows whose it is.
-- the summoned post the author's answer to someone's reply, below another answer of theirs they went on from:
-  +1 lookup per reply on the way up read alone (at most `MAX_ANSWERED_READS`), to find the detour it sits under.
+- a detour on the summoned post's way up (the author's answer to someone's reply to a post of the thread, gone on
+  from with a self-reply, or through answers within answers down to one), or the summoned post the author's
+  answer to someone's reply beside such a detour: +1 lookup per reader's reply on the way up (`from:` search
+  leaves it out), read alone (its parent was read), one a round as each shows the next answer up, at most
+  `MAX_ANSWERED_READS`. A reply X will not give (deleted, its author protected) costs its request, no post: the
+  page goes on to the answer over a gap (`assembly.detour_over_gap`).
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 
@@ -68,7 +72,7 @@ from typing import Literal
 
 import structlog
 
-from bot.apimodels import ApiProblem, ApiTweet
+from bot.apimodels import ApiProblem, ApiTweet, Includes
 from bot.assembly import (
     Node,
     ancestry,
@@ -76,13 +80,15 @@ from bot.assembly import (
     branched,
     broken_self_replies,
     detour_likely,
+    detour_over_gap,
+    detours,
     missing_link,
     other_branches,
     reachable,
     self_replies,
 )
 from bot.errors import NotAllowed, ThreadNotFound
-from bot.models import Author, Thread, UnrollRequest, utcnow
+from bot.models import Author, Thread, ThreadTweet, UnrollRequest, utcnow
 from bot.reads import Reads
 from bot.store import FirstRead, Lock, Store
 from bot.trigger import asks_bot
@@ -479,9 +485,11 @@ class _Resolver:
         self, nodes: dict[str, Node], author_id: str, target: str, went_on: dict[str, list[str]], any_detour: bool
     ) -> str | None:
         """The unread reply the author answered on the way up from the summoned post, when reading it may show
-        a detour: the author went on from that answer, or it is the summoned post itself and the author went on
-        from another such answer (the way up may pass it)."""
+        a detour: the author went on from that answer (a self-reply, or a detour below it on the way: answers
+        within answers), or it is the summoned post itself and the author went on from another such answer (the
+        way up may pass it)."""
         summoned = self.fetched.canon(target)
+        nested = set(detours(nodes, author_id, summoned, went_on).values())  # answers a detour below goes through
         for tweet_id in ancestry(nodes, summoned):
             node = nodes[tweet_id]
             if node.author_id != author_id:
@@ -489,7 +497,7 @@ class _Resolver:
                 # way answers (read before): an answer above it may be a detour too (answers within answers).
                 continue
             answers_other = node.parent_author_id not in (None, author_id) and node.parent_id not in nodes
-            worth = went_on.get(tweet_id) or (tweet_id == summoned and any_detour)
+            worth = went_on.get(tweet_id) or tweet_id in nested or (tweet_id == summoned and any_detour)
             if answers_other and worth and node.parent_id and not self.fetched.known(node.parent_id):
                 return node.parent_id
         return None
@@ -645,9 +653,16 @@ class _Resolver:
         nodes = self.nodes(root_id)
         chain = assemble(nodes, self.fetched.canon(root_id), author.id, self.fetched.canon(target))
         broken = broken_self_replies(nodes, author.id)
+        # The author's answer to someone's reply X would not give (deleted, protected): the thread goes on to it
+        # over a gap, and the page says a post is missing there rather than whom it answered. (A thread's first
+        # post answering someone's post the search left out is no gap.)
+        over_gap = detour_over_gap(nodes, author.id, self.fetched.canon(target), self_replies(nodes, author.id))
+        over_gap = over_gap if over_gap in chain[1:] else None
         # A self-reply whose parent X reported gone; in a full search of a new thread, any missing parent.
-        deleted = self.gone is not None or any(
-            n.parent_id in self.fetched.problems or (complete and not self.stored) for n in broken
+        deleted = (
+            self.gone is not None
+            or over_gap is not None
+            or any(n.parent_id in self.fetched.problems or (complete and not self.stored) for n in broken)
         )
         gaps = ["deleted_tweets"] if deleted or (self.stored and "deleted_tweets" in self.stored.gaps) else []
         if not complete and chain and not self.in_window(chain[-1]):
@@ -670,7 +685,7 @@ class _Resolver:
             conversation_id=self.conv or root_id,
             author=author,
             tweets=[
-                kept.get(i) or self.fetched.shown(self.fetched.tweets[i], includes, author.id, self.parent_of)
+                kept.get(i) or self.shown(self.fetched.tweets[i], includes, author.id, over_gap=i == over_gap)
                 for i in chain
                 if i in kept or i in self.fetched.tweets  # not the deleted first post standing in as a gap
             ],
@@ -679,6 +694,12 @@ class _Resolver:
             gaps=gaps,
             branches={post: others for post, others in branches.items() if post in chain and others},
         )
+
+    def shown(self, tweet: ApiTweet, includes: Includes, author_id: str, *, over_gap: bool) -> ThreadTweet:
+        """A post as the page shows it (`Reads.shown`); `over_gap`, the author's answer to a reply that is gone
+        (`assembly.detour_over_gap`): no "Replying to", so the page notes a missing post before it."""
+        shown = self.fetched.shown(tweet, includes, author_id, self.parent_of)
+        return shown.model_copy(update={"answers": None}) if over_gap else shown
 
 
 def archive_refused(api: XApi) -> bool:

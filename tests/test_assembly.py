@@ -48,6 +48,39 @@ def test_an_answer_the_author_went_on_from_is_part_of_the_thread_summoned_below_
     assert ["10", "11", "12", "14", "15", "16"] == assemble(nodes, "10", A, "14")
 
 
+def test_a_detour_through_answers_within_answers_is_part_of_the_thread_summoned_below_it() -> None:
+    """A answers B's reply to post 11 (13), answers B again under that answer (15) and goes on from there (16):
+    summoned under 16 the thread runs through both answers, though A went on from the second only; summoned under
+    the first answer, or B's second reply, the thread ends at 11 (A did not go on from there on the way)."""
+    nodes = tree(
+        ("10", A, None),
+        ("11", A, "10"),
+        ("12", B, "11"),  # B asks
+        ("13", A, "12"),  # A answers
+        ("14", B, "13"),  # B asks again
+        ("15", A, "14"),  # A answers again
+        ("16", A, "15"),  # and goes on from that answer
+    )
+    assert ["10", "11", "13", "15", "16"] == assemble(nodes, "10", A, "16")
+    assert ["10", "11", "13", "15", "16"] == assemble(nodes, "10", A, "15")
+    assert ["10", "11"] == assemble(nodes, "10", A, "13")
+    assert ["10", "11"] == assemble(nodes, "10", A, "14")
+
+
+def test_a_detour_whose_readers_reply_is_gone_joins_over_a_gap() -> None:
+    """A answers B's reply to post 11 and goes on from the answer (14); B's reply is deleted (or B protected), so
+    whose post it answered is unknown: summoned under 14, the thread goes on to the answer over a gap, as over a
+    deleted post of A's; an answer A did not go on from, or one off the target's way, stays out."""
+    nodes = tree(("10", A, None), ("11", A, "10"), ("13", A, "12"), ("14", A, "13"), ("16", A, "15"))
+    nodes["13"] = Node("13", A, "12", B)  # 12 was B's reply
+    nodes["16"] = Node("16", A, "15", B)  # 15 was B's too; A did not go on from 16
+    assert ["10", "11", "13", "14"] == assemble(nodes, "10", A, "14")
+    assert ["10", "11", "13", "14"] == assemble(nodes, "10", A, "13")
+    assert ["10", "11"] == assemble(nodes, "10", A, "11")
+    assert ["10", "11"] == assemble(nodes, "10", A, "16")
+    assert [] == broken_self_replies(nodes, A)
+
+
 def test_other_users_replies_and_the_authors_answers_to_them_are_left_out() -> None:
     """B's reply, A's answer to B, and A's reply to that answer are not the thread."""
     nodes = tree(
@@ -180,14 +213,54 @@ def conversations(draw: st.DrawFn) -> Conversation:
     return Conversation(tuple(tweets), deleted, target)
 
 
+def way_up(conversation: Conversation) -> set[str]:
+    """The target and its ancestors X still serves, up to the first deleted one."""
+    visible = {t[0]: t for t in conversation.tweets if t[0] not in conversation.deleted}
+    found: set[str] = set()
+    current: str | None = conversation.target
+    while current is not None and current in visible:
+        found.add(current)
+        current = visible[current][2]
+    return found
+
+
+def answers_under(conversation: Conversation, tweet_id: str) -> list[str]:
+    """A's answers, on the target's way, to someone else's reply to the tweet (none of them deleted)."""
+    visible = [t for t in conversation.tweets if t[0] not in conversation.deleted]
+    replies = [t[0] for t in visible if t[2] == tweet_id and t[1] != A]
+    return [t[0] for t in visible if t[2] in replies and t[1] == A and t[0] in way_up(conversation)]
+
+
+def went_on(conversation: Conversation, answer: str) -> bool:
+    """A went on from the answer: a self-reply under it, or under an answer of A's on the target's way to a reply
+    to it, and so on down (answers within answers)."""
+    own = any(c[2] == answer and c[1] == A and c[0] not in conversation.deleted for c in conversation.tweets)
+    return own or any(went_on(conversation, deeper) for deeper in answers_under(conversation, answer))
+
+
+def over_gaps(conversation: Conversation) -> set[str]:
+    """A's answers on the target's way to someone's deleted reply that A went on from: the thread goes on to them
+    over a gap, as over a deleted post of A's."""
+    authors = {t[0]: t[1] for t in conversation.tweets}
+    return {
+        tweet_id
+        for tweet_id, author, parent in conversation.tweets
+        if author == A
+        and tweet_id in way_up(conversation)
+        and parent in conversation.deleted
+        and authors[parent] != A
+        and went_on(conversation, tweet_id)
+    }
+
+
 def brute_force(conversation: Conversation) -> list[str]:
     """Every maximal chain of A's self-replies from the root (and A's answers, on the target's way up, to a reply to
-    A's post that A went on from with a self-reply); of those through the target's anchor, the longest (unless a
-    post of A's answers a deleted one of A's), and of equals the lexicographically earliest by id (the earliest
-    continuation at each branch). Where it ends, over a
-    deleted post of A's: on from A's post that answered a deleted post of A's — the one whose deleted parent came
-    first after the chain's end, else one posted after the end that the target sits under — the same way from
-    there."""
+    A's post that A went on from: a self-reply under it, or under a deeper such answer of A's on the way); of those
+    through the target's anchor, the longest (unless a post of A's answers a deleted one of A's), and of equals the
+    lexicographically earliest by id (the earliest continuation at each branch). Where it ends, over a deleted post
+    of A's: on from A's post that answered a deleted post of A's (or, on the target's way, someone's deleted reply,
+    and A went on from it as above: `over_gaps`) — the one whose deleted parent came first after the chain's end,
+    else one posted after the end that the target sits under — the same way from there."""
     visible = {t[0]: t for t in conversation.tweets if t[0] not in conversation.deleted}
     authors = {t[0]: t[1] for t in conversation.tweets}
 
@@ -196,15 +269,7 @@ def brute_force(conversation: Conversation) -> list[str]:
         if visible[tweet_id][1] != A:
             return []
         own = [t[0] for t in visible.values() if t[2] == tweet_id and t[1] == A]
-        replies = [t[0] for t in visible.values() if t[2] == tweet_id and t[1] != A]
-        answers = [
-            t[0]
-            for t in visible.values()
-            if t[2] in replies
-            and t[1] == A
-            and t[0] in under_target
-            and any(c[2] == t[0] and c[1] == A for c in visible.values())
-        ]
+        answers = [t for t in answers_under(conversation, tweet_id) if went_on(conversation, t)]
         return sorted(own + answers, key=int)
 
     def best_path(start: str) -> list[str]:
@@ -231,18 +296,18 @@ def brute_force(conversation: Conversation) -> list[str]:
 
     # The longest continuation only where no post of A's answers a deleted post of A's (else the earliest).
     longest = not any(t[1] == A and t[2] in conversation.deleted and authors[t[2]] == A for t in visible.values())
-    under_target: set[str] = set()
-    current: str | None = conversation.target
-    while current is not None and current in visible:
-        under_target.add(current)
-        current = visible[current][2]
+    under_target = way_up(conversation)
+    over_gap = over_gaps(conversation)
     chain = best_path(conversation.tweets[0][0])
     while True:
         end = int(chain[-1])
         orphans = [
             (int(parent), int(tweet_id))
             for tweet_id, author, parent in visible.values()
-            if author == A and parent in conversation.deleted and authors[parent] == A and int(tweet_id) > end
+            if author == A
+            and parent in conversation.deleted
+            and (authors[parent] == A or tweet_id in over_gap)
+            and int(tweet_id) > end
         ]
         ahead = [o for o in orphans if str(o[1]) in under_target]
         later = [o for o in orphans if o[0] > end]
