@@ -1525,6 +1525,21 @@ _UNDER_A_DELETED_REPLY_THE_AUTHOR_ANSWERED = Conversation(
 )
 
 
+# Summoned under a reader's reply to the first post; the author answered it, the reader answered that answer and went
+# on: the reader's own thread (looked for first) does not read the author's answer, so it is one post, no thread.
+_A_READERS_DETOUR_BELOW_THEIR_SUMMONED_REPLY = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "3", "1000"),
+        ("1002", "1", "1001"),
+        ("1003", "3", "1002"),
+        ("1004", "3", "1003"),
+    ),
+    deleted=frozenset(),
+    target="1001",
+)
+
+
 # A fixed set of examples (derandomize): a random one that fails would fail CI at random. Run it at random with
 # thousands of examples when the resolver changes (the shapes above were found so; 3,000 passed on 2026-11-30).
 @hypothesis_settings(
@@ -1549,6 +1564,7 @@ _UNDER_A_DELETED_REPLY_THE_AUTHOR_ANSWERED = Conversation(
 @example(conversation=_FOUR_DETOURS, archive=False)
 @example(conversation=_DETOUR_THEN_A_DELETED_POST, archive=False)
 @example(conversation=_UNDER_A_DELETED_REPLY_THE_AUTHOR_ANSWERED, archive=False)
+@example(conversation=_A_READERS_DETOUR_BELOW_THEIR_SUMMONED_REPLY, archive=False)
 def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     sandbox: SandboxServer, api: XApi, store: Store, settings: Settings, conversation: Conversation, archive: bool
 ) -> None:
@@ -1720,7 +1736,13 @@ def model_chain(conversation: Conversation) -> tuple[list[str], str | None]:
             and int(i) < int(top)
         ]
         top = max(starts, key=int, default=top)
-    own = assemble(visible, top, author, target)
+    # What the resolver knows of the conversation when it looks for their own thread: their posts (searched), the first
+    # post, and the summoned post's way up. The others' replies above their answers below the summoned post are not
+    # read there (a detour of theirs joins only on the summoned post's way), as reading up such a row could read a
+    # post of the first author's thread that its search reads again.
+    way = {tweet_id for tweet_id in ancestry(visible, target)}
+    seen = {i: n for i, n in visible.items() if n.author_id == author or i == root or i in way}
+    own = assemble(seen, top, author, target)
     return (own if len(own) >= 2 else chain), author
 
 
