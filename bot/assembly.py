@@ -6,10 +6,10 @@ follows the branch that leads to the tweet the reader summoned the bot under, el
 earliest of equals; the earliest when a deleted post hides how long a branch is): an aside the author posted
 beside the thread's next post never takes the thread's place.
 Other people's replies, the author's replies to them, and replies to those are not part of it, with one
-exception: the author answered someone's reply to a post of the thread and went on from that answer with
-self-replies, or answered a reply to that answer and went on from there (answers within answers), and the
-reader summoned the bot under that continuation (`detours`). The thread then goes through the answers, as the
-author wrote them; the replies they answer stay out.
+exception: the author answered someone's reply to a post of the thread (or a reply to that reply) and went on
+from that answer with self-replies, or answered a reply to that answer and went on from there (answers within
+answers): a detour (`detours`). The thread goes through the answers, as the author wrote them, wherever the
+reader summoned the bot (above the detour too: the thread goes on there); the replies they answer stay out.
 """
 
 from __future__ import annotations
@@ -50,27 +50,43 @@ def self_replies(nodes: Mapping[str, Node], author_id: str) -> dict[str, list[st
     return children
 
 
-def detours(
-    nodes: Mapping[str, Node], author_id: str, target_id: str | None, went_on: Mapping[str, list[str]]
-) -> dict[str, str]:
-    """The author's answers to someone else's reply to a post of theirs that the author went on from, on the way
-    up from the target (the target included): answer → the author's post replied to by that reply. Went on from:
-    it has a self-reply (in `went_on`, `self_replies`), or the author's answer below it on the way, to a reply
-    to it, is one they went on from (answers within answers: the detour runs through each, down to the
-    self-reply). An answer the author did not continue stays out."""
-    found: dict[str, str] = {}
-    for answer in ancestry(nodes, target_id):  # nearest first: an answer below is known before the one above it
-        node = nodes[answer]
-        reply = nodes.get(node.parent_id or "")
-        if node.author_id != author_id or not (went_on.get(answer) or answer in found.values()):
+def detours(nodes: Mapping[str, Node], author_id: str, went_on: Mapping[str, list[str]]) -> dict[str, str]:
+    """The author's answers to someone else's reply under a post of theirs that the author went on from, wherever
+    they are in the conversation: answer → the author's post that reply hangs from. The reply may be one of
+    several readers' posts in a row (a reader's reply to a reader, the bot's reply to a summon), all known. Went
+    on from: it has a self-reply (in `went_on`, `self_replies`), or an answer of the author's to a reply under it
+    is one they went on from (answers within answers: the detour runs through each, down to the self-reply). An
+    answer the author did not continue stays out."""
+    above: dict[str, str] = {}
+    for node in nodes.values():
+        if node.author_id != author_id or node.parent_id is None or node.parent_author_id in (None, author_id):
             continue
-        if reply is None or reply.author_id == author_id or reply.parent_id is None:
-            continue
-        above = nodes.get(reply.parent_id)
+        top = readers_top(nodes, node.parent_id, author_id)
+        parent = nodes.get(top.parent_id or "") if top is not None else None
         # The reply says whose post it answers: a stand-in for a deleted first post has no author of its own.
-        if above is not None and above.author_id == author_id and reply.parent_author_id in (None, author_id):
-            found[answer] = above.id
+        if top is not None and parent is not None and top.parent_author_id in (None, author_id):
+            above[node.id] = parent.id
+    found: dict[str, str] = {}
+    nested: set[str] = set()
+    for answer in sorted(above, key=int, reverse=True):  # an answer below is posted after the one above it
+        if went_on.get(answer) or answer in nested:
+            found[answer] = above[answer]
+            nested.add(above[answer])
     return found
+
+
+def readers_top(nodes: Mapping[str, Node], reply_id: str, author_id: str) -> Node | None:
+    """The topmost of the known posts of others' in a row up from `reply_id`, when the post above it is the
+    author's (known); None when the row is broken (a post not known) or reaches the top of the conversation."""
+    seen: set[str] = set()
+    node = nodes.get(reply_id)
+    while node is not None and node.author_id != author_id and node.id not in seen:
+        seen.add(node.id)
+        parent = nodes.get(node.parent_id or "")
+        if parent is not None and parent.author_id == author_id:
+            return node
+        node = parent
+    return None
 
 
 def detour_over_gap(
@@ -86,7 +102,7 @@ def detour_over_gap(
         return None
     if node.parent_author_id in (None, author_id):
         return None  # a self-reply whose parent is gone: `broken_self_replies`
-    nested = detours(nodes, author_id, target_id, went_on).values()
+    nested = detours(nodes, author_id, went_on).values()
     return node.id if went_on.get(node.id) or node.id in nested else None
 
 
@@ -110,11 +126,15 @@ def ancestry(nodes: Mapping[str, Node], tweet_id: str | None) -> Iterator[str]:
         current = nodes[current].parent_id
 
 
-def reachable(nodes: Mapping[str, Node], root_id: str, author_id: str) -> set[str]:
-    """Every tweet reachable from the root through the author's self-replies (all branches)."""
+def reachable(nodes: Mapping[str, Node], root_id: str, author_id: str, *, through_detours: bool = False) -> set[str]:
+    """Every tweet reachable from the root through the author's self-replies (all branches), and through their
+    detours (`detours`) when asked: known links only, no gap bridged."""
     if root_id not in nodes:
         return set()
     children = self_replies(nodes, author_id)
+    if through_detours:
+        for answer, above in detours(nodes, author_id, children).items():
+            children.setdefault(above, []).append(answer)
     found = {root_id}
     todo = [root_id]
     while todo:
@@ -131,13 +151,14 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
     At a branch, the child on the way to `target_id` is taken (the target may be any tweet of the
     conversation: its nearest ancestor in the author's chain decides); otherwise the child with the longest chain
     below it, the earliest of equals.
-    Where the chain ends at a deleted post, it goes on over the gap (`bridge`): a deleted post of the author's,
-    or someone's deleted reply the author answered on the way to the target, and went on from.
+    An answer of the author's to someone's reply that they went on from (`detours`) is a child of the post that
+    reply hangs from. Where the chain ends at a deleted post, it goes on over the gap (`bridge`): a deleted post
+    of the author's, or someone's deleted reply the author answered on the way to the target, and went on from.
     """
     if root_id not in nodes or nodes[root_id].author_id != author_id:
         return []
     children = self_replies(nodes, author_id)
-    for answer, above in detours(nodes, author_id, target_id, children).items():
+    for answer, above in detours(nodes, author_id, children).items():
         children.setdefault(above, []).append(answer)
         children[above].sort(key=int)
     toward_target = set(ancestry(nodes, target_id))

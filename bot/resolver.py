@@ -54,12 +54,15 @@ posts the thread quotes are looked up together in one more request):
   `from:` search (+1 post). No search operator leaves that one post out: `-@<bot>` would leave out the thread's
   posts naming the bot too, `until_id` the posts the author adds after asking, and X has none excluding an id.
 - a quote of the bot's own post (its reply, say): the one lookup that shows whose it is.
-- a detour on the summoned post's way up (the author's answer to someone's reply to a post of the thread, gone on
-  from with a self-reply, or through answers within answers down to one), or the summoned post the author's
-  answer to someone's reply beside such a detour: +1 lookup per reader's reply on the way up (`from:` search
-  leaves it out), read alone (its parent was read), one a round as each shows the next answer up, at most
-  `MAX_ANSWERED_READS`. A reply X will not give (deleted, its author protected) costs its request, no post: the
-  page goes on to the answer over a gap (`assembly.detour_over_gap`).
+- a detour (the author's answer to someone's reply to a post of the thread, or to a reply to that reply, gone on
+  from with a self-reply, or through answers within answers down to one), wherever the summoned post is (above
+  it too: the thread goes on through it), or the summoned post the author's answer to someone's reply beside
+  such a detour: +1 post per reader's reply above such an answer posted after where the summoned post's way up
+  meets the thread (one before hangs above it: no page change), as `from:` search leaves them out, read alone
+  (its parent, a post of the thread, was read), all of a round in one lookup (100 a request): +1 lookup, and +1
+  more for each further row of readers' replies or answer within an answer a read shows above. A reply X will
+  not give (deleted, its author protected) costs no post: the page goes on to the answer over a gap
+  (`assembly.detour_over_gap`).
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 
@@ -101,7 +104,6 @@ log = structlog.get_logger(__name__)
 
 JUST_POSTED = timedelta(minutes=2)  # a post this young may be missing from search (its last 30 s), clocks apart
 FRESH_FOR = 60.0  # seconds a stored thread is served without asking X for newer tweets
-MAX_ANSWERED_READS = 3  # readers' replies read alone on the way up from a summoned post, at most
 ARCHIVE_REFUSED_FOR = 3600.0  # seconds full-archive search is not asked for again after X refused the app it
 
 ResolutionOutcome = Literal["resolved", "cached", "no_thread", "not_found", "protected", "opted_out"]
@@ -468,39 +470,62 @@ class _Resolver:
         return node.author_id != author_id or node.parent_author_id not in (None, author_id)
 
     def read_answered_reply(self, root_id: str, author_id: str, target: str) -> None:
-        """The summoned post continues the author's answer to someone's reply (`assembly.detours`): that reply,
-        which `from:` search leaves out, says whether it answers a post of the thread. Read alone (+1 lookup, +1
-        post): its parent, asked with it, would be a post of the thread read twice. Asked after the climb, which
-        may have read the way up to the summoned post, and may have read this reply already."""
-        for _ in range(MAX_ANSWERED_READS):
+        """Readers' replies the author answered and went on from (`assembly.detours`), which `from:` search leaves
+        out: each says whether its answer hangs from a post of the thread (wherever the summoned post is: above a
+        detour, the thread goes on through it). All those unread are asked for in one request (100 a request),
+        each alone: its parent, asked with it, would often be a post of the thread read twice. A round reads more
+        only when one read shows another reader's reply above it, or an answer above that the author went on
+        from (answers within answers): each post is read once, the rounds end when none is left to read."""
+        while True:
             nodes = self.nodes(root_id)
             went_on = self_replies(nodes, author_id)
-            # Another answer of theirs that they went on from may be a detour the summoned post sits under.
-            unread = self.answered_reply(nodes, author_id, target, went_on, detour_likely(nodes, author_id, went_on))
-            if unread is None:
+            likely = detour_likely(nodes, author_id, went_on)
+            unread = self.answered_replies(nodes, root_id, author_id, target, went_on, likely)
+            if not unread:
                 return
-            self.fetched.lookup([unread], referenced=False)
+            self.fetched.lookup(sorted(unread, key=int), referenced=False)
 
-    def answered_reply(
-        self, nodes: dict[str, Node], author_id: str, target: str, went_on: dict[str, list[str]], any_detour: bool
-    ) -> str | None:
-        """The unread reply the author answered on the way up from the summoned post, when reading it may show
-        a detour: the author went on from that answer (a self-reply, or a detour below it on the way: answers
-        within answers), or it is the summoned post itself and the author went on from another such answer (the
-        way up may pass it)."""
+    def answered_replies(
+        self,
+        nodes: dict[str, Node],
+        root_id: str,
+        author_id: str,
+        target: str,
+        went_on: dict[str, list[str]],
+        any_detour: bool,
+    ) -> set[str]:
+        """The first unread post up the row of others' posts above each of the author's answers that reading it may
+        show a detour for: the author went on from that answer (a self-reply, or a detour below it through an
+        answer to a reply to it: answers within answers), or it is the summoned post and the author went on from
+        another such answer (its way up may pass it). Not for an answer older than where the summoned post's way
+        up meets the thread (`anchor`)."""
         summoned = self.fetched.canon(target)
-        nested = set(detours(nodes, author_id, summoned, went_on).values())  # answers a detour below goes through
-        for tweet_id in ancestry(nodes, summoned):
-            node = nodes[tweet_id]
-            if node.author_id != author_id:
-                # Someone's reply summoned under (or above) the author's posts, or one an answer of theirs on the
-                # way answers (read before): an answer above it may be a detour too (answers within answers).
+        nested = set(detours(nodes, author_id, went_on).values())  # answers a detour below goes through
+        # Where the summoned post's way up meets the thread by known links (no gap bridged): the thread takes the way
+        # to it at every post above, so an answer posted before that post hangs from one of them (its reply came
+        # after the post it replies to) and cannot change the page: its reply is not read.
+        linked = reachable(nodes, self.fetched.canon(root_id), author_id, through_detours=True)
+        anchor = next((i for i in ancestry(nodes, summoned) if i in linked), None)
+        unread: set[str] = set()
+        for tweet_id, node in nodes.items():
+            if node.author_id != author_id or node.parent_id is None or node.parent_author_id in (None, author_id):
                 continue
-            answers_other = node.parent_author_id not in (None, author_id) and node.parent_id not in nodes
-            worth = went_on.get(tweet_id) or tweet_id in nested or (tweet_id == summoned and any_detour)
-            if answers_other and worth and node.parent_id and not self.fetched.known(node.parent_id):
-                return node.parent_id
-        return None
+            if anchor is not None and int(tweet_id) < int(anchor) and tweet_id != summoned:
+                continue
+            if not (went_on.get(tweet_id) or tweet_id in nested or (tweet_id == summoned and any_detour)):
+                continue
+            reply = node.parent_id
+            # Up the readers' posts in a row (a reader's reply to a reader's, the bot's to a summon) to the first
+            # one not read, unless X said it cannot give it.
+            passed: set[str] = set()
+            while (above := nodes.get(reply)) is not None and above.author_id != author_id and reply not in passed:
+                passed.add(reply)
+                if above.parent_id is None:
+                    break
+                reply = above.parent_id
+            if reply not in nodes and not self.fetched.known(reply):
+                unread.add(reply)
+        return unread
 
     def nodes(self, root_id: str) -> dict[str, Node]:
         """What is known of the conversation: the stored thread and every tweet of it read now, each post by

@@ -27,10 +27,10 @@ def test_linear_self_replies_come_in_reply_order() -> None:
     assert ["10", "11", "12", "13"] == assemble(nodes, "10", A)
 
 
-def test_an_answer_the_author_went_on_from_is_part_of_the_thread_summoned_below_it() -> None:
-    """A answers B's reply to post 12, then goes on from that answer (15, 16): summoned under 16, or under the
-    answer itself, the thread runs through the answer (B's reply stays out); summoned under 12 it ends at 12; an
-    answer A did not go on from (18) never joins."""
+def test_an_answer_the_author_went_on_from_is_part_of_the_thread_wherever_summoned() -> None:
+    """A answers B's reply to post 12, then goes on from that answer (15, 16): summoned under 16, under the answer
+    itself, or above it (12, or B's reply), the thread runs through the answer (B's reply stays out: a thread
+    summoned above its detour went on there all the same); an answer A did not go on from (18) never joins."""
     nodes = tree(
         ("10", A, None),
         ("11", A, "10"),
@@ -44,14 +44,14 @@ def test_an_answer_the_author_went_on_from_is_part_of_the_thread_summoned_below_
     )
     assert ["10", "11", "12", "14", "15", "16"] == assemble(nodes, "10", A, "16")
     assert ["10", "11", "12", "14", "15", "16"] == assemble(nodes, "10", A, "18")  # its way up goes through 15
-    assert ["10", "11", "12"] == assemble(nodes, "10", A, "12")
+    assert ["10", "11", "12", "14", "15", "16"] == assemble(nodes, "10", A, "12")
+    assert ["10", "11", "12", "14", "15", "16"] == assemble(nodes, "10", A, "13")
     assert ["10", "11", "12", "14", "15", "16"] == assemble(nodes, "10", A, "14")
 
 
-def test_a_detour_through_answers_within_answers_is_part_of_the_thread_summoned_below_it() -> None:
+def test_a_detour_through_answers_within_answers_is_part_of_the_thread_wherever_summoned() -> None:
     """A answers B's reply to post 11 (13), answers B again under that answer (15) and goes on from there (16):
-    summoned under 16 the thread runs through both answers, though A went on from the second only; summoned under
-    the first answer, or B's second reply, the thread ends at 11 (A did not go on from there on the way)."""
+    the thread runs through both answers, though A went on from the second only, summoned under 16 or above it."""
     nodes = tree(
         ("10", A, None),
         ("11", A, "10"),
@@ -63,8 +63,36 @@ def test_a_detour_through_answers_within_answers_is_part_of_the_thread_summoned_
     )
     assert ["10", "11", "13", "15", "16"] == assemble(nodes, "10", A, "16")
     assert ["10", "11", "13", "15", "16"] == assemble(nodes, "10", A, "15")
-    assert ["10", "11"] == assemble(nodes, "10", A, "13")
-    assert ["10", "11"] == assemble(nodes, "10", A, "14")
+    assert ["10", "11", "13", "15", "16"] == assemble(nodes, "10", A, "13")
+    assert ["10", "11", "13", "15", "16"] == assemble(nodes, "10", A, "14")
+    assert ["10", "11", "13", "15", "16"] == assemble(nodes, "10", A, "10")
+
+
+def test_a_detour_under_readers_replies_in_a_row_is_part_of_the_thread() -> None:
+    """A answers C's reply to B's reply to post 11 (C asks on, or the bot answers a summon, and A thanks it) and goes
+    on from the answer: the thread runs through the answer, B's and C's replies left out."""
+    nodes = tree(
+        ("10", A, None),
+        ("11", A, "10"),
+        ("12", B, "11"),  # B asks
+        ("13", C, "12"),  # C asks on
+        ("14", A, "13"),  # A answers C
+        ("15", A, "14"),  # and goes on
+    )
+    assert ["10", "11", "14", "15"] == assemble(nodes, "10", A, "15")
+    assert ["10", "11", "14", "15"] == assemble(nodes, "10", A, "10")
+
+
+def test_detours_one_after_another_all_join_the_thread() -> None:
+    """Four readers asked along the thread and A answered each, going on under every answer: all join."""
+    tweets: list[tuple[str, str, str | None]] = [("10", A, None)]
+    for step in range(4):
+        base = 20 + 10 * step
+        tweets += [(str(base), B, tweets[-1][0]), (str(base + 1), A, str(base)), (str(base + 2), A, str(base + 1))]
+    nodes = tree(*tweets)
+    posts = [tweet_id for tweet_id, author, _ in tweets if author == A]
+    assert posts == assemble(nodes, "10", A, "52")
+    assert posts == assemble(nodes, "10", A, "10")
 
 
 def test_a_detour_whose_readers_reply_is_gone_joins_over_a_gap() -> None:
@@ -225,15 +253,24 @@ def way_up(conversation: Conversation) -> set[str]:
 
 
 def answers_under(conversation: Conversation, tweet_id: str) -> list[str]:
-    """A's answers, on the target's way, to someone else's reply to the tweet (none of them deleted)."""
-    visible = [t for t in conversation.tweets if t[0] not in conversation.deleted]
-    replies = [t[0] for t in visible if t[2] == tweet_id and t[1] != A]
-    return [t[0] for t in visible if t[2] in replies and t[1] == A and t[0] in way_up(conversation)]
+    """A's answers to someone else's reply to the tweet, or to a reply to that reply (others' posts in a row), none
+    of them deleted."""
+    visible = {t[0]: t for t in conversation.tweets if t[0] not in conversation.deleted}
+    found = []
+    for answer, author, parent in visible.values():
+        if author != A or parent not in visible or visible[parent][1] == A:
+            continue
+        current = parent
+        while current in visible and visible[current][1] != A:
+            current = visible[current][2]
+        if current == tweet_id:
+            found.append(answer)
+    return found
 
 
 def went_on(conversation: Conversation, answer: str) -> bool:
-    """A went on from the answer: a self-reply under it, or under an answer of A's on the target's way to a reply
-    to it, and so on down (answers within answers)."""
+    """A went on from the answer: a self-reply under it, or under an answer of A's to a reply to it, and so on
+    down (answers within answers)."""
     own = any(c[2] == answer and c[1] == A and c[0] not in conversation.deleted for c in conversation.tweets)
     return own or any(went_on(conversation, deeper) for deeper in answers_under(conversation, answer))
 
@@ -254,8 +291,8 @@ def over_gaps(conversation: Conversation) -> set[str]:
 
 
 def brute_force(conversation: Conversation) -> list[str]:
-    """Every maximal chain of A's self-replies from the root (and A's answers, on the target's way up, to a reply to
-    A's post that A went on from: a self-reply under it, or under a deeper such answer of A's on the way); of those
+    """Every maximal chain of A's self-replies from the root (and A's answers to a reply to A's post, or to others'
+    replies in a row under it, that A went on from: a self-reply under it, or under a deeper such answer); of those
     through the target's anchor, the longest (unless a post of A's answers a deleted one of A's), and of equals the
     lexicographically earliest by id (the earliest continuation at each branch). Where it ends, over a deleted post
     of A's: on from A's post that answered a deleted post of A's (or, on the target's way, someone's deleted reply,
@@ -265,7 +302,7 @@ def brute_force(conversation: Conversation) -> list[str]:
     authors = {t[0]: t[1] for t in conversation.tweets}
 
     def kids(tweet_id: str) -> list[str]:
-        """A's self-replies to the tweet, and A's answers to a reply to it that A went on from, on the target's way."""
+        """A's self-replies to the tweet, and A's answers to a reply (row) under it that A went on from."""
         if visible[tweet_id][1] != A:
             return []
         own = [t[0] for t in visible.values() if t[2] == tweet_id and t[1] == A]
@@ -331,9 +368,15 @@ def test_assembly_matches_a_brute_force_walk_of_the_whole_tree(conversation: Con
 @settings(max_examples=400, deadline=None)
 @given(conversations())
 def test_assembly_needs_only_the_authors_tweets_and_the_targets_ancestry(conversation: Conversation) -> None:
-    """Knowing only A's tweets (what `from:` search returns) and the target's ancestors gives the same chain."""
+    """Knowing only A's tweets (what `from:` search returns), the target's ancestors, and the others' posts in a row
+    above each answer of A's to someone (what the resolver reads alone) gives the same chain."""
     nodes = known(conversation)
     seen = {k: v for k, v in nodes.items() if v.author_id == A}
+    for answer in list(seen.values()):
+        current = nodes.get(answer.parent_id or "")
+        while current is not None and current.author_id != A:
+            seen[current.id] = current
+            current = nodes.get(current.parent_id or "")
     current: str | None = conversation.target
     while current is not None and current in nodes:
         seen[current] = nodes[current]
