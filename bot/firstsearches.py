@@ -1,0 +1,92 @@
+"""The searches the resolver asks before the thread's first post is looked up, of the summoned post's author's
+posts (the mention says whose it is): inside recent search's window for a thread begun before it, in the full
+archive for an older one, and in the conversation of a deleted first post. Each reads the summoned post and its
+parent once, where a lookup first would have read them again. And whether a request may ask for full-archive
+search at all (X may refuse the app it)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from bot.apimodels import ApiTweet
+from bot.errors import ThreadNotFound
+from bot.models import Author, UnrollRequest
+from bot.resolution import ResolverBase, first_lookup
+from bot.window import in_recent_window
+from bot.xapi import XApi
+
+ARCHIVE_REFUSED_FOR = 3600.0  # seconds full-archive search is not asked for again after X refused the app it
+
+
+class FirstSearches(ResolverBase):
+    """The summoned post's author's posts, searched first."""
+
+    def search_window_first(self, root_id: str, target: str) -> None:
+        """A thread begun before recent search's window, summoned under a post inside it whose author the mention
+        names: their posts in the window come from one search (100 a page) instead of a lookup per two posts
+        climbed, and the climb starts above the oldest of them. A running thread (a post a day for weeks, or a
+        first post continued days later) costs its window's searches plus a lookup per two posts before it."""
+        request = self.request
+        if request is None or request.replied_to_id != target or not request.replied_to_user_id:
+            return
+        if not self.in_window(target):
+            return  # nothing after an old summoned post is older than the window: searched after the climb
+        author = Author(id=request.replied_to_user_id, username="")  # by id: the handle is not known yet
+        self.search(root_id, author, full_archive=False, since_id=None)
+        self.searched = author.id
+
+    def search_archive_first(self, root_id: str, target: str) -> None:
+        """A thread older than the window, with full archive: the summoned post's author's posts in the
+        conversation are searched before the root is looked up. X may refuse the app full-archive search (`resolve`
+        then climbs as without it): the root read before the refusal would come again as the parent of the second
+        post whenever the summoned post's depth is odd. Their posts are the thread's search when the root is theirs
+        (the usual case), and their own thread's (`subthread`) when it is not."""
+        author = self.summoned_author()
+        if author is None or (self.fresh_for > 0 and self.store.is_lone_reply(target)):
+            return  # (found in no thread of theirs moments ago: not searched again, `answering`)
+        self.search(root_id, Author(id=author, username=""), full_archive=True, since_id=root_id)
+        self.searched = author
+
+    def first_post_deleted(
+        self, root_id: str, target: str, gone: ThreadNotFound, *, complete: bool, full_archive: bool
+    ) -> ApiTweet:
+        """The thread's first post is deleted: the rest of it is still the author's, and the post the mention
+        replies to says whose thread it is when it is a self-reply. Read it and go on from it; the root stands in
+        the conversation as a gap. Anything else: the thread is gone (`gone`).
+
+        When search sees the whole conversation, the mention names the summoned post's author: their posts are
+        searched first (the thread's search when it is theirs), which reads the summoned post and its parent once;
+        the summoned post is looked up only when search left it out (posted moments ago: with its parent, as any
+        summoned post search left out). Looked up first with its parent, both came again in the search."""
+        request = self.request
+        under = request is not None and request.replied_to_id == target and request.conversation_id == root_id
+        if request is None or gone.reason != "deleted" or not under:
+            raise gone
+        author = request.replied_to_user_id
+        if complete and author is not None and self.searched is None:
+            self.search(root_id, Author(id=author, username=""), full_archive=full_archive, since_id=root_id)
+            self.searched = author
+        # Nothing to ask when search or the climb read it. Asked before a search (its author unknown), alone: the
+        # search brings it again, and its parent.
+        self.fetched.lookup([target], referenced=self.searched is not None)
+        summoned = self.fetched.get(target)
+        if summoned is None or not summoned.author_id or summoned.in_reply_to_user_id != summoned.author_id:
+            raise gone  # not a self-reply: someone else's answer in the conversation, no part of a thread
+        self.gone, self.gone_author = gone, summoned.author_id
+        return summoned
+
+
+def archive_refused(api: XApi) -> bool:
+    """Whether X refused this process full-archive search lately (`ARCHIVE_REFUSED_FOR`): access may be granted
+    meanwhile, so it is asked again after that, at the price of one refused request."""
+    refused = api.archive_refused_at
+    return refused is not None and time.monotonic() - refused < ARCHIVE_REFUSED_FOR
+
+
+def may_search_archive(request: UnrollRequest, now: datetime) -> bool:
+    """Whether resolving the request may call full-archive search: a reply's conversation is known up front, and
+    one that started within recent search's window never needs it (every post of it is newer); a quote's (or a
+    pasted link's) is known only once the post is read."""
+    first = first_lookup(request)
+    return first is not None and (first[0] is None or not in_recent_window(first[0], now))
