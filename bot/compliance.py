@@ -22,6 +22,7 @@ from bot import metrics
 from bot.errors import ApiError, ApiUnavailable, InvalidRequest, NotFound, RateLimited
 from bot.models import QuotedTweet, Thread, utcnow
 from bot.runtime import Bot
+from bot.store import keep_alive
 
 log = structlog.get_logger(__name__)
 
@@ -84,11 +85,12 @@ def comply_once(bot: Bot, *, force: bool = False) -> Tally:
         tally.skipped = "another_process"
         return tally
     try:
-        _check(bot, tally)
-        state = bot.store.compliance_state()
-        idle = not any(state.get(f"job:{kind}") for kind in KINDS)
-        if idle and (force or due(state.get("finished_at"), settings.compliance_interval, utcnow())):
-            _start(bot, tally)
+        with keep_alive(ROUND_LOCK / 3, lock.reacquire):  # a round over many threads may outlast the lock
+            _check(bot, tally)
+            state = bot.store.compliance_state()
+            idle = not any(state.get(f"job:{kind}") for kind in KINDS)
+            if idle and (force or due(state.get("finished_at"), settings.compliance_interval, utcnow())):
+                _start(bot, tally)
     except (ApiUnavailable, RateLimited) as exc:  # for now: the next check tries again
         log.warning("compliance_failed", error=str(exc), endpoint=exc.endpoint, status=exc.status)
         tally.skipped = "api_error"
