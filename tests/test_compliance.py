@@ -3,23 +3,16 @@ through X's batch compliance jobs on the sandbox and a real Redis."""
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-import redis
 import requests
-import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
 from bot import web
-from bot.__main__ import main
 from bot.compliance import comply_once, due, trimmed
 from bot.errors import ConfigError
 from bot.models import Author, QuotedTweet, Thread, ThreadTweet, utcnow
@@ -29,8 +22,8 @@ from bot.sandbox import SandboxServer
 from bot.store import Store
 from bot.tweetviews import GAP_NOTE
 from config.settings import Settings, load_settings
-from tests.conftest import BOT_HANDLE, CREDENTIALS
 from tests.helpers import AUTHOR, make_bot, post_thread, summon
+from tests.test_cli import command, env  # noqa: F401  (env: a fixture, only what an operator sets)
 
 
 def thread_of(ids: list[str], quoted: dict[str, str] | None = None) -> Thread:
@@ -232,37 +225,13 @@ def test_upload_and_download_go_to_the_storage_urls_without_auth(
 
 
 # --- the command ----------------------------------------------------------------------------------------------
-@pytest.fixture
-def operator_env(
-    monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer, redis_client: redis.Redis, prefix: str, tmp_path: Path
-) -> Iterator[None]:
-    url = os.environ.get("REDIS_URL")
-    data_dir = Path(redis_client.db).parent if not url else tmp_path / "data"  # type: ignore[attr-defined]
-    for name in list(os.environ):
-        if name.startswith(("X_", "UNROLL_")) or name in ("REDIS_URL", "PUBLIC_BASE_URL"):
-            monkeypatch.delenv(name)
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name.upper(), value)
-    if url:
-        monkeypatch.setenv("REDIS_URL", url)
-    monkeypatch.setenv("X_API_BASE_URL", sandbox.url)
-    monkeypatch.setenv("UNROLL_KEY_PREFIX", prefix)
-    monkeypatch.setenv("UNROLL_BOT_HANDLE", BOT_HANDLE)
-    monkeypatch.setenv("UNROLL_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("UNROLL_LOG_FORMAT", "json")
-    monkeypatch.chdir(tmp_path)
-    yield
-    logging.getLogger().handlers.clear()
-    structlog.reset_defaults()
-
-
+@pytest.mark.usefixtures("env")
 def test_the_comply_command_runs_a_round_and_says_what_it_did(
-    sandbox: SandboxServer, unrolled: tuple[Bot, list[str]], operator_env: None, capsys: pytest.CaptureFixture[str]
+    sandbox: SandboxServer, unrolled: tuple[Bot, list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     bot, ids = unrolled
     sandbox.world.delete_tweet(ids[3])
-    code = main(["comply", "--wait", "10"])
-    out = capsys.readouterr().out
+    code, out, _ = command(capsys, "comply", "--wait", "10")
     assert (0, True, True) == (
         code,
         "1 post(s) removed from 1 thread(s)" in out,
@@ -270,12 +239,13 @@ def test_the_comply_command_runs_a_round_and_says_what_it_did(
     )
 
 
+@pytest.mark.usefixtures("env")
 def test_the_comply_command_without_a_bearer_token_says_which_variable(
-    operator_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("X_BEARER_TOKEN")
-    code = main(["comply"])
-    assert (2, True) == (code, "X_BEARER_TOKEN" in capsys.readouterr().out)
+    code, out, _ = command(capsys, "comply")
+    assert (2, True) == (code, "X_BEARER_TOKEN" in out)
 
 
 def test_the_poll_schedule_checks_compliance_unless_it_is_off(settings: Settings, store: Store) -> None:
