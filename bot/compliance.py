@@ -20,7 +20,7 @@ import structlog
 
 from bot import metrics
 from bot.errors import ApiError, ApiUnavailable, InvalidRequest, NotFound, RateLimited
-from bot.models import QuotedTweet, Thread, utcnow
+from bot.models import QuotedTweet, Thread, ThreadTweet, utcnow
 from bot.runtime import Bot
 from bot.store import keep_alive
 
@@ -53,7 +53,7 @@ def trimmed(thread: Thread, gone: set[str]) -> Thread | None:
     kept = [t for t in thread.tweets if t.id not in gone]
     if not kept:
         return None
-    quoted = {t.id for t in kept if t.quoted is not None and t.quoted.id in gone and not t.quoted.unavailable}
+    quoted = {t.id for t in kept if hidden(t, gone)}
     if len(kept) == len(thread.tweets) and not quoted:
         return thread
     tweets = [
@@ -65,6 +65,11 @@ def trimmed(thread: Thread, gone: set[str]) -> Thread | None:
     noted = len(kept) == len(thread.tweets) or "deleted_tweets" in thread.gaps
     gaps = thread.gaps if noted else [*thread.gaps, "deleted_tweets"]
     return thread.model_copy(update={"tweets": tweets, "gaps": gaps})
+
+
+def hidden(tweet: ThreadTweet, gone: set[str]) -> bool:
+    """Whether the post X says is gone is one this tweet quotes and still shows."""
+    return tweet.quoted is not None and tweet.quoted.id in gone and not tweet.quoted.unavailable
 
 
 def due(finished_at: str | None, interval: float, now: datetime) -> bool:
@@ -173,10 +178,8 @@ def _apply(bot: Bot, kind: str, gone: set[str], tally: Tally) -> bool:
     (what was applied already is found applied)."""
     if not gone:
         return True
-    for root_id in bot.store.all_thread_ids():
-        thread = bot.store.get_thread(root_id)
-        if thread is None:
-            continue
+    for thread in bot.store.stored_threads():
+        root_id = thread.root_id
         quoted = {t.quoted.id for t in thread.tweets if t.quoted is not None}
         touched = (
             thread.author.id in gone if kind == "users" else bool(gone & {t.id for t in thread.tweets} or gone & quoted)
@@ -201,11 +204,7 @@ def _apply(bot: Bot, kind: str, gone: set[str], tally: Tally) -> bool:
                 bot.store.replace_thread(after, removed)
                 tally.threads_trimmed += 1
                 tally.posts_removed += len(removed)
-                tally.quotes_hidden += sum(
-                    1
-                    for a, b in zip(after.tweets, (t for t in current.tweets if t.id not in gone), strict=True)
-                    if a.quoted != b.quoted
-                )
+                tally.quotes_hidden += sum(1 for t in current.tweets if t.id not in gone and hidden(t, gone))
         finally:
             if lock.owned():
                 lock.release()

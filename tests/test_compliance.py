@@ -129,6 +129,33 @@ def test_a_post_deleted_on_x_leaves_the_stored_thread_and_its_page(
     assert (True, False) == (GAP_NOTE in page, "part 3" in page)
 
 
+def test_a_deleted_quoted_post_shows_as_unavailable_on_the_page(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A post the thread quotes, deleted on X since: the quoting post stays, its quote shows nothing of it."""
+    world = sandbox.world
+    world.add_user("quoted_one")
+    other = world.add_tweet("quoted_one", "the quoted words", created_at=world.now() - timedelta(hours=3))
+    ids = post_thread(world, 2)
+    quoting = world.add_tweet(AUTHOR, "3/ see this", reply_to=ids[-1], quote_of=other.id).id
+    summon(world, quoting)
+    bot = make_bot(settings, store)
+    run_once(bot)
+    world.delete_tweet(other.id)
+    comply_once(bot)
+    tally = comply_once(bot)
+    thread = bot.store.get_thread(ids[0])
+    quote = thread.tweets[-1].quoted if thread else None
+    with TestClient(web.create_app(settings, bot.store)) as client:
+        page = client.get(f"/thread/{ids[0]}").text
+    assert (1, 0, True, False) == (
+        tally.quotes_hidden,
+        tally.posts_removed,
+        quote is not None and quote.unavailable,
+        "the quoted words" in page,
+    )
+
+
 def test_the_next_round_waits_for_the_interval(sandbox: SandboxServer, unrolled: tuple[Bot, list[str]]) -> None:
     bot, _ = unrolled
     comply_once(bot)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -34,24 +35,25 @@ class ComplianceStore(ThreadStore):
         pipe.hdel(self.key("compliance"), "started_at")
         pipe.execute()
 
-    def stored_ids(self) -> tuple[list[str], list[str]]:
-        """Every stored post id (the threads' posts and those they quote) and every stored thread's author id."""
-        posts: dict[str, None] = {}
-        authors: dict[str, None] = {}
+    def stored_threads(self) -> Iterator[Thread]:
+        """Every stored thread, read a hundred to a round trip."""
         roots = self.all_thread_ids()
         for start in range(0, len(roots), BATCH):
             pipe = self.redis.pipeline(transaction=False)
             for root_id in roots[start : start + BATCH]:
                 pipe.get(self.key("thread", root_id))
-            for raw in pipe.execute():
-                if not raw:
-                    continue
-                thread = Thread.model_validate_json(raw)
-                authors[thread.author.id] = None
-                for tweet in thread.tweets:
-                    posts[tweet.id] = None
-                    if tweet.quoted is not None and not tweet.quoted.unavailable:
-                        posts[tweet.quoted.id] = None
+            yield from (Thread.model_validate_json(raw) for raw in pipe.execute() if raw)
+
+    def stored_ids(self) -> tuple[list[str], list[str]]:
+        """Every stored post id (the threads' posts and those they quote) and every stored thread's author id."""
+        posts: dict[str, None] = {}
+        authors: dict[str, None] = {}
+        for thread in self.stored_threads():
+            authors[thread.author.id] = None
+            for tweet in thread.tweets:
+                posts[tweet.id] = None
+                if tweet.quoted is not None and not tweet.quoted.unavailable:
+                    posts[tweet.quoted.id] = None
         return list(posts), [a for a in authors if a]
 
     def replace_thread(self, thread: Thread, removed: list[str]) -> None:
