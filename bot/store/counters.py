@@ -62,17 +62,20 @@ class Counters:
 
     def once(self, token_key: str, ttl: int, then: Callable[[Counters], object]) -> None:
         """The writes `then` adds happen only the first time `token_key` is seen within `ttl` seconds."""
-        self._op("o", token_key, 0, ttl)
-        mark = len(self.writes) - 1
-        then(self)
-        self.writes[mark][2] = len(self.writes) - 1 - mark
+        self._gate("o", token_key, 0, ttl, 2, then)
 
     def member_once(self, set_key: str, member: str, then: Callable[[Counters], object]) -> None:
         """The writes `then` adds happen only when `member` is new to the set at `set_key`."""
-        self._op("m", set_key, member, 0)
+        self._gate("m", set_key, member, 0, 3, then)
+
+    def _gate(
+        self, op: str, key: str, field: str | int, value: str | int, slot: int, then: Callable[[Counters], object]
+    ) -> None:
+        """A write that, when its condition fails, skips the writes `then` adds: their count goes in `slot`."""
+        self._op(op, key, field, value)
         mark = len(self.writes) - 1
         then(self)
-        self.writes[mark][3] = str(len(self.writes) - 1 - mark)
+        self.writes[mark][slot] = str(len(self.writes) - 1 - mark)
 
     def queue_on(self, pipe: Any) -> Any:
         """Queue the batch on a redis-py pipeline (or run it on a client) as one EVAL."""
