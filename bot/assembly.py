@@ -15,7 +15,7 @@ reader summoned the bot (above the detour too: the thread goes on there); the re
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 
@@ -106,6 +106,42 @@ def detour_over_gap(
     return node.id if went_on.get(node.id) or node.id in nested else None
 
 
+def answers_over_gap(
+    nodes: Mapping[str, Node], author_id: str, went_on: Mapping[str, list[str]], gone: Collection[str]
+) -> list[Node]:
+    """The author's answers to someone else's reply, gone on from as `detours` tells, whose reply, or a post up
+    its row of others' posts, X said it cannot give (`gone`: deleted, or its author protected or suspended; a
+    deleted post of the author's that a reader replied to as well): where the answer hung is gone with it, so the
+    thread goes on to it over a gap (`bridge`), as over a deleted post of the author's own, wherever the target
+    is. Only posts X was asked for count: one not read yet may hang anywhere."""
+    if not gone:
+        return []
+    nested = set(detours(nodes, author_id, went_on).values())
+    found = []
+    for node in nodes.values():
+        if node.author_id != author_id or node.parent_id is None or node.parent_author_id in (None, author_id):
+            continue
+        if (went_on.get(node.id) or node.id in nested) and row_top_unknown(nodes, node.parent_id, author_id) in gone:
+            found.append(node)
+    return found
+
+
+def row_top_unknown(nodes: Mapping[str, Node], reply_id: str, author_id: str) -> str | None:
+    """The first post not known up the row of others' posts from `reply_id` (itself, when not known); None when
+    the row reaches a post of the author's, or the top of the conversation."""
+    seen: set[str] = set()
+    current: str | None = reply_id
+    while current is not None and current not in seen:
+        node = nodes.get(current)
+        if node is None:
+            return current
+        if node.author_id == author_id:
+            return None
+        seen.add(current)
+        current = node.parent_id
+    return None
+
+
 def detour_likely(nodes: Mapping[str, Node], author_id: str, went_on: Mapping[str, list[str]] | None = None) -> bool:
     """Whether the author went on (a self-reply) from an answer of theirs to someone else: a detour (`detours`)
     a post down the conversation may sit under. `went_on`: `self_replies`, when the caller has it already."""
@@ -145,7 +181,13 @@ def reachable(nodes: Mapping[str, Node], root_id: str, author_id: str, *, throug
     return found
 
 
-def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id: str | None = None) -> list[str]:
+def assemble(
+    nodes: Mapping[str, Node],
+    root_id: str,
+    author_id: str,
+    target_id: str | None = None,
+    gone: Collection[str] = (),
+) -> list[str]:
     """The thread's tweet ids in reply-chain order, starting at the root ([] if the root is not known).
 
     At a branch, the child on the way to `target_id` is taken (the target may be any tweet of the
@@ -153,7 +195,8 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
     below it, the earliest of equals.
     An answer of the author's to someone's reply that they went on from (`detours`) is a child of the post that
     reply hangs from. Where the chain ends at a deleted post, it goes on over the gap (`bridge`): a deleted post
-    of the author's, or someone's deleted reply the author answered on the way to the target, and went on from.
+    of the author's, or someone's deleted reply the author answered and went on from, on the way to the target, or
+    anywhere when X said it is gone (`gone`, the posts X was asked for and cannot give: `answers_over_gap`).
     """
     if root_id not in nodes or nodes[root_id].author_id != author_id:
         return []
@@ -167,7 +210,9 @@ def assemble(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id:
     # branch's length can't be told, and the earliest is taken, as the author wrote it first.
     depth = depths(children) if not broken else defaultdict(lambda: 1)
     over_gap = detour_over_gap(nodes, author_id, target_id, children)
-    orphans = [*broken, nodes[over_gap]] if over_gap is not None else broken
+    orphans = [*broken, *answers_over_gap(nodes, author_id, children, gone)]
+    if over_gap is not None and all(node.id != over_gap for node in orphans):
+        orphans.append(nodes[over_gap])
     chain = [root_id]
     seen = {root_id}
     while True:

@@ -9,7 +9,15 @@ from datetime import datetime
 from typing import Literal
 
 from bot.apimodels import ApiTweet, Includes
-from bot.assembly import Node, assemble, broken_self_replies, detour_over_gap, other_branches, self_replies
+from bot.assembly import (
+    Node,
+    answers_over_gap,
+    assemble,
+    broken_self_replies,
+    detour_over_gap,
+    other_branches,
+    self_replies,
+)
 from bot.errors import ThreadNotFound
 from bot.models import Author, Thread, ThreadTweet, UnrollRequest
 from bot.reads import Reads
@@ -178,18 +186,21 @@ class ResolverBase:
 
     def thread(self, root_id: str, author: Author, target: str, *, complete: bool) -> Thread:
         nodes = self.nodes(root_id)
-        chain = assemble(nodes, self.fetched.canon(root_id), author.id, self.fetched.canon(target))
+        gone = self.fetched.problems
+        chain = assemble(nodes, self.fetched.canon(root_id), author.id, self.fetched.canon(target), gone)
         broken = broken_self_replies(nodes, author.id)
-        # The author's answer to someone's reply X would not give (deleted, protected): the thread goes on to it
-        # over a gap, and the page says a post is missing there rather than whom it answered. (A thread's first
-        # post answering someone's post the search left out is no gap.)
-        over_gap = detour_over_gap(nodes, author.id, self.fetched.canon(target), self_replies(nodes, author.id))
-        over_gap = over_gap if over_gap in chain[1:] else None
+        # The author's answer to someone's reply X would not give (deleted, protected), or to a reply under a post
+        # that is gone: the thread goes on to it over a gap, and the page says a post is missing there rather than
+        # whom it answered. (A thread's first post answering someone's post the search left out is no gap.)
+        went_on = self_replies(nodes, author.id)
+        over_gap = {n.id for n in answers_over_gap(nodes, author.id, went_on, gone)}
+        over_gap.add(detour_over_gap(nodes, author.id, self.fetched.canon(target), went_on) or "")
+        over_gap &= set(chain[1:])
         # A self-reply whose parent X reported gone; in a full search of a new thread, any missing parent.
         deleted = (
             self.gone is not None
-            or over_gap is not None
-            or any(n.parent_id in self.fetched.problems or (complete and not self.stored) for n in broken)
+            or bool(over_gap)
+            or any(n.parent_id in gone or (complete and not self.stored) for n in broken)
         )
         gaps = ["deleted_tweets"] if deleted or (self.stored and "deleted_tweets" in self.stored.gaps) else []
         if not complete and chain and not self.in_window(chain[-1]):
@@ -212,7 +223,7 @@ class ResolverBase:
             conversation_id=self.conv or root_id,
             author=author,
             tweets=[
-                kept.get(i) or self.shown(self.fetched.tweets[i], includes, author.id, over_gap=i == over_gap)
+                kept.get(i) or self.shown(self.fetched.tweets[i], includes, author.id, over_gap=i in over_gap)
                 for i in chain
                 if i in kept or i in self.fetched.tweets  # not the deleted first post standing in as a gap
             ],
@@ -224,6 +235,7 @@ class ResolverBase:
 
     def shown(self, tweet: ApiTweet, includes: Includes, author_id: str, *, over_gap: bool) -> ThreadTweet:
         """A post as the page shows it (`Reads.shown`); `over_gap`, the author's answer to a reply that is gone
-        (`assembly.detour_over_gap`): no "Replying to", so the page notes a missing post before it."""
+        (`assembly.answers_over_gap`, `assembly.detour_over_gap`): no "Replying to", so the page notes a missing
+        post before it."""
         shown = self.fetched.shown(tweet, includes, author_id, self.parent_of)
         return shown.model_copy(update={"answers": None}) if over_gap else shown

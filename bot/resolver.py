@@ -61,8 +61,9 @@ posts the thread quotes are looked up together in one more request):
   meets the thread (one before hangs above it: no page change), as `from:` search leaves them out, read alone
   (its parent, a post of the thread, was read), all of a round in one lookup (100 a request): +1 lookup, and +1
   more for each further row of readers' replies or answer within an answer a read shows above. A reply X will
-  not give (deleted, its author protected) costs no post: the page goes on to the answer over a gap
-  (`assembly.detour_over_gap`).
+  not give (deleted, its author protected; or a post up the row of replies, the author's own included) costs no
+  post: the page goes on to the answer over a gap (`assembly.answers_over_gap`, `assembly.detour_over_gap`),
+  wherever the summoned post is.
 The resolver reads the store but never writes it: the worker saves the thread it returns.
 """
 

@@ -276,18 +276,21 @@ def went_on(conversation: Conversation, answer: str) -> bool:
 
 
 def over_gaps(conversation: Conversation) -> set[str]:
-    """A's answers on the target's way to someone's deleted reply that A went on from: the thread goes on to them
-    over a gap, as over a deleted post of A's."""
+    """A's answers to someone's reply that A went on from, where that reply, or a post up its row of others' posts
+    (a deleted post of A's that a reader replied to, too), is deleted: the thread goes on to them over a gap, as
+    over a deleted post of A's."""
     authors = {t[0]: t[1] for t in conversation.tweets}
-    return {
-        tweet_id
-        for tweet_id, author, parent in conversation.tweets
-        if author == A
-        and tweet_id in way_up(conversation)
-        and parent in conversation.deleted
-        and authors[parent] != A
-        and went_on(conversation, tweet_id)
-    }
+    parents = {t[0]: t[2] for t in conversation.tweets}
+    found = set()
+    for tweet_id, author, parent in conversation.tweets:
+        if author != A or tweet_id in conversation.deleted or parent is None or authors[parent] == A:
+            continue
+        current: str | None = parent
+        while current is not None and current not in conversation.deleted and authors[current] != A:
+            current = parents[current]
+        if current in conversation.deleted and went_on(conversation, tweet_id):
+            found.add(tweet_id)
+    return found
 
 
 def brute_force(conversation: Conversation) -> list[str]:
@@ -295,9 +298,9 @@ def brute_force(conversation: Conversation) -> list[str]:
     replies in a row under it, that A went on from: a self-reply under it, or under a deeper such answer); of those
     through the target's anchor, the longest (unless a post of A's answers a deleted one of A's), and of equals the
     lexicographically earliest by id (the earliest continuation at each branch). Where it ends, over a deleted post
-    of A's: on from A's post that answered a deleted post of A's (or, on the target's way, someone's deleted reply,
-    and A went on from it as above: `over_gaps`) — the one whose deleted parent came first after the chain's end,
-    else one posted after the end that the target sits under — the same way from there."""
+    of A's: on from A's post that answered a deleted post of A's (or someone's reply that is deleted or hangs
+    under a deleted post, and A went on from it as above: `over_gaps`) — the one whose deleted parent came first
+    after the chain's end, else one posted after the end that the target sits under — the same way from there."""
     visible = {t[0]: t for t in conversation.tweets if t[0] not in conversation.deleted}
     authors = {t[0]: t[1] for t in conversation.tweets}
 
@@ -342,8 +345,7 @@ def brute_force(conversation: Conversation) -> list[str]:
             (int(parent), int(tweet_id))
             for tweet_id, author, parent in visible.values()
             if author == A
-            and parent in conversation.deleted
-            and (authors[parent] == A or tweet_id in over_gap)
+            and ((parent in conversation.deleted and authors[parent] == A) or tweet_id in over_gap)
             and int(tweet_id) > end
         ]
         ahead = [o for o in orphans if str(o[1]) in under_target]
@@ -362,7 +364,9 @@ def known(conversation: Conversation) -> dict[str, Node]:
 @given(conversations())
 def test_assembly_matches_a_brute_force_walk_of_the_whole_tree(conversation: Conversation) -> None:
     """Over random conversations, assembly returns exactly the chain the brute-force walk picks."""
-    assert brute_force(conversation) == assemble(known(conversation), "1000", A, conversation.target)
+    assert brute_force(conversation) == assemble(
+        known(conversation), "1000", A, conversation.target, conversation.deleted
+    )
 
 
 @settings(max_examples=400, deadline=None)
@@ -381,7 +385,7 @@ def test_assembly_needs_only_the_authors_tweets_and_the_targets_ancestry(convers
     while current is not None and current in nodes:
         seen[current] = nodes[current]
         current = nodes[current].parent_id
-    assert brute_force(conversation) == assemble(seen, "1000", A, conversation.target)
+    assert brute_force(conversation) == assemble(seen, "1000", A, conversation.target, conversation.deleted)
 
 
 @settings(max_examples=200, deadline=None)

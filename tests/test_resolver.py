@@ -521,6 +521,45 @@ def test_a_detour_whose_readers_reply_is_gone_goes_on_over_a_gap(
     assert (["deleted_tweets"], [False, False, True, False, False]) == (gaps_of(later), after_gaps(later.thread))
 
 
+@pytest.mark.parametrize("gone", ["deleted", "protected", "first_of_a_row", "authors_post"])
+def test_a_detour_below_the_summoned_post_whose_way_up_is_gone_goes_on_over_a_gap(
+    world: World, api: XApi, store: Store, settings: Settings, gone: str
+) -> None:
+    """A reader replies to part 2 (or replies to a reply to it), the author answers (part 3) and goes on (part 4);
+    then the reader's reply is deleted, or its author protected, or the first reply of the row is deleted, or the
+    author deletes part 2 itself. Summoned under part 1, above all that, the page still goes on to parts 3 and 4
+    with a note that a post is missing before part 3 (it once ended at part 2, or part 1, with no note): the
+    replies up from the answer are asked for, alone, until X says one is gone."""
+    world.add_user("quiet")
+    world.add_user("carol")
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, numbered(2), start=start)
+    asks = world.add_tweet("quiet", "and then?", reply_to=thread[1], created_at=start + timedelta(minutes=3))
+    under = asks.id
+    if gone == "first_of_a_row":
+        at = start + timedelta(minutes=3, seconds=30)
+        under = world.add_tweet("carol", "yes?", reply_to=asks.id, created_at=at).id
+    answer = world.add_tweet(AUTHOR, "3/ glad you asked", reply_to=under, created_at=start + timedelta(minutes=4))
+    fourth = world.add_tweet(AUTHOR, "4/ so", reply_to=answer.id, created_at=start + timedelta(minutes=5))
+    if gone == "protected":
+        world.users[asks.author_id].protected = True
+    else:
+        world.delete_tweet(thread[1] if gone == "authors_post" else asks.id)
+    kept = thread[:1] if gone == "authors_post" else thread
+
+    result = resolve(api, store, summon(world, thread[0]), settings)
+
+    assert [*kept, answer.id, fourth.id] == ids_of(result)
+    assert ["deleted_tweets"] == gaps_of(result)
+    assert result.thread is not None
+    assert [False] * len(kept) + [True, False] == after_gaps(result.thread)
+    html = render_html(result.thread, site=Site("https://unroll.example", BOT_HANDLE, "unroll"))
+    assert 1 == html.count(GAP_NOTE) and html.index(GAP_NOTE) < html.index(f'id="t-{answer.id}"')
+    # The root, the search, then each reply up from the answer alone until the one X cannot give: no post twice.
+    replies = {"first_of_a_row": 2, "authors_post": 2}.get(gone, 1)
+    assert (2 + replies, len(kept) + 2 + replies - 1) == cost(result)
+
+
 def test_a_branch_pointer_follows_its_post_edited_since_the_thread_was_stored(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
@@ -1540,6 +1579,51 @@ _A_READERS_DETOUR_BELOW_THEIR_SUMMONED_REPLY = Conversation(
 )
 
 
+# Summoned above a detour whose reader's reply is since deleted: the reply's lookup says it is gone, and the page goes
+# on to the author's answer over a gap (it once ended at the second post).
+_ABOVE_A_DETOUR_OVER_A_DELETED_REPLY = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "1", "1000"),
+        ("1002", "2", "1001"),
+        ("1003", "1", "1002"),
+        ("1004", "1", "1003"),
+    ),
+    deleted=frozenset(["1002"]),
+    target="1001",
+)
+
+
+# The same above readers' replies in a row, the first of them deleted: the row's way up ends at a post X says is gone.
+_ABOVE_A_ROW_OF_REPLIES_THE_FIRST_DELETED = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "1", "1000"),
+        ("1002", "2", "1001"),
+        ("1003", "3", "1002"),
+        ("1004", "1", "1003"),
+        ("1005", "1", "1004"),
+    ),
+    deleted=frozenset(["1002"]),
+    target="1000",
+)
+
+
+# The author's own post deleted, a reader's reply to it answered and gone on from: the page bridges the deleted post to
+# the answer.
+_A_DETOUR_UNDER_A_DELETED_POST = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "1", "1000"),
+        ("1002", "2", "1001"),
+        ("1003", "1", "1002"),
+        ("1004", "1", "1003"),
+    ),
+    deleted=frozenset(["1001"]),
+    target="1000",
+)
+
+
 # A fixed set of examples (derandomize): a random one that fails would fail CI at random. Run it at random with
 # thousands of examples when the resolver changes (the shapes above were found so; 3,000 passed on 2026-11-30).
 @hypothesis_settings(
@@ -1565,6 +1649,10 @@ _A_READERS_DETOUR_BELOW_THEIR_SUMMONED_REPLY = Conversation(
 @example(conversation=_DETOUR_THEN_A_DELETED_POST, archive=False)
 @example(conversation=_UNDER_A_DELETED_REPLY_THE_AUTHOR_ANSWERED, archive=False)
 @example(conversation=_A_READERS_DETOUR_BELOW_THEIR_SUMMONED_REPLY, archive=False)
+@example(conversation=_ABOVE_A_DETOUR_OVER_A_DELETED_REPLY, archive=False)
+@example(conversation=_ABOVE_A_DETOUR_OVER_A_DELETED_REPLY, archive=True)
+@example(conversation=_ABOVE_A_ROW_OF_REPLIES_THE_FIRST_DELETED, archive=False)
+@example(conversation=_A_DETOUR_UNDER_A_DELETED_POST, archive=False)
 def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     sandbox: SandboxServer, api: XApi, store: Store, settings: Settings, conversation: Conversation, archive: bool
 ) -> None:
