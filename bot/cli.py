@@ -153,6 +153,9 @@ def cmd_work(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     from bot.web import serve
 
+    # uvicorn shuts down on SIGTERM, then raises the signal again for the handler it found: Python's default would
+    # kill the process there, before its exit handlers stop the embedded Redis (left running, orphaned).
+    stop_on_signals(threading.Event())
     serve(settings, Store.from_settings(settings))
     return 0
 

@@ -1,5 +1,5 @@
 """Small helpers shared by the poller and worker tests: a bot built on the sandbox and a real Redis, the URL of
-that Redis, and a web server that is not the X API."""
+that Redis, a web server that is not the X API, and the embedded Redis servers of a data dir."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import redis
@@ -84,3 +85,18 @@ def web_page_server(status: int) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def servers_on(data_dir: Path) -> set[int]:
+    """The redis-server processes with a file of `data_dir` open (the embedded Redis of that data dir)."""
+    found = set()
+    for pid in (int(entry) for entry in os.listdir("/proc") if entry.isdigit()):
+        try:
+            if "redis-server" not in Path(f"/proc/{pid}/cmdline").read_text():
+                continue
+            files = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        if any(name.startswith(str(data_dir)) for name in files):
+            found.add(pid)
+    return found

