@@ -371,7 +371,8 @@ class XApi:
             self._count(endpoint)
 
     def _space_archive(self) -> None:
-        """Keep full-archive searches of this process a second apart (its per-second limit)."""
+        """Keep full-archive searches of this process a second apart (its per-second limit), counted from the
+        previous one's answer: from when it was sent, a request slow to arrive would bring the two closer."""
         with self._lock:
             wait = self._archive_at + ARCHIVE_SPACING - time.monotonic()
             self._archive_at = time.monotonic() + max(wait, 0.0)
@@ -481,7 +482,11 @@ class XApi:
             # Full-archive search takes app-only auth: https://docs.x.com/x-api/posts/full-archive-search
             self._check_window(ARCHIVE)  # a spent window refuses before any wait
             self._space_archive()
-            return listing(ARCHIVE, self._call(ARCHIVE, TweetsPage, self.client.search_all_tweets, query, **params))
+            try:
+                return listing(ARCHIVE, self._call(ARCHIVE, TweetsPage, self.client.search_all_tweets, query, **params))
+            finally:
+                with self._lock:  # the next one a second after this answer: X counts when a request arrives
+                    self._archive_at = max(self._archive_at, time.monotonic())
         page = self._call(
             RECENT,
             TweetsPage,
