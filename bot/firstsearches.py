@@ -36,6 +36,19 @@ class FirstSearches(ResolverBase):
         self.search(root_id, author, full_archive=False, since_id=None)
         self.searched = author.id
 
+    def search_under_old_root_first(self, root_id: str) -> str | None:
+        """Summoned under a first post older than the window, which the mention says is whose: their posts in the
+        window are searched before it is looked up, to be climbed from up to it (the caller's next step), so it
+        comes last, as a parent, read once. Looked up first, it came again as the parent of the oldest post in the
+        window (the second, say). Whose posts were searched, or None."""
+        request = self.request
+        if request is None or request.replied_to_id != root_id or not request.replied_to_user_id:
+            return None
+        author = request.replied_to_user_id
+        self.search(root_id, Author(id=author, username=""), full_archive=False, since_id=None)
+        self.searched = author
+        return author
+
     def search_archive_first(self, root_id: str, target: str) -> None:
         """A thread older than the window, with full archive: the summoned post's author's posts in the
         conversation are searched before the root is looked up. X may refuse the app full-archive search (`resolve`

@@ -24,6 +24,8 @@ posts the thread quotes are looked up together in one more request):
   so the resolver spends the request, never the post. When the thread went on into the window and the
   summoned post is in it (a reply naming its author), its author's posts in the window come first from
   recent search (1 per 100), and the climb reads only the posts before the window (⌈k/2⌉ lookups for k);
+  summoned under the first post itself, the same: the window's search, then the climb from its oldest post up,
+  which meets the first post last (looked up first, it came again as that climb's parent);
 - a quote instead of a reply (or a web request, which has no conversation id): +1 lookup of that tweet alone
   to learn its conversation (+1 post: the search reads it again); the root lookup is skipped when it is the
   root. Asked with its parent, that parent would be read twice too whenever it is not the root: the request
@@ -195,6 +197,8 @@ class _Resolver(Climbs, FirstSearches, Answering):
         if not complete and target != root_id:
             self.search_window_first(root_id, target)
             self.climb_to_root(root_id, target)  # from the first post up the chain that search did not bring
+        elif not complete and (searched := self.search_under_old_root_first(root_id)) is not None:
+            self.climb(root_id, searched, root_id, follow_target=False, connect=True)  # up to the first post
         elif full_archive:
             self.search_archive_first(root_id, target)
         self.fetched.lookup([root_id])  # nothing to ask when the climb met the root

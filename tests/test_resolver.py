@@ -2064,6 +2064,23 @@ def test_the_shared_full_archive_refusal_is_read_only_for_threads_that_may_need_
     assert "GET /2/tweets/search/all" not in world.request_counts()
 
 
+@pytest.mark.parametrize("before_the_window", [1, 2, 3])
+def test_a_thread_summoned_under_its_first_post_older_than_the_window_reads_each_post_once(
+    world: World, api: XApi, store: Store, settings: Settings, before_the_window: int
+) -> None:
+    """A post a day, summoned under the first one, its first 2–4 posts older than the window: the window's search
+    reads the posts in it, and the climb from the oldest of them reads the rest, two a lookup, the first post last,
+    as a parent. (The first post was looked up first, then read again in the climb.)"""
+    days = 7 + before_the_window
+    start = world.now() - timedelta(days=days, hours=1)
+    thread = post_thread(world, numbered(days), start=start, step=timedelta(days=1))
+
+    result = resolve(api, store, summon(world, thread[0]), settings)
+
+    assert (thread, []) == (ids_of(result), gaps_of(result))
+    assert (1 + math.ceil((before_the_window + 1) / 2), days) == cost(result)
+
+
 def test_a_thread_crossing_the_windows_edge_reads_each_post_once(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
