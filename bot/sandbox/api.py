@@ -284,12 +284,15 @@ def _json(raw: bytes) -> Any:
 
 async def _drip(send: Send, reply: JSONResponse, seconds: float) -> None:
     """Send the answer's head at once, then its body in `DRIP_PIECES` pieces, one every `seconds / DRIP_PIECES`:
-    an answer that keeps coming, too slowly (the client may give up meanwhile: uvicorn then drops what is sent)."""
+    an answer that keeps coming, too slowly. It stops when the client gives up (no server task left dripping)."""
     await send({"type": "http.response.start", "status": reply.status_code, "headers": reply.raw_headers})
     body = reply.body
     size = max(1, -(-len(body) // DRIP_PIECES))
+    cycle = getattr(send, "__self__", None)  # uvicorn's h11 cycle behind `send`: it knows when the client is gone
     for start in range(0, len(body), size):
         await asyncio.sleep(seconds / DRIP_PIECES)
+        if getattr(cycle, "disconnected", False):
+            return
         await send({"type": "http.response.body", "body": body[start : start + size], "more_body": True})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
