@@ -21,7 +21,9 @@ import requests
 import structlog
 import tweepy
 from pydantic import BaseModel, ValidationError
+from urllib3.exceptions import ReadTimeoutError
 
+from bot import deadline
 from bot.apimodels import (
     EXPANSIONS,
     MEDIA_FIELDS,
@@ -174,7 +176,8 @@ class XApi:
             access_token_secret=_secret(settings.x_access_token_secret),
             return_type=requests.Response,
         )
-        self.client.session = RebasedSession(settings.x_api_base_url, settings.http_timeout)
+        # UNROLL_HTTP_TIMEOUT bounds each call as a whole, not each wait for data (an answer trickling in): `deadline`.
+        self.client.session = deadline.mount(RebasedSession(settings.x_api_base_url, settings.http_timeout))
         self.client.session.hooks["response"].append(self._observe)
         # X's storage behind compliance jobs' signed URLs: no auth, no rate-limit headers, not the API's host.
         self.storage = requests.Session()
@@ -340,7 +343,7 @@ class XApi:
             raise ApiError(f"{endpoint}: {status} {_detail(exc)}", status=status, endpoint=endpoint) from exc
         except (*BROKEN_ANSWERS, requests.ConnectionError, requests.Timeout) as exc:
             self._count(endpoint)
-            raise ApiUnavailable(f"{endpoint}: {type(exc).__name__}", endpoint=endpoint) from exc
+            raise ApiUnavailable(f"{endpoint}: {_failure(exc)}", endpoint=endpoint) from exc
         try:
             parsed = model.model_validate_json(response.content)
         except ValidationError as exc:
@@ -645,6 +648,14 @@ def _detail(exc: tweepy.HTTPException) -> str:
     if isinstance(body, dict):
         return str(body.get("detail") or body.get("title") or "; ".join(exc.api_messages) or body)[:300]
     return str(body)[:300]
+
+
+def _failure(exc: Exception) -> str:
+    """What failed on the wire, by name. A read that timed out in the body (the call's deadline passed) is a
+    timeout, though requests raises it as a ConnectionError."""
+    if isinstance(exc, requests.ConnectionError) and any(isinstance(arg, ReadTimeoutError) for arg in exc.args):
+        return "ReadTimeout"
+    return type(exc).__name__
 
 
 def _secret(value: Any) -> str | None:

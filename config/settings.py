@@ -361,7 +361,11 @@ class Settings(BaseSettings):
         15.0,
         gt=0,
         le=300,
-        description="Seconds before a call to the X API is abandoned as timed out; at most 300 (5 minutes).",
+        description=(
+            "Seconds one call to the X API may take in all, connecting and reading its whole answer (an answer "
+            "trickling in counts, not only silence), before it is abandoned as timed out and retried; at most 300 "
+            "(5 minutes)."
+        ),
         json_schema_extra=_hint("a positive number of seconds up to 300 (5 minutes)"),
     )
     key_prefix: str = Field(

@@ -57,6 +57,7 @@ SLOW = 1.0  # a slow answer, within the HTTP timeout
 STALLED = 3.0  # an answer slower than the HTTP timeout: the bot gives up first
 MAX_PENDING_FAULTS = 3
 SETTLE = STALLED + 1.0  # a stalled request still lands after its client gave up
+DRIP = 10.0  # seconds a dripping answer takes in full, each of its pieces well within the HTTP timeout
 
 
 class Crash(BaseException):
@@ -440,6 +441,29 @@ def test_post_accepted_after_the_client_timed_out_gets_no_second_reply(
 
     assert 1 == faulty_sandbox.answers_dropped
     assert [mention] == replies(faulty_sandbox)
+
+
+def test_an_answer_dripping_past_the_http_timeout_is_given_up_and_retried_once(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """A read of the thread whose answer keeps coming, every piece in time for a read but the whole far later than
+    UNROLL_HTTP_TIMEOUT: the worker gives up on it at about that timeout (a logged transient failure, not a worker
+    held until the drip ends), and its retry, the fault gone, replies once."""
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings(http_timeout=1.0))
+    poll_once(bot)
+    faulty_sandbox.world.inject_fault("GET", "/2/tweets", drip=DRIP)  # a piece every DRIP / 20 = 0.5 s
+
+    started = time.monotonic()
+    with capture_logs() as events:
+        work_until(bot, "worker", drained(bot.store))
+    took = time.monotonic() - started
+
+    failures = [e["error"] for e in events if e["event"] == "request_failed_transient"]
+    assert [mention] == replies(faulty_sandbox)
+    assert ["ReadTimeout"] == [error.rsplit(": ", 1)[-1] for error in failures]
+    assert took < DRIP / 2
+    assert () == faulty_sandbox.world.pending_faults()
 
 
 def test_reader_asking_twice_whose_second_reply_was_cut_short_before_posting_still_gets_it(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -791,6 +792,21 @@ def test_injected_delay_makes_the_client_time_out(http: requests.Session, world:
         http.get("https://api.twitter.com/2/tweets/1", timeout=0.1)
 
 
+def test_injected_drip_sends_the_whole_answer_slowly_each_piece_in_time(http: requests.Session, world: World) -> None:
+    """`drip=1.0`: the answer comes whole and as usual, but over a second, each piece sooner than a 0.5 s read
+    timeout: what a timeout per read never catches."""
+    query = {"query": f"from:{load_reference_thread(world).author}"}
+    world.inject_fault("GET", "/2/tweets/search/recent", drip=1.0)
+    started = time.monotonic()
+    dripped = http.get("https://api.twitter.com/2/tweets/search/recent", params=query, timeout=0.5)
+    took = time.monotonic() - started
+    again = get(http, "/2/tweets/search/recent", **query)
+    assert (200, again.json()) == (dripped.status_code, dripped.json())
+    assert took > 0.5
+    with pytest.raises(ValueError, match="drip"):
+        world.inject_fault("GET", "/2/tweets", drip=1.0, status=503)
+
+
 def test_injected_usage_cap_answers_429_usage_capped_with_the_window_not_spent(
     http: requests.Session, world: World
 ) -> None:
@@ -876,6 +892,14 @@ def test_control_client_edits_and_injects_a_usage_cap(server: SandboxServer, wor
     client.inject_fault("GET", "/2/tweets", usage_capped=True)
     client.close()
     assert [True] == [fault.usage_capped for fault in world.pending_faults()]
+
+
+def test_control_client_injects_a_drip(server: SandboxServer, world: World) -> None:
+    """SandboxClient.inject_fault passes drip through the control interface."""
+    client = SandboxClient(server.url)
+    client.inject_fault("GET", "/2/tweets", drip=2.5)
+    client.close()
+    assert [2.5] == [fault.drip for fault in world.pending_faults()]
 
 
 def test_control_client_drives_the_same_world(server: SandboxServer, x: tweepy.Client) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -92,6 +93,20 @@ def test_server_errors_and_dropped_connections_are_transient(sandbox: SandboxSer
     sandbox.world.inject_fault("GET", "/2/tweets", truncate=True)  # half the body, then the connection closed
     with pytest.raises(ApiUnavailable):
         api.lookup(["1"])
+
+
+def test_an_answer_dripping_past_the_timeout_is_transient_and_its_connection_not_reused(
+    sandbox: SandboxServer, settings: Settings
+) -> None:
+    """An answer trickling in, each piece in time for a read but the whole far past UNROLL_HTTP_TIMEOUT: given up at
+    the timeout as ApiUnavailable (a ReadTimeout), well before the drip ends; the next call gets its own answer."""
+    api = XApi(settings.model_copy(update={"http_timeout": 0.5}))
+    sandbox.world.inject_fault("GET", "/2/tweets", drip=10.0)
+    started = time.monotonic()
+    with pytest.raises(ApiUnavailable, match="ReadTimeout"):
+        api.lookup(["1"])
+    assert time.monotonic() - started < 5.0
+    assert ["1"] == [e.resource_id or e.value for e in api.lookup(["1"]).errors]
 
 
 def test_missing_tweet_is_a_partial_error_not_an_exception(sandbox: SandboxServer, api: XApi) -> None:

@@ -182,6 +182,7 @@ class SandboxClient:
         usage_capped: bool = False,
         empty_page: bool = False,
         errors_only: bool = False,
+        drip: float = 0.0,
     ) -> None:
         body = {
             "method": method,
@@ -195,6 +196,7 @@ class SandboxClient:
             "usage_capped": usage_capped,
             "empty_page": empty_page,
             "errors_only": errors_only,
+            "drip": drip,
         }
         self._call("POST", "faults", body)
 

@@ -33,6 +33,7 @@ _FAULT_OPTIONS = (
     "empty_page",
     "errors_only",
     "truncate",
+    "drip",
 )
 
 

@@ -22,13 +22,19 @@ class FaultQueue:
             and not fault.empty_page
             and not fault.errors_only
             and not fault.truncate
+            and fault.drip <= 0
         ):
             raise ValueError(
-                "a fault needs a status, a delay, drop=True, usage_capped=True, empty_page=True, errors_only=True or "
-                "truncate=True"
+                "a fault needs a status, a delay, drop=True, usage_capped=True, empty_page=True, errors_only=True, "
+                "truncate=True or a drip (seconds)"
             )
         if fault.truncate and (fault.status is not None or fault.drop):
             raise ValueError("truncate=True cuts the endpoint's own answer in half: give no status, no drop")
+        if fault.drip < 0 or (fault.drip > 0 and (fault.status is not None or fault.drop or fault.truncate)):
+            raise ValueError(
+                f"drip sends the endpoint's own answer slowly over that many seconds (0 or more, got {fault.drip}): "
+                "give no status, no drop, no truncate"
+            )
         if fault.empty_page and (fault.status is not None or fault.drop or fault.usage_capped):
             raise ValueError("empty_page=True answers an empty page that goes on: give no status, drop or usage_capped")
         if fault.usage_capped and (fault.status is not None or fault.drop):

@@ -305,6 +305,7 @@ class Fault:
     empty_page: bool = False  # answer a page of a list with no posts but a next_token to the same place
     errors_only: bool = False  # answer 200 with an `errors` array only: no data, no meta
     truncate: bool = False  # handle the request, then send half its answer's body and close the connection
+    drip: float = 0.0  # handle the request, then send its answer's body a piece at a time over this many seconds
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -320,6 +321,7 @@ class Fault:
             "empty_page": self.empty_page,
             "errors_only": self.errors_only,
             "truncate": self.truncate,
+            "drip": self.drip,
         }
 
 

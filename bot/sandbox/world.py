@@ -250,6 +250,7 @@ class World(Switches):
         empty_page: bool = False,
         errors_only: bool = False,
         truncate: bool = False,
+        drip: float = 0.0,
     ) -> None:
         """Answer the next `count` matching requests with `status`, after `delay`, or drop the connection.
 
@@ -262,7 +263,9 @@ class World(Switches):
         answers a page of a list (mentions, search) holding no post but a next_token to where it was asked:
         X documents paging as "repeat until no next_token is returned", not until a page comes back empty.
         `errors_only` answers 200 with an `errors` array and nothing else (no data, no meta). `truncate` handles the
-        request (a post is created), then sends half of the answer's body and closes the connection.
+        request (a post is created), then sends half of the answer's body and closes the connection. `drip` handles
+        the request, then sends the answer's head at once and its body in 20 pieces spread over `drip` seconds:
+        each piece within a per-read timeout, the whole answer past a deadline.
         """
         with self.lock:
             self.faults.add(
@@ -279,6 +282,7 @@ class World(Switches):
                     empty_page,
                     errors_only,
                     truncate,
+                    drip,
                 )
             )
 
