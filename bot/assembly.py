@@ -4,7 +4,8 @@ A conversation is a tree of replies. The thread starts at the root and follows t
 to their own tweets, one tweet at a time. Where the author replied to one tweet twice (a branch), it
 follows the branch that leads to the tweet the reader summoned the bot under, else the longest one (the
 earliest of equals; the earliest when a deleted post hides how long a branch is): an aside the author posted
-beside the thread's next post never takes the thread's place.
+beside the thread's next post never takes the thread's place; the branches it does not follow are shown after it
+(`branch_sections`).
 Other people's replies, the author's replies to them, and replies to those are not part of it, with one
 exception: the author answered someone's reply to a post of the thread (or a reply to that reply) and went on
 from that answer with self-replies, or answered a reply to that answer and went on from there (answers within
@@ -167,10 +168,7 @@ def reachable(nodes: Mapping[str, Node], root_id: str, author_id: str, *, throug
     detours (`detours`) when asked: known links only, no gap bridged."""
     if root_id not in nodes:
         return set()
-    children = self_replies(nodes, author_id)
-    if through_detours:
-        for answer, above in detours(nodes, author_id, children).items():
-            children.setdefault(above, []).append(answer)
+    children = ways_on(nodes, author_id) if through_detours else self_replies(nodes, author_id)
     found = {root_id}
     todo = [root_id]
     while todo:
@@ -200,10 +198,7 @@ def assemble(
     """
     if root_id not in nodes or nodes[root_id].author_id != author_id:
         return []
-    children = self_replies(nodes, author_id)
-    for answer, above in detours(nodes, author_id, children).items():
-        children.setdefault(above, []).append(answer)
-        children[above].sort(key=int)
+    children = ways_on(nodes, author_id)
     toward_target = set(ancestry(nodes, target_id))
     broken = broken_self_replies(nodes, author_id)
     # The longest continuation, when every post's parent is known; with gaps (deleted posts bridged over) a
@@ -226,6 +221,39 @@ def assemble(
             return chain
         chain.append(over)
         seen.add(over)
+
+
+def ways_on(nodes: Mapping[str, Node], author_id: str) -> dict[str, list[str]]:
+    """For each of the author's posts, where the thread may go on from it: their self-replies, and their answers to
+    someone's reply under it that they went on from (`detours`), earliest first."""
+    children = self_replies(nodes, author_id)
+    for answer, above in detours(nodes, author_id, children).items():
+        children.setdefault(above, []).append(answer)
+        children[above].sort(key=int)
+    return children
+
+
+def branch_sections(nodes: Mapping[str, Node], chain: list[str], author_id: str) -> list[tuple[str, list[str]]]:
+    """The branches the chain does not follow: for each post of the chain, in order, each other way on from it
+    (`ways_on`) as (that post, the way's posts), the longest way down from its first post (the earliest of equals);
+    then the same for the sections' own posts. Every post reachable from the chain is in it or in one section."""
+    children = ways_on(nodes, author_id)
+    depth = depths(children)
+    shown = set(chain)
+    found: list[tuple[str, list[str]]] = []
+    todo = list(chain)
+    for post in todo:  # (grows as sections are found: their own branches come after)
+        for head in children.get(post, []):
+            if head in shown:
+                continue
+            way = [head]
+            shown.add(head)
+            while kids := [kid for kid in children.get(way[-1], []) if kid not in shown]:
+                way.append(max(kids, key=lambda kid: (depth[kid], -int(kid))))
+                shown.add(way[-1])
+            found.append((post, way))
+            todo.extend(way)
+    return found
 
 
 def depths(children: Mapping[str, list[str]]) -> dict[str, int]:

@@ -48,23 +48,30 @@ class Tally:
 
 
 def trimmed(thread: Thread, gone: set[str]) -> Thread | None:
-    """The thread without the posts in `gone` and with those it quotes among them shown as unavailable; None
-    when none of its posts is left. The same thread (unchanged) when nothing of it is in `gone`."""
-    kept = [t for t in thread.tweets if t.id not in gone]
-    if not kept:
-        return None
-    quoted = {t.id for t in kept if hidden(t, gone)}
-    if len(kept) == len(thread.tweets) and not quoted:
+    """The thread without the posts in `gone` (its sections' too: a section left with none goes) and with those it
+    quotes among them shown as unavailable; None when none of the thread's own posts is left. The same thread
+    (unchanged) when nothing of it is in `gone`."""
+    every = thread.every_tweet
+    if not any(t.id in gone or hidden(t, gone) for t in every):
         return thread
-    tweets = [
-        t.model_copy(update={"quoted": QuotedTweet(id=t.quoted.id, unavailable=True)})
-        if t.id in quoted and t.quoted is not None
-        else t
-        for t in kept
-    ]
-    noted = len(kept) == len(thread.tweets) or "deleted_tweets" in thread.gaps
+    tweets = _trim(thread.tweets, gone)
+    if not tweets:
+        return None
+    sections = [s.model_copy(update={"tweets": kept}) for s in thread.sections if (kept := _trim(s.tweets, gone))]
+    noted = not any(t.id in gone for t in every) or "deleted_tweets" in thread.gaps
     gaps = thread.gaps if noted else [*thread.gaps, "deleted_tweets"]
-    return thread.model_copy(update={"tweets": tweets, "gaps": gaps})
+    return thread.model_copy(update={"tweets": tweets, "sections": sections, "gaps": gaps})
+
+
+def _trim(tweets: list[ThreadTweet], gone: set[str]) -> list[ThreadTweet]:
+    """The posts not in `gone`, a quoted post among them shown as unavailable."""
+    return [
+        t.model_copy(update={"quoted": QuotedTweet(id=t.quoted.id, unavailable=True)})
+        if hidden(t, gone) and t.quoted is not None
+        else t
+        for t in tweets
+        if t.id not in gone
+    ]
 
 
 def hidden(tweet: ThreadTweet, gone: set[str]) -> bool:
@@ -180,10 +187,9 @@ def _apply(bot: Bot, kind: str, gone: set[str], tally: Tally) -> bool:
         return True
     for thread in bot.store.stored_threads():
         root_id = thread.root_id
-        quoted = {t.quoted.id for t in thread.tweets if t.quoted is not None}
-        touched = (
-            thread.author.id in gone if kind == "users" else bool(gone & {t.id for t in thread.tweets} or gone & quoted)
-        )
+        every = thread.every_tweet
+        quoted = {t.quoted.id for t in every if t.quoted is not None}
+        touched = thread.author.id in gone if kind == "users" else bool(gone & {t.id for t in every} or gone & quoted)
         if not touched:
             continue
         lock = bot.store.lock(f"thread:{thread.conversation_id}", timeout=bot.settings.visibility_timeout)
@@ -200,11 +206,11 @@ def _apply(bot: Bot, kind: str, gone: set[str], tally: Tally) -> bool:
                 tally.threads_removed += 1
                 log.info("compliance_thread_removed", root_id=root_id, kind=kind)
             elif after is not current:
-                removed = [t.id for t in current.tweets if t.id in gone]
+                removed = [t.id for t in current.every_tweet if t.id in gone]
                 bot.store.replace_thread(after, removed)
                 tally.threads_trimmed += 1
                 tally.posts_removed += len(removed)
-                tally.quotes_hidden += sum(1 for t in current.tweets if t.id not in gone and hidden(t, gone))
+                tally.quotes_hidden += sum(1 for t in current.every_tweet if t.id not in gone and hidden(t, gone))
         finally:
             if lock.owned():
                 lock.release()

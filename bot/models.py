@@ -141,6 +141,14 @@ def segments_text(segments: list[Segment]) -> str:
     return "".join(s.href if s.kind == "url" and s.href else s.text for s in segments)
 
 
+class Section(_Model):
+    """Another way the author went on from a post of the thread (they answered it twice): that branch's posts, in
+    order, the first one answering `after` (a post of the thread, or of an earlier section)."""
+
+    after: str
+    tweets: list[ThreadTweet]
+
+
 class Thread(_Model):
     """A whole thread: the root tweet and the author's chain of self-replies, in order."""
 
@@ -154,12 +162,26 @@ class Thread(_Model):
     fetched_for: str | None = None
     # Why the thread may be incomplete (e.g. "older_than_search_window", "deleted_tweets"); empty if whole.
     gaps: list[str] = Field(default_factory=list)
-    # The author's other answers to a post of the thread (branches it does not follow), by that post's id.
+    # The author's other answers to a post of the thread (branches it does not follow), by that post's id, whose
+    # posts are not in `sections` (the page links them on X).
     branches: dict[str, list[str]] = Field(default_factory=dict)
+    # The branches it does not follow whose posts were read (at no cost: the thread's search gives every post of
+    # the author's), shown after the thread, so that no post of theirs is left off the page.
+    sections: list[Section] = Field(default_factory=list)
 
     @property
     def last_id(self) -> str:
         return self.tweets[-1].id
+
+    @property
+    def every_tweet(self) -> list[ThreadTweet]:
+        """The thread's posts, then its sections' posts."""
+        return [*self.tweets, *(t for section in self.sections for t in section.tweets)]
+
+    @property
+    def newest_id(self) -> str:
+        """The newest post of the thread or of its sections: a refresh asks for posts after it."""
+        return max((t.id for t in self.every_tweet), key=int)
 
     @property
     def first(self) -> ThreadTweet:

@@ -13,12 +13,23 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.embeds import MediaView, media_views, poll_view
-from bot.models import Media, Poll, QuotedTweet, Segment, Thread, ThreadSummary, title_of
+from bot.models import Media, Poll, QuotedTweet, Segment, Thread, ThreadSummary, ThreadTweet, title_of
 from bot.pagevalues import avatar_url, clean, fmt_date, iso, lang_of, profile_url, safe_url, status_url
 from bot.paragraphs import segment_href
 from bot.site import Site
 from bot.templating import render
-from bot.tweetviews import BRANCH_NOTE, GAP_NOTE, after_gaps, tweet_views
+from bot.tweetviews import (
+    BRANCH_NOTE,
+    GAP_NOTE,
+    SECTION_NOTE,
+    after_gaps,
+    section_after_gaps,
+    section_anchor,
+    section_headings,
+    section_names,
+    section_views,
+    tweet_views,
+)
 from bot.withheld import hidden_note, shown
 from config.settings import Settings
 
@@ -133,8 +144,10 @@ def render_html(thread: Thread, *, site: Site, latest: Sequence[ThreadSummary] =
         count=len(thread.tweets),
         minutes=reading_minutes(thread),
         tweets=tweet_views(thread, site),
+        sections=section_views(thread, site),
         gap_note=GAP_NOTE,
         branch_note=BRANCH_NOTE,
+        section_note=SECTION_NOTE,
         notes=gap_notes(thread),
         alternates={suffix: site.thread_path(thread.root_id, suffix) for suffix in (".txt", ".md", ".json")},
         refresh_action=site.thread_path(thread.root_id, "/refresh"),
@@ -199,23 +212,45 @@ def render_txt(thread: Thread, *, site: Site) -> str:
         f"Original: {status_url(author.username, thread.first.id)}",
     ]
     blocks = ["\n".join(head)]
+    names = _sections_after(thread)
     for tweet, after_gap in zip(thread.tweets, after_gaps(thread), strict=True):
-        if after_gap:
-            blocks.append(f"[{GAP_NOTE}]")
-        url = status_url(author.username, tweet.id)
-        replying = [f"(Replying to @{clean(tweet.answers)})"] if tweet.answers else []
-        if note := hidden_note(tweet.withheld, site):
-            blocks.append("\n".join([*replying, f"[{note}] {url}"]))
-            continue
-        parts = [*replying, _plain(tweet.segments), *_media_lines(tweet.media), *_poll_lines(tweet.poll, url)]
-        if tweet.quoted:
-            parts.append(_quote_txt(tweet.quoted, site))
-        parts.extend(f"[{BRANCH_NOTE}: {status_url(author.username, b)}]" for b in thread.branches.get(tweet.id, []))
-        blocks.append("\n".join(part for part in parts if part))
+        blocks.extend(_txt_post(thread, tweet, after_gap, site, names))
+    if thread.sections:
+        blocks.append("Other branches")
+    for section, heading in zip(thread.sections, section_headings(thread), strict=True):
+        blocks.append(f"{heading}:")
+        for tweet, after_gap in zip(section.tweets, section_after_gaps(section), strict=True):
+            blocks.extend(_txt_post(thread, tweet, after_gap, site, names))
     blocks.extend(gap_notes(thread))
     follow = f"You can follow @{clean(author.username)}: {profile_url(author.username)}"
     blocks.append(f"{follow}\nUnrolled: {site.link(thread.root_id)}")
     return "\n\n".join(blocks) + "\n"
+
+
+def _sections_after(thread: Thread) -> dict[str, list[tuple[str, str]]]:
+    """The sections that go on from each post: their names and anchors."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for section, name in zip(thread.sections, section_names(thread), strict=True):
+        found.setdefault(section.after, []).append((name, section_anchor(section)))
+    return found
+
+
+def _txt_post(
+    thread: Thread, tweet: ThreadTweet, after_gap: bool, site: Site, names: dict[str, list[tuple[str, str]]]
+) -> list[str]:
+    """A post as plain-text blocks: the gap note before it, when there is one, then the post."""
+    blocks = [f"[{GAP_NOTE}]"] if after_gap else []
+    author = thread.author
+    url = status_url(author.username, tweet.id)
+    replying = [f"(Replying to @{clean(tweet.answers)})"] if tweet.answers else []
+    if note := hidden_note(tweet.withheld, site):
+        return [*blocks, "\n".join([*replying, f"[{note}] {url}"])]
+    parts = [*replying, _plain(tweet.segments), *_media_lines(tweet.media), *_poll_lines(tweet.poll, url)]
+    if tweet.quoted:
+        parts.append(_quote_txt(tweet.quoted, site))
+    parts.extend(f"[{SECTION_NOTE}: {name}, below]" for name, _ in names.get(tweet.id, []))
+    parts.extend(f"[{BRANCH_NOTE}: {status_url(author.username, b)}]" for b in thread.branches.get(tweet.id, []))
+    return [*blocks, "\n".join(part for part in parts if part)]
 
 
 # --- Markdown ---------------------------------------------------------------------------------------------
@@ -270,37 +305,49 @@ def render_md(thread: Thread, *, site: Site) -> str:
         f" · {fmt_date(thread.first.created_at)} · {len(thread.tweets)} posts · {reading_minutes(thread)} min read"
         f" · [Original on X]({_md_url(status_url(author.username, thread.first.id))})",
     ]
+    links = _sections_after(thread)
     for tweet, after_gap in zip(thread.tweets, after_gaps(thread), strict=True):
-        if after_gap:
-            blocks.append(f"*{_md_escape(GAP_NOTE)}*")
-        url = status_url(author.username, tweet.id)
-        replying = (
-            [f"*Replying to [@{_md_escape(tweet.answers)}]({_md_url(profile_url(tweet.answers))})*"]
-            if tweet.answers
-            else []
-        )
-        if note := hidden_note(tweet.withheld, site):
-            blocks.append("\n\n".join([*replying, f"*{_md_escape(note)}* ([see it on X]({_md_url(url)}))"]))
-            continue
-        parts = [
-            *replying,
-            _md_segments(tweet.segments),
-            *_media_lines(tweet.media, markdown=True),
-            *_poll_lines(tweet.poll, url, markdown=True),
-        ]
-        if tweet.quoted:
-            parts.append(_quote_md(tweet.quoted, site))
-        parts.extend(
-            f"*{_md_escape(BRANCH_NOTE)}: [read it on X]({_md_url(status_url(author.username, b))}).*"
-            for b in thread.branches.get(tweet.id, [])
-        )
-        blocks.append("\n\n".join(part for part in parts if part))
+        blocks.extend(_md_post(thread, tweet, after_gap, site, links))
+    if thread.sections:
+        blocks.append("## Other branches")
+    for section, heading in zip(thread.sections, section_headings(thread), strict=True):
+        blocks.append(f'### <a id="{section_anchor(section)}"></a>{_md_escape(heading)}')
+        for tweet, after_gap in zip(section.tweets, section_after_gaps(section), strict=True):
+            blocks.extend(_md_post(thread, tweet, after_gap, site, links))
     blocks.extend(f"*{_md_escape(note)}*" for note in gap_notes(thread))
     blocks.append(
         f"---\n\nYou can follow [@{_md_escape(handle)}]({_md_url(profile_url(author.username))}). "
         f"Unrolled at <{_md_url(site.link(thread.root_id))}>."
     )
     return "\n\n".join(blocks) + "\n"
+
+
+def _md_post(
+    thread: Thread, tweet: ThreadTweet, after_gap: bool, site: Site, links: dict[str, list[tuple[str, str]]]
+) -> list[str]:
+    """A post as Markdown blocks: the gap note before it, when there is one, then the post."""
+    blocks = [f"*{_md_escape(GAP_NOTE)}*"] if after_gap else []
+    author = thread.author
+    url = status_url(author.username, tweet.id)
+    replying = []
+    if tweet.answers:
+        replying.append(f"*Replying to [@{_md_escape(tweet.answers)}]({_md_url(profile_url(tweet.answers))})*")
+    if note := hidden_note(tweet.withheld, site):
+        return [*blocks, "\n\n".join([*replying, f"*{_md_escape(note)}* ([see it on X]({_md_url(url)}))"])]
+    parts = [
+        *replying,
+        _md_segments(tweet.segments),
+        *_media_lines(tweet.media, markdown=True),
+        *_poll_lines(tweet.poll, url, markdown=True),
+    ]
+    if tweet.quoted:
+        parts.append(_quote_md(tweet.quoted, site))
+    parts.extend(f"*{_md_escape(SECTION_NOTE)}: [{name}, below](#{at}).*" for name, at in links.get(tweet.id, []))
+    parts.extend(
+        f"*{_md_escape(BRANCH_NOTE)}: [read it on X]({_md_url(status_url(author.username, b))}).*"
+        for b in thread.branches.get(tweet.id, [])
+    )
+    return [*blocks, "\n\n".join(part for part in parts if part)]
 
 
 # --- JSON -------------------------------------------------------------------------------------------------
@@ -314,11 +361,18 @@ def render_json(thread: Thread, *, site: Site) -> str:
         "reading_minutes": reading_minutes(thread),
         **thread.model_dump(mode="json"),
     }
-    for tweet, dumped in zip(thread.tweets, data["tweets"], strict=True):
-        dumped["text"] = clean(tweet.text)
-        dumped["url"] = status_url(thread.author.username, tweet.id)
-        if note := hidden_note(tweet.withheld, site):
-            dumped["note"] = note
-        if tweet.quoted and (note := hidden_note(tweet.quoted.withheld, site)):
-            dumped["quoted"]["note"] = note
+    dumped_sections = [(section.tweets, data["sections"][i]["tweets"]) for i, section in enumerate(thread.sections)]
+    for tweets, dumps in [(thread.tweets, data["tweets"]), *dumped_sections]:
+        for tweet, dumped in zip(tweets, dumps, strict=True):
+            _json_tweet(thread, tweet, dumped, site)
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def _json_tweet(thread: Thread, tweet: ThreadTweet, dumped: dict[str, Any], site: Site) -> None:
+    """A post's JSON, with its plain text, its URL, and the note a page shows instead of a withheld post (or quote)."""
+    dumped["text"] = clean(tweet.text)
+    dumped["url"] = status_url(thread.author.username, tweet.id)
+    if note := hidden_note(tweet.withheld, site):
+        dumped["note"] = note
+    if tweet.quoted and (note := hidden_note(tweet.quoted.withheld, site)):
+        dumped["quoted"]["note"] = note

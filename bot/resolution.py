@@ -13,13 +13,14 @@ from bot.assembly import (
     Node,
     answers_over_gap,
     assemble,
+    branch_sections,
     broken_self_replies,
     detour_over_gap,
     other_branches,
     self_replies,
 )
 from bot.errors import ThreadNotFound
-from bot.models import Author, Thread, ThreadTweet, UnrollRequest
+from bot.models import Author, Section, Thread, ThreadTweet, UnrollRequest
 from bot.reads import Reads
 from bot.store import FirstRead, Lock, Store
 from bot.trigger import asks_bot
@@ -148,6 +149,11 @@ class ResolverBase:
                     parent = before
                 nodes[canon(kept.id)] = Node(canon(kept.id), author, parent, author if parent else None)
                 before = canon(kept.id)
+            for section in self.stored.sections:  # each post after the one before it, as on the page
+                before = canon(section.after)
+                for kept in section.tweets:
+                    nodes[canon(kept.id)] = Node(canon(kept.id), author, before, author)
+                    before = canon(kept.id)
         # The author's own "@bot unroll" (this request's, or an earlier one) is no post of the thread: a post they
         # wrote under it follows the post it was under.
         self.summons = {t.id: self.fetched.parent(t) for t in self.fetched.tweets.values() if self.asks_bot(t)}
@@ -210,27 +216,41 @@ class ResolverBase:
         # A stored post answers its parent's latest version (edited since it was stored: a new id), as read now.
         kept = {
             t.id: t.model_copy(update={"replied_to": canon(t.replied_to)}) if t.replied_to else t
-            for t in (self.stored.tweets if self.stored else [])
+            for t in (self.stored.every_tweet if self.stored else [])
         }
+
+        def posts(ids: list[str]) -> list[ThreadTweet]:
+            return [
+                kept.get(i) or self.shown(self.fetched.tweets[i], includes, author.id, over_gap=i in over_gap)
+                for i in ids
+                if i in kept or i in self.fetched.tweets  # not the deleted first post standing in as a gap
+            ]
+
+        # The branches the thread does not follow, their posts read already: shown after it.
+        found: list[Section] = []
+        for after, way in branch_sections(nodes, chain, author.id):
+            if tweets := posts(way):
+                found.append(Section(after=after, tweets=tweets))
+        in_sections = {t.id for section in found for t in section.tweets}
         # A refresh reads only newer posts: the stored branches stay, by their posts' latest versions.
         kept_branches = self.stored.branches if self.stored else {}
         branches = {canon(post): [canon(o) for o in others] for post, others in kept_branches.items()}
         for post, others in other_branches(nodes, chain, author.id).items():
             branches[post] = sorted({*branches.get(post, []), *others}, key=int)
-        branches = {post: [o for o in others if o not in chain and o not in gone] for post, others in branches.items()}
+        branches = {
+            post: [o for o in others if o not in chain and o not in gone and o not in in_sections]
+            for post, others in branches.items()
+        }
         return Thread(
             root_id=root_id,
             conversation_id=self.conv or root_id,
             author=author,
-            tweets=[
-                kept.get(i) or self.shown(self.fetched.tweets[i], includes, author.id, over_gap=i in over_gap)
-                for i in chain
-                if i in kept or i in self.fetched.tweets  # not the deleted first post standing in as a gap
-            ],
+            tweets=posts(chain),
             fetched_at=self.now,
             fetched_for=self.request.mention_id if self.request else None,
             gaps=gaps,
             branches={post: others for post, others in branches.items() if post in chain and others},
+            sections=found,
         )
 
     def shown(self, tweet: ApiTweet, includes: Includes, author_id: str, *, over_gap: bool) -> ThreadTweet:

@@ -140,7 +140,7 @@ class _Resolver(Climbs, FirstSearches, Answering):
             stored is not None
             and other is not None
             and other != stored.author.id
-            and all(t.id != target for t in stored.tweets)
+            and all(t.id != target for t in stored.every_tweet)
         ):
             # The summoned post is another author's, and not in the stored thread: it may be in their own thread
             # answering this one.
@@ -161,10 +161,10 @@ class _Resolver(Climbs, FirstSearches, Answering):
         own = self.request is not None and stored.fetched_for == self.request.mention_id
         # Summoned under a post of the author's that the copy lacks (posted since, or on a branch it does not
         # follow): however fresh, the copy is not the page asked for.
-        lacks = self.summoned_author() == stored.author.id and all(t.id != target for t in stored.tweets)
+        lacks = self.summoned_author() == stored.author.id and all(t.id != target for t in stored.every_tweet)
         if (self.now - stored.fetched_at).total_seconds() < self.fresh_for and not lacks:
             return Resolution("cached", stored, reason="fresh", root_id=stored.root_id, own=own)
-        root_id, author_id, last = stored.root_id, stored.author.id, stored.last_id
+        root_id, author_id, last = stored.root_id, stored.author.id, stored.newest_id  # (a section's, it may be)
         complete = self.in_window(last) or self.settings.full_archive
         since = last if complete else None  # recent search refuses a since_id older than its window
         full_archive = not self.in_window(last) and self.settings.full_archive
@@ -181,7 +181,11 @@ class _Resolver(Climbs, FirstSearches, Answering):
         self.fetched.quoted()
         seen = self.fetched.users.get(author_id)  # the author as X shows them now (a renamed handle, say)
         thread = self.thread(root_id, author_of(seen) if seen else stored.author, target, complete=complete)
-        if [t.id for t in thread.tweets] == [t.id for t in stored.tweets] and thread.author == stored.author:
+        if (
+            [t.id for t in thread.every_tweet] == [t.id for t in stored.every_tweet]
+            and len(thread.tweets) == len(stored.tweets)  # the same posts, the page following the same branch
+            and thread.author == stored.author
+        ):
             return Resolution("cached", thread, reason="nothing_new", root_id=root_id, own=own)
         renamed = stored.author.username if thread.author.username != stored.author.username else None
         return Resolution("resolved", thread, root_id=root_id, renamed_from=renamed)

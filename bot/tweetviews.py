@@ -1,5 +1,6 @@
 """The thread's tweets as the article shows them: numbered views with their notes on gaps, withheld posts and
-branches, each gathering its paragraphs (`bot.paragraphs`), media, poll and quote (`bot.embeds`). Templates only loop.
+branches (those whose posts were read shown after the thread, as sections), each gathering its paragraphs
+(`bot.paragraphs`), media, poll and quote (`bot.embeds`). Templates only loop.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from bot.embeds import MediaView, PollView, QuoteView, media_views, poll_view, quote_view
-from bot.models import Thread, ThreadTweet
+from bot.models import Section, Thread, ThreadTweet
 from bot.pagevalues import fmt_date, iso, lang_of, profile_url, status_url
 from bot.paragraphs import Paragraph, paragraphs
 from bot.site import Site
@@ -35,6 +36,25 @@ class TweetView:
     answers: str | None = None  # the @handle it replies to, when not the author's ("" when not known)
     answers_url: str | None = None
     branches: tuple[str, ...] = ()  # on X, the author's other answers to it: branches the page does not follow
+    of: int = 0  # how many posts its number counts: the thread's, or its section's
+    sections: tuple[SectionLink, ...] = ()  # the branches from it shown after the thread
+
+
+@dataclass(frozen=True)
+class SectionLink:
+    """A branch shown after the thread, as a post it goes on from points to it."""
+
+    anchor: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SectionView:
+    """A branch the thread does not follow (`Thread.sections`), shown after it: its heading and posts."""
+
+    anchor: str
+    heading: str
+    tweets: list[TweetView]
 
 
 def anchor_of(tweet_id: str) -> str:
@@ -44,30 +64,95 @@ def anchor_of(tweet_id: str) -> str:
 
 GAP_NOTE = "One or more posts of the thread were here: deleted, or out of reach."
 BRANCH_NOTE = "The author also went on from this post in another branch, not on this page"
+SECTION_NOTE = "The author also went on from this post in another branch"
+
+
+def section_anchor(section: Section) -> str:
+    """The fragment id of a branch shown after the thread (`#b-<its first post's id>`)."""
+    return "b-" + anchor_of(section.tweets[0].id)[2:]
+
+
+def section_names(thread: Thread) -> list[str]:
+    """Each section's name, "branch 1" and on, in the order shown."""
+    return [f"branch {number}" for number in range(1, len(thread.sections) + 1)]
+
+
+def section_headings(thread: Thread) -> list[str]:
+    """Each section's heading: its name, and the post it goes on from ("Branch 2, from post 5" / "from post 1 of
+    branch 1"); its name alone when that post is not shown (the thread's deleted first post)."""
+    names = section_names(thread)
+    where = {t.id: f"post {number}" for number, t in enumerate(thread.tweets, 1)}
+    for name, section in zip(names, thread.sections, strict=True):
+        where.update({t.id: f"post {number} of {name}" for number, t in enumerate(section.tweets, 1)})
+    return [
+        f"{name.capitalize()}, from {where[section.after]}" if section.after in where else name.capitalize()
+        for name, section in zip(names, thread.sections, strict=True)
+    ]
 
 
 def after_gaps(thread: Thread) -> list[bool]:
     """For each post, whether the one it answers is not the post shown before it (deleted, out of sight). The
     first post answers nothing of the thread's, unless the thread's first post is gone (the thread is kept under
     its id); a thread answering someone else's post starts with a reply to it, and that is no gap."""
-    before = [None, *(t.id for t in thread.tweets)]
-    # A post that answers someone else (the author's answer to a reader the thread went on from) follows no gap.
-    gaps = [tweet.replied_to != before[index] and tweet.answers is None for index, tweet in enumerate(thread.tweets)]
+    gaps = _after_gaps(thread.tweets, None)
     if gaps:
         gaps[0] = thread.tweets[0].replied_to is not None and thread.tweets[0].id != thread.root_id
     return gaps
 
 
+def section_after_gaps(section: Section) -> list[bool]:
+    """`after_gaps` for a section's posts, the first following the post it goes on from."""
+    return _after_gaps(section.tweets, section.after)
+
+
+def _after_gaps(tweets: list[ThreadTweet], first_answers: str | None) -> list[bool]:
+    before = [first_answers, *(t.id for t in tweets)]
+    # A post that answers someone else (the author's answer to a reader the thread went on from) follows no gap.
+    return [tweet.replied_to != before[index] and tweet.answers is None for index, tweet in enumerate(tweets)]
+
+
 def tweet_views(thread: Thread, site: Site) -> list[TweetView]:
     """Every tweet of the thread (as `shown` gives it) as the article shows it, numbered from 1."""
     gaps = after_gaps(thread)
+    links = _section_links(thread)
     return [
-        _tweet_view(thread, tweet, number, site, after_gap=gaps[number - 1])
+        _tweet_view(thread, tweet, number, site, after_gap=gaps[number - 1], of=len(thread.tweets), links=links)
         for number, tweet in enumerate(thread.tweets, 1)
     ]
 
 
-def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int, site: Site, *, after_gap: bool = False) -> TweetView:
+def section_views(thread: Thread, site: Site) -> list[SectionView]:
+    """The branches shown after the thread (`Thread.sections`), each with its heading, its posts numbered from 1."""
+    links = _section_links(thread)
+    views = []
+    for section, heading in zip(thread.sections, section_headings(thread), strict=True):
+        gaps = section_after_gaps(section)
+        tweets = [
+            _tweet_view(thread, tweet, number, site, after_gap=gap, of=len(section.tweets), links=links)
+            for number, (tweet, gap) in enumerate(zip(section.tweets, gaps, strict=True), 1)
+        ]
+        views.append(SectionView(section_anchor(section), heading, tweets))
+    return views
+
+
+def _section_links(thread: Thread) -> dict[str, list[SectionLink]]:
+    """The sections that go on from each post, as links to them."""
+    links: dict[str, list[SectionLink]] = {}
+    for section, name in zip(thread.sections, section_names(thread), strict=True):
+        links.setdefault(section.after, []).append(SectionLink(section_anchor(section), name))
+    return links
+
+
+def _tweet_view(
+    thread: Thread,
+    tweet: ThreadTweet,
+    number: int,
+    site: Site,
+    *,
+    after_gap: bool = False,
+    of: int = 0,
+    links: dict[str, list[SectionLink]] | None = None,
+) -> TweetView:
     withheld = hidden_note(tweet.withheld, site)
     return TweetView(
         anchor=anchor_of(tweet.id),
@@ -86,4 +171,6 @@ def _tweet_view(thread: Thread, tweet: ThreadTweet, number: int, site: Site, *, 
         answers=tweet.answers,
         answers_url=profile_url(tweet.answers) if tweet.answers else None,
         branches=tuple(status_url(thread.author.username, other) for other in thread.branches.get(tweet.id, [])),
+        of=of,
+        sections=tuple((links or {}).get(tweet.id, [])),
     )

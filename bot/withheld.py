@@ -29,9 +29,10 @@ def withheld_note(withheld: Withheld) -> str:
 def shown(thread: Thread, site: Site) -> Thread:
     """The thread as the site may show it: withheld posts and quotes emptied of their text, media, poll and quote
     (the page shows a note instead), unless the operator shows them (UNROLL_SHOW_WITHHELD)."""
-    if site.show_withheld or not any(t.withheld or (t.quoted and t.quoted.withheld) for t in thread.tweets):
+    if site.show_withheld or not any(t.withheld or (t.quoted and t.quoted.withheld) for t in thread.every_tweet):
         return thread
-    return thread.model_copy(update={"tweets": [_withholding(tweet) for tweet in thread.tweets]})
+    sections = [s.model_copy(update={"tweets": [_withholding(t) for t in s.tweets]}) for s in thread.sections]
+    return thread.model_copy(update={"tweets": [_withholding(tweet) for tweet in thread.tweets], "sections": sections})
 
 
 def _withholding(tweet: ThreadTweet) -> ThreadTweet:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.assembly import Node, assemble, broken_self_replies, missing_link, reachable
+from bot.assembly import Node, assemble, branch_sections, broken_self_replies, missing_link, reachable, ways_on
 
 A, B, C = "1", "2", "3"  # author ids: A writes the thread
 
@@ -399,3 +400,38 @@ def test_a_broken_link_is_reported_exactly_when_a_self_replys_parent_was_deleted
         if t[0] not in conversation.deleted and t[1] == A and t[2] in conversation.deleted and authors[t[2]] == A
     )
     assert expected == sorted(n.id for n in broken_self_replies(known(conversation), A))
+
+
+@settings(max_examples=300, deadline=None)
+@given(conversations())
+def test_sections_hold_every_post_reachable_from_the_chain_once_each_in_reply_order(conversation: Conversation) -> None:
+    """Whatever the chain, the other branches' posts reachable from it (self-replies and detours) are each in one
+    section, none in the chain; a section begins with a way on from its post and goes on one way at a time."""
+    nodes = known(conversation)
+    chain = assemble(nodes, "1000", A, conversation.target, conversation.deleted)
+    found = branch_sections(nodes, chain, A)
+    children = ways_on(nodes, A)
+    posts = [post for _, way in found for post in way]
+    assert len(posts) == len(set(posts)) and not set(posts) & set(chain)
+    reach = set()
+    for start in chain:
+        reach |= reachable(nodes, start, A, through_detours=True)
+    assert reach == set(chain) | set(posts)
+    shown = set(chain)
+    for after, way in found:
+        assert after in shown and way[0] in children[after]
+        assert all(later in children[earlier] for earlier, later in itertools.pairwise(way))
+        shown |= set(way)
+
+
+def test_a_branch_not_followed_is_a_section_after_its_post_and_its_own_branch_after_it() -> None:
+    """10 ← 11 ← 12 ← 13 and 11 ← 14 ← 15 ← 16 (longest: the chain) and 15 ← 17: the chain 10 11 14 15 16, then
+    12 13 after 11, then 17 after 15."""
+    nodes = tree(
+        ("10", A, None), ("11", A, "10"), ("12", A, "11"), ("13", A, "12"),
+        ("14", A, "11"), ("15", A, "14"), ("16", A, "15"), ("17", A, "15"),
+    )  # fmt: skip
+    chain = assemble(nodes, "10", A)
+    assert ["10", "11", "14", "15", "16"] == chain
+    assert [("11", ["12", "13"]), ("15", ["17"])] == branch_sections(nodes, chain, A)
+    assert [("11", ["14", "15", "16"]), ("15", ["17"])] == branch_sections(nodes, ["10", "11", "12", "13"], A)

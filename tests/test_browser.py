@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageStat
 from playwright.sync_api import Browser, ConsoleMessage, Route, sync_playwright
 
-from bot.models import Media, Poll, PollOption, QuotedTweet
+from bot.models import Media, Poll, PollOption, QuotedTweet, Section, Segment
 from bot.store import Store
 from tests.fixtures_pages import FIRST_TEXT, build_thread
 
@@ -336,3 +336,38 @@ def test_a_wide_photo_fits_the_printed_page(browser: Browser, live_server: str, 
     fits = (photo["x"] + photo["width"] <= 700, page.evaluate("document.documentElement.scrollWidth") <= 700)  # type: ignore[index]
     context.close()
     assert (True, True) == fits
+
+
+def test_a_branch_the_thread_does_not_follow_is_shown_after_it_and_its_link_goes_there(
+    browser: Browser, live_server: str, pages_store: Store
+) -> None:
+    """The author answered post 2 twice: the other branch's posts come after the thread under a heading saying
+    where they go on from, and the note under post 2 takes the reader there; on a phone, nothing scrolls sideways."""
+    thread = build_thread(4, media_base=f"{live_server}/media")
+    after = thread.tweets[1]
+    aside = [
+        after.model_copy(
+            update={"id": "2001", "replied_to": after.id, "segments": [Segment(kind="text", text="An aside")]}
+        ),
+        after.model_copy(
+            update={"id": "2002", "replied_to": "2001", "segments": [Segment(kind="text", text="Aside 2")]}
+        ),
+    ]
+    pages_store.save_thread(thread.model_copy(update={"sections": [Section(after=after.id, tweets=aside)]}))
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    context.route("**/*", local_only())
+    page = context.new_page()
+    page.goto(f"{live_server}/thread/1000", wait_until="load")
+    posts = [text.splitlines()[0] for text in page.locator("article .post").all_inner_texts()]
+    page.locator(f"#t-{after.id} .branch a").click()
+    heading = page.locator("#b-2001 h3")
+    page.wait_for_function("location.hash === '#b-2001'")
+    box = heading.bounding_box()
+    outcome = (
+        posts[4:],
+        heading.inner_text(),
+        box is not None and 0 <= box["y"] < 740,
+        page.evaluate("document.documentElement.scrollWidth") <= 360,
+    )
+    context.close()
+    assert (["An aside", "Aside 2"], "Branch 1, from post 2", True, True) == outcome

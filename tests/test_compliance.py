@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from bot import web
 from bot.compliance import comply_once, due, trimmed
 from bot.errors import ConfigError
-from bot.models import Author, QuotedTweet, Thread, ThreadTweet, utcnow
+from bot.models import Author, QuotedTweet, Section, Thread, ThreadTweet, utcnow
 from bot.processes import run_once, start_poller
 from bot.runtime import Bot
 from bot.sandbox import SandboxServer
@@ -54,6 +54,24 @@ def test_a_thread_untouched_by_the_events_is_the_same_thread() -> None:
 
 def test_a_thread_with_no_post_left_is_none() -> None:
     assert trimmed(thread_of(["1", "2"]), {"1", "2", "5"}) is None
+
+
+def test_a_deleted_post_of_a_branch_shown_after_the_thread_leaves_it_too() -> None:
+    """A branch shown after the thread (a section) loses a deleted post, and goes when none of its posts is left;
+    the gap is noted; the thread itself stays."""
+    thread = thread_of(["1", "2", "3"])
+    branch = thread_of(["4", "5"]).tweets
+    other = thread_of(["6"]).tweets
+    thread = thread.model_copy(
+        update={"sections": [Section(after="2", tweets=branch), Section(after="1", tweets=other)]}
+    )
+    after = trimmed(thread, {"5", "6"})
+    assert after is not None
+    assert (["1", "2", "3"], [("2", ["4"])], ["deleted_tweets"]) == (
+        [t.id for t in after.tweets],
+        [(s.after, [t.id for t in s.tweets]) for s in after.sections],
+        after.gaps,
+    )
 
 
 def test_a_deleted_quoted_post_shows_as_unavailable() -> None:

@@ -16,7 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from bot import renderer
-from bot.models import Author, Media, QuotedTweet, Segment, Thread, ThreadSummary, ThreadTweet, Withheld
+from bot.models import Author, Media, QuotedTweet, Section, Segment, Thread, ThreadSummary, ThreadTweet, Withheld
 from bot.pagevalues import safe_url
 from bot.paragraphs import paragraphs
 from bot.site import Site
@@ -748,3 +748,44 @@ def test_a_deleted_post_between_two_shown_is_marked_where_it_was() -> None:
     del rootless.tweets[0]  # the first post deleted: the thread starts at its second, under a gap
     for rendered in (renderer.render_txt(rootless, site=SITE), renderer.render_md(rootless, site=SITE)):
         assert "status/1001" in rendered and "status/1000" not in rendered  # "Original" is the first post shown
+
+
+def _with_sections() -> Thread:
+    """Four posts; the author also went on from post 2 (an aside of two posts, one withheld in DE) and from the
+    aside's first post (a nested one)."""
+    thread = build_thread(4)
+    after = thread.tweets[1]
+
+    def post(tweet_id: str, parent: str, text: str, **more: object) -> ThreadTweet:
+        return after.model_copy(update={"id": tweet_id, "replied_to": parent, "segments": [Segment(text=text)], **more})
+
+    sections = [
+        Section(
+            after=after.id, tweets=[post("2001", after.id, "Aside <b>1</b> & more"), post("2002", "2001", "Aside 2")]
+        ),
+        Section(after="2001", tweets=[post("2003", "2001", "Nested", withheld=Withheld(country_codes=["DE"]))]),
+    ]
+    return thread.model_copy(update={"sections": sections})
+
+
+def test_branches_shown_after_the_thread_come_in_every_format_after_its_posts_and_are_pointed_to() -> None:
+    """HTML, text, Markdown and JSON show the other branches after the thread, each under a heading naming the
+    post it goes on from, the post pointing to it; their text escaped as the thread's; a withheld post's note."""
+    thread = _with_sections()
+    html = renderer.render_html(thread, site=SITE)
+    txt = renderer.render_txt(thread, site=SITE)
+    md = renderer.render_md(thread, site=SITE)
+    data = json.loads(renderer.render_json(thread, site=SITE))
+    last = thread.tweets[-1].id
+    assert html.index(f'id="t-{last}"') < html.index("Branch 1, from post 2") < html.index('id="t-2001"')
+    assert "Aside &lt;b&gt;1&lt;/b&gt; &amp; more" in html and "<b>1</b>" not in html
+    assert '<a href="#b-2001">branch 1, below</a>' in html and '<a href="#b-2003">branch 2, below</a>' in html
+    assert "Branch 2, from post 1 of branch 1" in html and withheld_note(Withheld(country_codes=["DE"])) in html
+    assert ">1/2<" in html and ">1/4<" in html  # a branch's posts counted on their own
+    assert txt.index("Other branches") > txt.index("Tweet 4:") and "Branch 1, from post 2:\n\nAside <b>1</b>" in txt
+    assert "[The author also went on from this post in another branch: branch 1, below]" in txt
+    assert '### <a id="b-2001"></a>Branch 1, from post 2' in md and "Aside \\<b\\>1\\</b\\>" in md
+    assert "[branch 1, below](#b-2001)" in md
+    assert [["2001", "2002"], ["2003"]] == [[t["id"] for t in s["tweets"]] for s in data["sections"]]
+    assert "Aside <b>1</b> & more" == data["sections"][0]["tweets"][0]["text"]
+    assert "note" in data["sections"][1]["tweets"][0] and "" == data["sections"][1]["tweets"][0]["text"]

@@ -95,6 +95,13 @@ def gaps_of(resolution: Resolution) -> list[str]:
     return resolution.thread.gaps
 
 
+def sections_of(resolution: Resolution) -> dict[str, list[str]]:
+    """The branches shown after the thread: the post each goes on from → its posts (read, so no link to X)."""
+    assert resolution.thread is not None, resolution
+    assert not resolution.thread.branches  # every branch's posts were read: none only linked
+    return {section.after: [t.id for t in section.tweets] for section in resolution.thread.sections}
+
+
 def cost(resolution: Resolution) -> tuple[int, int]:
     return resolution.usage.requests, resolution.usage.tweets_read
 
@@ -564,7 +571,7 @@ def test_a_branch_pointer_follows_its_post_edited_since_the_thread_was_stored(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
     """Post 2, where the thread branches, edited after the thread was stored (X gives it a new id): the refresh
-    keeps pointing to the other branch, from the post as finally written, and post 3 follows it with no gap."""
+    keeps the other branch, after the post as finally written, and post 3 follows it with no gap."""
     start = world.now() - timedelta(minutes=20)
     thread = post_thread(world, numbered(2), start=start)
     aside = world.add_tweet(AUTHOR, "typo", reply_to=thread[1], created_at=start + timedelta(minutes=3))
@@ -579,7 +586,7 @@ def test_a_branch_pointer_follows_its_post_edited_since_the_thread_was_stored(
 
     assert later.thread is not None
     assert [thread[0], edited, on.id, four.id] == ids_of(later)
-    assert {edited: [aside.id]} == later.thread.branches
+    assert {edited: [aside.id]} == sections_of(later)
     assert [False] * 4 == after_gaps(later.thread)
 
 
@@ -598,16 +605,16 @@ def _answered_and_went_on(world: World) -> tuple[list[str], str, str, str]:
 def test_a_stored_thread_through_an_answer_refreshes_whole_and_its_other_branch_stays_its_own(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """Stored through the author's answer to bob (1, 2, answer, 5), then refreshed (the page's button asks with
-    its last post): the same page, no "deleted" note; summoned under the main line's newer post 4, whose parent
-    3 was never stored (another branch), 3 is read, not bridged over as deleted: 1, 2, 3, 4, the answer a
-    branch."""
+    """Stored through the author's answer to bob (1, 2, answer, 5; the main line 3, 4 a section after 2), then
+    refreshed (the page's button asks with its last post): the same page, no "deleted" note; summoned under the
+    main line's post 4: 1, 2, 3, 4, the answer and 5 a section after 2, nothing read but the search."""
     thread, answer, went_on, four = _answered_and_went_on(world)
     first = resolve(api, store, summon(world, went_on), settings)
     assert first.thread is not None
-    assert ([thread[0], thread[1], answer, went_on], {thread[1]: [thread[2]]}) == (
+    # The main line (3, 4; the search read them) goes on from post 2 too: shown after the thread.
+    assert ([thread[0], thread[1], answer, went_on], {thread[1]: [thread[2], four]}) == (
         ids_of(first),
-        first.thread.branches,
+        sections_of(first),
     )
     store.save_thread(first.thread)
     ask = UnrollRequest(
@@ -618,11 +625,11 @@ def test_a_stored_thread_through_an_answer_refreshes_whole_and_its_other_branch_
         conversation_id=first.thread.conversation_id,
     )
     again = resolve(api, store, ask, settings, fresh_for=0)
-    assert (ids_of(first), [], {thread[1]: [thread[2]]}) == (ids_of(again), gaps_of(again), again.thread.branches)
+    assert (ids_of(first), [], {thread[1]: [thread[2], four]}) == (ids_of(again), gaps_of(again), sections_of(again))
 
     main = resolve(api, store, summon(world, four), settings, fresh_for=0)
-    assert main.thread is not None
-    assert ([*thread, four], [], {thread[1]: [answer]}) == (ids_of(main), gaps_of(main), main.thread.branches)
+    assert ([*thread, four], [], {thread[1]: [answer, went_on]}) == (ids_of(main), gaps_of(main), sections_of(main))
+    assert (1, 0) == cost(main)
 
 
 def test_a_summon_under_an_answer_the_author_went_on_from_reaches_it_beside_a_stored_main_line(
@@ -699,7 +706,7 @@ def test_branch_is_chosen_by_another_users_reply_deep_under_it(
     # says bob's is someone else's, whose parent (late) the search read (asked with it, late was read twice).
     assert early.id not in ids_of(result)
     assert (4, 1 + 2 + 2 + 1) == cost(result)
-    assert result.thread is not None and {root: [early.id]} == result.thread.branches  # the page points to it
+    assert {root: [early.id]} == sections_of(result)  # the other branch, after the thread
 
 
 def test_the_branches_a_thread_does_not_follow_are_kept_with_it_across_refreshes(
@@ -716,16 +723,49 @@ def test_the_branches_a_thread_does_not_follow_are_kept_with_it_across_refreshes
 
     first = resolve(api, store, summon(world, thread[0]), settings)
     assert first.thread is not None
-    assert ([*thread, on.id, four.id], {thread[1]: [aside.id]}) == (ids_of(first), first.thread.branches)
+    assert ([*thread, on.id, four.id], {thread[1]: [aside.id]}) == (ids_of(first), sections_of(first))
     store.save_thread(first.thread)
     five = world.add_tweet(AUTHOR, "5/ end", reply_to=four.id, created_at=start + timedelta(minutes=8))
     later = resolve(api, store, summon(world, five.id), settings, fresh_for=0)
-    assert later.thread is not None
-    assert ([*thread, on.id, four.id, five.id], {thread[1]: [aside.id]}) == (ids_of(later), later.thread.branches)
+    assert ([*thread, on.id, four.id, five.id], {thread[1]: [aside.id]}) == (ids_of(later), sections_of(later))
     store.delete_thread(thread[0])
     under_aside = resolve(api, store, summon(world, aside.id), settings)
-    assert under_aside.thread is not None
-    assert ([*thread, aside.id], {thread[1]: [on.id]}) == (ids_of(under_aside), under_aside.thread.branches)
+    assert ([*thread, aside.id], {thread[1]: [on.id, four.id, five.id]}) == (
+        ids_of(under_aside),
+        sections_of(under_aside),
+    )
+
+
+def test_a_later_summon_under_another_branch_keeps_the_first_readers_post_on_the_page_and_reads_nothing_again(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Posts 1–4, then the author answered post 4 twice and went on under both (X1–X5, Y1–Y2). A reader summoned
+    under Y2: the page is 1–4, Y1, Y2, and X1–X5 follow it as a branch. Another reader later under X5: the page
+    follows X now, and Y1, Y2 are the branch: the first reader's link still shows the post they asked about (it
+    once lost it). The refresh is one search, no post read again (it once climbed X5…X1 and post 4 one by one);
+    within the minute, no request at all."""
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, numbered(4), start=start)
+    at = [start + timedelta(minutes=10 + n) for n in range(7)]
+    x = post_thread_after(world, thread[-1], [f"X{n}" for n in range(1, 6)], at[:5])
+    y = post_thread_after(world, thread[-1], ["Y1", "Y2"], at[5:])
+
+    first = resolve(api, store, summon(world, y[-1]), settings)
+    assert ([*thread, *y], {thread[-1]: x}) == (ids_of(first), sections_of(first))
+    assert first.thread is not None
+    store.save_thread(first.thread)
+    assert first.thread == resolve(api, store, summon(world, x[-1]), settings).thread  # fresh: the stored copy
+
+    later = resolve(api, store, summon(world, x[-1]), settings, fresh_for=0)
+
+    assert ([*thread, *x], {thread[-1]: y}) == (ids_of(later), sections_of(later))
+    assert ((1, 0), "resolved") == (cost(later), later.outcome)
+    assert later.thread is not None
+    html = render_html(later.thread, site=Site("https://unroll.example", BOT_HANDLE, "unroll"))
+    assert all(f'id="t-{post}"' in html for post in [*thread, *x, *y])
+    assert html.index(f'id="t-{x[-1]}"') < html.index("Other branches") < html.index(f'id="t-{y[0]}"')
+    assert f'<a href="#b-{y[0]}">branch 1, below</a>' in html
+    assert "Branch 1, from post 4" in html
 
 
 def test_two_hundred_fifty_tweets_follow_search_pagination(

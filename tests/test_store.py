@@ -16,7 +16,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.models import Author, HandledRequest, Segment, Thread, ThreadTweet, UnrollRequest
+from bot.models import Author, HandledRequest, Section, Segment, Thread, ThreadTweet, UnrollRequest
 from bot.store import Store, Taking
 from tests.fixtures_pages import build_thread
 from tests.helpers import servers_on
@@ -310,6 +310,16 @@ def test_find_thread_by_its_root_or_by_any_of_its_tweets(store: Store) -> None:
     assert "100" == store.find_thread("555", "101").root_id  # type: ignore[union-attr]
     assert "100" == store.find_thread(None, "102").root_id  # type: ignore[union-attr]
     assert store.find_thread("555", "999") is None
+
+
+def test_a_thread_is_found_through_a_post_of_a_branch_shown_after_it_and_removed_whole(store: Store) -> None:
+    """The posts of its sections are indexed as its own: a summon under one finds the thread; deleted, none stays."""
+    stored = thread("100")
+    branch = thread("200", count=2).tweets
+    store.save_thread(stored.model_copy(update={"sections": [Section(after="101", tweets=branch)]}))
+    assert "100" == store.find_thread(None, "201").root_id  # type: ignore[union-attr]
+    assert store.delete_thread("100")
+    assert (None, None) == (store.find_thread(None, "201"), store.find_thread(None, "101"))
 
 
 def test_a_counter_that_cannot_be_written_does_not_fail_the_request_it_rides_with(store: Store) -> None:

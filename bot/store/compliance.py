@@ -50,7 +50,7 @@ class ComplianceStore(ThreadStore):
         authors: dict[str, None] = {}
         for thread in self.stored_threads():
             authors[thread.author.id] = None
-            for tweet in thread.tweets:
+            for tweet in thread.every_tweet:
                 posts[tweet.id] = None
                 if tweet.quoted is not None and not tweet.quoted.unavailable:
                     posts[tweet.quoted.id] = None

@@ -130,7 +130,7 @@ class ThreadStore(StoreBase):
             thread.fetched_at.timestamp(),
             thread.author.id,
             *(reserve.args if reserve is not None else ("", "", "", "")),
-            *(t.id for t in thread.tweets),
+            *(t.id for t in thread.every_tweet),
         )
         pipe = self.redis.pipeline(transaction=False)
         pipe.eval(SAVE_THREAD, len(keys), *keys, *args)
@@ -249,7 +249,7 @@ class ThreadStore(StoreBase):
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(self.key("thread", root_id))
         pipe.hdel(self.key("fetched"), root_id)
-        pipe.hdel(self.key("tweet-root"), *[t.id for t in thread.tweets])
+        pipe.hdel(self.key("tweet-root"), *[t.id for t in thread.every_tweet])
         pipe.hdel(self.key("summaries"), root_id)
         pipe.zrem(self.key("latest"), root_id)
         pipe.zrem(self.key("author", thread.author.username.lower()), root_id)
