@@ -162,10 +162,15 @@ class _Resolver(Climbs, FirstSearches, Answering):
         # Summoned under a post of the author's that the copy lacks (posted since, or on a branch it does not
         # follow): however fresh, the copy is not the page asked for.
         lacks = self.summoned_author() == stored.author.id and all(t.id != target for t in stored.every_tweet)
-        if (self.now - stored.fetched_at).total_seconds() < self.fresh_for and not lacks:
-            return Resolution("cached", stored, reason="fresh", root_id=stored.root_id, own=own)
         root_id, author_id, last = stored.root_id, stored.author.id, stored.newest_id  # (a section's, it may be)
         complete = self.in_window(last) or self.settings.full_archive
+        if (self.now - stored.fetched_at).total_seconds() < self.fresh_for and not lacks:
+            if all(t.id != target for t in stored.every_tweet[len(stored.tweets) :]):
+                return Resolution("cached", stored, reason="fresh", root_id=stored.root_id, own=own)
+            # Summoned under a post of a branch shown after the thread: the page follows that branch now (the
+            # others after it), made from the copy alone.
+            thread = self.thread(root_id, stored.author, target, complete=complete)
+            return Resolution("resolved", thread, reason="branch", root_id=root_id)
         since = last if complete else None  # recent search refuses a since_id older than its window
         full_archive = not self.in_window(last) and self.settings.full_archive
         self.search(root_id, stored.author, full_archive=full_archive, since_id=since)
