@@ -607,6 +607,10 @@ def _port_of(url: str) -> None:
         raise ValueError(f'the port "{port}" is no port number (1–65535)') from None
 
 
+# The password of a URL written anywhere in a text: scheme://user:password@ (the user may be empty).
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:)[^/@\s]*@")
+
+
 def redacted_url(url: str) -> str:
     """A URL with its password hidden."""
     parts = urlsplit(url)
@@ -692,6 +696,8 @@ def _describe(error: Any) -> str:
     shown = value if isinstance(value, str) else ",".join(map(str, value)) if isinstance(value, list) else repr(value)
     if Settings.model_fields[field].annotation == SecretStr | None:  # a secret is named, never shown
         shown = "*" * 10
+    # A URL's password too, however wrong the rest of the URL is (`redacted_url` would need a URL it can parse).
+    shown, detail = _URL_PASSWORD.sub(r"\g<head>***@", shown), _URL_PASSWORD.sub(r"\g<head>***@", detail)
     if hint:
         return f'{name} must be {hint}, got "{shown}" ({detail})'
     return f'{name} is invalid, got "{shown}" ({detail})'

@@ -327,6 +327,32 @@ def test_a_password_in_a_url_is_a_secret_the_logs_and_config_hide() -> None:
 
 
 @given(
+    st.sampled_from(
+        [
+            ("redis_url", "redis://{user}:{password}@127.0.0.1:notaport/0"),
+            ("redis_url", "rediss://{user}:{password}@cache.example:6379/notadb"),
+            ("redis_url", "redis://{user}:{password}@127.0.0.1:99999/0"),
+            ("x_api_base_url", "http://{user}:{password}@127.0.0.1:notaport"),
+            ("public_base_url", "https://{user}:{password}@unroll.example.org:99999"),
+        ]
+    ),
+    st.sampled_from(["", "proxy", "default"]),
+    st.text(st.characters(whitelist_categories=["L", "N"], whitelist_characters="-_.~!$"), max_size=20),
+)
+def test_a_url_refused_at_start_up_is_named_with_its_password_hidden(
+    case: tuple[str, str], user: str, password: str
+) -> None:
+    """A URL with a password that start-up refuses (its port or database no number) is quoted in the error, which
+    goes to stderr (the platform's log): the password is not (it once was, whole)."""
+    field, template = case
+    password = f"Zq9{password}"  # (no word of the message by chance)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None, **{field: template.format(user=user, password=password)})
+    said = str(info.value)
+    assert said.startswith(env_name(field)) and f"{user}:***@" in said and password not in said
+
+
+@given(
     st.sampled_from(["public_base_url", "x_api_base_url"]),
     st.sampled_from(["?", "#", "/?", "/#", "/unroll?", "/unroll/#"]),
     st.text(st.characters(exclude_categories=["Z", "C"]), max_size=20),
