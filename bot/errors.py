@@ -91,7 +91,12 @@ class InvalidRequest(ApiError):
 
 
 class ApiUnavailable(ApiError):
-    """A transient failure (5xx, timeout, dropped connection, malformed body): retry with backoff."""
+    """A transient failure (5xx, timeout, dropped connection, malformed body): retry with backoff. `from_x`: the
+    answer carried X's rate-limit headers (a body broken on its way, not some other server's page)."""
+
+    def __init__(self, message: str, *, status: int | None = None, endpoint: str = "", from_x: bool = False) -> None:
+        super().__init__(message, status=status, endpoint=endpoint)
+        self.from_x = from_x
 
 
 class AuthFailed(ApiError):

@@ -67,9 +67,10 @@ def foreign(exc: ApiError, *, unreadable: bool = False) -> bool:
     (both endpoints exist, and a user that is gone comes back as a 200 with `errors`) or a status X does not use
     (405, 410…). X_API_BASE_URL then points elsewhere: a wrong path prefix, a proxy, some other web server.
     With `unreadable`, a 2xx body that is not X's JSON counts too: GET /2/users/me answers with the account or a
-    refusal, where a poll's odd page is retried by the next poll anyway."""
+    refusal, where a poll's odd page is retried by the next poll anyway; not when it came with X's rate-limit
+    headers (X's answer, broken on its way: retried)."""
     if unreadable and isinstance(exc, ApiUnavailable) and exc.status is not None and exc.status < 500:
-        return True
+        return not exc.from_x
     return isinstance(exc, NotFound) or (type(exc) is ApiError and exc.status is not None and exc.status < 500)
 
 

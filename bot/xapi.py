@@ -352,7 +352,10 @@ class XApi:
                 "api_malformed_response", endpoint=endpoint, status=response.status_code, body=response.text[:300]
             )
             raise ApiUnavailable(
-                f"{endpoint}: malformed response", status=response.status_code, endpoint=endpoint
+                f"{endpoint}: malformed response",
+                status=response.status_code,
+                endpoint=endpoint,
+                from_x="x-rate-limit-limit" in response.headers,  # X sends them with every answer of API v2
             ) from exc
         self._bill(endpoint, parsed)
         return parsed

@@ -79,6 +79,20 @@ def test_start_up_waits_out_a_spent_window_without_asking_again(sandbox: Sandbox
     assert (True, 1, True, 2) == (bot is not None, len(waits), 2.0 <= waits[0] <= 3.5, asked)
 
 
+def test_start_up_waits_out_a_broken_answer_of_x_instead_of_stopping(
+    sandbox: SandboxServer, settings: Settings
+) -> None:
+    """GET /2/users/me answered 200 by X (its rate-limit headers) with half its JSON, broken on its way: the process
+    waits and asks again, as for any outage of X, instead of stopping as if X_API_BASE_URL named some other
+    server (a web page answers without X's headers: the test below)."""
+    sandbox.world.inject_fault("GET", "/2/users/me", malformed=True)
+    with capture_logs() as events:
+        bot = build_when_ready(settings, threading.Event(), QUICK)
+    waits = [e for e in events if e["event"] == "waiting_to_start"]
+    asked = sum(sandbox.world.request_counts()["GET /2/users/me"].values())
+    assert (True, 1, 2) == (bot is not None, len(waits), asked)
+
+
 def test_start_up_at_a_web_page_stops_at_once_naming_x_api_base_url(settings: Settings) -> None:
     """X_API_BASE_URL at a web server answering 200 with an HTML page: no X answers GET /2/users/me so, and no
     wait makes it; the process stops with a ConfigError naming X_API_BASE_URL instead of waiting forever."""

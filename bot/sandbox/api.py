@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from bot.sandbox import compliance, lookup, posting, timelines
@@ -193,6 +193,11 @@ class ApiApp:
             await send({"type": "http.response.start", "status": reply.status_code, "headers": reply.raw_headers})
             await send({"type": "http.response.body", "body": reply.body[: len(reply.body) // 2], "more_body": True})
             await _drop_connection(send)
+            return
+        if fault is not None and fault.malformed:
+            half = reply.body[: len(reply.body) // 2]
+            headers = {**response.headers, "content-length": str(len(half))}
+            await Response(half, response.status, headers=headers, media_type="application/json")(scope, receive, send)
             return
         if fault is not None and fault.drip > 0:
             await _drip(send, reply, fault.drip)

@@ -183,6 +183,7 @@ class SandboxClient:
         empty_page: bool = False,
         errors_only: bool = False,
         drip: float = 0.0,
+        malformed: bool = False,
     ) -> None:
         body = {
             "method": method,
@@ -197,6 +198,7 @@ class SandboxClient:
             "empty_page": empty_page,
             "errors_only": errors_only,
             "drip": drip,
+            "malformed": malformed,
         }
         self._call("POST", "faults", body)
 

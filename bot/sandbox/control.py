@@ -34,6 +34,7 @@ _FAULT_OPTIONS = (
     "errors_only",
     "truncate",
     "drip",
+    "malformed",
 )
 
 

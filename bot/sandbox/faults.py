@@ -23,11 +23,14 @@ class FaultQueue:
             and not fault.errors_only
             and not fault.truncate
             and fault.drip <= 0
+            and not fault.malformed
         ):
             raise ValueError(
                 "a fault needs a status, a delay, drop=True, usage_capped=True, empty_page=True, errors_only=True, "
-                "truncate=True or a drip (seconds)"
+                "truncate=True, malformed=True or a drip (seconds)"
             )
+        if fault.malformed and (fault.status is not None or fault.drop or fault.truncate or fault.drip > 0):
+            raise ValueError("malformed=True sends half the endpoint's own answer: no status, drop, truncate or drip")
         if fault.truncate and (fault.status is not None or fault.drop):
             raise ValueError("truncate=True cuts the endpoint's own answer in half: give no status, no drop")
         if fault.drip < 0 or (fault.drip > 0 and (fault.status is not None or fault.drop or fault.truncate)):

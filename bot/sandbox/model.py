@@ -306,6 +306,7 @@ class Fault:
     errors_only: bool = False  # answer 200 with an `errors` array only: no data, no meta
     truncate: bool = False  # handle the request, then send half its answer's body and close the connection
     drip: float = 0.0  # handle the request, then send its answer's body a piece at a time over this many seconds
+    malformed: bool = False  # handle the request, then answer with half its JSON body, whole as HTTP goes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -322,6 +323,7 @@ class Fault:
             "errors_only": self.errors_only,
             "truncate": self.truncate,
             "drip": self.drip,
+            "malformed": self.malformed,
         }
 
 

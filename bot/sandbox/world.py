@@ -251,6 +251,7 @@ class World(Switches):
         errors_only: bool = False,
         truncate: bool = False,
         drip: float = 0.0,
+        malformed: bool = False,
     ) -> None:
         """Answer the next `count` matching requests with `status`, after `delay`, or drop the connection.
 
@@ -265,7 +266,9 @@ class World(Switches):
         `errors_only` answers 200 with an `errors` array and nothing else (no data, no meta). `truncate` handles the
         request (a post is created), then sends half of the answer's body and closes the connection. `drip` handles
         the request, then sends the answer's head at once and its body in 20 pieces spread over `drip` seconds:
-        each piece within a per-read timeout, the whole answer past a deadline.
+        each piece within a per-read timeout, the whole answer past a deadline. `malformed` handles the request,
+        then answers its status and headers with the first half of its JSON body, complete as HTTP goes (its
+        length is the half's): a body broken on its way, which only the JSON tells.
         """
         with self.lock:
             self.faults.add(
@@ -283,6 +286,7 @@ class World(Switches):
                     errors_only,
                     truncate,
                     drip,
+                    malformed,
                 )
             )
 
