@@ -440,7 +440,8 @@ class XApi:
         pages = []
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), LOOKUP_BATCH):
-            pages.append(self._lookup_batch(unique[start : start + LOOKUP_BATCH], referenced))
+            batch = unique[start : start + LOOKUP_BATCH]
+            pages.append(answered(batch, self._lookup_batch(batch, referenced)))
         return merge_pages(pages)
 
     def _lookup_batch(self, batch: list[str], referenced: bool = True) -> TweetsPage:
@@ -563,6 +564,21 @@ def listing(endpoint: str, page: TweetsPage) -> TweetsPage:
         problems = [p.detail or p.title for p in page.errors][:3]
         log.warning("api_list_page_without_result", endpoint=endpoint, errors=problems)
         raise ApiUnavailable(f"{endpoint}: a page with no posts and no result count ({problems})", endpoint=endpoint)
+    return page
+
+
+def answered(ids: list[str], page: TweetsPage) -> TweetsPage:
+    """A lookup's answer, which names each id asked for in `data` or in `errors` (a post gone, or not to be seen).
+    One naming none of them (`{}`, or only a problem of the whole request) is no answer: taken as "none of these
+    exist", it would have made a first post deleted for good; it is retried instead."""
+    named = {t.id for t in page.data} | {p.resource_id or p.value for p in page.errors}
+    if ids and named.isdisjoint(ids):
+        problems = [p.detail or p.title for p in page.errors][:3]
+        log.warning("api_lookup_without_answer", endpoint="GET /2/tweets", asked=len(ids), errors=problems)
+        raise ApiUnavailable(
+            f"GET /2/tweets: an answer naming none of the {len(ids)} posts asked for ({problems})",
+            endpoint="GET /2/tweets",
+        )
     return page
 
 

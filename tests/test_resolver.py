@@ -2110,6 +2110,24 @@ def test_the_shared_full_archive_refusal_is_read_only_for_threads_that_may_need_
     assert "GET /2/tweets/search/all" not in world.request_counts()
 
 
+@pytest.mark.parametrize("answer", ["empty_page", "errors_only"])
+def test_a_lookup_answer_naming_none_of_the_posts_is_retried_not_taken_as_deleted(
+    world: World, api: XApi, store: Store, settings: Settings, answer: str
+) -> None:
+    """X names every post a lookup asks for, in `data` or in `errors`. An answer naming none (a 200 with neither, or
+    with only a problem of the whole request) is no answer: the resolution fails as for an outage, to be retried,
+    instead of making the thread's first post deleted for good (a page without it, noted as a gap)."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    world.inject_fault("GET", "/2/tweets", **{answer: True})
+    request = summon(world, thread[-1])
+
+    with pytest.raises(ApiUnavailable, match="naming none of the 1 posts asked for"):
+        resolve(api, store, request, settings)
+    again = resolve(api, store, request, settings)
+
+    assert (thread, []) == (ids_of(again), gaps_of(again))
+
+
 @pytest.mark.parametrize("before_the_window", [1, 2, 3])
 def test_a_thread_summoned_under_its_first_post_older_than_the_window_reads_each_post_once(
     world: World, api: XApi, store: Store, settings: Settings, before_the_window: int
