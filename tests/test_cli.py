@@ -589,3 +589,18 @@ def test_a_database_index_redis_does_not_have_stops_with_4_naming_redis_url(
     assert (4, [("redis_refused", 4)], False) == (code, stops, "Traceback" in err), err[-2000:]
     assert "Redis refuses REDIS_URL: DB index is out of range" == plain[-2]
     assert plain[-1].startswith(f"Check REDIS_URL ({url}): the password (and user) it gives")
+
+
+@pytest.mark.parametrize("where", ["a_file", "a_file/inside"])
+@pytest.mark.usefixtures("env")
+def test_a_data_dir_that_cannot_hold_the_embedded_redis_stops_start_up_naming_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, where: str
+) -> None:
+    """REDIS_URL unset and UNROLL_DATA_DIR a file, or a folder under one: start-up stops with exit 2 and a line
+    naming UNROLL_DATA_DIR and what to do (it was a Python traceback, exit 1)."""
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("UNROLL_DATA_DIR", str(tmp_path / where))
+    code, _, err = command(capsys, "run", "--once")
+    assert 2 == code
+    assert f"UNROLL_DATA_DIR {tmp_path / where} can't hold the embedded Redis" in err and "Traceback" not in err

