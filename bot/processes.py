@@ -242,6 +242,10 @@ def run_for_cron(bot: Bot) -> CronRun:
         # drained with it: every read would answer 404 too (each request left waiting for the URL to be mended).
         raise ConfigError(f"{not_the_x_api(bot.settings, exc)}; {BASE_URL_FIX}") from exc
     finished = drain(bot, consumer, taken=taking)
+    try:
+        bot.store.forget_consumer(consumer)
+    except redis.RedisError as exc:  # housekeeping only: a worker's start prunes it a day later
+        log.warning("consumer_not_forgotten", consumer=consumer, error=str(exc))
     return CronRun(finished, bot.store.queue_depth(), failed, len(bot.store.mention_gaps()))
 
 

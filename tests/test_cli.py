@@ -604,3 +604,15 @@ def test_a_data_dir_that_cannot_hold_the_embedded_redis_stops_start_up_naming_it
     code, _, err = command(capsys, "run", "--once")
     assert 2 == code
     assert f"UNROLL_DATA_DIR {tmp_path / where} can't hold the embedded Redis" in err and "Traceback" not in err
+
+
+def test_cron_runs_leave_no_consumer_behind_in_the_group(
+    env: None, sandbox: SandboxServer, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each `run --once` reads the stream as a consumer of its own (named by its process): holding nothing at its
+    end, it is forgotten, where a cron deployment left one a run in the group, forever."""
+    thread = post_thread(sandbox.world, 3)
+    summon(sandbox.world, thread[-1])
+    assert (0, 0) == (command(capsys, "run", "--once")[0], command(capsys, "run", "--once")[0])
+    assert 1 == len(sandbox.world.posted())
+    assert [] == store.redis.xinfo_consumers(store.stream, "workers")

@@ -529,6 +529,19 @@ def test_silent_consumers_holding_nothing_are_forgotten(store: Store) -> None:
     assert first
 
 
+def test_a_consumer_is_forgotten_at_its_end_only_when_it_holds_nothing(store: Store) -> None:
+    """`run --once` forgets its own consumer as it ends (cron would leave one a run, forever), unless it still
+    holds a request: forgotten, that request would leave the pending list, claimable by no one."""
+    store.enqueue([UnrollRequest(mention_id="1", requester_id="9"), UnrollRequest(mention_id="2", requester_id="9")])
+    [(held, _)] = store.read("holder", count=1)
+    [(done, _)] = store.read("finished", count=1)
+    store.redis.xack(store.stream, "workers", done)
+
+    assert (False, True) == (store.forget_consumer("holder"), store.forget_consumer("finished"))
+    assert ["holder"] == [str(c["name"]) for c in store.redis.xinfo_consumers(store.stream, "workers")]
+    assert [held] == [p["message_id"] for p in store.redis.xpending_range(store.stream, "workers", "-", "+", 10)]
+
+
 def test_attempts_begun_are_counted_only_by_the_worker_that_holds_the_mention(store: Store) -> None:
     """Each attempt that takes the mention's lock counts one try; a worker that finds it held counts none; the
     count and what the tries read are forgotten once the request is finished."""

@@ -293,6 +293,18 @@ class StreamStore(StoreBase):
         pipe.xdel(self.stream, entry_id)
         pipe.execute()
 
+    def forget_consumer(self, name: str) -> bool:
+        """Forget one consumer of the group, when it holds nothing (`run --once` ending: a consumer is named per
+        process, and a cron deployment would leave one a run, forever); whether it was forgotten. One holding
+        requests stays: forgetting it would drop them from the group's pending list, claimable by no one."""
+        pending: Any = self._grouped(
+            lambda: self.redis.xpending_range(self.stream, GROUP, min="-", max="+", count=1, consumername=name)
+        )
+        if pending:
+            return False
+        self.redis.xgroup_delconsumer(self.stream, GROUP, name)
+        return True
+
     def prune_consumers(self, idle_ms: int) -> list[str]:
         """Forget the group's consumers that hold nothing and have been silent for `idle_ms` (workers stopped or
         killed long ago: each restart names a new one); returns their names."""
