@@ -71,14 +71,20 @@ def due(bot: Bot, now: datetime | None = None) -> bool:
 def guarded_poll(bot: Bot) -> None:
     """One scheduled poll; errors are logged, never raised into the scheduler (the next run retries)."""
     try:
+        waited = time.monotonic() - bot.refused_at if bot.refused_at is not None else CREDENTIALS_WAIT
+        if waited < CREDENTIALS_WAIT:  # a minute between two asks, as the worker waits, whatever the poll interval
+            log.debug("poll_waiting_for_credentials", retry_in=round(CREDENTIALS_WAIT - waited))
+            return
         if not due(bot):
             log.debug("poll_not_due", interval=poll_interval(bot))
             return
         poll_once(bot)
+        bot.refused_at = None
     except RateLimited as exc:
         log.warning("poll_rate_limited", reset_at=exc.reset_at.isoformat())
     except AuthFailed as exc:
-        log.error("credentials_rejected", endpoint=exc.endpoint, fix=exc.fix)
+        bot.refused_at = time.monotonic()
+        log.error("credentials_rejected", endpoint=exc.endpoint, fix=exc.fix, retry_in=CREDENTIALS_WAIT)
     except ApiError as exc:
         if foreign(exc):  # no wait mends it: said at error, every poll, until X_API_BASE_URL is fixed
             log.error("x_api_base_url_wrong", error=not_the_x_api(bot.settings, exc), fix=BASE_URL_FIX)

@@ -33,6 +33,8 @@ class Bot:
     username: str
     # Set when the process is asked to stop: long waits inside a request (for search to show a reply) end then.
     stopping: threading.Event = field(default_factory=threading.Event)
+    # When (monotonic) X last refused the credentials to this process's poller: it asks again a minute later.
+    refused_at: float | None = None
 
 
 def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:

@@ -117,6 +117,29 @@ def test_a_poller_whose_mentions_answer_404_says_so_at_error_naming_x_api_base_u
     assert said["fix"].startswith("set X_API_BASE_URL to https://api.x.com")
 
 
+def test_a_poller_refused_by_x_asks_again_a_minute_later_whatever_its_interval(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """X answers the mentions timeline 401: the poll says so at error, and the polls due before a minute has
+    passed (a poll interval of seconds) ask nothing, as the README says (it asked at every poll); a minute later it
+    asks again, and polls on once X takes the credentials."""
+    bot = make_bot(settings, store, poll_interval=1)
+    sandbox.world.inject_fault("GET", "/2/users/", status=401)
+    with capture_logs() as events:
+        guarded_poll(bot)
+        for _ in range(3):
+            assert bot.refused_at is not None
+            bot.refused_at -= 15  # 15 seconds pass
+            store.redis.delete(store.key("last-poll"))  # due by the interval: only the wait holds it
+            guarded_poll(bot)
+        asked_meanwhile = sum(sandbox.world.request_counts()["GET /2/users/:id/mentions"].values())
+        bot.refused_at -= 16
+        guarded_poll(bot)
+    asked = sum(sandbox.world.request_counts()["GET /2/users/:id/mentions"].values())
+    refused = [e for e in events if e["event"] == "credentials_rejected"]
+    assert (1, 2, 1, None) == (asked_meanwhile, asked, len(refused), bot.refused_at)
+
+
 def test_the_worker_waits_out_a_redis_outage_longer_each_time(settings: Settings, store: Store) -> None:
     """Redis going away under a running worker: the loop keeps going, a longer wait each failure, never a
     crash."""
