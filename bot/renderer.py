@@ -22,11 +22,12 @@ from bot.tweetviews import (
     BRANCH_NOTE,
     GAP_NOTE,
     SECTION_NOTE,
+    SectionLink,
     after_gaps,
     section_after_gaps,
     section_anchor,
     section_headings,
-    section_names,
+    section_links,
     section_views,
     tweet_views,
 )
@@ -212,7 +213,7 @@ def render_txt(thread: Thread, *, site: Site) -> str:
         f"Original: {status_url(author.username, thread.first.id)}",
     ]
     blocks = ["\n".join(head)]
-    names = _sections_after(thread)
+    names = section_links(thread)
     for tweet, after_gap in zip(thread.tweets, after_gaps(thread), strict=True):
         blocks.extend(_txt_post(thread, tweet, after_gap, site, names))
     if thread.sections:
@@ -227,16 +228,8 @@ def render_txt(thread: Thread, *, site: Site) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def _sections_after(thread: Thread) -> dict[str, list[tuple[str, str]]]:
-    """The sections that go on from each post: their names and anchors."""
-    found: dict[str, list[tuple[str, str]]] = {}
-    for section, name in zip(thread.sections, section_names(thread), strict=True):
-        found.setdefault(section.after, []).append((name, section_anchor(section)))
-    return found
-
-
 def _txt_post(
-    thread: Thread, tweet: ThreadTweet, after_gap: bool, site: Site, names: dict[str, list[tuple[str, str]]]
+    thread: Thread, tweet: ThreadTweet, after_gap: bool, site: Site, names: dict[str, list[SectionLink]]
 ) -> list[str]:
     """A post as plain-text blocks: the gap note before it, when there is one, then the post."""
     blocks = [f"[{GAP_NOTE}]"] if after_gap else []
@@ -248,7 +241,7 @@ def _txt_post(
     parts = [*replying, _plain(tweet.segments), *_media_lines(tweet.media), *_poll_lines(tweet.poll, url)]
     if tweet.quoted:
         parts.append(_quote_txt(tweet.quoted, site))
-    parts.extend(f"[{SECTION_NOTE}: {name}, below]" for name, _ in names.get(tweet.id, []))
+    parts.extend(f"[{SECTION_NOTE}: {link.name}, below]" for link in names.get(tweet.id, []))
     parts.extend(f"[{BRANCH_NOTE}: {status_url(author.username, b)}]" for b in thread.branches.get(tweet.id, []))
     return [*blocks, "\n".join(part for part in parts if part)]
 
@@ -305,7 +298,7 @@ def render_md(thread: Thread, *, site: Site) -> str:
         f" · {fmt_date(thread.first.created_at)} · {len(thread.tweets)} posts · {reading_minutes(thread)} min read"
         f" · [Original on X]({_md_url(status_url(author.username, thread.first.id))})",
     ]
-    links = _sections_after(thread)
+    links = section_links(thread)
     for tweet, after_gap in zip(thread.tweets, after_gaps(thread), strict=True):
         blocks.extend(_md_post(thread, tweet, after_gap, site, links))
     if thread.sections:
@@ -323,7 +316,7 @@ def render_md(thread: Thread, *, site: Site) -> str:
 
 
 def _md_post(
-    thread: Thread, tweet: ThreadTweet, after_gap: bool, site: Site, links: dict[str, list[tuple[str, str]]]
+    thread: Thread, tweet: ThreadTweet, after_gap: bool, site: Site, links: dict[str, list[SectionLink]]
 ) -> list[str]:
     """A post as Markdown blocks: the gap note before it, when there is one, then the post."""
     blocks = [f"*{_md_escape(GAP_NOTE)}*"] if after_gap else []
@@ -342,7 +335,9 @@ def _md_post(
     ]
     if tweet.quoted:
         parts.append(_quote_md(tweet.quoted, site))
-    parts.extend(f"*{_md_escape(SECTION_NOTE)}: [{name}, below](#{at}).*" for name, at in links.get(tweet.id, []))
+    parts.extend(
+        f"*{_md_escape(SECTION_NOTE)}: [{link.name}, below](#{link.anchor}).*" for link in links.get(tweet.id, [])
+    )
     parts.extend(
         f"*{_md_escape(BRANCH_NOTE)}: [read it on X]({_md_url(status_url(author.username, b))}).*"
         for b in thread.branches.get(tweet.id, [])

@@ -200,7 +200,8 @@ class ResolverBase:
         # whom it answered. (A thread's first post answering someone's post the search left out is no gap.)
         went_on = self_replies(nodes, author.id)
         over_gap = {n.id for n in answers_over_gap(nodes, author.id, went_on, gone)}
-        over_gap.add(detour_over_gap(nodes, author.id, self.fetched.canon(target), went_on) or "")
+        if (top := detour_over_gap(nodes, author.id, self.fetched.canon(target), went_on)) is not None:
+            over_gap.add(top)
         over_gap &= set(chain[1:])
         # A self-reply whose parent X reported gone; in a full search of a new thread, any missing parent.
         deleted = (

@@ -114,7 +114,7 @@ def _after_gaps(tweets: list[ThreadTweet], first_answers: str | None) -> list[bo
 def tweet_views(thread: Thread, site: Site) -> list[TweetView]:
     """Every tweet of the thread (as `shown` gives it) as the article shows it, numbered from 1."""
     gaps = after_gaps(thread)
-    links = _section_links(thread)
+    links = section_links(thread)
     return [
         _tweet_view(thread, tweet, number, site, after_gap=gaps[number - 1], of=len(thread.tweets), links=links)
         for number, tweet in enumerate(thread.tweets, 1)
@@ -123,7 +123,7 @@ def tweet_views(thread: Thread, site: Site) -> list[TweetView]:
 
 def section_views(thread: Thread, site: Site) -> list[SectionView]:
     """The branches shown after the thread (`Thread.sections`), each with its heading, its posts numbered from 1."""
-    links = _section_links(thread)
+    links = section_links(thread)
     views = []
     for section, heading in zip(thread.sections, section_headings(thread), strict=True):
         gaps = section_after_gaps(section)
@@ -135,8 +135,8 @@ def section_views(thread: Thread, site: Site) -> list[SectionView]:
     return views
 
 
-def _section_links(thread: Thread) -> dict[str, list[SectionLink]]:
-    """The sections that go on from each post, as links to them."""
+def section_links(thread: Thread) -> dict[str, list[SectionLink]]:
+    """The sections that go on from each post, as links to them (by post id)."""
     links: dict[str, list[SectionLink]] = {}
     for section, name in zip(thread.sections, section_names(thread), strict=True):
         links.setdefault(section.after, []).append(SectionLink(section_anchor(section), name))
@@ -149,9 +149,9 @@ def _tweet_view(
     number: int,
     site: Site,
     *,
-    after_gap: bool = False,
-    of: int = 0,
-    links: dict[str, list[SectionLink]] | None = None,
+    after_gap: bool,
+    of: int,
+    links: dict[str, list[SectionLink]],
 ) -> TweetView:
     withheld = hidden_note(tweet.withheld, site)
     return TweetView(
@@ -172,5 +172,5 @@ def _tweet_view(
         answers_url=profile_url(tweet.answers) if tweet.answers else None,
         branches=tuple(status_url(thread.author.username, other) for other in thread.branches.get(tweet.id, [])),
         of=of,
-        sections=tuple((links or {}).get(tweet.id, [])),
+        sections=tuple(links.get(tweet.id, [])),
     )
