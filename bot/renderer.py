@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -22,11 +22,9 @@ from bot.tweetviews import (
     BRANCH_NOTE,
     GAP_NOTE,
     SECTION_NOTE,
+    Part,
     SectionLink,
-    after_gaps,
-    section_after_gaps,
-    section_anchor,
-    section_headings,
+    parts,
     section_links,
     section_views,
     tweet_views,
@@ -214,18 +212,35 @@ def render_txt(thread: Thread, *, site: Site) -> str:
     ]
     blocks = ["\n".join(head)]
     names = section_links(thread)
-    for tweet, after_gap in zip(thread.tweets, after_gaps(thread), strict=True):
-        blocks.extend(_txt_post(thread, tweet, after_gap, site, names))
-    if thread.sections:
-        blocks.append("Other branches")
-    for section, heading in zip(thread.sections, section_headings(thread), strict=True):
-        blocks.append(f"{heading}:")
-        for tweet, after_gap in zip(section.tweets, section_after_gaps(section), strict=True):
-            blocks.extend(_txt_post(thread, tweet, after_gap, site, names))
+    blocks += _article(
+        thread,
+        lambda tweet, after_gap: _txt_post(thread, tweet, after_gap, site, names),
+        "Other branches",
+        lambda part: f"{part.heading}:",
+    )
     blocks.extend(gap_notes(thread))
     follow = f"You can follow @{clean(author.username)}: {profile_url(author.username)}"
     blocks.append(f"{follow}\nUnrolled: {site.link(thread.root_id)}")
     return "\n\n".join(blocks) + "\n"
+
+
+def _article(
+    thread: Thread,
+    post: Callable[[ThreadTweet, bool], list[str]],
+    branches_title: str,
+    heading: Callable[[Part], str],
+) -> list[str]:
+    """A text format's blocks for the thread's posts, then, under `branches_title`, each section's under its
+    `heading`: `post` gives a post's blocks (the gap note before it included)."""
+    blocks: list[str] = []
+    for index, part in enumerate(parts(thread)):
+        if index == 1:
+            blocks.append(branches_title)
+        if index:
+            blocks.append(heading(part))
+        for tweet, after_gap in part.posts:
+            blocks.extend(post(tweet, after_gap))
+    return blocks
 
 
 def _txt_post(
@@ -299,14 +314,12 @@ def render_md(thread: Thread, *, site: Site) -> str:
         f" · [Original on X]({_md_url(status_url(author.username, thread.first.id))})",
     ]
     links = section_links(thread)
-    for tweet, after_gap in zip(thread.tweets, after_gaps(thread), strict=True):
-        blocks.extend(_md_post(thread, tweet, after_gap, site, links))
-    if thread.sections:
-        blocks.append("## Other branches")
-    for section, heading in zip(thread.sections, section_headings(thread), strict=True):
-        blocks.append(f'### <a id="{section_anchor(section)}"></a>{_md_escape(heading)}')
-        for tweet, after_gap in zip(section.tweets, section_after_gaps(section), strict=True):
-            blocks.extend(_md_post(thread, tweet, after_gap, site, links))
+    blocks += _article(
+        thread,
+        lambda tweet, after_gap: _md_post(thread, tweet, after_gap, site, links),
+        "## Other branches",
+        lambda part: f'### <a id="{part.anchor}"></a>{_md_escape(part.heading)}',
+    )
     blocks.extend(f"*{_md_escape(note)}*" for note in gap_notes(thread))
     blocks.append(
         f"---\n\nYou can follow [@{_md_escape(handle)}]({_md_url(profile_url(author.username))}). "

@@ -165,7 +165,7 @@ class _Resolver(Climbs, FirstSearches, Answering):
         root_id, author_id, last = stored.root_id, stored.author.id, stored.newest_id  # (a section's, it may be)
         complete = self.in_window(last) or self.settings.full_archive
         if (self.now - stored.fetched_at).total_seconds() < self.fresh_for and not lacks:
-            if all(t.id != target for t in stored.every_tweet[len(stored.tweets) :]):
+            if all(t.id != target for section in stored.sections for t in section.tweets):
                 return Resolution("cached", stored, reason="fresh", root_id=stored.root_id, own=own)
             # Summoned under a post of a branch shown after the thread: the page follows that branch now (the
             # others after it), made from the copy alone.

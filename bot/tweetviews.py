@@ -111,28 +111,43 @@ def _after_gaps(tweets: list[ThreadTweet], first_answers: str | None) -> list[bo
     return [tweet.replied_to != before[index] and tweet.answers is None for index, tweet in enumerate(tweets)]
 
 
+@dataclass(frozen=True)
+class Part:
+    """The thread's posts, or a section's, in the order a page shows them, each with whether a gap note comes
+    before it; a section's anchor and heading ("" for the thread's own posts)."""
+
+    posts: list[tuple[ThreadTweet, bool]]
+    anchor: str = ""
+    heading: str = ""
+
+
+def parts(thread: Thread) -> list[Part]:
+    """The thread's own posts, then each section's (`Thread.sections`), as every format shows them."""
+    return [
+        Part(list(zip(thread.tweets, after_gaps(thread), strict=True))),
+        *(
+            Part(list(zip(section.tweets, section_after_gaps(section), strict=True)), section_anchor(section), heading)
+            for section, heading in zip(thread.sections, section_headings(thread), strict=True)
+        ),
+    ]
+
+
 def tweet_views(thread: Thread, site: Site) -> list[TweetView]:
     """Every tweet of the thread (as `shown` gives it) as the article shows it, numbered from 1."""
-    gaps = after_gaps(thread)
-    links = section_links(thread)
-    return [
-        _tweet_view(thread, tweet, number, site, after_gap=gaps[number - 1], of=len(thread.tweets), links=links)
-        for number, tweet in enumerate(thread.tweets, 1)
-    ]
+    return _views(thread, parts(thread)[0], site, section_links(thread))
 
 
 def section_views(thread: Thread, site: Site) -> list[SectionView]:
     """The branches shown after the thread (`Thread.sections`), each with its heading, its posts numbered from 1."""
     links = section_links(thread)
-    views = []
-    for section, heading in zip(thread.sections, section_headings(thread), strict=True):
-        gaps = section_after_gaps(section)
-        tweets = [
-            _tweet_view(thread, tweet, number, site, after_gap=gap, of=len(section.tweets), links=links)
-            for number, (tweet, gap) in enumerate(zip(section.tweets, gaps, strict=True), 1)
-        ]
-        views.append(SectionView(section_anchor(section), heading, tweets))
-    return views
+    return [SectionView(part.anchor, part.heading, _views(thread, part, site, links)) for part in parts(thread)[1:]]
+
+
+def _views(thread: Thread, part: Part, site: Site, links: dict[str, list[SectionLink]]) -> list[TweetView]:
+    return [
+        _tweet_view(thread, tweet, number, site, after_gap=gap, of=len(part.posts), links=links)
+        for number, (tweet, gap) in enumerate(part.posts, 1)
+    ]
 
 
 def section_links(thread: Thread) -> dict[str, list[SectionLink]]:
