@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -70,33 +71,44 @@ def tmp_cwd(env: dict[str, str]) -> str:
     return str(Path(env["UNROLL_DATA_DIR"]).parent)
 
 
-@pytest.fixture
-def web(bot_env: dict[str, str]) -> Iterator[str]:
-    """The web process (`python -m bot web`), until the test ends."""
-    log = Path(tmp_cwd(bot_env)) / "web.log"
+@contextmanager
+def started(env: dict[str, str], args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A bot command running as its own process from the project folder, its stderr in `log`; killed at the end
+    of the block if it is still running."""
     with log.open("w") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "web"],
-            env=bot_env,
-            cwd=tmp_cwd(bot_env),
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
+            [sys.executable, "-m", "bot", *args], env=env, cwd=tmp_cwd(env), stdout=subprocess.DEVNULL, stderr=sink
         )
-    base = bot_env["PUBLIC_BASE_URL"]
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def serving(env: dict[str, str], log: Path) -> str:
+    """The web process's address, once it answers /healthz (ready, or up with Redis away); fails the test if it
+    does not within 30 s."""
+    base = env["PUBLIC_BASE_URL"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             if requests.get(f"{base}/healthz", timeout=1).status_code in (200, 503):
-                break
+                return base
         except requests.ConnectionError:
             time.sleep(0.1)
-    else:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"web process did not start: {log.read_text()[-2000:]}")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=15)
+    pytest.fail(f"web process did not start: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture
+def web(bot_env: dict[str, str]) -> Iterator[str]:
+    """The web process (`python -m bot web`), until the test ends."""
+    log = Path(tmp_cwd(bot_env)) / "web.log"
+    with started(bot_env, ["web"], log) as proc:
+        yield serving(bot_env, log)
+        proc.terminate()
+        proc.wait(timeout=15)
 
 
 class Posts(HTMLParser):
@@ -291,29 +303,14 @@ def test_a_web_process_stopped_by_sigterm_exits_0_and_stops_its_embedded_redis(b
     env = {k: v for k, v in bot_env.items() if k != "REDIS_URL"}
     data_dir = Path(env["UNROLL_DATA_DIR"])
     log = Path(tmp_cwd(env)) / "web-embedded.log"
-    with log.open("w") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "web"], env=env, cwd=tmp_cwd(env), stdout=subprocess.DEVNULL, stderr=sink
-        )
-        try:
-            base = env["PUBLIC_BASE_URL"]
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    time.sleep(0.1)
-            sessions = [requests.Session() for _ in range(4)]
-            assert all(session.get(f"{base}/", timeout=5).ok for session in sessions)
-            running = servers_on(data_dir)
-            assert len(running) == 1, log.read_text()[-2000:]
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=25)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with started(env, ["web"], log) as proc:
+        base = serving(env, log)
+        sessions = [requests.Session() for _ in range(4)]
+        assert all(session.get(f"{base}/", timeout=5).ok for session in sessions)
+        running = servers_on(data_dir)
+        assert len(running) == 1, log.read_text()[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=25)
     assert 0 == code, log.read_text()[-2000:]
     deadline = time.monotonic() + 10
     while servers_on(data_dir) and time.monotonic() < deadline:
@@ -341,24 +338,12 @@ def test_sigterm_stops_a_process_promptly_and_cleanly(
 ) -> None:
     """Procfile platforms send SIGTERM: the process finishes what it holds and exits 0 within the grace period."""
     log = Path(tmp_cwd(bot_env)) / "proc.log"
-    with log.open("w") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", *command],
-            env=bot_env,
-            cwd=tmp_cwd(bot_env),
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while '_started"' not in log.read_text() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert '_started"' in log.read_text(), log.read_text()[-2000:]
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=25)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with started(bot_env, command, log) as proc:
+        deadline = time.monotonic() + 30
+        while '_started"' not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert '_started"' in log.read_text(), log.read_text()[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=25)
     assert 0 == code, log.read_text()[-2000:]
     assert '"shutdown_requested"' in log.read_text()
