@@ -267,6 +267,20 @@ def test_full_archive_searches_keep_a_second_apart(sandbox: SandboxServer, setti
     assert {200: 3} == sandbox.world.request_counts()["GET /2/tweets/search/all"]
 
 
+def test_full_archive_searches_keep_a_second_apart_from_a_slow_ones_arrival(
+    sandbox: SandboxServer, settings: Settings
+) -> None:
+    """X counts the second from when a search arrives: one that arrives late (here held 0.6 s before X counts it)
+    must not bring the next one closer. Spaced from when it was sent, the next came 0.45 s after it and was
+    refused (429); spaced from its answer, it is not."""
+    sandbox.world.enable_full_archive()
+    sandbox.world.inject_fault("GET", "/2/tweets/search/all", delay=0.6)
+    api = XApi(settings)
+    for _ in range(2):
+        api.search("conversation_id:1", full_archive=True)
+    assert {200: 2} == sandbox.world.request_counts()["GET /2/tweets/search/all"]
+
+
 def test_a_meter_counts_its_own_threads_calls_only(sandbox: SandboxServer, api: XApi) -> None:
     """`run` polls and works in two threads sharing one adapter: a request's meter must not count the poller's
     calls made meanwhile (its audit record said 7 requests where X saw 5)."""
