@@ -147,6 +147,34 @@ def test_a_post_deleted_on_x_leaves_the_stored_thread_and_its_page(
     assert (True, False) == (GAP_NOTE in page, "part 3" in page)
 
 
+def test_a_post_of_a_branch_shown_after_the_thread_deleted_on_x_leaves_its_section(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The author answered post 2 twice: the other answer is a section after the thread. Its posts go into the
+    compliance job with the thread's; deleted on X, the section leaves the stored thread and its index."""
+    ids = post_thread(sandbox.world, 3)
+    aside = sandbox.world.add_tweet(AUTHOR, "an aside", reply_to=ids[1], created_at=sandbox.world.now()).id
+    summon(sandbox.world, ids[-1])
+    bot = make_bot(settings, store)
+    assert 1 == run_once(bot)
+    stored = bot.store.get_thread(ids[0])
+    assert stored is not None and [[aside]] == [[t.id for t in s.tweets] for s in stored.sections]
+    sandbox.world.delete_tweet(aside)
+
+    started = comply_once(bot)
+    applied = comply_once(bot)
+
+    thread = bot.store.get_thread(ids[0])
+    assert thread is not None
+    assert ({"tweets": 4, "users": 1}, ids, [], 1) == (
+        started.started,
+        [t.id for t in thread.tweets],
+        thread.sections,
+        applied.posts_removed,
+    )
+    assert bot.store.root_of(aside) is None
+
+
 def test_a_deleted_quoted_post_shows_as_unavailable_on_the_page(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
