@@ -71,6 +71,10 @@ RECENT = "GET /2/tweets/search/recent"
 ARCHIVE_SPACING = 1.05
 NO_RESET_WAIT = timedelta(seconds=60)  # a 429 that says no reset: not asked again sooner than this
 USAGE_CAP_WAIT = timedelta(minutes=15)  # a 429 for the usage cap (credits, monthly reads): asked again this late
+# X's compliance storage: a slow link's pace (2 Mbit/s), and the results a download is allowed to carry at it (a
+# line of ~130 bytes per post or user with an event: more than a 100,000-id job's every id).
+STORAGE_PACE = 256 * 1024
+RESULTS_ALLOWANCE = 16 * 1024 * 1024
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -179,8 +183,9 @@ class XApi:
         # UNROLL_HTTP_TIMEOUT bounds each call as a whole, not each wait for data (an answer trickling in): `deadline`.
         self.client.session = deadline.mount(RebasedSession(settings.x_api_base_url, settings.http_timeout))
         self.client.session.hooks["response"].append(self._observe)
-        # X's storage behind compliance jobs' signed URLs: no auth, no rate-limit headers, not the API's host.
-        self.storage = requests.Session()
+        # X's storage behind compliance jobs' signed URLs: no auth, no rate-limit headers, not the API's host. Its
+        # calls have deadlines too, stretched by what they carry (`storage_deadline`).
+        self.storage = deadline.mount(requests.Session())
         self.windows: dict[str, Window] = {}
         self._meters: list[tuple[int, Usage]] = []  # (the thread that metered, its meter)
         self._lock = threading.Lock()
@@ -532,28 +537,38 @@ class XApi:
     def upload_compliance_ids(self, job: ComplianceJob, ids: Iterable[str]) -> None:
         """PUT the ids, one per line, to the job's upload URL (X's storage, a signed URL: no auth of ours)."""
         body = "".join(f"{i}\n" for i in ids).encode()
-        self._storage("upload", "PUT", job.upload_url, data=body, headers={"Content-Type": "text/plain"})
+        headers = {"Content-Type": "text/plain"}
+        timeout = storage_deadline(self.settings.http_timeout, len(body))
+        self._storage("upload", "PUT", job.upload_url, timeout=timeout, data=body, headers=headers)
 
     def compliance_events(self, job: ComplianceJob) -> list[ComplianceEvent]:
         """A complete job's results: one JSON object per line, only for ids with an event."""
-        response = self._storage("download", "GET", job.download_url)
+        timeout = storage_deadline(self.settings.http_timeout, RESULTS_ALLOWANCE)
+        response = self._storage("download", "GET", job.download_url, timeout=timeout)
         try:
             return [ComplianceEvent.model_validate_json(line) for line in response.text.splitlines() if line.strip()]
         except ValidationError as exc:
             log.warning("compliance_malformed_results", job_id=job.id, body=response.text[:300])
             raise ApiUnavailable(f"compliance job {job.id}: malformed results", endpoint="storage") from exc
 
-    def _storage(self, what: str, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _storage(self, what: str, method: str, url: str, timeout: float, **kwargs: Any) -> requests.Response:
         if not url.startswith(("https://", "http://")):
             raise ApiError(f"compliance {what}: X gave no URL to {what} to", endpoint="storage")
         try:
-            response = self.storage.request(method, url, timeout=self.settings.http_timeout, **kwargs)
+            response = self.storage.request(method, url, timeout=timeout, **kwargs)
         except (*BROKEN_ANSWERS, requests.ConnectionError, requests.Timeout) as exc:
             raise ApiUnavailable(f"compliance {what}: {type(exc).__name__}", endpoint="storage") from exc
         if response.status_code >= 400:
             kind = ApiUnavailable if response.status_code >= 500 else ApiError
             raise kind(f"compliance {what}: {response.status_code}", status=response.status_code, endpoint="storage")
         return response
+
+
+def storage_deadline(timeout: float, size: int) -> float:
+    """Seconds a call to X's compliance storage may take in all: UNROLL_HTTP_TIMEOUT, as for the API, plus the time
+    its `size` bytes take at a slow link's pace (`STORAGE_PACE`), so a big upload is not cut off for its size while
+    a stalled or trickling one still ends."""
+    return timeout + size / STORAGE_PACE
 
 
 def listing(endpoint: str, page: TweetsPage) -> TweetsPage:

@@ -364,7 +364,8 @@ class Settings(BaseSettings):
         description=(
             "Seconds one call to the X API may take in all, connecting and reading its whole answer (an answer "
             "trickling in counts, not only silence), before it is abandoned as timed out and retried; at most 300 "
-            "(5 minutes)."
+            "(5 minutes). Compliance jobs' uploads and downloads (X's storage) get this plus a second for every "
+            "256 KiB they may carry."
         ),
         json_schema_extra=_hint("a positive number of seconds up to 300 (5 minutes)"),
     )

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
-from bot import web
+from bot import web, xapi
 from bot.compliance import comply_once, due, trimmed
 from bot.errors import ConfigError
 from bot.models import Author, QuotedTweet, Section, Thread, ThreadTweet, utcnow
@@ -284,6 +284,44 @@ def test_a_server_error_keeps_the_job_for_the_next_check(
     kept = stored_ids(bot.store, ids[0])
     retried = comply_once(bot)
     assert ("api_error", ids, 1) == (failed.skipped, kept, retried.posts_removed)
+
+
+def test_a_download_trickling_past_its_deadline_is_dropped_and_asked_again(
+    sandbox: SandboxServer, unrolled: tuple[Bot, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """X's storage is held to a deadline like the API (UNROLL_HTTP_TIMEOUT, plus time for what it carries): a
+    results file sent a piece at a time for longer fails the check, keeps the job, and the next check applies it."""
+    bot, ids = unrolled
+    sandbox.world.delete_tweet(ids[1])
+    comply_once(bot)
+    monkeypatch.setattr(xapi, "RESULTS_ALLOWANCE", 0)  # the deadline: UNROLL_HTTP_TIMEOUT alone
+    hasty = make_bot(bot.settings, bot.store, http_timeout=0.5)
+    sandbox.world.inject_fault("GET", "/_storage/compliance/", drip=3.0)
+    failed = comply_once(hasty)
+    kept = stored_ids(bot.store, ids[0])
+    retried = comply_once(hasty)
+    assert ("api_error", ids, 1, [i for i in ids if i != ids[1]]) == (
+        failed.skipped,
+        kept,
+        retried.posts_removed,
+        stored_ids(bot.store, ids[0]),
+    )
+
+
+def test_an_upload_refused_by_storage_is_sent_again_at_the_next_check(
+    sandbox: SandboxServer, unrolled: tuple[Bot, list[str]]
+) -> None:
+    bot, ids = unrolled
+    sandbox.world.inject_fault("PUT", "/_storage/compliance/", status=503)
+    failed = comply_once(bot)
+    job_id = bot.store.compliance_state()["job:tweets"]
+    lost = list(sandbox.world.compliance_jobs[job_id].ids)
+    comply_once(bot)
+    assert ("api_error", [], sorted(ids)) == (
+        failed.skipped,
+        lost,
+        sorted(sandbox.world.compliance_jobs[job_id].ids),
+    )
 
 
 def test_upload_and_download_go_to_the_storage_urls_without_auth(

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from bot.sandbox import compliance, lookup, posting, timelines
+from bot.sandbox.dripping import drip
 from bot.sandbox.ids import page_token
 from bot.sandbox.limits import WINDOW_SECONDS, Context
 from bot.sandbox.model import Fault, User
@@ -200,7 +201,7 @@ class ApiApp:
             await Response(half, response.status, headers=headers, media_type="application/json")(scope, receive, send)
             return
         if fault is not None and fault.drip > 0:
-            await _drip(send, reply, fault.drip)
+            await drip(send, reply, fault.drip)
             return
         await reply(scope, receive, send)
 
@@ -268,7 +269,6 @@ class ApiApp:
         return response
 
 
-DRIP_PIECES = 20  # a dripping answer's body comes in this many pieces
 FIRST_PAGE = 2**63 - 1  # a page token resuming below every id: the first page
 
 
@@ -285,21 +285,6 @@ def _json(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
-
-
-async def _drip(send: Send, reply: JSONResponse, seconds: float) -> None:
-    """Send the answer's head at once, then its body in `DRIP_PIECES` pieces, one every `seconds / DRIP_PIECES`:
-    an answer that keeps coming, too slowly. It stops when the client gives up (no server task left dripping)."""
-    await send({"type": "http.response.start", "status": reply.status_code, "headers": reply.raw_headers})
-    body = reply.body
-    size = max(1, -(-len(body) // DRIP_PIECES))
-    cycle = getattr(send, "__self__", None)  # uvicorn's h11 cycle behind `send`: it knows when the client is gone
-    for start in range(0, len(body), size):
-        await asyncio.sleep(seconds / DRIP_PIECES)
-        if getattr(cycle, "disconnected", False):
-            return
-        await send({"type": "http.response.body", "body": body[start : start + size], "more_body": True})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _drop_connection(send: Send) -> None:

@@ -9,6 +9,7 @@ JSON object per line: `{"id", "action": "delete", "created_at", "redacted_at", "
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from bot.sandbox.dripping import drip
 from bot.sandbox.model import iso
 from bot.sandbox.params import ApiRequest
 from bot.sandbox.problems import ApiResponse, Problem, invalid_request
@@ -140,7 +142,8 @@ def _event(world: World, kind: JobType, item: str) -> tuple[str, str]:
 
 class StorageApp:
     """The storage behind the jobs' URLs: PUT …/<job>/upload takes the ids, GET …/<job>/download gives results.
-    No auth, as a signed storage URL takes none."""
+    No auth, as a signed storage URL takes none. Injected faults for its paths apply: a status answers instead,
+    a delay waits first, a drip sends the answer's body slowly (after the upload is taken)."""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -149,6 +152,12 @@ class StorageApp:
         request = Request(scope, receive)
         job_id, _, what = scope["path"][len(STORAGE) :].partition("/")
         response: Response
+        fault = self.world.take_fault(request.method, scope["path"])
+        if fault is not None and fault.delay > 0:
+            await asyncio.sleep(fault.delay)
+        if fault is not None and fault.status is not None:
+            await PlainTextResponse("InternalError", fault.status)(scope, receive, send)
+            return
         with self.world.lock:
             job = self.world.compliance_jobs.get(job_id)
         if job is None or what not in ("upload", "download"):
@@ -168,4 +177,7 @@ class StorageApp:
             )
         else:
             response = JSONResponse({"error": "method not allowed"}, 405)
+        if fault is not None and fault.drip > 0:
+            await drip(send, response, fault.drip)
+            return
         await response(scope, receive, send)
