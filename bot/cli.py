@@ -18,6 +18,7 @@ from bot.compliance import comply_once
 from bot.doctor import run_doctor
 from bot.errors import EX_TEMPFAIL
 from bot.models import Thread
+from bot.poller import above
 from bot.processes import (
     build_when_ready,
     consumer_name,
@@ -106,10 +107,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         log.info("run_once_done", finished=ran.finished, waiting=ran.waiting, poll_failed=ran.poll_failed is not None)
         if ran.poll_failed is not None:
             raise ran.poll_failed  # exit 75: X could not be polled; what was queued was worked through
-        if ran.waiting or ran.gaps:
+        if ran.waiting or ran.gaps or ran.paging:
             waits = [f"{ran.waiting} request(s) wait for a rate-limit window's reset or a retry"] if ran.waiting else []
             if ran.gaps:
                 waits.append(f"mentions beyond the timeline's reach wait for recent search ({ran.gaps} range(s))")
+            if ran.paging:
+                waits.append("older mentions wait to be read: the timeline failed part-way down its pages")
             sys.stderr.write(f"{'; '.join(waits)}; nothing was lost, run again later.\n")
             return EX_TEMPFAIL
         return 0
@@ -231,7 +234,12 @@ def never_queued(mention: str, store: Store) -> str:
         "it has no keyword (mentions that ask for nothing are not recorded; the ones ignored for another reason "
         "are, with the reason)"
     )
-    cursor = store.get_cursor()
+    cursor, paging = store.get_cursor(), store.paging_gap()
+    if paging is not None and mention.isdigit() and above(paging.since) < int(mention) < int(paging.until):
+        return (
+            f"It is among the mentions the last poll could not page down to (X's timeline failed part-way, see "
+            f"`mentions_paging_failed` in the log): the next poll reads them, from {paging.until} down."
+        )
     if cursor is not None and mention.isdigit() and int(mention) <= int(cursor):  # snowflakes: later is larger
         return (
             f"The poll cursor ({cursor}) is past it, so no poll will read it: either {asked_nothing}, or it was "

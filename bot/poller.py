@@ -5,23 +5,25 @@ requests on the stream, so a crash never skips a mention nor queues one twice. O
 at a time: a Redis lock with expiry, renewed while a long poll pages through mentions. Mentions the
 timeline no longer reaches (it lists only the latest 800) are looked for in recent search before the
 cursor moves past them: those since the cursor, or at the very first poll those since the look-back's start.
+When the timeline fails part-way down its pages, what was read is queued, the cursor moves to the newest, and the
+next poll pages down from the oldest read to the old cursor (`PagingGap`): no mention is read twice.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Container
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
 
 from bot import metrics, spending
 from bot.apimodels import ApiTweet, TweetsPage
-from bot.errors import ApiError, ApiUnavailable, RateLimited
+from bot.errors import ApiError, ApiUnavailable, InvalidRequest, RateLimited
 from bot.models import HandledRequest, UnrollRequest
 from bot.runtime import Bot
-from bot.store import Lock, MentionGap, Taking, keep_alive
+from bot.store import Lock, MentionGap, PagingGap, Taking, keep_alive
 from bot.trigger import matches, mention_text
 from bot.tweettext import snowflake_at, snowflake_time
 from bot.window import RECENT_WINDOW, WINDOW_MARGIN
@@ -53,32 +55,56 @@ class PollResult:
     cursor: str | None = None
 
 
-def fetch_mentions(bot: Bot, since: str | datetime) -> tuple[list[TweetsPage], bool]:
-    """Every page of mentions newer than `since`: the cursor, or on first start the look-back's start (a time).
+@dataclass
+class Listing:
+    """The pages of mentions one paging read: `exhausted` when it stopped at the timeline's reach (latest 800)
+    with more still unread; `failed` when the timeline failed after its first pages (what they hold is read)."""
 
-    Returns the pages and whether the endpoint's reach (latest 800) was exhausted with more still unread.
-    """
+    pages: list[TweetsPage]
+    exhausted: bool = False
+    failed: ApiError | None = None
+
+    @property
+    def tweets(self) -> list[tuple[ApiTweet, TweetsPage]]:
+        return [(t, p) for p in self.pages for t in p.data]
+
+
+def fetch_mentions(bot: Bot, since: str | datetime, until: str | None = None, newer: int = 0) -> Listing:
+    """Every page of mentions newer than `since` (the cursor, or on first start the look-back's start, a time)
+    and, given `until`, older than that id. `newer`: mentions above `until` read already, which count against the
+    timeline's reach. A failure for now (a rate limit, an outage) before any mention was read is raised; after,
+    the pages read come back, `failed`."""
     pages: list[TweetsPage] = []
     token: str | None = None
     cursor, start = since_parameters(since)
     while True:
-        page = bot.api.mentions(
-            bot.user_id, since_id=cursor, start_time=start, pagination_token=token, max_results=PAGE_SIZE
-        )
+        try:
+            page = bot.api.mentions(
+                bot.user_id,
+                since_id=cursor,
+                start_time=start,
+                until_id=until,
+                pagination_token=token,
+                max_results=PAGE_SIZE,
+            )
+        except (RateLimited, ApiUnavailable) as exc:  # for now; refused (401, 400) is raised as at the first page
+            if not any(p.data for p in pages):
+                raise
+            return Listing(pages, failed=exc)
         pages.append(page)
         token = page.meta.next_token
         # X's rule is "repeat until no next_token is returned": a page may come back short, or even empty,
         # with more after it; stopping there would move the cursor past the mentions still unread.
         if not token:
-            return pages, False
-        if sum(len(p.data) for p in pages) >= MENTIONS_REACH or len(pages) >= MAX_PAGES:
-            return pages, True
+            return Listing(pages)
+        if newer + sum(len(p.data) for p in pages) >= MENTIONS_REACH or len(pages) >= MAX_PAGES:
+            return Listing(pages, exhausted=True)
         if len(pages) >= EMPTY_PAGES and not any(p.data for p in pages[-EMPTY_PAGES:]):
             # Empty page after empty page that still says "more": not X's occasional short page but an API
             # paging nowhere. Below mentions read, what may lie past them is left to recent search, as mentions
             # beyond reach are; with none read the cursor stays, and the next poll asks again.
             log.warning("mentions_pages_empty", pages=len(pages), empty=EMPTY_PAGES)
-            return pages, any(p.data for p in pages)
+            return Listing(pages, exhausted=any(p.data for p in pages))
 
 
 def since_time(since: str | datetime) -> datetime:
@@ -211,6 +237,48 @@ def recover_beyond_reach(bot: Bot, since: str | datetime, oldest: str) -> Recove
     return recovery
 
 
+def paging_failed(since: str | datetime, tweets: list[tuple[ApiTweet, TweetsPage]], error: ApiError) -> PagingGap:
+    """The timeline failed after its first pages: what they hold is queued, the cursor moves to the newest, and
+    the mentions below the oldest read are paged down to at the next poll (not read again from the top)."""
+    until = min((t.id for t, _ in tweets), key=int)
+    log.warning(
+        "mentions_paging_failed",
+        read=len(tweets),
+        oldest_read=until,
+        error=str(error),
+        done="the mentions read are queued; those older are read from the timeline at the next poll",
+    )
+    return PagingGap(since, until, newer=len(tweets))
+
+
+def resume_paging(
+    bot: Bot, gap: PagingGap, read_now: int, past_reach: bool
+) -> tuple[list[tuple[ApiTweet, TweetsPage]], PagingGap | None, MentionGap | None]:
+    """Page down to the mentions an earlier poll could not (`gap`), after this poll read `read_now` newer ones:
+    (the mentions found, the gap left to page down to at the next poll (None: done), the range the timeline no
+    longer reaches, left to recent search as any beyond its reach). `past_reach`: this poll's own reading reached
+    the timeline's end before its cursor; then all of the gap lies beyond it."""
+    newer = gap.newer + read_now
+    if past_reach or newer >= MENTIONS_REACH:
+        return [], None, (gap.since, gap.until)
+    try:
+        listing = fetch_mentions(bot, gap.since, until=gap.until, newer=newer)
+    except InvalidRequest as exc:  # refused for good: recent search looks for them instead
+        log.warning("mentions_paging_refused", oldest_read=gap.until, error=str(exc), done="left to recent search")
+        return [], None, (gap.since, gap.until)
+    except ApiError as exc:  # refused, for now (credentials?): kept until the timeline reaches no further down
+        log.warning("mentions_paging_failed", oldest_read=gap.until, error=str(exc), done="asked at the next poll")
+        return [], replace(gap, newer=newer), None
+    low, high = above(gap.since), int(gap.until)
+    found = [(t, p) for t, p in listing.tweets if low < int(t.id) < high]
+    bottom = min([gap.until, *(t.id for t, _ in found)], key=int)
+    if listing.failed is not None:
+        log.warning("mentions_paging_failed", read=len(found), oldest_read=bottom, error=str(listing.failed))
+        return found, PagingGap(gap.since, bottom, newer + len(found)), None
+    log.info("mentions_paged_down", read=len(found), since=str(gap.since), until=gap.until)
+    return found, None, (gap.since, bottom) if listing.exhausted else None
+
+
 def report_recovery(bot: Bot, recovery: Recovery, found: list[str]) -> None:
     """Say what search recovered: at info when it found every mention; else warn that mentions posted between the
     gap's lower end (the cursor, or the first poll's look-back start) and the oldest one read (timeline or
@@ -314,13 +382,13 @@ def why_ignored(
 def poll_once(bot: Bot, take: Taking | None = None) -> PollResult:
     """Fetch new mentions, queue the requests among them and move the cursor, holding the poller lock. `take`:
     a worker's read of the stream, made with the poll's last write (`run --once` works right after polling)."""
-    lock, cursor, gaps = bot.store.begin_poll(LOCK_TIMEOUT)
+    lock, cursor, gaps, paging = bot.store.begin_poll(LOCK_TIMEOUT)
     if lock is None:
         log.info("poll_skipped", reason="another_poller_holds_the_lock")
         return PollResult(polled=False)
     try:
         with bot.store.batched():
-            return _poll(bot, lock, cursor, gaps, take)
+            return _poll(bot, lock, cursor, gaps, take, paging)
     finally:
         if lock.held():  # the poll failed before it could give the lock back with its requests
             try:
@@ -330,25 +398,44 @@ def poll_once(bot: Bot, take: Taking | None = None) -> PollResult:
 
 
 def _poll(
-    bot: Bot, lock: Lock, cursor: str | None, gaps: list[MentionGap] | None = None, take: Taking | None = None
+    bot: Bot,
+    lock: Lock,
+    cursor: str | None,
+    gaps: list[MentionGap] | None = None,
+    take: Taking | None = None,
+    paging: PagingGap | None = None,
 ) -> PollResult:
-    """One poll; `gaps`: mentions beyond the timeline's reach that earlier polls could not search for yet."""
+    """One poll; `gaps`: mentions beyond the timeline's reach that earlier polls could not search for yet;
+    `paging`: mentions an earlier poll could not page down to."""
     store = bot.store
     started = datetime.now(UTC)
     again = (gaps or [])[:GAPS_PER_POLL]
     # The first poll reads from the look-back's start (a time), any other from the cursor (an id): beyond the
     # timeline's reach, what lies between that and the oldest mention read is searched for the same way.
     since = cursor if cursor is not None else started - timedelta(seconds=bot.settings.lookback)
+    kept: PagingGap | bool | None = False  # the paging gap as it was
     with bot.api.metered() as usage, keep_alive(LOCK_TIMEOUT / 3, lock.reacquire):  # paging can take a while
-        pages, exhausted = fetch_mentions(bot, since)
-        tweets = [(t, p) for p in pages for t in p.data]
-        oldest = beyond_reach(since, [t for t, _ in tweets], exhausted)
-        wanted = [*again, (since, oldest)] if oldest is not None else again
+        listing = fetch_mentions(bot, since)
+        if listing.failed is not None and paging is not None:
+            # Failing part-way again while older mentions wait to be paged down to: this poll keeps nothing (its
+            # mentions are read again at the next), so that one gap at a time knows what lies above it.
+            raise listing.failed
+        tweets = listing.tweets
+        oldest = beyond_reach(since, [t for t, _ in tweets], listing.exhausted)
+        wanted = [*again, (since, oldest)] if oldest is not None else list(again)
+        resumed: list[tuple[ApiTweet, TweetsPage]] = []
+        if listing.failed is not None:
+            kept = paging_failed(since, tweets, listing.failed)
+        elif paging is not None:
+            resumed, kept, past_reach = resume_paging(bot, paging, len(tweets), oldest is not None)
+            wanted += [past_reach] if past_reach is not None else []
         recoveries = [recover(bot, low, high) for low, high in wanted]
     spending.record(store, bot.settings, usage)
-    # The cursor follows the timeline only: mentions recovered by search are older than what it gave, and (from
-    # a gap left by an earlier poll) older than the cursor itself, which must never move back.
+    # The cursor follows the timeline's newest pages only: mentions paged down to or recovered by search are older
+    # than what they gave, and (from a gap left by an earlier poll) older than the cursor itself, which must never
+    # move back.
     newest = max((t.id for t, _ in tweets), key=int, default=None)
+    tweets += resumed
     for recovery in recoveries:
         found = recovery.found()  # older than every polled one: the sort below queues them first
         tweets += found
@@ -379,7 +466,8 @@ def _poll(
         limit=bot.settings.requester_limit,
         window=REQUESTER_WINDOW,
         gaps_searched=again,  # searched again: done with, or kept anew below
-        gaps_kept=[kept for r in recoveries if (kept := r.kept) is not None],
+        gaps_kept=[gap for r in recoveries if (gap := r.kept) is not None],
+        paging=kept,
         take=take,
     )
     ignored += [(request, "requester_limit") for request in requests if request.mention_id in refused]

@@ -228,6 +228,7 @@ class CronRun:
     waiting: int
     poll_failed: ApiUnavailable | RateLimited | None = None
     gaps: int = 0  # ranges of mentions beyond the timeline's reach still to be searched for
+    paging: bool = False  # mentions the timeline failed to page down to, read at the next poll
 
 
 def run_for_cron(bot: Bot) -> CronRun:
@@ -252,7 +253,8 @@ def run_for_cron(bot: Bot) -> CronRun:
         bot.store.forget_consumer(consumer)
     except redis.RedisError as exc:  # housekeeping only: a worker's start prunes it a day later
         log.warning("consumer_not_forgotten", consumer=consumer, error=str(exc))
-    return CronRun(finished, bot.store.queue_depth(), failed, len(bot.store.mention_gaps()))
+    gaps, paging = len(bot.store.mention_gaps()), bot.store.paging_gap() is not None
+    return CronRun(finished, bot.store.queue_depth(), failed, gaps, paging)
 
 
 def in_thread(target: Callable[..., None], *args: Any, name: str) -> threading.Thread:

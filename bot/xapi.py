@@ -421,6 +421,7 @@ class XApi:
         *,
         since_id: str | None = None,
         start_time: datetime | None = None,
+        until_id: str | None = None,
         pagination_token: str | None = None,
         max_results: int = 100,
     ) -> TweetsPage:
@@ -430,6 +431,8 @@ class XApi:
             params["since_id"] = since_id
         elif start_time:
             params["start_time"] = start_time
+        if until_id:
+            params["until_id"] = until_id
         if pagination_token:
             params["pagination_token"] = pagination_token
         endpoint = "GET /2/users/:id/mentions"

@@ -294,6 +294,29 @@ def test_a_cron_run_says_run_again_while_mentions_beyond_the_timelines_reach_wai
     assert 0 == bot(env, "run", "--once").returncode
 
 
+def test_a_cron_run_says_run_again_while_mentions_wait_to_be_paged_down_to(
+    sandbox: SandboxServer, bot_env: dict[str, str]
+) -> None:
+    """150 summons since the last run, the timeline failing on their second page: the newest 100 are answered (dry
+    run), `run --once` exits 75 saying older mentions wait; the next run reads only those 50 and exits 0."""
+    env = dict(bot_env, UNROLL_DRY_RUN="true", UNROLL_REQUESTER_LIMIT="0")
+    thread = load_reference_thread(sandbox.world)
+    assert 0 == bot(env, "run", "--once").returncode  # the cursor
+    for _ in range(150):
+        add_unroll_request(sandbox.world, thread.last_id, bot=BOT_HANDLE)
+    me = sandbox.world.find_user(BOT_HANDLE)
+    assert me is not None
+    sandbox.world.inject_fault("GET", f"/2/users/{me.id}/mentions", status=503, skip=1)
+
+    first = bot(env, "run", "--once")
+
+    assert 75 == first.returncode, first.stderr[-3000:]
+    assert "older mentions wait to be read: the timeline failed part-way down its pages" in first.stderr
+    assert 0 == bot(env, "run", "--once").returncode
+    listing = bot(env, "requests", "--limit", "1000", "--json").stdout.splitlines()
+    assert 150 == len({json.loads(line)["mention_id"] for line in listing})
+
+
 @pytest.mark.slow
 def test_a_web_process_stopped_by_sigterm_exits_0_and_stops_its_embedded_redis(bot_env: dict[str, str]) -> None:
     """`python -m bot web` on the embedded Redis, after serving pages on several connections, gets SIGTERM (as a

@@ -17,7 +17,7 @@ from bot.processes import due, poll_interval
 from bot.runtime import Bot
 from bot.sandbox import SandboxServer, World
 from bot.spending import spent_today
-from bot.store import Store
+from bot.store import PagingGap, Store
 from bot.tweettext import snowflake_at
 from bot.xapi import Usage
 from config.settings import Settings
@@ -430,6 +430,84 @@ def test_a_failed_search_keeps_the_gap_for_the_next_poll_which_queues_the_rest(
     assert mentions[50:] + mentions[:50] == queued(store)  # each once, the recovered ones after
     # the cursor stays where the timeline left it (the recovered mentions are older): nothing is read again
     assert (mentions[-1], []) == (store.get_cursor(), poll_once(bot).queued)
+
+
+def test_a_mentions_page_failing_part_way_queues_what_was_read_and_the_next_poll_pages_down_to_the_rest(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """250 new mentions, the second of their three pages failing: the first page's 100 are queued at once and the
+    cursor moves to the newest; the next poll reads what is new since, then pages down from the oldest read to the
+    old cursor (since_id and until_id), reading each mention once: 5 pages for 250 mentions, not 3 + 3."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, requester_limit=0)
+    cursor = poll_once(bot).cursor
+    mentions = [summon(world, thread[-1]) for _ in range(250)]
+    world.inject_fault("GET", f"/2/users/{bot.user_id}/mentions", status=503, skip=1)
+    path = "GET /2/users/:id/mentions"
+    before = world.request_counts()[path][200]
+
+    with capture_logs() as events:
+        first = poll_once(bot)
+
+    assert (mentions[150:], mentions[-1]) == (first.queued, store.get_cursor())
+    assert PagingGap(cursor or "", mentions[150], 100) == store.paging_gap()
+    warned = [e for e in events if e["event"] == "mentions_paging_failed"]
+    assert [(100, mentions[150], "warning")] == [(e["read"], e["oldest_read"], e["log_level"]) for e in warned]
+    assert never_queued(mentions[0], store).startswith("It is among the mentions the last poll could not page")
+
+    newer = [summon(world, thread[-1]) for _ in range(3)]
+    later = poll_once(bot)
+
+    assert (mentions[:150] + newer, None, newer[-1]) == (later.queued, store.paging_gap(), store.get_cursor())
+    assert mentions[150:] + mentions[:150] + newer == queued(store)  # each once
+    assert 1 + 1 + 2 == world.request_counts()[path][200] - before  # page 1; then the new one, and two pages down
+    assert (newer[-1], []) == (store.get_cursor(), poll_once(bot).queued)
+
+
+def test_paging_down_that_fails_again_keeps_what_it_read_and_goes_on_from_there(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The timeline failing again while the poll pages down: the page it read is queued, the gap shrinks to below
+    it, and the poll after that reads only the rest; an outage at the first page down keeps the gap as it was."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, requester_limit=0)
+    cursor = poll_once(bot).cursor or ""
+    mentions = [summon(world, thread[-1]) for _ in range(350)]
+    me = f"/2/users/{bot.user_id}/mentions"
+    world.inject_fault("GET", me, status=503, skip=1)
+    assert mentions[250:] == poll_once(bot).queued
+
+    world.inject_fault("GET", me, status=503, skip=1)  # the new mentions' page passes; paging down fails
+    assert ([], PagingGap(cursor, mentions[250], 100)) == (poll_once(bot).queued, store.paging_gap())
+
+    world.inject_fault("GET", me, status=503, skip=2)  # the new mentions' page and one page down pass
+    assert (mentions[150:250], PagingGap(cursor, mentions[150], 200)) == (poll_once(bot).queued, store.paging_gap())
+
+    assert (mentions[:150], None) == (poll_once(bot).queued, store.paging_gap())
+    assert mentions[250:] + mentions[150:250] + mentions[:150] == queued(store)
+
+
+def test_mentions_left_to_page_down_to_that_the_timeline_no_longer_reaches_are_searched_for(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """800 mentions came since a poll failed part-way: the timeline (the latest 800) no longer reaches the ones it
+    left, so recent search looks for them, as for any beyond its reach; nothing is lost."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    bot = make_bot(settings, store, requester_limit=0)
+    poll_once(bot)
+    mentions = [summon(world, thread[-1]) for _ in range(150)]
+    world.inject_fault("GET", f"/2/users/{bot.user_id}/mentions", status=503, skip=1)
+    assert mentions[50:] == poll_once(bot).queued
+    burst = [summon(world, thread[-1]) for _ in range(750)]
+
+    result = poll_once(bot)
+
+    assert (mentions[:50] + burst, None, []) == (result.queued, store.paging_gap(), store.mention_gaps())
+    assert 1 == world.request_counts()["GET /2/tweets/search/recent"][200]
+    assert sorted(mentions + burst, key=int) == sorted(queued(store), key=int)
 
 
 def test_a_search_that_stops_at_its_page_cap_queues_what_it_found_and_the_next_poll_the_rest(

@@ -807,6 +807,16 @@ def test_injected_drip_sends_the_whole_answer_slowly_each_piece_in_time(http: re
         world.inject_fault("GET", "/2/tweets", drip=1.0, status=503)
 
 
+def test_injected_skip_lets_the_first_requests_through_then_fails(http: requests.Session, world: World) -> None:
+    """`skip=1`: the first matching request is answered as usual, the next one gets the fault (a list's second
+    page failing); a negative skip is refused."""
+    world.inject_fault("GET", "/2/tweets/search/recent", status=503, skip=1)
+    statuses = [get(http, "/2/tweets/search/recent", query="from:unrollbot").status_code for _ in range(3)]
+    assert [200, 503, 200] == statuses
+    with pytest.raises(ValueError, match="skip"):
+        world.inject_fault("GET", "/2/tweets", status=503, skip=-1)
+
+
 def test_injected_usage_cap_answers_429_usage_capped_with_the_window_not_spent(
     http: requests.Session, world: World
 ) -> None:

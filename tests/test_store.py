@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.models import Author, HandledRequest, Section, Segment, Thread, ThreadTweet, UnrollRequest
-from bot.store import Store, Taking
+from bot.store import PagingGap, Store, Taking
 from tests.fixtures_pages import build_thread
 from tests.helpers import servers_on
 
@@ -88,6 +88,23 @@ def test_mention_gaps_keep_a_cursor_or_a_lookback_start_as_their_lower_end(store
 
     store.queue_poll([], cursor=None, polled_at=now, release=None, limit=0, window=3600, gaps_searched=[first, later])
     assert [] == store.mention_gaps()
+
+
+def test_a_paging_gap_is_kept_with_an_id_or_a_time_below_it_and_done_with(store: Store) -> None:
+    """The mentions a poll could not page down to: kept from the cursor (an id) or, at the very first poll, the
+    look-back's start (a time, to the microsecond), read back by the next poll's first round trip, then forgotten."""
+    now = datetime.now(UTC)
+    for since in ("1950000000000000000", datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)):
+        gap = PagingGap(since, "1960000000000000000", 300)
+        store.queue_poll([], cursor=None, polled_at=now, release=None, limit=0, window=3600, paging=gap)
+        lock, _, _, paging = store.begin_poll(5)
+        assert lock is not None
+        lock.release()
+        assert (gap, gap) == (paging, store.paging_gap())
+    store.queue_poll([], cursor=None, polled_at=now, release=None, limit=0, window=3600)  # left as it was
+    assert gap == store.paging_gap()
+    store.queue_poll([], cursor=None, polled_at=now, release=None, limit=0, window=3600, paging=None)
+    assert None is store.paging_gap()
 
 
 def test_taken_request_stays_pending_until_acked(store: Store) -> None:

@@ -184,6 +184,7 @@ class SandboxClient:
         errors_only: bool = False,
         drip: float = 0.0,
         malformed: bool = False,
+        skip: int = 0,
     ) -> None:
         body = {
             "method": method,
@@ -199,6 +200,7 @@ class SandboxClient:
             "errors_only": errors_only,
             "drip": drip,
             "malformed": malformed,
+            "skip": skip,
         }
         self._call("POST", "faults", body)
 

@@ -35,6 +35,7 @@ _FAULT_OPTIONS = (
     "truncate",
     "drip",
     "malformed",
+    "skip",
 )
 
 

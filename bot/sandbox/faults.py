@@ -42,6 +42,8 @@ class FaultQueue:
             raise ValueError("empty_page=True answers an empty page that goes on: give no status, drop or usage_capped")
         if fault.usage_capped and (fault.status is not None or fault.drop):
             raise ValueError("usage_capped=True answers X's own 429 usage-capped problem: give no status, no drop")
+        if fault.skip < 0:
+            raise ValueError(f"skip lets that many requests through first: 0 or more, got {fault.skip}")
         if fault.count < 1:
             raise ValueError(f"a fault must apply to at least 1 request, got count={fault.count}")
         if fault.status is not None and not 400 <= fault.status <= 599:
@@ -61,6 +63,9 @@ class FaultQueue:
         """The first fault matching `method` (or `*`) and a prefix of `path`, counted down by one."""
         for index, fault in enumerate(self._pending):
             if fault.method in (method, "*") and path.startswith(fault.path_prefix):
+                if fault.skip > 0:  # this one goes through, untouched by any fault
+                    self._pending[index] = replace(fault, skip=fault.skip - 1)
+                    return None
                 if fault.count <= 1:
                     del self._pending[index]
                 else:

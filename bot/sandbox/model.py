@@ -307,6 +307,7 @@ class Fault:
     truncate: bool = False  # handle the request, then send half its answer's body and close the connection
     drip: float = 0.0  # handle the request, then send its answer's body a piece at a time over this many seconds
     malformed: bool = False  # handle the request, then answer with half its JSON body, whole as HTTP goes
+    skip: int = 0  # let this many matching requests through first (a fault on the second page of a list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -324,6 +325,7 @@ class Fault:
             "truncate": self.truncate,
             "drip": self.drip,
             "malformed": self.malformed,
+            "skip": self.skip,
         }
 
 

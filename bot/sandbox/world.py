@@ -252,6 +252,7 @@ class World(Switches):
         truncate: bool = False,
         drip: float = 0.0,
         malformed: bool = False,
+        skip: int = 0,
     ) -> None:
         """Answer the next `count` matching requests with `status`, after `delay`, or drop the connection.
 
@@ -268,7 +269,8 @@ class World(Switches):
         the request, then sends the answer's head at once and its body in 20 pieces spread over `drip` seconds:
         each piece within a per-read timeout, the whole answer past a deadline. `malformed` handles the request,
         then answers its status and headers with the first half of its JSON body, complete as HTTP goes (its
-        length is the half's): a body broken on its way, which only the JSON tells.
+        length is the half's): a body broken on its way, which only the JSON tells. `skip` lets that many matching
+        requests through first: the second page of a list failing, say.
         """
         with self.lock:
             self.faults.add(
@@ -287,6 +289,7 @@ class World(Switches):
                     truncate,
                     drip,
                     malformed,
+                    skip,
                 )
             )
 

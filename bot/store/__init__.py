@@ -20,7 +20,7 @@ from bot.store.compliance import ComplianceStore
 from bot.store.metrics import MetricsStore
 from bot.store.records import Attempt, RecordStore, Reservation
 from bot.store.renewals import keep_alive
-from bot.store.stream import MentionGap, StreamStore, Taking
+from bot.store.stream import MentionGap, PagingGap, StreamStore, Taking
 from bot.store.threads import FirstRead
 from config.settings import Settings
 
@@ -41,6 +41,7 @@ __all__ = [
     "FirstRead",
     "Lock",
     "MentionGap",
+    "PagingGap",
     "Reservation",
     "Store",
     "StoreBase",

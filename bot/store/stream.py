@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,30 @@ def _gap(member: str) -> MentionGap:
 def _gap_member(gap: MentionGap) -> str:
     since, until = gap
     return f"{since.isoformat() if isinstance(since, datetime) else since}:{until}"
+
+
+@dataclass(frozen=True)
+class PagingGap:
+    """Mentions a poll could not page down to (the timeline failed after its first pages), read from the timeline
+    at the next poll: from `since` (the cursor then, an id, exclusive; or at the very first poll the look-back's
+    start, a time) up to `until`, the oldest mention read (exclusive). `newer`: how many mentions above `until`
+    have been read since, against the timeline's reach (the latest 800). At most one is kept at a time."""
+
+    since: str | datetime
+    until: str
+    newer: int
+
+    def to_json(self) -> str:
+        since = self.since.isoformat() if isinstance(self.since, datetime) else self.since
+        return json.dumps({"since": since, "until": self.until, "newer": self.newer})
+
+    @classmethod
+    def from_json(cls, raw: str | None) -> PagingGap | None:
+        if not raw:
+            return None
+        data = json.loads(raw)
+        since = data["since"]
+        return cls(since if since.isdigit() else datetime.fromisoformat(since), data["until"], int(data["newer"]))
 
 
 # Seconds a poll's requests are remembered by mention id: X lets a post be edited for 30 minutes, and an edit
@@ -99,18 +124,23 @@ class StreamStore(StoreBase):
     def get_cursor(self) -> str | None:
         return cast(str | None, self.redis.get(self.key("cursor")))
 
-    def begin_poll(self, timeout: float) -> tuple[Lock | None, str | None, list[MentionGap]]:
+    def begin_poll(self, timeout: float) -> tuple[Lock | None, str | None, list[MentionGap], PagingGap | None]:
         """Take the poller lock and read the cursor in one round trip: (the lock, or None when another poller
-        holds it; the cursor; the gaps of mentions beyond the timeline's reach that wait for a search). The lock
-        goes back with the poll's `queue_poll`."""
+        holds it; the cursor; the gaps of mentions beyond the timeline's reach that wait for a search; the mentions
+        an earlier poll could not page down to). The lock goes back with the poll's `queue_poll`."""
         lock = self.lock("poller", timeout)
 
         def reads(pipe: Any) -> None:
             pipe.get(self.key("cursor"))
             pipe.smembers(self.key("mention-gaps"))
+            pipe.get(self.key("mention-paging"))
 
-        got, (cursor, gaps) = lock.acquire_with(reads)
-        return (lock if got else None), cast(str | None, cursor), self._gaps(gaps)
+        got, (cursor, gaps, paging) = lock.acquire_with(reads)
+        return (lock if got else None), cast(str | None, cursor), self._gaps(gaps), PagingGap.from_json(paging)
+
+    def paging_gap(self) -> PagingGap | None:
+        """The mentions an earlier poll could not page down to, read at the next poll (`PagingGap`)."""
+        return PagingGap.from_json(cast(str | None, self.redis.get(self.key("mention-paging"))))
 
     def mention_gaps(self) -> list[MentionGap]:
         """Ranges of mentions beyond the timeline's reach that wait for a search (`MentionGap`), oldest first."""
@@ -165,13 +195,15 @@ class StreamStore(StoreBase):
         window: float,
         gaps_searched: Sequence[MentionGap] = (),
         gaps_kept: Sequence[MentionGap] = (),
+        paging: PagingGap | bool | None = False,
         take: Taking | None = None,
     ) -> list[str]:
         """A poll's last write, one transaction: each request counted for its reader in the current window and
         put on the stream unless that reader is over `limit` (0: no limit), the cursor moved, the poll's time
         and held counters, the gaps of mentions it searched again forgotten and those left to search noted, the
-        poller lock given back; then `take`'s read, when given (answered on it). Returns the mentions refused for
-        the limit."""
+        poller lock given back; then `take`'s read, when given (answered on it). `paging`: the mentions left to
+        page down to, kept (a `PagingGap`), done with (None), or as they were (False). Returns the mentions refused
+        for the limit."""
         self.ensure_group()
         bucket = str(int(polled_at.timestamp() // window))
         keys = [self.stream, self.key("cursor"), *(self.key("requester", r.requester_id, bucket) for r in requests)]
@@ -189,6 +221,10 @@ class StreamStore(StoreBase):
             pipe.srem(self.key("mention-gaps"), *map(_gap_member, gaps_searched))
         if gaps_kept:
             pipe.sadd(self.key("mention-gaps"), *map(_gap_member, gaps_kept))
+        if isinstance(paging, PagingGap):
+            pipe.set(self.key("mention-paging"), paging.to_json())
+        elif paging is None:
+            pipe.delete(self.key("mention-paging"))
         if release is not None:
             release.release_on(pipe)
         answers = self._execute_with_held(pipe, after=take.queue if take is not None else None)
