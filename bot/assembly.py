@@ -5,7 +5,7 @@ to their own tweets, one tweet at a time. Where the author replied to one tweet 
 follows the branch that leads to the tweet the reader summoned the bot under, else the longest one (the
 earliest of equals; the earliest when a deleted post hides how long a branch is): an aside the author posted
 beside the thread's next post never takes the thread's place; the branches it does not follow are shown after it
-(`branch_sections`).
+(`branch_sections`), those going on over a deleted post too.
 Other people's replies, the author's replies to them, and replies to those are not part of it, with one
 exception: the author answered someone's reply to a post of the thread (or a reply to that reply) and went on
 from that answer with self-replies, or answered a reply to that answer and went on from there (answers within
@@ -233,27 +233,53 @@ def ways_on(nodes: Mapping[str, Node], author_id: str) -> dict[str, list[str]]:
     return children
 
 
-def branch_sections(nodes: Mapping[str, Node], chain: list[str], author_id: str) -> list[tuple[str, list[str]]]:
+def branch_sections(
+    nodes: Mapping[str, Node], chain: list[str], author_id: str, gone: Collection[str] = ()
+) -> list[tuple[str, list[str]]]:
     """The branches the chain does not follow: for each post of the chain, in order, each other way on from it
     (`ways_on`) as (that post, the way's posts), the longest way down from its first post (the earliest of equals);
-    then the same for the sections' own posts. Every post reachable from the chain is in it or in one section."""
+    then the same for the sections' own posts. Every post reachable from the chain is in it or in one section.
+    Then the author's posts that go on over a gap (`bridge`: their parent deleted, or the reply they answered
+    gone, `answers_over_gap`) which the chain did not take, in the order their missing parents were posted: each a
+    section after the latest post shown before that parent (the page notes the gap), and their own branches."""
     children = ways_on(nodes, author_id)
     depth = depths(children)
     shown = set(chain)
     found: list[tuple[str, list[str]]] = []
     todo = list(chain)
-    for post in todo:  # (grows as sections are found: their own branches come after)
-        for head in children.get(post, []):
-            if head in shown:
-                continue
-            way = [head]
-            shown.add(head)
-            while kids := [kid for kid in children.get(way[-1], []) if kid not in shown]:
-                way.append(max(kids, key=lambda kid: (depth[kid], -int(kid))))
-                shown.add(way[-1])
-            found.append((post, way))
-            todo.extend(way)
-    return found
+
+    def way_from(head: str) -> list[str]:
+        way = [head]
+        shown.add(head)
+        while kids := [kid for kid in children.get(way[-1], []) if kid not in shown]:
+            way.append(max(kids, key=lambda kid: (depth[kid], -int(kid))))
+            shown.add(way[-1])
+        return way
+
+    orphans = sorted(
+        {
+            n.id: n
+            for n in [*broken_self_replies(nodes, author_id), *answers_over_gap(nodes, author_id, children, gone)]
+        }.values(),
+        key=lambda n: (int(n.parent_id or 0), n.time),
+    )
+    done = 0
+    while True:
+        while done < len(todo):  # (grows as sections are found: their own branches come after)
+            post, done = todo[done], done + 1
+            for head in children.get(post, []):
+                if head not in shown:
+                    way = way_from(head)
+                    found.append((post, way))
+                    todo.extend(way)
+        left = [n for n in orphans if n.id not in shown]
+        if not left or not todo:
+            return found
+        orphan = left[0]
+        before = [post for post in todo if int(post) < int(orphan.parent_id or orphan.id)] or todo[:1]
+        way = way_from(orphan.id)
+        found.append((max(before, key=int), way))
+        todo.extend(way)
 
 
 def depths(children: Mapping[str, list[str]]) -> dict[str, int]:

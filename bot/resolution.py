@@ -202,7 +202,9 @@ class ResolverBase:
         over_gap = {n.id for n in answers_over_gap(nodes, author.id, went_on, gone)}
         if (top := detour_over_gap(nodes, author.id, self.fetched.canon(target), went_on)) is not None:
             over_gap.add(top)
-        over_gap &= set(chain[1:])
+        # The branches the thread does not follow, their posts read already: shown after it.
+        ways = branch_sections(nodes, chain, author.id, gone)
+        over_gap &= set(chain[1:]) | {post for _, way in ways for post in way}
         # A self-reply whose parent X reported gone; in a full search of a new thread, any missing parent.
         deleted = (
             self.gone is not None
@@ -227,9 +229,8 @@ class ResolverBase:
                 if i in kept or i in self.fetched.tweets  # not the deleted first post standing in as a gap
             ]
 
-        # The branches the thread does not follow, their posts read already: shown after it.
         found: list[Section] = []
-        for after, way in branch_sections(nodes, chain, author.id):
+        for after, way in ways:
             if tweets := posts(way):
                 found.append(Section(after=after, tweets=tweets))
         in_sections = {t.id for section in found for t in section.tweets}

@@ -405,21 +405,26 @@ def test_a_broken_link_is_reported_exactly_when_a_self_replys_parent_was_deleted
 @settings(max_examples=300, deadline=None)
 @given(conversations())
 def test_sections_hold_every_post_reachable_from_the_chain_once_each_in_reply_order(conversation: Conversation) -> None:
-    """Whatever the chain, the other branches' posts reachable from it (self-replies and detours) are each in one
-    section, none in the chain; a section begins with a way on from its post and goes on one way at a time."""
+    """Whatever the chain, the other branches' posts reachable from it (self-replies and detours), and from the
+    author's posts that go on over a gap the chain did not take (a deleted parent of A's, `over_gaps`), are each in
+    one section, none in the chain; a section begins with a way on from its post, or with such a post after one
+    shown before its missing parent, and goes on one way at a time."""
     nodes = known(conversation)
     chain = assemble(nodes, "1000", A, conversation.target, conversation.deleted)
-    found = branch_sections(nodes, chain, A)
+    found = branch_sections(nodes, chain, A, conversation.deleted)
     children = ways_on(nodes, A)
     posts = [post for _, way in found for post in way]
     assert len(posts) == len(set(posts)) and not set(posts) & set(chain)
+    authors = {t[0]: t[1] for t in conversation.tweets}
+    orphans = {n.id for n in broken_self_replies(nodes, A)} | over_gaps(conversation)
     reach = set()
-    for start in chain:
+    for start in [*chain, *orphans] if chain else []:
         reach |= reachable(nodes, start, A, through_detours=True)
     assert reach == set(chain) | set(posts)
     shown = set(chain)
     for after, way in found:
-        assert after in shown and way[0] in children[after]
+        over = way[0] in orphans and int(after) < int(nodes[way[0]].parent_id or 0)
+        assert after in shown and (way[0] in children.get(after, []) or over), (after, way, authors)
         assert all(later in children[earlier] for earlier, later in itertools.pairwise(way))
         shown |= set(way)
 
@@ -435,3 +440,17 @@ def test_a_branch_not_followed_is_a_section_after_its_post_and_its_own_branch_af
     assert ["10", "11", "14", "15", "16"] == chain
     assert [("11", ["12", "13"]), ("15", ["17"])] == branch_sections(nodes, chain, A)
     assert [("11", ["14", "15", "16"]), ("15", ["17"])] == branch_sections(nodes, ["10", "11", "12", "13"], A)
+
+
+def test_a_branch_going_on_over_a_deleted_post_the_chain_does_not_take_is_a_section_after_a_gap() -> None:
+    """10 ← 11 ← 13 ← 14 ← 16 ← 20 (deleted) ← 21: the chain, over the gap. 10 ← 12 (deleted) ← 17 ← 18 and
+    14 ← 15 (deleted) ← 19 go on over gaps the chain does not take (their deleted posts came before its end): they
+    were on no page; now each is a section after the latest post shown before its deleted post, 11 and 14."""
+    nodes = tree(
+        ("10", A, None), ("11", A, "10"), ("13", A, "11"), ("14", A, "13"), ("16", A, "14"),
+        ("17", A, "12"), ("18", A, "17"), ("19", A, "15"), ("21", A, "20"),
+    )  # fmt: skip
+    nodes = {k: Node(v.id, A, v.parent_id, A) if v.parent_id else v for k, v in nodes.items()}  # X says: A's
+    chain = assemble(nodes, "10", A)
+    assert ["10", "11", "13", "14", "16", "21"] == chain
+    assert [("11", ["17", "18"]), ("14", ["19"])] == branch_sections(nodes, chain, A)

@@ -687,6 +687,29 @@ def test_branch_leading_to_the_summoned_tweet_is_followed(
     assert (2, 1 + 5) == cost(result)  # the root, then the author's 5 replies in the conversation
 
 
+def test_a_branch_going_on_over_a_deleted_post_is_shown_after_the_thread_with_a_gap_note(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author answered post 1 twice; the second branch's first post is deleted, and what follows it was on no
+    page (the chain takes the first branch; the gap came before its end): it is a section after post 1, the page
+    noting the gap before it. No request more: the thread's search read it."""
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, ["1/ root", "2/ main", "3/ main goes on"], start=start)
+    gone = world.add_tweet(AUTHOR, "2b/ other", reply_to=thread[0], created_at=start + timedelta(seconds=30))
+    kept = world.add_tweet(AUTHOR, "3b/ other goes on", reply_to=gone.id, created_at=start + timedelta(minutes=5))
+    last = world.add_tweet(AUTHOR, "4b/ and on", reply_to=kept.id, created_at=start + timedelta(minutes=6))
+    world.delete_tweet(gone.id)
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert (thread, {thread[0]: [kept.id, last.id]}) == (ids_of(result), sections_of(result))
+    assert (["deleted_tweets"], (2, 1 + 4)) == (gaps_of(result), cost(result))
+    assert result.thread is not None
+    html = render_html(result.thread, site=Site("https://unroll.example", BOT_HANDLE, "unroll"))
+    assert 1 == html.count(GAP_NOTE) and html.index(f'id="t-{thread[-1]}"') < html.index(GAP_NOTE)
+    assert html.index(GAP_NOTE) < html.index(f'id="t-{kept.id}"') < html.index(f'id="t-{last.id}"')
+
+
 def test_branch_is_chosen_by_another_users_reply_deep_under_it(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
@@ -1735,8 +1758,22 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     expected, other = model_chain(conversation)
     assert [real[i] for i in expected] == ids_of(result)
     owner = other if other and expected != brute_force(conversation) else "1"
+    fake = {v: k for k, v in real.items()}
+    assert result.thread is not None
+    in_sections = {fake[t.id] for section in result.thread.sections for t in section.tweets}
+    if owner == "1":
+        # Every post of A's the thread reaches by self-replies, over deleted posts of A's too, is on the page: in it,
+        # or in a section (through detours as well, where the readers' replies they answer were read: not those
+        # above where the summoned post's way up meets the thread, which cannot change the page).
+        orphans = [n.id for n in broken_self_replies(visible, "1")]
+        starts = [*expected, *orphans]
+        least = set().union(*(reachable(visible, p, "1") for p in starts)) - set(expected)
+        most = set().union(
+            *(reachable(visible, p, "1", through_detours=True) for p in [*starts, *over_gaps(conversation)])
+        )
+        assert (set(), set(), set()) == (least - in_sections, in_sections - most, in_sections & set(expected))
     # A deleted self-reply's parent, or (the first author's thread) a deleted reply of someone's the page goes over.
-    over_gap = owner == "1" and bool(over_gaps(conversation) & set(expected))
+    over_gap = owner == "1" and bool(over_gaps(conversation) & (set(expected) | in_sections))
     assert (bool(broken_self_replies(visible, owner)) or over_gap) == ("deleted_tweets" in gaps_of(result))
     if not branched(visible, "1") and owner == "1":  # a branch may need lookups climbing from the target
         # The author's summoned post gone: search cannot tell deleted from left out, one lookup does.
