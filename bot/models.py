@@ -283,7 +283,7 @@ class ThreadSummary(_Model):
             author_username=thread.author.username,
             author_name=thread.author.name,
             title=next((found for found in titles if found), ""),
-            tweets=len(thread.tweets),
+            tweets=len(thread.every_tweet),
             created_at=thread.first.created_at,
             unrolled_at=thread.fetched_at,
         )

@@ -96,8 +96,8 @@ def description(thread: Thread, limit: int = DESCRIPTION_LENGTH) -> str:
 
 def reading_minutes(thread: Thread) -> int:
     """Minutes to read the thread: words at 230 a minute plus a moment for each image, at least one."""
-    words = sum(len(_WORD.findall(display_text(tweet.segments))) for tweet in thread.tweets)
-    images = sum(len(tweet.media) for tweet in thread.tweets)
+    words = sum(len(_WORD.findall(display_text(tweet.segments))) for tweet in thread.every_tweet)
+    images = sum(len(tweet.media) for tweet in thread.every_tweet)
     return max(1, math.ceil(words / WORDS_PER_MINUTE + images * SECONDS_PER_IMAGE / 60))
 
 
@@ -140,7 +140,7 @@ def render_html(thread: Thread, *, site: Site, latest: Sequence[ThreadSummary] =
         original=status_url(author.username, thread.first.id),
         date=fmt_date(thread.first.created_at),
         datetime=iso(thread.first.created_at),
-        count=len(thread.tweets),
+        count=len(thread.every_tweet),
         minutes=reading_minutes(thread),
         tweets=tweet_views(thread, site),
         sections=section_views(thread, site),
@@ -207,7 +207,7 @@ def render_txt(thread: Thread, *, site: Site) -> str:
     head = [
         title(thread),
         f"By {clean(author.name or author.username)} (@{clean(author.username)}) · {fmt_date(thread.first.created_at)}"
-        f" · {len(thread.tweets)} posts · {reading_minutes(thread)} min read",
+        f" · {len(thread.every_tweet)} posts · {reading_minutes(thread)} min read",
         f"Original: {status_url(author.username, thread.first.id)}",
     ]
     blocks = ["\n".join(head)]
@@ -310,7 +310,7 @@ def render_md(thread: Thread, *, site: Site) -> str:
     blocks = [
         f"# {_md_escape(title(thread))}",
         f"**{_md_escape(author.name or handle)}** ([@{_md_escape(handle)}]({_md_url(profile_url(author.username))}))"
-        f" · {fmt_date(thread.first.created_at)} · {len(thread.tweets)} posts · {reading_minutes(thread)} min read"
+        f" · {fmt_date(thread.first.created_at)} · {len(thread.every_tweet)} posts · {reading_minutes(thread)} min read"
         f" · [Original on X]({_md_url(status_url(author.username, thread.first.id))})",
     ]
     links = section_links(thread)

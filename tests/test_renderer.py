@@ -768,6 +768,15 @@ def _with_sections() -> Thread:
     return thread.model_copy(update={"sections": sections})
 
 
+def test_a_page_with_branches_counts_every_post_it_shows_in_its_header_and_summary() -> None:
+    """4 posts in the thread and 3 in its branches: the page says 7 posts (it shows 7), as does the thread's entry
+    in the latest threads and the reply's {count}."""
+    thread = _with_sections()
+    html = renderer.render_html(thread, site=SITE)
+    assert (" · 7 posts · " in html, " · 4 posts · " in html) == (True, False)
+    assert 7 == ThreadSummary.of(thread).tweets
+
+
 def test_branches_shown_after_the_thread_come_in_every_format_after_its_posts_and_are_pointed_to() -> None:
     """HTML, text, Markdown and JSON show the other branches after the thread, each under a heading naming the
     post it goes on from, the post pointing to it; their text escaped as the thread's; a withheld post's note."""
