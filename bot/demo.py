@@ -46,6 +46,7 @@ def on_sandbox(base: Settings, *, sandbox_url: str, port: int, key_prefix: str, 
         key_prefix=key_prefix,
         dry_run=False,
         full_archive=False,
+        search_lag=0.0,  # the sandbox's search shows a post at once (`World.set_search_lag` to rehearse X's lag)
     )
     data.update(changes)
     return load_settings(_env_file=None, **data)

@@ -31,7 +31,7 @@ from bot.errors import (
 )
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest, utcnow
 from bot.reads import Reads
-from bot.replier import POST, compose, post_once, reserve_ahead
+from bot.replier import POST, compose, post_once, reserve_ahead, wait_for_search
 from bot.replytext import template_for
 from bot.resolver import FRESH_FOR, Resolution, first_lookup, resolve
 from bot.runtime import BASE_URL_FIX, Bot, foreign, not_the_x_api
@@ -293,6 +293,25 @@ def _left_aside(bot: Bot, exc: Exception) -> Deferred:
     return Deferred(utcnow() + timedelta(seconds=FOREIGN_WAIT))
 
 
+def settle(bot: Bot, request: UnrollRequest) -> None:
+    """Wait until recent search shows the posts made before the summon (`settling`), unless the process stops
+    first (then the request is left to another worker)."""
+    if (seconds := settling(request, bot.settings.search_lag)) > 0:
+        log.info("request_waits_for_search_index", seconds=round(seconds, 1))
+        wait_for_search(bot, seconds)
+
+
+def settling(request: UnrollRequest, lag: float, now: datetime | None = None) -> float:
+    """Seconds a summon waits before its thread is read: until every post made before it shows in recent search,
+    which may leave out its last `lag` seconds (UNROLL_SEARCH_LAG), plus a second for clocks apart. A thread being
+    written when the reader summoned (a new thread summoned under its first post, a post in the middle of one)
+    would otherwise be read without its newest posts: "not part of a thread", or a page stopping short."""
+    if request.source != "mention" or request.created_at is None or lag <= 0:
+        return 0.0
+    age = ((now or utcnow()) - request.created_at).total_seconds()
+    return min(max(lag + 1.0 - age, 0.0), lag + 1.0)
+
+
 def finish(bot: Bot, entry_id: str | None, handled: HandledRequest, *, release: Lock | None = None) -> None:
     """Record the outcome with its counters, acknowledge and give the mention's lock back, in one step; then
     log the one line per handled request."""
@@ -343,6 +362,7 @@ def process(
         return over_budget_reply(bot, request, handled, done)
     if request.source == "mention" and not settings.dry_run:
         bot.api.check(POST)  # replies are on hold (daily cap): don't spend reads on a reply we can't post
+    settle(bot, request)
     with bot.api.metered() as usage, thread_lock(bot, request, guard) as lock:
         try:
             with metrics.timed(store, "resolve_seconds"):
@@ -541,7 +561,7 @@ def reply_text(
             requester=requester,
             author=thread.author.username,
             link=link,
-            count=len(thread.tweets),
+            count=len(thread.every_tweet),
         )
     if outcome == "opted_out":
         return compose(settings.opted_out_template, requester=requester) if settings.opted_out_template else ""

@@ -357,6 +357,17 @@ class Settings(BaseSettings):
         json_schema_extra=_hint("true or false"),
     )
     # X answers in seconds or not at all; 1e12 crashed the first call ("timestamp out of range").
+    search_lag: float = Field(
+        30.0,
+        ge=0,
+        le=300,
+        description=(
+            "Seconds X's recent search may leave out its newest posts (X documents 30): a summon younger than this "
+            "waits until the posts made before it are searchable, so that a thread still being written is read "
+            "whole; 0 answers at once, for an API whose search shows posts at once (the sandbox). At most 300."
+        ),
+        json_schema_extra=_hint("a number of seconds from 0 to 300"),
+    )
     http_timeout: float = Field(
         15.0,
         gt=0,

@@ -28,6 +28,13 @@ CREDENTIALS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def search_shows_posts_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox's search shows a post at once (`World.set_search_lag` hides the newest): a summon need not wait
+    for X's index (UNROLL_SEARCH_LAG), unless a test says so."""
+    monkeypatch.setenv("UNROLL_SEARCH_LAG", "0")
+
+
 @pytest.fixture(scope="session")
 def redis_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
     """The Redis the tests use: REDIS_URL when set, else an embedded redis-server on disk."""

@@ -147,6 +147,7 @@ def bot_env(sandbox_url: str, redis_url: str, prefix: str, workdir: Path, **sett
         UNROLL_DATA_DIR=str(workdir / "data"),
         UNROLL_BOT_HANDLE=BOT_HANDLE,
         UNROLL_LOG_FORMAT="json",
+        UNROLL_SEARCH_LAG="0",  # the sandbox's search shows a post at once
     )
     env.update(settings)
     return env

@@ -49,6 +49,7 @@ def bot_env(sandbox: SandboxServer, prefix: str, tmp_path: Path) -> dict[str, st
         UNROLL_DATA_DIR=str(tmp_path / "data"),
         UNROLL_BOT_HANDLE=BOT_HANDLE,
         UNROLL_LOG_FORMAT="json",
+        UNROLL_SEARCH_LAG="0",  # the sandbox's search shows a post at once
     )
     return env
 

@@ -611,3 +611,51 @@ def test_requests_asked_on_the_site_are_recorded_as_unrolled_or_refreshed_not_re
     outcomes = [(r.outcome, r.root_id, r.tweets) for r in records if r is not None]
     assert [("unrolled", thread[0], 4), ("refreshed", thread[0], 5)] == outcomes
     assert [] == sandbox.world.posted()
+
+
+@pytest.mark.parametrize("lag", [0.0, 2.0])
+def test_a_summon_of_a_thread_being_written_waits_for_search_to_show_its_newest_posts(
+    sandbox: SandboxServer, settings: Settings, store: Store, lag: float
+) -> None:
+    """A thread posted a second ago, summoned under its first post at once, on an API whose search leaves out its
+    last 2 seconds (X's: 30, UNROLL_SEARCH_LAG): waiting until the posts made before the summon are searchable, the
+    page holds all 5; not waiting (0), search shows none of the replies and the reader is told it is no thread."""
+    world = sandbox.world
+    world.set_search_lag(2.0)
+    world.add_user(AUTHOR)
+    start = world.now() - timedelta(seconds=1)
+    ids: list[str] = []
+    for i in range(5):
+        post = world.add_tweet(AUTHOR, f"{i + 1}/ new", reply_to=ids[-1] if ids else None, created_at=start)
+        ids.append(post.id)
+    summon(world, ids[0])
+    bot = make_bot(settings, store, search_lag=lag)
+
+    with capture_logs() as logs:
+        assert 1 == run_once(bot)
+
+    thread = store.get_thread(ids[0])
+    waited = [e for e in logs if e["event"] == "request_waits_for_search_index"]
+    if lag:
+        assert (ids, 1) == ([t.id for t in thread.tweets] if thread else [], len(waited))
+        assert 0 < waited[0]["seconds"] <= lag + 1
+    else:
+        assert (None, [], [True]) == (thread, waited, ["is not part of a thread" in p.text for p in world.posted()])
+
+
+def test_only_a_fresh_summon_waits_for_search_and_never_longer_than_the_lag() -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+    def request(age: float, source: str = "mention") -> UnrollRequest:
+        return UnrollRequest(
+            mention_id="5", requester_id="6", created_at=now - timedelta(seconds=age), source=source
+        )
+
+    assert [31.0, 21.0, 0.0, 0.0, 0.0, 31.0] == [
+        worker.settling(request(0), 30, now),
+        worker.settling(request(10), 30, now),
+        worker.settling(request(45), 30, now),
+        worker.settling(request(0), 0, now),
+        worker.settling(request(0, source="web"), 30, now),
+        worker.settling(request(-60), 30, now),  # a clock ahead of ours: at most the lag
+    ]
