@@ -252,11 +252,37 @@ class _Resolver(Climbs, FirstSearches, Answering):
         thread = self.thread(root_id, author_of(user), target, complete=complete)
         if self.gone is not None and not thread.tweets:
             raise self.gone  # no chain of the author's hangs from the deleted first post
+        return self.lone_or_thread(thread, root_id, target)
+
+    def lone_or_thread(self, thread: Thread, root_id: str, target: str) -> Resolution:
+        """A new thread found, unless it is one post (UNROLL_SINGLE_TWEET): then no thread, or the thread of the
+        post it quotes (`quoted_thread`)."""
         if len(thread.tweets) == 1 and "deleted_tweets" not in thread.gaps and self.settings.single_tweet != "unroll":
+            if not thread.gaps and (quoted := self.quoted_thread(root_id, target)) is not None:
+                return quoted
             # Older than the window, later self-replies may exist but cannot be seen: say so in the reason.
             reason = "older_than_search_window" if thread.gaps else "single_tweet"
             return Resolution("no_thread", reason=reason, root_id=root_id)
         return Resolution("resolved", thread, root_id=root_id)
+
+    def quoted_thread(self, root_id: str, target: str) -> Resolution | None:
+        """Summoned under a lone post that quotes another (someone's quote of a thread, "this 🧵"): the quoted
+        post's thread, as a summon quoting it would get. The quoted post came with the lone post's lookup; the
+        thread's search reads it again (+1 post). None when the summoned post quotes nothing, or is in a thread."""
+        post = self.fetched.get(root_id)
+        quoted = post.referenced("quoted") if post is not None and target == root_id else None
+        if quoted is None or self.request is None or self.request.quoted_id is not None:
+            return None
+        log.info("summoned_under_a_quote", quote=root_id, quoted=quoted)
+        request = self.request.model_copy(
+            update={"replied_to_id": None, "replied_to_user_id": None, "conversation_id": None, "quoted_id": quoted}
+        )
+        # The quoted thread's own lock is not taken: the lock held is the lone post's conversation's.
+        again = _Resolver(
+            self.fetched.api, self.store, self.settings, self.now, self.fresh_for, None, None, self.fetched
+        )
+        again.bot_id = self.bot_id
+        return again.run(request)
 
 
 def resolve(

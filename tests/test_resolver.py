@@ -710,6 +710,29 @@ def test_a_branch_going_on_over_a_deleted_post_is_shown_after_the_thread_with_a_
     assert html.index(GAP_NOTE) < html.index(f'id="t-{kept.id}"') < html.index(f'id="t-{last.id}"')
 
 
+def test_a_summon_under_someones_quote_of_a_thread_unrolls_the_quoted_thread(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Carol quotes the thread's last post ("this 🧵") in a post of her own; a reader summons the bot under Carol's
+    post: the page is the quoted thread, as for a summon quoting it. Under a lone post quoting nothing, or under
+    Carol's quote of a lone post, it is no thread."""
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, numbered(6), start=start)
+    world.add_user("carol")
+    quote = world.add_tweet("carol", "this 🧵", quote_of=thread[-1], created_at=start + timedelta(minutes=30))
+    lone = world.add_tweet("carol", "just a post", created_at=start + timedelta(minutes=31))
+    of_lone = world.add_tweet("carol", "see", quote_of=lone.id, created_at=start + timedelta(minutes=32))
+
+    result = resolve(api, store, summon(world, quote.id), settings)
+
+    assert (thread, []) == (ids_of(result), gaps_of(result))
+    # Carol's post (the quoted post with it), her replies in its conversation (none), the thread's first post, the
+    # thread's search (the quoted post again): 4 requests, 2 + 0 + 1 + 5 posts.
+    assert (4, 8) == cost(result)
+    assert "single_tweet" == resolve(api, store, summon(world, lone.id), settings).reason
+    assert "single_tweet" == resolve(api, store, summon(world, of_lone.id), settings).reason
+
+
 def test_branch_is_chosen_by_another_users_reply_deep_under_it(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
