@@ -56,6 +56,9 @@ posts the thread quotes are looked up together in one more request):
   `from:` search (+1 post). No search operator leaves that one post out: `-@<bot>` would leave out the thread's
   posts naming the bot too, `until_id` the posts the author adds after asking, and X has none excluding an id.
 - a quote of the bot's own post (its reply, say): the one lookup that shows whose it is.
+- summoned under a lone post that quotes another (someone's "this 🧵"): that post's lookup (the quoted post comes
+  with it) and the search of its author's replies, then the quoted post's thread as for a quote (its search
+  reads the quoted post again: +1 post); one hop, never a quote of a quote.
 - a detour (the author's answer to someone's reply to a post of the thread, or to a reply to that reply, gone on
   from with a self-reply, or through answers within answers down to one), wherever the summoned post is (above
   it too: the thread goes on through it), or the summoned post the author's answer to someone's reply beside
