@@ -123,7 +123,7 @@ class Climbs(ResolverBase):
             unread = self.answered_replies(nodes, root_id, author_id, target, went_on, likely)
             if not unread:
                 return
-            self.fetched.lookup(sorted(unread, key=int), referenced=False)
+            self.fetched.lookup(sorted(unread, key=int), referenced=False, bare=True)
 
     def answered_replies(
         self,

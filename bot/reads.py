@@ -63,6 +63,7 @@ class Reads:
         self.polls: dict[str, ApiPoll] = {}  # the polls of posts read (`includes.polls`), by id
         self.problems: dict[str, ApiProblem] = {}  # tweets X said it cannot give: deleted, protected, suspended
         self.stopped: dict[str, SearchProgress] = {}  # searches cut short, to resume (`search_key`)
+        self.bare: set[str] = set()  # posts read without their authors, media or polls (`lookup(bare=True)`)
 
     def canon(self, tweet_id: str) -> str:
         """The id of the latest version of the post `tweet_id` names (itself, unless it was edited)."""
@@ -101,13 +102,19 @@ class Reads:
                 self.problems.setdefault(key, problem)
         return len(page.data)
 
-    def lookup(self, ids: Iterable[str], *, referenced: bool = True) -> None:
+    def lookup(self, ids: Iterable[str], *, referenced: bool = True, bare: bool = False, whole: bool = False) -> None:
         """Look up the tweets not read yet, 100 per request, then the latest versions of edited ones read.
-        `referenced`: with the posts they reply to and quote (`XApi.lookup`)."""
-        wanted = [i for i in dict.fromkeys(ids) if not self.known(i)]
+        `referenced`: with the posts they reply to and quote; `bare`: without their authors, media or polls, for
+        posts read only for their links (`XApi.lookup`); `whole`: those read bare are read again, for a page to
+        show them."""
+        wanted = [i for i in dict.fromkeys(ids) if not self.known(i) or (whole and i in self.bare)]
         if not wanted:
             return
-        self.absorb(self.api.lookup(wanted, referenced=referenced))
+        self.absorb(self.api.lookup(wanted, referenced=referenced, bare=bare))
+        if bare:
+            self.bare.update(i for i in wanted if self.canon(i) in self.tweets)
+        else:
+            self.bare.difference_update(wanted)
         for tweet_id in wanted:
             if not self.known(tweet_id):
                 self.problems.setdefault(tweet_id, ApiProblem(title="Not Found Error", resource_id=tweet_id))
@@ -117,7 +124,7 @@ class Reads:
 
     def quoted(self) -> None:
         """Look up, in one batch, the posts quoted by tweets read without the referenced-tweets expansion."""
-        self.lookup(q for t in list(self.tweets.values()) if (q := t.referenced("quoted")))
+        self.lookup((q for t in list(self.tweets.values()) if (q := t.referenced("quoted"))), whole=True)
 
     def search(
         self, query: str, *, full_archive: bool, since_id: str | None, start_time: datetime | None = None

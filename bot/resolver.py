@@ -64,7 +64,8 @@ posts the thread quotes are looked up together in one more request):
   it too: the thread goes on through it), or the summoned post the author's answer to someone's reply beside
   such a detour: +1 post per reader's reply above such an answer posted after where the summoned post's way up
   meets the thread (one before hangs above it: no page change), as `from:` search leaves them out, read alone
-  (its parent, a post of the thread, was read), all of a round in one lookup (100 a request): +1 lookup, and +1
+  (its parent, a post of the thread, was read), all of a round in one lookup (100 a request), bare (no user, media
+  or poll: the page shows none of them, and names whom the answer replies to from its own mention): +1 lookup, and +1
   more for each further row of readers' replies or answer within an answer a read shows above. A reply X will
   not give (deleted, its author protected; or a post up the row of replies, the author's own included) costs no
   post: the page goes on to the answer over a gap (`assembly.answers_over_gap`, `assembly.detour_over_gap`),

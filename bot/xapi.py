@@ -391,6 +391,8 @@ class XApi:
             time.sleep(wait)
 
     def _tweet_params(self, expansions: list[str] = EXPANSIONS) -> dict[str, Any]:
+        if not expansions:
+            return {"tweet_fields": TWEET_FIELDS}
         params: dict[str, Any] = {"tweet_fields": TWEET_FIELDS, "expansions": expansions, "user_fields": USER_FIELDS}
         if "attachments.media_keys" in expansions:
             params["media_fields"] = MEDIA_FIELDS
@@ -441,18 +443,19 @@ class XApi:
             self._call(endpoint, TweetsPage, self.client.get_users_mentions, user_id, user_auth=True, **params),
         )
 
-    def lookup(self, ids: list[str], *, referenced: bool = True) -> TweetsPage:
+    def lookup(self, ids: list[str], *, referenced: bool = True, bare: bool = False) -> TweetsPage:
         """Tweets by id, in batches of 100 (GET /2/tweets); ids that are gone come back as `errors`. With
         `referenced`, the posts they reply to and quote come too, in `includes` (each billed as a read): off when
-        a search will read those anyway."""
+        a search will read those anyway. `bare`: the posts alone, no expansion at all (their authors, each billed
+        as a user read, their media and polls): for posts the page does not show, read for their links."""
         pages = []
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), LOOKUP_BATCH):
             batch = unique[start : start + LOOKUP_BATCH]
-            pages.append(answered(batch, self._lookup_batch(batch, referenced)))
+            pages.append(answered(batch, self._lookup_batch(batch, referenced, bare)))
         return merge_pages(pages)
 
-    def _lookup_batch(self, batch: list[str], referenced: bool = True) -> TweetsPage:
+    def _lookup_batch(self, batch: list[str], referenced: bool = True, bare: bool = False) -> TweetsPage:
         try:
             return self._call(
                 "GET /2/tweets",
@@ -460,7 +463,7 @@ class XApi:
                 self.client.get_tweets,
                 batch,
                 user_auth=self._read_user_auth,
-                **self._tweet_params(self._lookup_expansions if referenced else SEARCH_EXPANSIONS),
+                **self._tweet_params([] if bare else self._lookup_expansions if referenced else SEARCH_EXPANSIONS),
             )
         except InvalidRequest as exc:
             asked = self._lookup_expansions

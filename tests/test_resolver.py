@@ -375,6 +375,30 @@ def test_a_thread_the_author_went_on_with_under_their_answer_to_a_reader_is_whol
     assert ([*whole, sixth.id], (1, 1)) == (ids_of(again), cost(again))
 
 
+def test_a_readers_reply_read_bare_for_a_detour_and_quoted_by_the_thread_shows_whole_in_its_quote(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Readers' replies above the author's answers are read bare (no user billed: the page does not show them);
+    one the thread also quotes is read again whole, so its card names Bob and shows his photo."""
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, numbered(2), start=start)
+    photo = MediaSpec("photo", url="https://pbs.twimg.com/media/bob.jpg")
+    asks = world.add_tweet(
+        "bob", "and then?", reply_to=thread[1], created_at=start + timedelta(minutes=3), media=[photo]
+    )
+    answer = world.add_tweet(AUTHOR, "3/ glad you asked", reply_to=asks.id, created_at=start + timedelta(minutes=4))
+    fourth = world.add_tweet(
+        AUTHOR, "4/ as Bob put it", reply_to=answer.id, quote_of=asks.id, created_at=start + timedelta(minutes=5)
+    )
+
+    result = resolve(api, store, summon(world, fourth.id), settings)
+
+    assert result.thread is not None and [*thread, answer.id, fourth.id] == ids_of(result)
+    quote = result.thread.tweets[-1].quoted
+    assert quote is not None and quote.author is not None
+    assert ("bob", 1) == (quote.author.username, len(quote.media))
+
+
 def test_a_thread_the_author_went_on_with_under_answers_within_answers_is_whole(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
@@ -395,6 +419,8 @@ def test_a_thread_the_author_went_on_with_under_answers_within_answers_is_whole(
 
     assert whole == ids_of(result)
     assert (4, 1 + 4 + 2) == cost(result)  # the root, the search (2, both answers, 5), Bob's two replies
+    bob = world.find_user("bob")
+    assert bob is not None and bob.id not in result.usage.users  # Bob's replies read bare: no user billed
     assert result.thread is not None
     assert [None, None, "bob", "bob", None] == [t.answers for t in result.thread.tweets]
     assert [False] * 5 == after_gaps(result.thread)

@@ -647,9 +647,7 @@ def test_only_a_fresh_summon_waits_for_search_and_never_longer_than_the_lag() ->
     now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
     def request(age: float, source: str = "mention") -> UnrollRequest:
-        return UnrollRequest(
-            mention_id="5", requester_id="6", created_at=now - timedelta(seconds=age), source=source
-        )
+        return UnrollRequest(mention_id="5", requester_id="6", created_at=now - timedelta(seconds=age), source=source)
 
     assert [31.0, 21.0, 0.0, 0.0, 0.0, 31.0] == [
         worker.settling(request(0), 30, now),
