@@ -7,9 +7,9 @@ body validates straight into them. Unknown fields are ignored; missing optional 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # What the bot asks for on every tweet read: only what the page and the resolver need.
 TWEET_FIELDS = [
@@ -94,11 +94,16 @@ class NoteTweet(_Wire):
     entities: Entities | None = None
 
 
+# A post's id as X gives it: a snowflake, digits only (https://docs.x.com/resources/fundamentals/x-ids). Ids are
+# compared as numbers (their order is their time): one that is not is a malformed answer, retried, not a crash.
+PostId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")]
+
+
 class ReferencedTweet(_Wire):
     # replied_to, quoted, retweeted; a kind X adds is ignored (`ApiTweet.referenced`), not a page refused: one
     # post the bot cannot place must not keep every mention on its page from being read.
     type: str
-    id: str
+    id: PostId
 
 
 class Attachments(_Wire):
@@ -115,10 +120,10 @@ class ApiWithheld(_Wire):
 
 
 class ApiTweet(_Wire):
-    id: str
+    id: PostId
     text: str
     author_id: str | None = None
-    conversation_id: str | None = None
+    conversation_id: PostId | None = None
     created_at: datetime | None = None
     in_reply_to_user_id: str | None = None
     referenced_tweets: list[ReferencedTweet] = Field(default_factory=list)
@@ -130,7 +135,7 @@ class ApiTweet(_Wire):
     withheld: ApiWithheld | None = None
     # Every version's id, oldest first (a default field): an edit is a new post with a new id, and
     # lookups by an earlier id answer with that earlier version (https://docs.x.com/x-api/fundamentals/edit-posts).
-    edit_history_tweet_ids: list[str] = Field(default_factory=list)
+    edit_history_tweet_ids: list[PostId] = Field(default_factory=list)
 
     @property
     def latest_id(self) -> str:

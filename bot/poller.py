@@ -66,7 +66,13 @@ class Listing:
 
     @property
     def tweets(self) -> list[tuple[ApiTweet, TweetsPage]]:
-        return [(t, p) for p in self.pages for t in p.data]
+        """Each mention once, as first read: a mention posted while the poll paged can come again on the next page
+        (X pages by position), and one API repeating a page would otherwise queue and log it twice."""
+        first: dict[str, tuple[ApiTweet, TweetsPage]] = {}
+        for page in self.pages:
+            for tweet in page.data:
+                first.setdefault(tweet.id, (tweet, page))
+        return list(first.values())
 
 
 def fetch_mentions(bot: Bot, since: str | datetime, until: str | None = None, newer: int = 0) -> Listing:

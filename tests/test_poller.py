@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from structlog.testing import capture_logs
 
 from bot import poller, spending
@@ -685,3 +686,23 @@ def test_beyond_reach_only_when_the_reach_was_used_up_above_the_cursor_or_the_lo
     first = AFTER_LOOKBACK_START if isinstance(since, datetime) else 1000
     tweets = [ApiTweet(id=str(first + n), text="@unrollbot unroll") for n in range(read)]
     assert expected == beyond_reach(since, tweets, exhausted)
+
+
+def test_a_mention_on_two_pages_of_one_poll_is_one_mention() -> None:
+    """X pages by position: a mention posted while a poll pages can come again on the next page, and an API
+    repeating a page gives the same mentions twice. Each is queued (and logged) once, as first read."""
+    page = TweetsPage.model_validate({"data": [{"id": "12", "text": "@unrollbot unroll"}], "meta": {"result_count": 1}})
+    again = TweetsPage.model_validate(
+        {"data": [{"id": "12", "text": "@unrollbot unroll"}, {"id": "11", "text": "x"}], "meta": {"result_count": 2}}
+    )
+    listing = poller.Listing([page, again, again])
+    assert [("12", page), ("11", again)] == [(t.id, p) for t, p in listing.tweets]
+
+
+@pytest.mark.parametrize("field", ["id", "conversation_id"])
+def test_a_mention_whose_id_is_not_a_number_is_a_malformed_page_not_a_crash(field: str) -> None:
+    """Ids are snowflakes, compared as numbers (their order is their time): a page with one that is not one is
+    malformed (logged and asked again), not a ValueError in the middle of the poll."""
+    mention = {"id": "12", "text": "@unrollbot unroll", field: "abc"}
+    with pytest.raises(ValidationError):
+        TweetsPage.model_validate({"data": [mention], "meta": {"result_count": 1}})
