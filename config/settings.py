@@ -146,6 +146,7 @@ class Settings(BaseSettings):
         "127.0.0.1",
         validation_alias=_env("HOST"),
         description="Interface the web process listens on (0.0.0.0 behind a platform router).",
+        json_schema_extra=_hint("an IP address such as 127.0.0.1 or 0.0.0.0, or a host name"),
     )
     port: int = Field(
         8000,
@@ -441,6 +442,27 @@ class Settings(BaseSettings):
             raise ValueError(f'"{wrong[0]}" is neither an X handle (letters, digits and _, at most 15) nor an id')
         return value
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        """An address or a host name the web process can listen on: a name in letters of another script is taken
+        as X would take a domain (IDNA), and one that cannot be written so is refused here, not at the listen."""
+        host = value.strip()
+        if not host:
+            raise ValueError("empty: an address such as 127.0.0.1 or 0.0.0.0, or a host name")
+        try:
+            ipaddress.ip_address(host)
+            return host
+        except ValueError:
+            pass
+        try:
+            host.encode("idna")
+        except UnicodeError as exc:
+            raise ValueError(f"neither an IP address nor a host name ({exc})") from None
+        if any(c.isspace() or c in "/?#@:[]" for c in host):
+            raise ValueError("neither an IP address nor a host name")
+        return host
+
     @field_validator("x_api_base_url", "public_base_url")
     @classmethod
     def _http_url(cls, value: str, info: ValidationInfo) -> str:
@@ -607,6 +629,8 @@ class Settings(BaseSettings):
         values = (getattr(self, field) for field in SECRET_FIELDS)
         urls = (self.x_api_base_url, self.redis_url or "", self.public_base_url)
         passwords = [unquote(p) for url in urls if (p := urlsplit(url).password)]
+        # …and in a query string: redis-py takes REDIS_URL's password as ?password=… too.
+        passwords += [v for url in urls for k, v in parse_qsl(urlsplit(url).query) if _SECRET_PARAM.search(k) and v]
         return [v.get_secret_value() for v in values if v and v.get_secret_value()] + passwords
 
 
@@ -621,14 +645,20 @@ def _port_of(url: str) -> None:
 
 # The password of a URL written anywhere in a text: scheme://user:password@ (the user may be empty).
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:)[^/@\s]*@")
+# A query parameter holding a secret (redis-py's ?password=…, a proxy's ?token=…), its value up to & # or a space.
+_SECRET_PARAM = re.compile(r"pass|secret|token|key|auth", re.IGNORECASE)
+_QUERY_SECRET = re.compile(r"(?P<head>[?&][^=&#\s]*(?:pass|secret|token|key|auth)[^=&#\s]*=)[^&#\s]*", re.IGNORECASE)
+
+
+def masked_secrets(text: str) -> str:
+    """A text with every URL's password hidden, as user:password@ or as a query parameter, however wrong the URL
+    around it (a configuration error quotes the value as given)."""
+    return _QUERY_SECRET.sub(r"\g<head>***", _URL_PASSWORD.sub(r"\g<head>***@", text))
 
 
 def redacted_url(url: str) -> str:
-    """A URL with its password hidden."""
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
+    """A URL with its password hidden (user:password@, or a query parameter such as ?password=…)."""
+    return masked_secrets(url)
 
 
 def check_template(template: str, allowed: frozenset[str] | set[str] = REPLY_PLACEHOLDERS) -> None:
@@ -709,7 +739,7 @@ def _describe(error: Any) -> str:
     if Settings.model_fields[field].annotation == SecretStr | None:  # a secret is named, never shown
         shown = "*" * 10
     # A URL's password too, however wrong the rest of the URL is (`redacted_url` would need a URL it can parse).
-    shown, detail = _URL_PASSWORD.sub(r"\g<head>***@", shown), _URL_PASSWORD.sub(r"\g<head>***@", detail)
+    shown, detail = masked_secrets(shown), masked_secrets(detail)
     if hint:
         return f'{name} must be {hint}, got "{shown}" ({detail})'
     return f'{name} is invalid, got "{shown}" ({detail})'

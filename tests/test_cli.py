@@ -394,6 +394,17 @@ def test_config_hides_the_passwords_of_urls(
     assert ("X_API_BASE_URL=https://me:***@proxy.example" in lines, "proxy-SECRET" in output + err) == (True, False)
 
 
+def test_config_hides_a_redis_password_given_in_the_query_string(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """redis-py takes REDIS_URL's password as ?password=… too: masked there as well, and scrubbed from logs."""
+    monkeypatch.setenv("REDIS_URL", "redis://redis.example:6379/0?password=hunter2-SECRET&socket_timeout=5")
+    _, output, err = command(capsys, "config")
+    assert "REDIS_URL=redis://redis.example:6379/0?password=***&socket_timeout=5" in output.splitlines()
+    assert "hunter2-SECRET" not in output + err
+    assert "hunter2-SECRET" in load_settings(_env_file=None).secrets()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("args", [("config",), ("doctor",), ("requests",), ("run", "--once")])
 def test_no_secret_in_any_output_at_debug_level(bot_env: dict[str, str], args: tuple[str, ...]) -> None:  # noqa: F811

@@ -62,6 +62,8 @@ def test_environment_variables_are_read_with_and_without_prefix(monkeypatch: pyt
         ),
         ("UNROLL_VISIBILITY_TIMEOUT", "nan", "UNROLL_VISIBILITY_TIMEOUT must be a positive number of seconds"),
         ("PORT", "http", 'PORT must be a port number from 1 to 65535, got "http"'),
+        ("HOST", "é" * 300, "HOST must be an IP address such as 127.0.0.1 or 0.0.0.0, or a host name, got"),
+        ("HOST", "a b", 'HOST must be an IP address such as 127.0.0.1 or 0.0.0.0, or a host name, got "a b"'),
         ("REDIS_URL", "localhost:6379", 'REDIS_URL must be a redis://, rediss:// or unix:// URL, got "localhost:6379"'),
         ("PUBLIC_BASE_URL", "example.org", "PUBLIC_BASE_URL must be an http(s) URL"),
         ("UNROLL_LOG_FORMAT", "xml", 'UNROLL_LOG_FORMAT must be one of auto, json, console, got "xml"'),
