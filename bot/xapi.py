@@ -151,10 +151,22 @@ def endpoint_of(method: str, url: str) -> str:
     return f"{method.upper()} {'/'.join(parts)}"
 
 
-def _reset(value: str | None) -> datetime | None:
-    if value and value.strip().isdigit():
-        return datetime.fromtimestamp(int(value), UTC)
-    return None
+# The latest a reset can be: X's rate-limit windows last 15 minutes and its daily caps 24 hours, so a reset said to
+# be later (a clock far apart, a proxy rewriting headers) is taken as that far ahead at most: one wrong header must
+# not stop the bot for years (the wait is shared in Redis, and kept across restarts).
+WINDOW_LONGEST = timedelta(minutes=16)
+DAY_LONGEST = timedelta(hours=24, minutes=1)
+
+
+def _reset(value: str | None, longest: timedelta = WINDOW_LONGEST) -> datetime | None:
+    """A reset header's time (epoch seconds), `longest` ahead at most."""
+    if not value or not value.strip().isdigit():
+        return None
+    latest = datetime.now(UTC) + longest
+    try:
+        return min(datetime.fromtimestamp(int(value), UTC), latest)
+    except (OverflowError, OSError, ValueError):  # past what a date holds: as late as can be
+        return latest
 
 
 def _int(value: str | None) -> int | None:
@@ -250,7 +262,7 @@ class XApi:
                 daily = self.windows.setdefault(f"{endpoint} 24h-{scope}", Window())
                 daily.limit = _int(headers.get(f"x-{scope}-limit-24hour-limit"))
                 daily.remaining = remaining
-                daily.reset_at = _reset(headers.get(f"x-{scope}-limit-24hour-reset"))
+                daily.reset_at = _reset(headers.get(f"x-{scope}-limit-24hour-reset"), DAY_LONGEST)
         if self.board is not None:
             reset_at = self.blocked_until(endpoint)
             if reset_at is not None:  # spent: tell the other processes before they spend a request to learn it
@@ -659,7 +671,7 @@ def _too_many(endpoint: str, response: requests.Response) -> tuple[str, datetime
         reset
         for scope in ("user", "app")
         if _int(headers.get(f"x-{scope}-limit-24hour-remaining")) == 0
-        and (reset := _reset(headers.get(f"x-{scope}-limit-24hour-reset"))) is not None
+        and (reset := _reset(headers.get(f"x-{scope}-limit-24hour-reset"), DAY_LONGEST)) is not None
         and reset > now
     ]
     if daily and remaining != 0:

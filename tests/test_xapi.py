@@ -18,6 +18,7 @@ from bot.xapi import (
     ARCHIVE_SPACING,
     NO_RESET_WAIT,
     USAGE_CAP_WAIT,
+    WINDOW_LONGEST,
     RebasedSession,
     XApi,
     _too_many,
@@ -246,6 +247,25 @@ def test_a_429_without_a_reset_is_not_asked_again_at_once(
     with pytest.raises(RateLimited):
         second.search("conversation_id:1")
     assert 1 == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
+
+
+@pytest.mark.parametrize("ahead", [10 * 365 * 86400, 10**30])
+def test_a_429_whose_reset_is_years_ahead_rests_the_endpoint_a_window_at_most(
+    sandbox: SandboxServer, settings: Settings, store: Store, ahead: int
+) -> None:
+    """X's windows last 15 minutes: a reset said to be years ahead (a clock far apart, a proxy), or past what a
+    date holds, rests the endpoint 16 minutes at most, here and in the processes that read it from Redis
+    (a block an older version kept that long, a day at most) — not for good."""
+    sandbox.world.inject_fault("GET", "/2/tweets/search/recent", status=429, reset_in=ahead)
+    with pytest.raises(RateLimited) as info:
+        XApi(settings, board=store).search("conversation_id:1")
+    latest = datetime.now(UTC) + WINDOW_LONGEST
+    assert latest - timedelta(minutes=2) < info.value.reset_at <= latest
+    shared = store.endpoint_blocked("GET /2/tweets/search/recent")
+    assert shared is not None and shared <= latest
+    store.block_endpoint("GET /2/tweets/search/recent", datetime.now(UTC) + timedelta(days=3650))
+    kept = store.endpoint_blocked("GET /2/tweets/search/recent")
+    assert kept is not None and kept <= datetime.now(UTC) + timedelta(hours=24, minutes=1)
 
 
 def test_a_private_ca_bundle_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from bot.models import HandledRequest, ReplyRecord, utcnow
@@ -285,4 +285,6 @@ class RecordStore(StoreBase):
         if not raw:
             return None
         until = datetime.fromisoformat(raw)
-        return until if until > utcnow() else None
+        # A block noted by an older version from a reset header far ahead: no longer than a daily cap lasts.
+        now = utcnow()
+        return min(until, now + timedelta(hours=24, minutes=1)) if until > now else None
