@@ -79,7 +79,12 @@ def _work(
     else:
         entries, more = store.take(consumer, visibility_ms(bot), count=count, block_ms=block_ms)
     done = 0
-    for entry_id, request in entries:
+    for index, (entry_id, request) in enumerate(entries):
+        if index and waits_for_budget(bot):
+            # The budget ran out on this batch's requests: the rest stay pending with this consumer (claimed again
+            # once idle for the visibility timeout, or by this worker), answered once tomorrow's budget allows.
+            log.info("requests_wait_for_budget", left=len(entries) - index)
+            return done, False
         if handle(bot, consumer, entry_id, request):
             done += 1
     return done, more

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from bot import processes, worker
+from bot import processes, spending, worker
 from bot.errors import AuthFailed
 from bot.models import Thread, UnrollRequest
 from bot.poller import poll_once
@@ -276,6 +276,23 @@ def test_requests_taken_with_the_poll_that_spent_the_budget_wait_too(
     assert [] == replies_to(sandbox, mention)
     assert ([mention], 1) == ([r.mention_id for r in store.peek()], store.pending_count())
     assert 0 == sandbox.world.snapshot_stats().post_reads
+
+
+def test_requests_of_one_batch_stop_where_their_answers_spent_the_budget(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Five summons of five new threads taken in one read by `run --once`, and a budget the first answers spend:
+    the rest of the batch waits on the stream (exit 75 says so), where it answered them all, far over budget."""
+    world = sandbox.world
+    mentions = [summon(world, post_thread(world, 3, author=f"author{n}")[-1]) for n in range(5)]
+    bot = make_bot(settings, store, daily_budget=0.5)  # about two answers: US$0.20 a reply with a link, and reads
+
+    finished = run_once(bot)
+
+    answered = [m for m in mentions if replies_to(sandbox, m)]
+    assert 1 <= finished == len(answered) < 5
+    assert mentions[finished:] == [r.mention_id for r in store.peek()]
+    assert spending.over_budget(store, bot.settings)
 
 
 class PostsHeldAfterTheSave(Store):
