@@ -82,6 +82,8 @@ def fetch_mentions(bot: Bot, since: str | datetime, until: str | None = None, ne
     the pages read come back, `failed`."""
     pages: list[TweetsPage] = []
     token: str | None = None
+    tokens: set[str] = set()
+    seen: set[str] = set()
     cursor, start = since_parameters(since)
     while True:
         try:
@@ -103,6 +105,12 @@ def fetch_mentions(bot: Bot, since: str | datetime, until: str | None = None, ne
         # with more after it; stopping there would move the cursor past the mentions still unread.
         if not token:
             return Listing(pages)
+        if token in tokens and page.data and all(t.id in seen for t in page.data):
+            # The same mentions again, and the same way on: an API paging in a circle, nothing new down there.
+            log.warning("mentions_pages_repeat", pages=len(pages), next_token=token)
+            return Listing(pages)
+        tokens.add(token)
+        seen.update(t.id for t in page.data)
         if newer + sum(len(p.data) for p in pages) >= MENTIONS_REACH or len(pages) >= MAX_PAGES:
             return Listing(pages, exhausted=True)
         if len(pages) >= EMPTY_PAGES and not any(p.data for p in pages[-EMPTY_PAGES:]):
@@ -422,11 +430,13 @@ def _poll(
     kept: PagingGap | bool | None = False  # the paging gap as it was
     with bot.api.metered() as usage, keep_alive(LOCK_TIMEOUT / 3, lock.reacquire):  # paging can take a while
         listing = fetch_mentions(bot, since)
-        if listing.failed is not None and paging is not None:
+        # Only mentions newer than the lower end: X gives no other, and one an API gives all the same (since_id
+        # ignored) was read by an earlier poll; queued again, it would be answered as a duplicate and logged again.
+        tweets = [(t, p) for t, p in listing.tweets if int(t.id) > above(since)]
+        if listing.failed is not None and (paging is not None or not tweets):
             # Failing part-way again while older mentions wait to be paged down to: this poll keeps nothing (its
             # mentions are read again at the next), so that one gap at a time knows what lies above it.
             raise listing.failed
-        tweets = listing.tweets
         oldest = beyond_reach(since, [t for t, _ in tweets], listing.exhausted)
         wanted = [*again, (since, oldest)] if oldest is not None else list(again)
         resumed: list[tuple[ApiTweet, TweetsPage]] = []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from pydantic import ValidationError
@@ -20,7 +21,7 @@ from bot.sandbox import SandboxServer, World
 from bot.spending import spent_today
 from bot.store import PagingGap, Store
 from bot.tweettext import snowflake_at
-from bot.xapi import Usage
+from bot.xapi import Usage, XApi
 from config.settings import Settings
 from tests.helpers import READER, make_bot, post_thread, summon
 
@@ -706,3 +707,44 @@ def test_a_mention_whose_id_is_not_a_number_is_a_malformed_page_not_a_crash(fiel
     mention = {"id": "12", "text": "@unrollbot unroll", field: "abc"}
     with pytest.raises(ValidationError):
         TweetsPage.model_validate({"data": [mention], "meta": {"result_count": 1}})
+
+
+class SinceIgnored(XApi):
+    """The X API adapter on a proxy that drops since_id from the mentions timeline (a simulator's shortcut)."""
+
+    def mentions(self, user_id: str, **params: Any) -> TweetsPage:
+        return super().mentions(user_id, **{**params, "since_id": None})
+
+
+def test_mentions_an_api_gives_at_or_below_the_cursor_are_not_queued_again(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """X gives only mentions newer than since_id; an API that gives the older ones too does not get them queued
+    (and answered as duplicates, and logged) again at every poll."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    first = summon(world, thread[-1])
+    bot = make_bot(settings, store, requester_limit=0)
+    bot.api = SinceIgnored(bot.settings)
+    assert [first] == poll_once(bot).queued
+    second = summon(world, thread[0])
+    assert ([second], []) == (poll_once(bot).queued, poll_once(bot).queued)
+    assert [first, second] == queued(store)
+
+
+def test_paging_stops_when_an_api_gives_the_same_page_and_way_on_again() -> None:
+    """An API answering every page with the same mentions and the same next_token would be paged 32 times a poll
+    (and searched beyond): paging stops at the first repeat, each mention read once."""
+
+    class Circle:
+        calls = 0
+
+        def mentions(self, user_id: str, **params: Any) -> TweetsPage:
+            self.calls += 1
+            return TweetsPage.model_validate(
+                {"data": [{"id": "12", "text": "@unrollbot unroll"}], "meta": {"result_count": 1, "next_token": "T"}}
+            )
+
+    api = Circle()
+    listing = poller.fetch_mentions(cast(Bot, SimpleNamespace(api=api, user_id="1")), "10")
+    assert (2, False, ["12"]) == (api.calls, listing.exhausted, [t.id for t, _ in listing.tweets])
