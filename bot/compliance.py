@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from bot import metrics
+from bot.apimodels import ComplianceEvent
 from bot.errors import ApiError, ApiUnavailable, InvalidRequest, NotFound, RateLimited
 from bot.models import QuotedTweet, Thread, ThreadTweet, utcnow
 from bot.runtime import Bot
@@ -77,6 +78,32 @@ def _trim(tweets: list[ThreadTweet], gone: set[str]) -> list[ThreadTweet]:
 def hidden(tweet: ThreadTweet, gone: set[str]) -> bool:
     """Whether the post X says is gone is one this tweet quotes and still shows."""
     return tweet.quoted is not None and tweet.quoted.id in gone and not tweet.quoted.unavailable
+
+
+# X's batch results say "delete" for every event, the reason telling why (deleted, protected, suspended,
+# deactivated, scrub_geo); its compliance streams name events by what happened (user_protect, drop…). Either way,
+# these take the post or the author's threads off the site; their reversals (undelete, unprotect…) and a scrubbed
+# geo (no place is stored) take nothing.
+REMOVING = frozenset(
+    {"delete", "drop", "protect", "suspend", "deactivate", "user_delete", "user_protect", "user_suspend"}
+)
+KEEPING = frozenset(
+    {"scrub_geo", "undelete", "undrop", "unprotect", "unsuspend", "reactivate", "user_undelete", "user_unprotect"}
+    | {"user_unsuspend", "tweet_edit", "edit", "status_withheld", "user_withheld"}
+)
+GONE_REASONS = frozenset({"deleted", "protected", "suspended", "deactivated"})
+
+
+def removes(event: ComplianceEvent, job_id: str = "") -> bool:
+    """Whether an event takes its post, or its author's threads, off the site. An action X does not document is
+    taken at its reason's word (a reason that says gone removes), and logged."""
+    action, reason = event.action.strip().lower(), event.reason.strip().lower()
+    if action in REMOVING:
+        return reason != "scrub_geo"  # ("delete" of a post's place: none is stored)
+    if action not in KEEPING:
+        log.warning("compliance_event_unknown", job_id=job_id, id=event.id, action=event.action, reason=event.reason)
+        return reason in GONE_REASONS
+    return False
 
 
 def due(finished_at: str | None, interval: float, now: datetime) -> bool:
@@ -142,7 +169,7 @@ def _check(bot: Bot, tally: Tally) -> None:
             tally.in_flight.append(kind)
         elif job.status == "complete":
             events = bot.api.compliance_events(job)
-            gone = {e.id for e in events if e.action == "delete"}
+            gone = {e.id for e in events if removes(e, job_id)}
             before = (tally.posts_removed, tally.quotes_hidden, tally.threads_removed)
             complete = _apply(bot, kind, gone, tally)
             after = (tally.posts_removed, tally.quotes_hidden, tally.threads_removed)

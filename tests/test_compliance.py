@@ -13,7 +13,8 @@ from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
 from bot import web, xapi
-from bot.compliance import comply_once, due, trimmed
+from bot.apimodels import ComplianceEvent
+from bot.compliance import comply_once, due, removes, trimmed
 from bot.errors import ConfigError
 from bot.models import Author, QuotedTweet, Section, Thread, ThreadTweet, utcnow
 from bot.processes import run_once, start_poller
@@ -92,6 +93,27 @@ def test_trimming_keeps_every_post_not_gone_in_order(posts: list[int], gone: set
     after = trimmed(thread_of(ids), {str(g) for g in gone})
     kept = [i for i in ids if int(i) not in gone]
     assert kept == ([t.id for t in after.tweets] if after is not None else [])
+
+
+@pytest.mark.parametrize(
+    ("action", "reason", "removed"),
+    [
+        ("delete", "deleted", True),
+        ("delete", "protected", True),
+        ("delete", "scrub_geo", False),  # only a post's place, and none is stored
+        ("protect", "protected", True),
+        ("user_suspend", "", True),
+        ("unprotect", "", False),
+        ("scrub_geo", "", False),
+        ("vanish", "deactivated", True),  # undocumented: its reason says gone
+        ("vanish", "", False),
+    ],
+)
+def test_an_event_removes_what_its_action_or_reason_says_is_gone(action: str, reason: str, removed: bool) -> None:
+    event = ComplianceEvent(id="5", action=action, reason=reason)
+    with capture_logs() as logs:
+        assert removed == removes(event, "job")
+    assert (action == "vanish") == any(e["event"] == "compliance_event_unknown" for e in logs)
 
 
 def test_a_round_is_due_after_the_interval_only() -> None:
