@@ -120,7 +120,9 @@ class Reads:
                 self.problems.setdefault(tweet_id, ApiProblem(title="Not Found Error", resource_id=tweet_id))
         newer = [latest for old in self.earlier if (latest := self.canon(old)) != old and not self.known(latest)]
         if newer:
-            self.lookup(newer)  # latest versions: never earlier ones, so this ends
+            # Latest versions: never earlier ones, so this ends. Alone: an edit keeps the post it replies to and the one
+            # it quotes, read already with the version read first, or met by the climb and the quotes' batch.
+            self.lookup(newer, referenced=False)
 
     def quoted(self) -> None:
         """Look up, in one batch, the posts quoted by tweets read without the referenced-tweets expansion."""

@@ -1081,6 +1081,22 @@ def test_an_edited_post_shows_once_as_finally_written(
     assert (2, 1 + 3) == cost(result)
 
 
+def test_an_old_thread_climbed_through_an_edited_post_reads_no_post_twice(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Older than the window (no full archive), the climb meets post 2's first version as post 3's parent and asks
+    for its last version too: alone, for its parent (the first post) came with the first version already."""
+    world.set_clock_offset(-8 * 86400)
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(minutes=10))
+    edit = world.edit_tweet(thread[1], "2/ part 2, corrected")
+    world.set_clock_offset(0)
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert [thread[0], edit.id, thread[2], thread[3]] == ids_of(result)
+    assert 5 == cost(result)[1]  # the 4 posts, and post 2's first version
+
+
 def test_an_edited_root_keeps_the_threads_id_and_shows_its_last_version(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
