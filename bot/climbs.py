@@ -123,7 +123,10 @@ class Climbs(ResolverBase):
             unread = self.answered_replies(nodes, root_id, author_id, target, went_on, likely)
             if not unread:
                 return
-            self.fetched.lookup(sorted(unread, key=int), referenced=False, bare=True)
+            # Bare (no author, media or poll: the page shows none of them), unless the thread quotes one of them: its
+            # card shows it, and one read serves both.
+            quoted = {q for t in self.fetched.tweets.values() if (q := t.referenced("quoted"))}
+            self.fetched.lookup(sorted(unread, key=int), referenced=False, bare=quoted.isdisjoint(unread))
 
     def answered_replies(
         self,

@@ -126,7 +126,10 @@ class Reads:
 
     def quoted(self) -> None:
         """Look up, in one batch, the posts quoted by tweets read without the referenced-tweets expansion."""
-        self.lookup((q for t in list(self.tweets.values()) if (q := t.referenced("quoted"))), whole=True)
+        # Alone (their authors and media come, not what they reply to or quote: the cards show neither).
+        self.lookup(
+            (q for t in list(self.tweets.values()) if (q := t.referenced("quoted"))), referenced=False, whole=True
+        )
 
     def search(
         self, query: str, *, full_archive: bool, since_id: str | None, start_time: datetime | None = None

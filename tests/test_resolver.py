@@ -378,8 +378,9 @@ def test_a_thread_the_author_went_on_with_under_their_answer_to_a_reader_is_whol
 def test_a_readers_reply_read_bare_for_a_detour_and_quoted_by_the_thread_shows_whole_in_its_quote(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """Readers' replies above the author's answers are read bare (no user billed: the page does not show them);
-    one the thread also quotes is read again whole, so its card names Bob and shows his photo."""
+    """Readers' replies above the author's answers are read bare (no user billed: the page does not show them),
+    unless the thread quotes one: then that read is whole, and its card names Bob and shows his photo; no post is
+    read twice (its parent neither: quoted posts are read alone)."""
     start = world.now() - timedelta(hours=3)
     thread = post_thread(world, numbered(2), start=start)
     photo = MediaSpec("photo", url="https://pbs.twimg.com/media/bob.jpg")
@@ -397,6 +398,8 @@ def test_a_readers_reply_read_bare_for_a_detour_and_quoted_by_the_thread_shows_w
     quote = result.thread.tweets[-1].quoted
     assert quote is not None and quote.author is not None
     assert ("bob", 1) == (quote.author.username, len(quote.media))
+    # The root, the search (3 answers and posts), Bob's reply once, whole (the thread quotes it): no post twice.
+    assert (3, 1 + 3 + 1) == cost(result)
 
 
 def test_a_thread_the_author_went_on_with_under_answers_within_answers_is_whole(
@@ -1079,6 +1082,28 @@ def test_an_edited_post_shows_once_as_finally_written(
     assert result.thread is not None and [False, True, False, False] == [t.edited for t in result.thread.tweets]
     assert [] == gaps_of(result)
     assert (2, 1 + 3) == cost(result)
+
+
+def test_a_quoted_reply_is_read_alone_not_with_the_post_it_answers(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The thread quotes Bob's reply to Carol: its card shows Bob's post, its author and media, never Carol's, so
+    Carol's post is not asked for (X bills each post its lookup returns)."""
+    start = world.now() - timedelta(hours=3)
+    world.add_user("carol")
+    carol = world.add_tweet("carol", "what do you think?", created_at=start)
+    bob = world.add_tweet("bob", "this", reply_to=carol.id, created_at=start + timedelta(minutes=1))
+    root = world.add_tweet(AUTHOR, "1/ a question", created_at=start + timedelta(minutes=2))
+    second = world.add_tweet(
+        AUTHOR, "2/ as Bob says", reply_to=root.id, quote_of=bob.id, created_at=start + timedelta(minutes=3)
+    )
+
+    result = resolve(api, store, summon(world, second.id), settings)
+
+    assert result.thread is not None and [root.id, second.id] == ids_of(result)
+    quote = result.thread.tweets[1].quoted
+    assert quote is not None and quote.author is not None and "bob" == quote.author.username
+    assert (3, 3) == cost(result)  # the root, the search (post 2), the quoted post alone: Carol's is not read
 
 
 def test_an_old_thread_climbed_through_an_edited_post_reads_no_post_twice(
