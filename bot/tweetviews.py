@@ -77,15 +77,27 @@ def section_names(thread: Thread) -> list[str]:
     return [f"branch {number}" for number in range(1, len(thread.sections) + 1)]
 
 
+def over_gap(section: Section) -> bool:
+    """Whether a section goes on from a post no longer there (deleted, or out of reach: `assembly.branch_sections`):
+    its first post answers neither the post it is shown after nor a reader. Where it hung is not known."""
+    first = section.tweets[0]
+    return first.replied_to != section.after and first.answers is None
+
+
 def section_headings(thread: Thread) -> list[str]:
     """Each section's heading: its name, and the post it goes on from ("Branch 2, from post 5" / "from post 1 of
-    branch 1"); its name alone when that post is not shown (the thread's deleted first post)."""
+    branch 1"), or that this post is no longer there; its name alone when that post is not shown (the thread's
+    deleted first post)."""
     names = section_names(thread)
     where = {t.id: f"post {number}" for number, t in enumerate(thread.tweets, 1)}
     for name, section in zip(names, thread.sections, strict=True):
         where.update({t.id: f"post {number} of {name}" for number, t in enumerate(section.tweets, 1)})
     return [
-        f"{name.capitalize()}, from {where[section.after]}" if section.after in where else name.capitalize()
+        f"{name.capitalize()}, after a post no longer there"
+        if over_gap(section)
+        else f"{name.capitalize()}, from {where[section.after]}"
+        if section.after in where
+        else name.capitalize()
         for name, section in zip(names, thread.sections, strict=True)
     ]
 
@@ -154,7 +166,8 @@ def section_links(thread: Thread) -> dict[str, list[SectionLink]]:
     """The sections that go on from each post, as links to them (by post id)."""
     links: dict[str, list[SectionLink]] = {}
     for section, name in zip(thread.sections, section_names(thread), strict=True):
-        links.setdefault(section.after, []).append(SectionLink(section_anchor(section), name))
+        if not over_gap(section):  # (one that goes on from a post no longer there is pointed to by none)
+            links.setdefault(section.after, []).append(SectionLink(section_anchor(section), name))
     return links
 
 

@@ -737,6 +737,8 @@ def test_a_branch_going_on_over_a_deleted_post_is_shown_after_the_thread_with_a_
     html = render_html(result.thread, site=Site("https://unroll.example", BOT_HANDLE, "unroll"))
     assert 1 == html.count(GAP_NOTE) and html.index(f'id="t-{thread[-1]}"') < html.index(GAP_NOTE)
     assert html.index(GAP_NOTE) < html.index(f'id="t-{kept.id}"') < html.index(f'id="t-{last.id}"')
+    # Where the deleted post hung is not known: the heading says so, and no post of the thread points to it.
+    assert ("Branch 1, after a post no longer there" in html, "branch 1, below" in html) == (True, False)
 
 
 def test_a_summon_under_someones_quote_of_a_thread_unrolls_the_quoted_thread(
