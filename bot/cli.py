@@ -376,7 +376,7 @@ def cmd_comply(args: argparse.Namespace, settings: Settings) -> int:
     done = [tally]
     while tally.in_flight and not tally.skipped and time.monotonic() < deadline:
         time.sleep(min(COMPLY_WAIT_STEP, max(deadline - time.monotonic(), 0.0)))
-        tally = comply_once(bot)
+        tally = comply_once(bot, start=False)  # this round's jobs only: no new round once they are applied
         done.append(tally)
     for kind, count in done[0].started.items():
         out(f"compliance job started for {count} stored {'post' if kind == 'tweets' else 'author'} id(s)")

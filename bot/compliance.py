@@ -111,9 +111,10 @@ def due(finished_at: str | None, interval: float, now: datetime) -> bool:
     return finished_at is None or now - datetime.fromisoformat(finished_at) >= timedelta(seconds=interval)
 
 
-def comply_once(bot: Bot, *, force: bool = False) -> Tally:
-    """Check the jobs in flight, apply those complete, and start a new round when one is due (or `force`d).
-    X's errors are logged and leave everything in Redis for the next check; only Redis's own are raised."""
+def comply_once(bot: Bot, *, force: bool = False, start: bool = True) -> Tally:
+    """Check the jobs in flight, apply those complete, and start a new round when one is due (or `force`d; never
+    without `start`: waiting for a round's jobs). X's errors are logged and leave everything in Redis for the next
+    check; only Redis's own are raised."""
     tally = Tally()
     settings = bot.settings
     if settings.x_bearer_token is None:
@@ -128,7 +129,7 @@ def comply_once(bot: Bot, *, force: bool = False) -> Tally:
             _check(bot, tally)
             state = bot.store.compliance_state()
             idle = not any(state.get(f"job:{kind}") for kind in KINDS)
-            if idle and (force or due(state.get("finished_at"), settings.compliance_interval, utcnow())):
+            if start and idle and (force or due(state.get("finished_at"), settings.compliance_interval, utcnow())):
                 _start(bot, tally)
     except (ApiUnavailable, RateLimited) as exc:  # for now: the next check tries again
         log.warning("compliance_failed", error=str(exc), endpoint=exc.endpoint, status=exc.status)

@@ -65,6 +65,7 @@ def env(
     monkeypatch.setenv("UNROLL_BOT_HANDLE", BOT_HANDLE)
     monkeypatch.setenv("UNROLL_DATA_DIR", str(data_dir))
     monkeypatch.setenv("UNROLL_LOG_FORMAT", "json")
+    monkeypatch.setenv("UNROLL_SEARCH_LAG", "0")  # the sandbox's search shows a post at once
     monkeypatch.chdir(tmp_path)  # no .env but the test's
     yield
     logging.getLogger().handlers.clear()

@@ -373,6 +373,22 @@ def test_the_comply_command_runs_a_round_and_says_what_it_did(
 
 
 @pytest.mark.usefixtures("env")
+def test_the_comply_command_waits_for_its_own_round_only_whatever_the_interval(
+    sandbox: SandboxServer,
+    unrolled: tuple[Bot, list[str]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With UNROLL_COMPLIANCE_INTERVAL=0 (rounds off: always "due" to the round logic), `comply --wait` runs one
+    round, its two jobs, and returns once they are applied; it started a new round at every check."""
+    monkeypatch.setenv("UNROLL_COMPLIANCE_INTERVAL", "0")
+    sandbox.world.compliance_delay = 1
+    code, out, _ = command(capsys, "comply", "--wait", "10")
+    created = sum(sandbox.world.request_counts().get("POST /2/compliance/jobs", {}).values())
+    assert (0, 2, False) == (code, created, "still working" in out)
+
+
+@pytest.mark.usefixtures("env")
 def test_the_comply_command_without_a_bearer_token_says_which_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
