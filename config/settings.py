@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import redis
 from pydantic import (
     AliasChoices,
     Field,
@@ -494,6 +495,16 @@ class Settings(BaseSettings):
         db = dict(parse_qsl(parts.query)).get("db", db)
         if db and not db.isdigit():
             raise ValueError(f'the database "{db}" is no number (redis://host:6379/0 names database 0)')
+        # Its query is redis-py's connection options (?socket_timeout=5): one it does not take, or a value it cannot
+        # read, would stop every process at its first command with a traceback. A connection is made, not opened.
+        try:
+            redis.ConnectionPool.from_url(value).make_connection()
+        except TypeError as exc:
+            unknown = re.search(r"argument '([^']+)'", str(exc))
+            name = unknown.group(1) if unknown else "an option"
+            raise ValueError(f"redis-py takes no connection option {name!r} (from the URL's query)") from None
+        except ValueError as exc:
+            raise ValueError(f"redis-py cannot read it: {exc}") from None
         return value
 
     @field_validator("bot_handle")
@@ -644,7 +655,8 @@ def _port_of(url: str) -> None:
 
 
 # The password of a URL written anywhere in a text: scheme://user:password@ (the user may be empty).
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:)[^/@\s]*@")
+# The password runs to the authority's last @ (one written unencoded in it is still the password's).
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:)[^/\s]*@")
 # A query parameter holding a secret (redis-py's ?password=…, a proxy's ?token=…), its value up to & # or a space.
 _SECRET_PARAM = re.compile(r"pass|secret|token|key|auth", re.IGNORECASE)
 _QUERY_SECRET = re.compile(r"(?P<head>[?&][^=&#\s]*(?:pass|secret|token|key|auth)[^=&#\s]*=)[^&#\s]*", re.IGNORECASE)
