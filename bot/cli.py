@@ -103,7 +103,11 @@ def loops(bot: Bot, stop: threading.Event) -> list[threading.Thread]:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if args.once:
         _process_settings(settings)
-        ran = run_for_cron(build(settings))
+        once = build(settings)
+        # SIGTERM / SIGINT (a cron's timeout, Ctrl-C): the request at hand is finished or left to the next run at
+        # once (not held until its claim's timeout), and no other is begun; what is left makes it exit 75.
+        stop_on_signals(once.stopping)
+        ran = run_for_cron(once)
         log.info("run_once_done", finished=ran.finished, waiting=ran.waiting, poll_failed=ran.poll_failed is not None)
         if ran.poll_failed is not None:
             raise ran.poll_failed  # exit 75: X could not be polled; what was queued was worked through

@@ -248,7 +248,7 @@ def run_for_cron(bot: Bot) -> CronRun:
         # A cached identity skipped GET /2/users/me: the poll is where a wrong X_API_BASE_URL shows. Nothing is
         # drained with it: every read would answer 404 too (each request left waiting for the URL to be mended).
         raise ConfigError(f"{not_the_x_api(bot.settings, exc)}; {BASE_URL_FIX}") from exc
-    finished = drain(bot, consumer, taken=taking)
+    finished = drain(bot, consumer, taken=taking, stop=bot.stopping.is_set)
     try:
         bot.store.forget_consumer(consumer)
     except redis.RedisError as exc:  # housekeeping only: a worker's start prunes it a day later

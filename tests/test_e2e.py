@@ -356,6 +356,27 @@ def test_missing_credentials_are_named_at_start_up(bot_env: dict[str, str], comm
 
 
 @pytest.mark.slow
+def test_a_cron_run_stopped_while_a_summon_waits_for_search_leaves_it_to_the_next_run_at_once(
+    sandbox: SandboxServer, bot_env: dict[str, str]
+) -> None:
+    """`run --once` gets SIGTERM (a cron's timeout) while a fresh summon waits for X's search lag: it exits 75
+    at once, the request left ("request_left_at_shutdown"), not held by its claim; the next run answers it."""
+    thread = load_reference_thread(sandbox.world)
+    mention = add_unroll_request(sandbox.world, thread.last_id, bot=BOT_HANDLE)
+    log = Path(tmp_cwd(bot_env)) / "once.log"
+    with started(dict(bot_env, UNROLL_SEARCH_LAG="60"), ["run", "--once"], log) as proc:
+        deadline = time.monotonic() + 30
+        while "request_waits_for_search_index" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=15)
+    said = log.read_text()
+    assert (75, True, []) == (code, "request_left_at_shutdown" in said, sandbox.world.posted()), said[-2000:]
+    assert 0 == bot(bot_env, "run", "--once").returncode
+    assert [mention.id] == [p.in_reply_to_tweet_id for p in sandbox.world.posted()]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["work"], ["poll"], ["run", "--no-web"]])
 def test_sigterm_stops_a_process_promptly_and_cleanly(
     sandbox: SandboxServer, bot_env: dict[str, str], command: list[str]
