@@ -442,6 +442,12 @@ def queue(store: Store, settings: Settings) -> Check:
         )
     age = (datetime.now(UTC) - last).total_seconds()
     figures = f"last poll {age:.0f}s ago; {figures}"
+    waiting = [
+        *(["older mentions to page down to (the timeline failed part-way)"] if store.paging_gap() else []),
+        *([f"{gaps} range(s) beyond the timeline's reach"] if (gaps := len(store.mention_gaps())) else []),
+    ]
+    if waiting:  # (the next poll reads them: nothing to do)
+        figures += f"; the next poll reads {' and '.join(waiting)}"
     if age > max(3 * settings.poll_interval, 300):
         return Check("poller", "warn", figures, "check the poll process is running and its logs (`poll_failed`)")
     if dead:

@@ -377,8 +377,8 @@ class Settings(BaseSettings):
         description=(
             "Seconds one call to the X API may take in all, connecting and reading its whole answer (an answer "
             "trickling in counts, not only silence), before it is abandoned as timed out and retried; at most 300 "
-            "(5 minutes). Compliance jobs' uploads and downloads (X's storage) get this plus a second for every "
-            "256 KiB they may carry."
+            "(5 minutes). Compliance jobs' uploads to X's storage get this plus a second for every 256 KiB sent; "
+            "their results' downloads this plus 64 seconds (16 MiB at that pace: their size is not known before)."
         ),
         json_schema_extra=_hint("a positive number of seconds up to 300 (5 minutes)"),
     )

@@ -17,7 +17,7 @@ from bot.doctor import Check
 from bot.models import UnrollRequest
 from bot.sandbox import SandboxServer
 from bot.spending import Counts
-from bot.store import Store
+from bot.store import PagingGap, Store
 from bot.xapi import Window
 from config.settings import Settings, load_settings
 from tests.helpers import redis_url
@@ -279,6 +279,16 @@ def test_poller_that_never_polled_is_a_warning(served: Settings, store: Store) -
     """Before the first poll the doctor says how to start the poller."""
     _, lines = run(served, store)
     assert lines["poller"].startswith("warn") and "never polled" in lines["poller"]
+
+
+def test_the_poller_line_says_what_the_next_poll_still_reads(served: Settings, store: Store) -> None:
+    """Mentions left to page down to (the timeline failed part-way) are no fault: the poller is ok, and says so."""
+    store.mark_polled()
+    now = datetime.now(UTC)
+    gap = PagingGap("1950000000000000000", "1960000000000000000", 100)
+    store.queue_poll([], cursor=None, polled_at=now, release=None, limit=0, window=3600, paging=gap)
+    _, lines = run(served, store)
+    assert lines["poller"].startswith("ok") and "the next poll reads older mentions to page down to" in lines["poller"]
 
 
 def test_dead_letters_are_a_warning(served: Settings, store: Store) -> None:
