@@ -2,7 +2,8 @@
 thread is an author's request to the bot rather than a post of it, and whether a configured keyword can ever match.
 
 A keyword counts as a whole word in any case: "Unroll please" and "#unroll" do, while "@unroll_bot",
-"unrolled", a URL containing "unroll" and a keyword inside quotation marks do not.
+"unrolled", a URL or an e-mail address containing "unroll" and a keyword quoted in a sentence ("people type
+“unroll”") do not; quoted in a mention that says little else (`@bot "unroll"`) it does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from bot.apimodels import ApiTweet
 
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w.-]+\.(?:com|org|net|io|co|app|ly|me|de|fr|uk)/\S*", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<![\w@])@\w+")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Quoted passages: someone quoting the word ("type “unroll”") is not asking. Straight and typographic quotes.
 _WORD = re.compile(r"\w+")
 SUMMON_WORDS = 3  # what a summon says besides its keyword: "@bot unroll", "@bot can you unroll this?"
@@ -32,16 +34,34 @@ def _keyword_pattern(keyword: str) -> re.Pattern[str]:
 
 
 def own_words(text: str) -> str:
-    """The words the requester wrote themselves: without URLs, @handles and quoted passages."""
-    text = _URL.sub(" ", text)
-    text = _HANDLE.sub(" ", text)
-    return _QUOTED.sub(" ", text)
+    """The words the requester wrote themselves: without URLs, e-mail addresses, @handles and quoted passages."""
+    return _QUOTED.sub(" ", _unnamed(text))
+
+
+def _unnamed(text: str) -> str:
+    """The text without URLs, e-mail addresses and @handles."""
+    return _HANDLE.sub(" ", _EMAIL.sub(" ", _URL.sub(" ", text)))
 
 
 def matches(text: str, keywords: list[str] | tuple[str, ...]) -> bool:
-    """True when one of the keywords stands in the text as a whole word of the author's own."""
+    """True when one of the keywords stands in the text as a whole word of the author's own, or in quotation
+    marks in a mention that says little else (`quoted_alone`)."""
     words = own_words(text)
-    return any(_keyword_pattern(k).search(words) for k in keywords if k.strip())
+    return any(_keyword_pattern(k).search(words) for k in keywords if k.strip()) or quoted_alone(text, keywords)
+
+
+def quoted_alone(text: str, keywords: Sequence[str]) -> bool:
+    """A keyword in quotation marks in a mention saying little else besides (`SUMMON_WORDS`): `@bot "unroll"`, or
+    the instruction typed with the quotation marks it was shown in ("@bot unroll"). Quoting the word in a sentence
+    ("people type “unroll” under threads") asks nothing."""
+    bare = _unnamed(text)
+    inside = " ".join(m.group(0)[1:-1] for m in _QUOTED.finditer(bare))
+    found = [k for k in keywords if k.strip() and _keyword_pattern(k).search(inside)]
+    if not found:
+        return False
+    for keyword in found:
+        inside = _keyword_pattern(keyword).sub(" ", inside)
+    return len(_WORD.findall(_QUOTED.sub(" ", bare))) + len(_WORD.findall(inside)) <= SUMMON_WORDS
 
 
 def said_alone(word: str, keywords: Sequence[str]) -> bool:

@@ -170,8 +170,9 @@ class Settings(BaseSettings):
     keywords: CommaList = Field(
         default_factory=lambda: ["unroll"],
         description=(
-            "Comma-separated words that make a mention a request (whole word, any case); each one word with a "
-            "letter or digit, not an @handle or a URL."
+            "Comma-separated words that make a mention a request (whole word, any case, not inside a URL, an "
+            'e-mail address or a quoted sentence: `@bot "unroll"` asks, `people type "unroll" here` does not); '
+            "each one word with a letter or digit, not an @handle or a URL."
         ),
         json_schema_extra=_hint("a comma-separated list of words, e.g. unroll,#unroll"),
     )

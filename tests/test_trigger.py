@@ -32,10 +32,17 @@ KEYWORDS = ["unroll"]
         ("@unrollbot people type “unroll” under threads", False),
         ("@unrollbot the unroll-bot is neat", False),
         ("@unrollbot reunroll", False),
+        ('@unrollbot "unroll"', True),
+        ("@unrollbot “unroll” please", True),
+        ("@unrollbot «unroll»", True),
+        ('"@unrollbot unroll"', True),
+        ("@unrollbot mail me: unroll@example.com", False),
+        ("@unrollbot write to unroll.team@example.org", False),
     ],
 )
 def test_keyword_matches_only_as_a_whole_word_of_the_requester(text: str, expected: bool) -> None:
-    """Whole word, any case; handles, URLs, longer words and quoted text don't count."""
+    """Whole word, any case; handles, URLs, e-mail addresses, longer words and the word quoted in a sentence don't
+    count; quoted in a mention saying little else, it does."""
     assert expected == matches(text, KEYWORDS)
 
 
