@@ -293,7 +293,9 @@ class Web:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         if status == 404:
             return self.not_found()
-        return self.message(status, "This request can’t be answered", "Go back and try another way.")
+        # A 405's Allow header says which methods the address takes (RFC 9110 §15.5.6).
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
+        return self.message(status, "This request can’t be answered", "Go back and try another way.", headers=headers)
 
     def store_down(self, request: Request, exc: Exception) -> Response:
         log.error("store_unavailable", path=request.url.path, error=str(exc))
@@ -303,6 +305,13 @@ class Web:
             "The site can’t reach its database right now. Please try again in a minute.",
             headers={"retry-after": "30"},
         )
+
+
+def without_slash(request: Request) -> Response:
+    """/thread/5/ → /thread/5, as a link relative to where the reader is (the site may sit under a path)."""
+    last = request.path_params["path"].rpartition("/")[2]
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"../{last}{query}", status_code=301)
 
 
 def create_app(settings: Settings, store: Store) -> Starlette:
@@ -319,9 +328,13 @@ def create_app(settings: Settings, store: Store) -> Starlette:
         Route("/author/{handle}", web.author, methods=["GET"]),
         Route("/unroll", forms.unroll, methods=["POST"]),
         Route("/pending/{tweet_id}", forms.pending, methods=["GET"]),
+        # An address with a slash at its end goes to the one without, by a relative link: Starlette's own
+        # redirect names the request's Host (any client's choice) and scheme (http behind a TLS proxy).
+        Route("/{path:path}/", without_slash, methods=["GET", "HEAD"]),
     ]
     handlers = {HTTPException: web.http_error, StoreUnavailable: web.store_down, redis.RedisError: web.store_down}
     app = Starlette(routes=routes, exception_handlers=handlers)
+    app.router.redirect_slashes = False
     # The other answers (messages, metrics, the stylesheet) are gzipped as they go; the edge stays outermost, so
     # its request log counts the compression's time.
     app.add_middleware(GZip, minimum_size=GZIP_MIN_SIZE)

@@ -37,6 +37,8 @@ _POST_URL = re.compile(
     re.IGNORECASE,
 )
 _TWEET_ID = re.compile(r"[0-9]{1,25}")
+MAX_POST_ID = 2**63 - 1
+ASKED_FOR = 86400.0  # seconds a pasted post's waiting page knows it was asked for
 OUTCOME_TEXT = {
     "no_thread": "This post is not part of a thread, so there is nothing to unroll.",
     "not_found": "X says this post does not exist, or it can’t be seen without logging in.",
@@ -54,12 +56,15 @@ OUTCOME_OTHER = "This thread can’t be unrolled here."
 
 
 def parse_tweet_id(text: str) -> str | None:
-    """The post id in a pasted x.com / twitter.com status link or a bare id, else None."""
+    """The post id in a pasted x.com / twitter.com status link or a bare id, else None: one X could have given (a
+    snowflake, from 1 to 2⁶³−1: https://docs.x.com/resources/fundamentals/x-ids), or asking X would only fail,
+    again and again, into the dead letters."""
     text = text.strip()
     match = _TWEET_ID.fullmatch(text) or _POST_URL.fullmatch(text)
     if not match:
         return None
-    return match.group(1) if match.re is _POST_URL else match.group(0)
+    found = match.group(1) if match.re is _POST_URL else match.group(0)
+    return found if 0 < int(found) <= MAX_POST_ID else None
 
 
 def allow(store: Store, name: str, count: int, seconds: float) -> bool:
@@ -120,6 +125,7 @@ class Forms:
             conversation_id=None,
         )
         self.store.enqueue([request])
+        self.store.throttle(f"web-asked:{tweet_id}", ASKED_FOR)  # (its waiting page: asked for, so it may wait)
         log.info("web_unroll_requested", tweet_id=tweet_id, client=client)
         return RedirectResponse(site.path(f"/pending/{tweet_id}?since={int(time.time())}"), status_code=303)
 
@@ -133,6 +139,16 @@ class Forms:
         page = self.stored_page(site, tweet_id, handled)
         if page is not None:
             return RedirectResponse(page, status_code=303)
+        if handled is None and not self.store.noted(f"web-asked:{tweet_id}"):
+            # Nobody pasted it here (a made-up link): a page reloading itself forever would wait for nothing.
+            return self.web.message(
+                404,
+                "Nothing to wait for",
+                "Nobody asked for this post’s thread here. Paste its link on the home page to unroll it.",
+                next_href=site.path("/"),
+                next_text="Unroll a thread",
+                site=site,
+            )
         since = request.query_params.get("since", "")
         fresh = handled is not None and (not since.isdigit() or handled.handled_at.timestamp() >= int(since))
         if handled is not None and fresh:  # finished, with no thread stored to show

@@ -364,12 +364,44 @@ def test_unroll_form_refuses_a_huge_body(web_client: TestClient, pages_store: St
 
 def test_pending_page_reloads_until_the_thread_is_stored(web_client: TestClient, pages_store: Store) -> None:
     """While the thread is not stored, the waiting page reloads itself and is not cached."""
+    web_client.post("/unroll", data={"post": "1004"})
     response = web_client.get("/pending/1004")
     assert (202, True, "no-store") == (
         response.status_code,
         '<meta http-equiv="refresh" content="3">' in response.text,
         response.headers["cache-control"],
     )
+
+
+def test_a_waiting_page_for_a_post_nobody_asked_for_says_so_instead_of_reloading_forever(
+    web_client: TestClient, pages_store: Store
+) -> None:
+    response = web_client.get("/pending/5555?since=1")
+    assert (404, False, True) == (
+        response.status_code,
+        "http-equiv" in response.text,
+        "Nobody asked for this post’s thread here" in response.text,
+    )
+
+
+@pytest.mark.parametrize(("pasted", "status"), [("0", 400), (str(2**63), 400), ("1" * 20, 400), (str(2**63 - 1), 303)])
+def test_a_pasted_number_x_never_gives_a_post_is_refused_not_asked_of_x(
+    web_client: TestClient, pages_store: Store, pasted: str, status: int
+) -> None:
+    """X's post ids are snowflakes, 1 to 2⁶³−1: any other number would only fail at X, into the dead letters."""
+    response = web_client.post("/unroll", data={"post": f"https://x.com/a/status/{pasted}"})
+    assert (status, status == 303) == (response.status_code, bool(requests_on_stream(pages_store)))
+
+
+def test_an_address_ending_in_a_slash_goes_to_the_one_without_by_a_relative_link(web_client: TestClient) -> None:
+    """Not by the request's Host (any client's choice) or scheme: Starlette's own redirect named both."""
+    response = web_client.get("/thread/1000/?x=1", headers={"host": "evil.example"})
+    assert (301, "../1000?x=1") == (response.status_code, response.headers["location"])
+
+
+def test_a_method_an_address_does_not_take_is_answered_405_with_the_methods_it_does(web_client: TestClient) -> None:
+    response = web_client.put("/thread/1000")
+    assert (405, True) == (response.status_code, "GET" in response.headers.get("allow", ""))
 
 
 def test_pending_page_redirects_once_stored(web_client: TestClient, stored: Store) -> None:

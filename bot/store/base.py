@@ -287,6 +287,10 @@ class StoreBase:
         """True the first time in `seconds` for this name (across every process), False after."""
         return bool(self.redis.set(self.key("throttle", name), "1", nx=True, px=max(int(seconds * 1000), 1)))
 
+    def noted(self, name: str) -> bool:
+        """Whether `throttle(name, …)` was called within its seconds (across every process)."""
+        return bool(self.redis.exists(self.key("throttle", name)))
+
     def lock(self, name: str, timeout: float) -> Lock:
         """A Redis lock with expiry (redis-py's Lock), e.g. so only one poller polls at a time."""
         # thread_local=False: a helper thread renews the lock while the owner works (worker claims, long polls).
