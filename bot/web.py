@@ -170,29 +170,28 @@ class Web:
         return self.page(request, key, lambda: renderer.render_html(load(), site=site, latest=latest))
 
     def _missing_thread(self, root_id: str, suffix: str, site: Site) -> Response:
+        gone = None
         if self.store.was_removed(root_id):
-            return self.message(
-                410,
+            gone = (
                 "This thread was removed",
                 "Its author asked for their threads not to be unrolled here, so this page is gone for good.",
-                next_href=site.path("/"),
-                next_text="Go to the home page",
-                site=site,
             )
-        if self.store.was_withdrawn(root_id):
-            return self.message(
-                410,
+        elif self.store.was_withdrawn(root_id):
+            gone = (
                 "This thread is gone",
                 "Its posts were deleted on X, or its author's account is now protected, suspended or gone, so this "
                 "page is no longer shown.",
-                next_href=site.path("/"),
-                next_text="Go to the home page",
-                site=site,
             )
+        if gone is not None:
+            if suffix:
+                return export_error(410, *gone, suffix)
+            return self.message(410, *gone, next_href=site.path("/"), next_text="Go to the home page", site=site)
         root = self.store.root_of(root_id)
         if root and root != root_id:  # a post in the middle of a stored thread: its thread's page, at that post
             fragment = "" if suffix else "#" + anchor_of(root_id)
             return RedirectResponse(site.thread_path(root, suffix) + fragment, status_code=301)
+        if suffix:
+            return export_error(404, "Nothing here", "This thread was never unrolled here.", suffix)
         return self.not_found(site, self.latest())
 
     def author(self, request: Request) -> Response:
@@ -305,6 +304,15 @@ class Web:
             "The site can’t reach its database right now. Please try again in a minute.",
             headers={"retry-after": "30"},
         )
+
+
+def export_error(status: int, heading: str, line: str, suffix: str) -> Response:
+    """An export's 404 or 410 in the export's own format (.json: an object with `error` and `detail`), for the
+    program that asked for it, not an HTML page."""
+    if suffix == ".json":
+        return JSONResponse({"error": heading, "detail": line}, status_code=status)
+    media_type = FORMATS[suffix][0]
+    return Response(f"{heading}\n\n{line}\n", status_code=status, media_type=media_type)
 
 
 def without_slash(request: Request) -> Response:

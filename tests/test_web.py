@@ -225,6 +225,23 @@ def test_unknown_author_is_404(web_client: TestClient, pages_store: Store) -> No
     assert 404 == web_client.get("/author/nobody").status_code
 
 
+def test_an_exports_404_and_410_come_in_the_exports_format(web_client: TestClient, stored: Store) -> None:
+    """A program asking for .json gets JSON back, errors too; .txt and .md plain text, not an HTML page."""
+    unknown = web_client.get("/thread/31337.json")
+    stored.opt_out("millwright")
+    removed = web_client.get("/thread/1000.txt")
+    assert (404, "application/json", "Nothing here") == (
+        unknown.status_code,
+        unknown.headers["content-type"],
+        unknown.json()["error"],
+    )
+    assert (410, True, True) == (
+        removed.status_code,
+        removed.headers["content-type"].startswith("text/plain"),
+        removed.text.startswith("This thread was removed"),
+    )
+
+
 def test_opted_out_author_is_410(web_client: TestClient, stored: Store) -> None:
     """An author who opted out answers 410."""
     stored.opt_out("millwright")
