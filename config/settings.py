@@ -659,19 +659,15 @@ def _port_of(url: str) -> None:
 # The password runs to the authority's last @ (one written unencoded in it is still the password's).
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:)[^/\s]*@")
 # A query parameter holding a secret (redis-py's ?password=…, a proxy's ?token=…), its value up to & # or a space.
-_SECRET_PARAM = re.compile(r"pass|secret|token|key|auth", re.IGNORECASE)
-_QUERY_SECRET = re.compile(r"(?P<head>[?&][^=&#\s]*(?:pass|secret|token|key|auth)[^=&#\s]*=)[^&#\s]*", re.IGNORECASE)
+_SECRET_WORDS = "pass|secret|token|key|auth"
+_SECRET_PARAM = re.compile(_SECRET_WORDS, re.IGNORECASE)
+_QUERY_SECRET = re.compile(rf"(?P<head>[?&][^=&#\s]*(?:{_SECRET_WORDS})[^=&#\s]*=)[^&#\s]*", re.IGNORECASE)
 
 
-def masked_secrets(text: str) -> str:
-    """A text with every URL's password hidden, as user:password@ or as a query parameter, however wrong the URL
-    around it (a configuration error quotes the value as given)."""
+def redacted_url(text: str) -> str:
+    """A URL, or a text holding URLs, with every password hidden, as user:password@ or as a query parameter such
+    as ?password=…, however wrong the URL around it (a configuration error quotes the value as given)."""
     return _QUERY_SECRET.sub(r"\g<head>***", _URL_PASSWORD.sub(r"\g<head>***@", text))
-
-
-def redacted_url(url: str) -> str:
-    """A URL with its password hidden (user:password@, or a query parameter such as ?password=…)."""
-    return masked_secrets(url)
 
 
 def check_template(template: str, allowed: frozenset[str] | set[str] = REPLY_PLACEHOLDERS) -> None:
@@ -751,8 +747,8 @@ def _describe(error: Any) -> str:
     shown = value if isinstance(value, str) else ",".join(map(str, value)) if isinstance(value, list) else repr(value)
     if Settings.model_fields[field].annotation == SecretStr | None:  # a secret is named, never shown
         shown = "*" * 10
-    # A URL's password too, however wrong the rest of the URL is (`redacted_url` would need a URL it can parse).
-    shown, detail = masked_secrets(shown), masked_secrets(detail)
+    # A URL's password too, however wrong the rest of the URL is.
+    shown, detail = redacted_url(shown), redacted_url(detail)
     if hint:
         return f'{name} must be {hint}, got "{shown}" ({detail})'
     return f'{name} is invalid, got "{shown}" ({detail})'
