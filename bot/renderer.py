@@ -94,6 +94,11 @@ def description(thread: Thread, limit: int = DESCRIPTION_LENGTH) -> str:
     return cut.rstrip(" ,.;:-") + "…"
 
 
+def figures(thread: Thread) -> str:
+    """How much the page holds, as the text formats' bylines say it: "12 posts · 3 min read" (branches included)."""
+    return f"{len(thread.every_tweet)} posts · {reading_minutes(thread)} min read"
+
+
 def reading_minutes(thread: Thread) -> int:
     """Minutes to read the thread: words at 230 a minute plus a moment for each image, at least one."""
     words = sum(len(_WORD.findall(display_text(tweet.segments))) for tweet in thread.every_tweet)
@@ -207,7 +212,7 @@ def render_txt(thread: Thread, *, site: Site) -> str:
     head = [
         title(thread),
         f"By {clean(author.name or author.username)} (@{clean(author.username)}) · {fmt_date(thread.first.created_at)}"
-        f" · {len(thread.every_tweet)} posts · {reading_minutes(thread)} min read",
+        f" · {figures(thread)}",
         f"Original: {status_url(author.username, thread.first.id)}",
     ]
     blocks = ["\n".join(head)]
@@ -310,7 +315,7 @@ def render_md(thread: Thread, *, site: Site) -> str:
     blocks = [
         f"# {_md_escape(title(thread))}",
         f"**{_md_escape(author.name or handle)}** ([@{_md_escape(handle)}]({_md_url(profile_url(author.username))}))"
-        f" · {fmt_date(thread.first.created_at)} · {len(thread.every_tweet)} posts · {reading_minutes(thread)} min read"
+        f" · {fmt_date(thread.first.created_at)} · {figures(thread)}"
         f" · [Original on X]({_md_url(status_url(author.username, thread.first.id))})",
     ]
     links = section_links(thread)
