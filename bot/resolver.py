@@ -282,11 +282,13 @@ class _Resolver(Climbs, FirstSearches, Answering):
             update={"replied_to_id": None, "replied_to_user_id": None, "conversation_id": None, "quoted_id": quoted}
         )
         # The quoted thread's own lock is not taken: the lock held is the lone post's conversation's.
-        again = _Resolver(
-            self.fetched.api, self.store, self.settings, self.now, self.fresh_for, None, None, self.fetched
-        )
+        return self.again(self.settings).run(request)
+
+    def again(self, settings: Settings) -> _Resolver:
+        """A resolution started over with what this one read (`Reads`), its locks and first read left to it."""
+        again = _Resolver(self.fetched.api, self.store, settings, self.now, self.fresh_for, None, None, self.fetched)
         again.bot_id = self.bot_id
-        return again.run(request)
+        return again
 
 
 def resolve(
@@ -336,8 +338,7 @@ def resolve(
                 )
                 settings = settings.model_copy(update={"full_archive": False})
                 # The thread's lock is held already (taken with the first read): not asked for again.
-                resolver = _Resolver(api, store, settings, resolver.now, fresh_for, None, None, resolver.fetched)
-                resolver.bot_id = bot_id
+                resolver = resolver.again(settings)
                 resolution = resolver.run(request)
         except ThreadNotFound as exc:
             outcome: ResolutionOutcome = (
