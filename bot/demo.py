@@ -14,7 +14,7 @@ import time
 import requests
 import structlog
 
-from bot.processes import run_once
+from bot.processes import run_once, stop_on_signals
 from bot.runtime import build
 from bot.sandbox import SandboxServer
 from bot.sandbox.samples import load_samples
@@ -128,10 +128,12 @@ def _demo(settings: Settings, sandbox: SandboxServer, *, serve: bool, port: int)
         web_thread.join(timeout=10)
         return 0 if ok else 1
     out(f"\nServing the pages at {settings.public_base_url} (Ctrl-C to stop).")
-    try:
-        while web_thread.is_alive():
-            web_thread.join(timeout=0.5)
-    except KeyboardInterrupt:
-        web.should_exit = True
-        web_thread.join(timeout=10)
+    # SIGTERM as Ctrl-C: the pages stop and the process ends through its exit handlers, which stop the embedded
+    # Redis (Python's default for SIGTERM ended it at once: the redis-server stayed, orphaned).
+    stop = threading.Event()
+    stop_on_signals(stop)
+    while web_thread.is_alive() and not stop.wait(0.5):
+        pass
+    web.should_exit = True
+    web_thread.join(timeout=10)
     return 0 if ok else 1

@@ -73,12 +73,14 @@ def tmp_cwd(env: dict[str, str]) -> str:
 
 
 @contextmanager
-def started(env: dict[str, str], args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A bot command running as its own process from the project folder, its stderr in `log`; killed at the end
-    of the block if it is still running."""
-    with log.open("w") as sink:
+def started(
+    env: dict[str, str], args: list[str], log: Path, out: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A bot command running as its own process from the project folder, its stderr in `log` (its stdout in `out`,
+    when given); killed at the end of the block if it is still running."""
+    with log.open("w") as sink, out.open("w") if out else open(os.devnull, "w") as said:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", *args], env=env, cwd=tmp_cwd(env), stdout=subprocess.DEVNULL, stderr=sink
+            [sys.executable, "-m", "bot", *args], env=env, cwd=tmp_cwd(env), stdout=said, stderr=sink
         )
     try:
         yield proc
@@ -343,6 +345,31 @@ def test_a_web_process_stopped_by_sigterm_exits_0_and_stops_its_embedded_redis(b
     for pid in left:  # (not to leave one behind when the test fails)
         os.kill(pid, signal.SIGTERM)
     assert set() == left
+
+
+@pytest.mark.slow
+def test_the_demo_stopped_by_sigterm_while_serving_exits_0_and_stops_its_embedded_redis(
+    bot_env: dict[str, str],
+) -> None:
+    """`scripts/demo` serves its pages until stopped: SIGTERM ends it as Ctrl-C does, its redis-server with it (the
+    default handler ended the process before its exit handlers ran, and left the server orphaned)."""
+    env = {k: v for k, v in bot_env.items() if k != "REDIS_URL"}
+    data_dir = Path(env["UNROLL_DATA_DIR"])
+    log, out = Path(tmp_cwd(env)) / "demo.log", Path(tmp_cwd(env)) / "demo.out"
+    with started(env, ["demo"], log, out) as proc:
+        deadline = time.monotonic() + 90
+        while "Serving the pages" not in out.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        running = servers_on(data_dir)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=25)
+    deadline = time.monotonic() + 10
+    while servers_on(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = servers_on(data_dir)
+    for pid in left:  # (not to leave one behind when the test fails)
+        os.kill(pid, signal.SIGTERM)
+    assert (1, 0, set()) == (len(running), code, left), log.read_text()[-2000:]
 
 
 @pytest.mark.parametrize("command", [["run", "--once"], ["run"], ["poll"], ["work"]])
