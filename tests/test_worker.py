@@ -674,3 +674,19 @@ def test_only_a_fresh_summon_waits_for_search_and_never_longer_than_the_lag() ->
         worker.settling(request(0, source="web"), 30, now),
         worker.settling(request(-60), 30, now),  # a clock ahead of ours: at most the lag
     ]
+
+
+def test_the_replys_count_counts_the_branches_posts_too(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """{count} in the reply says how many posts the page shows: the thread's 3 and the other branch's 1."""
+    world = sandbox.world
+    thread = post_thread(world, 3)
+    world.add_tweet(AUTHOR, "2b/ an aside", reply_to=thread[1])
+    mention = summon(world, thread[-1])
+    bot = make_bot(settings, store, reply_template="Hi @{requester}: {count} posts at {link}")
+
+    assert 1 == run_once(bot)
+
+    [reply] = [p.text for p in world.posted() if p.in_reply_to_tweet_id == mention]
+    assert ": 4 posts at " in reply
