@@ -3,12 +3,15 @@ thread is an author's request to the bot rather than a post of it, and whether a
 
 A keyword counts as a whole word in any case: "Unroll please" and "#unroll" do, while "@unroll_bot",
 "unrolled", a URL or an e-mail address containing "unroll" and a keyword quoted in a sentence ("people type
-“unroll”") do not; quoted in a mention that says little else (`@bot "unroll"`) it does.
+“unroll”") do not; quoted in a mention that says little else (`@bot "unroll"`) it does. The mention and the
+keywords are compared as they read (`normal`): an accent typed as a combining mark, fullwidth letters and
+invisible characters inside the word (zero-width spaces and joiners, soft hyphens) change nothing.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -21,11 +24,19 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _WORD = re.compile(r"\w+")
 SUMMON_WORDS = 3  # what a summon says besides its keyword: "@bot unroll", "@bot can you unroll this?"
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|„[^“”\n]*[“”]|「[^」\n]*」")
+# Characters that show nothing: a word written with one inside reads as the word.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u034f\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"))
+
+
+def normal(text: str) -> str:
+    """The text as it reads: compatibility-composed (NFKC: "e" and a combining acute are "é", fullwidth "ｕ" is
+    "u") and without invisible characters."""
+    return unicodedata.normalize("NFKC", text.translate(_INVISIBLE))
 
 
 @lru_cache(maxsize=64)
 def _keyword_pattern(keyword: str) -> re.Pattern[str]:
-    word = keyword.strip()  # as written, the case left to IGNORECASE: "İ".lower() is two characters, no match
+    word = normal(keyword).strip()  # as written, the case left to IGNORECASE: "İ".lower() is two characters, no match
     # "#unroll" asks as clearly as "unroll"
     body = re.escape(word) if word.startswith("#") else r"#?" + re.escape(word)
     # Whole word: no word character, @, / or & glued on either side; a trailing apostrophe-word ("unroll's")
@@ -39,8 +50,8 @@ def own_words(text: str) -> str:
 
 
 def _unnamed(text: str) -> str:
-    """The text without URLs, e-mail addresses and @handles."""
-    return _HANDLE.sub(" ", _EMAIL.sub(" ", _URL.sub(" ", text)))
+    """The text as it reads (`normal`), without URLs, e-mail addresses and @handles."""
+    return _HANDLE.sub(" ", _EMAIL.sub(" ", _URL.sub(" ", normal(text))))
 
 
 def matches(text: str, keywords: list[str] | tuple[str, ...]) -> bool:

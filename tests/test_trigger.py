@@ -80,10 +80,52 @@ def test_keyword_after_arbitrary_text_on_its_own_line_matches(prefix: str) -> No
     assert matches(f"{prefix}\nunroll", KEYWORDS)
 
 
-@given(st.from_regex(r"@\w{1,15}", fullmatch=True))
+@given(st.from_regex(r"@[A-Za-z0-9_]{1,15}", fullmatch=True))
 def test_handles_never_count(handle: str) -> None:
-    """A mention of any handle, even one containing the keyword, is not a request."""
+    """A mention of any handle (X's usernames: up to 15 ASCII letters, digits and underscores), even one
+    containing the keyword, is not a request."""
     assert "" == own_words(handle).strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "keywords"),
+    [
+        ("@bot ｕｎｒｏｌｌ", ["unroll"]),  # fullwidth letters, as some Asian keyboards type them
+        ("@bot UNROLL", ["ｕｎｒｏｌｌ"]),  # a keyword configured in fullwidth
+        ("@bot de\u0301plier", ["déplier"]),  # the accent typed as a combining mark (NFD, macOS)
+        ("@bot déplier", ["de\u0301plier"]),  # the keyword configured so
+        ("@bot un\u200broll", ["unroll"]),  # a zero-width space pasted inside the word
+        ("@bot un\u00adroll", ["unroll"]),  # a soft hyphen
+        ("@bot unroll\u200d", ["unroll"]),  # a zero-width joiner after it
+        ("@bot \ufeffunroll", ["unroll"]),  # a byte-order mark before it
+    ],
+)
+def test_a_keyword_matches_as_it_reads_whatever_its_unicode_spelling(text: str, keywords: list[str]) -> None:
+    """What the reader sees as the keyword is the keyword: composed or decomposed accents, fullwidth letters and
+    characters that show nothing don't hide it."""
+    assert matches(text, keywords)
+
+
+@given(
+    st.lists(st.sampled_from(["\u200b", "\u00ad", "\u200c", "\u200d", "\u2060", "\ufeff"]), max_size=6),
+    st.lists(st.integers(min_value=0, max_value=6), max_size=6),
+)
+def test_invisible_characters_anywhere_in_the_keyword_change_nothing(invisible: list[str], places: list[int]) -> None:
+    """However many invisible characters sit wherever in the word, it asks; glued to another word, it still
+    does not."""
+    word = list("unroll")
+    for char, place in zip(invisible, places, strict=False):
+        word.insert(min(place, len(word)), char)
+    spelled = "".join(word)
+    assert matches(f"@bot {spelled}", KEYWORDS)
+    assert not matches(f"@bot {spelled}ed", KEYWORDS)
+
+
+def test_a_quoted_keyword_alone_and_a_post_asking_read_through_unicode_spellings_too() -> None:
+    """The quoted-alone rule and a post's request to the bot compare the same normal forms."""
+    assert matches('@bot "ｕｎｒｏｌｌ"', KEYWORDS)
+    assert asks_bot(_post("@unrollbot un\u200broll", ("unrollbot", "42")), KEYWORDS, "42", "unrollbot")
+    assert not matches("@bot ｕｎｒｏｌｌｅｄ", KEYWORDS)
 
 
 def _post(text: str, *named: tuple[str, str | None]) -> ApiTweet:
