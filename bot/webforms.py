@@ -31,6 +31,7 @@ UNROLLS_PER_CLIENT = 5  # per minute, per client address
 REFRESH_EVERY = 300  # seconds between two refreshes of one thread
 MAX_FORM_BYTES = 4096
 PENDING_RELOAD = "3"  # seconds between two reloads of the waiting page
+NOT_KEPT = {"cache-control": "no-store"}  # answers of the moment: a browser showing a kept one would mislead
 _POST_URL = re.compile(
     r"(?:https?://)?(?:(?:www|mobile|m)\.)?(?:x|twitter|fxtwitter|vxtwitter|fixupx)\.com"
     r"/(?:[A-Za-z0-9_]{1,15}|i(?:/web)?)/status(?:es)?/([0-9]{1,25})(?:[/?#].*)?",
@@ -130,7 +131,8 @@ class Forms:
         return RedirectResponse(site.path(f"/pending/{tweet_id}?since={int(time.time())}"), status_code=303)
 
     def pending(self, request: Request) -> Response:
-        """GET /pending/<id>: the thread's page once stored; until then a page that reloads itself."""
+        """GET /pending/<id>: the thread's page once stored; until then a page that reloads itself. Every answer
+        here is of the moment (a paste or a retry changes it), so none is kept by a browser or a proxy."""
         tweet_id = request.path_params["tweet_id"]
         site = self.web.site()
         if not _TWEET_ID.fullmatch(tweet_id):
@@ -148,6 +150,7 @@ class Forms:
                 next_href=site.path("/"),
                 next_text="Unroll a thread",
                 site=site,
+                headers=NOT_KEPT,
             )
         since = request.query_params.get("since", "")
         fresh = handled is not None and (not since.isdigit() or handled.handled_at.timestamp() >= int(since))
@@ -159,6 +162,7 @@ class Forms:
                 next_href=site.path("/"),
                 next_text="Unroll another thread",
                 site=site,
+                headers=NOT_KEPT,
             )
         return self.web.message(
             202,

@@ -394,10 +394,11 @@ def test_a_waiting_page_for_a_post_nobody_asked_for_says_so_instead_of_reloading
     web_client: TestClient, pages_store: Store
 ) -> None:
     response = web_client.get("/pending/5555?since=1")
-    assert (404, False, True) == (
+    assert (404, False, True, "no-store") == (
         response.status_code,
         "http-equiv" in response.text,
         "Nobody asked for this post’s thread here" in response.text,
+        response.headers["cache-control"],  # pasted a moment later, the same address waits: none may keep this
     )
 
 
@@ -431,10 +432,11 @@ def test_pending_page_tells_why_a_thread_cannot_be_unrolled(web_client: TestClie
     """A request the worker could not unroll stops the waiting with the reason."""
     pages_store.record(HandledRequest(mention_id="web-777", outcome="protected"))
     response = web_client.get("/pending/777?since=1")
-    assert (200, True, False) == (
+    assert (200, True, False, "no-store") == (
         response.status_code,
         "protected account" in response.text,
         "http-equiv" in response.text,
+        response.headers["cache-control"],  # pasted again once the account is public, it may unroll
     )
 
 
