@@ -58,7 +58,8 @@ posts the thread quotes are looked up together in one more request):
 - a quote of the bot's own post (its reply, say): the one lookup that shows whose it is.
 - summoned under a lone post that quotes another (someone's "this 🧵"): that post's lookup (the quoted post comes
   with it) and the search of its author's replies, then the quoted post's thread as for a quote (its search
-  reads the quoted post again: +1 post); one hop, never a quote of a quote.
+  reads the quoted post again: +1 post); one hop, never a quote of a quote (the quoted lone post is no thread,
+  and what it quotes is not read for a card: no page is made). No lone post's quoted post is read for its card.
 - a detour (the author's answer to someone's reply to a post of the thread, or to a reply to that reply, gone on
   from with a self-reply, or through answers within answers down to one), wherever the summoned post is (above
   it too: the thread goes on through it), or the summoned post the author's answer to someone's reply beside
@@ -252,16 +253,31 @@ class _Resolver(Climbs, FirstSearches, Answering):
         )
         self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
         self.read_answered_reply(root_id, user.id, target)
-        self.fetched.quoted()
         thread = self.thread(root_id, author_of(user), target, complete=complete)
         if self.gone is not None and not thread.tweets:
             raise self.gone  # no chain of the author's hangs from the deleted first post
-        return self.lone_or_thread(thread, root_id, target)
+        return self.lone_or_thread(self.with_cards(thread, target, complete=complete), root_id, target)
+
+    def with_cards(self, thread: Thread, target: str, *, complete: bool) -> Thread:
+        """The thread with the posts its posts quote read for their cards (made again when that read any); a lone
+        post's are not read: no page shows them."""
+        if self.lone(thread):
+            return thread
+        read = len(self.fetched.tweets), len(self.fetched.problems)
+        self.fetched.quoted()
+        if (len(self.fetched.tweets), len(self.fetched.problems)) == read:
+            return thread
+        return self.thread(thread.root_id, thread.author, target, complete=complete)
+
+    def lone(self, thread: Thread) -> bool:
+        """One post, nothing missing, and UNROLL_SINGLE_TWEET does not unroll it: no page of its own."""
+        single = len(thread.tweets) == 1 and "deleted_tweets" not in thread.gaps
+        return single and self.settings.single_tweet != "unroll"
 
     def lone_or_thread(self, thread: Thread, root_id: str, target: str) -> Resolution:
         """A new thread found, unless it is one post (UNROLL_SINGLE_TWEET): then no thread, or the thread of the
         post it quotes (`quoted_thread`)."""
-        if len(thread.tweets) == 1 and "deleted_tweets" not in thread.gaps and self.settings.single_tweet != "unroll":
+        if self.lone(thread):
             if not thread.gaps and (quoted := self.quoted_thread(root_id, target)) is not None:
                 return quoted
             # Older than the window, later self-replies may exist but cannot be seen: say so in the reason.
