@@ -268,7 +268,9 @@ def _txt_post(
 
 # --- Markdown ---------------------------------------------------------------------------------------------
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")  # & too: "&amp;" as typed must not become "&"
-_MD_LINE_START = re.compile(r"^(\s*)([-+=>#]|\d+(?=[.)]))", re.MULTILINE)  # lists, quotes, headings
+# Lists, quotes, headings: the punctuation that makes them is escaped ("1\\. Sleep": CommonMark takes a backslash
+# before anything but ASCII punctuation as a backslash shown, so "\\1. Sleep" would show one).
+_MD_LINE_START = re.compile(r"^(\s*\d*)((?<=\d)[.)]|(?<!\d)[-+=>#])", re.MULTILINE)
 
 
 def _md_escape(text: str) -> str:

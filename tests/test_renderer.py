@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
 from bot import renderer
 from bot.models import Author, Media, QuotedTweet, Section, Segment, Thread, ThreadSummary, ThreadTweet, Withheld
@@ -573,6 +574,51 @@ def test_md_links_and_escapes_markup() -> None:
         r"\<script\>\*bold\*\</script\> \[x\](javascript:y)" in markdown,
         "<script>" in markdown,
         r"\&amp; as typed" in markdown,  # an entity reference would show as "&"
+    ]
+
+
+class _TextOf(HTMLParser):
+    """The text a browser shows of some HTML (entities decoded, tags dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.parts.append(" ")  # a <br>, a new paragraph: a break between words
+
+
+_MARKDOWNISH = st.sampled_from([*"\n-+=>#*_`[]()<>!|~&\\.):0123456789 \t", "1.", "2)", "---", "```", "***", "&amp;"])
+
+
+@hypothesis_settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_MARKDOWNISH | st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "S"]), max_size=4)))
+def test_md_export_shows_any_post_text_as_written(pieces: list[str]) -> None:
+    """Rendered by a CommonMark parser, the Markdown export shows a post's words exactly as written: none made into
+    a list, a heading, a code block, emphasis or a link, none losing a character, no stray backslash."""
+    text = "".join(pieces)
+    thread = build_thread(1)
+    thread.tweets[0].segments = [Segment(text=f"START {text} END")]
+    shown = _TextOf()
+    shown.feed(MarkdownIt("commonmark").render(renderer.render_md(thread, site=SITE)))
+    words = " ".join("".join(shown.parts).split())
+    assert " ".join(f"START {text} END".split()) in words
+
+
+def test_md_escapes_a_numbered_line_on_its_dot_not_before_its_number() -> None:
+    """ "1. Sleep" and "3) Walk" as written, not as a list: the backslash goes before the dot (before the digit it
+    would show)."""
+    thread = build_thread(1)
+    thread.tweets[0].segments = [Segment(text="My tips:\n1. Sleep\n3) Walk\n2026. What a year.")]
+    markdown = renderer.render_md(thread, site=SITE)
+    assert [True, True, True, False] == [
+        "1\\. Sleep" in markdown,
+        "3\\) Walk" in markdown,
+        "2026\\. What a year." in markdown,
+        "\\1" in markdown,
     ]
 
 
