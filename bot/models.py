@@ -289,9 +289,20 @@ class ThreadSummary(_Model):
         )
 
 
+# Embeddings, overrides and isolates (LRE, RLE, PDF, LRO, RLO; LRI, RLI, FSI, PDI): in a line of the page's own
+# making (a title, a description) one left open would turn what follows it around, the site's words included.
+_BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def one_line(text: str) -> str:
+    """A text on one line of the page's own (a title, a link card's summary): its whitespace runs as single spaces,
+    without bidi controls (the line's direction is the reader's, each script showing its own way)."""
+    return " ".join(text.translate(_BIDI_CONTROLS).split())
+
+
 def title_of(text: str, limit: int = 80) -> str:
     """The opening of a text as a title: its first line, trimmed at a word boundary to `limit` characters."""
-    line = " ".join(text.split("\n", 1)[0].split())
+    line = one_line(text.split("\n", 1)[0])
     if len(line) <= limit:
         return line
     cut = line[: limit - 1]

@@ -196,6 +196,25 @@ def test_description_is_one_line_of_at_most_200_characters() -> None:
     assert (True, False, True) == (len(description) <= 200, "\n" in description, description.endswith("…"))
 
 
+@given(
+    st.text(st.characters(codec="utf-8", categories=["L", "M", "N", "P", "S", "Zs"]), max_size=30),
+    st.sampled_from(["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]),
+)
+def test_no_bidi_control_of_a_post_reaches_the_pages_own_lines(words: str, control: str) -> None:
+    """An override or isolate left open in a first post ("normal \u202etxt.exe") would turn the rest of the
+    title around, " · thread by @ada" included, and the link card's following posts: the page's own lines drop
+    them (the post itself, on the page, keeps them, inside its own element)."""
+    thread = build_thread(3)
+    thread.tweets[0].segments = [Segment(text=f"Totally {words} normal {control}txt.exe and more")]
+    page = html_of(thread)
+    metas = [values.get("content") or "" for values in page.elements("meta")]
+    lines = [renderer.title(thread), renderer.window_title(thread), renderer.description(thread), *metas]
+    assert [] == [
+        line for line in lines if any(c in line for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    ]
+    assert "txt.exe and more" in renderer.title(thread)
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
