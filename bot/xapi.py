@@ -8,7 +8,9 @@ endpoint whose window is known to be spent, and meters requests and posts read f
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -362,7 +364,7 @@ class XApi:
             self._count(endpoint)
             raise ApiUnavailable(f"{endpoint}: {_failure(exc)}", endpoint=endpoint) from exc
         try:
-            parsed = model.model_validate_json(response.content)
+            parsed = _parsed(model, response.content)
         except ValidationError as exc:
             self._count(endpoint)
             log.warning(
@@ -680,6 +682,36 @@ def _too_many(endpoint: str, response: requests.Response) -> tuple[str, datetime
     if reset_at is not None and reset_at > now:
         return "window", reset_at
     return "unknown", now + NO_RESET_WAIT
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _parsed(model: type[M], content: bytes) -> M:
+    """X's answer as `model`. A string holding half of a UTF-16 pair (JSON's "\\ud83d" alone: valid JSON, a
+    character cut in two) is refused by the JSON parser: read then with the half replaced by U+FFFD, rather than
+    refusing the whole answer and the reader's request with it."""
+    try:
+        return model.model_validate_json(content)
+    except ValidationError as refused:
+        if b"\\u" not in content:
+            raise
+        try:
+            loaded = json.loads(content)
+        except ValueError:
+            raise refused from None
+        return model.model_validate(_mended(loaded))
+
+
+def _mended(value: Any) -> Any:
+    """A JSON value with every lone surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_mended(item) for item in value]
+    if isinstance(value, dict):
+        return {_mended(key): _mended(item) for key, item in value.items()}
+    return value
 
 
 def _refused_parameters(exc: tweepy.HTTPException) -> dict[str, list[str]]:

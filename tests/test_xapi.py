@@ -117,6 +117,18 @@ def test_missing_tweet_is_a_partial_error_not_an_exception(sandbox: SandboxServe
     assert ["1"] == [e.resource_id or e.value for e in page.errors]
 
 
+def test_a_post_holding_half_an_emoji_is_read_with_a_replacement_character_not_refused(
+    sandbox: SandboxServer, api: XApi
+) -> None:
+    """X's JSON may carry half of a UTF-16 pair ("\\ud83d" alone, a text cut inside an emoji): valid JSON that a
+    strict parser refuses. The answer is read, the half shown as U+FFFD, the whole pair as its emoji: refusing
+    it would leave the reader's request failing at every try."""
+    sandbox.world.add_user("ada")
+    post = sandbox.world.add_tweet("ada", "cut \ud83d here, whole \U0001f600")
+    page = api.lookup([post.id])
+    assert ["cut \ufffd here, whole \U0001f600"] == [t.text for t in page.data]
+
+
 def test_an_optional_expansion_the_api_refuses_is_dropped_and_the_lookup_goes_on(
     sandbox: SandboxServer, api: XApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -189,7 +189,7 @@ class ApiApp:
             await asyncio.sleep(fault.delay)
             await _drop_connection(send)
             return
-        reply = JSONResponse(response.body, response.status, headers=response.headers)
+        reply = XJSONResponse(response.body, response.status, headers=response.headers)
         if fault is not None and fault.truncate:  # the whole body announced, half of it sent
             await send({"type": "http.response.start", "status": reply.status_code, "headers": reply.raw_headers})
             await send({"type": "http.response.body", "body": reply.body[: len(reply.body) // 2], "more_body": True})
@@ -285,6 +285,17 @@ def _json(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
+
+
+class XJSONResponse(JSONResponse):
+    """JSON as X writes it: UTF-8, and a string holding half of a UTF-16 pair (a post's text cut inside an emoji)
+    as the escape JSON has for it ("\\ud83d"), which UTF-8 cannot carry."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
 async def _drop_connection(send: Send) -> None:
