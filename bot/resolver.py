@@ -7,8 +7,8 @@ recent search is known before any call. Lower bounds (requests; every tweet is r
 expand referenced tweets, lookups do, so a lookup also reads its tweets' parents and quoted posts, and the
 posts the thread quotes are looked up together in one more request):
 
-- stored copy fetched less than `fresh_for` seconds ago: 0 requests (summoned under a post of the author's it
-  lacks, as an older copy);
+- stored copy fetched less than `fresh_for` seconds ago, and more than X's search lag after the summon: 0
+  requests (summoned under a post of the author's it lacks, or after the copy was read: as an older copy);
 - stored copy, older: 1 search per 100 newer tweets (at least 1), `since_id` its last tweet;
 - new thread of N tweets within the window: 1 root lookup + max(1, ⌈(N-1)/100⌉) recent searches of
   `conversation_id:<root> (from:<handle> OR from:<id>) is:reply` (`from:` keeps others' replies out of the bill);
@@ -77,7 +77,7 @@ The resolver reads the store but never writes it: the worker saves the thread it
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -169,7 +169,7 @@ class _Resolver(Climbs, FirstSearches, Answering):
         lacks = self.summoned_author() == stored.author.id and all(t.id != target for t in stored.every_tweet)
         root_id, author_id, last = stored.root_id, stored.author.id, stored.newest_id  # (a section's, it may be)
         complete = self.in_window(last) or self.settings.full_archive
-        if (self.now - stored.fetched_at).total_seconds() < self.fresh_for and not lacks:
+        if (self.now - stored.fetched_at).total_seconds() < self.fresh_for and not lacks and self.covers(stored):
             if all(t.id != target for section in stored.sections for t in section.tweets):
                 return Resolution("cached", stored, reason="fresh", root_id=stored.root_id, own=own)
             # Summoned under a post of a branch shown after the thread: the page follows that branch now (the
@@ -199,6 +199,14 @@ class _Resolver(Climbs, FirstSearches, Answering):
             return Resolution("cached", thread, reason="nothing_new", root_id=root_id, own=own)
         renamed = stored.author.username if thread.author.username != stored.author.username else None
         return Resolution("resolved", thread, root_id=root_id, renamed_from=renamed)
+
+    def covers(self, stored: Thread) -> bool:
+        """Whether a copy read moments ago can hold every post made before the summon: it was read after the summon
+        by more than X's search lag (UNROLL_SEARCH_LAG). A summon made after it (the author went on meanwhile,
+        under any post of theirs) is answered by a search since its last post: 1 request, only new posts billed.
+        A request without a time (asked on the site) takes the copy as it is."""
+        asked = self.request.created_at if self.request is not None else None
+        return asked is None or asked <= stored.fetched_at - timedelta(seconds=self.settings.search_lag)
 
     def new(self, root_id: str, target: str) -> Resolution:
         """A thread never unrolled: the root, then the author's replies in the conversation."""

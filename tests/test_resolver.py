@@ -228,6 +228,28 @@ def test_a_summon_under_a_post_a_fresh_copy_lacks_reads_what_came_since(
     assert ("cached", "fresh", 0) == (held.outcome, held.reason, held.usage.requests)
 
 
+def test_a_summon_made_after_a_fresh_copy_was_read_reads_what_the_author_posted_since(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A thread stored seconds ago, then continued by the author; a second reader summons under a post the copy
+    holds: made after the copy was read, the summon's page must hold what came since (one search since the
+    copy's last post), not the copy served as fresh. A summon made before the copy was read is served from it."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    early = summon(world, thread[0]).model_copy(update={"created_at": world.now() - timedelta(seconds=1)})
+    first = resolve(api, store, summon(world, thread[-1]), settings)
+    assert first.thread is not None
+    store.save_thread(first.thread)
+    more = world.add_tweet(AUTHOR, "4/ one more thing", reply_to=thread[-1], created_at=world.now())
+    late = summon(world, thread[1]).model_copy(update={"created_at": world.now() + timedelta(seconds=1)})
+
+    later = resolve(api, store, late, settings)
+    before = resolve(api, store, early, settings)
+
+    assert ("resolved", [*thread, more.id]) == (later.outcome, ids_of(later))
+    assert {"GET /2/tweets/search/recent": 1} == later.usage.by_endpoint
+    assert ("cached", "fresh", 0) == (before.outcome, before.reason, before.usage.requests)
+
+
 def test_a_quote_of_the_bots_own_reply_is_no_thread_after_one_lookup(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:

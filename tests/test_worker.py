@@ -368,8 +368,9 @@ def test_summons_under_a_readers_lone_reply_search_their_posts_once_a_minute(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
     """Readers summoning under carol's comment on a thread stored a moment ago: the first summon searches carol's
-    posts in the conversation (she may have a thread answering it; she has not), the next within the minute is
-    served the stored thread with no request but its reply."""
+    posts in the conversation (she may have a thread answering it; she has not), the next within the minute does
+    not search hers again (it looks her comment up, to place it). Each, made after the copy was read, searches the
+    thread since its last post."""
     thread = post_thread(sandbox.world, 3)
     summon(sandbox.world, thread[-1])
     bot = make_bot(settings, store)
@@ -382,8 +383,9 @@ def test_summons_under_a_readers_lone_reply_search_their_posts_once_a_minute(
     run_once(bot)
 
     records = [store.handled_one(m) for m in (first, second)]
-    assert [(thread[0], 2), (thread[0], 1)] == [(r.root_id, r.api_requests) for r in records if r is not None]
-    assert 2 == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
+    assert [(thread[0], 3), (thread[0], 3)] == [(r.root_id, r.api_requests) for r in records if r is not None]
+    # the thread's first read, carol's posts once, the thread since its copy twice: her search again would make 5
+    assert 4 == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
 
 
 def test_every_variant_fits_the_room_templates_keep_for_it() -> None:
