@@ -90,6 +90,11 @@ class CrashingStore(Store):
             raise Crash(self.crash_at)
         return saved
 
+    def touch_thread(self, root_id: str, fetched_at: datetime, **options: Any) -> None:
+        super().touch_thread(root_id, fetched_at, **options)
+        if self.crash_at == "before_post" and options.get("reserve") is not None:  # reserved with the touch
+            raise Crash(self.crash_at)
+
     def reserve_text(self, text: str, mention_id: str) -> tuple[str, bool]:
         reserved = super().reserve_text(text, mention_id)
         if self.crash_at == "before_post":  # marked "posting", but the POST never went out
