@@ -10,8 +10,10 @@
     │   ├── RateLimited        429 or an exhausted budget: wait until `reset_at`
     │   ├── ApiUnavailable     5xx, timeout, dropped connection, malformed body: retry with backoff
     │   ├── AuthFailed         401: the credentials are wrong (`fix` names which), retrying cannot help
+    │   │   └── WriteRefused   403 on a post: the app may not post at all (no Write permission, no Project)
     │   ├── NotAllowed         403: the API refuses this action for good (reply not allowed, protected)
     │   │   └── DuplicateContent   403 duplicate content: the same text was already posted
+    │   ├── Refused            403 on a post, for no reason of the post's own that X names: tried again
     │   └── NotFound           404 / resource-not-found: the tweet or user is gone
     └── ThreadNotFound         the mention does not sit under (or quote) anything we can unroll
 
@@ -111,6 +113,32 @@ class AuthFailed(ApiError):
     def fix(self) -> str:
         """Which settings to check: those the refused request was made with."""
         return BEARER_FIX if self.bearer else USER_CREDENTIALS_FIX
+
+
+WRITE_FIX = (
+    "give the app Read and Write permission (developer portal: the app's User authentication settings) and make "
+    "sure it is attached to a Project, then regenerate X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET: tokens made "
+    "before the change keep the old permission"
+)
+
+
+class WriteRefused(AuthFailed):
+    """403 on a post whose problem says the app may not post at all (`oauth1-permissions`: a Read-only app;
+    `client-forbidden`: not attached to a Project; `unsupported-authentication`): no request's fault, and no
+    request's final outcome. Each request waits, its tries unspent, as for rejected credentials."""
+
+    def __init__(self, message: str, *, endpoint: str = "") -> None:
+        super().__init__(message, status=403, endpoint=endpoint)
+
+    @property
+    def fix(self) -> str:
+        return WRITE_FIX
+
+
+class Refused(ApiError):
+    """403 on a post for a reason X does not tie to the post (the generic "You are not permitted to perform this
+    action", an account restricted for a while): not final, as a refusal of the reply is; the request is tried
+    again, and after UNROLL_MAX_ATTEMPTS goes to the dead letters, said at error."""
 
 
 class NotAllowed(ApiError):

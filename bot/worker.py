@@ -26,6 +26,7 @@ from bot.errors import (
     NotAllowed,
     NotFound,
     RateLimited,
+    Refused,
     ShuttingDown,
     ThreadBusy,
 )
@@ -46,6 +47,7 @@ QUICK_RETRIES = 3  # in-process retries of a transient failure before the reques
 SHORT_WAIT = 10.0  # a rate limit that resets sooner than this is waited out in place
 THREAD_BUSY_WAIT = 2.0  # seconds a request whose thread another worker is still reading is left before a retry
 FOREIGN_WAIT = 60.0  # seconds a request is left while X_API_BASE_URL answers what X never does (a 404…)
+DEAD_LETTER_FIX = "see `python -m bot dead-letters`; once the cause is mended, `dead-letters --requeue` answers it"
 
 
 def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
@@ -268,18 +270,28 @@ def _tries(
         except Exception as exc:  # a bug or malformed data must not kill the worker
             if isinstance(exc, ApiError) and foreign(exc):
                 return _left_aside(bot, exc)
-            last_error = f"{type(exc).__name__}: {exc}"
-            log.exception("request_failed", error=last_error)
+            last_error = _failed(exc)
             break
     failures = store.add_failure(request.mention_id)
     if failures >= bot.settings.max_attempts:
         store.dead_letter(entry_id, request, last_error, failures)  # acknowledged there
+        log.error("request_dead_lettered", attempts=failures, error=last_error, fix=DEAD_LETTER_FIX)
         handled = base_record(request, entry_id, max(failures, attempts))
         handled.outcome, handled.error = "dead_letter", last_error
         handled.api_requests, handled.tweets_read = whole.requests, whole.tweets_read
         return handled, None
     log.warning("request_left_for_retry", attempts=failures, error=last_error)
     return None
+
+
+def _failed(exc: Exception) -> str:
+    """Say why a try failed, and return it: X refusing the post without saying it is final (`Refused`: the
+    request is tried again) at error; anything else, a bug or data the bot cannot read, with its traceback."""
+    if isinstance(exc, Refused):
+        log.error("reply_refused", error=str(exc))
+        return str(exc)
+    log.exception("request_failed", error=f"{type(exc).__name__}: {exc}")
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _left_aside(bot: Bot, exc: Exception) -> Deferred:

@@ -56,6 +56,8 @@ from bot.errors import (
     NotAllowed,
     NotFound,
     RateLimited,
+    Refused,
+    WriteRefused,
 )
 from config.settings import Settings
 
@@ -337,9 +339,7 @@ class XApi:
             raise AuthFailed(f"{endpoint}: 401 Unauthorized: {fix}", bearer=bearer, endpoint=endpoint) from exc
         except tweepy.Forbidden as exc:
             self._count(endpoint)
-            detail = _detail(exc)
-            kind = DuplicateContent if "duplicate" in detail.lower() else NotAllowed
-            raise kind(f"{endpoint}: 403 {detail}", status=403, endpoint=endpoint) from exc
+            raise _forbidden(endpoint, exc) from exc
         except tweepy.NotFound as exc:
             self._count(endpoint)
             raise NotFound(f"{endpoint}: 404 {_detail(exc)}", status=404, endpoint=endpoint) from exc
@@ -532,7 +532,7 @@ class XApi:
     def post(self, text: str, in_reply_to: str) -> CreatedTweet:
         """Post a reply (POST /2/tweets) and return it."""
         resp = self._call(
-            "POST /2/tweets",
+            POST_TWEETS,
             CreateTweetResponse,
             self.client.create_tweet,
             text=text,
@@ -722,6 +722,38 @@ def _refused_parameters(exc: tweepy.HTTPException) -> dict[str, list[str]]:
         for name, values in (parameters or {}).items():
             refused.setdefault(str(name), []).extend(str(v) for v in (values if isinstance(values, list) else [values]))
     return refused
+
+
+POST_TWEETS = "POST /2/tweets"
+# Problems of a 403 that refuse the app any post: https://docs.x.com/x-api/fundamentals/response-codes-and-errors
+APP_PROBLEMS = ("/oauth1-permissions", "/client-forbidden", "/unsupported-authentication")
+# A 403 on a post for the post's own sake (X's details): final for its request.
+POST_REFUSALS = re.compile(r"duplicate|deleted or not visible|been mentioned|not allowed because|too long", re.I)
+
+
+def _forbidden(endpoint: str, exc: tweepy.HTTPException) -> ApiError:
+    """What a 403 means. On a post: the app may not post (`WriteRefused`), this post may not be made
+    (`NotAllowed`, `DuplicateContent`), or neither is said (`Refused`: tried again). Elsewhere: `NotAllowed`."""
+    detail = _detail(exc)
+    message = f"{endpoint}: 403 {detail}"
+    if endpoint != POST_TWEETS:
+        return NotAllowed(message, status=403, endpoint=endpoint)
+    if _problem(exc).endswith(APP_PROBLEMS):
+        return WriteRefused(message, endpoint=endpoint)
+    if "duplicate" in detail.lower():
+        return DuplicateContent(message, status=403, endpoint=endpoint)
+    if POST_REFUSALS.search(detail):
+        return NotAllowed(message, status=403, endpoint=endpoint)
+    return Refused(message, status=403, endpoint=endpoint)
+
+
+def _problem(exc: tweepy.HTTPException) -> str:
+    """The `type` of X's problem JSON ('' without one)."""
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return ""
+    return str(body.get("type") or "") if isinstance(body, dict) else ""
 
 
 def _detail(exc: tweepy.HTTPException) -> str:

@@ -11,7 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from bot import processes, spending, worker
-from bot.errors import AuthFailed
+from bot.errors import AuthFailed, WriteRefused
 from bot.models import Thread, UnrollRequest
 from bot.poller import poll_once
 from bot.processes import run_once
@@ -190,6 +190,52 @@ def test_wrong_credentials_leave_the_request_to_the_next_worker_at_once(
         consumer_key=settings.x_api_key.get_secret_value() if settings.x_api_key else None
     )
     assert (1, 1) == (work_once(bot, "w2"), len(replies_to(sandbox, mention)))
+
+
+def test_a_read_only_app_loses_no_request_it_waits_for_write_permission_then_replies_once(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """X refuses every post of an app whose permission is Read only (403 `oauth1-permissions`): no request's
+    final outcome. The request stays on the stream with no try spent, the worker says at error what to fix,
+    and once the app may write the reader gets one reply."""
+    thread = post_thread(sandbox.world, 2)
+    mention = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    poll_once(bot)
+    sandbox.world.set_posting_rules(write_permission=False)
+
+    with capture_logs() as events, pytest.raises(WriteRefused):
+        work_once(bot, "w1")
+    rejected = [e for e in events if e["event"] == "credentials_rejected"]
+    assert (1, None, 0) == (store.pending_count(), store.handled_one(mention), store.failures(mention))
+    assert 1 == len(rejected) and "Read and Write" in rejected[0]["fix"]
+    sandbox.world.set_posting_rules(write_permission=True)
+    assert (1, 1) == (work_once(bot, "w2"), len(replies_to(sandbox, mention)))
+
+
+def test_a_post_refused_for_no_reason_x_names_is_tried_again_then_dead_lettered_at_error(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A bare 403 on the reply ("Forbidden", no problem type, no detail about the post) is not taken as final
+    for the request: each attempt spends a try, and after UNROLL_MAX_ATTEMPTS the request is a dead letter,
+    said at error, to be requeued once the cause is mended."""
+    thread = post_thread(sandbox.world, 2)
+    mention = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings.model_copy(update={"max_attempts": 2, "visibility_timeout": 0.2}), store)
+    poll_once(bot)
+    sandbox.world.inject_fault("POST", "/2/tweets", status=403, count=100)
+
+    with capture_logs() as events:
+        deadline = time.monotonic() + 10
+        while not store.dead_letters() and time.monotonic() < deadline:
+            work_once(bot, "w1", block_ms=100)
+    levels = {e["event"]: e["log_level"] for e in events}
+    assert ([mention], "error", "error") == (
+        [letter["mention_id"] for letter in store.dead_letters()],
+        levels.get("reply_refused"),
+        levels.get("request_dead_lettered"),
+    )
+    assert "not_allowed" not in {e.get("outcome") for e in events}
 
 
 def test_a_long_running_worker_refused_by_x_waits_and_answers_once_the_credentials_work(

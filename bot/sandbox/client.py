@@ -92,10 +92,15 @@ class SandboxClient:
     def set_daily_post_limit(self, *, user: int | None = None, app: int | None = None) -> None:
         self._call("POST", "daily_post_limits", {"user": user, "app": app})
 
-    def set_posting_rules(self, *, reply_restriction: bool | None = None, duplicate_check: bool | None = None) -> None:
-        self._call(
-            "POST", "posting_rules", {"reply_restriction": reply_restriction, "duplicate_check": duplicate_check}
-        )
+    def set_posting_rules(
+        self,
+        *,
+        reply_restriction: bool | None = None,
+        duplicate_check: bool | None = None,
+        write_permission: bool | None = None,
+    ) -> None:
+        rules = {"reply_restriction": reply_restriction, "duplicate_check": duplicate_check}
+        self._call("POST", "posting_rules", {**rules, "write_permission": write_permission})
 
     def add_user(
         self,

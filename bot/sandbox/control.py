@@ -92,7 +92,9 @@ class _Control:
 
     def posting_rules(self, body: dict[str, Any]) -> None:
         self.world.set_posting_rules(
-            reply_restriction=body.get("reply_restriction"), duplicate_check=body.get("duplicate_check")
+            reply_restriction=body.get("reply_restriction"),
+            duplicate_check=body.get("duplicate_check"),
+            write_permission=body.get("write_permission"),
         )
 
     def compliance(self, body: dict[str, Any]) -> None:

@@ -12,7 +12,15 @@ from typing import Any
 
 from bot.sandbox.model import Tweet, User
 from bot.sandbox.params import ApiRequest
-from bot.sandbox.problems import ApiResponse, Problem, forbidden, invalid_request, too_many_requests, unauthorized
+from bot.sandbox.problems import (
+    ApiResponse,
+    Problem,
+    forbidden,
+    invalid_request,
+    oauth1_permissions,
+    too_many_requests,
+    unauthorized,
+)
 from bot.sandbox.render import texts
 from bot.sandbox.text import MAX_WEIGHTED_LENGTH, link_body, mentioned_usernames, weighted_length
 from bot.sandbox.world import World
@@ -45,6 +53,8 @@ def create_tweet(world: World, request: ApiRequest) -> ApiResponse:
         raise _body_error("$.text", "A post needs a non-empty `text` (this sandbox does not upload media)")
     reply_to = _reference(body.get("reply"), "in_reply_to_tweet_id", "$.reply.in_reply_to_tweet_id")
     quote_of = _reference(body, "quote_tweet_id", "$.quote_tweet_id")
+    if not world.settings.write_permission:
+        raise oauth1_permissions()
     user, app = world.limiter.daily(world.now().timestamp())
     if not (user.allowed and app.allowed):
         raise too_many_requests({})

@@ -49,6 +49,21 @@ def forbidden(detail: str) -> Problem:
     return http_problem(403, "Forbidden", detail)
 
 
+def oauth1_permissions() -> Problem:
+    """403 for a post by an app whose permission is Read only (developer portal: User authentication settings),
+    as X answers it (https://docs.x.com/x-api/fundamentals/response-codes-and-errors lists `oauth1-permissions`)."""
+    return Problem(
+        403,
+        {
+            "title": "Forbidden",
+            "type": f"{PROBLEMS}/oauth1-permissions",
+            "status": 403,
+            "detail": "Your client app is not configured with the appropriate oauth1 app permissions for this "
+            "endpoint.",
+        },
+    )
+
+
 USER_CONTEXTS = "OAuth 1.0a User Context, OAuth 2.0 User Context"
 APP_ONLY = "OAuth 2.0 Application-Only"
 

@@ -34,6 +34,7 @@ class Settings:
     latency: float = 0.0
     reply_restriction: bool = True
     duplicate_check: bool = True
+    write_permission: bool = True  # a Read-only app's posts are refused (403 oauth1-permissions)
     # Seconds before a new post shows in search whatever the request asks (0: only the documented default
     # end of 30 s ago, for a request with no start_time, end_time or since_id). X's API reference reads
     # stricter than its pagination guide; a client must not depend on which.
@@ -131,10 +132,19 @@ class Switches:
             if app is not None:
                 self.limiter.daily_app = app
 
-    def set_posting_rules(self, *, reply_restriction: bool | None = None, duplicate_check: bool | None = None) -> None:
-        """Switch the 2026 reply restriction and the duplicate-content check on or off."""
+    def set_posting_rules(
+        self,
+        *,
+        reply_restriction: bool | None = None,
+        duplicate_check: bool | None = None,
+        write_permission: bool | None = None,
+    ) -> None:
+        """Switch the 2026 reply restriction and the duplicate-content check on or off; `write_permission`
+        False: the app is Read-only, as set in X's developer portal."""
         with self.lock:
             if reply_restriction is not None:
                 self.settings.reply_restriction = reply_restriction
             if duplicate_check is not None:
                 self.settings.duplicate_check = duplicate_check
+            if write_permission is not None:
+                self.settings.write_permission = write_permission
