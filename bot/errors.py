@@ -2,6 +2,7 @@
 
     UnrollError
     ├── ShuttingDown           the process stops mid-request: leave the request to another worker
+    ├── AnsweredElsewhere      another worker answered the mention while this one was held up: post nothing
     ├── ConfigError            a setting is missing or wrong: stop start-up
     ├── StoreUnavailable       Redis cannot be reached: wait and reconnect
     │   └── StoreRefused       Redis answers but refuses what REDIS_URL asks (password, database): stop start-up
@@ -38,6 +39,11 @@ class UnrollError(Exception):
 
 class ShuttingDown(UnrollError):
     """The process is stopping in the middle of a request: it is left, unfinished and unfailed, to another worker."""
+
+
+class AnsweredElsewhere(UnrollError):
+    """Another worker answered this mention while this one was held up past its claim (a paused process): found
+    when reserving the reply's text; this one neither posts nor records it."""
 
 
 class ThreadBusy(UnrollError):

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import structlog
 
-from bot.errors import ApiError, ApiUnavailable, DuplicateContent, RateLimited, ShuttingDown
+from bot.errors import AnsweredElsewhere, ApiError, ApiUnavailable, DuplicateContent, RateLimited, ShuttingDown
 from bot.models import ReplyRecord, UnrollRequest
 from bot.runtime import Bot
-from bot.store import Reservation, Store
+from bot.store import ANSWERED, Reservation, Store
 from bot.window import in_recent_window
 from bot.xapi import from_user
 
@@ -180,6 +180,8 @@ def _reserve(
         return None, False
     answer = ahead.answer if ahead is not None and ahead.text == candidates[start] else None
     owner, new = answer or store.reserve_text(candidates[start], mention)
+    if owner == ANSWERED:
+        raise AnsweredElsewhere(f"mention {mention} was answered by another worker meanwhile")
     if owner == mention:
         return start, new
     found, new = store.reserve_first(candidates[start + 1 :], mention)

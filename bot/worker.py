@@ -20,6 +20,7 @@ import structlog
 
 from bot import metrics, renderer, spending
 from bot.errors import (
+    AnsweredElsewhere,
     ApiError,
     ApiUnavailable,
     AuthFailed,
@@ -254,7 +255,7 @@ def _tries(
                 time.sleep(max(wait, 0) + random.uniform(0, 0.5))
                 continue
             return Deferred(exc.reset_at)  # stays pending until the reset; not a failure of the request
-        except (ShuttingDown, ThreadBusy) as exc:
+        except (ShuttingDown, ThreadBusy, AnsweredElsewhere) as exc:
             return _left_aside(bot, exc)
         except AuthFailed as exc:  # no try of the request's: claimable at once, by a worker whose credentials work
             log.error("credentials_rejected", endpoint=exc.endpoint, fix=exc.fix)
@@ -301,6 +302,9 @@ def _left_aside(bot: Bot, exc: Exception) -> Deferred:
     a cached identity finds a wrong URL here; the request waits for it to be mended, not dead-lettered)."""
     if isinstance(exc, ShuttingDown):
         log.info("request_left_at_shutdown", why=str(exc))
+        return Deferred(utcnow())
+    if isinstance(exc, AnsweredElsewhere):  # its entry acknowledged by that worker: nothing is left to claim
+        log.warning("request_answered_elsewhere", why=str(exc))
         return Deferred(utcnow())
     if isinstance(exc, ThreadBusy):
         log.info("request_waits_for_thread", why=str(exc))

@@ -26,7 +26,7 @@ from structlog.testing import capture_logs
 
 from bot import replier, spending
 from bot.errors import RateLimited
-from bot.models import HandledRequest, Thread, UnrollRequest
+from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest
 from bot.poller import PollResult, poll_once
 from bot.replier import SEARCH_LAG, search_lag_left
 from bot.runtime import Bot, build
@@ -110,6 +110,20 @@ class CrashingStore(Store):
         if self.crash_at == "before_ack":  # replied and noted so, but neither recorded nor acknowledged
             raise Crash(self.crash_at)
         super().finish(handled, entry_id, release=release)
+
+
+class AnsweredMeanwhile(Store):
+    """The bot's store as a worker held up past its claim (a paused process) finds it: another worker took the
+    request over and answered the mention while this one was resolving its thread."""
+
+    def save_thread(self, thread: Thread, **options: Any) -> bool:
+        reserve = options.get("reserve")
+        if reserve is not None:
+            done = ReplyRecord(
+                state="replied", reply_id="1", text="Hi, the thread with one more post"
+            ).model_dump_json()
+            self.redis.set(self.key("reply", reserve.mention_id), done)
+        return super().save_thread(thread, **options)
 
 
 STEPS = ["after_claim", "after_resolve", "after_store", "before_post", "after_post", "before_ack"]
@@ -491,6 +505,24 @@ def test_reader_asking_twice_whose_second_reply_was_cut_short_before_posting_sti
     work_until(bot, "survivor", drained(bot.store))
 
     assert [first, second] == replies(faulty_sandbox)
+
+
+def test_a_worker_held_up_while_another_answered_its_mention_posts_nothing_and_records_nothing(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], redis_server: RedisServer
+) -> None:
+    """Paused past its claim, a worker resumes after another answered the mention, in other words (the thread went
+    on meanwhile: another post count), which X's duplicate check cannot catch: reserving its text it finds the
+    mention answered, and neither posts nor writes a second audit record."""
+    mention = summon(faulty_sandbox)
+    settings = make_settings()
+    late = build(settings, store=AnsweredMeanwhile(redis_server.client(), settings.key_prefix))
+    poll_once(late)
+
+    with capture_logs() as events:
+        work_once(late, "late")
+
+    assert ([], None) == (replies(faulty_sandbox), late.store.handled_one(mention))
+    assert 1 == sum(e["event"] == "request_answered_elsewhere" for e in events)
 
 
 def test_mention_queued_twice_gets_one_reply_when_its_handling_outlasts_the_visibility_timeout(

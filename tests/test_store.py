@@ -10,14 +10,16 @@ import textwrap
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.models import Author, HandledRequest, Section, Segment, Thread, ThreadTweet, UnrollRequest
-from bot.store import PagingGap, Store, Taking
+from bot.errors import AnsweredElsewhere
+from bot.models import Author, HandledRequest, ReplyRecord, Section, Segment, Thread, ThreadTweet, UnrollRequest
+from bot.store import ANSWERED, PagingGap, Store, Taking
 from tests.fixtures_pages import build_thread
 from tests.helpers import servers_on
 
@@ -277,6 +279,25 @@ def test_a_reply_text_reserved_with_the_save_marks_the_mention_posting_as_reserv
     store.touch_thread("100", datetime(2026, 11, 2, tzinfo=UTC), reserve=second)
     assert (("5", False), None) == (second.answer, store.reply_record("6"))
     assert ("5", False) == store.reserve_text("Hi there", "7")
+
+
+@pytest.mark.parametrize("state", ["replied", "final"])
+def test_a_mention_answered_meanwhile_by_another_worker_reserves_no_text_however_it_asks(
+    store: Store, state: str
+) -> None:
+    """A worker held up past its claim (a paused process) finds, when it reserves its reply's text, that another
+    worker answered the mention meanwhile: nothing is reserved, the record stays as that worker left it, and
+    each way of reserving says so (the worker then posts nothing)."""
+    done = ReplyRecord(state=cast(Any, state), reply_id="900", text="Hi, the 5 posts").model_dump_json()
+    store.redis.set(store.key("reply", "5"), done)
+    ahead = store.reservation("Hi, the 4 posts", "5")
+
+    assert store.save_thread(thread("100"), reserve=ahead)
+    assert (ANSWERED, False) == ahead.answer
+    assert (ANSWERED, False) == store.reserve_text("Hi, the 4 posts", "5")
+    with pytest.raises(AnsweredElsewhere):
+        store.reserve_first(["Hi, the 4 posts (again)"], "5")
+    assert (done, ("6", True)) == (store.redis.get(store.key("reply", "5")), store.reserve_text("Hi, the 4 posts", "6"))
 
 
 def test_no_reply_text_is_reserved_with_the_save_of_an_opted_out_authors_thread(store: Store) -> None:

@@ -18,7 +18,7 @@ from bot.store.base import (
 )
 from bot.store.compliance import ComplianceStore
 from bot.store.metrics import MetricsStore
-from bot.store.records import Attempt, RecordStore, Reservation
+from bot.store.records import ANSWERED, Attempt, RecordStore, Reservation
 from bot.store.renewals import keep_alive
 from bot.store.stream import MentionGap, PagingGap, StreamStore, Taking
 from bot.store.threads import FirstRead
@@ -34,6 +34,7 @@ class Store(ComplianceStore, StreamStore, RecordStore, MetricsStore, StoreBase):
 
 
 __all__ = [
+    "ANSWERED",
     "DUPLICATE_WINDOW",
     "GROUP",
     "REPLY_RECORD_TTL",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from bot.errors import AnsweredElsewhere
 from bot.models import HandledRequest, ReplyRecord, utcnow
 from bot.store.base import DUPLICATE_WINDOW, GROUP, REPLY_RECORD_TTL, Lock, StoreBase
 
@@ -50,13 +51,22 @@ class Reservation:
         return self.answer
 
 
+# A reply record saying the mention has its reply (or a dry run's final word): set by another worker, while this
+# one was held up past its claim (a paused process), when a reservation finds it.
+ANSWERED = "!answered"
+_DONE = """(string.find(held, '"state":"replied"', 1, true) or string.find(held, '"state":"final"', 1, true))"""
 # Reserve a reply text for a mention and, when the mention holds it, mark the mention "posting" — one step, also
 # run inside the thread's save (`SAVE_THREAD`). Its locals: the text's key, the mention's reply record, mention
-# id, text window, "posting" record, its ttl; it leaves `owner` (who holds the text) and `new` (reserved now).
-RESERVE_STEP = """
-local new = redis.call('SET', text_key, mention, 'NX', 'EX', window)
-local owner = redis.call('GET', text_key)
-if owner == mention then redis.call('SET', record_key, posting, 'EX', record_ttl) end
+# id, text window, "posting" record, its ttl; it leaves `owner` (who holds the text, or ANSWERED when the
+# mention's record says it was answered meanwhile: nothing reserved) and `new` (reserved now).
+RESERVE_STEP = f"""
+local owner, new = '{ANSWERED}', false
+local held = redis.call('GET', record_key)
+if not (held and {_DONE}) then
+  new = redis.call('SET', text_key, mention, 'NX', 'EX', window)
+  owner = redis.call('GET', text_key)
+  if owner == mention then redis.call('SET', record_key, posting, 'EX', record_ttl) end
+end
 """
 # KEYS: the text's key, the mention's reply record; ARGV: mention id, text window, "posting" record, its ttl.
 RESERVE_TEXT = (
@@ -69,17 +79,19 @@ RESERVE_TEXT = (
 # marked "posting" with it — one step. KEYS: the mention's reply record, then each text's key; ARGV: mention
 # id, text window, the record's ttl, its time, then each text. The record is a `ReplyRecord` as JSON, written for
 # the one text chosen (cjson: UTF-8 passes through, `/` comes out as `\/`, both read back as they were).
-# Returns {0-based index or -1, new}.
-RESERVE_FIRST = """
+# Returns {0-based index or -1, new}; {-2, 0} when the record says the mention was answered meanwhile.
+RESERVE_FIRST = f"""
+local held = redis.call('GET', KEYS[1])
+if held and {_DONE} then return {{-2, 0}} end
 for i = 2, #KEYS do
   local new = redis.call('SET', KEYS[i], ARGV[1], 'NX', 'EX', ARGV[2])
   if new or redis.call('GET', KEYS[i]) == ARGV[1] then
-    local record = cjson.encode({state = 'posting', text = ARGV[i + 3], at = ARGV[4]})
+    local record = cjson.encode({{state = 'posting', text = ARGV[i + 3], at = ARGV[4]}})
     redis.call('SET', KEYS[1], record, 'EX', ARGV[3])
-    return {i - 2, new and 1 or 0}
+    return {{i - 2, new and 1 or 0}}
   end
 end
-return {-1, 0}
+return {{-1, 0}}
 """
 # Keep a handled request's audit record, dropping the oldest beyond the log's size.
 # KEYS: the records hash, the order zset; ARGV: mention id, record JSON, its time, the log's size.
@@ -185,6 +197,8 @@ class RecordStore(StoreBase):
                 *texts,
             ),
         )
+        if index == -2:
+            raise AnsweredElsewhere(f"mention {mention_id} was answered by another worker meanwhile")
         return (None, False) if index < 0 else (int(index), bool(new))
 
     def _text_key(self, text: str) -> str:
