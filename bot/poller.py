@@ -30,6 +30,10 @@ from bot.window import RECENT_WINDOW, WINDOW_MARGIN
 
 log = structlog.get_logger(__name__)
 
+STATE_LOST_FIX = (
+    "make Redis keep its data (appendonly yes, or snapshots) or point REDIS_URL at one that does: this poller goes "
+    "on from the cursor it last saw; requests queued and replies recorded before the loss are gone"
+)
 MENTIONS_REACH = 800  # GET /2/users/:id/mentions reaches only the latest 800 mentions
 PAGE_SIZE = 100
 MAX_PAGES = 4 * MENTIONS_REACH // PAGE_SIZE  # a guard against an API that would page forever
@@ -400,9 +404,17 @@ def poll_once(bot: Bot, take: Taking | None = None) -> PollResult:
     if lock is None:
         log.info("poll_skipped", reason="another_poller_holds_the_lock")
         return PollResult(polled=False)
+    if cursor is None and bot.last_cursor is not None:
+        # This process polled past a cursor Redis no longer has: Redis restarted without its data (or was
+        # flushed), the reply records with it. Going on from the look-back would answer those mentions again.
+        log.error("redis_state_lost", cursor=bot.last_cursor, fix=STATE_LOST_FIX)
+        cursor = bot.last_cursor
+        bot.store.enqueue([], cursor=cursor)  # kept whether or not this poll finds a newer mention
     try:
         with bot.store.batched():
-            return _poll(bot, lock, cursor, gaps, take, paging)
+            result = _poll(bot, lock, cursor, gaps, take, paging)
+            bot.last_cursor = result.cursor or cursor or bot.last_cursor
+            return result
     finally:
         if lock.held():  # the poll failed before it could give the lock back with its requests
             try:

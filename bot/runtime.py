@@ -35,6 +35,8 @@ class Bot:
     stopping: threading.Event = field(default_factory=threading.Event)
     # When (monotonic) X last refused the credentials to this process's poller: it asks again a minute later.
     refused_at: float | None = None
+    # The newest mention this process's polls read past: Redis losing the cursor is told from a first start.
+    last_cursor: str | None = None
 
 
 def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:

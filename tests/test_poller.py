@@ -63,6 +63,30 @@ def test_cursor_survives_restart_so_nothing_is_handled_twice_or_skipped(
     assert [first, second] == queued(store)
 
 
+def test_a_poller_whose_redis_lost_its_data_says_so_and_goes_on_from_the_cursor_it_saw(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Redis restarted empty under a running poller (no persistence): going on from the look-back would queue the
+    mentions it answered again, their reply records gone too. It says so at error, once, and goes on from the
+    cursor it last saw, kept in Redis again even when no newer mention came."""
+    world = sandbox.world
+    thread = post_thread(world, 2)
+    answered = summon(world, thread[-1])
+    bot = make_bot(settings, store, lookback=3600)
+    assert [answered] == poll_once(bot).queued
+    store.redis.delete(*store.redis.keys(store.key("*")))  # as a Redis restarted without its data
+
+    with capture_logs() as events:
+        quiet = poll_once(bot)
+        later = summon(world, thread[0])
+        after = poll_once(bot)
+
+    lost = [e for e in events if e["event"] == "redis_state_lost"]
+    assert ([], [later]) == (quiet.queued, after.queued)
+    assert (1, "error", answered) == (len(lost), lost[0]["log_level"], lost[0]["cursor"])
+    assert later == store.get_cursor()
+
+
 def test_every_page_of_mentions_is_read_before_the_cursor_moves(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
