@@ -582,6 +582,28 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _templates_fit_their_links(self) -> Settings:
+        """X makes a link a 23-character t.co link only when its host is a domain X knows: a link to an IP
+        address, localhost or an unknown top-level domain counts at its full length, and a template that fits
+        with 23 may not fit with it (X refuses the reply as too long)."""
+        link = f"{self.public_base_url.rstrip('/')}/thread/{'9' * 19}"
+        if post_length(link) == post_length(SAMPLE_LINK):
+            return self
+        templates = [("UNROLL_REPLY_TEMPLATE", self.reply_template)]
+        by_lang = parse_templates(self.reply_templates).items()
+        templates += [(f"UNROLL_REPLY_TEMPLATES ({lang})", template) for lang, template in by_lang]
+        host = urlsplit(self.public_base_url).hostname or self.public_base_url
+        for name, template in templates:
+            try:
+                check_template(template, link=link)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{name} is {exc}, its link counted whole: X counts a link to {host} (PUBLIC_BASE_URL) at its "
+                    "full length, not as a 23-character t.co link"
+                ) from None
+        return self
+
+    @model_validator(mode="after")
     def _delete_keywords_can_delete(self) -> Settings:
         """A mention the unroll keywords match asks for an unroll (poller.action_of): a delete keyword they also
         match could never delete."""
@@ -671,7 +693,9 @@ def redacted_url(text: str) -> str:
     return _QUERY_SECRET.sub(r"\g<head>***", _URL_PASSWORD.sub(r"\g<head>***@", text))
 
 
-def check_template(template: str, allowed: frozenset[str] | set[str] = REPLY_PLACEHOLDERS) -> None:
+def check_template(
+    template: str, allowed: frozenset[str] | set[str] = REPLY_PLACEHOLDERS, *, link: str = SAMPLE_LINK
+) -> None:
     """Raise ValueError unless the template uses only the placeholders `allowed`, plainly (no attribute, index,
     conversion or format: "{requester.__class__}" would post Python's words), and fits one post."""
     try:
@@ -691,7 +715,7 @@ def check_template(template: str, allowed: frozenset[str] | set[str] = REPLY_PLA
     # for the suffix that varies the text of a reader's repeated request (X refuses the same text twice a day).
     # Counted as X counts (https://docs.x.com/fundamentals/counting-characters): most CJK characters and every
     # emoji weigh 2, so 150 Japanese characters are a full post; the link is any public one, t.co's 23.
-    sample = template.format(requester="x" * 15, author="x" * 15, link=SAMPLE_LINK, count=9999)
+    sample = template.format(requester="x" * 15, author="x" * 15, link=link, count=9999)
     length = post_length(sample + " " + "x" * (VARIANT_ROOM - 1))  # as " (again)" would follow it
     if length > MAX_POST_LENGTH:
         raise ValueError(f"too long: {length} of X's {MAX_POST_LENGTH} characters with the longest handles")

@@ -145,6 +145,22 @@ def test_template_too_long_for_one_post_is_refused() -> None:
         check_template("x" * 250 + " {link} @{requester}")
 
 
+@pytest.mark.parametrize("base", ["http://93.184.216.34:8000", "http://localhost:8000", "https://unroll.internal"])
+def test_a_template_that_fits_only_if_its_link_were_a_t_co_link_is_refused_for_such_a_public_base_url(
+    monkeypatch: pytest.MonkeyPatch, base: str
+) -> None:
+    """X makes a link 23 characters only when its host is a domain X knows: to an IP address, localhost or an
+    unknown top-level domain the link counts whole, and a template fitting with 23 would be refused by X as too
+    long on every reply. Start-up says so, naming the variable; with a public domain the template is fine."""
+    template = "Hi @{requester} " + "x" * 228 + " {link}"
+    monkeypatch.setenv("UNROLL_REPLY_TEMPLATE", template)
+    monkeypatch.setenv("PUBLIC_BASE_URL", base)
+    with pytest.raises(ConfigError, match=r"UNROLL_REPLY_TEMPLATE is too long: .* full length"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://unroll.example.org")
+    assert template == load_settings(_env_file=None).reply_template
+
+
 def test_template_length_is_counted_as_x_counts_it() -> None:
     """Most CJK characters and every emoji weigh 2 on X: 110 Japanese characters are 220 of the 280, and 130
     would be refused by X on every reply, so start-up refuses them."""
