@@ -48,6 +48,7 @@ QUICK_RETRIES = 3  # in-process retries of a transient failure before the reques
 SHORT_WAIT = 10.0  # a rate limit that resets sooner than this is waited out in place
 THREAD_BUSY_WAIT = 2.0  # seconds a request whose thread another worker is still reading is left before a retry
 FOREIGN_WAIT = 60.0  # seconds a request is left while X_API_BASE_URL answers what X never does (a 404…)
+RETRY_WAIT_LONGEST = 3600.0  # seconds between two attempts of a failing request, at most
 DEAD_LETTER_FIX = "see `python -m bot dead-letters`; once the cause is mended, `dead-letters --requeue` answers it"
 
 
@@ -188,6 +189,7 @@ class Deferred:
 
     until: datetime
     refused: AuthFailed | None = None
+    failed: bool = False  # the attempt failed (its backoff): a try spent, whatever it asked of X
 
 
 def _handle(
@@ -198,16 +200,21 @@ def _handle(
     thread: Lock | None = None,
     ahead: FirstRead | None = None,
 ) -> tuple[HandledRequest, str | None] | Deferred | None:
-    """Process a request with quick retries; what to finish it with (its record, the entry to acknowledge),
-    Deferred when it waits for a rate-limit window, or None when it stays pending for a later retry. `thread`,
-    `ahead`: the thread's lock and the resolver's first read, made with the request's first round trip (the
-    read serves the first try only)."""
+    """Process a request with quick retries; what to finish it with (its record, the entry to acknowledge), or
+    Deferred when it waits: for a rate-limit window, or after a failed attempt for its backoff (`retry_wait`).
+    `thread`, `ahead`: the thread's lock and the resolver's first read, made with the request's first round trip
+    (the read serves the first try only)."""
+    if attempt.retry_at is not None and attempt.retry_at > utcnow():
+        # Claimed again (a visibility timeout later) before its backoff after a failed attempt ran out: no try.
+        bot.store.give_back_try(request.mention_id)
+        log.info("request_waits_for_retry", retry_at=attempt.retry_at.isoformat())
+        return Deferred(attempt.retry_at)
     reads = Reads(bot.api)  # kept across quick retries: a post read by a failed try is not asked for again
     if attempt.reads:
         reads.restore(attempt.reads)  # …and across attempts: what an earlier one read before it was left
     with bot.api.metered() as whole:  # every quick try's requests and reads, for the audit record
         done = _tries(bot, entry_id, request, attempt, reads, whole, thread, ahead)
-    if isinstance(done, Deferred) and not whole.requests:
+    if isinstance(done, Deferred) and not whole.requests and not done.failed:
         # Left for a window known to be spent without asking X (claimed again before the reset): no attempt.
         bot.store.give_back_try(request.mention_id)
     elif not isinstance(done, tuple):  # left for later: the next attempt starts from what this one read
@@ -281,8 +288,18 @@ def _tries(
         handled.outcome, handled.error = "dead_letter", last_error
         handled.api_requests, handled.tweets_read = whole.requests, whole.tweets_read
         return handled, None
-    log.warning("request_left_for_retry", attempts=failures, error=last_error)
-    return None
+    # Tried again after a wait doubling with each failure (a visibility timeout, then 2, 4, 8…): an X outage of
+    # some minutes does not spend every try of the requests it meets.
+    retry_at = utcnow() + timedelta(seconds=retry_wait(bot.settings.visibility_timeout, failures))
+    store.retry_after(request.mention_id, retry_at)
+    log.warning("request_left_for_retry", attempts=failures, error=last_error, retry_at=retry_at.isoformat())
+    return Deferred(retry_at, failed=True)
+
+
+def retry_wait(visibility_timeout: float, failures: int) -> float:
+    """Seconds before a request that failed `failures` times is tried again: the visibility timeout, doubled
+    with each failure past the first, at most an hour."""
+    return float(min(visibility_timeout * 2.0 ** max(failures - 1, 0), RETRY_WAIT_LONGEST))
 
 
 def _failed(exc: Exception) -> str:

@@ -33,7 +33,7 @@ from bot.runtime import Bot, build
 from bot.sandbox.limits import DEFAULT_LIMITS
 from bot.sandbox.samples import add_unroll_request, load_reference_thread
 from bot.store import Lock, Store
-from bot.worker import QUICK_RETRIES, SHORT_WAIT, work_once
+from bot.worker import QUICK_RETRIES, SHORT_WAIT, retry_wait, work_once
 from config.settings import Settings, load_settings
 from tests.conftest import BOT_HANDLE, CREDENTIALS
 from tests.harness import FaultySandbox, Fleet, RedisServer, bot_env, count_events, events_about, run_bot, tail
@@ -742,6 +742,29 @@ def test_lookup_failing_every_attempt_goes_to_dead_letters_with_its_last_error(
     assert ([], 0) == (replies(faulty_sandbox), bot.store.queue_depth())
     listing = run_bot(env, tmp_path, "dead-letters")
     assert mention in listing.stdout and "503" in listing.stdout, listing.stderr[-2000:]
+
+
+def test_a_failing_request_is_tried_again_after_a_wait_doubling_with_each_failure(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """X failing for minutes must not spend every try of the requests it meets a visibility timeout apart: each
+    failed attempt leaves its request for a wait doubling from the visibility timeout (1, 2, 4, 8 minutes with
+    the default 60 s). Claimed again sooner, it waits on, asking X nothing and spending no try."""
+    bot = build(make_settings(max_attempts=4))
+    mention = summon(faulty_sandbox)
+    faulty_sandbox.world.inject_fault("GET", "/2/tweets", status=503, count=10_000)
+    poll_once(bot)
+
+    with capture_logs() as events:
+        work_until(bot, "worker", lambda: bool(bot.store.dead_letters()))
+
+    left = [datetime.fromisoformat(e["retry_at"]) for e in events if e["event"] == "request_left_for_retry"]
+    gaps = [(later - earlier).total_seconds() for earlier, later in zip(left, left[1:], strict=False)]
+    # An attempt begins after the last one's retry_at, and leaves its own retry_at its wait after it ends.
+    assert (3, True) == (len(left), all(gap >= VISIBILITY * 2**n for n, gap in enumerate(gaps, start=1)))
+    assert any(e["event"] == "request_waits_for_retry" for e in events)
+    assert [mention] == [letter["mention_id"] for letter in bot.store.dead_letters()]
+    assert [60, 120, 240, 480, 3600] == [retry_wait(60, n) for n in (1, 2, 3, 4, 8)]  # the defaults', at most 1 h
 
 
 def test_requeued_dead_letter_is_answered(

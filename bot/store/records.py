@@ -30,6 +30,7 @@ class Attempt:
     spent_requests: int = 0
     spent_reads: int = 0
     answers: list[Any] = field(default_factory=list)  # of the commands `also` queued
+    retry_at: datetime | None = None  # after a failed attempt, not tried again before this (`add_failure`)
 
 
 @dataclass
@@ -129,16 +130,18 @@ class RecordStore(StoreBase):
             pipe.expire(tries, REPLY_RECORD_TTL)
             pipe.get(self.key("reads", mention_id))
             pipe.hgetall(self.key("attempt-usage", mention_id))
+            pipe.get(self.key("retry-at", mention_id))
             if also is not None:
                 also(pipe)
 
-        got, (failures, raw, begun, _, kept, spent, *more) = lock.acquire_with(reads)
+        got, (failures, raw, begun, _, kept, spent, retry, *more) = lock.acquire_with(reads)
         if not got:
             self.redis.decr(tries)  # not an attempt of this worker's: another one holds the mention
             return Attempt(None, answers=more)
         record = ReplyRecord.model_validate_json(raw) if raw else None
         requests, posts = int(spent.get("requests", 0)), int(spent.get("tweets_read", 0))
-        return Attempt(lock, int(failures or 0), int(begun), record, kept, requests, posts, more)
+        retry_at = datetime.fromtimestamp(float(retry), UTC) if retry else None
+        return Attempt(lock, int(failures or 0), int(begun), record, kept, requests, posts, more, retry_at)
 
     def give_back_try(self, mention_id: str) -> None:
         """Uncount an attempt that never asked X (it met a window known to be spent): a wait, not a try."""
@@ -228,6 +231,10 @@ class RecordStore(StoreBase):
         pipe.incr(self.key("failures", mention_id))
         pipe.expire(self.key("failures", mention_id), REPLY_RECORD_TTL)
         return int(pipe.execute()[0])
+
+    def retry_after(self, mention_id: str, when: datetime) -> None:
+        """A failed request is not tried again before `when` (read by `begin_attempt`)."""
+        self.redis.set(self.key("retry-at", mention_id), str(when.timestamp()), ex=REPLY_RECORD_TTL)
 
     # --- handled-request log ---------------------------------------------------------------------------
     def record(self, handled: HandledRequest) -> None:
