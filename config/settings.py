@@ -335,7 +335,7 @@ class Settings(BaseSettings):
         description=(
             "Attempts before a failing request goes to the dead-letter stream; at most 100. A failed attempt is "
             "tried again after UNROLL_VISIBILITY_TIMEOUT, doubled at each further failure (an hour at most): with "
-            "the defaults 1, 2, 4 and 8 minutes, so an outage of X of a quarter of an hour spends no request's last try."
+            "the defaults 1, 2, 4 and 8 minutes, so an outage of X of a quarter of an hour spends no last try."
         ),
         json_schema_extra=_hint("a whole number from 1 to 100"),
     )
