@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -759,7 +760,7 @@ def test_a_failing_request_is_tried_again_after_a_wait_doubling_with_each_failur
         work_until(bot, "worker", lambda: bool(bot.store.dead_letters()))
 
     left = [datetime.fromisoformat(e["retry_at"]) for e in events if e["event"] == "request_left_for_retry"]
-    gaps = [(later - earlier).total_seconds() for earlier, later in zip(left, left[1:], strict=False)]
+    gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(left)]
     # An attempt begins after the last one's retry_at, and leaves its own retry_at its wait after it ends.
     assert (3, True) == (len(left), all(gap >= VISIBILITY * 2**n for n, gap in enumerate(gaps, start=1)))
     assert any(e["event"] == "request_waits_for_retry" for e in events)
