@@ -40,7 +40,9 @@ class Bot:
 
 
 def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:
-    """The bot's user id and handle: from Redis, else from GET /2/users/me once (then kept in Redis)."""
+    """The bot's user id and handle: from Redis, else from GET /2/users/me once (then kept in Redis). A handle
+    other than the one kept is asked of X: the same account renamed is kept so; another account's credentials
+    on this prefix stop start-up (ConfigError naming UNROLL_KEY_PREFIX)."""
     known = store.get_identity()
     if known and (not settings.bot_handle or known["username"].lower() == settings.bot_handle.lower()):
         return known["id"], known["username"]
@@ -49,6 +51,14 @@ def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:
         raise ConfigError(
             f'UNROLL_BOT_HANDLE is "{settings.bot_handle}" but the credentials belong to @{me.username}: '
             "fix the handle or the X_ACCESS_TOKEN of the bot's account"
+        )
+    if known and known["id"] != me.id:
+        # Another account's state (cursor, queue, reply records) under this prefix: sharing it, each bot's
+        # worker would take the other's requests (X refusing its replies) and one poller would poll for both.
+        raise ConfigError(
+            f"this Redis holds the state of @{known['username']} under UNROLL_KEY_PREFIX={settings.key_prefix}, and "
+            f"the credentials are @{me.username}'s: give each bot account its own UNROLL_KEY_PREFIX (or Redis "
+            "database); a new prefix starts polling from UNROLL_LOOKBACK"
         )
     store.set_identity(me.id, me.username)
     log.info("bot_identified", user_id=me.id, username=me.username)

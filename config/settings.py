@@ -390,7 +390,10 @@ class Settings(BaseSettings):
     )
     key_prefix: str = Field(
         "unroll",
-        description="Prefix of every Redis key, so several bots can share one Redis.",
+        description=(
+            "Prefix of every Redis key, so several bots can share one Redis: each bot account needs its own (a "
+            "second account's credentials on a prefix in use stop start-up)."
+        ),
         json_schema_extra=_hint("letters, digits, dashes or underscores"),
     )
 

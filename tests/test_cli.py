@@ -560,6 +560,24 @@ def test_run_once_with_a_known_identity_stops_at_the_polls_404_and_leaves_the_qu
     assert (None, None) == (queued.taken_by if queued else "gone", store.handled_one("41"))
 
 
+def test_a_second_bot_account_on_the_same_prefix_is_refused_naming_unroll_key_prefix(
+    env: None, sandbox: SandboxServer, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """This Redis prefix holds another account's state (its cursor, queue, reply records): sharing it, the two
+    bots would take each other's requests and one poller would poll for both, losing requests silently. The
+    start stops at once, naming UNROLL_KEY_PREFIX; the same account renamed is taken as itself."""
+    me = sandbox.world.me()
+    assert me is not None
+    store.set_identity("999", "otherbot")
+    code, _, err = command(capsys, "run", "--once")
+    plain, logged = stop_lines(err)
+    assert (2, [("config_invalid", 2)]) == (code, logged)
+    assert "holds the state of @otherbot" in plain[1] and "UNROLL_KEY_PREFIX" in plain[1]
+    store.set_identity(me.id, "formername")
+    assert 0 == command(capsys, "run", "--once")[0]
+    assert {"id": me.id, "username": BOT_HANDLE} == store.get_identity()
+
+
 # --- a refused bearer token -------------------------------------------------------------------------------------
 def test_run_once_with_a_wrong_bearer_token_names_x_bearer_token(
     env: None, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
