@@ -26,6 +26,7 @@ from bot.errors import (
     StoreRefused,
     StoreUnavailable,
 )
+from bot.handles import x_handle
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 
@@ -62,9 +63,9 @@ def parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write every stored thread as a JSON file into a folder")
     export.add_argument("dir", help="the folder to write <root id>.json files into (created if missing)")
     opt_out = sub.add_parser("opt-out", help="remove an author's threads for good (their pages answer 410)")
-    opt_out.add_argument("handle")
+    opt_out.add_argument("handle", type=x_handle, help="@handle, or the author's profile link")
     opt_in = sub.add_parser("opt-in", help="lift an author's opt-out: their threads may be unrolled again")
-    opt_in.add_argument("handle")
+    opt_in.add_argument("handle", type=x_handle, help="@handle, or the author's profile link")
     comply = sub.add_parser(
         "comply", help="check now that stored threads follow X: posts deleted, authors protected or suspended"
     )

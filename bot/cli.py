@@ -329,7 +329,11 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     """Write every stored thread as `<root id>.json` (the stored model, lossless) into a folder."""
     store = Store.from_settings(settings)
     folder = Path(args.dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file there, a folder not writable, no such parent
+        out(f"Can't export into {folder}: {exc.strerror or exc}.")
+        return 1
 
     def export(thread: Thread) -> None:
         (folder / f"{thread.root_id}.json").write_text(thread.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -403,7 +407,7 @@ def cmd_comply(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_opt_out(args: argparse.Namespace, settings: Settings) -> int:
-    handle = args.handle.lstrip("@")
+    handle = args.handle  # (`x_handle`)
     user_id = _user_id(settings, handle)
     removed = Store.from_settings(settings).opt_out(handle, user_id)
     log.info("author_opted_out", author=handle, user_id=user_id, removed=removed, by="operator")
@@ -424,7 +428,7 @@ def _user_id(settings: Settings, handle: str) -> str | None:
 
 
 def cmd_opt_in(args: argparse.Namespace, settings: Settings) -> int:
-    handle = args.handle.lstrip("@")
+    handle = args.handle  # (`x_handle`)
     user_id = _user_id(settings, handle)  # an opt-out made under a former handle is found by the id
     Store.from_settings(settings).opt_in(handle, user_id)
     log.info("author_opted_in", author=handle, user_id=user_id, by="operator")

@@ -460,6 +460,38 @@ def test_operator_opt_out_and_opt_in(env: None, store: Store, capsys: pytest.Cap
     assert not store.is_opted_out("writer")
 
 
+@pytest.mark.parametrize("named", ["https://x.com/Writer", "x.com/Writer/", "https://twitter.com/Writer?s=20"])
+def test_operator_opt_out_takes_an_authors_profile_link(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str], named: str
+) -> None:
+    """An author's removal request often comes as a link to their profile: the handle in it is opted out."""
+    code, output, _ = command(capsys, "opt-out", named)
+    assert (0, True) == (code, output.startswith("@Writer opted out"))
+    assert store.is_opted_out("writer")
+
+
+@pytest.mark.parametrize("named", ["@writer,", "not a handle!", "https://x.com/writer/status/1", "@" + "w" * 16, ""])
+def test_operator_opt_out_of_what_is_no_handle_is_refused_and_notes_nothing(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str], named: str
+) -> None:
+    """Told "opted out" for a name that matches nobody, the operator would tell the author it is done while their
+    threads go on being unrolled: the command refuses it (exit 2), saying what a handle is, and asks X nothing."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["opt-out", named])
+    assert (2, True) == (stopped.value.code, "is not an X handle" in capsys.readouterr().err)
+    assert [] == store.redis.keys(store.key("opt*"))
+
+
+def test_export_into_a_place_it_cannot_write_says_so_in_one_line(
+    env: None, store: Store, make_thread: ThreadFactory, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A file where the folder should be (or no permission): one plain line and exit 1, not a traceback."""
+    store.save_thread(make_thread(3))
+    (tmp_path / "taken").write_text("a file")
+    code, output, err = command(capsys, "export", str(tmp_path / "taken"))
+    assert (1, True, False) == (code, output.startswith("Can't export into"), "Traceback" in err)
+
+
 def test_operator_opt_out_holds_by_the_authors_id(
     env: None, sandbox: SandboxServer, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:

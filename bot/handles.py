@@ -1,0 +1,21 @@
+"""X handles as operators type them on the command line (pure)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+_PROFILE = re.compile(r"(?:https?://)?(?:www\.|mobile\.)?(?:x|twitter)\.com/(\w{1,15})/?(?:[?#].*)?", re.I | re.A)
+
+
+def x_handle(value: str) -> str:
+    """An author named as an operator may paste it: @alice, alice or a profile link (https://x.com/alice); the
+    handle alone. argparse's `type`: anything else is refused, exit 2, before anything is noted."""
+    text = value.strip()
+    profile = _PROFILE.fullmatch(text)
+    handle = profile.group(1) if profile else text.removeprefix("@")
+    if not re.fullmatch(r"\w{1,15}", handle, re.ASCII):
+        raise argparse.ArgumentTypeError(
+            f'"{value}" is not an X handle (letters, digits and _, at most 15: @alice) nor a profile link'
+        )
+    return handle
