@@ -26,7 +26,7 @@ from bot.errors import (
     StoreRefused,
     StoreUnavailable,
 )
-from bot.handles import x_handle
+from bot.handles import at_least_one, x_handle
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 
@@ -53,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
     reqs.add_argument("--outcome", help="only this outcome (e.g. replied, not_found, ignored)")
     reqs.add_argument("--user", help="only this requester's handle")
     reqs.add_argument("--since", help="only since this ISO time or a duration like 2h, 30m, 7d")
-    reqs.add_argument("--limit", type=int, default=50)
+    reqs.add_argument("--limit", type=at_least_one, default=50, help="at most this many (default 50)")
     reqs.add_argument("--json", action="store_true", help="one JSON object per line")
     one = sub.add_parser("request", help="show one handled request's whole story")
     one.add_argument("mention_id")

@@ -224,6 +224,11 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
             f"{letter.get('at', '?')}: {letter.get('error', '')}\n"
             "fix the cause, then `python -m bot dead-letters --requeue`"
         )
+    elif reply is not None:  # handled, its audit record dropped since (the log keeps the newest only)
+        out(
+            f"mention {mention} was handled, but its audit record is no longer kept (the audit log holds the last "
+            f"UNROLL_HANDLED_LOG_SIZE={settings.handled_log_size}); its request_handled line is in the logs"
+        )
     else:
         sys.stderr.write(f"No request for mention {mention}: it was never queued. {never_queued(mention, store)}\n")
         return 1

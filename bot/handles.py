@@ -1,4 +1,4 @@
-"""X handles as operators type them on the command line (pure)."""
+"""Values as operators type them on the command line: X handles, counts (pure; argparse `type`s)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,14 @@ def x_handle(value: str) -> str:
             f'"{value}" is not an X handle (letters, digits and _, at most 15: @alice) nor a profile link'
         )
     return handle
+
+
+def at_least_one(value: str) -> int:
+    """A whole number of 1 or more (a listing's `--limit`: 0 listed nothing, -1 everything)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f'"{value}" is not a whole number of 1 or more')
+    return number

@@ -236,6 +236,28 @@ def test_request_story_shows_the_reply_record(env: None, store: Store, capsys: p
     assert output.splitlines()[-1].startswith("reply record  replied 900 at ")
 
 
+def test_request_whose_audit_record_was_dropped_says_it_was_handled_not_never_queued(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The audit log keeps the newest UNROLL_HANDLED_LOG_SIZE records; an older mention's reply record still says
+    it was answered: the operator is told so, with the reply, not that it was never queued."""
+    store.mark_replied("5002", "901", "Hi @reader, here is the thread unrolled: " + LINK)
+    code, output, err = command(capsys, "request", "5002")
+    assert (0, "") == (code, err)
+    assert output.startswith("mention 5002 was handled, but its audit record is no longer kept")
+    assert output.splitlines()[-1].startswith("reply record  replied 901 at ")
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "ten"])
+def test_requests_with_a_limit_below_one_is_refused(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str], limit: str
+) -> None:
+    """`--limit 0` printed "(no handled requests)" over a full log, and `-1` listed everything."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["requests", "--limit", limit])
+    assert (2, True) == (stopped.value.code, "not a whole number of 1 or more" in capsys.readouterr().err)
+
+
 def test_request_unknown_mention_exits_1(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     """An id never queued is said on stderr, with why that may be, and exit code 1."""
     code, output, err = command(capsys, "request", "424242")
