@@ -28,7 +28,7 @@ from bot.errors import (
 )
 from bot.handles import at_least_one, x_handle
 from config.logging import configure_logging
-from config.settings import Settings, load_settings
+from config.settings import Settings, load_settings, unknown_variables
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"Configuration error:\n{exc}\n")
         return 2
     configure_logging(settings)
+    for name, meant in unknown_variables(os.environ):
+        log.warning("unknown_setting", variable=name, did_you_mean=meant or None, fix="no setting reads it")
     from bot import cli  # the commands' code; imported after logging is set up
 
     try:

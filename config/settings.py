@@ -10,11 +10,14 @@ from __future__ import annotations
 import ipaddress
 import re
 import string
+from collections.abc import Mapping
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis
+from dotenv import dotenv_values
 from pydantic import (
     AliasChoices,
     Field,
@@ -784,6 +787,23 @@ def _describe(error: Any) -> str:
     if hint:
         return f'{name} must be {hint}, got "{shown}" ({detail})'
     return f'{name} is invalid, got "{shown}" ({detail})'
+
+
+def unknown_variables(environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> list[tuple[str, str]]:
+    """The UNROLL_* variables set (in the environment or the .env file) that no setting reads, each with the
+    setting it was likely meant for ('' when none is close): a typo (UNROLL_DRYRUN) would otherwise pass in
+    silence, the bot posting for real where the operator meant to rehearse."""
+    names = {name for name in environ if name.startswith(ENV_PREFIX)}
+    if env_file is not None and env_file.is_file():
+        names |= {name for name in dotenv_values(env_file) if name.startswith(ENV_PREFIX)}
+    known = {env_name(field) for field in Settings.model_fields}
+    words = [name.removeprefix(ENV_PREFIX) for name in known if name.startswith(ENV_PREFIX)]  # the prefix is shared
+
+    def meant(name: str) -> str:
+        close = get_close_matches(name.removeprefix(ENV_PREFIX), words, n=1)
+        return ENV_PREFIX + close[0] if close else ""
+
+    return [(name, meant(name)) for name in sorted(names - known)]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from annotated_types import Ge, Gt, Le
 from hypothesis import given
@@ -9,7 +11,15 @@ from hypothesis import strategies as st
 
 from bot.errors import ConfigError
 from bot.renderer import link
-from config.settings import SECRET_FIELDS, Settings, check_template, env_name, load_settings, post_length
+from config.settings import (
+    SECRET_FIELDS,
+    Settings,
+    check_template,
+    env_name,
+    load_settings,
+    post_length,
+    unknown_variables,
+)
 
 NUMBERS = [field for field, info in Settings.model_fields.items() if info.annotation in (int, float)]
 A_DAY_OF_SECONDS = "a positive number of seconds up to 86400 (a day)"
@@ -127,6 +137,20 @@ def test_every_bad_variable_gets_its_own_line(monkeypatch: pytest.MonkeyPatch) -
     lines = str(info.value).splitlines()
     assert 2 == len(lines)
     assert {"PORT", "UNROLL_POLL_INTERVAL"} == {line.split()[0] for line in lines}
+
+
+def test_a_misspelled_unroll_variable_is_named_with_the_setting_it_was_meant_for(tmp_path: Path) -> None:
+    """UNROLL_DRYRUN=true would let the bot post for real where the operator meant to rehearse: every UNROLL_*
+    name no setting reads, from the environment or the .env file, is named with the closest setting."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("UNROLL_POLL_INTERVALL=5\nUNROLL_KEYWORDS=unroll\n", encoding="utf-8")
+    environ = {"UNROLL_DRYRUN": "true", "UNROLL_DRY_RUN": "false", "UNROLL_SOMETHING_ELSE": "1", "PATH": "/bin"}
+    assert [
+        ("UNROLL_DRYRUN", "UNROLL_DRY_RUN"),
+        ("UNROLL_POLL_INTERVALL", "UNROLL_POLL_INTERVAL"),
+        ("UNROLL_SOMETHING_ELSE", ""),
+    ] == unknown_variables(environ, env_file)
+    assert [] == unknown_variables({"UNROLL_DRY_RUN": "true"}, tmp_path / "missing.env")
 
 
 def test_reply_template_must_carry_the_link(monkeypatch: pytest.MonkeyPatch) -> None:
