@@ -75,11 +75,13 @@ def guarded_poll(bot: Bot) -> None:
         if waited < CREDENTIALS_WAIT:  # a minute between two asks, as the worker waits, whatever the poll interval
             log.debug("poll_waiting_for_credentials", retry_in=round(CREDENTIALS_WAIT - waited))
             return
+        if time.monotonic() < bot.redis_retry_at:  # Redis away: asked again on the worker's backoff, not every tick
+            return
         if not due(bot):
             log.debug("poll_not_due", interval=poll_interval(bot))
             return
         poll_once(bot)
-        bot.refused_at = None
+        bot.refused_at, bot.redis_failures = None, 0
     except RateLimited as exc:
         log.warning("poll_rate_limited", reset_at=exc.reset_at.isoformat())
     except AuthFailed as exc:
@@ -90,7 +92,13 @@ def guarded_poll(bot: Bot) -> None:
             log.error("x_api_base_url_wrong", error=not_the_x_api(bot.settings, exc), fix=BASE_URL_FIX)
         else:
             log.warning("poll_failed", error=str(exc))
-    except (StoreUnavailable, redis.RedisError) as exc:
+    except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable) as exc:
+        # Said as the worker says it, and asked again after 2, 4, 8, 16, then every 30 s: one line each.
+        wait = RECONNECT_BACKOFF.compute(bot.redis_failures)
+        bot.redis_failures += 1
+        bot.redis_retry_at = time.monotonic() + wait
+        log.warning("redis_unreachable", error=str(exc), retry_in=wait)
+    except redis.RedisError as exc:
         log.warning("poll_failed", error=str(exc))
     except Exception as exc:
         log.exception("poll_crashed", error=str(exc))

@@ -37,6 +37,9 @@ class Bot:
     refused_at: float | None = None
     # The newest mention this process's polls read past: Redis losing the cursor is told from a first start.
     last_cursor: str | None = None
+    # Polls that found Redis unreachable in a row, and when (monotonic) the poller asks again.
+    redis_failures: int = 0
+    redis_retry_at: float = 0.0
 
 
 def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:

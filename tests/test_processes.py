@@ -3,6 +3,7 @@ longer it lasts, and a spent rate-limit window is waited out to its reset instea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -115,6 +116,26 @@ def test_a_poller_whose_mentions_answer_404_says_so_at_error_naming_x_api_base_u
     assert ("x_api_base_url_wrong", "error") == (said["event"], said["log_level"])
     assert f"GET {sandbox.url}/prefix/2/users/:id/mentions answered 404" in said["error"]
     assert said["fix"].startswith("set X_API_BASE_URL to https://api.x.com")
+
+
+def test_a_poller_whose_redis_is_away_says_so_as_the_worker_does_on_a_backoff_not_every_tick(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Redis unreachable under a running poller: each failed poll says `redis_unreachable` (the line operators
+    alert on, as the worker's), and the ticks before its backoff has passed ask nothing and say nothing (a
+    `poll_failed` line every few seconds, reading like an X error, before); then it asks again, waiting longer."""
+    bot = make_bot(settings, store)
+    away = Store(redis.Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)), "away")
+    bot = dataclasses.replace(bot, store=away)
+    with capture_logs() as events:
+        for _ in range(3):
+            guarded_poll(bot)  # the first fails, the next two come before its backoff ends
+        bot.redis_retry_at = 0.0  # the backoff passes
+        guarded_poll(bot)
+    said = [(e["event"], e["log_level"]) for e in events if e["log_level"] in ("warning", "error")]
+    waits = [e["retry_in"] for e in events if e["event"] == "redis_unreachable"]
+    assert [("redis_unreachable", "warning")] * 2 == said
+    assert waits[1] > waits[0] > 0
 
 
 def test_a_poller_refused_by_x_asks_again_a_minute_later_whatever_its_interval(
