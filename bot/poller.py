@@ -230,6 +230,9 @@ def recover_beyond_reach(bot: Bot, since: str | datetime, oldest: str) -> Recove
     cut = since_time(since) <= window  # https://docs.x.com/x-api/posts/search/introduction
     if cut:
         since_id, start = None, window
+    if snowflake_time(oldest) <= window:  # the whole gap is older than the window: nothing search can give
+        recovery.lost, recovery.lost_before = "older than recent search's 7 days", snowflake_time(oldest)
+        return recovery
     token: str | None = None
     try:
         for _ in range(SEARCH_PAGES):

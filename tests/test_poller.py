@@ -558,6 +558,23 @@ def test_a_search_that_stops_at_its_page_cap_queues_what_it_found_and_the_next_p
     assert (mentions[:100], []) == (poll_once(bot).queued, store.mention_gaps())
 
 
+def test_mentions_beyond_reach_wholly_older_than_search_s_seven_days_are_not_searched_for(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The timeline's oldest mention read is itself older than recent search's window (a first start with a
+    30-day look-back): no search can find what lies below it (X refuses the request), so none is made, and the
+    mentions are said lost for that reason."""
+    bot = make_bot(settings, store)
+    now = datetime.now(UTC)
+    since, oldest = now - timedelta(days=30), snowflake_at(now - timedelta(days=9))
+    searched = sandbox.world.request_counts().get("GET /2/tweets/search/recent", {})
+
+    recovery = poller.recover_beyond_reach(bot, since, oldest)
+
+    assert searched == sandbox.world.request_counts().get("GET /2/tweets/search/recent", {})
+    assert ("older than recent search's 7 days", False) == (recovery.lost, recovery.retry)
+
+
 def test_a_cursor_older_than_search_s_seven_days_recovers_from_the_window_s_start(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
