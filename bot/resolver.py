@@ -10,6 +10,8 @@ posts the thread quotes are looked up together in one more request):
 - stored copy fetched less than `fresh_for` seconds ago, and more than X's search lag after the summon: 0
   requests (summoned under a post of the author's it lacks, or after the copy was read: as an older copy);
 - stored copy, older: 1 search per 100 newer tweets (at least 1), `since_id` its last tweet;
+- a post found alone (no thread) less than `fresh_for` seconds ago, summoned under again by a summon made before
+  it was read: 0 requests (made after: read again, the author may have gone on);
 - new thread of N tweets within the window: 1 root lookup + max(1, ⌈(N-1)/100⌉) recent searches of
   `conversation_id:<root> (from:<handle> OR from:<id>) is:reply` (`from:` keeps others' replies out of the bill);
 - older than the window, full archive allowed: 1 root lookup + max(1, ⌈(N-1)/500⌉) full-archive searches, the
@@ -140,6 +142,11 @@ class _Resolver(Climbs, FirstSearches, Answering):
                 raise ThreadNotFound(f"the author of {target} opted out", reason="author_opted_out")
             root_id = quoted.conversation_id or quoted.id
             self.stored = self.store.get_thread(root_id)
+        elif self.stored is None and root_id == target and self.fresh_for > 0:
+            # Summoned under a conversation's first post, not stored: found a lone post moments ago?
+            found_lone = self.store.lone_post_at(target)
+            if found_lone is not None and self.covers(found_lone):
+                return Resolution("no_thread", reason="single_tweet", root_id=root_id)
         stored, other = self.stored, self.summoned_author()
         if (
             stored is not None
@@ -169,7 +176,11 @@ class _Resolver(Climbs, FirstSearches, Answering):
         lacks = self.summoned_author() == stored.author.id and all(t.id != target for t in stored.every_tweet)
         root_id, author_id, last = stored.root_id, stored.author.id, stored.newest_id  # (a section's, it may be)
         complete = self.in_window(last) or self.settings.full_archive
-        if (self.now - stored.fetched_at).total_seconds() < self.fresh_for and not lacks and self.covers(stored):
+        if (
+            (self.now - stored.fetched_at).total_seconds() < self.fresh_for
+            and not lacks
+            and self.covers(stored.fetched_at)
+        ):
             if all(t.id != target for section in stored.sections for t in section.tweets):
                 return Resolution("cached", stored, reason="fresh", root_id=stored.root_id, own=own)
             # Summoned under a post of a branch shown after the thread: the page follows that branch now (the
@@ -200,13 +211,13 @@ class _Resolver(Climbs, FirstSearches, Answering):
         renamed = stored.author.username if thread.author.username != stored.author.username else None
         return Resolution("resolved", thread, root_id=root_id, renamed_from=renamed)
 
-    def covers(self, stored: Thread) -> bool:
-        """Whether a copy read moments ago can hold every post made before the summon: it was read after the summon
-        by more than X's search lag (UNROLL_SEARCH_LAG). A summon made after it (the author went on meanwhile,
-        under any post of theirs) is answered by a search since its last post: 1 request, only new posts billed.
-        A request without a time (asked on the site) takes the copy as it is."""
+    def covers(self, read_at: datetime) -> bool:
+        """Whether what was read moments ago (a copy, a lone post) holds every post made before the summon: it was
+        read after the summon by more than X's search lag (UNROLL_SEARCH_LAG). A summon made after it (the author
+        went on meanwhile) is read again: a copy by a search since its last post (1 request, only new posts
+        billed). A request without a time (asked on the site) takes what was read as it is."""
         asked = self.request.created_at if self.request is not None else None
-        return asked is None or asked <= stored.fetched_at - timedelta(seconds=self.settings.search_lag)
+        return asked is None or asked <= read_at - timedelta(seconds=self.settings.search_lag)
 
     def new(self, root_id: str, target: str) -> Resolution:
         """A thread never unrolled: the root, then the author's replies in the conversation."""
@@ -290,6 +301,8 @@ class _Resolver(Climbs, FirstSearches, Answering):
                 return quoted
             # Older than the window, later self-replies may exist but cannot be seen: say so in the reason.
             reason = "older_than_search_window" if thread.gaps else "single_tweet"
+            if reason == "single_tweet" and root_id == target and self.fresh_for > 0:
+                self.store.note_lone_post(root_id, self.now, self.fresh_for)  # its next summons read nothing
             return Resolution("no_thread", reason=reason, root_id=root_id)
         return Resolution("resolved", thread, root_id=root_id)
 

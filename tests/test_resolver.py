@@ -250,6 +250,23 @@ def test_a_summon_made_after_a_fresh_copy_was_read_reads_what_the_author_posted_
     assert ("cached", "fresh", 0) == (before.outcome, before.reason, before.usage.requests)
 
 
+def test_summons_under_a_lone_post_found_moments_ago_read_nothing_unless_made_after_it_was_read(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Readers summoning under one lone post (a viral one): the first reads it and finds no thread; the others,
+    made before that read, are answered so at once (each read it, and searched its replies, again); a summon
+    made after it reads again: the author may have gone on since."""
+    lone = post_thread(world, ["just one thought"], start=world.now() - timedelta(hours=1))[0]
+    before = world.now() - timedelta(seconds=1)
+    first = resolve(api, store, summon(world, lone).model_copy(update={"created_at": before}), settings)
+    again = resolve(api, store, summon(world, lone).model_copy(update={"created_at": before}), settings)
+    later = summon(world, lone).model_copy(update={"created_at": world.now() + timedelta(seconds=1)})
+    after = resolve(api, store, later, settings)
+
+    assert [("no_thread", "single_tweet")] * 3 == [(r.outcome, r.reason) for r in (first, again, after)]
+    assert (0, True, True) == (again.usage.requests, first.usage.requests > 0, after.usage.requests > 0)
+
+
 def test_a_quote_of_the_bots_own_reply_is_no_thread_after_one_lookup(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:

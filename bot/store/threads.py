@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from bot.errors import ThreadBusy
@@ -237,6 +237,15 @@ class ThreadStore(StoreBase):
         """Someone else's post in a thread's conversation was found in no thread of theirs (a lone reply): for
         `seconds` (the freshness of a stored copy), another summon under it does not search their posts again."""
         self.redis.set(self.key("lone-reply", tweet_id), "1", px=max(int(seconds * 1000), 1))
+
+    def note_lone_post(self, tweet_id: str, read_at: datetime, seconds: float) -> None:
+        """A post summoned under was found alone (no thread) as read at `read_at`: for `seconds`, a summon under it
+        made before then is answered so without reading it again (`lone_post_at`)."""
+        self.redis.set(self.key("lone-post", tweet_id), str(read_at.timestamp()), px=max(int(seconds * 1000), 1))
+
+    def lone_post_at(self, tweet_id: str) -> datetime | None:
+        raw = cast(str | None, self.redis.get(self.key("lone-post", tweet_id)))
+        return datetime.fromtimestamp(float(raw), UTC) if raw else None
 
     def is_lone_reply(self, tweet_id: str) -> bool:
         return bool(self.redis.exists(self.key("lone-reply", tweet_id)))
