@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 import structlog
 
@@ -17,7 +17,7 @@ from bot import audit, spending
 from bot.compliance import comply_once
 from bot.doctor import run_doctor
 from bot.errors import EX_TEMPFAIL
-from bot.models import Thread
+from bot.models import Outcome, Thread
 from bot.poller import above
 from bot.processes import (
     build_when_ready,
@@ -191,6 +191,9 @@ def cmd_requests(args: argparse.Namespace, settings: Settings) -> int:
     fetch = args.limit if not (args.outcome or args.user) else max(args.limit * 20, 1000)
     records = audit.select(store.handled(limit=fetch, since=since), outcome=args.outcome, user=args.user)
     records = records[: args.limit]
+    known = (*get_args(Outcome), "unrolled", "refreshed")
+    if not records and args.outcome and args.outcome.split(":")[0] not in known:
+        sys.stderr.write(f'No outcome is called "{args.outcome}": the outcomes are {", ".join(known)}.\n')
     if args.json:
         for record in records:
             out(record.model_dump_json())

@@ -750,6 +750,8 @@ def parse_templates(value: str) -> dict[str, str]:
         lang = lang.strip().lower()
         if not sep or not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})?", lang):
             raise ValueError(f'"{pair.strip()[:40]}" is not language=template')
+        if lang in templates:
+            raise ValueError(f"{lang} is given two templates: one would be used, the other never")
         templates[lang] = template.strip()
     return templates
 

@@ -149,6 +149,17 @@ def test_requests_filter_by_outcome(
     assert expected == {json.loads(line)["mention_id"] for line in output.splitlines()}
 
 
+def test_requests_for_an_outcome_no_record_can_have_names_the_outcomes(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped outcome (`--outcome replyed`) would list nothing in silence, as if nothing had been answered."""
+    record(store, "5001", "replied", **OUTCOMES["replied"][0])
+    code, output, err = command(capsys, "requests", "--outcome", "replyed")
+    assert (0, True) == (code, "(no handled requests)" in output)
+    assert err.startswith('No outcome is called "replyed": the outcomes are replied, cached,')
+    assert "" == command(capsys, "requests", "--outcome", "dead_letter")[2]
+
+
 @pytest.mark.parametrize("user", ["alice", "@Alice", "ALICE"])
 def test_requests_filter_by_requester(env: None, store: Store, capsys: pytest.CaptureFixture[str], user: str) -> None:
     """--user matches the requester's handle with or without @, in any case."""

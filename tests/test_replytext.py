@@ -64,6 +64,7 @@ def test_pairs_are_parsed_with_codes_lower_cased() -> None:
         ("es=" + "x" * 270 + " {link}", "(es: too long: 302 of X's 280 characters with the longest handles)"),
         ("Hola {link}", '("Hola {link}" is not language=template)'),
         ("spanish=Hola {link}", '("spanish=Hola {link}" is not language=template)'),
+        ("es=Hola {link};ES=Buenas {link}", "(es is given two templates: one would be used, the other never)"),
     ],
 )
 def test_bad_language_template_stops_start_up(monkeypatch: pytest.MonkeyPatch, value: str, detail: str) -> None:
