@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from bot import spending
 from bot.models import HandledRequest
 from bot.store import Store
-from bot.xapi import Window, XApi
+from bot.xapi import POST_TWEETS, Window, XApi
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -31,7 +31,6 @@ HISTOGRAMS: dict[str, tuple[Sequence[float], str]] = {
     "resolve_seconds": (RESOLVE_BUCKETS, "Seconds spent resolving a request's thread through the X API."),
     "reply_latency_seconds": (REPLY_LATENCY_BUCKETS, "Seconds from a mention to the bot's reply."),
 }
-POST_ENDPOINT = "POST /2/tweets"
 
 
 # --- recording: called by the poller, the worker and the X API adapter ---------------------------------------
@@ -101,7 +100,7 @@ class ApiMetrics:
             for name in (endpoint, f"{endpoint} 24h-user", f"{endpoint} 24h-app")
             if (window := self.windows.get(name)) is not None and window.remaining is not None
         }
-        posted = endpoint == POST_ENDPOINT and status in (200, 201)
+        posted = endpoint == POST_TWEETS and status in (200, 201)
         self.store.api_response(endpoint, status, posted=posted, windows=windows)
 
 

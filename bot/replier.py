@@ -16,11 +16,11 @@ from bot.models import ReplyRecord, UnrollRequest
 from bot.runtime import Bot
 from bot.store import ANSWERED, Reservation, Store
 from bot.window import in_recent_window
-from bot.xapi import from_user
+from bot.xapi import POST_TWEETS, from_user
 
 log = structlog.get_logger(__name__)
 
-POST = "POST /2/tweets"
+POST = POST_TWEETS
 # Recent search may leave out the last 30 seconds: X's reference for `end_time` says it returns "Tweets from as
 # recent as 30 seconds ago if you do not include this parameter" (https://docs.x.com/x-api/posts/search/integrate/
 # paginate says so only when no start_time, end_time or since_id is given). A reply just posted may not show yet.

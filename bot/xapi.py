@@ -71,6 +71,7 @@ ARCHIVE = "GET /2/tweets/search/all"
 # passing as a dropped connection, and retried the same way (a post made may be behind it: the replier checks).
 BROKEN_ANSWERS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
 RECENT = "GET /2/tweets/search/recent"
+POST_TWEETS = "POST /2/tweets"  # the endpoint replies are posted to
 # Full-archive search also takes at most 1 request per second (https://docs.x.com/x-api/fundamentals/rate-limits).
 ARCHIVE_SPACING = 1.05
 NO_RESET_WAIT = timedelta(seconds=60)  # a 429 that says no reset: not asked again sooner than this
@@ -724,11 +725,10 @@ def _refused_parameters(exc: tweepy.HTTPException) -> dict[str, list[str]]:
     return refused
 
 
-POST_TWEETS = "POST /2/tweets"
 # Problems of a 403 that refuse the app any post: https://docs.x.com/x-api/fundamentals/response-codes-and-errors
 APP_PROBLEMS = ("/oauth1-permissions", "/client-forbidden", "/unsupported-authentication")
-# A 403 on a post for the post's own sake (X's details): final for its request.
-POST_REFUSALS = re.compile(r"duplicate|deleted or not visible|been mentioned|not allowed because|too long", re.I)
+# A 403 on a post for the post's own sake (X's details; duplicate content is told first): final for its request.
+POST_REFUSALS = re.compile(r"deleted or not visible|been mentioned|not allowed because|too long", re.I)
 
 
 def _forbidden(endpoint: str, exc: tweepy.HTTPException) -> ApiError:
@@ -749,17 +749,21 @@ def _forbidden(endpoint: str, exc: tweepy.HTTPException) -> ApiError:
 
 def _problem(exc: tweepy.HTTPException) -> str:
     """The `type` of X's problem JSON ('' without one)."""
-    try:
-        body = exc.response.json()
-    except ValueError:
-        return ""
+    body = _body(exc)
     return str(body.get("type") or "") if isinstance(body, dict) else ""
 
 
-def _detail(exc: tweepy.HTTPException) -> str:
+def _body(exc: tweepy.HTTPException) -> Any:
+    """An error answer's JSON; None when it is none."""
     try:
-        body = exc.response.json()
+        return exc.response.json()
     except ValueError:
+        return None
+
+
+def _detail(exc: tweepy.HTTPException) -> str:
+    body = _body(exc)
+    if body is None:
         return str(exc.response.text)[:200]
     if isinstance(body, dict):
         return str(body.get("detail") or body.get("title") or "; ".join(exc.api_messages) or body)[:300]
