@@ -48,6 +48,8 @@ class Resolution:
     own: bool = False
     # The summoned post, someone else's, was found in no thread of theirs: the worker notes it for a minute.
     lone_reply: str | None = None
+    # The summoned post, a conversation's first, was found alone: the worker notes it for a minute, as read then.
+    lone_post: str | None = None
 
 
 def first_lookup(request: UnrollRequest) -> tuple[str | None, str] | None:

@@ -301,9 +301,8 @@ class _Resolver(Climbs, FirstSearches, Answering):
                 return quoted
             # Older than the window, later self-replies may exist but cannot be seen: say so in the reason.
             reason = "older_than_search_window" if thread.gaps else "single_tweet"
-            if reason == "single_tweet" and root_id == target and self.fresh_for > 0:
-                self.store.note_lone_post(root_id, self.now, self.fresh_for)  # its next summons read nothing
-            return Resolution("no_thread", reason=reason, root_id=root_id)
+            noted = reason == "single_tweet" and root_id == target  # its next summons read nothing (`run`)
+            return Resolution("no_thread", reason=reason, root_id=root_id, lone_post=root_id if noted else None)
         return Resolution("resolved", thread, root_id=root_id)
 
     def quoted_thread(self, root_id: str, target: str) -> Resolution | None:

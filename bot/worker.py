@@ -308,8 +308,9 @@ def _failed(exc: Exception) -> str:
     if isinstance(exc, Refused):
         log.error("reply_refused", error=str(exc))
         return str(exc)
-    log.exception("request_failed", error=f"{type(exc).__name__}: {exc}")
-    return f"{type(exc).__name__}: {exc}"
+    error = f"{type(exc).__name__}: {exc}"
+    log.exception("request_failed", error=error)
+    return error
 
 
 def _left_aside(bot: Bot, exc: Exception) -> Deferred:
@@ -407,6 +408,7 @@ def process(
                 # A page's "look for newer posts" asks X whatever the stored copy's age (it is asked at most every
                 # five minutes per thread); a mention is served a copy fetched less than a minute ago.
                 fresh_for = 0.0 if request.source == "refresh" else FRESH_FOR
+                started = utcnow()
                 resolution = resolve(
                     bot.api,
                     store,
@@ -415,11 +417,11 @@ def process(
                     lock=lock,
                     ahead=ahead,
                     reads=reads,
+                    now=started,
                     fresh_for=fresh_for,
                     bot_id=bot.user_id,
                 )
-            if resolution.lone_reply is not None:  # a summon under it again within a minute searches nothing
-                store.note_lone_reply(resolution.lone_reply, FRESH_FOR)
+            note_lone(store, resolution, started)
             thread = resolution.thread
             handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
             if resolution.own and handled.outcome == "cached":  # read by an earlier try of this request
@@ -459,6 +461,16 @@ def process(
     if request.created_at is not None:
         handled.latency_s = round((datetime.now(UTC) - request.created_at).total_seconds(), 3)
     return handled
+
+
+def note_lone(store: Store, resolution: Resolution, read_at: datetime) -> None:
+    """What the resolution found alone, noted for a minute: someone's reply in no thread of theirs (a summon under
+    it again searches nothing), a conversation's first post with no thread (a summon under it made before
+    `read_at` reads nothing)."""
+    if resolution.lone_reply is not None:
+        store.note_lone_reply(resolution.lone_reply, FRESH_FOR)
+    if resolution.lone_post is not None:
+        store.note_lone_post(resolution.lone_post, read_at, FRESH_FOR)
 
 
 def linked_reply_ahead(

@@ -17,7 +17,7 @@ from bot.errors import ApiUnavailable, RateLimited
 from bot.models import Media, UnrollRequest
 from bot.reads import Reads
 from bot.renderer import render_html
-from bot.resolver import Resolution, resolve
+from bot.resolver import FRESH_FOR, Resolution, resolve
 from bot.sandbox import MediaSpec, SandboxServer, Variant, World
 from bot.sandbox.text import display_url
 from bot.site import Site
@@ -253,12 +253,14 @@ def test_a_summon_made_after_a_fresh_copy_was_read_reads_what_the_author_posted_
 def test_summons_under_a_lone_post_found_moments_ago_read_nothing_unless_made_after_it_was_read(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """Readers summoning under one lone post (a viral one): the first reads it and finds no thread; the others,
-    made before that read, are answered so at once (each read it, and searched its replies, again); a summon
-    made after it reads again: the author may have gone on since."""
+    """Readers summoning under one lone post (a viral one): the first reads it and finds no thread, which the worker
+    notes (`Resolution.lone_post`, as read then); the others, made before that read, are answered so at once (each
+    read it, and searched its replies, again); a summon made after it reads again: the author may have gone on."""
     lone = post_thread(world, ["just one thought"], start=world.now() - timedelta(hours=1))[0]
-    before = world.now() - timedelta(seconds=1)
-    first = resolve(api, store, summon(world, lone).model_copy(update={"created_at": before}), settings)
+    before, read_at = world.now() - timedelta(seconds=1), world.now()
+    first = resolve(api, store, summon(world, lone).model_copy(update={"created_at": before}), settings, now=read_at)
+    assert lone == first.lone_post
+    store.note_lone_post(lone, read_at, FRESH_FOR)
     again = resolve(api, store, summon(world, lone).model_copy(update={"created_at": before}), settings)
     later = summon(world, lone).model_copy(update={"created_at": world.now() + timedelta(seconds=1)})
     after = resolve(api, store, later, settings)

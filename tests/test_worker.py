@@ -434,6 +434,26 @@ def test_summons_under_a_readers_lone_reply_search_their_posts_once_a_minute(
     assert 4 == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
 
 
+def test_readers_summoning_under_a_lone_post_in_one_poll_read_it_once(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Readers summoning under one lone post (a viral one) in one poll: the first reads it and finds no thread; the
+    next, made before that read, is answered so with no read (each read the post and searched its replies again);
+    a summon made after it reads again: the author may have gone on."""
+    lone = post_thread(sandbox.world, 1)[0]
+    first = summon(sandbox.world, lone, by="reader1")
+    second = summon(sandbox.world, lone, by="reader2")
+    bot = make_bot(settings, store)
+    run_once(bot)
+    later = summon(sandbox.world, lone, by="reader3")
+    run_once(bot)
+
+    records = [store.handled_one(m) for m in (first, second, later)]
+    assert [("no_thread", "single_tweet")] * 3 == [(r.outcome, r.reason) for r in records if r is not None]
+    reads = [r.tweets_read for r in records if r is not None]
+    assert (True, 0, True) == (reads[0] > 0, reads[1], reads[2] > 0)
+
+
 def test_every_variant_fits_the_room_templates_keep_for_it() -> None:
     """The suffixes that vary a repeated reply never push a valid template past 280 characters."""
     from bot.replier import VARIANTS
