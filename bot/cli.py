@@ -191,7 +191,7 @@ def cmd_requests(args: argparse.Namespace, settings: Settings) -> int:
     fetch = args.limit if not (args.outcome or args.user) else max(args.limit * 20, 1000)
     records = audit.select(store.handled(limit=fetch, since=since), outcome=args.outcome, user=args.user)
     records = records[: args.limit]
-    known = (*get_args(Outcome), "unrolled", "refreshed")
+    known = get_args(Outcome)
     if not records and args.outcome and args.outcome.split(":")[0] not in known:
         sys.stderr.write(f'No outcome is called "{args.outcome}": the outcomes are {", ".join(known)}.\n')
     if args.json:

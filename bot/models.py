@@ -220,6 +220,7 @@ class UnrollRequest(_Model):
         return f"https://x.com/{handle}/status/{self.mention_id}"
 
 
+# Every outcome a handled request's record may say (`ignored` as `ignored:<reason>`).
 Outcome = Literal[
     "replied",
     "cached",
@@ -234,6 +235,8 @@ Outcome = Literal[
     "removed",
     "opted_out",
     "ignored",
+    "unrolled",  # asked on the site: the page is the answer
+    "refreshed",  # a page's "look for newer posts"
 ]
 
 

@@ -416,7 +416,7 @@ def poll_once(bot: Bot, take: Taking | None = None) -> PollResult:
     try:
         with bot.store.batched():
             result = _poll(bot, lock, cursor, gaps, take, paging)
-            bot.last_cursor = result.cursor or cursor or bot.last_cursor
+            bot.last_cursor = result.cursor or bot.last_cursor
             return result
     finally:
         if lock.held():  # the poll failed before it could give the lock back with its requests

@@ -791,12 +791,13 @@ def _describe(error: Any) -> str:
     return f'{name} is invalid, got "{shown}" ({detail})'
 
 
-def unknown_variables(environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> list[tuple[str, str]]:
+def unknown_variables(environ: Mapping[str, str], env_file: Path | None = None) -> list[tuple[str, str]]:
     """The UNROLL_* variables set (in the environment or the .env file) that no setting reads, each with the
     setting it was likely meant for ('' when none is close): a typo (UNROLL_DRYRUN) would otherwise pass in
-    silence, the bot posting for real where the operator meant to rehearse."""
+    silence, the bot posting for real where the operator meant to rehearse. `env_file`: the settings' own."""
+    env_file = env_file or Path(str(Settings.model_config.get("env_file")))
     names = {name for name in environ if name.startswith(ENV_PREFIX)}
-    if env_file is not None and env_file.is_file():
+    if env_file.is_file():
         names |= {name for name in dotenv_values(env_file) if name.startswith(ENV_PREFIX)}
     known = {env_name(field) for field in Settings.model_fields}
     words = [name.removeprefix(ENV_PREFIX) for name in known if name.startswith(ENV_PREFIX)]  # the prefix is shared
