@@ -57,15 +57,15 @@ def _unnamed(text: str) -> str:
 def matches(text: str, keywords: list[str] | tuple[str, ...]) -> bool:
     """True when one of the keywords stands in the text as a whole word of the author's own, or in quotation
     marks in a mention that says little else (`quoted_alone`)."""
-    words = own_words(text)
-    return any(_keyword_pattern(k).search(words) for k in keywords if k.strip()) or quoted_alone(text, keywords)
+    bare = _unnamed(text)  # normalized once for both
+    words = _QUOTED.sub(" ", bare)
+    return any(_keyword_pattern(k).search(words) for k in keywords if k.strip()) or quoted_alone(bare, keywords)
 
 
-def quoted_alone(text: str, keywords: Sequence[str]) -> bool:
-    """A keyword in quotation marks in a mention saying little else besides (`SUMMON_WORDS`): `@bot "unroll"`, or
-    the instruction typed with the quotation marks it was shown in ("@bot unroll"). Quoting the word in a sentence
-    ("people type “unroll” under threads") asks nothing."""
-    bare = _unnamed(text)
+def quoted_alone(bare: str, keywords: Sequence[str]) -> bool:
+    """A keyword in quotation marks in a mention (`bare`: `_unnamed`) saying little else besides (`SUMMON_WORDS`):
+    `@bot "unroll"`, or the instruction typed with the quotation marks it was shown in ("@bot unroll"). Quoting the
+    word in a sentence ("people type “unroll” under threads") asks nothing."""
     inside = " ".join(m.group(0)[1:-1] for m in _QUOTED.finditer(bare))
     found = [k for k in keywords if k.strip() and _keyword_pattern(k).search(inside)]
     if not found:
