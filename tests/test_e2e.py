@@ -338,13 +338,20 @@ def test_a_web_process_stopped_by_sigterm_exits_0_and_stops_its_embedded_redis(b
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=25)
     assert 0 == code, log.read_text()[-2000:]
+    left = servers_left(data_dir)
+    assert set() == left
+
+
+def servers_left(data_dir: Path) -> set[int]:
+    """The embedded redis-servers of `data_dir` still running 10 s after their process stopped; each is stopped
+    then, not to leave one behind when the test fails."""
     deadline = time.monotonic() + 10
     while servers_on(data_dir) and time.monotonic() < deadline:
         time.sleep(0.1)
     left = servers_on(data_dir)
-    for pid in left:  # (not to leave one behind when the test fails)
+    for pid in left:
         os.kill(pid, signal.SIGTERM)
-    assert set() == left
+    return left
 
 
 @pytest.mark.slow
@@ -363,12 +370,7 @@ def test_the_demo_stopped_by_sigterm_while_serving_exits_0_and_stops_its_embedde
         running = servers_on(data_dir)
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=25)
-    deadline = time.monotonic() + 10
-    while servers_on(data_dir) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = servers_on(data_dir)
-    for pid in left:  # (not to leave one behind when the test fails)
-        os.kill(pid, signal.SIGTERM)
+    left = servers_left(data_dir)
     assert (1, 0, set()) == (len(running), code, left), log.read_text()[-2000:]
 
 
