@@ -99,8 +99,12 @@ class SandboxClient:
         duplicate_check: bool | None = None,
         write_permission: bool | None = None,
     ) -> None:
-        rules = {"reply_restriction": reply_restriction, "duplicate_check": duplicate_check}
-        self._call("POST", "posting_rules", {**rules, "write_permission": write_permission})
+        rules = {
+            "reply_restriction": reply_restriction,
+            "duplicate_check": duplicate_check,
+            "write_permission": write_permission,
+        }
+        self._call("POST", "posting_rules", rules)
 
     def add_user(
         self,
