@@ -577,6 +577,21 @@ def stop_lines(stderr: str) -> tuple[list[str], list[tuple[str, int]]]:
     return plain, [(line["event"], line["exit_code"]) for line in logged]
 
 
+def test_a_misspelled_variable_is_logged_at_start_with_the_setting_meant(
+    env: None, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """UNROLL_DRYRUN=true would post for real where the operator meant to rehearse: every command says so."""
+    monkeypatch.setenv("UNROLL_DRYRUN", "true")
+    code, _, err = command(capsys, "run", "--once")
+    said = [json.loads(line) for line in err.splitlines() if line.startswith("{") and "unknown_setting" in line]
+    assert (0, 1) == (code, len(said))
+    assert ("UNROLL_DRYRUN", "UNROLL_DRY_RUN", "warning") == (
+        said[0]["variable"],
+        said[0]["did_you_mean"],
+        said[0]["level"],
+    )
+
+
 def test_run_once_at_a_wrong_path_prefix_stops_naming_x_api_base_url(
     env: None, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
