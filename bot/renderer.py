@@ -291,7 +291,9 @@ def _md_segments(segments: Sequence[Segment]) -> str:
             out.append(f"[{_md_escape(' '.join(segment.text.split()) or href)}]({_md_url(href)})")
         else:
             out.append(_md_escape(segment.text))
-    lines = "".join(out).strip().split("\n")
+    # A line indented by four columns (a tab will do) after a blank line would be a code block, showing escapes as
+    # backslashes; CommonMark drops a line's indentation in a paragraph anyway.
+    lines = [line.lstrip(" \t") for line in "".join(out).strip().split("\n")]
     # A line break inside a paragraph needs a trailing backslash in CommonMark; a blank line stays a paragraph break.
     return "\n".join(
         line.rstrip() + "\\" if line.strip() and index + 1 < len(lines) and lines[index + 1].strip() else line.rstrip()

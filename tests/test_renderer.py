@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
@@ -615,6 +615,9 @@ _MARKDOWNISH = st.sampled_from([*"\n-+=>#*_`[]()<>!|~&\\.):0123456789 \t", "1.",
 
 @hypothesis_settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_MARKDOWNISH | st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "S"]), max_size=4)))
+@example(pieces=["\n", "\n", "\t", "-"])  # a tab-indented line after a blank one: a code block showing "\-"
+@example(pieces=["\n", "\n", "    ", "*", "x", "*"])
+@example(pieces=["\n", "\t", "1.", " ", "x"])
 def test_md_export_shows_any_post_text_as_written(pieces: list[str]) -> None:
     """Rendered by a CommonMark parser, the Markdown export shows a post's words exactly as written: none made into
     a list, a heading, a code block, emphasis or a link, none losing a character, no stray backslash."""
