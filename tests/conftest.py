@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import settings as hypothesis_settings
 
 from bot.sandbox import SandboxServer
 from bot.store import Store, embedded
@@ -17,6 +18,13 @@ from bot.xapi import XApi
 from config.settings import Settings, load_settings
 
 pytest_plugins = ["tests.fixtures_pages"]
+
+# The suite gives one answer for one commit: the property tests draw the same examples every run (a clean check
+# and CI agree). HYPOTHESIS_PROFILE=explore draws new ones at random (1,000 where a test sets no count) to hunt
+# for new failures.
+hypothesis_settings.register_profile("default", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False, max_examples=1000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 BOT_HANDLE = "unrollbot"
 CREDENTIALS = {
