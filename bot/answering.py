@@ -14,9 +14,9 @@ class Answering(ResolverBase):
     """Finds the summoned post's author's thread answering someone else's post."""
 
     def answering(self, conv_id: str, author_id: str, target: str) -> Resolution | None:
-        """`subthread`, unless the summoned post was found a lone reply moments ago (a mention is served a stored
-        copy as old; the page's "look for newer posts" asks X whatever)."""
-        if self.fresh_for > 0 and self.store.is_lone_reply(target):
+        """`subthread`, unless the summoned post was found a lone reply moments ago, after the summon was made
+        (`covers`: a mention is served a stored copy as old; the page's "look for newer posts" asks X whatever)."""
+        if self.found_lone_reply(target):
             return None
         own = self.subthread(conv_id, author_id, target)
         if own is None:

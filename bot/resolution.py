@@ -5,7 +5,7 @@ together, and says what they cost)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from bot.apimodels import ApiTweet, Includes
@@ -99,6 +99,22 @@ class ResolverBase:
         self.bot_id: str | None = None  # who the bot is on X: its mentions are no posts of a thread
         self.summons: dict[str, str | None] = {}  # the author's summons under the thread read, and their parents
         self.asked: dict[str, bool] = {}  # asks_bot's answer per post read (a post's text never changes)
+
+    def covers(self, read_at: datetime) -> bool:
+        """Whether what was read moments ago (a copy, a lone post, a lone reply) holds every post made before the
+        summon: it was read after the summon by more than X's search lag (UNROLL_SEARCH_LAG). A summon made after
+        it (the author went on meanwhile) is read again: a copy by a search since its last post (1 request, only
+        new posts billed), a lone reply by a search of its author's posts. A request without a time (asked on the
+        site) takes what was read as it is."""
+        asked = self.request.created_at if self.request is not None else None
+        return asked is None or asked <= read_at - timedelta(seconds=self.settings.search_lag)
+
+    def found_lone_reply(self, target: str) -> bool:
+        """The summoned post was found in no thread of its author's moments ago, after the summon was made."""
+        if self.fresh_for <= 0:
+            return False
+        read_at = self.store.lone_reply_at(target)
+        return read_at is not None and self.covers(read_at)
 
     def in_window(self, tweet_id: str) -> bool:
         return in_recent_window(tweet_id, self.now)

@@ -79,7 +79,7 @@ The resolver reads the store but never writes it: the worker saves the thread it
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 
@@ -210,14 +210,6 @@ class _Resolver(Climbs, FirstSearches, Answering):
             return Resolution("cached", thread, reason="nothing_new", root_id=root_id, own=own)
         renamed = stored.author.username if thread.author.username != stored.author.username else None
         return Resolution("resolved", thread, root_id=root_id, renamed_from=renamed)
-
-    def covers(self, read_at: datetime) -> bool:
-        """Whether what was read moments ago (a copy, a lone post) holds every post made before the summon: it was
-        read after the summon by more than X's search lag (UNROLL_SEARCH_LAG). A summon made after it (the author
-        went on meanwhile) is read again: a copy by a search since its last post (1 request, only new posts
-        billed). A request without a time (asked on the site) takes what was read as it is."""
-        asked = self.request.created_at if self.request is not None else None
-        return asked is None or asked <= read_at - timedelta(seconds=self.settings.search_lag)
 
     def new(self, root_id: str, target: str) -> Resolution:
         """A thread never unrolled: the root, then the author's replies in the conversation."""

@@ -464,11 +464,11 @@ def process(
 
 
 def note_lone(store: Store, resolution: Resolution, read_at: datetime) -> None:
-    """What the resolution found alone, noted for a minute: someone's reply in no thread of theirs (a summon under
-    it again searches nothing), a conversation's first post with no thread (a summon under it made before
-    `read_at` reads nothing)."""
+    """What the resolution found alone, as read at `read_at`, noted for a minute: someone's reply in no thread of
+    theirs (a summon under it made before then searches nothing), a conversation's first post with no thread (a
+    summon under it made before then reads nothing)."""
     if resolution.lone_reply is not None:
-        store.note_lone_reply(resolution.lone_reply, FRESH_FOR)
+        store.note_lone_reply(resolution.lone_reply, read_at, FRESH_FOR)
     if resolution.lone_post is not None:
         store.note_lone_post(resolution.lone_post, read_at, FRESH_FOR)
 

@@ -410,13 +410,13 @@ def test_fresh_stored_thread_is_not_rewritten_for_another_mention(
     assert isinstance(kept, str) and marker in kept
 
 
-def test_summons_under_a_readers_lone_reply_search_their_posts_once_a_minute(
+def test_summons_under_a_readers_lone_reply_search_their_posts_once_per_read(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
-    """Readers summoning under carol's comment on a thread stored a moment ago: the first summon searches carol's
-    posts in the conversation (she may have a thread answering it; she has not), the next within the minute does
-    not search hers again (it looks her comment up, to place it). Each, made after the copy was read, searches the
-    thread since its last post."""
+    """Readers summoning under carol's comment on a thread stored a moment ago, in one poll: the first summon
+    searches carol's posts in the conversation (she may have a thread answering it; she has not), the next does
+    not search hers again (it looks her comment up, to place it). A summon made after that read searches hers
+    again: she has since begun a thread below her comment, and its page is hers, not the thread she answered."""
     thread = post_thread(sandbox.world, 3)
     summon(sandbox.world, thread[-1])
     bot = make_bot(settings, store)
@@ -424,14 +424,17 @@ def test_summons_under_a_readers_lone_reply_search_their_posts_once_a_minute(
     sandbox.world.add_user("carol")
     comment = sandbox.world.add_tweet("carol", "so true", reply_to=thread[1]).id
     first = summon(sandbox.world, comment, by="reader1")
-    run_once(bot)
     second = summon(sandbox.world, comment, by="reader2")
     run_once(bot)
+    searches = sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
+    sandbox.world.add_tweet("carol", "and here is why, a thread", reply_to=comment)
+    later = summon(sandbox.world, comment, by="reader3")
+    run_once(bot)
 
-    records = [store.handled_one(m) for m in (first, second)]
-    assert [(thread[0], 3), (thread[0], 3)] == [(r.root_id, r.api_requests) for r in records if r is not None]
-    # the thread's first read, carol's posts once, the thread since its copy twice: her search again would make 5
-    assert 4 == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
+    records = [store.handled_one(m) for m in (first, second, later)]
+    assert [thread[0], thread[0], comment] == [r.root_id for r in records if r is not None]
+    # the thread's first read, carol's posts once, the thread since its copy once: the second reader reads nothing
+    assert 3 == searches
 
 
 def test_readers_summoning_under_a_lone_post_in_one_poll_read_it_once(

@@ -233,10 +233,11 @@ class ThreadStore(StoreBase):
         """The root id of a stored thread that contains this tweet, if any."""
         return cast(str | None, self.redis.hget(self.key("tweet-root"), tweet_id))
 
-    def note_lone_reply(self, tweet_id: str, seconds: float) -> None:
-        """Someone else's post in a thread's conversation was found in no thread of theirs (a lone reply): for
-        `seconds` (the freshness of a stored copy), another summon under it does not search their posts again."""
-        self.redis.set(self.key("lone-reply", tweet_id), "1", px=max(int(seconds * 1000), 1))
+    def note_lone_reply(self, tweet_id: str, read_at: datetime, seconds: float) -> None:
+        """Someone else's post in a thread's conversation was found in no thread of theirs (a lone reply), as read
+        at `read_at`: for `seconds` (the freshness of a stored copy), a summon under it made before then does not
+        search their posts again (`lone_reply_at`)."""
+        self.redis.set(self.key("lone-reply", tweet_id), str(read_at.timestamp()), px=max(int(seconds * 1000), 1))
 
     def note_lone_post(self, tweet_id: str, read_at: datetime, seconds: float) -> None:
         """A post summoned under was found alone (no thread) as read at `read_at`: for `seconds`, a summon under it
@@ -245,10 +246,11 @@ class ThreadStore(StoreBase):
 
     def lone_post_at(self, tweet_id: str) -> datetime | None:
         raw = cast(str | None, self.redis.get(self.key("lone-post", tweet_id)))
-        return datetime.fromtimestamp(float(raw), UTC) if raw else None
+        return _noted_at(raw)
 
-    def is_lone_reply(self, tweet_id: str) -> bool:
-        return bool(self.redis.exists(self.key("lone-reply", tweet_id)))
+    def lone_reply_at(self, tweet_id: str) -> datetime | None:
+        raw = cast(str | None, self.redis.get(self.key("lone-reply", tweet_id)))
+        return _noted_at(raw)
 
     def delete_thread(self, root_id: str) -> bool:
         """Remove a stored thread and every index entry pointing at it."""
@@ -337,3 +339,11 @@ class ThreadStore(StoreBase):
     def was_removed(self, root_id: str) -> bool:
         """True for a thread removed at its author's request (its page answers 410)."""
         return bool(self.redis.sismember(self.key("removed"), root_id))
+
+
+def _noted_at(raw: str | None) -> datetime | None:
+    """When a lone post or reply was read, as noted (an older note's "1" reads as 1970: covering no summon)."""
+    try:
+        return datetime.fromtimestamp(float(raw), UTC) if raw else None
+    except (ValueError, OverflowError):
+        return None
