@@ -42,8 +42,8 @@ class ShuttingDown(UnrollError):
 
 
 class AnsweredElsewhere(UnrollError):
-    """Another worker answered this mention while this one was held up past its claim (a paused process): found
-    when reserving the reply's text; this one neither posts nor records it."""
+    """Another worker answered this mention, or holds it now, while this one was held up past its claim (a paused
+    process): found when reserving the reply's text; this one neither posts nor records it."""
 
 
 class ThreadBusy(UnrollError):

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import structlog
 
-from bot.errors import AnsweredElsewhere, ApiError, ApiUnavailable, DuplicateContent, RateLimited, ShuttingDown
+from bot.errors import ApiError, ApiUnavailable, DuplicateContent, RateLimited, ShuttingDown
 from bot.models import ReplyRecord, UnrollRequest
 from bot.runtime import Bot
-from bot.store import ANSWERED, Reservation, Store
+from bot.store import ANSWERED, TAKEN_OVER, Lock, Reservation, Store, elsewhere
 from bot.window import in_recent_window
 from bot.xapi import POST_TWEETS, from_user
 
@@ -54,30 +54,38 @@ def find_existing_reply(bot: Bot, request: UnrollRequest) -> str | None:
     return None
 
 
-def reserve_ahead(bot: Bot, text: str, record: ReplyRecord | None, mention_id: str) -> Reservation | None:
+def reserve_ahead(
+    bot: Bot, text: str, record: ReplyRecord | None, mention_id: str, claim: Lock | None = None
+) -> Reservation | None:
     """The reservation `post_once` would make first, to run on the thread's write instead (one round trip
     fewer); None when `post_once` would not reserve `text` first: the mention was answered or tried before
     (`record`), a dry run, or replies are on hold (a spent window: `post_once` says so, before anything is
-    marked)."""
+    marked). `claim`: the mention's lock, as `post_once` takes it."""
     if record is not None or bot.settings.dry_run:
         return None
     try:
         bot.api.check(POST)
     except RateLimited:
         return None
-    return bot.store.reservation(text, mention_id)
+    return bot.store.reservation(text, mention_id, claim=claim)
 
 
 def post_once(
-    bot: Bot, request: UnrollRequest, text: str, record: ReplyRecord | None, ahead: Reservation | None = None
+    bot: Bot,
+    request: UnrollRequest,
+    text: str,
+    record: ReplyRecord | None,
+    ahead: Reservation | None = None,
+    claim: Lock | None = None,
 ) -> tuple[str | None, str]:
     """Post `text` in reply to the mention unless that was done already; returns (reply id, text posted).
 
     Each attempt's text is reserved for its mention for a day, so when X refuses a text as duplicate content
     the bot knows whether its own earlier, uncertain attempt went through (same mention) or the reader asked
     twice today (another mention: the text is varied). Dry-run logs the reply instead of posting it.
-    `record` is the mention's idempotency record as the caller read it, holding the mention's lock; `ahead`, the
-    first reservation when it was made already (`reserve_ahead`, on the thread's write).
+    `record` is the mention's idempotency record as the caller read it, holding the mention's lock (`claim`: no
+    text is reserved, so none posted, once that lock is another worker's); `ahead`, the first reservation when it
+    was made already (`reserve_ahead`, on the thread's write).
     """
     store = bot.store
     mention = request.mention_id
@@ -106,7 +114,7 @@ def post_once(
         raise
     candidates = [text] if uncertain else [text + variant for variant in VARIANTS]
     # The mention is marked "posting" with the text (by now, when the thread's write reserved it ahead).
-    index, new = _reserve(store, candidates, 0, mention, ahead)
+    index, new = _reserve(store, candidates, 0, mention, claim, ahead)
     while index is not None:
         attempt = candidates[index]
         try:
@@ -121,7 +129,7 @@ def post_once(
                     log.info("reply_found_after_duplicate", reply_id=existing)
                     return existing, attempt
                 log.info("reply_duplicate_text_varied")
-                index, new = _reserve(store, candidates, index + 1, mention)
+                index, new = _reserve(store, candidates, index + 1, mention, claim)
                 continue
             # Our earlier attempt with this text went through; search may show it only some seconds later.
             existing = find_once_searchable(bot, request, record.at if record else None)
@@ -170,7 +178,12 @@ def search_lag_left(attempted_at: datetime | None, now: datetime | None = None) 
 
 
 def _reserve(
-    store: Store, candidates: list[str], start: int, mention: str, ahead: Reservation | None = None
+    store: Store,
+    candidates: list[str],
+    start: int,
+    mention: str,
+    claim: Lock | None,
+    ahead: Reservation | None = None,
 ) -> tuple[int | None, bool]:
     """The first text from `start` on that this mention may post, reserved for it: (its index, whether newly
     reserved), or (None, False) when all are taken. The first is asked alone (one short command: the usual
@@ -179,11 +192,11 @@ def _reserve(
     if start >= len(candidates):
         return None, False
     answer = ahead.answer if ahead is not None and ahead.text == candidates[start] else None
-    owner, new = answer or store.reserve_text(candidates[start], mention)
-    if owner == ANSWERED:
-        raise AnsweredElsewhere(f"mention {mention} was answered by another worker meanwhile")
+    owner, new = answer or store.reserve_text(candidates[start], mention, claim=claim)
+    if owner in (ANSWERED, TAKEN_OVER):
+        raise elsewhere(mention, owner)
     if owner == mention:
         return start, new
-    found, new = store.reserve_first(candidates[start + 1 :], mention)
+    found, new = store.reserve_first(candidates[start + 1 :], mention, claim=claim)
     log.info("reply_text_taken_varied", by_mention=owner, variant=None if found is None else start + 1 + found)
     return (None, False) if found is None else (start + 1 + found, new)

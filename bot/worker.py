@@ -245,7 +245,9 @@ def _tries(
                 store.send_held()  # what the failed try noted (its reply, if it posted) before reading it back
                 record = store.reply_record(request.mention_id)
                 ahead = None
-            handled = process(bot, entry_id, request, attempts, record, guard=thread, ahead=ahead, reads=reads)
+            handled = process(
+                bot, entry_id, request, attempts, record, claim=attempt.lock, guard=thread, ahead=ahead, reads=reads
+            )
             if quick > 1:  # the record counts every try of this attempt, not only the last
                 handled.api_requests, handled.tweets_read = whole.requests, whole.tweets_read
             return handled, entry_id
@@ -379,13 +381,15 @@ def process(
     attempts: int,
     done: ReplyRecord | None,
     *,
+    claim: Lock | None = None,
     guard: Lock | None = None,
     ahead: FirstRead | None = None,
     reads: Reads | None = None,
 ) -> HandledRequest:
     """Resolve, store, link and reply for one request (`done`: its reply record as read when the attempt began,
-    holding the mention's lock; `guard`: the thread's lock, `ahead`: the resolver's first read, when the
-    caller made them); returns its audit record."""
+    holding the mention's lock, `claim`: the reply is reserved only while that lock is still this attempt's;
+    `guard`: the thread's lock, `ahead`: the resolver's first read, when the caller made them); returns its audit
+    record."""
     settings, store = bot.settings, bot.store
     handled = base_record(request, entry_id, attempts)
     if done and done.state in ("replied", "final"):
@@ -395,10 +399,10 @@ def process(
         handled.reply_id, handled.reply_text = done.reply_id, done.text
         return handled
     if request.action == "delete":
-        return remove_threads(bot, request, handled, done)
+        return remove_threads(bot, request, handled, done, claim)
     over = request.source == "mention" and settings.over_budget == "reply_without_link"
     if over and spending.over_budget(store, settings):
-        return over_budget_reply(bot, request, handled, done)
+        return over_budget_reply(bot, request, handled, done, claim)
     if request.source == "mention" and not settings.dry_run:
         bot.api.check(POST)  # replies are on hold (daily cap): don't spend reads on a reply we can't post
     settle(bot, request)
@@ -428,7 +432,7 @@ def process(
                 handled.outcome = "replied"
             handled.reason = resolution.reason
             link = renderer.link(settings, thread.root_id) if thread is not None else None
-            ahead_reply = linked_reply_ahead(bot, request, thread, link, done)
+            ahead_reply = linked_reply_ahead(bot, request, thread, link, done, claim)
             if thread is not None and not keep(store, resolution, thread, release=lock, reserve=ahead_reply):
                 # The author had their threads removed: never unrolled again while the opt-out stands.
                 handled.outcome, handled.reason, handled.author, thread, link = (
@@ -447,7 +451,7 @@ def process(
                 )
             text = reply_text(bot, request, thread, link, handled.outcome, resolution.reason)
             if request.source == "mention" and text:
-                send_reply(bot, request, text, done, handled, ahead_reply)
+                send_reply(bot, request, text, done, handled, ahead_reply, claim)
             elif request.source != "mention" and handled.outcome in ("replied", "cached"):
                 # Asked on the site (its form, or a page's "look for newer posts"): the page is the answer.
                 handled.outcome = "refreshed" if request.source == "refresh" else "unrolled"
@@ -474,13 +478,19 @@ def note_lone(store: Store, resolution: Resolution, read_at: datetime) -> None:
 
 
 def linked_reply_ahead(
-    bot: Bot, request: UnrollRequest, thread: Thread | None, link: str | None, record: ReplyRecord | None
+    bot: Bot,
+    request: UnrollRequest,
+    thread: Thread | None,
+    link: str | None,
+    record: ReplyRecord | None,
+    claim: Lock | None = None,
 ) -> Reservation | None:
     """The reply that links to the thread, its text to be reserved with the thread's write (one round trip
     fewer than reserving it before the post); None when the reply will reserve its text itself."""
     if thread is None or not link or request.source != "mention":
         return None
-    return reserve_ahead(bot, reply_text(bot, request, thread, link, "replied"), record, request.mention_id)
+    text = reply_text(bot, request, thread, link, "replied")
+    return reserve_ahead(bot, text, record, request.mention_id, claim)
 
 
 def send_reply(
@@ -490,11 +500,12 @@ def send_reply(
     record: ReplyRecord | None,
     handled: HandledRequest,
     ahead: Reservation | None = None,
+    claim: Lock | None = None,
 ) -> None:
     """Post the reply once and note it in the record; X's final refusals become the request's outcome. `ahead`:
-    its text's reservation, when made on the thread's write."""
+    its text's reservation, when made on the thread's write; `claim`: the mention's lock (`post_once`)."""
     try:
-        handled.reply_id, handled.reply_text = post_once(bot, request, text, record, ahead)
+        handled.reply_id, handled.reply_text = post_once(bot, request, text, record, ahead, claim)
     except NotAllowed as exc:  # X says why: not mentioned, or the mention is deleted or hidden now
         gone = "deleted" in str(exc).lower() or "not visible" in str(exc).lower()
         handled.outcome, handled.error = ("not_found" if gone else "not_allowed"), str(exc)
@@ -505,7 +516,7 @@ def send_reply(
 
 
 def remove_threads(
-    bot: Bot, request: UnrollRequest, handled: HandledRequest, record: ReplyRecord | None
+    bot: Bot, request: UnrollRequest, handled: HandledRequest, record: ReplyRecord | None, claim: Lock | None = None
 ) -> HandledRequest:
     """An author's "delete" under their own thread: remove all their threads for good, and say so once.
 
@@ -529,7 +540,8 @@ def remove_threads(
             handled.outcome, handled.author, handled.reason = "removed", username, f"{len(removed)} thread(s) removed"
             log.info("author_opted_out", author=username, removed=removed)
             if settings.removed_template:
-                send_reply(bot, request, compose(settings.removed_template, requester=username), record, handled)
+                said = compose(settings.removed_template, requester=username)
+                send_reply(bot, request, said, record, handled, claim=claim)
     spending.record(store, settings, usage, reply_text=handled.reply_text)
     handled.api_requests, handled.tweets_read = usage.requests, usage.tweets_read
     return handled
@@ -559,12 +571,12 @@ def keep(
 
 
 def over_budget_reply(
-    bot: Bot, request: UnrollRequest, handled: HandledRequest, record: ReplyRecord | None
+    bot: Bot, request: UnrollRequest, handled: HandledRequest, record: ReplyRecord | None, claim: Lock | None = None
 ) -> HandledRequest:
     """The daily budget is spent and the operator chose a short reply without the link (a cheap post)."""
     text = compose(bot.settings.over_budget_template, requester=request.requester_username or "there")
     with bot.api.metered() as usage:
-        handled.reply_id, handled.reply_text = post_once(bot, request, text, record)
+        handled.reply_id, handled.reply_text = post_once(bot, request, text, record, claim=claim)
     spending.record(bot.store, bot.settings, usage, reply_text=handled.reply_text)
     handled.outcome, handled.reason = "over_budget", "daily_budget_spent"
     return handled

@@ -96,8 +96,8 @@ class CrashingStore(Store):
         if self.crash_at == "before_post" and options.get("reserve") is not None:  # reserved with the touch
             raise Crash(self.crash_at)
 
-    def reserve_text(self, text: str, mention_id: str) -> tuple[str, bool]:
-        reserved = super().reserve_text(text, mention_id)
+    def reserve_text(self, text: str, mention_id: str, **options: Any) -> tuple[str, bool]:
+        reserved = super().reserve_text(text, mention_id, **options)
         if self.crash_at == "before_post":  # marked "posting", but the POST never went out
             raise Crash(self.crash_at)
         return reserved
@@ -124,6 +124,20 @@ class AnsweredMeanwhile(Store):
                 state="replied", reply_id="1", text="Hi, the thread with one more post"
             ).model_dump_json()
             self.redis.set(self.key("reply", reserve.mention_id), done)
+        return super().save_thread(thread, **options)
+
+
+class TakenOverMeanwhile(Store):
+    """The bot's store as a worker held up past its claim finds it: another worker took the mention over (its lock
+    is that worker's now) and is posting its reply, in other words (the thread went on meanwhile), not yet
+    recorded."""
+
+    def save_thread(self, thread: Thread, **options: Any) -> bool:
+        reserve = options.get("reserve")
+        if reserve is not None:
+            self.redis.set(self.key("lock", f"mention:{reserve.mention_id}"), "another-workers-token")
+            posting = ReplyRecord(state="posting", text="Hi, the thread with one more post").model_dump_json()
+            self.redis.set(self.key("reply", reserve.mention_id), posting)
         return super().save_thread(thread, **options)
 
 
@@ -523,6 +537,27 @@ def test_a_worker_held_up_while_another_answered_its_mention_posts_nothing_and_r
         work_once(late, "late")
 
     assert ([], None) == (replies(faulty_sandbox), late.store.handled_one(mention))
+    assert 1 == sum(e["event"] == "request_answered_elsewhere" for e in events)
+
+
+def test_a_worker_held_up_while_another_took_its_mention_over_posts_nothing_and_leaves_it_pending(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], redis_server: RedisServer
+) -> None:
+    """Paused past its claim, a worker resumes while another that took the mention over is posting its reply in
+    other words (another post count: X's duplicate check cannot catch it). Its reply's text is not reserved: it
+    posts nothing, records nothing, and leaves the request pending (the other worker acknowledges it)."""
+    mention = summon(faulty_sandbox)
+    settings = make_settings()
+    late = build(settings, store=TakenOverMeanwhile(redis_server.client(), settings.key_prefix))
+    poll_once(late)
+
+    with capture_logs() as events:
+        work_once(late, "late")
+
+    record = late.store.reply_record(mention)
+    assert ([], None) == (replies(faulty_sandbox), late.store.handled_one(mention))
+    assert record is not None and ("posting", "Hi, the thread with one more post") == (record.state, record.text)
+    assert 1 == late.store.pending_count()  # not acknowledged: the other worker does that
     assert 1 == sum(e["event"] == "request_answered_elsewhere" for e in events)
 
 

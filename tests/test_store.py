@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from bot.errors import AnsweredElsewhere
 from bot.models import Author, HandledRequest, ReplyRecord, Section, Segment, Thread, ThreadTweet, UnrollRequest
-from bot.store import ANSWERED, PagingGap, Store, Taking
+from bot.store import ANSWERED, TAKEN_OVER, PagingGap, Store, Taking
 from tests.fixtures_pages import build_thread
 from tests.helpers import servers_on
 
@@ -298,6 +298,27 @@ def test_a_mention_answered_meanwhile_by_another_worker_reserves_no_text_however
     with pytest.raises(AnsweredElsewhere):
         store.reserve_first(["Hi, the 4 posts (again)"], "5")
     assert (done, ("6", True)) == (store.redis.get(store.key("reply", "5")), store.reserve_text("Hi, the 4 posts", "6"))
+
+
+def test_a_mention_another_worker_holds_now_reserves_no_text_however_it_asks(store: Store) -> None:
+    """A worker held up past its claim finds, when it reserves its reply's text, that the mention's lock is
+    another worker's now (that one may be posting in other words): nothing is reserved, the other's "posting"
+    record stays, and each way of reserving says so. While the lock is still its own, it reserves as ever."""
+    claim = store.lock("mention:5", timeout=60)
+    assert claim.acquire()
+    assert ("5", True) == store.reserve_text("Hi, the 4 posts", "5", claim=claim)
+    store.redis.set(claim.name, "another-workers-token")  # expired, and taken by another worker
+    theirs = ReplyRecord(state="posting", text="Hi, the 5 posts").model_dump_json()
+    store.redis.set(store.key("reply", "5"), theirs)
+    ahead = store.reservation("Hi, the 4 posts (again)", "5", claim=claim)
+
+    assert store.save_thread(thread("100"), reserve=ahead)  # the thread is stored all the same
+    assert (TAKEN_OVER, False) == ahead.answer
+    assert (TAKEN_OVER, False) == store.reserve_text("Hi, the 4 posts ✓", "5", claim=claim)
+    with pytest.raises(AnsweredElsewhere, match="another worker's now"):
+        store.reserve_first(["Hi, the 4 posts ↩"], "5", claim=claim)
+    assert theirs == store.redis.get(store.key("reply", "5"))
+    assert ("6", True) == store.reserve_text("Hi, the 4 posts (again)", "6")  # reserved by none of those
 
 
 def test_no_reply_text_is_reserved_with_the_save_of_an_opted_out_authors_thread(store: Store) -> None:

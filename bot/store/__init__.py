@@ -18,7 +18,7 @@ from bot.store.base import (
 )
 from bot.store.compliance import ComplianceStore
 from bot.store.metrics import MetricsStore
-from bot.store.records import ANSWERED, Attempt, RecordStore, Reservation
+from bot.store.records import ANSWERED, TAKEN_OVER, Attempt, RecordStore, Reservation, elsewhere
 from bot.store.renewals import keep_alive
 from bot.store.stream import MentionGap, PagingGap, StreamStore, Taking
 from bot.store.threads import FirstRead
@@ -38,6 +38,7 @@ __all__ = [
     "DUPLICATE_WINDOW",
     "GROUP",
     "REPLY_RECORD_TTL",
+    "TAKEN_OVER",
     "Attempt",
     "FirstRead",
     "Lock",
@@ -48,6 +49,7 @@ __all__ = [
     "StoreBase",
     "Taking",
     "connect",
+    "elsewhere",
     "embedded",
     "keep_alive",
 ]

@@ -131,6 +131,11 @@ class Lock(redis.lock.Lock):
         """Whether this object took the lock and has not given it back (it may have expired meanwhile)."""
         return self.local.token is not None
 
+    def fence(self) -> tuple[str, bytes]:
+        """The lock's key and this holder's token, for a script that writes only while the lock is still this
+        holder's (b"" when it was never taken: the script then writes whatever)."""
+        return str(self.name), self.local.token or b""
+
     def release_on(self, pipe: Any) -> None:
         """Queue the release (only if still ours) on a pipeline the caller executes; no-op when not held."""
         token, self.local.token = self.local.token, None

@@ -42,8 +42,8 @@ class Reservation:
 
     mention_id: str
     text: str
-    keys: tuple[str, str]
-    args: tuple[str, int, str, int]
+    keys: tuple[str, str, str]
+    args: tuple[str, int, str, int, bytes]
     answer: tuple[str, bool] | None = None
 
     def received(self, owner: Any, new: Any) -> tuple[str, bool]:
@@ -52,44 +52,53 @@ class Reservation:
         return self.answer
 
 
-# A reply record saying the mention has its reply (or a dry run's final word): set by another worker, while this
-# one was held up past its claim (a paused process), when a reservation finds it.
+# What a reservation finds instead of reserving, while this worker was held up past its claim (a paused process):
+# the mention's reply record says it has its reply (or a dry run's final word), set by another worker; or the
+# mention's lock (the claim) is another worker's now, which may be about to post in other words (the thread went on:
+# another post count), which X's duplicate check would not catch.
 ANSWERED = "!answered"
+TAKEN_OVER = "!taken"
 _DONE = """(string.find(held, '"state":"replied"', 1, true) or string.find(held, '"state":"final"', 1, true))"""
+_TAKEN = "(token ~= '' and redis.call('GET', claim_key) ~= token)"
 # Reserve a reply text for a mention and, when the mention holds it, mark the mention "posting" — one step, also
-# run inside the thread's save (`SAVE_THREAD`). Its locals: the text's key, the mention's reply record, mention
-# id, text window, "posting" record, its ttl; it leaves `owner` (who holds the text, or ANSWERED when the
-# mention's record says it was answered meanwhile: nothing reserved) and `new` (reserved now).
+# run inside the thread's save (`SAVE_THREAD`). Its locals: the text's key, the mention's reply record, the
+# mention's lock, mention id, text window, "posting" record, its ttl, the lock's token ('' for none); it leaves
+# `owner` (who holds the text, or ANSWERED / TAKEN_OVER as above: nothing reserved) and `new` (reserved now).
 RESERVE_STEP = f"""
 local owner, new = '{ANSWERED}', false
 local held = redis.call('GET', record_key)
-if not (held and {_DONE}) then
+if {_TAKEN} then
+  owner = '{TAKEN_OVER}'
+elseif not (held and {_DONE}) then
   new = redis.call('SET', text_key, mention, 'NX', 'EX', window)
   owner = redis.call('GET', text_key)
   if owner == mention then redis.call('SET', record_key, posting, 'EX', record_ttl) end
 end
 """
-# KEYS: the text's key, the mention's reply record; ARGV: mention id, text window, "posting" record, its ttl.
+# KEYS: the text's key, the mention's reply record, the mention's lock; ARGV: mention id, text window, "posting"
+# record, its ttl, the lock's token.
 RESERVE_TEXT = (
-    "local text_key, record_key, mention, window, posting, record_ttl = KEYS[1], KEYS[2], ARGV[1], ARGV[2], "
-    + "ARGV[3], ARGV[4]"
+    "local text_key, record_key, claim_key = KEYS[1], KEYS[2], KEYS[3]\n"
+    + "local mention, window, posting, record_ttl, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]"
     + RESERVE_STEP
     + "return {owner, new and 1 or 0}"
 )
 # The first of several texts a mention may post (held by nobody, or by it already), reserved, and the mention
-# marked "posting" with it — one step. KEYS: the mention's reply record, then each text's key; ARGV: mention
-# id, text window, the record's ttl, its time, then each text. The record is a `ReplyRecord` as JSON, written for
-# the one text chosen (cjson: UTF-8 passes through, `/` comes out as `\/`, both read back as they were).
-# Returns {0-based index or -1, new}; {-2, 0} when the record says the mention was answered meanwhile.
+# marked "posting" with it — one step. KEYS: the mention's reply record, its lock, then each text's key; ARGV:
+# mention id, text window, the record's ttl, its time, the lock's token, then each text. The record is a
+# `ReplyRecord` as JSON, written for the one text chosen (cjson: UTF-8 passes through, `/` comes out as `\/`,
+# both read back as they were). Returns {0-based index or -1, new}; {-2, 0} when the record says the mention was
+# answered meanwhile, {-3, 0} when its lock is another worker's now.
 RESERVE_FIRST = f"""
-local held = redis.call('GET', KEYS[1])
+local held, claim_key, token = redis.call('GET', KEYS[1]), KEYS[2], ARGV[5]
+if {_TAKEN} then return {{-3, 0}} end
 if held and {_DONE} then return {{-2, 0}} end
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local new = redis.call('SET', KEYS[i], ARGV[1], 'NX', 'EX', ARGV[2])
   if new or redis.call('GET', KEYS[i]) == ARGV[1] then
     local record = cjson.encode({{state = 'posting', text = ARGV[i + 3], at = ARGV[4]}})
     redis.call('SET', KEYS[1], record, 'EX', ARGV[3])
-    return {{i - 2, new and 1 or 0}}
+    return {{i - 3, new and 1 or 0}}
   end
 end
 return {{-1, 0}}
@@ -163,30 +172,38 @@ class RecordStore(StoreBase):
         """Forget an attempt X answered without posting (429, a refusal): the next attempt starts clean."""
         self.redis.delete(self.key("reply", mention_id))
 
-    def reserve_text(self, text: str, mention_id: str) -> tuple[str, bool]:
+    def reserve_text(self, text: str, mention_id: str, *, claim: Lock | None = None) -> tuple[str, bool]:
         """Reserve a reply text for one mention for a day (X refuses the same text twice a day) and, when the
         mention holds it, mark the mention "posting" with it (uncertain until recorded), in one atomic step.
 
         Returns the mention that holds the text and whether this call reserved it, so a duplicate-content
         refusal can be told apart: our own earlier attempt went through, or the text belongs to another request.
+        `claim`: the mention's lock as this attempt took it; nothing is reserved once it is another's
+        (TAKEN_OVER), nor once the mention has its reply (ANSWERED).
         """
-        ahead = self.reservation(text, mention_id)
-        return ahead.received(*cast(list[Any], self.redis.eval(RESERVE_TEXT, 2, *ahead.keys, *ahead.args)))
+        ahead = self.reservation(text, mention_id, claim=claim)
+        return ahead.received(*cast(list[Any], self.redis.eval(RESERVE_TEXT, 3, *ahead.keys, *ahead.args)))
 
-    def reservation(self, text: str, mention_id: str) -> Reservation:
+    def reservation(self, text: str, mention_id: str, *, claim: Lock | None = None) -> Reservation:
         """`reserve_text`'s step, to run on the thread's write (`save_thread(reserve=…)`) instead of a round trip
         of its own."""
         posting = ReplyRecord(state="posting", text=text).model_dump_json()
-        keys = (self._text_key(text), self.key("reply", mention_id))
-        return Reservation(mention_id, text, keys, (mention_id, DUPLICATE_WINDOW, posting, REPLY_RECORD_TTL))
+        claim_key, token = self._fence(mention_id, claim)
+        keys = (self._text_key(text), self.key("reply", mention_id), claim_key)
+        args = (mention_id, DUPLICATE_WINDOW, posting, REPLY_RECORD_TTL, token)
+        return Reservation(mention_id, text, keys, args)
 
-    def reserve_first(self, texts: Sequence[str], mention_id: str) -> tuple[int | None, bool]:
+    def reserve_first(
+        self, texts: Sequence[str], mention_id: str, *, claim: Lock | None = None
+    ) -> tuple[int | None, bool]:
         """`reserve_text` over several texts in one round trip: the first this mention may post (held by nobody,
         or by it already) is reserved and the mention marked "posting" with it. Returns its index and whether
-        this call reserved it; (None, False) when other mentions hold them all."""
+        this call reserved it; (None, False) when other mentions hold them all. Raises AnsweredElsewhere as
+        `reserve_text` answers ANSWERED or TAKEN_OVER."""
         if not texts:
             return None, False
-        keys = [self.key("reply", mention_id), *(self._text_key(text) for text in texts)]
+        claim_key, token = self._fence(mention_id, claim)
+        keys = [self.key("reply", mention_id), claim_key, *(self._text_key(text) for text in texts)]
         index, new = cast(
             list[int],
             self.redis.eval(
@@ -197,12 +214,17 @@ class RecordStore(StoreBase):
                 DUPLICATE_WINDOW,
                 REPLY_RECORD_TTL,
                 utcnow().isoformat(),
+                token,
                 *texts,
             ),
         )
-        if index == -2:
-            raise AnsweredElsewhere(f"mention {mention_id} was answered by another worker meanwhile")
+        if index in (-2, -3):
+            raise elsewhere(mention_id, ANSWERED if index == -2 else TAKEN_OVER)
         return (None, False) if index < 0 else (int(index), bool(new))
+
+    def _fence(self, mention_id: str, claim: Lock | None) -> tuple[str, bytes]:
+        """The mention's lock and this attempt's token for a reservation's check (no token: no check)."""
+        return claim.fence() if claim is not None else (self.key("lock", f"mention:{mention_id}"), b"")
 
     def _text_key(self, text: str) -> str:
         return self.key("reply-text", hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
@@ -309,3 +331,10 @@ class RecordStore(StoreBase):
         # A block noted by an older version from a reset header far ahead: no longer than a daily cap lasts.
         now = utcnow()
         return min(until, now + timedelta(hours=24, minutes=1)) if until > now else None
+
+
+def elsewhere(mention_id: str, owner: str) -> AnsweredElsewhere:
+    """What a reservation's ANSWERED or TAKEN_OVER means, as the error the worker leaves the request aside on."""
+    if owner == TAKEN_OVER:
+        return AnsweredElsewhere(f"mention {mention_id} is another worker's now (this one was held up past its claim)")
+    return AnsweredElsewhere(f"mention {mention_id} was answered by another worker meanwhile")

@@ -22,9 +22,10 @@ def opt_out_member(user_id: str) -> str:
 # the reply's text (`RESERVE_STEP`): the reply that links to the thread, reserved only when the thread is stored.
 # A renamed author's thread leaves the index of their former handle (KEYS[8]; the author's own when not renamed).
 # KEYS: opt-outs, thread, fetched, tweet-root, summaries, latest, author's threads, former handle's threads, then
-# the text's key and the mention's reply record (both ignored without a reservation)
+# the text's key, the mention's reply record and its lock (all three ignored without a reservation)
 # ARGV: author (lower case), root id, thread JSON, fetched time, summary JSON, score, author id, then the
-# reservation's mention id ('' for none), text window, "posting" record, its ttl, then every tweet id
+# reservation's mention id ('' for none), text window, "posting" record, its ttl, the lock's token, then every
+# tweet id
 # (the author id's member of the opt-outs spelled as opt_out_member spells it)
 # Returns {1} or {1, the text's holder, 1 when reserved now / 0} when stored, {0} when not.
 SAVE_THREAD = (
@@ -34,14 +35,14 @@ if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 or redis.call('SISMEMBER', KEY
 end
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
-for i = 12, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], ARGV[2]) end
+for i = 13, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], ARGV[2]) end
 redis.call('HSET', KEYS[5], ARGV[2], ARGV[5])
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[2])
 redis.call('ZADD', KEYS[7], ARGV[6], ARGV[2])
 if KEYS[8] ~= KEYS[7] then redis.call('ZREM', KEYS[8], ARGV[2]) end
 if ARGV[8] == '' then return {1} end
-local text_key, record_key, mention = KEYS[9], KEYS[10], ARGV[8]
-local window, posting, record_ttl = ARGV[9], ARGV[10], ARGV[11]
+local text_key, record_key, claim_key, mention = KEYS[9], KEYS[10], KEYS[11], ARGV[8]
+local window, posting, record_ttl, token = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
 """
     + RESERVE_STEP
     + "return {1, owner, new and 1 or 0}"
@@ -129,7 +130,7 @@ class ThreadStore(StoreBase):
             ThreadSummary.of(thread).model_dump_json(),
             thread.fetched_at.timestamp(),
             thread.author.id,
-            *(reserve.args if reserve is not None else ("", "", "", "")),
+            *(reserve.args if reserve is not None else ("", "", "", "", "")),
             *(t.id for t in thread.every_tweet),
         )
         pipe = self.redis.pipeline(transaction=False)
@@ -222,7 +223,7 @@ class ThreadStore(StoreBase):
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(self.key("fetched"), root_id, fetched_at.isoformat())
         if reserve is not None:
-            pipe.eval(RESERVE_TEXT, 2, *reserve.keys, *reserve.args)
+            pipe.eval(RESERVE_TEXT, 3, *reserve.keys, *reserve.args)
         if release is not None:
             release.release_on(pipe)
         answers = pipe.execute()
