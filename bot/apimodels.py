@@ -211,6 +211,18 @@ class ApiProblem(_Wire):
     resource_type: str | None = None
     parameter: str | None = None
 
+    @property
+    def post_id(self) -> str | None:
+        """The post a lookup's problem is about, or None when it is about something else (a user met in
+        `includes`, say). Usually `resource_id` (a post deleted, or its author protected); a problem of the post's
+        author may name the author there (a suspended account: `resource_type` "user"), the post asked for
+        being the `value` of the `id`/`ids` parameter."""
+        if self.resource_type in (None, "tweet"):
+            return self.resource_id or self.value
+        if self.parameter in ("id", "ids") and self.value:
+            return self.value
+        return None
+
 
 class Meta(_Wire):
     result_count: int | None = None

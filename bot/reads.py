@@ -97,8 +97,7 @@ class Reads:
         self.media.update((m.media_key, m) for m in page.includes.media)
         self.polls.update((p.id, p) for p in page.includes.polls)
         for problem in page.errors:
-            key = problem.resource_id or problem.value
-            if key and problem.resource_type in (None, "tweet"):
+            if key := problem.post_id:
                 self.problems.setdefault(key, problem)
         return len(page.data)
 

@@ -607,7 +607,7 @@ def answered(ids: list[str], page: TweetsPage) -> TweetsPage:
     """A lookup's answer, which names each id asked for in `data` or in `errors` (a post gone, or not to be seen).
     One naming none of them (`{}`, or only a problem of the whole request) is no answer: taken as "none of these
     exist", it would have made a first post deleted for good; it is retried instead."""
-    named = {t.id for t in page.data} | {p.resource_id or p.value for p in page.errors}
+    named = {t.id for t in page.data} | {p.post_id for p in page.errors}
     if ids and named.isdisjoint(ids):
         problems = [p.detail or p.title for p in page.errors][:3]
         log.warning("api_lookup_without_answer", endpoint="GET /2/tweets", asked=len(ids), errors=problems)

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from bot.apimodels import ApiProblem, TweetsPage
 from bot.errors import ApiUnavailable, AuthFailed, InvalidRequest, RateLimited
+from bot.reads import Reads
 from bot.sandbox import SandboxServer
 from bot.store import Store
 from bot.xapi import (
@@ -22,6 +24,7 @@ from bot.xapi import (
     RebasedSession,
     XApi,
     _too_many,
+    answered,
     endpoint_of,
     from_user,
 )
@@ -345,3 +348,32 @@ def test_a_401_names_the_credentials_the_refused_request_carried(
         named in str(refusal.value) and named in refusal.value.fix,
         not_named in str(refusal.value),
     )
+
+
+# A suspended author's post, as some of X's answers name it: the problem is the user's (`resource_id`), the post
+# asked for its `value`.
+_SUSPENDED_AUTHOR = {
+    "value": "1077000000000000001",
+    "detail": "User has been suspended: [1077].",
+    "title": "Forbidden",
+    "resource_type": "user",
+    "parameter": "id",
+    "resource_id": "1077",
+    "type": "https://api.twitter.com/2/problems/resource-not-found",
+}
+
+
+def test_a_lookup_problem_naming_the_posts_author_is_the_posts_answer(api: XApi) -> None:
+    """A lookup's problem about the post's author (suspended) names the post asked for as its `value`: the post is
+    answered (not retried as an answer naming none of the posts, then dead-lettered) and noted as X cannot give it,
+    suspended. A user's problem met in `includes` (a mentioned account) is about no post."""
+    page = TweetsPage.model_validate({"errors": [_SUSPENDED_AUTHOR]})
+    mention = ApiProblem.model_validate({**_SUSPENDED_AUTHOR, "parameter": "entities.mentions.username", "value": "x"})
+    reads = Reads(api)
+
+    assert page is answered(["1077000000000000001"], page)
+    reads.absorb(page)
+    reads.absorb(TweetsPage(errors=[mention]))
+    assert ["1077000000000000001"] == list(reads.problems)
+    assert "suspended" in reads.problems["1077000000000000001"].detail
+    assert mention.post_id is None
