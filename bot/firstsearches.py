@@ -64,9 +64,12 @@ class FirstSearches(ResolverBase):
     def first_post_deleted(
         self, root_id: str, target: str, gone: ThreadNotFound, *, complete: bool, full_archive: bool
     ) -> ApiTweet:
-        """The thread's first post is deleted: the rest of it is still the author's, and the post the mention
-        replies to says whose thread it is when it is a self-reply. Read it and go on from it; the root stands in
-        the conversation as a gap. Anything else: the thread is gone (`gone`).
+        """The thread's first post is deleted, or X won't show it (its author protected or suspended): the rest of
+        it is still its author's, and the post the mention replies to says whose thread it is when it is a
+        self-reply (a thread of the first post's author's, or someone's thread answering that post: the asker of a
+        question protected their account). Read it and go on from it; the root stands in the conversation as a
+        gap. Anything else: the thread is gone (`gone`). A protected or suspended author's own thread is found so
+        too, at the price of a search that finds nothing and the summoned post's lookup (X won't show it either).
 
         When search sees the whole conversation, the mention names the summoned post's author: their posts are
         searched first (the thread's search when it is theirs), which reads the summoned post and its parent once;
@@ -74,7 +77,7 @@ class FirstSearches(ResolverBase):
         summoned post search left out). Looked up first with its parent, both came again in the search."""
         request = self.request
         under = request is not None and request.replied_to_id == target and request.conversation_id == root_id
-        if request is None or gone.reason != "deleted" or not under:
+        if request is None or gone.reason not in ("deleted", "protected", "suspended") or not under:
             raise gone
         author = request.replied_to_user_id
         if complete and author is not None and self.searched is None:

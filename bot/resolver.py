@@ -44,6 +44,8 @@ posts the thread quotes are looked up together in one more request):
   the deleted post on, each post read once, no request more. +1 lookup, with its parent, when search left the
   summoned post out (posted moments ago), as below; a suspended author's posts are not searched out, so their
   summoned post is asked for too: 3 requests, no post read. Old, without full archive: the climb reads it.
+  The same when X won't show the first post (its author protected): a thread answering a question whose asker
+  has since protected their account is found so; the protected author's own thread costs those 3 requests.
 - the summoned post another author's than the conversation's first post (a reply of someone else's, or a
   thread answering a question, a news post, another thread): +1 search of that author's posts in the
   conversation (also beside a fresh stored copy of the conversation's thread: it can't know of them); their own

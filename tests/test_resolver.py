@@ -1422,10 +1422,10 @@ def test_deleted_tweet_in_an_old_thread_stops_the_climb(
 def test_unavailable_root_is_an_outcome_not_an_exception(
     world: World, api: XApi, store: Store, settings: Settings, change: str, outcome: str, reason: str
 ) -> None:
-    """A protected or a suspended author: an outcome, nothing raised. A protected root says so at once; a
-    suspended author's root reads like a deleted one, so the summoned post's author is searched and the summoned
-    post, not found, asked for too (it might be a thread whose first post alone was deleted, its last post left
-    out of search): gone as well, and nothing read."""
+    """A protected or a suspended author: an outcome, nothing raised. A root X won't show reads like a deleted one
+    (it might be someone else's question that a public thread answers), so the summoned post's author is searched
+    and the summoned post, not found, asked for too (it might be a thread whose first post alone was deleted, its
+    last post left out of search): gone as well, and nothing read."""
     world.add_user("carol", protected=change == "protect", suspended=change == "suspend")
     thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2), author="carol")
     request = summon(world, thread[-1])
@@ -1433,7 +1433,7 @@ def test_unavailable_root_is_an_outcome_not_an_exception(
     with capture_logs() as logs:
         result = resolve(api, store, request, settings)
 
-    requests = 1 if change == "protect" else 3
+    requests = 3
     assert (outcome, reason, None) == (result.outcome, result.reason, result.thread)
     assert (requests, 0) == cost(result)
     assert [("thread_resolved", outcome, requests)] == [
@@ -1516,6 +1516,28 @@ def test_an_old_thread_whose_first_post_was_deleted_is_climbed_to_its_second(
 
     assert ("resolved", thread[1:]) == (result.outcome, ids_of(result))
     assert ["deleted_tweets", "older_than_search_window"] == gaps_of(result)
+
+
+@pytest.mark.parametrize("asker", ["protected", "suspended"])
+def test_a_thread_answering_a_post_x_wont_show_is_unrolled_from_its_own_first_post(
+    world: World, api: XApi, store: Store, settings: Settings, asker: str
+) -> None:
+    """A thread answering a question whose asker protected their account (or was suspended): X won't show the
+    question, but the thread's posts are public. Found as under a deleted first post: the summoned post's author's
+    posts searched, the page their chain, a gap where the question was."""
+    world.add_user("paula", **{asker: True})
+    question = world.add_tweet("paula", "what happened?", created_at=world.now() - timedelta(hours=2)).id
+    answer = post_thread_after(
+        world,
+        question,
+        ["1/ here is what happened", "2/ and then", "3/ the end"],
+        [world.now() - timedelta(minutes=m) for m in (90, 89, 88)],
+    )
+
+    result = resolve(api, store, summon(world, answer[-1]), settings)
+
+    assert ("resolved", answer, ["deleted_tweets"]) == (result.outcome, ids_of(result), gaps_of(result))
+    assert result.thread is not None and AUTHOR == result.thread.author.username
 
 
 def test_a_readers_own_replies_under_a_deleted_first_post_are_no_thread(
