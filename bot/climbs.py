@@ -53,11 +53,21 @@ class Climbs(ResolverBase):
             return None
         return tweet_id
 
-    def climb(self, root_id: str, author_id: str, target: str, *, follow_target: bool, connect: bool) -> None:
+    def climb(
+        self,
+        root_id: str,
+        author_id: str,
+        target: str,
+        *,
+        follow_target: bool,
+        connect: bool,
+        links_alone: bool = False,
+    ) -> None:
         """Look up the missing links up to the root's chain: from the target (so a branch can be chosen
-        by it) and, when search could not see the whole conversation, from the author's unconnected
-        self-replies. Each lookup climbs two levels: the tweets asked for, and their parents in `includes`.
-        """
+        by it) and, when asked (`connect`), from the author's unconnected self-replies. Each lookup climbs two
+        levels: the tweets asked for, and their parents in `includes`; `links_alone`: the self-replies' missing
+        parents are asked for alone, theirs being read already (search saw the whole conversation: a missing one
+        is deleted, or one post search left out)."""
         while True:
             nodes = self.nodes(root_id)
             anchored = reachable(nodes, self.fetched.canon(root_id), author_id)
@@ -76,7 +86,7 @@ class Climbs(ResolverBase):
                 return
             # A refresh's missing link for a newer post hangs from the stored chain (another branch's post): its
             # parent is stored.
-            refreshed = self.stored is not None
+            refreshed = self.stored is not None or links_alone
             alone = {n for n in wanted if (refreshed and n in linked - need) or self.ask_alone(n, author_id)}
             if alone:
                 self.fetched.lookup(sorted(alone), referenced=False)

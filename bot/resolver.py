@@ -38,6 +38,10 @@ posts the thread quotes are looked up together in one more request):
   thread's last post comes again, +1 post read.
 - the summoned post missing from the search although it is the author's, or posted moments ago (recent
   search may leave out its last 30 seconds): +1 lookup per two posts climbed from it, no post read twice.
+- a self-reply of the author's whose parent the search did not give (a post deleted, or one search's index left
+  out: X does not promise it complete, and only a lookup tells which): +1 lookup of all such parents, each alone
+  (their own parents were read), riding on the climb's first lookup when there is one; a deleted post reads
+  nothing, one left out is read once and the page holds it instead of a gap.
 - the thread's first post deleted (or its author suspended, which X answers alike): the root lookup reads
   nothing, and the thread's search is of the summoned post's author's posts (the mention names them), asked
   before the summoned post is read: when it is a self-reply among them, the thread is the author's chain from
@@ -264,7 +268,9 @@ class _Resolver(Climbs, FirstSearches, Answering):
             or self.target_unseen(nodes, user.id, target)
             or self.under_someones_reply(nodes, user.id, target)
         )
-        self.climb(root_id, user.id, target, follow_target=follow, connect=not complete)
+        # Connected whatever search could see: a self-reply whose parent it did not give hangs from a post deleted, or
+        # one search left out (its index is not promised complete): one lookup tells, and reads the post if it is.
+        self.climb(root_id, user.id, target, follow_target=follow, connect=True, links_alone=complete)
         self.read_answered_reply(root_id, user.id, target)
         thread = self.thread(root_id, author_of(user), target, complete=complete)
         if self.gone is not None and not thread.tweets:

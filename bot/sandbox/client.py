@@ -86,6 +86,9 @@ class SandboxClient:
     def set_search_lag(self, seconds: float) -> None:
         self._call("POST", "search_lag", {"seconds": seconds})
 
+    def hide_from_search(self, tweet_id: str) -> None:
+        self._call("POST", "unsearchable", {"id": tweet_id})
+
     def set_rate_limit(self, endpoint: str, limit: int, *, context: Literal["app", "user", "both"] = "both") -> None:
         self._call("POST", "rate_limits", {"endpoint": endpoint, "limit": limit, "context": context})
 

@@ -39,6 +39,8 @@ class Settings:
     # end of 30 s ago, for a request with no start_time, end_time or since_id). X's API reference reads
     # stricter than its pagination guide; a client must not depend on which.
     search_lag: float = 0.0
+    # Posts search leaves out though a lookup gives them: X's search index is not promised complete.
+    unsearchable: set[str] = field(default_factory=set)
 
 
 def aware(when: datetime | str) -> datetime:
@@ -111,6 +113,11 @@ class Switches:
             raise ValueError(f"search lag must be 0 or more seconds, got {seconds}")
         with self.lock:
             self.settings.search_lag = seconds
+
+    def hide_from_search(self, tweet_id: str) -> None:
+        """Leave this post out of every search (recent and full-archive); lookups still give it."""
+        with self.lock:
+            self.settings.unsearchable.add(tweet_id)
 
     def set_latency(self, seconds: float) -> None:
         """Add this delay to every API request."""

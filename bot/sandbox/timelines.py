@@ -97,7 +97,10 @@ def search(world: World, request: ApiRequest, *, full_archive: bool) -> ApiRespo
     if world.settings.search_lag > 0:
         lagged = now - timedelta(seconds=world.settings.search_lag)
         end = lagged if end is None else min(end, lagged)
-    candidates = [t for t in world.tweets.values() if t.is_latest and world.visibility(t) == "ok"]
+    hidden = world.settings.unsearchable
+    candidates = [
+        t for t in world.tweets.values() if t.is_latest and world.visibility(t) == "ok" and t.id not in hidden
+    ]
     matching = [t for t in candidates if query.matches(facts(world, t))]
     chosen = _window(world.newest_first(matching), request, start, end)
     return _page(world, request, chosen, size, cursor(params, "next_token", "pagination_token"), mentions=False)
