@@ -280,7 +280,8 @@ class ThreadSummary(_Model):
         """The thread as lists show it, titled by its first post with text (a first post of photos only gives way
         to the next); never by a withheld post, whatever UNROLL_SHOW_WITHHELD says: the lists are stored, not
         rendered per site. No title when no post has one: lists then say whose thread it is."""
-        titles = (title_of(tweet.text) for tweet in thread.tweets if not tweet.withheld)
+        # As the page's title shows it (`renderer.title`): links by their display text.
+        titles = (title_of("".join(s.text for s in tweet.segments)) for tweet in thread.tweets if not tweet.withheld)
         return cls(
             root_id=thread.root_id,
             author_username=thread.author.username,

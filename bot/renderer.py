@@ -211,7 +211,8 @@ def render_txt(thread: Thread, *, site: Site) -> str:
     author = thread.author
     head = [
         title(thread),
-        f"By {clean(author.name or author.username)} (@{clean(author.username)}) · {fmt_date(thread.first.created_at)}"
+        f"By {one_line(clean(author.name or author.username))} (@{clean(author.username)})"
+        f" · {fmt_date(thread.first.created_at)}"
         f" · {figures(thread)}",
         f"Original: {status_url(author.username, thread.first.id)}",
     ]
@@ -318,7 +319,8 @@ def render_md(thread: Thread, *, site: Site) -> str:
     handle = clean(author.username)
     blocks = [
         f"# {_md_escape(title(thread))}",
-        f"**{_md_escape(author.name or handle)}** ([@{_md_escape(handle)}]({_md_url(profile_url(author.username))}))"
+        f"**{_md_escape(one_line(author.name) or handle)}**"
+        f" ([@{_md_escape(handle)}]({_md_url(profile_url(author.username))}))"
         f" · {fmt_date(thread.first.created_at)} · {figures(thread)}"
         f" · [Original on X]({_md_url(status_url(author.username, thread.first.id))})",
     ]

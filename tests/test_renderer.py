@@ -215,6 +215,29 @@ def test_no_bidi_control_of_a_post_reaches_the_pages_own_lines(words: str, contr
     assert "txt.exe and more" in renderer.title(thread)
 
 
+def test_an_authors_name_with_an_open_override_turns_no_byline_around() -> None:
+    """A display name ending in an open right-to-left override would turn the text and Markdown exports' bylines
+    around ("… (h_eve@) · 6202 ,03 voN"): those lines drop bidi controls, as the page's title does."""
+    thread = build_thread(2)
+    thread.author.name = "Eve \u202e"
+    bylines = [
+        renderer.render_txt(thread, site=SITE).splitlines()[1],
+        renderer.render_md(thread, site=SITE).split("\n\n")[1],
+    ]
+    assert [True, True] == ["Eve" in line and "\u202e" not in line for line in bylines]
+
+
+def test_lists_title_a_thread_as_its_page_does_links_by_their_display_text() -> None:
+    """The latest threads and an author's list title a thread as its page does: a link by its display text, not
+    the whole URL it points to."""
+    thread = build_thread(2)
+    thread.tweets[0].segments = [
+        Segment(text="Read "),
+        Segment(kind="url", text="example.com/only", href="https://example.com/only"),
+    ]
+    assert renderer.title(thread) == ThreadSummary.of(thread).title == "Read example.com/only"
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
