@@ -394,7 +394,7 @@ def resolve(
         outcome=resolution.outcome,
         reason=resolution.reason,
         root_id=resolution.root_id,
-        tweets=len(thread.tweets) if thread else 0,
+        tweets=len(thread.every_tweet) if thread else 0,
         gaps=thread.gaps if thread else [],
         requests=usage.requests,
         tweets_read=usage.tweets_read,

@@ -446,7 +446,7 @@ def process(
                 handled.root_id, handled.author, handled.tweets, handled.link = (
                     thread.root_id,
                     thread.author.username,
-                    len(thread.tweets),
+                    len(thread.every_tweet),  # as the page counts them: branches included
                     link,
                 )
             text = reply_text(bot, request, thread, link, handled.outcome, resolution.reason)

@@ -50,6 +50,22 @@ def test_request_is_answered_and_recorded_with_its_cost(
     assert 0 == store.queue_depth()
 
 
+def test_the_record_counts_the_posts_the_page_holds_branches_included(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The author answered their third post twice: the page holds both branches, and the record's `tweets` says
+    as many posts as the page does."""
+    thread = post_thread(sandbox.world, 4)
+    sandbox.world.add_tweet(AUTHOR, "another way on", reply_to=thread[2])
+    mention = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+
+    run_once(bot)
+
+    record = store.handled_one(mention)
+    assert record is not None and ("replied", 5) == (record.outcome, record.tweets)
+
+
 def test_mention_queued_twice_gets_one_reply(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
     """A duplicate entry on the stream finds the idempotency record and posts nothing more."""
     thread = post_thread(sandbox.world, 3)
