@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot import spending
 from bot.models import HandledRequest, UnrollRequest
 from bot.site import Site
 from bot.store import Store
@@ -31,6 +33,7 @@ UNROLLS_PER_CLIENT = 5  # per minute, per client address
 REFRESH_EVERY = 300  # seconds between two refreshes of one thread
 MAX_FORM_BYTES = 4096
 PENDING_RELOAD = "3"  # seconds between two reloads of the waiting page
+PENDING_RELOAD_SLOW = "600"  # …while requests wait for tomorrow's budget
 NOT_KEPT = {"cache-control": "no-store"}  # answers of the moment: a browser showing a kept one would mislead
 _POST_URL = re.compile(
     r"(?:https?://)?(?:(?:www|mobile|m)\.)?(?:x|twitter|fxtwitter|vxtwitter|fixupx)\.com"
@@ -73,6 +76,19 @@ def allow(store: Store, name: str, count: int, seconds: float) -> bool:
     return any(store.throttle(f"{name}:{slot}", seconds) for slot in range(count))
 
 
+def cross_site(request: Request, site: Site) -> bool:
+    """A form posted from another site's page (cross-site request forgery: any page could make its visitors'
+    browsers ask for paid reads from their own addresses): the browser says so in `Sec-Fetch-Site`, or its `Origin`
+    is neither this address nor PUBLIC_BASE_URL's. A post with neither header (curl, an old browser) is taken."""
+    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
+        return True
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    own = {request.headers.get("host", "").lower(), urlsplit(site.base_url).netloc.lower()}
+    return origin.lower() == "null" or urlsplit(origin).netloc.lower() not in own
+
+
 async def form_field(request: Request, name: str) -> str | None:
     """One field of a small url-encoded form body, or None when the body is too big."""
     body = b""
@@ -93,9 +109,40 @@ class Forms:
 
     async def unroll(self, request: Request) -> Response:
         """POST /unroll: a pasted post link → its page if stored, else a request on the stream and a waiting page."""
+        if cross_site(request, self.web.site()):
+            return self.refused_cross_site(request)
         text = await form_field(request, "post")
         client = request.client.host if request.client else "unknown"
         return await run_in_threadpool(self._unroll, text, client)
+
+    def refused_cross_site(self, request: Request) -> Response:
+        site = self.web.site()
+        log.info("web_form_cross_site", path=request.url.path, origin=request.headers.get("origin"))
+        return self.web.message(
+            403,
+            "Asked from another site",
+            "This form only takes requests made on this site. Open the home page and paste the post’s link there.",
+            next_href=site.path("/"),
+            next_text="Unroll a thread",
+            site=site,
+        )
+
+    def over_budget(self, site: Site, back: str) -> Response | None:
+        """The answer to a request that would read X while today's budget is spent (UNROLL_DAILY_BUDGET): it would
+        wait until tomorrow, or (UNROLL_OVER_BUDGET=reply_without_link) spend past it; None while there is budget."""
+        if not spending.over_budget(self.store, self.web.settings):
+            return None
+        resumes = spending.next_day()
+        return self.web.message(
+            503,
+            "Back tomorrow",
+            "The bot has used up today’s budget for reading X. Please ask again after "
+            f"{resumes:%H:%M} UTC ({resumes:%b} {resumes.day}).",
+            next_href=back,
+            next_text="Back",
+            site=site,
+            headers={"retry-after": str(max(int((resumes - datetime.now(UTC)).total_seconds()), 1))},
+        )
 
     def _unroll(self, text: str | None, client: str) -> Response:
         site = self.web.site()
@@ -107,6 +154,8 @@ class Forms:
         page = self.stored_page(site, tweet_id, self.store.handled_one(f"web-{tweet_id}"))
         if page is not None:
             return RedirectResponse(page, status_code=303)
+        if (spent := self.over_budget(site, site.path("/"))) is not None:
+            return spent
         if not allow(self.store, f"web-unroll:{client}", UNROLLS_PER_CLIENT, 60):
             log.info("web_unroll_throttled", client=client, tweet_id=tweet_id)
             return self.web.message(
@@ -164,6 +213,16 @@ class Forms:
                 site=site,
                 headers=NOT_KEPT,
             )
+        if spending.over_budget(self.store, self.web.settings):  # asked before it ran out: handled tomorrow
+            resumes = spending.next_day()
+            return self.web.message(
+                202,
+                "Waiting for tomorrow",
+                "The bot has used up today’s budget for reading X. This thread is unrolled after "
+                f"{resumes:%H:%M} UTC ({resumes:%b} {resumes.day}); this page reloads now and then until it is.",
+                refresh=PENDING_RELOAD_SLOW,
+                site=site,
+            )
         return self.web.message(
             202,
             "Unrolling the thread…",
@@ -188,10 +247,14 @@ class Forms:
         """POST /thread/<id>/refresh: ask the worker for posts newer than the stored thread's last one."""
         root_id = request.path_params["root_id"]
         site = self.web.site()
+        if cross_site(request, site):
+            return self.refused_cross_site(request)
         thread = self.store.get_thread(root_id) if _TWEET_ID.fullmatch(root_id) else None
         if thread is None:
             return self.web.not_found(site)
         back = site.thread_path(root_id)
+        if (spent := self.over_budget(site, back)) is not None:
+            return spent
         if not self.store.throttle(f"refresh:{root_id}", REFRESH_EVERY):
             return self.web.message(
                 429,

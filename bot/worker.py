@@ -400,9 +400,14 @@ def process(
         return handled
     if request.action == "delete":
         return remove_threads(bot, request, handled, done, claim)
-    over = request.source == "mention" and settings.over_budget == "reply_without_link"
-    if over and spending.over_budget(store, settings):
-        return over_budget_reply(bot, request, handled, done, claim)
+    if settings.daily_budget and spending.over_budget(store, settings):
+        if request.source == "mention" and settings.over_budget == "reply_without_link":
+            return over_budget_reply(bot, request, handled, done, claim)
+        # Asked on the site (no reply to make cheaper), or the budget ran out while this batch was taken: the
+        # request waits for tomorrow's budget, as UNROLL_OVER_BUDGET=wait has every request do.
+        resumes = spending.next_day()
+        log.info("request_waits_for_budget", resumes_at=resumes.isoformat())
+        raise RateLimited("today's budget is spent", reset_at=resumes, status=None, endpoint="budget", reason="budget")
     if request.source == "mention" and not settings.dry_run:
         bot.api.check(POST)  # replies are on hold (daily cap): don't spend reads on a reply we can't post
     settle(bot, request)

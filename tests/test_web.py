@@ -17,6 +17,7 @@ from redis.retry import Retry
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
+from bot import spending
 from bot.models import HandledRequest
 from bot.processes import run_once
 from bot.sandbox import SandboxServer
@@ -346,6 +347,46 @@ def test_unroll_form_enqueues_a_web_request_and_redirects_to_pending(
         response.headers["location"].startswith("/pending/555?since="),
         requests_on_stream(pages_store),
     )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}, {"origin": "null"}],
+)
+def test_the_forms_refuse_what_another_sites_page_posts(
+    web_client: TestClient, stored: Store, headers: dict[str, str]
+) -> None:
+    """Cross-site request forgery: another site's page posting the forms (its visitors' browsers asking for paid
+    reads from their own addresses) is refused; nothing is queued. The site's own pages post as before."""
+    refused = [web_client.post("/unroll", data={"post": "555"}, headers=headers).status_code]
+    refused.append(web_client.post("/thread/1000/refresh", headers=headers).status_code)
+    own = {"origin": "https://unroll.example", "sec-fetch-site": "same-origin"}
+    taken = web_client.post("/unroll", data={"post": "555"}, headers=own).status_code
+
+    assert ([403, 403], 303) == (refused, taken)
+    assert ["web-555"] == [r["mention_id"] for r in requests_on_stream(stored)]
+
+
+def test_a_spent_budget_keeps_the_forms_from_queueing_and_says_until_when(
+    web_client: TestClient, pages_settings: Settings, stored: Store
+) -> None:
+    """Today's budget spent (UNROLL_DAILY_BUDGET): the forms queue nothing (under UNROLL_OVER_BUDGET=
+    reply_without_link the worker would spend past it; under wait, the reader would wait till tomorrow on a page
+    saying "within a minute"), and say when to ask again; a waiting page of a request asked before says so too.
+    A stored thread's page is still served: it reads nothing."""
+    web_client.post("/unroll", data={"post": "777"})  # asked while there was budget
+    pages_settings.daily_budget = 0.01
+    spending.record(stored, pages_settings, spending.Counts(post_read=10))
+
+    unroll = web_client.post("/unroll", data={"post": "555"})
+    refresh = web_client.post("/thread/1000/refresh")
+    waiting = web_client.get(f"/pending/777?since={int(datetime.now(UTC).timestamp())}")
+    page = web_client.post("/unroll", data={"post": "1003"})
+
+    assert (503, 503, 202, 303) == tuple(r.status_code for r in (unroll, refresh, waiting, page))
+    assert "used up today" in unroll.text and "retry-after" in unroll.headers
+    assert "Waiting for tomorrow" in waiting.text and 'content="600"' in waiting.text
+    assert ["web-777"] == [r["mention_id"] for r in requests_on_stream(stored)]  # only what was asked before
 
 
 def test_unroll_form_goes_straight_to_a_stored_thread(web_client: TestClient, stored: Store) -> None:

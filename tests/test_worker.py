@@ -324,6 +324,30 @@ def test_requests_wait_on_the_stream_once_the_daily_budget_is_spent(
     assert reads_before == sandbox.world.snapshot_stats().post_reads
 
 
+def test_a_site_request_waits_for_tomorrows_budget_whatever_the_policy(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Over budget with UNROLL_OVER_BUDGET=reply_without_link, a mention gets the cheap reply; a request asked on the
+    site has no reply to make cheaper: it reads nothing and waits on the stream for tomorrow's budget."""
+    thread = post_thread(sandbox.world, 3)
+    bot = make_bot(settings, store, daily_budget=0.01, over_budget="reply_without_link")
+    spending.record(store, bot.settings, spending.Counts(post_read=10))
+    store.enqueue(
+        [UnrollRequest(source="web", mention_id=f"web-{thread[-1]}", requester_id="web", replied_to_id=thread[-1])]
+    )
+    before = sandbox.world.snapshot_stats().post_reads
+
+    with capture_logs() as events:
+        assert 0 == work_once(bot, "w1")
+
+    assert (before, None, 1) == (
+        sandbox.world.snapshot_stats().post_reads,
+        store.handled_one(f"web-{thread[-1]}"),
+        store.pending_count(),
+    )
+    assert ["request_waits_for_budget"] == [e["event"] for e in events if e["event"] == "request_waits_for_budget"]
+
+
 def test_requests_taken_with_the_poll_that_spent_the_budget_wait_too(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
