@@ -147,7 +147,9 @@ class _Resolver(Climbs, FirstSearches, Answering):
                 # As for a reply (`FirstRead.author_opted_out`), known only now: no mention said whose it is.
                 raise ThreadNotFound(f"the author of {target} opted out", reason="author_opted_out")
             root_id = quoted.conversation_id or quoted.id
-            self.stored = self.store.get_thread(root_id)
+            # As for a reply: the thread stored under the conversation's first post, else the one holding the post,
+            # else the thread answering that first post (whose own first post is another's), to refresh.
+            self.stored = self.store.find_thread(root_id, target)
         elif self.stored is None and root_id == target and self.fresh_for > 0:
             # Summoned under a conversation's first post, not stored: found a lone post moments ago?
             found_lone = self.store.lone_post_at(target)

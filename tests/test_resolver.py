@@ -2417,6 +2417,17 @@ def test_a_link_pasted_on_the_site_to_a_thread_answering_someone_elses_post_unro
     )
     result = resolve(api, store, request, settings)
     assert ("resolved", thread) == (result.outcome, ids_of(result))
+    assert result.thread is not None
+    store.save_thread(result.thread)
+    more = post_thread_after(world, thread[-1], ["6/ and one more"], [world.now() - timedelta(minutes=5)])
+    pasted = request.model_copy(update={"mention_id": f"web-{more[0]}", "replied_to_id": more[0]})
+
+    again = resolve(api, store, pasted, settings, fresh_for=0)
+
+    # The stored thread found from the pasted post's conversation and refreshed: the post looked up (to learn its
+    # conversation), then the search since the stored copy's last post (the post again). The whole thread was
+    # read again when only the conversation's first post was asked for.
+    assert ([*thread, *more], (2, 2)) == (ids_of(again), cost(again))
 
 
 def test_a_stored_copy_read_by_an_earlier_try_of_the_request_is_its_own_read_not_a_cache(
