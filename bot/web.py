@@ -153,7 +153,7 @@ class Web:
         version = self.store.thread_version(root_id)
         thread = None if version else self.store.get_thread(root_id)
         if version is None and thread is None:
-            return self._missing_thread(root_id, suffix, site)
+            return self.missing_thread(root_id, suffix, site)
 
         def load() -> Thread:
             found = thread or self.store.get_thread(root_id)
@@ -169,7 +169,8 @@ class Web:
         key = ("html", root_id, version, site, tuple((s.root_id, s.unrolled_at) for s in latest))
         return self.page(request, key, lambda: renderer.render_html(load(), site=site, latest=latest))
 
-    def _missing_thread(self, root_id: str, suffix: str, site: Site) -> Response:
+    def missing_thread(self, root_id: str, suffix: str, site: Site) -> Response:
+        """A thread not stored: 410 when removed or withdrawn, else the page of the thread holding it, else 404."""
         gone = None
         if self.store.was_removed(root_id):
             gone = (

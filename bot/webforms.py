@@ -202,7 +202,9 @@ class Forms:
                 headers=NOT_KEPT,
             )
         since = request.query_params.get("since", "")
-        fresh = handled is not None and (not since.isdigit() or handled.handled_at.timestamp() >= int(since))
+        # (a `since` in the future, made up or from a clock ahead, waits for nothing: read as now)
+        asked = min(int(since), int(time.time())) if since.isdigit() else 0
+        fresh = handled is not None and handled.handled_at.timestamp() >= asked
         if handled is not None and fresh:  # finished, with no thread stored to show
             return self.web.message(
                 200,
@@ -249,9 +251,11 @@ class Forms:
         site = self.web.site()
         if cross_site(request, site):
             return self.refused_cross_site(request)
-        thread = self.store.get_thread(root_id) if _TWEET_ID.fullmatch(root_id) else None
-        if thread is None:
+        if not _TWEET_ID.fullmatch(root_id):
             return self.web.not_found(site)
+        thread = self.store.get_thread(root_id)
+        if thread is None:  # removed or withdrawn (410), or never unrolled here
+            return self.web.missing_thread(root_id, "", site)
         back = site.thread_path(root_id)
         if (spent := self.over_budget(site, back)) is not None:
             return spent

@@ -118,8 +118,9 @@ def test_unknown_path_is_a_friendly_404(web_client: TestClient, pages_store: Sto
 
 
 def test_removed_thread_is_410(web_client: TestClient, stored: Store) -> None:
-    """A thread removed at its author's request answers 410 Gone."""
+    """A thread removed at its author's request answers 410 Gone; so does a look for its newer posts."""
     stored.opt_out("millwright")
+    assert 410 == web_client.post("/thread/1000/refresh").status_code
     response = web_client.get("/thread/1000")
     assert (410, True) == (response.status_code, "removed" in response.text)
 
@@ -522,6 +523,15 @@ def test_pending_page_ignores_an_outcome_older_than_the_request(web_client: Test
         HandledRequest(mention_id="web-778", outcome="not_found", handled_at=datetime(2020, 1, 1, tzinfo=UTC))
     )
     assert 202 == web_client.get("/pending/778?since=1700000000").status_code
+
+
+def test_pending_page_of_a_finished_request_ends_whatever_time_it_is_given(
+    web_client: TestClient, pages_store: Store
+) -> None:
+    """A `since` in the future (made up, or a clock ahead) waits for nothing: the outcome is shown, not a page
+    reloading itself forever."""
+    pages_store.record(HandledRequest(mention_id="web-779", outcome="not_found"))
+    assert 200 == web_client.get("/pending/779?since=99999999999999999999999").status_code
 
 
 # --- refresh ----------------------------------------------------------------------------------------------------
