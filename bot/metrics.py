@@ -53,12 +53,13 @@ def observe_compliance(store: Store, posts_removed: int, quotes_hidden: int, thr
 
 
 def observe_handled(store: Store, handled: HandledRequest) -> None:
-    """Count a handled request by outcome (once per mention and outcome) and its mention-to-reply latency."""
+    """Count a handled request by outcome (once per request and outcome: a mention, or one of a post pasted on the
+    site again and again) and its mention-to-reply latency."""
     observe = None
     if handled.reply_id and handled.latency_s is not None:
         buckets, _ = HISTOGRAMS["reply_latency_seconds"]
         observe = ("reply_latency_seconds", bucket_of(handled.latency_s, buckets), handled.latency_s)
-    store.count_once(f"{handled.mention_id}:{handled.outcome}", "requests", (handled.outcome,), observe=observe)
+    store.count_once(f"{handled.log_key}:{handled.outcome}", "requests", (handled.outcome,), observe=observe)
 
 
 def observe_seconds(store: Store, family: str, seconds: float) -> None:

@@ -263,6 +263,14 @@ class HandledRequest(_Model):
     error: str | None = None
     handled_at: datetime = Field(default_factory=utcnow)
 
+    @property
+    def log_key(self) -> str:
+        """Its key in the log of handled requests: the mention's id (one record per mention); a post pasted on the
+        site again and again (`web-<post id>`, one request at a time) is one request each, with its stream id."""
+        if self.mention_id.startswith("web-") and self.request_id:
+            return f"{self.mention_id}@{self.request_id}"
+        return self.mention_id
+
 
 class ThreadSummary(_Model):
     """What lists of threads show: the latest unrolled, an author's threads."""

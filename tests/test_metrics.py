@@ -289,3 +289,18 @@ def test_recording_never_raises_when_redis_is_down() -> None:
         metrics.observe_handled(down, handled("2", "replied"))
         metrics.ApiMetrics(down)("GET /2/users/me", 200)
     assert ["metric_not_recorded"] == [e["event"] for e in logs]
+
+
+def test_a_post_pasted_on_the_site_again_and_again_is_a_request_each_time(client: TestClient, store: Store) -> None:
+    """One post pasted on the site by three visitors, one request after another: three requests in the log, the
+    counter and `requests` (the abuse pattern an operator looks for), the site's pages reading the latest; a
+    redelivered one (same stream id) still counts once."""
+    for n in (1, 2, 3, 3):
+        done = handled("web-555", "not_found", request_id=f"1700000000000-{n}")
+        store.record(done)
+        metrics.observe_handled(store, done)
+
+    assert 3 == value(scrape(client)["unroll_requests"], "unroll_requests_total", outcome="not_found")
+    assert ["web-555"] * 3 == [r.mention_id for r in store.handled()]
+    latest = store.handled_one("web-555")
+    assert latest is not None and "1700000000000-3" == latest.request_id

@@ -281,8 +281,10 @@ class RecordStore(StoreBase):
 
     def _record_on(self, pipe: Any, handled: HandledRequest) -> Any:
         keys = (self.key("handled", "records"), self.key("handled", "order"))
-        args = (handled.mention_id, handled.model_dump_json(), handled.handled_at.timestamp(), self.handled_log_size)
-        pipe.eval(RECORD, 2, *keys, *args)
+        record = handled.model_dump_json()
+        pipe.eval(RECORD, 2, *keys, handled.log_key, record, handled.handled_at.timestamp(), self.handled_log_size)
+        if handled.log_key != handled.mention_id:  # the latest of a pasted post's requests, for the site's pages
+            pipe.set(self.key("handled", "latest", handled.mention_id), record, ex=REPLY_RECORD_TTL)
         return pipe
 
     def handled(self, limit: int = 50, since: datetime | None = None) -> list[HandledRequest]:
@@ -298,7 +300,10 @@ class RecordStore(StoreBase):
         return [HandledRequest.model_validate_json(raw) for raw in raws if raw]
 
     def handled_one(self, mention_id: str) -> HandledRequest | None:
+        """A mention's record; for a post pasted on the site (`web-<post id>`), its latest request's."""
         raw = self.redis.hget(self.key("handled", "records"), mention_id)
+        if not raw and mention_id.startswith("web-"):
+            raw = self.redis.get(self.key("handled", "latest", mention_id))
         return HandledRequest.model_validate_json(cast(str, raw)) if raw else None
 
     # --- poller health -----------------------------------------------------------------------------
