@@ -109,6 +109,16 @@ class ResolverBase:
         asked = self.request.created_at if self.request is not None else None
         return asked is None or asked <= read_at - timedelta(seconds=self.settings.search_lag)
 
+    def found_lone_post(self, target: str) -> bool:
+        """The summoned (or quoted, or pasted) post was found alone moments ago, after the summon was made: a
+        conversation's first post with no thread. Asked only where it may be one: under a conversation's first
+        post, or a post whose conversation is not known yet (a quote, a link pasted on the site)."""
+        first = first_lookup(self.request) if self.request is not None else None
+        if self.fresh_for <= 0 or first is None or first[0] not in (None, target):
+            return False
+        read_at = self.store.lone_post_at(target)
+        return read_at is not None and self.covers(read_at)
+
     def found_lone_reply(self, target: str) -> bool:
         """The summoned post was found in no thread of its author's moments ago, after the summon was made."""
         if self.fresh_for <= 0:

@@ -133,6 +133,10 @@ class _Resolver(Climbs, FirstSearches, Answering):
             # The summoned post's author had their threads removed (no copy of theirs is stored): read nothing.
             raise ThreadNotFound(f"the author of {target} opted out", reason="author_opted_out")
         self.stored = self.store.find_thread(root_id, target, lock=self.lock, ahead=self.ahead)
+        if self.stored is None and self.found_lone_post(target):
+            # A post found alone moments ago (a conversation's first post with no thread), asked for again: a
+            # mention under it, a quote of it, its link pasted on the site once more.
+            return Resolution("no_thread", reason="single_tweet", root_id=target)
         if self.stored is None and root_id is None:
             # A quote (or a link pasted on the site): that tweet's conversation is the thread's. Its parent and
             # what it quotes are not asked with it: the thread's search (or the climb, the quotes' batch) reads them.
@@ -150,11 +154,6 @@ class _Resolver(Climbs, FirstSearches, Answering):
             # As for a reply: the thread stored under the conversation's first post, else the one holding the post,
             # else the thread answering that first post (whose own first post is another's), to refresh.
             self.stored = self.store.find_thread(root_id, target)
-        elif self.stored is None and root_id == target and self.fresh_for > 0:
-            # Summoned under a conversation's first post, not stored: found a lone post moments ago?
-            found_lone = self.store.lone_post_at(target)
-            if found_lone is not None and self.covers(found_lone):
-                return Resolution("no_thread", reason="single_tweet", root_id=root_id)
         stored, other = self.stored, self.summoned_author()
         if (
             stored is not None

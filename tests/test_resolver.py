@@ -2430,6 +2430,25 @@ def test_a_link_pasted_on_the_site_to_a_thread_answering_someone_elses_post_unro
     assert ([*thread, *more], (2, 2)) == (ids_of(again), cost(again))
 
 
+def test_a_lone_post_pasted_on_the_site_again_moments_later_reads_nothing(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A lone post's link pasted on the site: read, and found alone (noted for a minute, as the worker does). Pasted
+    again meanwhile, by another visitor: no thread, nothing read (each read it and searched its replies again)."""
+    lone = post_thread(world, numbered(1), start=world.now() - timedelta(hours=2))[0]
+    pasted = UnrollRequest(
+        source="web", mention_id=f"web-{lone}", requester_id="web", replied_to_id=lone, conversation_id=None
+    )
+    first = resolve(api, store, pasted, settings)
+    assert first.lone_post is not None
+    store.note_lone_post(first.lone_post, world.now(), 60)
+
+    again = resolve(api, store, pasted, settings)
+
+    assert [("no_thread", "single_tweet")] * 2 == [(r.outcome, r.reason) for r in (first, again)]
+    assert (0, 0) == cost(again)
+
+
 def test_a_stored_copy_read_by_an_earlier_try_of_the_request_is_its_own_read_not_a_cache(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
