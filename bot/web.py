@@ -334,6 +334,7 @@ def create_app(settings: Settings, store: Store) -> Starlette:
         Route("/static/{name}", web.static, methods=["GET"]),
         Route("/thread/{slug}", web.thread, methods=["GET"]),
         Route("/thread/{root_id}/refresh", forms.refresh, methods=["POST"]),
+        Route("/thread/{root_id}/refreshing", forms.refreshing, methods=["GET"]),
         Route("/author/{handle}", web.author, methods=["GET"]),
         Route("/unroll", forms.unroll, methods=["POST"]),
         Route("/pending/{tweet_id}", forms.pending, methods=["GET"]),

@@ -278,6 +278,17 @@ class Forms:
         )
         self.store.enqueue([ask])
         log.info("thread_refresh_requested", root_id=root_id, last_id=thread.last_id)
+        # Post, then redirect, then get: reloading the page that says so asks nothing again (nor answers "Already
+        # looking").
+        return RedirectResponse(site.path(f"/thread/{root_id}/refreshing"), status_code=303)
+
+    def refreshing(self, request: Request) -> Response:
+        """GET /thread/<id>/refreshing: what a look for newer posts answers, until it leads back to the thread."""
+        root_id = request.path_params["root_id"]
+        site = self.web.site()
+        if not _TWEET_ID.fullmatch(root_id):
+            return self.web.not_found(site)
+        back = site.thread_path(root_id)
         return self.web.message(
             202,
             "Looking for newer posts",

@@ -539,13 +539,22 @@ def test_refresh_enqueues_a_request_after_the_last_tweet(web_client: TestClient,
     """Asking for newer posts puts a refresh request from the thread's last tweet on the stream."""
     response = web_client.post("/thread/1000/refresh")
     requests = requests_on_stream(stored)
-    assert (202, ["refresh"], ["1011"], ["1000"], True) == (
+    assert (303, ["refresh"], ["1011"], ["1000"], True) == (
         response.status_code,
         [r["source"] for r in requests],
         [r["replied_to_id"] for r in requests],
         [r["conversation_id"] for r in requests],
         str(requests[0]["mention_id"]).startswith("refresh-1000-"),
     )
+
+
+def test_refresh_redirects_to_a_page_that_reloading_asks_nothing_again(web_client: TestClient, stored: Store) -> None:
+    """Post, redirect, get: the page saying the bot is looking is a GET, so reloading it neither asks X again nor
+    meets "Already looking"; it leads back to the thread."""
+    location = web_client.post("/thread/1000/refresh").headers["location"]
+    pages = [web_client.get(location) for _ in range(2)]
+    assert ("/thread/1000/refreshing", [202, 202]) == (location, [p.status_code for p in pages])
+    assert 'content="20; url=/thread/1000"' in pages[1].text and 1 == len(requests_on_stream(stored))
 
 
 def test_refresh_is_limited_to_once_in_five_minutes(web_client: TestClient, stored: Store) -> None:
