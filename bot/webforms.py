@@ -78,15 +78,16 @@ def allow(store: Store, name: str, count: int, seconds: float) -> bool:
 
 def cross_site(request: Request, site: Site) -> bool:
     """A form posted from another site's page (cross-site request forgery: any page could make its visitors'
-    browsers ask for paid reads from their own addresses): the browser says so in `Sec-Fetch-Site`, or its `Origin`
-    is neither this address nor PUBLIC_BASE_URL's. A post with neither header (curl, an old browser) is taken."""
-    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
-        return True
-    origin = request.headers.get("origin")
-    if origin is None:
-        return False
+    browsers ask for paid reads from their own addresses): the browser says so in `Sec-Fetch-Site`, else its
+    `Origin` is neither this address nor PUBLIC_BASE_URL's. "null" says nothing (a page with Referrer-Policy
+    no-referrer, as the site's own are, posts its forms so), nor does a post with neither header (curl, an old
+    browser): taken."""
+    fetch_site = request.headers.get("sec-fetch-site", "").lower()
+    if fetch_site:
+        return fetch_site == "cross-site"
+    origin = request.headers.get("origin", "null").lower()
     own = {request.headers.get("host", "").lower(), urlsplit(site.base_url).netloc.lower()}
-    return origin.lower() == "null" or urlsplit(origin).netloc.lower() not in own
+    return origin != "null" and urlsplit(origin).netloc not in own
 
 
 async def form_field(request: Request, name: str) -> str | None:

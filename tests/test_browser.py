@@ -187,6 +187,21 @@ def test_pasted_link_waits_then_shows_the_thread(browser: Browser, live_server: 
     assert ("Unrolling the thread…", FIRST_TEXT) == (waiting, shown)
 
 
+def test_another_sites_page_posting_the_form_is_refused(browser: Browser, live_server: str, pages_store: Store) -> None:
+    """A page elsewhere that posts the unroll form by itself (cross-site request forgery) gets 403 in a real
+    browser, and nothing is queued."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_content(
+        f'<form method="post" action="{live_server}/unroll"><input name="post" value="1003"><button>go</button></form>'
+    )
+    with page.expect_response(f"{live_server}/unroll") as answer:
+        page.click("button")
+    status = answer.value.status
+    context.close()
+    assert (403, 0) == (status, pages_store.queue_depth())
+
+
 def test_images_x_no_longer_serves_show_a_quiet_placeholder(
     browser: Browser, live_server: str, pages_store: Store
 ) -> None:

@@ -352,7 +352,11 @@ def test_unroll_form_enqueues_a_web_request_and_redirects_to_pending(
 
 @pytest.mark.parametrize(
     "headers",
-    [{"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}, {"origin": "null"}],
+    [
+        {"origin": "https://evil.example"},
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "cross-site", "origin": "null"},
+    ],
 )
 def test_the_forms_refuse_what_another_sites_page_posts(
     web_client: TestClient, stored: Store, headers: dict[str, str]
@@ -361,11 +365,12 @@ def test_the_forms_refuse_what_another_sites_page_posts(
     reads from their own addresses) is refused; nothing is queued. The site's own pages post as before."""
     refused = [web_client.post("/unroll", data={"post": "555"}, headers=headers).status_code]
     refused.append(web_client.post("/thread/1000/refresh", headers=headers).status_code)
-    own = {"origin": "https://unroll.example", "sec-fetch-site": "same-origin"}
-    taken = web_client.post("/unroll", data={"post": "555"}, headers=own).status_code
+    # The site's own page (its no-referrer policy makes the browser send "Origin: null"), and curl.
+    own = [{"origin": "null", "sec-fetch-site": "same-origin"}, {"origin": "https://unroll.example"}, {}]
+    taken = [web_client.post("/unroll", data={"post": f"55{n}"}, headers=h).status_code for n, h in enumerate(own)]
 
-    assert ([403, 403], 303) == (refused, taken)
-    assert ["web-555"] == [r["mention_id"] for r in requests_on_stream(stored)]
+    assert ([403, 403], [303] * 3) == (refused, taken)
+    assert ["web-550", "web-551", "web-552"] == [r["mention_id"] for r in requests_on_stream(stored)]
 
 
 def test_a_spent_budget_keeps_the_forms_from_queueing_and_says_until_when(
