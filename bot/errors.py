@@ -46,6 +46,11 @@ class AnsweredElsewhere(UnrollError):
     process): found when reserving the reply's text; this one neither posts nor records it."""
 
 
+class PollTakenOver(UnrollError):
+    """The poller lock expired while this poll was held up (a paused process) and another poller holds it now:
+    this poll writes nothing (that poller read the same mentions and moved the cursor on)."""
+
+
 class ThreadBusy(UnrollError):
     """Another worker is still resolving this thread past the lock's timeout: the request waits for its result
     (left for a moment) instead of reading the thread a second time."""

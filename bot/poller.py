@@ -20,7 +20,7 @@ import structlog
 
 from bot import metrics, spending
 from bot.apimodels import ApiTweet, TweetsPage
-from bot.errors import ApiError, ApiUnavailable, InvalidRequest, RateLimited
+from bot.errors import ApiError, ApiUnavailable, InvalidRequest, PollTakenOver, RateLimited
 from bot.models import HandledRequest, UnrollRequest
 from bot.runtime import Bot
 from bot.store import Lock, MentionGap, PagingGap, Taking, keep_alive
@@ -418,6 +418,10 @@ def poll_once(bot: Bot, take: Taking | None = None) -> PollResult:
             result = _poll(bot, lock, cursor, gaps, take, paging)
             bot.last_cursor = result.cursor or bot.last_cursor
             return result
+    except PollTakenOver as exc:
+        # Held up past the lock (a paused process): another poller queued these mentions and moved the cursor.
+        log.warning("poll_taken_over", why=str(exc))
+        return PollResult(polled=False)
     finally:
         if lock.held():  # the poll failed before it could give the lock back with its requests
             try:

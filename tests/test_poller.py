@@ -49,6 +49,33 @@ def test_first_poll_looks_back_no_further_than_the_lookback(
     assert new == store.get_cursor()
 
 
+class HeldUpPastTheLock(Store):
+    """The bot's store as a poller paused past its lock finds it: another poller took the lock, queued the
+    mentions and moved the cursor on while this one was reading them."""
+
+    def queue_poll(self, requests: list[Any], **options: Any) -> list[str]:
+        release = options["release"]
+        self.redis.set(release.name, "another-pollers-token")
+        self.redis.set(self.key("cursor"), "9" * 19)
+        return super().queue_poll(requests, **options)
+
+
+def test_a_poller_held_up_past_its_lock_queues_nothing_and_leaves_the_cursor(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Paused past the poller lock (a frozen process), a poll resumes after another poller queued its mentions and
+    moved the cursor on: it queues none of them again and moves the cursor back to nothing; it says so."""
+    thread = post_thread(sandbox.world, 2)
+    summon(sandbox.world, thread[-1])
+    late = make_bot(settings, HeldUpPastTheLock(store.redis, store.prefix))
+
+    with capture_logs() as events:
+        result = poll_once(late)
+
+    assert (False, [], "9" * 19) == (result.polled, queued(store), store.get_cursor())
+    assert ["poll_taken_over"] == [e["event"] for e in events if e["log_level"] == "warning"]
+
+
 def test_cursor_survives_restart_so_nothing_is_handled_twice_or_skipped(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:

@@ -17,7 +17,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import AnsweredElsewhere
+from bot.errors import AnsweredElsewhere, PollTakenOver
 from bot.models import Author, HandledRequest, ReplyRecord, Section, Segment, Thread, ThreadTweet, UnrollRequest
 from bot.store import ANSWERED, TAKEN_OVER, PagingGap, Store, Taking
 from tests.fixtures_pages import build_thread
@@ -227,6 +227,44 @@ def queue(store: Store, mention_ids: list[str], take: Taking | None = None) -> l
     return store.queue_poll(
         requests, cursor=None, polled_at=datetime.now(UTC), release=None, limit=0, window=60, take=take
     )
+
+
+def test_a_poll_held_up_past_its_lock_writes_nothing(store: Store) -> None:
+    """A poll paused past the poller lock's expiry, another poller holding it now: its last write queues nothing,
+    moves no cursor, keeps no gap and leaves the other's lock be; while the lock is its own, it writes and gives
+    the lock back."""
+    lock, cursor, _, _ = store.begin_poll(15)
+    assert lock is not None and cursor is None
+    store.redis.set(lock.name, "another-pollers-token")
+    gap = (datetime.now(UTC) - timedelta(hours=1), "150")
+    late = [request("200")]
+
+    with pytest.raises(PollTakenOver):
+        store.queue_poll(
+            late, cursor="200", polled_at=datetime.now(UTC), release=lock, limit=0, window=60, gaps_kept=[gap]
+        )
+
+    assert (0, None, set(), "another-pollers-token") == (
+        store.queue_depth(),
+        store.redis.get(store.key("cursor")),
+        store.redis.smembers(store.key("mention-gaps")),
+        store.redis.get(lock.name),
+    )
+    store.redis.delete(lock.name)
+    mine, _, _, _ = store.begin_poll(15)
+    assert [] == store.queue_poll(late, cursor="200", polled_at=datetime.now(UTC), release=mine, limit=0, window=60)
+    assert (1, "200", None) == (store.queue_depth(), store.redis.get(store.key("cursor")), store.redis.get(lock.name))
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "kept"), [("300", "200", "300"), ("1000", "999", "1000"), ("99", "100", "100")]
+)
+def test_the_cursor_never_moves_back(store: Store, first: str, then: str, kept: str) -> None:
+    """Two polls' writes landing out of order: the cursor keeps the newest id (ids compared as numbers, whatever
+    their length)."""
+    for cursor in (first, then):
+        store.queue_poll([], cursor=cursor, polled_at=datetime.now(UTC), release=None, limit=0, window=60)
+    assert kept == store.redis.get(store.key("cursor"))
 
 
 def test_a_read_made_with_the_polls_last_write_takes_what_it_queued(store: Store) -> None:

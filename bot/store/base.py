@@ -136,6 +136,12 @@ class Lock(redis.lock.Lock):
         holder's (b"" when it was never taken: the script then writes whatever)."""
         return str(self.name), self.local.token or b""
 
+    def hand_over(self) -> bytes | None:
+        """This holder's token, for a script that writes only while the lock is still ours and gives it back
+        (the lock is no longer held by this object after); None when not held."""
+        token, self.local.token = self.local.token, None
+        return cast(bytes | None, token)
+
     def release_on(self, pipe: Any) -> None:
         """Queue the release (only if still ours) on a pipeline the caller executes; no-op when not held."""
         token, self.local.token = self.local.token, None

@@ -11,6 +11,7 @@ from typing import Any, cast
 import redis
 import structlog
 
+from bot.errors import PollTakenOver
 from bot.models import UnrollRequest, utcnow
 from bot.store.base import GROUP, Lock, StoreBase, T
 
@@ -64,15 +65,32 @@ class PagingGap:
 SUMMONS_KEPT = 6 * 3600
 
 
-# Count each request for its reader (once per mention) and queue it unless the reader is over the limit; then
-# move the cursor, last, so that a failure part-way leaves it where it was (the mentions are read again, and
-# a request queued twice is answered once). KEYS: the stream, the cursor, then each request's requester key.
-# ARGV: limit (0: none), the requester key's ttl, the new cursor ('' to leave it), then each request's
-# mention id and JSON. Returns the mention ids refused.
-QUEUE_LIMITED = """
-local limit, ttl, refused = tonumber(ARGV[1]), ARGV[2], {}
-for i = 3, #KEYS do
-  local mention, request, over = ARGV[2 * i - 2], ARGV[2 * i - 1], false
+# A poll's writes, one step, only while the poller lock is still this poll's (a poller held up past it, a paused
+# process, writes nothing: another poller read and queued those mentions meanwhile, and moved the cursor on).
+# Forget the gaps searched again and note those left; count each request for its reader (once per mention) and
+# queue it unless the reader is over the limit, noting it summoned; note the poll's time and the paging gap; move
+# the cursor, never back (ids compared as decimal strings: Lua's numbers hold 53 bits), last, so that a failure
+# part-way leaves it where it was (the mentions are read again, a request queued twice is answered once); give
+# the lock back. KEYS: the stream, the cursor, summons, last poll, mention gaps, paging gap, the poller lock, then
+# each request's requester key. ARGV: limit (0: none), the requester key's ttl, the new cursor ('' to leave it),
+# the lock's token ('' for none: no check), the poll's time as a score and what is older than summons kept, as
+# ISO, the paging gap's fate ('keep', 'set', 'del') and JSON, the count of gaps searched then each, the count of
+# gaps kept then each, then each request's mention id and JSON. Returns {0} when the lock is another's, else {1,
+# the mention ids refused}.
+POLL_WRITE = """
+local limit, ttl, cursor, token = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+if token ~= '' and redis.call('GET', KEYS[7]) ~= token then return {0} end
+local at = 10
+local searched = tonumber(ARGV[at])
+for i = 1, searched do redis.call('SREM', KEYS[5], ARGV[at + i]) end
+at = at + searched + 1
+local kept = tonumber(ARGV[at])
+for i = 1, kept do redis.call('SADD', KEYS[5], ARGV[at + i]) end
+at = at + kept
+local refused = {}
+for i = 8, #KEYS do
+  local mention, request, over = ARGV[at + 1], ARGV[at + 2], false
+  at = at + 2
   if limit > 0 then
     redis.call('SADD', KEYS[i], mention)
     redis.call('EXPIRE', KEYS[i], ttl)
@@ -83,9 +101,17 @@ for i = 3, #KEYS do
   else
     redis.call('XADD', KEYS[1], '*', 'request', request, 'mention_id', mention)
   end
+  redis.call('ZADD', KEYS[3], ARGV[5], mention)
 end
-if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3]) end
-return refused
+if #KEYS >= 8 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[6]) end
+redis.call('SET', KEYS[4], ARGV[7])
+if ARGV[8] == 'set' then redis.call('SET', KEYS[6], ARGV[9]) elseif ARGV[8] == 'del' then redis.call('DEL', KEYS[6]) end
+if cursor ~= '' then
+  local now = redis.call('GET', KEYS[2])
+  if not now or #cursor > #now or (#cursor == #now and cursor > now) then redis.call('SET', KEYS[2], cursor) end
+end
+if token ~= '' then redis.call('DEL', KEYS[7]) end
+return {1, refused}
 """
 
 
@@ -206,31 +232,34 @@ class StreamStore(StoreBase):
         for the limit."""
         self.ensure_group()
         bucket = str(int(polled_at.timestamp() // window))
-        keys = [self.stream, self.key("cursor"), *(self.key("requester", r.requester_id, bucket) for r in requests)]
-        args: list[str | int] = [limit, int(window) + 1, cursor or ""]
+        token = release.hand_over() if release is not None else None
+        lock = release.name if release is not None else self.key("lock", "poller")
+        keys = [
+            self.stream,
+            self.key("cursor"),
+            self.key("summons"),  # (refused requests too: a summon all the same, which an edit must not repeat)
+            self.key("last-poll"),
+            self.key("mention-gaps"),
+            self.key("mention-paging"),
+            lock,
+            *(self.key("requester", r.requester_id, bucket) for r in requests),
+        ]
+        fate = "set" if isinstance(paging, PagingGap) else "del" if paging is None else "keep"
+        now = polled_at.timestamp()
+        args: list[str | int | float | bytes] = [limit, int(window) + 1, cursor or "", token or ""]
+        gap = paging.to_json() if isinstance(paging, PagingGap) else ""
+        args += [now, now - SUMMONS_KEPT, polled_at.isoformat(), fate, gap]
+        args += [len(gaps_searched), *map(_gap_member, gaps_searched), len(gaps_kept), *map(_gap_member, gaps_kept)]
         for request in requests:
             args += [request.mention_id, request.model_dump_json()]
         pipe = self.redis.pipeline(transaction=True)
-        pipe.eval(QUEUE_LIMITED, len(keys), *keys, *args)
-        if requests:  # (refused ones too: a summon all the same, which an edit must not repeat)
-            now = polled_at.timestamp()
-            pipe.zadd(self.key("summons"), {r.mention_id: now for r in requests})
-            pipe.zremrangebyscore(self.key("summons"), "-inf", now - SUMMONS_KEPT)
-        pipe.set(self.key("last-poll"), polled_at.isoformat())
-        if gaps_searched:
-            pipe.srem(self.key("mention-gaps"), *map(_gap_member, gaps_searched))
-        if gaps_kept:
-            pipe.sadd(self.key("mention-gaps"), *map(_gap_member, gaps_kept))
-        if isinstance(paging, PagingGap):
-            pipe.set(self.key("mention-paging"), paging.to_json())
-        elif paging is None:
-            pipe.delete(self.key("mention-paging"))
-        if release is not None:
-            release.release_on(pipe)
+        pipe.eval(POLL_WRITE, len(keys), *keys, *args)
         answers = self._execute_with_held(pipe, after=take.queue if take is not None else None)
         if take is not None:
             take.received(*answers[-2:])
-        return [str(mention) for mention in answers[0]]
+        if not answers[0][0]:
+            raise PollTakenOver("the poller lock is another poller's now (this poll was held up past it)")
+        return [str(mention) for mention in answers[0][1]]
 
     def taking(self, consumer: str, min_idle_ms: int, count: int = 10) -> Taking:
         """`take`'s read, to queue on the poll's last write (`queue_poll(take=…)`)."""
