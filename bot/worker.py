@@ -358,7 +358,11 @@ def finish(bot: Bot, entry_id: str | None, handled: HandledRequest, *, release: 
     log the one line per handled request."""
     handled.handled_at = utcnow()  # when it was finished, not when its last attempt began
     metrics.observe_handled(bot.store, handled)
-    bot.store.finish(handled, entry_id, release=release)
+    if not bot.store.finish(handled, entry_id, release=release):
+        # Held up past its claim (a paused process) while its reply went through: the worker that took the mention
+        # over found that reply and recorded the request; a second record (and line) would say it twice.
+        log.warning("request_answered_elsewhere", why="finished by the worker that took the mention over")
+        return
     log.info("request_handled", **handled.model_dump(mode="json", exclude_none=True))
 
 

@@ -141,6 +141,17 @@ class TakenOverMeanwhile(Store):
         return super().save_thread(thread, **options)
 
 
+class FinishedMeanwhile(Store):
+    """The bot's store as a worker held up between its POST and its last write finds it: another worker took the
+    mention over (its lock), found the reply among the bot's posts and recorded the request."""
+
+    def finish(self, handled: HandledRequest, entry_id: str | None, *, release: Lock | None = None) -> bool:
+        self.redis.set(self.key("lock", f"mention:{handled.mention_id}"), "another-workers-token")
+        theirs = handled.model_copy(update={"attempts": 2, "request_id": entry_id or ""})
+        self.record(theirs)
+        return super().finish(handled, entry_id, release=release)
+
+
 STEPS = ["after_claim", "after_resolve", "after_store", "before_post", "after_post", "before_ack"]
 
 
@@ -559,6 +570,26 @@ def test_a_worker_held_up_while_another_took_its_mention_over_posts_nothing_and_
     assert record is not None and ("posting", "Hi, the thread with one more post") == (record.state, record.text)
     assert 1 == late.store.pending_count()  # not acknowledged: the other worker does that
     assert 1 == sum(e["event"] == "request_answered_elsewhere" for e in events)
+
+
+def test_a_worker_held_up_after_its_post_leaves_the_record_to_the_worker_that_took_over(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], redis_server: RedisServer
+) -> None:
+    """Paused while X answered its post, a worker resumes after another took the mention over, found that reply and
+    recorded the request: its last write records nothing (the other's record stays, attempts 2) and it logs no
+    second `request_handled` line."""
+    mention = summon(faulty_sandbox)
+    settings = make_settings()
+    late = build(settings, store=FinishedMeanwhile(redis_server.client(), settings.key_prefix))
+    poll_once(late)
+
+    with capture_logs() as events:
+        work_once(late, "late")
+
+    record = late.store.handled_one(mention)
+    assert (1, 2) == (len(replies(faulty_sandbox)), record.attempts if record else None)
+    handled = [e for e in events if e["event"] in ("request_handled", "request_answered_elsewhere")]
+    assert ["request_answered_elsewhere"] == [e["event"] for e in handled]
 
 
 def test_mention_queued_twice_gets_one_reply_when_its_handling_outlasts_the_visibility_timeout(

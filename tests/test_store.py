@@ -357,6 +357,8 @@ def test_a_mention_another_worker_holds_now_reserves_no_text_however_it_asks(sto
         store.reserve_first(["Hi, the 4 posts ↩"], "5", claim=claim)
     assert theirs == store.redis.get(store.key("reply", "5"))
     assert ("6", True) == store.reserve_text("Hi, the 4 posts (again)", "6")  # reserved by none of those
+    store.redis.delete(claim.name)  # expired, and nobody took it over: still this attempt's to finish
+    assert ("5", True) == store.reserve_text("Hi, the 4 posts ✓", "5", claim=claim)
 
 
 def test_no_reply_text_is_reserved_with_the_save_of_an_opted_out_authors_thread(store: Store) -> None:

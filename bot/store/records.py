@@ -59,7 +59,8 @@ class Reservation:
 ANSWERED = "!answered"
 TAKEN_OVER = "!taken"
 _DONE = """(string.find(held, '"state":"replied"', 1, true) or string.find(held, '"state":"final"', 1, true))"""
-_TAKEN = "(token ~= '' and redis.call('GET', claim_key) ~= token)"
+# Another's now: held by another token (expired with nobody taking it over, it is still this attempt's to finish).
+_TAKEN = "(token ~= '' and (redis.call('GET', claim_key) or token) ~= token)"
 # Reserve a reply text for a mention and, when the mention holds it, mark the mention "posting" — one step, also
 # run inside the thread's save (`SAVE_THREAD`). Its locals: the text's key, the mention's reply record, the
 # mention's lock, mention id, text window, "posting" record, its ttl, the lock's token ('' for none); it leaves
@@ -103,9 +104,12 @@ for i = 3, #KEYS do
 end
 return {{-1, 0}}
 """
-# Keep a handled request's audit record, dropping the oldest beyond the log's size.
-# KEYS: the records hash, the order zset; ARGV: mention id, record JSON, its time, the log's size.
+# Keep a handled request's audit record, dropping the oldest beyond the log's size; unless the mention's lock is
+# another worker's now (this one was held up past its claim: that worker finishes the request, and records it).
+# KEYS: the records hash, the order zset, the mention's lock; ARGV: mention id, record JSON, its time, the log's
+# size, the lock's token ('' for no check). Returns how many old records were dropped, or -1 when not recorded.
 RECORD = """
+if ARGV[5] ~= '' and (redis.call('GET', KEYS[3]) or ARGV[5]) ~= ARGV[5] then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
@@ -263,12 +267,13 @@ class RecordStore(StoreBase):
         """Keep the audit record of a handled request; the oldest beyond the configured size are dropped."""
         self._record_on(self.redis.pipeline(transaction=False), handled).execute()
 
-    def finish(self, handled: HandledRequest, entry_id: str | None, *, release: Lock | None = None) -> None:
+    def finish(self, handled: HandledRequest, entry_id: str | None, *, release: Lock | None = None) -> bool:
         """A request's last write, atomic: its audit record, the counters held while it ran, (for a request
         from the stream) its acknowledgement, and giving back its lock. Until this lands the request is
-        retried; after, it is done."""
+        retried; after, it is done. False when the record was not written: `release`, the mention's lock, is
+        another worker's now (this one was held up past it; that one records the request)."""
         pipe = self.redis.pipeline(transaction=True)
-        self._record_on(pipe, handled)
+        self._record_on(pipe, handled, release)
         # What earlier tries read, if any was kept, and the count of tries: done with.
         mention = handled.mention_id
         pipe.delete(self.key("reads", mention), self.key("tries", mention), self.key("attempt-usage", mention))
@@ -277,12 +282,14 @@ class RecordStore(StoreBase):
             pipe.xdel(self.stream, entry_id)
         if release is not None:
             release.release_on(pipe)
-        self._execute_with_held(pipe)
+        return bool(self._execute_with_held(pipe)[0] != -1)
 
-    def _record_on(self, pipe: Any, handled: HandledRequest) -> Any:
-        keys = (self.key("handled", "records"), self.key("handled", "order"))
+    def _record_on(self, pipe: Any, handled: HandledRequest, claim: Lock | None = None) -> Any:
+        claim_key, token = self._fence(handled.mention_id, claim)
+        keys = (self.key("handled", "records"), self.key("handled", "order"), claim_key)
         record = handled.model_dump_json()
-        pipe.eval(RECORD, 2, *keys, handled.log_key, record, handled.handled_at.timestamp(), self.handled_log_size)
+        at, size = handled.handled_at.timestamp(), self.handled_log_size
+        pipe.eval(RECORD, 3, *keys, handled.log_key, record, at, size, token)
         if handled.log_key != handled.mention_id:  # the latest of a pasted post's requests, for the site's pages
             pipe.set(self.key("handled", "latest", handled.mention_id), record, ex=REPLY_RECORD_TTL)
         return pipe

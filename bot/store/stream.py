@@ -65,8 +65,8 @@ class PagingGap:
 SUMMONS_KEPT = 6 * 3600
 
 
-# A poll's writes, one step, only while the poller lock is still this poll's (a poller held up past it, a paused
-# process, writes nothing: another poller read and queued those mentions meanwhile, and moved the cursor on).
+# A poll's writes, one step, unless another poller holds the poller lock now (a poller held up past it, a paused
+# process, writes nothing: that poller read and queued those mentions meanwhile, and moved the cursor on).
 # Forget the gaps searched again and note those left; count each request for its reader (once per mention) and
 # queue it unless the reader is over the limit, noting it summoned; note the poll's time and the paging gap; move
 # the cursor, never back (ids compared as decimal strings: Lua's numbers hold 53 bits), last, so that a failure
@@ -79,7 +79,7 @@ SUMMONS_KEPT = 6 * 3600
 # the mention ids refused}.
 POLL_WRITE = """
 local limit, ttl, cursor, token = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
-if token ~= '' and redis.call('GET', KEYS[7]) ~= token then return {0} end
+if token ~= '' and (redis.call('GET', KEYS[7]) or token) ~= token then return {0} end
 local at = 10
 local searched = tonumber(ARGV[at])
 for i = 1, searched do redis.call('SREM', KEYS[5], ARGV[at + i]) end
@@ -110,7 +110,7 @@ if cursor ~= '' then
   local now = redis.call('GET', KEYS[2])
   if not now or #cursor > #now or (#cursor == #now and cursor > now) then redis.call('SET', KEYS[2], cursor) end
 end
-if token ~= '' then redis.call('DEL', KEYS[7]) end
+if token ~= '' and redis.call('GET', KEYS[7]) == token then redis.call('DEL', KEYS[7]) end
 return {1, refused}
 """
 
