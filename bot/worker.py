@@ -253,7 +253,10 @@ def _tries(
             return handled, entry_id
         except RateLimited as exc:
             wait = (exc.reset_at - datetime.now(UTC)).total_seconds()
-            log.warning(
+            # X's 429 is news (a warning); a window known spent before asking (claimed again while it waits, or
+            # another process met it) was told once already.
+            said = log.warning if exc.status == 429 else log.info
+            said(
                 "request_rate_limited",
                 endpoint=exc.endpoint,
                 reason=exc.reason,

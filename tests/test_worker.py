@@ -348,6 +348,26 @@ def test_a_site_request_waits_for_tomorrows_budget_whatever_the_policy(
     assert ["request_waits_for_budget"] == [e["event"] for e in events if e["event"] == "request_waits_for_budget"]
 
 
+def test_a_request_meeting_a_window_known_spent_says_so_quietly(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Replies are on hold (X's 429 on a post, told to every process): a request claimed meanwhile waits without
+    asking X, and says so at info, not as a warning each time it is claimed again (hundreds of lines in an hour
+    of a spent window)."""
+    thread = post_thread(sandbox.world, 3)
+    summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    poll_once(bot)
+    store.block_endpoint(POST, datetime.now(UTC) + timedelta(minutes=10))
+
+    with capture_logs() as events:
+        assert 0 == work_once(bot, "w1")
+
+    said = [(e["event"], e["log_level"]) for e in events if e["event"] == "request_rate_limited"]
+    assert [("request_rate_limited", "info")] == said
+    assert 0 == sandbox.world.snapshot_stats().post_reads
+
+
 def test_requests_taken_with_the_poll_that_spent_the_budget_wait_too(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
