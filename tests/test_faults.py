@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -533,19 +533,30 @@ def test_reader_asking_twice_whose_second_reply_was_cut_short_before_posting_sti
     assert [first, second] == replies(faulty_sandbox)
 
 
+def held_up(
+    faulty_sandbox: FaultySandbox,
+    make_settings: Callable[..., Settings],
+    redis_server: RedisServer,
+    world: type[Store],
+) -> tuple[str, Bot, list[MutableMapping[str, Any]]]:
+    """A summon worked by a worker held up past its claim, as `world` (a store) has it find the mention meanwhile:
+    the mention, that worker's bot, and what it logged."""
+    mention = summon(faulty_sandbox)
+    settings = make_settings()
+    late = build(settings, store=world(redis_server.client(), settings.key_prefix))
+    poll_once(late)
+    with capture_logs() as events:
+        work_once(late, "late")
+    return mention, late, events
+
+
 def test_a_worker_held_up_while_another_answered_its_mention_posts_nothing_and_records_nothing(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], redis_server: RedisServer
 ) -> None:
     """Paused past its claim, a worker resumes after another answered the mention, in other words (the thread went
     on meanwhile: another post count), which X's duplicate check cannot catch: reserving its text it finds the
     mention answered, and neither posts nor writes a second audit record."""
-    mention = summon(faulty_sandbox)
-    settings = make_settings()
-    late = build(settings, store=AnsweredMeanwhile(redis_server.client(), settings.key_prefix))
-    poll_once(late)
-
-    with capture_logs() as events:
-        work_once(late, "late")
+    mention, late, events = held_up(faulty_sandbox, make_settings, redis_server, AnsweredMeanwhile)
 
     assert ([], None) == (replies(faulty_sandbox), late.store.handled_one(mention))
     assert 1 == sum(e["event"] == "request_answered_elsewhere" for e in events)
@@ -557,13 +568,7 @@ def test_a_worker_held_up_while_another_took_its_mention_over_posts_nothing_and_
     """Paused past its claim, a worker resumes while another that took the mention over is posting its reply in
     other words (another post count: X's duplicate check cannot catch it). Its reply's text is not reserved: it
     posts nothing, records nothing, and leaves the request pending (the other worker acknowledges it)."""
-    mention = summon(faulty_sandbox)
-    settings = make_settings()
-    late = build(settings, store=TakenOverMeanwhile(redis_server.client(), settings.key_prefix))
-    poll_once(late)
-
-    with capture_logs() as events:
-        work_once(late, "late")
+    mention, late, events = held_up(faulty_sandbox, make_settings, redis_server, TakenOverMeanwhile)
 
     record = late.store.reply_record(mention)
     assert ([], None) == (replies(faulty_sandbox), late.store.handled_one(mention))
@@ -578,13 +583,7 @@ def test_a_worker_held_up_after_its_post_leaves_the_record_to_the_worker_that_to
     """Paused while X answered its post, a worker resumes after another took the mention over, found that reply and
     recorded the request: its last write records nothing (the other's record stays, attempts 2) and it logs no
     second `request_handled` line."""
-    mention = summon(faulty_sandbox)
-    settings = make_settings()
-    late = build(settings, store=FinishedMeanwhile(redis_server.client(), settings.key_prefix))
-    poll_once(late)
-
-    with capture_logs() as events:
-        work_once(late, "late")
+    mention, late, events = held_up(faulty_sandbox, make_settings, redis_server, FinishedMeanwhile)
 
     record = late.store.handled_one(mention)
     assert (1, 2) == (len(replies(faulty_sandbox)), record.attempts if record else None)
