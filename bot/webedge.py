@@ -32,6 +32,14 @@ SECURITY_HEADERS = {
     "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
 QUIET_PATHS = {"/healthz", "/metrics"}  # polled by platforms every few seconds: logged at debug level only
+LOGGED_PATH = 300  # characters of a request's path a log line keeps: a junk path of 100 KB is not logged whole
+
+
+def logged_path(path: str) -> str:
+    """A request's path as its log line says it: cut, with its length, past `LOGGED_PATH` characters."""
+    return path if len(path) <= LOGGED_PATH else f"{path[:LOGGED_PATH]}…({len(path)} characters)"
+
+
 # Smaller answers gain too little from gzip to pay for its header and the time; a 12-post thread is ~10 kB.
 GZIP_MIN_SIZE = 1024
 
@@ -57,7 +65,7 @@ class EdgeMiddleware:
                 emit(
                     "http_request",
                     method=scope["method"],
-                    path=scope["path"],
+                    path=logged_path(scope["path"]),
                     status=message["status"],
                     ms=round((time.perf_counter() - started) * 1000, 1),
                 )

@@ -716,3 +716,15 @@ def test_health_and_metrics_still_answer_a_client_that_takes_gzip(live_server: s
         metrics_headers.get("content-encoding"),
         b"# TYPE" in gzip.decompress(metrics),
     )
+
+
+def test_a_junk_paths_log_line_keeps_its_start_and_says_how_long_it_was(
+    web_client: TestClient, pages_store: Store
+) -> None:
+    """Each request is one log line; a 20,000-character junk path is not logged whole (a flood of them would fill
+    the operator's disk), only its start and its length."""
+    path = "/" + "a" * 20_000
+    with capture_logs() as events:
+        assert 404 == web_client.get(path).status_code
+    [line] = [e for e in events if e["event"] == "http_request"]
+    assert line["path"] == path[:300] + "…(20001 characters)"
