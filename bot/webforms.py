@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import structlog
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -76,17 +77,17 @@ def allow(store: Store, name: str, count: int, seconds: float) -> bool:
     return any(store.throttle(f"{name}:{slot}", seconds) for slot in range(count))
 
 
-def cross_site(request: Request, site: Site) -> bool:
+def cross_site(headers: Headers, site: Site) -> bool:
     """A form posted from another site's page (cross-site request forgery: any page could make its visitors'
     browsers ask for paid reads from their own addresses): the browser says so in `Sec-Fetch-Site`, else its
     `Origin` is neither this address nor PUBLIC_BASE_URL's. "null" says nothing (a page with Referrer-Policy
     no-referrer, as the site's own are, posts its forms so), nor does a post with neither header (curl, an old
     browser): taken."""
-    fetch_site = request.headers.get("sec-fetch-site", "").lower()
+    fetch_site = headers.get("sec-fetch-site", "").lower()
     if fetch_site:
         return fetch_site == "cross-site"
-    origin = request.headers.get("origin", "null").lower()
-    own = {request.headers.get("host", "").lower(), urlsplit(site.base_url).netloc.lower()}
+    origin = headers.get("origin", "null").lower()
+    own = {headers.get("host", "").lower(), urlsplit(site.base_url).netloc.lower()}
     return origin != "null" and urlsplit(origin).netloc not in own
 
 
@@ -110,14 +111,11 @@ class Forms:
 
     async def unroll(self, request: Request) -> Response:
         """POST /unroll: a pasted post link → its page if stored, else a request on the stream and a waiting page."""
-        if cross_site(request, self.web.site()):
-            return self.refused_cross_site(request)
         text = await form_field(request, "post")
         client = request.client.host if request.client else "unknown"
-        return await run_in_threadpool(self._unroll, text, client)
+        return await run_in_threadpool(self._unroll, text, client, request)
 
-    def refused_cross_site(self, request: Request) -> Response:
-        site = self.web.site()
+    def refused_cross_site(self, request: Request, site: Site) -> Response:
         log.info("web_form_cross_site", path=request.url.path, origin=request.headers.get("origin"))
         return self.web.message(
             403,
@@ -145,8 +143,10 @@ class Forms:
             headers={"retry-after": str(max(int((resumes - datetime.now(UTC)).total_seconds()), 1))},
         )
 
-    def _unroll(self, text: str | None, client: str) -> Response:
-        site = self.web.site()
+    def _unroll(self, text: str | None, client: str, request: Request) -> Response:
+        site = self.web.site()  # (reads Redis: off the event loop, as everything here)
+        if cross_site(request.headers, site):
+            return self.refused_cross_site(request, site)
         tweet_id = parse_tweet_id(text or "")
         if tweet_id is None:
             error = "Paste the link of a post on X (https://x.com/name/status/1234…) or its number."
@@ -168,14 +168,14 @@ class Forms:
                 site=site,
                 headers={"retry-after": "60"},
             )
-        request = UnrollRequest(
+        asked = UnrollRequest(
             source="web",
             mention_id=f"web-{tweet_id}",
             requester_id="web",
             replied_to_id=tweet_id,
             conversation_id=None,
         )
-        self.store.enqueue([request])
+        self.store.enqueue([asked])
         self.store.throttle(f"web-asked:{tweet_id}", ASKED_FOR)  # (its waiting page: asked for, so it may wait)
         log.info("web_unroll_requested", tweet_id=tweet_id, client=client)
         return RedirectResponse(site.path(f"/pending/{tweet_id}?since={int(time.time())}"), status_code=303)
@@ -250,8 +250,8 @@ class Forms:
         """POST /thread/<id>/refresh: ask the worker for posts newer than the stored thread's last one."""
         root_id = request.path_params["root_id"]
         site = self.web.site()
-        if cross_site(request, site):
-            return self.refused_cross_site(request)
+        if cross_site(request.headers, site):
+            return self.refused_cross_site(request, site)
         if not _TWEET_ID.fullmatch(root_id):
             return self.web.not_found(site)
         thread = self.store.get_thread(root_id)
