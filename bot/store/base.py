@@ -84,6 +84,13 @@ def embedded(data_dir: Path) -> redis.Redis:
     return cast(redis.Redis, client)
 
 
+def held_by_another(key: str, token: str) -> str:
+    """A Lua condition, for a script that writes only for a lock's holder: the lock at `key` (a Lua expression) is
+    another's than `token`'s ('' for no check). A lock that merely expired, nobody holding it, is still its holder's
+    to finish with."""
+    return f"({token} ~= '' and (redis.call('GET', {key}) or {token}) ~= {token})"
+
+
 def new_token() -> str:
     """A lock token: 128 random bits, as unique as redis-py's own (it uses uuid1)."""
     return secrets.token_hex(16)
@@ -144,7 +151,7 @@ class Lock(redis.lock.Lock):
 
     def release_on(self, pipe: Any) -> None:
         """Queue the release (only if still ours) on a pipeline the caller executes; no-op when not held."""
-        token, self.local.token = self.local.token, None
+        token = self.hand_over()
         if token is not None:
             pipe.eval(self.LUA_RELEASE_SCRIPT, 1, self.name, token)
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from bot.errors import AnsweredElsewhere
 from bot.models import HandledRequest, ReplyRecord, utcnow
-from bot.store.base import DUPLICATE_WINDOW, GROUP, REPLY_RECORD_TTL, Lock, StoreBase
+from bot.store.base import DUPLICATE_WINDOW, GROUP, REPLY_RECORD_TTL, Lock, StoreBase, held_by_another
 
 # What a try read stays kept for the request's next attempt (after a rate-limit wait, a failure or a worker's
 # end): long enough for any window to reset; X bills a post read again the next UTC day anyway.
@@ -59,8 +59,7 @@ class Reservation:
 ANSWERED = "!answered"
 TAKEN_OVER = "!taken"
 _DONE = """(string.find(held, '"state":"replied"', 1, true) or string.find(held, '"state":"final"', 1, true))"""
-# Another's now: held by another token (expired with nobody taking it over, it is still this attempt's to finish).
-_TAKEN = "(token ~= '' and (redis.call('GET', claim_key) or token) ~= token)"
+_TAKEN = held_by_another("claim_key", "token")
 # Reserve a reply text for a mention and, when the mention holds it, mark the mention "posting" — one step, also
 # run inside the thread's save (`SAVE_THREAD`). Its locals: the text's key, the mention's reply record, the
 # mention's lock, mention id, text window, "posting" record, its ttl, the lock's token ('' for none); it leaves
@@ -108,8 +107,8 @@ return {{-1, 0}}
 # another worker's now (this one was held up past its claim: that worker finishes the request, and records it).
 # KEYS: the records hash, the order zset, the mention's lock; ARGV: mention id, record JSON, its time, the log's
 # size, the lock's token ('' for no check). Returns how many old records were dropped, or -1 when not recorded.
-RECORD = """
-if ARGV[5] ~= '' and (redis.call('GET', KEYS[3]) or ARGV[5]) ~= ARGV[5] then return -1 end
+RECORD = f"""
+if {held_by_another("KEYS[3]", "ARGV[5]")} then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])

@@ -13,7 +13,7 @@ import structlog
 
 from bot.errors import PollTakenOver
 from bot.models import UnrollRequest, utcnow
-from bot.store.base import GROUP, Lock, StoreBase, T
+from bot.store.base import GROUP, Lock, StoreBase, T, held_by_another
 
 log = structlog.get_logger(__name__)
 
@@ -77,9 +77,9 @@ SUMMONS_KEPT = 6 * 3600
 # ISO, the paging gap's fate ('keep', 'set', 'del') and JSON, the count of gaps searched then each, the count of
 # gaps kept then each, then each request's mention id and JSON. Returns {0} when the lock is another's, else {1,
 # the mention ids refused}.
-POLL_WRITE = """
+POLL_WRITE = f"""
 local limit, ttl, cursor, token = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
-if token ~= '' and (redis.call('GET', KEYS[7]) or token) ~= token then return {0} end
+if {held_by_another("KEYS[7]", "token")} then return {{0}} end
 local at = 10
 local searched = tonumber(ARGV[at])
 for i = 1, searched do redis.call('SREM', KEYS[5], ARGV[at + i]) end
@@ -87,7 +87,7 @@ at = at + searched + 1
 local kept = tonumber(ARGV[at])
 for i = 1, kept do redis.call('SADD', KEYS[5], ARGV[at + i]) end
 at = at + kept
-local refused = {}
+local refused = {{}}
 for i = 8, #KEYS do
   local mention, request, over = ARGV[at + 1], ARGV[at + 2], false
   at = at + 2
@@ -111,7 +111,7 @@ if cursor ~= '' then
   if not now or #cursor > #now or (#cursor == #now and cursor > now) then redis.call('SET', KEYS[2], cursor) end
 end
 if token ~= '' and redis.call('GET', KEYS[7]) == token then redis.call('DEL', KEYS[7]) end
-return {1, refused}
+return {{1, refused}}
 """
 
 
