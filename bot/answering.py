@@ -16,7 +16,7 @@ class Answering(ResolverBase):
     def answering(self, conv_id: str, author_id: str, target: str) -> Resolution | None:
         """`subthread`, unless the summoned post was found a lone reply moments ago, after the summon was made
         (`covers`: a mention is served a stored copy as old; the page's "look for newer posts" asks X whatever)."""
-        if self.found_lone_reply(target):
+        if self.found_alone("reply", target):
             return None
         own = self.subthread(conv_id, author_id, target)
         if own is None:

@@ -56,7 +56,7 @@ class FirstSearches(ResolverBase):
         post whenever the summoned post's depth is odd. Their posts are the thread's search when the root is theirs
         (the usual case), and their own thread's (`subthread`) when it is not."""
         author = self.summoned_author()
-        if author is None or self.found_lone_reply(target):
+        if author is None or self.found_alone("reply", target):
             return  # (found in no thread of theirs moments ago: not searched again, `answering`)
         self.search(root_id, Author(id=author, username=""), full_archive=True, since_id=root_id)
         self.searched = author

@@ -22,7 +22,7 @@ from bot.assembly import (
 from bot.errors import ThreadNotFound
 from bot.models import Author, Section, Thread, ThreadTweet, UnrollRequest
 from bot.reads import Reads
-from bot.store import FirstRead, Lock, Store
+from bot.store import Alone, FirstRead, Lock, Store
 from bot.trigger import asks_bot
 from bot.tweettext import snowflake_time
 from bot.window import ARCHIVE_DEFAULT, RECENT_WINDOW, WINDOW_MARGIN, in_recent_window
@@ -109,21 +109,12 @@ class ResolverBase:
         asked = self.request.created_at if self.request is not None else None
         return asked is None or asked <= read_at - timedelta(seconds=self.settings.search_lag)
 
-    def found_lone_post(self, target: str) -> bool:
-        """The summoned (or quoted, or pasted) post was found alone moments ago, after the summon was made: a
-        conversation's first post with no thread. Asked only where it may be one: under a conversation's first
-        post, or a post whose conversation is not known yet (a quote, a link pasted on the site)."""
-        first = first_lookup(self.request) if self.request is not None else None
-        if self.fresh_for <= 0 or first is None or first[0] not in (None, target):
-            return False
-        read_at = self.store.lone_post_at(target)
-        return read_at is not None and self.covers(read_at)
-
-    def found_lone_reply(self, target: str) -> bool:
-        """The summoned post was found in no thread of its author's moments ago, after the summon was made."""
+    def found_alone(self, kind: Alone, target: str) -> bool:
+        """The summoned post was found alone moments ago (`Store.note_alone`: a conversation's first post with no
+        thread, or a reply in no thread of its author's), after the summon was made (`covers`)."""
         if self.fresh_for <= 0:
             return False
-        read_at = self.store.lone_reply_at(target)
+        read_at = self.store.alone_at(kind, target)
         return read_at is not None and self.covers(read_at)
 
     def in_window(self, tweet_id: str) -> bool:

@@ -133,9 +133,10 @@ class _Resolver(Climbs, FirstSearches, Answering):
             # The summoned post's author had their threads removed (no copy of theirs is stored): read nothing.
             raise ThreadNotFound(f"the author of {target} opted out", reason="author_opted_out")
         self.stored = self.store.find_thread(root_id, target, lock=self.lock, ahead=self.ahead)
-        if self.stored is None and self.found_lone_post(target):
+        if self.stored is None and root_id in (None, target) and self.found_alone("post", target):
             # A post found alone moments ago (a conversation's first post with no thread), asked for again: a
-            # mention under it, a quote of it, its link pasted on the site once more.
+            # mention under it, a quote of it, its link pasted on the site once more (asked only where it may be
+            # one: under a conversation's first post, or a post whose conversation is not known yet).
             return Resolution("no_thread", reason="single_tweet", root_id=target)
         if self.stored is None and root_id is None:
             # A quote (or a link pasted on the site): that tweet's conversation is the thread's. Its parent and

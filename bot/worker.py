@@ -484,9 +484,9 @@ def note_lone(store: Store, resolution: Resolution, read_at: datetime) -> None:
     theirs (a summon under it made before then searches nothing), a conversation's first post with no thread (a
     summon under it made before then reads nothing)."""
     if resolution.lone_reply is not None:
-        store.note_lone_reply(resolution.lone_reply, read_at, FRESH_FOR)
+        store.note_alone("reply", resolution.lone_reply, read_at, FRESH_FOR)
     if resolution.lone_post is not None:
-        store.note_lone_post(resolution.lone_post, read_at, FRESH_FOR)
+        store.note_alone("post", resolution.lone_post, read_at, FRESH_FOR)
 
 
 def linked_reply_ahead(

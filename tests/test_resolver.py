@@ -260,7 +260,7 @@ def test_summons_under_a_lone_post_found_moments_ago_read_nothing_unless_made_af
     before, read_at = world.now() - timedelta(seconds=1), world.now()
     first = resolve(api, store, summon(world, lone).model_copy(update={"created_at": before}), settings, now=read_at)
     assert lone == first.lone_post
-    store.note_lone_post(lone, read_at, FRESH_FOR)
+    store.note_alone("post", lone, read_at, FRESH_FOR)
     again = resolve(api, store, summon(world, lone).model_copy(update={"created_at": before}), settings)
     later = summon(world, lone).model_copy(update={"created_at": world.now() + timedelta(seconds=1)})
     after = resolve(api, store, later, settings)
@@ -2458,7 +2458,7 @@ def test_a_lone_post_pasted_on_the_site_again_moments_later_reads_nothing(
     )
     first = resolve(api, store, pasted, settings)
     assert first.lone_post is not None
-    store.note_lone_post(first.lone_post, world.now(), 60)
+    store.note_alone("post", first.lone_post, world.now(), 60)
 
     again = resolve(api, store, pasted, settings)
 

@@ -21,7 +21,7 @@ from bot.store.metrics import MetricsStore
 from bot.store.records import ANSWERED, TAKEN_OVER, Attempt, RecordStore, Reservation, elsewhere
 from bot.store.renewals import keep_alive
 from bot.store.stream import MentionGap, PagingGap, StreamStore, Taking
-from bot.store.threads import FirstRead
+from bot.store.threads import Alone, FirstRead
 from config.settings import Settings
 
 
@@ -39,6 +39,7 @@ __all__ = [
     "GROUP",
     "REPLY_RECORD_TTL",
     "TAKEN_OVER",
+    "Alone",
     "Attempt",
     "FirstRead",
     "Lock",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from bot.errors import ThreadBusy
 from bot.models import Thread, ThreadSummary
 from bot.store.base import Lock, StoreBase
 from bot.store.records import RESERVE_STEP, RESERVE_TEXT, Reservation
+
+Alone = Literal["post", "reply"]  # what a post found alone was: a conversation's first post, or someone's reply
 
 
 def opt_out_member(user_id: str) -> str:
@@ -234,24 +236,20 @@ class ThreadStore(StoreBase):
         """The root id of a stored thread that contains this tweet, if any."""
         return cast(str | None, self.redis.hget(self.key("tweet-root"), tweet_id))
 
-    def note_lone_reply(self, tweet_id: str, read_at: datetime, seconds: float) -> None:
-        """Someone else's post in a thread's conversation was found in no thread of theirs (a lone reply), as read
-        at `read_at`: for `seconds` (the freshness of a stored copy), a summon under it made before then does not
-        search their posts again (`lone_reply_at`)."""
-        self.redis.set(self.key("lone-reply", tweet_id), str(read_at.timestamp()), px=max(int(seconds * 1000), 1))
+    def note_alone(self, kind: Alone, tweet_id: str, read_at: datetime, seconds: float) -> None:
+        """A post found alone as read at `read_at`: a conversation's first post with no thread ("post"), or someone
+        else's post in a thread's conversation in no thread of theirs ("reply"). For `seconds` (the freshness of a
+        stored copy), a summon under it made before then reads nothing (a post) or does not search their posts
+        again (a reply): `alone_at`."""
+        self.redis.set(self.key(f"lone-{kind}", tweet_id), str(read_at.timestamp()), px=max(int(seconds * 1000), 1))
 
-    def note_lone_post(self, tweet_id: str, read_at: datetime, seconds: float) -> None:
-        """A post summoned under was found alone (no thread) as read at `read_at`: for `seconds`, a summon under it
-        made before then is answered so without reading it again (`lone_post_at`)."""
-        self.redis.set(self.key("lone-post", tweet_id), str(read_at.timestamp()), px=max(int(seconds * 1000), 1))
-
-    def lone_post_at(self, tweet_id: str) -> datetime | None:
-        raw = cast(str | None, self.redis.get(self.key("lone-post", tweet_id)))
-        return _noted_at(raw)
-
-    def lone_reply_at(self, tweet_id: str) -> datetime | None:
-        raw = cast(str | None, self.redis.get(self.key("lone-reply", tweet_id)))
-        return _noted_at(raw)
+    def alone_at(self, kind: Alone, tweet_id: str) -> datetime | None:
+        """When the post was found alone (`note_alone`), while that is noted."""
+        raw = cast(str | None, self.redis.get(self.key(f"lone-{kind}", tweet_id)))
+        try:  # (an older note's "1" reads as 1970: covering no summon)
+            return datetime.fromtimestamp(float(raw), UTC) if raw else None
+        except (ValueError, OverflowError):
+            return None
 
     def delete_thread(self, root_id: str) -> bool:
         """Remove a stored thread and every index entry pointing at it."""
@@ -340,11 +338,3 @@ class ThreadStore(StoreBase):
     def was_removed(self, root_id: str) -> bool:
         """True for a thread removed at its author's request (its page answers 410)."""
         return bool(self.redis.sismember(self.key("removed"), root_id))
-
-
-def _noted_at(raw: str | None) -> datetime | None:
-    """When a lone post or reply was read, as noted (an older note's "1" reads as 1970: covering no summon)."""
-    try:
-        return datetime.fromtimestamp(float(raw), UTC) if raw else None
-    except (ValueError, OverflowError):
-        return None
