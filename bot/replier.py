@@ -20,7 +20,6 @@ from bot.xapi import POST_TWEETS, from_user
 
 log = structlog.get_logger(__name__)
 
-POST = POST_TWEETS
 # Recent search may leave out the last 30 seconds: X's reference for `end_time` says it returns "Tweets from as
 # recent as 30 seconds ago if you do not include this parameter" (https://docs.x.com/x-api/posts/search/integrate/
 # paginate says so only when no start_time, end_time or since_id is given). A reply just posted may not show yet.
@@ -64,7 +63,7 @@ def reserve_ahead(
     if record is not None or bot.settings.dry_run:
         return None
     try:
-        bot.api.check(POST)
+        bot.api.check(POST_TWEETS)
     except RateLimited:
         return None
     return bot.store.reservation(text, mention_id, claim=claim)
@@ -107,7 +106,7 @@ def post_once(
         store.mark_replied(mention, None, text, state="final")
         return None, text
     try:
-        bot.api.check(POST)  # a spent window raises here, before anything is marked…
+        bot.api.check(POST_TWEETS)  # a spent window raises here, before anything is marked…
     except RateLimited:
         if ahead is not None and ahead.answer is not None and ahead.answer[0] == mention:
             store.clear_posting(mention)  # …but the thread's save did: nothing was posted
@@ -146,7 +145,7 @@ def post_once(
         log.info("reply_posted", reply_id=created.id, text=attempt)
         return created.id, attempt
     raise DuplicateContent(
-        "every variant of the reply text was refused as duplicate content", status=403, endpoint=POST
+        "every variant of the reply text was refused as duplicate content", status=403, endpoint=POST_TWEETS
     )
 
 

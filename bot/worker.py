@@ -33,12 +33,12 @@ from bot.errors import (
 )
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest, utcnow
 from bot.reads import Reads
-from bot.replier import POST, compose, post_once, reserve_ahead, wait_for_search
+from bot.replier import compose, post_once, reserve_ahead, wait_for_search
 from bot.replytext import template_for
 from bot.resolver import FRESH_FOR, Resolution, first_lookup, resolve
 from bot.runtime import BASE_URL_FIX, Bot, foreign, not_the_x_api
 from bot.store import Attempt, FirstRead, Lock, Reservation, Store, Taking, keep_alive
-from bot.xapi import Usage
+from bot.xapi import POST_TWEETS, Usage
 
 log = structlog.get_logger(__name__)
 
@@ -416,7 +416,7 @@ def process(
         log.info("request_waits_for_budget", resumes_at=resumes.isoformat())
         raise RateLimited("today's budget is spent", reset_at=resumes, status=None, endpoint="budget", reason="budget")
     if request.source == "mention" and not settings.dry_run:
-        bot.api.check(POST)  # replies are on hold (daily cap): don't spend reads on a reply we can't post
+        bot.api.check(POST_TWEETS)  # replies are on hold (daily cap): don't spend reads on a reply we can't post
     settle(bot, request)
     with bot.api.metered() as usage, thread_lock(bot, request, guard) as lock:
         try:

@@ -15,11 +15,10 @@ from bot.errors import AuthFailed, WriteRefused
 from bot.models import Thread, UnrollRequest
 from bot.poller import poll_once
 from bot.processes import run_once
-from bot.replier import POST
 from bot.sandbox import SandboxServer
 from bot.store import Store
 from bot.worker import drain, work_once
-from bot.xapi import Window, XApi
+from bot.xapi import POST_TWEETS, Window, XApi
 from config.settings import Settings
 from tests.conftest import CREDENTIALS
 from tests.helpers import AUTHOR, READER, make_bot, post_thread, summon
@@ -358,7 +357,7 @@ def test_a_request_meeting_a_window_known_spent_says_so_quietly(
     summon(sandbox.world, thread[-1])
     bot = make_bot(settings, store)
     poll_once(bot)
-    store.block_endpoint(POST, datetime.now(UTC) + timedelta(minutes=10))
+    store.block_endpoint(POST_TWEETS, datetime.now(UTC) + timedelta(minutes=10))
 
     with capture_logs() as events:
         assert 0 == work_once(bot, "w1")
@@ -408,7 +407,7 @@ class PostsHeldAfterTheSave(Store):
 
     def save_thread(self, thread: Thread, **options: Any) -> bool:
         saved = super().save_thread(thread, **options)
-        self.api.windows[POST] = Window(limit=1, remaining=0, reset_at=datetime.now(UTC) + timedelta(minutes=5))
+        self.api.windows[POST_TWEETS] = Window(limit=1, remaining=0, reset_at=datetime.now(UTC) + timedelta(minutes=5))
         return saved
 
 
