@@ -91,6 +91,11 @@ def cross_site(headers: Headers, site: Site) -> bool:
     return origin != "null" and urlsplit(origin).netloc not in own
 
 
+def in_utc(when: datetime) -> str:
+    """A time as a waiting reader is told it: "00:00 UTC (Dec 1)"."""
+    return f"{when:%H:%M} UTC ({when:%b} {when.day})"
+
+
 async def form_field(request: Request, name: str) -> str | None:
     """One field of a small url-encoded form body, or None when the body is too big."""
     body = b""
@@ -126,17 +131,20 @@ class Forms:
             site=site,
         )
 
+    def budget_resumes(self) -> datetime | None:
+        """When reading X is allowed again, today's budget being spent (UNROLL_DAILY_BUDGET); None while there is
+        budget."""
+        return spending.next_day() if spending.over_budget(self.store, self.web.settings) else None
+
     def over_budget(self, site: Site, back: str) -> Response | None:
         """The answer to a request that would read X while today's budget is spent (UNROLL_DAILY_BUDGET): it would
         wait until tomorrow, or (UNROLL_OVER_BUDGET=reply_without_link) spend past it; None while there is budget."""
-        if not spending.over_budget(self.store, self.web.settings):
+        if (resumes := self.budget_resumes()) is None:
             return None
-        resumes = spending.next_day()
         return self.web.message(
             503,
             "Back tomorrow",
-            "The bot has used up today’s budget for reading X. Please ask again after "
-            f"{resumes:%H:%M} UTC ({resumes:%b} {resumes.day}).",
+            f"The bot has used up today’s budget for reading X. Please ask again after {in_utc(resumes)}.",
             next_href=back,
             next_text="Back",
             site=site,
@@ -216,13 +224,12 @@ class Forms:
                 site=site,
                 headers=NOT_KEPT,
             )
-        if spending.over_budget(self.store, self.web.settings):  # asked before it ran out: handled tomorrow
-            resumes = spending.next_day()
+        if (resumes := self.budget_resumes()) is not None:  # asked before it ran out: handled tomorrow
             return self.web.message(
                 202,
                 "Waiting for tomorrow",
-                "The bot has used up today’s budget for reading X. This thread is unrolled after "
-                f"{resumes:%H:%M} UTC ({resumes:%b} {resumes.day}); this page reloads now and then until it is.",
+                f"The bot has used up today’s budget for reading X. This thread is unrolled after {in_utc(resumes)};"
+                " this page reloads now and then until it is.",
                 refresh=PENDING_RELOAD_SLOW,
                 site=site,
             )
