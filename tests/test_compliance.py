@@ -385,7 +385,7 @@ def test_the_comply_command_waits_for_its_own_round_only_whatever_the_interval(
     sandbox.world.compliance_delay = 1
     code, out, _ = command(capsys, "comply", "--wait", "10")
     created = sum(sandbox.world.request_counts().get("POST /2/compliance/jobs", {}).values())
-    assert (0, 2, False) == (code, created, "still working" in out)
+    assert (0, 2, False) == (code, created, "still working" in out), out  # (what it said, when it fails)
 
 
 @pytest.mark.usefixtures("env")
