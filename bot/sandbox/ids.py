@@ -50,22 +50,37 @@ def media_key(kind: str, media_id: int) -> str:
     return f"{prefix}_{media_id}"
 
 
-def page_token(cursor_id: int) -> str:
-    """An opaque pagination token that resumes below `cursor_id` (the last id already returned)."""
+def page_token(cursor_id: int, *, newer: bool = False) -> str:
+    """An opaque pagination token that resumes below `cursor_id` (the last id already returned), or with
+    `newer` above it (a user timeline's previous_token: the page before the one that began at `cursor_id`)."""
     digits = []
     number = cursor_id
     while number:
         number, rest = divmod(number, 36)
         digits.append(_BASE36[rest])
     body = "".join(reversed(digits)) or "0"
-    return body + short_code(f"page:{body}", 4).lower()
+    return body + _check(body, newer)
 
 
 def read_page_token(token: str) -> int | None:
-    """The cursor id inside a token made by `page_token`, or None when the token is not one of ours."""
+    """The cursor id inside a token made by `page_token`, or None when the token is not one of ours (a token
+    made with `newer` is not one: only `read_newer_token` reads it)."""
+    return _read(token, newer=False)
+
+
+def read_newer_token(token: str) -> int | None:
+    """The cursor id inside a token made by `page_token(…, newer=True)`, or None when it is not one."""
+    return _read(token, newer=True)
+
+
+def _check(body: str, newer: bool) -> str:
+    return short_code(f"{'newer' if newer else 'page'}:{body}", 4).lower()
+
+
+def _read(token: str, *, newer: bool) -> int | None:
     body, check = token[:-4], token[-4:]
     if not body or any(char not in _BASE36 for char in body):
         return None
-    if short_code(f"page:{body}", 4).lower() != check:
+    if _check(body, newer) != check:
         return None
     return int(body, 36)
