@@ -218,6 +218,15 @@ class World(Switches):
             ]
             return self.newest_first(found)
 
+    def posts_of(self, user: User) -> list[Tweet]:
+        """Visible posts `user` wrote (replies too), newest first, edited ones as last edited: the user's timeline
+        before X's reach and exclusions."""
+        with self.lock:
+            found = [
+                t for t in self.tweets.values() if t.author_id == user.id and t.is_latest and self.visibility(t) == "ok"
+            ]
+            return self.newest_first(found)
+
     def post(self, text: str, *, reply_to: str | None = None, quote_of: str | None = None) -> Tweet:
         """Create a post as the bot (what POST /2/tweets does once the request passed every check)."""
         with self.lock:
