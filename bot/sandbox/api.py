@@ -90,6 +90,7 @@ ROUTES = (
     _route("GET", "/2/users/me", lookup.users_me, user_only=True),
     _route("GET", "/2/users/by/username/:username", lookup.user_by_username),
     _route("GET", "/2/users/:id/mentions", timelines.mentions),
+    _route("GET", "/2/users/:id/tweets", timelines.user_tweets),
     _route("GET", "/2/users/:id", lookup.user_by_id),
     _route("GET", "/2/tweets/search/recent", lambda w, r: timelines.search(w, r, full_archive=False)),
     # Full-archive search takes app-only auth only (https://docs.x.com/x-api/posts/search/integrate/overview).

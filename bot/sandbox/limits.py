@@ -28,6 +28,7 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "GET /2/users/:id": Limit(app=300, user=900),
     "GET /2/users/by/username/:username": Limit(app=300, user=900),
     "GET /2/users/:id/mentions": Limit(app=450, user=300),
+    "GET /2/users/:id/tweets": Limit(app=1500, user=900),
     "GET /2/tweets": Limit(app=3500, user=5000),
     "GET /2/tweets/:id": Limit(app=450, user=900),
     "GET /2/tweets/search/recent": Limit(app=450, user=300),

@@ -1,22 +1,23 @@
-"""Lists of posts, newest first and paged: the mentions timeline and recent / full-archive search.
+"""Lists of posts, newest first and paged: the mentions timeline, a user's Post timeline and recent / full-archive
+search.
 
-Mentions reach only a user's latest 800 mentions
+Mentions reach only a user's latest 800 mentions, a user's Post timeline only the latest 3,200 posts
 (https://docs.x.com/x-api/posts/timelines/introduction); recent search only the last 7 days, and
 full-archive search defaults to the last 30 days when no start is given
-(https://docs.x.com/x-api/posts/search/introduction). Both list an edited post only as its latest
+(https://docs.x.com/x-api/posts/search/introduction). All list an edited post only as its latest
 version (https://docs.x.com/x-api/fundamentals/edit-posts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.sandbox.fields import FIELD_PARAMETERS
-from bot.sandbox.ids import page_token, snowflake_time
+from bot.sandbox.ids import page_token, read_newer_token, snowflake_time
 from bot.sandbox.lookup import bill, page_body
-from bot.sandbox.model import Tweet
+from bot.sandbox.model import Tweet, User
 from bot.sandbox.params import (
     ApiRequest,
     check_known,
@@ -30,7 +31,7 @@ from bot.sandbox.params import (
 )
 from bot.sandbox.problems import ApiResponse, invalid_request, resource_error
 from bot.sandbox.query import Facts, parse
-from bot.sandbox.render import Renderer, texts, tweet_selection
+from bot.sandbox.render import Renderer, parse_list, texts, tweet_selection
 from bot.sandbox.text import mentioned_usernames
 from bot.sandbox.world import World
 
@@ -45,6 +46,15 @@ DEFAULT_END_UNLESS = ("start_time", "end_time", "since_id")
 WINDOW_PARAMETERS = ("max_results", "since_id", "until_id", "start_time", "end_time")
 MENTIONS_PARAMETERS = (*FIELD_PARAMETERS, *WINDOW_PARAMETERS, "pagination_token")
 SEARCH_PARAMETERS = (*FIELD_PARAMETERS, *WINDOW_PARAMETERS, "query", "next_token", "pagination_token", "sort_order")
+TIMELINE_PARAMETERS = (*FIELD_PARAMETERS, *WINDOW_PARAMETERS, "pagination_token", "exclude")
+EXCLUSIONS = ("replies", "retweets")
+# "Using pagination, the most recent 3,200 Posts can be retrieved"; "When the exclude=replies parameter is used
+# for any value, only the most recent 800 Tweets are available" (developer.x.com, GET /2/users/:id/tweets).
+TIMELINE_REACH = 3200
+TIMELINE_REACH_WITHOUT_REPLIES = 800
+# "Minimum allowable time is 2010-11-06T00:00:00Z" (start_time and end_time, same reference).
+TIMELINE_EARLIEST = datetime(2010, 11, 6, tzinfo=UTC)
+ONE_SECOND = timedelta(seconds=1)
 
 
 def mentions(world: World, request: ApiRequest) -> ApiResponse:
@@ -67,6 +77,96 @@ def mentions(world: World, request: ApiRequest) -> ApiResponse:
         end = None
     chosen = _window(reachable, request, start, end)
     return _page(world, request, chosen, size, cursor(request.params, "pagination_token"), mentions=True)
+
+
+def user_tweets(world: World, request: ApiRequest) -> ApiResponse:
+    """GET /2/users/:id/tweets: the posts a user wrote, newest first, max_results 5–100 (default 10), paged with
+    pagination_token both ways (next_token, and previous_token on a page that has newer posts before it).
+
+    As X documents it (developer.x.com and docs.x.com, "User Posts timeline by User ID"):
+    - only the latest 3,200 posts are reachable, the latest 800 with `exclude=replies`; the reach counts the
+      user's posts before the exclusion ("the maximum historical Tweets returned is still 3200" with
+      exclude=retweets, so what is excluded still counts), and a since_id or start_time older than it reaches
+      no further ("the since_id will be forced to the oldest ID available");
+    - since_id and until_id are exclusive and take precedence over start_time and end_time;
+    - start_time and end_time are "in second granularity and [...] inclusive (for example, 12:00:01 includes
+      the first second of the minute)": a post made at 12:00:01.900 is within end_time 12:00:01Z;
+    - max_results counts the posts a page looked at before the exclusion: "Retweets and replies are included in
+      the count, even if exclude=retweets,replies are supplied" (the older developer.twitter.com reference;
+      the pagination guide: "Do not rely on the results per page always equaling the max_results"), so a
+      page may hold fewer posts, or none, and still have a next_token.
+    `exclude=retweets` is accepted and leaves nothing out: the sandbox has no retweets. A user not found or
+    suspended answers 200 with an `errors` entry, as mentions does; a protected user other than the bot 200 with
+    X's not-authorized-for-resource error (the sandbox has no followers, so no caller may see one). Each post
+    returned is billed as a post read.
+    """
+    params = request.params
+    check_known(params, TIMELINE_PARAMETERS)
+    raw = request.path_params["id"]
+    snowflake_id("id", raw)
+    size = int_range(params, "max_results", 5, 100, 10)
+    excluded = parse_list(params, "exclude", EXCLUSIONS)
+    start, end = _timeline_times(params)
+    where = _timeline_cursor(params)
+    tweet_selection(params)  # a wrong field answers 400 before the user is looked up
+    user = world.users.get(raw)
+    if user is None or user.suspended or (user.protected and not user.me):
+        return ApiResponse(200, {"errors": [_user_error(user, raw)]})
+    reach = TIMELINE_REACH_WITHOUT_REPLIES if "replies" in excluded else TIMELINE_REACH
+    timeline = _window(world.posts_of(user)[:reach], request, start, end)
+    first, last = _span(timeline, size, where)
+    shown = [t for t in timeline[first:last] if not ("replies" in excluded and t.reply_to is not None)]
+    body = _body(world, request, shown, mentions=False)
+    if last < len(timeline):  # older posts remain: resume below the last one looked at
+        below = int(timeline[last - 1].id) if last > first else int(timeline[last].id) + 1
+        body["meta"]["next_token"] = page_token(below)
+    if first > 0:  # newer posts come before this page: the page before ends above the first one looked at
+        above = int(timeline[first].id) if last > first else int(timeline[first - 1].id) - 1
+        body["meta"]["previous_token"] = page_token(above, newer=True)
+    return ApiResponse(200, body)
+
+
+def _user_error(user: User | None, raw: str) -> dict[str, Any]:
+    """The partial error for a timeline X does not show: the user not found, suspended or protected."""
+    kind = "not_found" if user is None else "suspended" if user.suspended else "protected"
+    return resource_error(kind, "user", "id", raw)
+
+
+def _timeline_times(params: Any) -> tuple[datetime | None, datetime | None]:
+    """start_time and end_time as a window from start's second (inclusive) to the end of end's second (exclusive),
+    either left out when since_id or until_id takes precedence over it; 400 for a time before X's minimum."""
+    start = time_param(params, "start_time")
+    end = time_param(params, "end_time")
+    for name, value in (("start_time", start), ("end_time", end)):
+        if value is not None and value < TIMELINE_EARLIEST:
+            raise time_error(name, value, f"'{name}' must be on or after {short_time(TIMELINE_EARLIEST)}")
+    from_second = None if start is None or "since_id" in params else start.replace(microsecond=0)
+    to_second = None if end is None or "until_id" in params else end.replace(microsecond=0) + ONE_SECOND
+    return from_second, to_second
+
+
+def _timeline_cursor(params: Any) -> tuple[int, bool] | None:
+    """Where pagination_token resumes: (id, False) below that id (a next_token), (id, True) above it (a
+    previous_token), None on the first page; 400 for a token that is neither."""
+    raw = params.get("pagination_token")
+    above = None if raw is None else read_newer_token(raw)
+    if above is not None:
+        return above, True
+    below = cursor(params, "pagination_token")
+    return None if below is None else (below, False)
+
+
+def _span(timeline: Sequence[Tweet], size: int, where: tuple[int, bool] | None) -> tuple[int, int]:
+    """The slice [first, last) of the timeline (newest first) one page looks at: `size` posts below the cursor,
+    or the `size` just above it for a previous_token."""
+    if where is None:
+        return 0, min(size, len(timeline))
+    at, newer = where
+    if newer:
+        last = sum(1 for t in timeline if int(t.id) > at)
+        return max(last - size, 0), last
+    first = sum(1 for t in timeline if int(t.id) >= at)
+    return first, min(first + size, len(timeline))
 
 
 def search(world: World, request: ApiRequest, *, full_archive: bool) -> ApiResponse:
@@ -168,13 +268,19 @@ def _page(
 ) -> ApiResponse:
     remaining = [t for t in tweets if below is None or int(t.id) < below]
     chosen = remaining[:size]
+    body = _body(world, request, chosen, mentions=mentions)
+    if len(remaining) > size:
+        body["meta"]["next_token"] = page_token(int(chosen[-1].id))
+    return ApiResponse(200, body)
+
+
+def _body(world: World, request: ApiRequest, chosen: list[Tweet], *, mentions: bool) -> dict[str, Any]:
+    """A page of posts as X answers it, billed: data, includes, and meta with the count and the ids at both ends."""
     page = Renderer(world, tweet_selection(request.params)).page(chosen)
     bill(world, page, mentions=mentions)
     body = page_body(page, [])
     meta: dict[str, Any] = {"result_count": len(chosen)}
     if chosen:
         meta = {"newest_id": chosen[0].id, "oldest_id": chosen[-1].id, **meta}
-    if len(remaining) > size:
-        meta["next_token"] = page_token(int(chosen[-1].id))
     body["meta"] = meta
-    return ApiResponse(200, body)
+    return body
