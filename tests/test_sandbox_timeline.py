@@ -474,3 +474,15 @@ def test_rate_limit_headers_per_auth_then_429(
     assert ("2", "0") == (refused.headers["x-rate-limit-limit"], refused.headers["x-rate-limit-remaining"])
     assert now < int(refused.headers["x-rate-limit-reset"]) <= now + 15 * 60
     assert {200: 4, 429: 1} == world.request_counts()[ENDPOINT]
+
+
+def test_an_injected_empty_page_goes_on_where_it_was_asked(http: requests.Session, world: World) -> None:
+    """The `empty_page` fault works here as on mentions and search: no post, a next_token to the page asked."""
+    ids = post_many(world, 12)
+    uid = user_id(world)
+    first = body_of(http, uid, max_results=5)
+    world.inject_fault("GET", f"/2/users/{uid}/tweets", empty_page=True)
+    empty = body_of(http, uid, max_results=5, pagination_token=first["meta"]["next_token"])
+    following = body_of(http, uid, max_results=5, pagination_token=empty["meta"]["next_token"])
+    assert {"meta": {"result_count": 0, "next_token": first["meta"]["next_token"]}} == empty
+    assert list(reversed(ids))[5:10] == ids_of(following)

@@ -271,8 +271,9 @@ class World(Switches):
         the network failing after X accepted a post, or answering after the client gave up. `usage_capped`
         answers X's 429 for a spent usage cap: a `usage-capped` problem whose rate-limit headers are not
         spent out, so a client cannot mistake it for a rate limit that resets in 15 minutes. `empty_page`
-        answers a page of a list (mentions, search) holding no post but a next_token to where it was asked:
-        X documents paging as "repeat until no next_token is returned", not until a page comes back empty.
+        answers a page of a list (mentions, a user's posts, search) holding no post but a next_token to where it
+        was asked: X documents paging as "repeat until no next_token is returned", not until a page comes back
+        empty.
         `errors_only` answers 200 with an `errors` array and nothing else (no data, no meta). `truncate` handles the
         request (a post is created), then sends half of the answer's body and closes the connection. `drip` handles
         the request, then sends the answer's head at once and its body in 20 pieces spread over `drip` seconds:
