@@ -84,10 +84,12 @@ def user_tweets(world: World, request: ApiRequest) -> ApiResponse:
     pagination_token both ways (next_token, and previous_token on a page that has newer posts before it).
 
     As X documents it (developer.x.com and docs.x.com, "User Posts timeline by User ID"):
-    - only the latest 3,200 posts are reachable, the latest 800 with `exclude=replies`; the reach counts the
-      user's posts before the exclusion ("the maximum historical Tweets returned is still 3200" with
-      exclude=retweets, so what is excluded still counts), and a since_id or start_time older than it reaches
-      no further ("the since_id will be forced to the oldest ID available");
+    - only the latest 3,200 posts are reachable, the latest 800 with `exclude=replies`. X does not say whether
+      the 800 are the latest posts or the latest posts that are not replies; here the reach counts the user's
+      posts before the exclusion, as max_results does (below), the stricter reading. A since_id or start_time
+      older than the reach reaches no further ("the since_id will be forced to the oldest ID available"), and an
+      until_id older than it finds nothing (X's "the until_id will be forced to the most recent ID available"
+      reads as a copy of the since_id sentence);
     - since_id and until_id are exclusive and take precedence over start_time and end_time;
     - start_time and end_time are "in second granularity and [...] inclusive (for example, 12:00:01 includes
       the first second of the minute)": a post made at 12:00:01.900 is within end_time 12:00:01Z;
