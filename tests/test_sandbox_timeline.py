@@ -221,6 +221,18 @@ def test_start_and_end_time_are_inclusive_to_the_second(http: requests.Session, 
     assert ["end", "start"] == found(start_time=stamp(second), end_time=stamp(second))
 
 
+def test_an_end_time_with_milliseconds_is_400(http: requests.Session, world: World) -> None:
+    """X: end_time "does not support a millisecond value"; it says so of end_time only, so a start_time with one
+    is taken to its second."""
+    made = world.add_tweet("writer", "at the second", created_at=datetime(2026, 3, 1, 12, 0, 1, 500_000, tzinfo=UTC))
+    uid = user_id(world)
+    refused = timeline(http, uid, end_time="2026-03-01T12:00:01.000Z")
+    taken = body_of(http, uid, start_time="2026-03-01T12:00:01.900Z")
+    assert 400 == refused.status_code
+    assert {"end_time": ["2026-03-01T12:00:01.000Z"]} == refused.json()["errors"][0]["parameters"]
+    assert [made.id] == ids_of(taken)
+
+
 def test_a_time_before_2010_11_06_is_400(http: requests.Session, world: World) -> None:
     """X's minimum for start_time and end_time is 2010-11-06T00:00:00Z."""
     uid = user_id(world)

@@ -136,7 +136,16 @@ def _user_error(user: User | None, raw: str) -> dict[str, Any]:
 
 def _timeline_times(params: Any) -> tuple[datetime | None, datetime | None]:
     """start_time and end_time as a window from start's second (inclusive) to the end of end's second (exclusive),
-    either left out when since_id or until_id takes precedence over it; 400 for a time before X's minimum."""
+    either left out when since_id or until_id takes precedence over it; 400 for a time before X's minimum, and for
+    an end_time with a fraction of a second ("this parameter does not support a millisecond value", developer.x.com;
+    said of end_time only, so a start_time's fraction is dropped)."""
+    raw_end = params.get("end_time")
+    if raw_end is not None and "." in raw_end:
+        raise invalid_request(
+            "end_time",
+            [raw_end],
+            f"Invalid 'end_time':'{raw_end}'. 'end_time' must be a valid RFC3339 date-time (YYYY-MM-DDTHH:mm:ssZ)",
+        )
     start = time_param(params, "start_time")
     end = time_param(params, "end_time")
     for name, value in (("start_time", start), ("end_time", end)):
