@@ -164,6 +164,10 @@ class NotFound(ApiError):
     """404 or a resource-not-found error: the tweet or user no longer exists or cannot be seen."""
 
 
+class UserUnavailable(NotFound):
+    """A 200 answer naming the user instead of their posts: suspended, protected or gone (a user's timeline)."""
+
+
 class ThreadNotFound(UnrollError):
     """There is nothing to unroll for this request; `reason` says why (e.g. `not_found`, `protected`)."""
 

@@ -57,6 +57,7 @@ from bot.errors import (
     NotFound,
     RateLimited,
     Refused,
+    UserUnavailable,
     WriteRefused,
 )
 from config.settings import Settings
@@ -72,6 +73,7 @@ ARCHIVE = "GET /2/tweets/search/all"
 BROKEN_ANSWERS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
 RECENT = "GET /2/tweets/search/recent"
 POST_TWEETS = "POST /2/tweets"  # the endpoint replies are posted to
+USER_POSTS = "GET /2/users/:id/tweets"  # an author's timeline: their latest 3,200 posts
 # Full-archive search also takes at most 1 request per second (https://docs.x.com/x-api/fundamentals/rate-limits).
 ARCHIVE_SPACING = 1.05
 NO_RESET_WAIT = timedelta(seconds=60)  # a 429 that says no reset: not asked again sooner than this
@@ -212,6 +214,7 @@ class XApi:
         self._lookup_expansions = list(EXPANSIONS)  # less any optional one the API refused
         self._archive_at = -ARCHIVE_SPACING  # when this process last called full-archive search (monotonic)
         self.archive_refused_at: float | None = None  # when X last refused this app full-archive search (monotonic)
+        self.timelines_refused_at: float | None = None  # when X last refused this app users' timelines (monotonic)
 
     # --- metering and rate limits ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -529,6 +532,39 @@ class XApi:
             **params,
         )
         return listing(RECENT, page)
+
+    def user_posts(
+        self,
+        user_id: str,
+        *,
+        since_id: str | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        pagination_token: str | None = None,
+        max_results: int = 100,
+    ) -> TweetsPage:
+        """One page of a user's posts, newest first, retweets left out (GET /2/users/:id/tweets: their latest
+        3,200). Times are taken to the second (tweepy writes them so), both ends inclusive."""
+        params: dict[str, Any] = {
+            "max_results": max_results,
+            "exclude": ["retweets"],
+            **self._tweet_params(SEARCH_EXPANSIONS),
+        }
+        if since_id:
+            params["since_id"] = since_id
+        elif start_time:
+            params["start_time"] = start_time
+        if end_time:
+            params["end_time"] = end_time
+        if pagination_token:
+            params["pagination_token"] = pagination_token
+        fn = self.client.get_users_tweets
+        page = self._call(USER_POSTS, TweetsPage, fn, user_id, user_auth=self._read_user_auth, **params)
+        about_user = [p for p in page.errors if p.resource_type == "user"]
+        if not page.data and page.meta.result_count is None and about_user:
+            problem = about_user[0]
+            raise UserUnavailable(f"{USER_POSTS}: {problem.detail or problem.title}", status=200, endpoint=USER_POSTS)
+        return listing(USER_POSTS, page)
 
     def post(self, text: str, in_reply_to: str) -> CreatedTweet:
         """Post a reply (POST /2/tweets) and return it."""

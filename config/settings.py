@@ -305,6 +305,29 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=_hint("true or false"),
     )
+    old_thread_hours: float = Field(
+        24.0,
+        ge=0,
+        le=720,
+        description=(
+            "Without full archive, a thread older than search's 7 days is followed past its last post found by "
+            "reading its author's timeline (GET /2/users/:id/tweets) this many hours after it, and on while each "
+            "span finds a post of the thread; every post of theirs in a span is billed as a read, the thread's or "
+            "not. 0: not read (such a page says it may stop early). At most 720 (30 days)."
+        ),
+        json_schema_extra=_hint("a number of hours from 0 to 720"),
+    )
+    old_thread_pages: int = Field(
+        5,
+        ge=1,
+        le=32,
+        description=(
+            "Pages of up to 100 posts of an author's timeline one request may read to follow an old thread "
+            "(UNROLL_OLD_THREAD_HOURS); past them, the page says it may stop early. At most 32: X gives a user's "
+            "latest 3,200."
+        ),
+        json_schema_extra=_hint("a whole number from 1 to 32"),
+    )
     blocked_users: CommaList = Field(
         default_factory=list,
         description="Comma-separated handles or user ids whose mentions are ignored.",
