@@ -169,6 +169,42 @@ class Reads:
                 raise
         return found
 
+    def timeline(
+        self,
+        user_id: str,
+        conversations: set[str],
+        *,
+        since_id: str | None,
+        start_time: datetime | None,
+        end_time: datetime,
+        pages: int,
+    ) -> tuple[list[ApiTweet], int, bool]:
+        """A user's posts in a span (`XApi.user_posts`: after `since_id` or from `start_time`, to `end_time`), every
+        page up to `pages`; only those of `conversations` are kept, with what they show (the others are billed
+        all the same: X has no filter there). (The posts kept, pages read, whether the pages ran out first.)"""
+        kept: list[ApiTweet] = []
+        token: str | None = None
+        for used in range(1, pages + 1):
+            page = self.api.user_posts(
+                user_id, since_id=since_id, start_time=start_time, end_time=end_time, pagination_token=token
+            )
+            mine = [t for t in page.data if t.conversation_id in conversations]
+            media = {k for t in mine if t.attachments for k in t.attachments.media_keys}
+            polls = {k for t in mine if t.attachments for k in t.attachments.poll_ids}
+            includes = page.includes.model_copy(
+                update={
+                    "media": [m for m in page.includes.media if m.media_key in media],
+                    "polls": [p for p in page.includes.polls if p.id in polls],
+                    "users": [u for u in page.includes.users if u.id == user_id],
+                }
+            )
+            self.absorb(page.model_copy(update={"data": mine, "includes": includes, "errors": []}))
+            kept += mine
+            token = page.meta.next_token
+            if not token:
+                return kept, used, False
+        return kept, pages, True
+
     def snapshot(self) -> str | None:
         """Everything read, as one page of JSON, for the request's next attempt (`Store.note_attempt`): a request
         that waits for a rate-limit window, fails or loses its worker after reading does not read it again.

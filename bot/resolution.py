@@ -96,6 +96,9 @@ class ResolverBase:
         # `first_post_deleted`).
         self.searched: str | None = None
         self.lone_reply: str | None = None  # the summoned post, found in no thread of its author's (`answering`)
+        # An old thread's author's timeline read to its end after its newest post found (`walks`): the page
+        # holds every post of it X lets the bot see, and need not say it may stop early.
+        self.walked = False
         self.bot_id: str | None = None  # who the bot is on X: its mentions are no posts of a thread
         self.summons: dict[str, str | None] = {}  # the author's summons under the thread read, and their parents
         self.asked: dict[str, bool] = {}  # asks_bot's answer per post read (a post's text never changes)
@@ -231,7 +234,7 @@ class ResolverBase:
             or any(n.parent_id in gone or (complete and not self.stored) for n in broken)
         )
         gaps = ["deleted_tweets"] if deleted or (self.stored and "deleted_tweets" in self.stored.gaps) else []
-        if not complete and chain and not self.in_window(chain[-1]):
+        if not complete and chain and not self.in_window(chain[-1]) and not self.walked:
             gaps.append("older_than_search_window")
         includes = self.fetched.includes()
         canon, gone = self.fetched.canon, self.fetched.problems

@@ -20,9 +20,13 @@ posts the thread quotes are looked up together in one more request):
   asked again after `ARCHIVE_REFUSED_FOR`), and a root read before the refusal would be read again by the
   climb, as the second post's parent, whenever the summoned post's depth is odd;
 - older, no full archive, mention under the tweet at depth d (root = 0): 1 recent search + lookups
-  climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉. Each post
-  is read once (d+1 posts). Knowing d, the floor is ⌈d/2⌉: for an even d, asking for the root with the
-  target would save a lookup; for an odd d it would read the root twice. d is not known before the climb,
+  climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉, + 1 page of the
+  author's timeline after the thread's newest post found (`bot.walks`: a page per 100 of the author's posts in
+  the `UNROLL_OLD_THREAD_HOURS` after it, and on while a span finds one; every post of theirs there is billed,
+  the thread's or not, each once; the posts found each extend the walk to a span after them, by a request more).
+  Each post of the thread is read once (d+1 posts, and those after it). Knowing d, the climb's floor is ⌈d/2⌉:
+  for an even d, asking for the root with the target would save a lookup; for an odd d it would read the root
+  twice. d is not known before the climb,
   so the resolver spends the request, never the post. When the thread went on into the window and the
   summoned post is in it (a reply naming its author), its author's posts in the window come first from
   recent search (1 per 100), and the climb reads only the posts before the window (⌈k/2⌉ lookups for k);
@@ -85,14 +89,13 @@ The resolver reads the store but never writes it: the worker saves the thread it
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
 from bot.answering import Answering
 from bot.apimodels import ApiProblem
 from bot.assembly import branched
-from bot.climbs import Climbs
 from bot.errors import NotAllowed, ThreadNotFound
 from bot.firstsearches import ARCHIVE_REFUSED_FOR, FirstSearches, archive_refused, may_search_archive
 from bot.models import Thread, UnrollRequest, utcnow
@@ -100,6 +103,7 @@ from bot.reads import Reads
 from bot.resolution import Resolution, ResolutionOutcome, first_lookup
 from bot.store import FirstRead, Lock, Store
 from bot.tweettext import author_of
+from bot.walks import Walks
 from bot.xapi import ARCHIVE, RECENT, XApi
 from config.settings import Settings
 
@@ -120,7 +124,7 @@ def _unavailable(tweet_id: str, problem: ApiProblem | None, what: str) -> Thread
     return ThreadNotFound(f"{what} {tweet_id} no longer exists", reason="deleted")
 
 
-class _Resolver(Climbs, FirstSearches, Answering):
+class _Resolver(Walks, FirstSearches, Answering):
     """One request's resolution: a stored thread refreshed, or a new one found (the steps' own modules)."""
 
     def run(self, request: UnrollRequest) -> Resolution:
@@ -207,6 +211,11 @@ class _Resolver(Climbs, FirstSearches, Answering):
         # A newer post whose parent is not stored may answer another branch's post, not a deleted one: read it.
         self.climb(root_id, author_id, target, follow_target=follow, connect=True)
         self.read_answered_reply(root_id, author_id, target)
+        # A copy that said it may stop early is followed from its newest post; one read whole then, from then on.
+        whole = "older_than_search_window" not in stored.gaps
+        read_at = stored.fetched_at - timedelta(seconds=self.settings.search_lag) if whole else None
+        if not complete and self.follow_old_thread(root_id, author_id, target, since=read_at):
+            self.connect_walked(root_id, author_id, target)
         self.fetched.quoted()
         seen = self.fetched.users.get(author_id)  # the author as X shows them now (a renamed handle, say)
         thread = self.thread(root_id, author_of(seen) if seen else stored.author, target, complete=complete)
@@ -214,6 +223,7 @@ class _Resolver(Climbs, FirstSearches, Answering):
             [t.id for t in thread.every_tweet] == [t.id for t in stored.every_tweet]
             and len(thread.tweets) == len(stored.tweets)  # the same posts, the page following the same branch
             and thread.author == stored.author
+            and thread.gaps == stored.gaps  # (an old thread's timeline read: it no longer says it may stop early)
         ):
             return Resolution("cached", thread, reason="nothing_new", root_id=root_id, own=own)
         renamed = stored.author.username if thread.author.username != stored.author.username else None
@@ -274,6 +284,8 @@ class _Resolver(Climbs, FirstSearches, Answering):
         # one search left out (its index is not promised complete): one lookup tells, and reads the post if it is.
         self.climb(root_id, user.id, target, follow_target=follow, connect=True, links_alone=complete)
         self.read_answered_reply(root_id, user.id, target)
+        if not complete and self.follow_old_thread(root_id, user.id, target):
+            self.connect_walked(root_id, user.id, target)
         thread = self.thread(root_id, author_of(user), target, complete=complete)
         if self.gone is not None and not thread.tweets:
             raise self.gone  # no chain of the author's hangs from the deleted first post

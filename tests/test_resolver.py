@@ -23,7 +23,7 @@ from bot.sandbox.text import display_url
 from bot.site import Site
 from bot.store import Store
 from bot.tweetviews import GAP_NOTE, after_gaps
-from bot.xapi import XApi
+from bot.xapi import USER_POSTS, XApi
 from config.settings import Settings
 from tests.conftest import BOT_HANDLE
 from tests.test_assembly import Conversation, brute_force, conversations, known, over_gaps
@@ -1261,9 +1261,10 @@ def test_stored_thread_of_an_author_renamed_since_still_finds_their_new_tweets(
 def test_stored_old_thread_joins_the_authors_recent_continuation(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """A month-old thread stored with its gap: the author's new tweets come from one recent search, gap gone."""
+    """A month-old thread stored with its gap (its author's timeline not read: UNROLL_OLD_THREAD_HOURS=0): the
+    author's new tweets come from one recent search, gap gone, no timeline read (the thread reaches the window)."""
     thread = post_thread(world, numbered(3), start=world.now() - timedelta(days=30))
-    first = resolve(api, store, summon(world, thread[-1]), settings)
+    first = resolve(api, store, summon(world, thread[-1]), settings.model_copy(update={"old_thread_hours": 0}))
     assert first.thread is not None
     assert ["older_than_search_window"] == first.thread.gaps
     store.save_thread(first.thread)
@@ -1317,19 +1318,21 @@ def test_old_thread_without_full_archive_climbs_the_reply_chain(
 
     assert thread == ids_of(result)
     assert numbered(6) == texts_of(result)
-    assert ["older_than_search_window"] == gaps_of(result)
-    # [6] reads 6 + 5 in includes; the recent search reads nothing; [4] reads 4 + 3; [2] reads 2 + the root.
-    assert (1 + math.ceil((5 + 1) / 2), 2 + 0 + 2 + 2) == cost(result)
-    assert {"GET /2/tweets": 3, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+    assert [] == gaps_of(result)  # the author's timeline after 6 says nothing follows
+    # [6] reads 6 + 5 in includes; the recent search reads nothing; [4] reads 4 + 3; [2] reads 2 + the root; the
+    # timeline's day after 6, nothing.
+    assert (2 + math.ceil((5 + 1) / 2), 2 + 0 + 2 + 2) == cost(result)
+    assert {"GET /2/tweets": 3, "GET /2/tweets/search/recent": 1, USER_POSTS: 1} == result.usage.by_endpoint
 
 
 def test_old_thread_summoned_midway_says_later_tweets_could_not_be_fetched(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """Without full archive, tweets after the summoned one are out of reach; the gap says so."""
+    """Without full archive, and the author's timeline not read (UNROLL_OLD_THREAD_HOURS=0), tweets after the
+    summoned one are out of reach; the gap says so (`tests/test_old_threads.py`: read, they come)."""
     thread = post_thread(world, numbered(5), start=world.now() - timedelta(days=30))
 
-    result = resolve(api, store, summon(world, thread[2]), settings)
+    result = resolve(api, store, summon(world, thread[2]), settings.model_copy(update={"old_thread_hours": 0}))
 
     assert thread[:3] == ids_of(result)
     assert ["older_than_search_window"] == gaps_of(result)
@@ -1408,9 +1411,9 @@ def test_deleted_tweet_in_an_old_thread_stops_the_climb(
     result = resolve(api, store, summon(world, thread[4]), settings)
 
     assert ("resolved", [thread[0], *thread[3:]]) == (result.outcome, ids_of(result))
-    assert ["deleted_tweets", "older_than_search_window"] == gaps_of(result)
-    # [5] (+4), [3] answered with a not-found error, [root], the empty recent search
-    assert (4, 3) == cost(result)
+    assert ["deleted_tweets"] == gaps_of(result)  # (the author's timeline after 5: nothing follows)
+    # [5] (+4), [3] answered with a not-found error, [root], the empty recent search, the empty timeline
+    assert (5, 3) == cost(result)
 
 
 @pytest.mark.parametrize(
@@ -1539,7 +1542,7 @@ def test_an_old_thread_whose_first_post_was_deleted_is_climbed_to_its_second(
     result = resolve(api, store, summon(world, thread[-1]), settings)
 
     assert ("resolved", thread[1:]) == (result.outcome, ids_of(result))
-    assert ["deleted_tweets", "older_than_search_window"] == gaps_of(result)
+    assert ["deleted_tweets"] == gaps_of(result)
 
 
 @pytest.mark.parametrize("asker", ["protected", "suspended"])
@@ -2144,15 +2147,16 @@ def test_old_thread_climb_reads_every_post_once_whatever_its_length(
     world: World, api: XApi, store: Store, settings: Settings, size: int
 ) -> None:
     """Older than the window, no full archive, summoned under the last post: the climb starts at the summoned
-    post and meets the root last, as the parent of the second post, so no post is read twice."""
+    post and meets the root last, as the parent of the second post, so no post is read twice; the author's
+    timeline after it says the thread goes no further."""
     thread = post_thread(world, numbered(size), start=world.now() - timedelta(days=30))
 
     result = resolve(api, store, summon(world, thread[-1]), settings)
 
     assert thread == ids_of(result)
-    assert ["older_than_search_window"] == gaps_of(result)
+    assert [] == gaps_of(result)
     lookups = math.ceil(size / 2)  # two levels per lookup: the post asked for and its parent in includes
-    assert (lookups + 1, size) == cost(result)  # and one recent search that finds nothing
+    assert (lookups + 2, size) == cost(result)  # and one recent search and one timeline page that find nothing
 
 
 def test_media_of_a_post_read_as_a_parent_comes_with_it(
@@ -2318,8 +2322,8 @@ def test_full_archive_refused_to_the_app_resolves_as_without_it_and_is_not_asked
         result = resolve(api, store, summon(world, first[-1]), archive)
     later = resolve(api, store, summon(world, second[-1]), archive)
 
-    assert (first, ["older_than_search_window"]) == (ids_of(result), gaps_of(result))
-    assert (second, ["older_than_search_window"]) == (ids_of(later), gaps_of(later))
+    assert (first, []) == (ids_of(result), gaps_of(result))  # (the author's timeline after it: nothing more)
+    assert (second, []) == (ids_of(later), gaps_of(later))
     assert ["full_archive_refused"] == [e["event"] for e in logs if e["log_level"] == "error"]
     assert {403: 1} == world.request_counts()["GET /2/tweets/search/all"]
     assert "GET /2/tweets/search/all" not in later.usage.by_endpoint
@@ -2336,18 +2340,18 @@ def test_full_archive_refused_to_the_app_reads_the_first_post_once(
 ) -> None:
     """UNROLL_FULL_ARCHIVE=true, refused (asked again once an hour): the full-archive search is asked before any
     lookup, so the climb that follows the refusal meets the first post last, as the parent of the second, and
-    reads it once whatever the summoned post's depth: the refused search, ⌈(depth+1)/2⌉ lookups, the recent one."""
+    reads it once whatever the summoned post's depth: the refused search, ⌈(depth+1)/2⌉ lookups, the recent one,
+    and the author's timeline after the summoned post."""
     archive = settings.model_copy(update={"full_archive": True})
     thread = post_thread(world, numbered(depth + 1), start=world.now() - timedelta(days=30))
 
     result = resolve(api, store, summon(world, thread[depth]), archive)
 
-    assert (thread, ["older_than_search_window"]) == (ids_of(result), gaps_of(result))
+    assert (thread, []) == (ids_of(result), gaps_of(result))
     lookups = math.ceil((depth + 1) / 2)
-    assert {"GET /2/tweets": lookups, "GET /2/tweets/search/all": 1, "GET /2/tweets/search/recent": 1} == (
-        result.usage.by_endpoint
-    )
-    assert (lookups + 2, depth + 1) == cost(result)
+    searches = {"GET /2/tweets/search/all": 1, "GET /2/tweets/search/recent": 1}
+    assert {"GET /2/tweets": lookups, **searches, USER_POSTS: 1} == result.usage.by_endpoint
+    assert (lookups + 3, depth + 1) == cost(result)
     assert {403: 1} == world.request_counts()["GET /2/tweets/search/all"]
     assert world.snapshot_stats().post_reads == result.usage.tweets_read  # what the sandbox billed
 

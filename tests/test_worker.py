@@ -528,16 +528,32 @@ def test_every_variant_fits_the_room_templates_keep_for_it() -> None:
 def test_summon_under_a_lone_tweet_older_than_the_window_says_so(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
-    """Past the 7-day window later self-replies can't be seen, so the reply doesn't claim there is no thread."""
+    """Past the 7-day window, its author's timeline not read (UNROLL_OLD_THREAD_HOURS=0), later self-replies
+    can't be seen, so the reply doesn't claim there is no thread."""
+    [old] = post_thread(sandbox.world, 1, ago=timedelta(days=10))
+    mention = summon(sandbox.world, old)
+
+    run_once(make_bot(settings.model_copy(update={"old_thread_hours": 0}), store))
+
+    [text] = replies_to(sandbox, mention)
+    assert f"Hi @{READER}, this post is older than the 7 days X lets the bot search" in text
+    record = store.handled_one(mention)
+    assert record is not None and ("no_thread", "older_than_search_window") == (record.outcome, record.reason)
+
+
+def test_summon_under_a_lone_tweet_older_than_the_window_reads_its_authors_timeline_after_it(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The author's timeline the day after it shows no self-reply: the reply says there is no thread to unroll."""
     [old] = post_thread(sandbox.world, 1, ago=timedelta(days=10))
     mention = summon(sandbox.world, old)
 
     run_once(make_bot(settings, store))
 
     [text] = replies_to(sandbox, mention)
-    assert f"Hi @{READER}, this post is older than the 7 days X lets the bot search" in text
+    assert f"Hi @{READER}, this post is not part of a thread" in text
     record = store.handled_one(mention)
-    assert record is not None and ("no_thread", "older_than_search_window") == (record.outcome, record.reason)
+    assert record is not None and ("no_thread", "single_tweet") == (record.outcome, record.reason)
 
 
 def test_author_who_says_delete_under_their_thread_has_their_threads_removed(

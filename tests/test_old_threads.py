@@ -1,0 +1,211 @@
+"""Threads older than recent search's 7 days, without full archive: followed past their last post found through
+their author's timeline (GET /2/users/:id/tweets, `bot.walks`), on the sandbox with a real Redis."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from structlog.testing import capture_logs
+
+from bot.resolver import resolve
+from bot.sandbox import SandboxServer, World
+from bot.store import Store
+from bot.xapi import USER_POSTS, XApi
+from config.settings import Settings
+from tests.test_resolver import (
+    AUTHOR,
+    READER,
+    cost,
+    gaps_of,
+    ids_of,
+    numbered,
+    post_thread,
+    post_thread_after,
+    summon,
+)
+
+TIMELINE = "GET /2/users/:id/tweets"
+
+
+@pytest.fixture
+def world(sandbox: SandboxServer) -> World:
+    """The sandbox world with the thread's author and a reader who summons the bot."""
+    for name in (AUTHOR, READER):
+        sandbox.world.add_user(name)
+    return sandbox.world
+
+
+def test_an_old_thread_summoned_under_its_first_post_is_unrolled_whole(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Twelve posts 30 days old, summoned under the first: search sees none of them, the climb has nothing to
+    climb; the author's timeline after the first post gives the other eleven, and the page says nothing is
+    missing. The author's other post within the day after is billed (the timeline has no filter), not shown."""
+    thread = post_thread(world, numbered(12), start=world.now() - timedelta(days=30))
+    world.add_tweet(AUTHOR, "lunch", created_at=world.now() - timedelta(days=30) + timedelta(hours=3))
+
+    result = resolve(api, store, summon(world, thread[0]), settings)
+
+    assert ("resolved", thread, []) == (result.outcome, ids_of(result), gaps_of(result))
+    # The window's search (nothing), the first post's lookup, the day after the first post on the timeline (11
+    # posts and lunch), then the minutes the day after the last post adds to it (nothing): each post read once.
+    assert {"GET /2/tweets/search/recent": 1, "GET /2/tweets": 1, TIMELINE: 2} == result.usage.by_endpoint
+    assert (4, 1 + 11 + 1) == cost(result)
+
+
+def test_an_old_thread_summoned_midway_gets_the_posts_after_the_summoned_one(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Summoned under post 3 of 5, 30 days old: the climb reads 1–3, the timeline 4 and 5."""
+    thread = post_thread(world, numbered(5), start=world.now() - timedelta(days=30))
+
+    result = resolve(api, store, summon(world, thread[2]), settings)
+
+    assert (thread, []) == (ids_of(result), gaps_of(result))
+    assert {"GET /2/tweets": 2, "GET /2/tweets/search/recent": 1, TIMELINE: 2} == result.usage.by_endpoint
+    assert 5 == cost(result)[1]  # each post read once
+
+
+def test_a_thread_continued_within_a_day_of_its_last_post_is_followed_span_after_span(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A post every 20 hours for four days, 30 days ago: each span (a day after the newest post found) finds the
+    next, so the walk goes on; spans never overlap (no post read twice). A post of the thread 3 days after its
+    last is beyond the walk (no span reaches it): the page ends before it, as the author's silence said."""
+    start = world.now() - timedelta(days=30)
+    root = post_thread(world, numbered(1), start=start)[0]
+    later = post_thread_after(
+        world, root, [f"{n}/ day by day" for n in range(2, 6)], [start + timedelta(hours=20 * n) for n in range(1, 5)]
+    )
+    stray = world.add_tweet(AUTHOR, "6/ much later", reply_to=later[-1], created_at=start + timedelta(days=7))
+
+    before = world.snapshot_stats().post_reads
+    result = resolve(api, store, summon(world, root), settings)
+
+    assert ([root, *later], []) == (ids_of(result), gaps_of(result))
+    assert stray.id not in ids_of(result)
+    walks = result.usage.by_endpoint[TIMELINE]
+    assert walks >= 2  # one span could not reach the fifth post
+    assert 5 == cost(result)[1] == world.snapshot_stats().post_reads - before  # no post billed twice
+
+
+def test_the_walk_stops_at_recent_searchs_window(world: World, api: XApi, store: Store, settings: Settings) -> None:
+    """Began 8 days ago and went on into the window: the window's search and the climb join the two halves;
+    nothing older than the window is left after the thread's newest post, so no timeline is read."""
+    old = post_thread(world, numbered(3), start=world.now() - timedelta(days=8))
+    recent = post_thread_after(world, old[-1], ["4/ later"], [world.now() - timedelta(days=2)])
+
+    result = resolve(api, store, summon(world, old[0]), settings)
+
+    assert ([*old, *recent], []) == (ids_of(result), gaps_of(result))
+    assert TIMELINE not in result.usage.by_endpoint
+
+
+def test_full_archive_needs_no_timeline(world: World, api: XApi, store: Store, settings: Settings) -> None:
+    world.enable_full_archive()
+    thread = post_thread(world, numbered(5), start=world.now() - timedelta(days=30))
+
+    result = resolve(api, store, summon(world, thread[2]), settings.model_copy(update={"full_archive": True}))
+
+    assert (thread, []) == (ids_of(result), gaps_of(result))
+    assert TIMELINE not in result.usage.by_endpoint
+
+
+def test_pages_spent_before_the_spans_end_leave_the_note(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A prolific author (250 posts in the day after the thread's first post): one page allowed, its 100 posts
+    are the newest of the span, the thread's are further back: the page says it may stop early."""
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(3), start=start)
+    for n in range(250):
+        world.add_tweet(AUTHOR, f"chatter {n}", created_at=start + timedelta(hours=1, minutes=5 * n))
+
+    result = resolve(api, store, summon(world, thread[1]), settings.model_copy(update={"old_thread_pages": 1}))
+
+    assert (thread[:2], ["older_than_search_window"]) == (ids_of(result), gaps_of(result))
+    assert 1 == result.usage.by_endpoint[TIMELINE]
+
+
+def test_a_timeline_x_refuses_is_not_asked_again_for_a_while(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """403 on the timeline (an access level without it): the thread is answered as before, the refusal logged
+    with what to do, and the next old thread does not ask again."""
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(days=30))
+    world.inject_fault("GET", f"/2/users/{world.find_user(AUTHOR).id}/tweets", status=403)  # type: ignore[union-attr]
+
+    with capture_logs() as logs:
+        first = resolve(api, store, summon(world, thread[1]), settings)
+    second = resolve(api, store, summon(world, thread[3]), settings, fresh_for=0)
+
+    assert (thread[:2], ["older_than_search_window"]) == (ids_of(first), gaps_of(first))
+    refused = [line for line in logs if line["event"] == "user_timeline_refused"]
+    assert refused and "UNROLL_OLD_THREAD_HOURS" in refused[0]["fix"]
+    assert (thread, ["older_than_search_window"]) == (ids_of(second), gaps_of(second))
+    assert TIMELINE not in second.usage.by_endpoint
+
+
+def test_a_stored_old_thread_that_may_stop_early_is_followed_at_its_refresh(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A copy stored before the timeline could be read (it says it may stop early) is followed from its newest
+    post when summoned again: the posts after it come, read once."""
+    thread = post_thread(world, numbered(5), start=world.now() - timedelta(days=30))
+    early = resolve(api, store, summon(world, thread[2]), settings.model_copy(update={"old_thread_hours": 0}))
+    assert early.thread is not None
+    store.save_thread(early.thread)
+
+    later = resolve(api, store, summon(world, thread[2]), settings, fresh_for=0)
+
+    assert (thread, []) == (ids_of(later), gaps_of(later))
+    assert 2 == later.usage.by_endpoint[TIMELINE]  # the day after post 3, then the minutes after 5 add
+    assert 2 == cost(later)[1]  # posts 4 and 5
+
+
+def test_a_walk_that_finds_nothing_more_is_kept_so_that_the_next_summon_walks_no_more(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A stored copy that said it may stop early, followed and found whole: the page changes (the note goes), so
+    the copy is saved again, and the next summon reads no timeline (the copy was read whole since)."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(days=30))
+    early = resolve(api, store, summon(world, thread[-1]), settings.model_copy(update={"old_thread_hours": 0}))
+    assert early.thread is not None
+    store.save_thread(early.thread)
+
+    later = resolve(api, store, summon(world, thread[-1]), settings, fresh_for=0)
+    assert later.thread is not None
+    store.save_thread(later.thread)
+    again = resolve(api, store, summon(world, thread[-1]), settings, fresh_for=0)
+
+    assert ("resolved", thread, []) == (later.outcome, ids_of(later), gaps_of(later))
+    assert 1 == later.usage.by_endpoint[TIMELINE]
+    assert ("cached", "nothing_new", []) == (again.outcome, again.reason, gaps_of(again))
+    assert TIMELINE not in again.usage.by_endpoint
+
+
+def test_a_copy_read_whole_inside_the_window_is_followed_from_when_it_was_read(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A thread read whole 10 days ago (then inside the window), continued 20 hours after it began: today that
+    post is older than the window and newer than the copy; the timeline from the copy's reading finds it, and
+    nothing older than that reading is read again."""
+    start = world.now() - timedelta(days=10, hours=2)
+    thread = post_thread(world, numbered(3), start=start)
+    world.set_now(start + timedelta(hours=1))
+    read = resolve(api, store, summon(world, thread[-1]), settings, now=world.now())
+    world.set_clock_offset(0)
+    assert read.thread is not None and [] == read.thread.gaps
+    store.save_thread(read.thread)
+    more = world.add_tweet(AUTHOR, "4/ one more", reply_to=thread[-1], created_at=start + timedelta(hours=20))
+
+    later = resolve(api, store, summon(world, thread[0]), settings, fresh_for=0)
+
+    assert ([*thread, more.id], []) == (ids_of(later), gaps_of(later))
+    assert TIMELINE in later.usage.by_endpoint
+    assert 1 == cost(later)[1]  # the new post alone
+
+
+def test_the_endpoint_name_is_the_adapters() -> None:
+    assert TIMELINE == USER_POSTS
