@@ -318,13 +318,13 @@ class Settings(BaseSettings):
         json_schema_extra=_hint("a number of hours from 0 to 720"),
     )
     old_thread_pages: int = Field(
-        5,
+        10,
         ge=1,
         le=32,
         description=(
-            "Pages of up to 100 posts of an author's timeline one request may read to follow an old thread "
-            "(UNROLL_OLD_THREAD_HOURS); past them, the page says it may stop early. At most 32: X gives a user's "
-            "latest 3,200."
+            "Pages of an author's timeline one request may read to follow an old thread (UNROLL_OLD_THREAD_HOURS): "
+            "a span takes a page per 100 posts, and the hours it adds past a post it found one more; past them, "
+            "the page says it may stop early. At most 32: X gives a user's latest 3,200."
         ),
         json_schema_extra=_hint("a whole number from 1 to 32"),
     )

@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from bot.resolver import resolve
@@ -13,6 +16,7 @@ from bot.sandbox import SandboxServer, World
 from bot.store import Store
 from bot.xapi import USER_POSTS, XApi
 from config.settings import Settings
+from tests.conftest import BOT_HANDLE
 from tests.test_resolver import (
     AUTHOR,
     READER,
@@ -209,3 +213,59 @@ def test_a_copy_read_whole_inside_the_window_is_followed_from_when_it_was_read(
 
 def test_the_endpoint_name_is_the_adapters() -> None:
     assert TIMELINE == USER_POSTS
+
+
+@hypothesis_settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    gaps=st.lists(st.integers(min_value=1, max_value=23 * 60), min_size=1, max_size=12),
+    chatter=st.lists(st.integers(min_value=0, max_value=60 * 60), max_size=30),
+    summoned=st.integers(min_value=0),
+    age=st.integers(min_value=8, max_value=60),
+)
+def test_an_old_thread_whose_posts_are_less_than_a_span_apart_is_found_whole_each_post_billed_once(
+    sandbox: SandboxServer,
+    api: XApi,
+    store: Store,
+    settings: Settings,
+    gaps: list[int],
+    chatter: list[int],
+    summoned: int,
+    age: int,
+) -> None:
+    """Any old thread (no full archive) whose posts are less than UNROLL_OLD_THREAD_HOURS apart (minutes `gaps`),
+    the author posting other things in between (`chatter`, minutes after the first post), summoned under any of
+    its posts: the page holds the whole thread and says nothing is missing, and no post is billed twice (what the
+    sandbox billed is at most every post there is, and what the bot counted)."""
+    world = sandbox.world
+    world.reset()
+    world.add_user(BOT_HANDLE, me=True)
+    for name in (AUTHOR, READER):
+        world.add_user(name)
+    start = world.now() - timedelta(days=age)
+    times = [start]
+    for gap in gaps:
+        times.append(times[-1] + timedelta(minutes=gap))
+    times = [t for t in times if t < world.now() - timedelta(days=7, minutes=10)]  # all of it older than the window
+    thread: list[str] = []
+    for index, when in enumerate(times):
+        parent = thread[-1] if thread else None
+        thread.append(world.add_tweet(AUTHOR, f"{index + 1}/ part", created_at=when, reply_to=parent).id)
+    for minutes in chatter:
+        world.add_tweet(
+            AUTHOR, f"something else at {minutes}", created_at=start + timedelta(minutes=minutes, seconds=30)
+        )
+    request = summon(world, thread[summoned % len(thread)])
+
+    # A span finding posts takes a request, and the minutes it adds after them one more: 2 per post at most.
+    pages = {"single_tweet": "unroll", "old_thread_pages": 2 * len(times) + 1}
+    result = resolve(api, store, request, settings.model_copy(update=pages))
+
+    assert (thread, []) == (ids_of(result), gaps_of(result))
+    billed = world.snapshot_stats().post_reads
+    assert billed == result.usage.tweets_read
+    assert billed <= len(thread) + len(chatter)
