@@ -27,7 +27,9 @@ from bot.errors import (
     ApiError,
     ApiUnavailable,
     AuthFailed,
+    InvalidRequest,
     NotAllowed,
+    NotFound,
     RateLimited,
     StoreRefused,
     StoreUnavailable,
@@ -101,6 +103,8 @@ def checks_of(settings: Settings, store: Store | None = None) -> Iterator[Check]
         yield bearer(api)
     if settings.full_archive and me is not None:
         yield full_archive(api, me)
+    elif settings.old_thread_hours > 0 and me is not None:
+        yield old_threads(api, me)
     yield handle(settings, me)
     store, check = connect(settings, store)
     yield check
@@ -199,6 +203,29 @@ def full_archive(api: XApi, me: ApiUser) -> Check:
     except ApiError as exc:
         return Check("full archive", "warn", f"GET /2/tweets/search/all: {exc}", "run doctor again later")
     return Check("full archive", "ok", "full-archive search answers (UNROLL_FULL_ARCHIVE is on)")
+
+
+# Before any post: X's timelines take no earlier end_time (https://docs.x.com/x-api/posts/user-posts-timeline-by-user-id).
+TIMELINE_PROBE_END = datetime(2010, 11, 6, 0, 0, 1, tzinfo=UTC)
+
+
+def old_threads(api: XApi, me: ApiUser) -> Check:
+    """Without full archive, old threads are followed through their authors' timelines (UNROLL_OLD_THREAD_HOURS):
+    one page of the bot's own timeline ending before any post was made, to learn whether X gives the app users'
+    timelines at all, reading nothing."""
+    try:
+        api.user_posts(me.id, end_time=TIMELINE_PROBE_END, max_results=5)
+    except (NotAllowed, NotFound, InvalidRequest) as exc:
+        return Check(
+            "old threads",
+            "warn",
+            f"X refuses this app users' timelines (GET /2/users/:id/tweets): {exc}; threads older than 7 days will "
+            "stop at the summoned post",
+            "set UNROLL_OLD_THREAD_HOURS=0 to stop asking, or UNROLL_FULL_ARCHIVE=true with full-archive access",
+        )
+    except ApiError as exc:
+        return Check("old threads", "warn", f"GET /2/users/:id/tweets: {exc}", "run doctor again later")
+    return Check("old threads", "ok", "users' timelines answer: threads older than 7 days are followed past their end")
 
 
 def handle(settings: Settings, me: ApiUser | None) -> Check:

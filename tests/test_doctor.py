@@ -88,9 +88,9 @@ def test_every_check_prints_one_line(served: Settings, store: Store) -> None:
     lines: list[str] = []
     doctor.run_doctor(served, lines.append, store=store)
     names = [line[6:].split("  ", 1)[0].strip() for line in lines[:-2]]
-    expected = ["config", "credentials", "bearer token", "handle", "redis", "persistence", "public url", "metrics"]
-    assert [*expected, "rate limits", "spending", "poller", "compliance"] == names
-    assert lines[-1].startswith("12 checks: 0 failed")
+    expected = ["config", "credentials", "bearer token", "old threads", "handle", "redis", "persistence"]
+    assert [*expected, "public url", "metrics", "rate limits", "spending", "poller", "compliance"] == names
+    assert lines[-1].startswith("13 checks: 0 failed")
 
 
 def test_compliance_says_when_it_is_off_or_lacks_the_bearer_token(served: Settings, store: Store) -> None:
@@ -375,6 +375,39 @@ def test_full_archive_on_is_checked_against_what_x_gives_the_app(
         assert 1 == code and line.startswith("FAIL") and "UNROLL_FULL_ARCHIVE=false" in line
     assert {(200 if enrolled else 403): 1} == sandbox.world.stats.requests["GET /2/tweets/search/all"]
     assert 0 == sandbox.world.stats.post_reads
+
+
+@pytest.mark.parametrize("answer", [200, 403, 404])
+def test_old_threads_timeline_access_is_checked_reading_nothing(
+    sandbox: SandboxServer, served: Settings, store: Store, answer: int
+) -> None:
+    """Without full archive, old threads are followed through their authors' timelines: the doctor asks X for the
+    bot's own timeline ending before any post (nothing read), and warns with the fix when X refuses it (403: the
+    access level; 404: an API without the endpoint). Doctor still exits 0: the bot works without it."""
+    me = sandbox.world.find_user("unrollbot")
+    assert me is not None
+    if answer != 200:
+        sandbox.world.inject_fault("GET", f"/2/users/{me.id}/tweets", status=answer)
+    sandbox.world.add_tweet("unrollbot", "an old post of the bot's")
+
+    code, lines = run(served, store)
+
+    line = lines["old threads"]
+    assert 0 == code
+    if answer == 200:
+        assert line.startswith("ok")
+    else:
+        assert line.startswith("warn") and "UNROLL_OLD_THREAD_HOURS=0" in line
+    assert {answer: 1} == sandbox.world.stats.requests["GET /2/users/:id/tweets"]
+    assert 0 == sandbox.world.stats.post_reads
+
+
+def test_old_threads_are_not_checked_when_the_timeline_is_not_used(
+    sandbox: SandboxServer, served: Settings, store: Store
+) -> None:
+    _, lines = run(served.model_copy(update={"old_thread_hours": 0}), store)
+    assert "old threads" not in lines
+    assert "GET /2/users/:id/tweets" not in sandbox.world.stats.requests
 
 
 def test_a_base_url_that_is_not_the_x_api_fails_naming_x_api_base_url(
