@@ -26,10 +26,10 @@ posts the thread quotes are looked up together in one more request):
   the thread's or not, each once; the posts found each extend the walk to a span after them, by a request more).
   Each post of the thread is read once (d+1 posts, and those after it). Knowing d, the climb's floor is ⌈d/2⌉:
   for an even d, asking for the root with the target would save a lookup; for an odd d it would read the root
-  twice. d is not known before the climb,
-  so the resolver spends the request, never the post. When the thread went on into the window and the
-  summoned post is in it (a reply naming its author), its author's posts in the window come first from
-  recent search (1 per 100), and the climb reads only the posts before the window (⌈k/2⌉ lookups for k);
+  twice. d is not known before the climb, so the resolver spends the request, never the post. When the thread
+  went on into the window and the summoned post is in it (a reply naming its author), its author's posts in the
+  window come first from recent search (1 per 100), and the climb reads only the posts before the window (⌈k/2⌉
+  lookups for k; no timeline: nothing older than the window follows the thread's newest post);
   summoned under the first post itself, the same: the window's search, then the climb from its oldest post up,
   which meets the first post last (looked up first, it came again as that climb's parent);
 - a quote instead of a reply (or a web request, which has no conversation id): +1 lookup of that tweet alone
