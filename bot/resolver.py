@@ -363,7 +363,7 @@ def resolve(
     their own thread from a post of it (UNROLL_BOT_HANDLE does without it)."""
     when = now or utcnow()
     may_need = settings.full_archive and not archive_refused(api) and may_search_archive(request, when)
-    if may_need and store.archive_refused():  # another process (an earlier `run --once`) was refused
+    if may_need and store.refused("archive"):  # another process (an earlier `run --once`) was refused
         api.archive_refused_at = time.monotonic()
     if settings.full_archive and archive_refused(api):
         settings = settings.model_copy(update={"full_archive": False})
@@ -379,7 +379,7 @@ def resolve(
                 # The app has no full-archive access (403 client-forbidden): a refusal for good, not a failure of
                 # this request. Resolve as without it (recent search, climbing), and don't ask again for a while.
                 api.archive_refused_at = time.monotonic()
-                store.note_archive_refused(ARCHIVE_REFUSED_FOR)  # for every process, a later `run --once` too
+                store.note_refused("archive", ARCHIVE_REFUSED_FOR)  # for every process, a later `run --once` too
                 log.error(
                     "full_archive_refused",
                     error=str(exc),

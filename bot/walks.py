@@ -19,6 +19,7 @@ import structlog
 from bot.climbs import Climbs
 from bot.errors import InvalidRequest, NotAllowed, NotFound, UserUnavailable
 from bot.models import Author
+from bot.store import Store
 from bot.tweettext import snowflake_time
 from bot.window import RECENT_WINDOW, WINDOW_MARGIN
 from bot.xapi import XApi
@@ -29,10 +30,16 @@ TIMELINES_REFUSED_FOR = 3600.0  # seconds users' timelines are not asked for aga
 SECOND = timedelta(seconds=1)
 
 
-def timelines_refused(api: XApi) -> bool:
-    """Whether X refused this process users' timelines lately (`TIMELINES_REFUSED_FOR`)."""
+def timelines_refused(api: XApi, store: Store) -> bool:
+    """Whether X refused the app users' timelines lately (`TIMELINES_REFUSED_FOR`): this process, or another (a
+    `run --once` before this one) that noted it in Redis."""
     refused = api.timelines_refused_at
-    return refused is not None and time.monotonic() - refused < TIMELINES_REFUSED_FOR
+    if refused is not None and time.monotonic() - refused < TIMELINES_REFUSED_FOR:
+        return True
+    if store.refused("timelines"):
+        api.timelines_refused_at = time.monotonic()
+        return True
+    return False
 
 
 def whole_second(moment: datetime) -> datetime:
@@ -53,7 +60,7 @@ class Walks(Climbs):
         if not posts or self.in_window(newest := max(posts, key=int)):
             return False
         hours = self.settings.old_thread_hours
-        if hours <= 0 or timelines_refused(self.fetched.api):
+        if hours <= 0 or timelines_refused(self.fetched.api, self.store):
             return False
         span = timedelta(hours=hours)
         limit = (
@@ -81,6 +88,7 @@ class Walks(Climbs):
                 return found
             except (NotAllowed, NotFound, InvalidRequest) as exc:
                 self.fetched.api.timelines_refused_at = time.monotonic()
+                self.store.note_refused("timelines", TIMELINES_REFUSED_FOR)  # for every process
                 log.error(
                     "user_timeline_refused",
                     error=str(exc),

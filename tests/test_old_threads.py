@@ -149,6 +149,11 @@ def test_a_timeline_x_refuses_is_not_asked_again_for_a_while(
     assert refused and "UNROLL_OLD_THREAD_HOURS" in refused[0]["fix"]
     assert (thread, ["older_than_search_window"]) == (ids_of(second), gaps_of(second))
     assert TIMELINE not in second.usage.by_endpoint
+    # …nor another process (a later `run --once`): the refusal is kept in Redis.
+    other = post_thread(world, numbered(2), start=world.now() - timedelta(days=20))
+    elsewhere = resolve(XApi(settings), store, summon(world, other[0]), settings)
+    assert TIMELINE not in elsewhere.usage.by_endpoint
+    assert {403: 1} == world.request_counts()[TIMELINE]
 
 
 def test_a_stored_old_thread_that_may_stop_early_is_followed_at_its_refresh(

@@ -2362,7 +2362,7 @@ def test_the_shared_full_archive_refusal_is_read_only_for_threads_that_may_need_
     """Another process noted X's refusal in Redis: a reply under a thread that started within recent search's 7
     days never needs full archive, so its resolution doesn't read the note (a round trip); an older one's does."""
     archive = settings.model_copy(update={"full_archive": True})
-    store.note_archive_refused(60)
+    store.note_refused("archive", 60)
     recent = post_thread(world, numbered(3), start=world.now() - timedelta(days=2))
     old = post_thread(world, numbered(3), start=world.now() - timedelta(days=20))
 

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from bot.errors import AnsweredElsewhere
 from bot.models import HandledRequest, ReplyRecord, utcnow
@@ -15,6 +15,9 @@ from bot.store.base import DUPLICATE_WINDOW, GROUP, REPLY_RECORD_TTL, Lock, Stor
 # What a try read stays kept for the request's next attempt (after a rate-limit wait, a failure or a worker's
 # end): long enough for any window to reset; X bills a post read again the next UTC day anyway.
 READS_TTL = 24 * 3600
+
+
+Refusable = Literal["archive", "timelines"]  # accesses X may refuse an app: full-archive search, users' timelines
 
 
 @dataclass
@@ -327,12 +330,13 @@ class RecordStore(StoreBase):
         if ttl > 0:
             self.redis.set(self.key("blocked", endpoint), until.isoformat(), ex=ttl)
 
-    def note_archive_refused(self, seconds: float) -> None:
-        """X refused the app full-archive search (403, for good): the processes don't ask it for `seconds`."""
-        self.redis.set(self.key("archive-refused"), "1", ex=max(int(seconds), 1))
+    def note_refused(self, what: Refusable, seconds: float) -> None:
+        """X refused the app an access (403 for good: full-archive search, users' timelines): no process asks it
+        for `seconds`, a later `run --once` included."""
+        self.redis.set(self.key(f"{what}-refused"), "1", ex=max(int(seconds), 1))
 
-    def archive_refused(self) -> bool:
-        return bool(self.redis.exists(self.key("archive-refused")))
+    def refused(self, what: Refusable) -> bool:
+        return bool(self.redis.exists(self.key(f"{what}-refused")))
 
     def endpoint_blocked(self, endpoint: str) -> datetime | None:
         raw = cast(str | None, self.redis.get(self.key("blocked", endpoint)))
