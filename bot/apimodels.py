@@ -50,7 +50,9 @@ OPTIONAL_EXPANSIONS = frozenset({"referenced_tweets.id.attachments.media_keys"})
 SEARCH_EXPANSIONS = ["author_id", "attachments.media_keys", "attachments.poll_ids"]
 # Mentions: only who wrote them (the mention's conversation and parent ids are tweet fields).
 MENTION_EXPANSIONS = ["author_id"]
-USER_FIELDS = ["name", "username", "profile_image_url", "protected", "verified"]
+# public_metrics: how many posts a user made, which tells whether their timeline (their latest 3,200) reaches back
+# to an old thread of theirs (`bot.walks`).
+USER_FIELDS = ["name", "username", "profile_image_url", "protected", "verified", "public_metrics"]
 MEDIA_FIELDS = ["media_key", "type", "url", "preview_image_url", "alt_text", "width", "height", "variants"]
 # `id` and `options` come by default; whether voting is over and when it ends say "final results" or "open until".
 POLL_FIELDS = ["options", "voting_status", "end_datetime", "duration_minutes"]
@@ -151,6 +153,10 @@ class ApiTweet(_Wire):
         return self.referenced("replied_to")
 
 
+class UserMetrics(_Wire):
+    tweet_count: int | None = None  # posts made, retweets included
+
+
 class ApiUser(_Wire):
     id: str
     username: str
@@ -158,6 +164,7 @@ class ApiUser(_Wire):
     profile_image_url: str | None = None
     protected: bool = False
     verified: bool = False
+    public_metrics: UserMetrics | None = None
 
 
 class Variant(_Wire):

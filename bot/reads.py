@@ -176,17 +176,24 @@ class Reads:
         *,
         since_id: str | None,
         start_time: datetime | None,
-        end_time: datetime,
+        end_time: datetime | None,
         pages: int,
+        until_id: str | None = None,
     ) -> tuple[list[ApiTweet], int, bool]:
-        """A user's posts in a span (`XApi.user_posts`: after `since_id` or from `start_time`, to `end_time`), every
+        """A user's posts in a span (`XApi.user_posts`: after `since_id` or from `start_time`, to `end_time` or
+        before `until_id`), every
         page up to `pages`; only those of `conversations` are kept, with what they show (the others are billed
         all the same: X has no filter there). (The posts kept, pages read, whether the pages ran out first.)"""
         kept: list[ApiTweet] = []
         token: str | None = None
         for used in range(1, pages + 1):
             page = self.api.user_posts(
-                user_id, since_id=since_id, start_time=start_time, end_time=end_time, pagination_token=token
+                user_id,
+                since_id=since_id,
+                start_time=start_time,
+                end_time=end_time,
+                until_id=until_id,
+                pagination_token=token,
             )
             mine = [t for t in page.data if t.conversation_id in conversations]
             media = {k for t in mine if t.attachments for k in t.attachments.media_keys}

@@ -23,7 +23,10 @@ posts the thread quotes are looked up together in one more request):
   climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉, + 1 page of the
   author's timeline after the thread's newest post found (`bot.walks`: a page per 100 of the author's posts in
   the `UNROLL_OLD_THREAD_HOURS` after it, and on while a span finds one; every post of theirs there is billed,
-  the thread's or not, each once; the posts found each extend the walk to a span after them, by a request more).
+  the thread's or not, each once; the posts found each extend the walk to a span after them, by a request more;
+  when a span finds nothing and the author made more than the 3,200 posts the timeline reaches, +1 request and
+  the thread's newest post read again, to tell a thread beyond reach from one that ended; a deleted post met by
+  the climb: +1 page of the timeline between the posts around it, each of its posts read once).
   Each post of the thread is read once (d+1 posts, and those after it). Knowing d, the climb's floor is ⌈d/2⌉:
   for an even d, asking for the root with the target would save a lookup; for an odd d it would read the root
   twice. d is not known before the climb, so the resolver spends the request, never the post. When the thread

@@ -540,6 +540,7 @@ class XApi:
         since_id: str | None = None,
         start_time: datetime | None = None,
         end_time: datetime | None = None,
+        until_id: str | None = None,
         pagination_token: str | None = None,
         max_results: int = 100,
     ) -> TweetsPage:
@@ -554,7 +555,9 @@ class XApi:
             params["since_id"] = since_id
         elif start_time:
             params["start_time"] = start_time
-        if end_time:
+        if until_id:
+            params["until_id"] = until_id
+        elif end_time:
             params["end_time"] = end_time
         if pagination_token:
             params["pagination_token"] = pagination_token

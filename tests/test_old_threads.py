@@ -189,7 +189,9 @@ def test_a_walk_that_finds_nothing_more_is_kept_so_that_the_next_summon_walks_no
     again = resolve(api, store, summon(world, thread[-1]), settings, fresh_for=0)
 
     assert ("resolved", thread, []) == (later.outcome, ids_of(later), gaps_of(later))
-    assert 1 == later.usage.by_endpoint[TIMELINE]
+    # The day after its last post finds nothing, and a copy does not say how many posts its author made: that post,
+    # asked for alone, says the timeline still reaches it (the thread ended; not beyond X's 3,200).
+    assert (2, 1) == (later.usage.by_endpoint[TIMELINE], later.usage.tweets_read)
     assert ("cached", "nothing_new", []) == (again.outcome, again.reason, gaps_of(again))
     assert TIMELINE not in again.usage.by_endpoint
 
@@ -273,4 +275,38 @@ def test_an_old_thread_whose_posts_are_less_than_a_span_apart_is_found_whole_eac
     assert (thread, []) == (ids_of(result), gaps_of(result))
     billed = world.snapshot_stats().post_reads
     assert billed == result.usage.tweets_read
-    assert billed <= len(thread) + len(chatter)
+    # …but the thread's newest post, read again when a span finds nothing (does the timeline still reach it?)
+    assert billed <= len(thread) + len(chatter) + 1
+
+
+def test_a_thread_beyond_its_authors_timeline_reach_is_never_called_a_lone_post(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """An author who posted 3,300 times since: X's timeline (their latest 3,200) no longer reaches the thread, so a
+    span after it finds nothing, as after a thread that ended. The author's post count (public_metrics) says it
+    may be out of reach: the thread's newest post, asked for alone, does not come. Summoned under the first post:
+    too old (not "not part of a thread"); under the third: its page says it may stop early."""
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(4), start=start)
+    for n in range(3300):
+        world.add_tweet(AUTHOR, f"chatter {n}", created_at=start + timedelta(hours=30, minutes=n))
+
+    under_first = resolve(api, store, summon(world, thread[0]), settings)
+    under_third = resolve(api, store, summon(world, thread[2]), settings, fresh_for=0)
+
+    assert ("no_thread", "older_than_search_window") == (under_first.outcome, under_first.reason)
+    assert (thread[:3], ["older_than_search_window"]) == (ids_of(under_third), gaps_of(under_third))
+    assert 0 == under_third.usage.tweets_read - 3  # the climb's three posts; nothing came from the timeline
+
+
+def test_an_author_within_the_timelines_reach_costs_no_second_read(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The same thread by an author of a few posts: their post count says the timeline reaches it, so the span
+    that finds nothing is the thread's end, and no post is asked for again."""
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(days=30))
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert (thread, []) == (ids_of(result), gaps_of(result))
+    assert (1, 4) == (result.usage.by_endpoint[TIMELINE], result.usage.tweets_read)

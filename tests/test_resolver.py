@@ -1403,17 +1403,20 @@ def test_deleted_tweet_is_bridged_and_reported(world: World, api: XApi, store: S
 def test_deleted_tweet_in_an_old_thread_stops_the_climb(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """Without full archive the chain is climbed from the summoned tweet; a deleted link ends the climb, so what
-    lies above it is out of reach but for the root, and the page runs root, then on over the gap to the end."""
+    """Without full archive the chain is climbed from the summoned tweet; a deleted link ends the climb, and what
+    lies between the root and the post after the gap comes from the author's timeline between them: the page runs
+    root, 2, then on over the gap to the end."""
     thread = post_thread(world, numbered(5), start=world.now() - timedelta(days=30))
     world.delete_tweet(thread[2])
 
     result = resolve(api, store, summon(world, thread[4]), settings)
 
-    assert ("resolved", [thread[0], *thread[3:]]) == (result.outcome, ids_of(result))
+    assert ("resolved", [*thread[:2], *thread[3:]]) == (result.outcome, ids_of(result))
     assert ["deleted_tweets"] == gaps_of(result)  # (the author's timeline after 5: nothing follows)
-    # [5] (+4), [3] answered with a not-found error, [root], the empty recent search, the empty timeline
-    assert (5, 3) == cost(result)
+    # [5] (+4), [3] answered with a not-found error, [root], the empty recent search, the timeline between the root
+    # and 4 (post 2), the timeline after 5 (nothing): each post read once
+    assert (6, 4) == cost(result)
+    assert 2 == result.usage.by_endpoint[USER_POSTS]
 
 
 @pytest.mark.parametrize(

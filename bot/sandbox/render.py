@@ -239,6 +239,10 @@ class Renderer:
             "url": "",
             "public_metrics": {"followers_count": 0, "following_count": 0, "tweet_count": 0, "listed_count": 0},
         }
+        if "public_metrics" in self.selection.user_fields:
+            # Posts the user made (X counts retweets too; the sandbox has none), deleted ones gone from the count.
+            posts = sum(1 for t in self.world.tweets.values() if t.author_id == user.id and t.is_latest)
+            optional["public_metrics"]["tweet_count"] = posts
         for name, value in optional.items():
             if name in self.selection.user_fields:
                 data[name] = value
