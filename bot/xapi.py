@@ -447,14 +447,7 @@ class XApi:
     ) -> TweetsPage:
         """One page of the bot's mentions, newest first (GET /2/users/:id/mentions)."""
         params: dict[str, Any] = {"max_results": max_results, **self._tweet_params(MENTION_EXPANSIONS)}
-        if since_id:
-            params["since_id"] = since_id
-        elif start_time:
-            params["start_time"] = start_time
-        if until_id:
-            params["until_id"] = until_id
-        if pagination_token:
-            params["pagination_token"] = pagination_token
+        params |= bounds(since_id, start_time, until_id, pagination_token=pagination_token)
         endpoint = "GET /2/users/:id/mentions"
         return listing(
             endpoint,
@@ -506,14 +499,7 @@ class XApi:
     ) -> TweetsPage:
         """One page of recent (7 days) or full-archive search, newest first."""
         params: dict[str, Any] = {"max_results": max_results, **self._tweet_params(SEARCH_EXPANSIONS)}
-        if since_id:
-            params["since_id"] = since_id
-        elif start_time:
-            params["start_time"] = start_time
-        if next_token:
-            params["next_token"] = next_token
-        if until_id:
-            params["until_id"] = until_id
+        params |= bounds(since_id, start_time, until_id, next_token=next_token)
         if full_archive:
             # Full-archive search takes app-only auth: https://docs.x.com/x-api/posts/full-archive-search
             self._check_window(ARCHIVE)  # a spent window refuses before any wait
@@ -551,16 +537,7 @@ class XApi:
             "exclude": ["retweets"],
             **self._tweet_params(SEARCH_EXPANSIONS),
         }
-        if since_id:
-            params["since_id"] = since_id
-        elif start_time:
-            params["start_time"] = start_time
-        if until_id:
-            params["until_id"] = until_id
-        elif end_time:
-            params["end_time"] = end_time
-        if pagination_token:
-            params["pagination_token"] = pagination_token
+        params |= bounds(since_id, start_time, until_id, end_time, pagination_token=pagination_token)
         fn = self.client.get_users_tweets
         page = self._call(USER_POSTS, TweetsPage, fn, user_id, user_auth=self._read_user_auth, **params)
         about_user = [p for p in page.errors if p.resource_type == "user"]
@@ -629,6 +606,27 @@ def storage_deadline(timeout: float, size: int) -> float:
     its `size` bytes take at a slow link's pace (`STORAGE_PACE`), so a big upload is not cut off for its size while
     a stalled or trickling one still ends."""
     return timeout + size / STORAGE_PACE
+
+
+def bounds(
+    since_id: str | None,
+    start_time: datetime | None,
+    until_id: str | None = None,
+    end_time: datetime | None = None,
+    **token: str | None,
+) -> dict[str, Any]:
+    """A list's bounds as X takes them (since_id over start_time, until_id over end_time: each takes precedence,
+    so only one of a pair is sent), and the page token, when given."""
+    params: dict[str, Any] = {name: value for name, value in token.items() if value}
+    if since_id:
+        params["since_id"] = since_id
+    elif start_time:
+        params["start_time"] = start_time
+    if until_id:
+        params["until_id"] = until_id
+    elif end_time:
+        params["end_time"] = end_time
+    return params
 
 
 def listing(endpoint: str, page: TweetsPage) -> TweetsPage:
