@@ -65,8 +65,10 @@ class Walks(Climbs):
         if self.settings.old_thread_hours <= 0 or timelines_refused(self.fetched.api, self.store):
             return False
         chain = self.thread(root_id, Author(id=author_id, username=""), target, complete=False)
-        posts = [t.id for t in chain.every_tweet]
-        if not posts or self.in_window(newest := max(posts, key=int)):
+        newest = max((t.id for t in chain.every_tweet), key=int, default=None)
+        old = newest is not None and not self.in_window(newest)
+        gaps = self.gaps_between(chain.tweets)  # (in the old part of a thread that went on into the window, too)
+        if not old and not gaps:
             return False
         conversations = {self.conv or root_id, root_id}
         try:
@@ -80,9 +82,9 @@ class Walks(Climbs):
                     until_id=after,
                     pages=self.settings.old_thread_pages,
                 )[0]
-                for before, after in self.gaps_between(chain.tweets)
+                for before, after in gaps
             ]
-            return self.walk(author_id, conversations, newest, since) or any(across)
+            return (old and newest is not None and self.walk(author_id, conversations, newest, since)) or any(across)
         except UserUnavailable as exc:
             log.info("old_thread_not_followed", author_id=author_id, error=str(exc))
         except (NotAllowed, NotFound, InvalidRequest) as exc:

@@ -310,3 +310,19 @@ def test_an_author_within_the_timelines_reach_costs_no_second_read(
 
     assert (thread, []) == (ids_of(result), gaps_of(result))
     assert (1, 4) == (result.usage.by_endpoint[TIMELINE], result.usage.tweets_read)
+
+
+def test_a_deleted_post_in_the_old_part_of_a_thread_that_went_on_into_the_window_cuts_nothing_off(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Begun 8 days ago, post 3 deleted, continued two days ago: the window's search gives 5, the climb 4 and stops at
+    3; the timeline between the first post and 4 gives 2. No timeline after 5: it is in the window."""
+    old = post_thread(world, numbered(4), start=world.now() - timedelta(days=8))
+    recent = post_thread_after(world, old[-1], ["5/ later"], [world.now() - timedelta(days=2)])
+    world.delete_tweet(old[2])
+
+    result = resolve(api, store, summon(world, recent[0]), settings)
+
+    assert ([*old[:2], old[3], *recent], ["deleted_tweets"]) == (ids_of(result), gaps_of(result))
+    assert 1 == result.usage.by_endpoint[TIMELINE]
+    assert 4 == cost(result)[1]  # each post once
