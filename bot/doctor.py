@@ -27,9 +27,7 @@ from bot.errors import (
     ApiError,
     ApiUnavailable,
     AuthFailed,
-    InvalidRequest,
     NotAllowed,
-    NotFound,
     RateLimited,
     StoreRefused,
     StoreUnavailable,
@@ -37,6 +35,7 @@ from bot.errors import (
 from bot.runtime import BASE_URL_FIX, foreign, not_the_x_api
 from bot.store import Store
 from bot.store.base import REFUSED_FIX
+from bot.walks import TIMELINE_REFUSALS
 from bot.xapi import Window, XApi
 from config.settings import CREDENTIALS, Settings, local_host, redacted_url
 
@@ -215,7 +214,7 @@ def old_threads(api: XApi, me: ApiUser) -> Check:
     timelines at all, reading nothing."""
     try:
         api.user_posts(me.id, end_time=TIMELINE_PROBE_END, max_results=5)
-    except (NotAllowed, NotFound, InvalidRequest) as exc:
+    except TIMELINE_REFUSALS as exc:
         return Check(
             "old threads",
             "warn",

@@ -181,9 +181,9 @@ class Reads:
         until_id: str | None = None,
     ) -> tuple[list[ApiTweet], int, bool]:
         """A user's posts in a span (`XApi.user_posts`: after `since_id` or from `start_time`, to `end_time` or
-        before `until_id`), every
-        page up to `pages`; only those of `conversations` are kept, with what they show (the others are billed
-        all the same: X has no filter there). (The posts kept, pages read, whether the pages ran out first.)"""
+        before `until_id`), every page up to `pages`; only those of `conversations` are kept, with what they show
+        (the others are billed all the same: X has no filter there). (The posts kept, pages read, whether the pages
+        ran out first.)"""
         kept: list[ApiTweet] = []
         token: str | None = None
         for used in range(1, pages + 1):

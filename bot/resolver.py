@@ -214,11 +214,11 @@ class _Resolver(Walks, FirstSearches, Answering):
         # A newer post whose parent is not stored may answer another branch's post, not a deleted one: read it.
         self.climb(root_id, author_id, target, follow_target=follow, connect=True)
         self.read_answered_reply(root_id, author_id, target)
-        # A copy that said it may stop early is followed from its newest post; one read whole then, from then on.
-        whole = "older_than_search_window" not in stored.gaps
-        read_at = stored.fetched_at - timedelta(seconds=self.settings.search_lag) if whole else None
-        if not complete and self.follow_old_thread(root_id, author_id, target, since=read_at):
-            self.connect_walked(root_id, author_id, target)
+        if not complete:
+            # A copy that said it may stop early is followed from its newest post; one read whole then, from then on.
+            whole = "older_than_search_window" not in stored.gaps
+            read_at = stored.fetched_at - timedelta(seconds=self.settings.search_lag) if whole else None
+            self.follow_old_thread(root_id, author_id, target, since=read_at)
         self.fetched.quoted()
         seen = self.fetched.users.get(author_id)  # the author as X shows them now (a renamed handle, say)
         thread = self.thread(root_id, author_of(seen) if seen else stored.author, target, complete=complete)
@@ -287,8 +287,8 @@ class _Resolver(Walks, FirstSearches, Answering):
         # one search left out (its index is not promised complete): one lookup tells, and reads the post if it is.
         self.climb(root_id, user.id, target, follow_target=follow, connect=True, links_alone=complete)
         self.read_answered_reply(root_id, user.id, target)
-        if not complete and self.follow_old_thread(root_id, user.id, target):
-            self.connect_walked(root_id, user.id, target)
+        if not complete:
+            self.follow_old_thread(root_id, user.id, target)
         thread = self.thread(root_id, author_of(user), target, complete=complete)
         if self.gone is not None and not thread.tweets:
             raise self.gone  # no chain of the author's hangs from the deleted first post

@@ -33,6 +33,9 @@ from bot.xapi import XApi
 
 log = structlog.get_logger(__name__)
 
+# What X answers an app it does not give users' timelines: 403 (its access level), 404 (an API without the endpoint),
+# 400 (parameters it does not take there).
+TIMELINE_REFUSALS = (NotAllowed, NotFound, InvalidRequest)
 TIMELINES_REFUSED_FOR = 3600.0  # seconds users' timelines are not asked for again after X refused the app them
 SECOND = timedelta(seconds=1)
 TIMELINE_REACH = 3200  # the latest posts of a user X's timeline gives (https://docs.x.com/x-api/posts/timelines)
@@ -57,20 +60,22 @@ def whole_second(moment: datetime) -> datetime:
 class Walks(Climbs):
     """An old thread's author's timeline, read after its newest post found, and across a gap the climb met."""
 
-    def follow_old_thread(self, root_id: str, author_id: str, target: str, *, since: datetime | None = None) -> bool:
+    def follow_old_thread(self, root_id: str, author_id: str, target: str, *, since: datetime | None = None) -> None:
         """Read the author's posts after the thread's newest post found, when that post is older than recent
         search's window, and between the posts around a gap the climb met there; `since`: a stored copy read whole
         then (`refresh`): only what it could not see, from that time on. Sets `walked` when the walk ran to its
-        end (the page need not say it may stop early). Whether it read anything: the caller connects it."""
-        if self.settings.old_thread_hours <= 0 or timelines_refused(self.fetched.api, self.store):
-            return False
+        end (the page need not say it may stop early); what it read is connected (`connect_walked`)."""
+        if self.settings.old_thread_hours <= 0:
+            return
         chain = self.thread(root_id, Author(id=author_id, username=""), target, complete=False)
         newest = max((t.id for t in chain.every_tweet), key=int, default=None)
-        old = newest is not None and not self.in_window(newest)
+        after = newest if newest is not None and not self.in_window(newest) else None
         gaps = self.gaps_between(chain.tweets)  # (in the old part of a thread that went on into the window, too)
-        if not old and not gaps:
-            return False
+        # Asked of Redis (another process's refusal) only when there is something to read.
+        if (after is None and not gaps) or timelines_refused(self.fetched.api, self.store):
+            return
         conversations = {self.conv or root_id, root_id}
+        read = True  # whatever was read before a refusal is connected all the same
         try:
             across = [
                 self.fetched.timeline(
@@ -79,15 +84,15 @@ class Walks(Climbs):
                     since_id=before,
                     start_time=None,
                     end_time=None,
-                    until_id=after,
+                    until_id=gap_end,
                     pages=self.settings.old_thread_pages,
                 )[0]
-                for before, after in gaps
+                for before, gap_end in gaps
             ]
-            return (old and newest is not None and self.walk(author_id, conversations, newest, since)) or any(across)
+            read = (after is not None and self.walk(author_id, conversations, after, since)) or any(across)
         except UserUnavailable as exc:
             log.info("old_thread_not_followed", author_id=author_id, error=str(exc))
-        except (NotAllowed, NotFound, InvalidRequest) as exc:
+        except TIMELINE_REFUSALS as exc:
             self.fetched.api.timelines_refused_at = time.monotonic()
             self.store.note_refused("timelines", TIMELINES_REFUSED_FOR)  # for every process
             log.error(
@@ -97,7 +102,8 @@ class Walks(Climbs):
                 fix="set UNROLL_OLD_THREAD_HOURS=0, or UNROLL_FULL_ARCHIVE=true with full-archive access",
                 asked_again_in=TIMELINES_REFUSED_FOR,
             )
-        return True  # whatever was read before the refusal is connected all the same
+        if read:
+            self.connect_walked(root_id, author_id, target)
 
     def gaps_between(self, tweets: list[ThreadTweet]) -> list[tuple[str, str]]:
         """The old posts of the chain that follow a post X said is gone (deleted, out of sight), each with the post
