@@ -498,3 +498,16 @@ def test_an_injected_empty_page_goes_on_where_it_was_asked(http: requests.Sessio
     following = body_of(http, uid, max_results=5, pagination_token=empty["meta"]["next_token"])
     assert {"meta": {"result_count": 0, "next_token": first["meta"]["next_token"]}} == empty
     assert list(reversed(ids))[5:10] == ids_of(following)
+
+
+def test_a_users_post_count_counts_their_posts_but_not_deleted_ones(x: tweepy.Client, world: World) -> None:
+    """public_metrics.tweet_count, which tells a client whether the timeline's 3,200 reach a post: every post the
+    user made, each edited one once, less the deleted ones."""
+    ids = post_many(world, 3)
+    world.edit_tweet(world.add_tweet("writer", "just now").id, "just now, edited")
+    world.delete_tweet(ids[0])
+    post_many(world, 2, author="other")
+
+    answer = x.get_user(id=user_id(world), user_fields=["public_metrics"], user_auth=True).json()
+
+    assert 3 == answer["data"]["public_metrics"]["tweet_count"]

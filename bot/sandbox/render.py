@@ -241,7 +241,8 @@ class Renderer:
         }
         if "public_metrics" in self.selection.user_fields:
             # Posts the user made (X counts retweets too; the sandbox has none), deleted ones gone from the count.
-            posts = sum(1 for t in self.world.tweets.values() if t.author_id == user.id and t.is_latest)
+            mine = (t for t in self.world.tweets.values() if t.author_id == user.id)
+            posts = sum(1 for t in mine if t.is_latest and not t.deleted)
             optional["public_metrics"]["tweet_count"] = posts
         for name, value in optional.items():
             if name in self.selection.user_fields:
