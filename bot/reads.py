@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 import structlog
 from pydantic import BaseModel, Field, ValidationError
@@ -33,6 +34,16 @@ class KeptReads(TweetsPage):
     left unfinished, by `search_key`."""
 
     searches: dict[str, SearchProgress] = Field(default_factory=dict)
+
+
+class TimelineRead(NamedTuple):
+    """What `Reads.timeline` read: the posts kept (the conversations'), the pages read, whether the pages ran out
+    first (X gave a `next_token`), and the oldest post of the last page, kept or not."""
+
+    kept: list[ApiTweet]
+    pages: int
+    more: bool
+    oldest: str | None
 
 
 def search_key(query: str, full_archive: bool, since_id: str | None, start_time: datetime | None) -> str:
@@ -179,13 +190,13 @@ class Reads:
         end_time: datetime | None,
         pages: int,
         until_id: str | None = None,
-    ) -> tuple[list[ApiTweet], int, bool]:
+    ) -> TimelineRead:
         """A user's posts in a span (`XApi.user_posts`: after `since_id` or from `start_time`, to `end_time` or
         before `until_id`), every page up to `pages`; only those of `conversations` are kept, with what they show
-        (the others are billed all the same: X has no filter there). (The posts kept, pages read, whether the pages
-        ran out first.)"""
+        (the others are billed all the same: X has no filter there)."""
         kept: list[ApiTweet] = []
         token: str | None = None
+        oldest: str | None = None
         for used in range(1, pages + 1):
             page = self.api.user_posts(
                 user_id,
@@ -207,10 +218,11 @@ class Reads:
             )
             self.absorb(page.model_copy(update={"data": mine, "includes": includes, "errors": []}))
             kept += mine
+            oldest = min((t.id for t in page.data), key=int, default=None)
             token = page.meta.next_token
             if not token:
-                return kept, used, False
-        return kept, pages, True
+                return TimelineRead(kept, used, False, oldest)
+        return TimelineRead(kept, pages, True, oldest)
 
     def snapshot(self) -> str | None:
         """Everything read, as one page of JSON, for the request's next attempt (`Store.note_attempt`): a request

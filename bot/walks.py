@@ -6,10 +6,11 @@ this, a thread summoned under its first post (or mid-way) stopped there.
 Cost: every post of the author's in a span is billed, the thread's or not (the timeline has no filter of the
 conversation), so a span ends `UNROLL_OLD_THREAD_HOURS` after the thread's newest post found, spans never overlap
 (no post read twice), and the walk stops at recent search's window (the thread's search reads what is in it) or
-after `UNROLL_OLD_THREAD_PAGES` pages. A thread whose author paused longer than a span is followed only to the
-pause. X gives only an author's latest 3,200 posts: when a walk finds nothing, the thread's newest post is asked
-for alone (+1 request, +1 post read again), so that a thread beyond that reach is told from one that ended, and
-its page still says it may stop early.
+after `UNROLL_OLD_THREAD_PAGES` pages. X gives a timeline newest first: a span of more than a page (a prolific
+author) is read from the thread's side first (`Ahead`), so the cap cuts the hours furthest from the thread. A
+thread whose author paused longer than a span is followed only to the pause. X gives only an author's latest 3,200
+posts: when a walk finds nothing, the thread's newest post is asked for alone (+1 request, +1 post read again), so
+that a thread beyond that reach is told from one that ended, and its page still says it may stop early.
 
 The same timeline reads what a deleted post cut off in an old thread: the climb from the summoned post stops at
 it, and the author's posts between the post before the gap and the one after it come from one page (each read
@@ -20,6 +21,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 from itertools import pairwise
+from typing import NamedTuple
 
 import structlog
 
@@ -57,6 +59,38 @@ def whole_second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
+class Edge(NamedTuple):
+    """An end of a timeline read: a post's id (exclusive: `since_id`, `until_id`) or a whole second (inclusive:
+    `start_time`, `end_time`)."""
+
+    id: str | None
+    time: datetime | None
+
+    @property
+    def moment(self) -> datetime:
+        if self.id is not None:
+            return snowflake_time(self.id)
+        assert self.time is not None
+        return self.time
+
+
+class Ahead(NamedTuple):
+    """A timeline page read ahead of the walk: every post of the author's from `oldest` to `upper` (whole second,
+    inclusive) was read."""
+
+    oldest: str
+    upper: datetime
+
+
+def upper_edge(lower: Edge, length: timedelta, ahead: str | None, end: datetime, limit: datetime) -> Edge:
+    """Where the read from `lower` stops: `length` on, but never past the page read ahead (just before its oldest
+    post, `ahead`), the span's `end` or recent search's window (`limit`)."""
+    stop = whole_second(lower.moment + length)
+    if ahead is not None:
+        return Edge(None, stop) if stop < whole_second(snowflake_time(ahead)) else Edge(ahead, None)
+    return Edge(None, min(stop, end, limit))
+
+
 class Walks(Climbs):
     """An old thread's author's timeline, read after its newest post found, and across a gap the climb met."""
 
@@ -86,7 +120,7 @@ class Walks(Climbs):
                     end_time=None,
                     until_id=gap_end,
                     pages=self.settings.old_thread_pages,
-                )[0]
+                ).kept
                 for before, gap_end in gaps
             ]
             read = (after is not None and self.walk(author_id, conversations, after, since)) or any(across)
@@ -118,34 +152,52 @@ class Walks(Climbs):
         ]
 
     def walk(self, author_id: str, conversations: set[str], newest: str, since: datetime | None) -> bool:
-        """The spans after `newest` (from `since` when given), each to a span after the newest post of the thread
-        found, until one finds none, recent search's window or the page cap; whether it found posts."""
+        """The author's timeline after `newest` (from `since` when given) to a span after the newest post of the
+        thread found, until recent search's window or the page cap; whether it found posts.
+
+        One page per read, the oldest side first: X gives a timeline newest first, so a read that finds more than a
+        page (a prolific author) keeps that page as read ahead (`Ahead`) and reads what lies before it in shorter
+        spans, sized by how quickly the author posted there. The page cap then cuts the far end of the walk, not
+        the minutes after the thread's last post found, where the rest of it is; no post is read twice."""
         span = timedelta(hours=self.settings.old_thread_hours)
         # The thread's search reads on from the window's start: the walk stops a second before it.
         limit = whole_second(self.now - RECENT_WINDOW + WINDOW_MARGIN) - SECOND
-        anchor = snowflake_time(newest)
-        since_id: str | None = newest
-        start: datetime | None = None
+        anchor = snowflake_time(newest)  # the thread's newest post found
+        lower = Edge(newest, None)
         if since is not None and since > anchor:
-            since_id, start = None, whole_second(since)
-        pages = self.settings.old_thread_pages
-        found = False
-        while (end := min(whole_second(anchor + span), limit)) > (start or anchor):
-            kept, used, more = self.fetched.timeline(
-                author_id, conversations, since_id=since_id, start_time=start, end_time=end, pages=pages
+            lower = Edge(None, whole_second(since))
+        ahead: list[Ahead] = []  # pages read ahead of `lower`, the nearest last
+        length, pages, found = span, self.settings.old_thread_pages, False
+        while ahead or min(whole_second(anchor + span), limit) > lower.moment:
+            if pages <= 0:
+                return found  # pages spent before the span's end: the page says it may stop early
+            upper = upper_edge(lower, length, ahead[-1].oldest if ahead else None, whole_second(anchor + span), limit)
+            read = self.fetched.timeline(
+                author_id,
+                conversations,
+                since_id=lower.id,
+                start_time=lower.time,
+                until_id=upper.id,
+                end_time=upper.time,
+                pages=1,
             )
-            pages -= used
-            own = [t for t in kept if t.author_id == author_id]
-            if more:
-                return found or bool(own)  # pages spent before the span's end: the page says it may stop early
-            if not own and not found and not self.within_reach(author_id, newest):
-                log.info("old_thread_beyond_timeline_reach", author_id=author_id, post=newest)
-                return False
-            found = found or bool(own)
-            if end >= limit or not own:
-                break
-            anchor = max(snowflake_time(t.id) for t in own)
-            since_id, start = None, end + SECOND
+            pages -= 1
+            own = [snowflake_time(t.id) for t in read.kept if t.author_id == author_id]
+            anchor, found = max([anchor, *own]), found or bool(own)
+            if read.more and read.oldest is not None:
+                # Posts before this page's oldest are not read yet: read ahead, the rest before it in a shorter span.
+                length = max(SECOND, (upper.moment - snowflake_time(read.oldest)) * 3 / 4)
+                if upper.id is not None:
+                    ahead[-1] = Ahead(read.oldest, ahead[-1].upper)  # (the page reached the one read ahead)
+                else:
+                    assert upper.time is not None
+                    ahead.append(Ahead(read.oldest, upper.time))
+                continue
+            length = min(span, length * 2)
+            lower = Edge(None, (ahead.pop().upper if upper.id is not None else upper.time or limit) + SECOND)
+        if not found and pages < self.settings.old_thread_pages and not self.within_reach(author_id, newest):
+            log.info("old_thread_beyond_timeline_reach", author_id=author_id, post=newest)
+            return False
         self.walked = True
         return found
 

@@ -132,6 +132,43 @@ def test_pages_spent_before_the_spans_end_leave_the_note(
     assert 1 == result.usage.by_endpoint[TIMELINE]
 
 
+def test_a_prolific_authors_walk_reads_the_minutes_after_the_thread_first(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The same author, two pages allowed: X gives a timeline newest first, so the second page is not the next one
+    down (the evening's chatter again) but the hours just after the summoned post, sized by how fast the first
+    page's posts came: the thread's last post is on the page; the span's middle is left unread (the note stays)."""
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(3), start=start)
+    for n in range(250):
+        world.add_tweet(AUTHOR, f"chatter {n}", created_at=start + timedelta(hours=1, minutes=5 * n))
+
+    result = resolve(api, store, summon(world, thread[1]), settings.model_copy(update={"old_thread_pages": 2}))
+
+    assert (thread, ["older_than_search_window"]) == (ids_of(result), gaps_of(result))
+    assert 2 == result.usage.by_endpoint[TIMELINE]
+
+
+def test_a_prolific_authors_walk_with_pages_enough_reads_each_post_once(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """With pages enough, the walk reads the whole day after the thread's last post, the page read ahead left out
+    of the spans after it: every post of the author's billed once, and the page says nothing is missing."""
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(3), start=start)
+    for n in range(250):
+        world.add_tweet(AUTHOR, f"chatter {n}", created_at=start + timedelta(hours=1, minutes=5 * n))
+    before = world.snapshot_stats().post_reads
+
+    result = resolve(api, store, summon(world, thread[1]), settings)
+
+    assert (thread, []) == (ids_of(result), gaps_of(result))
+    assert 3 + 250 == world.snapshot_stats().post_reads - before == result.usage.tweets_read
+    # The evening's page, the hours after the summoned post, the rest up to the evening's page, then the minute the
+    # day after the thread's last post adds: as many requests as paging down the day from its end would take.
+    assert 4 == result.usage.by_endpoint[TIMELINE]
+
+
 def test_a_timeline_x_refuses_is_not_asked_again_for_a_while(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
@@ -277,6 +314,57 @@ def test_an_old_thread_whose_posts_are_less_than_a_span_apart_is_found_whole_eac
     assert billed == result.usage.tweets_read
     # …but the thread's newest post, read again when a span finds nothing (does the timeline still reach it?)
     assert billed <= len(thread) + len(chatter) + 1
+
+
+@hypothesis_settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    gaps=st.lists(st.integers(min_value=1, max_value=20 * 60), min_size=1, max_size=6),
+    chatter=st.integers(min_value=0, max_value=400),
+    every=st.integers(min_value=1, max_value=30),
+    summoned=st.integers(min_value=0),
+)
+def test_an_old_thread_of_a_prolific_author_is_found_whole_each_post_billed_once(
+    sandbox: SandboxServer,
+    api: XApi,
+    store: Store,
+    settings: Settings,
+    gaps: list[int],
+    chatter: int,
+    every: int,
+    summoned: int,
+) -> None:
+    """Any old thread whose author posted up to 400 other things meanwhile, one every `every` minutes from its
+    first post (pages of X's timeline full, newest first): with pages enough, the whole thread, nothing said
+    missing, and no post billed twice (the pages read ahead are never read again)."""
+    world = sandbox.world
+    world.reset()
+    world.add_user(BOT_HANDLE, me=True)
+    for name in (AUTHOR, READER):
+        world.add_user(name)
+    start = world.now() - timedelta(days=30)
+    times = [start]
+    for gap in gaps:
+        times.append(times[-1] + timedelta(minutes=gap))
+    thread: list[str] = []
+    for index, when in enumerate(times):
+        parent = thread[-1] if thread else None
+        thread.append(world.add_tweet(AUTHOR, f"{index + 1}/ part", created_at=when, reply_to=parent).id)
+    for n in range(chatter):
+        world.add_tweet(AUTHOR, f"chatter {n}", created_at=start + timedelta(minutes=every * n, seconds=20))
+    request = summon(world, thread[summoned % len(thread)])
+
+    update = {"single_tweet": "unroll", "old_thread_pages": 32}
+    result = resolve(api, store, request, settings.model_copy(update=update))
+
+    assert (thread, []) == (ids_of(result), gaps_of(result))
+    billed = world.snapshot_stats().post_reads
+    assert billed == result.usage.tweets_read
+    assert billed <= len(thread) + chatter + 1
 
 
 def test_a_thread_beyond_its_authors_timeline_reach_is_never_called_a_lone_post(
