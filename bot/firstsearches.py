@@ -6,7 +6,6 @@ search at all (X may refuse the app it)."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from bot.apimodels import ApiTweet
@@ -14,9 +13,6 @@ from bot.errors import ThreadNotFound
 from bot.models import Author, UnrollRequest
 from bot.resolution import ResolverBase, first_lookup
 from bot.window import in_recent_window
-from bot.xapi import XApi
-
-ARCHIVE_REFUSED_FOR = 3600.0  # seconds full-archive search is not asked for again after X refused the app it
 
 
 class FirstSearches(ResolverBase):
@@ -91,13 +87,6 @@ class FirstSearches(ResolverBase):
             raise gone  # not a self-reply: someone else's answer in the conversation, no part of a thread
         self.gone, self.gone_author = gone, summoned.author_id
         return summoned
-
-
-def archive_refused(api: XApi) -> bool:
-    """Whether X refused this process full-archive search lately (`ARCHIVE_REFUSED_FOR`): access may be granted
-    meanwhile, so it is asked again after that, at the price of one refused request."""
-    refused = api.archive_refused_at
-    return refused is not None and time.monotonic() - refused < ARCHIVE_REFUSED_FOR
 
 
 def may_search_archive(request: UnrollRequest, now: datetime) -> bool:

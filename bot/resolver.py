@@ -17,7 +17,7 @@ posts the thread quotes are looked up together in one more request):
 - older than the window, full archive allowed: 1 root lookup + max(1, ⌈(N-1)/500⌉) full-archive searches, the
   search asked first, of the summoned post's author's posts (the mention names them; the thread's author's but
   for a reader's reply, below): X may refuse the app full-archive search (then resolved as without it, and
-  asked again after `ARCHIVE_REFUSED_FOR`), and a root read before the refusal would be read again by the
+  asked again after `bot.refusals.REFUSED_FOR`), and a root read before the refusal would be read again by the
   climb, as the second post's parent, whenever the summoned post's depth is odd;
 - older, no full archive, mention under the tweet at depth d (root = 0): 1 recent search + lookups
   climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉, + 1 page of the
@@ -91,7 +91,6 @@ The resolver reads the store but never writes it: the worker saves the thread it
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 
 import structlog
@@ -100,9 +99,10 @@ from bot.answering import Answering
 from bot.apimodels import ApiProblem
 from bot.assembly import branched
 from bot.errors import NotAllowed, ThreadNotFound
-from bot.firstsearches import ARCHIVE_REFUSED_FOR, FirstSearches, archive_refused, may_search_archive
+from bot.firstsearches import FirstSearches, may_search_archive
 from bot.models import Thread, UnrollRequest, utcnow
 from bot.reads import Reads
+from bot.refusals import REFUSED_FOR, note_refusal, refused
 from bot.resolution import Resolution, ResolutionOutcome, first_lookup
 from bot.store import FirstRead, Lock, Store
 from bot.tweettext import author_of
@@ -110,7 +110,7 @@ from bot.walks import Walks
 from bot.xapi import ARCHIVE, RECENT, XApi
 from config.settings import Settings
 
-__all__ = ["ARCHIVE_REFUSED_FOR", "FRESH_FOR", "Resolution", "ResolutionOutcome", "first_lookup", "resolve"]
+__all__ = ["FRESH_FOR", "Resolution", "ResolutionOutcome", "first_lookup", "resolve"]
 
 log = structlog.get_logger(__name__)
 
@@ -365,10 +365,8 @@ def resolve(
     by the caller across its quick retries. `bot_id`: the bot's user id, which tells an author's summon under
     their own thread from a post of it (UNROLL_BOT_HANDLE does without it)."""
     when = now or utcnow()
-    may_need = settings.full_archive and not archive_refused(api) and may_search_archive(request, when)
-    if may_need and store.refused("archive"):  # another process (an earlier `run --once`) was refused
-        api.archive_refused_at = time.monotonic()
-    if settings.full_archive and archive_refused(api):
+    # Another process's refusal (an earlier `run --once`) is asked of Redis only where full archive may be needed.
+    if settings.full_archive and refused(api, store, "archive", shared=may_search_archive(request, when)):
         settings = settings.model_copy(update={"full_archive": False})
     resolver = _Resolver(api, store, settings, when, fresh_for, lock, ahead, reads)
     resolver.bot_id = bot_id
@@ -381,13 +379,12 @@ def resolve(
                     raise
                 # The app has no full-archive access (403 client-forbidden): a refusal for good, not a failure of
                 # this request. Resolve as without it (recent search, climbing), and don't ask again for a while.
-                api.archive_refused_at = time.monotonic()
-                store.note_refused("archive", ARCHIVE_REFUSED_FOR)  # for every process, a later `run --once` too
+                note_refusal(api, store, "archive")  # for every process, a later `run --once` too
                 log.error(
                     "full_archive_refused",
                     error=str(exc),
                     fix="set UNROLL_FULL_ARCHIVE=false, or get the app full-archive access",
-                    asked_again_in=ARCHIVE_REFUSED_FOR,
+                    asked_again_in=REFUSED_FOR,
                 )
                 settings = settings.model_copy(update={"full_archive": False})
                 # The thread's lock is held already (taken with the first read): not asked for again.

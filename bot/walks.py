@@ -18,7 +18,6 @@ once), so the page goes on over the gap instead of leaving out the posts above i
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import NamedTuple
@@ -28,31 +27,17 @@ import structlog
 from bot.climbs import Climbs
 from bot.errors import InvalidRequest, NotAllowed, NotFound, UserUnavailable
 from bot.models import Author, ThreadTweet
-from bot.store import Store
+from bot.refusals import REFUSED_FOR, note_refusal, refused
 from bot.tweettext import snowflake_time
 from bot.window import RECENT_WINDOW, WINDOW_MARGIN
-from bot.xapi import XApi
 
 log = structlog.get_logger(__name__)
 
 # What X answers an app it does not give users' timelines: 403 (its access level), 404 (an API without the endpoint),
 # 400 (parameters it does not take there).
 TIMELINE_REFUSALS = (NotAllowed, NotFound, InvalidRequest)
-TIMELINES_REFUSED_FOR = 3600.0  # seconds users' timelines are not asked for again after X refused the app them
 SECOND = timedelta(seconds=1)
 TIMELINE_REACH = 3200  # the latest posts of a user X's timeline gives (https://docs.x.com/x-api/posts/timelines)
-
-
-def timelines_refused(api: XApi, store: Store) -> bool:
-    """Whether X refused the app users' timelines lately (`TIMELINES_REFUSED_FOR`): this process, or another (a
-    `run --once` before this one) that noted it in Redis."""
-    refused = api.timelines_refused_at
-    if refused is not None and time.monotonic() - refused < TIMELINES_REFUSED_FOR:
-        return True
-    if store.refused("timelines"):
-        api.timelines_refused_at = time.monotonic()
-        return True
-    return False
 
 
 def whole_second(moment: datetime) -> datetime:
@@ -106,7 +91,7 @@ class Walks(Climbs):
         after = newest if newest is not None and not self.in_window(newest) else None
         gaps = self.gaps_between(chain.tweets)  # (in the old part of a thread that went on into the window, too)
         # Asked of Redis (another process's refusal) only when there is something to read.
-        if (after is None and not gaps) or timelines_refused(self.fetched.api, self.store):
+        if (after is None and not gaps) or refused(self.fetched.api, self.store, "timelines"):
             return
         conversations = {self.conv or root_id, root_id}
         read = True  # whatever was read before a refusal is connected all the same
@@ -127,14 +112,13 @@ class Walks(Climbs):
         except UserUnavailable as exc:
             log.info("old_thread_not_followed", author_id=author_id, error=str(exc))
         except TIMELINE_REFUSALS as exc:
-            self.fetched.api.timelines_refused_at = time.monotonic()
-            self.store.note_refused("timelines", TIMELINES_REFUSED_FOR)  # for every process
+            note_refusal(self.fetched.api, self.store, "timelines")  # for every process
             log.error(
                 "user_timeline_refused",
                 error=str(exc),
                 effect="threads older than 7 days stop at the summoned post",
                 fix="set UNROLL_OLD_THREAD_HOURS=0, or UNROLL_FULL_ARCHIVE=true with full-archive access",
-                asked_again_in=TIMELINES_REFUSED_FOR,
+                asked_again_in=REFUSED_FOR,
             )
         if read:
             self.connect_walked(root_id, author_id, target)

@@ -213,8 +213,7 @@ class XApi:
         self._read_user_auth = not settings.x_bearer_token  # reads use the app bearer when there is one
         self._lookup_expansions = list(EXPANSIONS)  # less any optional one the API refused
         self._archive_at = -ARCHIVE_SPACING  # when this process last called full-archive search (monotonic)
-        self.archive_refused_at: float | None = None  # when X last refused this app full-archive search (monotonic)
-        self.timelines_refused_at: float | None = None  # when X last refused this app users' timelines (monotonic)
+        self.refusals: dict[str, float] = {}  # when X last refused this app an access (`bot.refusals`, monotonic)
 
     # --- metering and rate limits ---------------------------------------------------------------
     @contextlib.contextmanager

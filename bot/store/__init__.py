@@ -18,7 +18,7 @@ from bot.store.base import (
 )
 from bot.store.compliance import ComplianceStore
 from bot.store.metrics import MetricsStore
-from bot.store.records import ANSWERED, TAKEN_OVER, Attempt, RecordStore, Reservation, elsewhere
+from bot.store.records import ANSWERED, TAKEN_OVER, Attempt, RecordStore, Refusable, Reservation, elsewhere
 from bot.store.renewals import keep_alive
 from bot.store.stream import MentionGap, PagingGap, StreamStore, Taking
 from bot.store.threads import Alone, FirstRead
@@ -45,6 +45,7 @@ __all__ = [
     "Lock",
     "MentionGap",
     "PagingGap",
+    "Refusable",
     "Reservation",
     "Store",
     "StoreBase",
