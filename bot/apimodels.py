@@ -23,6 +23,9 @@ TWEET_FIELDS = [
     "note_tweet",
     "display_text_range",
     "lang",
+    # How many replies a post has: an old thread whose newest post has none besides those read ended there
+    # (`bot.walks`), and its author's timeline after it need not be read.
+    "public_metrics",
     # Whether X withholds the post in some countries or over a copyright claim: the page then shows a note
     # in its place (https://docs.x.com/x-api/fundamentals/data-dictionary, Tweet `withheld`).
     "withheld",
@@ -121,6 +124,10 @@ class ApiWithheld(_Wire):
     scope: str | None = None  # "tweet", or "user": the author is withheld there
 
 
+class TweetMetrics(_Wire):
+    reply_count: int | None = None  # posts replying to it, as X counts them
+
+
 class ApiTweet(_Wire):
     id: PostId
     text: str
@@ -135,6 +142,7 @@ class ApiTweet(_Wire):
     display_text_range: tuple[int, int] | None = None
     lang: str | None = None
     withheld: ApiWithheld | None = None
+    public_metrics: TweetMetrics | None = None
     # Every version's id, oldest first (a default field): an edit is a new post with a new id, and
     # lookups by an earlier id answer with that earlier version (https://docs.x.com/x-api/fundamentals/edit-posts).
     edit_history_tweet_ids: list[PostId] = Field(default_factory=list)

@@ -20,10 +20,12 @@ posts the thread quotes are looked up together in one more request):
   asked again after `bot.refusals.REFUSED_FOR`), and a root read before the refusal would be read again by the
   climb, as the second post's parent, whenever the summoned post's depth is odd;
 - older, no full archive, mention under the tweet at depth d (root = 0): 1 recent search + lookups
-  climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉, + 1 page of the
-  author's timeline after the thread's newest post found (`bot.walks`: a page per 100 of the author's posts in
-  the `UNROLL_OLD_THREAD_HOURS` after it, and on while a span finds one; every post of theirs there is billed,
-  the thread's or not, each once; the posts found each extend the walk to a span after them, by a request more;
+  climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉; no more when the
+  thread's newest post found has no reply but those read (X's `reply_count`, read with it: the summon under it,
+  say), else + 1 page of the author's timeline after it (`bot.walks`: a page per 100 of the author's posts in
+  the `UNROLL_OLD_THREAD_HOURS` after it, and on while a span finds one and the newest found may have a reply;
+  every post of theirs there is billed, the thread's or not, each once; a span after the posts found, by a
+  request more;
   when a span finds nothing and the author made more than the 3,200 posts the timeline reaches, +1 request and
   the thread's newest post read again, to tell a thread beyond reach from one that ended; a deleted post met by
   the climb: +1 page of the timeline between the posts around it, each of its posts read once).

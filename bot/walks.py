@@ -12,6 +12,10 @@ thread whose author paused longer than a span is followed only to the pause. X g
 posts: when a walk finds nothing, the thread's newest post is asked for alone (+1 request, +1 post read again), so
 that a thread beyond that reach is told from one that ended, and its page still says it may stop early.
 
+X counts each post's replies (`public_metrics.reply_count`, read with it): a thread whose newest post found has no
+reply but those read (the summon under it, say) ended there, and no timeline is read after it (`may_go_on`). Counts
+that disagree with what was read (zeros where the thread's own posts reply) are not taken.
+
 The same timeline reads what a deleted post cut off in an old thread: the climb from the summoned post stops at
 it, and the author's posts between the post before the gap and the one after it come from one page (each read
 once), so the page goes on over the gap instead of leaving out the posts above it."""
@@ -89,6 +93,8 @@ class Walks(Climbs):
         chain = self.thread(root_id, Author(id=author_id, username=""), target, complete=False)
         newest = max((t.id for t in chain.every_tweet), key=int, default=None)
         after = newest if newest is not None and not self.in_window(newest) else None
+        if after is not None and not self.may_go_on(after):
+            after, self.walked = None, True  # nothing under the thread's newest post: it ended there
         gaps = self.gaps_between(chain.tweets)  # (in the old part of a thread that went on into the window, too)
         # Asked of Redis (another process's refusal) only when there is something to read.
         if (after is None and not gaps) or refused(self.fetched.api, self.store, "timelines"):
@@ -152,7 +158,8 @@ class Walks(Climbs):
             lower = Edge(None, whole_second(since))
         ahead: list[Ahead] = []  # pages read ahead of `lower`, the nearest last
         length, pages, found = span, self.settings.old_thread_pages, False
-        while ahead or min(whole_second(anchor + span), limit) > lower.moment:
+        last = newest  # the thread's newest post found
+        while ahead or (min(whole_second(anchor + span), limit) > lower.moment and self.may_go_on(last)):
             if pages <= 0:
                 return found  # pages spent before the span's end: the page says it may stop early
             upper = upper_edge(lower, length, ahead[-1].oldest if ahead else None, whole_second(anchor + span), limit)
@@ -166,8 +173,9 @@ class Walks(Climbs):
                 pages=1,
             )
             pages -= 1
-            own = [snowflake_time(t.id) for t in read.kept if t.author_id == author_id]
-            anchor, found = max([anchor, *own]), found or bool(own)
+            own = [t.id for t in read.kept if t.author_id == author_id]
+            last = max([last, *own], key=int)
+            anchor, found = snowflake_time(last), found or bool(own)
             if read.more and read.oldest is not None:
                 # Posts before this page's oldest are not read yet: read ahead, the rest before it in a shorter span.
                 length = max(SECOND, (upper.moment - snowflake_time(read.oldest)) * 3 / 4)
@@ -184,6 +192,27 @@ class Walks(Climbs):
             return False
         self.walked = True
         return found
+
+    def may_go_on(self, post_id: str) -> bool:
+        """Whether the thread may go on under `post_id`: X counts a post's replies (`public_metrics.reply_count`),
+        so one with none besides those read (the summon under it, say) has no post of its author's under it to
+        find. The counts are taken only when they agree with what was read: every post read whose replies were
+        read counts at least those, one such post at least (placeholder zeros, a proxy's, are not taken)."""
+        replies: dict[str, set[str]] = {}
+        for tweet in self.fetched.tweets.values():
+            if tweet.replied_to is not None:
+                replies.setdefault(tweet.replied_to, set()).add(tweet.id)
+        if self.request is not None and self.request.replied_to_id is not None:
+            replies.setdefault(self.request.replied_to_id, set()).add(self.request.mention_id)
+        counts = {
+            t.id: t.public_metrics.reply_count
+            for t in self.fetched.tweets.values()
+            if t.public_metrics is not None and t.public_metrics.reply_count is not None
+        }
+        checked = [post for post in replies if post in counts]
+        if post_id not in counts or not checked or any(counts[post] < len(replies[post]) for post in checked):
+            return True
+        return counts[post_id] > len(replies.get(post_id, ()))
 
     def within_reach(self, author_id: str, post_id: str) -> bool:
         """Whether the author's timeline still reaches `post_id` (X gives only their latest 3,200 posts, retweets

@@ -4,6 +4,7 @@ their author's timeline (GET /2/users/:id/tweets, `bot.walks`), on the sandbox w
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -53,9 +54,10 @@ def test_an_old_thread_summoned_under_its_first_post_is_unrolled_whole(
 
     assert ("resolved", thread, []) == (result.outcome, ids_of(result), gaps_of(result))
     # The window's search (nothing), the first post's lookup, the day after the first post on the timeline (11
-    # posts and lunch), then the minutes the day after the last post adds to it (nothing): each post read once.
-    assert {"GET /2/tweets/search/recent": 1, "GET /2/tweets": 1, TIMELINE: 2} == result.usage.by_endpoint
-    assert (4, 1 + 11 + 1) == cost(result)
+    # posts and lunch): each post read once. The last post has no reply (X's reply_count): the thread ended there,
+    # and the minutes the day after it adds are not read.
+    assert {"GET /2/tweets/search/recent": 1, "GET /2/tweets": 1, TIMELINE: 1} == result.usage.by_endpoint
+    assert (3, 1 + 11 + 1) == cost(result)
 
 
 def test_an_old_thread_summoned_midway_gets_the_posts_after_the_summoned_one(
@@ -67,7 +69,7 @@ def test_an_old_thread_summoned_midway_gets_the_posts_after_the_summoned_one(
     result = resolve(api, store, summon(world, thread[2]), settings)
 
     assert (thread, []) == (ids_of(result), gaps_of(result))
-    assert {"GET /2/tweets": 2, "GET /2/tweets/search/recent": 1, TIMELINE: 2} == result.usage.by_endpoint
+    assert {"GET /2/tweets": 2, "GET /2/tweets/search/recent": 1, TIMELINE: 1} == result.usage.by_endpoint
     assert 5 == cost(result)[1]  # each post read once
 
 
@@ -164,9 +166,36 @@ def test_a_prolific_authors_walk_with_pages_enough_reads_each_post_once(
 
     assert (thread, []) == (ids_of(result), gaps_of(result))
     assert 3 + 250 == world.snapshot_stats().post_reads - before == result.usage.tweets_read
-    # The evening's page, the hours after the summoned post, the rest up to the evening's page, then the minute the
-    # day after the thread's last post adds: as many requests as paging down the day from its end would take.
-    assert 4 == result.usage.by_endpoint[TIMELINE]
+    # The evening's page, the hours after the summoned post, the rest up to the evening's page: as many requests as
+    # paging down the day from its end would take (the thread's last post has no reply: nothing after the day).
+    assert 3 == result.usage.by_endpoint[TIMELINE]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "timeline"),
+    [("counted", 0), ("zeros", 1), ("absent", 1)],
+)
+def test_an_old_thread_whose_last_post_has_no_reply_but_the_summon_needs_no_timeline(
+    world: World,
+    api: XApi,
+    store: Store,
+    settings: Settings,
+    metrics: Literal["counted", "zeros", "absent"],
+    timeline: int,
+) -> None:
+    """Summoned under its last post, the summon its only reply (X's reply_count, read with every post): nothing of
+    its author's is under it, so the thread ended there, and no timeline (and none of the author's other posts in
+    the day after) is read. Counts that disagree with what was read (zeros: the thread's own posts each have a
+    reply) or none at all are not taken: the day after is read, as it was before X's counts were asked for."""
+    world.set_post_metrics(metrics)
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(days=30))
+    world.add_tweet(AUTHOR, "lunch", created_at=world.now() - timedelta(days=30) + timedelta(hours=3))
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert (thread, []) == (ids_of(result), gaps_of(result))
+    assert timeline == result.usage.by_endpoint.get(TIMELINE, 0)
+    assert 4 + timeline == result.usage.tweets_read == world.snapshot_stats().post_reads  # lunch, when read
 
 
 def test_a_timeline_x_refuses_is_not_asked_again_for_a_while(
@@ -175,6 +204,7 @@ def test_a_timeline_x_refuses_is_not_asked_again_for_a_while(
     """403 on the timeline (an access level without it): the thread is answered as before, the refusal logged
     with what to do, and the next old thread does not ask again."""
     thread = post_thread(world, numbered(4), start=world.now() - timedelta(days=30))
+    world.add_tweet(READER, "great thread", reply_to=thread[-1])  # (the thread may go on under its last post)
     world.inject_fault("GET", f"/2/users/{world.find_user(AUTHOR).id}/tweets", status=403)  # type: ignore[union-attr]
 
     with capture_logs() as logs:
@@ -206,7 +236,7 @@ def test_a_stored_old_thread_that_may_stop_early_is_followed_at_its_refresh(
     later = resolve(api, store, summon(world, thread[2]), settings, fresh_for=0)
 
     assert (thread, []) == (ids_of(later), gaps_of(later))
-    assert 2 == later.usage.by_endpoint[TIMELINE]  # the day after post 3, then the minutes after 5 add
+    assert 1 == later.usage.by_endpoint[TIMELINE]  # the day after post 3 (post 5 has no reply: the end)
     assert 2 == cost(later)[1]  # posts 4 and 5
 
 
@@ -391,8 +421,10 @@ def test_an_author_within_the_timelines_reach_costs_no_second_read(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
     """The same thread by an author of a few posts: their post count says the timeline reaches it, so the span
-    that finds nothing is the thread's end, and no post is asked for again."""
+    that finds nothing is the thread's end, and no post is asked for again (a reader answered the last post: the
+    thread may have gone on under it)."""
     thread = post_thread(world, numbered(4), start=world.now() - timedelta(days=30))
+    world.add_tweet(READER, "and then?", reply_to=thread[-1])
 
     result = resolve(api, store, summon(world, thread[-1]), settings)
 

@@ -326,3 +326,46 @@ def test_bot_may_reply_to_a_past_version_of_a_mention(
     created = response.json()["data"]
     assert [created["id"]] == created["edit_history_tweet_ids"]
     assert [mention.id] == [p.in_reply_to_tweet_id for p in world.posted()]
+
+
+def test_public_metrics_count_live_replies_and_quotes_once_across_edits(
+    sandbox: SandboxServer, world: World, http: requests.Session
+) -> None:
+    """public_metrics (asked in tweet.fields only) count the posts replying to and quoting a post, any version of
+    it: an edited reply is one reply, a deleted one none, and a reply to the first version counts for the latest."""
+    post = world.add_tweet("writer", "a question")
+    reply = world.add_tweet("writer", "more", reply_to=post.id)  # (a reply to another's post cannot be edited)
+    gone = world.add_tweet("reader", "an answer", reply_to=post.id)
+    world.add_tweet("reader", "look", quote_of=post.id)
+    world.edit_tweet(reply.id, "a better answer")
+    world.delete_tweet(gone.id)
+    latest = world.edit_tweet(post.id, "a question, edited")
+
+    plain = lookup(sandbox, http, latest.id)
+    [counted] = lookup(sandbox, http, latest.id, **{"tweet.fields": "public_metrics"})
+
+    assert "public_metrics" not in plain[0]
+    assert (1, 1, 0) == tuple(counted["public_metrics"][k] for k in ("reply_count", "quote_count", "like_count"))
+
+
+@pytest.mark.parametrize(("how", "expected"), [("zeros", {"reply_count": 0, "quote_count": 0}), ("absent", None)])
+def test_public_metrics_can_be_answered_as_zeros_or_left_out(
+    sandbox: SandboxServer,
+    world: World,
+    http: requests.Session,
+    control: SandboxClient,
+    how: Any,
+    expected: dict[str, int] | None,
+) -> None:
+    """As a proxy or a simulator that does not count may answer them (`POST /_sandbox/post_metrics`): the bot
+    must not take such counts. Anything else is refused."""
+    post = world.add_tweet("writer", "a question")
+    world.add_tweet("reader", "an answer", reply_to=post.id)
+    with pytest.raises(SandboxError, match="'counted', 'zeros' or 'absent'"):
+        control.set_post_metrics("some")  # type: ignore[arg-type]
+    control.set_post_metrics(how)
+
+    [read] = lookup(sandbox, http, post.id, **{"tweet.fields": "public_metrics"})
+
+    metrics = read.get("public_metrics")
+    assert expected == (None if metrics is None else {k: metrics[k] for k in ("reply_count", "quote_count")})

@@ -86,6 +86,9 @@ class SandboxClient:
     def set_search_lag(self, seconds: float) -> None:
         self._call("POST", "search_lag", {"seconds": seconds})
 
+    def set_post_metrics(self, how: Literal["counted", "zeros", "absent"]) -> None:
+        self._call("POST", "post_metrics", {"how": how})
+
     def hide_from_search(self, tweet_id: str) -> None:
         self._call("POST", "unsearchable", {"id": tweet_id})
 

@@ -145,6 +145,7 @@ def control_app(world: World) -> Starlette:
         ),
         Route("/_sandbox/latency", _endpoint(lambda b: world.set_latency(float(b["seconds"]))), methods=post),
         Route("/_sandbox/search_lag", _endpoint(lambda b: world.set_search_lag(float(b["seconds"]))), methods=post),
+        Route("/_sandbox/post_metrics", _endpoint(lambda b: world.set_post_metrics(b["how"])), methods=post),
         Route("/_sandbox/unsearchable", _endpoint(lambda b: world.hide_from_search(str(b["id"]))), methods=post),
         Route("/_sandbox/rate_limits", _endpoint(control.rate_limit), methods=post),
         Route(

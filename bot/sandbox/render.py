@@ -218,7 +218,7 @@ class Renderer:
             "note_tweet": self._note(note),
             "possibly_sensitive": False,
             "reply_settings": "everyone",
-            "public_metrics": self._metrics(tweet),
+            "public_metrics": self._metrics(tweet) if "public_metrics" in fields else None,
             "edit_controls": edit_controls(tweet, self.world.tweets[tweet.edit_history[0]]),
             "withheld": tweet.withheld.to_json() if tweet.withheld else None,
         }
@@ -308,13 +308,16 @@ class Renderer:
             data["entities"] = entities
         return data
 
-    def _metrics(self, tweet: Tweet) -> dict[str, int]:
-        live = [t for t in self.world.tweets.values() if not t.deleted]
+    def _metrics(self, tweet: Tweet) -> dict[str, int] | None:
+        how = self.world.settings.post_metrics
+        if how == "absent":
+            return None
+        replies, quotes = self.world.metrics(tweet) if how == "counted" else (0, 0)
         return {
             "retweet_count": 0,
-            "reply_count": sum(t.reply_to == tweet.id for t in live),
+            "reply_count": replies,
             "like_count": 0,
-            "quote_count": sum(t.quote_of == tweet.id for t in live),
+            "quote_count": quotes,
             "bookmark_count": 0,
             "impression_count": 0,
         }

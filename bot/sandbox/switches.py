@@ -41,6 +41,9 @@ class Settings:
     search_lag: float = 0.0
     # Posts search leaves out though a lookup gives them: X's search index is not promised complete.
     unsearchable: set[str] = field(default_factory=set)
+    # A post's public_metrics as X counts them, as zeros (the placeholders of a proxy or of a simulator that
+    # does not count), or left out whatever tweet.fields asks.
+    post_metrics: Literal["counted", "zeros", "absent"] = "counted"
 
 
 def aware(when: datetime | str) -> datetime:
@@ -106,6 +109,13 @@ class Switches:
         """Let GET /2/tweets/search/all answer instead of 403 client-not-enrolled."""
         with self.lock:
             self.settings.full_archive = enabled
+
+    def set_post_metrics(self, how: Literal["counted", "zeros", "absent"]) -> None:
+        """Answer posts' public_metrics as X counts them, as zeros, or not at all."""
+        if how not in ("counted", "zeros", "absent"):
+            raise ValueError(f"post metrics are 'counted', 'zeros' or 'absent', not {how!r}")
+        with self.lock:
+            self.settings.post_metrics = how
 
     def set_search_lag(self, seconds: float) -> None:
         """Leave posts younger than this out of every search (recent and full-archive)."""

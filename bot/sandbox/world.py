@@ -50,6 +50,9 @@ class World(Switches):
             self.reset_switches()
             self.users: dict[str, User] = {}
             self.tweets: dict[str, Tweet] = {}
+            # A post's id → the ids of the posts made in reply to it, and of those quoting it (public_metrics).
+            self._replies: dict[str, set[str]] = {}
+            self._quotes: dict[str, set[str]] = {}
             self.faults = FaultQueue()
             self.stats = Stats()
             self.answers_dropped = 0  # requests handled whose answer an `after` fault dropped
@@ -180,6 +183,16 @@ class World(Switches):
                 raise ValueError(f"no post {tweet_id} to withhold")
             withholding = Withholding(tuple(dict.fromkeys(country_codes)), copyright)
             tweet.withheld = withholding if withholding.country_codes or copyright else None
+
+    def metrics(self, tweet: Tweet) -> tuple[int, int]:
+        """How many posts not deleted reply to the post and quote it, any version of it (public_metrics'
+        reply_count and quote_count), each once whatever its own edits."""
+
+        def live(index: dict[str, set[str]]) -> int:
+            return sum(not self.tweets[r].deleted for r in {r for v in tweet.edit_history for r in index.get(v, ())})
+
+        with self.lock:
+            return live(self._replies), live(self._quotes)
 
     def delete_tweet(self, tweet_id: str) -> None:
         """Delete a post and every version of its edit chain: lookups then answer resource-not-found for them."""
@@ -392,4 +405,8 @@ class World(Switches):
             via_api=via_api,
         )
         self.tweets[new_id] = tweet
+        if reply_to:
+            self._replies.setdefault(reply_to, set()).add(new_id)
+        if quote_of:
+            self._quotes.setdefault(quote_of, set()).add(new_id)
         return tweet
