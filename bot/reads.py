@@ -38,12 +38,13 @@ class KeptReads(TweetsPage):
 
 class TimelineRead(NamedTuple):
     """What `Reads.timeline` read: the posts kept (the conversations'), the pages read, whether the pages ran out
-    first (X gave a `next_token`), and the oldest post of the last page, kept or not."""
+    first (X gave a `next_token`), and the oldest and newest posts of the last page, kept or not."""
 
     kept: list[ApiTweet]
     pages: int
     more: bool
     oldest: str | None
+    newest: str | None
 
 
 def search_key(query: str, full_archive: bool, since_id: str | None, start_time: datetime | None) -> str:
@@ -196,7 +197,7 @@ class Reads:
         (the others are billed all the same: X has no filter there)."""
         kept: list[ApiTweet] = []
         token: str | None = None
-        oldest: str | None = None
+        oldest = newest = None
         for used in range(1, pages + 1):
             page = self.api.user_posts(
                 user_id,
@@ -219,10 +220,11 @@ class Reads:
             self.absorb(page.model_copy(update={"data": mine, "includes": includes, "errors": []}))
             kept += mine
             oldest = min((t.id for t in page.data), key=int, default=None)
+            newest = max((t.id for t in page.data), key=int, default=None)
             token = page.meta.next_token
             if not token:
-                return TimelineRead(kept, used, False, oldest)
-        return TimelineRead(kept, pages, True, oldest)
+                return TimelineRead(kept, used, False, oldest, newest)
+        return TimelineRead(kept, pages, True, oldest, newest)
 
     def snapshot(self) -> str | None:
         """Everything read, as one page of JSON, for the request's next attempt (`Store.note_attempt`): a request

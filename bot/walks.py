@@ -12,9 +12,10 @@ thread whose author paused longer than a span is followed only to the pause. X g
 posts: when a walk finds nothing, the thread's newest post is asked for alone (+1 request, +1 post read again), so
 that a thread beyond that reach is told from one that ended, and its page still says it may stop early.
 
-X counts each post's replies (`public_metrics.reply_count`, read with it): a thread whose newest post found has no
-reply but those read (the summon under it, say) ended there, and no timeline is read after it (`may_go_on`). Counts
-that disagree with what was read (zeros where the thread's own posts reply) are not taken.
+X counts each post's replies (`public_metrics.reply_count`, read with it): a thread none of whose posts found has a
+reply but those read (the next post, the summon under the last) has no post left to find, and no timeline is read
+after it, nor any more of it (`may_go_on`). Counts that disagree with what was read (zeros where the thread's own
+posts reply) are not taken.
 
 The same timeline reads what a deleted post cut off in an old thread: the climb from the summoned post stops at
 it, and the author's posts between the post before the gap and the one after it come from one page (each read
@@ -41,6 +42,10 @@ log = structlog.get_logger(__name__)
 # 400 (parameters it does not take there).
 TIMELINE_REFUSALS = (NotAllowed, NotFound, InvalidRequest)
 SECOND = timedelta(seconds=1)
+# The walk's first read: most threads are posted within minutes, and X's reply counts then tell that the thread
+# ended (`may_go_on`), so the author's posts of the rest of the span need not be read (and billed); when they do
+# not, the next read takes the rest of the span (one request more than a span read whole at once).
+FIRST_READ = timedelta(hours=1)
 TIMELINE_REACH = 3200  # the latest posts of a user X's timeline gives (https://docs.x.com/x-api/posts/timelines)
 
 
@@ -93,8 +98,9 @@ class Walks(Climbs):
         chain = self.thread(root_id, Author(id=author_id, username=""), target, complete=False)
         newest = max((t.id for t in chain.every_tweet), key=int, default=None)
         after = newest if newest is not None and not self.in_window(newest) else None
-        if after is not None and not self.may_go_on(after):
-            after, self.walked = None, True  # nothing under the thread's newest post: it ended there
+        posts = [t.id for t in chain.every_tweet]
+        if after is not None and not self.may_go_on(posts):
+            after, self.walked = None, True  # nothing under any post of the thread but what was read: it ended
         gaps = self.gaps_between(chain.tweets)  # (in the old part of a thread that went on into the window, too)
         # Asked of Redis (another process's refusal) only when there is something to read.
         if (after is None and not gaps) or refused(self.fetched.api, self.store, "timelines"):
@@ -114,7 +120,7 @@ class Walks(Climbs):
                 ).kept
                 for before, gap_end in gaps
             ]
-            read = (after is not None and self.walk(author_id, conversations, after, since)) or any(across)
+            read = (after is not None and self.walk(author_id, conversations, after, since, posts)) or any(across)
         except UserUnavailable as exc:
             log.info("old_thread_not_followed", author_id=author_id, error=str(exc))
         except TIMELINE_REFUSALS as exc:
@@ -141,14 +147,18 @@ class Walks(Climbs):
             and not self.in_window(after.id)
         ]
 
-    def walk(self, author_id: str, conversations: set[str], newest: str, since: datetime | None) -> bool:
+    def walk(
+        self, author_id: str, conversations: set[str], newest: str, since: datetime | None, posts: list[str]
+    ) -> bool:
         """The author's timeline after `newest` (from `since` when given) to a span after the newest post of the
         thread found, until recent search's window or the page cap; whether it found posts.
 
-        One page per read, the oldest side first: X gives a timeline newest first, so a read that finds more than a
-        page (a prolific author) keeps that page as read ahead (`Ahead`) and reads what lies before it in shorter
-        spans, sized by how quickly the author posted there. The page cap then cuts the far end of the walk, not
-        the minutes after the thread's last post found, where the rest of it is; no post is read twice."""
+        One page per read, the oldest side first: the first an hour long (`FIRST_READ`), the next one the rest of
+        the span. X gives a timeline newest first, so a read that finds more than a page (a prolific author) keeps
+        that page as read ahead (`Ahead`) and reads what lies before it in shorter spans, sized by how quickly the
+        author posted there. The page cap then cuts the far end of the walk, not the minutes after the thread's
+        last post found, where the rest of it is; no post is read twice. The walk ends as soon as X's reply counts
+        say no post of the thread is left to find (`may_go_on`)."""
         span = timedelta(hours=self.settings.old_thread_hours)
         # The thread's search reads on from the window's start: the walk stops a second before it.
         limit = whole_second(self.now - RECENT_WINDOW + WINDOW_MARGIN) - SECOND
@@ -157,9 +167,11 @@ class Walks(Climbs):
         if since is not None and since > anchor:
             lower = Edge(None, whole_second(since))
         ahead: list[Ahead] = []  # pages read ahead of `lower`, the nearest last
-        length, pages, found = span, self.settings.old_thread_pages, False
+        # Short first, when X's counts can tell the thread ended; without them only the whole span can.
+        first = min(span, FIRST_READ) if self.reply_counts() is not None else span
+        length, pages, found = first, self.settings.old_thread_pages, False
         last = newest  # the thread's newest post found
-        while ahead or (min(whole_second(anchor + span), limit) > lower.moment and self.may_go_on(last)):
+        while (ahead or min(whole_second(anchor + span), limit) > lower.moment) and self.may_go_on(posts):
             if pages <= 0:
                 return found  # pages spent before the span's end: the page says it may stop early
             upper = upper_edge(lower, length, ahead[-1].oldest if ahead else None, whole_second(anchor + span), limit)
@@ -174,18 +186,19 @@ class Walks(Climbs):
             )
             pages -= 1
             own = [t.id for t in read.kept if t.author_id == author_id]
-            last = max([last, *own], key=int)
+            last, posts = max([last, *own], key=int), [*posts, *own]
             anchor, found = snowflake_time(last), found or bool(own)
-            if read.more and read.oldest is not None:
-                # Posts before this page's oldest are not read yet: read ahead, the rest before it in a shorter span.
-                length = max(SECOND, (upper.moment - snowflake_time(read.oldest)) * 3 / 4)
+            if read.more and read.oldest is not None and read.newest is not None:
+                # Posts before this page's oldest are not read yet: read ahead, the rest before it in a shorter span,
+                # as long as three quarters of the time this page's posts took.
+                length = max(SECOND, (snowflake_time(read.newest) - snowflake_time(read.oldest)) * 3 / 4)
                 if upper.id is not None:
                     ahead[-1] = Ahead(read.oldest, ahead[-1].upper)  # (the page reached the one read ahead)
                 else:
                     assert upper.time is not None
                     ahead.append(Ahead(read.oldest, upper.time))
                 continue
-            length = min(span, length * 2)
+            length = span
             lower = Edge(None, (ahead.pop().upper if upper.id is not None else upper.time or limit) + SECOND)
         if not found and pages < self.settings.old_thread_pages and not self.within_reach(author_id, newest):
             log.info("old_thread_beyond_timeline_reach", author_id=author_id, post=newest)
@@ -193,11 +206,21 @@ class Walks(Climbs):
         self.walked = True
         return found
 
-    def may_go_on(self, post_id: str) -> bool:
-        """Whether the thread may go on under `post_id`: X counts a post's replies (`public_metrics.reply_count`),
-        so one with none besides those read (the summon under it, say) has no post of its author's under it to
-        find. The counts are taken only when they agree with what was read: every post read whose replies were
-        read counts at least those, one such post at least (placeholder zeros, a proxy's, are not taken)."""
+    def may_go_on(self, posts: list[str]) -> bool:
+        """Whether the thread of `posts` (those found) may have a post not read yet: X counts a post's replies
+        (`public_metrics.reply_count`), and a post of the thread not read replies to one of them (it or a post
+        above it not read either), which then counts a reply more than those read (the next post, the summon).
+        Counts that `reply_counts` does not take say nothing: it may."""
+        taken = self.reply_counts()
+        if taken is None:
+            return True
+        counts, replies = taken
+        return any(post not in counts or counts[post] > len(replies.get(post, ())) for post in posts)
+
+    def reply_counts(self) -> tuple[dict[str, int], dict[str, set[str]]] | None:
+        """X's reply count of each post read, and the replies read of each post (the summon's among them); None
+        unless the counts agree with what was read: every post read whose replies were read counts at least
+        those, one such post at least (placeholder zeros, a proxy's, and answers without them are not taken)."""
         replies: dict[str, set[str]] = {}
         for tweet in self.fetched.tweets.values():
             if tweet.replied_to is not None:
@@ -210,9 +233,9 @@ class Walks(Climbs):
             if t.public_metrics is not None and t.public_metrics.reply_count is not None
         }
         checked = [post for post in replies if post in counts]
-        if post_id not in counts or not checked or any(counts[post] < len(replies[post]) for post in checked):
-            return True
-        return counts[post_id] > len(replies.get(post_id, ()))
+        if not checked or any(counts[post] < len(replies[post]) for post in checked):
+            return None
+        return counts, replies
 
     def within_reach(self, author_id: str, post_id: str) -> bool:
         """Whether the author's timeline still reaches `post_id` (X gives only their latest 3,200 posts, retweets

@@ -313,7 +313,9 @@ class Settings(BaseSettings):
             "Without full archive, a thread older than search's 7 days is followed past its last post found by "
             "reading its author's timeline (GET /2/users/:id/tweets) this many hours after it, and on while each "
             "span finds a post of the thread; every post of theirs in a span is billed as a read, the thread's or "
-            "not. 0: not read (such a page says it may stop early). At most 720 (30 days)."
+            "not. The first hour is read first: when X counts no reply under any post of the thread but those read "
+            "(public_metrics.reply_count), the thread ended and the rest is not read. 0: not read (such a page says "
+            "it may stop early). At most 720 (30 days)."
         ),
         json_schema_extra=_hint("a number of hours from 0 to 720"),
     )

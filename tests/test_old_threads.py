@@ -3,7 +3,7 @@ their author's timeline (GET /2/users/:id/tweets, `bot.walks`), on the sandbox w
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import pytest
@@ -45,19 +45,19 @@ def test_an_old_thread_summoned_under_its_first_post_is_unrolled_whole(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
     """Twelve posts 30 days old, summoned under the first: search sees none of them, the climb has nothing to
-    climb; the author's timeline after the first post gives the other eleven, and the page says nothing is
-    missing. The author's other post within the day after is billed (the timeline has no filter), not shown."""
+    climb; the author's timeline in the hour after the first post gives the other eleven, and the page says
+    nothing is missing. The author's other post three hours later is not read: X counts no reply under the last
+    post (nor under any other but the next post and the summon), so the thread ended there."""
     thread = post_thread(world, numbered(12), start=world.now() - timedelta(days=30))
     world.add_tweet(AUTHOR, "lunch", created_at=world.now() - timedelta(days=30) + timedelta(hours=3))
 
     result = resolve(api, store, summon(world, thread[0]), settings)
 
     assert ("resolved", thread, []) == (result.outcome, ids_of(result), gaps_of(result))
-    # The window's search (nothing), the first post's lookup, the day after the first post on the timeline (11
-    # posts and lunch): each post read once. The last post has no reply (X's reply_count): the thread ended there,
-    # and the minutes the day after it adds are not read.
+    # The window's search (nothing), the first post's lookup, the hour after the first post on the timeline (11
+    # posts): each post read once.
     assert {"GET /2/tweets/search/recent": 1, "GET /2/tweets": 1, TIMELINE: 1} == result.usage.by_endpoint
-    assert (3, 1 + 11 + 1) == cost(result)
+    assert (3, 1 + 11) == cost(result)
 
 
 def test_an_old_thread_summoned_midway_gets_the_posts_after_the_summoned_one(
@@ -118,15 +118,38 @@ def test_full_archive_needs_no_timeline(world: World, api: XApi, store: Store, s
     assert TIMELINE not in result.usage.by_endpoint
 
 
+def chatter(world: World, start: datetime, count: int, every: timedelta) -> None:
+    """The author's other posts, one every `every` from `start`: billed when a span of the timeline holds them."""
+    for n in range(count):
+        world.add_tweet(AUTHOR, f"chatter {n}", created_at=start + n * every)
+
+
+def test_a_prolific_authors_thread_costs_the_hour_after_it_not_the_day(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """An author who posted 400 other things in the day after a 3-post thread: the walk reads the hour after the
+    first post first, finds the rest of the thread there, and X's reply counts say nothing is under any post of
+    it but what was read (the next post, the summon): the other 19 hours are not read, nor billed (each post
+    read once: the thread's three and the first hour's 20 others)."""
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(3), start=start)
+    chatter(world, start + timedelta(minutes=3), 400, timedelta(minutes=3))
+
+    result = resolve(api, store, summon(world, thread[0]), settings)
+
+    assert (thread, []) == (ids_of(result), gaps_of(result))
+    assert 1 == result.usage.by_endpoint[TIMELINE]
+    assert 3 + 20 == result.usage.tweets_read == world.snapshot_stats().post_reads
+
+
 def test_pages_spent_before_the_spans_end_leave_the_note(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """A prolific author (250 posts in the day after the thread's first post): one page allowed, its 100 posts
+    """A prolific author (250 posts in the hour after the thread's first post): one page allowed, its 100 posts
     are the newest of the span, the thread's are further back: the page says it may stop early."""
     start = world.now() - timedelta(days=30)
     thread = post_thread(world, numbered(3), start=start)
-    for n in range(250):
-        world.add_tweet(AUTHOR, f"chatter {n}", created_at=start + timedelta(hours=1, minutes=5 * n))
+    chatter(world, start + timedelta(minutes=5), 250, timedelta(seconds=10))
 
     result = resolve(api, store, summon(world, thread[1]), settings.model_copy(update={"old_thread_pages": 1}))
 
@@ -138,37 +161,36 @@ def test_a_prolific_authors_walk_reads_the_minutes_after_the_thread_first(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
     """The same author, two pages allowed: X gives a timeline newest first, so the second page is not the next one
-    down (the evening's chatter again) but the hours just after the summoned post, sized by how fast the first
-    page's posts came: the thread's last post is on the page; the span's middle is left unread (the note stays)."""
+    down (more of the same hour's chatter) but the minutes just after the summoned post, sized by how fast the
+    first page's posts came: the thread's last post is on it, and X's reply counts say the thread ended there,
+    so the page says nothing is missing though the span was not read to its end."""
     start = world.now() - timedelta(days=30)
     thread = post_thread(world, numbered(3), start=start)
-    for n in range(250):
-        world.add_tweet(AUTHOR, f"chatter {n}", created_at=start + timedelta(hours=1, minutes=5 * n))
+    chatter(world, start + timedelta(minutes=5), 250, timedelta(seconds=10))
 
     result = resolve(api, store, summon(world, thread[1]), settings.model_copy(update={"old_thread_pages": 2}))
 
-    assert (thread, ["older_than_search_window"]) == (ids_of(result), gaps_of(result))
+    assert (thread, []) == (ids_of(result), gaps_of(result))
     assert 2 == result.usage.by_endpoint[TIMELINE]
+    assert result.usage.tweets_read < 3 + 250  # the middle of the hour not read
 
 
 def test_a_prolific_authors_walk_with_pages_enough_reads_each_post_once(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """With pages enough, the walk reads the whole day after the thread's last post, the page read ahead left out
-    of the spans after it: every post of the author's billed once, and the page says nothing is missing."""
+    """A reader answered the thread's last post (X counts a reply the bot has not read: the thread may go on), so
+    the walk reads the whole day after it, the pages read ahead left out of the spans after them: every post of
+    the author's billed once, and the page says nothing is missing."""
     start = world.now() - timedelta(days=30)
     thread = post_thread(world, numbered(3), start=start)
-    for n in range(250):
-        world.add_tweet(AUTHOR, f"chatter {n}", created_at=start + timedelta(hours=1, minutes=5 * n))
+    world.add_tweet(READER, "and then?", reply_to=thread[-1])
+    chatter(world, start + timedelta(minutes=5), 250, timedelta(seconds=10))
     before = world.snapshot_stats().post_reads
 
     result = resolve(api, store, summon(world, thread[1]), settings)
 
     assert (thread, []) == (ids_of(result), gaps_of(result))
     assert 3 + 250 == world.snapshot_stats().post_reads - before == result.usage.tweets_read
-    # The evening's page, the hours after the summoned post, the rest up to the evening's page: as many requests as
-    # paging down the day from its end would take (the thread's last post has no reply: nothing after the day).
-    assert 3 == result.usage.by_endpoint[TIMELINE]
 
 
 @pytest.mark.parametrize(
@@ -236,7 +258,9 @@ def test_a_stored_old_thread_that_may_stop_early_is_followed_at_its_refresh(
     later = resolve(api, store, summon(world, thread[2]), settings, fresh_for=0)
 
     assert (thread, []) == (ids_of(later), gaps_of(later))
-    assert 1 == later.usage.by_endpoint[TIMELINE]  # the day after post 3 (post 5 has no reply: the end)
+    # The day after post 3, then the minutes after 5 add: the copy's posts were not read again, so X's counts of
+    # their replies are not known (one may have a new one), and the span after the thread's newest post is read.
+    assert 2 == later.usage.by_endpoint[TIMELINE]
     assert 2 == cost(later)[1]  # posts 4 and 5
 
 
@@ -357,6 +381,7 @@ def test_an_old_thread_whose_posts_are_less_than_a_span_apart_is_found_whole_eac
     chatter=st.integers(min_value=0, max_value=400),
     every=st.integers(min_value=1, max_value=30),
     summoned=st.integers(min_value=0),
+    answered=st.lists(st.integers(min_value=0), max_size=3),
 )
 def test_an_old_thread_of_a_prolific_author_is_found_whole_each_post_billed_once(
     sandbox: SandboxServer,
@@ -367,10 +392,12 @@ def test_an_old_thread_of_a_prolific_author_is_found_whole_each_post_billed_once
     chatter: int,
     every: int,
     summoned: int,
+    answered: list[int],
 ) -> None:
     """Any old thread whose author posted up to 400 other things meanwhile, one every `every` minutes from its
-    first post (pages of X's timeline full, newest first): with pages enough, the whole thread, nothing said
-    missing, and no post billed twice (the pages read ahead are never read again)."""
+    first post (pages of X's timeline full, newest first), readers answering some of its posts (`answered`: X's
+    reply counts then say it may go on): with pages enough, the whole thread, nothing said missing, and no post
+    billed twice (the pages read ahead are never read again)."""
     world = sandbox.world
     world.reset()
     world.add_user(BOT_HANDLE, me=True)
@@ -386,6 +413,8 @@ def test_an_old_thread_of_a_prolific_author_is_found_whole_each_post_billed_once
         thread.append(world.add_tweet(AUTHOR, f"{index + 1}/ part", created_at=when, reply_to=parent).id)
     for n in range(chatter):
         world.add_tweet(AUTHOR, f"chatter {n}", created_at=start + timedelta(minutes=every * n, seconds=20))
+    for index in answered:
+        world.add_tweet(READER, "nice", reply_to=thread[index % len(thread)])
     request = summon(world, thread[summoned % len(thread)])
 
     update = {"single_tweet": "unroll", "old_thread_pages": 32}
@@ -429,7 +458,8 @@ def test_an_author_within_the_timelines_reach_costs_no_second_read(
     result = resolve(api, store, summon(world, thread[-1]), settings)
 
     assert (thread, []) == (ids_of(result), gaps_of(result))
-    assert (1, 4) == (result.usage.by_endpoint[TIMELINE], result.usage.tweets_read)
+    # The hour after the last post, then the rest of the day (X counts a reply not read: the reader's): 2 requests
+    assert (2, 4) == (result.usage.by_endpoint[TIMELINE], result.usage.tweets_read)
 
 
 def test_a_deleted_post_in_the_old_part_of_a_thread_that_went_on_into_the_window_cuts_nothing_off(
