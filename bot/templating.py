@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -13,12 +13,16 @@ from bot.pagevalues import clean, profile_url
 from bot.site import Site
 
 CSS_FILE = "unroll.css"
+# Beside this module, found by its own path: `importlib.resources.files("bot")` merges any folder named `bot` in the
+# directory the process starts from (a checkout named so, say) into the package, and its joinpath then fails.
+STATIC = Path(__file__).resolve().parent / "static"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 @cache
 def css() -> tuple[str, bytes]:
     """The one stylesheet: its versioned file name (content hash, so it can be cached for a year) and bytes."""
-    data = resources.files("bot").joinpath("static", CSS_FILE).read_bytes()
+    data = (STATIC / CSS_FILE).read_bytes()
     digest = hashlib.sha256(data).hexdigest()[:12]
     return f"unroll-{digest}.css", data
 
@@ -27,7 +31,7 @@ def css() -> tuple[str, bytes]:
 def environment() -> jinja2.Environment:
     """The Jinja2 environment: templates from bot/templates, every value escaped, unknown names an error."""
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("bot", "templates"),
+        loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

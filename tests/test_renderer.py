@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given
@@ -889,3 +892,18 @@ def test_branches_shown_after_the_thread_come_in_every_format_after_its_posts_an
     assert [["2001", "2002"], ["2003"]] == [[t["id"] for t in s["tweets"]] for s in data["sections"]]
     assert "Aside <b>1</b> & more" == data["sections"][0]["tweets"][0]["text"]
     assert "note" in data["sections"][1]["tweets"][0] and "" == data["sections"][1]["tweets"][0]["text"]
+
+
+def test_pages_render_when_the_process_starts_beside_a_folder_named_bot(tmp_path: Path) -> None:
+    """Started from a folder that holds another folder named `bot` (a checkout named so, say), which Python merges
+    into the package's resources: the stylesheet and the templates still come from the package itself."""
+    (tmp_path / "bot").mkdir()
+    script = (
+        "from bot.templating import css, environment\n"
+        "name, data = css()\n"
+        "assert name.startswith('unroll-') and data, name\n"
+        "environment().get_template('thread.html')\n"
+        "print('rendered')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (0, "rendered") == (done.returncode, done.stdout.strip()), done.stderr
