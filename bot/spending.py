@@ -2,9 +2,10 @@
 
 X bills pay-per-use: each post read, each read of the bot's mentions, each user read (the authors that come
 with posts, `includes.users`), each post written, and dearest of all a post that contains a URL
-(https://docs.x.com/x-api/getting-started/pricing). X bills a resource once per UTC day; the tally counts a user
-once per UTC day (the ids read that day are kept two days) and a post once per piece of work (a poll, a
-request: the bot reads a post again only when a thread is refreshed), so it errs high, never low. The worker
+(https://docs.x.com/x-api/getting-started/pricing). X bills a resource once per UTC day
+(https://docs.x.com/x-api/fundamentals/post-cap, "Daily deduplication"); so does the tally, for users and posts
+read (the ids read that day are kept two days in Redis): a thread summoned again the same day adds only what is
+new, and the daily budget is not reached early. Mentions are read once each (the poll's cursor). The worker
 and the poller record what each piece of work cost; the tally lives in Redis, one hash per UTC day, so every
 process adds to the same figures and `requests`, `/metrics` and `doctor` show them.
 """
@@ -139,10 +140,10 @@ def record(
     A Redis failure is logged, never raised: the work it measured is done either way.
     """
     counts = Counts.of(spent, reply_text) if isinstance(spent, Usage) else spent
-    users = spent.users if isinstance(spent, Usage) else ()
+    users, posts = (spent.users, spent.posts) if isinstance(spent, Usage) else ((), ())
     day = utc_day(now)
     try:
-        store.add_spend(day.isoformat(), counts.as_dict(), users)
+        store.add_spend(day.isoformat(), counts.as_dict(), users, posts)
         if settings.daily_budget and counts != Counts():
             store.send_held()  # the tally read next must include what was just added
             spend = spent_on(store, settings, day)

@@ -124,8 +124,9 @@ class Usage:
     mentions_read: int = 0
     posts_written: int = 0
     by_endpoint: dict[str, int] = field(default_factory=dict)
-    # Users X returned, each counted once per piece of work (X bills a resource once per UTC day).
+    # Users and posts X returned (X bills a resource once per UTC day: the spending tally counts each id so).
     users: set[str] = field(default_factory=set)
+    posts: set[str] = field(default_factory=set)
 
     @property
     def users_read(self) -> int:
@@ -237,9 +238,15 @@ class XApi:
                 usage.posts_written += 1
 
     def _count(
-        self, endpoint: str, tweets: int = 0, mentions: int = 0, written: int = 0, users: Iterable[str] = ()
+        self,
+        endpoint: str,
+        tweets: int = 0,
+        mentions: int = 0,
+        written: int = 0,
+        users: Iterable[str] = (),
+        posts: Iterable[str] = (),
     ) -> None:
-        users = set(users)
+        users, posts = set(users), set(posts)
         with self._lock:
             for usage in self._mine():
                 usage.requests += 1
@@ -247,6 +254,7 @@ class XApi:
                 usage.mentions_read += mentions
                 usage.posts_written += written
                 usage.users |= users
+                usage.posts |= posts
                 usage.by_endpoint[endpoint] = usage.by_endpoint.get(endpoint, 0) + 1
 
     def _mine(self) -> list[Usage]:
@@ -390,7 +398,8 @@ class XApi:
             if "mentions" in endpoint:
                 self._count(endpoint, mentions=billed, users=users)
             else:
-                self._count(endpoint, tweets=billed, users=users)
+                posts = [t.id for t in parsed.data] + [t.id for t in parsed.includes.tweets]
+                self._count(endpoint, tweets=billed, users=users, posts=posts)
         elif isinstance(parsed, UserResponse | UserLookup):
             self._count(endpoint, users=[parsed.data.id] if parsed.data else [])
         elif isinstance(parsed, CreateTweetResponse):

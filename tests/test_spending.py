@@ -198,3 +198,32 @@ def test_a_user_read_twice_in_a_utc_day_is_counted_once(store: Store, settings: 
     spending.record(store, settings, Usage(tweets_read=1, users={"7"}), now=NOON + timedelta(days=1))
     counts = [spending.spent_on(store, settings, (NOON + timedelta(days=d)).date()).counts for d in (0, 1)]
     assert [Counts(post_read=4, user_read=2), Counts(post_read=1, user_read=1)] == counts
+
+
+def test_a_post_read_twice_in_a_utc_day_is_counted_once(store: Store, settings: Settings) -> None:
+    """X bills a post once per UTC day ("Daily deduplication", docs.x.com/x-api/fundamentals/post-cap): a thread
+    read again the same day adds only its new posts to the tally, and the next day counts anew; pieces of work
+    metered without post ids (a Counts, older callers) still count what they say."""
+    for when, posts in ((NOON, {"1", "2", "3"}), (NOON + timedelta(hours=1), {"2", "3", "4"})):
+        spending.record(store, settings, Usage(tweets_read=3, posts=posts), now=when)
+    spending.record(store, settings, Usage(tweets_read=2, posts={"1", "4"}), now=NOON + timedelta(days=1))
+    spending.record(store, settings, Counts(post_read=5), now=NOON + timedelta(days=1))
+    counts = [spending.spent_on(store, settings, (NOON + timedelta(days=d)).date()).counts for d in (0, 1)]
+    assert [Counts(post_read=4), Counts(post_read=2 + 5)] == counts
+
+
+def test_a_thread_read_again_the_same_day_is_billed_only_for_its_new_posts(
+    sandbox: SandboxServer, store: Store, settings: Settings
+) -> None:
+    """Real metered lookups: the same two posts looked up by two pieces of work, a third post by the second one;
+    more than 500 at once (the tally's script adds them 500 at a time) count each once too."""
+    sandbox.world.add_user("writer")
+    posts = [sandbox.world.add_tweet("writer", f"post {n}").id for n in range(3)]
+    api = XApi(settings)
+    for ids in (posts[:2], posts):
+        with api.metered() as usage:
+            api.lookup(ids)
+        spending.record(store, settings, usage)
+    many = Usage(tweets_read=1200, posts={str(10**18 + n) for n in range(1200)})
+    spending.record(store, settings, many)
+    assert Counts(post_read=3 + 1200, user_read=1) == spending.spent_today(store, settings).counts

@@ -8,13 +8,14 @@ is what the bot's time per request is made of.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 # Apply a batch: ARGV[1] is a JSON list of writes, each [op, key index, field, value], in order.
 #   i: HINCRBY   f: HINCRBYFLOAT   s: HSET   e: EXPIRE (value: seconds)
 #   o: once — SET the key NX with expiry `value`; when it was already set, skip the next `field` writes.
 #   m: member once — SADD `field` to the set; when it was a member already, skip the next `value` writes.
+#   a: add new — SADD the members listed in `field`; each [key index, field] of `value` grows by how many were new.
 # One JSON argument rather than four per write: redis-py's cost is per argument, Redis's cjson is quick.
 APPLY = """
 local writes = cjson.decode(ARGV[1])
@@ -27,6 +28,12 @@ while i <= #writes do
   elseif op == 'e' then redis.call('EXPIRE', key, value)
   elseif op == 'o' and not redis.call('SET', key, '1', 'NX', 'EX', value) then i = i + tonumber(field)
   elseif op == 'm' and redis.call('SADD', key, field) == 0 then i = i + tonumber(value)
+  elseif op == 'a' then
+    local added = 0
+    for j = 1, #field, 500 do  -- (unpack's stack is limited: 500 members a call)
+      added = added + redis.call('SADD', key, unpack(field, j, math.min(j + 499, #field)))
+    end
+    for _, target in ipairs(value) do redis.call('HINCRBY', KEYS[target[1]], target[2], added) end
   end
   i = i + 1
 end
@@ -39,7 +46,7 @@ class Counters:
 
     def __init__(self) -> None:
         self.keys: dict[str, int] = {}  # key → its 1-based index in KEYS
-        self.writes: list[list[str | int]] = []
+        self.writes: list[list[Any]] = []
 
     def __len__(self) -> int:
         return len(self.writes)
@@ -67,6 +74,15 @@ class Counters:
     def member_once(self, set_key: str, member: str, then: Callable[[Counters], object]) -> None:
         """The writes `then` adds happen only when `member` is new to the set at `set_key`."""
         self._gate("m", set_key, member, 0, 3, then)
+
+    def add_new(self, set_key: str, members: Iterable[str], counters: Iterable[tuple[str, str]]) -> None:
+        """Add `members` to the set at `set_key`; each hash field of `counters` ((key, field)) grows by how many of
+        them were new to it."""
+        listed = list(members)
+        if listed:
+            index = self.keys.setdefault(set_key, len(self.keys) + 1)
+            targets = [[self.keys.setdefault(key, len(self.keys) + 1), name] for key, name in counters]
+            self.writes.append(["a", index, listed, targets])
 
     def _gate(
         self, op: str, key: str, field: str | int, value: str | int, slot: int, then: Callable[[Counters], object]

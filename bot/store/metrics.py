@@ -17,7 +17,7 @@ class MetricsStore(StoreBase):
     # Counters shared by every process (poller, workers, web); the web process reads them at scrape time.
     # A counter's labels are kept as one hash field, their values joined by a tab.
     SPEND_TTL = 40 * 24 * 3600  # a day's spending tally is kept a little over a month
-    USERS_READ_TTL = 2 * 24 * 3600  # the users read on a UTC day, while that day's reads may still come in
+    USERS_READ_TTL = 2 * 24 * 3600  # the users and posts read on a UTC day, while that day's reads may still come in
 
     # Every write here goes through `_write`: held while a request runs (`batched()`), sent with its own writes.
     def count(self, family: str, labels: tuple[str, ...] = (), by: int = 1) -> None:
@@ -101,13 +101,17 @@ class MetricsStore(StoreBase):
             )
         return out
 
-    def add_spend(self, day: str, counts: dict[str, int], users: Iterable[str] = ()) -> None:
+    def add_spend(self, day: str, counts: dict[str, int], users: Iterable[str] = (), posts: Iterable[str] = ()) -> None:
         """Add billed items (posts read, posts written…) to a UTC day's tally and to the all-time counters.
-        `users`: the ids of the users read, each counted once a UTC day, as X bills them (`user_read` in
-        `counts` is then left to them)."""
-        users = list(users)
-        counts = {kind: n for kind, n in counts.items() if n and not (users and kind == "user_read")}
-        if not counts and not users:
+        `users`, `posts`: the ids of the users and posts read, each counted once a UTC day, as X bills them
+        (`user_read` and `post_read` in `counts` are then left to them)."""
+        users, posts = list(users), list(posts)
+        counts = {
+            kind: n
+            for kind, n in counts.items()
+            if n and not (users and kind == "user_read") and not (posts and kind == "post_read")
+        }
+        if not counts and not users and not posts:
             return
 
         def billed(kind: str, n: int) -> Callable[[Counters], None]:
@@ -124,6 +128,10 @@ class MetricsStore(StoreBase):
                 batch.member_once(self.key("users-read", day), user, billed("user_read", 1))
             if users:
                 batch.expire(self.key("users-read", day), self.USERS_READ_TTL)
+            if posts:
+                billed_posts = [(self.key("spend", day), "post_read"), (self.key("metrics", "billed"), "post_read")]
+                batch.add_new(self.key("posts-read", day), posts, billed_posts)
+                batch.expire(self.key("posts-read", day), self.USERS_READ_TTL)
             batch.expire(self.key("spend", day), self.SPEND_TTL)
 
         self._write(write)
