@@ -41,6 +41,11 @@ class Answering(ResolverBase):
         if top is None:
             self.conv = None
             return None
+        complete = self.in_window(conv_id) or self.settings.full_archive or self.in_window(target)
+        if not complete:
+            # Older than search's window: what followed the summoned post comes from its author's timeline (a
+            # summon under the thread's first post found nothing else), when X's reply counts say it may have.
+            self.follow_old_thread(top, author_id, target)
         chain = assemble(self.nodes(top), top, author_id, self.fetched.canon(target))
         user = self.fetched.users.get(author_id)
         if len(chain) < 2 or user is None:
@@ -49,7 +54,6 @@ class Answering(ResolverBase):
         if user.protected:
             raise ThreadNotFound(f"@{user.username} is a protected account", reason="protected")
         self.fetched.quoted()
-        complete = self.in_window(conv_id) or self.settings.full_archive or self.in_window(target)
         return Resolution("resolved", self.thread(top, author_of(user), target, complete=complete), root_id=top)
 
     def first_of_chain(self, target: str, author_id: str) -> str | None:

@@ -103,6 +103,10 @@ class ResolverBase:
         self.summons: dict[str, str | None] = {}  # the author's summons under the thread read, and their parents
         self.asked: dict[str, bool] = {}  # asks_bot's answer per post read (a post's text never changes)
 
+    def follow_old_thread(self, root_id: str, author_id: str, target: str, *, since: datetime | None = None) -> None:
+        """An old thread followed past its newest post found, through its author's timeline (`bot.walks.Walks`,
+        which the resolver has; the other steps call it through here)."""
+
     def covers(self, read_at: datetime) -> bool:
         """Whether what was read moments ago (a copy, a lone post, a lone reply) holds every post made before the
         summon: it was read after the summon by more than X's search lag (UNROLL_SEARCH_LAG). A summon made after

@@ -21,6 +21,7 @@ from tests.conftest import BOT_HANDLE
 from tests.test_resolver import (
     AUTHOR,
     READER,
+    answering_thread,
     cost,
     gaps_of,
     ids_of,
@@ -476,3 +477,20 @@ def test_a_deleted_post_in_the_old_part_of_a_thread_that_went_on_into_the_window
     assert ([*old[:2], old[3], *recent], ["deleted_tweets"]) == (ids_of(result), gaps_of(result))
     assert 1 == result.usage.by_endpoint[TIMELINE]
     assert 4 == cost(result)[1]  # each post once
+
+
+@pytest.mark.parametrize(("under", "timeline"), [(0, 1), (2, 1), (4, 0)])
+def test_an_old_thread_answering_someone_elses_post_is_followed_too(
+    world: World, api: XApi, store: Store, settings: Settings, under: int, timeline: int
+) -> None:
+    """alice's 5-post thread answering bob's post, both a month old: summoned under her first post it was "not
+    part of a thread", under the third it stopped there. Her timeline after the summoned post gives the rest (in
+    the hour after it); under her last post, X's reply counts say nothing follows: no timeline."""
+    world.add_user("bob")
+    _, thread = answering_thread(world, asked=timedelta(days=30), answered=timedelta(days=29))
+
+    result = resolve(api, store, summon(world, thread[under]), settings)
+
+    assert ("resolved", thread, []) == (result.outcome, ids_of(result), gaps_of(result))
+    assert timeline == result.usage.by_endpoint.get(TIMELINE, 0)
+    assert 1 + len(thread) == result.usage.tweets_read  # bob's post and hers, each once
