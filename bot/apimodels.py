@@ -47,6 +47,8 @@ EXPANSIONS = [
 ]
 # What the bot can do without, should an API refuse it (a 400 naming it): the lookup goes on without.
 OPTIONAL_EXPANSIONS = frozenset({"referenced_tweets.id.attachments.media_keys"})
+# Likewise of tweet.fields, on every endpoint: without reply counts, an old thread's timeline is read whole.
+OPTIONAL_TWEET_FIELDS = frozenset({"public_metrics"})
 # Searches of a thread don't: every self-reply's parent is in the thread already, and X bills each post
 # in `includes` as a read, so the expansion would double the bill. Quoted posts are looked up in one batch.
 # Polls are asked for: they add no post to `includes`, so nothing is billed twice.

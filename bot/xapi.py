@@ -31,6 +31,7 @@ from bot.apimodels import (
     MEDIA_FIELDS,
     MENTION_EXPANSIONS,
     OPTIONAL_EXPANSIONS,
+    OPTIONAL_TWEET_FIELDS,
     POLL_FIELDS,
     SEARCH_EXPANSIONS,
     TWEET_FIELDS,
@@ -213,6 +214,7 @@ class XApi:
         self._board_seen: dict[str, tuple[float, datetime | None]] = {}
         self._read_user_auth = not settings.x_bearer_token  # reads use the app bearer when there is one
         self._lookup_expansions = list(EXPANSIONS)  # less any optional one the API refused
+        self._tweet_fields = list(TWEET_FIELDS)  # less any optional one the API refused
         self._archive_at = -ARCHIVE_SPACING  # when this process last called full-archive search (monotonic)
         self.refusals: dict[str, float] = {}  # when X last refused this app an access (`bot.refusals`, monotonic)
 
@@ -329,6 +331,19 @@ class XApi:
 
     # --- the calls ---------------------------------------------------------------------------------
     def _call(self, endpoint: str, model: type[M], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> M:
+        try:
+            return self._call_once(endpoint, model, fn, *args, **kwargs)
+        except InvalidRequest as exc:
+            asked = kwargs.get("tweet_fields") or []
+            refused = [f for f in exc.parameters.get("tweet.fields", []) if f in OPTIONAL_TWEET_FIELDS and f in asked]
+            if not refused:
+                raise
+            # An API that does not know a field the bot can do without: go on without it, and say so once.
+            log.warning("api_field_refused", fields=refused, effect="old threads' timelines are read whole")
+            self._tweet_fields = [f for f in self._tweet_fields if f not in refused]
+            return self._call(endpoint, model, fn, *args, **{**kwargs, "tweet_fields": self._tweet_fields})
+
+    def _call_once(self, endpoint: str, model: type[M], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> M:
         self._check_window(endpoint)
         try:
             response = fn(*args, **kwargs)
@@ -418,8 +433,12 @@ class XApi:
 
     def _tweet_params(self, expansions: list[str] = EXPANSIONS) -> dict[str, Any]:
         if not expansions:
-            return {"tweet_fields": TWEET_FIELDS}
-        params: dict[str, Any] = {"tweet_fields": TWEET_FIELDS, "expansions": expansions, "user_fields": USER_FIELDS}
+            return {"tweet_fields": self._tweet_fields}
+        params: dict[str, Any] = {
+            "tweet_fields": self._tweet_fields,
+            "expansions": expansions,
+            "user_fields": USER_FIELDS,
+        }
         if "attachments.media_keys" in expansions:
             params["media_fields"] = MEDIA_FIELDS
         if "attachments.poll_ids" in expansions:

@@ -377,3 +377,27 @@ def test_a_lookup_problem_naming_the_posts_author_is_the_posts_answer(api: XApi)
     assert ["1077000000000000001"] == list(reads.problems)
     assert "suspended" in reads.problems["1077000000000000001"].detail
     assert mention.post_id is None
+
+
+def test_an_optional_tweet_field_the_api_refuses_is_dropped_everywhere(
+    sandbox: SandboxServer, api: XApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An X API that does not know `public_metrics` answers 400 naming it (`tweet.fields`): the call is made again
+    without it, the refusal is logged once, and later calls, on any endpoint, leave it out."""
+    from structlog.testing import capture_logs
+
+    import bot.sandbox.render as render
+
+    known = tuple(f for f in render.TWEET_FIELDS if f != "public_metrics")
+    monkeypatch.setattr(render, "TWEET_FIELDS", known)  # an API of its own mind, not a patched client
+    author = sandbox.world.add_user("alice")
+    root = sandbox.world.add_tweet("alice", "1/ hello")
+
+    with capture_logs() as logs, api.metered() as usage:
+        first = api.lookup([root.id])
+        timeline = api.user_posts(author.id)
+
+    assert ([root.id], [root.id]) == ([t.id for t in first.data], [t.id for t in timeline.data])
+    assert first.data[0].public_metrics is None
+    assert ["api_field_refused"] == [e["event"] for e in logs if e["log_level"] == "warning"]
+    assert 3 == usage.requests  # the refused one, its retry, and the timeline straight away
