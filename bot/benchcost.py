@@ -81,10 +81,11 @@ def stored_continued(added: int) -> tuple[int, int]:
 
 def older_than_window(depth: int) -> tuple[int, int]:
     """Requests and posts read for a thread older than the window, the mention under the post at `depth`:
-    one search and ⌈depth/2⌉ lookups (the floor knowing the depth; the resolver, which does not, takes one
-    more for an even depth rather than read the root twice). The summoned post's only reply is the summon (its
-    `reply_count`, read with it), so the thread ended there: no page of the author's timeline after it."""
-    return 2 + math.ceil(max(depth - 2, 0) / 2), depth + 1
+    one search, ⌈depth/2⌉ lookups (the floor knowing the depth; the resolver, which does not, takes one
+    more for an even depth rather than read the root twice), and one page of the author's timeline in the hour
+    after the summoned post: only it tells whether the thread went on (a deleted post's answers are in no reply
+    count; the bench's author posted nothing since, and X's counts then end the walk)."""
+    return 3 + math.ceil(max(depth - 2, 0) / 2), depth + 1
 
 
 @dataclass(frozen=True)

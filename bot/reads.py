@@ -38,11 +38,12 @@ class KeptReads(TweetsPage):
 
 class TimelineRead(NamedTuple):
     """What `Reads.timeline` read: the posts kept (the conversations'), the pages read, whether the pages ran out
-    first (X gave a `next_token`), and the oldest and newest posts of the last page, kept or not."""
+    first (X gave a `next_token`), and how many posts the last page held (kept or not), its oldest and its newest."""
 
     kept: list[ApiTweet]
     pages: int
     more: bool
+    held: int
     oldest: str | None
     newest: str | None
 
@@ -191,10 +192,13 @@ class Reads:
         end_time: datetime | None,
         pages: int,
         until_id: str | None = None,
+        until_posts: bool = False,
     ) -> TimelineRead:
         """A user's posts in a span (`XApi.user_posts`: after `since_id` or from `start_time`, to `end_time` or
         before `until_id`), every page up to `pages`; only those of `conversations` are kept, with what they show
-        (the others are billed all the same: X has no filter there)."""
+        (the others are billed all the same: X has no filter there). `until_posts`: stop after the first page that
+        holds any (a page may come short, empty even, with a next_token: `exclude=retweets` is applied after
+        `max_results`)."""
         kept: list[ApiTweet] = []
         token: str | None = None
         oldest = newest = None
@@ -222,9 +226,9 @@ class Reads:
             oldest = min((t.id for t in page.data), key=int, default=None)
             newest = max((t.id for t in page.data), key=int, default=None)
             token = page.meta.next_token
-            if not token:
-                return TimelineRead(kept, used, False, oldest, newest)
-        return TimelineRead(kept, pages, True, oldest, newest)
+            if not token or (until_posts and page.data):
+                return TimelineRead(kept, used, bool(token), len(page.data), oldest, newest)
+        return TimelineRead(kept, pages, True, len(page.data), oldest, newest)
 
     def snapshot(self) -> str | None:
         """Everything read, as one page of JSON, for the request's next attempt (`Store.note_attempt`): a request

@@ -20,12 +20,12 @@ posts the thread quotes are looked up together in one more request):
   asked again after `bot.refusals.REFUSED_FOR`), and a root read before the refusal would be read again by the
   climb, as the second post's parent, whenever the summoned post's depth is odd;
 - older, no full archive, mention under the tweet at depth d (root = 0): 1 recent search + lookups
-  climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉; no more when the
-  thread's newest post found has no reply but those read (X's `reply_count`, read with it: the summon under it,
-  say), else + 1 page of the author's timeline after it (`bot.walks`: a page per 100 of the author's posts in
-  the `UNROLL_OLD_THREAD_HOURS` after it, and on while a span finds one and the newest found may have a reply;
-  every post of theirs there is billed, the thread's or not, each once; a span after the posts found, by a
-  request more;
+  climbing the reply chain from the target, each returning its parent in includes: ⌈(d+1)/2⌉, + 1 page of the
+  author's timeline in the hour after the thread's newest post found (`bot.walks`: only it tells whether the
+  thread went on, as what answered a deleted post is in no reply count); on through the `UNROLL_OLD_THREAD_HOURS`
+  after it while X's `reply_count` of a post of the thread says it has a reply not read (a page per 100 of the
+  author's posts, every post of theirs there billed, the thread's or not, each once; a span after the posts
+  found, by a request more);
   when a span finds nothing and the author made more than the 3,200 posts the timeline reaches, +1 request and
   the thread's newest post read again, to tell a thread beyond reach from one that ended; a deleted post met by
   the climb: +1 page of the timeline between the posts around it, each of its posts read once).
@@ -316,7 +316,9 @@ class _Resolver(Walks, FirstSearches, Answering):
         """A new thread found, unless it is one post (UNROLL_SINGLE_TWEET): then no thread, or the thread of the
         post it quotes (`quoted_thread`)."""
         if self.lone(thread):
-            if not thread.gaps and (quoted := self.quoted_thread(root_id, target)) is not None:
+            # A lone post quoting another: the quoted post's thread, even when what followed it could not all be
+            # read (an old quote whose author posts a lot: `Walks` reads one page of theirs for it).
+            if (quoted := self.quoted_thread(root_id, target)) is not None:
                 return quoted
             # Older than the window, later self-replies may exist but cannot be seen: say so in the reason.
             reason = "older_than_search_window" if thread.gaps else "single_tweet"

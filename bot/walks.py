@@ -13,9 +13,12 @@ posts: when a walk finds nothing, the thread's newest post is asked for alone (+
 that a thread beyond that reach is told from one that ended, and its page still says it may stop early.
 
 X counts each post's replies (`public_metrics.reply_count`, read with it): a thread none of whose posts found has a
-reply but those read (the next post, the summon under the last) has no post left to find, and no timeline is read
-after it, nor any more of it (`may_go_on`). Counts that disagree with what was read (zeros where the thread's own
-posts reply) are not taken.
+reply but those read (the next post, the summon under the last) has no post left to find, so after the first read
+(an hour, `FIRST_READ`) the walk ends there (`may_go_on`). The first is read whatever the counts say: what answered
+a post of the thread since deleted is in no count, and is most often posted within the hour. Counts that disagree
+with what was read (zeros where the thread's own posts reply), an edited post's (each version has its own), and
+any when a post read is gone are not taken. A reader's reply to any post of the thread keeps the walk going: the
+count cannot tell it from the author's.
 
 The same timeline reads what a deleted post cut off in an old thread: the climb from the summoned post stops at
 it, and the author's posts between the post before the gap and the one after it come from one page (each read
@@ -46,6 +49,7 @@ SECOND = timedelta(seconds=1)
 # ended (`may_go_on`), so the author's posts of the rest of the span need not be read (and billed); when they do
 # not, the next read takes the rest of the span (one request more than a span read whole at once).
 FIRST_READ = timedelta(hours=1)
+PAGE_FILL = 75  # posts a read is sized to hold, from how fast the author posted in the last: most of a page (100)
 TIMELINE_REACH = 3200  # the latest posts of a user X's timeline gives (https://docs.x.com/x-api/posts/timelines)
 
 
@@ -96,11 +100,11 @@ class Walks(Climbs):
         if self.settings.old_thread_hours <= 0:
             return
         chain = self.thread(root_id, Author(id=author_id, username=""), target, complete=False)
-        newest = max((t.id for t in chain.every_tweet), key=int, default=None)
-        after = newest if newest is not None and not self.in_window(newest) else None
         posts = [t.id for t in chain.every_tweet]
-        if after is not None and not self.may_go_on(posts):
-            after, self.walked = None, True  # nothing under any post of the thread but what was read: it ended
+        # After the thread's newest post found as first written: a post edited later is newer than the posts that
+        # answered it before the edit.
+        newest = max((self.first_version(post) for post in posts), key=int, default=None)
+        after = newest if newest is not None and not self.in_window(newest) else None
         gaps = self.gaps_between(chain.tweets)  # (in the old part of a thread that went on into the window, too)
         # Asked of Redis (another process's refusal) only when there is something to read.
         if (after is None and not gaps) or refused(self.fetched.api, self.store, "timelines"):
@@ -120,7 +124,12 @@ class Walks(Climbs):
                 ).kept
                 for before, gap_end in gaps
             ]
-            read = (after is not None and self.walk(author_id, conversations, after, since, posts)) or any(across)
+            # A lone post quoting another (someone's "this 🧵"): its summons want the quoted thread, which a busy
+            # quoter's timeline must not starve of the request's pages; one page tells whether they went on.
+            lone = self.fetched.get(posts[0]) if len(posts) == 1 else None
+            cap = 1 if lone is not None and lone.referenced("quoted") is not None else self.settings.old_thread_pages
+            walked = after is not None and self.walk(author_id, conversations, after, since, posts, cap)
+            read = walked or any(across)
         except UserUnavailable as exc:
             log.info("old_thread_not_followed", author_id=author_id, error=str(exc))
         except TIMELINE_REFUSALS as exc:
@@ -147,18 +156,32 @@ class Walks(Climbs):
             and not self.in_window(after.id)
         ]
 
+    def first_version(self, post_id: str) -> str:
+        """The id a post had as first written (an edit is a new post, its earlier versions in its history)."""
+        tweet = self.fetched.get(post_id)
+        versions = tweet.edit_history_tweet_ids if tweet is not None else []
+        return min(versions, key=int) if versions else post_id
+
     def walk(
-        self, author_id: str, conversations: set[str], newest: str, since: datetime | None, posts: list[str]
+        self,
+        author_id: str,
+        conversations: set[str],
+        newest: str,
+        since: datetime | None,
+        posts: list[str],
+        cap: int,
     ) -> bool:
         """The author's timeline after `newest` (from `since` when given) to a span after the newest post of the
         thread found, until recent search's window or the page cap; whether it found posts.
 
-        One page per read, the oldest side first: the first an hour long (`FIRST_READ`), the next one the rest of
-        the span. X gives a timeline newest first, so a read that finds more than a page (a prolific author) keeps
-        that page as read ahead (`Ahead`) and reads what lies before it in shorter spans, sized by how quickly the
-        author posted there. The page cap then cuts the far end of the walk, not the minutes after the thread's
-        last post found, where the rest of it is; no post is read twice. The walk ends as soon as X's reply counts
-        say no post of the thread is left to find (`may_go_on`)."""
+        One page per read (`cap` pages in all), the oldest side first: the first an hour long (`FIRST_READ`), each
+        next one as long as a page of the author's posts took in the last (the rest of the span when it held
+        none). X gives a timeline newest first, so a read that finds more than a page (a prolific author) keeps
+        that page as read ahead (`Ahead`) and reads what lies before it in shorter spans, sized likewise. The page
+        cap then cuts the far end of the walk, not the minutes after the thread's last post found, where the rest
+        of it is; no post is read twice. After the first read, the walk ends as soon as X's reply counts say no
+        post of the thread is left to find (`may_go_on`): the first is read whatever they say, as what follows a
+        deleted post of the thread (no count shows it) is most often in it."""
         span = timedelta(hours=self.settings.old_thread_hours)
         # The thread's search reads on from the window's start: the walk stops a second before it.
         limit = whole_second(self.now - RECENT_WINDOW + WINDOW_MARGIN) - SECOND
@@ -167,11 +190,13 @@ class Walks(Climbs):
         if since is not None and since > anchor:
             lower = Edge(None, whole_second(since))
         ahead: list[Ahead] = []  # pages read ahead of `lower`, the nearest last
-        # Short first, when X's counts can tell the thread ended; without them only the whole span can.
-        first = min(span, FIRST_READ) if self.reply_counts() is not None else span
-        length, pages, found = first, self.settings.old_thread_pages, False
+        # Short first, when X's counts can tell the thread ended and there is a page to read on; else the span.
+        first = min(span, FIRST_READ) if cap > 1 and self.reply_counts() is not None else span
+        length, pages, found = first, cap, False
         last = newest  # the thread's newest post found
-        while (ahead or min(whole_second(anchor + span), limit) > lower.moment) and self.may_go_on(posts):
+        while (ahead or min(whole_second(anchor + span), limit) > lower.moment) and (
+            pages == cap or self.may_go_on(posts)
+        ):
             if pages <= 0:
                 return found  # pages spent before the span's end: the page says it may stop early
             upper = upper_edge(lower, length, ahead[-1].oldest if ahead else None, whole_second(anchor + span), limit)
@@ -182,9 +207,12 @@ class Walks(Climbs):
                 start_time=lower.time,
                 until_id=upper.id,
                 end_time=upper.time,
-                pages=1,
+                pages=pages,
+                until_posts=True,  # (a page may come empty with a next_token: X pages on)
             )
-            pages -= 1
+            pages -= read.pages
+            if read.more and read.oldest is None:
+                return found  # pages spent on empty pages X said more follow: the page says it may stop early
             own = [t.id for t in read.kept if t.author_id == author_id]
             last, posts = max([last, *own], key=int), [*posts, *own]
             anchor, found = snowflake_time(last), found or bool(own)
@@ -198,9 +226,11 @@ class Walks(Climbs):
                     assert upper.time is not None
                     ahead.append(Ahead(read.oldest, upper.time))
                 continue
-            length = span
+            # Next, as long as most of a page of the author's posts took here (the rest of the span when none came).
+            took = (upper.moment if upper.id is not None else upper.moment + SECOND) - lower.moment
+            length = span if not read.held else min(span, max(SECOND, took * (PAGE_FILL / read.held)))
             lower = Edge(None, (ahead.pop().upper if upper.id is not None else upper.time or limit) + SECOND)
-        if not found and pages < self.settings.old_thread_pages and not self.within_reach(author_id, newest):
+        if not found and pages < cap and not self.within_reach(author_id, newest):
             log.info("old_thread_beyond_timeline_reach", author_id=author_id, post=newest)
             return False
         self.walked = True
@@ -210,17 +240,21 @@ class Walks(Climbs):
         """Whether the thread of `posts` (those found) may have a post not read yet: X counts a post's replies
         (`public_metrics.reply_count`), and a post of the thread not read replies to one of them (it or a post
         above it not read either), which then counts a reply more than those read (the next post, the summon).
-        Counts that `reply_counts` does not take say nothing: it may."""
+        Counts that `reply_counts` does not take say nothing: it may. Nor does an edited post's: X gives each
+        version its own, and the replies to its earlier versions are not in the latest's."""
         taken = self.reply_counts()
         if taken is None:
             return True
         counts, replies = taken
-        return any(post not in counts or counts[post] > len(replies.get(post, ())) for post in posts)
+        edited = {t.id for t in self.fetched.tweets.values() if len(t.edit_history_tweet_ids) > 1}
+        return any(post in edited or post not in counts or counts[post] > len(replies.get(post, ())) for post in posts)
 
     def reply_counts(self) -> tuple[dict[str, int], dict[str, set[str]]] | None:
         """X's reply count of each post read, and the replies read of each post (the summon's among them); None
         unless the counts agree with what was read: every post read whose replies were read counts at least
         those, one such post at least (placeholder zeros, a proxy's, and answers without them are not taken)."""
+        if self.fetched.problems:
+            return None  # a post X says is gone may be one of the thread's: what answered it, no count shows
         replies: dict[str, set[str]] = {}
         for tweet in self.fetched.tweets.values():
             if tweet.replied_to is not None:

@@ -194,22 +194,20 @@ def test_a_prolific_authors_walk_with_pages_enough_reads_each_post_once(
     assert 3 + 250 == world.snapshot_stats().post_reads - before == result.usage.tweets_read
 
 
-@pytest.mark.parametrize(
-    ("metrics", "timeline"),
-    [("counted", 0), ("zeros", 1), ("absent", 1)],
-)
-def test_an_old_thread_whose_last_post_has_no_reply_but_the_summon_needs_no_timeline(
+@pytest.mark.parametrize(("metrics", "lunch"), [("counted", 0), ("zeros", 1), ("absent", 1)])
+def test_an_old_thread_whose_last_post_has_no_reply_but_the_summon_reads_only_the_hour_after(
     world: World,
     api: XApi,
     store: Store,
     settings: Settings,
     metrics: Literal["counted", "zeros", "absent"],
-    timeline: int,
+    lunch: int,
 ) -> None:
-    """Summoned under its last post, the summon its only reply (X's reply_count, read with every post): nothing of
-    its author's is under it, so the thread ended there, and no timeline (and none of the author's other posts in
-    the day after) is read. Counts that disagree with what was read (zeros: the thread's own posts each have a
-    reply) or none at all are not taken: the day after is read, as it was before X's counts were asked for."""
+    """Summoned under its last post, the summon its only reply (X's reply_count, read with every post): the hour
+    after it is read all the same (what answered a deleted post of the thread is in no count), then the counts
+    end the walk: the author's lunch three hours later is neither read nor billed. Counts that disagree with what
+    was read (zeros: the thread's own posts each have a reply) or none at all are not taken: the day after is
+    read in one request, as it was before X's counts were asked for."""
     world.set_post_metrics(metrics)
     thread = post_thread(world, numbered(4), start=world.now() - timedelta(days=30))
     world.add_tweet(AUTHOR, "lunch", created_at=world.now() - timedelta(days=30) + timedelta(hours=3))
@@ -217,8 +215,8 @@ def test_an_old_thread_whose_last_post_has_no_reply_but_the_summon_needs_no_time
     result = resolve(api, store, summon(world, thread[-1]), settings)
 
     assert (thread, []) == (ids_of(result), gaps_of(result))
-    assert timeline == result.usage.by_endpoint.get(TIMELINE, 0)
-    assert 4 + timeline == result.usage.tweets_read == world.snapshot_stats().post_reads  # lunch, when read
+    assert 1 == result.usage.by_endpoint[TIMELINE]
+    assert 4 + lunch == result.usage.tweets_read == world.snapshot_stats().post_reads
 
 
 def test_a_timeline_x_refuses_is_not_asked_again_for_a_while(
@@ -479,18 +477,117 @@ def test_a_deleted_post_in_the_old_part_of_a_thread_that_went_on_into_the_window
     assert 4 == cost(result)[1]  # each post once
 
 
-@pytest.mark.parametrize(("under", "timeline"), [(0, 1), (2, 1), (4, 0)])
+@pytest.mark.parametrize("under", [0, 2, 4])
 def test_an_old_thread_answering_someone_elses_post_is_followed_too(
-    world: World, api: XApi, store: Store, settings: Settings, under: int, timeline: int
+    world: World, api: XApi, store: Store, settings: Settings, under: int
 ) -> None:
     """alice's 5-post thread answering bob's post, both a month old: summoned under her first post it was "not
-    part of a thread", under the third it stopped there. Her timeline after the summoned post gives the rest (in
-    the hour after it); under her last post, X's reply counts say nothing follows: no timeline."""
+    part of a thread", under the third it stopped there. Her timeline in the hour after the summoned post gives
+    the rest, and X's reply counts then say nothing follows."""
     world.add_user("bob")
     _, thread = answering_thread(world, asked=timedelta(days=30), answered=timedelta(days=29))
 
     result = resolve(api, store, summon(world, thread[under]), settings)
 
     assert ("resolved", thread, []) == (result.outcome, ids_of(result), gaps_of(result))
-    assert timeline == result.usage.by_endpoint.get(TIMELINE, 0)
+    assert 1 == result.usage.by_endpoint[TIMELINE]
     assert 1 + len(thread) == result.usage.tweets_read  # bob's post and hers, each once
+
+
+@pytest.mark.parametrize(("deleted", "under"), [(1, 0), (2, 1)])
+def test_what_answered_a_deleted_post_of_an_old_thread_is_found_though_no_count_shows_it(
+    world: World, api: XApi, store: Store, settings: Settings, deleted: int, under: int
+) -> None:
+    """Six posts a minute apart, a month old, one deleted below the summoned post: X's reply counts leave the
+    deleted post out, so the summoned post seems to have no reply but the summon. The hour after it is read
+    whatever the counts say: the posts that answered the deleted one are there, and the page goes on over it."""
+    thread = post_thread(world, numbered(6), start=world.now() - timedelta(days=30))
+    world.delete_tweet(thread[deleted])
+
+    result = resolve(api, store, summon(world, thread[under]), settings)
+
+    kept = [post for index, post in enumerate(thread) if index != deleted]
+    assert ("resolved", kept, ["deleted_tweets"]) == (result.outcome, ids_of(result), gaps_of(result))
+
+
+def test_an_old_thread_edited_after_it_went_on_is_followed_from_the_first_version(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Post 3 of 6 edited a quarter of an hour after it was made, when posts 4–6 already answered its first
+    version: the edit is newer than them, and X counts their replies on the version they answered. The walk
+    starts after post 3 as first written, and an edited post's count is not taken: the page is whole."""
+    world.set_clock_offset(-30 * 86400)
+    thread = post_thread(world, numbered(6), start=world.now() - timedelta(minutes=20))
+    edit = world.edit_tweet(thread[2], "3/ part 3, corrected")
+    world.set_clock_offset(0)
+
+    result = resolve(api, store, summon(world, edit.id), settings)
+
+    assert ([*thread[:2], edit.id, *thread[3:]], []) == (ids_of(result), gaps_of(result))
+
+
+def test_an_empty_timeline_page_that_says_more_follow_is_paged_on(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """X applies `exclude=retweets` after `max_results`: a page may come empty with a next_token, and paging goes
+    on until none comes. The walk's first answer is such a page: the next one holds the thread."""
+    thread = post_thread(world, numbered(5), start=world.now() - timedelta(days=30))
+    world.inject_fault("GET", f"/2/users/{world.find_user(AUTHOR).id}/tweets", empty_page=True)  # type: ignore[union-attr]
+
+    result = resolve(api, store, summon(world, thread[0]), settings)
+
+    assert ("resolved", thread, []) == (result.outcome, ids_of(result), gaps_of(result))
+    assert 2 == result.usage.by_endpoint[TIMELINE]
+
+
+def test_a_summon_under_a_busy_readers_old_quote_of_a_thread_gets_the_thread(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """dan quotes alice's month-old thread ("this 🧵") and goes on posting 40 times an hour; carol answers his
+    quote, so X counts a reply the bot has not read. Summoned under dan's quote: one page of his timeline tells
+    he did not go on from it (the request's other pages are not spent on him), and the page is alice's thread."""
+    world.add_user("dan")
+    world.add_user("carol")
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(4), start=start)
+    quote = world.add_tweet("dan", "this 🧵 is great", quote_of=thread[0], created_at=start + timedelta(hours=5)).id
+    for n in range(400):
+        world.add_tweet("dan", f"dan says {n}", created_at=start + timedelta(hours=5, seconds=90 * (n + 1)))
+    world.add_tweet("carol", "agreed", reply_to=quote)
+
+    result = resolve(api, store, summon(world, quote), settings)
+
+    assert ("resolved", thread) == (result.outcome, ids_of(result))
+    assert 2 == result.usage.by_endpoint[TIMELINE]  # a page of dan's, the hour after alice's last post
+    assert result.usage.tweets_read <= 1 + 100 + len(thread)  # the quote, a page of dan's, the thread
+
+
+def test_one_page_allowed_reads_the_span_not_the_first_hour(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """UNROLL_OLD_THREAD_PAGES=1: the first hour alone would spend the only page on a guess; the span is read."""
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(days=30), step=timedelta(hours=2))
+
+    result = resolve(api, store, summon(world, thread[0]), settings.model_copy(update={"old_thread_pages": 1}))
+
+    assert (thread, 1) == (ids_of(result), result.usage.by_endpoint[TIMELINE])
+
+
+def test_a_branch_hours_later_is_found_without_reading_the_far_end_of_the_day(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author posts 30 other things an hour, and adds a post under post 2 five hours after the thread (X
+    counts it: post 2 has a reply not read). Each read after the first is sized from how fast they posted: the
+    walk reads on from the thread's side, finds the branch, and X's counts then end it, well before the day's
+    far end (720 posts, 7 pages or more read newest first)."""
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(3), start=start)
+    chatter(world, start + timedelta(minutes=3), 720, timedelta(minutes=2))
+    branch = world.add_tweet(AUTHOR, "2b/ more on 2", reply_to=thread[1], created_at=start + timedelta(hours=5)).id
+
+    result = resolve(api, store, summon(world, thread[0]), settings)
+
+    assert result.thread is not None
+    assert {*thread, branch} == {t.id for t in result.thread.every_tweet}
+    assert [] == gaps_of(result)
+    assert result.usage.tweets_read <= len(thread) + 1 + 30 * 7  # the thread, the branch, some 6–7 hours of chatter

@@ -1181,7 +1181,8 @@ def test_an_old_thread_climbed_through_an_edited_post_reads_no_post_twice(
     edit = world.edit_tweet(thread[1], "2/ part 2, corrected")
     world.set_clock_offset(0)
 
-    result = resolve(api, store, summon(world, thread[-1]), settings)
+    climb = settings.model_copy(update={"old_thread_hours": 0})  # (the timeline after post 4 holds the edit again)
+    result = resolve(api, store, summon(world, thread[-1]), climb)
 
     assert [thread[0], edit.id, thread[2], thread[3]] == ids_of(result)
     assert 5 == cost(result)[1]  # the 4 posts, and post 2's first version
@@ -1318,11 +1319,11 @@ def test_old_thread_without_full_archive_climbs_the_reply_chain(
 
     assert thread == ids_of(result)
     assert numbered(6) == texts_of(result)
-    assert [] == gaps_of(result)  # 6 has no reply but the summon (its reply_count): nothing follows
-    # [6] reads 6 + 5 in includes; the recent search reads nothing; [4] reads 4 + 3; [2] reads 2 + the root. No
-    # timeline: nothing of the author's is under 6.
-    assert (1 + math.ceil((5 + 1) / 2), 2 + 0 + 2 + 2) == cost(result)
-    assert {"GET /2/tweets": 3, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
+    assert [] == gaps_of(result)  # the author's timeline after 6 says nothing follows
+    # [6] reads 6 + 5 in includes; the recent search reads nothing; [4] reads 4 + 3; [2] reads 2 + the root; the
+    # timeline's hour after 6, nothing (read whatever X's counts say: a deleted post's answers are in none).
+    assert (2 + math.ceil((5 + 1) / 2), 2 + 0 + 2 + 2) == cost(result)
+    assert {"GET /2/tweets": 3, "GET /2/tweets/search/recent": 1, USER_POSTS: 1} == result.usage.by_endpoint
 
 
 def test_old_thread_summoned_midway_says_later_tweets_could_not_be_fetched(
@@ -1412,11 +1413,11 @@ def test_deleted_tweet_in_an_old_thread_stops_the_climb(
     result = resolve(api, store, summon(world, thread[4]), settings)
 
     assert ("resolved", [*thread[:2], *thread[3:]]) == (result.outcome, ids_of(result))
-    assert ["deleted_tweets"] == gaps_of(result)  # (5 has no reply but the summon: nothing follows)
+    assert ["deleted_tweets"] == gaps_of(result)  # (the author's timeline after 5: nothing follows)
     # [5] (+4), [3] answered with a not-found error, [root], the empty recent search, the timeline between the root
-    # and 4 (post 2): each post read once
-    assert (5, 4) == cost(result)
-    assert 1 == result.usage.by_endpoint[USER_POSTS]
+    # and 4 (post 2), the timeline after 5 (nothing): each post read once
+    assert (6, 4) == cost(result)
+    assert 2 == result.usage.by_endpoint[USER_POSTS]
 
 
 @pytest.mark.parametrize(
@@ -2150,8 +2151,8 @@ def test_old_thread_climb_reads_every_post_once_whatever_its_length(
     world: World, api: XApi, store: Store, settings: Settings, size: int
 ) -> None:
     """Older than the window, no full archive, summoned under the last post: the climb starts at the summoned
-    post and meets the root last, as the parent of the second post, so no post is read twice; the last post has no
-    reply but the summon (X's reply_count, read with it), so the thread goes no further."""
+    post and meets the root last, as the parent of the second post, so no post is read twice; the author's
+    timeline after it says the thread goes no further."""
     thread = post_thread(world, numbered(size), start=world.now() - timedelta(days=30))
 
     result = resolve(api, store, summon(world, thread[-1]), settings)
@@ -2159,7 +2160,7 @@ def test_old_thread_climb_reads_every_post_once_whatever_its_length(
     assert thread == ids_of(result)
     assert [] == gaps_of(result)
     lookups = math.ceil(size / 2)  # two levels per lookup: the post asked for and its parent in includes
-    assert (lookups + 1, size) == cost(result)  # and one recent search that finds nothing
+    assert (lookups + 2, size) == cost(result)  # and one recent search and one timeline page that find nothing
 
 
 def test_media_of_a_post_read_as_a_parent_comes_with_it(
@@ -2343,8 +2344,8 @@ def test_full_archive_refused_to_the_app_reads_the_first_post_once(
 ) -> None:
     """UNROLL_FULL_ARCHIVE=true, refused (asked again once an hour): the full-archive search is asked before any
     lookup, so the climb that follows the refusal meets the first post last, as the parent of the second, and
-    reads it once whatever the summoned post's depth: the refused search, ⌈(depth+1)/2⌉ lookups and the recent
-    one (nothing is under the summoned post but the summon: no timeline)."""
+    reads it once whatever the summoned post's depth: the refused search, ⌈(depth+1)/2⌉ lookups, the recent one,
+    and the author's timeline after the summoned post."""
     archive = settings.model_copy(update={"full_archive": True})
     thread = post_thread(world, numbered(depth + 1), start=world.now() - timedelta(days=30))
 
@@ -2353,8 +2354,8 @@ def test_full_archive_refused_to_the_app_reads_the_first_post_once(
     assert (thread, []) == (ids_of(result), gaps_of(result))
     lookups = math.ceil((depth + 1) / 2)
     searches = {"GET /2/tweets/search/all": 1, "GET /2/tweets/search/recent": 1}
-    assert {"GET /2/tweets": lookups, **searches} == result.usage.by_endpoint
-    assert (lookups + 2, depth + 1) == cost(result)
+    assert {"GET /2/tweets": lookups, **searches, USER_POSTS: 1} == result.usage.by_endpoint
+    assert (lookups + 3, depth + 1) == cost(result)
     assert {403: 1} == world.request_counts()["GET /2/tweets/search/all"]
     assert world.snapshot_stats().post_reads == result.usage.tweets_read  # what the sandbox billed
 

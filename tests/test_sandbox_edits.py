@@ -328,24 +328,29 @@ def test_bot_may_reply_to_a_past_version_of_a_mention(
     assert [mention.id] == [p.in_reply_to_tweet_id for p in world.posted()]
 
 
-def test_public_metrics_count_live_replies_and_quotes_once_across_edits(
+def test_public_metrics_count_live_replies_and_quotes_of_each_version(
     sandbox: SandboxServer, world: World, http: requests.Session
 ) -> None:
-    """public_metrics (asked in tweet.fields only) count the posts replying to and quoting a post, any version of
-    it: an edited reply is one reply, a deleted one none, and a reply to the first version counts for the latest."""
+    """public_metrics (asked in tweet.fields only) count the posts replying to and quoting a post, each version
+    its own (X: engagements go to the version shown when they were made): an edited reply is one reply, a
+    deleted one none, and the replies to the first version stay with it after an edit."""
     post = world.add_tweet("writer", "a question")
     reply = world.add_tweet("writer", "more", reply_to=post.id)  # (a reply to another's post cannot be edited)
     gone = world.add_tweet("reader", "an answer", reply_to=post.id)
     world.add_tweet("reader", "look", quote_of=post.id)
-    world.edit_tweet(reply.id, "a better answer")
+    world.edit_tweet(reply.id, "more, fixed")
     world.delete_tweet(gone.id)
     latest = world.edit_tweet(post.id, "a question, edited")
+    world.add_tweet("reader", "and now?", reply_to=latest.id)
 
     plain = lookup(sandbox, http, latest.id)
-    [counted] = lookup(sandbox, http, latest.id, **{"tweet.fields": "public_metrics"})
+    first, edited = lookup(sandbox, http, post.id, latest.id, **{"tweet.fields": "public_metrics"})
 
     assert "public_metrics" not in plain[0]
-    assert (1, 1, 0) == tuple(counted["public_metrics"][k] for k in ("reply_count", "quote_count", "like_count"))
+    counted = [
+        tuple(t["public_metrics"][k] for k in ("reply_count", "quote_count", "like_count")) for t in (first, edited)
+    ]
+    assert [(1, 1, 0), (1, 0, 0)] == counted
 
 
 @pytest.mark.parametrize(("how", "expected"), [("zeros", {"reply_count": 0, "quote_count": 0}), ("absent", None)])

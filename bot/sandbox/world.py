@@ -185,11 +185,12 @@ class World(Switches):
             tweet.withheld = withholding if withholding.country_codes or copyright else None
 
     def metrics(self, tweet: Tweet) -> tuple[int, int]:
-        """How many posts not deleted reply to the post and quote it, any version of it (public_metrics'
-        reply_count and quote_count), each once whatever its own edits."""
+        """How many posts not deleted reply to this version of the post and quote it (public_metrics' reply_count
+        and quote_count), each once whatever its own edits: X gives each version of an edited post its own
+        metrics, the engagements made while it was the one shown (https://docs.x.com/x-api/fundamentals/edit-posts)."""
 
         def live(index: dict[str, set[str]]) -> int:
-            return sum(not self.tweets[r].deleted for r in {r for v in tweet.edit_history for r in index.get(v, ())})
+            return sum(not self.tweets[r].deleted for r in index.get(tweet.id, ()))
 
         with self.lock:
             return live(self._replies), live(self._quotes)
