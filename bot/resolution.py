@@ -99,6 +99,7 @@ class ResolverBase:
         # An old thread's author's timeline read to its end after its newest post found (`walks`): the page
         # holds every post of it X lets the bot see, and need not say it may stop early.
         self.walked = False
+        self.versions_read = False  # the earlier versions of a walked thread's edited posts, read for their counts
         self.bot_id: str | None = None  # who the bot is on X: its mentions are no posts of a thread
         self.summons: dict[str, str | None] = {}  # the author's summons under the thread read, and their parents
         self.asked: dict[str, bool] = {}  # asks_bot's answer per post read (a post's text never changes)

@@ -49,7 +49,7 @@ SECOND = timedelta(seconds=1)
 # ended (`may_go_on`), so the author's posts of the rest of the span need not be read (and billed); when they do
 # not, the next read takes the rest of the span (one request more than a span read whole at once).
 FIRST_READ = timedelta(hours=1)
-PAGE_FILL = 75  # posts a read is sized to hold, from how fast the author posted in the last: most of a page (100)
+PAGE_FILL = 100  # posts a read is sized to hold, from how fast the author posted in the last: a page
 TIMELINE_REACH = 3200  # the latest posts of a user X's timeline gives (https://docs.x.com/x-api/posts/timelines)
 
 
@@ -179,9 +179,10 @@ class Walks(Climbs):
         none). X gives a timeline newest first, so a read that finds more than a page (a prolific author) keeps
         that page as read ahead (`Ahead`) and reads what lies before it in shorter spans, sized likewise. The page
         cap then cuts the far end of the walk, not the minutes after the thread's last post found, where the rest
-        of it is; no post is read twice. After the first read, the walk ends as soon as X's reply counts say no
-        post of the thread is left to find (`may_go_on`): the first is read whatever they say, as what follows a
-        deleted post of the thread (no count shows it) is most often in it."""
+        of it is; no post is read twice. Once the first hour is read (its pages read ahead too), the walk ends as
+        soon as X's reply counts say no post of the thread is left to find (`may_go_on`): that hour is read
+        whatever they say, as what answered a post of the thread since deleted (in no count) is most often in
+        it."""
         span = timedelta(hours=self.settings.old_thread_hours)
         # The thread's search reads on from the window's start: the walk stops a second before it.
         limit = whole_second(self.now - RECENT_WINDOW + WINDOW_MARGIN) - SECOND
@@ -190,12 +191,11 @@ class Walks(Climbs):
         if since is not None and since > anchor:
             lower = Edge(None, whole_second(since))
         ahead: list[Ahead] = []  # pages read ahead of `lower`, the nearest last
-        # Short first, when X's counts can tell the thread ended and there is a page to read on; else the span.
-        first = min(span, FIRST_READ) if cap > 1 and self.reply_counts() is not None else span
-        length, pages, found = first, cap, False
+        length, pages, found = min(span, FIRST_READ), cap, False
+        first_end = whole_second(lower.moment + length)  # read whole whatever X's counts say (with what it reads ahead)
         last = newest  # the thread's newest post found
         while (ahead or min(whole_second(anchor + span), limit) > lower.moment) and (
-            pages == cap or self.may_go_on(posts)
+            lower.moment <= first_end or self.may_go_on(posts)
         ):
             if pages <= 0:
                 return found  # pages spent before the span's end: the page says it may stop early
@@ -218,15 +218,15 @@ class Walks(Climbs):
             anchor, found = snowflake_time(last), found or bool(own)
             if read.more and read.oldest is not None and read.newest is not None:
                 # Posts before this page's oldest are not read yet: read ahead, the rest before it in a shorter span,
-                # as long as three quarters of the time this page's posts took.
-                length = max(SECOND, (snowflake_time(read.newest) - snowflake_time(read.oldest)) * 3 / 4)
+                # as long as this page's posts took.
+                length = max(SECOND, snowflake_time(read.newest) - snowflake_time(read.oldest))
                 if upper.id is not None:
                     ahead[-1] = Ahead(read.oldest, ahead[-1].upper)  # (the page reached the one read ahead)
                 else:
                     assert upper.time is not None
                     ahead.append(Ahead(read.oldest, upper.time))
                 continue
-            # Next, as long as most of a page of the author's posts took here (the rest of the span when none came).
+            # Next, as long as a page of the author's posts took here (the rest of the span when none came).
             took = (upper.moment if upper.id is not None else upper.moment + SECOND) - lower.moment
             length = span if not read.held else min(span, max(SECOND, took * (PAGE_FILL / read.held)))
             lower = Edge(None, (ahead.pop().upper if upper.id is not None else upper.time or limit) + SECOND)
@@ -240,30 +240,44 @@ class Walks(Climbs):
         """Whether the thread of `posts` (those found) may have a post not read yet: X counts a post's replies
         (`public_metrics.reply_count`), and a post of the thread not read replies to one of them (it or a post
         above it not read either), which then counts a reply more than those read (the next post, the summon).
-        Counts that `reply_counts` does not take say nothing: it may. Nor does an edited post's: X gives each
-        version its own, and the replies to its earlier versions are not in the latest's."""
+        Counts that `reply_counts` does not take say nothing: it may. X gives each version of an edited post its
+        own, and the replies to its earlier versions are not in the latest's: when only those are missing, the
+        earlier versions are read for theirs (one request, those posts), where the timeline would bill a day."""
         taken = self.reply_counts()
         if taken is None:
             return True
         counts, replies = taken
-        edited = {t.id for t in self.fetched.tweets.values() if len(t.edit_history_tweet_ids) > 1}
-        return any(post in edited or post not in counts or counts[post] > len(replies.get(post, ())) for post in posts)
+        versions = [version for post in posts for version in self.versions(post)]
+        if any(counts.get(v, 0) > len(replies.get(v, ())) for v in versions):
+            return True
+        unread = [v for v in dict.fromkeys(versions) if v not in counts]
+        if not unread:
+            return False
+        if self.versions_read or not all(v in self.fetched.latest for v in unread):
+            return True  # (posts read without counts: a stored copy's, say)
+        self.versions_read = True
+        self.fetched.absorb(self.fetched.api.lookup(unread, referenced=False, bare=True))
+        return self.may_go_on(posts)
+
+    def versions(self, post_id: str) -> list[str]:
+        """Every version's id of a post read (its own alone unless it was edited)."""
+        tweet = self.fetched.get(post_id)
+        return list(tweet.edit_history_tweet_ids) if tweet is not None and tweet.edit_history_tweet_ids else [post_id]
 
     def reply_counts(self) -> tuple[dict[str, int], dict[str, set[str]]] | None:
         """X's reply count of each post read, and the replies read of each post (the summon's among them); None
         unless the counts agree with what was read: every post read whose replies were read counts at least
         those, one such post at least (placeholder zeros, a proxy's, and answers without them are not taken)."""
-        if self.fetched.problems:
-            return None  # a post X says is gone may be one of the thread's: what answered it, no count shows
+        read = [*self.fetched.tweets.values(), *self.fetched.earlier.values()]
         replies: dict[str, set[str]] = {}
-        for tweet in self.fetched.tweets.values():
-            if tweet.replied_to is not None:
-                replies.setdefault(tweet.replied_to, set()).add(tweet.id)
+        for tweet in read:
+            if tweet.replied_to is not None:  # (a reply edited is one reply: its versions, one post)
+                replies.setdefault(tweet.replied_to, set()).add(self.fetched.canon(tweet.id))
         if self.request is not None and self.request.replied_to_id is not None:
             replies.setdefault(self.request.replied_to_id, set()).add(self.request.mention_id)
         counts = {
             t.id: t.public_metrics.reply_count
-            for t in self.fetched.tweets.values()
+            for t in read
             if t.public_metrics is not None and t.public_metrics.reply_count is not None
         }
         checked = [post for post in replies if post in counts]

@@ -163,15 +163,16 @@ def test_a_prolific_authors_walk_reads_the_minutes_after_the_thread_first(
 ) -> None:
     """The same author, two pages allowed: X gives a timeline newest first, so the second page is not the next one
     down (more of the same hour's chatter) but the minutes just after the summoned post, sized by how fast the
-    first page's posts came: the thread's last post is on it, and X's reply counts say the thread ended there,
-    so the page says nothing is missing though the span was not read to its end."""
+    first page's posts came: the thread's last post is on it. The hour after the summoned post is read whole
+    whatever X's counts say (what answered a deleted post is in none), and two pages do not: the page says it
+    may stop early."""
     start = world.now() - timedelta(days=30)
     thread = post_thread(world, numbered(3), start=start)
     chatter(world, start + timedelta(minutes=5), 250, timedelta(seconds=10))
 
     result = resolve(api, store, summon(world, thread[1]), settings.model_copy(update={"old_thread_pages": 2}))
 
-    assert (thread, []) == (ids_of(result), gaps_of(result))
+    assert (thread, ["older_than_search_window"]) == (ids_of(result), gaps_of(result))
     assert 2 == result.usage.by_endpoint[TIMELINE]
     assert result.usage.tweets_read < 3 + 250  # the middle of the hour not read
 
@@ -194,7 +195,7 @@ def test_a_prolific_authors_walk_with_pages_enough_reads_each_post_once(
     assert 3 + 250 == world.snapshot_stats().post_reads - before == result.usage.tweets_read
 
 
-@pytest.mark.parametrize(("metrics", "lunch"), [("counted", 0), ("zeros", 1), ("absent", 1)])
+@pytest.mark.parametrize(("metrics", "lunch"), [("counted", 0), ("zeros", 1), ("absent", 1)])  # lunch: read or not
 def test_an_old_thread_whose_last_post_has_no_reply_but_the_summon_reads_only_the_hour_after(
     world: World,
     api: XApi,
@@ -206,8 +207,8 @@ def test_an_old_thread_whose_last_post_has_no_reply_but_the_summon_reads_only_th
     """Summoned under its last post, the summon its only reply (X's reply_count, read with every post): the hour
     after it is read all the same (what answered a deleted post of the thread is in no count), then the counts
     end the walk: the author's lunch three hours later is neither read nor billed. Counts that disagree with what
-    was read (zeros: the thread's own posts each have a reply) or none at all are not taken: the day after is
-    read in one request, as it was before X's counts were asked for."""
+    was read (zeros: the thread's own posts each have a reply) or none at all are not taken: the rest of the day
+    after it is read too, lunch and all."""
     world.set_post_metrics(metrics)
     thread = post_thread(world, numbered(4), start=world.now() - timedelta(days=30))
     world.add_tweet(AUTHOR, "lunch", created_at=world.now() - timedelta(days=30) + timedelta(hours=3))
@@ -215,7 +216,7 @@ def test_an_old_thread_whose_last_post_has_no_reply_but_the_summon_reads_only_th
     result = resolve(api, store, summon(world, thread[-1]), settings)
 
     assert (thread, []) == (ids_of(result), gaps_of(result))
-    assert 1 == result.usage.by_endpoint[TIMELINE]
+    assert 1 + lunch == result.usage.by_endpoint[TIMELINE]
     assert 4 + lunch == result.usage.tweets_read == world.snapshot_stats().post_reads
 
 
@@ -279,9 +280,10 @@ def test_a_walk_that_finds_nothing_more_is_kept_so_that_the_next_summon_walks_no
     again = resolve(api, store, summon(world, thread[-1]), settings, fresh_for=0)
 
     assert ("resolved", thread, []) == (later.outcome, ids_of(later), gaps_of(later))
-    # The day after its last post finds nothing, and a copy does not say how many posts its author made: that post,
-    # asked for alone, says the timeline still reaches it (the thread ended; not beyond X's 3,200).
-    assert (2, 1) == (later.usage.by_endpoint[TIMELINE], later.usage.tweets_read)
+    # The hour after its last post, then the rest of the day (the copy's posts were not read again: no counts)
+    # find nothing, and a copy does not say how many posts its author made: that post, asked for alone, says the
+    # timeline still reaches it (the thread ended; not beyond X's 3,200).
+    assert (3, 1) == (later.usage.by_endpoint[TIMELINE], later.usage.tweets_read)
     assert ("cached", "nothing_new", []) == (again.outcome, again.reason, gaps_of(again))
     assert TIMELINE not in again.usage.by_endpoint
 
@@ -562,15 +564,19 @@ def test_a_summon_under_a_busy_readers_old_quote_of_a_thread_gets_the_thread(
     assert result.usage.tweets_read <= 1 + 100 + len(thread)  # the quote, a page of dan's, the thread
 
 
-def test_one_page_allowed_reads_the_span_not_the_first_hour(
+def test_one_page_allowed_reads_the_hour_after_not_the_far_end_of_the_day(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """UNROLL_OLD_THREAD_PAGES=1: the first hour alone would spend the only page on a guess; the span is read."""
-    thread = post_thread(world, numbered(4), start=world.now() - timedelta(days=30), step=timedelta(hours=2))
+    """UNROLL_OLD_THREAD_PAGES=1 and an author who posted 400 other things that day: the one page is the hour after
+    the summoned post (most threads are posted within it), not the day's newest 100 posts (X gives a timeline
+    newest first), and X's counts then say the thread ended there."""
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(4), start=start)
+    chatter(world, start + timedelta(minutes=5), 400, timedelta(minutes=3))
 
     result = resolve(api, store, summon(world, thread[0]), settings.model_copy(update={"old_thread_pages": 1}))
 
-    assert (thread, 1) == (ids_of(result), result.usage.by_endpoint[TIMELINE])
+    assert (thread, [], 1) == (ids_of(result), gaps_of(result), result.usage.by_endpoint[TIMELINE])
 
 
 def test_a_branch_hours_later_is_found_without_reading_the_far_end_of_the_day(
@@ -590,4 +596,59 @@ def test_a_branch_hours_later_is_found_without_reading_the_far_end_of_the_day(
     assert result.thread is not None
     assert {*thread, branch} == {t.id for t in result.thread.every_tweet}
     assert [] == gaps_of(result)
-    assert result.usage.tweets_read <= len(thread) + 1 + 30 * 7  # the thread, the branch, some 6–7 hours of chatter
+    assert result.usage.tweets_read <= len(thread) + 1 + 30 * 8  # the thread, the branch, some hours of chatter
+
+
+def test_a_busy_first_hour_is_read_whole_before_the_counts_end_the_walk(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Post 2 of 6 deleted, the author posting 150 other things in the hour after the first: the first page is
+    the newest 100 of that hour, and X's counts (the deleted post in none) say the first post has no reply but
+    the summon. The hour is read to its end all the same: posts 3–6, which answered the deleted one, are found."""
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(6), start=start)
+    world.delete_tweet(thread[1])
+    chatter(world, start + timedelta(minutes=10), 150, timedelta(seconds=20))
+
+    result = resolve(api, store, summon(world, thread[0]), settings)
+
+    assert ([thread[0], *thread[2:]], ["deleted_tweets"]) == (ids_of(result), gaps_of(result))
+
+
+def test_a_busy_quoter_who_went_on_under_his_quote_gets_his_own_thread(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """dan quotes alice's month-old thread and, five minutes later, goes on under his quote with a thread of his
+    own, posting 40 other things an hour: his one page is the hour after his quote, which holds his thread, and
+    the summon under his quote gets it (not alice's)."""
+    world.add_user("dan")
+    start = world.now() - timedelta(days=30)
+    quoted = post_thread(world, numbered(3), start=start)
+    quote = world.add_tweet("dan", "this 🧵, and my take 1/", quote_of=quoted[0], created_at=start + timedelta(hours=5))
+    take = world.add_tweet("dan", "2/ my take", reply_to=quote.id, created_at=start + timedelta(hours=5, minutes=5))
+    for n in range(400):
+        world.add_tweet("dan", f"dan says {n}", created_at=start + timedelta(hours=5, seconds=90 * (n + 1) + 7))
+
+    result = resolve(api, store, summon(world, quote.id), settings)
+
+    assert ("resolved", [quote.id, take.id]) == (result.outcome, ids_of(result))
+
+
+def test_an_edited_posts_earlier_versions_are_read_for_their_counts_not_the_day(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The thread's last post was edited (a new id; X counts each version's replies on it): its latest version's
+    count says nothing of the first's. The first version is read for its count (one request, one post) and the
+    walk ends after the hour after the thread, where reading the author's 400 other posts of the day would not."""
+    world.set_clock_offset(-30 * 86400)
+    start = world.now() - timedelta(minutes=20)
+    thread = post_thread(world, numbered(4), start=start)
+    edit = world.edit_tweet(thread[-1], "4/ the end, corrected")
+    chatter(world, start + timedelta(hours=2), 400, timedelta(minutes=3))
+    world.set_clock_offset(0)
+
+    result = resolve(api, store, summon(world, edit.id), settings)
+
+    assert ([*thread[:3], edit.id], []) == (ids_of(result), gaps_of(result))
+    assert 1 == result.usage.by_endpoint[TIMELINE]
+    assert result.usage.tweets_read <= 4 + 2  # the thread, the edit's first version (maybe twice)
