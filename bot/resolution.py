@@ -101,6 +101,7 @@ class ResolverBase:
         self.walked = False
         self.versions_read = False  # the earlier versions of a walked thread's edited posts, read for their counts
         self.bot_id: str | None = None  # who the bot is on X: its mentions are no posts of a thread
+        self.hops = 0  # quotes followed to get here (`quoted_thread`): a quote of a quote of a thread, say
         self.summons: dict[str, str | None] = {}  # the author's summons under the thread read, and their parents
         self.asked: dict[str, bool] = {}  # asks_bot's answer per post read (a post's text never changes)
 

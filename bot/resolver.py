@@ -117,6 +117,7 @@ __all__ = ["FRESH_FOR", "Resolution", "ResolutionOutcome", "first_lookup", "reso
 log = structlog.get_logger(__name__)
 
 FRESH_FOR = 60.0  # seconds a stored thread is served without asking X for newer tweets
+QUOTE_HOPS = 2  # lone quotes followed to the thread they quote: a quote of a quote of it, at most
 
 
 def _unavailable(tweet_id: str, problem: ApiProblem | None, what: str) -> ThreadNotFound:
@@ -327,19 +328,22 @@ class _Resolver(Walks, FirstSearches, Answering):
         return Resolution("resolved", thread, root_id=root_id)
 
     def quoted_thread(self, root_id: str, target: str) -> Resolution | None:
-        """Summoned under a lone post that quotes another (someone's quote of a thread, "this 🧵"): the quoted
-        post's thread, as a summon quoting it would get. The quoted post came with the lone post's lookup; the
-        thread's search reads it again (+1 post). None when the summoned post quotes nothing, or is in a thread."""
+        """Summoned under a lone post that quotes another (someone's quote of a thread, "this 🧵"), or quoting
+        one: the quoted post's thread, as a summon quoting it would get, and so on from a lone quote of a quote
+        (`QUOTE_HOPS` in all). The quoted post came with the lone post's lookup; the thread's search reads it
+        again (+1 post). None when the summoned post quotes nothing, or is in a thread."""
         post = self.fetched.get(root_id)
         quoted = post.referenced("quoted") if post is not None and target == root_id else None
-        if quoted is None or self.request is None or self.request.quoted_id is not None:
+        if quoted is None or self.request is None or self.hops >= QUOTE_HOPS:
             return None
         log.info("summoned_under_a_quote", quote=root_id, quoted=quoted)
         request = self.request.model_copy(
             update={"replied_to_id": None, "replied_to_user_id": None, "conversation_id": None, "quoted_id": quoted}
         )
         # The quoted thread's own lock is not taken: the lock held is the lone post's conversation's.
-        return self.again(self.settings).run(request)
+        again = self.again(self.settings)
+        again.hops = self.hops + 1
+        return again.run(request)
 
     def again(self, settings: Settings) -> _Resolver:
         """A resolution started over with what this one read (`Reads`), its locks and first read left to it."""

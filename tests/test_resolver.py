@@ -806,25 +806,27 @@ def test_a_summon_under_someones_quote_of_a_thread_unrolls_the_quoted_thread(
     assert "single_tweet" == resolve(api, store, summon(world, of_lone.id), settings).reason
 
 
-def test_a_summon_under_a_quote_of_a_quote_of_a_thread_is_no_thread_and_reads_nothing_for_a_card(
+def test_a_summon_under_a_quote_of_a_quote_of_a_thread_gets_the_thread(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """Dan quotes Carol's lone quote of a thread; a summon under Dan's post follows one quote, to Carol's post,
-    which is one post: no thread (one hop, as documented). The post Carol quotes came with her lookup; a card
-    for it would be read only for a page that is not made."""
+    """Dan quotes Carol's lone quote of a thread ("ha" on her "this 🧵"): a summon under Dan's post follows his
+    quote to Carol's post, one post, and hers to the thread (two hops at most). A third quote is no thread."""
     start = world.now() - timedelta(hours=3)
     thread = post_thread(world, numbered(4), start=start)
     world.add_user("carol")
     world.add_user("dan")
     carol = world.add_tweet("carol", "this 🧵", quote_of=thread[-1], created_at=start + timedelta(minutes=30))
     dan = world.add_tweet("dan", "ha", quote_of=carol.id, created_at=start + timedelta(minutes=31))
+    eve = world.add_tweet(READER, "lol", quote_of=dan.id, created_at=start + timedelta(minutes=32))
 
     result = resolve(api, store, summon(world, dan.id), settings)
+    further = resolve(api, store, summon(world, eve.id), settings)
 
-    assert ("no_thread", "single_tweet") == (result.outcome, result.reason)
-    # Dan's post (Carol's with it), his replies in its conversation (none), her replies in hers (none): 3 requests,
-    # 2 posts. The post Carol quotes was looked up for her card before (4 requests, 3 posts).
-    assert (3, 2) == cost(result)
+    assert ("resolved", thread, []) == (result.outcome, ids_of(result), gaps_of(result))
+    assert ("no_thread", "single_tweet") == (further.outcome, further.reason)
+    # A summon quoting Carol's post (not replying under it): her quote is one post, and the thread is the page.
+    quoting = resolve(api, store, summon(world, carol.id, quote=True), settings, fresh_for=0)
+    assert thread == ids_of(quoting)
 
 
 def test_branch_is_chosen_by_another_users_reply_deep_under_it(
