@@ -49,7 +49,9 @@ SECOND = timedelta(seconds=1)
 # ended (`may_go_on`), so the author's posts of the rest of the span need not be read (and billed); when they do
 # not, the next read takes the rest of the span (one request more than a span read whole at once).
 FIRST_READ = timedelta(hours=1)
-PAGE_FILL = 100  # posts a read is sized to hold, from how fast the author posted in the last: a page
+# Posts a read is sized to hold, from how fast the author posted in the last: most of a page (100), as a read that
+# overflows leaves its oldest few posts to a request of their own.
+PAGE_FILL = 85
 TIMELINE_REACH = 3200  # the latest posts of a user X's timeline gives (https://docs.x.com/x-api/posts/timelines)
 
 
@@ -177,7 +179,7 @@ class Walks(Climbs):
         One page per read (`cap` pages in all), the oldest side first: the first an hour long (`FIRST_READ`), each
         next one as long as a page of the author's posts took in the last (the rest of the span when it held
         none). X gives a timeline newest first, so a read that finds more than a page (a prolific author) keeps
-        that page as read ahead (`Ahead`) and reads what lies before it in shorter spans, sized likewise. The page
+        that page as read ahead (`Ahead`) and reads what lies before it half by half. The page
         cap then cuts the far end of the walk, not the minutes after the thread's last post found, where the rest
         of it is; no post is read twice. Once the first hour is read (its pages read ahead too), the walk ends as
         soon as X's reply counts say no post of the thread is left to find (`may_go_on`): that hour is read
@@ -217,9 +219,10 @@ class Walks(Climbs):
             last, posts = max([last, *own], key=int), [*posts, *own]
             anchor, found = snowflake_time(last), found or bool(own)
             if read.more and read.oldest is not None and read.newest is not None:
-                # Posts before this page's oldest are not read yet: read ahead, the rest before it in a shorter span,
-                # as long as this page's posts took.
-                length = max(SECOND, snowflake_time(read.newest) - snowflake_time(read.oldest))
+                # Posts before this page's oldest are not read yet: read ahead, and half of what is left before it
+                # next (this page's pace says nothing of those hours: it may be a burst of the author's, far from
+                # the thread), halved again while it holds more than a page.
+                length = max(SECOND, (snowflake_time(read.oldest) - lower.moment) / 2)
                 if upper.id is not None:
                     ahead[-1] = Ahead(read.oldest, ahead[-1].upper)  # (the page reached the one read ahead)
                 else:

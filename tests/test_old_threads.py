@@ -652,3 +652,25 @@ def test_an_edited_posts_earlier_versions_are_read_for_their_counts_not_the_day(
     assert ([*thread[:3], edit.id], []) == (ids_of(result), gaps_of(result))
     assert 1 == result.usage.by_endpoint[TIMELINE]
     assert result.usage.tweets_read <= 4 + 2  # the thread, the edit's first version (maybe twice)
+
+
+def test_a_burst_of_the_authors_later_in_the_day_does_not_size_the_reads_next_to_the_thread(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """An author posting 3 things an hour goes on with the thread 3 hours after it, then posts 800 things in an
+    hour 8 hours in. The read after the first hour overflows into the burst (its newest page, read ahead); the
+    hours before it are not read at the burst's pace, a few minutes a request, but halved: the thread's rest is
+    found within the page cap, and X's counts then end the walk."""
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(3), start=start)
+    later = post_thread_after(
+        world, thread[-1], ["4/ later", "5/ on", "6/ end"], [start + timedelta(hours=3, minutes=m) for m in range(3)]
+    )
+    chatter(world, start + timedelta(minutes=10), 72, timedelta(minutes=20))
+    for n in range(800):
+        world.add_tweet(AUTHOR, f"burst {n}", created_at=start + timedelta(hours=8, seconds=4 * n + 1))
+
+    result = resolve(api, store, summon(world, thread[0]), settings)
+
+    assert ([*thread, *later], []) == (ids_of(result), gaps_of(result))
+    assert result.usage.tweets_read <= 6 + 30 + 100  # the thread, some quiet hours, one page of the burst
