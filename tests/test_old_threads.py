@@ -34,6 +34,22 @@ from tests.test_resolver import (
 TIMELINE = "GET /2/users/:id/tweets"
 
 
+# Properties run many examples on one sandbox: each starts from a world of its own (`fresh`).
+PROPERTY = hypothesis_settings(
+    deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+
+
+def fresh(sandbox: SandboxServer) -> World:
+    """The sandbox's world emptied, with the bot, the thread's author and a reader."""
+    world = sandbox.world
+    world.reset()
+    world.add_user(BOT_HANDLE, me=True)
+    for name in (AUTHOR, READER):
+        world.add_user(name)
+    return world
+
+
 @pytest.fixture
 def world(sandbox: SandboxServer) -> World:
     """The sandbox world with the thread's author and a reader who summons the bot."""
@@ -314,12 +330,7 @@ def test_the_endpoint_name_is_the_adapters() -> None:
     assert TIMELINE == USER_POSTS
 
 
-@hypothesis_settings(
-    max_examples=40,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@hypothesis_settings(PROPERTY, max_examples=40)
 @given(
     gaps=st.lists(st.integers(min_value=1, max_value=23 * 60), min_size=1, max_size=12),
     chatter=st.lists(st.integers(min_value=0, max_value=60 * 60), max_size=30),
@@ -340,11 +351,7 @@ def test_an_old_thread_whose_posts_are_less_than_a_span_apart_is_found_whole_eac
     the author posting other things in between (`chatter`, minutes after the first post), summoned under any of
     its posts: the page holds the whole thread and says nothing is missing, and no post is billed twice (what the
     sandbox billed is at most every post there is, and what the bot counted)."""
-    world = sandbox.world
-    world.reset()
-    world.add_user(BOT_HANDLE, me=True)
-    for name in (AUTHOR, READER):
-        world.add_user(name)
+    world = fresh(sandbox)
     start = world.now() - timedelta(days=age)
     times = [start]
     for gap in gaps:
@@ -371,12 +378,7 @@ def test_an_old_thread_whose_posts_are_less_than_a_span_apart_is_found_whole_eac
     assert billed <= len(thread) + len(chatter) + 1
 
 
-@hypothesis_settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@hypothesis_settings(PROPERTY, max_examples=25)
 @given(
     gaps=st.lists(st.integers(min_value=1, max_value=20 * 60), min_size=1, max_size=6),
     chatter=st.integers(min_value=0, max_value=400),
@@ -399,11 +401,7 @@ def test_an_old_thread_of_a_prolific_author_is_found_whole_each_post_billed_once
     first post (pages of X's timeline full, newest first), readers answering some of its posts (`answered`: X's
     reply counts then say it may go on): with pages enough, the whole thread, nothing said missing, and no post
     billed twice (the pages read ahead are never read again)."""
-    world = sandbox.world
-    world.reset()
-    world.add_user(BOT_HANDLE, me=True)
-    for name in (AUTHOR, READER):
-        world.add_user(name)
+    world = fresh(sandbox)
     start = world.now() - timedelta(days=30)
     times = [start]
     for gap in gaps:
