@@ -199,6 +199,11 @@ class Walks(Climbs):
         while (ahead or min(whole_second(anchor + span), limit) > lower.moment) and (
             lower.moment <= first_end or self.may_go_on(posts)
         ):
+            if ahead and lower.moment > first_end and not self.may_go_on(posts, before=ahead[-1].oldest):
+                # No post of the thread before the page read ahead has a reply not read: what lies between holds
+                # none of the thread (each would answer one of them), and the walk goes on after that page.
+                lower = Edge(None, ahead.pop().upper + SECOND)
+                continue
             if pages <= 0:
                 return found  # pages spent before the span's end: the page says it may stop early
             upper = upper_edge(lower, length, ahead[-1].oldest if ahead else None, whole_second(anchor + span), limit)
@@ -219,10 +224,14 @@ class Walks(Climbs):
             last, posts = max([last, *own], key=int), [*posts, *own]
             anchor, found = snowflake_time(last), found or bool(own)
             if read.more and read.oldest is not None and read.newest is not None:
-                # Posts before this page's oldest are not read yet: read ahead, and half of what is left before it
-                # next (this page's pace says nothing of those hours: it may be a burst of the author's, far from
-                # the thread), halved again while it holds more than a page.
-                length = max(SECOND, (snowflake_time(read.oldest) - lower.moment) / 2)
+                # Posts before this page's oldest are not read yet: read ahead. What is left before it is read whole
+                # next when, at this page's pace, it holds less than a read; else half of it (the page may be a
+                # burst of the author's, far from the thread: its pace says nothing of the hours between), halved
+                # again while it holds more than a page.
+                oldest = snowflake_time(read.oldest)
+                left, page_took = oldest - lower.moment, snowflake_time(read.newest) - oldest
+                whole = left * read.held <= page_took * PAGE_FILL
+                length = max(SECOND, left + SECOND if whole else left / 2)
                 if upper.id is not None:
                     ahead[-1] = Ahead(read.oldest, ahead[-1].upper)  # (the page reached the one read ahead)
                 else:
@@ -239,17 +248,21 @@ class Walks(Climbs):
         self.walked = True
         return found
 
-    def may_go_on(self, posts: list[str]) -> bool:
+    def may_go_on(self, posts: list[str], *, before: str | None = None) -> bool:
         """Whether the thread of `posts` (those found) may have a post not read yet: X counts a post's replies
         (`public_metrics.reply_count`), and a post of the thread not read replies to one of them (it or a post
         above it not read either), which then counts a reply more than those read (the next post, the summon).
         Counts that `reply_counts` does not take say nothing: it may. X gives each version of an edited post its
         own, and the replies to its earlier versions are not in the latest's: when only those are missing, the
-        earlier versions are read for theirs (one request, those posts), where the timeline would bill a day."""
+        earlier versions are read for theirs (one request, those posts), where the timeline would bill a day.
+        `before`: whether any post made before that one may have one, i.e. whether the unread posts before it
+        may hold one of the thread's."""
         taken = self.reply_counts()
         if taken is None:
             return True
         counts, replies = taken
+        if before is not None:  # only the posts made before it
+            posts = [post for post in posts if int(self.first_version(post)) < int(before)]
         versions = [version for post in posts for version in self.versions(post)]
         if any(counts.get(v, 0) > len(replies.get(v, ())) for v in versions):
             return True
@@ -260,7 +273,7 @@ class Walks(Climbs):
             return True  # (posts read without counts: a stored copy's, say)
         self.versions_read = True
         self.fetched.absorb(self.fetched.api.lookup(unread, referenced=False, bare=True))
-        return self.may_go_on(posts)
+        return self.may_go_on(posts, before=before)
 
     def versions(self, post_id: str) -> list[str]:
         """Every version's id of a post read (its own alone unless it was edited)."""

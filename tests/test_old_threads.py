@@ -672,3 +672,43 @@ def test_a_burst_of_the_authors_later_in_the_day_does_not_size_the_reads_next_to
 
     assert ([*thread, *later], []) == (ids_of(result), gaps_of(result))
     assert result.usage.tweets_read <= 6 + 30 + 100  # the thread, some quiet hours, one page of the burst
+
+
+def test_a_busy_hours_leftover_is_read_in_one_request(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """An author posting 150 things an hour all day goes on with the thread 5 hours after it. The first hour
+    overflows (its newest page read ahead); the 50 posts left before that page, at its pace less than a read,
+    are read in one request, not halved into two, and the ten pages reach the rest of the thread."""
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(3), start=start)
+    later = post_thread_after(
+        world, thread[-1], ["4/ later", "5/ on", "6/ end"], [start + timedelta(hours=5, minutes=m) for m in range(3)]
+    )
+    chatter(world, start + timedelta(minutes=3), 900, timedelta(seconds=24))
+
+    result = resolve(api, store, summon(world, thread[0]), settings)
+
+    assert ([*thread, *later], []) == (ids_of(result), gaps_of(result))
+
+
+def test_what_lies_before_a_page_read_ahead_is_skipped_when_no_post_before_it_has_an_unread_reply(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A quiet author posts 600 things in an hour 6 hours after a thread, and goes on with it 18 hours after it,
+    three posts a minute apart. The read that holds the burst and post 4 overflows: post 4 is on the page read
+    ahead, and X's counts say no post of the thread before it has a reply not read (post 3's is post 4), so the
+    burst before it holds none of the thread: it is not read, and the pages go to the minutes after post 4."""
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(3), start=start)
+    later = post_thread_after(
+        world, thread[-1], ["4/ later", "5/ on", "6/ end"], [start + timedelta(hours=18, minutes=m) for m in range(3)]
+    )
+    chatter(world, start + timedelta(minutes=10), 72, timedelta(minutes=20))
+    for n in range(600):
+        world.add_tweet(AUTHOR, f"burst {n}", created_at=start + timedelta(hours=6, seconds=6 * n + 1))
+
+    result = resolve(api, store, summon(world, thread[0]), settings)
+
+    assert ([*thread, *later], []) == (ids_of(result), gaps_of(result))
+    assert result.usage.tweets_read < 6 + 72 + 600  # the burst not read whole
