@@ -325,10 +325,10 @@ class Settings(BaseSettings):
         le=32,
         description=(
             "Pages of an author's timeline one request may read to follow an old thread (UNROLL_OLD_THREAD_HOURS): "
-            "a span takes a page per 100 posts, and the hours it adds past a post it found one more; past them, "
-            "the page says it may stop early. A span of more than a page is read from the thread's side first (X "
-            "gives a timeline newest first), so the cap cuts the hours furthest from the thread. At most 32: X "
-            "gives a user's latest 3,200."
+            "each holds up to 100 of the author's posts, and reads after the first hour are sized to some 85 of "
+            "them (the default reads a day of an author posting 30 an hour); past them, the page says it may stop "
+            "early. The author's posts are read from the thread's side first (X gives a timeline newest first), so "
+            "the cap cuts the hours furthest from the thread. At most 32: X gives a user's latest 3,200."
         ),
         json_schema_extra=_hint("a whole number from 1 to 32"),
     )
