@@ -652,26 +652,45 @@ def test_an_edited_posts_earlier_versions_are_read_for_their_counts_not_the_day(
     assert result.usage.tweets_read <= 4 + 2  # the thread, the edit's first version (maybe twice)
 
 
-def test_a_burst_of_the_authors_later_in_the_day_does_not_size_the_reads_next_to_the_thread(
-    world: World, api: XApi, store: Store, settings: Settings
-) -> None:
-    """An author posting 3 things an hour goes on with the thread 3 hours after it, then posts 800 things in an
-    hour 8 hours in. The read after the first hour overflows into the burst (its newest page, read ahead); the
-    hours before it are not read at the burst's pace, a few minutes a request, but halved: the thread's rest is
-    found within the page cap, and X's counts then end the walk."""
-    start = world.now() - timedelta(days=30)
+def going_on(world: World, start: datetime, after: timedelta) -> tuple[list[str], list[str]]:
+    """A 3-post thread from `start`, and 3 more posts going on with it `after` it, a minute apart."""
     thread = post_thread(world, numbered(3), start=start)
-    later = post_thread_after(
-        world, thread[-1], ["4/ later", "5/ on", "6/ end"], [start + timedelta(hours=3, minutes=m) for m in range(3)]
-    )
+    texts, times = ["4/ later", "5/ on", "6/ end"], [start + after + timedelta(minutes=m) for m in range(3)]
+    return thread, post_thread_after(world, thread[-1], texts, times)
+
+
+@pytest.mark.parametrize(
+    ("going", "burst", "bound"),
+    [
+        (3, (8, 800, 4), 6 + 30 + 100),  # the thread, some quiet hours, one page of the burst
+        (18, (6, 600, 6), 6 + 72 + 600 - 1),  # the burst not read whole
+    ],
+)
+def test_a_burst_of_the_authors_between_the_thread_and_its_rest_costs_the_thread_nothing(
+    world: World,
+    api: XApi,
+    store: Store,
+    settings: Settings,
+    going: int,
+    burst: tuple[int, int, int],
+    bound: int,
+) -> None:
+    """An author posting 3 things an hour goes on with the thread `going` hours after it, and posts hundreds of
+    things in an hour in between (`burst`: hours after, how many, seconds apart). A read that overflows into the
+    burst keeps its newest page (read ahead). Going on 3 hours later: the hours before the burst are read half
+    by half, not at the burst's pace a few minutes a request, and the thread's rest is found within the page
+    cap. Going on 18 hours later, post 4 on the page read ahead: X's counts say no post of the thread before it
+    has a reply not read (post 3's is post 4), so the burst before it holds none of the thread and is skipped."""
+    start = world.now() - timedelta(days=30)
+    thread, later = going_on(world, start, timedelta(hours=going))
     chatter(world, start + timedelta(minutes=10), 72, timedelta(minutes=20))
-    for n in range(800):
-        world.add_tweet(AUTHOR, f"burst {n}", created_at=start + timedelta(hours=8, seconds=4 * n + 1))
+    at, count, every = burst
+    chatter(world, start + timedelta(hours=at, seconds=1), count, timedelta(seconds=every))
 
     result = resolve(api, store, summon(world, thread[0]), settings)
 
     assert ([*thread, *later], []) == (ids_of(result), gaps_of(result))
-    assert result.usage.tweets_read <= 6 + 30 + 100  # the thread, some quiet hours, one page of the burst
+    assert result.usage.tweets_read <= bound
 
 
 def test_a_busy_hours_leftover_is_read_in_one_request(
@@ -681,34 +700,9 @@ def test_a_busy_hours_leftover_is_read_in_one_request(
     overflows (its newest page read ahead); the 50 posts left before that page, at its pace less than a read,
     are read in one request, not halved into two, and the ten pages reach the rest of the thread."""
     start = world.now() - timedelta(days=30)
-    thread = post_thread(world, numbered(3), start=start)
-    later = post_thread_after(
-        world, thread[-1], ["4/ later", "5/ on", "6/ end"], [start + timedelta(hours=5, minutes=m) for m in range(3)]
-    )
+    thread, later = going_on(world, start, timedelta(hours=5))
     chatter(world, start + timedelta(minutes=3), 900, timedelta(seconds=24))
 
     result = resolve(api, store, summon(world, thread[0]), settings)
 
     assert ([*thread, *later], []) == (ids_of(result), gaps_of(result))
-
-
-def test_what_lies_before_a_page_read_ahead_is_skipped_when_no_post_before_it_has_an_unread_reply(
-    world: World, api: XApi, store: Store, settings: Settings
-) -> None:
-    """A quiet author posts 600 things in an hour 6 hours after a thread, and goes on with it 18 hours after it,
-    three posts a minute apart. The read that holds the burst and post 4 overflows: post 4 is on the page read
-    ahead, and X's counts say no post of the thread before it has a reply not read (post 3's is post 4), so the
-    burst before it holds none of the thread: it is not read, and the pages go to the minutes after post 4."""
-    start = world.now() - timedelta(days=30)
-    thread = post_thread(world, numbered(3), start=start)
-    later = post_thread_after(
-        world, thread[-1], ["4/ later", "5/ on", "6/ end"], [start + timedelta(hours=18, minutes=m) for m in range(3)]
-    )
-    chatter(world, start + timedelta(minutes=10), 72, timedelta(minutes=20))
-    for n in range(600):
-        world.add_tweet(AUTHOR, f"burst {n}", created_at=start + timedelta(hours=6, seconds=6 * n + 1))
-
-    result = resolve(api, store, summon(world, thread[0]), settings)
-
-    assert ([*thread, *later], []) == (ids_of(result), gaps_of(result))
-    assert result.usage.tweets_read < 6 + 72 + 600  # the burst not read whole
