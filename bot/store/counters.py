@@ -14,7 +14,6 @@ from typing import Any
 # Apply a batch: ARGV[1] is a JSON list of writes, each [op, key index, field, value], in order.
 #   i: HINCRBY   f: HINCRBYFLOAT   s: HSET   e: EXPIRE (value: seconds)
 #   o: once — SET the key NX with expiry `value`; when it was already set, skip the next `field` writes.
-#   m: member once — SADD `field` to the set; when it was a member already, skip the next `value` writes.
 #   a: add new — SADD the members listed in `field`; each [key index, field] of `value` grows by how many were new.
 # One JSON argument rather than four per write: redis-py's cost is per argument, Redis's cjson is quick.
 APPLY = """
@@ -27,7 +26,6 @@ while i <= #writes do
   elseif op == 's' then redis.call('HSET', key, field, value)
   elseif op == 'e' then redis.call('EXPIRE', key, value)
   elseif op == 'o' and not redis.call('SET', key, '1', 'NX', 'EX', value) then i = i + tonumber(field)
-  elseif op == 'm' and redis.call('SADD', key, field) == 0 then i = i + tonumber(value)
   elseif op == 'a' then
     local added = 0
     for j = 1, #field, 500 do  -- (unpack's stack is limited: 500 members a call)
@@ -69,11 +67,10 @@ class Counters:
 
     def once(self, token_key: str, ttl: int, then: Callable[[Counters], object]) -> None:
         """The writes `then` adds happen only the first time `token_key` is seen within `ttl` seconds."""
-        self._gate("o", token_key, 0, ttl, 2, then)
-
-    def member_once(self, set_key: str, member: str, then: Callable[[Counters], object]) -> None:
-        """The writes `then` adds happen only when `member` is new to the set at `set_key`."""
-        self._gate("m", set_key, member, 0, 3, then)
+        self._op("o", token_key, 0, ttl)
+        mark = len(self.writes) - 1
+        then(self)
+        self.writes[mark][2] = str(len(self.writes) - 1 - mark)  # how many to skip when it was seen
 
     def add_new(self, set_key: str, members: Iterable[str], counters: Iterable[tuple[str, str]]) -> None:
         """Add `members` to the set at `set_key`; each hash field of `counters` ((key, field)) grows by how many of
@@ -83,15 +80,6 @@ class Counters:
             index = self.keys.setdefault(set_key, len(self.keys) + 1)
             targets = [[self.keys.setdefault(key, len(self.keys) + 1), name] for key, name in counters]
             self.writes.append(["a", index, listed, targets])
-
-    def _gate(
-        self, op: str, key: str, field: str | int, value: str | int, slot: int, then: Callable[[Counters], object]
-    ) -> None:
-        """A write that, when its condition fails, skips the writes `then` adds: their count goes in `slot`."""
-        self._op(op, key, field, value)
-        mark = len(self.writes) - 1
-        then(self)
-        self.writes[mark][slot] = str(len(self.writes) - 1 - mark)
 
     def queue_on(self, pipe: Any) -> Any:
         """Queue the batch on a redis-py pipeline (or run it on a client) as one EVAL."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import cast
 
@@ -114,24 +114,16 @@ class MetricsStore(StoreBase):
         if not counts and not users and not posts:
             return
 
-        def billed(kind: str, n: int) -> Callable[[Counters], None]:
-            def write(batch: Counters) -> None:
-                batch.incr(self.key("spend", day), kind, n)
-                batch.incr(self.key("metrics", "billed"), kind, n)
-
-            return write
+        tallies = (self.key("spend", day), self.key("metrics", "billed"))  # the day's and the all-time one
 
         def write(batch: Counters) -> None:
             for kind, n in counts.items():
-                billed(kind, n)(batch)
-            for user in users:
-                batch.member_once(self.key("users-read", day), user, billed("user_read", 1))
-            if users:
-                batch.expire(self.key("users-read", day), self.USERS_READ_TTL)
-            if posts:
-                billed_posts = [(self.key("spend", day), "post_read"), (self.key("metrics", "billed"), "post_read")]
-                batch.add_new(self.key("posts-read", day), posts, billed_posts)
-                batch.expire(self.key("posts-read", day), self.USERS_READ_TTL)
+                for tally in tallies:
+                    batch.incr(tally, kind, n)
+            for kind, ids, read in (("user_read", users, "users-read"), ("post_read", posts, "posts-read")):
+                if ids:  # each id counted once a day: the ones new to that day's set
+                    batch.add_new(self.key(read, day), ids, [(tally, kind) for tally in tallies])
+                    batch.expire(self.key(read, day), self.USERS_READ_TTL)
             batch.expire(self.key("spend", day), self.SPEND_TTL)
 
         self._write(write)
