@@ -334,14 +334,33 @@ class XApi:
         try:
             return self._call_once(endpoint, model, fn, *args, **kwargs)
         except InvalidRequest as exc:
-            asked = kwargs.get("tweet_fields") or []
-            refused = [f for f in exc.parameters.get("tweet.fields", []) if f in OPTIONAL_TWEET_FIELDS and f in asked]
-            if not refused:
+            retry = self._without_optional(exc, kwargs)
+            if retry is None:
                 raise
-            # An API that does not know a field the bot can do without: go on without it, and say so once.
-            log.warning("api_field_refused", fields=refused, effect="old threads' timelines are read whole")
-            self._tweet_fields = [f for f in self._tweet_fields if f not in refused]
-            return self._call(endpoint, model, fn, *args, **{**kwargs, "tweet_fields": self._tweet_fields})
+            return self._call(endpoint, model, fn, *args, **retry)
+
+    def _without_optional(self, exc: InvalidRequest, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """A call's parameters less what an API that does not know them refused (a 400 naming them) and the bot
+        can do without: an optional tweet field or expansion, left out of every later call and said once. None
+        when it refused anything else."""
+        refused = exc.parameters
+        fields = [f for f in refused.get("tweet.fields", []) if f in OPTIONAL_TWEET_FIELDS]
+        expansions = [e for e in refused.get("expansions", []) if e in OPTIONAL_EXPANSIONS]
+        fields = [f for f in fields if f in kwargs.get("tweet_fields", ())]  # (what this call asked)
+        expansions = [e for e in expansions if e in kwargs.get("expansions", ())]
+        if not fields and not expansions:
+            return None
+        retry = dict(kwargs)
+        if fields:
+            log.warning("api_field_refused", fields=fields, effect="old threads' timelines are read whole")
+            self._tweet_fields = [f for f in self._tweet_fields if f not in fields]
+            retry["tweet_fields"] = self._tweet_fields
+        if expansions:
+            effect = "media of posts read as parents may miss"
+            log.warning("api_expansion_refused", expansions=expansions, effect=effect)
+            self._lookup_expansions = [e for e in self._lookup_expansions if e not in expansions]
+            retry["expansions"] = [e for e in kwargs["expansions"] if e not in expansions]
+        return retry
 
     def _call_once(self, endpoint: str, model: type[M], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> M:
         self._check_window(endpoint)
@@ -494,24 +513,14 @@ class XApi:
         return merge_pages(pages)
 
     def _lookup_batch(self, batch: list[str], referenced: bool = True, bare: bool = False) -> TweetsPage:
-        try:
-            return self._call(
-                "GET /2/tweets",
-                TweetsPage,
-                self.client.get_tweets,
-                batch,
-                user_auth=self._read_user_auth,
-                **self._tweet_params([] if bare else self._lookup_expansions if referenced else SEARCH_EXPANSIONS),
-            )
-        except InvalidRequest as exc:
-            asked = self._lookup_expansions
-            refused = [e for e in exc.parameters.get("expansions", []) if e in OPTIONAL_EXPANSIONS and e in asked]
-            if not refused:
-                raise
-            # An API that does not know an expansion the bot can do without: go on without it, and say so once.
-            log.warning("api_expansion_refused", expansions=refused, effect="media of posts read as parents may miss")
-            self._lookup_expansions = [e for e in self._lookup_expansions if e not in refused]
-            return self._lookup_batch(batch, referenced)
+        return self._call(
+            "GET /2/tweets",
+            TweetsPage,
+            self.client.get_tweets,
+            batch,
+            user_auth=self._read_user_auth,
+            **self._tweet_params([] if bare else self._lookup_expansions if referenced else SEARCH_EXPANSIONS),
+        )
 
     def search(
         self,
