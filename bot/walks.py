@@ -47,7 +47,7 @@ TIMELINE_REFUSALS = (NotAllowed, NotFound, InvalidRequest)
 SECOND = timedelta(seconds=1)
 # The walk's first read: most threads are posted within minutes, and X's reply counts then tell that the thread
 # ended (`may_go_on`), so the author's posts of the rest of the span need not be read (and billed); when they do
-# not, the next read takes the rest of the span (one request more than a span read whole at once).
+# not, the next reads are sized from how fast the author posted (`PAGE_FILL`).
 FIRST_READ = timedelta(hours=1)
 # Posts a read is sized to hold, from how fast the author posted in the last: most of a page (100), as a read that
 # overflows leaves its oldest few posts to a request of their own.
@@ -160,9 +160,7 @@ class Walks(Climbs):
 
     def first_version(self, post_id: str) -> str:
         """The id a post had as first written (an edit is a new post, its earlier versions in its history)."""
-        tweet = self.fetched.get(post_id)
-        versions = tweet.edit_history_tweet_ids if tweet is not None else []
-        return min(versions, key=int) if versions else post_id
+        return min(self.versions(post_id), key=int)
 
     def walk(
         self,
@@ -179,26 +177,28 @@ class Walks(Climbs):
         One page per read (`cap` pages in all), the oldest side first: the first an hour long (`FIRST_READ`), each
         next one as long as a page of the author's posts took in the last (the rest of the span when it held
         none). X gives a timeline newest first, so a read that finds more than a page (a prolific author) keeps
-        that page as read ahead (`Ahead`) and reads what lies before it half by half. The page
-        cap then cuts the far end of the walk, not the minutes after the thread's last post found, where the rest
-        of it is; no post is read twice. Once the first hour is read (its pages read ahead too), the walk ends as
-        soon as X's reply counts say no post of the thread is left to find (`may_go_on`): that hour is read
-        whatever they say, as what answered a post of the thread since deleted (in no count) is most often in
-        it."""
+        that page as read ahead (`Ahead`) and reads what lies before it, whole when that page's pace says it is
+        less than a read, else half by half; once the first hour is read, it skips it when no post of the thread
+        made before that page has a reply not read. The page cap then cuts the far end of the walk, not the
+        minutes after the thread's last post found, where the rest of it is; no post is read twice. Once the
+        first hour is read (its pages read ahead too), the walk ends as soon as X's reply counts say no post of
+        the thread is left to find (`may_go_on`): that hour is read whatever they say, as what answered a post of
+        the thread since deleted (in no count) is most often in it."""
         span = timedelta(hours=self.settings.old_thread_hours)
         # The thread's search reads on from the window's start: the walk stops a second before it.
         limit = whole_second(self.now - RECENT_WINDOW + WINDOW_MARGIN) - SECOND
-        anchor = snowflake_time(newest)  # the thread's newest post found
+        last = newest  # the thread's newest post found: the span runs to `span` after it
+
+        def span_end() -> datetime:
+            return whole_second(snowflake_time(last) + span)
+
         lower = Edge(newest, None)
-        if since is not None and since > anchor:
+        if since is not None and since > snowflake_time(newest):
             lower = Edge(None, whole_second(since))
         ahead: list[Ahead] = []  # pages read ahead of `lower`, the nearest last
         length, pages, found = min(span, FIRST_READ), cap, False
         first_end = whole_second(lower.moment + length)  # read whole whatever X's counts say (with what it reads ahead)
-        last = newest  # the thread's newest post found
-        while (ahead or min(whole_second(anchor + span), limit) > lower.moment) and (
-            lower.moment <= first_end or self.may_go_on(posts)
-        ):
+        while (ahead or min(span_end(), limit) > lower.moment) and (lower.moment <= first_end or self.may_go_on(posts)):
             if ahead and lower.moment > first_end and not self.may_go_on(posts, before=ahead[-1].oldest):
                 # No post of the thread before the page read ahead has a reply not read: what lies between holds
                 # none of the thread (each would answer one of them), and the walk goes on after that page.
@@ -206,7 +206,7 @@ class Walks(Climbs):
                 continue
             if pages <= 0:
                 return found  # pages spent before the span's end: the page says it may stop early
-            upper = upper_edge(lower, length, ahead[-1].oldest if ahead else None, whole_second(anchor + span), limit)
+            upper = upper_edge(lower, length, ahead[-1].oldest if ahead else None, span_end(), limit)
             read = self.fetched.timeline(
                 author_id,
                 conversations,
@@ -221,9 +221,9 @@ class Walks(Climbs):
             if read.more and read.oldest is None:
                 return found  # pages spent on empty pages X said more follow: the page says it may stop early
             own = [t.id for t in read.kept if t.author_id == author_id]
-            last, posts = max([last, *own], key=int), [*posts, *own]
-            anchor, found = snowflake_time(last), found or bool(own)
-            if read.more and read.oldest is not None and read.newest is not None:
+            last, posts, found = max([last, *own], key=int), [*posts, *own], found or bool(own)
+            if read.more:
+                assert read.oldest is not None and read.newest is not None  # (an empty page returned above)
                 # Posts before this page's oldest are not read yet: read ahead. What is left before it is read whole
                 # next when, at this page's pace, it holds less than a read; else half of it (the page may be a
                 # burst of the author's, far from the thread: its pace says nothing of the hours between), halved
