@@ -15,8 +15,8 @@ from bot.site import Site
 CSS_FILE = "unroll.css"
 # Beside this module, found by its own path: `importlib.resources.files("bot")` merges any folder named `bot` in the
 # directory the process starts from (a checkout named so, say) into the package, and its joinpath then fails.
-STATIC = Path(__file__).resolve().parent / "static"
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+HERE = Path(__file__).resolve().parent
+STATIC, TEMPLATES = HERE / "static", HERE / "templates"
 
 
 @cache

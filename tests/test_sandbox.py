@@ -72,11 +72,18 @@ def world(server: SandboxServer) -> World:
     return server.world
 
 
+def sandbox_client(url: str, **credentials: str) -> tweepy.Client:
+    """tweepy with these credentials (OAuth 1.0a user context, `OAUTH`, when none), its https://api.twitter.com
+    calls sent to the sandbox at `url`."""
+    client = tweepy.Client(**(credentials or OAUTH), return_type=requests.Response)
+    client.session = SandboxSession(url)
+    return client
+
+
 @pytest.fixture
 def x(server: SandboxServer) -> Iterator[tweepy.Client]:
     """tweepy, with OAuth 1.0a user context, talking to the sandbox."""
-    client = tweepy.Client(**OAUTH, return_type=requests.Response)
-    client.session = SandboxSession(server.url)
+    client = sandbox_client(server.url)
     yield client
     client.session.close()
 
@@ -666,8 +673,7 @@ def test_rate_limit_headers_count_down_then_429_until_reset(http: requests.Sessi
 def test_wrong_credentials_are_401(server: SandboxServer, world: World) -> None:
     """With credentials configured, another consumer key answers X's 401 body."""
     world.configure_credentials(consumer_key="right-key", access_token="right-token")
-    client = tweepy.Client(**{**OAUTH, "consumer_key": "wrong-key"}, return_type=requests.Response)
-    client.session = SandboxSession(server.url)
+    client = sandbox_client(server.url, **{**OAUTH, "consumer_key": "wrong-key"})
     with pytest.raises(tweepy.Unauthorized) as caught:
         client.get_me(user_auth=True)
     client.session.close()
@@ -679,24 +685,18 @@ def test_wrong_credentials_are_401(server: SandboxServer, world: World) -> None:
     }
 
 
-def _signing_client(server: SandboxServer, **changes: str) -> tweepy.Client:
-    client = tweepy.Client(**{**OAUTH, **changes}, return_type=requests.Response)
-    client.session = SandboxSession(server.url)
-    return client
-
-
 def test_oauth_signatures_are_checked_when_the_secrets_are_known(server: SandboxServer, world: World) -> None:
     """Given both secrets the sandbox verifies HMAC-SHA1 signatures: tweepy signing with them gets through (a
     GET with a query and a POST with a JSON body), a wrong secret of either kind answers 401."""
     world.configure_credentials(consumer_key="ck", access_token="at", consumer_secret="cs", access_token_secret="ats")
-    right = _signing_client(server)
+    right = sandbox_client(server.url)
     me = right.get_me(user_auth=True)
     mentions = right.get_users_mentions(me.json()["data"]["id"], max_results=5, user_auth=True)
     posted = right.create_tweet(text="signed", user_auth=True)
     right.session.close()
     assert (me.status_code, mentions.status_code, posted.status_code) == (200, 200, 201)
     for wrong in ({"consumer_secret": "not-cs"}, {"access_token_secret": "not-ats"}):
-        client = _signing_client(server, **wrong)
+        client = sandbox_client(server.url, **{**OAUTH, **wrong})
         with pytest.raises(tweepy.Unauthorized):
             client.get_me(user_auth=True)
         client.session.close()

@@ -18,7 +18,7 @@ import tweepy
 from bot.sandbox import SandboxServer, World
 from bot.sandbox.samples import load_long_thread, load_reference_thread
 from tests.conftest import BOT_HANDLE
-from tests.test_sandbox import OAUTH, SandboxSession
+from tests.test_sandbox import SandboxSession, sandbox_client
 
 ENDPOINT = "GET /2/users/:id/tweets"
 NOT_AUTHORIZED = "https://api.twitter.com/2/problems/not-authorized-for-resource"
@@ -36,8 +36,7 @@ def world(sandbox: SandboxServer) -> World:
 @pytest.fixture
 def x(sandbox: SandboxServer) -> Iterator[tweepy.Client]:
     """tweepy with OAuth 1.0a user context, its https://api.twitter.com calls sent to the sandbox."""
-    client = tweepy.Client(**OAUTH, return_type=requests.Response)
-    client.session = SandboxSession(sandbox.url)
+    client = sandbox_client(sandbox.url)
     yield client
     client.session.close()
 
@@ -45,8 +44,7 @@ def x(sandbox: SandboxServer) -> Iterator[tweepy.Client]:
 @pytest.fixture
 def app(sandbox: SandboxServer) -> Iterator[tweepy.Client]:
     """tweepy with the app's bearer token (app-only auth)."""
-    client = tweepy.Client(bearer_token="app-token", return_type=requests.Response)
-    client.session = SandboxSession(sandbox.url)
+    client = sandbox_client(sandbox.url, bearer_token="app-token")
     yield client
     client.session.close()
 
