@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -304,6 +305,7 @@ class ThreadSummary(_Model):
 # Embeddings, overrides and isolates (LRE, RLE, PDF, LRO, RLO; LRI, RLI, FSI, PDI): in a line of the page's own
 # making (a title, a description) one left open would turn what follows it around, the site's words included.
 _BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+_GRAPHEME = regex.compile(r"\X")  # what a reader sees as one character (UAX #29 extended grapheme cluster)
 
 
 def one_line(text: str) -> str:
@@ -312,15 +314,28 @@ def one_line(text: str) -> str:
     return " ".join(text.translate(_BIDI_CONTROLS).split())
 
 
-def title_of(text: str, limit: int = 80) -> str:
-    """The opening of a text as a title: its first line, trimmed at a word boundary to `limit` characters."""
-    line = one_line(text.split("\n", 1)[0])
+def clipped(line: str, limit: int) -> str:
+    """A line at most `limit` characters long, "…" included when cut: at the last word boundary in the second half
+    of the room (a long word early on would otherwise leave a few characters), else between two characters as a
+    reader sees them (an emoji sequence, a flag, a letter and its accents are kept whole: a grapheme cluster)."""
     if len(line) <= limit:
         return line
-    cut = line[: limit - 1]
-    if " " in cut:
-        cut = cut.rsplit(" ", 1)[0]
+    room = limit - 1
+    end = 0
+    for cluster in _GRAPHEME.finditer(line):
+        if cluster.end() > room:
+            break
+        end = cluster.end()
+    cut = line[: end or room]  # (a first cluster longer than the room itself, Zalgo say, is cut where it must)
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
     return cut.rstrip(" ,.;:-") + "…"
+
+
+def title_of(text: str, limit: int = 80) -> str:
+    """The opening of a text as a title: its first line, trimmed to `limit` characters (`clipped`)."""
+    return clipped(one_line(text.split("\n", 1)[0]), limit)
 
 
 class ReplyRecord(_Model):

@@ -13,7 +13,18 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.embeds import MediaView, media_views, poll_view
-from bot.models import Media, Poll, QuotedTweet, Segment, Thread, ThreadSummary, ThreadTweet, one_line, title_of
+from bot.models import (
+    Media,
+    Poll,
+    QuotedTweet,
+    Segment,
+    Thread,
+    ThreadSummary,
+    ThreadTweet,
+    clipped,
+    one_line,
+    title_of,
+)
 from bot.pagevalues import avatar_url, clean, fmt_date, iso, lang_of, profile_url, safe_url, status_url
 from bot.paragraphs import segment_href
 from bot.site import Site
@@ -86,12 +97,8 @@ def window_title(thread: Thread) -> str:
 
 
 def description(thread: Thread, limit: int = DESCRIPTION_LENGTH) -> str:
-    """A summary for link cards: the thread's first words, on one line, trimmed at a word."""
-    text = one_line(" ".join(display_text(tweet.segments) for tweet in thread.tweets[:3]))
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
-    return cut.rstrip(" ,.;:-") + "…"
+    """A summary for link cards: the thread's first words, on one line, trimmed to `limit` (`clipped`)."""
+    return clipped(one_line(" ".join(display_text(tweet.segments) for tweet in thread.tweets[:3])), limit)
 
 
 def figures(thread: Thread) -> str:

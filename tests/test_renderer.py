@@ -14,13 +14,25 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import regex
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from bot import renderer
-from bot.models import Author, Media, QuotedTweet, Section, Segment, Thread, ThreadSummary, ThreadTweet, Withheld
+from bot.models import (
+    Author,
+    Media,
+    QuotedTweet,
+    Section,
+    Segment,
+    Thread,
+    ThreadSummary,
+    ThreadTweet,
+    Withheld,
+    clipped,
+)
 from bot.pagevalues import safe_url
 from bot.paragraphs import paragraphs
 from bot.site import Site
@@ -197,6 +209,45 @@ def test_description_is_one_line_of_at_most_200_characters() -> None:
     """The card description joins the first tweets on one line and trims at a word."""
     description = renderer.description(build_thread(12))
     assert (True, False, True) == (len(description) <= 200, "\n" in description, description.endswith("…"))
+
+
+def clusters(text: str) -> list[str]:
+    """What a reader sees as characters: extended grapheme clusters."""
+    return list(regex.findall(r"\X", text))
+
+
+def test_link_cards_and_titles_never_cut_an_emoji_or_a_flag_in_two() -> None:
+    """The cut falls between characters as a reader sees them: a family emoji (four people joined by zero-width
+    joiners) or a flag (two regional indicators) on the limit goes whole or not at all (the card showed a man and
+    a woman)."""
+    opening = "あ" * 70 + "👨‍👩‍👧‍👦🇫🇷" * 25
+    thread = build_thread(2)
+    thread.tweets[0].segments = [Segment(text=opening)]
+    lines = [renderer.description(thread), renderer.title(thread)]
+    kept = [clusters(line.removesuffix("…")) for line in lines]
+    assert [True, True] == [cut == clusters(opening)[: len(cut)] and len(cut) > 70 for cut in kept]
+
+
+def test_a_long_word_early_on_is_cut_rather_than_leaving_a_title_of_two_words() -> None:
+    """A word as long as the room after a few words: the title and the card keep all the room they have (they
+    fell back to the last space, "C-root &…", and the card dropped the short second post that fitted)."""
+    thread = build_thread(2)
+    thread.tweets[0].segments = [Segment(text="C-root & " + "x" * 300 + " tail")]
+    thread.tweets[1].segments = [Segment(text="second")]
+    assert [80, 200] == [len(renderer.title(thread)), len(renderer.description(thread))]
+
+
+@given(st.text(st.characters(codec="utf-8"), max_size=120), st.integers(min_value=2, max_value=60))
+@example("word " * 30, 40)
+@example("e\u0301" * 40, 10)
+@example("a" + "\u0301" * 50, 10)
+def test_a_clipped_line_is_an_opening_of_whole_characters_within_the_limit(line: str, limit: int) -> None:
+    """Whatever the text: at most `limit` characters; the text itself when it fits; else an opening of it ending
+    between two characters as readers see them (unless its first one alone overflows), and "…"."""
+    out = clipped(line, limit)
+    opening = out.removesuffix("…")
+    whole = clusters(opening) == clusters(line)[: len(clusters(opening))] or len(clusters(line)[0]) >= limit
+    assert (True, True) == (len(out) <= limit, out == line if len(line) <= limit else out.endswith("…") and whole)
 
 
 @given(
