@@ -69,9 +69,11 @@ def _work(
     count: int,
     block_ms: int | None = None,
     taken: tuple[list[tuple[str, UnrollRequest]], bool] | None = None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> tuple[int, bool]:
     """`work_once`, also saying whether more requests may be waiting (the read came back full). `taken`: what a
-    read made ahead (`take_ahead`) took, handled instead of reading."""
+    read made ahead (`take_ahead`) took, handled instead of reading. Once `stop` says so, the batch's requests not
+    begun are left to the next worker at once (a cron run stopped by its timeout begins no other)."""
     store = bot.store
     if waits_for_budget(bot):
         # Requests taken ahead stay pending with this consumer: claimed again once idle for the visibility timeout.
@@ -84,6 +86,11 @@ def _work(
         entries, more = store.take(consumer, visibility_ms(bot), count=count, block_ms=block_ms)
     done = 0
     for index, (entry_id, request) in enumerate(entries):
+        if stop():
+            left = [entry for entry, _ in entries[index:]]
+            store.claimable_at(consumer, left, utcnow(), visibility_ms(bot))
+            log.info("requests_left_at_shutdown", left=len(left))
+            return done, False
         if index and waits_for_budget(bot):
             # The budget ran out on this batch's requests: the rest stay pending with this consumer (claimed again
             # once idle for the visibility timeout, or by this worker), answered once tomorrow's budget allows.
@@ -126,7 +133,7 @@ def drain(
     total = 0
     first = taken.taken if taken is not None else None
     while not stop():
-        handled, more = _work(bot, consumer, count=count, taken=first)
+        handled, more = _work(bot, consumer, count=count, taken=first, stop=stop)
         first = None
         total += handled
         if not handled or not more:

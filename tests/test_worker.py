@@ -400,6 +400,31 @@ def test_requests_of_one_batch_stop_where_their_answers_spent_the_budget(
     assert spending.over_budget(store, bot.settings)
 
 
+def test_a_cron_run_stopped_mid_batch_begins_no_other_request_and_leaves_them_to_the_next_run_at_once(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """`run --once` took three summons in one read; SIGTERM (a cron's timeout: `bot.stopping`) comes while the
+    first is answered. That one is finished, no other is begun (it answered all three, and exited 0), and the two
+    left are claimable at once: the next run answers them without waiting for the visibility timeout."""
+    world = sandbox.world
+    mentions = [summon(world, post_thread(world, 3, author=f"author{n}")[-1]) for n in range(3)]
+    bot = make_bot(settings, store, visibility_timeout=600)
+
+    def stop_after_a_reply(response: Any, *args: Any, **kwargs: Any) -> None:
+        if response.request.method == "POST":
+            bot.stopping.set()
+
+    bot.api.client.session.hooks["response"].append(stop_after_a_reply)
+    with capture_logs() as logs:
+        ran = processes.run_for_cron(bot)
+    first = [len(replies_to(sandbox, m)) for m in mentions]
+    again = processes.run_for_cron(make_bot(settings, store, visibility_timeout=600))
+
+    assert ([1, 0, 0], 1, 2) == (first, ran.finished, ran.waiting)
+    assert [2] == [e["left"] for e in logs if e["event"] == "requests_left_at_shutdown"]
+    assert ([1, 1, 1], 2, 0) == ([len(replies_to(sandbox, m)) for m in mentions], again.finished, again.waiting)
+
+
 class PostsHeldAfterTheSave(Store):
     """The bot's store, with X's POST window found spent (by another process, say) right after the thread's save."""
 

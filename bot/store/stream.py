@@ -316,13 +316,14 @@ class StreamStore(StoreBase):
         """Reset the idle time of a request we are still working on, so nobody claims it."""
         self.redis.xclaim(self.stream, GROUP, consumer, 0, [entry_id], justid=True)
 
-    def claimable_at(self, consumer: str, entry_id: str, when: datetime, visibility_ms: int) -> None:
+    def claimable_at(self, consumer: str, entry_id: str | list[str], when: datetime, visibility_ms: int) -> None:
         """Leave a pending request so that any worker may claim it from `when` on (a rate-limit window's reset)
         rather than a whole visibility timeout after now: its idle time is set to what reaches the timeout then.
         Past the timeout, the usual claim comes first, and the request is deferred again until `when`."""
         ahead_ms = max(int((when - utcnow()).total_seconds() * 1000), 0)
         idle = max(visibility_ms - ahead_ms, 0)
-        self.redis.xclaim(self.stream, GROUP, consumer, 0, [entry_id], idle=idle, justid=True)
+        ids: list[Any] = [entry_id] if isinstance(entry_id, str) else list(entry_id)
+        self.redis.xclaim(self.stream, GROUP, consumer, 0, ids, idle=idle, justid=True)
 
     def deliveries(self, entry_id: str) -> int:
         """How many times this entry has been delivered (1 on the first attempt)."""
