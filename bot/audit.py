@@ -1,4 +1,5 @@
-"""Handled-request records as operators read them: a table, one request's story, filters (pure)."""
+"""Handled-request records as operators read them: a table, one request's story, filters (pure), and the one log
+line each request gets (`request_handled`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,20 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+import structlog
+
 from bot.models import HandledRequest
+from config.logging import AUDIT_LOGGER
 
 COLUMNS = ("handled_at", "mention_id", "requester", "outcome", "tweets", "api", "reads", "latency", "link/reason")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_audit = structlog.get_logger(AUDIT_LOGGER)
+
+
+def log_handled(handled: HandledRequest) -> None:
+    """The request's audit line, at info on a logger of its own that every UNROLL_LOG_LEVEL keeps."""
+    _audit.info("request_handled", **handled.model_dump(mode="json", exclude_none=True))
 
 
 def parse_since(value: str, now: datetime | None = None) -> datetime:

@@ -20,6 +20,7 @@ import structlog
 
 from bot import metrics, spending
 from bot.apimodels import ApiTweet, TweetsPage
+from bot.audit import log_handled
 from bot.errors import ApiError, ApiUnavailable, InvalidRequest, PollTakenOver, RateLimited
 from bot.models import HandledRequest, UnrollRequest
 from bot.runtime import Bot
@@ -528,4 +529,4 @@ def record_ignored(bot: Bot, request: UnrollRequest, reason: str) -> None:
     )
     bot.store.record(handled)
     metrics.observe_handled(bot.store, handled)
-    log.info("request_handled", **handled.model_dump(mode="json", exclude_none=True))
+    log_handled(handled)

@@ -19,6 +19,7 @@ import redis
 import structlog
 
 from bot import metrics, renderer, spending
+from bot.audit import log_handled
 from bot.errors import (
     AnsweredElsewhere,
     ApiError,
@@ -373,7 +374,7 @@ def finish(bot: Bot, entry_id: str | None, handled: HandledRequest, *, release: 
         # over found that reply and recorded the request; a second record (and line) would say it twice.
         log.warning("request_answered_elsewhere", why="finished by the worker that took the mention over")
         return
-    log.info("request_handled", **handled.model_dump(mode="json", exclude_none=True))
+    log_handled(handled)
 
 
 def base_record(request: UnrollRequest, entry_id: str, attempts: int) -> HandledRequest:

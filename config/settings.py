@@ -243,7 +243,10 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO",
-        description="Least severe log level written.",
+        description=(
+            "Least severe log level written; the one line per handled request (request_handled) is written at"
+            " every level."
+        ),
         json_schema_extra=_hint("one of DEBUG, INFO, WARNING, ERROR"),
     )
     dry_run: bool = Field(

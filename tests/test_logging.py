@@ -16,6 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from requests_oauthlib import OAuth1
 
+from bot.audit import log_handled
+from bot.models import HandledRequest
 from config.logging import _PATTERNS, MASK, Scrubber, configure_logging
 from config.settings import load_settings
 
@@ -186,3 +188,20 @@ def test_a_skipped_poll_is_not_a_warning() -> None:
         structlog.reset_defaults()
     events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
     assert ['Run time of job "guarded_poll" was missed by 0:00:05'] == events
+
+
+@pytest.mark.parametrize("level", ["WARNING", "ERROR"])
+def test_the_audit_line_of_each_request_is_written_at_every_level(level: str) -> None:
+    """An operator raising UNROLL_LOG_LEVEL to quiet the logs keeps the one line per handled request (it was
+    gone with the rest of the info lines); other info lines go, apscheduler's "Running job" included."""
+    stream = io.StringIO()
+    configure_logging(load_settings(_env_file=None, log_format="json", log_level=level), stream=stream)
+    try:
+        structlog.get_logger("bot.worker").info("reply_posted", reply_id="42")
+        logging.getLogger("apscheduler.executors.default").info('Running job "guarded_poll"')
+        log_handled(HandledRequest(mention_id="7", request_id="1700-0", requester_id="9", outcome="replied"))
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [("request_handled", "7", "info")] == [(x["event"], x["mention_id"], x["level"]) for x in lines]
