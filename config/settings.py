@@ -584,6 +584,8 @@ class Settings(BaseSettings):
     @classmethod
     def _template_fits(cls, value: str) -> str:
         check_template(value)
+        if "{link}" not in value:  # (here, not after every field: said with the other wrong values at once)
+            raise ValueError("the template must contain {link}")
         return value
 
     @field_validator(
@@ -657,9 +659,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _reply_has_link(self) -> Settings:
-        if "{link}" not in self.reply_template:
-            raise ValueError("UNROLL_REPLY_TEMPLATE must contain {link}")
+    def _full_archive_has_bearer(self) -> Settings:
         if self.full_archive and not self.x_bearer_token:
             # https://docs.x.com/x-api/posts/full-archive-search: app-only authentication only.
             raise ValueError("UNROLL_FULL_ARCHIVE=true needs X_BEARER_TOKEN: full-archive search takes app-only auth")

@@ -129,14 +129,16 @@ def test_invalid_value_stops_with_a_message_naming_the_variable(
 
 
 def test_every_bad_variable_gets_its_own_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Several mistakes are reported together, one line each."""
+    """Several mistakes are reported together, one line each (a reply template without its link too: it was
+    said only once the others were mended)."""
     monkeypatch.setenv("UNROLL_POLL_INTERVAL", "ten")
     monkeypatch.setenv("PORT", "0")
+    monkeypatch.setenv("UNROLL_REPLY_TEMPLATE", "nolink")
     with pytest.raises(ConfigError) as info:
         load_settings(_env_file=None)
     lines = str(info.value).splitlines()
-    assert 2 == len(lines)
-    assert {"PORT", "UNROLL_POLL_INTERVAL"} == {line.split()[0] for line in lines}
+    assert 3 == len(lines)
+    assert {"PORT", "UNROLL_POLL_INTERVAL", "UNROLL_REPLY_TEMPLATE"} == {line.split()[0] for line in lines}
 
 
 def test_a_misspelled_unroll_variable_is_named_with_the_setting_it_was_meant_for(tmp_path: Path) -> None:
