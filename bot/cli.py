@@ -194,6 +194,7 @@ def cmd_requests(args: argparse.Namespace, settings: Settings) -> int:
     known = get_args(Outcome)
     if not records and args.outcome and args.outcome.split(":")[0] not in known:
         sys.stderr.write(f'No outcome is called "{args.outcome}": the outcomes are {", ".join(known)}.\n')
+        return 2  # a misspelt filter is a wrong argument, not "no such requests"
     if args.json:
         for record in records:
             out(record.model_dump_json())
