@@ -163,8 +163,8 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         None,
         description=(
-            "Token /metrics asks scrapers for, in an Authorization: Bearer header; unset: /metrics is open like "
-            "the pages."
+            "Token /metrics asks scrapers for, in an Authorization: Bearer header (at least 16 characters, no "
+            "spaces); unset: /metrics is open like the pages."
         ),
         json_schema_extra=_hint("at least 16 characters without spaces, e.g. the output of `openssl rand -hex 32`"),
     )
@@ -271,8 +271,8 @@ class Settings(BaseSettings):
     )
     no_thread_template: str = Field(
         "Hi @{requester}, this post is not part of a thread, so there is nothing to unroll.",
-        description="Reply when the summoned post is a single tweet (see UNROLL_SINGLE_TWEET).",
-        json_schema_extra=_hint("a template that fits 280 characters"),
+        description="Reply when the summoned post is a single tweet (see UNROLL_SINGLE_TWEET); empty to stay silent.",
+        json_schema_extra=_hint("a template that fits 280 characters, or empty"),
     )
     unavailable_template: str = Field(
         "Hi @{requester}, sorry: this thread can't be unrolled (it was deleted or is not public).",
@@ -377,7 +377,7 @@ class Settings(BaseSettings):
         ge=10,
         le=1_000_000,
         description=(
-            "How many handled-request records Redis keeps (oldest dropped first); at most 1000000 (about 1 GB "
+            "How many handled-request records Redis keeps (oldest dropped first); from 10 to 1000000 (about 1 GB "
             "of Redis memory)."
         ),
         json_schema_extra=_hint("a whole number from 10 to 1000000"),
