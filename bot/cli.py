@@ -215,10 +215,17 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
     if record is not None:
         out(audit.story(record))
     elif (queued := store.find_queued(mention)) is not None:
-        holder = f"taken by {queued.taken_by} ({queued.idle_s:.0f} s ago)" if queued.taken_by else "not taken yet"
+        # The claim's idle time is no age: a request left for later has it set to when another may take it over.
+        age = time.time() - int(queued.entry_id.split("-")[0]) / 1000
+        holder = "not taken yet"
+        if queued.taken_by:
+            wait = settings.visibility_timeout - queued.idle_s
+            free = f"another worker may take it over in {wait:.0f} s" if wait >= 1 else "any worker may take it now"
+            holder = f"held by {queued.taken_by} ({free})"
         begun, kept = store.tries(mention)
         out(
-            f"mention {mention} is queued, not handled yet: entry {queued.entry_id}, {holder}, delivered "
+            f"mention {mention} is queued, not handled yet: entry {queued.entry_id}, queued {age:.0f} s ago, "
+            f"{holder}, delivered "
             f"{queued.deliveries} time(s), {begun} attempt(s) begun, {store.failures(mention)} failed attempt(s) "
             f"of {settings.max_attempts}" + (", what they read kept for the next" if kept else "")
         )

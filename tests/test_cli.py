@@ -305,9 +305,17 @@ def test_request_still_queued_says_where_it_is(env: None, store: Store, capsys: 
 
     taken = command(capsys, "request", "31")
     waiting = command(capsys, "request", "32")
+    # Left for another worker at once (as a worker whose credentials X refused leaves it): the claim's idle time is
+    # set to the visibility timeout, which is no age of the request's (it said "taken 116 s ago" of one 56 s old).
+    entry = store.find_queued("31")
+    assert entry is not None
+    store.claimable_at("worker-a", entry.entry_id, datetime.now(UTC), 10**9)
+    left = command(capsys, "request", "31")
 
     assert 0 == taken[0] and "mention 31 is queued, not handled yet" in taken[1]
-    assert "taken by worker-a" in taken[1] and "delivered 1 time(s), 1 attempt(s) begun, 1 failed" in taken[1]
+    assert "queued 0 s ago, held by worker-a (another worker may take it over in" in taken[1]
+    assert "delivered 1 time(s), 1 attempt(s) begun, 1 failed" in taken[1]
+    assert "queued 0 s ago, held by worker-a (any worker may take it now)" in left[1]
     assert taken[1].rstrip().endswith("of 5, what they read kept for the next")
     assert 0 == waiting[0] and "not taken yet, delivered 0 time(s), 0 attempt(s) begun, 0 failed" in waiting[1]
     assert waiting[1].rstrip().endswith("attempt(s) of 5")
