@@ -133,7 +133,7 @@ def drain(
     It stops once a read comes back short (the stream held nothing more then) or finishes nothing."""
     total = 0
     first = taken.taken if taken is not None else None
-    while not stop():
+    while first is not None or not stop():  # (those taken ahead, once stopping, are left to the next at once)
         handled, more = _work(bot, consumer, count=count, taken=first, stop=stop)
         first = None
         total += handled

@@ -425,6 +425,28 @@ def test_a_cron_run_stopped_mid_batch_begins_no_other_request_and_leaves_them_to
     assert ([1, 1, 1], 2, 0) == ([len(replies_to(sandbox, m)) for m in mentions], again.finished, again.waiting)
 
 
+def test_a_cron_run_stopped_during_its_poll_leaves_what_it_took_with_it_to_the_next_run_at_once(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """SIGTERM while `run --once` polls: the requests its poll's last write took (queued by an earlier poll) are
+    begun by no one and left claimable at once, not held for the visibility timeout."""
+    world = sandbox.world
+    mentions = [summon(world, post_thread(world, 3, author=f"author{n}")[-1]) for n in range(2)]
+    poll_once(make_bot(settings, store))  # queued, not taken
+    bot = make_bot(settings, store, visibility_timeout=600)
+
+    def stop_while_polling(response: Any, *args: Any, **kwargs: Any) -> None:
+        if "/mentions" in response.request.url:
+            bot.stopping.set()
+
+    bot.api.client.session.hooks["response"].append(stop_while_polling)
+    ran = processes.run_for_cron(bot)
+    again = processes.run_for_cron(make_bot(settings, store, visibility_timeout=600))
+
+    assert ((0, 2), (2, 0)) == ((ran.finished, ran.waiting), (again.finished, again.waiting))
+    assert [1, 1] == [len(replies_to(sandbox, m)) for m in mentions]
+
+
 class PostsHeldAfterTheSave(Store):
     """The bot's store, with X's POST window found spent (by another process, say) right after the thread's save."""
 
