@@ -23,7 +23,13 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Quoted passages: someone quoting the word ("type “unroll”") is not asking. Straight and typographic quotes.
 _WORD = re.compile(r"\w+")
 SUMMON_WORDS = 3  # what a summon says besides its keyword: "@bot unroll", "@bot can you unroll this?"
-_QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|„[^“”\n]*[“”]|「[^」\n]*」")
+# What a mention quoting the keyword may say besides it and still ask: `@bot "unroll"`, `@bot “unroll” please`;
+# `people type "unroll" here` talks about the word.
+QUOTED_SUMMON_WORDS = 1
+# Straight, typographic and single quotes (a single quote glued to a word is an apostrophe: "I'd", "authors'").
+_QUOTED = re.compile(
+    r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|„[^“”\n]*[“”]|「[^」\n]*」|‘[^’\n]*’(?!\w)|(?<!\w)'[^'\n]*'(?!\w)"
+)
 # Characters that show nothing: a word written with one inside reads as the word.
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u034f\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"))
 
@@ -63,16 +69,16 @@ def matches(text: str, keywords: list[str] | tuple[str, ...]) -> bool:
 
 
 def quoted_alone(bare: str, keywords: Sequence[str]) -> bool:
-    """A keyword in quotation marks in a mention (`bare`: `_unnamed`) saying little else besides (`SUMMON_WORDS`):
-    `@bot "unroll"`, or the instruction typed with the quotation marks it was shown in ("@bot unroll"). Quoting the
-    word in a sentence ("people type “unroll” under threads") asks nothing."""
+    """A keyword in quotation marks in a mention (`bare`: `_unnamed`) saying little else besides
+    (`QUOTED_SUMMON_WORDS`): `@bot "unroll"`, or the instruction typed with the quotation marks it was shown in
+    ("@bot unroll"). Quoting the word in a sentence ("people type “unroll” here") asks nothing."""
     inside = " ".join(m.group(0)[1:-1] for m in _QUOTED.finditer(bare))
     found = [k for k in keywords if k.strip() and _keyword_pattern(k).search(inside)]
     if not found:
         return False
     for keyword in found:
         inside = _keyword_pattern(keyword).sub(" ", inside)
-    return len(_WORD.findall(_QUOTED.sub(" ", bare))) + len(_WORD.findall(inside)) <= SUMMON_WORDS
+    return len(_WORD.findall(_QUOTED.sub(" ", bare))) + len(_WORD.findall(inside)) <= QUOTED_SUMMON_WORDS
 
 
 def said_alone(word: str, keywords: Sequence[str]) -> bool:
