@@ -650,6 +650,10 @@ def reply_text(
     if outcome == "no_thread" and reason == "older_than_search_window":
         # Later self-replies may exist but recent search cannot see them: don't claim there is no thread.
         return compose(settings.too_old_template, requester=requester) if settings.too_old_template else ""
+    if outcome == "no_thread" and reason == "bots_own_post":
+        # A quote of the bot's own post (its reply with a link): silence, as for a reply to it (`reply_to_bot`):
+        # another bot quoting each answer would otherwise be answered in a loop.
+        return ""
     if outcome == "no_thread" and settings.single_tweet == "reply":
         return compose(settings.no_thread_template, requester=requester)
     if outcome in ("not_found", "protected") and settings.unavailable_template:

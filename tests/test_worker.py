@@ -136,6 +136,32 @@ def test_dry_run_logs_the_reply_instead_of_posting(sandbox: SandboxServer, setti
     assert store.get_thread(thread[0]) is not None
 
 
+def test_quotes_of_the_bots_own_replies_are_not_answered_so_no_bot_can_loop_it(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Another bot quoting each of the bot's replies with "@bot unroll": the quoted post is the bot's own, no
+    thread to unroll, and the bot stays silent, as for a reply to its reply (it answered "not part of a thread"
+    twenty times an hour, each answer quoted again). The request is recorded, its reason said."""
+    world = sandbox.world
+    thread = post_thread(world, 3)
+    summon(world, thread[-1])
+    bot = make_bot(settings, store)
+    run_once(bot)
+    [answer] = [p.id for p in world.posted()]
+    loops = []
+    for _ in range(3):
+        if world.find_user("otherbot") is None:
+            world.add_user("otherbot")
+        loops.append(world.add_tweet("otherbot", "@unrollbot unroll", quote_of=answer).id)
+        run_once(bot)
+        answer = world.posted()[-1].id
+    records = [store.handled_one(m) for m in loops]
+    assert (1, [("no_thread", "bots_own_post")] * 3) == (
+        len(world.posted()),
+        [(r.outcome, r.reason) for r in records if r is not None],
+    )
+
+
 def test_deleted_mention_is_dropped(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
     """A mention deleted before the reply is recorded as not found and not retried."""
     thread = post_thread(sandbox.world, 3)
