@@ -174,7 +174,7 @@ class Settings(BaseSettings):
         default_factory=lambda: ["unroll"],
         description=(
             "Comma-separated words that make a mention a request (whole word, any case, not inside a URL, an "
-            'e-mail address or a quoted sentence: `@bot "unroll"` and `@bot \'unroll\' please` ask, `people type '
+            "e-mail address or a quoted sentence: `@bot \"unroll\"` and `@bot 'unroll' please` ask, `people type "
             '"unroll" here` does not; '
             "compared as they read: fullwidth letters, accents typed as combining marks and invisible characters "
             "change nothing); each one word with a letter or digit, not an @handle or a URL."
