@@ -26,8 +26,9 @@ log = structlog.get_logger(__name__)
 SEARCH_LAG = 30.0
 # A second request by the same reader within a day would repeat the text X refuses as duplicate content.
 # Up to 99 genuine requests by one reader for one thread in a day each get their reply (the requester limit,
-# UNROLL_REQUESTER_LIMIT, stops abuse long before); every suffix fits config.settings.VARIANT_ROOM.
-VARIANTS = ("", " (again)", " ↩", " ✓", " 🧵", *(f" #{n}" for n in range(6, 100)))
+# UNROLL_REQUESTER_LIMIT, stops abuse long before); every suffix fits config.settings.VARIANT_ROOM. No suffix says
+# "again": with a template without {requester}, the variants go to readers asking for the first time too.
+VARIANTS = ("", " ↻", " ↩", " ✓", " 🧵", *(f" #{n}" for n in range(6, 100)))
 
 
 def compose(template: str, *, requester: str, author: str = "", link: str = "", count: int = 0) -> str:

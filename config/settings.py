@@ -47,7 +47,7 @@ SECRET_FIELDS = (
 )
 REPLY_PLACEHOLDERS = frozenset({"requester", "author", "link", "count"})
 NO_LINK_PLACEHOLDERS = frozenset({"requester"})  # what replies without a page fill in
-VARIANT_ROOM = 8  # characters kept free for the longest reply variant (" (again)", " #99")
+VARIANT_ROOM = 8  # characters kept free for the longest reply variant (" #99"), with room to spare
 
 
 def _hint(text: str) -> Any:
@@ -757,7 +757,7 @@ def check_template(
     # Counted as X counts (https://docs.x.com/fundamentals/counting-characters): most CJK characters and every
     # emoji weigh 2, so 150 Japanese characters are a full post; the link is any public one, t.co's 23.
     sample = template.format(requester="x" * 15, author="x" * 15, link=link, count=9999)
-    length = post_length(sample + " " + "x" * (VARIANT_ROOM - 1))  # as " (again)" would follow it
+    length = post_length(sample + " " + "x" * (VARIANT_ROOM - 1))  # as the longest variant would follow it
     if length > MAX_POST_LENGTH:
         raise ValueError(f"too long: {length} of X's {MAX_POST_LENGTH} characters with the longest handles")
 

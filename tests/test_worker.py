@@ -770,7 +770,7 @@ def test_a_reader_asking_again_the_same_day_gets_each_reply_in_a_new_wording(
         assert 1 == run_once(bot)
     base = f"Hi @{READER}, here is the thread unrolled: http://127.0.0.1:8000/thread/{thread[0]}"
     texts = [replies_to(sandbox, mention) for mention in mentions]
-    assert [[base], [base + " (again)"], [base + " ↩"], [base + " ✓"]] == texts
+    assert [[base], [base + " ↻"], [base + " ↩"], [base + " ✓"]] == texts
     assert [("replied", t[0]) for t in texts] == [
         (store.reply_record(m).state, store.reply_record(m).text)  # type: ignore[union-attr]
         for m in mentions
