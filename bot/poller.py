@@ -23,6 +23,7 @@ from bot.apimodels import ApiTweet, TweetsPage
 from bot.audit import log_handled
 from bot.errors import ApiError, ApiUnavailable, InvalidRequest, PollTakenOver, RateLimited
 from bot.models import HandledRequest, UnrollRequest
+from bot.postlinks import linked_post
 from bot.runtime import Bot
 from bot.store import Lock, MentionGap, PagingGap, Taking, keep_alive
 from bot.trigger import matches, mention_text
@@ -360,7 +361,9 @@ def to_request(tweet: ApiTweet, page: TweetsPage, action: str = "unroll") -> Unr
         conversation_id=tweet.conversation_id,
         replied_to_id=tweet.replied_to,
         replied_to_user_id=tweet.in_reply_to_user_id if tweet.replied_to else None,
-        quoted_id=tweet.referenced("quoted"),
+        # Neither under nor quoting a post: the post it links to ("@bot unroll https://x.com/…/status/…"), read as a
+        # quote, as the site's form reads a pasted link.
+        quoted_id=tweet.referenced("quoted") or (None if tweet.replied_to else linked_post(tweet)),
         text=mention_text(tweet),
         lang=tweet.lang,
         created_at=tweet.created_at,
@@ -394,7 +397,7 @@ def why_ignored(
     blocked = {b.lower().lstrip("@") for b in bot.settings.blocked_users}
     if tweet.author_id in blocked or users.get(tweet.author_id or "") in blocked:
         return "blocked_user"
-    if not tweet.replied_to and not tweet.referenced("quoted"):
+    if not tweet.replied_to and not tweet.referenced("quoted") and not linked_post(tweet):
         return "not_under_a_thread"
     if tweet.in_reply_to_user_id == bot.user_id:
         return "reply_to_bot"  # answering the bot's own reply: loop protection against other bots

@@ -6,7 +6,6 @@ No cookies and no scripts: waiting is a page that reloads itself until the threa
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bot import spending
 from bot.models import HandledRequest, UnrollRequest
+from bot.postlinks import TWEET_ID, parse_tweet_id
 from bot.site import Site
 from bot.store import Store
 from bot.templating import render
@@ -36,13 +36,6 @@ MAX_FORM_BYTES = 4096
 PENDING_RELOAD = "3"  # seconds between two reloads of the waiting page
 PENDING_RELOAD_SLOW = "600"  # …while requests wait for tomorrow's budget
 NOT_KEPT = {"cache-control": "no-store"}  # answers of the moment: a browser showing a kept one would mislead
-_POST_URL = re.compile(
-    r"(?:https?://)?(?:(?:www|mobile|m)\.)?(?:x|twitter|fxtwitter|vxtwitter|fixupx)\.com"
-    r"/(?:[A-Za-z0-9_]{1,15}|i(?:/web)?)/status(?:es)?/([0-9]{1,25})(?:[/?#].*)?",
-    re.IGNORECASE,
-)
-_TWEET_ID = re.compile(r"[0-9]{1,25}")
-MAX_POST_ID = 2**63 - 1
 ASKED_FOR = 86400.0  # seconds a pasted post's waiting page knows it was asked for
 OUTCOME_TEXT = {
     "no_thread": "This post is not part of a thread, so there is nothing to unroll.",
@@ -58,18 +51,6 @@ OUTCOME_TEXT = {
 }
 # Any other outcome of a finished request without a stored thread to show (none is known today).
 OUTCOME_OTHER = "This thread can’t be unrolled here."
-
-
-def parse_tweet_id(text: str) -> str | None:
-    """The post id in a pasted x.com / twitter.com status link or a bare id, else None: one X could have given (a
-    snowflake, from 1 to 2⁶³−1: https://docs.x.com/resources/fundamentals/x-ids), or asking X would only fail,
-    again and again, into the dead letters."""
-    text = text.strip()
-    match = _TWEET_ID.fullmatch(text) or _POST_URL.fullmatch(text)
-    if not match:
-        return None
-    found = match.group(1) if match.re is _POST_URL else match.group(0)
-    return found if 0 < int(found) <= MAX_POST_ID else None
 
 
 def allow(store: Store, name: str, count: int, seconds: float) -> bool:
@@ -193,7 +174,7 @@ class Forms:
         here is of the moment (a paste or a retry changes it), so none is kept by a browser or a proxy."""
         tweet_id = request.path_params["tweet_id"]
         site = self.web.site()
-        if not _TWEET_ID.fullmatch(tweet_id):
+        if not TWEET_ID.fullmatch(tweet_id):
             return self.web.not_found(site)
         handled = self.store.handled_one(f"web-{tweet_id}")
         page = self.stored_page(site, tweet_id, handled)
@@ -259,7 +240,7 @@ class Forms:
         site = self.web.site()
         if cross_site(request.headers, site):
             return self.refused_cross_site(request, site)
-        if not _TWEET_ID.fullmatch(root_id):
+        if not TWEET_ID.fullmatch(root_id):
             return self.web.not_found(site)
         thread = self.store.get_thread(root_id)
         if thread is None:  # removed or withdrawn (410), or never unrolled here
@@ -294,7 +275,7 @@ class Forms:
         """GET /thread/<id>/refreshing: what a look for newer posts answers, until it leads back to the thread."""
         root_id = request.path_params["root_id"]
         site = self.web.site()
-        if not _TWEET_ID.fullmatch(root_id):
+        if not TWEET_ID.fullmatch(root_id):
             return self.web.not_found(site)
         back = site.thread_path(root_id)
         return self.web.message(

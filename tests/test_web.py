@@ -19,12 +19,12 @@ from structlog.testing import capture_logs
 
 from bot import spending
 from bot.models import HandledRequest
+from bot.postlinks import parse_tweet_id
 from bot.processes import run_once
 from bot.sandbox import SandboxServer
 from bot.store import Store
 from bot.web import create_app, listen
 from bot.webedge import CSP, PageCache, accepts_gzip, etag_matches
-from bot.webforms import parse_tweet_id
 from config.settings import Settings
 from tests.fixtures_pages import FIRST_TEXT, ThreadFactory
 from tests.helpers import make_bot, post_thread, summon

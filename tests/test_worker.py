@@ -162,6 +162,29 @@ def test_quotes_of_the_bots_own_replies_are_not_answered_so_no_bot_can_loop_it(
     )
 
 
+def test_a_summon_that_only_links_a_post_of_the_thread_gets_the_thread(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """ "@bot unroll https://x.com/author/status/…" posted on its own (under nothing, quoting nothing) asks for
+    the linked post's thread, as the link pasted on the site does (it was ignored, `not_under_a_thread`, and the
+    reader never told); the reply goes to the mention, which names the bot."""
+    world = sandbox.world
+    thread = post_thread(world, 4)
+    world.add_user(READER)
+    linked = world.add_tweet(READER, f"@unrollbot unroll https://x.com/{AUTHOR}/status/{thread[1]}?s=20").id
+    bare = world.add_tweet(READER, "@unrollbot unroll https://example.com/status/5").id
+
+    run_once(make_bot(settings, store))
+
+    record, other = store.handled_one(linked), store.handled_one(bare)
+    assert (1, "replied", thread[0]) == (
+        len(replies_to(sandbox, linked)),
+        record and record.outcome,
+        record and record.root_id,
+    )
+    assert ([], "ignored:not_under_a_thread") == (replies_to(sandbox, bare), other and other.outcome)
+
+
 def test_deleted_mention_is_dropped(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
     """A mention deleted before the reply is recorded as not found and not retried."""
     thread = post_thread(sandbox.world, 3)

@@ -1,0 +1,40 @@
+"""Links to posts on X: the post id a status link (x.com, twitter.com and their mirrors) or a bare id names (pure).
+The site's form takes one pasted; a mention that neither replies to nor quotes a post may carry one."""
+
+from __future__ import annotations
+
+import re
+
+from bot.apimodels import ApiTweet
+
+_POST_URL = re.compile(
+    r"(?:https?://)?(?:(?:www|mobile|m)\.)?(?:x|twitter|fxtwitter|vxtwitter|fixupx)\.com"
+    r"/(?:[A-Za-z0-9_]{1,15}|i(?:/web)?)/status(?:es)?/([0-9]{1,25})(?:[/?#].*)?",
+    re.IGNORECASE,
+)
+TWEET_ID = re.compile(r"[0-9]{1,25}")
+MAX_POST_ID = 2**63 - 1
+
+
+def parse_tweet_id(text: str) -> str | None:
+    """The post id in a pasted x.com / twitter.com status link or a bare id, else None: one X could have given (a
+    snowflake, from 1 to 2⁶³−1: https://docs.x.com/resources/fundamentals/x-ids), or asking X would only fail,
+    again and again, into the dead letters."""
+    text = text.strip()
+    match = TWEET_ID.fullmatch(text) or _POST_URL.fullmatch(text)
+    if not match:
+        return None
+    found = match.group(1) if match.re is _POST_URL else match.group(0)
+    return found if 0 < int(found) <= MAX_POST_ID else None
+
+
+def linked_post(tweet: ApiTweet) -> str | None:
+    """The first post a tweet links to (its links' expanded URLs, the long text's first), other than itself: for
+    "@bot unroll https://x.com/author/status/…" posted on its own, which neither replies to nor quotes it."""
+    entities = [e for e in (tweet.note_tweet.entities if tweet.note_tweet else None, tweet.entities) if e]
+    for entity in entities:
+        for url in entity.urls:
+            found = parse_tweet_id(url.expanded_url or "") if url.expanded_url else None
+            if found and found != tweet.id:
+                return found
+    return None
