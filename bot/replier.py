@@ -117,6 +117,7 @@ def post_once(
     index, new = _reserve(store, candidates, 0, mention, claim, ahead)
     while index is not None:
         attempt = candidates[index]
+        attempted_at = datetime.now(UTC)
         try:
             created = bot.api.post(attempt, in_reply_to=mention)
         except DuplicateContent:
@@ -137,7 +138,15 @@ def post_once(
             store.mark_replied(mention, existing, attempt)
             log.info("reply_was_posted_before", reply_id=existing)
             return existing, attempt
-        except ApiUnavailable:
+        except ApiUnavailable as exc:
+            if exc.from_x and exc.status is not None and 200 <= exc.status < 300:
+                # X made the post (its 2xx, its headers) and the answer's body came broken: never post it again
+                # (only X's duplicate check would stop a second reply); find its id once search shows it.
+                bot.api.count_found_post()
+                existing = find_once_searchable(bot, request, attempted_at)
+                store.mark_replied(mention, existing, attempt)
+                log.warning("reply_posted_answer_unreadable", reply_id=existing, status=exc.status)
+                return existing, attempt
             raise  # timeout, 5xx, dropped: the post may have gone through; the record stays "posting"
         except ApiError:
             store.clear_posting(mention)  # X answered: nothing was posted

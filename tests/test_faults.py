@@ -418,6 +418,34 @@ def test_a_reply_whose_answer_is_cut_off_gets_no_second_reply(
     assert ([mention], []) == (replies(faulty_sandbox), errors)
 
 
+def test_a_reply_answered_201_with_a_broken_body_is_never_posted_again(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """X answers the reply's POST 201, its headers whole and its JSON cut: the post is made (X said so), so the
+    bot does not post it again, which only X's duplicate check stopped from being a second reply (two POSTs, a
+    403); it waits until search shows the post (here 4 s) and records its id, the post counted as billed."""
+    monkeypatch.setattr(replier, "SEARCH_LAG", 3.0)
+    faulty_sandbox.world.set_search_lag(2.5)
+    mention = summon(faulty_sandbox)
+    bot = build(make_settings())
+    poll_once(bot)
+    faulty_sandbox.world.inject_fault("POST", "/2/tweets", malformed=True)
+
+    with capture_logs() as events:
+        work_until(bot, "worker", drained(bot.store))
+
+    [reply] = faulty_sandbox.world.posted()
+    posts = faulty_sandbox.world.request_counts().get("POST /2/tweets", {})
+    record = bot.store.reply_record(mention)
+    spent = spending.spent_today(bot.store, bot.settings).counts
+    assert ({201: 1}, ("replied", reply.id), 1) == (
+        dict(posts),
+        (record.state, record.reply_id) if record else None,
+        spent.post_with_url,
+    )
+    assert "reply_posted_answer_unreadable" in [e["event"] for e in events]
+
+
 def answer_lost_while_search_lags(
     sandbox: FaultySandbox, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch, *, lag: float
 ) -> tuple[Bot, str]:
