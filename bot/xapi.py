@@ -78,6 +78,9 @@ USER_POSTS = "GET /2/users/:id/tweets"  # an author's timeline: their latest 3,2
 # Full-archive search also takes at most 1 request per second (https://docs.x.com/x-api/fundamentals/rate-limits).
 ARCHIVE_SPACING = 1.05
 NO_RESET_WAIT = timedelta(seconds=60)  # a 429 that says no reset: not asked again sooner than this
+# X's resets are whole seconds: asked again on the reset second itself, a spent window may still refuse (and a 24-hour
+# cap whose reset just passed leave only a 15-minute reset to go by, an unspent window's a quarter of an hour away).
+RESET_MARGIN = timedelta(seconds=1)
 USAGE_CAP_WAIT = timedelta(minutes=15)  # a 429 for the usage cap (credits, monthly reads): asked again this late
 # X's compliance storage: a slow link's pace (2 Mbit/s), and the results a download is allowed to carry at it (a
 # line of ~130 bytes per post or user with an event: more than a 100,000-id job's every id).
@@ -168,12 +171,13 @@ DAY_LONGEST = timedelta(hours=24, minutes=1)
 
 
 def _reset(value: str | None, longest: timedelta = WINDOW_LONGEST) -> datetime | None:
-    """A reset header's time (epoch seconds), `longest` ahead at most."""
+    """When a reset header's window (epoch seconds) can be asked again: a second past it (`RESET_MARGIN`),
+    `longest` ahead at most."""
     if not value or not value.strip().isdigit():
         return None
     latest = datetime.now(UTC) + longest
     try:
-        return min(datetime.fromtimestamp(int(value), UTC), latest)
+        return min(datetime.fromtimestamp(int(value), UTC) + RESET_MARGIN, latest)
     except (OverflowError, OSError, ValueError):  # past what a date holds: as late as can be
         return latest
 
@@ -730,7 +734,8 @@ def _too_many(endpoint: str, response: requests.Response) -> tuple[str, datetime
     """Why X answered 429, and when to ask again: the window's reset when X gives one ahead; a second for
     full-archive search's per-second limit (its 15-minute window not spent); the usage cap (no window at
     all: credits or the monthly post cap) much later; a 24-hour post cap spent (POST /2/tweets, its 15-minute
-    window not) at that cap's reset; otherwise a minute, never at once."""
+    window not) at that cap's reset; a 15-minute window only when it is spent (`x-rate-limit-remaining` 0, or not
+    said); a second after a reset (`RESET_MARGIN`); otherwise a minute, never at once."""
     now = datetime.now(UTC)
     headers = response.headers
     remaining = _int(headers.get("x-rate-limit-remaining"))
@@ -753,7 +758,7 @@ def _too_many(endpoint: str, response: requests.Response) -> tuple[str, datetime
     if daily and remaining != 0:
         return "daily", max(daily)
     reset_at = _reset(headers.get("x-rate-limit-reset"))
-    if reset_at is not None and reset_at > now:
+    if reset_at is not None and reset_at > now and not remaining:  # (a window with requests left is not why)
         return "window", reset_at
     return "unknown", now + NO_RESET_WAIT
 
