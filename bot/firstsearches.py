@@ -61,11 +61,15 @@ class FirstSearches(ResolverBase):
         self, root_id: str, target: str, gone: ThreadNotFound, *, complete: bool, full_archive: bool
     ) -> ApiTweet:
         """The thread's first post is deleted, or X won't show it (its author protected or suspended): the rest of
-        it is still its author's, and the post the mention replies to says whose thread it is when it is a
-        self-reply (a thread of the first post's author's, or someone's thread answering that post: the asker of a
-        question protected their account). Read it and go on from it; the root stands in the conversation as a
-        gap. Anything else: the thread is gone (`gone`). A protected or suspended author's own thread is found so
-        too, at the price of a search that finds nothing and the summoned post's lookup (X won't show it either).
+        it is still its author's, and the summoned post says whose thread it is. Read it and go on from the post
+        that stands for the thread's author; the root stands in the conversation as a gap. That post is the
+        summoned one when it is a self-reply (a thread of the first post's author's, or someone's thread answering
+        that post: the asker of a question protected their account), or its author's answer to someone they went
+        on from (a thread through a reader's reply to the deleted post); else the post it answers, when that is
+        a self-reply (summoned under a reader's reply to the thread). A quote of a post of the conversation is
+        read as the post quoted. Anything else: the thread is gone (`gone`). A protected or suspended author's
+        own thread is found so too, at the price of a search that finds nothing and the summoned post's lookup
+        (X won't show it either).
 
         When search sees the whole conversation, the mention names the summoned post's author: their posts are
         searched first (the thread's search when it is theirs), which reads the summoned post and its parent once;
@@ -73,7 +77,8 @@ class FirstSearches(ResolverBase):
         summoned post search left out). Looked up first with its parent, both came again in the search."""
         request = self.request
         under = request is not None and request.replied_to_id == target and request.conversation_id == root_id
-        if request is None or gone.reason not in ("deleted", "protected", "suspended") or not under:
+        quoted = request is not None and request.quoted_id == target  # read already, for its conversation
+        if request is None or gone.reason not in ("deleted", "protected", "suspended") or not (under or quoted):
             raise gone
         author = request.replied_to_user_id
         if complete and author is not None and self.searched is None:
@@ -82,11 +87,39 @@ class FirstSearches(ResolverBase):
         # Nothing to ask when search or the climb read it. Asked before a search (its author unknown), alone: the
         # search brings it again, and its parent.
         self.fetched.lookup([target], referenced=self.searched is not None)
-        summoned = self.fetched.get(target)
-        if summoned is None or not summoned.author_id or summoned.in_reply_to_user_id != summoned.author_id:
-            raise gone  # not a self-reply: someone else's answer in the conversation, no part of a thread
-        self.gone, self.gone_author = gone, summoned.author_id
-        return summoned
+        stand_in = self._thread_post_near(self.fetched.get(target), root_id, complete, full_archive)
+        if stand_in is None:
+            raise gone
+        self.gone, self.gone_author = gone, stand_in.author_id
+        return stand_in
+
+    def _thread_post_near(
+        self, summoned: ApiTweet | None, root_id: str, complete: bool, full_archive: bool
+    ) -> ApiTweet | None:
+        """The post that says whose thread the summoned post is in (`first_post_deleted`), or None. The post a
+        reader's reply answers comes with its author's posts, searched (the thread's search), else looked up."""
+        if summoned is None or not summoned.author_id:
+            return None
+        if summoned.in_reply_to_user_id == summoned.author_id:
+            return summoned  # a self-reply
+        went_on = any(
+            t.author_id == summoned.author_id and self.fetched.parent(t) == summoned.id
+            for t in self.fetched.tweets.values()
+        )
+        if went_on:
+            return summoned  # its author's answer to someone, gone on from (its posts were searched)
+        answered, parent_id = summoned.in_reply_to_user_id, summoned.replied_to
+        if answered is None or parent_id is None:
+            return None
+        if not self.fetched.known(parent_id):
+            if complete and self.searched != answered:
+                self.search(root_id, Author(id=answered, username=""), full_archive=full_archive, since_id=root_id)
+                self.searched = answered
+            self.fetched.lookup([parent_id], referenced=False)  # (nothing to ask when the search read it)
+        parent = self.fetched.get(parent_id)
+        if parent is not None and parent.author_id and parent.in_reply_to_user_id == parent.author_id:
+            return parent  # a reply to a post of a thread
+        return None
 
 
 def may_search_archive(request: UnrollRequest, now: datetime) -> bool:

@@ -76,6 +76,7 @@ class Reads:
         self.polls: dict[str, ApiPoll] = {}  # the polls of posts read (`includes.polls`), by id
         self.problems: dict[str, ApiProblem] = {}  # tweets X said it cannot give: deleted, protected, suspended
         self.stopped: dict[str, SearchProgress] = {}  # searches cut short, to resume (`search_key`)
+        self.searched: set[str] = set()  # searches read to their end (`search_key`): asked again, they read nothing
         self.bare: set[str] = set()  # posts read without their authors, media or polls (`lookup(bare=True)`)
 
     def canon(self, tweet_id: str) -> str:
@@ -151,6 +152,8 @@ class Reads:
         page: a thread of more pages than a rate-limit window allows is read to its end over several tries,
         each page once, where starting over would never end."""
         key = search_key(query, full_archive, since_id, start_time)
+        if key in self.searched:
+            return 0  # its posts are read: asked again (two steps wondering about one author), they came again
         progress = self.stopped.pop(key, None)
         token = progress.next_token if progress is not None else None
         newest = progress.newest_id if progress is not None else None
@@ -180,6 +183,7 @@ class Reads:
             except ApiError:
                 self.stopped[key] = SearchProgress(newest_id=newest)
                 raise
+        self.searched.add(key)
         return found
 
     def timeline(

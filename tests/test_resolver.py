@@ -1588,18 +1588,63 @@ def test_a_readers_own_replies_under_a_deleted_first_post_are_no_thread(
     assert ("not_found", "deleted", None) == (result.outcome, result.reason, result.thread)
 
 
-def test_a_deleted_first_post_under_someone_elses_reply_stays_unavailable(
+def test_a_deleted_first_post_summoned_under_a_readers_reply_gives_the_thread(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """Summoned under another reader's reply: read, it answers someone else, so it is no part of a thread, and
-    the deleted first post makes the thread unavailable (one lookup more than the root's)."""
+    """Summoned under another reader's reply to a post of the thread, the first post deleted: that reply answers
+    the author, whose posts are searched, and the page is their chain from post 2, as with the first post there
+    (it answered "can't be unrolled")."""
     thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=2))
-    aside = world.add_tweet(READER, "agreed", reply_to=thread[1], created_at=world.now() - timedelta(minutes=30))
+    world.add_user("rita")
+    aside = world.add_tweet("rita", "agreed", reply_to=thread[1], created_at=world.now() - timedelta(minutes=30))
     world.delete_tweet(thread[0])
 
     result = resolve(api, store, summon(world, aside.id), settings)
 
-    assert ("not_found", "deleted", 2) == (result.outcome, result.reason, result.usage.requests)
+    assert ("resolved", thread[1:], ["deleted_tweets"]) == (result.outcome, ids_of(result), gaps_of(result))
+    # The root's lookup (nothing), the reader's posts (a thread of theirs?), the author's: each post read once.
+    assert ((3, 3), 3) == (cost(result), world.snapshot_stats().post_reads)
+
+
+def test_a_deleted_first_post_summoned_quoting_a_post_of_the_thread_gives_the_thread(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """A quote of the thread's last post, the first post deleted: the quoted post (read for its conversation) is a
+    self-reply, whose author's posts are searched: the thread from post 2 (it answered "can't be unrolled")."""
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(hours=2))
+    world.delete_tweet(thread[0])
+
+    result = resolve(api, store, summon(world, thread[-1], quote=True), settings)
+
+    assert ("resolved", thread[1:], ["deleted_tweets"]) == (result.outcome, ids_of(result), gaps_of(result))
+
+
+def test_a_deleted_first_post_summoned_under_the_authors_answer_that_went_on_gives_the_thread(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The first post deleted, a reader answered it, and the author answered the reader and went on from there:
+    summoned under that answer, the page is the author's chain through it (it answered "can't be unrolled",
+    though the search had read every post of it)."""
+    start = world.now() - timedelta(hours=2)
+    world.add_user("rita")
+    first = world.add_tweet(AUTHOR, "1/ the start", created_at=start).id
+    question = world.add_tweet("rita", "what do you mean?", reply_to=first, created_at=start + timedelta(minutes=5))
+    answer = post_thread_after(
+        world,
+        question.id,
+        ["2/ I mean this", "3/ and this", "4/ the end"],
+        [start + timedelta(minutes=m) for m in (9, 10, 11)],
+    )
+    world.delete_tweet(first)
+
+    result = resolve(api, store, summon(world, answer[0]), settings)
+
+    assert ("resolved", answer, ["deleted_tweets"]) == (
+        result.outcome,
+        [t for t in ids_of(result) if t != question.id],
+        gaps_of(result),
+    )
+    assert ((3, 4), 4) == (cost(result), world.snapshot_stats().post_reads)  # each post once, the reader's too
 
 
 def test_mention_that_neither_replies_nor_quotes_is_not_found_without_a_call(
