@@ -199,7 +199,7 @@ def assemble(
     if root_id not in nodes or nodes[root_id].author_id != author_id:
         return []
     children = ways_on(nodes, author_id)
-    toward_target = set(ancestry(nodes, target_id))
+    toward_target = set(ancestry(nodes, target_id)) | beyond_gap(nodes, root_id, author_id, target_id)
     broken = broken_self_replies(nodes, author_id)
     # The longest continuation, when every post's parent is known; with gaps (deleted posts bridged over) a
     # branch's length can't be told, and the earliest is taken, as the author wrote it first.
@@ -221,6 +221,22 @@ def assemble(
             return chain
         chain.append(over)
         seen.add(over)
+
+
+def beyond_gap(nodes: Mapping[str, Node], root_id: str, author_id: str, target_id: str | None) -> set[str]:
+    """The way down from the root toward a target whose own way up ends at a post not known (deleted): which
+    post the deleted one answered went with it, most likely the author's latest before it (a thread is written
+    in order), so the chain goes through that one, not through an earlier branch, whose end the posts after the
+    gap would seem to follow. Empty when the target's way up is known, or nothing of the author's came before."""
+    up = list(ancestry(nodes, target_id))
+    if not up or root_id in up or (missing := nodes[up[-1]].parent_id) is None:
+        return set()
+    before = [
+        post
+        for post in reachable(nodes, root_id, author_id, through_detours=True)
+        if nodes[post].author_id == author_id and int(post) < int(missing)
+    ]
+    return set(ancestry(nodes, max(before, key=int))) if before else set()
 
 
 def ways_on(nodes: Mapping[str, Node], author_id: str) -> dict[str, list[str]]:

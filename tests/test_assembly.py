@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hypothesis import given, settings
@@ -167,6 +168,18 @@ def test_with_a_deleted_post_the_branch_taken_is_the_earliest_not_the_one_that_l
     assert ["10", "11", "12", "15", "17", "18"] == assemble(nodes, "10", A, "10")
 
 
+def test_summoned_past_a_deleted_post_the_chain_goes_through_the_latest_post_before_it() -> None:
+    """100 → 110 → (120 deleted) → 130 → 140, and an early branch 100 → 105 written before 110: summoned under
+    140, the deleted post most likely answered 110, the author's latest post before it, so the chain runs 100,
+    110, 130, 140 with the branch in a section (it ran 100, 105, 130, 140: the dead-end branch as if 130 followed
+    it, the summoned branch's 110 moved aside). Summoned at the root, the earliest branch is still taken."""
+    nodes = tree(("100", A, None), ("105", A, "100"), ("110", A, "100"), ("130", A, "120"), ("140", A, "130"))
+    nodes["130"] = Node("130", A, "120", A)  # 120 was A's and is deleted
+    chain = assemble(nodes, "100", A, target_id="140")
+    assert (["100", "110", "130", "140"], [("100", ["105"])]) == (chain, branch_sections(nodes, chain, A))
+    assert ["100", "105", "130", "140"] == assemble(nodes, "100", A, target_id="100")
+
+
 def test_thread_continues_past_the_target() -> None:
     """Summoned under the second tweet, the thread still runs to its last tweet."""
     nodes = tree(("10", A, None), ("11", A, "10"), ("12", A, "11"), ("13", A, "12"))
@@ -294,10 +307,33 @@ def over_gaps(conversation: Conversation) -> set[str]:
     return found
 
 
+def latest_before_gap(conversation: Conversation, kids: Callable[[str], list[str]]) -> str | None:
+    """The target's way up ends at a deleted post: A's latest post before it, reachable from the root through
+    `kids` (the post the deleted one most likely answered); else None."""
+    visible = {t[0]: t for t in conversation.tweets if t[0] not in conversation.deleted}
+    root = conversation.tweets[0][0]
+    up: list[str] = []
+    current: str | None = conversation.target
+    while current is not None and current in visible:
+        up.append(current)
+        current = visible[current][2]
+    if not up or up[-1] == root or current is None:
+        return None
+    reach, todo = {root}, [root]
+    while todo:
+        for kid in kids(todo.pop()):
+            if kid not in reach:
+                reach.add(kid)
+                todo.append(kid)
+    before = [post for post in reach if visible[post][1] == A and int(post) < int(current)]
+    return max(before, key=int) if before else None
+
+
 def brute_force(conversation: Conversation) -> list[str]:
     """Every maximal chain of A's self-replies from the root (and A's answers to a reply to A's post, or to others'
     replies in a row under it, that A went on from: a self-reply under it, or under a deeper such answer); of those
-    through the target's anchor, the longest (unless a post of A's answers a deleted one of A's), and of equals the
+    through the target's anchor (else, the target's way up ending at a deleted post, A's latest post before that
+    one), the longest (unless a post of A's answers a deleted one of A's), and of equals the
     lexicographically earliest by id (the earliest continuation at each branch). Where it ends, over a deleted post
     of A's: on from A's post that answered a deleted post of A's (or someone's reply that is deleted or hangs
     under a deleted post, and A went on from it as above: `over_gaps`) — the one whose deleted parent came first
@@ -332,6 +368,8 @@ def brute_force(conversation: Conversation) -> list[str]:
                 anchor = current
                 break
             current = visible[current][2]
+        if anchor is None and gap_anchor in on_paths:
+            anchor = gap_anchor
         chosen = [p for p in paths if anchor is None or anchor in p]
         return min(chosen, key=lambda p: (-len(p) if longest else 0, [int(i) for i in p]))
 
@@ -339,7 +377,9 @@ def brute_force(conversation: Conversation) -> list[str]:
     longest = not any(t[1] == A and t[2] in conversation.deleted and authors[t[2]] == A for t in visible.values())
     under_target = way_up(conversation)
     over_gap = over_gaps(conversation)
-    chain = best_path(conversation.tweets[0][0])
+    root = conversation.tweets[0][0]
+    gap_anchor = latest_before_gap(conversation, kids)
+    chain = best_path(root)
     while True:
         end = int(chain[-1])
         orphans = [

@@ -1588,6 +1588,29 @@ def test_a_readers_own_replies_under_a_deleted_first_post_are_no_thread(
     assert ("not_found", "deleted", None) == (result.outcome, result.reason, result.thread)
 
 
+def test_summoned_past_a_deleted_post_the_page_follows_its_branch_not_an_earlier_one(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """1 → 2 → (3 deleted) → 4 → 5 → 6, and an aside answering post 1 written before post 2: summoned under 5, the
+    page runs 1, 2, [gap], 4, 5, 6 and the aside comes after it in a section (the page ran 1, aside, 4…: the
+    dead end as if 4 followed it, and the summoned branch's post 2 moved into a section)."""
+    start = world.now() - timedelta(hours=2)
+    first = world.add_tweet(AUTHOR, "1/ the start", created_at=start).id
+    aside = world.add_tweet(AUTHOR, "(an aside)", reply_to=first, created_at=start + timedelta(minutes=2)).id
+    rest = post_thread_after(
+        world, first, [f"{n}/ part {n}" for n in range(2, 7)], [start + timedelta(minutes=m) for m in range(5, 10)]
+    )
+    world.delete_tweet(rest[1])
+
+    result = resolve(api, store, summon(world, rest[3]), settings)
+
+    assert ([first, rest[0], *rest[2:]], {first: [aside]}, ["deleted_tweets"]) == (
+        ids_of(result),
+        sections_of(result),
+        gaps_of(result),
+    )
+
+
 def test_a_deleted_first_post_summoned_under_a_readers_reply_gives_the_thread(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
