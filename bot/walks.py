@@ -103,6 +103,11 @@ class Walks(Climbs):
             return
         chain = self.thread(root_id, Author(id=author_id, username=""), target, complete=False)
         posts = [t.id for t in chain.every_tweet]
+        summoned = self.fetched.get(target)
+        if summoned is not None and summoned.author_id == author_id and summoned.id not in posts:
+            # The author's answer to a reader, summoned: whether they went on from it (a detour, the thread through
+            # it) is for the walk to tell, from after it, not from the chain's end hours before.
+            posts.append(summoned.id)
         # After the thread's newest post found as first written: a post edited later is newer than the posts that
         # answered it before the edit.
         newest = max((self.first_version(post) for post in posts), key=int, default=None)

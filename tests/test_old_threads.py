@@ -77,6 +77,31 @@ def test_an_old_thread_summoned_under_its_first_post_is_unrolled_whole(
     assert (3, 1 + 11) == cost(result)
 
 
+def test_an_old_thread_summoned_under_the_authors_answer_hours_later_is_followed_from_that_answer(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Nine days old: the first post, a reader's question two hours later, the author's answer four hours after
+    the first post and two more posts under it. Summoned under the answer, the walk starts after it (the reader's
+    summoned post, the author's), not after the first post, whose hour holds nothing: the page is the thread
+    through the answer (it said "not part of a thread")."""
+    start = world.now() - timedelta(days=9)
+    first = world.add_tweet(AUTHOR, "1/ the start", created_at=start).id
+    question = world.add_tweet(READER, "what then?", reply_to=first, created_at=start + timedelta(hours=2))
+    answer = post_thread_after(
+        world,
+        question.id,
+        ["2/ then this", "3/ and this", "4/ the end"],
+        [start + timedelta(hours=4, minutes=m) for m in (0, 1, 2)],
+    )
+
+    result = resolve(api, store, summon(world, answer[0]), settings)
+
+    assert ("resolved", [first, *answer]) == (result.outcome, [t for t in ids_of(result) if t != question.id])
+    # The window's search (nothing), the answer with the question, the first post, the hour after the answer on
+    # the timeline (2 posts): each post read once.
+    assert (4, 5) == cost(result)
+
+
 def test_an_old_thread_summoned_midway_gets_the_posts_after_the_summoned_one(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
