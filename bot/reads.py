@@ -103,6 +103,10 @@ class Reads:
             for version in tweet.edit_history_tweet_ids:
                 if version != latest and int(latest) > int(self.latest.get(version, version)):
                     self.latest[version] = latest
+                    # Read before as the latest (X may give an earlier version no later ones in its history): an
+                    # earlier one now, or the page would show the post twice.
+                    if (superseded := self.tweets.pop(version, None)) is not None:
+                        self.earlier.setdefault(version, superseded)
             if tweet.id == latest:
                 self.tweets.setdefault(tweet.id, tweet)
             else:
