@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.assembly import Node, ancestry, detour_likely, detours, missing_link, reachable, self_replies
+from bot.assembly import Node, detour_likely, detours, missing_link, reachable, self_replies
 from bot.resolution import ResolverBase
 from bot.tweettext import snowflake_time
 
@@ -150,20 +150,15 @@ class Climbs(ResolverBase):
         """The first unread post up the row of others' posts above each of the author's answers that reading it may
         show a detour for: the author went on from that answer (a self-reply, or a detour below it through an
         answer to a reply to it: answers within answers), or it is the summoned post and the author went on from
-        another such answer (its way up may pass it). Not for an answer older than where the summoned post's way
-        up meets the thread (`anchor`)."""
+        another such answer (its way up may pass it), wherever the answer is (on a branch the page shows after it
+        too)."""
         summoned = self.fetched.canon(target)
         nested = set(detours(nodes, author_id, went_on).values())  # answers a detour below goes through
-        # Where the summoned post's way up meets the thread by known links (no gap bridged): the thread takes the way
-        # to it at every post above, so an answer posted before that post hangs from one of them (its reply came
-        # after the post it replies to) and cannot change the page: its reply is not read.
-        linked = reachable(nodes, self.fetched.canon(root_id), author_id, through_detours=True)
-        anchor = next((i for i in ancestry(nodes, summoned) if i in linked), None)
+        # Wherever the answer is: one above where the summoned post's way up meets the thread is on a branch the page
+        # does not follow, shown after it in a section, which goes on through the answer (its reply read) or stops.
         unread: set[str] = set()
         for tweet_id, node in nodes.items():
             if node.author_id != author_id or node.parent_id is None or node.parent_author_id in (None, author_id):
-                continue
-            if anchor is not None and int(tweet_id) < int(anchor) and tweet_id != summoned:
                 continue
             if not (went_on.get(tweet_id) or tweet_id in nested or (tweet_id == summoned and any_detour)):
                 continue

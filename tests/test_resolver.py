@@ -12,6 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from bot.apimodels import TweetsPage
 from bot.assembly import ancestry, assemble, branched, broken_self_replies, reachable
 from bot.errors import ApiUnavailable, RateLimited
 from bot.models import Media, UnrollRequest
@@ -372,23 +373,26 @@ def test_mention_under_any_tweet_unrolls_the_whole_thread(
     assert (2, 5) == cost(result)
 
 
-def test_other_peoples_replies_and_the_authors_answers_to_them_are_not_part_of_it(
+def test_other_peoples_replies_stay_out_and_an_answer_the_author_went_on_from_is_a_branch(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
-    """Bob's replies, the author's answer to Bob and the author's follow-up to that answer stay out."""
+    """Bob's replies and the author's answer to Bob stay out of the thread summoned under its last part; the
+    author went on from their answer, so that way on is a branch, shown after the thread (it was dropped, though
+    its posts were read): Bob's reply is read for it (one lookup), Bob himself in none."""
     start = world.now() - timedelta(hours=3)
     thread = post_thread(world, numbered(2), start=start)
     bob = world.add_tweet("bob", "Great start!", reply_to=thread[1], created_at=start + timedelta(minutes=2))
     answer = world.add_tweet(AUTHOR, "Thanks Bob", reply_to=bob.id, created_at=start + timedelta(minutes=3))
-    world.add_tweet(AUTHOR, "and also", reply_to=answer.id, created_at=start + timedelta(minutes=4))
+    also = world.add_tweet(AUTHOR, "and also", reply_to=answer.id, created_at=start + timedelta(minutes=4))
     third = world.add_tweet(AUTHOR, "3/ the end", reply_to=thread[1], created_at=start + timedelta(minutes=5))
 
     result = resolve(api, store, summon(world, third.id), settings)
 
     assert [*thread, third.id] == ids_of(result)
     assert ["1/ part 1 of the story", "2/ part 2 of the story", "3/ the end"] == texts_of(result)
-    # from: keeps Bob's reply out of the search; the author's 4 replies each bring their parent.
-    assert (2, 1 + 4) == cost(result)
+    assert {thread[1]: [answer.id, also.id]} == sections_of(result)
+    # from: keeps Bob's reply out of the search; the root's lookup, the search (4 posts), Bob's reply alone.
+    assert (3, 1 + 4 + 1) == cost(result)
 
 
 def test_a_thread_the_author_went_on_with_under_their_answer_to_a_reader_is_whole(
@@ -1611,6 +1615,43 @@ def test_summoned_past_a_deleted_post_the_page_follows_its_branch_not_an_earlier
     )
 
 
+def test_a_reader_answered_an_earlier_version_of_an_edited_post_and_the_author_went_on_through_the_answer(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Post 3 edited twice; a reader answered its middle version, the author answered the reader and went on (parts
+    4, 5, 6), all before the second edit, whose new id is newer than them. Summoned under post 3 as it now reads,
+    the page goes on through the answer (it stopped at post 3: the answer, older than the summoned version, was
+    taken for one above the summoned post, its reader's reply not read)."""
+    start = world.now() - timedelta(hours=2)
+    world.add_user("rita")
+    thread = post_thread(world, numbered(3), start=start)
+    world.set_now(start + timedelta(minutes=3))
+    middle = world.edit_tweet(thread[2], "3/ part 3, mended").id
+    question = world.add_tweet("rita", "why?", reply_to=middle, created_at=start + timedelta(minutes=4))
+    answer = post_thread_after(
+        world, question.id, ["4/ because", "5/ and so", "6/ the end"], [start + timedelta(minutes=m) for m in (5, 6, 7)]
+    )
+    world.set_now(start + timedelta(minutes=25))
+    latest = world.edit_tweet(middle, "3/ part 3, mended twice").id
+    world.set_clock_offset(0)
+
+    result = resolve(api, store, summon(world, latest), settings)
+
+    assert [*thread[:2], latest, *answer] == [t for t in ids_of(result) if t != question.id]
+
+
+def test_a_version_read_as_the_latest_becomes_an_earlier_one_once_a_newer_version_is_read(api: XApi) -> None:
+    """An earlier version read first, its history naming no later one (X does not say that it names them), then
+    the newer version naming it: the post is read once, as the newer version (the page showed both, an old
+    thread's climb meeting the first version and its timeline the second)."""
+    reads = Reads(api)
+    first = {"id": "100", "text": "v1", "author_id": "1", "edit_history_tweet_ids": ["100"]}
+    newer = {"id": "150", "text": "v2", "author_id": "1", "edit_history_tweet_ids": ["100", "150"]}
+    reads.absorb(TweetsPage.model_validate({"data": [first]}))
+    reads.absorb(TweetsPage.model_validate({"data": [newer]}))
+    assert (["150"], ["100"], "v2") == (list(reads.tweets), list(reads.earlier), reads.get("100").text)  # type: ignore[union-attr]
+
+
 def test_a_deleted_first_post_summoned_under_a_readers_reply_gives_the_thread(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
@@ -2055,8 +2096,7 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     in_sections = {fake[t.id] for section in result.thread.sections for t in section.tweets}
     if owner == "1":
         # Every post of A's the thread reaches by self-replies, over deleted posts of A's too, is on the page: in it,
-        # or in a section (through detours as well, where the readers' replies they answer were read: not those
-        # above where the summoned post's way up meets the thread, which cannot change the page).
+        # or in a section (through detours as well, where the readers' replies they answer were read).
         orphans = [n.id for n in broken_self_replies(visible, "1")]
         starts = [*expected, *orphans]
         least = set().union(*(reachable(visible, p, "1") for p in starts)) - set(expected)
@@ -2123,9 +2163,9 @@ def climbed_replies(conversation: Conversation, other: str | None) -> set[str]:
 
 def answered_reply_read(conversation: Conversation, other: str | None, asked_before: set[str]) -> int:
     """How many lookups the resolver spends on readers' replies (`assembly.detours`), wherever the summoned post is
-    (above a detour too, the thread goes on through it; but not for an answer older than where the summoned post's
-    way up meets the thread): a round asks, in one request, for the first unread post up
-    the row of others' posts above each of A's answers to someone that A went on from (a self-reply, or a detour
+    (above a detour too, the thread goes on through it; on a branch the page shows in a section too): a round asks,
+    in one request, for the first unread post up the row of others' posts above each of A's answers to someone
+    that A went on from (a self-reply, or a detour
     below through an answer to a reply to it: answers within answers), and above the summoned post when it is such
     an answer and A went on from some answer of theirs (its way up may pass it). A read may show another reader's
     post above, or an answer within an answer: one more round. Searches give a reply only when it is the summoned
@@ -2154,16 +2194,9 @@ def answered_reply_read(conversation: Conversation, other: str | None, asked_bef
         for answer in sorted(above, key=int, reverse=True):
             if answer in went_on or answer in nested:
                 nested.add(above[answer])
-        # An answer posted before where the summoned post's way up meets the thread (by links known so far, no gap
-        # bridged) hangs above it, where the thread takes the way to the summoned post: it cannot change the page,
-        # its reply is not read.
-        linked = reachable(read, conversation.tweets[0][0], "1", through_detours=True)
-        anchor = next((i for i in ancestry(read, target) if i in linked), None)
         unread: set[str] = set()
         for answer in answers:
             if not (answer in went_on or answer in nested or (answer == target and detour_likely)):
-                continue
-            if anchor is not None and int(answer) < int(anchor) and answer != target:
                 continue
             reply = parents[answer]
             while reply in read and authors[reply] != "1":
