@@ -5,7 +5,9 @@ A keyword counts as a whole word in any case: "Unroll please" and "#unroll" do, 
 "unrolled", a URL or an e-mail address containing "unroll" and a keyword quoted in a sentence ("people type
 “unroll”") do not; quoted in a mention that says little else (`@bot "unroll"`) it does. The mention and the
 keywords are compared as they read (`normal`): an accent typed as a combining mark, fullwidth letters and
-invisible characters inside the word (zero-width spaces and joiners, soft hyphens) change nothing.
+invisible characters inside the word (zero-width spaces and joiners, soft hyphens) change nothing. In scripts
+written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Burmese) a keyword's edge in that
+script needs no boundary: "展開" is asked for in "@bot 展開して".
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+
+import regex
 
 from bot.apimodels import ApiTweet
 
@@ -31,6 +35,8 @@ _QUOTED = re.compile(
     r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|„[^“”\n]*[“”]|「[^」\n]*」|‘[^’\n]*’(?!\w)|(?<!\w)'[^'\n]*'(?!\w)"
 )
 # Characters that show nothing: a word written with one inside reads as the word.
+# Scripts written without spaces between words: a keyword in one stands glued to the words around it.
+_UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]")
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u034f\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"))
 
 
@@ -46,8 +52,12 @@ def _keyword_pattern(keyword: str) -> re.Pattern[str]:
     # "#unroll" asks as clearly as "unroll"
     body = re.escape(word) if word.startswith("#") else r"#?" + re.escape(word)
     # Whole word: no word character, @, / or & glued on either side; a trailing apostrophe-word ("unroll's")
-    # or hyphen-word ("unroll-bot") is part of another word.
-    return re.compile(rf"(?<![\w@/&#.-]){body}(?![\w]|['’-]\w)", re.IGNORECASE)
+    # or hyphen-word ("unroll-bot") is part of another word. An edge in a script written without spaces between
+    # words ("展開して", "ช่วยคลี่เธรด") has none to find: the keyword's own characters there are its boundary.
+    unspaced = [bool(edge) and _UNSPACED.match(edge) is not None for edge in (word.lstrip("#")[:1], word[-1:])]
+    before = r"(?<![@/&#.-])" if unspaced[0] else r"(?<![\w@/&#.-])"
+    after = "" if unspaced[1] else r"(?![\w]|['’-]\w)"
+    return re.compile(rf"{before}{body}{after}", re.IGNORECASE)
 
 
 def own_words(text: str) -> str:

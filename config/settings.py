@@ -177,7 +177,9 @@ class Settings(BaseSettings):
             "e-mail address or a quoted sentence: `@bot \"unroll\"` and `@bot 'unroll' please` ask, `people type "
             '"unroll" here` does not; '
             "compared as they read: fullwidth letters, accents typed as combining marks and invisible characters "
-            "change nothing); each one word with a letter or digit, not an @handle or a URL."
+            "change nothing; in scripts written without spaces, Chinese, Japanese, Thai, Lao, Khmer and Burmese, a "
+            "keyword may stand glued to the words around it: `展開` matches `@bot 展開して`); each one word with a "
+            "letter or digit, not an @handle or a URL."
         ),
         json_schema_extra=_hint("a comma-separated list of words, e.g. unroll,#unroll"),
     )

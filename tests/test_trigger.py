@@ -64,6 +64,27 @@ def test_several_keywords_in_other_languages() -> None:
     assert not matches("@bot hola", keywords)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@bot 展開", True),
+        ("@bot 展開して", True),
+        ("@bot このスレッドを展開してください", True),
+        ("@bot ช่วยคลี่เธรดนี้", True),
+        ("@bot #展開", True),
+        ("@bot 開いて", False),
+        ("@bot https://example.com/展開して", False),
+        ("@bot unrolled 展", False),
+    ],
+)
+def test_a_keyword_in_a_script_written_without_spaces_matches_glued_to_the_words_around_it(
+    text: str, expected: bool
+) -> None:
+    """Japanese, Chinese and Thai put no space between words: "展開して" is the keyword and "please"; a whole-word
+    match would never find it. A keyword's Latin edge still needs its boundary."""
+    assert expected == matches(text, ["展開", "คลี่", "unroll"])
+
+
 def test_hashtag_keyword_needs_the_hash() -> None:
     """A keyword configured with # matches only the hashtag."""
     assert matches("@bot #unroll", ["#unroll"])
