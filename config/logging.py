@@ -26,9 +26,12 @@ _PATTERNS = [
     # ("('oauth_nonce', '…')", the comma only after a quoted key: "X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET" in a
     # message naming what to check is no pair): the nonce and timestamp too, which with a signature make a request
     # X takes again.
+    # A value is a credential's shape, a digit in it or 12 characters at least: "X_ACCESS_TOKEN_SECRET: tokens made
+    # before…" in a fix is advice (the settings' own values are masked wherever they appear anyway).
     re.compile(
         r"((?:oauth_signature|oauth_token|oauth_consumer_key|oauth_nonce|oauth_timestamp|access_token(?:_secret)?"
-        r"|consumer_secret)(?:[\"']\s*,|[\"']?\s*(?:[=:]|%3D))\s*[\"']?)(?:(?!%26)[^\"',&\s)])+",
+        r"|consumer_secret)(?:[\"']\s*,|[\"']?\s*(?:[=:]|%3D))\s*[\"']?)"
+        r"(?=(?:(?!%26)[^\"',&\s)])*\d|(?:(?!%26)[^\"',&\s)]){12})(?:(?!%26)[^\"',&\s)])+",
         re.IGNORECASE,
     ),
     # oauthlib's "Signature: <base64>" at DEBUG: with the nonce and timestamp it logs too, a usable header.

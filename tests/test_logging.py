@@ -141,6 +141,10 @@ def test_a_message_naming_the_credentials_to_check_keeps_their_names() -> None:
     fix = "check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"
     assert fix == Scrubber([]).scrub(fix)
     assert "X_ACCESS_TOKEN=***" == Scrubber([]).scrub("X_ACCESS_TOKEN=abc123")
+    # the advice after them is no value: "regenerate X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET: tokens made before…"
+    advice = "then regenerate X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET: tokens made before the change keep it"
+    assert advice == Scrubber([]).scrub(advice)
+    assert "access_token: ***" == Scrubber([]).scrub("access_token: AAAAAAAAAAAAAAAAAAAAAAAA")
 
 
 _FRAGMENTS = ["Bearer ", "bearer ", "Signature: ", "oauth_token=", "OAUTH_NONCE%3D", "acce\u017f\u017f_to\u212aen:"]
