@@ -17,7 +17,9 @@ import structlog
 
 from bot.errors import (
     EX_OSERR,
+    EX_PROTOCOL,
     EX_TEMPFAIL,
+    ApiError,
     ApiUnavailable,
     AuthFailed,
     ConfigError,
@@ -119,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PortUnavailable as exc:
         return fatal(str(exc), EX_OSERR, "port_unavailable")
     except AuthFailed as exc:
-        return fatal(f"The X API refused the credentials: {exc}", 3, "credentials_rejected")
+        fix = "" if exc.fix in str(exc) else f"\nTo fix: {exc.fix}."  # (a 401's message names it already)
+        return fatal(f"The X API refused the credentials: {exc}{fix}", 3, "credentials_rejected")
     except (StoreUnavailable, redis.RedisError) as exc:
         code = redis_stop(exc, settings)
         if code is None:  # neither unreachable nor refusing: a bug's error, with its traceback
@@ -129,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Nothing was lost (requests stay on the stream, the cursor where it was): cron may simply run again.
         said = f"The X API could not be used now ({exc}); nothing was lost, run again later."
         return fatal(said, EX_TEMPFAIL, "x_api_unavailable", level="warning")
+    except ApiError as exc:
+        # X refused a call for good (a 400 or 403 the bot's own calls never meet, a 404): said in X's words, the
+        # traceback spared; nothing was lost (the cursor and the requests are where they were).
+        said = f"The X API refused a call: {exc}\nNothing was lost; `python -m bot doctor` checks the app's access."
+        return fatal(said, EX_PROTOCOL, "x_api_refused")
     except BrokenPipeError:  # `python -m bot requests | head`: the reader is gone, which is no error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's own flush at exit stays quiet

@@ -31,6 +31,7 @@ from bot.errors import (
     RateLimited,
     StoreRefused,
     StoreUnavailable,
+    WriteRefused,
 )
 from bot.runtime import BASE_URL_FIX, foreign, not_the_x_api
 from bot.store import Store
@@ -149,6 +150,8 @@ def me_refused(settings: Settings, exc: ApiError) -> Check:
     """The check's verdict on an error of GET /2/users/me."""
     if foreign(exc, unreadable=True):
         return Check("x api", "fail", not_the_x_api(settings, exc), BASE_URL_FIX)
+    if isinstance(exc, WriteRefused):  # an app attached to no Project: X refuses it everything
+        return Check("credentials", "fail", str(exc), exc.fix)
     if isinstance(exc, AuthFailed):
         return Check("credentials", "fail", "GET /2/users/me answered 401 Unauthorized", CREDENTIALS_FIX)
     if isinstance(exc, RateLimited) and exc.reason == "usage_cap":

@@ -27,6 +27,7 @@ from __future__ import annotations
 from datetime import datetime
 
 EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, worth trying again later (cron, systemd)
+EX_PROTOCOL = 76  # sysexits: X refused a call the bot makes, for a reason no wait or credential mends
 EX_OSERR = 71  # sysexits.h: the system refused what the process needs to start (here: HOST:PORT to listen on)
 # What to check when X answers 401, by the credentials the refused request carried.
 USER_CREDENTIALS_FIX = "check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET"
@@ -135,8 +136,9 @@ WRITE_FIX = (
 
 class WriteRefused(AuthFailed):
     """403 on a post whose problem says the app may not post at all (`oauth1-permissions`: a Read-only app;
-    `client-forbidden`: not attached to a Project; `unsupported-authentication`): no request's fault, and no
-    request's final outcome. Each request waits, its tries unspent, as for rejected credentials."""
+    `client-forbidden`: not attached to a Project; `unsupported-authentication`), or on the bot's account or
+    mentions that it may not use the API at all: no request's fault, and no request's final outcome. Each request
+    waits, its tries unspent, as for rejected credentials; start-up stops (exit 3)."""
 
     def __init__(self, message: str, *, endpoint: str = "") -> None:
         super().__init__(message, status=403, endpoint=endpoint)

@@ -805,19 +805,23 @@ def _refused_parameters(exc: tweepy.HTTPException) -> dict[str, list[str]]:
 
 # Problems of a 403 that refuse the app any post: https://docs.x.com/x-api/fundamentals/response-codes-and-errors
 APP_PROBLEMS = ("/oauth1-permissions", "/client-forbidden", "/unsupported-authentication")
+# Where such a problem refuses the app the bot itself (an app not attached to a Project: `client-forbidden`), not
+# an option it may go without (full-archive search answers `client-forbidden` to an app without that access).
+APP_ENDPOINTS = (POST_TWEETS, "GET /2/users/me", "GET /2/users/:id/mentions")
 # A 403 on a post for the post's own sake (X's details; duplicate content is told first): final for its request.
 POST_REFUSALS = re.compile(r"deleted or not visible|been mentioned|not allowed because|too long", re.I)
 
 
 def _forbidden(endpoint: str, exc: tweepy.HTTPException) -> ApiError:
     """What a 403 means. On a post: the app may not post (`WriteRefused`), this post may not be made
-    (`NotAllowed`, `DuplicateContent`), or neither is said (`Refused`: tried again). Elsewhere: `NotAllowed`."""
+    (`NotAllowed`, `DuplicateContent`), or neither is said (`Refused`: tried again). On the bot's own account or
+    mentions, the app may not use the API (`WriteRefused`: not attached to a Project). Elsewhere: `NotAllowed`."""
     detail = _detail(exc)
     message = f"{endpoint}: 403 {detail}"
+    if endpoint in APP_ENDPOINTS and _problem(exc).endswith(APP_PROBLEMS):
+        return WriteRefused(message, endpoint=endpoint)
     if endpoint != POST_TWEETS:
         return NotAllowed(message, status=403, endpoint=endpoint)
-    if _problem(exc).endswith(APP_PROBLEMS):
-        return WriteRefused(message, endpoint=endpoint)
     if "duplicate" in detail.lower():
         return DuplicateContent(message, status=403, endpoint=endpoint)
     if POST_REFUSALS.search(detail):

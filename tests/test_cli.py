@@ -735,3 +735,34 @@ def test_cron_runs_leave_no_consumer_behind_in_the_group(
     assert (0, 0) == (command(capsys, "run", "--once")[0], command(capsys, "run", "--once")[0])
     assert 1 == len(sandbox.world.posted())
     assert [] == store.redis.xinfo_consumers(store.stream, "workers")
+
+
+# --- X refusing the app, or a call, for good ----------------------------------------------------------------------
+def test_an_app_attached_to_no_project_stops_start_up_with_3_and_the_fix(
+    env: None, sandbox: SandboxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """X answers every endpoint of an app attached to no Project 403 client-not-enrolled: start-up stops with 3,
+    one plain line saying what to fix and its log line, not a traceback and exit 1 (a crash loop under a process
+    manager, each start spending a GET /2/users/me)."""
+    sandbox.world.set_posting_rules(in_project=False)
+    code, _, err = command(capsys, "run", "--once")
+    plain, logged = stop_lines(err)
+    assert (3, [("credentials_rejected", 3)], False) == (code, logged, "Traceback" in err)
+    assert "GET /2/users/me: 403" in plain[0] and "attached to a Project" in plain[-1]
+
+
+def test_a_call_x_refuses_for_good_stops_run_once_with_76_and_x_s_words(
+    env: None, sandbox: SandboxServer, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The mentions timeline answering 400 (a parameter X refuses): `run --once` says so in X's words and exits
+    76, the cursor where it was, not a traceback and exit 1 that a cron wrapper can't read."""
+    me = sandbox.world.me()
+    assert me is not None
+    assert 0 == command(capsys, "run", "--once")[0]
+    cursor = store.get_cursor()
+    sandbox.world.inject_fault("GET", f"/2/users/{me.id}/mentions", status=400)
+    code, _, err = command(capsys, "run", "--once")
+    plain, logged = stop_lines(err)
+    assert (76, [("x_api_refused", 76)], False) == (code, logged, "Traceback" in err)
+    assert plain[0].startswith("The X API refused a call: GET /2/users/:id/mentions: 400")
+    assert cursor == store.get_cursor()

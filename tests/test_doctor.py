@@ -114,6 +114,15 @@ def test_wrong_credentials_fail_naming_the_variables(sandbox: SandboxServer, ser
     assert lines["handle"].startswith("skip")
 
 
+def test_an_app_attached_to_no_project_fails_saying_so(sandbox: SandboxServer, served: Settings, store: Store) -> None:
+    """X's 403 client-not-enrolled on GET /2/users/me: the fix is the app's Project, not regenerating the keys."""
+    sandbox.world.set_posting_rules(in_project=False)
+    code, lines = run(served, store)
+    line = lines["credentials"]
+    assert (1, True) == (code, line.startswith("FAIL"))
+    assert "attached to a Project" in line and "X_API_SECRET" not in line
+
+
 def test_a_spent_usage_cap_fails_with_where_to_add_credits(
     sandbox: SandboxServer, served: Settings, store: Store
 ) -> None:

@@ -104,11 +104,13 @@ class SandboxClient:
         reply_restriction: bool | None = None,
         duplicate_check: bool | None = None,
         write_permission: bool | None = None,
+        in_project: bool | None = None,
     ) -> None:
         rules = {
             "reply_restriction": reply_restriction,
             "duplicate_check": duplicate_check,
             "write_permission": write_permission,
+            "in_project": in_project,
         }
         self._call("POST", "posting_rules", rules)
 

@@ -95,6 +95,7 @@ class _Control:
             reply_restriction=body.get("reply_restriction"),
             duplicate_check=body.get("duplicate_check"),
             write_permission=body.get("write_permission"),
+            in_project=body.get("in_project"),
         )
 
     def compliance(self, body: dict[str, Any]) -> None:

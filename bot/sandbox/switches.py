@@ -35,6 +35,7 @@ class Settings:
     reply_restriction: bool = True
     duplicate_check: bool = True
     write_permission: bool = True  # a Read-only app's posts are refused (403 oauth1-permissions)
+    in_project: bool = True  # an app not attached to a Project is refused every endpoint (403 client-not-enrolled)
     # Seconds before a new post shows in search whatever the request asks (0: only the documented default
     # end of 30 s ago, for a request with no start_time, end_time or since_id). X's API reference reads
     # stricter than its pagination guide; a client must not depend on which.
@@ -155,9 +156,11 @@ class Switches:
         reply_restriction: bool | None = None,
         duplicate_check: bool | None = None,
         write_permission: bool | None = None,
+        in_project: bool | None = None,
     ) -> None:
         """Switch the 2026 reply restriction and the duplicate-content check on or off; `write_permission`
-        False: the app is Read-only, as set in X's developer portal."""
+        False: the app is Read-only, as set in X's developer portal; `in_project` False: the app is attached to no
+        Project, and X answers every endpoint 403 client-not-enrolled."""
         with self.lock:
             if reply_restriction is not None:
                 self.settings.reply_restriction = reply_restriction
@@ -165,3 +168,5 @@ class Switches:
                 self.settings.duplicate_check = duplicate_check
             if write_permission is not None:
                 self.settings.write_permission = write_permission
+            if in_project is not None:
+                self.settings.in_project = in_project
