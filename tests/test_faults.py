@@ -152,6 +152,16 @@ class FinishedMeanwhile(Store):
         return super().finish(handled, entry_id, release=release)
 
 
+class FinishedAndReleasedMeanwhile(Store):
+    """As `FinishedMeanwhile`, and that worker gave the mention's lock back with its record: nobody holds it."""
+
+    def finish(self, handled: HandledRequest, entry_id: str | None, *, release: Lock | None = None) -> bool:
+        theirs = handled.model_copy(update={"attempts": 2, "request_id": entry_id or ""})
+        self.record(theirs)
+        self.redis.delete(self.key("lock", f"mention:{handled.mention_id}"))
+        return super().finish(handled, entry_id, release=release)
+
+
 STEPS = ["after_claim", "after_resolve", "after_store", "before_post", "after_post", "before_ack"]
 
 
@@ -612,6 +622,20 @@ def test_a_worker_held_up_after_its_post_leaves_the_record_to_the_worker_that_to
     recorded the request: its last write records nothing (the other's record stays, attempts 2) and it logs no
     second `request_handled` line."""
     mention, late, events = held_up(faulty_sandbox, make_settings, redis_server, FinishedMeanwhile)
+
+    record = late.store.handled_one(mention)
+    assert (1, 2) == (len(replies(faulty_sandbox)), record.attempts if record else None)
+    handled = [e for e in events if e["event"] in ("request_handled", "request_answered_elsewhere")]
+    assert ["request_answered_elsewhere"] == [e["event"] for e in handled]
+
+
+def test_a_worker_held_up_after_its_post_records_nothing_once_the_other_worker_gave_the_lock_back(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], redis_server: RedisServer
+) -> None:
+    """Paused while X answered its post, a worker resumes after another took the mention over, recorded the request
+    and gave the mention's lock back: nobody holds the lock, and its last write still records nothing (the record
+    said attempts 1 over the other's 2, and a second `request_handled` line counted the request twice)."""
+    mention, late, events = held_up(faulty_sandbox, make_settings, redis_server, FinishedAndReleasedMeanwhile)
 
     record = late.store.handled_one(mention)
     assert (1, 2) == (len(replies(faulty_sandbox)), record.attempts if record else None)

@@ -107,11 +107,17 @@ end
 return {{-1, 0}}
 """
 # Keep a handled request's audit record, dropping the oldest beyond the log's size; unless the mention's lock is
-# another worker's now (this one was held up past its claim: that worker finishes the request, and records it).
+# another worker's now (this one was held up past its claim: that worker finishes the request, and records it), or
+# that worker recorded this very request already (same request id) and gave the lock back.
 # KEYS: the records hash, the order zset, the mention's lock; ARGV: mention id, record JSON, its time, the log's
-# size, the lock's token ('' for no check). Returns how many old records were dropped, or -1 when not recorded.
+# size, the lock's token ('' for no check), the request id ('' for none). Returns how many old records were
+# dropped, or -1 when not recorded.
 RECORD = f"""
 if {held_by_another("KEYS[3]", "ARGV[5]")} then return -1 end
+if ARGV[5] ~= '' and ARGV[6] ~= '' then
+  local kept = redis.call('HGET', KEYS[1], ARGV[1])
+  if kept and cjson.decode(kept)['request_id'] == ARGV[6] then return -1 end
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
@@ -291,7 +297,7 @@ class RecordStore(StoreBase):
         keys = (self.key("handled", "records"), self.key("handled", "order"), claim_key)
         record = handled.model_dump_json()
         at, size = handled.handled_at.timestamp(), self.handled_log_size
-        pipe.eval(RECORD, 3, *keys, handled.log_key, record, at, size, token)
+        pipe.eval(RECORD, 3, *keys, handled.log_key, record, at, size, token, handled.request_id)
         if handled.log_key != handled.mention_id:  # the latest of a pasted post's requests, for the site's pages
             pipe.set(self.key("handled", "latest", handled.mention_id), record, ex=REPLY_RECORD_TTL)
         return pipe
