@@ -22,6 +22,7 @@ from pydantic import (
     AliasChoices,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -829,17 +830,29 @@ def unknown_variables(environ: Mapping[str, str], env_file: Path | None = None) 
     setting it was likely meant for ('' when none is close): a typo (UNROLL_DRYRUN) would otherwise pass in
     silence, the bot posting for real where the operator meant to rehearse. `env_file`: the settings' own."""
     env_file = env_file or Path(str(Settings.model_config.get("env_file")))
-    names = {name for name in environ if name.startswith(ENV_PREFIX)}
+    values = {name: value for name, value in environ.items() if name.startswith(ENV_PREFIX)}
     if env_file.is_file():
-        names |= {name for name in dotenv_values(env_file) if name.startswith(ENV_PREFIX)}
-    known = {env_name(field) for field in Settings.model_fields}
-    words = [name.removeprefix(ENV_PREFIX) for name in known if name.startswith(ENV_PREFIX)]  # the prefix is shared
+        found = dotenv_values(env_file).items()
+        values |= {k: v or "" for k, v in found if k.startswith(ENV_PREFIX) and k not in values}
+    fields = {env_name(field): field for field in Settings.model_fields}
+    words = [name.removeprefix(ENV_PREFIX) for name in fields if name.startswith(ENV_PREFIX)]  # the prefix is shared
 
     def meant(name: str) -> str:
-        close = get_close_matches(name.removeprefix(ENV_PREFIX), words, n=1)
+        """The closest setting's name, or a setting of which the name is a word, whose type takes the value set
+        (UNROLL_BUDGET=5 means UNROLL_DAILY_BUDGET, not UNROLL_OVER_BUDGET: that one is wait or reply_without_link)."""
+        typed = name.removeprefix(ENV_PREFIX)
+        close = get_close_matches(typed, words, n=3)
+        close += sorted(w for w in words if typed in w.split("_") and w not in close)
+        for word in close:
+            field = Settings.model_fields[fields[ENV_PREFIX + word]]
+            try:
+                TypeAdapter(field.annotation).validate_python(values[name])
+            except (ValidationError, TypeError, ValueError):
+                continue
+            return ENV_PREFIX + word
         return ENV_PREFIX + close[0] if close else ""
 
-    return [(name, meant(name)) for name in sorted(names - known)]
+    return [(name, meant(name)) for name in sorted(set(values) - set(fields))]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -155,6 +155,22 @@ def test_a_misspelled_unroll_variable_is_named_with_the_setting_it_was_meant_for
     assert [] == unknown_variables({"UNROLL_DRY_RUN": "true"}, tmp_path / "missing.env")
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "meant"),
+    [
+        ("UNROLL_BUDGET", "5", "UNROLL_DAILY_BUDGET"),
+        ("UNROLL_BUDGET", "reply_without_link", "UNROLL_OVER_BUDGET"),
+        ("UNROLL_OVERBUDGET", "wait", "UNROLL_OVER_BUDGET"),
+    ],
+)
+def test_a_misspelled_variable_is_named_with_the_setting_whose_type_takes_its_value(
+    name: str, value: str, meant: str, tmp_path: Path
+) -> None:
+    """UNROLL_BUDGET=5 is a spending limit: the setting named is UNROLL_DAILY_BUDGET (it was UNROLL_OVER_BUDGET,
+    which takes wait or reply_without_link, and the operator went on with no limit)."""
+    assert [(name, meant)] == unknown_variables({name: value}, tmp_path / "missing.env")
+
+
 def test_reply_template_must_carry_the_link(monkeypatch: pytest.MonkeyPatch) -> None:
     """A reply without the link would be useless, so start-up refuses it."""
     monkeypatch.setenv("UNROLL_REPLY_TEMPLATE", "Hi @{requester}, done!")
