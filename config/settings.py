@@ -846,7 +846,7 @@ def unknown_variables(environ: Mapping[str, str], env_file: Path | None = None) 
         for word in close:
             field = Settings.model_fields[fields[ENV_PREFIX + word]]
             try:
-                TypeAdapter(field.annotation).validate_python(values[name])
+                TypeAdapter(Any if field.annotation is None else field.annotation).validate_python(values[name])
             except (ValidationError, TypeError, ValueError):
                 continue
             return ENV_PREFIX + word
