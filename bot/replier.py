@@ -7,6 +7,7 @@ replies are searched for one to that mention before anything is posted again.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import structlog
@@ -19,6 +20,7 @@ from bot.window import in_recent_window
 from bot.xapi import POST_TWEETS, from_user
 
 log = structlog.get_logger(__name__)
+_REQUESTER = re.compile(r"\s*@?\{requester\}")  # the requester's handle in a template, with its @
 
 # Recent search may leave out the last 30 seconds: X's reference for `end_time` says it returns "Tweets from as
 # recent as 30 seconds ago if you do not include this parameter" (https://docs.x.com/x-api/posts/search/integrate/
@@ -32,7 +34,11 @@ VARIANTS = ("", " ↻", " ↩", " ✓", " 🧵", *(f" #{n}" for n in range(6, 10
 
 
 def compose(template: str, *, requester: str, author: str = "", link: str = "", count: int = 0) -> str:
-    """Fill a reply template (validated at start-up to fit 280 characters with the link counted as 23)."""
+    """Fill a reply template (validated at start-up to fit 280 characters with the link counted as 23). Without
+    the requester's handle (X gave the mention without its author), "@{requester}" is left out with the space
+    before it ("Hi, here is…"): any word in its place would be some account's handle, mentioned for nothing."""
+    if not requester:
+        template = _REQUESTER.sub("", template)
     return template.format(requester=requester, author=author, link=link, count=count).strip()
 
 

@@ -594,7 +594,7 @@ def over_budget_reply(
     bot: Bot, request: UnrollRequest, handled: HandledRequest, record: ReplyRecord | None, claim: Lock | None = None
 ) -> HandledRequest:
     """The daily budget is spent and the operator chose a short reply without the link (a cheap post)."""
-    text = compose(bot.settings.over_budget_template, requester=request.requester_username or "there")
+    text = compose(bot.settings.over_budget_template, requester=request.requester_username)
     with bot.api.metered() as usage:
         handled.reply_id, handled.reply_text = post_once(bot, request, text, record, claim=claim)
     spending.record(bot.store, bot.settings, usage, reply_text=handled.reply_text)
@@ -636,7 +636,7 @@ def reply_text(
 ) -> str:
     """The reply for an outcome; empty when the bot should stay silent."""
     settings = bot.settings
-    requester = request.requester_username or "there"
+    requester = request.requester_username
     if thread is not None and link:
         return compose(
             template_for(settings, request.lang),

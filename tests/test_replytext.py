@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import ConfigError
+from bot.replier import compose
 from bot.replytext import template_for
 from config.settings import load_settings, parse_templates
 
@@ -75,3 +76,18 @@ def test_bad_language_template_stops_start_up(monkeypatch: pytest.MonkeyPatch, v
     message = str(info.value)
     assert message.startswith("UNROLL_REPLY_TEMPLATES must be language=template pairs separated by ';'")
     assert message.endswith(detail)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("Hi @{requester}, here is the thread unrolled: {link}", "Hi, here is the thread unrolled: L"),
+        ("@{requester} {link}", "L"),
+        ("Hola {requester}: {link}", "Hola: L"),
+    ],
+)
+def test_a_reply_to_a_mention_whose_author_x_did_not_give_names_no_account(template: str, expected: str) -> None:
+    """X gave the mention without its author's user: the reply leaves the handle out ("Hi @there" mentioned an
+    account named there, a stranger, in every such reply)."""
+    assert expected == compose(template, requester="", link="L")
+    assert "Hi @rita, L" == compose("Hi @{requester}, {link}", requester="rita", link="L")
