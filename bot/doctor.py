@@ -24,6 +24,7 @@ from bot import spending
 from bot.apimodels import ApiUser
 from bot.errors import (
     BEARER_FIX,
+    WRITE_FIX,
     ApiError,
     ApiUnavailable,
     AuthFailed,
@@ -143,7 +144,11 @@ def credentials(api: XApi) -> tuple[ApiUser | None, Check]:
         me = api.me()
     except ApiError as exc:
         return None, me_refused(api.settings, exc)
-    return me, Check("credentials", "ok", f"the credentials are @{me.username}'s (id {me.id}), GET /2/users/me")
+    whose = f"the credentials are @{me.username}'s (id {me.id}), GET /2/users/me"
+    if api.access_level == "read":  # X says so on every user-context answer; a post would be refused (403)
+        said = f"{whose}, but X says their access is Read only (x-access-level: read): every reply would be refused"
+        return me, Check("credentials", "warn" if api.settings.dry_run else "fail", said, WRITE_FIX)
+    return me, Check("credentials", "ok", whose)
 
 
 def me_refused(settings: Settings, exc: ApiError) -> Check:

@@ -221,6 +221,9 @@ class XApi:
         self._tweet_fields = list(TWEET_FIELDS)  # less any optional one the API refused
         self._archive_at = -ARCHIVE_SPACING  # when this process last called full-archive search (monotonic)
         self.refusals: dict[str, float] = {}  # when X last refused this app an access (`bot.refusals`, monotonic)
+        # What the access token may do, as X's user-context answers last said (`x-access-level`: read, read-write,
+        # read-write-directmessages); None until one said it.
+        self.access_level: str | None = None
 
     # --- metering and rate limits ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -284,6 +287,8 @@ class XApi:
                 daily.limit = _int(headers.get(f"x-{scope}-limit-24hour-limit"))
                 daily.remaining = remaining
                 daily.reset_at = _reset(headers.get(f"x-{scope}-limit-24hour-reset"), DAY_LONGEST)
+        if level := headers.get("x-access-level"):
+            self.access_level = level
         if self.board is not None:
             reset_at = self.blocked_until(endpoint)
             if reset_at is not None:  # spent: tell the other processes before they spend a request to learn it

@@ -123,6 +123,16 @@ def test_an_app_attached_to_no_project_fails_saying_so(sandbox: SandboxServer, s
     assert "attached to a Project" in line and "X_API_SECRET" not in line
 
 
+def test_a_read_only_app_fails_the_credentials_check(sandbox: SandboxServer, served: Settings, store: Store) -> None:
+    """X's user-context answers say `x-access-level: read` for a Read-only app: every reply would be refused, so
+    the check fails with the fix (it said ok, and the bot went live reading and paying, never replying)."""
+    sandbox.world.set_posting_rules(write_permission=False)
+    code, lines = run(served, store)
+    line = lines["credentials"]
+    assert (1, True) == (code, line.startswith("FAIL"))
+    assert "Read only" in line and "Read and Write" in line
+
+
 def test_a_spent_usage_cap_fails_with_where_to_add_credits(
     sandbox: SandboxServer, served: Settings, store: Store
 ) -> None:

@@ -233,6 +233,8 @@ class ApiApp:
                 check_access(world, route, context)
                 budget = world.take_rate_limit(route.endpoint, context)
                 headers = budget.headers()
+                if context == "user":  # what the access token may do, as X says on user-context answers
+                    headers["x-access-level"] = "read-write" if world.settings.write_permission else "read"
                 if not budget.allowed:
                     raise too_many_requests({})
                 if fault is not None and fault.usage_capped:
