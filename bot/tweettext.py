@@ -98,6 +98,7 @@ class _Link:
     forms: tuple[str, ...]  # what the entity's own text may read (any case), to check its offsets against
     shown: str | None = None  # what a URL shows instead of its t.co text: the display URL
     drop: bool = False  # a t.co link to the tweet's own media or quoted tweet: not shown at all
+    anywhere: bool = False  # dropped wherever it is (media); else only among the links X adds at the text's end
 
 
 def is_http(url: str | None) -> bool:
@@ -105,15 +106,21 @@ def is_http(url: str | None) -> bool:
     return url is not None and _HTTP.match(url) is not None and not any(c.isspace() for c in url)
 
 
+def _own_media(entity: UrlEntity, tweet: ApiTweet) -> bool:
+    """True for the t.co link that X appends for the tweet's own media."""
+    target = entity.expanded_url or ""
+    return bool(entity.media_key) or (
+        "/status" in target and any(m.group(1) == tweet.id for m in _OWN_MEDIA.finditer(target))
+    )
+
+
 def _points_at_self(entity: UrlEntity, tweet: ApiTweet) -> bool:
     """True for the t.co link that X appends for the tweet's own media or for the tweet it quotes."""
-    if entity.media_key:
+    if _own_media(entity, tweet):
         return True
     target = entity.expanded_url or ""
     if "/status" not in target:
         return False
-    if any(m.group(1) == tweet.id for m in _OWN_MEDIA.finditer(target)):
-        return True
     quoted = tweet.referenced("quoted")
     return bool(quoted) and any(m.group(1) == quoted for m in _STATUS.finditer(target))
 
@@ -124,7 +131,7 @@ def _links(entities: Entities, tweet: ApiTweet) -> list[tuple[int, int, _Link]]:
     for url in entities.urls:
         href = url.expanded_url if is_http(url.expanded_url) else (url.url if is_http(url.url) else None)
         shown = url.display_url or url.expanded_url or url.url
-        link = _Link("url", href, (url.url,), shown, drop=_points_at_self(url, tweet))
+        link = _Link("url", href, (url.url,), shown, drop=_points_at_self(url, tweet), anywhere=_own_media(url, tweet))
         out.append((url.start, url.end, link))
     for mention in entities.mentions:
         forms = _forms("@＠", mention.username)
@@ -270,14 +277,22 @@ def segments_of(tweet: ApiTweet) -> list[Segment]:
         if span and start <= span[0] < span[1] <= end:
             placed.append((*span, link))
     segments: list[Segment] = []
+    placed.sort(key=lambda item: (item[0], item[1]))
+    # X adds the link to a post's own media or quoted post at its end: only there is it dropped. Typed in a
+    # sentence ("as https://t.co/… says"), it stays a link, or the sentence would read "as  says".
+    tail = end
+    for s, e, link in reversed(placed):
+        if not link.drop or text[e:tail].strip():
+            break
+        tail = s
     pos = start
-    for s, e, link in sorted(placed, key=lambda item: (item[0], item[1])):
+    for s, e, link in placed:
         if s < pos:  # overlapping entities: keep the first
             continue
         if s > pos:
             segments.append(Segment(text=text[pos:s]))
         pos = e
-        if link.drop:
+        if link.drop and (s >= tail or link.anywhere):
             if s == start or text[s - 1] in " \t":  # don't leave two spaces where the link was
                 while pos < end and text[pos] in " \t":
                     pos += 1

@@ -352,6 +352,26 @@ def test_quote_link_is_dropped_and_the_quoted_tweet_embedded() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("as https://t.co/QuoteLnk1 says, ship it", ["as ", "x.com/bob/status/1…", " says, ship it"]),
+        ("ship it https://t.co/QuoteLnk1", ["ship it"]),
+        ("ship it https://t.co/QuoteLnk1 \n", ["ship it"]),
+    ],
+)
+def test_a_quote_link_is_dropped_only_where_x_puts_it_at_the_end(text: str, shown: list[str]) -> None:
+    """Typed in a sentence, the link to the quoted post stays a link ("as  says" read before); at the end, where X
+    adds it, it goes (the card shows the post)."""
+    quoted_url = f"https://x.com/bob/status/{QUOTED_ID}"
+    result = tweet(
+        text,
+        referenced_tweets=[{"type": "quoted", "id": QUOTED_ID}],
+        entities={"urls": [url_entity(text, "https://t.co/QuoteLnk1", quoted_url, "x.com/bob/status/1…")]},
+    )
+    assert shown == [segment.text for segment in segments_of(result)]
+
+
 def test_a_quoted_post_x_could_not_give_becomes_an_unavailable_placeholder() -> None:
     """A quote whose post is not among those read (X answered it with an `errors` entry: deleted, protected,
     suspended) is kept as a placeholder with nothing of the post, and its t.co link is still not text."""
