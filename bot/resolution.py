@@ -142,10 +142,15 @@ class ResolverBase:
         read = self.fetched.get(summoned) if summoned else None
         return read.author_id if read is not None else None
 
-    def search(self, root_id: str, author: Author, *, full_archive: bool, since_id: str | None) -> None:
-        # from: keeps other people's replies out of what is billed; is:reply keeps out the root, read already.
+    def search(
+        self, root_id: str, author: Author, *, full_archive: bool, since_id: str | None, replies_only: bool = True
+    ) -> None:
+        """The author's posts in the conversation. `from:` keeps other people's replies out of what is billed;
+        `is:reply` keeps out the root, read already, unless `replies_only` is off: a stored thread's refresh while
+        X may have let its first post be edited since (an edit is a new post, not a reply)."""
         # By handle or id: an author renamed since the thread was stored is still found.
-        query = f"conversation_id:{self.conv or root_id} {from_user(author.username, author.id)} is:reply"
+        replies = " is:reply" if replies_only else ""
+        query = f"conversation_id:{self.conv or root_id} {from_user(author.username, author.id)}{replies}"
         start_time = None
         if not full_archive and since_id is None:
             # Recent search with no since_id (the thread is older than the window) ends 30 seconds ago unless

@@ -107,7 +107,7 @@ from bot.reads import Reads
 from bot.refusals import REFUSED_FOR, note_refusal, refused
 from bot.resolution import Resolution, ResolutionOutcome, first_lookup
 from bot.store import FirstRead, Lock, Store
-from bot.tweettext import author_of
+from bot.tweettext import author_of, snowflake_time
 from bot.walks import Walks
 from bot.xapi import ARCHIVE, RECENT, XApi
 from config.settings import Settings
@@ -118,6 +118,9 @@ log = structlog.get_logger(__name__)
 
 FRESH_FOR = 60.0  # seconds a stored thread is served without asking X for newer tweets
 QUOTE_HOPS = 2  # lone quotes followed to the thread they quote: a quote of a quote of it, at most
+# How long after posting X lets a post be edited (https://docs.x.com/x-api/fundamentals/edit-posts), a minute more
+# for clocks apart.
+EDIT_WINDOW = timedelta(minutes=31)
 
 
 def _unavailable(tweet_id: str, problem: ApiProblem | None, what: str) -> ThreadNotFound:
@@ -207,7 +210,10 @@ class _Resolver(Walks, FirstSearches, Answering):
             return Resolution("resolved", thread, reason="branch", root_id=root_id)
         since = last if complete else None  # recent search refuses a since_id older than its window
         full_archive = not self.in_window(last) and self.settings.full_archive
-        self.search(root_id, stored.author, full_archive=full_archive, since_id=since)
+        # The first post, edited after the copy was read (X allows it for 30 minutes), is a new post newer than the
+        # copy's last: not a reply, it comes only when the search does not ask for replies alone.
+        edited = since is not None and stored.fetched_at < snowflake_time(root_id) + EDIT_WINDOW
+        self.search(root_id, stored.author, full_archive=full_archive, since_id=since, replies_only=not edited)
         nodes = self.nodes(root_id)
         follow = (
             branched(nodes, author_id)
