@@ -275,6 +275,11 @@ class XApi:
         """Read the rate-limit headers of every response (hook on the requests session)."""
         endpoint = endpoint_of(response.request.method or "GET", response.request.url or "")
         headers = response.headers
+        reset = headers.get("x-rate-limit-reset")
+        if reset is not None and not reset.strip().isdigit():
+            # Not epoch seconds (a proxy's, say): tweepy reads it with int() and would raise a ValueError where a
+            # 429 is a rate limit whatever its reset says (waited out as one that gives none).
+            del headers["x-rate-limit-reset"]
         window = self.windows.setdefault(endpoint, Window())
         if "x-rate-limit-remaining" in headers:
             window.limit = _int(headers.get("x-rate-limit-limit"))

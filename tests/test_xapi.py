@@ -413,3 +413,33 @@ def test_an_optional_tweet_field_the_api_refuses_is_dropped_everywhere(
     assert first.data[0].public_metrics is None
     assert ["api_field_refused"] == [e["event"] for e in logs if e["log_level"] == "warning"]
     assert 3 == usage.requests  # the refused one, its retry, and the timeline straight away
+
+
+def test_a_429_whose_reset_is_no_number_is_a_rate_limit_not_a_crash(settings: Settings) -> None:
+    """A 429 with `x-rate-limit-reset: soon` (a proxy's answer, not X's): a rate limit waited out as one without a
+    reset, not tweepy's ValueError (a failed try, a traceback in the log, a dead letter after five)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Limited(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank"}'
+            self.send_response(429)
+            self.send_header("content-type", "application/json")
+            self.send_header("x-rate-limit-reset", "soon")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Limited)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = XApi(settings.model_copy(update={"x_api_base_url": f"http://127.0.0.1:{server.server_port}"}))
+        with pytest.raises(RateLimited) as info:
+            api.lookup(["1"])
+        assert info.value.reset_at >= datetime.now(UTC) + NO_RESET_WAIT - timedelta(seconds=5)
+    finally:
+        server.shutdown()
+        server.server_close()
