@@ -858,7 +858,11 @@ def _detail(exc: tweepy.HTTPException) -> str:
     if body is None:
         return str(exc.response.text)[:200]
     if isinstance(body, dict):
-        return str(body.get("detail") or body.get("title") or "; ".join(exc.api_messages) or body)[:300]
+        said = str(body.get("detail") or body.get("title") or "")
+        # X's errors[].message says what was wrong ("The `since_id` query parameter value […] must be …"), where
+        # its detail is general ("One or more parameters to your request was invalid.").
+        messages = [m for m in map(str, exc.api_messages) if m and m not in said]
+        return ("; ".join(filter(None, [said, *messages])) or str(body))[:500]
     return str(body)[:300]
 
 

@@ -174,6 +174,8 @@ def test_a_refused_expansion_the_bot_needs_is_an_error(
     with pytest.raises(InvalidRequest) as refused:
         api.lookup([root.id])
     assert {"expansions": ["author_id"]} == refused.value.parameters
+    # X's own words on what was wrong, not only its general detail
+    assert "One or more parameters to your request was invalid.; The " in str(refused.value)
 
 
 @pytest.mark.parametrize(
