@@ -3,14 +3,16 @@ news post or another thread starts with a reply to it, and is the page when the 
 
 from __future__ import annotations
 
+from bot.apimodels import ApiTweet
 from bot.assembly import assemble
+from bot.climbs import Climbs
 from bot.errors import ThreadNotFound
 from bot.models import Author
-from bot.resolution import Resolution, ResolverBase
+from bot.resolution import Resolution
 from bot.tweettext import author_of
 
 
-class Answering(ResolverBase):
+class Answering(Climbs):
     """Finds the summoned post's author's thread answering someone else's post."""
 
     def answering(self, conv_id: str, author_id: str, target: str) -> Resolution | None:
@@ -66,7 +68,13 @@ class Answering(ResolverBase):
             return None
         while (parent := self.fetched.parent(tweet)) is not None:
             if tweet.in_reply_to_user_id and tweet.in_reply_to_user_id != author_id:
-                break  # it answers someone else: the thread starts here (no need to read whose post it answers)
+                # It answers someone else: the thread starts here, or, when the author has an earlier post in the
+                # conversation, it may answer a reader's reply under one (a detour), whose way up tells.
+                over = self.detour_above(tweet, author_id)
+                if over is None:
+                    break
+                at, tweet = over.id, over
+                continue
             self.fetched.lookup([parent])
             above = self.fetched.get(parent)
             if above is None:  # a post of theirs X cannot give (deleted): the chain went on above it
@@ -75,6 +83,27 @@ class Answering(ResolverBase):
                 break  # someone else's post: the thread starts below it
             at, tweet = above.id, above
         return at
+
+    def detour_above(self, answer: ApiTweet, author_id: str) -> ApiTweet | None:
+        """The author's post that the row of others' posts `answer` answers hangs from (the author answered a reader
+        under their own post and went on: a detour), or None: the row reaches the conversation's top or a post X
+        cannot give; read only when the author went on from the answer and has an older post in the conversation
+        (the common thread answering a question starts there, read no further). Each post of the row is read alone
+        (its parent may be read already)."""
+        mine = [t for t in self.fetched.tweets.values() if t.author_id == author_id and t.conversation_id == self.conv]
+        earlier = any(int(t.id) < int(answer.id) for t in mine)
+        went_on = any(self.fetched.parent(t) == answer.id for t in mine)
+        if not (earlier and went_on):  # an answer not gone on from is no part of a thread (`assembly.detours`)
+            return None
+        post: ApiTweet | None = answer
+        passed: set[str] = set()
+        while post is not None and (parent := self.fetched.parent(post)) is not None and parent not in passed:
+            passed.add(parent)
+            self.fetched.lookup([parent], referenced=False)
+            post = self.fetched.get(parent)
+            if post is not None and post.author_id == author_id:
+                return post
+        return None
 
     def first_above_gap(self, below: str, author_id: str) -> str | None:
         """Where the author's thread starts when a post of it is gone above `below`: the latest of their posts

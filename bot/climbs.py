@@ -126,9 +126,12 @@ class Climbs(ResolverBase):
         each alone: its parent, asked with it, would often be a post of the thread read twice. A round reads more
         only when one read shows another reader's reply above it, or an answer above that the author went on
         from (answers within answers): each post is read once, the rounds end when none is left to read."""
+        top = int(self.fetched.canon(root_id))
         while True:
             nodes = self.nodes(root_id)
-            went_on = self_replies(nodes, author_id)
+            # Answers after the thread's first post: a thread answering someone else's post (`Answering`) starts with
+            # such an answer, which is no detour, and the author's posts before it are no part of the thread.
+            went_on = {post: kids for post, kids in self_replies(nodes, author_id).items() if int(post) > top}
             likely = detour_likely(nodes, author_id, went_on)
             unread = self.answered_replies(nodes, root_id, author_id, target, went_on, likely)
             if not unread:

@@ -1244,6 +1244,25 @@ def test_a_stored_post_edited_since_is_replaced_by_its_last_version(
     assert (1, 1) == cost(result)
 
 
+def test_a_first_post_edited_after_the_thread_was_stored_shows_its_last_version(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The first post edited after the thread was stored (within X's 30 minutes): the refresh's one search asks for
+    the author's posts in the conversation, not their replies only, so the edit comes too and the page shows it
+    (the search left out the first post's versions, and the page kept the old text for good)."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(minutes=10))
+    first = resolve(api, store, summon(world, thread[-1]), settings)
+    assert first.thread is not None
+    store.save_thread(first.thread)
+    edit = world.edit_tweet(thread[0], "1/ the story, retold")
+
+    result = resolve(api, store, summon(world, thread[-1]), settings, now=world.now() + timedelta(minutes=5))
+
+    assert ("resolved", [edit.id, *thread[1:]]) == (result.outcome, ids_of(result))
+    assert result.thread is not None and thread[0] == result.thread.root_id
+    assert ("1/ the story, retold", (1, 1)) == (texts_of(result)[0], cost(result))
+
+
 def test_stored_thread_of_an_author_renamed_since_still_finds_their_new_tweets(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
@@ -1998,6 +2017,46 @@ _ABOVE_A_ROW_OF_REPLIES_THE_FIRST_DELETED = Conversation(
 
 # The author's own post deleted, a reader's reply to it answered and gone on from: the page bridges the deleted post to
 # the answer.
+# Bob's thread answering the first post (1003, 1008), and bob's answer to a deleted post summoned: his thread's
+# first post is no detour, so the deleted post above the summoned one is not asked for. And bob answering
+# carol's reply to his own post and going on: a detour of his (1011), summoned below it.
+_BESIDE_A_THREAD_ANSWERING_THE_FIRST_POST = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "1", "1000"),
+        ("1003", "2", "1000"),
+        ("1005", "2", "1001"),
+        ("1008", "2", "1003"),
+    ),
+    deleted=frozenset(["1001"]),
+    target="1005",
+)
+_A_DETOUR_OF_A_THREAD_ANSWERING_THE_FIRST_POST = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "2", "1000"),
+        ("1002", "2", "1001"),
+        ("1003", "3", "1002"),
+        ("1004", "2", "1003"),
+        ("1005", "2", "1004"),
+    ),
+    deleted=frozenset(),
+    target="1005",
+)
+# Bob's own two posts (1001, 1013), and his answer to a deleted post of alice's that he went on from (1006, 1010):
+# no detour of his summoned thread's way, so nothing is read above that answer and his page has no gap.
+_BESIDE_AN_ANSWER_TO_A_DELETED_POST = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "2", "1000"),
+        ("1003", "1", "1000"),
+        ("1006", "2", "1003"),
+        ("1010", "2", "1006"),
+        ("1013", "2", "1001"),
+    ),
+    deleted=frozenset(["1003"]),
+    target="1001",
+)
 _A_DETOUR_UNDER_A_DELETED_POST = Conversation(
     tweets=(
         ("1000", "1", None),
@@ -2055,6 +2114,10 @@ _A_DETOUR_UNDER_A_DELETED_POST_SUMMONED_AT_THE_ROOT = Conversation(
 @example(conversation=_ABOVE_A_DETOUR_OVER_A_DELETED_REPLY, archive=True)
 @example(conversation=_ABOVE_A_ROW_OF_REPLIES_THE_FIRST_DELETED, archive=False)
 @example(conversation=_A_DETOUR_UNDER_A_DELETED_POST, archive=False)
+@example(conversation=_BESIDE_A_THREAD_ANSWERING_THE_FIRST_POST, archive=False)
+@example(conversation=_BESIDE_AN_ANSWER_TO_A_DELETED_POST, archive=False)
+@example(conversation=_A_DETOUR_OF_A_THREAD_ANSWERING_THE_FIRST_POST, archive=False)
+@example(conversation=_A_DETOUR_OF_A_THREAD_ANSWERING_THE_FIRST_POST, archive=True)
 def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     sandbox: SandboxServer, api: XApi, store: Store, settings: Settings, conversation: Conversation, archive: bool
 ) -> None:
@@ -2224,7 +2287,19 @@ def model_chain(conversation: Conversation) -> tuple[list[str], str | None]:
     if target not in visible:
         return chain, author
     top = target
-    while (parent := visible[top].parent_id) is not None and parent in visible and visible[parent].author_id == author:
+    while (parent := visible[top].parent_id) is not None and parent in visible:
+        if visible[parent].author_id != author:
+            # Their answer to someone's post: a detour when they went on from it and the row of others' posts above
+            # it hangs from a post of theirs (they answered a reply under their own post), else their thread starts
+            # here.
+            if not any(n.author_id == author and n.parent_id == top for n in visible.values()):
+                break
+            row = parent
+            while row in visible and visible[row].author_id != author and visible[row].parent_id is not None:
+                row = visible[row].parent_id  # type: ignore[assignment]
+            if row not in visible or visible[row].author_id != author:
+                break
+            parent = row
         top = parent
     parent = visible[top].parent_id
     if parent is not None and parent not in visible and authors[parent] == author:
@@ -2672,3 +2747,27 @@ def test_a_deleted_post_inside_a_thread_answering_someone_elses_post_is_bridged(
     result = resolve(api, store, summon(world, thread[-1]), settings)
 
     assert ([*thread[:2], *thread[3:]], ["deleted_tweets"]) == (ids_of(result), gaps_of(result))
+
+
+@pytest.mark.parametrize("under", ["last", "answer"])
+def test_a_thread_answering_someone_elses_post_goes_on_through_the_authors_answer_to_a_reader(
+    under: str, world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Alice's thread answers bob's post; a reader asks under her part 2, she answers (part 3) and goes on (part 4).
+    Summoned under part 4 or the answer, the page is her whole thread: parts 1 to 4 (it was parts 3 and 4: her
+    answer was taken for the thread's first post). Summoned above the answer, the page still ends at part 2: a
+    detour joins her thread in someone else's conversation only on the summoned post's way up."""
+    question, thread = answering_thread(world, asked=timedelta(hours=3), answered=timedelta(hours=2), count=2)
+    world.add_user("rita")
+    start = world.now() - timedelta(hours=1)
+    asks = world.add_tweet("rita", "and then?", reply_to=thread[1], created_at=start)
+    answer = world.add_tweet(AUTHOR, "3/ glad you asked", reply_to=asks.id, created_at=start + timedelta(minutes=1))
+    fourth = world.add_tweet(AUTHOR, "4/ so", reply_to=answer.id, created_at=start + timedelta(minutes=2))
+    summoned = {"last": fourth.id, "answer": answer.id}[under]
+
+    result = resolve(api, store, summon(world, summoned), settings)
+
+    assert ("resolved", [*thread, answer.id, fourth.id]) == (result.outcome, ids_of(result))
+    assert result.thread is not None and (thread[0], question) == (result.thread.root_id, result.thread.conversation_id)
+    # bob's post, her posts in the conversation, rita's reply alone: each read once
+    assert (3, 1 + 4 + 1) == cost(result)
