@@ -497,7 +497,7 @@ def _poll(
     metrics.observe_poll(store, result.seen)
     moved = newest if newest and (cursor is None or int(newest) > int(cursor)) else None
     # Readers' counts, the requests, the cursor, the poll's counters and the lock: one round trip.
-    refused = store.queue_poll(
+    refused, queued = store.queue_poll(
         requests,
         cursor=moved,
         polled_at=datetime.now(UTC),
@@ -514,9 +514,12 @@ def _poll(
         result.ignored[request.mention_id] = reason
         if reason != "no_keyword":  # plain chatter is not a request; the rest are worth an audit line
             record_ignored(bot, request, reason)
-    result.queued = [r.mention_id for r in requests if r.mention_id not in refused]
+    result.queued = queued
     result.cursor = newest or cursor
-    log.info("poll_done", seen=result.seen, queued=len(requests), ignored=len(result.ignored), cursor=result.cursor)
+    if already := [r.mention_id for r in requests if r.mention_id not in refused and r.mention_id not in queued]:
+        # A poll held up past its lock, whose taker queued these and gave the lock back: not queued twice.
+        log.warning("poll_taken_over", why="another poll queued these mentions already", mentions=already)
+    log.info("poll_done", seen=result.seen, queued=len(queued), ignored=len(result.ignored), cursor=result.cursor)
     return result
 
 

@@ -19,7 +19,7 @@ from bot.processes import due, poll_interval
 from bot.runtime import Bot
 from bot.sandbox import SandboxServer, World
 from bot.spending import spent_today
-from bot.store import PagingGap, Store
+from bot.store import PagingGap, QueuedPoll, Store
 from bot.tweettext import snowflake_at
 from bot.xapi import Usage, XApi
 from config.settings import Settings
@@ -53,10 +53,20 @@ class HeldUpPastTheLock(Store):
     """The bot's store as a poller paused past its lock finds it: another poller took the lock, queued the
     mentions and moved the cursor on while this one was reading them."""
 
-    def queue_poll(self, requests: list[Any], **options: Any) -> list[str]:
+    def queue_poll(self, requests: list[Any], **options: Any) -> QueuedPoll:
         release = options["release"]
         self.redis.set(release.name, "another-pollers-token")
         self.redis.set(self.key("cursor"), "9" * 19)
+        return super().queue_poll(requests, **options)
+
+
+class QueuedMeanwhile(Store):
+    """As `HeldUpPastTheLock`, and the other poller gave its lock back when done: nobody holds it."""
+
+    def queue_poll(self, requests: list[Any], **options: Any) -> QueuedPoll:
+        release = options["release"]
+        super().queue_poll(requests, **{**options, "release": None, "cursor": "9" * 19, "take": None})
+        self.redis.delete(release.name)
         return super().queue_poll(requests, **options)
 
 
@@ -73,6 +83,23 @@ def test_a_poller_held_up_past_its_lock_queues_nothing_and_leaves_the_cursor(
         result = poll_once(late)
 
     assert (False, [], "9" * 19) == (result.polled, queued(store), store.get_cursor())
+    assert ["poll_taken_over"] == [e["event"] for e in events if e["log_level"] == "warning"]
+
+
+def test_a_poller_held_up_while_another_queued_its_mentions_and_gave_the_lock_back_queues_none_twice(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Paused past the poller lock, a poll resumes after another poller queued its mentions and gave the lock back
+    (nobody holds it): none is queued a second time (each was worked twice, two audit lines for one mention), and
+    it says so."""
+    thread = post_thread(sandbox.world, 2)
+    mention = summon(sandbox.world, thread[-1])
+    late = make_bot(settings, QueuedMeanwhile(store.redis, store.prefix))
+
+    with capture_logs() as events:
+        result = poll_once(late)
+
+    assert ([], [mention], "9" * 19) == (result.queued, queued(store), store.get_cursor())
     assert ["poll_taken_over"] == [e["event"] for e in events if e["log_level"] == "warning"]
 
 

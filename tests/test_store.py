@@ -222,11 +222,12 @@ def test_touching_a_thread_moves_its_version_without_rewriting_it(store: Store) 
 
 
 def queue(store: Store, mention_ids: list[str], take: Taking | None = None) -> list[str]:
-    """A poll's last write of requests for these mentions (no limit), with `take`'s read when given."""
+    """A poll's last write of requests for these mentions (no limit), with `take`'s read when given: the
+    mentions refused for the limit."""
     requests = [request(m) for m in mention_ids]
     return store.queue_poll(
         requests, cursor=None, polled_at=datetime.now(UTC), release=None, limit=0, window=60, take=take
-    )
+    ).refused
 
 
 def test_a_poll_held_up_past_its_lock_writes_nothing(store: Store) -> None:
@@ -252,7 +253,9 @@ def test_a_poll_held_up_past_its_lock_writes_nothing(store: Store) -> None:
     )
     store.redis.delete(lock.name)
     mine, _, _, _ = store.begin_poll(15)
-    assert [] == store.queue_poll(late, cursor="200", polled_at=datetime.now(UTC), release=mine, limit=0, window=60)
+    assert ([], ["200"]) == store.queue_poll(
+        late, cursor="200", polled_at=datetime.now(UTC), release=mine, limit=0, window=60
+    )
     assert (1, "200", None) == (store.queue_depth(), store.redis.get(store.key("cursor")), store.redis.get(lock.name))
 
 

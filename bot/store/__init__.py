@@ -20,7 +20,7 @@ from bot.store.compliance import ComplianceStore
 from bot.store.metrics import MetricsStore
 from bot.store.records import ANSWERED, TAKEN_OVER, Attempt, RecordStore, Refusable, Reservation, elsewhere
 from bot.store.renewals import keep_alive
-from bot.store.stream import MentionGap, PagingGap, StreamStore, Taking
+from bot.store.stream import MentionGap, PagingGap, QueuedPoll, StreamStore, Taking
 from bot.store.threads import Alone, FirstRead
 from config.settings import Settings
 
@@ -45,6 +45,7 @@ __all__ = [
     "Lock",
     "MentionGap",
     "PagingGap",
+    "QueuedPoll",
     "Refusable",
     "Reservation",
     "Store",

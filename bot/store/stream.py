@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import redis
 import structlog
@@ -87,21 +87,25 @@ at = at + searched + 1
 local kept = tonumber(ARGV[at])
 for i = 1, kept do redis.call('SADD', KEYS[5], ARGV[at + i]) end
 at = at + kept
-local refused = {{}}
+local refused, queued = {{}}, {{}}
 for i = 8, #KEYS do
   local mention, request, over = ARGV[at + 1], ARGV[at + 2], false
   at = at + 2
-  if limit > 0 then
-    redis.call('SADD', KEYS[i], mention)
-    redis.call('EXPIRE', KEYS[i], ttl)
-    over = redis.call('SCARD', KEYS[i]) > limit
+  -- Taken by a poll already (one held up past its lock, whose taker gave the lock back): never queued twice.
+  if not redis.call('ZSCORE', KEYS[3], mention) then
+    if limit > 0 then
+      redis.call('SADD', KEYS[i], mention)
+      redis.call('EXPIRE', KEYS[i], ttl)
+      over = redis.call('SCARD', KEYS[i]) > limit
+    end
+    if over then
+      refused[#refused + 1] = mention
+    else
+      redis.call('XADD', KEYS[1], '*', 'request', request, 'mention_id', mention)
+      queued[#queued + 1] = mention
+    end
+    redis.call('ZADD', KEYS[3], ARGV[5], mention)
   end
-  if over then
-    refused[#refused + 1] = mention
-  else
-    redis.call('XADD', KEYS[1], '*', 'request', request, 'mention_id', mention)
-  end
-  redis.call('ZADD', KEYS[3], ARGV[5], mention)
 end
 if #KEYS >= 8 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[6]) end
 redis.call('SET', KEYS[4], ARGV[7])
@@ -111,8 +115,16 @@ if cursor ~= '' then
   if not now or #cursor > #now or (#cursor == #now and cursor > now) then redis.call('SET', KEYS[2], cursor) end
 end
 if token ~= '' and redis.call('GET', KEYS[7]) == token then redis.call('DEL', KEYS[7]) end
-return {{1, refused}}
+return {{1, refused, queued}}
 """
+
+
+class QueuedPoll(NamedTuple):
+    """What a poll's last write did with its requests: refused for the requester limit, or queued (the rest were
+    taken by a poll already)."""
+
+    refused: list[str]
+    queued: list[str]
 
 
 class Taking:
@@ -223,13 +235,13 @@ class StreamStore(StoreBase):
         gaps_kept: Sequence[MentionGap] = (),
         paging: PagingGap | bool | None = False,
         take: Taking | None = None,
-    ) -> list[str]:
+    ) -> QueuedPoll:
         """A poll's last write, one transaction: each request counted for its reader in the current window and
-        put on the stream unless that reader is over `limit` (0: no limit), the cursor moved, the poll's time
-        and held counters, the gaps of mentions it searched again forgotten and those left to search noted, the
-        poller lock given back; then `take`'s read, when given (answered on it). `paging`: the mentions left to
-        page down to, kept (a `PagingGap`), done with (None), or as they were (False). Returns the mentions refused
-        for the limit."""
+        put on the stream unless that reader is over `limit` (0: no limit) or a poll took it already, the cursor
+        moved, the poll's time and held counters, the gaps of mentions it searched again forgotten and those left to
+        search noted, the poller lock given back; then `take`'s read, when given (answered on it). `paging`: the
+        mentions left to page down to, kept (a `PagingGap`), done with (None), or as they were (False). Returns
+        the mentions refused for the limit and those queued."""
         self.ensure_group()
         bucket = str(int(polled_at.timestamp() // window))
         token = release.hand_over() if release is not None else None
@@ -259,7 +271,7 @@ class StreamStore(StoreBase):
             take.received(*answers[-2:])
         if not answers[0][0]:
             raise PollTakenOver("the poller lock is another poller's now (this poll was held up past it)")
-        return [str(mention) for mention in answers[0][1]]
+        return QueuedPoll([str(m) for m in answers[0][1]], [str(m) for m in answers[0][2]])
 
     def taking(self, consumer: str, min_idle_ms: int, count: int = 10) -> Taking:
         """`take`'s read, to queue on the poll's last write (`queue_poll(take=…)`)."""
