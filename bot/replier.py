@@ -8,7 +8,7 @@ replies are searched for one to that mention before anything is posted again.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -123,7 +123,6 @@ def post_once(
     index, new = _reserve(store, candidates, 0, mention, claim, ahead)
     while index is not None:
         attempt = candidates[index]
-        attempted_at = datetime.now(UTC)
         try:
             created = bot.api.post(attempt, in_reply_to=mention)
         except DuplicateContent:
@@ -139,7 +138,9 @@ def post_once(
                 index, new = _reserve(store, candidates, index + 1, mention, claim)
                 continue
             # Our earlier attempt with this text went through; search may show it only some seconds later.
-            existing = find_once_searchable(bot, request, record.at if record else None)
+            # X made it before the earlier attempt's call ended: its deadline after the text was reserved, at most.
+            made_by = record.at + timedelta(seconds=bot.settings.http_timeout) if record and record.at else None
+            existing = find_once_searchable(bot, request, made_by)
             bot.api.count_found_post()  # X says it holds the post (found or not yet): billed when it was made
             store.mark_replied(mention, existing, attempt)
             log.info("reply_was_posted_before", reply_id=existing)
@@ -149,7 +150,7 @@ def post_once(
                 # X made the post (its 2xx, its headers) and the answer's body came broken: never post it again
                 # (only X's duplicate check would stop a second reply); find its id once search shows it.
                 bot.api.count_found_post()
-                existing = find_once_searchable(bot, request, attempted_at)
+                existing = find_once_searchable(bot, request, datetime.now(UTC))  # made before its answer came
                 store.mark_replied(mention, existing, attempt)
                 log.warning("reply_posted_answer_unreadable", reply_id=existing, status=exc.status)
                 return existing, attempt
@@ -165,11 +166,11 @@ def post_once(
     )
 
 
-def find_once_searchable(bot: Bot, request: UnrollRequest, posted_after: datetime | None) -> str | None:
-    """The bot's reply to this mention, if it made one at or after `posted_after`: searched for at once and, when
+def find_once_searchable(bot: Bot, request: UnrollRequest, made_by: datetime | None) -> str | None:
+    """The bot's reply to this mention, which X made by `made_by` at the latest: searched for at once and, when
     not found yet, once more after search surely shows posts made then (X's index lags up to 30 s)."""
     existing = find_existing_reply(bot, request)
-    wait = search_lag_left(posted_after)
+    wait = search_lag_left(made_by, most=SEARCH_LAG + 1.0 + bot.settings.http_timeout)
     if existing is None and wait > 0:
         log.info("reply_search_waits_for_index", seconds=round(wait, 1))
         wait_for_search(bot, wait)
@@ -184,12 +185,12 @@ def wait_for_search(bot: Bot, seconds: float) -> None:
         raise ShuttingDown("stopping while waiting for search to show the reply")
 
 
-def search_lag_left(attempted_at: datetime | None, now: datetime | None = None) -> float:
-    """Seconds until a reply posted by an attempt begun at `attempted_at` is surely visible to search."""
-    if attempted_at is None:
+def search_lag_left(made_by: datetime | None, now: datetime | None = None, most: float = SEARCH_LAG + 1.0) -> float:
+    """Seconds until a reply X made by `made_by` is surely visible to search; `most` at most (clocks apart)."""
+    if made_by is None:
         return 0.0
-    elapsed = ((now or datetime.now(UTC)) - attempted_at).total_seconds()
-    return min(max(SEARCH_LAG + 1.0 - elapsed, 0.0), SEARCH_LAG + 1.0)
+    elapsed = ((now or datetime.now(UTC)) - made_by).total_seconds()
+    return min(max(SEARCH_LAG + 1.0 - elapsed, 0.0), most)
 
 
 def _reserve(

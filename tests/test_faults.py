@@ -1247,3 +1247,5 @@ def test_a_reply_is_searched_for_again_once_search_surely_shows_it() -> None:
     assert 0.0 == search_lag_left(attempted, attempted + timedelta(minutes=5))
     assert SEARCH_LAG + 1 == search_lag_left(attempted, attempted - timedelta(hours=1))  # clocks apart: bounded
     assert 0.0 == search_lag_left(None)
+    # Made by the end of an earlier attempt's call (its deadline, ahead of now): counted from then
+    assert SEARCH_LAG + 16 == search_lag_left(attempted, attempted - timedelta(seconds=15), most=SEARCH_LAG + 16)
