@@ -26,7 +26,7 @@ from bot.errors import ApiError, ApiUnavailable, AuthFailed, ConfigError, RateLi
 from bot.poller import poll_once
 from bot.runtime import BASE_URL_FIX, Bot, build, foreign, not_the_x_api
 from bot.worker import drain, take_ahead, work_once
-from config.settings import Settings
+from config.settings import Settings, redacted_url
 
 log = structlog.get_logger(__name__)
 
@@ -169,8 +169,11 @@ def build_when_ready(
             raise
         except RateLimited as exc:  # GET /2/users/me's window: another ask before the reset is refused too
             error, wait = str(exc), max(RECONNECT_WAIT, (exc.reset_at - datetime.now(UTC)).total_seconds())
-        except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable, ApiUnavailable) as exc:
-            error, wait = str(exc), backoff.compute(failures)
+        except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable) as exc:
+            error, wait = f"{exc}; check REDIS_URL (unset it to use the embedded Redis)", backoff.compute(failures)
+            failures += 1
+        except ApiUnavailable as exc:
+            error, wait = f"{exc}; X_API_BASE_URL is {redacted_url(settings.x_api_base_url)}", backoff.compute(failures)
             failures += 1
         log.warning("waiting_to_start", error=error, retry_in=round(wait, 2))
         stop.wait(wait)

@@ -56,6 +56,7 @@ def test_start_up_during_a_redis_outage_waits_longer_each_time(settings: Setting
         stop.set()
         starting.join(timeout=10)
     assert ([0.01, 0.02, 0.04, 0.04, 0.04], [None]) == (waits, result)
+    assert all("check REDIS_URL" in e["error"] for e in events if e["event"] == "waiting_to_start")  # what to fix
 
 
 def test_start_up_on_a_redis_that_refuses_redis_url_stops_at_once(
