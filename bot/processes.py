@@ -77,8 +77,13 @@ def guarded_poll(bot: Bot) -> None:
             return
         if time.monotonic() < bot.redis_retry_at:  # Redis away: asked again on the worker's backoff, not every tick
             return
+        interval = poll_interval(bot)
+        if interval > bot.settings.poll_interval and interval != bot.stretched_to:
+            # X's mentions window would be spent polling this often: said once, at info, not only at DEBUG
+            log.info("poll_interval_stretched", configured=bot.settings.poll_interval, interval=round(interval, 1))
+            bot.stretched_to = interval
         if not due(bot):
-            log.debug("poll_not_due", interval=poll_interval(bot))
+            log.debug("poll_not_due", interval=interval)
             return
         poll_once(bot)
         bot.refused_at, bot.redis_failures = None, 0

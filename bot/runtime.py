@@ -40,6 +40,8 @@ class Bot:
     # Polls that found Redis unreachable in a row, and when (monotonic) the poller asks again.
     redis_failures: int = 0
     redis_retry_at: float = 0.0
+    # The poll interval last said stretched (`processes.poll_interval`): said again only when it changes.
+    stretched_to: float | None = None
 
 
 def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:

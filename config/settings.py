@@ -204,7 +204,10 @@ class Settings(BaseSettings):
         60.0,
         gt=0,
         le=24 * 3600,
-        description="Seconds between two polls of the mentions endpoint; at most 86400 (a day).",
+        description=(
+            "Seconds between two polls of the mentions endpoint; at most 86400 (a day). Stretched to what the "
+            "endpoint's 15-minute window allows (900 seconds / the limit X says), logged `poll_interval_stretched`."
+        ),
         json_schema_extra=_hint("a positive number of seconds up to 86400 (a day)"),
     )
     # The mentions timeline reaches only the latest 800 mentions, whatever their age
@@ -445,7 +448,11 @@ class Settings(BaseSettings):
         0.0,
         ge=0,
         le=100_000,
-        description="US$ the bot may spend per UTC day, from the prices above (0: no limit); at most 100000.",
+        description=(
+            "US$ the bot may spend per UTC day, from the prices above (0: no limit); at most 100000. Not a hard cap: "
+            "the request in hand when it is reached finishes, and polls still read the mentions (US$0.001 each, "
+            "their authors as user reads), or requests beyond the timeline's latest 800 would be lost."
+        ),
         json_schema_extra=_hint("a non-negative amount of US dollars up to 100000 (0 for no limit)"),
     )
     over_budget: Literal["wait", "reply_without_link"] = Field(

@@ -15,7 +15,7 @@ from bot import poller, spending
 from bot.apimodels import ApiTweet, ReferencedTweet, TweetsPage
 from bot.cli import never_queued
 from bot.poller import PollResult, beyond_reach, earlier_seen, poll_once, why_ignored
-from bot.processes import due, poll_interval
+from bot.processes import due, guarded_poll, poll_interval
 from bot.runtime import Bot
 from bot.sandbox import SandboxServer, World
 from bot.spending import spent_today
@@ -227,6 +227,12 @@ def test_polls_slow_down_to_what_the_mentions_window_allows(
     assert last is not None
     assert not due(bot, now=last + timedelta(seconds=290))
     assert due(bot, now=last + timedelta(seconds=299))
+    # said once at info, what the operator set and what the window allows
+    with capture_logs() as events:
+        guarded_poll(bot)
+        guarded_poll(bot)
+    stretched = [(e["configured"], e["interval"]) for e in events if e["event"] == "poll_interval_stretched"]
+    assert [(5.0, 300.0)] == stretched
 
 
 def test_retweets_and_the_bots_own_tweets_are_never_requests(
