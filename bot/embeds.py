@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from bot.models import Media, Poll, QuotedTweet
@@ -87,8 +88,10 @@ class PollView:
         return f"{votes} · {self.status}" if self.status else votes
 
 
-def poll_view(poll: Poll) -> PollView:
-    """A post's poll as it is shown: shares rounded to whole percents, the leaders marked once votes exist."""
+def poll_view(poll: Poll, read_at: datetime | None = None) -> PollView:
+    """A post's poll as it is shown: shares rounded to whole percents, the leaders marked once votes exist; an
+    open one's votes as of `read_at` (the thread's read: the page is a copy, which no refresh of the thread's
+    newer posts reads again)."""
     total = sum(option.votes for option in poll.options)
     top = max((option.votes for option in poll.options), default=0)
     choices = [
@@ -104,6 +107,7 @@ def poll_view(poll: Poll) -> PollView:
         status = "Final results"
     elif poll.end_at is not None:
         status = f"Open until {fmt_moment(poll.end_at)}"
+        status += f" · votes as of {fmt_moment(read_at)}" if read_at is not None else ""
     else:
         status = ""
     return PollView(choices, total, status)

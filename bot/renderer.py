@@ -9,6 +9,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -181,12 +182,12 @@ def _media_lines(media: Sequence[Media], markdown: bool = False) -> list[str]:
     return lines
 
 
-def _poll_lines(poll: Poll | None, url: str, markdown: bool = False) -> list[str]:
-    """A poll as a heading line (votes in all, final or open until when) and one line per option; only a link
-    to the post when X did not give the poll."""
+def _poll_lines(poll: Poll | None, url: str, read_at: datetime, markdown: bool = False) -> list[str]:
+    """A poll as a heading line (votes in all, final or open until when, and as of the read) and one line per
+    option; only a link to the post when X did not give the poll."""
     if poll is None:
         return []
-    view = poll_view(poll)
+    view = poll_view(poll, read_at)
     if not view.choices:
         return [f"[Poll: see it on X]({_md_url(url)})" if markdown else f"[Poll: see it on X] {url}"]
     if markdown:
@@ -266,7 +267,12 @@ def _txt_post(
     replying = [f"(Replying to @{clean(tweet.answers)})"] if tweet.answers else []
     if note := hidden_note(tweet.withheld, site):
         return [*blocks, "\n".join([*replying, f"[{note}] {url}"])]
-    parts = [*replying, _plain(tweet.segments), *_media_lines(tweet.media), *_poll_lines(tweet.poll, url)]
+    parts = [
+        *replying,
+        _plain(tweet.segments),
+        *_media_lines(tweet.media),
+        *_poll_lines(tweet.poll, url, thread.fetched_at),
+    ]
     if tweet.quoted:
         parts.append(_quote_txt(tweet.quoted, site))
     parts.extend(f"[{SECTION_NOTE}: {link.name}, below]" for link in names.get(tweet.id, []))
@@ -362,7 +368,7 @@ def _md_post(
         *replying,
         _md_segments(tweet.segments),
         *_media_lines(tweet.media, markdown=True),
-        *_poll_lines(tweet.poll, url, markdown=True),
+        *_poll_lines(tweet.poll, url, thread.fetched_at, markdown=True),
     ]
     if tweet.quoted:
         parts.append(_quote_md(tweet.quoted, site))

@@ -192,7 +192,7 @@ def _tweet_view(
         paragraphs=paragraphs(tweet.segments),
         media=media_views(tweet.media),
         quote=quote_view(tweet.quoted, site) if tweet.quoted else None,
-        poll=poll_view(tweet.poll) if tweet.poll else None,
+        poll=poll_view(tweet.poll, thread.fetched_at) if tweet.poll else None,
         edited=tweet.edited,
         after_gap=after_gap,
         withheld=withheld,

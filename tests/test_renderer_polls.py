@@ -12,6 +12,7 @@ import pytest
 from bot import renderer
 from bot.embeds import poll_view
 from bot.models import Poll, PollOption, QuotedTweet, Thread
+from bot.pagevalues import fmt_moment
 from tests.fixtures_pages import build_thread
 from tests.test_renderer import SITE, Parsed, html_of
 
@@ -76,10 +77,14 @@ def test_a_poll_with_no_votes_marks_no_leader_and_shows_zero_shares() -> None:
     )
 
 
-def test_an_open_poll_says_until_when_in_utc() -> None:
-    """An open poll's results are those of the read: the page says voting is open until its end, in UTC."""
+def test_an_open_poll_says_until_when_in_utc_and_as_of_when() -> None:
+    """An open poll's results are those of the read: the page says voting is open until its end, in UTC, and
+    when the votes were counted (a copy read before the end read "Open until" for good, the date passed)."""
     poll = LANGUAGES.model_copy(update={"ended": False})
-    assert "951 votes · Open until Mar 3, 2024, 09:30 UTC" in renderer.render_html(with_poll(poll), site=SITE)
+    thread = with_poll(poll)
+    said = f"951 votes · Open until Mar 3, 2024, 09:30 UTC · votes as of {fmt_moment(thread.fetched_at)}"
+    assert said in renderer.render_html(thread, site=SITE)
+    assert said in renderer.render_txt(thread, site=SITE) and said in renderer.render_md(thread, site=SITE)
 
 
 def test_one_vote_is_singular() -> None:
