@@ -1263,6 +1263,20 @@ def test_a_first_post_edited_after_the_thread_was_stored_shows_its_last_version(
     assert ("1/ the story, retold", (1, 1)) == (texts_of(result)[0], cost(result))
 
 
+def test_the_summoned_post_deleted_before_it_was_read_leaves_a_note(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author deleted the post the reader summoned under before the bot read it: the page ends before it and
+    says a post is missing (it ended there silently, the reader left to wonder where the post went)."""
+    thread = post_thread(world, numbered(4), start=world.now() - timedelta(hours=1))
+    request = summon(world, thread[-1])
+    world.delete_tweet(thread[-1])
+
+    result = resolve(api, store, request, settings)
+
+    assert ("resolved", thread[:-1], ["deleted_tweets"]) == (result.outcome, ids_of(result), gaps_of(result))
+
+
 def test_stored_thread_of_an_author_renamed_since_still_finds_their_new_tweets(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
@@ -2169,7 +2183,11 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
         assert (set(), set(), set()) == (least - in_sections, in_sections - most, in_sections & set(expected))
     # A deleted self-reply's parent, or (the first author's thread) a deleted reply of someone's the page goes over.
     over_gap = owner == "1" and bool(over_gaps(conversation) & (set(expected) | in_sections))
-    assert (bool(broken_self_replies(visible, owner)) or over_gap) == ("deleted_tweets" in gaps_of(result))
+    # The owner's summoned post deleted: the page ends before it, saying a post is missing.
+    authored = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
+    summoned_gone = conversation.target in conversation.deleted and authored[conversation.target] == owner
+    gap = bool(broken_self_replies(visible, owner)) or over_gap or summoned_gone
+    assert gap == ("deleted_tweets" in gaps_of(result))
     if not branched(visible, "1") and owner == "1":  # a branch may need lookups climbing from the target
         # The author's summoned post gone: search cannot tell deleted from left out, one lookup does.
         authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
