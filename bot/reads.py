@@ -75,6 +75,7 @@ class Reads:
         self.media: dict[str, ApiMedia] = {}
         self.polls: dict[str, ApiPoll] = {}  # the polls of posts read (`includes.polls`), by id
         self.problems: dict[str, ApiProblem] = {}  # tweets X said it cannot give: deleted, protected, suspended
+        self.user_problems: set[str] = set()  # users X said it cannot give (a post's author, suspended say)
         self.stopped: dict[str, SearchProgress] = {}  # searches cut short, to resume (`search_key`)
         self.searched: set[str] = set()  # searches read to their end (`search_key`): asked again, they read nothing
         self.bare: set[str] = set()  # posts read without their authors, media or polls (`lookup(bare=True)`)
@@ -117,6 +118,8 @@ class Reads:
         for problem in page.errors:
             if key := problem.post_id:
                 self.problems.setdefault(key, problem)
+            elif problem.resource_type == "user" and (user := problem.resource_id or problem.value):
+                self.user_problems.add(user)
         return len(page.data)
 
     def lookup(self, ids: Iterable[str], *, referenced: bool = True, bare: bool = False, whole: bool = False) -> None:

@@ -98,9 +98,9 @@ from datetime import datetime, timedelta
 import structlog
 
 from bot.answering import Answering
-from bot.apimodels import ApiProblem
+from bot.apimodels import ApiProblem, ApiUser
 from bot.assembly import branched
-from bot.errors import NotAllowed, ThreadNotFound
+from bot.errors import ApiUnavailable, NotAllowed, ThreadNotFound
 from bot.firstsearches import FirstSearches, may_search_archive
 from bot.models import Thread, UnrollRequest, utcnow
 from bot.reads import Reads
@@ -272,11 +272,7 @@ class _Resolver(Walks, FirstSearches, Answering):
             # Summoned under someone else's post (the first round trip asked about its author only): the first
             # post's author opted out, so there is nothing to search for.
             raise ThreadNotFound(f"the author of {root_id} opted out", reason="author_opted_out")
-        user = self.fetched.users.get(root.author_id or "")
-        if user is None:
-            raise ThreadNotFound(f"the author of {root_id} cannot be seen", reason="suspended")
-        if user.protected:
-            raise ThreadNotFound(f"@{user.username} is a protected account", reason="protected")
+        user = self.first_author(root_id, root.author_id)
         since = root_id if complete else None  # exclusive: the root was read already
         summoned = self.fetched.get(target)
         if not complete and summoned is not None and summoned.author_id == user.id and self.in_window(summoned.id):
@@ -302,6 +298,20 @@ class _Resolver(Walks, FirstSearches, Answering):
         if self.gone is not None and not thread.tweets:
             raise self.gone  # no chain of the author's hangs from the deleted first post
         return self.lone_or_thread(self.with_cards(thread, target, complete=complete), root_id, target)
+
+    def first_author(self, root_id: str, author_id: str | None) -> ApiUser:
+        """The first post's author as X gave them with it; ThreadNotFound when X said they cannot be seen
+        (suspended) or they are protected."""
+        user = self.fetched.users.get(author_id or "")
+        if user is None and author_id and author_id not in self.fetched.user_problems:
+            # X gives a post's author with it (or says why not: suspended): an answer without either is broken on
+            # its way, not a final word on the thread (retried, as any broken answer).
+            raise ApiUnavailable(f"X gave the post {root_id} without its author, saying nothing of them")
+        if user is None:
+            raise ThreadNotFound(f"the author of {root_id} cannot be seen", reason="suspended")
+        if user.protected:
+            raise ThreadNotFound(f"@{user.username} is a protected account", reason="protected")
+        return user
 
     def with_cards(self, thread: Thread, target: str, *, complete: bool) -> Thread:
         """The thread with the posts its posts quote read for their cards (made again when that read any); a lone

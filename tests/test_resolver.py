@@ -2789,3 +2789,18 @@ def test_a_thread_answering_someone_elses_post_goes_on_through_the_authors_answe
     assert result.thread is not None and (thread[0], question) == (result.thread.root_id, result.thread.conversation_id)
     # bob's post, her posts in the conversation, rita's reply alone: each read once
     assert (3, 1 + 4 + 1) == cost(result)
+
+
+def test_a_first_post_x_gave_without_its_author_is_a_broken_answer_not_a_suspended_one(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """X gives a post's author with it, or an error saying why not (suspended): a lookup answer with neither is
+    broken on its way, and the resolution is retried (it answered for good that the thread can't be unrolled)."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    request = summon(world, thread[-1])
+    world.inject_fault("GET", "/2/tweets", no_users=True)
+
+    with pytest.raises(ApiUnavailable):
+        resolve(api, store, request, settings)
+    again = resolve(api, store, request, settings)
+    assert ("resolved", thread) == (again.outcome, ids_of(again))

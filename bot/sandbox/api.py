@@ -250,6 +250,8 @@ class ApiApp:
                         route.endpoint, params, path_params, _json(raw), context, me, str(request.base_url)
                     )
                     response = route.handler(world, api_request)
+                    if fault is not None and fault.no_users and isinstance(response.body, dict):
+                        response.body.get("includes", {}).pop("users", None)
             except Problem as problem:
                 response = problem.response
             response.headers.update(headers)

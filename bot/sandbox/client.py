@@ -202,6 +202,7 @@ class SandboxClient:
         drip: float = 0.0,
         malformed: bool = False,
         skip: int = 0,
+        no_users: bool = False,
     ) -> None:
         body = {
             "method": method,
@@ -218,6 +219,7 @@ class SandboxClient:
             "drip": drip,
             "malformed": malformed,
             "skip": skip,
+            "no_users": no_users,
         }
         self._call("POST", "faults", body)
 

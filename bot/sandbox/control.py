@@ -36,6 +36,7 @@ _FAULT_OPTIONS = (
     "drip",
     "malformed",
     "skip",
+    "no_users",
 )
 
 

@@ -24,6 +24,7 @@ class FaultQueue:
             and not fault.truncate
             and fault.drip <= 0
             and not fault.malformed
+            and not fault.no_users
         ):
             raise ValueError(
                 "a fault needs a status, a delay, drop=True, usage_capped=True, empty_page=True, errors_only=True, "

@@ -308,6 +308,7 @@ class Fault:
     drip: float = 0.0  # handle the request, then send its answer's body a piece at a time over this many seconds
     malformed: bool = False  # handle the request, then answer with half its JSON body, whole as HTTP goes
     skip: int = 0  # let this many matching requests through first (a fault on the second page of a list)
+    no_users: bool = False  # handle the request, then answer without `includes.users` and no error saying why
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -326,6 +327,7 @@ class Fault:
             "drip": self.drip,
             "malformed": self.malformed,
             "skip": self.skip,
+            "no_users": self.no_users,
         }
 
 

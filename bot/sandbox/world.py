@@ -276,6 +276,7 @@ class World(Switches):
         drip: float = 0.0,
         malformed: bool = False,
         skip: int = 0,
+        no_users: bool = False,
     ) -> None:
         """Answer the next `count` matching requests with `status`, after `delay`, or drop the connection.
 
@@ -294,7 +295,8 @@ class World(Switches):
         each piece within a per-read timeout, the whole answer past a deadline. `malformed` handles the request,
         then answers its status and headers with the first half of its JSON body, complete as HTTP goes (its
         length is the half's): a body broken on its way, which only the JSON tells. `skip` lets that many matching
-        requests through first: the second page of a list failing, say.
+        requests through first: the second page of a list failing, say. `no_users` handles the request and answers
+        without its `includes.users`, saying nothing of them: a broken answer, not one X gives.
         """
         with self.lock:
             self.faults.add(
@@ -314,6 +316,7 @@ class World(Switches):
                     drip,
                     malformed,
                     skip,
+                    no_users,
                 )
             )
 
