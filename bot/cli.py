@@ -424,29 +424,39 @@ def cmd_comply(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_opt_out(args: argparse.Namespace, settings: Settings) -> int:
     handle = args.handle  # (`x_handle`)
-    user_id = _user_id(settings, handle)
+    user_id, failed = _user_id(settings, handle)
     removed = Store.from_settings(settings).opt_out(handle, user_id)
     log.info("author_opted_out", author=handle, user_id=user_id, removed=removed, by="operator")
     out(f"@{handle} opted out: {len(removed)} thread(s) removed; their threads will not be unrolled again.")
+    if failed:
+        # X was not asked who this is: held by handle only, a rename would undo it. Run again to hold it by id too.
+        out(f"(X could not be asked who @{handle} is ({failed}): the opt-out holds for the handle and the threads")
+        out(" stored, not yet across a rename; run this again once X answers.)")
+        return EX_TEMPFAIL
     if user_id is None:
         out("(X did not say who that handle is now: the opt-out holds for the handle and the threads stored.)")
     return 0
 
 
-def _user_id(settings: Settings, handle: str) -> str | None:
-    """The account's numeric id by its handle, so an opt-out outlives a rename; None when X cannot say."""
+def _user_id(settings: Settings, handle: str) -> tuple[str | None, str]:
+    """The account's numeric id by its handle, so an opt-out outlives a rename (None when X has no account by
+    it), and why X could not be asked ('' when it answered)."""
     try:
         user = XApi(settings).user(handle)
     except Exception as exc:  # no credentials, X away, a refusal: the opt-out by handle must still be noted
         log.warning("opt_out_user_unknown", author=handle, error=f"{type(exc).__name__}: {exc}")
-        return None
-    return user.id if user else None
+        return None, f"{type(exc).__name__}: {exc}"
+    return (user.id if user else None), ""
 
 
 def cmd_opt_in(args: argparse.Namespace, settings: Settings) -> int:
     handle = args.handle  # (`x_handle`)
-    user_id = _user_id(settings, handle)  # an opt-out made under a former handle is found by the id
+    user_id, failed = _user_id(settings, handle)  # an opt-out made under a former handle is found by the id
     Store.from_settings(settings).opt_in(handle, user_id)
     log.info("author_opted_in", author=handle, user_id=user_id, by="operator")
     out(f"@{handle} may be unrolled again (removed pages stay removed).")
+    if failed:
+        out(f"(X could not be asked who @{handle} is ({failed}): an opt-out made under a former handle of theirs")
+        out(" still holds; run this again once X answers.)")
+        return EX_TEMPFAIL
     return 0

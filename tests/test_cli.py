@@ -487,7 +487,9 @@ def test_config_prints_values_the_way_the_environment_takes_them(
     assert "UNROLL_BOT_HANDLE=" in lines
 
 
-def test_operator_opt_out_and_opt_in(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+def test_operator_opt_out_and_opt_in(
+    env: None, sandbox: SandboxServer, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`opt-out @handle` removes the author's threads for good; `opt-in` lets them be unrolled again. A handle X
     does not know is still opted out, and the operator is told it holds for that handle only."""
     code, output, _ = command(capsys, "opt-out", "@Writer")
@@ -500,6 +502,19 @@ def test_operator_opt_out_and_opt_in(env: None, store: Store, capsys: pytest.Cap
     code, _, _ = command(capsys, "opt-in", "writer")
     assert 0 == code
     assert not store.is_opted_out("writer")
+
+
+def test_an_opt_out_while_x_cannot_be_asked_holds_by_handle_and_says_to_run_it_again(
+    env: None, sandbox: SandboxServer, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """X down (or rate limited) when the operator opts an author out: the opt-out holds by handle, and the
+    command says X was not asked and exits 75 to run it again (it said the handle was nobody's and exited 0,
+    and a rename later undid the opt-out)."""
+    sandbox.world.add_user("writer")
+    sandbox.world.inject_fault("GET", "/2/users/by/username", status=503, count=10)
+    code, output, _ = command(capsys, "opt-out", "@writer")
+    assert (75, True) == (code, store.is_opted_out("writer"))
+    assert "X could not be asked who @writer is" in output and "run this again once X answers" in output
 
 
 @pytest.mark.parametrize("named", ["https://x.com/Writer", "x.com/Writer/", "https://twitter.com/Writer?s=20"])
