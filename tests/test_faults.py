@@ -329,9 +329,7 @@ def test_mention_marked_posting_whose_reply_is_already_on_x_gets_no_second_reply
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
 ) -> None:
     """A crash between the post and its record: the retry finds the reply among the bot's own and posts nothing."""
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings())
-    poll_once(bot)
+    mention, bot = polled_summon(faulty_sandbox, make_settings)
     text = "Hi @curious_reader, here is the thread unrolled"
     bot.store.reserve_text(text, mention)  # marked "posting" with that text, as just before the POST
     reply = faulty_sandbox.world.post(text, reply_to=mention)
@@ -377,9 +375,7 @@ def test_redis_state_lost_after_a_reply_gets_no_second_reply(
     """Redis lost every key after a reply (a new instance without persistence): the first poll looks back and
     queues the mention again, X refuses the same text as duplicate content, and the bot finds its own reply
     to that mention instead of answering it again in other words."""
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings())
-    poll_once(bot)
+    mention, bot = polled_summon(faulty_sandbox, make_settings)
     work_until(bot, "worker", drained(bot.store))
     [reply] = faulty_sandbox.world.posted()
     client = redis_server.client()
@@ -398,9 +394,7 @@ def test_connection_dropped_after_x_accepted_the_post_gets_no_second_reply(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
 ) -> None:
     """The post is created but its answer is lost: the retry finds it instead of posting again."""
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings())
-    poll_once(bot)
+    mention, bot = polled_summon(faulty_sandbox, make_settings)
     faulty_sandbox.drop_after_post(1)
 
     work_until(bot, "worker", drained(bot.store))
@@ -418,9 +412,7 @@ def test_a_reply_whose_answer_is_cut_off_gets_no_second_reply(
 ) -> None:
     """X creates the post and its answer arrives truncated: taken as a dropped answer (transient, at once), the
     retry finds the reply instead of posting again, and nothing is logged at error (it was a request_failed)."""
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings())
-    poll_once(bot)
+    mention, bot = polled_summon(faulty_sandbox, make_settings)
     faulty_sandbox.world.inject_fault("POST", "/2/tweets", truncate=True)
     with capture_logs() as events:
         work_until(bot, "worker", drained(bot.store))
@@ -436,9 +428,7 @@ def test_a_reply_answered_201_with_a_broken_body_is_never_posted_again(
     403); it waits until search shows the post (here 4 s) and records its id, the post counted as billed."""
     monkeypatch.setattr(replier, "SEARCH_LAG", 3.0)
     faulty_sandbox.world.set_search_lag(2.5)
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings())
-    poll_once(bot)
+    mention, bot = polled_summon(faulty_sandbox, make_settings)
     faulty_sandbox.world.inject_fault("POST", "/2/tweets", malformed=True)
 
     with capture_logs() as events:
@@ -454,6 +444,14 @@ def test_a_reply_answered_201_with_a_broken_body_is_never_posted_again(
         spent.post_with_url,
     )
     assert "reply_posted_answer_unreadable" in [e["event"] for e in events]
+
+
+def polled_summon(sandbox: FaultySandbox, make_settings: Callable[..., Settings], **options: Any) -> tuple[str, Bot]:
+    """A summon under a new thread, polled by a bot built with these settings: the mention and the bot."""
+    mention = summon(sandbox)
+    bot = build(make_settings(**options))
+    poll_once(bot)
+    return mention, bot
 
 
 def answer_lost_while_search_lags(
@@ -515,9 +513,7 @@ def test_post_accepted_after_the_client_timed_out_gets_no_second_reply(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
 ) -> None:
     """A post X accepted but answered later than the bot waits (timeout) does not end in two replies."""
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings(http_timeout=0.5))
-    poll_once(bot)
+    mention, bot = polled_summon(faulty_sandbox, make_settings, http_timeout=0.5)
     faulty_sandbox.drop_after_post(1, delay=1.0)
 
     work_until(bot, "worker", drained(bot.store))
@@ -532,9 +528,7 @@ def test_an_answer_dripping_past_the_http_timeout_is_given_up_and_retried_once(
     """A read of the thread whose answer keeps coming, every piece in time for a read but the whole far later than
     UNROLL_HTTP_TIMEOUT: the worker gives up on it at about that timeout (a logged transient failure, not a worker
     held until the drip ends), and its retry, the fault gone, replies once."""
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings(http_timeout=1.0))
-    poll_once(bot)
+    mention, bot = polled_summon(faulty_sandbox, make_settings, http_timeout=1.0)
     faulty_sandbox.world.inject_fault("GET", "/2/tweets", drip=DRIP)  # a piece every DRIP / 20 = 0.5 s
 
     started = time.monotonic()
@@ -703,9 +697,7 @@ def test_short_rate_limit_on_a_read_is_waited_out_and_not_counted_as_a_failure(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
 ) -> None:
     """A 429 resetting in 2 s while resolving costs the request nothing: it is answered once, with no failure."""
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings())
-    poll_once(bot)
+    mention, bot = polled_summon(faulty_sandbox, make_settings)
     faulty_sandbox.world.inject_fault("GET", "/2/tweets", status=429, reset_in=2)
 
     work_until(bot, "worker", drained(bot.store))
@@ -718,9 +710,7 @@ def test_long_rate_limit_on_a_read_leaves_the_request_pending_and_it_is_answered
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
 ) -> None:
     """A 429 resetting later than the worker waits in place: the request stays pending, and is answered after."""
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings())
-    poll_once(bot)
+    mention, bot = polled_summon(faulty_sandbox, make_settings)
     faulty_sandbox.world.inject_fault("GET", "/2/tweets", status=429, reset_in=SHORT_WAIT + 2)
 
     assert 0 == work_once(bot, "worker")
@@ -736,9 +726,7 @@ def test_a_quick_retry_after_a_failed_search_does_not_read_the_root_again(
 ) -> None:
     """Search answers 503 once: the retry searches again but does not look the root up a second time (each
     post read at most once, a request saved)."""
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings())
-    poll_once(bot)
+    mention, bot = polled_summon(faulty_sandbox, make_settings)
     faulty_sandbox.world.inject_fault("GET", "/2/tweets/search/recent", status=503, count=1)
 
     work_until(bot, "worker", drained(bot.store))
@@ -757,9 +745,7 @@ def test_a_search_page_with_only_errors_is_retried_not_taken_for_the_threads_end
 ) -> None:
     """Search answers 200 with an `errors` array and nothing else (no data, no meta): not an empty result (X says
     `result_count: 0` for that), so the search is tried again and the page holds the whole thread."""
-    mention = summon(faulty_sandbox)
-    bot = build(make_settings())
-    poll_once(bot)
+    mention, bot = polled_summon(faulty_sandbox, make_settings)
     faulty_sandbox.world.inject_fault("GET", "/2/tweets/search/recent", errors_only=True)
 
     with capture_logs() as logs:
