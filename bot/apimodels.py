@@ -29,6 +29,9 @@ TWEET_FIELDS = [
     # Whether X withholds the post in some countries or over a copyright claim: the page then shows a note
     # in its place (https://docs.x.com/x-api/fundamentals/data-dictionary, Tweet `withheld`).
     "withheld",
+    # Whether X marks the post's media possibly sensitive: the page shows them only when the reader asks, and
+    # never as the page's preview image.
+    "possibly_sensitive",
 ]
 # Lookups expand referenced tweets: a lookup then climbs two levels of a reply chain and brings quoted posts.
 EXPANSIONS = [
@@ -48,7 +51,7 @@ EXPANSIONS = [
 # What the bot can do without, should an API refuse it (a 400 naming it): the lookup goes on without.
 OPTIONAL_EXPANSIONS = frozenset({"referenced_tweets.id.attachments.media_keys"})
 # Likewise of tweet.fields, on every endpoint: without reply counts, an old thread's timeline is read whole.
-OPTIONAL_TWEET_FIELDS = frozenset({"public_metrics"})
+OPTIONAL_TWEET_FIELDS = frozenset({"public_metrics", "possibly_sensitive"})
 # Searches of a thread don't: every self-reply's parent is in the thread already, and X bills each post
 # in `includes` as a read, so the expansion would double the bill. Quoted posts are looked up in one batch.
 # Polls are asked for: they add no post to `includes`, so nothing is billed twice.
@@ -144,6 +147,7 @@ class ApiTweet(_Wire):
     display_text_range: tuple[int, int] | None = None
     lang: str | None = None
     withheld: ApiWithheld | None = None
+    possibly_sensitive: bool = False
     public_metrics: TweetMetrics | None = None
     # Every version's id, oldest first (a default field): an edit is a new post with a new id, and
     # lookups by an earlier id answer with that earlier version (https://docs.x.com/x-api/fundamentals/edit-posts).

@@ -130,6 +130,7 @@ class ThreadTweet(_Model):
     edited: bool = False  # the author edited it (X shows its last version, marked "Edited")
     poll: Poll | None = None
     withheld: Withheld | None = None
+    sensitive: bool = False  # X marks its media possibly sensitive: shown when the reader asks
 
     @property
     def text(self) -> str:

@@ -122,6 +122,8 @@ def gap_notes(thread: Thread) -> list[str]:
 
 def _card_image(thread: Thread) -> MediaView | None:
     for tweet in thread.tweets:
+        if tweet.sensitive:  # a preview shows before anyone asks: never what X marks possibly sensitive
+            continue
         for view in media_views(tweet.media):
             if view.kind == "photo":
                 return view

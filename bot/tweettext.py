@@ -417,4 +417,5 @@ def thread_tweet(tweet: ApiTweet, includes: Includes) -> ThreadTweet:
         edited=len(tweet.edit_history_tweet_ids) > 1,
         poll=poll_of(tweet, includes),
         withheld=withheld_of(tweet.withheld),
+        sensitive=tweet.possibly_sensitive,
     )

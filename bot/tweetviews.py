@@ -33,6 +33,7 @@ class TweetView:
     edited: bool = False
     after_gap: bool = False  # the post it answers is not the one shown before it: deleted, or out of sight
     withheld: str | None = None  # the note shown instead of its text, media, poll and quote
+    sensitive: bool = False  # its media shown only when the reader asks (X marks them possibly sensitive)
     answers: str | None = None  # the @handle it replies to, when not the author's ("" when not known)
     answers_url: str | None = None
     branches: tuple[str, ...] = ()  # on X, the author's other answers to it: branches the page does not follow
@@ -196,6 +197,7 @@ def _tweet_view(
         edited=tweet.edited,
         after_gap=after_gap,
         withheld=withheld,
+        sensitive=tweet.sensitive,
         answers=tweet.answers,
         answers_url=profile_url(tweet.answers) if tweet.answers else None,
         branches=tuple(status_url(thread.author.username, other) for other in thread.branches.get(tweet.id, [])),

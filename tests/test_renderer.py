@@ -608,6 +608,17 @@ def test_link_card_of_a_thread_without_photos_shows_the_avatar_large_enough_for_
     assert expected == {key: metas.get(key) for key in expected}
 
 
+def test_media_x_marks_possibly_sensitive_show_when_asked_and_are_never_the_link_card() -> None:
+    """A post whose media X marks possibly sensitive: its photo sits behind a "show" the reader opens, and the link
+    card (what X shows under the bot's reply, before anyone asks) takes the author's picture instead."""
+    thread = build_thread(2)
+    thread.tweets[0].sensitive = True
+    html = renderer.render_html(thread, site=SITE)
+    hidden = html[html.index('<details class="sensitive">') : html.index("</details>")]
+    metas = {v.get("property") or v.get("name"): v.get("content") for v in html_of(thread).elements("meta")}
+    assert (True, "https://pbs.twimg.com/a_400x400.jpg") == ("mill.png" in hidden, metas.get("og:image"))
+
+
 def test_canonical_link_is_the_public_link() -> None:
     """The canonical URL is the thread's public link."""
     assert [{"rel": "canonical", "href": "https://unroll.example/thread/1000"}] == html_of(build_thread(1)).elements(

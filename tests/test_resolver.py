@@ -2804,3 +2804,16 @@ def test_a_first_post_x_gave_without_its_author_is_a_broken_answer_not_a_suspend
         resolve(api, store, request, settings)
     again = resolve(api, store, request, settings)
     assert ("resolved", thread) == (again.outcome, ids_of(again))
+
+
+def test_a_post_x_marks_possibly_sensitive_is_kept_so(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """X's `possibly_sensitive` is asked for and kept with the post: the page hides its media until asked."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    world.mark_sensitive(thread[1])
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert result.thread is not None
+    assert [False, True, False] == [t.sensitive for t in result.thread.tweets]

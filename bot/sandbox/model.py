@@ -205,6 +205,7 @@ class Tweet:
     is_long: bool = False
     edit_history: tuple[str, ...] = ()  # every version's id, oldest first, the same on each version
     withheld: Withholding | None = None
+    possibly_sensitive: bool = False  # X marks the post's media as possibly sensitive
 
     def __post_init__(self) -> None:
         if not self.edit_history:

@@ -216,7 +216,7 @@ class Renderer:
             "display_text_range": list(composed.display_text_range),
             "lang": tweet.lang,
             "note_tweet": self._note(note),
-            "possibly_sensitive": False,
+            "possibly_sensitive": tweet.possibly_sensitive,
             "reply_settings": "everyone",
             "public_metrics": self._metrics(tweet) if "public_metrics" in fields else None,
             "edit_controls": edit_controls(tweet, self.world.tweets[tweet.edit_history[0]]),

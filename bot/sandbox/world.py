@@ -184,6 +184,14 @@ class World(Switches):
             withholding = Withholding(tuple(dict.fromkeys(country_codes)), copyright)
             tweet.withheld = withholding if withholding.country_codes or copyright else None
 
+    def mark_sensitive(self, tweet_id: str, sensitive: bool = True) -> None:
+        """Mark a post possibly sensitive, as X does for media it flags (the post's `possibly_sensitive`)."""
+        with self.lock:
+            tweet = self.tweets.get(tweet_id)
+            if tweet is None or tweet.deleted:
+                raise ValueError(f"no post {tweet_id} to mark")
+            tweet.possibly_sensitive = sensitive
+
     def metrics(self, tweet: Tweet) -> tuple[int, int]:
         """How many posts not deleted reply to this version of the post and quote it (public_metrics' reply_count
         and quote_count), each once whatever its own edits: X gives each version of an edited post its own
