@@ -88,7 +88,9 @@ def guarded_poll(bot: Bot) -> None:
         poll_once(bot)
         bot.refused_at, bot.redis_failures = None, 0
     except RateLimited as exc:
-        log.warning("poll_rate_limited", reset_at=exc.reset_at.isoformat())
+        said = bot.limited_until == exc.reset_at  # the same spent window, said at the tick that found it
+        (log.debug if said else log.warning)("poll_rate_limited", reset_at=exc.reset_at.isoformat())
+        bot.limited_until = exc.reset_at
     except AuthFailed as exc:
         bot.refused_at = time.monotonic()
         log.error("credentials_rejected", endpoint=exc.endpoint, fix=exc.fix, retry_in=CREDENTIALS_WAIT)

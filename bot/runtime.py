@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
 
@@ -42,6 +43,8 @@ class Bot:
     redis_retry_at: float = 0.0
     # The poll interval last said stretched (`processes.poll_interval`): said again only when it changes.
     stretched_to: float | None = None
+    # The reset of the mentions window last said spent (`poll_rate_limited`): the ticks until it only at DEBUG.
+    limited_until: datetime | None = None
 
 
 def identify(api: XApi, store: Store, settings: Settings) -> tuple[str, str]:

@@ -235,6 +235,20 @@ def test_polls_slow_down_to_what_the_mentions_window_allows(
     assert [(5.0, 300.0)] == stretched
 
 
+def test_a_spent_mentions_window_is_said_once_at_warning_not_at_every_tick(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The mentions window spent: the tick that finds it says so at warning; the ticks until its reset, which ask X
+    nothing, say it only at DEBUG (the same warning every tick filled the log)."""
+    bot = make_bot(settings, store)
+    sandbox.world.inject_fault("GET", f"/2/users/{bot.user_id}/mentions", status=429, reset_in=600)
+    with capture_logs() as events:
+        for _ in range(3):
+            guarded_poll(bot)
+    said = [e["log_level"] for e in events if e["event"] == "poll_rate_limited"]
+    assert ["warning", "debug", "debug"] == said
+
+
 def test_retweets_and_the_bots_own_tweets_are_never_requests(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
