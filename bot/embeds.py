@@ -129,6 +129,7 @@ class QuoteView:
     paragraphs: list[Paragraph]
     media: list[MediaView]
     withheld: str | None = None  # the note shown instead of its text and media
+    poll: PollView | None = None  # its poll, as read with it
     lang: str | None = None  # its own language: a quote in another language is not read in the post's
 
 
@@ -138,7 +139,7 @@ def quote_view(quoted: QuotedTweet, site: Site) -> QuoteView:
     username = clean(author.username) if author else ""
     return QuoteView(
         url=status_url(author.username if author else None, quoted.id),
-        available=not quoted.unavailable and bool(author or quoted.segments or quoted.media),
+        available=not quoted.unavailable and bool(author or quoted.segments or quoted.media or quoted.poll),
         name=clean(author.name or author.username) if author else "",
         username=username,
         profile=profile_url(author.username) if author else None,
@@ -149,4 +150,5 @@ def quote_view(quoted: QuotedTweet, site: Site) -> QuoteView:
         media=media_views(quoted.media),
         withheld=hidden_note(quoted.withheld, site),
         lang=lang_of(quoted.lang),
+        poll=poll_view(quoted.poll) if quoted.poll else None,
     )

@@ -103,6 +103,7 @@ class QuotedTweet(_Model):
     # X could not give it (deleted, or its author protected or suspended): a placeholder, nothing of it shown.
     unavailable: bool = False
     withheld: Withheld | None = None
+    poll: Poll | None = None  # its poll, read with it (the quoted posts' lookup brings their polls)
 
     @property
     def text(self) -> str:

@@ -401,6 +401,7 @@ def quoted_of(tweet: ApiTweet, includes: Includes) -> QuotedTweet | None:
         media=media_of(quoted.attachments.media_keys if quoted.attachments else [], includes),
         lang=quoted.lang,
         withheld=withheld_of(quoted.withheld),
+        poll=poll_of(quoted, includes),
     )
 
 

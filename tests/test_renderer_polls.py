@@ -45,6 +45,17 @@ def poll_block(html: str) -> str:
 
 
 # --- polls ----------------------------------------------------------------------------------------------------
+def test_a_quoted_posts_poll_shows_in_its_card_and_its_json() -> None:
+    """The quoted posts' lookup brings their polls: the card shows the options (it showed the question alone, the
+    poll read and dropped), and the thread's JSON keeps it."""
+    thread = build_thread(2)
+    thread.tweets[1].quoted = QuotedTweet(id="9001", poll=LANGUAGES)
+    html = renderer.render_html(thread, site=SITE)
+    card = html[html.index('<blockquote class="quote"') : html.index("</blockquote>")]
+    assert ("C Sharp" in card, "C Hashtag" in card) == (True, True)
+    assert "C Hashtag" in renderer.render_json(thread, site=SITE)
+
+
 def test_a_poll_lists_each_option_with_its_share_votes_and_a_bar() -> None:
     """Each option shows its label, its whole-percent share, its votes and a bar (a <meter>) of that share."""
     parsed = Parsed(poll_block(renderer.render_html(with_poll(LANGUAGES), site=SITE)))

@@ -372,6 +372,24 @@ def test_a_quote_link_is_dropped_only_where_x_puts_it_at_the_end(text: str, show
     assert shown == [segment.text for segment in segments_of(result)]
 
 
+def test_a_quoted_posts_poll_comes_with_it() -> None:
+    """The quoted post's poll, in `includes.polls` with it, is kept in its card (it was read and dropped)."""
+    text = "Vote on this"
+    result = tweet(text, referenced_tweets=[{"type": "quoted", "id": QUOTED_ID}])
+    includes = Includes.model_validate(
+        {
+            "tweets": [
+                {"id": QUOTED_ID, "text": "Which?", "author_id": "202", "attachments": {"poll_ids": ["77"]}},
+            ],
+            "users": [{"id": "202", "username": "bob", "name": "Bob"}],
+            "polls": [{"id": "77", "options": [{"position": 1, "label": "yes", "votes": 3}]}],
+        }
+    )
+    quoted = thread_tweet(result, includes).quoted
+    assert quoted is not None and quoted.poll is not None
+    assert [("yes", 3)] == [(o.label, o.votes) for o in quoted.poll.options]
+
+
 def test_a_quoted_post_x_could_not_give_becomes_an_unavailable_placeholder() -> None:
     """A quote whose post is not among those read (X answered it with an `errors` entry: deleted, protected,
     suspended) is kept as a placeholder with nothing of the post, and its t.co link is still not text."""
