@@ -139,7 +139,7 @@ def post_once(
                 continue
             # Our earlier attempt with this text went through; search may show it only some seconds later.
             # X made it before the earlier attempt's call ended: its deadline after the text was reserved, at most.
-            made_by = record.at + timedelta(seconds=bot.settings.http_timeout) if record and record.at else None
+            made_by = record.at + timedelta(seconds=bot.settings.http_timeout) if record else None
             existing = find_once_searchable(bot, request, made_by)
             bot.api.count_found_post()  # X says it holds the post (found or not yet): billed when it was made
             store.mark_replied(mention, existing, attempt)

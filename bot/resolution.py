@@ -238,20 +238,20 @@ class ResolverBase:
         # The branches the thread does not follow, their posts read already: shown after it.
         ways = branch_sections(nodes, chain, author.id, gone)
         over_gap &= set(chain[1:]) | {post for _, way in ways for post in way}
-        # A self-reply whose parent X reported gone; in a full search of a new thread, any missing parent.
         # The author's post the reader summoned under, deleted before it was read: the page ends before it, and
         # says a post is missing, as for any other of the author's deleted posts.
-        request = self.request
+        request, summoned = self.request, self.fetched.canon(target)
         summoned_gone = (
             request is not None
             and request.replied_to_user_id == author.id
-            and self.fetched.canon(target) in gone
-            and self.fetched.canon(target) not in chain
+            and summoned in gone
+            and summoned not in chain
         )
         deleted = (
             self.gone is not None
             or bool(over_gap)
             or summoned_gone
+            # A self-reply whose parent X reported gone; in a full search of a new thread, any missing parent.
             or any(n.parent_id in gone or (complete and not self.stored) for n in broken)
         )
         gaps = ["deleted_tweets"] if deleted or (self.stored and "deleted_tweets" in self.stored.gaps) else []

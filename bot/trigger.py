@@ -34,9 +34,9 @@ QUOTED_SUMMON_WORDS = 1
 _QUOTED = re.compile(
     r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|„[^“”\n]*[“”]|「[^」\n]*」|‘[^’\n]*’(?!\w)|(?<!\w)'[^'\n]*'(?!\w)"
 )
-# Characters that show nothing: a word written with one inside reads as the word.
 # Scripts written without spaces between words: a keyword in one stands glued to the words around it.
 _UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]")
+# Characters that show nothing: a word written with one inside reads as the word.
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u034f\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"))
 
 

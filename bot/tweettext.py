@@ -114,15 +114,18 @@ def _own_media(entity: UrlEntity, tweet: ApiTweet) -> bool:
     )
 
 
-def _points_at_self(entity: UrlEntity, tweet: ApiTweet) -> bool:
-    """True for the t.co link that X appends for the tweet's own media or for the tweet it quotes."""
-    if _own_media(entity, tweet):
-        return True
+def _points_at_quoted(entity: UrlEntity, tweet: ApiTweet) -> bool:
+    """True for a link to the tweet it quotes (X appends one at the text's end)."""
     target = entity.expanded_url or ""
     if "/status" not in target:
         return False
     quoted = tweet.referenced("quoted")
     return bool(quoted) and any(m.group(1) == quoted for m in _STATUS.finditer(target))
+
+
+def _points_at_self(entity: UrlEntity, tweet: ApiTweet) -> bool:
+    """True for the t.co link that X appends for the tweet's own media or for the tweet it quotes."""
+    return _own_media(entity, tweet) or _points_at_quoted(entity, tweet)
 
 
 def _links(entities: Entities, tweet: ApiTweet) -> list[tuple[int, int, _Link]]:
@@ -131,7 +134,8 @@ def _links(entities: Entities, tweet: ApiTweet) -> list[tuple[int, int, _Link]]:
     for url in entities.urls:
         href = url.expanded_url if is_http(url.expanded_url) else (url.url if is_http(url.url) else None)
         shown = url.display_url or url.expanded_url or url.url
-        link = _Link("url", href, (url.url,), shown, drop=_points_at_self(url, tweet), anywhere=_own_media(url, tweet))
+        media = _own_media(url, tweet)
+        link = _Link("url", href, (url.url,), shown, drop=media or _points_at_quoted(url, tweet), anywhere=media)
         out.append((url.start, url.end, link))
     for mention in entities.mentions:
         forms = _forms("@＠", mention.username)
