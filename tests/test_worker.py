@@ -932,3 +932,19 @@ def test_the_replys_count_counts_the_branches_posts_too(
 
     [reply] = [p.text for p in world.posted() if p.in_reply_to_tweet_id == mention]
     assert ": 4 posts at " in reply
+
+
+def test_a_mention_x_gave_without_its_author_is_answered_naming_no_account(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """The mentions page came without `includes.users`: the reply leaves the handle out ("Hi, here is…"), where it
+    said "Hi @there", mentioning an account named there."""
+    thread = post_thread(sandbox.world, 2)
+    mention = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store)
+    sandbox.world.inject_fault("GET", f"/2/users/{bot.user_id}/mentions", no_users=True)
+    poll_once(bot)
+
+    assert 1 == work_once(bot, "w1")
+    [text] = replies_to(sandbox, mention)
+    assert (True, False) == (text.startswith("Hi, here is the thread unrolled: "), "@" in text)
