@@ -458,6 +458,7 @@ def test_search_lag_leaves_young_posts_out_of_every_search(
     [
         ("from:alice", ["a2", "a1"]),
         ("to:alice", ["b1"]),
+        ("to:bob from:alice", ["a2"]),
         ("from:alice -is:reply", ["a1"]),
         ("from:alice (-is:reply)", ["a1"]),
         ("(from:bob OR from:alice) is:reply -is:retweet", ["a2", "b1"]),
@@ -476,6 +477,20 @@ def test_search_query_operators(x: tweepy.Client, world: World, query: str, expe
     names = {a1.id: "a1", b1.id: "b1", a2.id: "a2"}
     body = x.search_recent_tweets(query, user_auth=True).json()
     assert expected == [names[t["id"]] for t in body.get("data", [])]
+
+
+def test_to_takes_the_numeric_user_id_as_well_as_the_handle(x: tweepy.Client, world: World) -> None:
+    """X's `to:` takes a username or the numeric user id: a reply to Alice is found by either."""
+    alice = world.add_user("alice")
+    world.add_user("bob")
+    base = world.now() - timedelta(hours=1)
+    first = world.add_tweet("alice", "first post", created_at=base)
+    reply = world.add_tweet("bob", "hi alice", reply_to=first.id, created_at=base + timedelta(minutes=1))
+
+    def found(query: str) -> list[str]:
+        return [t["id"] for t in x.search_recent_tweets(query, user_auth=True).json().get("data", [])]
+
+    assert ([reply.id], [reply.id], []) == (found(f"to:{alice.id}"), found("to:alice"), found(f"to:{alice.id}0"))
 
 
 def test_query_without_standalone_operator_is_400(http: requests.Session, world: World) -> None:

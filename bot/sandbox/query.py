@@ -32,6 +32,7 @@ class Facts:
     text: str
     in_reply_to_tweet_id: str | None = None
     in_reply_to_user: str | None = None
+    in_reply_to_user_id: str | None = None
     quote_of: str | None = None
     mentions: frozenset[str] = frozenset()
     hashtags: frozenset[str] = frozenset()
@@ -70,14 +71,15 @@ class Node:
         return self.kind.split(":")[0] not in CONJUNCTION_REQUIRED
 
 
-def parse(query: str, max_length: int = 512) -> Node:
-    """The query as a tree, or a 400 Invalid Request naming what is wrong."""
+def parse(query: str, max_length: int = 512, unknown: frozenset[str] = frozenset()) -> Node:
+    """The query as a tree, or a 400 Invalid Request naming what is wrong. `unknown`: operators to refuse as an API
+    that does not know them would (`World.refuse_operator`)."""
     if not query.strip():
         raise _invalid(query, "The `query` query parameter can not be empty")
     if len(query) > max_length:
         raise _invalid(query, f"The `query` query parameter value [{query}] is not between 1 and {max_length}")
     tokens = [t for t in _TOKEN.findall(query) if t]
-    parser = _Parser(query, tokens)
+    parser = _Parser(query, tokens, unknown)
     node = parser.parse_or()
     if parser.position < len(tokens):
         raise _invalid(query, _processing_error(f"no viable alternative at input '{tokens[parser.position]}'"))
@@ -98,10 +100,11 @@ def _positive_nullcast(node: Node, negated: bool = False) -> bool:
 
 
 class _Parser:
-    def __init__(self, query: str, tokens: list[str]) -> None:
+    def __init__(self, query: str, tokens: list[str], unknown: frozenset[str] = frozenset()) -> None:
         self.query = query
         self.tokens = tokens
         self.position = 0
+        self.unknown = unknown
 
     def peek(self) -> str | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -133,10 +136,10 @@ class _Parser:
             node.negated = node.negated != (token == "-(")
             return node
         negated = token.startswith("-") and len(token) > 1
-        return _term(self.query, token[1:] if negated else token, negated)
+        return _term(self.query, token[1:] if negated else token, negated, self.unknown)
 
 
-def _term(query: str, token: str, negated: bool) -> Node:
+def _term(query: str, token: str, negated: bool, unknown: frozenset[str] = frozenset()) -> Node:
     if token.startswith('"'):
         return Node("phrase", token.strip('"').lower(), negated=negated)
     if token[0] in "@#$" and len(token) > 1:
@@ -146,7 +149,7 @@ def _term(query: str, token: str, negated: bool) -> Node:
     if not colon or name.startswith("http"):
         return Node("keyword", token.lower(), negated=negated)
     value = value.strip('"')
-    known = (name in STANDALONE and value) or (name == "is" and value in IS_VALUES)
+    known = name not in unknown and ((name in STANDALONE and value) or (name == "is" and value in IS_VALUES))
     known = known or (name == "has" and value in HAS_VALUES) or (name == "lang" and value)
     if not known:
         raise _invalid(
@@ -187,7 +190,7 @@ _TERMS: dict[str, Callable[[Facts, str], bool]] = {
     "cashtag": lambda f, v: v in f.cashtags,
     "conversation_id": lambda f, v: f.conversation_id == v,
     "from": lambda f, v: v.lstrip("@") in (f.author, f.author_id),
-    "to": lambda f, v: f.in_reply_to_user is not None and v.lstrip("@") == f.in_reply_to_user,
+    "to": lambda f, v: f.in_reply_to_user is not None and v.lstrip("@") in (f.in_reply_to_user, f.in_reply_to_user_id),
     "url": lambda f, v: any(v in url.lower() for url in f.urls),
     "in_reply_to_tweet_id": lambda f, v: f.in_reply_to_tweet_id == v,
     "quotes_of_tweet_id": lambda f, v: f.quote_of == v,

@@ -45,6 +45,8 @@ class Settings:
     # A post's public_metrics as X counts them, as zeros (the placeholders of a proxy or of a simulator that
     # does not count), or left out whatever tweet.fields asks.
     post_metrics: Literal["counted", "zeros", "absent"] = "counted"
+    # Search operators refused as unknown (400), as an API that does not know them would answer.
+    unknown_operators: set[str] = field(default_factory=set)
 
 
 def aware(when: datetime | str) -> datetime:
@@ -124,6 +126,11 @@ class Switches:
             raise ValueError(f"search lag must be 0 or more seconds, got {seconds}")
         with self.lock:
             self.settings.search_lag = seconds
+
+    def refuse_operator(self, name: str) -> None:
+        """Refuse search queries using this operator (`to`, say) with X's 400 for an invalid operator."""
+        with self.lock:
+            self.settings.unknown_operators.add(name)
 
     def hide_from_search(self, tweet_id: str) -> None:
         """Leave this post out of every search (recent and full-archive); lookups still give it."""

@@ -186,7 +186,8 @@ def search(world: World, request: ApiRequest, *, full_archive: bool) -> ApiRespo
     check_known(params, SEARCH_PARAMETERS)
     if "query" not in params:
         raise invalid_request("query", [], "The `query` query parameter can not be empty")
-    query = parse(params["query"], max_length=1024 if full_archive else 512)
+    unknown = frozenset(world.settings.unknown_operators)
+    query = parse(params["query"], max_length=1024 if full_archive else 512, unknown=unknown)
     size = int_range(params, "max_results", 10, 500 if full_archive else 100, 10)
     order = params.get("sort_order", "recency")
     if order not in ("recency", "relevancy"):
@@ -232,6 +233,7 @@ def facts(world: World, tweet: Tweet) -> Facts:
         text=tweet.typed_text,
         in_reply_to_tweet_id=tweet.reply_to,
         in_reply_to_user=replied.username.lower() if replied else None,
+        in_reply_to_user_id=replied.id if replied else None,
         quote_of=tweet.quote_of,
         mentions=frozenset(n.lower() for n in names),
         hashtags=frozenset(h.tag.lower() for h in entities.hashtags),
