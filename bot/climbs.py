@@ -38,6 +38,15 @@ class Climbs(ResolverBase):
         owners = {t.in_reply_to_user_id for t in self.fetched.tweets.values() if self.fetched.parent(t) == post_id}
         return any(owner not in (None, author_id) for owner in owners)
 
+    def answer_after_others(self, post_id: str, author_id: str) -> bool:
+        """Whether a post a read one says is the author's is best looked up alone too: their thread's search (`to:`
+        them) did not give it, so it may be an answer to someone, and someone else's posts were read (the summoned
+        post's author's, searched): the post it answers may be one of them."""
+        below = {t.id: t for t in self.fetched.tweets.values() if self.fetched.parent(t) == post_id}
+        if not any(t.in_reply_to_user_id == author_id for t in below.values()):
+            return False
+        return any(t.author_id != author_id and t.id not in below for t in self.fetched.tweets.values())
+
     def unread_ancestor(self, tweet_id: str, root_id: str) -> str | None:
         """The first post up the reply chain from `tweet_id` not read yet; None at the root, at a post without
         a parent, or at one X said it cannot give."""
@@ -62,17 +71,20 @@ class Climbs(ResolverBase):
         follow_target: bool,
         connect: bool,
         links_alone: bool = False,
+        detours: bool = False,
     ) -> None:
         """Look up the missing links up to the root's chain: from the target (so a branch can be chosen
         by it) and, when asked (`connect`), from the author's unconnected self-replies. Each lookup climbs two
         levels: the tweets asked for, and their parents in `includes`; `links_alone`: the self-replies' missing
         parents are asked for alone, theirs being read already (search saw the whole conversation: a missing one
-        is deleted, or one post search left out)."""
+        is deleted, or one post search left out). `detours`: follow the target too once a lookup shows the author
+        went on from an answer of theirs to someone (`under_someones_reply`): the thread's search (`to:` the
+        author) does not give such answers, the lookups connecting the self-replies under them do."""
         while True:
             nodes = self.nodes(root_id)
             anchored = reachable(nodes, self.fetched.canon(root_id), author_id)
             need: set[str | None] = set()
-            if follow_target:
+            if follow_target or (detours and self.under_someones_reply(nodes, author_id, target)):
                 need.add(missing_link(nodes, self.fetched.canon(target), anchored))
             linked: set[str | None] = set()
             if connect:
@@ -87,7 +99,13 @@ class Climbs(ResolverBase):
             # A refresh's missing link for a newer post hangs from the stored chain (another branch's post): its
             # parent is stored.
             refreshed = self.stored is not None or links_alone
-            alone = {n for n in wanted if (refreshed and n in linked - need) or self.ask_alone(n, author_id)}
+            alone = {
+                n
+                for n in wanted
+                if (refreshed and n in linked - need)
+                or self.ask_alone(n, author_id)
+                or self.answer_after_others(n, author_id)
+            }
             if alone:
                 self.fetched.lookup(sorted(alone), referenced=False)
             if wanted - alone:
@@ -136,10 +154,13 @@ class Climbs(ResolverBase):
             unread = self.answered_replies(nodes, root_id, author_id, target, went_on, likely)
             if not unread:
                 return
-            # Bare (no author, media or poll: the page shows none of them), unless the thread quotes one of them: its
-            # card shows it, and one read serves both.
+            # Bare (no author, media or poll: the page shows none of them), unless the thread quotes one of them (its
+            # card shows it, and one read serves both) or one is the author's: an answer within answers that the
+            # thread's search (`to:` the author) left out, a post of the page.
             quoted = {q for t in self.fetched.tweets.values() if (q := t.referenced("quoted"))}
-            self.fetched.lookup(sorted(unread, key=int), referenced=False, bare=quoted.isdisjoint(unread))
+            authors = {t.in_reply_to_user_id for t in self.fetched.tweets.values() if self.fetched.parent(t) in unread}
+            bare = quoted.isdisjoint(unread) and author_id not in authors
+            self.fetched.lookup(sorted(unread, key=int), referenced=False, bare=bare)
 
     def answered_replies(
         self,

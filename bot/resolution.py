@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+import structlog
+
 from bot.apimodels import ApiTweet, Includes
 from bot.assembly import (
     Node,
@@ -19,15 +21,18 @@ from bot.assembly import (
     other_branches,
     self_replies,
 )
-from bot.errors import ThreadNotFound
+from bot.errors import InvalidRequest, ThreadNotFound
 from bot.models import Author, Section, Thread, ThreadTweet, UnrollRequest
 from bot.reads import Reads
+from bot.refusals import REFUSED_FOR, note_refusal, refused
 from bot.store import Alone, FirstRead, Lock, Store
 from bot.trigger import asks_bot
 from bot.tweettext import snowflake_time
 from bot.window import ARCHIVE_DEFAULT, RECENT_WINDOW, WINDOW_MARGIN, in_recent_window
-from bot.xapi import Usage, XApi, from_user
+from bot.xapi import Usage, XApi, from_user, user_operator
 from config.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 ResolutionOutcome = Literal["resolved", "cached", "no_thread", "not_found", "protected", "opted_out"]
 
@@ -143,13 +148,37 @@ class ResolverBase:
         return read.author_id if read is not None else None
 
     def search(
-        self, root_id: str, author: Author, *, full_archive: bool, since_id: str | None, replies_only: bool = True
+        self,
+        root_id: str,
+        author: Author,
+        *,
+        full_archive: bool,
+        since_id: str | None,
+        replies_only: bool = True,
+        self_replies: bool = False,
     ) -> None:
         """The author's posts in the conversation. `from:` keeps other people's replies out of what is billed;
         `is:reply` keeps out the root, read already, unless `replies_only` is off: a stored thread's refresh while
-        X may have let its first post be edited since (an edit is a new post, not a reply)."""
+        X may have let its first post be edited since (an edit is a new post, not a reply). `self_replies`: only
+        the author's replies to their own posts (`to:`, https://docs.x.com/x-api/posts/search/integrate/build-a-query:
+        "in reply to a particular user"), for the thread's own search: the author's answers to readers are no part
+        of it, and an author who answers many would have each billed. An answer they went on from (a detour) is
+        found from the self-reply under it, whose parent search did not give (`Climbs.climb`, `connect`)."""
+        if self_replies and replies_only and not refused(self.fetched.api, self.store, "to_operator", shared=False):
+            try:
+                self._search(
+                    root_id, author, f" {user_operator('to', author.username, author.id)}", full_archive, since_id
+                )
+                return
+            except InvalidRequest as exc:
+                # An API that does not know `to:` (X documents it on every access level): as before it was used, every
+                # reply of the author's, for an hour in every process (`REFUSED_FOR`); one refused request per process.
+                note_refusal(self.fetched.api, self.store, "to_operator")
+                log.warning("search_to_operator_refused", error=str(exc), asked_again_in=REFUSED_FOR)
+        self._search(root_id, author, " is:reply" if replies_only else "", full_archive, since_id)
+
+    def _search(self, root_id: str, author: Author, replies: str, full_archive: bool, since_id: str | None) -> None:
         # By handle or id: an author renamed since the thread was stored is still found.
-        replies = " is:reply" if replies_only else ""
         query = f"conversation_id:{self.conv or root_id} {from_user(author.username, author.id)}{replies}"
         start_time = None
         if not full_archive and since_id is None:

@@ -13,7 +13,9 @@ posts the thread quotes are looked up together in one more request):
 - a post found alone (no thread) less than `fresh_for` seconds ago, summoned under again by a summon made before
   it was read: 0 requests (made after: read again, the author may have gone on);
 - new thread of N tweets within the window: 1 root lookup + max(1, ⌈(N-1)/100⌉) recent searches of
-  `conversation_id:<root> (from:<handle> OR from:<id>) is:reply` (`from:` keeps others' replies out of the bill);
+  `conversation_id:<root> (from:<handle> OR from:<id>) (to:<handle> OR to:<id>)` (`from:` keeps others' replies
+  out of the bill, `to:` the author's answers to them: an author answering fifty readers under their thread
+  would have each answer billed at every unroll and refresh);
 - older than the window, full archive allowed: 1 root lookup + max(1, ⌈(N-1)/500⌉) full-archive searches, the
   search asked first, of the summoned post's author's posts (the mention names them; the thread's author's but
   for a reader's reply, below): X may refuse the app full-archive search (then resolved as without it, and
@@ -80,11 +82,15 @@ posts the thread quotes are looked up together in one more request):
 - a detour (the author's answer to someone's reply to a post of the thread, or to a reply to that reply, gone on
   from with a self-reply, or through answers within answers down to one), wherever the summoned post is (above
   it too: the thread goes on through it), or the summoned post the author's answer to someone's reply beside
-  such a detour: +1 post per reader's reply above such an answer posted after where the summoned post's way up
+  such a detour: +1 lookup of the answers (`to:` search leaves them out; the self-replies under them say where
+  they are: each read alone, all in one request, as any self-reply's missing parent), and +1 post per reader's
+  reply above such an answer posted after where the summoned post's way up
   meets the thread (one before hangs above it: no page change), as `from:` search leaves them out, read alone
   (its parent, a post of the thread, was read), all of a round in one lookup (100 a request), bare (no user, media
   or poll: the page shows none of them, and names whom the answer replies to from its own mention): +1 lookup, and +1
-  more for each further row of readers' replies or answer within an answer a read shows above. A reply X will
+  more for each further row of readers' replies or answer within an answer a read shows above (an answer within
+  answers is read whole: a post of the page). The summoned post the author's answer to someone: search does not
+  give it, so it is climbed from, read with the reply it answers (+1 lookup). A reply X will
   not give (deleted, its author protected; or a post up the row of replies, the author's own included) costs no
   post: the page goes on to the answer over a gap (`assembly.answers_over_gap`, `assembly.detour_over_gap`),
   wherever the summoned post is.
@@ -213,7 +219,14 @@ class _Resolver(Walks, FirstSearches, Answering):
         # The first post, edited after the copy was read (X allows it for 30 minutes), is a new post newer than the
         # copy's last: not a reply, it comes only when the search does not ask for replies alone.
         edited = since is not None and stored.fetched_at < snowflake_time(root_id) + EDIT_WINDOW
-        self.search(root_id, stored.author, full_archive=full_archive, since_id=since, replies_only=not edited)
+        self.search(
+            root_id,
+            stored.author,
+            full_archive=full_archive,
+            since_id=since,
+            replies_only=not edited,
+            self_replies=True,
+        )
         nodes = self.nodes(root_id)
         follow = (
             branched(nodes, author_id)
@@ -221,7 +234,7 @@ class _Resolver(Walks, FirstSearches, Answering):
             or self.under_someones_reply(nodes, author_id, target)
         )
         # A newer post whose parent is not stored may answer another branch's post, not a deleted one: read it.
-        self.climb(root_id, author_id, target, follow_target=follow, connect=True)
+        self.climb(root_id, author_id, target, follow_target=follow, connect=True, detours=True)
         self.read_answered_reply(root_id, author_id, target)
         if not complete:
             # A copy that said it may stop early is followed from its newest post; one read whole then, from then on.
@@ -280,7 +293,7 @@ class _Resolver(Walks, FirstSearches, Answering):
             # again what of it is in the window. What follows it is all newer than it.
             since = summoned.id
         if self.searched != user.id:  # (searched already when the summoned post said whose it is)
-            self.search(root_id, author_of(user), full_archive=full_archive, since_id=since)
+            self.search(root_id, author_of(user), full_archive=full_archive, since_id=since, self_replies=True)
         nodes = self.nodes(root_id)
         follow = (
             not complete
@@ -290,7 +303,7 @@ class _Resolver(Walks, FirstSearches, Answering):
         )
         # Connected whatever search could see: a self-reply whose parent it did not give hangs from a post deleted, or
         # one search left out (its index is not promised complete): one lookup tells, and reads the post if it is.
-        self.climb(root_id, user.id, target, follow_target=follow, connect=True, links_alone=complete)
+        self.climb(root_id, user.id, target, follow_target=follow, connect=True, links_alone=complete, detours=True)
         self.read_answered_reply(root_id, user.id, target)
         if not complete:
             self.follow_old_thread(root_id, user.id, target)

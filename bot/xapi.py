@@ -726,9 +726,14 @@ def merge_pages(pages: list[TweetsPage]) -> TweetsPage:
 def from_user(username: str, user_id: str) -> str:
     """The search operator for one account's posts. X's `from:` takes the handle or the numeric id; asking
     for either finds an author renamed since we learnt the handle, on an API that knows only one form too."""
+    return user_operator("from", username, user_id)
+
+
+def user_operator(operator: str, username: str, user_id: str) -> str:
+    """A search operator taking an account (`from:`, `to:`), by handle or numeric id as X allows both."""
     if not username or username == user_id:
-        return f"from:{user_id}"
-    return f"(from:{username} OR from:{user_id})"
+        return f"{operator}:{user_id}"
+    return f"({operator}:{username} OR {operator}:{user_id})"
 
 
 _TOO_MANY = {

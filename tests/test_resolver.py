@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from bot.apimodels import TweetsPage
-from bot.assembly import ancestry, assemble, branched, broken_self_replies, reachable
+from bot.assembly import (
+    Node,
+    ancestry,
+    assemble,
+    branched,
+    broken_self_replies,
+    detour_likely,
+    missing_link,
+    reachable,
+)
 from bot.errors import ApiUnavailable, RateLimited
 from bot.models import Media, UnrollRequest
 from bot.reads import Reads
@@ -131,6 +140,48 @@ def test_new_thread_within_the_window_costs_one_lookup_and_one_search(
     assert (2, 1 + 4) == cost(result)
     assert {"GET /2/tweets": 1, "GET /2/tweets/search/recent": 1} == result.usage.by_endpoint
     assert world.snapshot_stats().post_reads == result.usage.tweets_read  # what the sandbox billed
+
+
+def test_the_authors_answers_to_readers_are_not_read_unless_the_thread_went_on_from_one(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author answered five readers under their thread and went on from none of the answers: the thread's search
+    asks only for the author's replies to their own posts (`to:`), so no answer is read (each would be billed at
+    every unroll)."""
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, numbered(4), start=start)
+    for step in range(5):
+        at = start + timedelta(minutes=10 + 2 * step)
+        world.add_user(f"reader{step}")
+        asks = world.add_tweet(f"reader{step}", "why?", reply_to=thread[step % 4], created_at=at)
+        world.add_tweet(AUTHOR, f"because {step}", reply_to=asks.id, created_at=at + timedelta(minutes=1))
+
+    result = resolve(api, store, summon(world, thread[-1]), settings)
+
+    assert (thread, (2, 4)) == (ids_of(result), cost(result))
+
+
+def test_an_api_that_does_not_know_to_is_searched_for_every_reply_of_the_author(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """An API that refuses `to:` (400, as X does for an operator it does not know): the thread's search asks for
+    every reply of the author's instead (their answers billed, the thread whole), and no process asks with `to:`
+    again for an hour: one refused request."""
+    world.refuse_operator("to")
+    start = world.now() - timedelta(hours=3)
+    thread = post_thread(world, numbered(3), start=start)
+    asks = world.add_tweet("bob", "why?", reply_to=thread[0], created_at=start + timedelta(minutes=10))
+    world.add_tweet(AUTHOR, "because", reply_to=asks.id, created_at=start + timedelta(minutes=11))
+    other = post_thread(world, numbered(3), start=start + timedelta(minutes=20))
+
+    with capture_logs() as logs:
+        first = resolve(api, store, summon(world, thread[-1]), settings)
+    second = resolve(api, store, summon(world, other[-1]), settings)
+
+    assert (thread, (3, 1 + 3)) == (ids_of(first), cost(first))  # the root, the refusal, the search (2, 3, answer)
+    assert (other, (2, 3)) == (ids_of(second), cost(second))
+    assert ["search_to_operator_refused"] == [e["event"] for e in logs if e["log_level"] == "warning"]
+    assert store.refused("to_operator")
 
 
 def test_summoned_post_left_out_of_search_is_climbed_to(
@@ -391,8 +442,9 @@ def test_other_peoples_replies_stay_out_and_an_answer_the_author_went_on_from_is
     assert [*thread, third.id] == ids_of(result)
     assert ["1/ part 1 of the story", "2/ part 2 of the story", "3/ the end"] == texts_of(result)
     assert {thread[1]: [answer.id, also.id]} == sections_of(result)
-    # from: keeps Bob's reply out of the search; the root's lookup, the search (4 posts), Bob's reply alone.
-    assert (3, 1 + 4 + 1) == cost(result)
+    # from: and to: keep Bob's reply and the author's answer out of the search: the root's lookup, the search (3
+    # posts), the answer (its self-reply's missing parent) alone, then Bob's reply alone.
+    assert (4, 1 + 3 + 1 + 1) == cost(result)
 
 
 def test_a_thread_the_author_went_on_with_under_their_answer_to_a_reader_is_whole(
@@ -411,7 +463,7 @@ def test_a_thread_the_author_went_on_with_under_their_answer_to_a_reader_is_whol
     result = resolve(api, store, summon(world, fifth.id), settings)
 
     assert whole == ids_of(result)
-    assert (3, 1 + 4 + 1) == cost(result)  # the root, the search (2, 3, 4, 5), Bob's reply
+    assert (4, 1 + 3 + 1 + 1) == cost(result)  # the root, the search (2, 3, 5), the answer (4), Bob's reply
     assert result.thread is not None
     assert [None, None, None, "bob", None] == [t.answers for t in result.thread.tweets]
     store.save_thread(result.thread)
@@ -443,8 +495,8 @@ def test_a_readers_reply_read_bare_for_a_detour_and_quoted_by_the_thread_shows_w
     quote = result.thread.tweets[-1].quoted
     assert quote is not None and quote.author is not None
     assert ("bob", 1) == (quote.author.username, len(quote.media))
-    # The root, the search (3 answers and posts), Bob's reply once, whole (the thread quotes it): no post twice.
-    assert (3, 1 + 3 + 1) == cost(result)
+    # The root, the search (2 and 4), the answer, Bob's reply once, whole (the thread quotes it): no post twice.
+    assert (4, 1 + 2 + 1 + 1) == cost(result)
 
 
 def test_a_thread_the_author_went_on_with_under_answers_within_answers_is_whole(
@@ -466,7 +518,9 @@ def test_a_thread_the_author_went_on_with_under_answers_within_answers_is_whole(
     result = resolve(api, store, summon(world, fifth.id), settings)
 
     assert whole == ids_of(result)
-    assert (4, 1 + 4 + 2) == cost(result)  # the root, the search (2, both answers, 5), Bob's two replies
+    # The root, the search (2, 5), then one at a time up the way: the second answer, Bob's second reply, the first
+    # answer (whole: a post of the page), Bob's first reply.
+    assert (6, 1 + 2 + 4) == cost(result)
     bob = world.find_user("bob")
     assert bob is not None and bob.id not in result.usage.users  # Bob's replies read bare: no user billed
     assert result.thread is not None
@@ -498,7 +552,7 @@ def test_a_detour_under_two_readers_replies_in_a_row_is_whole(
     result = resolve(api, store, summon(world, fourth.id), settings)
 
     assert whole == ids_of(result)
-    assert (4, 1 + 3 + 2) == cost(result)  # the root, the search (2, 3, 4), Carol's reply, then Bob's
+    assert (5, 1 + 2 + 1 + 2) == cost(result)  # the root, the search (2, 4), the answer, Carol's reply, Bob's
     assert result.thread is not None
     assert [None, None, "carol", None] == [t.answers for t in result.thread.tweets]
 
@@ -539,7 +593,8 @@ def test_many_detours_read_their_readers_replies_in_one_lookup(
     result = resolve(api, store, summon(world, posts[-1]), settings)
 
     assert posts == ids_of(result)
-    assert (3, 1 + 10 + 5) == cost(result)  # the root, the search (every answer and post after), the replies
+    # The root, the search (the posts after each answer), the five answers in one lookup, the replies in one.
+    assert (4, 1 + 5 + 5 + 5) == cost(result)
 
 
 def test_a_detour_before_a_deleted_post_stays_in_the_thread(
@@ -587,7 +642,7 @@ def test_a_detour_whose_readers_reply_is_gone_goes_on_over_a_gap(
 
     assert whole == ids_of(result)
     assert ["deleted_tweets"] == gaps_of(result)
-    assert (3, 1 + 3) == cost(result)  # the root, the search (2, 3, 4), the reply asked for and not given
+    assert (4, 1 + 3) == cost(result)  # the root, the search (2, 4), the answer, the reply asked for, not given
     assert result.thread is not None
     assert [None] * 4 == [t.answers for t in result.thread.tweets]
     assert [False, False, True, False] == after_gaps(result.thread)
@@ -636,9 +691,10 @@ def test_a_detour_below_the_summoned_post_whose_way_up_is_gone_goes_on_over_a_ga
     assert [False] * len(kept) + [True, False] == after_gaps(result.thread)
     html = render_html(result.thread, site=Site("https://unroll.example", BOT_HANDLE, "unroll"))
     assert 1 == html.count(GAP_NOTE) and html.index(GAP_NOTE) < html.index(f'id="t-{answer.id}"')
-    # The root, the search, then each reply up from the answer alone until the one X cannot give: no post twice.
+    # The root, the search, the answer (part 4's missing parent), then each reply up from the answer alone until
+    # the one X cannot give: no post twice.
     replies = {"first_of_a_row": 2, "authors_post": 2}.get(gone, 1)
-    assert (2 + replies, len(kept) + 2 + replies - 1) == cost(result)
+    assert (3 + replies, len(kept) + 2 + replies - 1) == cost(result)
 
 
 def test_a_branch_pointer_follows_its_post_edited_since_the_thread_was_stored(
@@ -2197,52 +2253,92 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
         parent = {tweet_id: up for tweet_id, _, up in conversation.tweets}[conversation.target]
         own_parent_gone = parent in gone and authors[parent or ""] == other
         tried = (1 + (conversation.target in gone or own_parent_gone)) if other else 0
-        climbed = climbed_replies(conversation, other)
-        # What the lookups for another's own thread asked for and X said is gone: a reply A answered may be one.
+        # What the lookups for another's own thread asked for and X said is gone: a reply A answered may be one; the
+        # author's summoned post, gone, was asked for too.
         looked = {conversation.target} if conversation.target in gone else {parent or ""} if own_parent_gone else set()
-        # A self-reply of A's whose parent search did not give: one lookup asks for every such parent not asked
-        # for already (search can't tell a deleted post from one its index left out; X says which), each alone,
-        # with the first of the posts climbed from the summoned post when there are some (asked alone too); the
-        # readers' replies read after it need not ask for those again.
-        gaps = {n.parent_id or "" for n in broken_self_replies(visible, "1")}
-        connecting = gaps - ({conversation.target} if lost_target else set()) - looked
-        connect = not climbed and bool(connecting)
-        detour = answered_reply_read(conversation, other, climbed | (looked if other else set()) | connecting)
-        assert (3 if lost_target else 2) + tried + len(climbed) + detour + connect == result.usage.requests
+        read = searched(conversation, other, archive=archive)
+        # The author's summoned post that search did not give (their answer to someone: `to:` leaves it out) is
+        # climbed from.
+        unseen = authors[conversation.target] == "1" and conversation.target not in read and not lost_target
+        climbs, read, asked = climb_lookups(conversation, read, looked, from_target=unseen)
+        detour = answered_reply_read(conversation, read, asked - set(read))
+        assert (3 if lost_target else 2) + tried + climbs + detour == result.usage.requests
+    # No post is read twice.
+    assert len(result.usage.posts) == result.usage.tweets_read
 
 
-def climbed_replies(conversation: Conversation, other: str | None) -> set[str]:
-    """The posts the resolver looks up, each alone, climbing from someone else's summoned post, or from the
-    author's answer to someone, when the author went on from an answer of theirs to someone (a detour it may
-    sit under): every unread post on its way up to the first post's chain of self-replies (a deleted one ends
-    the way: X says it is gone)."""
-    visible = known(conversation)
+def searched(conversation: Conversation, other: str | None, *, archive: bool) -> dict[str, Node]:
+    """What the first post's lookup and the searches gave: A's replies to A's own posts (`to:`), or all of A's
+    replies when the thread's search was of the summoned post's author's posts (older than the window, with full
+    archive: their posts searched before the first post is looked up); the other author's replies, searched for
+    their own thread."""
     authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
     parents = {tweet_id: up for tweet_id, _, up in conversation.tweets}
-    read = {i: n for i, n in visible.items() if authors[i] in ("1", other)}  # what the searches gave
-    target = conversation.target
-    went_on = {parents[i] for i in read if authors[i] == "1"}
-    answers = [i for i in read if authors[i] == "1" and (up := parents[i]) is not None and authors[up] != "1"]
-    up = parents[target]
-    answers_someone = up is not None and authors[up] != "1"  # the author's answer to someone's reply
-    if (authors[target] == "1" and not answers_someone) or target not in read or not any(i in went_on for i in answers):
-        return set()
-    anchored = {conversation.tweets[0][0]}  # the first post and A's self-replies reached from it
-    for tweet_id, author, parent in conversation.tweets:  # (parents come before their replies)
-        if author == "1" and tweet_id in read and parent in anchored:
-            anchored.add(tweet_id)
-    asked: set[str] = set()
-    current = parents[target]
-    while current is not None and current not in anchored:
-        if current not in read:
-            asked.add(current)
-            if current not in visible:
-                break
-        current = parents[current]
-    return asked
+    every = archive and authors[conversation.target] == "1"
+    found = {}
+    for tweet_id, node in known(conversation).items():
+        up = parents[tweet_id]
+        own = authors[tweet_id] == "1" and up is not None and (every or authors[up] == "1")
+        if tweet_id == conversation.tweets[0][0] or own or authors[tweet_id] == other:
+            found[tweet_id] = node
+    return found
 
 
-def answered_reply_read(conversation: Conversation, other: str | None, asked_before: set[str]) -> int:
+def climb_lookups(
+    conversation: Conversation, read: dict[str, Node], asked: set[str], *, from_target: bool
+) -> tuple[int, dict[str, Node], set[str]]:
+    """The climb's lookups and what they read (`Climbs.climb`, the conversation seen whole by search): round by
+    round, from the summoned post when it must be followed (search did not give it though it is A's, or A went on
+    from an answer to someone and the summoned post may sit under it), up to the first post's chain of
+    self-replies, and from each of A's self-replies whose parent was not read (A's answer to someone: a detour;
+    or a deleted post), up A's self-replies only. A self-reply's missing parent, and a post a read one answers
+    that is not A's, are asked for alone (their parents were read, or hang above them); others with their
+    parent. Lookups asked alone and with parents are two requests in a round."""
+    visible = known(conversation)
+    root, target = conversation.tweets[0][0], conversation.target
+    requests = 0
+    while True:
+        anchored = reachable(read, root, "1")
+        node = read.get(target)
+        under_detour = (
+            node is not None
+            and detour_likely(read, "1")
+            and (node.author_id != "1" or node.parent_author_id not in (None, "1"))
+        )
+        need = {missing_link(read, target, anchored)} if from_target or under_detour else set()
+        linked = {
+            missing_link(read, n.id, anchored, only_self_replies_of="1")
+            for n in read.values()
+            if n.id not in anchored and n.author_id == "1"
+        }
+        wanted = {n for n in need | linked if n and n not in read and n not in asked}
+        if not wanted:
+            return requests, read, asked
+        # A post a read one answers as someone else's than A's; or as A's when someone else's posts were read (A's
+        # answer to someone may answer one of them).
+        others = {c.parent_id for c in read.values() if c.parent_author_id not in (None, "1")}
+        mine = {c.parent_id for c in read.values() if c.parent_author_id == "1"}
+        theirs = {i for i, n in read.items() if n.author_id != "1"}
+        alone = {
+            n
+            for n in wanted
+            if n in linked - need
+            or n in others
+            or (n in mine and bool(theirs - {c.id for c in read.values() if c.parent_id == n}))
+        }
+        requests += bool(alone) + bool(wanted - alone)
+        asked = asked | wanted
+        read = dict(read)
+        for tweet_id in wanted & set(visible):
+            read[tweet_id] = visible[tweet_id]
+            up = visible[tweet_id].parent_id
+            if tweet_id not in alone and up is not None and up not in read:
+                asked = asked | {up}  # read with it, or X says it is gone
+                if up in visible:
+                    read[up] = visible[up]
+
+
+def answered_reply_read(conversation: Conversation, read_before: dict[str, Node], asked_before: set[str]) -> int:
     """How many lookups the resolver spends on readers' replies (`assembly.detours`), wherever the summoned post is
     (above a detour too, the thread goes on through it; on a branch the page shows in a section too): a round asks,
     in one request, for the first unread post up the row of others' posts above each of A's answers to someone
@@ -2250,19 +2346,20 @@ def answered_reply_read(conversation: Conversation, other: str | None, asked_bef
     below through an answer to a reply to it: answers within answers), and above the summoned post when it is such
     an answer and A went on from some answer of theirs (its way up may pass it). A read may show another reader's
     post above, or an answer within an answer: one more round. Searches give a reply only when it is the summoned
-    post's author's, searched for their own thread; a deleted one is asked for all the same (X says it is gone)."""
+    post's author's, searched for their own thread; a deleted one is asked for all the same (X says it is gone). A
+    post up the row may be an answer of A's within answers, which the thread's search (`to:` A) did not give either.
+    `read_before`: what the searches and the climb read; `asked_before`: what they asked for and X said is gone."""
     visible = known(conversation)
     authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
     parents = {tweet_id: up for tweet_id, _, up in conversation.tweets}
-    # what the searches gave, and the climb
-    read = {i: n for i, n in visible.items() if authors[i] in ("1", other) or i in asked_before}
+    read = dict(read_before)
     asked = set(asked_before)  # a deleted reply the climb (or another's lookups) asked for is known gone
     target = conversation.target
     rounds = 0
     while True:
         went_on = {parents[i] for i in read if authors[i] == "1"}  # A's posts A replied to
         answers = [i for i in read if authors[i] == "1" and (up := parents[i]) is not None and authors[up] != "1"]
-        detour_likely = any(i in went_on for i in answers)
+        likely = any(i in went_on for i in answers)
         # Where each answer's row of others' posts, all read, hangs from a post of A's read (`assembly.detours`).
         above: dict[str, str] = {}
         for answer in answers:
@@ -2277,7 +2374,7 @@ def answered_reply_read(conversation: Conversation, other: str | None, asked_bef
                 nested.add(above[answer])
         unread: set[str] = set()
         for answer in answers:
-            if not (answer in went_on or answer in nested or (answer == target and detour_likely)):
+            if not (answer in went_on or answer in nested or (answer == target and likely)):
                 continue
             reply = parents[answer]
             while reply in read and authors[reply] != "1":

@@ -17,7 +17,7 @@ from bot.store.base import DUPLICATE_WINDOW, GROUP, REPLY_RECORD_TTL, Lock, Stor
 READS_TTL = 24 * 3600
 
 
-Refusable = Literal["archive", "timelines"]  # accesses X may refuse an app: full-archive search, users' timelines
+Refusable = Literal["archive", "timelines", "to_operator"]  # full-archive search, users' timelines, search's `to:`
 
 
 @dataclass
