@@ -131,6 +131,7 @@ class QuoteView:
     withheld: str | None = None  # the note shown instead of its text and media
     poll: PollView | None = None  # its poll, as read with it
     lang: str | None = None  # its own language: a quote in another language is not read in the post's
+    sensitive: bool = False  # its media shown only when the reader asks (X marks them possibly sensitive)
 
 
 def quote_view(quoted: QuotedTweet, site: Site) -> QuoteView:
@@ -151,4 +152,5 @@ def quote_view(quoted: QuotedTweet, site: Site) -> QuoteView:
         withheld=hidden_note(quoted.withheld, site),
         lang=lang_of(quoted.lang),
         poll=poll_view(quoted.poll) if quoted.poll else None,
+        sensitive=quoted.sensitive,
     )

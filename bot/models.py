@@ -104,6 +104,7 @@ class QuotedTweet(_Model):
     unavailable: bool = False
     withheld: Withheld | None = None
     poll: Poll | None = None  # its poll, read with it (the quoted posts' lookup brings their polls)
+    sensitive: bool = False  # X marks its media possibly sensitive: shown when the reader asks, as a post's are
 
     @property
     def text(self) -> str:

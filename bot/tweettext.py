@@ -406,6 +406,7 @@ def quoted_of(tweet: ApiTweet, includes: Includes) -> QuotedTweet | None:
         lang=quoted.lang,
         withheld=withheld_of(quoted.withheld),
         poll=poll_of(quoted, includes),
+        sensitive=quoted.possibly_sensitive,
     )
 
 

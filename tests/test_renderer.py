@@ -619,6 +619,21 @@ def test_media_x_marks_possibly_sensitive_show_when_asked_and_are_never_the_link
     assert (True, "https://pbs.twimg.com/a_400x400.jpg") == ("mill.png" in hidden, metas.get("og:image"))
 
 
+def test_a_quoted_posts_media_x_marks_possibly_sensitive_show_when_asked_and_are_never_the_link_card() -> None:
+    """A quoted post X marks possibly sensitive: its photo, on its card, sits behind the same "show" as a thread
+    post's, and the link card takes the thread's own photo, never the quoted one."""
+    thread = build_thread(5)
+    quoted = thread.tweets[4].quoted
+    assert quoted is not None
+    quoted.media = [Media(key="q1", type="photo", url="https://pbs.twimg.com/quoted.jpg")]
+    quoted.sensitive = True
+    html = renderer.render_html(thread, site=SITE)
+    card = html[html.index('<blockquote class="quote"') : html.index("</blockquote>")]
+    hidden = card[card.index('<details class="sensitive">') : card.index("</details>")]
+    metas = {v.get("property") or v.get("name"): v.get("content") for v in html_of(thread).elements("meta")}
+    assert (True, "https://pbs.twimg.com/mill.png") == ("quoted.jpg" in hidden, metas.get("og:image"))
+
+
 def test_canonical_link_is_the_public_link() -> None:
     """The canonical URL is the thread's public link."""
     assert [{"rel": "canonical", "href": "https://unroll.example/thread/1000"}] == html_of(build_thread(1)).elements(

@@ -492,6 +492,39 @@ def test_a_quoted_post_keeps_its_own_language() -> None:
     assert "de" == (quoted.lang if quoted else None)
 
 
+def test_a_quoted_post_x_marks_possibly_sensitive_keeps_the_mark() -> None:
+    """The quoted post's own `possibly_sensitive` (in `includes.tweets`) is kept on its card: its media are then
+    shown only when the reader asks, as a thread post's are. The quoting post's is its own."""
+    result = tweet("see", referenced_tweets=[{"type": "quoted", "id": QUOTED_ID}])
+    includes = Includes.model_validate(
+        {
+            "tweets": [
+                {
+                    "id": QUOTED_ID,
+                    "text": "look",
+                    "possibly_sensitive": True,
+                    "attachments": {"media_keys": ["3_9"]},
+                }
+            ],
+            "media": [{"media_key": "3_9", "type": "photo", "url": "https://pbs.twimg.com/media/q.jpg"}],
+        }
+    )
+    converted = thread_tweet(result, includes)
+    assert (False, True) == (converted.sensitive, converted.quoted.sensitive if converted.quoted else None)
+
+
+def test_a_quote_stored_before_its_sensitive_mark_was_kept_still_loads_as_not_marked() -> None:
+    """Threads stored by an earlier version have no `sensitive` on their quotes: they load, not marked."""
+    stored = {
+        "id": TWEET_ID,
+        "created_at": "2024-05-01T10:00:00Z",
+        "segments": [{"text": "hi"}],
+        "quoted": {"id": QUOTED_ID, "segments": [{"text": "old"}], "media": [{"key": "3_9", "type": "photo"}]},
+    }
+    loaded = ThreadTweet.model_validate_json(json.dumps(stored))
+    assert False is (loaded.quoted.sensitive if loaded.quoted else None)
+
+
 def test_a_post_x_does_not_withhold_has_no_withheld() -> None:
     assert None is thread_tweet(tweet("fine"), Includes()).withheld
 

@@ -27,7 +27,7 @@ from bot.web import create_app, listen
 from bot.webedge import CSP, PageCache, accepts_gzip, etag_matches
 from config.settings import Settings
 from tests.fixtures_pages import FIRST_TEXT, ThreadFactory
-from tests.helpers import make_bot, post_thread, summon
+from tests.helpers import AUTHOR, make_bot, post_thread, summon
 
 
 @pytest.fixture
@@ -624,6 +624,28 @@ def test_a_post_x_withholds_is_a_note_on_the_page_the_bot_made(
         "1/ part 1" in page,
         "4/ part 4" in page,
     )
+
+
+def test_a_quoted_post_x_marks_possibly_sensitive_keeps_its_media_hidden_on_the_page_the_bot_made(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A thread quoting a post whose photo X marks possibly sensitive, unrolled through the sandbox and stored:
+    the quote's photo shows only when the reader opens it, and the stored thread keeps the mark."""
+    world = sandbox.world
+    world.add_user("quoted_author")
+    quoted = world.add_tweet("quoted_author", "look", media=[{"type": "photo", "url": "https://pbs.twimg.com/q.jpg"}])
+    world.mark_sensitive(quoted.id)
+    ids = post_thread(world, 2)
+    quoting = world.add_tweet(AUTHOR, "3/ see this", reply_to=ids[-1], quote_of=quoted.id).id
+    summon(world, quoting)
+    run_once(make_bot(settings, store))
+
+    with TestClient(create_app(settings, store)) as client:
+        page = client.get(f"/thread/{ids[0]}").text
+        stored = json.loads(client.get(f"/thread/{ids[0]}.json").text)
+    card = page[page.index('<blockquote class="quote"') : page.index("</blockquote>")]
+    hidden = card[card.index('<details class="sensitive">') : card.index("</details>")]
+    assert (True, True) == ("q.jpg" in hidden, stored["tweets"][-1]["quoted"].get("sensitive"))
 
 
 # --- compression ------------------------------------------------------------------------------------------
