@@ -170,12 +170,19 @@ def render_html(thread: Thread, *, site: Site, latest: Sequence[ThreadSummary] =
 
 
 # --- plain text -------------------------------------------------------------------------------------------
-def _media_lines(media: Sequence[Media], markdown: bool = False) -> list[str]:
+SENSITIVE_MEDIA = "Media X marks as possibly sensitive"  # as the page's "show" says it
+
+
+def _media_lines(media: Sequence[Media], markdown: bool = False, sensitive: bool = False) -> list[str]:
+    """A post's media as lines: links, photos embedded in Markdown. Media X marks possibly sensitive are only ever
+    links that say so: a Markdown viewer shows an embedded image at once, where the page waits to be asked."""
     lines = []
     for view in media_views(media):
         label = {"photo": "Photo", "gif": "GIF", "video": "Video", "poster": "Video"}[view.kind]
         said = label if view.alt == label else f"{label}: {view.alt}"
-        if markdown and view.kind == "photo":
+        if sensitive:
+            said = f"{SENSITIVE_MEDIA}: {view.alt if view.alt.startswith(label) else said}"
+        if markdown and view.kind == "photo" and not sensitive:
             lines.append(f"![{_md_escape(view.alt)}]({_md_url(view.src)})")
         elif markdown:
             lines.append(f"[{_md_escape(said)}]({_md_url(view.src)})")
@@ -272,7 +279,7 @@ def _txt_post(
     parts = [
         *replying,
         _plain(tweet.segments),
-        *_media_lines(tweet.media),
+        *_media_lines(tweet.media, sensitive=tweet.sensitive),
         *_poll_lines(tweet.poll, url, thread.fetched_at),
     ]
     if tweet.quoted:
@@ -369,7 +376,7 @@ def _md_post(
     parts = [
         *replying,
         _md_segments(tweet.segments),
-        *_media_lines(tweet.media, markdown=True),
+        *_media_lines(tweet.media, markdown=True, sensitive=tweet.sensitive),
         *_poll_lines(tweet.poll, url, thread.fetched_at, markdown=True),
     ]
     if tweet.quoted:

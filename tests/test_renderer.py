@@ -747,6 +747,31 @@ def test_md_escapes_a_numbered_line_on_its_dot_not_before_its_number() -> None:
     ]
 
 
+def test_md_links_media_x_marks_possibly_sensitive_saying_so_instead_of_embedding_them() -> None:
+    """A Markdown viewer shows an embedded image at once: a photo X marks possibly sensitive is a link that says
+    so (as the page's "show" does), while other photos stay embedded."""
+    thread = build_thread(2)
+    thread.tweets[0].sensitive = True
+    thread.tweets[1].media = [Media(key="p2", type="photo", url="https://pbs.twimg.com/wheel.png")]
+    markdown = renderer.render_md(thread, site=SITE)
+    assert [False, True, True] == [
+        "![The mill](https://pbs.twimg.com/mill.png)" in markdown,
+        "[Media X marks as possibly sensitive: Photo: The mill](https://pbs.twimg.com/mill.png)" in markdown,
+        "![Photo (no description given)](https://pbs.twimg.com/wheel.png)" in markdown,
+    ]
+
+
+def test_txt_says_which_media_x_marks_possibly_sensitive() -> None:
+    """The plain text lists media as links; one X marks possibly sensitive says so before anyone opens it."""
+    thread = build_thread(3)
+    thread.tweets[2].sensitive = True
+    text = renderer.render_txt(thread, site=SITE)
+    assert [True, True] == [
+        "[Photo: The mill] https://pbs.twimg.com/mill.png" in text,
+        "[Media X marks as possibly sensitive: Video: Raising a beam] https://pbs.twimg.com/beam.mp4" in text,
+    ]
+
+
 def test_md_starts_with_title_heading() -> None:
     """Markdown starts with the title as a level-one heading."""
     assert renderer.render_md(build_thread(1), site=SITE).startswith("# Tweet 1: how we rebuilt")
