@@ -51,6 +51,8 @@ def select(
 
 
 def row(record: HandledRequest) -> tuple[str, ...]:
+    """One record's cells. The last: X's refusal or the failure when there is one (then no reply was posted, and a
+    link to the page, made before X refused the reply, was sent to nobody), else the link, else the reason."""
     return (
         record.handled_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         record.mention_id,
@@ -60,7 +62,7 @@ def row(record: HandledRequest) -> tuple[str, ...]:
         str(record.api_requests),
         str(record.tweets_read),
         f"{record.latency_s:.1f}s" if record.latency_s is not None else "-",
-        record.link or record.reason or record.error or "-",
+        record.error or record.link or record.reason or "-",
     )
 
 

@@ -40,6 +40,17 @@ OUTCOMES: dict[str, tuple[dict[str, Any], str]] = {
     "not_found": ({"reason": "deleted"}, "deleted"),
     "protected": ({"reason": "protected_author"}, "protected_author"),
     "rate_limited": ({"error": "GET /2/tweets/search/recent: 429 Too Many Requests"}, "429 Too Many Requests"),
+    # X refused the reply after the thread was read: the page's link was sent to nobody, X's words are the story.
+    "not_allowed": (
+        {
+            "link": LINK,
+            "root_id": "100",
+            "tweets": 12,
+            "error": "POST /2/tweets: 403 Reply to this conversation is "
+            "not allowed because you have not been mentioned or otherwise engaged by the author",
+        },
+        "not been mentioned or otherwise engaged by the author",
+    ),
     "dead_letter": ({"error": "ApiUnavailable: GET /2/tweets: 503 server error", "attempts": 5}, "503 server error"),
     "ignored:retweet": ({"reason": "retweet", "attempts": 0}, "retweet"),
 }
@@ -113,6 +124,19 @@ def test_requests_table_shows_each_outcome(
     row = row_of(output, "5001")
     assert ["5001", "@reader", outcome] == row.split()[2:5]
     assert row.endswith(last_column)
+
+
+def test_requests_table_shows_xs_refusal_not_the_link_of_a_reply_never_posted(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mention deleted while its thread was read: X refused the reply (403 deleted or not visible), so the row
+    shows X's words, not the link to the page (made before the reply was refused, and sent to nobody)."""
+    refusal = "POST /2/tweets: 403 You attempted to reply to a Tweet that is deleted or not visible to you."
+    record(store, "5001", "not_found", link=LINK, root_id="100", tweets=3, error=refusal)
+    _, output, _ = command(capsys, "requests")
+    row = row_of(output, "5001")
+    assert row.endswith("deleted or not visible to you.")
+    assert LINK not in row
 
 
 def test_requests_table_has_a_header_and_newest_first(
