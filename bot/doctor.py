@@ -28,6 +28,7 @@ from bot.errors import (
     ApiError,
     ApiUnavailable,
     AuthFailed,
+    BearerRefused,
     NotAllowed,
     RateLimited,
     StoreRefused,
@@ -183,6 +184,8 @@ def bearer(api: XApi) -> Check:
     """An app-only read with X_BEARER_TOKEN (a lookup of a tweet that never existed: no post read billed)."""
     try:
         api.lookup([BEARER_PROBE_ID])
+    except BearerRefused as exc:  # its app is in no Project: refused for good, not a moment's trouble
+        return Check("bearer token", "fail", str(exc), exc.fix)
     except AuthFailed:
         return Check(
             "bearer token",

@@ -11,7 +11,8 @@
     │   ├── RateLimited        429 or an exhausted budget: wait until `reset_at`
     │   ├── ApiUnavailable     5xx, timeout, dropped connection, malformed body: retry with backoff
     │   ├── AuthFailed         401: the credentials are wrong (`fix` names which), retrying cannot help
-    │   │   └── WriteRefused   403 on a post: the app may not post at all (no Write permission, no Project)
+    │   │   ├── WriteRefused   403 on a post: the app may not post at all (no Write permission, no Project)
+    │   │   └── BearerRefused  403 client-not-enrolled on a read with X_BEARER_TOKEN: its app is in no Project
     │   ├── NotAllowed         403: the API refuses this action for good (reply not allowed, protected)
     │   │   └── DuplicateContent   403 duplicate content: the same text was already posted
     │   ├── Refused            403 on a post, for no reason of the post's own that X names: tried again
@@ -146,6 +147,26 @@ class WriteRefused(AuthFailed):
     @property
     def fix(self) -> str:
         return WRITE_FIX
+
+
+BEARER_PROJECT_FIX = (
+    "set X_BEARER_TOKEN to the bearer token of the app attached to the Project (the app of X_API_KEY), or unset "
+    "it to read with the user context"
+)
+
+
+class BearerRefused(AuthFailed):
+    """403 client-not-enrolled (X's `client-forbidden` problem) on a read made with X_BEARER_TOKEN, full-archive
+    search aside (which answers so to an app without that access): the bearer token is of an app attached to no
+    Project, while the OAuth 1.0a keys may be fine. X refuses it every read, today and tomorrow, so it is handled
+    as rejected credentials: each request waits, its tries unspent; `run --once` exits 3; `doctor` fails."""
+
+    def __init__(self, message: str, *, endpoint: str = "") -> None:
+        super().__init__(message, bearer=True, status=403, endpoint=endpoint)
+
+    @property
+    def fix(self) -> str:
+        return BEARER_PROJECT_FIX
 
 
 class Refused(ApiError):

@@ -21,7 +21,7 @@ import structlog
 from bot import metrics, spending
 from bot.apimodels import ApiTweet, TweetsPage
 from bot.audit import log_handled
-from bot.errors import ApiError, ApiUnavailable, InvalidRequest, PollTakenOver, RateLimited
+from bot.errors import ApiError, ApiUnavailable, AuthFailed, InvalidRequest, PollTakenOver, RateLimited
 from bot.models import HandledRequest, UnrollRequest
 from bot.postlinks import linked_post
 from bot.runtime import Bot
@@ -253,7 +253,8 @@ def recover_beyond_reach(bot: Bot, since: str | datetime, oldest: str) -> Recove
                     recovery.lost, recovery.lost_before = "older than recent search's 7 days", window
                 return recovery
         recovery.lost, recovery.retry = f"more than the {SEARCH_PAGES} pages of recent search a poll spends", True
-    except (RateLimited, ApiUnavailable) as exc:  # for now: a later poll searches again
+    except (RateLimited, ApiUnavailable, AuthFailed) as exc:  # for now: a later poll searches again
+        # (AuthFailed: X refused the credentials, X_BEARER_TOKEN's most often, which the operator is told to mend.)
         recovery.lost, recovery.retry = f"recent search failed: {exc}", True
     except ApiError as exc:  # refused for good: the poll goes on with what the timeline gave
         recovery.lost = f"recent search failed: {exc}"

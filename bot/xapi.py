@@ -52,6 +52,7 @@ from bot.errors import (
     ApiError,
     ApiUnavailable,
     AuthFailed,
+    BearerRefused,
     DuplicateContent,
     InvalidRequest,
     NotAllowed,
@@ -393,7 +394,7 @@ class XApi:
         except tweepy.Unauthorized as exc:
             self._count(endpoint)
             # Reads go with the app's bearer token when one is set: name what X refused, not every credential.
-            bearer = str(exc.response.request.headers.get("Authorization", "")).startswith("Bearer ")
+            bearer = _bearer(exc)
             fix = BEARER_FIX if bearer else USER_CREDENTIALS_FIX
             raise AuthFailed(f"{endpoint}: 401 Unauthorized: {fix}", bearer=bearer, endpoint=endpoint) from exc
         except tweepy.Forbidden as exc:
@@ -830,11 +831,18 @@ POST_REFUSALS = re.compile(r"deleted or not visible|been mentioned|not allowed b
 def _forbidden(endpoint: str, exc: tweepy.HTTPException) -> ApiError:
     """What a 403 means. On a post: the app may not post (`WriteRefused`), this post may not be made
     (`NotAllowed`, `DuplicateContent`), or neither is said (`Refused`: tried again). On the bot's own account or
-    mentions, the app may not use the API (`WriteRefused`: not attached to a Project). Elsewhere: `NotAllowed`."""
+    mentions, the app may not use the API (`WriteRefused`: not attached to a Project). On a read with the bearer
+    token, full-archive search aside, the bearer token's app may not (`BearerRefused`: not attached to a
+    Project). Elsewhere: `NotAllowed`."""
     detail = _detail(exc)
     message = f"{endpoint}: 403 {detail}"
     if endpoint in APP_ENDPOINTS and _problem(exc).endswith(APP_PROBLEMS):
         return WriteRefused(message, endpoint=endpoint)
+    if endpoint != ARCHIVE and _bearer(exc) and _problem(exc).endswith("/client-forbidden"):
+        # Every app in a Project may read (lookup, recent search, timelines) with its bearer token; X answers
+        # client-not-enrolled only to one attached to none. Full-archive search answers the same to an app in a
+        # Project without that access: that is the resolver's to decide (it resolves without full archive).
+        return BearerRefused(f"{message} (with X_BEARER_TOKEN)", endpoint=endpoint)
     if endpoint != POST_TWEETS:
         return NotAllowed(message, status=403, endpoint=endpoint)
     if "duplicate" in detail.lower():
@@ -842,6 +850,12 @@ def _forbidden(endpoint: str, exc: tweepy.HTTPException) -> ApiError:
     if POST_REFUSALS.search(detail):
         return NotAllowed(message, status=403, endpoint=endpoint)
     return Refused(message, status=403, endpoint=endpoint)
+
+
+def _bearer(exc: tweepy.HTTPException) -> bool:
+    """Whether the refused request carried the app's bearer token (X_BEARER_TOKEN, used for reads when set)
+    rather than the OAuth 1.0a user credentials."""
+    return str(exc.response.request.headers.get("Authorization", "")).startswith("Bearer ")
 
 
 def _problem(exc: tweepy.HTTPException) -> str:

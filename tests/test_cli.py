@@ -729,6 +729,20 @@ def test_run_once_with_a_wrong_bearer_token_names_x_bearer_token(
     assert "GET /2/tweets: 401 Unauthorized: check X_BEARER_TOKEN" in plain[-1]
 
 
+def test_run_once_with_the_bearer_token_of_an_app_in_no_project_stops_with_3_naming_x_bearer_token(
+    env: None, sandbox: SandboxServer, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """X_BEARER_TOKEN of an app attached to no Project (403 client-not-enrolled on its reads, the OAuth 1.0a keys
+    fine): `run --once` exits 3 with the fix naming X_BEARER_TOKEN, the request's try unspent; it exited 75 ("run
+    again later") and each run spent a try until the request was a dead letter."""
+    mention = summon(sandbox.world, post_thread(sandbox.world, 3)[-1])
+    sandbox.world.set_posting_rules(bearer_in_project=False)
+    code, _, err = command(capsys, "run", "--once")
+    plain, stops = stop_lines(err)
+    assert (3, [("credentials_rejected", 3)], 0) == (code, stops, store.failures(mention))
+    assert plain[-1].startswith("To fix: set X_BEARER_TOKEN to the bearer token of the app attached to the Project")
+
+
 # --- a Redis that refuses REDIS_URL -----------------------------------------------------------------------------
 @pytest.mark.parametrize("args", [("run", "--once"), ("requests",)])
 def test_a_database_index_redis_does_not_have_stops_with_4_naming_redis_url(

@@ -123,6 +123,19 @@ def test_an_app_attached_to_no_project_fails_saying_so(sandbox: SandboxServer, s
     assert "attached to a Project" in line and "X_API_SECRET" not in line
 
 
+def test_a_bearer_token_of_an_app_in_no_project_fails_naming_x_bearer_token(
+    sandbox: SandboxServer, served: Settings, store: Store
+) -> None:
+    """X answers reads with X_BEARER_TOKEN 403 client-not-enrolled (its app is attached to no Project) while the
+    OAuth 1.0a keys work: refused for good, so the bearer check fails with a fix naming X_BEARER_TOKEN (it warned
+    "run doctor again later" and exited 0, and every request then failed)."""
+    sandbox.world.set_posting_rules(bearer_in_project=False)
+    code, lines = run(served, store)
+    line = lines["bearer token"]
+    assert (1, True, True) == (code, line.startswith("FAIL"), lines["credentials"].startswith("ok"))
+    assert "fix: set X_BEARER_TOKEN to the bearer token of the app attached to the Project" in line
+
+
 def test_a_read_only_app_fails_the_credentials_check(sandbox: SandboxServer, served: Settings, store: Store) -> None:
     """X's user-context answers say `x-access-level: read` for a Read-only app: every reply would be refused, so
     the check fails with the fix (it said ok, and the bot went live reading and paying, never replying)."""

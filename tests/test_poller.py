@@ -649,6 +649,21 @@ def test_mentions_beyond_reach_wholly_older_than_search_s_seven_days_are_not_sea
     assert ("older than recent search's 7 days", False) == (recovery.lost, recovery.retry)
 
 
+def test_mentions_beyond_reach_are_searched_again_when_x_refused_the_bearer_token(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Recent search refused X_BEARER_TOKEN (its app in no Project: 403 client-not-enrolled, a credential the
+    operator is told to mend): the gap is kept for the next poll, not given up as refused for good."""
+    bot = make_bot(settings, store)
+    poll_once(bot)
+    now = datetime.now(UTC)
+    sandbox.world.set_posting_rules(bearer_in_project=False)
+
+    recovery = poller.recover_beyond_reach(bot, now - timedelta(hours=2), snowflake_at(now - timedelta(hours=1)))
+
+    assert (True, True) == ("403" in recovery.lost, recovery.retry)
+
+
 def test_a_cursor_older_than_search_s_seven_days_recovers_from_the_window_s_start(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:

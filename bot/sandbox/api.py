@@ -151,7 +151,7 @@ def authenticate(world: World, authorization: str, signed: SignedRequest | None 
 def check_access(world: World, route: Route, context: Context) -> None:
     """403 when the endpoint refuses this kind of auth, or the app's access level lacks it (an app attached to no
     Project has none: https://docs.x.com/x-api/fundamentals/response-codes-and-errors, client-forbidden)."""
-    if not world.settings.in_project:
+    if not world.settings.in_project or (context == "app" and not world.settings.bearer_in_project):
         raise client_forbidden()
     if route.user_only and context == "app":
         raise unsupported_authentication()

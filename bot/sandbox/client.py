@@ -105,12 +105,14 @@ class SandboxClient:
         duplicate_check: bool | None = None,
         write_permission: bool | None = None,
         in_project: bool | None = None,
+        bearer_in_project: bool | None = None,
     ) -> None:
         rules = {
             "reply_restriction": reply_restriction,
             "duplicate_check": duplicate_check,
             "write_permission": write_permission,
             "in_project": in_project,
+            "bearer_in_project": bearer_in_project,
         }
         self._call("POST", "posting_rules", rules)
 

@@ -97,6 +97,7 @@ class _Control:
             duplicate_check=body.get("duplicate_check"),
             write_permission=body.get("write_permission"),
             in_project=body.get("in_project"),
+            bearer_in_project=body.get("bearer_in_project"),
         )
 
     def compliance(self, body: dict[str, Any]) -> None:

@@ -36,6 +36,9 @@ class Settings:
     duplicate_check: bool = True
     write_permission: bool = True  # a Read-only app's posts are refused (403 oauth1-permissions)
     in_project: bool = True  # an app not attached to a Project is refused every endpoint (403 client-not-enrolled)
+    # The bearer token is of another app, one attached to no Project: every app-only request is refused (403
+    # client-not-enrolled) while the OAuth 1.0a keys, of the app in the Project, are fine.
+    bearer_in_project: bool = True
     # Seconds before a new post shows in search whatever the request asks (0: only the documented default
     # end of 30 s ago, for a request with no start_time, end_time or since_id). X's API reference reads
     # stricter than its pagination guide; a client must not depend on which.
@@ -164,10 +167,12 @@ class Switches:
         duplicate_check: bool | None = None,
         write_permission: bool | None = None,
         in_project: bool | None = None,
+        bearer_in_project: bool | None = None,
     ) -> None:
         """Switch the 2026 reply restriction and the duplicate-content check on or off; `write_permission`
         False: the app is Read-only, as set in X's developer portal; `in_project` False: the app is attached to no
-        Project, and X answers every endpoint 403 client-not-enrolled."""
+        Project, and X answers every endpoint 403 client-not-enrolled; `bearer_in_project` False: so is the app
+        whose bearer token is used, and X answers that 403 to every bearer-token request alone."""
         with self.lock:
             if reply_restriction is not None:
                 self.settings.reply_restriction = reply_restriction
@@ -177,3 +182,5 @@ class Switches:
                 self.settings.write_permission = write_permission
             if in_project is not None:
                 self.settings.in_project = in_project
+            if bearer_in_project is not None:
+                self.settings.bearer_in_project = bearer_in_project
