@@ -30,7 +30,8 @@ from bot.errors import (
 )
 from bot.handles import at_least_one, x_handle
 from config.logging import configure_logging
-from config.settings import Settings, load_settings, unknown_variables
+from config.settings import Settings, load_settings
+from config.unknown import redis_url_misspelt, unknown_variables
 
 log = structlog.get_logger(__name__)
 
@@ -110,8 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"Configuration error:\n{exc}\n")
         return 2
     configure_logging(settings)
-    for name, meant in unknown_variables(os.environ):
-        log.warning("unknown_setting", variable=name, did_you_mean=meant or None, fix="no setting reads it")
+    unknown = unknown_variables(os.environ)
+    for name, meant, where in unknown:
+        log.warning(
+            "unknown_setting", variable=name, did_you_mean=meant or None, source=where, fix="no setting reads it"
+        )
+    misspelt = redis_url_misspelt(unknown, settings)
+    if misspelt and args.command not in ("demo", "sandbox"):  # (the demo's Redis is always its own; no sandbox's)
+        return fatal(f"Configuration error:\n{misspelt}", 2, "config_invalid")
     from bot import cli  # the commands' code; imported after logging is set up
 
     try:

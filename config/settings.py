@@ -10,19 +10,15 @@ from __future__ import annotations
 import ipaddress
 import re
 import string
-from collections.abc import Mapping
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis
-from dotenv import dotenv_values
 from pydantic import (
     AliasChoices,
     Field,
     SecretStr,
-    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -830,36 +826,6 @@ def _describe(error: Any) -> str:
     if hint:
         return f'{name} must be {hint}, got "{shown}" ({detail})'
     return f'{name} is invalid, got "{shown}" ({detail})'
-
-
-def unknown_variables(environ: Mapping[str, str], env_file: Path | None = None) -> list[tuple[str, str]]:
-    """The UNROLL_* variables set (in the environment or the .env file) that no setting reads, each with the
-    setting it was likely meant for ('' when none is close): a typo (UNROLL_DRYRUN) would otherwise pass in
-    silence, the bot posting for real where the operator meant to rehearse. `env_file`: the settings' own."""
-    env_file = env_file or Path(str(Settings.model_config.get("env_file")))
-    values = {name: value for name, value in environ.items() if name.startswith(ENV_PREFIX)}
-    if env_file.is_file():
-        found = dotenv_values(env_file).items()
-        values |= {k: v or "" for k, v in found if k.startswith(ENV_PREFIX) and k not in values}
-    fields = {env_name(field): field for field in Settings.model_fields}
-    words = [name.removeprefix(ENV_PREFIX) for name in fields if name.startswith(ENV_PREFIX)]  # the prefix is shared
-
-    def meant(name: str) -> str:
-        """The closest setting's name, or a setting of which the name is a word, whose type takes the value set
-        (UNROLL_BUDGET=5 means UNROLL_DAILY_BUDGET, not UNROLL_OVER_BUDGET: that one is wait or reply_without_link)."""
-        typed = name.removeprefix(ENV_PREFIX)
-        close = get_close_matches(typed, words, n=3)
-        close += sorted(w for w in words if typed in w.split("_") and w not in close)
-        for word in close:
-            field = Settings.model_fields[fields[ENV_PREFIX + word]]
-            try:
-                TypeAdapter(Any if field.annotation is None else field.annotation).validate_python(values[name])
-            except (ValidationError, TypeError, ValueError):
-                continue
-            return ENV_PREFIX + word
-        return ENV_PREFIX + close[0] if close else ""
-
-    return [(name, meant(name)) for name in sorted(set(values) - set(fields))]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -640,6 +640,43 @@ def test_a_misspelled_variable_is_logged_at_start_with_the_setting_meant(
     )
 
 
+@pytest.mark.parametrize("where", ["environment", ".env"])
+def test_a_misspelt_redis_url_stops_start_up_naming_both_variables(
+    env: None,
+    sandbox: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    where: str,
+) -> None:
+    """REDIS_URI set, REDIS_URL not: the bot started an embedded Redis that had seen no mention, looked back an hour
+    and answered a mention a second time, without a word. Start-up stops with 2 naming both, nothing posted."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("UNROLL_DATA_DIR", str(tmp_path / "data"))
+    if where == "environment":
+        monkeypatch.setenv("REDIS_URI", "redis://127.0.0.1:6379/8")
+    else:
+        (tmp_path / ".env").write_text("REDIS_URI=redis://127.0.0.1:6379/8\n", encoding="utf-8")
+    summon(sandbox.world, post_thread(sandbox.world, 3)[-1])
+    code, _, err = command(capsys, "run", "--once")
+    plain, stops = stop_lines(err)
+    assert (2, [("config_invalid", 2)], []) == (code, stops, sandbox.world.posted())
+    assert "REDIS_URL is not set, but REDIS_URI (in " in plain[1] and "Set REDIS_URL" in plain[-1]
+
+
+def test_a_key_of_the_env_file_no_setting_reads_is_logged_naming_the_file(
+    env: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """PUBLIC_BASE_URI in .env: `config` printed PUBLIC_BASE_URL's default, and nothing said why."""
+    (tmp_path / ".env").write_text("PUBLIC_BASE_URI=https://x.example\n", encoding="utf-8")
+    code, _, err = command(capsys, "config")
+    said = [json.loads(line) for line in err.splitlines() if line.startswith("{") and "unknown_setting" in line]
+    assert (0, [("PUBLIC_BASE_URI", "PUBLIC_BASE_URL", ".env")]) == (
+        code,
+        [(s["variable"], s["did_you_mean"], Path(s["source"]).name) for s in said],
+    )
+
+
 def test_run_once_at_a_wrong_path_prefix_stops_naming_x_api_base_url(
     env: None, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

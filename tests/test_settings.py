@@ -18,8 +18,8 @@ from config.settings import (
     env_name,
     load_settings,
     post_length,
-    unknown_variables,
 )
+from config.unknown import UnknownVariable, unknown_variables
 
 NUMBERS = [field for field, info in Settings.model_fields.items() if info.annotation in (int, float)]
 A_DAY_OF_SECONDS = "a positive number of seconds up to 86400 (a day)"
@@ -148,9 +148,9 @@ def test_a_misspelled_unroll_variable_is_named_with_the_setting_it_was_meant_for
     env_file.write_text("UNROLL_POLL_INTERVALL=5\nUNROLL_KEYWORDS=unroll\n", encoding="utf-8")
     environ = {"UNROLL_DRYRUN": "true", "UNROLL_DRY_RUN": "false", "UNROLL_SOMETHING_ELSE": "1", "PATH": "/bin"}
     assert [
-        ("UNROLL_DRYRUN", "UNROLL_DRY_RUN"),
-        ("UNROLL_POLL_INTERVALL", "UNROLL_POLL_INTERVAL"),
-        ("UNROLL_SOMETHING_ELSE", ""),
+        ("UNROLL_DRYRUN", "UNROLL_DRY_RUN", "the environment"),
+        ("UNROLL_POLL_INTERVALL", "UNROLL_POLL_INTERVAL", str(env_file)),
+        ("UNROLL_SOMETHING_ELSE", "", "the environment"),
     ] == unknown_variables(environ, env_file)
     assert [] == unknown_variables({"UNROLL_DRY_RUN": "true"}, tmp_path / "missing.env")
 
@@ -168,7 +168,53 @@ def test_a_misspelled_variable_is_named_with_the_setting_whose_type_takes_its_va
 ) -> None:
     """UNROLL_BUDGET=5 is a spending limit: the setting named is UNROLL_DAILY_BUDGET (it was UNROLL_OVER_BUDGET,
     which takes wait or reply_without_link, and the operator went on with no limit)."""
-    assert [(name, meant)] == unknown_variables({name: value}, tmp_path / "missing.env")
+    assert [(name, meant, "the environment")] == unknown_variables({name: value}, tmp_path / "missing.env")
+
+
+def test_every_key_of_the_env_file_no_setting_reads_is_named_with_the_file(tmp_path: Path) -> None:
+    """Every key of .env is the bot's own: one no setting reads is a typo whatever its name (REDIS_URI had the bot
+    start an embedded Redis, and answer a mention a second time, without a word), said with the file it is in."""
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "REDIS_URI=redis://10.0.0.5:6379/0\nPUBLIC_BASE_URI=https://unroll.example.org\nDRY_RUN=true\n"
+        "SOMETHING=1\nX_API_KEY=key\nredis_url=\n",
+        encoding="utf-8",
+    )
+    where = str(env_file)
+    assert [
+        UnknownVariable("DRY_RUN", "UNROLL_DRY_RUN", where),
+        UnknownVariable("PUBLIC_BASE_URI", "PUBLIC_BASE_URL", where),
+        UnknownVariable("REDIS_URI", "REDIS_URL", where),
+        UnknownVariable("SOMETHING", "", where),
+    ] == unknown_variables({"PATH": "/bin"}, env_file)
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"REDIS_URI": "redis://10.0.0.5"}, [("REDIS_URI", "REDIS_URL")]),
+        (
+            {"X_BEARER_TOKN": "abc", "PUBLIC_BASE_URI": "https://x.example"},
+            [
+                ("PUBLIC_BASE_URI", "PUBLIC_BASE_URL"),
+                ("X_BEARER_TOKN", "X_BEARER_TOKEN"),
+            ],
+        ),
+        ({"REDISTOGO_URL": "redis://10.0.0.5"}, [("REDISTOGO_URL", "REDIS_URL")]),
+        # Other programs' names, and a near miss beside the setting it is near (a host's REDIS_TLS_URL): no typo.
+        ({"HOSTNAME": "box", "HOME": "/root", "POST": "1", "PATH": "/bin", "LANG": "C"}, []),
+        ({"REDIS_TLS_URL": "rediss://10.0.0.5", "REDIS_URL": "redis://10.0.0.5"}, []),
+        ({"X_API_BASEURL": "http://sandbox", "X_API_BASE_URL": "http://sandbox"}, []),
+    ],
+)
+def test_a_near_miss_of_an_unprefixed_setting_in_the_environment_is_named_when_that_setting_is_unset(
+    environ: dict[str, str], named: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    """REDIS_URI, X_BEARER_TOKN: the setting meant keeps its default without a word (the UNROLL_ prefix was all
+    that was checked). The environment is shared with other programs, so only names close to REDIS_URL,
+    PUBLIC_BASE_URL, HOST, PORT or an X_* setting that is not set are said."""
+    found = unknown_variables(environ, tmp_path / "missing.env")
+    assert [(name, meant, "the environment") for name, meant in named] == found
 
 
 def test_reply_template_must_carry_the_link(monkeypatch: pytest.MonkeyPatch) -> None:
