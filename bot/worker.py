@@ -271,8 +271,12 @@ def _tries(
                 reset_at=exc.reset_at.isoformat(),
                 wait=wait,
             )
-            if wait <= SHORT_WAIT and quick < QUICK_RETRIES:
-                time.sleep(max(wait, 0) + random.uniform(0, 0.5))
+            # A short wait is waited out in place, unless the process is asked to stop meanwhile: no try begins then.
+            if (
+                wait <= SHORT_WAIT
+                and quick < QUICK_RETRIES
+                and not bot.stopping.wait(max(wait, 0) + random.random() / 2)
+            ):
                 continue
             return Deferred(exc.reset_at)  # stays pending until the reset; not a failure of the request
         except (ShuttingDown, ThreadBusy, AnsweredElsewhere) as exc:
@@ -283,8 +287,8 @@ def _tries(
         except ApiUnavailable as exc:
             last_error = str(exc)
             log.warning("request_failed_transient", error=last_error, retry=quick)
-            if quick < QUICK_RETRIES:
-                time.sleep(backoff(quick))
+            if stops_before_retry(bot, quick):
+                return _left_aside(bot, ShuttingDown(f"stopping after a failed try ({last_error})"))
             continue
         except (redis.ConnectionError, redis.TimeoutError):
             raise  # Redis is away: not this request's failure; the worker loop waits for it
@@ -307,6 +311,14 @@ def _tries(
     store.retry_after(request.mention_id, retry_at)
     log.warning("request_left_for_retry", attempts=failures, error=last_error, retry_at=retry_at.isoformat())
     return Deferred(retry_at, failed=True)
+
+
+def stops_before_retry(bot: Bot, quick: int) -> bool:
+    """After quick try `quick` failed for now: wait for its backoff (none after the last); True when the process is
+    asked to stop first. No other try begins then: a retry would post the reply again where the failed post's fate
+    is unknown, and outlive the platform's grace. The request is left to another worker at once, its record still
+    "posting" then, so that worker searches for the reply before posting."""
+    return bot.stopping.is_set() or (quick < QUICK_RETRIES and bot.stopping.wait(backoff(quick)))
 
 
 def retry_wait(visibility_timeout: float, failures: int) -> float:

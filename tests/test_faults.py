@@ -509,6 +509,49 @@ def test_a_stop_during_the_wait_for_search_leaves_the_request_to_another_worker(
     assert record is not None and ("replied", reply.id) == (record.state, record.reply_id)
 
 
+def test_a_stop_during_a_post_that_times_out_leaves_the_request_at_once_with_no_second_post(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """SIGTERM while the reply's POST is in flight, X making the post but answering after UNROLL_HTTP_TIMEOUT and
+    search not showing it yet: the stopping worker begins no other try (it posted the reply again), leaves the
+    request at once, its record "posting", and another worker takes it at once and finds the one reply."""
+    settings = make_settings(http_timeout=1.0, visibility_timeout=60.0)  # claimable at once, not a minute later
+    mention = summon(faulty_sandbox)
+    bot = build(settings)
+    poll_once(bot)
+    faulty_sandbox.world.set_search_lag(30)
+    faulty_sandbox.drop_after_post(1, delay=3.0)
+
+    def stop_once_posted() -> None:  # SIGTERM while the POST waits for its answer
+        deadline = time.monotonic() + WAIT
+        while not faulty_sandbox.world.posted() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        bot.stopping.set()
+
+    stopper = threading.Thread(target=stop_once_posted, daemon=True)
+    stopper.start()
+    with structlog.testing.capture_logs() as logs:
+        finished = work_once(bot, "stopping", count=1)
+    stopper.join()
+
+    events = [entry["event"] for entry in logs]
+    record = bot.store.reply_record(mention)
+    assert (0, "posting", 0) == (finished, record.state if record else None, bot.store.failures(mention))
+    assert (1, 1) == (events.count("request_failed_transient"), events.count("request_left_at_shutdown")), events
+    deadline = time.monotonic() + WAIT
+    while not faulty_sandbox.answers_dropped and time.monotonic() < deadline:  # the POST's answer is dropped
+        time.sleep(0.05)
+    posts = faulty_sandbox.world.request_counts().get("POST /2/tweets", {})
+    assert 1 == sum(posts.values()), posts  # no second POST (X would refuse its text as a duplicate)
+    faulty_sandbox.world.set_search_lag(0)
+    later = build(settings)
+    assert 1 == work_once(later, "later", count=1)  # taken at once: not held for the visibility timeout
+    [reply] = faulty_sandbox.world.posted()
+    record = later.store.reply_record(mention)
+    assert record is not None and ("replied", reply.id) == (record.state, record.reply_id)
+    assert 1 == sum(faulty_sandbox.world.request_counts().get("POST /2/tweets", {}).values())
+
+
 def test_post_accepted_after_the_client_timed_out_gets_no_second_reply(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
 ) -> None:
