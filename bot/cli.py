@@ -122,9 +122,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.no_web:
         bot, stop = start(settings)
-        if bot is not None:
-            wait_for(stop, loops(bot, stop))
-        return 0
+        if bot is None:
+            return 0
+        return 0 if wait_for(stop, loops(bot, stop), bot) else EX_TEMPFAIL
     from bot.web import listen, serve
 
     _process_settings(settings)
@@ -137,8 +137,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             serve(settings, bot.store, sock)  # blocks until SIGTERM / Ctrl-C
         finally:  # however the server ended, the worker leaves what it holds as it does on SIGTERM
             stop.set()
-            wait_for(stop, threads)
-    return 0
+            stopped = wait_for(stop, threads, bot)
+    return 0 if stopped else EX_TEMPFAIL
 
 
 def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
@@ -153,8 +153,7 @@ def cmd_work(args: argparse.Namespace, settings: Settings) -> int:
     if bot is None:
         return 0
     worker = in_thread(run_worker, bot, stop, args.consumer or consumer_name(), name="worker")
-    wait_for(stop, [worker])
-    return 0
+    return 0 if wait_for(stop, [worker], bot) else EX_TEMPFAIL  # 75: a request was left mid-call
 
 
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,7 +1,8 @@
 """The long-running processes: the poll schedule (APScheduler), the worker loop, and `run --once`.
 
-SIGTERM and SIGINT set a stop event: the poller stops scheduling, the worker finishes the request in hand
-(it stays pending and is claimed again if that takes longer than the grace period) and the process exits.
+SIGTERM and SIGINT set a stop event: the poller stops scheduling, the worker finishes the request in hand or
+leaves it to another worker at once (a try that fails for now is not retried), and the process exits; a call to X
+still running after the grace period is abandoned, its request left first (exit 75).
 """
 
 from __future__ import annotations
@@ -281,10 +282,25 @@ def in_thread(target: Callable[..., None], *args: Any, name: str) -> threading.T
     return thread
 
 
-def wait_for(stop: threading.Event, threads: list[threading.Thread], grace: float = SHUTDOWN_GRACE) -> None:
-    """Wait for the stop event, then give the threads a bounded time to finish."""
+def wait_for(
+    stop: threading.Event, threads: list[threading.Thread], bot: Bot | None = None, grace: float = SHUTDOWN_GRACE
+) -> bool:
+    """Wait for the stop event, then give the threads a bounded time to finish; False when one still runs then
+    (a call to X longer than the grace: UNROLL_HTTP_TIMEOUT): the process exits in its middle, so the request in
+    hand is left to another worker first, at once, not held until its claim's timeout."""
     while not stop.is_set():
         stop.wait(0.5)
     deadline = time.monotonic() + grace
     for thread in threads:
         thread.join(timeout=max(deadline - time.monotonic(), 0))
+    running = [thread.name for thread in threads if thread.is_alive()]
+    if not running:
+        return True
+    log.warning("shutdown_grace_expired", grace=grace, running=running)
+    leave = bot.in_hand if bot is not None else None
+    if leave is not None:
+        try:
+            leave()
+        except redis.RedisError as exc:  # held until its claim's timeout, as a killed worker's request is
+            log.warning("request_not_left", error=str(exc))
+    return False

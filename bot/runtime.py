@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -34,6 +35,9 @@ class Bot:
     username: str
     # Set when the process is asked to stop: long waits inside a request (for search to show a reply) end then.
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Leaves the request the worker has in hand to another worker at once (None between requests): called when the
+    # process must exit while that request is still in a call to X (its shutdown grace ran out).
+    in_hand: Callable[[], None] | None = None
     # When (monotonic) X last refused the credentials to this process's poller: it asks again a minute later.
     refused_at: float | None = None
     # The newest mention this process's polls read past: Redis losing the cursor is told from a first start.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -161,6 +161,7 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
         if lock is None:
             log.info("request_busy_elsewhere")
             return False
+        bot.in_hand = lambda: leave_in_hand(bot, consumer, entry_id, lock, thread)
         renew = max(bot.settings.visibility_timeout / 3, 0.2)
         with store.batched():
             # The thread's lock too, once taken: mentions of the thread wait for this resolution, however long.
@@ -178,6 +179,7 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
             finish(bot, ack, handled, release=lock)
             return True
     finally:
+        bot.in_hand = None
         structlog.contextvars.unbind_contextvars("request_id", "mention_id")
         # Not given back with the request's last write: left for a retry, a failure, or a path that never
         # resolved the thread (its lock was taken with the request's first round trip all the same).
@@ -187,6 +189,18 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
                     held.release()
                 except Exception as exc:  # expired while Redis was away: nothing to release
                     log.warning(event, error=str(exc))
+
+
+def leave_in_hand(bot: Bot, consumer: str, entry_id: str, *locks: Lock | None) -> None:
+    """Leave a request whose call to X still runs to another worker at once: the process exits now, its shutdown
+    grace spent. Its reply record stays as it is ("posting" while a post's fate is unknown: whoever takes the
+    request searches for the reply before posting, and repeats its exact text, which X refuses as a duplicate)."""
+    for held in locks:
+        if held is not None and held.held():
+            with suppress(redis.exceptions.LockError):  # expired meanwhile: nothing to give back
+                held.release()
+    bot.store.claimable_at(consumer, entry_id, utcnow(), visibility_ms(bot))
+    log.warning("request_left_at_shutdown", request_id=entry_id, why="the shutdown grace ran out during a call to X")
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,14 @@ from structlog.testing import capture_logs
 
 from bot.errors import EX_OSERR, ConfigError, StoreRefused
 from bot.models import UnrollRequest
-from bot.processes import build_when_ready, guarded_poll, run_worker
+from bot.poller import poll_once
+from bot.processes import build_when_ready, guarded_poll, in_thread, run_worker, wait_for
 from bot.sandbox import SandboxServer
+from bot.sandbox.samples import add_unroll_request, load_reference_thread
 from bot.store import Store
+from bot.worker import work_once
 from config.settings import Settings
+from tests.conftest import BOT_HANDLE
 from tests.harness import bot_env, free_port
 from tests.helpers import make_bot, redis_url, web_page_server
 
@@ -176,6 +180,37 @@ def test_the_worker_waits_out_a_redis_outage_longer_each_time(settings: Settings
         stop.set()
         working.join(timeout=10)
     assert ([0.01, 0.02, 0.04, 0.04], False) == (waits, working.is_alive())
+
+
+def test_a_worker_still_in_a_call_to_x_when_the_grace_runs_out_leaves_its_request_at_once(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A stop while the reply's POST outlasts the shutdown grace (an UNROLL_HTTP_TIMEOUT above it): the process
+    says so and leaves the request (`request_left_at_shutdown`) before it exits mid-call (75, where it exited 0
+    without a word), and another worker takes it at once, not a visibility timeout later, finding the one reply."""
+    bot = make_bot(settings, store, http_timeout=30.0, visibility_timeout=60.0)
+    thread = load_reference_thread(sandbox.world)
+    mention = add_unroll_request(sandbox.world, thread.last_id, bot=BOT_HANDLE).id
+    poll_once(bot)
+    sandbox.world.inject_fault("POST", "/2/tweets", drop=True, after=True, delay=4.0)  # made, then answered late
+    stop = bot.stopping
+    with capture_logs() as events:
+        worker = in_thread(run_worker, bot, stop, "slow", name="worker")
+        deadline = time.monotonic() + 10
+        while not sandbox.world.posted() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop.set()
+        stopped = wait_for(stop, [worker], bot, grace=0.5)
+        said = [e["event"] for e in events]
+    later = make_bot(settings, store, visibility_timeout=60.0)
+    finished = work_once(later, "later", count=1)
+    worker.join(timeout=15)
+    assert (False, ["shutdown_grace_expired", "request_left_at_shutdown"]) == (
+        stopped,
+        [e for e in said if e in ("shutdown_grace_expired", "request_left_at_shutdown")],
+    )
+    assert (1, [mention]) == (finished, [p.in_reply_to_tweet_id for p in sandbox.world.posted()])
+    assert 1 == sum(sandbox.world.request_counts()["POST /2/tweets"].values())
 
 
 def test_run_with_its_web_port_taken_stops_with_its_own_status_before_taking_a_request(
