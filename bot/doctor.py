@@ -3,8 +3,9 @@
 Checks the credentials (GET /2/users/me, and the app bearer token when set; an answer no X API gives there fails
 X_API_BASE_URL instead), the bot's handle, Redis (reached, and taking REDIS_URL's password and database) and its
 persistence, that PUBLIC_BASE_URL reaches the web process and who may read its /metrics, the rate-limit budget,
-today's spending, and the poller and queue. The exit code is 1 when a check fails (warnings don't fail), so
-deploy scripts can call it.
+today's spending, and the poller and queue. The exit code is 1 when a check fails (warnings don't fail), 75 when
+none failed but the credentials could not be checked (X rate-limited GET /2/users/me: run it again after the
+reset), else 0, so deploy scripts can call it and go live on 0 alone.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot import spending
 from bot.apimodels import ApiUser
 from bot.errors import (
     BEARER_FIX,
+    EX_TEMPFAIL,
     WRITE_FIX,
     ApiError,
     ApiUnavailable,
@@ -65,6 +67,8 @@ class Check:
     status: Status
     detail: str
     fix: str = ""
+    # Not checked for now (a rate limit): no verdict, which a deploy script must not take for a pass.
+    inconclusive: bool = False
 
     def line(self) -> str:
         fix = f" → fix: {self.fix}" if self.fix else ""
@@ -72,7 +76,8 @@ class Check:
 
 
 def run_doctor(settings: Settings, out: Callable[[str], None], *, store: Store | None = None) -> int:
-    """Run every check, print one line each and a summary; 1 when any check failed, else 0."""
+    """Run every check, print one line each and a summary; 1 when any check failed, 75 when none did but one that
+    going live depends on could not be made now (`Check.inconclusive`), else 0."""
     checks: list[Check] = []
     for check in checks_of(settings, store):
         checks.append(check)
@@ -82,8 +87,13 @@ def run_doctor(settings: Settings, out: Callable[[str], None], *, store: Store |
     warned = sum(c.status == "warn" for c in checks)
     out("")
     summary = f"{len(checks)} checks: {failed} failed, {warned} warning{'' if warned == 1 else 's'}."
-    out(summary + (" Fix the FAIL lines first." if failed else ""))
-    return 1 if failed else 0
+    unchecked = [c.name for c in checks if c.inconclusive]
+    if failed:
+        summary += " Fix the FAIL lines first."
+    elif unchecked:
+        summary += f" Not checked now: {', '.join(unchecked)}; run doctor again after the reset (exit 75)."
+    out(summary)
+    return 1 if failed else EX_TEMPFAIL if unchecked else 0
 
 
 def checks_of(settings: Settings, store: Store | None = None) -> Iterator[Check]:
@@ -174,6 +184,7 @@ def me_refused(settings: Settings, exc: ApiError) -> Check:
             "warn",
             f"GET /2/users/me is rate limited until {_at(exc.reset_at, datetime.now(UTC))}: not checked",
             "run doctor again after the window resets",
+            inconclusive=True,
         )
     if isinstance(exc, ApiUnavailable):
         return Check("credentials", "fail", f"the X API did not answer ({exc})", "check X_API_BASE_URL and the network")

@@ -158,6 +158,18 @@ def test_a_spent_usage_cap_fails_with_where_to_add_credits(
     assert line.startswith("FAIL") and "usage cap" in line and "Developer Console" in line
 
 
+def test_credentials_x_would_not_check_now_exit_75_not_0(
+    sandbox: SandboxServer, served: Settings, store: Store
+) -> None:
+    """GET /2/users/me rate limited: the credentials are not checked, which no deploy script may take for a pass: no
+    FAIL, but exit 75 and a summary saying what to do (it exited 0 with warnings alone)."""
+    sandbox.world.inject_fault("GET", "/2/users/me", status=429, reset_in=120)
+    lines: list[str] = []
+    code = doctor.run_doctor(served, lines.append, store=store)
+    assert 75 == code
+    assert "0 failed" in lines[-1] and "Not checked now: credentials" in lines[-1] and "exit 75" in lines[-1]
+
+
 def test_wrong_bearer_token_fails(sandbox: SandboxServer, served: Settings, store: Store) -> None:
     """A bearer token the API refuses fails its own check, the user credentials still pass."""
     sandbox.world.configure_credentials(bearer_token="another-bearer")
