@@ -62,7 +62,7 @@ from bot.errors import (
     UserUnavailable,
     WriteRefused,
 )
-from config.settings import Settings
+from config.settings import X_HOSTS, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -318,15 +318,21 @@ class XApi:
         now = time.monotonic()
         asked = self._board_seen.get(endpoint)
         if asked is None or now - asked[0] >= BOARD_TTL or (asked[1] is not None and asked[1] <= datetime.now(UTC)):
-            asked = (now, self.board.endpoint_blocked(endpoint))
+            asked = (now, self.board.endpoint_blocked(self.shared_name(endpoint)))
             self._board_seen[endpoint] = asked
         return asked[1]
 
     def _share_block(self, endpoint: str, until: datetime) -> None:
         """Tell the other processes (and remember here) that an endpoint may not be called before `until`."""
         assert self.board is not None
-        self.board.block_endpoint(endpoint, until)
+        self.board.block_endpoint(self.shared_name(endpoint), until)
         self._board_seen[endpoint] = (time.monotonic(), until)
+
+    def shared_name(self, endpoint: str) -> str:
+        """The endpoint as the processes share its limits: of the API at X_API_BASE_URL (another API, a rehearsal
+        simulator or a proxy, has windows of its own: a wrong base URL mended must not wait out the old one's)."""
+        host = urlsplit(self.settings.x_api_base_url).netloc.lower()
+        return endpoint if host in X_HOSTS else f"{endpoint} at {host}"
 
     def check(self, endpoint: str) -> None:
         """Raise RateLimited, without calling X, if this endpoint is known to be spent here or elsewhere."""

@@ -428,7 +428,7 @@ def test_a_request_meeting_a_window_known_spent_says_so_quietly(
     summon(sandbox.world, thread[-1])
     bot = make_bot(settings, store)
     poll_once(bot)
-    store.block_endpoint(POST_TWEETS, datetime.now(UTC) + timedelta(minutes=10))
+    store.block_endpoint(bot.api.shared_name(POST_TWEETS), datetime.now(UTC) + timedelta(minutes=10))
 
     with capture_logs() as events:
         assert 0 == work_once(bot, "w1")

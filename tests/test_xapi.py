@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -83,7 +84,24 @@ def test_429_is_shared_with_other_processes_and_not_called_again(
     assert before == sandbox.world.request_counts()["GET /2/tweets/search/recent"]
     # The message dates the reset: a daily cap's "until 11:05" would read as a minute away.
     assert f"until {info.value.reset_at:%Y-%m-%d %H:%M:%S}Z" in str(refused.value)
-    assert store.endpoint_blocked("GET /2/tweets/search/recent") is not None
+    assert store.endpoint_blocked(first.shared_name("GET /2/tweets/search/recent")) is not None
+
+
+def test_a_429_shared_by_one_api_does_not_block_the_same_endpoint_of_another(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Limits are shared per API (X_API_BASE_URL): a window spent at a rehearsal simulator or a wrong base URL does
+    not answer "rate limited" for X_API_BASE_URL mended on the same Redis, which then says what it is; X's own
+    host keeps the endpoint's plain name."""
+    sandbox.world.inject_fault("GET", "/2/tweets/search/recent", status=429, reset_in=600)
+    with pytest.raises(RateLimited):
+        XApi(settings, board=store).search("conversation_id:1")
+    elsewhere = settings.model_copy(update={"x_api_base_url": f"http://localhost:{urlsplit(sandbox.url).port}"})
+    elsewhere_api = XApi(elsewhere, board=store)
+    elsewhere_api.search("conversation_id:1")  # asked: the same server, named otherwise, answers
+    assert 2 == sum(sandbox.world.request_counts()["GET /2/tweets/search/recent"].values())
+    x = settings.model_copy(update={"x_api_base_url": "https://api.x.com"})
+    assert "GET /2/users/me" == XApi(x).shared_name("GET /2/users/me")
 
 
 def test_server_errors_and_dropped_connections_are_transient(sandbox: SandboxServer, api: XApi) -> None:
@@ -286,14 +304,16 @@ def test_a_429_whose_reset_is_years_ahead_rests_the_endpoint_a_window_at_most(
     date holds, rests the endpoint 16 minutes at most, here and in the processes that read it from Redis
     (a block an older version kept that long, a day at most) — not for good."""
     sandbox.world.inject_fault("GET", "/2/tweets/search/recent", status=429, reset_in=ahead)
+    api = XApi(settings, board=store)
     with pytest.raises(RateLimited) as info:
-        XApi(settings, board=store).search("conversation_id:1")
+        api.search("conversation_id:1")
     latest = datetime.now(UTC) + WINDOW_LONGEST
     assert latest - timedelta(minutes=2) < info.value.reset_at <= latest
-    shared = store.endpoint_blocked("GET /2/tweets/search/recent")
+    name = api.shared_name("GET /2/tweets/search/recent")
+    shared = store.endpoint_blocked(name)
     assert shared is not None and shared <= latest
-    store.block_endpoint("GET /2/tweets/search/recent", datetime.now(UTC) + timedelta(days=3650))
-    kept = store.endpoint_blocked("GET /2/tweets/search/recent")
+    store.block_endpoint(name, datetime.now(UTC) + timedelta(days=3650))
+    kept = store.endpoint_blocked(name)
     assert kept is not None and kept <= datetime.now(UTC) + timedelta(hours=24, minutes=1)
 
 
