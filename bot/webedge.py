@@ -26,7 +26,9 @@ CSP = (
 SECURITY_HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # No Referer to other sites; on the site's own requests the browser then sends the page's true Origin with a
+    # form post ("no-referrer" makes it "null", which a sandboxed frame on another site sends too: `cross_site`).
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",

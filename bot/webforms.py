@@ -61,15 +61,19 @@ def allow(store: Store, name: str, count: int, seconds: float) -> bool:
 def cross_site(headers: Headers, site: Site) -> bool:
     """A form posted from another site's page (cross-site request forgery: any page could make its visitors'
     browsers ask for paid reads from their own addresses): the browser says so in `Sec-Fetch-Site`, else its
-    `Origin` is neither this address nor PUBLIC_BASE_URL's. "null" says nothing (a page with Referrer-Policy
-    no-referrer, as the site's own are, posts its forms so), nor does a post with neither header (curl, an old
-    browser): taken."""
+    `Origin` is neither this address nor PUBLIC_BASE_URL's. "null" is another site's too: a form in a sandboxed
+    frame posts so, and the site's own pages (Referrer-Policy same-origin) send their true origin
+    (https://fetch.spec.whatwg.org/#append-a-request-origin-header). A post with neither header (curl, an old
+    browser) is taken."""
     fetch_site = headers.get("sec-fetch-site", "").lower()
     if fetch_site:
         return fetch_site == "cross-site"
-    origin = headers.get("origin", "null").lower()
+    origin = headers.get("origin")
+    if origin is None:
+        return False
     own = {headers.get("host", "").lower(), urlsplit(site.base_url).netloc.lower()}
-    return origin != "null" and urlsplit(origin).netloc not in own
+    netloc = urlsplit(origin.lower()).netloc  # ("null": none)
+    return not netloc or netloc not in own
 
 
 def in_utc(when: datetime) -> str:

@@ -165,9 +165,9 @@ def test_etag_matches(header: str | None, matches: bool) -> None:
 
 @pytest.mark.parametrize("path", ["/", "/thread/1000", "/thread/424242", "/healthz", "/author/millwright"])
 def test_security_headers_on_every_response(web_client: TestClient, stored: Store, path: str) -> None:
-    """Every response forbids scripts and framing, sniffing, and referrers."""
+    """Every response forbids scripts and framing, sniffing, and referrers to other sites."""
     headers = web_client.get(path).headers
-    assert (CSP, "nosniff", "no-referrer") == (
+    assert (CSP, "nosniff", "same-origin") == (
         headers["content-security-policy"],
         headers["x-content-type-options"],
         headers["referrer-policy"],
@@ -356,6 +356,7 @@ def test_unroll_form_enqueues_a_web_request_and_redirects_to_pending(
         {"origin": "https://evil.example"},
         {"sec-fetch-site": "cross-site"},
         {"sec-fetch-site": "cross-site", "origin": "null"},
+        {"origin": "null"},  # a sandboxed frame on another site, from a browser without Fetch Metadata
     ],
 )
 def test_the_forms_refuse_what_another_sites_page_posts(
@@ -365,7 +366,8 @@ def test_the_forms_refuse_what_another_sites_page_posts(
     reads from their own addresses) is refused; nothing is queued. The site's own pages post as before."""
     refused = [web_client.post("/unroll", data={"post": "555"}, headers=headers).status_code]
     refused.append(web_client.post("/thread/1000/refresh", headers=headers).status_code)
-    # The site's own page (its no-referrer policy makes the browser send "Origin: null"), and curl.
+    # The site's own page (with Fetch Metadata, and without: its same-origin referrer policy sends its origin),
+    # and curl.
     own = [{"origin": "null", "sec-fetch-site": "same-origin"}, {"origin": "https://unroll.example"}, {}]
     taken = [web_client.post("/unroll", data={"post": f"55{n}"}, headers=h).status_code for n, h in enumerate(own)]
 
