@@ -361,7 +361,10 @@ def server(settings: Settings, store: Store) -> uvicorn.Server:
         log_config=None,  # logging is structlog's, set up once in config/
         access_log=False,  # EdgeMiddleware logs each request as an event
         server_header=False,
-        proxy_headers=True,  # trusts X-Forwarded-For from FORWARDED_ALLOW_IPS (uvicorn's; default 127.0.0.1)
+        # The client's address (the paste form's limit counts it) is X-Forwarded-For's from these proxies: read
+        # with the other settings, so FORWARDED_ALLOW_IPS in .env counts too (uvicorn reads the environment only).
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return uvicorn.Server(config)
 

@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     host: str = Field(
         "127.0.0.1",
         validation_alias=_env("HOST"),
-        description="Interface the web process listens on (0.0.0.0 behind a platform router).",
+        description="Interface the web process listens on (0.0.0.0 behind a platform router: see FORWARDED_ALLOW_IPS).",
         json_schema_extra=_hint("an IP address such as 127.0.0.1 or 0.0.0.0, or a host name"),
     )
     port: int = Field(
@@ -156,6 +156,17 @@ class Settings(BaseSettings):
         validation_alias=_env("PORT"),
         description="Port the web process listens on, from 1 to 65535.",
         json_schema_extra=_hint("a port number from 1 to 65535"),
+    )
+    forwarded_allow_ips: CommaList = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        validation_alias=_env("FORWARDED_ALLOW_IPS"),
+        description=(
+            "Comma-separated addresses or networks (10.0.0.0/8) of the proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto the web process believes: the reader's address they name is the one the paste form's "
+            "per-address limit counts. Behind a platform router set its range, or * when nothing but the router can "
+            "reach PORT (anyone who can would then pose as any address)."
+        ),
+        json_schema_extra=_hint("IP addresses or networks separated by commas, e.g. 10.0.0.0/8, or * alone"),
     )
     metrics_token: SecretStr | None = Field(
         None,
@@ -465,14 +476,35 @@ class Settings(BaseSettings):
         json_schema_extra=_hint("a template without {link} that fits 280 characters"),
     )
 
-    @field_validator("keywords", "delete_keywords", "blocked_users", mode="before")
+    @field_validator("keywords", "delete_keywords", "blocked_users", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_commas(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
             parts = [part.strip() for part in value.split(",")] if value.strip() else []
-            # An empty keyword is a slip to name (`_keywords_can_match`); an empty blocked user blocks nobody.
-            return [part for part in parts if part] if info.field_name == "blocked_users" else parts
+            # An empty keyword is a slip to name (`_keywords_can_match`); an empty blocked user blocks nobody, an
+            # empty proxy address trusts none.
+            keywords = info.field_name in ("keywords", "delete_keywords")
+            return parts if keywords else [part for part in parts if part]
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        """uvicorn reads what is no address or network as a name no client has, silently trusting nobody, and
+        `*` beside others as such a name too: a typo would key the form's limit on the router again."""
+        if "*" in value:
+            if value != ["*"]:
+                raise ValueError("* (trust any client) stands alone, without addresses beside it")
+            return value
+        trusted = []
+        for item in value:
+            try:  # (a network written from one of its addresses, 10.0.0.1/8, is uvicorn's name too: made 10.0.0.0/8)
+                trusted.append(
+                    str(ipaddress.ip_network(item, strict=False) if "/" in item else ipaddress.ip_address(item))
+                )
+            except ValueError:
+                raise ValueError(f'"{item}" is neither an IP address nor a network such as 10.0.0.0/8') from None
+        return trusted
 
     @field_validator("keywords", "delete_keywords")
     @classmethod

@@ -596,3 +596,32 @@ def test_a_secret_with_a_space_inside_is_refused_never_shown(monkeypatch: pytest
     assert message.startswith(f"{env_name(field)} must be ")
     assert "(it holds a space or line break: paste the value alone)" in message
     assert "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    ("value", "trusted"),
+    [
+        ("10.0.0.0/8, 192.0.2.7", ["10.0.0.0/8", "192.0.2.7"]),
+        ("10.1.2.3/8", ["10.0.0.0/8"]),  # a network written from one of its addresses: uvicorn would ignore it
+        ("*", ["*"]),
+        ("", []),
+    ],
+)
+def test_forwarded_allow_ips_are_read_as_uvicorn_matches_them(
+    monkeypatch: pytest.MonkeyPatch, value: str, trusted: list[str]
+) -> None:
+    """The proxies the web process believes, under uvicorn's own variable name, as uvicorn can match them."""
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", value)
+    assert trusted == load_settings(_env_file=None).forwarded_allow_ips
+
+
+@pytest.mark.parametrize(("value", "why"), [("10.0.0.x", '"10.0.0.x" is neither'), ("*,10.0.0.1", "* (trust any")])
+def test_a_forwarded_allow_ips_uvicorn_would_not_match_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, value: str, why: str
+) -> None:
+    """uvicorn takes a typo (or * beside addresses) for a name no client has and trusts nobody, silently: the
+    paste form's limit would count the router again. Start-up stops naming the variable."""
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert (True, True) == (str(info.value).startswith("FORWARDED_ALLOW_IPS must be"), why in str(info.value))

@@ -8,6 +8,7 @@ import json
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,7 +24,7 @@ from bot.postlinks import parse_tweet_id
 from bot.processes import run_once
 from bot.sandbox import SandboxServer
 from bot.store import Store
-from bot.web import create_app, listen
+from bot.web import create_app, listen, server
 from bot.webedge import CSP, PageCache, accepts_gzip, etag_matches
 from config.settings import Settings
 from tests.fixtures_pages import FIRST_TEXT, ThreadFactory
@@ -421,6 +422,27 @@ def test_unroll_form_limits_each_client_to_five_a_minute(web_client: TestClient,
     """The sixth request within a minute from one address answers 429."""
     statuses = [web_client.post("/unroll", data={"post": str(600 + n)}).status_code for n in range(6)]
     assert [303] * 5 + [429] == statuses
+
+
+@pytest.mark.parametrize(("env_line", "second_reader"), [("FORWARDED_ALLOW_IPS=192.0.2.0/24", 303), ("", 429)])
+def test_behind_a_trusted_router_each_reader_has_a_limit_of_their_own(
+    pages_store: Store, tmp_path: Path, env_line: str, second_reader: int
+) -> None:
+    """The app as `python -m bot web` serves it (uvicorn's proxy headers), reached through a router at 192.0.2.2:
+    with the router's network in FORWARDED_ALLOW_IPS (here from .env) the limit counts each reader's address
+    from X-Forwarded-For; untrusted, every reader is the router's address and shares its limit."""
+    (tmp_path / ".env").write_text(env_line + "\n")
+    settings = Settings(_env_file=tmp_path / ".env", public_base_url="https://unroll.example")
+    config = server(settings, pages_store).config
+    config.load()
+    with TestClient(config.loaded_app, client=("192.0.2.2", 40000), follow_redirects=False) as router:
+
+        def post(reader: str, n: int) -> int:
+            headers = {"x-forwarded-for": reader}
+            return router.post("/unroll", data={"post": str(600 + n)}, headers=headers).status_code
+
+        first = [post("203.0.113.1", n) for n in range(6)]
+        assert ([303] * 5 + [429], second_reader) == (first, post("203.0.113.2", 6))
 
 
 def test_unroll_form_refuses_a_huge_body(web_client: TestClient, pages_store: Store) -> None:
