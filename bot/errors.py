@@ -17,7 +17,8 @@
     │   │   └── DuplicateContent   403 duplicate content: the same text was already posted
     │   ├── Refused            403 on a post, for no reason of the post's own that X names: tried again
     │   └── NotFound           404 / resource-not-found: the tweet or user is gone
-    └── ThreadNotFound         the mention does not sit under (or quote) anything we can unroll
+    ├── ThreadNotFound         the mention does not sit under (or quote) anything we can unroll
+    └── ThreadUnreadable       a stored thread no longer reads as one: its page answers 500 naming it in the log
 
 tweepy's exceptions are translated into these where tweepy is called (`bot.xapi`), with `raise … from exc`;
 the worker is where decisions are made.
@@ -197,3 +198,14 @@ class ThreadNotFound(UnrollError):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ThreadUnreadable(UnrollError):
+    """A stored thread that does not read as a thread (another version of the bot wrote it, or a write was cut
+    short): the web answers the site's own 500 page and logs `thread_unreadable` naming `root_id`, for the
+    operator to find it (`rerender` lists every such thread)."""
+
+    def __init__(self, root_id: str, error: str) -> None:
+        super().__init__(f"the stored thread {root_id} does not read: {error}")
+        self.root_id = root_id
+        self.error = error

@@ -24,14 +24,23 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot import metrics, renderer, webforms
-from bot.errors import PortUnavailable, StoreUnavailable
+from bot.errors import PortUnavailable, StoreUnavailable, ThreadUnreadable
 from bot.models import Thread, ThreadSummary
 from bot.pagevalues import clean, profile_url
 from bot.site import Site
 from bot.store import Store
 from bot.templating import css, render
 from bot.tweetviews import anchor_of
-from bot.webedge import GZIP_MIN_SIZE, EdgeMiddleware, GZip, PageCache, accepts_gzip, etag_matches
+from bot.webedge import (
+    GZIP_MIN_SIZE,
+    SECURITY_HEADERS,
+    EdgeMiddleware,
+    GZip,
+    PageCache,
+    accepts_gzip,
+    etag_matches,
+    logged_path,
+)
 from config.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -47,6 +56,10 @@ THREAD_SLUG = re.compile(r"([0-9]{1,25})(\.txt|\.md|\.json)?")
 HANDLE = re.compile(r"[A-Za-z0-9_]{1,15}")
 PAGE_MAX_AGE = 60  # a thread can be refreshed and the latest list moves: revalidate with the ETag after a minute
 STATIC_MAX_AGE = 365 * 24 * 3600  # the stylesheet's name carries its hash
+UNREADABLE_FIX = (
+    "python -m bot rerender lists every stored thread this version can't read or render; one another version wrote "
+    "reads again under that version"
+)
 
 
 class Web:
@@ -62,6 +75,13 @@ class Web:
     def site(self) -> Site:
         """The site as it stands: the bot's handle as X knows it once the bot has started."""
         return Site.of(self.settings, self.store.get_identity())
+
+    def read_thread(self, root_id: str) -> Thread | None:
+        """The stored thread, or None; ThreadUnreadable when what is stored does not read as a thread."""
+        try:
+            return self.store.get_thread(root_id)
+        except ValueError as exc:  # pydantic's ValidationError, a time stamp that is none: the data, not Redis
+            raise ThreadUnreadable(root_id, f"{type(exc).__name__}: {exc}") from exc
 
     def latest(self) -> list[ThreadSummary]:
         """The latest threads unrolled, as many as UNROLL_LATEST_SIZE says."""
@@ -151,12 +171,12 @@ class Web:
         # The version (when the thread was last fetched) keys the page cache, so a cached page costs one small
         # Redis read: the whole thread is read and validated only to render it.
         version = self.store.thread_version(root_id)
-        thread = None if version else self.store.get_thread(root_id)
+        thread = None if version else self.read_thread(root_id)
         if version is None and thread is None:
             return self.missing_thread(root_id, suffix, site)
 
         def load() -> Thread:
-            found = thread or self.store.get_thread(root_id)
+            found = thread or self.read_thread(root_id)
             if found is None:  # removed between the two reads
                 raise LookupError(root_id)
             return found
@@ -297,6 +317,38 @@ class Web:
         headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
         return self.message(status, "This request can’t be answered", "Go back and try another way.", headers=headers)
 
+    def thread_unreadable(self, request: Request, exc: Exception) -> Response:
+        """The site's own 500 for a stored thread that does not read (in the export's format for an export), and
+        an event naming it: the traceback alone (uvicorn's) named no thread for the operator to look at."""
+        root_id = exc.root_id if isinstance(exc, ThreadUnreadable) else ""
+        error = exc.error if isinstance(exc, ThreadUnreadable) else str(exc)
+        log.error(
+            "thread_unreadable", root_id=root_id, path=logged_path(request.url.path), error=error, fix=UNREADABLE_FIX
+        )
+        heading = "This thread can’t be shown right now"
+        line = "Its stored copy can’t be read. The site’s operator can find out why in its log."
+        match = THREAD_SLUG.fullmatch(request.path_params.get("slug", ""))
+        if match and match.group(2):
+            return export_error(500, heading, line, match.group(2))
+        return self.message(
+            500, heading, line, next_href=Site.of(self.settings).path("/"), next_text="Go to the home page"
+        )
+
+    def server_error(self, request: Request, exc: Exception) -> Response:
+        """The site's own 500 page, with the security headers every other answer has (this one is sent outside
+        the middleware that adds them), and an event naming the request; uvicorn logs the traceback after."""
+        log.error(
+            "web_request_failed",
+            method=request.method,
+            path=logged_path(request.url.path),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        response = self.message(
+            500, "Something went wrong", "This page can’t be shown right now. Please try again later."
+        )
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
     def store_down(self, request: Request, exc: Exception) -> Response:
         log.error("store_unavailable", path=request.url.path, error=str(exc))
         return self.message(
@@ -308,12 +360,13 @@ class Web:
 
 
 def export_error(status: int, heading: str, line: str, suffix: str) -> Response:
-    """An export's 404 or 410 in the export's own format (.json: an object with `error` and `detail`), for the
+    """An export's 404, 410 or 500 in the export's own format (.json: an object with `error` and `detail`), for the
     program that asked for it, not an HTML page."""
+    headers = {"cache-control": "no-store"} if status >= 500 else None  # (a 500 of the moment, not to be kept)
     if suffix == ".json":
-        return JSONResponse({"error": heading, "detail": line}, status_code=status)
+        return JSONResponse({"error": heading, "detail": line}, status_code=status, headers=headers)
     media_type = FORMATS[suffix][0]
-    return Response(f"{heading}\n\n{line}\n", status_code=status, media_type=media_type)
+    return Response(f"{heading}\n\n{line}\n", status_code=status, media_type=media_type, headers=headers)
 
 
 def without_slash(request: Request) -> Response:
@@ -342,7 +395,13 @@ def create_app(settings: Settings, store: Store) -> Starlette:
         # redirect names the request's Host (any client's choice) and scheme (http behind a TLS proxy).
         Route("/{path:path}/", without_slash, methods=["GET", "HEAD"]),
     ]
-    handlers = {HTTPException: web.http_error, StoreUnavailable: web.store_down, redis.RedisError: web.store_down}
+    handlers = {
+        HTTPException: web.http_error,
+        StoreUnavailable: web.store_down,
+        redis.RedisError: web.store_down,
+        ThreadUnreadable: web.thread_unreadable,
+        Exception: web.server_error,  # (Starlette's outermost middleware answers with it, then raises again)
+    }
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.router.redirect_slashes = False
     # The other answers (messages, metrics, the stylesheet) are gzipped as they go; the edge stays outermost, so

@@ -246,7 +246,7 @@ class Forms:
             return self.refused_cross_site(request, site)
         if not TWEET_ID.fullmatch(root_id):
             return self.web.not_found(site)
-        thread = self.store.get_thread(root_id)
+        thread = self.web.read_thread(root_id)
         if thread is None:  # removed or withdrawn (410), or never unrolled here
             return self.web.missing_thread(root_id, "", site)
         back = site.thread_path(root_id)

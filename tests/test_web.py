@@ -282,6 +282,70 @@ def test_pages_are_503_when_redis_is_down(pages_settings: Settings) -> None:
     assert (503, True) == (response.status_code, "Back in a moment" in response.text)
 
 
+UNREADABLE = "1999999999999999998"  # a stored thread another version wrote, or a write cut short
+SECURITY = ("content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy")
+
+
+@pytest.mark.parametrize("fetched", [False, True])  # read at once, or only to render (the page cache's version)
+@pytest.mark.parametrize(
+    ("suffix", "content_type"),
+    [("", "text/html; charset=utf-8"), (".json", "application/json"), (".txt", "text/plain; charset=utf-8")],
+)
+def test_a_thread_that_does_not_read_is_the_sites_own_500_naming_it_in_the_log(
+    web_client: TestClient, pages_store: Store, fetched: bool, suffix: str, content_type: str
+) -> None:
+    """Uvicorn's bare 500 had none of the site's headers, and only its traceback named nothing: the site's own
+    page (in the export's format), headers, no-store, and `thread_unreadable` with the root id and the fix."""
+    pages_store.redis.set(pages_store.key("thread", UNREADABLE), '{"root_id": 5}')
+    if fetched:
+        pages_store.redis.hset(pages_store.key("fetched"), UNREADABLE, "2024-03-02T00:00:00+00:00")
+    with capture_logs() as events:
+        response = web_client.get(f"/thread/{UNREADABLE}{suffix}")
+    logged = [(e["root_id"], "rerender" in e["fix"]) for e in events if e["event"] == "thread_unreadable"]
+    assert (500, content_type, "no-store", [(UNREADABLE, True)]) == (
+        response.status_code,
+        response.headers["content-type"],
+        response.headers["cache-control"],
+        logged,
+    )
+    assert [True] * len(SECURITY) == [name in response.headers for name in SECURITY]
+    assert "can’t be shown right now" in response.text
+
+
+def test_refreshing_a_thread_that_does_not_read_is_the_sites_own_500_naming_it(
+    web_client: TestClient, pages_store: Store
+) -> None:
+    """The page's "look for newer posts" reads the stored thread too: the same page and event, nothing queued."""
+    pages_store.redis.set(pages_store.key("thread", UNREADABLE), '{"root_id": 5}')
+    with capture_logs() as events:
+        response = web_client.post(f"/thread/{UNREADABLE}/refresh")
+    assert (500, True, [UNREADABLE], []) == (
+        response.status_code,
+        "x-frame-options" in response.headers,
+        [e["root_id"] for e in events if e["event"] == "thread_unreadable"],
+        requests_on_stream(pages_store),
+    )
+
+
+def test_any_other_failure_is_the_sites_own_500_with_its_headers(pages_settings: Settings, stored: Store) -> None:
+    """An error no handler expects (here a latest-list summary another version wrote) answers the site's own 500
+    page with the headers every answer has (Starlette sends it outside the middleware that adds them), and
+    `web_request_failed` names the request."""
+    stored.redis.hset(stored.key("summaries"), "1000", '{"root_id": 5}')
+    with (
+        TestClient(create_app(pages_settings, stored), raise_server_exceptions=False) as client,
+        capture_logs() as events,
+    ):
+        response = client.get("/")
+    assert (500, "text/html; charset=utf-8", "no-store", ["/"]) == (
+        response.status_code,
+        response.headers["content-type"],
+        response.headers["cache-control"],
+        [e["path"] for e in events if e["event"] == "web_request_failed"],
+    )
+    assert [True] * len(SECURITY) == [name in response.headers for name in SECURITY]
+
+
 # --- the unroll form ------------------------------------------------------------------------------------------
 def test_unroll_form_logs_the_request(web_client: TestClient, pages_store: Store) -> None:
     """An accepted form request is logged as a `web_unroll_requested` event with the post id."""
