@@ -187,6 +187,21 @@ def test_pasted_link_waits_then_shows_the_thread(browser: Browser, live_server: 
     assert ("Unrolling the thread…", FIRST_TEXT) == (waiting, shown)
 
 
+def test_the_sites_own_form_sends_its_true_origin(browser: Browser, live_server: str, pages_store: Store) -> None:
+    """Under the site's referrer policy its own form posts name its origin, not "null" (which no-referrer made it,
+    and which a sandboxed frame on another site sends): the forms refuse "null" from a browser without Fetch
+    Metadata, so the site's own pages must never send it."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{live_server}/")
+    page.fill("#post", "https://x.com/millwright/status/1003")
+    with page.expect_request(f"{live_server}/unroll") as asked:
+        page.click("form[action='/unroll'] button")
+    origin = asked.value.all_headers().get("origin")
+    context.close()
+    assert live_server == origin
+
+
 def test_another_sites_page_posting_the_form_is_refused(browser: Browser, live_server: str, pages_store: Store) -> None:
     """A page elsewhere that posts the unroll form by itself (cross-site request forgery) gets 403 in a real
     browser, and nothing is queued."""
