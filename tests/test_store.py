@@ -16,6 +16,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from bot.errors import AnsweredElsewhere, PollTakenOver
 from bot.models import Author, HandledRequest, ReplyRecord, Section, Segment, Thread, ThreadTweet, UnrollRequest
@@ -70,6 +71,20 @@ def test_latest_threads_are_newest_first(store: Store) -> None:
     store.save_thread(newer)
     assert ["200", "100"] == [s.root_id for s in store.latest(10)]
     assert ["200"] == [s.root_id for s in store.latest(1)]
+
+
+def test_a_summary_that_does_not_read_is_left_out_of_the_lists_and_named_in_the_log(store: Store) -> None:
+    """A summary another version (or a hand) wrote that no longer validates is left out of the latest list and the
+    author's, logged naming its thread: it failed every page that lists threads."""
+    store.save_thread(thread("100"))
+    store.save_thread(thread("200"))
+    store.redis.hset(store.key("summaries"), "100", '{"root_id": 5}')
+    with capture_logs() as logs:
+        latest = store.latest(10)
+    assert ["200"] == [s.root_id for s in latest]
+    assert [("thread_summary_unreadable", "100")] == [
+        (e["event"], e["root_id"]) for e in logs if e["log_level"] == "error"
+    ]
 
 
 def test_enqueue_moves_the_cursor_with_the_requests(store: Store) -> None:
@@ -427,8 +442,6 @@ def test_a_thread_is_found_through_a_post_of_a_branch_shown_after_it_and_removed
 def test_a_counter_that_cannot_be_written_does_not_fail_the_request_it_rides_with(store: Store) -> None:
     """The held counters go with finish; if one fails (a key of the wrong type), the request is still recorded
     and acknowledged, and the failure is logged."""
-    from structlog.testing import capture_logs
-
     store.redis.set(store.key("metrics", "requests"), "not a hash")
     store.enqueue([request("8")])
     [(entry_id, _)], _ = store.take("w1", 60_000)

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
 from bot import spending
-from bot.models import HandledRequest
+from bot.models import HandledRequest, ThreadSummary
 from bot.postlinks import parse_tweet_id
 from bot.processes import run_once
 from bot.sandbox import SandboxServer
@@ -328,12 +328,17 @@ def test_refreshing_a_thread_that_does_not_read_is_the_sites_own_500_naming_it(
 
 
 def test_any_other_failure_is_the_sites_own_500_with_its_headers(pages_settings: Settings, stored: Store) -> None:
-    """An error no handler expects (here a latest-list summary another version wrote) answers the site's own 500
-    page with the headers every answer has (Starlette sends it outside the middleware that adds them), and
+    """An error no handler expects (here the latest list failing in a way no handler knows) answers the site's own
+    500 page with the headers every answer has (Starlette sends it outside the middleware that adds them), and
     `web_request_failed` names the request."""
-    stored.redis.hset(stored.key("summaries"), "1000", '{"root_id": 5}')
+
+    class Failing(Store):
+        def latest(self, limit: int = 10) -> list[ThreadSummary]:
+            raise RuntimeError("a failure no handler expects")
+
+    failing = Failing(stored.redis, stored.prefix)
     with (
-        TestClient(create_app(pages_settings, stored), raise_server_exceptions=False) as client,
+        TestClient(create_app(pages_settings, failing), raise_server_exceptions=False) as client,
         capture_logs() as events,
     ):
         response = client.get("/")
