@@ -164,7 +164,13 @@ class ResolverBase:
         "in reply to a particular user"), for the thread's own search: the author's answers to readers are no part
         of it, and an author who answers many would have each billed. An answer they went on from (a detour) is
         found from the self-reply under it, whose parent search did not give (`Climbs.climb`, `connect`)."""
-        if self_replies and replies_only and not refused(self.fetched.api, self.store, "to_operator", shared=False):
+        api = self.fetched.api
+        # Another process's refusal is read from Redis once per process (a `run --once` a minute would each spend a
+        # refused request to learn it), then this process's own is enough.
+        first = self_replies and replies_only and "to_operator" not in api.refusals_read
+        if first:
+            api.refusals_read.add("to_operator")
+        if self_replies and replies_only and not refused(api, self.store, "to_operator", shared=first):
             try:
                 self._search(
                     root_id, author, f" {user_operator('to', author.username, author.id)}", full_archive, since_id

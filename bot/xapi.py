@@ -222,6 +222,7 @@ class XApi:
         self._tweet_fields = list(TWEET_FIELDS)  # less any optional one the API refused
         self._archive_at = -ARCHIVE_SPACING  # when this process last called full-archive search (monotonic)
         self.refusals: dict[str, float] = {}  # when X last refused this app an access (`bot.refusals`, monotonic)
+        self.refusals_read: set[str] = set()  # accesses whose shared refusal this process read from Redis once
         # What the access token may do, as X's user-context answers last said (`x-access-level`: read, read-write,
         # read-write-directmessages); None until one said it.
         self.access_level: str | None = None

@@ -182,6 +182,10 @@ def test_an_api_that_does_not_know_to_is_searched_for_every_reply_of_the_author(
     assert (other, (2, 3)) == (ids_of(second), cost(second))
     assert ["search_to_operator_refused"] == [e["event"] for e in logs if e["log_level"] == "warning"]
     assert store.refused("to_operator")
+    # Another process (a later `run --once`) reads the refusal from Redis once, and asks without `to:` at once.
+    third = post_thread(world, numbered(3), start=start + timedelta(minutes=40))
+    later = resolve(XApi(settings), store, summon(world, third[-1]), settings)
+    assert (third, (2, 3)) == (ids_of(later), cost(later))
 
 
 def test_summoned_post_left_out_of_search_is_climbed_to(
