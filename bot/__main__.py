@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning(
             "unknown_setting", variable=name, did_you_mean=meant or None, source=where, fix="no setting reads it"
         )
-    misspelt = redis_url_misspelt(unknown, settings)
+    misspelt = redis_url_misspelt(unknown, settings, os.environ)
     if misspelt and args.command not in ("demo", "sandbox"):  # (the demo's Redis is always its own; no sandbox's)
         return fatal(f"Configuration error:\n{misspelt}", 2, "config_invalid")
     from bot import cli  # the commands' code; imported after logging is set up

@@ -36,6 +36,11 @@ class UnknownVariable(NamedTuple):
     where: str
 
 
+def is_redis_url(value: str) -> bool:
+    """Whether a value is a URL redis-py connects to (redis://, rediss://, unix://)."""
+    return value.strip().lower().startswith(("redis://", "rediss://", "unix://"))
+
+
 def unknown_variables(environ: Mapping[str, str], env_file: Path | None = None) -> list[UnknownVariable]:
     """The names set (in the environment or the .env file) that no setting reads, by name. `env_file`: the
     settings' own."""
@@ -93,12 +98,17 @@ def takes(annotation: Any, value: str) -> bool:
     return True
 
 
-def redis_url_misspelt(unknown: Sequence[UnknownVariable], settings: Settings) -> str:
-    """A stop's message when REDIS_URL is unset and a name set was meant for it ('' otherwise): the bot would start
-    an embedded Redis that knows no cursor and no reply, and answer again the mentions another Redis has seen."""
+def redis_url_misspelt(
+    unknown: Sequence[UnknownVariable], settings: Settings, environ: Mapping[str, str], env_file: Path | None = None
+) -> str:
+    """A stop's message when REDIS_URL is unset and a Redis URL is set under a name meant for it ('' otherwise): the
+    bot would start an embedded Redis that knows no cursor and no reply, and answer again the mentions another Redis
+    has seen. A REDIS_PORT or REDIS_HOST (another program's, or a try) is near REDIS_URL too: only said."""
     if settings.redis_url:
         return ""
-    meant = [u for u in unknown if u.meant == "REDIS_URL"]
+    env_file = env_file or Path(str(Settings.model_config.get("env_file")))
+    values = {**(dotenv_values(env_file) if env_file.is_file() else {}), **environ}
+    meant = [u for u in unknown if u.meant == "REDIS_URL" and is_redis_url(values.get(u.name) or "")]
     if not meant:
         return ""
     names = ", ".join(f"{u.name} (in {u.where})" for u in meant)

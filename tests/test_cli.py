@@ -664,6 +664,20 @@ def test_a_misspelt_redis_url_stops_start_up_naming_both_variables(
     assert "REDIS_URL is not set, but REDIS_URI (in " in plain[1] and "Set REDIS_URL" in plain[-1]
 
 
+@pytest.mark.parametrize("name", ["REDIS_PORT", "REDIS_HOST", "REDIS_DB"])
+def test_a_redis_name_set_to_no_redis_url_is_said_but_does_not_stop_start_up(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    """Another program's REDIS_PORT (or a try's) in .env is near REDIS_URL too, but holds no Redis URL: said as a name
+    no setting reads, and the embedded Redis is used as REDIS_URL unset says (only a Redis URL under a wrong name
+    stops start-up)."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    (tmp_path / ".env").write_text(f"{name}=6379\n", encoding="utf-8")
+    code, _, err = command(capsys, "config")
+    said = [json.loads(line) for line in err.splitlines() if line.startswith("{") and "unknown_setting" in line]
+    assert (0, [name]) == (code, [s["variable"] for s in said])
+
+
 def test_a_key_of_the_env_file_no_setting_reads_is_logged_naming_the_file(
     env: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
