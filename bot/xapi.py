@@ -76,6 +76,8 @@ BROKEN_ANSWERS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.
 RECENT = "GET /2/tweets/search/recent"
 POST_TWEETS = "POST /2/tweets"  # the endpoint replies are posted to
 USER_POSTS = "GET /2/users/:id/tweets"  # an author's timeline: their latest 3,200 posts
+LOOKUP = "GET /2/tweets"
+BEARER_EVERYONE = (LOOKUP, RECENT)  # reads every app in a Project may make with its bearer token, at every level
 # Full-archive search also takes at most 1 request per second (https://docs.x.com/x-api/fundamentals/rate-limits).
 ARCHIVE_SPACING = 1.05
 NO_RESET_WAIT = timedelta(seconds=60)  # a 429 that says no reset: not asked again sooner than this
@@ -845,10 +847,11 @@ def _forbidden(endpoint: str, exc: tweepy.HTTPException) -> ApiError:
     message = f"{endpoint}: 403 {detail}"
     if endpoint in APP_ENDPOINTS and _problem(exc).endswith(APP_PROBLEMS):
         return WriteRefused(message, endpoint=endpoint)
-    if endpoint != ARCHIVE and _bearer(exc) and _problem(exc).endswith("/client-forbidden"):
-        # Every app in a Project may read (lookup, recent search, timelines) with its bearer token; X answers
-        # client-not-enrolled only to one attached to none. Full-archive search answers the same to an app in a
-        # Project without that access: that is the resolver's to decide (it resolves without full archive).
+    if endpoint in BEARER_EVERYONE and _bearer(exc) and _problem(exc).endswith("/client-forbidden"):
+        # Every app in a Project may look posts up and search recent ones with its bearer token; X answers
+        # client-not-enrolled there only to one attached to none. Full-archive search and users' timelines answer
+        # the same to an app in a Project without that access level ("required_enrollment": "Appropriate Level of
+        # API Access"): that is the resolver's to decide (it resolves without them, `bot.refusals`).
         return BearerRefused(f"{message} (with X_BEARER_TOKEN)", endpoint=endpoint)
     if endpoint != POST_TWEETS:
         return NotAllowed(message, status=403, endpoint=endpoint)

@@ -10,21 +10,26 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+import tweepy
 
 from bot.apimodels import ApiProblem, TweetsPage
-from bot.errors import ApiUnavailable, AuthFailed, InvalidRequest, RateLimited
+from bot.errors import ApiUnavailable, AuthFailed, BearerRefused, InvalidRequest, NotAllowed, RateLimited
 from bot.reads import Reads
 from bot.sandbox import SandboxServer
+from bot.sandbox.problems import client_forbidden
 from bot.store import Store
 from bot.xapi import (
     ARCHIVE,
     ARCHIVE_SPACING,
+    LOOKUP,
     NO_RESET_WAIT,
     RESET_MARGIN,
     USAGE_CAP_WAIT,
+    USER_POSTS,
     WINDOW_LONGEST,
     RebasedSession,
     XApi,
+    _forbidden,
     _too_many,
     answered,
     endpoint_of,
@@ -465,3 +470,22 @@ def test_a_429_whose_reset_is_no_number_is_a_rate_limit_not_a_crash(settings: Se
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(("endpoint", "expected"), [(LOOKUP, BearerRefused), (USER_POSTS, NotAllowed)])
+def test_client_not_enrolled_on_a_read_every_project_app_may_make_is_the_bearer_tokens_fault_not_elsewhere(
+    endpoint: str, expected: type[Exception]
+) -> None:
+    """X answers 403 client-not-enrolled ("required_enrollment": "Appropriate Level of API Access") both to an app in
+    no Project and to one whose access level lacks the endpoint. A lookup every Project app may make: the bearer
+    token's app is in none (credentials refused). A user's timeline: the access level, which the resolver goes on
+    without (it was taken for refused credentials, and every old thread's request waited for good)."""
+    problem = client_forbidden()
+    response = requests.Response()
+    response.status_code = 403
+    response._content = json.dumps(problem.response.body).encode()
+    response.headers["content-type"] = "application/json"
+    response.request = requests.Request(
+        "GET", "https://api.x.com/2/tweets", headers={"Authorization": "Bearer t"}
+    ).prepare()
+    assert isinstance(_forbidden(endpoint, tweepy.Forbidden(response)), expected)
