@@ -256,46 +256,33 @@ def test_wrong_credentials_leave_the_request_to_the_next_worker_at_once(
     assert (1, 1) == (work_once(bot, "w2"), len(replies_to(sandbox, mention)))
 
 
-def test_a_read_only_app_loses_no_request_it_waits_for_write_permission_then_replies_once(
-    sandbox: SandboxServer, settings: Settings, store: Store
+@pytest.mark.parametrize(
+    ("switch", "refused", "fix"),
+    [
+        ("write_permission", WriteRefused, "Read and Write"),
+        ("bearer_in_project", AuthFailed, "set X_BEARER_TOKEN to the bearer token of the app"),
+    ],
+)
+def test_an_app_x_refuses_for_good_loses_no_request_it_waits_then_replies_once(
+    sandbox: SandboxServer, settings: Settings, store: Store, switch: str, refused: type[Exception], fix: str
 ) -> None:
-    """X refuses every post of an app whose permission is Read only (403 `oauth1-permissions`): no request's
-    final outcome. The request stays on the stream with no try spent, the worker says at error what to fix,
-    and once the app may write the reader gets one reply."""
+    """X refuses every post of an app whose permission is Read only (403 `oauth1-permissions`), and every read made
+    with an X_BEARER_TOKEN of an app attached to no Project (403 client-not-enrolled, while the OAuth 1.0a keys
+    work): no request's final outcome, a credential refusal as a 401 is. The request stays on the stream with no
+    try spent (the bearer token's refusal spent one per attempt until a dead letter), the worker says at error
+    what to fix, and once X takes it the reader gets one reply."""
     thread = post_thread(sandbox.world, 2)
     mention = summon(sandbox.world, thread[-1])
     bot = make_bot(settings, store)
     poll_once(bot)
-    sandbox.world.set_posting_rules(write_permission=False)
+    sandbox.world.set_posting_rules(**{switch: False})
 
-    with capture_logs() as events, pytest.raises(WriteRefused):
+    with capture_logs() as events, pytest.raises(refused):
         work_once(bot, "w1")
     rejected = [e for e in events if e["event"] == "credentials_rejected"]
     assert (1, None, 0) == (store.pending_count(), store.handled_one(mention), store.failures(mention))
-    assert 1 == len(rejected) and "Read and Write" in rejected[0]["fix"]
-    sandbox.world.set_posting_rules(write_permission=True)
-    assert (1, 1) == (work_once(bot, "w2"), len(replies_to(sandbox, mention)))
-
-
-def test_a_bearer_token_of_an_app_in_no_project_spends_no_try_and_the_request_is_answered_once_it_is_mended(
-    sandbox: SandboxServer, settings: Settings, store: Store
-) -> None:
-    """X_BEARER_TOKEN of an app attached to no Project: X answers its reads 403 client-not-enrolled, for good,
-    while the OAuth 1.0a keys work. A credential refusal, as a 401 is: the request stays on the stream with no
-    try spent, the worker says at error to fix X_BEARER_TOKEN, and once X takes it the reader gets one reply (it
-    was a failure: each attempt spent a try until the request was a dead letter)."""
-    thread = post_thread(sandbox.world, 2)
-    mention = summon(sandbox.world, thread[-1])
-    bot = make_bot(settings, store)
-    poll_once(bot)
-    sandbox.world.set_posting_rules(bearer_in_project=False)
-
-    with capture_logs() as events, pytest.raises(AuthFailed):
-        work_once(bot, "w1")
-    rejected = [e for e in events if e["event"] == "credentials_rejected"]
-    assert (1, None, 0) == (store.pending_count(), store.handled_one(mention), store.failures(mention))
-    assert 1 == len(rejected) and rejected[0]["fix"].startswith("set X_BEARER_TOKEN to the bearer token of the app")
-    sandbox.world.set_posting_rules(bearer_in_project=True)
+    assert 1 == len(rejected) and fix in rejected[0]["fix"]
+    sandbox.world.set_posting_rules(**{switch: True})
     assert (1, 1) == (work_once(bot, "w2"), len(replies_to(sandbox, mention)))
 
 
