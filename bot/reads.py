@@ -48,11 +48,13 @@ class TimelineRead(NamedTuple):
     newest: str | None
 
 
-def search_key(query: str, full_archive: bool, since_id: str | None, start_time: datetime | None) -> str:
+def search_key(
+    query: str, full_archive: bool, since_id: str | None, start_time: datetime | None, until_id: str | None = None
+) -> str:
     """One search as asked: the same key on a later attempt resumes it."""
-    return "|".join(
-        ("all" if full_archive else "recent", query, since_id or "", start_time.isoformat() if start_time else "")
-    )
+    when = start_time.isoformat() if start_time else ""
+    upper = (until_id,) if until_id else ()  # (the keys of searches without one, kept across tries, unchanged)
+    return "|".join(("all" if full_archive else "recent", query, since_id or "", when, *upper))
 
 
 class Reads:
@@ -152,13 +154,19 @@ class Reads:
         )
 
     def search(
-        self, query: str, *, full_archive: bool, since_id: str | None, start_time: datetime | None = None
+        self,
+        query: str,
+        *,
+        full_archive: bool,
+        since_id: str | None,
+        start_time: datetime | None = None,
+        until_id: str | None = None,
     ) -> int:
         """Every page of a search; how many tweets matched. A search an earlier try cut short (a rate limit, an
         outage: `stopped`) goes on from the page it stopped at, then looks once for posts made since its first
         page: a thread of more pages than a rate-limit window allows is read to its end over several tries,
         each page once, where starting over would never end."""
-        key = search_key(query, full_archive, since_id, start_time)
+        key = search_key(query, full_archive, since_id, start_time, until_id)
         if key in self.searched:
             return 0  # its posts are read: asked again (two steps wondering about one author), they came again
         progress = self.stopped.pop(key, None)
@@ -174,6 +182,7 @@ class Reads:
                     start_time=start_time,
                     next_token=token,
                     max_results=ARCHIVE_PAGE if full_archive else RECENT_PAGE,
+                    until_id=until_id,
                 )
                 found += self.absorb(page)
                 newest = newest or page.meta.newest_id or max((t.id for t in page.data), key=int, default=None)
@@ -186,7 +195,9 @@ class Reads:
             raise
         if progress is not None and newest is not None:
             try:  # posts made since the interrupted search's first page
-                found += self.search(query, full_archive=full_archive, since_id=newest, start_time=None)
+                found += self.search(
+                    query, full_archive=full_archive, since_id=newest, start_time=None, until_id=until_id
+                )
             except ApiError:
                 self.stopped[key] = SearchProgress(newest_id=newest)
                 raise

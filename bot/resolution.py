@@ -96,6 +96,9 @@ class ResolverBase:
         # someone else's post (its first post is a reply to it) lives in that post's conversation.
         self.conv: str | None = None
         self.gone_author: str | None = None
+        # Who wrote the conversation's first post, when the summoned post's author's own thread is looked for in it
+        # (`Answering`): an answer of theirs under that author's posts is no part of a thread of theirs.
+        self.conv_author: str | None = None
         # Whose posts in the conversation a search already gave, as far as the thread's search would reach: recent
         # search's whole window (`search_window_first`), or the whole conversation (`search_archive_first`, and
         # `first_post_deleted`).
@@ -156,6 +159,7 @@ class ResolverBase:
         since_id: str | None,
         replies_only: bool = True,
         self_replies: bool = False,
+        until_id: str | None = None,
     ) -> None:
         """The author's posts in the conversation. `from:` keeps other people's replies out of what is billed;
         `is:reply` keeps out the root, read already, unless `replies_only` is off: a stored thread's refresh while
@@ -163,7 +167,8 @@ class ResolverBase:
         the author's replies to their own posts (`to:`, https://docs.x.com/x-api/posts/search/integrate/build-a-query:
         "in reply to a particular user"), for the thread's own search: the author's answers to readers are no part
         of it, and an author who answers many would have each billed. An answer they went on from (a detour) is
-        found from the self-reply under it, whose parent search did not give (`Climbs.climb`, `connect`)."""
+        found from the self-reply under it, whose parent search did not give (`Climbs.climb`, `connect`). `until_id`:
+        only posts older than it (a post of theirs read already, which the search would bill again)."""
         api = self.fetched.api
         # Another process's refusal is read from Redis once per process (a `run --once` a minute would each spend a
         # refused request to learn it), then this process's own is enough.
@@ -173,7 +178,12 @@ class ResolverBase:
         if self_replies and replies_only and not refused(api, self.store, "to_operator", shared=first):
             try:
                 self._search(
-                    root_id, author, f" {user_operator('to', author.username, author.id)}", full_archive, since_id
+                    root_id,
+                    author,
+                    f" {user_operator('to', author.username, author.id)}",
+                    full_archive,
+                    since_id,
+                    until_id,
                 )
                 return
             except InvalidRequest as exc:
@@ -181,9 +191,17 @@ class ResolverBase:
                 # reply of the author's, for an hour in every process (`REFUSED_FOR`); one refused request per process.
                 note_refusal(self.fetched.api, self.store, "to_operator")
                 log.warning("search_to_operator_refused", error=str(exc), asked_again_in=REFUSED_FOR)
-        self._search(root_id, author, " is:reply" if replies_only else "", full_archive, since_id)
+        self._search(root_id, author, " is:reply" if replies_only else "", full_archive, since_id, until_id)
 
-    def _search(self, root_id: str, author: Author, replies: str, full_archive: bool, since_id: str | None) -> None:
+    def _search(
+        self,
+        root_id: str,
+        author: Author,
+        replies: str,
+        full_archive: bool,
+        since_id: str | None,
+        until_id: str | None = None,
+    ) -> None:
         # By handle or id: an author renamed since the thread was stored is still found.
         query = f"conversation_id:{self.conv or root_id} {from_user(author.username, author.id)}{replies}"
         start_time = None
@@ -196,7 +214,9 @@ class ResolverBase:
             # since_id lifts that default: a start_time does, at the second of `since_id` (inclusive, so that
             # post comes again: read and billed twice, the price of not missing what followed it that second).
             start_time, since_id = snowflake_time(since_id), None
-        self.fetched.search(query, full_archive=full_archive, since_id=since_id, start_time=start_time)
+        self.fetched.search(
+            query, full_archive=full_archive, since_id=since_id, start_time=start_time, until_id=until_id
+        )
 
     def nodes(self, root_id: str) -> dict[str, Node]:
         """What is known of the conversation: the stored thread and every tweet of it read now, each post by

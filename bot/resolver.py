@@ -65,6 +65,17 @@ posts the thread quotes are looked up together in one more request):
   thread answering a question, a news post, another thread): +1 search of that author's posts in the
   conversation (also beside a fresh stored copy of the conversation's thread: it can't know of them); their own
   thread, when the summoned post is in one of two posts or more, is the page, kept under its own first post.
+  Their answer to someone's reply under a post of theirs, not gone on from: +1 lookup per post of the row of replies
+  above it (each alone; not past a post replying to the first post's author, or a self-reply of its author's), and
+  the thread that row hangs from is the page. Their reply to a third author's post (a reader's under a thread
+  answering the first post), within the window: +1 lookup of that post alone (its parent, asked with it, would be
+  read twice: the first post, or a post of the thread searched next), then, when it is a self-reply of its author's
+  or a reply to the first post, +1 search of its author's posts after it and +1 before it: it is not read again, and
+  their thread holding it is the page when it has two posts or more. A reply to a reader's reply under the first
+  author's thread costs that lookup (the climb to the branch it hangs from makes it anyway when the thread
+  branched), and those searches only when that reply answers the first post itself. Their answer's row, and that
+  post, are read only when the conversation was searched from its start. Older than the window, not tried: full
+  archive's search after it would start at its second and read it again.
   A post found in no thread of its author's is noted for `fresh_for` seconds: summoned under again meanwhile,
   it costs nothing more (beside a fresh copy, 0 requests).
 - the summoned post's author opted out: 0 requests (the request's first read of the store says so); under
@@ -186,7 +197,7 @@ class _Resolver(Walks, FirstSearches, Answering):
             # Even a copy stored a moment ago cannot tell: a thread answering it may have been posted since.
             if stored.conversation_id != stored.root_id:
                 self.stored = None  # found by its conversation, itself such an answer: not this thread
-            elif (own := self.answering(stored.conversation_id, other, target)) is not None:
+            elif (own := self.answering(stored.conversation_id, other, target, stored.author.id)) is not None:
                 return own
         if self.stored is not None:
             return self.refresh(self.stored, target)
@@ -278,7 +289,7 @@ class _Resolver(Walks, FirstSearches, Answering):
         if other is not None and root.author_id and other != root.author_id:
             # The summoned post is someone else's than the conversation's first post: their own thread, when it
             # is in one, answers that post (a thread replying to a question, a news post, another thread).
-            own = self.answering(root_id, other, target)
+            own = self.answering(root_id, other, target, root.author_id)
             if own is not None:
                 return own
         if root.author_id and other != root.author_id and self.store.is_opted_out("", root.author_id):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, example, given
@@ -2158,6 +2159,34 @@ _A_DETOUR_UNDER_A_DELETED_POST_SUMMONED_AT_THE_ROOT = Conversation(
 )
 
 
+# Summoned under bob's reply to carol's post answering the first post, which carol went on from: carol's thread, her
+# posts searched on both sides of that post (one of hers replies to an earlier one, no gap).
+_UNDER_A_REPLY_TO_A_THREAD_ANSWERING_THE_FIRST_POST = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "3", "1000"),
+        ("1003", "3", "1000"),
+        ("1006", "3", "1003"),
+        ("1014", "3", "1001"),
+        ("1015", "2", "1003"),
+    ),
+    deleted=frozenset(),
+    target="1015",
+)
+# Summoned under bob's answer to carol's reply to his thread answering the first post, not gone on from: bob's thread.
+_UNDER_AN_ANSWER_IN_A_THREAD_ANSWERING_THE_FIRST_POST = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "2", "1000"),
+        ("1002", "2", "1001"),
+        ("1003", "3", "1002"),
+        ("1004", "2", "1003"),
+    ),
+    deleted=frozenset(),
+    target="1004",
+)
+
+
 # A fixed set of examples (derandomize): a random one that fails would fail CI at random. Run it at random with
 # thousands of examples when the resolver changes (the shapes above were found so; 3,000 passed on 2026-11-30).
 @hypothesis_settings(
@@ -2192,6 +2221,9 @@ _A_DETOUR_UNDER_A_DELETED_POST_SUMMONED_AT_THE_ROOT = Conversation(
 @example(conversation=_BESIDE_AN_ANSWER_TO_A_DELETED_POST, archive=False)
 @example(conversation=_A_DETOUR_OF_A_THREAD_ANSWERING_THE_FIRST_POST, archive=False)
 @example(conversation=_A_DETOUR_OF_A_THREAD_ANSWERING_THE_FIRST_POST, archive=True)
+@example(conversation=_UNDER_A_REPLY_TO_A_THREAD_ANSWERING_THE_FIRST_POST, archive=False)
+@example(conversation=_UNDER_AN_ANSWER_IN_A_THREAD_ANSWERING_THE_FIRST_POST, archive=False)
+@example(conversation=_UNDER_AN_ANSWER_IN_A_THREAD_ANSWERING_THE_FIRST_POST, archive=True)
 def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     sandbox: SandboxServer, api: XApi, store: Store, settings: Settings, conversation: Conversation, archive: bool
 ) -> None:
@@ -2225,9 +2257,10 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     )
 
     visible = known(conversation)
-    expected, other = model_chain(conversation)
+    model = model_chain(conversation, archive=archive)
+    expected, other = model.chain, model.other
     assert [real[i] for i in expected] == ids_of(result)
-    owner = other if other and expected != brute_force(conversation) else "1"
+    owner = model.owner if expected != brute_force(conversation) else "1"
     fake = {v: k for k, v in real.items()}
     assert result.thread is not None
     in_sections = {fake[t.id] for section in result.thread.sections for t in section.tweets}
@@ -2260,7 +2293,12 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
         # What the lookups for another's own thread asked for and X said is gone: a reply A answered may be one; the
         # author's summoned post, gone, was asked for too.
         looked = {conversation.target} if conversation.target in gone else {parent or ""} if own_parent_gone else set()
-        read = searched(conversation, other, archive=archive)
+        # Another's own thread looked for up the row above their summoned answer, or a third author's (`model_chain`).
+        tried += model.requests
+        looked |= model.asked - set(model.read)
+        read = {**searched(conversation, other, archive=archive), **model.read}
+        if model.third is not None:  # their posts in the conversation: all their replies
+            read.update((i, n) for i, n in visible.items() if n.author_id == model.third and n.parent_id is not None)
         # The author's summoned post that search did not give (their answer to someone: `to:` leaves it out) is
         # climbed from.
         unseen = authors[conversation.target] == "1" and conversation.target not in read and not lost_target
@@ -2392,55 +2430,136 @@ def answered_reply_read(conversation: Conversation, read_before: dict[str, Node]
         read.update((i, visible[i]) for i in unread if i in visible)
 
 
-def model_chain(conversation: Conversation) -> tuple[list[str], str | None]:
+class OthersModel(NamedTuple):
+    """What looking for another author's own thread gives (`model_chain`): the page, the summoned post's author when
+    they were looked for, whose thread the page is when it is not the first author's, and what the looking read
+    beyond the searches `searched` counts: lookups (requests), posts read, posts asked for that X said are gone,
+    and the third author whose posts were searched."""
+
+    chain: list[str]
+    other: str | None
+    owner: str
+    requests: int
+    read: dict[str, Node]
+    asked: set[str]
+    third: str | None
+
+
+def model_chain(conversation: Conversation, *, archive: bool = False) -> OthersModel:
     """The thread the resolver should find: the summoned post's author's own chain of two posts or more when they
-    are not the first author (it starts below the last post up from it that is not theirs, or is gone), else the
-    first author's (brute force); and that other author when they were looked for."""
+    are not the first author (it starts below the last post up from it that is not theirs, or is gone), else, the
+    summoned post a reply to a post of a third author's that is a self-reply or answers the first post (within
+    search's window), that third author's chain of two posts or more holding it, else the first author's (brute
+    force)."""
     chain = brute_force(conversation)
     visible = known(conversation)
     authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
+    parents = {tweet_id: up for tweet_id, _, up in conversation.tweets}
     target, root = conversation.target, conversation.tweets[0][0]
     author = authors[target]
     if author == "1" or root not in visible:
-        return chain, None
+        return OthersModel(chain, None, "1", 0, {}, set(), None)
     if target not in visible:
-        return chain, author
-    top = target
+        return OthersModel(chain, author, "1", 0, {}, set(), None)
+    read: dict[str, Node] = {}  # read alone up the row above the summoned answer (`Answering.detour_above`)
+    asked: set[str] = set()
+    own = own_chain(conversation, author, target, {author}, read, asked)
+    if len(own) >= 2:
+        return OthersModel(own, author, author, 0, {}, set(), None)
+    rows = len(asked)  # one lookup each
+    parent = parents[target]
+    third = authors[parent] if parent is not None else None
+    if archive or parent is None or third is None or third in ("1", author):
+        return OthersModel(chain, author, "1", rows, read, asked, None)
+    # The post replied to, read alone (unless the row read it), says whether it may be in a thread of its author's
+    # answering the first post: a self-reply of theirs, or a reply to the first post.
+    lookups = rows + (parent not in asked)
+    asked.add(parent)
+    above = parents[parent]
+    if parent not in visible or above is None or (above != root and authors[above] != third):
+        if parent in visible:
+            read[parent] = visible[parent]
+        return OthersModel(chain, author, "1", lookups, read, asked, None)
+    read[parent] = visible[parent]
+    # Their posts searched before it and after it; a post of theirs above it that
+    # search did not give is looked up (X says it is gone).
+    lookups += 2 + (above not in visible)
+    asked |= {above} - set(visible)
+    theirs = own_chain(conversation, third, parent, {author, third}, read, asked)
+    return OthersModel(
+        *((theirs, author, third) if len(theirs) >= 2 else (chain, author, "1")), lookups, read, asked, third
+    )
+
+
+def own_chain(
+    conversation: Conversation,
+    owner: str,
+    summoned: str,
+    seen_authors: set[str],
+    read: dict[str, Node],
+    asked: set[str],
+) -> list[str]:
+    """`owner`'s own chain holding their post `summoned` (`Answering.own_thread`); what reading up the rows above
+    their answers read alone goes into `read` and `asked`."""
+    visible = known(conversation)
+    authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
+    parents = {tweet_id: up for tweet_id, _, up in conversation.tweets}
+    root = conversation.tweets[0][0]
+    top = summoned
     while (parent := visible[top].parent_id) is not None and parent in visible:
-        if visible[parent].author_id != author:
-            # Their answer to someone's post: a detour when they went on from it and the row of others' posts above
-            # it hangs from a post of theirs (they answered a reply under their own post), else their thread starts
-            # here.
-            if not any(n.author_id == author and n.parent_id == top for n in visible.values()):
+        if visible[parent].author_id != owner:
+            mine = row_above(conversation, owner, top, summoned, read, asked)
+            if mine is None:
                 break
-            row = parent
-            while row in visible and visible[row].author_id != author and visible[row].parent_id is not None:
-                row = visible[row].parent_id  # type: ignore[assignment]
-            if row not in visible or visible[row].author_id != author:
-                break
-            parent = row
+            parent = mine
         top = parent
     parent = visible[top].parent_id
-    if parent is not None and parent not in visible and authors[parent] == author:
+    if parent is not None and parent not in visible and authors[parent] == owner:
         # a post of theirs gone above: their thread starts at their latest answer to someone else before it
-        parents = {tweet_id: up for tweet_id, _, up in conversation.tweets}
         starts = [
             i
             for i, node in visible.items()
-            if node.author_id == author
-            and (up := parents[i]) is not None
-            and authors[up] != author
-            and int(i) < int(top)
+            if node.author_id == owner and (up := parents[i]) is not None and authors[up] != owner and int(i) < int(top)
         ]
         top = max(starts, key=int, default=top)
-    # What the resolver knows of the conversation when it looks for their own thread: their posts (searched), the first
-    # post, and the summoned post's way up. The others' replies above their answers below the summoned post are not
-    # read there (a detour of theirs joins only on the summoned post's way), as reading up such a row could read a
+    # What the resolver knows of the conversation when it looks for their own thread: their posts (searched), the
+    # first post, and the summoned post's way up. The others' replies above their answers below the summoned post are
+    # not read there (a detour of theirs joins only on the summoned post's way), as reading up such a row could read a
     # post of the first author's thread that its search reads again.
-    way = {tweet_id for tweet_id in ancestry(visible, target)}
-    seen = {i: n for i, n in visible.items() if n.author_id == author or i == root or i in way}
-    own = assemble(seen, top, author, target)
-    return (own if len(own) >= 2 else chain), author
+    way = set(ancestry(visible, conversation.target))
+    seen = {i: n for i, n in visible.items() if n.author_id in seen_authors or i == root or i in way}
+    return assemble(seen, top, owner, summoned)
+
+
+def row_above(
+    conversation: Conversation, owner: str, answer: str, summoned: str, read: dict[str, Node], asked: set[str]
+) -> str | None:
+    """The post of `owner`'s that the row of others' posts their `answer` answers hangs from, when it is a detour (they
+    went on from the answer) or the summoned answer (after an earlier post of theirs): the row read alone up to it, but
+    not past a post replying to the first author's or a reader's self-reply when the answer is not gone on from; None
+    when it reaches none."""
+    visible = known(conversation)
+    authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
+    parents = {tweet_id: up for tweet_id, _, up in conversation.tweets}
+    order = {tweet_id: index for index, (tweet_id, _, _) in enumerate(conversation.tweets)}
+    went_on = any(n.author_id == owner and n.parent_id == answer for n in visible.values())
+    earlier = any(n.author_id == owner and order[i] < order[answer] for i, n in visible.items())
+    if not went_on and not (answer == summoned and earlier):
+        return None
+    row = answer
+    while (up := parents[row]) is not None:
+        if not went_on and (authors[up] == "1" or (row != answer and authors[up] == authors[row])):
+            return None
+        if not (up in visible and authors[up] == owner):  # (theirs: read by the search)
+            asked.add(up)
+            if up in visible:
+                read[up] = visible[up]
+        if up not in visible:
+            return None
+        if authors[up] == owner:
+            return up
+        row = up
+    return None
 
 
 @pytest.mark.parametrize("size", [2, 5, 6, 12])
@@ -2890,6 +3009,49 @@ def test_a_thread_answering_someone_elses_post_goes_on_through_the_authors_answe
     assert result.thread is not None and (thread[0], question) == (result.thread.root_id, result.thread.conversation_id)
     # bob's post, her posts in the conversation, rita's reply alone: each read once
     assert (3, 1 + 4 + 1) == cost(result)
+
+
+@pytest.mark.parametrize("under", [2, 0])
+def test_a_readers_reply_to_a_thread_answering_someone_elses_post_gets_that_thread(
+    under: int, world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Alice's thread answers bob's post; carol replies to one of its posts and a reader summons under carol's
+    reply: the page is alice's thread, as under a thread she started herself (it was "not part of a thread": carol
+    has none, and bob's post is alone). Alice's posts are searched on both sides of the one carol replied to, read
+    alone to see it is in a thread of hers, so no post is read twice."""
+    question, thread = answering_thread(world, asked=timedelta(hours=3), answered=timedelta(hours=2))
+    world.add_user("carol")
+    reply = world.add_tweet("carol", "really?", reply_to=thread[under], created_at=world.now() - timedelta(hours=1))
+
+    result = resolve(api, store, summon(world, reply.id), settings)
+
+    assert ("resolved", thread) == (result.outcome, ids_of(result))
+    assert result.thread is not None and (thread[0], question) == (result.thread.root_id, result.thread.conversation_id)
+    assert AUTHOR == result.thread.author.username and [] == gaps_of(result)
+    # bob's post, carol's posts, the post she replied to alone, alice's posts before it and after it: each read once
+    assert (5, 1 + 1 + len(thread)) == cost(result)
+    assert len(result.usage.posts) == result.usage.tweets_read
+
+
+def test_a_summon_under_the_authors_answer_to_a_reader_in_a_thread_answering_someone_elses_post_gets_it(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """Alice's thread answers bob's post; carol replies to its third post and alice answers her, going on no
+    further: summoned under that answer, the page is alice's thread (without the answer, as under a thread she
+    started herself), not "not part of a thread". Carol's reply is read alone to find the post it hangs from."""
+    question, thread = answering_thread(world, asked=timedelta(hours=3), answered=timedelta(hours=2))
+    world.add_user("carol")
+    start = world.now() - timedelta(hours=1)
+    reply = world.add_tweet("carol", "really?", reply_to=thread[2], created_at=start)
+    answer = world.add_tweet(AUTHOR, "@carol yes", reply_to=reply.id, created_at=start + timedelta(minutes=1))
+
+    result = resolve(api, store, summon(world, answer.id), settings)
+
+    assert ("resolved", thread) == (result.outcome, ids_of(result))
+    assert result.thread is not None and (thread[0], question) == (result.thread.root_id, result.thread.conversation_id)
+    # bob's post, alice's posts in the conversation (her answer too), carol's reply alone
+    assert (3, 1 + len(thread) + 1 + 1) == cost(result)
+    assert len(result.usage.posts) == result.usage.tweets_read
 
 
 def test_a_first_post_x_gave_without_its_author_is_a_broken_answer_not_a_suspended_one(
