@@ -157,10 +157,11 @@ BEARER_PROJECT_FIX = (
 
 
 class BearerRefused(AuthFailed):
-    """403 client-not-enrolled (X's `client-forbidden` problem) on a read made with X_BEARER_TOKEN, full-archive
-    search aside (which answers so to an app without that access): the bearer token is of an app attached to no
-    Project, while the OAuth 1.0a keys may be fine. X refuses it every read, today and tomorrow, so it is handled
-    as rejected credentials: each request waits, its tries unspent; `run --once` exits 3; `doctor` fails."""
+    """403 client-not-enrolled (X's `client-forbidden` problem) on a read every Project app may make with
+    X_BEARER_TOKEN (lookup, recent search: full-archive search and users' timelines answer so to an access level
+    without them): the bearer token is of an app attached to no Project, while the OAuth 1.0a keys may be fine. X
+    refuses it every read, today and tomorrow, so it is handled as rejected credentials: each request waits, its
+    tries unspent; `run --once` exits 3; `doctor` fails."""
 
     def __init__(self, message: str, *, endpoint: str = "") -> None:
         super().__init__(message, bearer=True, status=403, endpoint=endpoint)

@@ -12,12 +12,15 @@ from bot.xapi import XApi
 REFUSED_FOR = 3600.0  # seconds an access X refused the app is not asked for again
 
 
-def refused(api: XApi, store: Store, what: Refusable, *, shared: bool = True) -> bool:
+def refused(api: XApi, store: Store, what: Refusable, *, shared: bool = True, once: bool = False) -> bool:
     """Whether X refused the app `what` lately: this process, or (`shared`: a round trip to Redis, asked only when
-    the access may be needed) another process that noted it."""
+    the access may be needed; `once`: only the first time this process asks) another process that noted it."""
     at = api.refusals.get(what)
     if at is not None and time.monotonic() - at < REFUSED_FOR:
         return True
+    if once:
+        shared = shared and what not in api.refusals_read
+        api.refusals_read.add(what)
     if shared and store.refused(what):
         api.refusals[what] = time.monotonic()
         return True

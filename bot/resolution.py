@@ -172,10 +172,7 @@ class ResolverBase:
         api = self.fetched.api
         # Another process's refusal is read from Redis once per process (a `run --once` a minute would each spend a
         # refused request to learn it), then this process's own is enough.
-        first = self_replies and replies_only and "to_operator" not in api.refusals_read
-        if first:
-            api.refusals_read.add("to_operator")
-        if self_replies and replies_only and not refused(api, self.store, "to_operator", shared=first):
+        if self_replies and replies_only and not refused(api, self.store, "to_operator", once=True):
             try:
                 self._search(
                     root_id,
@@ -189,7 +186,7 @@ class ResolverBase:
             except InvalidRequest as exc:
                 # An API that does not know `to:` (X documents it on every access level): as before it was used, every
                 # reply of the author's, for an hour in every process (`REFUSED_FOR`); one refused request per process.
-                note_refusal(self.fetched.api, self.store, "to_operator")
+                note_refusal(api, self.store, "to_operator")
                 log.warning("search_to_operator_refused", error=str(exc), asked_again_in=REFUSED_FOR)
         self._search(root_id, author, " is:reply" if replies_only else "", full_archive, since_id, until_id)
 

@@ -538,7 +538,7 @@ class XApi:
 
     def _lookup_batch(self, batch: list[str], referenced: bool = True, bare: bool = False) -> TweetsPage:
         return self._call(
-            "GET /2/tweets",
+            LOOKUP,
             TweetsPage,
             self.client.get_tweets,
             batch,
@@ -707,10 +707,10 @@ def answered(ids: list[str], page: TweetsPage) -> TweetsPage:
     named = {t.id for t in page.data} | {p.post_id for p in page.errors}
     if ids and named.isdisjoint(ids):
         problems = [p.detail or p.title for p in page.errors][:3]
-        log.warning("api_lookup_without_answer", endpoint="GET /2/tweets", asked=len(ids), errors=problems)
+        log.warning("api_lookup_without_answer", endpoint=LOOKUP, asked=len(ids), errors=problems)
         raise ApiUnavailable(
             f"GET /2/tweets: an answer naming none of the {len(ids)} posts asked for ({problems})",
-            endpoint="GET /2/tweets",
+            endpoint=LOOKUP,
         )
     return page
 
@@ -840,9 +840,9 @@ POST_REFUSALS = re.compile(r"deleted or not visible|been mentioned|not allowed b
 def _forbidden(endpoint: str, exc: tweepy.HTTPException) -> ApiError:
     """What a 403 means. On a post: the app may not post (`WriteRefused`), this post may not be made
     (`NotAllowed`, `DuplicateContent`), or neither is said (`Refused`: tried again). On the bot's own account or
-    mentions, the app may not use the API (`WriteRefused`: not attached to a Project). On a read with the bearer
-    token, full-archive search aside, the bearer token's app may not (`BearerRefused`: not attached to a
-    Project). Elsewhere: `NotAllowed`."""
+    mentions, the app may not use the API (`WriteRefused`: not attached to a Project). On a read every Project app
+    may make with the bearer token (`BEARER_EVERYONE`), the bearer token's app may not (`BearerRefused`: not
+    attached to a Project). Elsewhere: `NotAllowed`."""
     detail = _detail(exc)
     message = f"{endpoint}: 403 {detail}"
     if endpoint in APP_ENDPOINTS and _problem(exc).endswith(APP_PROBLEMS):
