@@ -203,6 +203,30 @@ def leave_in_hand(bot: Bot, consumer: str, entry_id: str, *locks: Lock | None) -
     log.warning("request_left_at_shutdown", request_id=entry_id, why="the shutdown grace ran out during a call to X")
 
 
+@dataclass
+class Progress:
+    """How far `process` got in the tries of one attempt: its record as filled so far (the thread it resolved and
+    stored, once it got that far), which a dead letter's record keeps (the page exists: the operator may hand out its
+    link)."""
+
+    handled: HandledRequest | None = None
+
+    @staticmethod
+    def keep(progress: Progress | None, handled: HandledRequest) -> HandledRequest:
+        """`handled`, kept in `progress` (when there is one) as the record being filled."""
+        if progress is not None:
+            progress.handled = handled
+        return handled
+
+    def dead_letter(self, handled: HandledRequest) -> HandledRequest:
+        """A dead letter's record, with the thread the tries read and stored (when they got that far)."""
+        got = self.handled
+        if got is not None and got.root_id is not None:
+            handled.root_id, handled.author, handled.tweets = got.root_id, got.author, got.tweets
+            handled.link = got.link
+        return handled
+
+
 @dataclass(frozen=True)
 class Deferred:
     """A request left pending because a rate-limit window is spent until `until` (or another worker reads its
@@ -261,6 +285,7 @@ def _tries(
     store = bot.store
     last_error = ""
     record, attempts = attempt.record, attempt.tries
+    progress = Progress()
     for quick in range(1, QUICK_RETRIES + 1):
         try:
             if quick > 1:
@@ -268,7 +293,16 @@ def _tries(
                 record = store.reply_record(request.mention_id)
                 ahead = None
             handled = process(
-                bot, entry_id, request, attempts, record, claim=attempt.lock, guard=thread, ahead=ahead, reads=reads
+                bot,
+                entry_id,
+                request,
+                attempts,
+                record,
+                claim=attempt.lock,
+                guard=thread,
+                ahead=ahead,
+                reads=reads,
+                progress=progress,
             )
             if quick > 1:  # the record counts every try of this attempt, not only the last
                 handled.api_requests, handled.tweets_read = whole.requests, whole.tweets_read
@@ -315,7 +349,7 @@ def _tries(
     if failures >= bot.settings.max_attempts:
         store.dead_letter(entry_id, request, last_error, failures)  # acknowledged there
         log.error("request_dead_lettered", attempts=failures, error=last_error, fix=DEAD_LETTER_FIX)
-        handled = base_record(request, entry_id, max(failures, attempts))
+        handled = progress.dead_letter(base_record(request, entry_id, max(failures, attempts)))
         handled.outcome, handled.error = "dead_letter", last_error
         handled.api_requests, handled.tweets_read = whole.requests, whole.tweets_read
         return handled, None
@@ -426,13 +460,14 @@ def process(
     guard: Lock | None = None,
     ahead: FirstRead | None = None,
     reads: Reads | None = None,
+    progress: Progress | None = None,
 ) -> HandledRequest:
     """Resolve, store, link and reply for one request (`done`: its reply record as read when the attempt began,
     holding the mention's lock, `claim`: the reply is reserved only while that lock is still this attempt's;
-    `guard`: the thread's lock, `ahead`: the resolver's first read, when the caller made them); returns its audit
-    record."""
+    `guard`: the thread's lock, `ahead`: the resolver's first read, when the caller made them; `progress`: where
+    the record being filled is kept, should a step fail); returns its audit record."""
     settings, store = bot.settings, bot.store
-    handled = base_record(request, entry_id, attempts)
+    handled = Progress.keep(progress, base_record(request, entry_id, attempts))
     if done and done.state in ("replied", "final"):
         previous = store.handled_one(request.mention_id)
         if previous is not None:

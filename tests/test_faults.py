@@ -891,6 +891,29 @@ def test_lookup_failing_every_attempt_goes_to_dead_letters_with_its_last_error(
     assert mention in listing.stdout and "503" in listing.stdout, listing.stderr[-2000:]
 
 
+def test_a_reply_failing_every_attempt_is_a_dead_letter_whose_record_keeps_the_thread_it_stored(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], env: dict[str, str], tmp_path: Path
+) -> None:
+    """The thread was read and stored, but X answered 503 to every reply: the dead letter's audit record still names
+    the thread (root, author, posts, the page's link, which works), not only the error (it named none of them)."""
+    bot = build(make_settings(max_attempts=2))
+    thread = load_reference_thread(faulty_sandbox.world)
+    mention = add_unroll_request(faulty_sandbox.world, thread.last_id, bot=BOT_HANDLE).id
+    faulty_sandbox.world.inject_fault("POST", "/2/tweets", status=503, count=10_000)
+    poll_once(bot)
+
+    work_until(bot, "worker", lambda: bool(bot.store.dead_letters()))
+
+    record, root = bot.store.handled_one(mention), thread.root_id
+    assert record is not None and ("dead_letter", root) == (record.outcome, record.root_id)
+    stored = bot.store.get_thread(root)
+    assert stored is not None and (stored.author.username, len(stored.every_tweet)) == (record.author, record.tweets)
+    assert record.link is not None and record.link.endswith(f"/thread/{root}") and "503" in (record.error or "")
+    assert [] == replies(faulty_sandbox)
+    shown = run_bot(env, tmp_path, "request", mention)
+    assert root in shown.stdout and "dead_letter" in shown.stdout, shown.stderr[-2000:]
+
+
 def test_a_failing_request_is_tried_again_after_a_wait_doubling_with_each_failure(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
 ) -> None:
