@@ -108,7 +108,21 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         # once (not held until its claim's timeout), and no other is begun; what is left makes it exit 75.
         stop_on_signals(once.stopping)
         ran = run_for_cron(once)
-        log.info("run_once_done", finished=ran.finished, waiting=ran.waiting, poll_failed=ran.poll_failed is not None)
+        log.info(
+            "run_once_done",
+            finished=ran.finished,
+            waiting=ran.waiting,
+            poll_failed=ran.poll_failed is not None,
+            dead_lettered=ran.dead_lettered,
+        )
+        if ran.dead_lettered:
+            # Exit 1 whatever else waits: no later run answers these unless the operator requeues them.
+            sys.stderr.write(
+                f"{ran.dead_lettered} request(s) went to the dead letters, having failed "
+                f"UNROLL_MAX_ATTEMPTS={settings.max_attempts} attempt(s): `python -m bot dead-letters` shows why; "
+                "once the cause is mended, `python -m bot dead-letters --requeue`.\n"
+            )
+            return 1
         if ran.poll_failed is not None:
             raise ran.poll_failed  # exit 75: X could not be polled; what was queued was worked through
         if ran.waiting or ran.gaps or ran.paging:

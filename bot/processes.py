@@ -248,6 +248,7 @@ class CronRun:
     poll_failed: ApiUnavailable | RateLimited | None = None
     gaps: int = 0  # ranges of mentions beyond the timeline's reach still to be searched for
     paging: bool = False  # mentions the timeline failed to page down to, read at the next poll
+    dead_lettered: int = 0  # requests that kept failing and went to the dead letters in this run
 
 
 def run_for_cron(bot: Bot) -> CronRun:
@@ -255,6 +256,7 @@ def run_for_cron(bot: Bot) -> CronRun:
     answering now); says what is left, so that cron hears "run again later" while anything waits."""
     failed: ApiUnavailable | RateLimited | None = None
     consumer = consumer_name()
+    dead_before = bot.store.dead_count()
     taking = take_ahead(bot, consumer)  # the drain's first read rides on the poll's last write
     try:
         poll_once(bot, take=taking)
@@ -273,7 +275,8 @@ def run_for_cron(bot: Bot) -> CronRun:
     except redis.RedisError as exc:  # housekeeping only: a worker's start prunes it a day later
         log.warning("consumer_not_forgotten", consumer=consumer, error=str(exc))
     gaps, paging = len(bot.store.mention_gaps()), bot.store.paging_gap() is not None
-    return CronRun(finished, bot.store.queue_depth(), failed, gaps, paging)
+    dead = max(bot.store.dead_count() - dead_before, 0)  # (another process may have requeued some meanwhile)
+    return CronRun(finished, bot.store.queue_depth(), failed, gaps, paging, dead)
 
 
 def in_thread(target: Callable[..., None], *args: Any, name: str) -> threading.Thread:

@@ -841,6 +841,23 @@ def test_cron_runs_leave_no_consumer_behind_in_the_group(
     assert [] == store.redis.xinfo_consumers(store.stream, "workers")
 
 
+def test_run_once_that_dead_letters_a_request_exits_1_saying_what_to_do(
+    env: None, sandbox: SandboxServer, store: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A request that kept failing (lookups answering 503, one attempt allowed) went to the dead letters and the run
+    exited 0, as if all was answered: it exits 1, saying how to see and requeue it. The next run, with nothing new
+    dead-lettered, exits 0."""
+    monkeypatch.setenv("UNROLL_MAX_ATTEMPTS", "1")
+    mention = summon(sandbox.world, post_thread(sandbox.world, 3)[-1])
+    sandbox.world.inject_fault("GET", "/2/tweets", status=503, count=10_000)
+    code, _, err = command(capsys, "run", "--once")
+    plain, _ = stop_lines(err)
+    assert (1, [mention]) == (code, [letter["mention_id"] for letter in store.dead_letters()])
+    assert plain[-1].startswith("1 request(s) went to the dead letters, having failed UNROLL_MAX_ATTEMPTS=1 attempt")
+    assert "python -m bot dead-letters --requeue" in plain[-1] and [] == sandbox.world.posted()
+    assert 0 == command(capsys, "run", "--once")[0]
+
+
 # --- X refusing the app, or a call, for good ----------------------------------------------------------------------
 def test_an_app_attached_to_no_project_stops_start_up_with_3_and_the_fix(
     env: None, sandbox: SandboxServer, capsys: pytest.CaptureFixture[str]
