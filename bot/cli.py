@@ -31,7 +31,7 @@ from bot.processes import (
 )
 from bot.runtime import Bot, build
 from bot.store import Store
-from bot.xapi import XApi
+from bot.xapi import XApi, shared_endpoint
 from config.settings import Settings, env_name, redacted_url
 
 log = structlog.get_logger(__name__)
@@ -242,6 +242,8 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
             f"{queued.deliveries} time(s), {begun} attempt(s) begun, {store.failures(mention)} failed attempt(s) "
             f"of {settings.max_attempts}" + (", what they read kept for the next" if kept else "")
         )
+        for line in waits(store, settings, mention):
+            out(line)
     elif letter := next((d for d in store.dead_letters() if d.get("mention_id") == mention), None):
         out(
             f"mention {mention} is a dead letter after {letter.get('attempts', '?')} attempts, at "
@@ -259,6 +261,26 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
     if reply is not None:
         out(f"reply record  {reply.state} {reply.reply_id or ''} at {reply.at.isoformat()}")
     return 0
+
+
+def waits(store: Store, settings: Settings, mention: str) -> Iterator[str]:
+    """What a queued request waits for, as far as Redis tells: its next try after a failed attempt, X's windows a
+    process found spent (a 15-minute window, or a 24-hour cap: any the request needs holds it until then, each worker
+    taking it asks X nothing meanwhile), today's budget."""
+    if (retry := store.retry_at(mention)) is not None:
+        yield f"waits     its next try, after a failed attempt, not before {retry.isoformat(timespec='seconds')}"
+    for shared, until in sorted(store.blocked_endpoints().items(), key=lambda item: item[1]):
+        endpoint = shared.split(" at ")[0]
+        if shared_endpoint(settings.x_api_base_url, endpoint) == shared:  # this API's, not an earlier base URL's
+            yield (
+                f"waits     {endpoint} is spent until {until.isoformat(timespec='seconds')} (X's rate limit): a "
+                "request that needs it waits until then"
+            )
+    if settings.daily_budget and spending.over_budget(store, settings):
+        yield (
+            f"waits     today's budget (UNROLL_DAILY_BUDGET={settings.daily_budget:g}) is spent until "
+            f"{spending.next_day().isoformat(timespec='seconds')} (UNROLL_OVER_BUDGET={settings.over_budget})"
+        )
 
 
 def never_queued(mention: str, store: Store) -> str:

@@ -152,6 +152,13 @@ class Window:
         return self.remaining == 0 and self.reset_at is not None and self.reset_at > now
 
 
+def shared_endpoint(base_url: str, endpoint: str) -> str:
+    """The endpoint as the processes share its limits: of the API at X_API_BASE_URL (another API, a rehearsal
+    simulator or a proxy, has windows of its own: a wrong base URL mended must not wait out the old one's)."""
+    host = urlsplit(base_url).netloc.lower()
+    return endpoint if host in X_HOSTS else f"{endpoint} at {host}"
+
+
 def endpoint_of(method: str, url: str) -> str:
     """A stable endpoint name for metrics and rate limits, e.g. `GET /2/users/:id/mentions`: from the API
     version on (a base URL may carry a path of its own), ids and handles replaced by placeholders."""
@@ -332,10 +339,7 @@ class XApi:
         self._board_seen[endpoint] = (time.monotonic(), until)
 
     def shared_name(self, endpoint: str) -> str:
-        """The endpoint as the processes share its limits: of the API at X_API_BASE_URL (another API, a rehearsal
-        simulator or a proxy, has windows of its own: a wrong base URL mended must not wait out the old one's)."""
-        host = urlsplit(self.settings.x_api_base_url).netloc.lower()
-        return endpoint if host in X_HOSTS else f"{endpoint} at {host}"
+        return shared_endpoint(self.settings.x_api_base_url, endpoint)
 
     def check(self, endpoint: str) -> None:
         """Raise RateLimited, without calling X, if this endpoint is known to be spent here or elsewhere."""

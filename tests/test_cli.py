@@ -24,6 +24,7 @@ from bot.models import HandledRequest, Thread, UnrollRequest
 from bot.sandbox import SandboxServer
 from bot.spending import Counts
 from bot.store import Store
+from bot.xapi import shared_endpoint
 from config.settings import load_settings
 from tests.conftest import BOT_HANDLE, CREDENTIALS
 from tests.fixtures_pages import ThreadFactory
@@ -343,6 +344,29 @@ def test_request_still_queued_says_where_it_is(env: None, store: Store, capsys: 
     assert taken[1].rstrip().endswith("of 5, what they read kept for the next")
     assert 0 == waiting[0] and "not taken yet, delivered 0 time(s), 0 attempt(s) begun, 0 failed" in waiting[1]
     assert waiting[1].rstrip().endswith("attempt(s) of 5")
+
+
+def test_request_waiting_for_a_spent_window_or_its_next_try_says_until_when(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A request held by X's 24-hour cap on recent search looked, in `request <id>`, like one any worker may take
+    in a minute (each takes it and leaves it again, asking X nothing): the spent endpoint and its reset are shown, and
+    a failed attempt's next try. An endpoint blocked at another base URL (an earlier X_API_BASE_URL) is not."""
+    store.enqueue([UnrollRequest(mention_id="41", requester_id="9")])
+    store.read("worker-a", count=1)
+    settings = load_settings()
+    base = shared_endpoint(settings.x_api_base_url, "GET /2/tweets/search/recent")
+    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=20)
+    store.block_endpoint(base, reset)
+    store.block_endpoint("GET /2/tweets at elsewhere.example:8080", reset)
+    store.retry_after("41", reset - timedelta(hours=19))
+
+    code, out, _ = command(capsys, "request", "41")
+
+    waits = [line for line in out.splitlines() if line.startswith("waits")]
+    assert 0 == code and 2 == len(waits)
+    assert f"not before {(reset - timedelta(hours=19)).isoformat()}" in waits[0]
+    assert f"GET /2/tweets/search/recent is spent until {reset.isoformat()} (X's rate limit)" in waits[1]
 
 
 def test_request_in_the_dead_letters_says_so(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:

@@ -270,6 +270,12 @@ class RecordStore(StoreBase):
         """A failed request is not tried again before `when` (read by `begin_attempt`)."""
         self.redis.set(self.key("retry-at", mention_id), str(when.timestamp()), ex=REPLY_RECORD_TTL)
 
+    def retry_at(self, mention_id: str) -> datetime | None:
+        """When a request that failed an attempt may be tried again (`retry_after`), while that is ahead."""
+        raw = cast(str | None, self.redis.get(self.key("retry-at", mention_id)))
+        when = datetime.fromtimestamp(float(raw), UTC) if raw else None
+        return when if when is not None and when > utcnow() else None
+
     # --- handled-request log ---------------------------------------------------------------------------
     def record(self, handled: HandledRequest) -> None:
         """Keep the audit record of a handled request; the oldest beyond the configured size are dropped."""
@@ -343,6 +349,17 @@ class RecordStore(StoreBase):
 
     def refused(self, what: Refusable) -> bool:
         return bool(self.redis.exists(self.key(f"{what}-refused")))
+
+    def blocked_endpoints(self) -> dict[str, datetime]:
+        """Every endpoint a process found spent, and until when (`block_endpoint`), as `endpoint_blocked` reads it."""
+        marker = self.key("blocked", "")
+        found = {}
+        pattern = "".join("\\" + c if c in "\\*?[]" else c for c in marker) + "*"  # the marker taken as written
+        for key in self.redis.scan_iter(match=pattern, count=1000):
+            endpoint = str(key)[len(marker) :]
+            if (until := self.endpoint_blocked(endpoint)) is not None:
+                found[endpoint] = until
+        return found
 
     def endpoint_blocked(self, endpoint: str) -> datetime | None:
         raw = cast(str | None, self.redis.get(self.key("blocked", endpoint)))
