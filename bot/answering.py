@@ -94,6 +94,14 @@ class Answering(Climbs):
             # summon under the thread's first post found nothing else), when X's reply counts say it may have.
             self.follow_old_thread(top, author_id, target)
         chain = assemble(self.nodes(top), top, author_id, self.fetched.canon(target))
+        if len(chain) >= 2:
+            # Summoned above a detour (a reader replied under a post of the thread, the author answered and went on
+            # from the answer): the thread goes on through it, which the reply answered shows (read alone), as in a
+            # thread the author started (`Resolver.new`); their answers after the thread's first post only (that
+            # first post is one). Only once the thread is sure: a reply read for a detour that then turns out to be
+            # no thread of theirs could be a post of the first author's thread, which its search would read again.
+            self.read_answered_reply(top, author_id, target)
+            chain = assemble(self.nodes(top), top, author_id, self.fetched.canon(target))
         user = self.fetched.users.get(author_id)
         if len(chain) < 2 or user is None:
             self.conv = None

@@ -266,43 +266,44 @@ def way_up(conversation: Conversation) -> set[str]:
     return found
 
 
-def answers_under(conversation: Conversation, tweet_id: str) -> list[str]:
-    """A's answers to someone else's reply to the tweet, or to a reply to that reply (others' posts in a row), none
-    of them deleted."""
+def answers_under(conversation: Conversation, tweet_id: str, author_id: str = A) -> list[str]:
+    """A's (or `author_id`'s) answers to someone else's reply to the tweet, or to a reply to that reply (others' posts
+    in a row), none of them deleted."""
     visible = {t[0]: t for t in conversation.tweets if t[0] not in conversation.deleted}
     found = []
     for answer, author, parent in visible.values():
-        if author != A or parent not in visible or visible[parent][1] == A:
+        if author != author_id or parent not in visible or visible[parent][1] == author_id:
             continue
         current = parent
-        while current in visible and visible[current][1] != A:
+        while current in visible and visible[current][1] != author_id:
             current = visible[current][2]
         if current == tweet_id:
             found.append(answer)
     return found
 
 
-def went_on(conversation: Conversation, answer: str) -> bool:
-    """A went on from the answer: a self-reply under it, or under an answer of A's to a reply to it, and so on
-    down (answers within answers)."""
-    own = any(c[2] == answer and c[1] == A and c[0] not in conversation.deleted for c in conversation.tweets)
-    return own or any(went_on(conversation, deeper) for deeper in answers_under(conversation, answer))
+def went_on(conversation: Conversation, answer: str, author_id: str = A) -> bool:
+    """A (or `author_id`) went on from the answer: a self-reply under it, or under an answer of theirs to a reply to
+    it, and so on down (answers within answers)."""
+    own = any(c[2] == answer and c[1] == author_id and c[0] not in conversation.deleted for c in conversation.tweets)
+    deeper = answers_under(conversation, answer, author_id)
+    return own or any(went_on(conversation, below, author_id) for below in deeper)
 
 
-def over_gaps(conversation: Conversation) -> set[str]:
-    """A's answers to someone's reply that A went on from, where that reply, or a post up its row of others' posts
-    (a deleted post of A's that a reader replied to, too), is deleted: the thread goes on to them over a gap, as
-    over a deleted post of A's."""
+def over_gaps(conversation: Conversation, author_id: str = A) -> set[str]:
+    """A's (or `author_id`'s) answers to someone's reply that they went on from, where that reply, or a post up its
+    row of others' posts (a deleted post of theirs that a reader replied to, too), is deleted: the thread goes on to
+    them over a gap, as over a deleted post of theirs."""
     authors = {t[0]: t[1] for t in conversation.tweets}
     parents = {t[0]: t[2] for t in conversation.tweets}
     found = set()
     for tweet_id, author, parent in conversation.tweets:
-        if author != A or tweet_id in conversation.deleted or parent is None or authors[parent] == A:
+        if author != author_id or tweet_id in conversation.deleted or parent is None or authors[parent] == author_id:
             continue
         current: str | None = parent
-        while current is not None and current not in conversation.deleted and authors[current] != A:
+        while current is not None and current not in conversation.deleted and authors[current] != author_id:
             current = parents[current]
-        if current in conversation.deleted and went_on(conversation, tweet_id):
+        if current in conversation.deleted and went_on(conversation, tweet_id, author_id):
             found.add(tweet_id)
     return found
 

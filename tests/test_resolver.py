@@ -2186,6 +2186,34 @@ _UNDER_AN_ANSWER_IN_A_THREAD_ANSWERING_THE_FIRST_POST = Conversation(
     target="1004",
 )
 
+# Bob's lone reply to the first post summoned; elsewhere he answered one of the author's posts and went on from it:
+# the reply that answer answers is read only for a thread of his (none here), else the author's search reads it again.
+_A_LONE_REPLY_BESIDE_ITS_AUTHORS_DETOUR = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "1", "1000"),
+        ("1002", "2", "1000"),
+        ("1003", "2", "1001"),
+        ("1004", "2", "1003"),
+    ),
+    deleted=frozenset(),
+    target="1002",
+)
+# The same thread answering the first post, summoned above its detour (a reader's reply under its second post, the
+# author's answer and their post after it): the page goes on through the detour.
+_ABOVE_A_DETOUR_OF_A_THREAD_ANSWERING_THE_FIRST_POST = Conversation(
+    tweets=(
+        ("1000", "1", None),
+        ("1001", "2", "1000"),
+        ("1002", "2", "1001"),
+        ("1003", "3", "1002"),
+        ("1004", "2", "1003"),
+        ("1005", "2", "1004"),
+    ),
+    deleted=frozenset(),
+    target="1001",
+)
+
 
 # A fixed set of examples (derandomize): a random one that fails would fail CI at random. Run it at random with
 # thousands of examples when the resolver changes (the shapes above were found so; 3,000 passed on 2026-11-30).
@@ -2224,6 +2252,9 @@ _UNDER_AN_ANSWER_IN_A_THREAD_ANSWERING_THE_FIRST_POST = Conversation(
 @example(conversation=_UNDER_A_REPLY_TO_A_THREAD_ANSWERING_THE_FIRST_POST, archive=False)
 @example(conversation=_UNDER_AN_ANSWER_IN_A_THREAD_ANSWERING_THE_FIRST_POST, archive=False)
 @example(conversation=_UNDER_AN_ANSWER_IN_A_THREAD_ANSWERING_THE_FIRST_POST, archive=True)
+@example(conversation=_A_LONE_REPLY_BESIDE_ITS_AUTHORS_DETOUR, archive=False)
+@example(conversation=_ABOVE_A_DETOUR_OF_A_THREAD_ANSWERING_THE_FIRST_POST, archive=False)
+@example(conversation=_ABOVE_A_DETOUR_OF_A_THREAD_ANSWERING_THE_FIRST_POST, archive=True)
 def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
     sandbox: SandboxServer, api: XApi, store: Store, settings: Settings, conversation: Conversation, archive: bool
 ) -> None:
@@ -2275,7 +2306,9 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
         )
         assert (set(), set(), set()) == (least - in_sections, in_sections - most, in_sections & set(expected))
     # A deleted self-reply's parent, or (the first author's thread) a deleted reply of someone's the page goes over.
-    over_gap = owner == "1" and bool(over_gaps(conversation) & (set(expected) | in_sections))
+    # (Another's thread answering someone else's post: their answers after its first post only, as the first one is.)
+    after = {a for a in over_gaps(conversation, owner) if not expected or int(a) > int(expected[0])}
+    over_gap = bool(after & (set(expected) | in_sections))
     # The owner's summoned post deleted: the page ends before it, saying a post is missing.
     authored = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
     summoned_gone = conversation.target in conversation.deleted and authored[conversation.target] == owner
@@ -2303,7 +2336,7 @@ def test_resolved_thread_matches_a_brute_force_walk_of_the_whole_conversation(
         # climbed from.
         unseen = authors[conversation.target] == "1" and conversation.target not in read and not lost_target
         climbs, read, asked = climb_lookups(conversation, read, looked, from_target=unseen)
-        detour = answered_reply_read(conversation, read, asked - set(read))
+        detour, _, _ = answered_reply_read(conversation, read, asked - set(read))
         assert (3 if lost_target else 2) + tried + climbs + detour == result.usage.requests
     # No post is read twice.
     assert len(result.usage.posts) == result.usage.tweets_read
@@ -2380,7 +2413,14 @@ def climb_lookups(
                     read[up] = visible[up]
 
 
-def answered_reply_read(conversation: Conversation, read_before: dict[str, Node], asked_before: set[str]) -> int:
+def answered_reply_read(
+    conversation: Conversation,
+    read_before: dict[str, Node],
+    asked_before: set[str],
+    *,
+    owner: str = "1",
+    top: str | None = None,
+) -> tuple[int, dict[str, Node], set[str]]:
     """How many lookups the resolver spends on readers' replies (`assembly.detours`), wherever the summoned post is
     (above a detour too, the thread goes on through it; on a branch the page shows in a section too): a round asks,
     in one request, for the first unread post up the row of others' posts above each of A's answers to someone
@@ -2390,7 +2430,9 @@ def answered_reply_read(conversation: Conversation, read_before: dict[str, Node]
     post above, or an answer within an answer: one more round. Searches give a reply only when it is the summoned
     post's author's, searched for their own thread; a deleted one is asked for all the same (X says it is gone). A
     post up the row may be an answer of A's within answers, which the thread's search (`to:` A) did not give either.
-    `read_before`: what the searches and the climb read; `asked_before`: what they asked for and X said is gone."""
+    `read_before`: what the searches and the climb read; `asked_before`: what they asked for and X said is gone.
+    `owner`, `top`: whose thread and its first post (`Answering.own_thread`: only answers after it went on). The
+    lookups, and what was read and asked for in all."""
     visible = known(conversation)
     authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
     parents = {tweet_id: up for tweet_id, _, up in conversation.tweets}
@@ -2399,18 +2441,23 @@ def answered_reply_read(conversation: Conversation, read_before: dict[str, Node]
     target = conversation.target
     rounds = 0
     while True:
-        went_on = {parents[i] for i in read if authors[i] == "1"}  # A's posts A replied to
-        answers = [i for i in read if authors[i] == "1" and (up := parents[i]) is not None and authors[up] != "1"]
+        # The owner's posts the owner replied to (after the thread's first post, when it answers someone else's)
+        went_on = {
+            up
+            for i in read
+            if authors[i] == owner and (up := parents[i]) in read and (top is None or int(up) > int(top))
+        }
+        answers = [i for i in read if authors[i] == owner and (up := parents[i]) is not None and authors[up] != owner]
         likely = any(i in went_on for i in answers)
-        # Where each answer's row of others' posts, all read, hangs from a post of A's read (`assembly.detours`).
+        # Where each answer's row of others' posts, all read, hangs from a read post of the owner's (`detours`).
         above: dict[str, str] = {}
         for answer in answers:
             current = parents[answer]
-            while current in read and authors[current] != "1":
+            while current in read and authors[current] != owner:
                 current = parents[current]
             if current in read:
                 above[answer] = current
-        nested: set[str] = set()  # A's answers a detour below goes through
+        nested: set[str] = set()  # the owner's answers a detour below goes through
         for answer in sorted(above, key=int, reverse=True):
             if answer in went_on or answer in nested:
                 nested.add(above[answer])
@@ -2419,12 +2466,12 @@ def answered_reply_read(conversation: Conversation, read_before: dict[str, Node]
             if not (answer in went_on or answer in nested or (answer == target and likely)):
                 continue
             reply = parents[answer]
-            while reply in read and authors[reply] != "1":
+            while reply in read and authors[reply] != owner:
                 reply = parents[reply]
             if reply is not None and reply not in read and reply not in asked:
                 unread.add(reply)
         if not unread:
-            return rounds
+            return rounds, read, asked
         rounds += 1
         asked |= unread
         read.update((i, visible[i]) for i in unread if i in visible)
@@ -2463,10 +2510,9 @@ def model_chain(conversation: Conversation, *, archive: bool = False) -> OthersM
         return OthersModel(chain, author, "1", 0, {}, set(), None)
     read: dict[str, Node] = {}  # read alone up the row above the summoned answer (`Answering.detour_above`)
     asked: set[str] = set()
-    own = own_chain(conversation, author, target, {author}, read, asked)
+    own, rows = own_chain(conversation, author, target, {author}, read, asked)
     if len(own) >= 2:
         return OthersModel(own, author, author, 0, {}, set(), None)
-    rows = len(asked)  # one lookup each
     parent = parents[target]
     third = authors[parent] if parent is not None else None
     if archive or parent is None or third is None or third in ("1", author):
@@ -2485,7 +2531,8 @@ def model_chain(conversation: Conversation, *, archive: bool = False) -> OthersM
     # search did not give is looked up (X says it is gone).
     lookups += 2 + (above not in visible)
     asked |= {above} - set(visible)
-    theirs = own_chain(conversation, third, parent, {author, third}, read, asked)
+    theirs, more = own_chain(conversation, third, parent, {author, third}, read, asked)
+    lookups += more
     return OthersModel(
         *((theirs, author, third) if len(theirs) >= 2 else (chain, author, "1")), lookups, read, asked, third
     )
@@ -2498,14 +2545,16 @@ def own_chain(
     seen_authors: set[str],
     read: dict[str, Node],
     asked: set[str],
-) -> list[str]:
-    """`owner`'s own chain holding their post `summoned` (`Answering.own_thread`); what reading up the rows above
-    their answers read alone goes into `read` and `asked`."""
+) -> tuple[list[str], int]:
+    """`owner`'s own chain holding their post `summoned` (`Answering.own_thread`), and the lookups it spent; what
+    reading up the rows above their answers read alone, and the replies their detours answer, goes into `read` and
+    `asked`."""
     visible = known(conversation)
     authors = {tweet_id: author for tweet_id, author, _ in conversation.tweets}
     parents = {tweet_id: up for tweet_id, _, up in conversation.tweets}
     root = conversation.tweets[0][0]
     top = summoned
+    before = len(asked)  # one lookup for each post read alone up a row
     while (parent := visible[top].parent_id) is not None and parent in visible:
         if visible[parent].author_id != owner:
             mine = row_above(conversation, owner, top, summoned, read, asked)
@@ -2526,9 +2575,20 @@ def own_chain(
     # first post, and the summoned post's way up. The others' replies above their answers below the summoned post are
     # not read there (a detour of theirs joins only on the summoned post's way), as reading up such a row could read a
     # post of the first author's thread that its search reads again.
+    rows = len(asked) - before
     way = set(ancestry(visible, conversation.target))
     seen = {i: n for i, n in visible.items() if n.author_id in seen_authors or i == root or i in way}
-    return assemble(seen, top, owner, summoned)
+    chain = assemble(seen, top, owner, summoned)
+    if len(chain) < 2:
+        return chain, rows
+    # Summoned above a detour of theirs, the thread goes on through it: the readers' replies their answers after its
+    # first post answer are read (`Climbs.read_answered_reply`), once a chain of two posts holds the summoned post.
+    rounds, now, asked_now = answered_reply_read(conversation, {**seen, **read}, set(asked), owner=owner, top=top)
+    fresh = {i: n for i, n in now.items() if i not in seen and i not in read}
+    read.update(fresh)
+    asked |= asked_now
+    seen.update(fresh)
+    return assemble(seen, top, owner, summoned), rows + rounds
 
 
 def row_above(
@@ -2987,21 +3047,21 @@ def test_a_deleted_post_inside_a_thread_answering_someone_elses_post_is_bridged(
     assert ([*thread[:2], *thread[3:]], ["deleted_tweets"]) == (ids_of(result), gaps_of(result))
 
 
-@pytest.mark.parametrize("under", ["last", "answer"])
+@pytest.mark.parametrize("under", ["last", "answer", "first", "second"])
 def test_a_thread_answering_someone_elses_post_goes_on_through_the_authors_answer_to_a_reader(
     under: str, world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
     """Alice's thread answers bob's post; a reader asks under her part 2, she answers (part 3) and goes on (part 4).
     Summoned under part 4 or the answer, the page is her whole thread: parts 1 to 4 (it was parts 3 and 4: her
-    answer was taken for the thread's first post). Summoned above the answer, the page still ends at part 2: a
-    detour joins her thread in someone else's conversation only on the summoned post's way up."""
+    answer was taken for the thread's first post). Summoned above the answer, under part 1 or 2, too (the page ended
+    at part 2): the reply she answered, read alone, joins the detour to her thread."""
     question, thread = answering_thread(world, asked=timedelta(hours=3), answered=timedelta(hours=2), count=2)
     world.add_user("rita")
     start = world.now() - timedelta(hours=1)
     asks = world.add_tweet("rita", "and then?", reply_to=thread[1], created_at=start)
     answer = world.add_tweet(AUTHOR, "3/ glad you asked", reply_to=asks.id, created_at=start + timedelta(minutes=1))
     fourth = world.add_tweet(AUTHOR, "4/ so", reply_to=answer.id, created_at=start + timedelta(minutes=2))
-    summoned = {"last": fourth.id, "answer": answer.id}[under]
+    summoned = {"last": fourth.id, "answer": answer.id, "first": thread[0], "second": thread[1]}[under]
 
     result = resolve(api, store, summon(world, summoned), settings)
 
@@ -3009,6 +3069,7 @@ def test_a_thread_answering_someone_elses_post_goes_on_through_the_authors_answe
     assert result.thread is not None and (thread[0], question) == (result.thread.root_id, result.thread.conversation_id)
     # bob's post, her posts in the conversation, rita's reply alone: each read once
     assert (3, 1 + 4 + 1) == cost(result)
+    assert len(result.usage.posts) == result.usage.tweets_read
 
 
 @pytest.mark.parametrize("under", [2, 0])
