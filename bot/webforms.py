@@ -200,8 +200,9 @@ class Forms:
         asked = min(int(since), int(time.time())) if since.isdigit() else 0
         fresh = handled is not None and handled.handled_at.timestamp() >= asked
         if handled is not None and fresh:  # finished, with no thread stored to show
+            # (a post X says does not exist: the page says so with its status too, as the thread's own address does)
             return self.web.message(
-                200,
+                404 if handled.outcome.partition(":")[0] == "not_found" else 200,
                 "This thread can’t be unrolled",
                 OUTCOME_TEXT.get(handled.outcome.partition(":")[0], OUTCOME_OTHER),
                 next_href=site.path("/"),

@@ -629,7 +629,13 @@ def test_pending_page_of_a_finished_request_ends_whatever_time_it_is_given(
     """A `since` in the future (made up, or a clock ahead) waits for nothing: the outcome is shown, not a page
     reloading itself forever."""
     pages_store.record(HandledRequest(mention_id="web-779", outcome="not_found"))
-    assert 200 == web_client.get("/pending/779?since=99999999999999999999999").status_code
+    response = web_client.get("/pending/779?since=99999999999999999999999")
+    # (X said the post does not exist: a 404, as the thread's address answers for it, not a 200 page)
+    assert (404, "does not exist", "no-store") == (
+        response.status_code,
+        "does not exist" if "does not exist" in response.text else response.text,
+        response.headers["cache-control"],
+    )
 
 
 # --- refresh ----------------------------------------------------------------------------------------------------
