@@ -1,9 +1,9 @@
 """Is this mention a request? Keyword matching over a mention's own words (pure); also whether a post in a
 thread is an author's request to the bot rather than a post of it, and whether a configured keyword can ever match.
 
-A keyword counts as a whole word in any case: "Unroll please" and "#unroll" do, while "@unroll_bot",
-"unrolled", a URL or an e-mail address containing "unroll" and a keyword quoted in a sentence ("people type
-“unroll”") do not; quoted in a mention that says little else (`@bot "unroll"`) it does. The mention and the
+A keyword counts as a whole word in any case: "Unroll please" and "#unroll" do, while "@unroll_bot", "$unroll"
+(a cashtag), "unrolled", a URL or an e-mail address containing "unroll" and a keyword quoted in a sentence ("people
+type “unroll”") do not; quoted in a mention that says little else (`@bot "unroll"`) it does. The mention and the
 keywords are compared as they read (`normal`): an accent typed as a combining mark, fullwidth letters and
 invisible characters inside the word (zero-width spaces and joiners, soft hyphens) change nothing. In scripts
 written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer, Burmese) a keyword's edge in that
@@ -55,7 +55,8 @@ def _keyword_pattern(keyword: str) -> re.Pattern[str]:
     # or hyphen-word ("unroll-bot") is part of another word. An edge in a script written without spaces between
     # words ("展開して", "ช่วยคลี่เธรด") has none to find: the keyword's own characters there are its boundary.
     unspaced = [bool(edge) and _UNSPACED.match(edge) is not None for edge in (word.lstrip("#")[:1], word[-1:])]
-    before = r"(?<![@/&#.-])" if unspaced[0] else r"(?<![\w@/&#.-])"
+    # (nor a $: "$unroll" is a cashtag, a ticker symbol, which recent search's words do not match either)
+    before = r"(?<![@/&#.$-])" if unspaced[0] else r"(?<![\w@/&#.$-])"
     after = "" if unspaced[1] else r"(?![\w]|['’-]\w)"
     return re.compile(rf"{before}{body}{after}", re.IGNORECASE)
 

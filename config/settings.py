@@ -181,7 +181,8 @@ class Settings(BaseSettings):
     keywords: CommaList = Field(
         default_factory=lambda: ["unroll"],
         description=(
-            "Comma-separated words that make a mention a request (whole word, any case, not inside a URL, an "
+            "Comma-separated words that make a mention a request (whole word, any case, `#unroll` too but not the "
+            "cashtag `$unroll`, not inside a URL, an "
             "e-mail address or a quoted sentence: `@bot \"unroll\"` and `@bot 'unroll' please` ask, `people type "
             '"unroll" here` does not; '
             "compared as they read: fullwidth letters, accents typed as combining marks and invisible characters "

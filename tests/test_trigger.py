@@ -22,6 +22,7 @@ KEYWORDS = ["unroll"]
         ("@unrollbot UNROLL.", True),
         ("@unrollbot can you unroll?", True),
         ("@unrollbot #unroll", True),
+        ("@unrollbot $unroll", False),  # a cashtag: a ticker, which the search for mentions out of reach misses too
         ("@author @unrollbot unroll\nthanks", True),
         ("@unrollbot", False),
         ("@unroll_bot hello", False),
