@@ -6,7 +6,7 @@ They hold text as the author typed it (unescaped, t.co links resolved), never th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import regex
@@ -348,3 +348,10 @@ class ReplyRecord(_Model):
     reply_id: str | None = None
     text: str | None = None
     at: datetime = Field(default_factory=utcnow)
+    # "posting": when the post's call ended without an answer to read (a 5xx, a timeout): X made the post, if it did,
+    # by then. None while the call is under way, or when its process died in it: by `at` and the call's deadline.
+    ended_at: datetime | None = None
+
+    def made_by(self, http_timeout: float) -> datetime:
+        """The latest X may have made this record's post: when its call ended, else by the call's deadline."""
+        return self.ended_at or self.at + timedelta(seconds=http_timeout)

@@ -8,7 +8,7 @@ replies are searched for one to that mention before anything is posted again.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 
@@ -31,6 +31,9 @@ SEARCH_LAG = 30.0
 # UNROLL_REQUESTER_LIMIT, stops abuse long before); every suffix fits config.settings.VARIANT_ROOM. No suffix says
 # "again": with a template without {requester}, the variants go to readers asking for the first time too.
 VARIANTS = ("", " ↻", " ↩", " ✓", " 🧵", *(f" #{n}" for n in range(6, 100)))
+# Texts this bot never posted that X may refuse as duplicates in one attempt before the reply is given up: one is
+# a post made outside the bot's records (by hand, or before Redis lost them); more say X refuses for another reason.
+DUPLICATE_REFUSALS = 3
 
 
 def compose(template: str, *, requester: str, author: str = "", link: str = "", count: int = 0) -> str:
@@ -100,9 +103,11 @@ def post_once(
         return record.reply_id, record.text or text
     uncertain = record is not None and record.state == "posting"
     if record is not None and uncertain:
-        # An earlier attempt may have posted before it could record: look for it, then repeat its exact text.
+        # An earlier attempt may have posted before it could record: look for it, once search surely shows a post
+        # X made by the end of that attempt's call (its deadline after the text was reserved), then repeat its
+        # exact text. Posted again before search could show it, only X's duplicate check would stop a second reply.
         text = record.text or text
-        existing = find_existing_reply(bot, request)
+        existing = find_once_searchable(bot, request, record.made_by(bot.settings.http_timeout))
         if existing:
             bot.api.count_found_post()
             store.mark_replied(mention, existing, text)
@@ -116,35 +121,23 @@ def post_once(
         bot.api.check(POST_TWEETS)  # a spent window raises here, before anything is marked…
     except RateLimited:
         if ahead is not None and ahead.answer is not None and ahead.answer[0] == mention:
-            store.clear_posting(mention)  # …but the thread's save did: nothing was posted
+            store.clear_posting(mention, ahead.text)  # …but the thread's save did: nothing was posted
         raise
     candidates = [text] if uncertain else [text + variant for variant in VARIANTS]
     # The mention is marked "posting" with the text (by now, when the thread's write reserved it ahead).
     index, new = _reserve(store, candidates, 0, mention, claim, ahead)
+    refused = 0  # texts X refused as duplicates though this bot never posted them
     while index is not None:
         attempt = candidates[index]
         try:
             created = bot.api.post(attempt, in_reply_to=mention)
         except DuplicateContent:
-            if new:
-                # Posted outside this bot's records: by hand, or before Redis lost them, and then it may be this
-                # very mention's reply. Look for it (once search surely shows it) before answering in other words.
-                existing = find_once_searchable(bot, request, request.created_at)
-                if existing is not None:  # posted before Redis lost its records: billed then, and counted
-                    store.mark_replied(mention, existing, attempt)
-                    log.info("reply_found_after_duplicate", reply_id=existing)
-                    return existing, attempt
-                log.info("reply_duplicate_text_varied")
-                index, new = _reserve(store, candidates, index + 1, mention, claim)
-                continue
-            # Our earlier attempt with this text went through; search may show it only some seconds later.
-            # X made it before the earlier attempt's call ended: its deadline after the text was reserved, at most.
-            made_by = record.at + timedelta(seconds=bot.settings.http_timeout) if record else None
-            existing = find_once_searchable(bot, request, made_by)
-            bot.api.count_found_post()  # X says it holds the post (found or not yet): billed when it was made
-            store.mark_replied(mention, existing, attempt)
-            log.info("reply_was_posted_before", reply_id=existing)
-            return existing, attempt
+            refused += new
+            done, existing = _on_duplicate(bot, request, record, attempt, new=new, refused=refused)
+            if done:
+                return existing, attempt
+            index, new = _reserve(store, candidates, index + 1, mention, claim)
+            continue
         except ApiUnavailable as exc:
             if exc.from_x and exc.status is not None and 200 <= exc.status < 300:
                 # X made the post (its 2xx, its headers) and the answer's body came broken: never post it again
@@ -154,9 +147,13 @@ def post_once(
                 store.mark_replied(mention, existing, attempt)
                 log.warning("reply_posted_answer_unreadable", reply_id=existing, status=exc.status)
                 return existing, attempt
-            raise  # timeout, 5xx, dropped: the post may have gone through; the record stays "posting"
+            # Timeout, 5xx, dropped: the post may have gone through; the record stays "posting", saying by when.
+            store.post_unanswered(mention, attempt)
+            raise
         except ApiError:
-            store.clear_posting(mention)  # X answered: nothing was posted
+            # X answered: nothing was posted, and the text is this mention's no more (refused as a duplicate on the
+            # next try, it would be taken for this one's own post gone through)
+            store.clear_posting(mention, attempt)
             raise
         store.mark_replied(mention, created.id, attempt)
         log.info("reply_posted", reply_id=created.id, text=attempt)
@@ -166,11 +163,49 @@ def post_once(
     )
 
 
+def _on_duplicate(
+    bot: Bot, request: UnrollRequest, record: ReplyRecord | None, attempt: str, *, new: bool, refused: int
+) -> tuple[bool, str | None]:
+    """X refused `attempt` as duplicate content: (True, the reply's id or None when search does not show it) when
+    it is this mention's reply, posted before; (False, None) to try the next variant. `new`: the text was reserved
+    for the mention by this attempt; `refused`: how many such texts X refused in it."""
+    store, mention = bot.store, request.mention_id
+    if not new:
+        # Our earlier attempt with this text went through; search may show it only some seconds later. X made it
+        # before the earlier attempt's call ended: its deadline after the text was reserved, at most.
+        made_by = record.made_by(bot.settings.http_timeout) if record else None
+        existing = find_once_searchable(bot, request, made_by)
+        bot.api.count_found_post()  # X says it holds the post (found or not yet): billed when it was made
+        store.mark_replied(mention, existing, attempt)
+        log.info("reply_was_posted_before", reply_id=existing)
+        return True, existing
+    # Posted outside this bot's records: by hand, or before Redis lost them, and then it may be this very
+    # mention's reply. Look for it (once search surely shows it) before answering in other words.
+    existing = find_once_searchable(bot, request, request.created_at)
+    if existing is not None:  # posted before Redis lost its records: billed then, and counted
+        store.mark_replied(mention, existing, attempt)
+        log.info("reply_found_after_duplicate", reply_id=existing)
+        return True, existing
+    if refused >= DUPLICATE_REFUSALS:
+        # X refuses as duplicates texts this bot never posted, however varied: something else is at work (an
+        # account restricted?). Asking with every variant would spend the posting window, the other replies' too.
+        store.clear_posting(mention, attempt)
+        raise DuplicateContent(
+            f"X refused {refused} reply texts as duplicate content, none of them posted by this bot",
+            status=403,
+            endpoint=POST_TWEETS,
+        )
+    log.info("reply_duplicate_text_varied")
+    return False, None
+
+
 def find_once_searchable(bot: Bot, request: UnrollRequest, made_by: datetime | None) -> str | None:
     """The bot's reply to this mention, which X made by `made_by` at the latest: searched for at once and, when
-    not found yet, once more after search surely shows posts made then (X's index lags up to 30 s)."""
+    not found yet, once more after search surely shows posts made then (X's index lags up to 30 s:
+    UNROLL_SEARCH_LAG)."""
     existing = find_existing_reply(bot, request)
-    wait = search_lag_left(made_by, most=SEARCH_LAG + 1.0 + bot.settings.http_timeout)
+    lag = bot.settings.search_lag
+    wait = search_lag_left(made_by, lag=lag, most=lag + 1.0 + bot.settings.http_timeout)
     if existing is None and wait > 0:
         log.info("reply_search_waits_for_index", seconds=round(wait, 1))
         wait_for_search(bot, wait)
@@ -185,12 +220,15 @@ def wait_for_search(bot: Bot, seconds: float) -> None:
         raise ShuttingDown("stopping while waiting for search to show the reply")
 
 
-def search_lag_left(made_by: datetime | None, now: datetime | None = None, most: float = SEARCH_LAG + 1.0) -> float:
-    """Seconds until a reply X made by `made_by` is surely visible to search; `most` at most (clocks apart)."""
+def search_lag_left(
+    made_by: datetime | None, now: datetime | None = None, *, lag: float = SEARCH_LAG, most: float | None = None
+) -> float:
+    """Seconds until a reply X made by `made_by` is surely visible to search, which leaves out its last `lag`
+    seconds (and a second for clocks apart); `most` at most (clocks apart: `lag` + 1 unless said)."""
     if made_by is None:
         return 0.0
     elapsed = ((now or datetime.now(UTC)) - made_by).total_seconds()
-    return min(max(SEARCH_LAG + 1.0 - elapsed, 0.0), most)
+    return min(max(lag + 1.0 - elapsed, 0.0), lag + 1.0 if most is None else most)
 
 
 def _reserve(

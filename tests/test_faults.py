@@ -25,14 +25,14 @@ import redis
 import structlog.testing
 from structlog.testing import capture_logs
 
-from bot import replier, spending
+from bot import renderer, spending
 from bot.errors import RateLimited
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest
 from bot.poller import PollResult, poll_once
-from bot.replier import SEARCH_LAG, search_lag_left
+from bot.replier import DUPLICATE_REFUSALS, SEARCH_LAG, VARIANTS, compose, search_lag_left
 from bot.runtime import Bot, build
 from bot.sandbox.limits import DEFAULT_LIMITS
-from bot.sandbox.samples import add_unroll_request, load_reference_thread
+from bot.sandbox.samples import READER_USERNAME, add_unroll_request, load_reference_thread
 from bot.store import Lock, Store
 from bot.worker import QUICK_RETRIES, SHORT_WAIT, retry_wait, work_once
 from config.settings import Settings, load_settings
@@ -426,9 +426,8 @@ def test_a_reply_answered_201_with_a_broken_body_is_never_posted_again(
     """X answers the reply's POST 201, its headers whole and its JSON cut: the post is made (X said so), so the
     bot does not post it again, which only X's duplicate check stopped from being a second reply (two POSTs, a
     403); it waits until search shows the post (here 4 s) and records its id, the post counted as billed."""
-    monkeypatch.setattr(replier, "SEARCH_LAG", 3.0)
     faulty_sandbox.world.set_search_lag(2.5)
-    mention, bot = polled_summon(faulty_sandbox, make_settings)
+    mention, bot = polled_summon(faulty_sandbox, make_settings, search_lag=3.0)
     faulty_sandbox.world.inject_fault("POST", "/2/tweets", malformed=True)
 
     with capture_logs() as events:
@@ -459,10 +458,12 @@ def answer_lost_while_search_lags(
 ) -> tuple[Bot, str]:
     """A polled summon whose reply X will accept and whose answer will be lost, while search leaves out posts
     younger than just under `lag` seconds and the bot waits `lag` (+1) for it (X: 30): the bot and the mention."""
-    monkeypatch.setattr(replier, "SEARCH_LAG", lag)
     sandbox.world.set_search_lag(lag - 0.5)
-    mention = summon(sandbox)
-    bot = build(make_settings())
+    # (made before the lag: the summon itself waits for nothing, UNROLL_SEARCH_LAG being `lag`)
+    thread = load_reference_thread(sandbox.world)
+    made = sandbox.world.now() - timedelta(seconds=lag + 2)
+    mention = add_unroll_request(sandbox.world, thread.last_id, bot=BOT_HANDLE, created_at=made).id
+    bot = build(make_settings(search_lag=lag))
     poll_once(bot)
     sandbox.drop_after_post(1)
     return bot, mention
@@ -483,6 +484,72 @@ def test_an_uncertain_reply_not_yet_searchable_is_found_once_search_shows_it(
     record = bot.store.reply_record(mention)
     assert record is not None and ("replied", reply.id) == (record.state, record.reply_id)
     assert "reply_search_waits_for_index" in [entry["event"] for entry in logs]
+
+
+def test_an_uncertain_reply_is_never_posted_again_before_search_could_show_it(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reply's answer was lost and search leaves out its newest posts: the retry looks for the reply only once
+    search surely shows a post made when that call ended, and finds it, so the reply is posted once. It posted the
+    same text again at once, which only X's duplicate check refused (an X accepting it: two replies)."""
+    bot, mention = answer_lost_while_search_lags(faulty_sandbox, make_settings, monkeypatch, lag=3.0)
+
+    work_until(bot, "worker", drained(bot.store))
+
+    posts = faulty_sandbox.world.request_counts().get("POST /2/tweets", {})
+    record = bot.store.reply_record(mention)
+    assert ({201: 1}, [mention]) == (dict(posts), replies(faulty_sandbox))
+    assert record is not None and "replied" == record.state and record.reply_id is not None
+
+
+def reply_for(sandbox: FaultySandbox, bot: Bot, root_id: str, variant: str = "") -> str:
+    """The reply text the bot posts to the reference reader for this thread (`variant`: a suffix it adds)."""
+    link = renderer.link(bot.settings, root_id)
+    return compose(bot.settings.reply_template, requester=READER_USERNAME, link=link) + variant
+
+
+def test_x_refusing_every_text_as_a_duplicate_is_asked_three_times_not_with_every_variant(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """X refuses the reply and its variants as duplicates though the bot never posted them (here: posted on the
+    account by hand): after three such refusals the request ends `not_allowed`, saying so. It went on through every
+    variant (90 posts in seconds), spending the posting window of every other reply."""
+    bot = build(make_settings())
+    thread = load_reference_thread(faulty_sandbox.world)
+    mention = add_unroll_request(faulty_sandbox.world, thread.last_id, bot=BOT_HANDLE).id
+    for variant in VARIANTS[:6]:
+        faulty_sandbox.world.post(reply_for(faulty_sandbox, bot, thread.root_id, variant))
+    poll_once(bot)
+
+    work_until(bot, "worker", drained(bot.store))
+
+    posts = faulty_sandbox.world.request_counts().get("POST /2/tweets", {})
+    record = bot.store.handled_one(mention)
+    answered = [reply for reply in replies(faulty_sandbox) if reply == mention]
+    assert ({403: DUPLICATE_REFUSALS}, []) == (dict(posts), answered)
+    assert record is not None and "not_allowed" == record.outcome and "duplicate" in (record.error or "")
+
+
+def test_a_reply_refused_then_taken_for_a_duplicate_is_posted_in_other_words_not_recorded_as_posted(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """X refuses the reply (a 403 that says nothing: tried again later), then calls its text a duplicate (posted on
+    the account by hand meanwhile): the bot knows its own refused try posted nothing, so it varies the text and the
+    reader gets a reply. It took the duplicate for its own earlier post and recorded a reply nobody got."""
+    bot = build(make_settings())
+    thread = load_reference_thread(faulty_sandbox.world)
+    mention = add_unroll_request(faulty_sandbox.world, thread.last_id, bot=BOT_HANDLE).id
+    faulty_sandbox.world.inject_fault("POST", "/2/tweets", status=403)
+    poll_once(bot)
+    work_once(bot, "worker", block_ms=100)  # refused: a failed attempt
+    faulty_sandbox.world.post(reply_for(faulty_sandbox, bot, thread.root_id))
+
+    work_until(bot, "worker", drained(bot.store))
+
+    record = bot.store.reply_record(mention)
+    [reply] = [p for p in faulty_sandbox.world.posted() if p.in_reply_to_tweet_id == mention]
+    assert record is not None and ("replied", reply.id) == (record.state, record.reply_id)
+    assert reply.text.endswith(VARIANTS[1])
 
 
 def test_a_stop_during_the_wait_for_search_leaves_the_request_to_another_worker(

@@ -127,11 +127,17 @@ def ensure_bot(target: WorldLike, username: str = BOT_USERNAME) -> UserRef:
 
 
 def add_unroll_request(
-    target: WorldLike, under: str, *, by: str = READER_USERNAME, bot: str = BOT_USERNAME, text: str | None = None
+    target: WorldLike,
+    under: str,
+    *,
+    by: str = READER_USERNAME,
+    bot: str = BOT_USERNAME,
+    text: str | None = None,
+    created_at: datetime | None = None,
 ) -> TweetRef:
-    """A reader's reply `@bot unroll` under the post `under`: what the bot answers."""
+    """A reader's reply `@bot unroll` under the post `under` (made now, or at `created_at`): what the bot answers."""
     ensure_user(target, by, name="Curious Reader")
-    return target.add_tweet(by, text or f"@{bot} unroll", reply_to=under)
+    return target.add_tweet(by, text or f"@{bot} unroll", reply_to=under, created_at=created_at)
 
 
 def _thread(

@@ -86,6 +86,18 @@ RESERVE_TEXT = (
     + RESERVE_STEP
     + "return {owner, new and 1 or 0}"
 )
+# A "posting" record's post ended with no answer: the record says when, unless it says something else by now (another
+# worker's reply). KEYS: the reply record; ARGV: the new record, its ttl.
+POST_UNANSWERED = """
+local held = redis.call('GET', KEYS[1])
+if held and cjson.decode(held)['state'] == 'posting' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+"""
+# Forget a mention's attempt X answered without posting: its reply record, and the text reserved for it (when it still
+# holds it). KEYS: the reply record[, the text's key]; ARGV: the mention id.
+CLEAR_POSTING = """
+redis.call('DEL', KEYS[1])
+if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+"""
 # The first of several texts a mention may post (held by nobody, or by it already), reserved, and the mention
 # marked "posting" with it — one step. KEYS: the mention's reply record, its lock, then each text's key; ARGV:
 # mention id, text window, the record's ttl, its time, the lock's token, then each text. The record is a
@@ -180,9 +192,18 @@ class RecordStore(StoreBase):
         pipe.expire(usage, REPLY_RECORD_TTL)
         pipe.execute()
 
-    def clear_posting(self, mention_id: str) -> None:
-        """Forget an attempt X answered without posting (429, a refusal): the next attempt starts clean."""
-        self.redis.delete(self.key("reply", mention_id))
+    def post_unanswered(self, mention_id: str, text: str) -> None:
+        """The mention's post of `text` ended with no answer to read (5xx, timeout): it stays "posting", and says
+        when X made the post by, if it did (`ReplyRecord.made_by`). Kept only while the record still says so."""
+        record = ReplyRecord(state="posting", text=text, ended_at=utcnow()).model_dump_json()
+        self.redis.eval(POST_UNANSWERED, 1, self.key("reply", mention_id), record, REPLY_RECORD_TTL)
+
+    def clear_posting(self, mention_id: str, text: str | None = None) -> None:
+        """Forget an attempt X answered without posting (429, a refusal): the next attempt starts clean, and `text`,
+        reserved for the mention (`reserve_text`), is its no more: X refusing it as a duplicate later would else be
+        taken for this mention's own post gone through."""
+        keys = [self.key("reply", mention_id), *([self._text_key(text)] if text is not None else [])]
+        self.redis.eval(CLEAR_POSTING, len(keys), *keys, mention_id)
 
     def reserve_text(self, text: str, mention_id: str, *, claim: Lock | None = None) -> tuple[str, bool]:
         """Reserve a reply text for one mention for a day (X refuses the same text twice a day) and, when the
