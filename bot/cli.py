@@ -22,8 +22,8 @@ from bot.poller import above
 from bot.processes import (
     build_when_ready,
     consumer_name,
+    cron_within_grace,
     in_thread,
-    run_for_cron,
     run_poller,
     run_worker,
     stop_on_signals,
@@ -107,7 +107,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         # SIGTERM / SIGINT (a cron's timeout, Ctrl-C): the request at hand is finished or left to the next run at
         # once (not held until its claim's timeout), and no other is begun; what is left makes it exit 75.
         stop_on_signals(once.stopping)
-        ran = run_for_cron(once)
+        ran = cron_within_grace(once)
+        if ran is None:  # stopped, and the request in hand still in a call to X after the grace: left to the next run
+            sys.stderr.write("Stopped during a call to X; the request in hand is left to the next run.\n")
+            return EX_TEMPFAIL
         log.info(
             "run_once_done",
             finished=ran.finished,

@@ -279,6 +279,31 @@ def run_for_cron(bot: Bot) -> CronRun:
     return CronRun(finished, bot.store.queue_depth(), failed, gaps, paging, dead)
 
 
+def cron_within_grace(bot: Bot, grace: float = SHUTDOWN_GRACE) -> CronRun | None:
+    """`run_for_cron` within the shutdown grace: asked to stop (`bot.stopping`), the run gets `grace` seconds to
+    finish the request in hand; None when it is still in a call to X then (UNROLL_HTTP_TIMEOUT above the grace):
+    that request is left to the next run at once (`wait_for`), and the process may exit in the call's middle. What
+    the run raised is raised here."""
+    done: list[CronRun] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(run_for_cron(bot))
+        except BaseException as exc:  # raised again in the caller's thread: exit codes are the CLI's
+            failed.append(exc)
+
+    running = in_thread(run, name="once")
+    while running.is_alive() and not bot.stopping.is_set():
+        running.join(timeout=0.5)
+    if running.is_alive() and not wait_for(bot.stopping, [running], bot, grace=grace):
+        return None
+    running.join()
+    if failed:
+        raise failed[0]
+    return done[0]
+
+
 def in_thread(target: Callable[..., None], *args: Any, name: str) -> threading.Thread:
     thread = threading.Thread(target=target, args=args, name=name, daemon=True)
     thread.start()

@@ -24,7 +24,15 @@ from structlog.testing import capture_logs
 from bot.errors import EX_OSERR, ConfigError, StoreRefused
 from bot.models import UnrollRequest
 from bot.poller import poll_once
-from bot.processes import build_when_ready, guarded_poll, in_thread, run_worker, wait_for
+from bot.processes import (
+    CronRun,
+    build_when_ready,
+    cron_within_grace,
+    guarded_poll,
+    in_thread,
+    run_worker,
+    wait_for,
+)
 from bot.sandbox import SandboxServer
 from bot.sandbox.samples import add_unroll_request, load_reference_thread
 from bot.store import Store
@@ -180,6 +188,34 @@ def test_the_worker_waits_out_a_redis_outage_longer_each_time(settings: Settings
         stop.set()
         working.join(timeout=10)
     assert ([0.01, 0.02, 0.04, 0.04], False) == (waits, working.is_alive())
+
+
+def test_a_cron_run_still_in_a_call_to_x_when_the_grace_runs_out_leaves_its_request_at_once(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """`run --once` asked to stop while the reply's POST outlasts the shutdown grace: it gives the call the grace, as
+    a worker does, then leaves the request (`request_left_at_shutdown`) and ends (the CLI exits 75); it waited out
+    the whole call (up to UNROLL_HTTP_TIMEOUT, 300 s at most), past a cron's kill. The next run finds the one reply."""
+    bot = make_bot(settings, store, http_timeout=30.0, visibility_timeout=60.0)
+    thread = load_reference_thread(sandbox.world)
+    mention = add_unroll_request(sandbox.world, thread.last_id, bot=BOT_HANDLE).id
+    sandbox.world.inject_fault("POST", "/2/tweets", drop=True, after=True, delay=4.0)  # made, then answered late
+    ran: list[CronRun | None] = []
+    with capture_logs() as events:
+        cron = in_thread(lambda: ran.append(cron_within_grace(bot, grace=0.5)), name="cron")
+        deadline = time.monotonic() + 10
+        while not sandbox.world.posted() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        bot.stopping.set()
+        cron.join(timeout=3)
+        said = [e["event"] for e in events]
+    later = make_bot(settings, store, visibility_timeout=60.0)
+    finished = work_once(later, "later", count=1)
+    assert ([None], ["shutdown_grace_expired", "request_left_at_shutdown"]) == (
+        ran,
+        [e for e in said if e in ("shutdown_grace_expired", "request_left_at_shutdown")],
+    )
+    assert (1, [mention]) == (finished, [p.in_reply_to_tweet_id for p in sandbox.world.posted()])
 
 
 def test_a_worker_still_in_a_call_to_x_when_the_grace_runs_out_leaves_its_request_at_once(
