@@ -266,18 +266,29 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# Why an endpoint is spent, as a process noted it (`RateLimited.reason`), in the words of `request <id>`.
+BLOCKED_WHY = {
+    "": "X's rate limit",
+    "window": "X's 15-minute rate limit",
+    "daily": "X's 24-hour cap",
+    "usage_cap": "X's usage cap: the app's credits or its spending limit, in the Developer Console; asked again in "
+    "15 minutes",
+    "unknown": "X's rate limit, no reset given",
+}
+
+
 def waits(store: Store, settings: Settings, mention: str) -> Iterator[str]:
     """What a queued request waits for, as far as Redis tells: its next try after a failed attempt, X's windows a
     process found spent (a 15-minute window, or a 24-hour cap: any the request needs holds it until then, each worker
     taking it asks X nothing meanwhile), today's budget."""
     if (retry := store.retry_at(mention)) is not None:
         yield f"waits     its next try, after a failed attempt, not before {retry.isoformat(timespec='seconds')}"
-    for shared, until in sorted(store.blocked_endpoints().items(), key=lambda item: item[1]):
+    for shared, (until, reason) in sorted(store.blocked_endpoints().items(), key=lambda item: item[1]):
         endpoint = shared.split(" at ")[0]
         if shared_endpoint(settings.x_api_base_url, endpoint) == shared:  # this API's, not an earlier base URL's
             yield (
-                f"waits     {endpoint} is spent until {until.isoformat(timespec='seconds')} (X's rate limit): a "
-                "request that needs it waits until then"
+                f"waits     {endpoint} is spent until {until.isoformat(timespec='seconds')} "
+                f"({BLOCKED_WHY.get(reason, BLOCKED_WHY[''])}): a request that needs it waits until then"
             )
     if settings.daily_budget and spending.over_budget(store, settings):
         yield (

@@ -95,7 +95,7 @@ M = TypeVar("M", bound=BaseModel)
 class LimitBoard(Protocol):
     """Where processes share what they learnt of rate limits (the store, in Redis)."""
 
-    def block_endpoint(self, endpoint: str, until: datetime) -> None: ...
+    def block_endpoint(self, endpoint: str, until: datetime, reason: str = "") -> None: ...
 
     def endpoint_blocked(self, endpoint: str) -> datetime | None: ...
 
@@ -308,7 +308,9 @@ class XApi:
         if self.board is not None:
             reset_at = self.blocked_until(endpoint)
             if reset_at is not None:  # spent: tell the other processes before they spend a request to learn it
-                self._share_block(endpoint, reset_at)
+                now, caps = datetime.now(UTC), f"{endpoint} 24h-"
+                capped = any(w.spent(now) for name, w in self.windows.items() if name.startswith(caps))
+                self._share_block(endpoint, reset_at, "daily" if capped else "window")
         if self._on_response:
             self._on_response(endpoint, response.status_code)
 
@@ -332,10 +334,11 @@ class XApi:
             self._board_seen[endpoint] = asked
         return asked[1]
 
-    def _share_block(self, endpoint: str, until: datetime) -> None:
-        """Tell the other processes (and remember here) that an endpoint may not be called before `until`."""
+    def _share_block(self, endpoint: str, until: datetime, reason: str = "window") -> None:
+        """Tell the other processes (and remember here) that an endpoint may not be called before `until`, and why
+        (`RateLimited.reason`: a 15-minute window, a 24-hour cap, the usage cap), for the operator's views."""
         assert self.board is not None
-        self.board.block_endpoint(self.shared_name(endpoint), until)
+        self.board.block_endpoint(self.shared_name(endpoint), until, reason)
         self._board_seen[endpoint] = (time.monotonic(), until)
 
     def shared_name(self, endpoint: str) -> str:
@@ -400,7 +403,7 @@ class XApi:
             daily = self.blocked_until(endpoint)
             reset_at = max(reset_at, daily or reset_at)
             if self.board is not None and why != "per_second":  # a second's wait is not worth telling others
-                self._share_block(endpoint, reset_at)
+                self._share_block(endpoint, reset_at, why)
             raise RateLimited(
                 f"{endpoint}: 429 {_TOO_MANY[why]}", reset_at=reset_at, endpoint=endpoint, reason=why
             ) from exc

@@ -357,7 +357,7 @@ def test_request_waiting_for_a_spent_window_or_its_next_try_says_until_when(
     settings = load_settings()
     base = shared_endpoint(settings.x_api_base_url, "GET /2/tweets/search/recent")
     reset = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=20)
-    store.block_endpoint(base, reset)
+    store.block_endpoint(base, reset, "daily")
     store.block_endpoint("GET /2/tweets at elsewhere.example:8080", reset)
     store.retry_after("41", reset - timedelta(hours=19))
 
@@ -366,7 +366,7 @@ def test_request_waiting_for_a_spent_window_or_its_next_try_says_until_when(
     waits = [line for line in out.splitlines() if line.startswith("waits")]
     assert 0 == code and 2 == len(waits)
     assert f"not before {(reset - timedelta(hours=19)).isoformat()}" in waits[0]
-    assert f"GET /2/tweets/search/recent is spent until {reset.isoformat()} (X's rate limit)" in waits[1]
+    assert f"GET /2/tweets/search/recent is spent until {reset.isoformat()} (X's 24-hour cap)" in waits[1]
 
 
 def test_request_in_the_dead_letters_says_so(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:

@@ -322,6 +322,20 @@ def test_a_429_whose_reset_is_years_ahead_rests_the_endpoint_a_window_at_most(
     assert kept is not None and kept <= datetime.now(UTC) + timedelta(hours=24, minutes=1)
 
 
+@pytest.mark.parametrize(("fault", "reason"), [({"status": 429}, "window"), ({"usage_capped": True}, "usage_cap")])
+def test_a_spent_endpoint_is_shared_with_why_it_is_spent(
+    sandbox: SandboxServer, settings: Settings, store: Store, fault: dict[str, Any], reason: str
+) -> None:
+    """Every process learns not only until when an endpoint is spent but why (a 15-minute window, X's usage cap):
+    `request <id>` tells the operator which, where it said "X's rate limit" of a usage cap no wait mends."""
+    sandbox.world.inject_fault("GET", "/2/tweets", **fault)
+    api = XApi(settings, board=store)
+    with pytest.raises(RateLimited):
+        api.lookup(["1"])
+    blocked = store.blocked_endpoints()
+    assert [reason] == [why for name, (_, why) in blocked.items() if name == api.shared_name("GET /2/tweets")]
+
+
 def test_a_private_ca_bundle_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """The session reads no environment per request (trust_env off), so the CA bundle is read once, up front."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/simulator-ca.pem")

@@ -357,11 +357,12 @@ class RecordStore(StoreBase):
         return datetime.fromisoformat(raw).astimezone(UTC) if raw else None
 
     # --- rate limits shared by every process --------------------------------------------------------
-    def block_endpoint(self, endpoint: str, until: datetime) -> None:
-        """Remember across processes that an endpoint may not be called before `until`."""
+    def block_endpoint(self, endpoint: str, until: datetime, reason: str = "") -> None:
+        """Remember across processes that an endpoint may not be called before `until`, and why (`RateLimited.reason`:
+        "window", "daily", "usage_cap"…), for the operator's views."""
         ttl = int((until - utcnow()).total_seconds()) + 1
         if ttl > 0:
-            self.redis.set(self.key("blocked", endpoint), until.isoformat(), ex=ttl)
+            self.redis.set(self.key("blocked", endpoint), f"{until.isoformat()} {reason}".strip(), ex=ttl)
 
     def note_refused(self, what: Refusable, seconds: float) -> None:
         """X refused the app an access (403 for good: full-archive search, users' timelines): no process asks it
@@ -371,22 +372,23 @@ class RecordStore(StoreBase):
     def refused(self, what: Refusable) -> bool:
         return bool(self.redis.exists(self.key(f"{what}-refused")))
 
-    def blocked_endpoints(self) -> dict[str, datetime]:
-        """Every endpoint a process found spent, and until when (`block_endpoint`), as `endpoint_blocked` reads it."""
+    def blocked_endpoints(self) -> dict[str, tuple[datetime, str]]:
+        """Every endpoint a process found spent: until when (as `endpoint_blocked` reads it) and why ('' unsaid)."""
         marker = self.key("blocked", "")
         found = {}
         pattern = "".join("\\" + c if c in "\\*?[]" else c for c in marker) + "*"  # the marker taken as written
         for key in self.redis.scan_iter(match=pattern, count=1000):
             endpoint = str(key)[len(marker) :]
             if (until := self.endpoint_blocked(endpoint)) is not None:
-                found[endpoint] = until
+                raw = cast(str | None, self.redis.get(key)) or ""
+                found[endpoint] = (until, raw.partition(" ")[2])
         return found
 
     def endpoint_blocked(self, endpoint: str) -> datetime | None:
         raw = cast(str | None, self.redis.get(self.key("blocked", endpoint)))
         if not raw:
             return None
-        until = datetime.fromisoformat(raw)
+        until = datetime.fromisoformat(raw.partition(" ")[0])  # (then why, since a block says it)
         # A block noted by an older version from a reset header far ahead: no longer than a daily cap lasts.
         now = utcnow()
         return min(until, now + timedelta(hours=24, minutes=1)) if until > now else None
