@@ -203,6 +203,7 @@ class Walks(Climbs):
         ahead: list[Ahead] = []  # pages read ahead of `lower`, the nearest last
         length, pages, found = min(span, FIRST_READ), cap, False
         first_end = whole_second(lower.moment + length)  # read whole whatever X's counts say (with what it reads ahead)
+        reach_asked = False  # whether `within_reach` was asked (and said yes)
         while (ahead or min(span_end(), limit) > lower.moment) and (lower.moment <= first_end or self.may_go_on(posts)):
             if ahead and lower.moment > first_end and not self.may_go_on(posts, before=ahead[-1].oldest):
                 # No post of the thread before the page read ahead has a reply not read: what lies between holds
@@ -225,6 +226,15 @@ class Walks(Climbs):
             pages -= read.pages
             if read.more and read.oldest is None:
                 return found  # pages spent on empty pages X said more follow: the page says it may stop early
+            empty = not found and not read.held and not read.more and not ahead
+            if empty and not reach_asked and self.prolific(author_id):
+                # Nothing after the thread's newest post found, an hour on, by an author of more posts than the
+                # timeline reaches: it may no longer reach the thread. Asked now, before spans later still are read
+                # (and billed) for nothing.
+                if not self.within_reach(author_id, newest):
+                    log.info("old_thread_beyond_timeline_reach", author_id=author_id, post=newest)
+                    return False
+                reach_asked = True
             own = [t.id for t in read.kept if t.author_id == author_id]
             last, posts, found = max([last, *own], key=int), [*posts, *own], found or bool(own)
             if read.more:
@@ -247,7 +257,7 @@ class Walks(Climbs):
             took = (upper.moment if upper.id is not None else upper.moment + SECOND) - lower.moment
             length = span if not read.held else min(span, max(SECOND, took * (PAGE_FILL / read.held)))
             lower = Edge(None, (ahead.pop().upper if upper.id is not None else upper.time or limit) + SECOND)
-        if not found and pages < cap and not self.within_reach(author_id, newest):
+        if not found and pages < cap and not reach_asked and not self.within_reach(author_id, newest):
             log.info("old_thread_beyond_timeline_reach", author_id=author_id, post=newest)
             return False
         self.walked = True
@@ -305,6 +315,13 @@ class Walks(Climbs):
         if not checked or any(counts[post] < len(replies[post]) for post in checked):
             return None
         return counts, replies
+
+    def prolific(self, author_id: str) -> bool:
+        """Whether the author is known (`public_metrics`, read with them) to have made more posts than X's timeline
+        reaches (their latest 3,200)."""
+        user = self.fetched.users.get(author_id)
+        made = user.public_metrics.tweet_count if user is not None and user.public_metrics is not None else None
+        return made is not None and made > TIMELINE_REACH
 
     def within_reach(self, author_id: str, post_id: str) -> bool:
         """Whether the author's timeline still reaches `post_id` (X gives only their latest 3,200 posts, retweets

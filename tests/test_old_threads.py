@@ -470,6 +470,25 @@ def test_a_thread_beyond_its_authors_timeline_reach_is_never_called_a_lone_post(
     assert 0 == under_third.usage.tweets_read - 3  # the climb's three posts; nothing came from the timeline
 
 
+def test_a_thread_beyond_the_timelines_reach_is_known_so_before_the_day_after_it_is_read(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The author went on posting every minute an hour after the thread, 3,300 times (the timeline's oldest posts
+    now come a day later), and a reader answered the thread: the hour after it comes empty, so whether the
+    timeline still reaches the thread is asked at once (it does not), not after the whole day's posts were read
+    and billed (some 340 of them, for a "can't be unrolled" all the same)."""
+    start = world.now() - timedelta(days=30)
+    thread = post_thread(world, numbered(4), start=start)
+    world.add_tweet(READER, "and then?", reply_to=thread[-1], created_at=start + timedelta(minutes=30))
+    for n in range(3300):
+        world.add_tweet(AUTHOR, f"chatter {n}", created_at=start + timedelta(minutes=61 + n))
+
+    result = resolve(api, store, summon(world, thread[0]), settings)
+
+    assert ("no_thread", "older_than_search_window") == (result.outcome, result.reason)
+    assert result.usage.by_endpoint[TIMELINE] <= 2 and result.usage.tweets_read <= 2
+
+
 def test_an_author_within_the_timelines_reach_costs_no_second_read(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
