@@ -981,6 +981,24 @@ def test_a_reply_failing_every_attempt_is_a_dead_letter_whose_record_keeps_the_t
     assert root in shown.stdout and "dead_letter" in shown.stdout, shown.stderr[-2000:]
 
 
+def test_a_read_x_refuses_as_a_bad_request_is_logged_in_x_s_words_without_a_traceback(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """A lookup X answers 400 (a request it refuses): the failed attempt is logged `request_failed` with X's status
+    and words, at error, not with a traceback of the bot's own (kept for its bugs), and tried again later."""
+    bot = build(make_settings(max_attempts=2))
+    mention = summon(faulty_sandbox)
+    faulty_sandbox.world.inject_fault("GET", "/2/tweets", status=400, count=10_000)
+    poll_once(bot)
+
+    with capture_logs() as events:
+        work_once(bot, "worker", block_ms=100)
+
+    [failed] = [e for e in events if e["event"] == "request_failed"]
+    assert (400, "GET /2/tweets", False) == (failed["status"], failed["endpoint"], "exc_info" in failed)
+    assert 1 == bot.store.failures(mention)
+
+
 def test_a_failing_request_is_tried_again_after_a_wait_doubling_with_each_failure(
     faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
 ) -> None:
