@@ -23,7 +23,7 @@ from bot.apimodels import ApiTweet, TweetsPage
 from bot.audit import log_handled
 from bot.errors import ApiError, ApiUnavailable, AuthFailed, InvalidRequest, PollTakenOver, RateLimited
 from bot.models import HandledRequest, UnrollRequest
-from bot.postlinks import linked_post
+from bot.postlinks import linked_handle, linked_post
 from bot.runtime import Bot
 from bot.store import Lock, MentionGap, PagingGap, Taking, keep_alive
 from bot.trigger import matches, mention_text
@@ -402,6 +402,11 @@ def why_ignored(
         return "not_under_a_thread"
     if tweet.in_reply_to_user_id == bot.user_id:
         return "reply_to_bot"  # answering the bot's own reply: loop protection against other bots
+    shared = None if tweet.replied_to else tweet.referenced("quoted") or linked_post(tweet)
+    if shared is not None and linked_handle(tweet, shared) == bot.username.lower():
+        # Quoting the bot's own post, or linking to it, as its link names it: nothing to read (the resolver would
+        # look it up to learn as much), and loop protection, as for a reply to it.
+        return "quotes_bot"
     return None
 
 

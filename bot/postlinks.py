@@ -9,7 +9,7 @@ from bot.apimodels import ApiTweet
 
 _POST_URL = re.compile(
     r"(?:https?://)?(?:(?:www|mobile|m)\.)?(?:x|twitter|fxtwitter|vxtwitter|fixupx)\.com"
-    r"/(?:[A-Za-z0-9_]{1,15}|i(?:/web)?)/status(?:es)?/([0-9]{1,25})(?:[/?#].*)?",
+    r"/(?P<handle>[A-Za-z0-9_]{1,15}|i(?:/web)?)/status(?:es)?/([0-9]{1,25})(?:[/?#].*)?",
     re.IGNORECASE,
 )
 TWEET_ID = re.compile(r"[0-9]{1,25}")
@@ -24,7 +24,7 @@ def parse_tweet_id(text: str) -> str | None:
     match = TWEET_ID.fullmatch(text) or _POST_URL.fullmatch(text)
     if not match:
         return None
-    found = match.group(1) if match.re is _POST_URL else match.group(0)
+    found = match.group(2) if match.re is _POST_URL else match.group(0)
     return found if 0 < int(found) <= MAX_POST_ID else None
 
 
@@ -37,4 +37,16 @@ def linked_post(tweet: ApiTweet) -> str | None:
             found = parse_tweet_id(url.expanded_url or "") if url.expanded_url else None
             if found and found != tweet.id:
                 return found
+    return None
+
+
+def linked_handle(tweet: ApiTweet, post_id: str) -> str | None:
+    """The handle a tweet's link to `post_id` names (x.com/<handle>/status/<id>, lowercased), if it links to it by
+    one: a quote carries the quoted post's link too, as X gives it. None without such a link, or by `i/status`."""
+    entities = [e for e in (tweet.note_tweet.entities if tweet.note_tweet else None, tweet.entities) if e]
+    for entity in entities:
+        for url in entity.urls:
+            match = _POST_URL.fullmatch((url.expanded_url or "").strip())
+            if match and match.group(2) == post_id and match.group("handle").lower() not in ("i", "i/web"):
+                return match.group("handle").lower()
     return None

@@ -15,6 +15,7 @@ from bot import poller, spending
 from bot.apimodels import ApiTweet, ReferencedTweet, TweetsPage
 from bot.cli import never_queued
 from bot.poller import PollResult, beyond_reach, earlier_seen, poll_once, why_ignored
+from bot.postlinks import linked_handle
 from bot.processes import due, guarded_poll, poll_interval
 from bot.runtime import Bot
 from bot.sandbox import SandboxServer, World
@@ -172,6 +173,9 @@ def test_mentions_that_are_not_requests_are_ignored_with_a_reason(
     wanted = summon(world, thread[-1])
     bots_reply = world.post("Hi, here it is", reply_to=wanted)
     loop = summon(world, bots_reply.id, by="otherbot")
+    # A link to the bot's own reply, posted on its own: the link names the bot, so nothing is looked up (it cost a
+    # lookup and a post read to learn whose post it is, for no reply)
+    linked = world.add_tweet(READER, f"@unrollbot unroll https://x.com/unrollbot/status/{bots_reply.id}").id
 
     result = poll_once(bot)
 
@@ -181,10 +185,33 @@ def test_mentions_that_are_not_requests_are_ignored_with_a_reason(
         blocked: "blocked_user",
         top_level: "not_under_a_thread",
         loop: "reply_to_bot",
+        linked: "quotes_bot",
     } == result.ignored
     record = store.handled_one(blocked)
     assert record is not None and "ignored:blocked_user" == record.outcome
     assert store.handled_one(chatter) is None  # plain chatter is not worth an audit line
+
+
+@pytest.mark.parametrize(
+    ("url", "handle"),
+    [
+        ("https://x.com/UnrollBot/status/42", "unrollbot"),
+        ("https://twitter.com/ivan/status/42?s=20", "ivan"),
+        ("https://x.com/i/status/42", None),  # names no one
+        ("https://x.com/i/web/status/42", None),
+        ("https://x.com/unrollbot/status/43", None),  # another post
+    ],
+)
+def test_the_handle_a_link_to_a_post_names(url: str, handle: str | None) -> None:
+    """Whose post a mention's link (or a quote's, as X gives it) says it is: its handle, for that very post only."""
+    tweet = ApiTweet.model_validate(
+        {
+            "id": "1",
+            "text": "@unrollbot unroll https://t.co/abc",
+            "entities": {"urls": [{"start": 18, "end": 35, "url": "https://t.co/abc", "expanded_url": url}]},
+        }
+    )
+    assert handle == linked_handle(tweet, "42")
 
 
 def test_a_reader_over_the_hourly_limit_is_ignored(sandbox: SandboxServer, settings: Settings, store: Store) -> None:
