@@ -76,6 +76,11 @@ class Answering(Climbs):
             # The conversation is older than the window: the climb to its first post read the chain up to the
             # summoned post (`new`), so only what came after it is searched.
             self.search(conv_id, author, full_archive=False, since_id=target)
+        if searched and self.searched_self_replies and (self.in_window(conv_id) or self.settings.full_archive):
+            # Searched first for their replies to their own posts only (`search_archive_first`): their thread here
+            # starts with a reply to someone else's post, which the rest of their replies holds (`-to:` them).
+            self.search(conv_id, author, full_archive=not self.in_window(conv_id), since_id=conv_id, to_others=True)
+            self.searched_self_replies = False
         complete = self.in_window(conv_id) or self.settings.full_archive or self.in_window(target)
         # Their posts searched from the conversation's start: a summoned answer not gone on from may be read up to
         # the thread it answers under (else what that thread posted before the answer was not searched).

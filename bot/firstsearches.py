@@ -46,16 +46,20 @@ class FirstSearches(ResolverBase):
         return author
 
     def search_archive_first(self, root_id: str, target: str) -> None:
-        """A thread older than the window, with full archive: the summoned post's author's posts in the
-        conversation are searched before the root is looked up. X may refuse the app full-archive search (`resolve`
-        then climbs as without it): the root read before the refusal would come again as the parent of the second
-        post whenever the summoned post's depth is odd. Their posts are the thread's search when the root is theirs
-        (the usual case), and their own thread's (`subthread`) when it is not."""
+        """A thread older than the window, with full archive: the summoned post's author's replies to their own posts
+        in the conversation are searched before the root is looked up. X may refuse the app full-archive search
+        (`resolve` then climbs as without it): the root read before the refusal would come again as the parent of the
+        second post whenever the summoned post's depth is odd. Their posts are the thread's search when the root is
+        theirs (the usual case), and their own thread's (`subthread`) when it is not."""
         author = self.summoned_author()
         if author is None or self.found_alone("reply", target):
             return  # (found in no thread of theirs moments ago: not searched again, `answering`)
-        self.search(root_id, Author(id=author, username=""), full_archive=True, since_id=root_id)
-        self.searched = author
+        # Their replies to their own posts only (`to:`), as the thread's search asks in the window: their answers to
+        # readers are no part of their thread (an answer they went on from is found from the self-reply under it).
+        narrowed = self.search(
+            root_id, Author(id=author, username=""), full_archive=True, since_id=root_id, self_replies=True
+        )
+        self.searched, self.searched_self_replies = author, narrowed
 
     def first_post_deleted(
         self, root_id: str, target: str, gone: ThreadNotFound, *, complete: bool, full_archive: bool

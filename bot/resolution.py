@@ -103,6 +103,9 @@ class ResolverBase:
         # search's whole window (`search_window_first`), or the whole conversation (`search_archive_first`, and
         # `first_post_deleted`).
         self.searched: str | None = None
+        # …when that search gave only their replies to their own posts (`to:`): their answers to others are still to
+        # ask for, should their own thread in someone else's conversation be looked for (`Answering.subthread`).
+        self.searched_self_replies = False
         self.lone_reply: str | None = None  # the summoned post, found in no thread of its author's (`answering`)
         # An old thread's author's timeline read to its end after its newest post found (`walks`): the page
         # holds every post of it X lets the bot see, and need not say it may stop early.
@@ -160,6 +163,34 @@ class ResolverBase:
         replies_only: bool = True,
         self_replies: bool = False,
         until_id: str | None = None,
+        to_others: bool = False,
+    ) -> bool:
+        """The author's posts in the conversation; whether only their replies to their own posts were asked
+        (`self_replies`, unless the API refused `to:`). `to_others`: only their replies to others' posts (`-to:` them:
+        the rest of what a `self_replies` search gave)."""
+        self._author_posts(
+            root_id,
+            author,
+            full_archive=full_archive,
+            since_id=since_id,
+            replies_only=replies_only,
+            self_replies=self_replies,
+            until_id=until_id,
+            to_others=to_others,
+        )
+        return self._narrowed
+
+    def _author_posts(
+        self,
+        root_id: str,
+        author: Author,
+        *,
+        full_archive: bool,
+        since_id: str | None,
+        replies_only: bool,
+        self_replies: bool,
+        until_id: str | None,
+        to_others: bool,
     ) -> None:
         """The author's posts in the conversation. `from:` keeps other people's replies out of what is billed;
         `is:reply` keeps out the root, read already, unless `replies_only` is off: a stored thread's refresh while
@@ -170,6 +201,12 @@ class ResolverBase:
         found from the self-reply under it, whose parent search did not give (`Climbs.climb`, `connect`). `until_id`:
         only posts older than it (a post of theirs read already, which the search would bill again)."""
         api = self.fetched.api
+        self._narrowed = False
+        if to_others:
+            mine = user_operator("to", author.username, author.id).strip("()").split(" OR ")
+            others = " ".join(f"-{operator}" for operator in mine)  # (X asks not to negate a group)
+            self._search(root_id, author, f" is:reply {others}", full_archive, since_id, until_id)
+            return
         # Another process's refusal is read from Redis once per process (a `run --once` a minute would each spend a
         # refused request to learn it), then this process's own is enough.
         if self_replies and replies_only and not refused(api, self.store, "to_operator", once=True):
@@ -182,6 +219,7 @@ class ResolverBase:
                     since_id,
                     until_id,
                 )
+                self._narrowed = True
                 return
             except InvalidRequest as exc:
                 # An API that does not know `to:` (X documents it on every access level): as before it was used, every
