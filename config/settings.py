@@ -420,7 +420,9 @@ class Settings(BaseSettings):
         description=(
             "Seconds X's recent search may leave out its newest posts (X documents 30): a summon younger than this "
             "waits until the posts made before it are searchable, so that a thread still being written is read "
-            "whole; 0 answers at once, for an API whose search shows posts at once (the sandbox). At most 300."
+            "whole, and a reply whose post got no answer (a timeout, a 5xx) is looked for only once search can show "
+            "it, before it is posted again; 0 answers at once, for an API whose search shows posts at once (the "
+            "sandbox). At most 300."
         ),
         json_schema_extra=_hint("a number of seconds from 0 to 300"),
     )
