@@ -139,9 +139,10 @@ def test_dry_run_logs_the_reply_instead_of_posting(sandbox: SandboxServer, setti
 def test_quotes_of_the_bots_own_replies_are_not_answered_so_no_bot_can_loop_it(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
-    """Another bot quoting each of the bot's replies with "@bot unroll": the quoted post is the bot's own, no
-    thread to unroll, and the bot stays silent, as for a reply to its reply (it answered "not part of a thread"
-    twenty times an hour, each answer quoted again). The request is recorded, its reason said."""
+    """Another bot quoting each of the bot's replies with "@bot unroll": the quoted post is the bot's own (its link
+    in the quote names the bot), no thread to unroll, and the bot stays silent, as for a reply to its reply (it
+    answered "not part of a thread" twenty times an hour, each answer quoted again). The mention is recorded, its
+    reason said, and nothing is read: the quote was looked up to learn whose post it quotes."""
     world = sandbox.world
     thread = post_thread(world, 3)
     summon(world, thread[-1])
@@ -156,10 +157,11 @@ def test_quotes_of_the_bots_own_replies_are_not_answered_so_no_bot_can_loop_it(
         run_once(bot)
         answer = world.posted()[-1].id
     records = [store.handled_one(m) for m in loops]
-    assert (1, [("no_thread", "bots_own_post")] * 3) == (
+    assert (1, [("ignored:quotes_bot", "quotes_bot", 0)] * 3) == (
         len(world.posted()),
-        [(r.outcome, r.reason) for r in records if r is not None],
+        [(r.outcome, r.reason, r.api_requests) for r in records if r is not None],
     )
+    assert 1 == sum(world.request_counts()["GET /2/tweets"].values())  # the first thread's root, nothing since
 
 
 def test_a_summon_that_only_links_a_post_of_the_thread_gets_the_thread(
