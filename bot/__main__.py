@@ -138,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ApiUnavailable, RateLimited) as exc:
         # Nothing was lost (requests stay on the stream, the cursor where it was): cron may simply run again.
         said = f"The X API could not be used now ({exc}); nothing was lost, run again later."
+        if isinstance(exc, RateLimited) and exc.reason == "usage_cap":  # no wait mends it
+            said += "\nTo fix: X's usage cap is reached: add credits or raise the spending limit (Developer Console)."
         return fatal(said, EX_TEMPFAIL, "x_api_unavailable", level="warning")
     except ApiError as exc:
         # X refused a call for good (a 400 or 403 the bot's own calls never meet, a 404): said in X's words, the

@@ -882,6 +882,20 @@ def test_run_once_that_dead_letters_a_request_exits_1_saying_what_to_do(
     assert 0 == command(capsys, "run", "--once")[0]
 
 
+def test_run_once_polled_into_x_s_usage_cap_says_what_mends_it(
+    env: None, sandbox: SandboxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The mentions timeline answering 429 usage-capped: `run --once` exits 75 (nothing lost) and, as no wait mends a
+    usage cap, says to add credits or raise the spending limit, where it said only "run again later"."""
+    me = sandbox.world.me()
+    assert me is not None
+    sandbox.world.inject_fault("GET", f"/2/users/{me.id}/mentions", usage_capped=True)
+    code, _, err = command(capsys, "run", "--once")
+    plain, _ = stop_lines(err)
+    assert 75 == code and "usage cap" in plain[0]
+    assert plain[-1].startswith("To fix: X's usage cap is reached: add credits or raise the spending limit")
+
+
 # --- X refusing the app, or a call, for good ----------------------------------------------------------------------
 def test_an_app_attached_to_no_project_stops_start_up_with_3_and_the_fix(
     env: None, sandbox: SandboxServer, capsys: pytest.CaptureFixture[str]
