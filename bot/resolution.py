@@ -166,47 +166,20 @@ class ResolverBase:
         to_others: bool = False,
     ) -> bool:
         """The author's posts in the conversation; whether only their replies to their own posts were asked
-        (`self_replies`, unless the API refused `to:`). `to_others`: only their replies to others' posts (`-to:` them:
-        the rest of what a `self_replies` search gave)."""
-        self._author_posts(
-            root_id,
-            author,
-            full_archive=full_archive,
-            since_id=since_id,
-            replies_only=replies_only,
-            self_replies=self_replies,
-            until_id=until_id,
-            to_others=to_others,
-        )
-        return self._narrowed
-
-    def _author_posts(
-        self,
-        root_id: str,
-        author: Author,
-        *,
-        full_archive: bool,
-        since_id: str | None,
-        replies_only: bool,
-        self_replies: bool,
-        until_id: str | None,
-        to_others: bool,
-    ) -> None:
-        """The author's posts in the conversation. `from:` keeps other people's replies out of what is billed;
+        (`self_replies`, unless the API refused `to:`). `from:` keeps other people's replies out of what is billed;
         `is:reply` keeps out the root, read already, unless `replies_only` is off: a stored thread's refresh while
         X may have let its first post be edited since (an edit is a new post, not a reply). `self_replies`: only
         the author's replies to their own posts (`to:`, https://docs.x.com/x-api/posts/search/integrate/build-a-query:
         "in reply to a particular user"), for the thread's own search: the author's answers to readers are no part
         of it, and an author who answers many would have each billed. An answer they went on from (a detour) is
         found from the self-reply under it, whose parent search did not give (`Climbs.climb`, `connect`). `until_id`:
-        only posts older than it (a post of theirs read already, which the search would bill again)."""
+        only posts older than it (a post of theirs read already, which the search would bill again). `to_others`:
+        only their replies to others' posts (`-to:` them: the rest of what a `self_replies` search gave)."""
         api = self.fetched.api
-        self._narrowed = False
         if to_others:
-            mine = user_operator("to", author.username, author.id).strip("()").split(" OR ")
-            others = " ".join(f"-{operator}" for operator in mine)  # (X asks not to negate a group)
+            others = user_operator("to", author.username, author.id, negated=True)
             self._search(root_id, author, f" is:reply {others}", full_archive, since_id, until_id)
-            return
+            return False
         # Another process's refusal is read from Redis once per process (a `run --once` a minute would each spend a
         # refused request to learn it), then this process's own is enough.
         if self_replies and replies_only and not refused(api, self.store, "to_operator", once=True):
@@ -219,14 +192,14 @@ class ResolverBase:
                     since_id,
                     until_id,
                 )
-                self._narrowed = True
-                return
+                return True
             except InvalidRequest as exc:
                 # An API that does not know `to:` (X documents it on every access level): as before it was used, every
                 # reply of the author's, for an hour in every process (`REFUSED_FOR`); one refused request per process.
                 note_refusal(api, self.store, "to_operator")
                 log.warning("search_to_operator_refused", error=str(exc), asked_again_in=REFUSED_FOR)
         self._search(root_id, author, " is:reply" if replies_only else "", full_archive, since_id, until_id)
+        return False
 
     def _search(
         self,

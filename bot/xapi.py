@@ -746,9 +746,13 @@ def from_user(username: str, user_id: str) -> str:
     return user_operator("from", username, user_id)
 
 
-def user_operator(operator: str, username: str, user_id: str) -> str:
-    """A search operator taking an account (`from:`, `to:`), by handle or numeric id as X allows both."""
-    if not username or username == user_id:
+def user_operator(operator: str, username: str, user_id: str, *, negated: bool = False) -> str:
+    """A search operator taking an account (`from:`, `to:`), by handle or numeric id as X allows both; `negated`:
+    neither, each negated on its own (X asks not to negate a group)."""
+    forms = [user_id] if not username or username == user_id else [username, user_id]
+    if negated:
+        return " ".join(f"-{operator}:{form}" for form in forms)
+    if len(forms) == 1:
         return f"{operator}:{user_id}"
     return f"({operator}:{username} OR {operator}:{user_id})"
 
