@@ -316,20 +316,22 @@ class Walks(Climbs):
             return None
         return counts, replies
 
-    def prolific(self, author_id: str) -> bool:
-        """Whether the author is known (`public_metrics`, read with them) to have made more posts than X's timeline
-        reaches (their latest 3,200)."""
+    def posts_made(self, author_id: str) -> int | None:
+        """How many posts the author has made in all (`public_metrics`, read with them); None when not known."""
         user = self.fetched.users.get(author_id)
-        made = user.public_metrics.tweet_count if user is not None and user.public_metrics is not None else None
+        return user.public_metrics.tweet_count if user is not None and user.public_metrics is not None else None
+
+    def prolific(self, author_id: str) -> bool:
+        """Whether the author is known to have made more posts than X's timeline reaches (their latest 3,200)."""
+        made = self.posts_made(author_id)
         return made is not None and made > TIMELINE_REACH
 
     def within_reach(self, author_id: str, post_id: str) -> bool:
         """Whether the author's timeline still reaches `post_id` (X gives only their latest 3,200 posts, retweets
         counted): a span that found nothing says as much of a thread that ended as of one beyond reach. An author
-        of 3,200 posts or fewer in all (`public_metrics`, read with them) is within it; else that post is asked
-        for alone, within its own second, at the price of the post read again."""
-        user = self.fetched.users.get(author_id)
-        made = user.public_metrics.tweet_count if user is not None and user.public_metrics is not None else None
+        of 3,200 posts or fewer in all (`posts_made`) is within it; else that post is asked for alone, within its
+        own second, at the price of the post read again."""
+        made = self.posts_made(author_id)
         if made is not None and made <= TIMELINE_REACH:
             return True
         when = whole_second(snowflake_time(post_id))
