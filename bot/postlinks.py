@@ -4,12 +4,13 @@ The site's form takes one pasted; a mention that neither replies to nor quotes a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from bot.apimodels import ApiTweet
 
 _POST_URL = re.compile(
     r"(?:https?://)?(?:(?:www|mobile|m)\.)?(?:x|twitter|fxtwitter|vxtwitter|fixupx)\.com"
-    r"/(?P<handle>[A-Za-z0-9_]{1,15}|i(?:/web)?)/status(?:es)?/([0-9]{1,25})(?:[/?#].*)?",
+    r"/(?P<handle>[A-Za-z0-9_]{1,15}|i(?:/web)?)/status(?:es)?/(?P<id>[0-9]{1,25})(?:[/?#].*)?",
     re.IGNORECASE,
 )
 TWEET_ID = re.compile(r"[0-9]{1,25}")
@@ -24,29 +25,33 @@ def parse_tweet_id(text: str) -> str | None:
     match = TWEET_ID.fullmatch(text) or _POST_URL.fullmatch(text)
     if not match:
         return None
-    found = match.group(2) if match.re is _POST_URL else match.group(0)
+    found = match.group("id") if match.re is _POST_URL else match.group(0)
     return found if 0 < int(found) <= MAX_POST_ID else None
+
+
+def _expanded_urls(tweet: ApiTweet) -> Iterator[str]:
+    """The expanded URLs of a tweet's links, the long text's first (`note_tweet`)."""
+    for entity in (tweet.note_tweet.entities if tweet.note_tweet else None, tweet.entities):
+        for url in entity.urls if entity else []:
+            if url.expanded_url:
+                yield url.expanded_url
 
 
 def linked_post(tweet: ApiTweet) -> str | None:
     """The first post a tweet links to (its links' expanded URLs, the long text's first), other than itself: for
     "@bot unroll https://x.com/author/status/…" posted on its own, which neither replies to nor quotes it."""
-    entities = [e for e in (tweet.note_tweet.entities if tweet.note_tweet else None, tweet.entities) if e]
-    for entity in entities:
-        for url in entity.urls:
-            found = parse_tweet_id(url.expanded_url or "") if url.expanded_url else None
-            if found and found != tweet.id:
-                return found
+    for url in _expanded_urls(tweet):
+        found = parse_tweet_id(url)
+        if found and found != tweet.id:
+            return found
     return None
 
 
 def linked_handle(tweet: ApiTweet, post_id: str) -> str | None:
     """The handle a tweet's link to `post_id` names (x.com/<handle>/status/<id>, lowercased), if it links to it by
     one: a quote carries the quoted post's link too, as X gives it. None without such a link, or by `i/status`."""
-    entities = [e for e in (tweet.note_tweet.entities if tweet.note_tweet else None, tweet.entities) if e]
-    for entity in entities:
-        for url in entity.urls:
-            match = _POST_URL.fullmatch((url.expanded_url or "").strip())
-            if match and match.group(2) == post_id and match.group("handle").lower() not in ("i", "i/web"):
-                return match.group("handle").lower()
+    for url in _expanded_urls(tweet):
+        match = _POST_URL.fullmatch(url.strip())
+        if match and match.group("id") == post_id and match.group("handle").lower() not in ("i", "i/web"):
+            return match.group("handle").lower()
     return None
