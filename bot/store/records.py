@@ -378,20 +378,24 @@ class RecordStore(StoreBase):
         found = {}
         pattern = "".join("\\" + c if c in "\\*?[]" else c for c in marker) + "*"  # the marker taken as written
         for key in self.redis.scan_iter(match=pattern, count=1000):
-            endpoint = str(key)[len(marker) :]
-            if (until := self.endpoint_blocked(endpoint)) is not None:
-                raw = cast(str | None, self.redis.get(key)) or ""
-                found[endpoint] = (until, raw.partition(" ")[2])
+            if (block := _block(cast(str | None, self.redis.get(key)))) is not None:
+                found[str(key)[len(marker) :]] = block
         return found
 
     def endpoint_blocked(self, endpoint: str) -> datetime | None:
-        raw = cast(str | None, self.redis.get(self.key("blocked", endpoint)))
-        if not raw:
-            return None
-        until = datetime.fromisoformat(raw.partition(" ")[0])  # (then why, since a block says it)
-        # A block noted by an older version from a reset header far ahead: no longer than a daily cap lasts.
-        now = utcnow()
-        return min(until, now + timedelta(hours=24, minutes=1)) if until > now else None
+        block = _block(cast(str | None, self.redis.get(self.key("blocked", endpoint))))
+        return block[0] if block is not None else None
+
+
+def _block(raw: str | None) -> tuple[datetime, str] | None:
+    """A block as `block_endpoint` wrote it: until when, and why ('' unsaid); None once it is past."""
+    if not raw:
+        return None
+    stamp, _, reason = raw.partition(" ")
+    until = datetime.fromisoformat(stamp)
+    # A block noted by an older version from a reset header far ahead: no longer than a daily cap lasts.
+    now = utcnow()
+    return (min(until, now + timedelta(hours=24, minutes=1)), reason) if until > now else None
 
 
 def elsewhere(mention_id: str, owner: str) -> AnsweredElsewhere:
