@@ -306,23 +306,25 @@ class XApi:
         if level := headers.get("x-access-level"):
             self.access_level = level
         if self.board is not None:
-            reset_at = self.blocked_until(endpoint)
-            if reset_at is not None:  # spent: tell the other processes before they spend a request to learn it
-                now, caps = datetime.now(UTC), f"{endpoint} 24h-"
-                capped = any(w.spent(now) for name, w in self.windows.items() if name.startswith(caps))
-                self._share_block(endpoint, reset_at, "daily" if capped else "window")
+            spent = self._spent(endpoint, datetime.now(UTC))
+            if spent:  # tell the other processes before they spend a request to learn it
+                capped = any(name != endpoint for name, _ in spent)  # a 24-hour cap among them
+                self._share_block(endpoint, max(reset for _, reset in spent), "daily" if capped else "window")
         if self._on_response:
             self._on_response(endpoint, response.status_code)
 
     def blocked_until(self, endpoint: str, now: datetime | None = None) -> datetime | None:
         """When a spent window of this endpoint (or its daily caps) resets; None if it may be called now."""
-        now = now or datetime.now(UTC)
-        resets = [
-            w.reset_at
+        spent = self._spent(endpoint, now or datetime.now(UTC))
+        return max(reset for _, reset in spent) if spent else None
+
+    def _spent(self, endpoint: str, now: datetime) -> list[tuple[str, datetime]]:
+        """The spent windows of this endpoint and its daily caps (`<endpoint> 24h-user`…), each with its reset."""
+        return [
+            (name, w.reset_at)
             for name, w in self.windows.items()
             if (name == endpoint or name.startswith(endpoint + " 24h-")) and w.spent(now) and w.reset_at
         ]
-        return max(resets) if resets else None
 
     def _board_blocked(self, endpoint: str) -> datetime | None:
         """What the other processes learnt of this endpoint, asked of Redis at most once a second."""
