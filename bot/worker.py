@@ -381,12 +381,11 @@ def _failed(exc: Exception) -> str:
     if isinstance(exc, Refused):
         log.error("reply_refused", error=str(exc))
         return str(exc)
+    error = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, ApiError) and exc.status is not None:
         # X's own answer (a 400 refusing a query, say): its words say what happened, no traceback of the bot's.
-        error = f"{type(exc).__name__}: {exc}"
         log.error("request_failed", error=error, status=exc.status, endpoint=exc.endpoint)
         return error
-    error = f"{type(exc).__name__}: {exc}"
     log.exception("request_failed", error=error)
     return error
 
