@@ -268,6 +268,8 @@ def _handle(
     elif done[0].request_id == entry_id:  # this attempt's record (not one found from an earlier entry)
         done[0].api_requests += attempt.spent_requests  # …counting what earlier attempts spent
         done[0].tweets_read += attempt.spent_reads
+        if done[0].outcome == "dead_letter":  # what it read is kept for a requeue (its spend by the record's end)
+            bot.store.note_attempt(request.mention_id, reads.snapshot(), 0, 0)
     return done
 
 

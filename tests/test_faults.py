@@ -1386,3 +1386,30 @@ def test_a_reply_is_searched_for_again_once_search_surely_shows_it() -> None:
     assert 0.0 == search_lag_left(None)
     # Made by the end of an earlier attempt's call (its deadline, ahead of now): counted from then
     assert SEARCH_LAG + 16 == search_lag_left(attempted, attempted - timedelta(seconds=15), most=SEARCH_LAG + 16)
+
+
+def test_requeued_dead_letter_record_counts_what_every_attempt_spent(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """The record of a requeued dead letter, once answered, counts the requests and posts of the attempts before
+    the dead letter too (it counted from zero), and the posts they read are not read again."""
+    bot = build(make_settings(max_attempts=1))  # what the last attempt read is kept too
+    mention = summon(faulty_sandbox)
+    faulty_sandbox.world.inject_fault("GET", "/2/tweets/search", status=503, count=10_000)  # the first post is read
+    poll_once(bot)
+    work_until(bot, "worker", lambda: bool(bot.store.dead_letters()))
+    faulty_sandbox.clear_faults()
+    dead = bot.store.handled_one(mention)
+    before = faulty_sandbox.world.snapshot_stats()
+
+    bot.store.requeue_dead()
+    work_until(bot, "worker", drained(bot.store))
+
+    after = faulty_sandbox.world.snapshot_stats()
+    answered = bot.store.handled_one(mention)
+    assert dead is not None and answered is not None and dead.outcome == "dead_letter"
+    made = sum(n for e, codes in after.requests.items() if "/2/users" not in e for n in codes.values())
+    assert [mention] == replies(faulty_sandbox) and dead.api_requests > 0 and dead.tweets_read > 0
+    assert made == answered.api_requests
+    # The thread's 12 posts, each read once in all (X bills a post once a day: its own count can't tell).
+    assert (1, 12, 12) == (before.post_reads, after.post_reads, answered.tweets_read)

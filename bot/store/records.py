@@ -182,7 +182,8 @@ class RecordStore(StoreBase):
 
     def note_attempt(self, mention_id: str, snapshot: str | None, requests: int, tweets_read: int) -> None:
         """An attempt left unfinished: what it read (`Reads.snapshot`), kept for the request's next attempt, and
-        what it spent, in one round trip; both forgotten when the request finishes."""
+        what it spent, in one round trip; both forgotten when the request finishes (kept for a requeue when it
+        finishes as a dead letter)."""
         pipe = self.redis.pipeline(transaction=False)
         if snapshot is not None:
             pipe.set(self.key("reads", mention_id), snapshot, ex=READS_TTL)
@@ -309,9 +310,16 @@ class RecordStore(StoreBase):
         another worker's now (this one was held up past it; that one records the request)."""
         pipe = self.redis.pipeline(transaction=True)
         self._record_on(pipe, handled, release)
-        # What earlier tries read, if any was kept, and the count of tries: done with.
+        # What earlier tries read, if any was kept, and the count of tries: done with. A dead letter may be requeued
+        # (`requeue_one`): its attempts then start from what these read, and its record counts what these spent.
         mention = handled.mention_id
-        pipe.delete(self.key("reads", mention), self.key("tries", mention), self.key("attempt-usage", mention))
+        usage = self.key("attempt-usage", mention)
+        if handled.outcome == "dead_letter":
+            pipe.delete(self.key("tries", mention))
+            pipe.hset(usage, mapping={"requests": handled.api_requests, "tweets_read": handled.tweets_read})
+            pipe.expire(usage, REPLY_RECORD_TTL)
+        else:
+            pipe.delete(self.key("reads", mention), self.key("tries", mention), usage)
         if entry_id is not None:
             pipe.xack(self.stream, GROUP, entry_id)
             pipe.xdel(self.stream, entry_id)

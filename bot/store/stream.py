@@ -436,7 +436,8 @@ class StreamStore(StoreBase):
         return out
 
     def requeue_one(self, entry: dict[str, str]) -> None:
-        """Put one dead letter (as `dead_letters()` lists it) back on the work stream, with fresh attempts."""
+        """Put one dead letter (as `dead_letters()` lists it) back on the work stream, with fresh attempts (that
+        start from what the earlier ones read; its record counts what they spent)."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.xadd(self.stream, {"request": entry["request"], "mention_id": entry["mention_id"]})
         pipe.xdel(self.dead_stream, entry["entry_id"])
