@@ -129,7 +129,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if ran.poll_failed is not None:
             raise ran.poll_failed  # exit 75: X could not be polled; what was queued was worked through
         if ran.waiting or ran.gaps or ran.paging:
-            waits = [f"{ran.waiting} request(s) wait for a rate-limit window's reset or a retry"] if ran.waiting else []
+            waits = []
+            if ran.waiting:
+                # Which windows hold them and until when: a 24-hour cap is not mended by the next cron run.
+                held = "; ".join(spent_now(once.store, settings))
+                waits.append(
+                    f"{ran.waiting} request(s) wait for a rate-limit window's reset or a retry"
+                    + (f" ({held})" if held else "")
+                )
             if ran.gaps:
                 waits.append(f"mentions beyond the timeline's reach wait for recent search ({ran.gaps} range(s))")
             if ran.paging:
@@ -283,16 +290,24 @@ def waits(store: Store, settings: Settings, mention: str) -> Iterator[str]:
     taking it asks X nothing meanwhile), today's budget."""
     if (retry := store.retry_at(mention)) is not None:
         yield f"waits     its next try, after a failed attempt, not before {retry.isoformat(timespec='seconds')}"
+    for spent in spent_now(store, settings):
+        held = "" if spent.startswith("today's") else ": a request that needs it waits until then"
+        yield f"waits     {spent}{held}"
+
+
+def spent_now(store: Store, settings: Settings) -> Iterator[str]:
+    """What holds requests back now, as far as Redis tells: X's endpoints a process found spent (this API's, not an
+    earlier base URL's), each with its reset and why, then today's budget when it is spent."""
     for shared, (until, reason) in sorted(store.blocked_endpoints().items(), key=lambda item: item[1]):
         endpoint = shared.split(" at ")[0]
-        if shared_endpoint(settings.x_api_base_url, endpoint) == shared:  # this API's, not an earlier base URL's
+        if shared_endpoint(settings.x_api_base_url, endpoint) == shared:
             yield (
-                f"waits     {endpoint} is spent until {until.isoformat(timespec='seconds')} "
-                f"({BLOCKED_WHY.get(reason, BLOCKED_WHY[''])}): a request that needs it waits until then"
+                f"{endpoint} is spent until {until.isoformat(timespec='seconds')} "
+                f"({BLOCKED_WHY.get(reason, BLOCKED_WHY[''])})"
             )
     if settings.daily_budget and spending.over_budget(store, settings):
         yield (
-            f"waits     today's budget (UNROLL_DAILY_BUDGET={settings.daily_budget:g}) is spent until "
+            f"today's budget (UNROLL_DAILY_BUDGET={settings.daily_budget:g}) is spent until "
             f"{spending.next_day().isoformat(timespec='seconds')} (UNROLL_OVER_BUDGET={settings.over_budget})"
         )
 

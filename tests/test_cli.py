@@ -882,6 +882,23 @@ def test_run_once_that_dead_letters_a_request_exits_1_saying_what_to_do(
     assert 0 == command(capsys, "run", "--once")[0]
 
 
+def test_run_once_leaving_requests_for_a_spent_window_says_which_and_until_when(
+    env: None, sandbox: SandboxServer, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Recent search's window spent for 15 minutes: `run --once` exits 75 naming the endpoint, its reset and why,
+    where it said only "a rate-limit window's reset or a retry" (a 24-hour cap is not mended by the next run)."""
+    summon(sandbox.world, post_thread(sandbox.world, 3)[-1])
+    sandbox.world.inject_fault("GET", "/2/tweets/search/recent", status=429, reset_in=900)
+    code, _, err = command(capsys, "run", "--once")
+    plain, _ = stop_lines(err)
+    reset = store.endpoint_blocked(shared_endpoint(load_settings().x_api_base_url, "GET /2/tweets/search/recent"))
+    assert 75 == code and reset is not None and [] == sandbox.world.posted()
+    assert plain[-1].startswith(
+        "1 request(s) wait for a rate-limit window's reset or a retry (GET /2/tweets/search/recent is spent until "
+        f"{reset.isoformat(timespec='seconds')} (X's 15-minute rate limit)); nothing was lost, run again later."
+    ), plain
+
+
 def test_run_once_polled_into_x_s_usage_cap_says_what_mends_it(
     env: None, sandbox: SandboxServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
