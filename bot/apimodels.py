@@ -70,6 +70,12 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class UrlImage(_Wire):
+    url: str
+    width: int | None = None
+    height: int | None = None
+
+
 class UrlEntity(_Wire):
     start: int
     end: int
@@ -77,6 +83,13 @@ class UrlEntity(_Wire):
     expanded_url: str | None = None
     display_url: str | None = None
     media_key: str | None = None
+    # What X learnt of the linked page (https://docs.x.com/x-api/fundamentals/data-dictionary): where it lands after
+    # redirects, its HTTP status, title, description and preview images; absent for many links.
+    unwound_url: str | None = None
+    status: int | None = None
+    title: str | None = None
+    description: str | None = None
+    images: list[UrlImage] = Field(default_factory=list)
 
 
 class MentionEntity(_Wire):

@@ -96,11 +96,27 @@ class Recording:
         self.steps.append(("tweet", {**step, "created_at": tweet.created_at, "id": tweet.id}))
         return tweet
 
+    def set_link_page(
+        self,
+        url: str,
+        title: str,
+        description: str = "",
+        *,
+        unwound_url: str | None = None,
+        status: int = 200,
+        image: str | None = None,
+    ) -> None:
+        self.world.set_link_page(url, title, description, unwound_url=unwound_url, status=status, image=image)
+        page = {"url": url, "title": title, "description": description, "unwound_url": unwound_url}
+        self.steps.append(("link_page", {**page, "status": status, "image": image}))
+
     def replay(self, world: World) -> None:
         """Create everything recorded again, with the same ids and times."""
         for kind, args in self.steps:
             if kind == "user":
                 world.add_user(**args)
+            elif kind == "link_page":
+                world.set_link_page(**args)
             else:
                 world.add_tweet(**args)
 

@@ -1,5 +1,5 @@
 """What a post carries besides its text, as the page and the exports show it: photos, videos and GIFs, a poll, and
-a quoted post's card (pure)."""
+a quoted post's card, the cards of the web pages it links to (pure)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+from urllib.parse import urlsplit
 
-from bot.models import Media, Poll, QuotedTweet
+from bot.models import LinkCard, Media, Poll, QuotedTweet
 from bot.pagevalues import avatar_url, clean, fmt_date, fmt_moment, iso, lang_of, profile_url, safe_url, status_url
 from bot.paragraphs import Paragraph, paragraphs
 from bot.site import Site
@@ -52,6 +53,41 @@ def media_view(media: Media) -> MediaView | None:
 def media_views(media: Sequence[Media]) -> list[MediaView]:
     """The media the page can show, in order."""
     return [view for view in map(media_view, media) if view]
+
+
+@dataclass(frozen=True)
+class CardView:
+    """A web page a post links to, as a card: its site, title and description, its preview image when X gave one."""
+
+    href: str
+    site: str
+    title: str
+    description: str
+    image: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+def card_views(cards: Sequence[LinkCard]) -> list[CardView]:
+    """The cards the page can show (an http(s) address), in order."""
+    views = []
+    for card in cards:
+        href = safe_url(card.url)
+        if href is None:
+            continue
+        site = (urlsplit(href).hostname or "").removeprefix("www.")
+        views.append(
+            CardView(
+                href,
+                site,
+                clean(card.title),
+                clean(card.description),
+                safe_url(card.image),
+                _size(card.image_width),
+                _size(card.image_height),
+            )
+        )
+    return views
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,18 @@ class Media(_Model):
     height: int | None = None
 
 
+class LinkCard(_Model):
+    """A web page a post links to, as X described it (its title, description, preview image): shown under the post
+    as a card, as X shows one."""
+
+    url: str  # where the link goes (the page X landed on, else the link as typed)
+    title: str
+    description: str = ""
+    image: str | None = None
+    image_width: int | None = None
+    image_height: int | None = None
+
+
 class PollOption(_Model):
     """One choice of a poll and the votes it had when the thread was read."""
 
@@ -133,6 +145,7 @@ class ThreadTweet(_Model):
     poll: Poll | None = None
     withheld: Withheld | None = None
     sensitive: bool = False  # X marks its media possibly sensitive: shown when the reader asks
+    cards: list[LinkCard] = Field(default_factory=list)  # the web pages it links to that X described
 
     @property
     def text(self) -> str:
@@ -293,7 +306,7 @@ class ThreadSummary(_Model):
         to the next); never by a withheld post, whatever UNROLL_SHOW_WITHHELD says: the lists are stored, not
         rendered per site. No title when no post has one: lists then say whose thread it is."""
         # As the page's title shows it (`renderer.title`): links by their display text.
-        titles = (title_of("".join(s.text for s in tweet.segments)) for tweet in thread.tweets if not tweet.withheld)
+        titles = (tweet_title(tweet) for tweet in thread.tweets if not tweet.withheld)
         return cls(
             root_id=thread.root_id,
             author_username=thread.author.username,
@@ -339,6 +352,14 @@ def clipped(line: str, limit: int) -> str:
 def title_of(text: str, limit: int = 80) -> str:
     """The opening of a text as a title: its first line, trimmed to `limit` characters (`clipped`)."""
     return clipped(one_line(text.split("\n", 1)[0]), limit)
+
+
+def tweet_title(tweet: ThreadTweet) -> str:
+    """A post's opening as a title, links by their display text; a post of links alone (and no word) is titled by
+    the page it links to, when X described it (its card)."""
+    if tweet.cards and not "".join(s.text for s in tweet.segments if s.kind != "url").strip():
+        return title_of(tweet.cards[0].title)
+    return title_of("".join(s.text for s in tweet.segments))
 
 
 class ReplyRecord(_Model):

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from bot.embeds import MediaView, media_views, poll_view
+from bot.embeds import CardView, MediaView, card_views, media_views, poll_view
 from bot.models import (
     Media,
     Poll,
@@ -24,7 +24,7 @@ from bot.models import (
     ThreadTweet,
     clipped,
     one_line,
-    title_of,
+    tweet_title,
 )
 from bot.pagevalues import avatar_url, clean, fmt_date, iso, lang_of, profile_url, safe_url, status_url
 from bot.paragraphs import segment_href
@@ -79,7 +79,7 @@ def _headline(thread: Thread) -> tuple[str, str | None]:
     """The opening of the first post with text, and that post's language: a first post of photos only gives way
     to the next one; ("", None) when no post has text."""
     for tweet in thread.tweets:
-        opening = title_of(display_text(tweet.segments))
+        opening = clean(tweet_title(tweet))
         if opening:
             return opening, lang_of(tweet.lang)
     return "", None
@@ -281,6 +281,7 @@ def _txt_post(
         _plain(tweet.segments),
         *_media_lines(tweet.media, sensitive=tweet.sensitive),
         *_poll_lines(tweet.poll, url, thread.fetched_at),
+        *(f"[Link: {card.title} ({card.site})]" for card in card_views(tweet.cards)),
     ]
     if tweet.quoted:
         parts.append(_quote_txt(tweet.quoted, site))
@@ -322,6 +323,14 @@ def _md_segments(segments: Sequence[Segment]) -> str:
         line.rstrip() + "\\" if line.strip() and index + 1 < len(lines) and lines[index + 1].strip() else line.rstrip()
         for index, line in enumerate(lines)
     )
+
+
+def _card_md(card: CardView) -> str:
+    """A linked page's card as a Markdown quote: its title as the link, its site, its description."""
+    lines = [f"> [{_md_escape(card.title)}]({_md_url(card.href)}) · {_md_escape(card.site)}"]
+    if card.description:
+        lines.append(f"> {_md_escape(card.description)}")
+    return "\\\n".join(lines)
 
 
 def _quote_md(quoted: QuotedTweet, site: Site) -> str:
@@ -378,6 +387,7 @@ def _md_post(
         _md_segments(tweet.segments),
         *_media_lines(tweet.media, markdown=True, sensitive=tweet.sensitive),
         *_poll_lines(tweet.poll, url, thread.fetched_at, markdown=True),
+        *(_card_md(card) for card in card_views(tweet.cards)),
     ]
     if tweet.quoted:
         parts.append(_quote_md(tweet.quoted, site))

@@ -6,7 +6,9 @@ The API's quirks undone here (https://docs.x.com/x-api/fundamentals/data-diction
 - a reply starts with its "replying to" @mentions, outside `display_text_range`;
 - long posts carry their whole text, with its own entities, in `note_tweet` (escaped or not: compared with
   `text`, see `_note_escaped`);
-- media and quoted tweets add t.co links that point back at the tweet itself.
+- media and quoted tweets add t.co links that point back at the tweet itself;
+- a link's `entities.urls` item may describe the page it goes to (title, description, images, `unwound_url`):
+  the post's link cards.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from bot.apimodels import (
 )
 from bot.models import (
     Author,
+    LinkCard,
     Media,
     MediaType,
     Poll,
@@ -410,6 +413,63 @@ def quoted_of(tweet: ApiTweet, includes: Includes) -> QuotedTweet | None:
     )
 
 
+CARD_TITLE_MAX = 200  # characters of a card's title and description kept (X's own cards show less)
+CARD_DESCRIPTION_MAX = 300
+CARDS_MAX = 4  # cards per post: one per distinct page linked, the first ones
+
+
+def cards_of(tweet: ApiTweet) -> list[LinkCard]:
+    """The web pages a post links to that X described (a title at least), in the order linked: not its media's
+    or quoted post's own links, nor links to X itself, nor pages X found broken (an HTTP error status)."""
+    main = tweet.entities.urls if tweet.entities else []
+    note = tweet.note_tweet.entities.urls if tweet.note_tweet and tweet.note_tweet.entities else []
+    described = {u.expanded_url: u for u in (*main, *note) if u.title}
+    if not described:
+        return []  # (most posts: nothing more to look at)
+    # A long post's links are its note's (the truncated text's are some of them); either may be the one described.
+    cards: list[LinkCard] = []
+    for entity in note or main:
+        url = entity if entity.title else described.get(entity.expanded_url, entity)
+        title = _card_text(url.title, CARD_TITLE_MAX)
+        href = url.unwound_url if is_http(url.unwound_url) else url.expanded_url
+        if (
+            not title
+            or href is None
+            or not is_http(href)
+            or (url.status is not None and url.status >= 400)
+            or _on_x(href)
+            or _points_at_self(entity, tweet)
+            or any(card.url == href for card in cards)
+        ):
+            continue
+        image = max((i for i in url.images if is_http(i.url)), key=lambda i: i.width or 0, default=None)
+        cards.append(
+            LinkCard(
+                url=href,
+                title=title,
+                description=_card_text(url.description, CARD_DESCRIPTION_MAX),
+                image=image.url if image else None,
+                image_width=image.width if image else None,
+                image_height=image.height if image else None,
+            )
+        )
+    return cards[:CARDS_MAX]
+
+
+def _on_x(url: str) -> bool:
+    host = re.sub(r"^https?://", "", url, flags=re.IGNORECASE).split("/")[0].lower()
+    return host.removeprefix("www.").removeprefix("mobile.") in ("x.com", "twitter.com")
+
+
+def _card_text(text: str | None, limit: int) -> str:
+    """A page's title or description on one line, cut at a word near `limit` with "…"."""
+    flat = " ".join((text or "").split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut[limit // 2 :] else cut) + "…"
+
+
 def thread_tweet(tweet: ApiTweet, includes: Includes) -> ThreadTweet:
     """One tweet of a thread as the page shows it."""
     return ThreadTweet(
@@ -424,4 +484,5 @@ def thread_tweet(tweet: ApiTweet, includes: Includes) -> ThreadTweet:
         poll=poll_of(tweet, includes),
         withheld=withheld_of(tweet.withheld),
         sensitive=tweet.possibly_sensitive,
+        cards=cards_of(tweet),
     )

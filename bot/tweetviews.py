@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.embeds import MediaView, PollView, QuoteView, media_views, poll_view, quote_view
+from bot.embeds import CardView, MediaView, PollView, QuoteView, card_views, media_views, poll_view, quote_view
 from bot.models import Section, Thread, ThreadTweet
 from bot.pagevalues import fmt_date, iso, lang_of, profile_url, status_url
 from bot.paragraphs import Paragraph, paragraphs
@@ -39,6 +39,7 @@ class TweetView:
     branches: tuple[str, ...] = ()  # on X, the author's other answers to it: branches the page does not follow
     of: int = 0  # how many posts its number counts: the thread's, or its section's
     sections: tuple[SectionLink, ...] = ()  # the branches from it shown after the thread
+    cards: tuple[CardView, ...] = ()  # the web pages it links to, as X described them
 
 
 @dataclass(frozen=True)
@@ -203,4 +204,5 @@ def _tweet_view(
         branches=tuple(status_url(thread.author.username, other) for other in thread.branches.get(tweet.id, [])),
         of=of,
         sections=tuple(links.get(tweet.id, [])),
+        cards=() if withheld else tuple(card_views(tweet.cards)),
     )

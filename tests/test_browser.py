@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageStat
 from playwright.sync_api import Browser, ConsoleMessage, Route, sync_playwright
 
-from bot.models import Media, Poll, PollOption, QuotedTweet, Section, Segment
+from bot.models import LinkCard, Media, Poll, PollOption, QuotedTweet, Section, Segment
 from bot.store import Store
 from tests.fixtures_pages import FIRST_TEXT, build_thread
 
@@ -401,3 +401,46 @@ def test_a_branch_the_thread_does_not_follow_is_shown_after_it_and_its_link_goes
     )
     context.close()
     assert (["An aside", "Aside 2"], "Branch 1, from post 2", True, True) == outcome
+
+
+def test_a_linked_pages_card_reads_well_on_a_phone_and_opens_the_page(
+    browser: Browser, live_server: str, pages_store: Store
+) -> None:
+    """On a 360 px phone a link's card shows its site, its title and description, its image no wider than the
+    post; an unbroken title wraps rather than scroll the page sideways; the whole card is the link to the page;
+    no CSP violation."""
+    thread = build_thread(2, media_base=f"{live_server}/media")
+    title = "Gears" + "e" * 60 + " and how mills worked"  # a word longer than the phone is wide
+    thread.tweets[1].cards = [
+        LinkCard(
+            url=f"{live_server}/thread/1000?from=card",
+            title=title,
+            description="A long read on gears.",
+            image=f"{live_server}/media/card.png",
+            image_width=1200,
+            image_height=630,
+        )
+    ]
+    pages_store.save_thread(thread)
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    context.route("**/*", _sized_media({"card": (1200, 630)}))
+    context.add_init_script(CSP_LISTENER)
+    page = context.new_page()
+    page.goto(f"{live_server}/thread/1000", wait_until="load")
+    card = page.locator(".post").nth(1).locator("a.card")
+    card.scroll_into_view_if_needed()
+    page.wait_for_function("() => [...document.images].every(i => i.complete)")
+    post_box, image_box = page.locator(".post").nth(1).bounding_box(), card.locator("img").bounding_box()
+    assert post_box is not None and image_box is not None
+    outcome = (
+        card.inner_text().split("\n"),
+        image_box["width"] <= post_box["width"] + 1,
+        page.evaluate("document.documentElement.scrollWidth") <= 360,
+        page.evaluate("window.__cspViolations"),
+    )
+    with page.expect_navigation():
+        card.locator(".card-description").click()
+    landed = page.url
+    context.close()
+    assert (["127.0.0.1", title, "A long read on gears."], True, True, []) == outcome
+    assert landed.endswith("/thread/1000?from=card")

@@ -23,6 +23,7 @@ from markdown_it import MarkdownIt
 from bot import renderer
 from bot.models import (
     Author,
+    LinkCard,
     Media,
     QuotedTweet,
     Section,
@@ -1009,3 +1010,51 @@ def test_pages_render_when_the_process_starts_beside_a_folder_named_bot(tmp_path
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert (0, "rendered") == (done.returncode, done.stdout.strip()), done.stderr
+
+
+# --- link cards -----------------------------------------------------------------------------------------------------
+CARD = LinkCard(
+    url="https://www.news.example/a?b=1&c=<2>",
+    title='An article <script>alert(1)</script> & "more"',
+    description="What it says.",
+    image="https://pbs.twimg.com/news_img/1",
+    image_width=1200,
+    image_height=630,
+)
+
+
+def test_a_post_linking_to_a_page_x_described_shows_its_card_in_every_format() -> None:
+    """The card: the whole of it a link to the page (nofollow), its site, title and description, its image; hostile
+    text shown as typed. Plain text and Markdown say it too. A withheld post's card is not shown."""
+    thread = build_thread(3)
+    thread.tweets[1].cards = [CARD]
+    thread.tweets[2].cards = [CARD]
+    thread.tweets[2].withheld = Withheld(country_codes=["DE"])
+    parsed = html_of(thread)
+    (card,) = parsed.elements("a", class_="card")
+    page = renderer.render_html(thread, site=SITE)
+    assert ("https://www.news.example/a?b=1&c=<2>", "nofollow noopener ugc") == (card["href"], card["rel"])
+    assert ["https://pbs.twimg.com/news_img/1"] == [
+        img["src"] for img in parsed.elements("img") if "news_img" in (img.get("src") or "")
+    ]
+    text = " ".join(" ".join(parsed.text).split())
+    assert 'news.example An article <script>alert(1)</script> & "more" What it says.' in text
+    assert "<script>alert" not in page
+    assert '[Link: An article <script>alert(1)</script> & "more" (news.example)]' in renderer.render_txt(
+        thread, site=SITE
+    )
+    md = MarkdownIt("commonmark").render(renderer.render_md(thread, site=SITE))
+    assert (
+        '<a href="https://www.news.example/a?b=1&amp;c=%3C2%3E">An article &lt;script&gt;alert(1)&lt;/script&gt;' in md
+    )
+
+
+def test_a_first_post_of_a_link_alone_is_titled_by_the_page_it_links_to() -> None:
+    """A first post that is a link and nothing else was titled by the link's display URL: the page's title, when X
+    described it, is the thread's (on the page and in the lists); a word beside the link keeps the post's words."""
+    thread = build_thread(2)
+    thread.tweets[0].segments = [Segment(kind="url", text="news.example/a…", href=CARD.url), Segment(text=" ")]
+    thread.tweets[0].cards = [CARD]
+    assert (CARD.title, CARD.title) == (renderer.title(thread), ThreadSummary.of(thread).title)
+    thread.tweets[0].segments.append(Segment(text="Worth it:"))
+    assert "news.example/a… Worth it:" == renderer.title(thread)

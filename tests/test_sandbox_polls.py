@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import requests
 
+from bot import renderer
 from bot.resolver import resolve
 from bot.sandbox import MediaSpec, PollSpec, SandboxClient, SandboxServer, World
+from bot.site import Site
 from bot.store import Store
 from bot.xapi import XApi
 from config.settings import Settings
@@ -185,4 +187,49 @@ def test_a_thread_posts_poll_reaches_the_page(world: World, api: XApi, store: St
     assert ([("C Sharp", 795), ("C Hashtag", 156)], False) == (
         [(o.label, o.votes) for o in poll.options] if poll else None,
         poll.ended if poll else None,
+    )
+
+
+def test_a_linked_page_x_described_reaches_the_page_as_a_card(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """X describes the web page a post links to in its `entities.urls` (title, description, images, unwound URL):
+    the thread's post carries it as a card, and the page shows it, its title the thread's for a post of a link
+    alone. A link X did not describe gives no card."""
+    world.set_link_page(
+        "https://bit.ly/3xyz",
+        "How mills <worked> & why",
+        "A long read on gears.",
+        unwound_url="https://history.example/mills",
+        image="https://pbs.twimg.com/news_img/7",
+    )
+    start = world.now() - timedelta(hours=1)
+    ids = post_thread(world, ["https://bit.ly/3xyz", "and https://plain.example/ too"], start=start)
+    result = resolve(api, store, summon(world, ids[-1]), settings)
+    assert result.thread is not None, result
+    first, second = result.thread.tweets
+    assert [("https://history.example/mills", "How mills <worked> & why", "https://pbs.twimg.com/news_img/7")] == [
+        (c.url, c.title, c.image) for c in first.cards
+    ]
+    assert [] == second.cards
+    page = renderer.render_html(result.thread, site=Site.of(settings))
+    assert '<a class="card" href="https://history.example/mills"' in page
+    assert "<title>How mills &lt;worked&gt; &amp; why · thread by @" in page
+
+
+def test_the_control_client_describes_a_linked_page_and_x_s_answer_carries_it(
+    sandbox: SandboxServer, world: World, http: requests.Session
+) -> None:
+    """`set_link_page` over the control interface; a lookup's `entities.urls` item then describes the page as X's
+    data dictionary shows it: status, unwound URL, title, description, images (the page's, and a thumbnail)."""
+    SandboxClient(sandbox.url).set_link_page("https://a.example/p", "A page", "About it", image="https://i.example/1")
+    post = world.add_tweet(AUTHOR, "see https://a.example/p").id
+    answer = get(http, sandbox, "/2/tweets", ids=post, **{"tweet.fields": "entities"}).json()
+    (url,) = answer["data"][0]["entities"]["urls"]
+    assert (200, "https://a.example/p", "A page", "About it", [1200, 150]) == (
+        url["status"],
+        url["unwound_url"],
+        url["title"],
+        url["description"],
+        [image["width"] for image in url["images"]],
     )

@@ -663,3 +663,100 @@ def test_kinds_x_may_add_neither_refuse_the_page_nor_reach_it() -> None:
     )
     tweet = page.data[0]
     assert ("1", ["photo"]) == (tweet.replied_to, [m.type for m in media_of(["3_1", "3_2"], page.includes)])
+
+
+# --- link cards ---------------------------------------------------------------------------------------------------
+PAGE = {"title": "An   article\n<about> things", "description": "What it says, in a line.", "status": 200}
+
+
+def test_a_link_x_described_becomes_the_posts_card_and_other_links_do_not() -> None:
+    """A link whose `entities.urls` item carries X's description of the page (title, description, images, unwound
+    URL) is a card, landing where X unwound it, with the widest image; links X did not describe, links to X itself,
+    to the post's own media and to its quoted post, and pages X found broken give none, and a page linked twice
+    gives one card."""
+    text = (
+        "Read https://t.co/aaa and https://t.co/bbb then https://t.co/ccc, https://t.co/ddd, https://t.co/aaa2 "
+        "https://t.co/eee https://t.co/fff"
+    )
+    images = [
+        {"url": "https://pbs.twimg.com/news_img/1?name=150x150", "width": 150, "height": 150},
+        {"url": "https://pbs.twimg.com/news_img/1", "width": 1200, "height": 630},
+    ]
+    urls = [
+        url_entity(
+            text,
+            "https://t.co/aaa",
+            "https://bit.ly/x",
+            "bit.ly/x",
+            unwound_url="https://news.example/a",
+            images=images,
+            **PAGE,
+        ),
+        url_entity(text, "https://t.co/bbb", "https://plain.example/b", "plain.example/b"),
+        url_entity(text, "https://t.co/ccc", "https://x.com/someone/status/5", "x.com/someone/status/5", **PAGE),
+        url_entity(text, "https://t.co/ddd", "https://gone.example/", "gone.example", **(PAGE | {"status": 404})),
+        url_entity(
+            text, "https://t.co/aaa2", "https://bit.ly/x", "bit.ly/x", unwound_url="https://news.example/a", **PAGE
+        ),
+        url_entity(
+            text,
+            "https://t.co/eee",
+            f"https://x.com/ada/status/{TWEET_ID}/photo/1",
+            "pic.x.com/e",
+            media_key="3_1",
+            **PAGE,
+        ),
+        url_entity(text, "https://t.co/fff", f"https://x.com/bob/status/{QUOTED_ID}", "x.com/bob/…", **PAGE),
+    ]
+    wire = tweet(text, entities={"urls": urls}, referenced_tweets=[{"type": "quoted", "id": QUOTED_ID}])
+    (card,) = thread_tweet(wire, Includes()).cards
+    assert ("https://news.example/a", "An article <about> things", "What it says, in a line.") == (
+        card.url,
+        card.title,
+        card.description,
+    )
+    assert ("https://pbs.twimg.com/news_img/1", 1200, 630) == (card.image, card.image_width, card.image_height)
+
+
+def test_a_long_posts_card_comes_from_its_note_or_its_truncated_text_whichever_x_described() -> None:
+    """A long post's links are its note's; X may describe a link in the truncated `text`'s items only."""
+    note = "Long words " * 30 + "https://t.co/zzz the end"
+    text = note[:260] + "… https://t.co/self"
+    wire = tweet(
+        text,
+        entities={"urls": [url_entity(text, "https://t.co/self", "https://x.com/ada/status/1", "x.com/…")]},
+        note_tweet={
+            "text": note,
+            "entities": {"urls": [url_entity(note, "https://t.co/zzz", "https://a.example/z", "a.example/z")]},
+        },
+    )
+    assert [] == thread_tweet(wire, Includes()).cards  # nothing described
+    described = wire.model_copy(
+        update={
+            "entities": wire.entities.model_copy(
+                update={
+                    "urls": [
+                        UrlEntity.model_validate(
+                            url_entity(text, "https://t.co/self", "https://a.example/z", "a.example/z", **PAGE)
+                        )
+                    ]
+                }
+            )
+            if wire.entities
+            else None
+        }
+    )
+    assert ["https://a.example/z"] == [c.url for c in thread_tweet(described, Includes()).cards]
+
+
+@given(st.text(min_size=1, max_size=600))
+def test_a_cards_title_is_one_line_of_at_most_200_characters(title: str) -> None:
+    """Whatever title X gives, the card's is one line, never longer than 200 characters, or no card when blank."""
+    text = "see https://t.co/aaa"
+    wire = tweet(
+        text, entities={"urls": [url_entity(text, "https://t.co/aaa", "https://a.example/", "a.example", title=title)]}
+    )
+    cards = thread_tweet(wire, Includes()).cards
+    flat = " ".join(title.split())
+    assert ([] if not flat else [True]) == [len(c.title) <= 200 and "\n" not in c.title for c in cards]
+    assert all(c.title == flat or c.title.endswith("…") for c in cards)

@@ -184,6 +184,19 @@ class SandboxClient:
         body = {"country_codes": list(country_codes), "copyright": copyright}
         self._call("POST", f"tweets/{tweet_id}/withheld", body)
 
+    def set_link_page(
+        self,
+        url: str,
+        title: str,
+        description: str = "",
+        *,
+        unwound_url: str | None = None,
+        status: int = 200,
+        image: str | None = None,
+    ) -> None:
+        body = {"url": url, "title": title, "description": description, "unwound_url": unwound_url}
+        self._call("POST", "link_pages", body | {"status": status, "image": image})
+
     def delete_tweet(self, tweet_id: str) -> None:
         self._call("DELETE", f"tweets/{tweet_id}")
 

@@ -122,6 +122,17 @@ class _Control:
             raise ValueError(f"country_codes must be a list of country codes, got {codes!r}")
         self.world.withhold(body["id"], [str(code) for code in codes], copyright=bool(body.get("copyright")))
 
+    def link_page(self, body: dict[str, Any]) -> None:
+        image, unwound = body.get("image"), body.get("unwound_url")
+        self.world.set_link_page(
+            str(body["url"]),
+            str(body["title"]),
+            str(body.get("description", "")),
+            unwound_url=str(unwound) if unwound else None,
+            status=int(body.get("status", 200)),
+            image=str(image) if image else None,
+        )
+
     def fault(self, body: dict[str, Any]) -> None:
         self.world.inject_fault(body["method"], body["path_prefix"], **_given(body, _FAULT_OPTIONS))
 
@@ -168,6 +179,7 @@ def control_app(world: World) -> Starlette:
             methods=post,
         ),
         Route("/_sandbox/tweets/{id}/withheld", _endpoint(control.withhold), methods=post),
+        Route("/_sandbox/link_pages", _endpoint(control.link_page), methods=post),
         Route("/_sandbox/faults", _endpoint(control.fault), methods=post),
         Route("/_sandbox/faults", _endpoint(lambda b: world.clear_faults()), methods=delete),
         Route("/_sandbox/posted", _endpoint(lambda b: [p.to_json() for p in world.posted()]), methods=get),

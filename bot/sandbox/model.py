@@ -150,6 +150,33 @@ _COUNTRY_CODE = re.compile(r"[A-Z]{2}")
 
 
 @dataclass(frozen=True)
+class LinkPage:
+    """What X learnt of a linked web page (its enhanced URL metadata): the address it lands on after redirects, its
+    HTTP status, title, description and preview image, given in the link's `entities.urls` item
+    (https://docs.x.com/x-api/fundamentals/data-dictionary)."""
+
+    title: str
+    description: str = ""
+    unwound_url: str | None = None
+    status: int = 200
+    image: str | None = None  # the page's preview image (X's `images`: this size and a 150×150 thumbnail)
+
+    def to_json(self, expanded_url: str) -> dict[str, Any]:
+        """The link's enhanced metadata as its `entities.urls` item carries it."""
+        data: dict[str, Any] = {"status": self.status, "unwound_url": self.unwound_url or expanded_url}
+        if self.title:
+            data["title"] = self.title
+        if self.description:
+            data["description"] = self.description
+        if self.image:
+            data["images"] = [
+                {"url": self.image, "width": 1200, "height": 630},
+                {"url": f"{self.image}?name=150x150", "width": 150, "height": 150},
+            ]
+        return data
+
+
+@dataclass(frozen=True)
 class Withholding:
     """Where X withholds a post (ISO 3166-1 alpha-2 codes, upper case), or that it does over a copyright claim."""
 

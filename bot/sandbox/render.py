@@ -22,7 +22,7 @@ from bot.sandbox.fields import (
     USER_FIELDS,
 )
 from bot.sandbox.ids import short_code
-from bot.sandbox.model import Media, Poll, Tweet, User, iso
+from bot.sandbox.model import LinkPage, Media, Poll, Tweet, User, iso
 from bot.sandbox.problems import invalid_request, resource_error
 from bot.sandbox.text import (
     MAX_WEIGHTED_LENGTH,
@@ -283,7 +283,7 @@ class Renderer:
     def _entities(self, composed: Composed) -> dict[str, Any] | None:
         entities: dict[str, Any] = {}
         if composed.urls:
-            entities["urls"] = [_url_json(span) for span in composed.urls]
+            entities["urls"] = [_url_json(span, self.world.link_pages.get(span.expanded_url)) for span in composed.urls]
         if composed.mentions:
             entities["mentions"] = [self._mention(m.start, m.end, m.tag) for m in composed.mentions]
         for name, spans in (("hashtags", composed.hashtags), ("cashtags", composed.cashtags)):
@@ -341,7 +341,7 @@ def _references(tweet: Tweet) -> list[tuple[str, str]]:
     return refs
 
 
-def _url_json(span: UrlSpan) -> dict[str, Any]:
+def _url_json(span: UrlSpan, page: LinkPage | None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "start": span.start,
         "end": span.end,
@@ -351,4 +351,6 @@ def _url_json(span: UrlSpan) -> dict[str, Any]:
     }
     if span.media_key:
         data["media_key"] = span.media_key
+    elif page is not None:
+        data.update(page.to_json(span.expanded_url))
     return data

@@ -37,6 +37,17 @@ class WorldLike(Protocol):
         media: Sequence[MediaSpec] = ...,
     ) -> TweetRef: ...
 
+    def set_link_page(
+        self,
+        url: str,
+        title: str,
+        description: str = ...,
+        *,
+        unwound_url: str | None = ...,
+        status: int = ...,
+        image: str | None = ...,
+    ) -> None: ...
+
 
 @dataclass(frozen=True)
 class SampleThread:
@@ -170,8 +181,14 @@ def load_reference_thread(target: WorldLike, *, start: datetime | None = None) -
 
 
 def load_long_thread(target: WorldLike, *, start: datetime | None = None) -> SampleThread:
-    """Three posts, the first and last longer than 280 characters (note_tweet)."""
+    """Three posts, the first and last longer than 280 characters (note_tweet), the first linking to a page X
+    described (a card)."""
     ensure_user(target, READER_USERNAME, name="Curious Reader")
+    target.set_link_page(
+        "https://example.com/long-read/part-one",
+        "Long reads, part one: why threads need unrolling",
+        "A thread is a long read cut into pieces; this is how to put it back together.",
+    )
     posts = [(LONG_POST, (), None), (LONG_SECOND, (), None), (LONG_THIRD, (), None)]
     return _thread(target, "longform_writer", "Long Form", posts, start)
 

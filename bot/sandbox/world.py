@@ -17,6 +17,7 @@ from bot.sandbox.faults import FaultQueue
 from bot.sandbox.limits import Budget, Context
 from bot.sandbox.model import (
     Fault,
+    LinkPage,
     MediaSpec,
     PollSpec,
     Posted,
@@ -61,6 +62,7 @@ class World(Switches):
             self.compliance_delay = 0  # status reads a job answers `in_progress` before it completes
             self.compliance_fails = False  # jobs end `failed` instead of `complete`
             self._sequence: dict[int, int] = {}
+            self.link_pages: dict[str, LinkPage] = {}  # a typed URL (as expanded) → what X learnt of its page
 
     # -- users ---------------------------------------------------------------------------------------
 
@@ -183,6 +185,21 @@ class World(Switches):
                 raise ValueError(f"no post {tweet_id} to withhold")
             withholding = Withholding(tuple(dict.fromkeys(country_codes)), copyright)
             tweet.withheld = withholding if withholding.country_codes or copyright else None
+
+    def set_link_page(
+        self,
+        url: str,
+        title: str,
+        description: str = "",
+        *,
+        unwound_url: str | None = None,
+        status: int = 200,
+        image: str | None = None,
+    ) -> None:
+        """What X knows of the web page at `url` (as typed, with its scheme): the posts linking to it then carry
+        its title, description, preview image and unwound URL in their `entities.urls`."""
+        with self.lock:
+            self.link_pages[url] = LinkPage(title, description, unwound_url, status, image)
 
     def mark_sensitive(self, tweet_id: str, sensitive: bool = True) -> None:
         """Mark a post possibly sensitive, as X does for media it flags (the post's `possibly_sensitive`)."""
