@@ -158,11 +158,11 @@ def redis_stop(exc: StoreUnavailable | redis.RedisError, settings: Settings) -> 
     """Stop with 4 when Redis is unreachable or refuses REDIS_URL (a password, a database index: Redis's own words
     said); None for any other Redis error."""
     from bot.store.base import REFUSED_FIX, refusal
-    from config.settings import redacted_url
+    from config.settings import redacted_value
 
     refused = exc if isinstance(exc, StoreRefused) else refusal(exc) if isinstance(exc, redis.RedisError) else None
     if refused is not None:
-        where = redacted_url(settings.redis_url) if settings.redis_url else "the embedded Redis"
+        where = redacted_value(settings.redis_url) if settings.redis_url else "the embedded Redis"
         return fatal(f"{refused}\nCheck REDIS_URL ({where}): {REFUSED_FIX}.", 4, "redis_refused")
     if not isinstance(exc, StoreUnavailable | redis.ConnectionError | redis.TimeoutError):
         return None

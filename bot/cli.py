@@ -32,7 +32,7 @@ from bot.processes import (
 from bot.runtime import Bot, build
 from bot.store import Store
 from bot.xapi import XApi, shared_endpoint
-from config.settings import Settings, env_name, redacted_url
+from config.settings import Settings, env_name, redacted_value
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -372,7 +372,7 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
         if field in secret:
             shown = "(set, hidden)" if value else "(not set)"
         elif field in ("redis_url", "x_api_base_url", "public_base_url") and value:
-            shown = redacted_url(str(value))
+            shown = redacted_value(str(value))
         else:
             shown = env_value(value)
         out(f"{env_name(field)}={shown}")

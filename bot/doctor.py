@@ -42,7 +42,7 @@ from bot.store import Store
 from bot.store.base import REFUSED_FIX
 from bot.walks import TIMELINE_REFUSALS
 from bot.xapi import Window, XApi
-from config.settings import CREDENTIALS, Settings, local_host, redacted_url
+from config.settings import CREDENTIALS, Settings, local_host, redacted_value
 
 log = structlog.get_logger(__name__)
 
@@ -145,7 +145,7 @@ def configuration(settings: Settings, missing: list[str]) -> Check:
         )
     mode = "dry run (replies are logged, not posted)" if settings.dry_run else "posting replies"
     return Check(
-        "config", "ok", f"settings valid, credentials set, {mode}, X API at {redacted_url(settings.x_api_base_url)}"
+        "config", "ok", f"settings valid, credentials set, {mode}, X API at {redacted_value(settings.x_api_base_url)}"
     )
 
 
@@ -272,7 +272,9 @@ def handle(settings: Settings, me: ApiUser | None) -> Check:
 
 def connect(settings: Settings, store: Store | None) -> tuple[Store | None, Check]:
     """Reach Redis (with short timeouts, so a wrong REDIS_URL fails fast)."""
-    where = redacted_url(settings.redis_url) if settings.redis_url else f"embedded, in {settings.data_dir / 'redis.db'}"
+    where = (
+        redacted_value(settings.redis_url) if settings.redis_url else f"embedded, in {settings.data_dir / 'redis.db'}"
+    )
     try:
         if store is None:
             store = Store(_client(settings), settings.key_prefix, handled_log_size=settings.handled_log_size)

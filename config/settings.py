@@ -587,7 +587,7 @@ class Settings(BaseSettings):
             unknown = re.search(r"argument '([^']+)'", str(exc))
             name = unknown.group(1) if unknown else "an option"
             raise ValueError(f"redis-py takes no connection option {name!r} (from the URL's query)") from None
-        except ValueError as exc:
+        except (ValueError, redis.RedisError) as exc:  # (?ssl_cert_reqs=CERT_NONE: redis-py takes none, optional…)
             raise ValueError(f"redis-py cannot read it: {exc}") from None
         return value
 
@@ -756,7 +756,13 @@ def _port_of(url: str) -> None:
     try:
         _ = urlsplit(url).port  # urllib checks it here: requests would raise InvalidURL at the first call
     except ValueError:
-        port = urlsplit(url).netloc.rpartition(":")[2]
+        parts = urlsplit(url)
+        if "@" in url.partition(parts.netloc)[2]:
+            # user:pa/ss@host: the authority ends at the password's "/" (or ? #), and its start reads as a port.
+            raise ValueError(
+                "its password holds a / ? or # that ends the host part: percent-encode them (%2F, %3F, %23)"
+            ) from None
+        port = parts.netloc.rpartition(":")[2]
         raise ValueError(f'the port "{port}" is no port number (1–65535)') from None
 
 
@@ -767,6 +773,16 @@ _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:)[^/\s
 _SECRET_WORDS = "pass|secret|token|key|auth"
 _SECRET_PARAM = re.compile(_SECRET_WORDS, re.IGNORECASE)
 _QUERY_SECRET = re.compile(rf"(?P<head>[?&][^=&#\s]*(?:{_SECRET_WORDS})[^=&#\s]*=)[^&#\s]*", re.IGNORECASE)
+
+
+# A whole value given as a URL: its password runs from the user's ":" to the value's last "@", whatever it holds
+# (a "/" or a space an operator did not percent-encode).
+_VALUE_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:).*@", re.DOTALL)
+
+
+def redacted_value(value: str) -> str:
+    """A setting's whole value with its URL password hidden (`redacted_url`), however it is written."""
+    return redacted_url(_VALUE_PASSWORD.sub(r"\g<head>***@", value))
 
 
 def redacted_url(text: str) -> str:
@@ -857,7 +873,7 @@ def _describe(error: Any) -> str:
     if Settings.model_fields[field].annotation == SecretStr | None:  # a secret is named, never shown
         shown = "*" * 10
     # A URL's password too, however wrong the rest of the URL is.
-    shown, detail = redacted_url(shown), redacted_url(detail)
+    shown, detail = redacted_value(shown), redacted_url(detail)
     if hint:
         return f'{name} must be {hint}, got "{shown}" ({detail})'
     return f'{name} is invalid, got "{shown}" ({detail})'

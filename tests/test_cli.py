@@ -485,6 +485,22 @@ def test_config_hides_the_passwords_of_urls(
     assert ("X_API_BASE_URL=https://me:***@proxy.example" in lines, "proxy-SECRET" in output + err) == (True, False)
 
 
+def test_config_hides_a_url_password_holding_a_space_or_a_slash(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A password pasted without percent-encoding: a space in it was shown whole by `config`; a "/" stops start-up,
+    and the message hides the password (it was quoted whole)."""
+    monkeypatch.setenv("REDIS_URL", "redis://:Super hunter2@redis.example:6379/0")
+    _, output, err = command(capsys, "config")
+    assert ("REDIS_URL=redis://:***@redis.example:6379/0" in output.splitlines(), "hunter2" in output + err) == (
+        True,
+        False,
+    )
+    monkeypatch.setenv("REDIS_URL", "redis://:pa/hunter2@redis.example:6379/0")
+    code, output, err = command(capsys, "config")
+    assert (2, False) == (code, "hunter2" in output + err or '"pa"' in output + err)
+
+
 def test_config_hides_a_redis_password_given_in_the_query_string(
     env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

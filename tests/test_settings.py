@@ -77,6 +77,16 @@ def test_environment_variables_are_read_with_and_without_prefix(monkeypatch: pyt
         ("REDIS_URL", "localhost:6379", 'REDIS_URL must be a redis://, rediss:// or unix:// URL, got "localhost:6379"'),
         ("REDIS_URL", "redis://127.0.0.1:6379/0?foo=bar", "(redis-py takes no connection option 'foo' (from the URL"),
         ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=x", "(redis-py cannot read it: Invalid value for"),
+        (
+            "REDIS_URL",
+            "rediss://default:pw@127.0.0.1:6379/0?ssl_cert_reqs=CERT_NONE",
+            "(redis-py cannot read it: Invalid SSL Certificate Requirements Flag: CERT_NONE)",
+        ),
+        (
+            "REDIS_URL",
+            "redis://:pa/SECRET@127.0.0.1:6379/9",
+            'got "redis://:***@127.0.0.1:6379/9" (its password holds a / ? or # that ends the host part: percent',
+        ),
         ("PUBLIC_BASE_URL", "example.org", "PUBLIC_BASE_URL must be an http(s) URL"),
         ("UNROLL_LOG_FORMAT", "xml", 'UNROLL_LOG_FORMAT must be one of auto, json, console, got "xml"'),
         ("UNROLL_DRY_RUN", "maybe", 'UNROLL_DRY_RUN must be true or false, got "maybe"'),
