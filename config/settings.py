@@ -31,6 +31,15 @@ from bot.errors import ConfigError
 from bot.trigger import keyword_problem, said_alone
 
 ENV_PREFIX = "UNROLL_"
+
+
+def project_folder() -> Path:
+    """The project's folder (the checkout holding pyproject.toml and bot/) when the bot runs from one, else the
+    working directory (a package installed elsewhere)."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() and (root / "bot").is_dir() else Path.cwd()
+
+
 MAX_POST_LENGTH = 280
 SAMPLE_LINK = "https://unroll.example.org/t/1234567890123456789"  # t.co makes any public link 23 characters
 CREDENTIALS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
@@ -248,7 +257,10 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         Path("data"),
-        description="Folder for the embedded Redis database and other local state.",
+        description=(
+            "Folder for the embedded Redis database and other local state; a relative path is taken from the "
+            "project's folder (the checkout), not from where a command runs."
+        ),
         json_schema_extra=_hint("a folder path"),
     )
     log_format: Literal["auto", "json", "console"] = Field(
@@ -562,6 +574,13 @@ class Settings(BaseSettings):
             raise ValueError(f"it has a query (?…) or fragment (#…), and {links} after it: end it at the host or path")
         _port_of(value)
         return value.rstrip("/")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        # A cron job or a service started elsewhere would otherwise start a second, empty embedded Redis: every
+        # mention of UNROLL_LOOKBACK answered again, as if never seen.
+        return value if value.is_absolute() else project_folder() / value
 
     @field_validator("redis_url")
     @classmethod

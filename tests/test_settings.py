@@ -635,3 +635,19 @@ def test_a_forwarded_allow_ips_uvicorn_would_not_match_stops_start_up(
     with pytest.raises(ConfigError) as info:
         load_settings(_env_file=None)
     assert (True, True) == (str(info.value).startswith("FORWARDED_ALLOW_IPS must be"), why in str(info.value))
+
+
+def test_a_relative_data_dir_is_the_project_folders_wherever_a_command_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Run from another directory (a cron job, a service), the default `data` made a second, empty embedded Redis
+    there: every mention of the lookback answered again. A relative UNROLL_DATA_DIR is the project's; an absolute
+    one stays as given."""
+    project = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("UNROLL_DATA_DIR", raising=False)
+    assert project / "data" == load_settings(_env_file=None).data_dir
+    monkeypatch.setenv("UNROLL_DATA_DIR", "state/redis")
+    assert project / "state" / "redis" == load_settings(_env_file=None).data_dir
+    monkeypatch.setenv("UNROLL_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert tmp_path / "elsewhere" == load_settings(_env_file=None).data_dir
