@@ -161,13 +161,14 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
         if lock is None:
             log.info("request_busy_elsewhere")
             return False
-        bot.in_hand = lambda: leave_in_hand(bot, consumer, entry_id, lock, thread)
+        progress = Progress()
+        bot.in_hand = lambda: leave_in_hand(bot, consumer, entry_id, lock, thread, progress=progress)
         renew = max(bot.settings.visibility_timeout / 3, 0.2)
         with store.batched():
             # The thread's lock too, once taken: mentions of the thread wait for this resolution, however long.
             renew_thread = (lambda: thread.held() and thread.reacquire()) if thread is not None else lambda: None
             with keep_alive(renew, lambda: store.keep_claim(consumer, entry_id), lock.reacquire, renew_thread):
-                done = _handle(bot, entry_id, request, attempt, thread, ahead)
+                done = _handle(bot, entry_id, request, attempt, thread, ahead, progress)
             if isinstance(done, Deferred):  # claimable again when the window resets, not a timeout later
                 store.claimable_at(consumer, entry_id, done.until, int(bot.settings.visibility_timeout * 1000))
                 if done.refused is not None:
@@ -191,10 +192,16 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
                     log.warning(event, error=str(exc))
 
 
-def leave_in_hand(bot: Bot, consumer: str, entry_id: str, *locks: Lock | None) -> None:
+def leave_in_hand(
+    bot: Bot, consumer: str, entry_id: str, *locks: Lock | None, progress: Progress | None = None
+) -> None:
     """Leave a request whose call to X still runs to another worker at once: the process exits now, its shutdown
     grace spent. Its reply record stays as it is ("posting" while a post's fate is unknown: whoever takes the
-    request searches for the reply before posting, and repeats its exact text, which X refuses as a duplicate)."""
+    request searches for the reply before posting, and repeats its exact text, which X refuses as a duplicate).
+    What its attempt read and spent so far (`progress`) is kept, as for an attempt left for later: the next one
+    starts from it, the record counts it, and so does the day's spending tally."""
+    if progress is not None:
+        progress.leave(bot)
     for held in locks:
         if held is not None and held.held():
             with suppress(redis.exceptions.LockError):  # expired meanwhile: nothing to give back
@@ -210,6 +217,33 @@ class Progress:
     link)."""
 
     handled: HandledRequest | None = None
+    # While an attempt runs: what it read (`Reads`), what all its tries spent, and what the try under way spent so
+    # far (not yet in the spending tally), for a shutdown that leaves it mid-call (`leave`).
+    mention_id: str | None = None
+    reads: Reads | None = None
+    whole: Usage | None = None
+    usage: Usage | None = None
+
+    def leave(self, bot: Bot) -> None:
+        """The attempt is left mid-call: note what it read and spent (`Store.note_attempt`), and tally the try's
+        spending, as its end would have."""
+        whole, usage, self.whole, self.usage = self.whole, self.usage, None, None
+        if whole is not None and self.mention_id is not None:
+            snapshot = self.reads.snapshot() if self.reads is not None else None
+            bot.store.note_attempt(self.mention_id, snapshot, whole.requests, whole.tweets_read)
+        if usage is not None:
+            spending.record(bot.store, bot.settings, usage)
+
+    @staticmethod
+    def trying(progress: Progress | None, usage: Usage) -> None:
+        """The try under way's meter: tallied by a shutdown that leaves it mid-call, or by the try's end (`_tally`)."""
+        if progress is not None:
+            progress.usage = usage
+
+    def settle(self) -> bool:
+        """The try ends: whether its spending is still to tally (a shutdown's `leave` has not)."""
+        left, self.usage = self.usage is None, None
+        return not left
 
     @staticmethod
     def keep(progress: Progress | None, handled: HandledRequest) -> HandledRequest:
@@ -245,6 +279,7 @@ def _handle(
     attempt: Attempt,
     thread: Lock | None = None,
     ahead: FirstRead | None = None,
+    progress: Progress | None = None,
 ) -> tuple[HandledRequest, str | None] | Deferred | None:
     """Process a request with quick retries; what to finish it with (its record, the entry to acknowledge), or
     Deferred when it waits: for a rate-limit window, or after a failed attempt for its backoff (`retry_wait`).
@@ -258,13 +293,20 @@ def _handle(
     reads = Reads(bot.api)  # kept across quick retries: a post read by a failed try is not asked for again
     if attempt.reads:
         reads.restore(attempt.reads)  # …and across attempts: what an earlier one read before it was left
+    progress = progress if progress is not None else Progress()
     with bot.api.metered() as whole:  # every quick try's requests and reads, for the audit record
-        done = _tries(bot, entry_id, request, attempt, reads, whole, thread, ahead)
+        progress.mention_id, progress.reads, progress.whole = request.mention_id, reads, whole
+        try:
+            done = _tries(bot, entry_id, request, attempt, reads, whole, thread, ahead, progress)
+        finally:
+            # Noted below, or counted by the record: not again by a shutdown's `leave`, which noted it if it ran.
+            left, progress.whole = progress.whole is None, None
     if isinstance(done, Deferred) and not whole.requests and not done.failed:
         # Left for a window known to be spent without asking X (claimed again before the reset): no attempt.
         bot.store.give_back_try(request.mention_id)
     elif not isinstance(done, tuple):  # left for later: the next attempt starts from what this one read
-        bot.store.note_attempt(request.mention_id, reads.snapshot(), whole.requests, whole.tweets_read)
+        if not left:
+            bot.store.note_attempt(request.mention_id, reads.snapshot(), whole.requests, whole.tweets_read)
     elif done[0].request_id == entry_id:  # this attempt's record (not one found from an earlier entry)
         done[0].api_requests += attempt.spent_requests  # …counting what earlier attempts spent
         done[0].tweets_read += attempt.spent_reads
@@ -282,12 +324,12 @@ def _tries(
     whole: Usage,
     thread: Lock | None,
     ahead: FirstRead | None,
+    progress: Progress,
 ) -> tuple[HandledRequest, str | None] | Deferred | None:
     """`_handle`'s quick retries over one `Reads`; `whole` meters them all."""
     store = bot.store
     last_error = ""
     record, attempts = attempt.record, attempt.tries
-    progress = Progress()
     for quick in range(1, QUICK_RETRIES + 1):
         try:
             if quick > 1:
@@ -494,6 +536,7 @@ def process(
         bot.api.check(POST_TWEETS)  # replies are on hold (daily cap): don't spend reads on a reply we can't post
     settle(bot, request)
     with bot.api.metered() as usage, thread_lock(bot, request, guard) as lock:
+        Progress.trying(progress, usage)
         try:
             with metrics.timed(store, "resolve_seconds"):
                 # A page's "look for newer posts" asks X whatever the stored copy's age (it is asked at most every
@@ -545,13 +588,19 @@ def process(
         except Exception:
             # A failed try's reads are billed all the same, and so is a post whose answer was lost (found on the
             # retry, counted then): the tally keeps what this try read.
-            spending.record(store, settings, usage)
+            _tally(bot, usage, progress)
             raise
-    spending.record(store, settings, usage, reply_text=handled.reply_text)
+    _tally(bot, usage, progress, reply_text=handled.reply_text)
     handled.api_requests, handled.tweets_read = usage.requests, usage.tweets_read
     if request.created_at is not None:
         handled.latency_s = round((datetime.now(UTC) - request.created_at).total_seconds(), 3)
     return handled
+
+
+def _tally(bot: Bot, usage: Usage, progress: Progress | None, *, reply_text: str | None = None) -> None:
+    """Add a try's spending to the day's tally, unless a shutdown that left it mid-call did (`Progress.leave`)."""
+    if progress is None or progress.settle():
+        spending.record(bot.store, bot.settings, usage, reply_text=reply_text)
 
 
 def note_lone(store: Store, resolution: Resolution, read_at: datetime) -> None:

@@ -21,6 +21,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 from structlog.testing import capture_logs
 
+from bot import spending
 from bot.errors import EX_OSERR, ConfigError, StoreRefused
 from bot.models import UnrollRequest
 from bot.poller import poll_once
@@ -247,6 +248,33 @@ def test_a_worker_still_in_a_call_to_x_when_the_grace_runs_out_leaves_its_reques
     )
     assert (1, [mention]) == (finished, [p.in_reply_to_tweet_id for p in sandbox.world.posted()])
     assert 1 == sum(sandbox.world.request_counts()["POST /2/tweets"].values())
+
+
+def test_a_request_left_mid_call_at_shutdown_keeps_what_it_read_and_spent(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A worker stopped during the reply's POST, its grace spent, had read the thread: that went uncounted (the
+    request's record said 1 post, the day's spending tally left the 12 out) and was read again. What it read and
+    spent is kept as for an attempt left for later: the record and the tally count each post once, as X bills."""
+    bot = make_bot(settings, store, http_timeout=30.0, visibility_timeout=60.0)
+    thread = load_reference_thread(sandbox.world)
+    add_unroll_request(sandbox.world, thread.last_id, bot=BOT_HANDLE)
+    poll_once(bot)
+    sandbox.world.inject_fault("POST", "/2/tweets", drop=True, after=True, delay=4.0)  # made, then answered late
+    stop = bot.stopping
+    worker = in_thread(run_worker, bot, stop, "slow", name="worker")
+    deadline = time.monotonic() + 10
+    while not sandbox.world.posted() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stop.set()
+    assert not wait_for(stop, [worker], bot, grace=0.5)
+    later = make_bot(settings, store, visibility_timeout=60.0)
+    assert 1 == work_once(later, "later", count=1)
+    worker.join(timeout=15)
+    (record,) = store.handled(limit=1)
+    billed = sandbox.world.snapshot_stats().post_reads
+    # The thread's 12 posts, and the reply the later worker found by search.
+    assert (13, 13, 13) == (billed, record.tweets_read, spending.spent_today(store, settings).counts.post_read)
 
 
 def test_run_with_its_web_port_taken_stops_with_its_own_status_before_taking_a_request(
