@@ -28,7 +28,7 @@ from bot.errors import (
     StoreRefused,
     StoreUnavailable,
 )
-from bot.handles import at_least_one, x_handle
+from bot.handles import at_least_one, post_id, x_handle
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from config.unknown import redis_url_misspelt, unknown_variables
@@ -54,12 +54,12 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--seed", choices=["none", "demo"], default="demo", help="sample data to load")
     reqs = sub.add_parser("requests", help="list recent handled requests, newest first")
     reqs.add_argument("--outcome", help="only this outcome (e.g. replied, not_found, ignored)")
-    reqs.add_argument("--user", help="only this requester's handle")
+    reqs.add_argument("--user", type=x_handle, help="only this requester's handle (@alice, or a profile link)")
     reqs.add_argument("--since", help="only since this ISO time or a duration like 2h, 30m, 7d")
     reqs.add_argument("--limit", type=at_least_one, default=50, help="at most this many (default 50)")
     reqs.add_argument("--json", action="store_true", help="one JSON object per line")
     one = sub.add_parser("request", help="show one handled request's whole story")
-    one.add_argument("mention_id")
+    one.add_argument("mention_id", type=post_id, help="the mention's id, or its link (a log line's mention_url)")
     dead = sub.add_parser("dead-letters", help="list requests that kept failing")
     dead.add_argument("--requeue", action="store_true", help="put them back on the work stream")
     sub.add_parser("rerender", help="render every stored thread in every format and report the ones that fail")

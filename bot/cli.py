@@ -489,9 +489,19 @@ def cmd_comply(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_opt_out(args: argparse.Namespace, settings: Settings) -> int:
     handle = args.handle  # (`x_handle`)
     user_id, failed = _user_id(settings, handle)
-    removed = Store.from_settings(settings).opt_out(handle, user_id)
-    log.info("author_opted_out", author=handle, user_id=user_id, removed=removed, by="operator")
-    out(f"@{handle} opted out: {len(removed)} thread(s) removed; their threads will not be unrolled again.")
+    store = Store.from_settings(settings)
+    already = store.is_opted_out(handle, user_id)
+    removed = store.opt_out(handle, user_id)
+    log.info("author_opted_out", author=handle, user_id=user_id, removed=removed, by="operator", already=already)
+    said = " (already opted out)" if already else ""
+    out(f"@{handle} opted out{said}: {len(removed)} thread(s) removed; their threads will not be unrolled again.")
+    if user_id is None and not failed and not removed and not already:
+        # A handle X knows no account by, with nothing stored: most likely mistyped.
+        sys.stderr.write(
+            f"X knows no account @{handle} and no thread of theirs is stored: check the handle (the opt-out is "
+            "noted all the same; `opt-in` lifts it).\n"
+        )
+        return 1
     if failed:
         # X was not asked who this is: held by handle only, a rename would undo it. Run again to hold it by id too.
         out(f"(X could not be asked who @{handle} is ({failed}): the opt-out holds for the handle and the threads")
@@ -516,9 +526,12 @@ def _user_id(settings: Settings, handle: str) -> tuple[str | None, str]:
 def cmd_opt_in(args: argparse.Namespace, settings: Settings) -> int:
     handle = args.handle  # (`x_handle`)
     user_id, failed = _user_id(settings, handle)  # an opt-out made under a former handle is found by the id
-    Store.from_settings(settings).opt_in(handle, user_id)
-    log.info("author_opted_in", author=handle, user_id=user_id, by="operator")
-    out(f"@{handle} may be unrolled again (removed pages stay removed).")
+    lifted = Store.from_settings(settings).opt_in(handle, user_id)
+    log.info("author_opted_in", author=handle, user_id=user_id, by="operator", lifted=lifted)
+    if lifted:
+        out(f"@{handle} may be unrolled again (removed pages stay removed).")
+    else:
+        out(f"@{handle} was not opted out: nothing to lift.")
     if failed:
         out(f"(X could not be asked who @{handle} is ({failed}): an opt-out made under a former handle of theirs")
         out(" still holds; run this again once X answers.)")

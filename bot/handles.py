@@ -1,9 +1,11 @@
-"""Values as operators type them on the command line: X handles, counts (pure; argparse `type`s)."""
+"""Values as operators type them on the command line: X handles, post ids, counts (pure; argparse `type`s)."""
 
 from __future__ import annotations
 
 import argparse
 import re
+
+from bot.postlinks import parse_tweet_id
 
 _PROFILE = re.compile(r"(?:https?://)?(?:www\.|mobile\.)?(?:x|twitter)\.com/(\w{1,15})/?(?:[?#].*)?", re.I | re.A)
 
@@ -30,3 +32,12 @@ def at_least_one(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f'"{value}" is not a whole number of 1 or more')
     return number
+
+
+def post_id(value: str) -> str:
+    """A mention named as an operator may paste it: its id, or its status link (the `mention_url` a log line shows);
+    the id alone. argparse's `type`: anything else is refused, exit 2."""
+    found = parse_tweet_id(value)
+    if found is None:
+        raise argparse.ArgumentTypeError(f'"{value}" is neither a post id (digits) nor a link to a post on X')
+    return found

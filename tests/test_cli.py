@@ -295,6 +295,27 @@ def test_requests_with_a_limit_below_one_is_refused(
     assert (2, True) == (stopped.value.code, "not a whole number of 1 or more" in capsys.readouterr().err)
 
 
+def test_request_takes_the_mentions_link_and_refuses_what_is_no_post(
+    env: None, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The log line's `mention_url` pasted gives the story (it said "never queued"); a name that is no post id nor
+    link is refused, exit 2, as `requests --user` refuses what is no handle (it listed nothing, silently)."""
+    record(store, "5001", "replied", **OUTCOMES["replied"][0])
+    code, output, _ = command(capsys, "request", "https://x.com/reader/status/5001")
+    story = {line.split(maxsplit=1)[0]: line.split(maxsplit=1)[-1] for line in output.splitlines() if line.strip()}
+    assert (0, "5001") == (code, story.get("mention_id"))
+    for args, said in (
+        (["request", "abc"], "is neither a post id (digits) nor a link to a post on X"),
+        (["request", ""], "is neither a post id"),
+        (["requests", "--user", "not a handle"], "is not an X handle"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            main(args)
+        assert (2, True) == (stopped.value.code, said in capsys.readouterr().err)
+    code, output, _ = command(capsys, "requests", "--user", "https://x.com/Reader")
+    assert (0, True) == (code, "5001" in output)
+
+
 def test_request_unknown_mention_exits_1(env: None, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     """An id never queued is said on stderr, with why that may be, and exit code 1."""
     code, output, err = command(capsys, "request", "424242")
@@ -555,17 +576,20 @@ def test_operator_opt_out_and_opt_in(
     env: None, sandbox: SandboxServer, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`opt-out @handle` removes the author's threads for good; `opt-in` lets them be unrolled again. A handle X
-    does not know is still opted out, and the operator is told it holds for that handle only."""
+    knows no account by, with no thread stored (a typo, most likely: it said "opted out" and exited 0), is still
+    opted out, but the command exits 1 saying to check it; again, it says it was opted out already. An opt-in of
+    an author who was not opted out says there was nothing to lift."""
+    code, output, err = command(capsys, "opt-out", "@Writer")
+    assert (1, True) == (code, store.is_opted_out("writer"))
+    assert ["@Writer opted out: 0 thread(s) removed; their threads will not be unrolled again."] == output.splitlines()
+    assert "X knows no account @Writer and no thread of theirs is stored: check the handle" in err
     code, output, _ = command(capsys, "opt-out", "@Writer")
-    assert 0 == code
-    assert [
-        "@Writer opted out: 0 thread(s) removed; their threads will not be unrolled again.",
-        "(X did not say who that handle is now: the opt-out holds for the handle and the threads stored.)",
-    ] == output.strip().splitlines()
-    assert store.is_opted_out("writer")
-    code, _, _ = command(capsys, "opt-in", "writer")
-    assert 0 == code
-    assert not store.is_opted_out("writer")
+    assert (0, True) == (code, output.startswith("@Writer opted out (already opted out): 0 thread(s) removed"))
+    code, output, _ = command(capsys, "opt-in", "writer")
+    assert (0, False) == (code, store.is_opted_out("writer"))
+    assert "@writer may be unrolled again (removed pages stay removed)." == output.strip()
+    code, output, _ = command(capsys, "opt-in", "writer")
+    assert (0, "@writer was not opted out: nothing to lift.") == (code, output.strip())
 
 
 def test_an_opt_out_while_x_cannot_be_asked_holds_by_handle_and_says_to_run_it_again(
@@ -583,9 +607,10 @@ def test_an_opt_out_while_x_cannot_be_asked_holds_by_handle_and_says_to_run_it_a
 
 @pytest.mark.parametrize("named", ["https://x.com/Writer", "x.com/Writer/", "https://twitter.com/Writer?s=20"])
 def test_operator_opt_out_takes_an_authors_profile_link(
-    env: None, store: Store, capsys: pytest.CaptureFixture[str], named: str
+    env: None, sandbox: SandboxServer, store: Store, capsys: pytest.CaptureFixture[str], named: str
 ) -> None:
     """An author's removal request often comes as a link to their profile: the handle in it is opted out."""
+    sandbox.world.add_user("Writer")
     code, output, _ = command(capsys, "opt-out", named)
     assert (0, True) == (code, output.startswith("@Writer opted out"))
     assert store.is_opted_out("writer")

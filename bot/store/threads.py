@@ -332,9 +332,9 @@ class ThreadStore(StoreBase):
             self.redis.sadd(self.key("removed"), *removed)
         return removed
 
-    def opt_in(self, username: str, user_id: str | None = None) -> None:
+    def opt_in(self, username: str, user_id: str | None = None) -> bool:
         """Lift an opt-out made under this handle (and the ids it was noted with), and with `user_id`, the one
-        noted under any former handle of that account."""
+        noted under any former handle of that account; False when there was none to lift."""
         handle = username.lower()
         noted = cast(dict[str, str], self.redis.hgetall(self.key("opt-out-ids")))
         ids = {i for i in noted.get(handle, "").split(",") if i} | ({user_id} if user_id else set())
@@ -342,7 +342,7 @@ class ThreadStore(StoreBase):
         pipe = self.redis.pipeline(transaction=True)
         pipe.srem(self.key("opt-out"), *handles, *(opt_out_member(i) for i in ids))
         pipe.hdel(self.key("opt-out-ids"), *handles)
-        pipe.execute()
+        return bool(pipe.execute()[0])
 
     def is_opted_out(self, username: str, user_id: str | None = None) -> bool:
         """Whether the author opted out, by handle or (when given) by numeric id; at least one is needed."""
