@@ -710,11 +710,13 @@ def over_budget_reply(
     bot: Bot, request: UnrollRequest, handled: HandledRequest, record: ReplyRecord | None, claim: Lock | None = None
 ) -> HandledRequest:
     """The daily budget is spent and the operator chose a short reply without the link (a cheap post)."""
+    handled.outcome, handled.reason = "over_budget", "daily_budget_spent"
+    if not bot.settings.over_budget_template.strip():  # the operator chose silence: nothing posted, nothing spent
+        return handled
     text = compose(bot.settings.over_budget_template, requester=request.requester_username)
     with bot.api.metered() as usage:
         handled.reply_id, handled.reply_text = post_once(bot, request, text, record, claim=claim)
     spending.record(bot.store, bot.settings, usage, reply_text=handled.reply_text)
-    handled.outcome, handled.reason = "over_budget", "daily_budget_spent"
     return handled
 
 

@@ -31,6 +31,7 @@ from bot.errors import ConfigError
 from bot.trigger import keyword_problem, said_alone
 
 ENV_PREFIX = "UNROLL_"
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")  # one label of a host name
 
 
 def project_folder() -> Path:
@@ -487,7 +488,10 @@ class Settings(BaseSettings):
     )
     over_budget_template: str = Field(
         "Hi @{requester}, the bot has used up today's budget. Please ask again tomorrow.",
-        description="Reply when the daily budget is spent and UNROLL_OVER_BUDGET=reply_without_link; no {link}.",
+        description=(
+            "Reply when the daily budget is spent and UNROLL_OVER_BUDGET=reply_without_link; no {link}; empty to "
+            "stay silent (the request is answered with nothing, and not asked again)."
+        ),
         json_schema_extra=_hint("a template without {link} that fits 280 characters"),
     )
 
@@ -539,6 +543,11 @@ class Settings(BaseSettings):
             raise ValueError(f'"{wrong[0]}" is neither an X handle (letters, digits and _, at most 15) nor an id')
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value  # (debug as well as DEBUG)
+
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
@@ -556,8 +565,9 @@ class Settings(BaseSettings):
             host.encode("idna")
         except UnicodeError as exc:
             raise ValueError(f"neither an IP address nor a host name ({exc})") from None
-        if any(c.isspace() or c in "/?#@:[]" for c in host):
-            raise ValueError("neither an IP address nor a host name")
+        labels = host.encode("idna").decode("ascii").removesuffix(".").split(".")
+        if not all(_HOST_LABEL.fullmatch(label) for label in labels):  # (not_a_host!! failed only at the listen)
+            raise ValueError("neither an IP address nor a host name (letters, digits, - and _ between dots)")
         return host
 
     @field_validator("x_api_base_url", "public_base_url")

@@ -74,6 +74,7 @@ def test_environment_variables_are_read_with_and_without_prefix(monkeypatch: pyt
         ("PORT", "http", 'PORT must be a port number from 1 to 65535, got "http"'),
         ("HOST", "é" * 300, "HOST must be an IP address such as 127.0.0.1 or 0.0.0.0, or a host name, got"),
         ("HOST", "a b", 'HOST must be an IP address such as 127.0.0.1 or 0.0.0.0, or a host name, got "a b"'),
+        ("HOST", "not_a_host!!", '"not_a_host!!" (neither an IP address nor a host name (letters, digits, - and _'),
         ("REDIS_URL", "localhost:6379", 'REDIS_URL must be a redis://, rediss:// or unix:// URL, got "localhost:6379"'),
         ("REDIS_URL", "redis://127.0.0.1:6379/0?foo=bar", "(redis-py takes no connection option 'foo' (from the URL"),
         ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=x", "(redis-py cannot read it: Invalid value for"),
@@ -651,3 +652,16 @@ def test_a_relative_data_dir_is_the_project_folders_wherever_a_command_runs(
     assert project / "state" / "redis" == load_settings(_env_file=None).data_dir
     monkeypatch.setenv("UNROLL_DATA_DIR", str(tmp_path / "elsewhere"))
     assert tmp_path / "elsewhere" == load_settings(_env_file=None).data_dir
+
+
+@pytest.mark.parametrize(("given", "level"), [("debug", "DEBUG"), (" Warning ", "WARNING"), ("ERROR", "ERROR")])
+def test_the_log_level_is_taken_in_any_case(monkeypatch: pytest.MonkeyPatch, given: str, level: str) -> None:
+    """UNROLL_LOG_LEVEL=debug stopped start-up (only DEBUG was taken), as no other logging setting anywhere does."""
+    monkeypatch.setenv("UNROLL_LOG_LEVEL", given)
+    assert level == load_settings(_env_file=None).log_level
+
+
+@pytest.mark.parametrize("host", ["localhost", "my-host.example.org", "bücher.example", "0.0.0.0", "::1", "web_1"])
+def test_host_names_and_addresses_are_taken(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    monkeypatch.setenv("HOST", host)
+    assert host == load_settings(_env_file=None).host

@@ -407,6 +407,28 @@ def test_a_site_request_waits_for_tomorrows_budget_whatever_the_policy(
     assert ["request_waits_for_budget"] == [e["event"] for e in events if e["event"] == "request_waits_for_budget"]
 
 
+@pytest.mark.parametrize("template", ["", "Hi @{requester}, out of budget today."])
+def test_over_budget_with_the_cheap_reply_posts_its_template_or_nothing_when_it_is_empty(
+    sandbox: SandboxServer, settings: Settings, store: Store, template: str
+) -> None:
+    """UNROLL_OVER_BUDGET=reply_without_link posts UNROLL_OVER_BUDGET_TEMPLATE and reads nothing; an empty template
+    (silence, as for the other replies without a page) posts nothing, where it sent X an empty post. Either way the
+    request is finished `over_budget`."""
+    thread = post_thread(sandbox.world, 3)
+    mention = summon(sandbox.world, thread[-1])
+    bot = make_bot(settings, store, daily_budget=0.01, over_budget="reply_without_link", over_budget_template=template)
+    poll_once(bot)
+    spending.record(store, bot.settings, spending.Counts(post_read=10))
+    before = sandbox.world.snapshot_stats().post_reads
+
+    assert 1 == work_once(bot, "w1")
+
+    record = store.handled_one(mention)
+    assert (before, "over_budget") == (sandbox.world.snapshot_stats().post_reads, record.outcome if record else None)
+    expected = ["Hi @reader, out of budget today."] if template else []
+    assert expected == [p.text for p in sandbox.world.posted()]
+
+
 def test_a_request_meeting_a_window_known_spent_says_so_quietly(
     sandbox: SandboxServer, settings: Settings, store: Store
 ) -> None:
