@@ -412,7 +412,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file there, a folder not writable, no such parent
-        out(f"Can't export into {folder}: {exc.strerror or exc}.")
+        why = "it is a file, not a folder (name a folder: it is made if missing)" if folder.is_file() else None
+        out(f"Can't export into {folder}: {why or exc.strerror or exc}.")
         return 1
 
     def export(thread: Thread) -> None:
