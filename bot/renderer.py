@@ -129,6 +129,12 @@ def _card_image(thread: Thread) -> MediaView | None:
                 return view
             if view.poster:
                 return MediaView("photo", view.poster, view.alt)
+    # No photo or video: the image of the page the first post links to (an article the thread is about).
+    first = thread.tweets[0] if thread.tweets else None
+    if first is not None and not first.sensitive and not first.withheld:
+        for card in card_views(first.cards):
+            if card.image:
+                return MediaView("photo", card.image, card.title, width=card.width, height=card.height)
     return None
 
 

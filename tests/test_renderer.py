@@ -1058,3 +1058,17 @@ def test_a_first_post_of_a_link_alone_is_titled_by_the_page_it_links_to() -> Non
     assert (CARD.title, CARD.title) == (renderer.title(thread), ThreadSummary.of(thread).title)
     thread.tweets[0].segments.append(Segment(text="Worth it:"))
     assert "news.example/a… Worth it:" == renderer.title(thread)
+
+
+def test_a_thread_without_photos_shares_the_image_of_the_page_its_first_post_links_to() -> None:
+    """og:image is the thread's first photo; with none, the image of the first post's link card (alt: its title),
+    where it was the author's avatar; a later post's card is not taken for the thread's."""
+    thread = build_thread(3)
+    for tweet in thread.tweets:
+        tweet.media, tweet.quoted = [], None
+    thread.tweets[1].cards = [CARD]
+    metas = {m.get("property"): m.get("content") for m in html_of(thread).elements("meta") if m.get("property")}
+    assert "a_400x400.jpg" in (metas.get("og:image") or "")  # the avatar, larger
+    thread.tweets[0].cards = [CARD]
+    metas = {m.get("property"): m.get("content") for m in html_of(thread).elements("meta") if m.get("property")}
+    assert (CARD.image, CARD.title) == (metas.get("og:image"), metas.get("og:image:alt"))
