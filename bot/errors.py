@@ -11,7 +11,7 @@
     │   ├── RateLimited        429 or an exhausted budget: wait until `reset_at`
     │   ├── ApiUnavailable     5xx, timeout, dropped connection, malformed body: retry with backoff
     │   ├── AuthFailed         401: the credentials are wrong (`fix` names which), retrying cannot help
-    │   │   ├── WriteRefused   403 on a post: the app may not post at all (no Write permission, no Project)
+    │   │   ├── WriteRefused   403 on a post or any read: the app may not post, or use the API (no Project)
     │   │   └── BearerRefused  403 client-not-enrolled on a read with X_BEARER_TOKEN: its app is in no Project
     │   ├── NotAllowed         403: the API refuses this action for good (reply not allowed, protected)
     │   │   └── DuplicateContent   403 duplicate content: the same text was already posted
@@ -138,8 +138,9 @@ WRITE_FIX = (
 
 class WriteRefused(AuthFailed):
     """403 on a post whose problem says the app may not post at all (`oauth1-permissions`: a Read-only app;
-    `client-forbidden`: not attached to a Project; `unsupported-authentication`), or on the bot's account or
-    mentions that it may not use the API at all: no request's fault, and no request's final outcome. Each request
+    `client-forbidden`: not attached to a Project; `unsupported-authentication`), or on the bot's account, its
+    mentions or a read every Project app may make with the user context (lookup, recent search) that it may not
+    use the API at all: no request's fault, and no request's final outcome. Each request
     waits, its tries unspent, as for rejected credentials; start-up stops (exit 3)."""
 
     def __init__(self, message: str, *, endpoint: str = "") -> None:

@@ -860,12 +860,15 @@ def _forbidden(endpoint: str, exc: tweepy.HTTPException) -> ApiError:
     message = f"{endpoint}: 403 {detail}"
     if endpoint in APP_ENDPOINTS and _problem(exc).endswith(APP_PROBLEMS):
         return WriteRefused(message, endpoint=endpoint)
-    if endpoint in BEARER_EVERYONE and _bearer(exc) and _problem(exc).endswith("/client-forbidden"):
-        # Every app in a Project may look posts up and search recent ones with its bearer token; X answers
-        # client-not-enrolled there only to one attached to none. Full-archive search and users' timelines answer
-        # the same to an app in a Project without that access level ("required_enrollment": "Appropriate Level of
-        # API Access"): that is the resolver's to decide (it resolves without them, `bot.refusals`).
-        return BearerRefused(f"{message} (with X_BEARER_TOKEN)", endpoint=endpoint)
+    if endpoint in BEARER_EVERYONE and _problem(exc).endswith("/client-forbidden"):
+        # Every app in a Project may look posts up and search recent ones; X answers client-not-enrolled there only
+        # to one attached to none: the bearer token's app, or (reading with the user context) the bot's own, taken
+        # out of its Project since start-up. Full-archive search and users' timelines answer the same to an app in
+        # a Project without that access level ("required_enrollment": "Appropriate Level of API Access"): that is
+        # the resolver's to decide (it resolves without them, `bot.refusals`).
+        if _bearer(exc):
+            return BearerRefused(f"{message} (with X_BEARER_TOKEN)", endpoint=endpoint)
+        return WriteRefused(message, endpoint=endpoint)
     if endpoint != POST_TWEETS:
         return NotAllowed(message, status=403, endpoint=endpoint)
     if "duplicate" in detail.lower():

@@ -259,14 +259,22 @@ def test_wrong_credentials_leave_the_request_to_the_next_worker_at_once(
 
 
 @pytest.mark.parametrize(
-    ("switch", "refused", "fix"),
+    ("switch", "refused", "fix", "bearer"),
     [
-        ("write_permission", WriteRefused, "Read and Write"),
-        ("bearer_in_project", AuthFailed, "set X_BEARER_TOKEN to the bearer token of the app"),
+        ("write_permission", WriteRefused, "Read and Write", True),
+        ("bearer_in_project", AuthFailed, "set X_BEARER_TOKEN to the bearer token of the app", True),
+        # The bot's own app taken out of its Project while it runs, reading with the user context (no bearer token).
+        ("in_project", WriteRefused, "attached to a Project", False),
     ],
 )
 def test_an_app_x_refuses_for_good_loses_no_request_it_waits_then_replies_once(
-    sandbox: SandboxServer, settings: Settings, store: Store, switch: str, refused: type[Exception], fix: str
+    sandbox: SandboxServer,
+    settings: Settings,
+    store: Store,
+    switch: str,
+    refused: type[Exception],
+    fix: str,
+    bearer: bool,
 ) -> None:
     """X refuses every post of an app whose permission is Read only (403 `oauth1-permissions`), and every read made
     with an X_BEARER_TOKEN of an app attached to no Project (403 client-not-enrolled, while the OAuth 1.0a keys
@@ -275,7 +283,7 @@ def test_an_app_x_refuses_for_good_loses_no_request_it_waits_then_replies_once(
     what to fix, and once X takes it the reader gets one reply."""
     thread = post_thread(sandbox.world, 2)
     mention = summon(sandbox.world, thread[-1])
-    bot = make_bot(settings, store)
+    bot = make_bot(settings, store) if bearer else make_bot(settings, store, x_bearer_token=None)
     poll_once(bot)
     sandbox.world.set_posting_rules(**{switch: False})
 

@@ -14,7 +14,15 @@ import requests
 import tweepy
 
 from bot.apimodels import ApiProblem, TweetsPage
-from bot.errors import ApiUnavailable, AuthFailed, BearerRefused, InvalidRequest, NotAllowed, RateLimited
+from bot.errors import (
+    ApiUnavailable,
+    AuthFailed,
+    BearerRefused,
+    InvalidRequest,
+    NotAllowed,
+    RateLimited,
+    WriteRefused,
+)
 from bot.reads import Reads
 from bot.sandbox import SandboxServer
 from bot.sandbox.problems import client_forbidden
@@ -487,20 +495,30 @@ def test_a_429_whose_reset_is_no_number_is_a_rate_limit_not_a_crash(settings: Se
         server.server_close()
 
 
-@pytest.mark.parametrize(("endpoint", "expected"), [(LOOKUP, BearerRefused), (USER_POSTS, NotAllowed)])
-def test_client_not_enrolled_on_a_read_every_project_app_may_make_is_the_bearer_tokens_fault_not_elsewhere(
-    endpoint: str, expected: type[Exception]
+@pytest.mark.parametrize(
+    ("endpoint", "authorization", "expected"),
+    [
+        (LOOKUP, "Bearer t", BearerRefused),
+        (LOOKUP, 'OAuth oauth_consumer_key="k"', WriteRefused),
+        (USER_POSTS, "Bearer t", NotAllowed),
+        (USER_POSTS, 'OAuth oauth_consumer_key="k"', NotAllowed),
+    ],
+)
+def test_client_not_enrolled_on_a_read_every_project_app_may_make_is_the_apps_fault_not_elsewhere(
+    endpoint: str, authorization: str, expected: type[Exception]
 ) -> None:
     """X answers 403 client-not-enrolled ("required_enrollment": "Appropriate Level of API Access") both to an app in
     no Project and to one whose access level lacks the endpoint. A lookup every Project app may make: the bearer
-    token's app is in none (credentials refused). A user's timeline: the access level, which the resolver goes on
-    without (it was taken for refused credentials, and every old thread's request waited for good)."""
+    token's app is in none, or with the user context the bot's own app (taken out of its Project since start-up:
+    each request spent a try on it until a dead letter), credentials refused either way. A user's timeline: the
+    access level, which the resolver goes on without (it was taken for refused credentials, and every old thread's
+    request waited for good)."""
     problem = client_forbidden()
     response = requests.Response()
     response.status_code = 403
     response._content = json.dumps(problem.response.body).encode()
     response.headers["content-type"] = "application/json"
     response.request = requests.Request(
-        "GET", "https://api.x.com/2/tweets", headers={"Authorization": "Bearer t"}
+        "GET", "https://api.x.com/2/tweets", headers={"Authorization": authorization}
     ).prepare()
-    assert isinstance(_forbidden(endpoint, tweepy.Forbidden(response)), expected)
+    assert type(_forbidden(endpoint, tweepy.Forbidden(response))) is expected
