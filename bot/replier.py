@@ -200,17 +200,15 @@ def _on_duplicate(
 
 
 def find_once_searchable(bot: Bot, request: UnrollRequest, made_by: datetime | None) -> str | None:
-    """The bot's reply to this mention, which X made by `made_by` at the latest: searched for at once and, when
-    not found yet, once more after search surely shows posts made then (X's index lags up to 30 s:
-    UNROLL_SEARCH_LAG)."""
-    existing = find_existing_reply(bot, request)
+    """The bot's reply to this mention, which X made by `made_by` at the latest: searched for once, when search
+    surely shows posts made then (X's index lags up to 30 s: UNROLL_SEARCH_LAG). A search before would spend a
+    request of search's window on an answer that cannot be trusted: not found may only mean not indexed yet."""
     lag = bot.settings.search_lag
     wait = search_lag_left(made_by, lag=lag, most=lag + 1.0 + bot.settings.http_timeout)
-    if existing is None and wait > 0:
+    if wait > 0:
         log.info("reply_search_waits_for_index", seconds=round(wait, 1))
         wait_for_search(bot, wait)
-        existing = find_existing_reply(bot, request)
-    return existing
+    return find_existing_reply(bot, request)
 
 
 def wait_for_search(bot: Bot, seconds: float) -> None:

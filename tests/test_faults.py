@@ -491,15 +491,18 @@ def test_an_uncertain_reply_is_never_posted_again_before_search_could_show_it(
 ) -> None:
     """The reply's answer was lost and search leaves out its newest posts: the retry looks for the reply only once
     search surely shows a post made when that call ended, and finds it, so the reply is posted once. It posted the
-    same text again at once, which only X's duplicate check refused (an X accepting it: two replies)."""
+    same text again at once, which only X's duplicate check refused (an X accepting it: two replies); and it
+    searched at once too, a request spent on an answer that could not be trusted."""
     bot, mention = answer_lost_while_search_lags(faulty_sandbox, make_settings, monkeypatch, lag=3.0)
 
     work_until(bot, "worker", drained(bot.store))
 
-    posts = faulty_sandbox.world.request_counts().get("POST /2/tweets", {})
+    counts = faulty_sandbox.world.request_counts()
     record = bot.store.reply_record(mention)
-    assert ({201: 1}, [mention]) == (dict(posts), replies(faulty_sandbox))
+    assert ({201: 1}, [mention]) == (dict(counts.get("POST /2/tweets", {})), replies(faulty_sandbox))
     assert record is not None and "replied" == record.state and record.reply_id is not None
+    # The thread's search, and one for the reply once search shows it: none before, whose "not found" says nothing.
+    assert 2 == sum(counts["GET /2/tweets/search/recent"].values())
 
 
 def reply_for(sandbox: FaultySandbox, bot: Bot, root_id: str, variant: str = "") -> str:
