@@ -187,7 +187,12 @@ class DuplicateContent(NotAllowed):
 
 
 class NotFound(ApiError):
-    """404 or a resource-not-found error: the tweet or user no longer exists or cannot be seen."""
+    """404 or a resource-not-found error: the tweet or user no longer exists or cannot be seen. `from_x`: a 404 that
+    is X's own answer (its problem JSON, its rate-limit headers), not a server X_API_BASE_URL points at by mistake."""
+
+    def __init__(self, message: str, *, status: int | None = None, endpoint: str = "", from_x: bool = False) -> None:
+        super().__init__(message, status=status, endpoint=endpoint)
+        self.from_x = from_x
 
 
 class UserUnavailable(NotFound):

@@ -97,7 +97,9 @@ def foreign(exc: ApiError, *, unreadable: bool = False) -> bool:
     headers (X's answer, broken on its way: retried)."""
     if unreadable and isinstance(exc, ApiUnavailable) and exc.status is not None and exc.status < 500:
         return not exc.from_x
-    return isinstance(exc, NotFound) or (type(exc) is ApiError and exc.status is not None and exc.status < 500)
+    if isinstance(exc, NotFound):
+        return not exc.from_x  # X's own 404 (its problem JSON, its headers): a failure of the request, retried
+    return type(exc) is ApiError and exc.status is not None and exc.status < 500
 
 
 def not_the_x_api(settings: Settings, exc: ApiError) -> str:

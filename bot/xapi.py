@@ -420,7 +420,8 @@ class XApi:
             raise _forbidden(endpoint, exc) from exc
         except tweepy.NotFound as exc:
             self._count(endpoint)
-            raise NotFound(f"{endpoint}: 404 {_detail(exc)}", status=404, endpoint=endpoint) from exc
+            from_x = "x-rate-limit-limit" in exc.response.headers or "/2/problems/" in _problem(exc)
+            raise NotFound(f"{endpoint}: 404 {_detail(exc)}", status=404, endpoint=endpoint, from_x=from_x) from exc
         except tweepy.TwitterServerError as exc:
             self._count(endpoint)
             raise ApiUnavailable(

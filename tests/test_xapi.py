@@ -20,10 +20,12 @@ from bot.errors import (
     BearerRefused,
     InvalidRequest,
     NotAllowed,
+    NotFound,
     RateLimited,
     WriteRefused,
 )
 from bot.reads import Reads
+from bot.runtime import foreign
 from bot.sandbox import SandboxServer
 from bot.sandbox.problems import client_forbidden
 from bot.store import Store
@@ -522,3 +524,46 @@ def test_client_not_enrolled_on_a_read_every_project_app_may_make_is_the_apps_fa
         "GET", "https://api.x.com/2/tweets", headers={"Authorization": authorization}
     ).prepare()
     assert type(_forbidden(endpoint, tweepy.Forbidden(response))) is expected
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "foreign_server"),
+    [
+        (
+            b'{"title": "Not Found Error", "detail": "Could not find tweet with ids: [1].", "type": '
+            b'"https://api.twitter.com/2/problems/resource-not-found"}',
+            "application/problem+json",
+            False,
+        ),
+        (b"<html><body>404 Not Found</body></html>", "text/html", True),
+    ],
+)
+def test_a_404_in_xs_own_words_is_no_sign_of_a_wrong_base_url(
+    settings: Settings, body: bytes, content_type: str, foreign_server: bool
+) -> None:
+    """A 404 whose body is X's problem JSON is X's answer (a failure of the request, retried), not a server
+    X_API_BASE_URL points at by mistake: that diagnosis sent operators after the wrong setting. A web server's
+    404 page still is one."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Missing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.send_header("content-type", content_type)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Missing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = XApi(settings.model_copy(update={"x_api_base_url": f"http://127.0.0.1:{server.server_port}"}))
+        with pytest.raises(NotFound) as info:
+            api.lookup(["1"])
+        assert foreign_server == foreign(info.value)
+    finally:
+        server.shutdown()
+        server.server_close()
