@@ -558,9 +558,9 @@ def process(
             note_lone(store, resolution, started)
             thread = resolution.thread
             handled.outcome = resolution.outcome if resolution.outcome != "resolved" else "replied"
-            if resolution.own and handled.outcome == "cached":  # read by an earlier try of this request
-                handled.outcome = "replied"
             handled.reason = resolution.reason
+            if resolution.own and handled.outcome == "cached":  # read by an earlier try of this request
+                handled.outcome, handled.reason = "replied", None  # (its copy "fresh": this request's own read)
             link = renderer.link(settings, thread.root_id) if thread is not None else None
             ahead_reply = linked_reply_ahead(bot, request, thread, link, done, claim)
             if thread is not None and not keep(store, resolution, thread, release=lock, reserve=ahead_reply):

@@ -1416,3 +1416,21 @@ def test_requeued_dead_letter_record_counts_what_every_attempt_spent(
     assert made == answered.api_requests
     # The thread's 12 posts, each read once in all (X bills a post once a day: its own count can't tell).
     assert (1, 12, 12) == (before.post_reads, after.post_reads, answered.tweets_read)
+
+
+def test_a_reply_made_on_a_quick_retry_is_recorded_as_this_requests_own_read_not_a_fresh_copy(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """The reply's POST failed once (503, nothing posted) after the thread was read and stored: the quick retry
+    serves the copy its first try stored, and the record says `replied` with no reason, where it said `fresh` as
+    if another request had read the thread; it counts the first try's requests and posts."""
+    bot = build(make_settings(search_lag=1.0))
+    mention = summon(faulty_sandbox)
+    faulty_sandbox.world.inject_fault("POST", "/2/tweets", status=503, count=1)
+    poll_once(bot)
+
+    work_until(bot, "worker", drained(bot.store))
+
+    record = bot.store.handled_one(mention)
+    assert record is not None and ("replied", None, 12) == (record.outcome, record.reason, record.tweets_read)
+    assert [mention] == replies(faulty_sandbox)
