@@ -21,6 +21,7 @@ from bot.demo import on_sandbox
 from bot.models import UnrollRequest
 from bot.sandbox import MediaSpec, TweetRef, UserRef, World
 from bot.sandbox.limits import DEFAULT_LIMITS
+from bot.sandbox.model import LinkPage
 from bot.sandbox.samples import BOT_USERNAME, REFERENCE_THREAD, WorldLike, ensure_user
 from config.settings import Settings, env_name
 
@@ -96,19 +97,9 @@ class Recording:
         self.steps.append(("tweet", {**step, "created_at": tweet.created_at, "id": tweet.id}))
         return tweet
 
-    def set_link_page(
-        self,
-        url: str,
-        title: str,
-        description: str = "",
-        *,
-        unwound_url: str | None = None,
-        status: int = 200,
-        image: str | None = None,
-    ) -> None:
-        self.world.set_link_page(url, title, description, unwound_url=unwound_url, status=status, image=image)
-        page = {"url": url, "title": title, "description": description, "unwound_url": unwound_url}
-        self.steps.append(("link_page", {**page, "status": status, "image": image}))
+    def set_link_page(self, url: str, page: LinkPage) -> None:
+        self.world.set_link_page(url, page)
+        self.steps.append(("link_page", {"url": url, "page": page}))
 
     def replay(self, world: World) -> None:
         """Create everything recorded again, with the same ids and times."""

@@ -63,20 +63,28 @@ def summon(world: World, under: str, *, by: str = READER, text: str = "@unrollbo
 def web_page_server(status: int) -> Iterator[str]:
     """A web server on 127.0.0.1 that answers every GET with an HTML page and `status`, as a proxy or some other
     site would where X_API_BASE_URL points by mistake; yields its URL."""
+    page = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
+    with canned_server(status, page, {"content-type": "text/html"}) as url:
+        yield url
 
-    class Page(BaseHTTPRequestHandler):
+
+@contextmanager
+def canned_server(status: int, body: bytes, headers: dict[str, str]) -> Iterator[str]:
+    """A server on 127.0.0.1 answering every GET with `status`, `headers` and `body` (an answer the sandbox would
+    never give: another site's, a proxy's); yields its URL."""
+
+    class Canned(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
             self.send_response(status)
-            self.send_header("content-type", "text/html")
-            self.send_header("content-length", str(len(body)))
+            for name, value in {**headers, "content-length": str(len(body))}.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:  # quiet: the test reads the bot's output
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Canned)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

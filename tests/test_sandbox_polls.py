@@ -12,7 +12,7 @@ import requests
 
 from bot import renderer
 from bot.resolver import resolve
-from bot.sandbox import MediaSpec, PollSpec, SandboxClient, SandboxServer, World
+from bot.sandbox import LinkPage, MediaSpec, PollSpec, SandboxClient, SandboxServer, World
 from bot.site import Site
 from bot.store import Store
 from bot.xapi import XApi
@@ -198,10 +198,12 @@ def test_a_linked_page_x_described_reaches_the_page_as_a_card(
     alone. A link X did not describe gives no card."""
     world.set_link_page(
         "https://bit.ly/3xyz",
-        "How mills <worked> & why",
-        "A long read on gears.",
-        unwound_url="https://history.example/mills",
-        image="https://pbs.twimg.com/news_img/7",
+        LinkPage(
+            "How mills <worked> & why",
+            "A long read on gears.",
+            unwound_url="https://history.example/mills",
+            image="https://pbs.twimg.com/news_img/7",
+        ),
     )
     start = world.now() - timedelta(hours=1)
     ids = post_thread(world, ["https://bit.ly/3xyz", "and https://plain.example/ too"], start=start)
@@ -222,7 +224,8 @@ def test_the_control_client_describes_a_linked_page_and_x_s_answer_carries_it(
 ) -> None:
     """`set_link_page` over the control interface; a lookup's `entities.urls` item then describes the page as X's
     data dictionary shows it: status, unwound URL, title, description, images (the page's, and a thumbnail)."""
-    SandboxClient(sandbox.url).set_link_page("https://a.example/p", "A page", "About it", image="https://i.example/1")
+    page = LinkPage("A page", "About it", image="https://i.example/1")
+    SandboxClient(sandbox.url).set_link_page("https://a.example/p", page)
     post = world.add_tweet(AUTHOR, "see https://a.example/p").id
     answer = get(http, sandbox, "/2/tweets", ids=post, **{"tweet.fields": "entities"}).json()
     (url,) = answer["data"][0]["entities"]["urls"]

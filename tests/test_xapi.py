@@ -47,6 +47,7 @@ from bot.xapi import (
     from_user,
 )
 from config.settings import Settings
+from tests.helpers import canned_server
 
 
 @pytest.mark.parametrize(
@@ -470,31 +471,13 @@ def test_an_optional_tweet_field_the_api_refuses_is_dropped_everywhere(
 def test_a_429_whose_reset_is_no_number_is_a_rate_limit_not_a_crash(settings: Settings) -> None:
     """A 429 with `x-rate-limit-reset: soon` (a proxy's answer, not X's): a rate limit waited out as one without a
     reset, not tweepy's ValueError (a failed try, a traceback in the log, a dead letter after five)."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Limited(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b'{"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank"}'
-            self.send_response(429)
-            self.send_header("content-type", "application/json")
-            self.send_header("x-rate-limit-reset", "soon")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Limited)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        api = XApi(settings.model_copy(update={"x_api_base_url": f"http://127.0.0.1:{server.server_port}"}))
+    body = b'{"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank"}'
+    answer = {"content-type": "application/json", "x-rate-limit-reset": "soon"}
+    with canned_server(429, body, answer) as url:
+        api = XApi(settings.model_copy(update={"x_api_base_url": url}))
         with pytest.raises(RateLimited) as info:
             api.lookup(["1"])
-        assert info.value.reset_at >= datetime.now(UTC) + NO_RESET_WAIT - timedelta(seconds=5)
-    finally:
-        server.shutdown()
-        server.server_close()
+    assert info.value.reset_at >= datetime.now(UTC) + NO_RESET_WAIT - timedelta(seconds=5)
 
 
 @pytest.mark.parametrize(
@@ -544,26 +527,8 @@ def test_a_404_in_xs_own_words_is_no_sign_of_a_wrong_base_url(
     """A 404 whose body is X's problem JSON is X's answer (a failure of the request, retried), not a server
     X_API_BASE_URL points at by mistake: that diagnosis sent operators after the wrong setting. A web server's
     404 page still is one."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Missing(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(404)
-            self.send_header("content-type", content_type)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Missing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        api = XApi(settings.model_copy(update={"x_api_base_url": f"http://127.0.0.1:{server.server_port}"}))
+    with canned_server(404, body, {"content-type": content_type}) as url:
+        api = XApi(settings.model_copy(update={"x_api_base_url": url}))
         with pytest.raises(NotFound) as info:
             api.lookup(["1"])
-        assert foreign_server == foreign(info.value)
-    finally:
-        server.shutdown()
-        server.server_close()
+    assert foreign_server == foreign(info.value)

@@ -6,11 +6,12 @@ client   = SandboxClient(server.url)    # the same world operations over /_sandb
 """
 
 from bot.sandbox.client import SandboxClient, SandboxError
-from bot.sandbox.model import MediaSpec, PollSpec, Posted, Stats, TweetRef, UserRef, Variant
+from bot.sandbox.model import LinkPage, MediaSpec, PollSpec, Posted, Stats, TweetRef, UserRef, Variant
 from bot.sandbox.server import SandboxServer, serve
 from bot.sandbox.world import World
 
 __all__ = [
+    "LinkPage",
     "MediaSpec",
     "PollSpec",
     "Posted",

@@ -5,13 +5,14 @@ For tests and rehearsals driving a sandbox in another process (`python -m bot sa
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 import requests
 
-from bot.sandbox.model import MediaSpec, PollSpec, Posted, Stats, TweetRef, UserRef
+from bot.sandbox.model import LinkPage, MediaSpec, PollSpec, Posted, Stats, TweetRef, UserRef
 
 
 class SandboxError(Exception):
@@ -184,18 +185,8 @@ class SandboxClient:
         body = {"country_codes": list(country_codes), "copyright": copyright}
         self._call("POST", f"tweets/{tweet_id}/withheld", body)
 
-    def set_link_page(
-        self,
-        url: str,
-        title: str,
-        description: str = "",
-        *,
-        unwound_url: str | None = None,
-        status: int = 200,
-        image: str | None = None,
-    ) -> None:
-        body = {"url": url, "title": title, "description": description, "unwound_url": unwound_url}
-        self._call("POST", "link_pages", body | {"status": status, "image": image})
+    def set_link_page(self, url: str, page: LinkPage) -> None:
+        self._call("POST", "link_pages", {"url": url, **dataclasses.asdict(page)})
 
     def delete_tweet(self, tweet_id: str) -> None:
         self._call("DELETE", f"tweets/{tweet_id}")

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.sandbox.model import MediaSpec, PollSpec, iso
+from bot.sandbox.model import LinkPage, MediaSpec, PollSpec, iso
 from bot.sandbox.world import World
 
 Action = Callable[[dict[str, Any]], Any]
@@ -123,15 +123,8 @@ class _Control:
         self.world.withhold(body["id"], [str(code) for code in codes], copyright=bool(body.get("copyright")))
 
     def link_page(self, body: dict[str, Any]) -> None:
-        image, unwound = body.get("image"), body.get("unwound_url")
-        self.world.set_link_page(
-            str(body["url"]),
-            str(body["title"]),
-            str(body.get("description", "")),
-            unwound_url=str(unwound) if unwound else None,
-            status=int(body.get("status", 200)),
-            image=str(image) if image else None,
-        )
+        fields = {name: body[name] for name in LinkPage.__dataclass_fields__ if body.get(name) is not None}
+        self.world.set_link_page(str(body["url"]), LinkPage(**fields))
 
     def fault(self, body: dict[str, Any]) -> None:
         self.world.inject_fault(body["method"], body["path_prefix"], **_given(body, _FAULT_OPTIONS))

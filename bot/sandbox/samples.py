@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.sandbox.model import MediaSpec, TweetRef, UserRef, Variant
+from bot.sandbox.model import LinkPage, MediaSpec, TweetRef, UserRef, Variant
 
 BOT_USERNAME = "unrollbot"
 READER_USERNAME = "curious_reader"
@@ -37,16 +37,7 @@ class WorldLike(Protocol):
         media: Sequence[MediaSpec] = ...,
     ) -> TweetRef: ...
 
-    def set_link_page(
-        self,
-        url: str,
-        title: str,
-        description: str = ...,
-        *,
-        unwound_url: str | None = ...,
-        status: int = ...,
-        image: str | None = ...,
-    ) -> None: ...
+    def set_link_page(self, url: str, page: LinkPage) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -186,8 +177,10 @@ def load_long_thread(target: WorldLike, *, start: datetime | None = None) -> Sam
     ensure_user(target, READER_USERNAME, name="Curious Reader")
     target.set_link_page(
         "https://example.com/long-read/part-one",
-        "Long reads, part one: why threads need unrolling",
-        "A thread is a long read cut into pieces; this is how to put it back together.",
+        LinkPage(
+            "Long reads, part one: why threads need unrolling",
+            "A thread is a long read cut into pieces; this is how to put it back together.",
+        ),
     )
     posts = [(LONG_POST, (), None), (LONG_SECOND, (), None), (LONG_THIRD, (), None)]
     return _thread(target, "longform_writer", "Long Form", posts, start)

@@ -186,20 +186,11 @@ class World(Switches):
             withholding = Withholding(tuple(dict.fromkeys(country_codes)), copyright)
             tweet.withheld = withholding if withholding.country_codes or copyright else None
 
-    def set_link_page(
-        self,
-        url: str,
-        title: str,
-        description: str = "",
-        *,
-        unwound_url: str | None = None,
-        status: int = 200,
-        image: str | None = None,
-    ) -> None:
+    def set_link_page(self, url: str, page: LinkPage) -> None:
         """What X knows of the web page at `url` (as typed, with its scheme): the posts linking to it then carry
         its title, description, preview image and unwound URL in their `entities.urls`."""
         with self.lock:
-            self.link_pages[url] = LinkPage(title, description, unwound_url, status, image)
+            self.link_pages[url] = page
 
     def mark_sensitive(self, tweet_id: str, sensitive: bool = True) -> None:
         """Mark a post possibly sensitive, as X does for media it flags (the post's `possibly_sensitive`)."""
