@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from bot.errors import ApiError, ApiUnavailable, DuplicateContent, RateLimited, ShuttingDown
+from bot.errors import ApiError, ApiUnavailable, DuplicateContent, InvalidRequest, RateLimited, ShuttingDown
 from bot.models import ReplyRecord, UnrollRequest
 from bot.runtime import Bot
 from bot.store import ANSWERED, TAKEN_OVER, Lock, Reservation, Store, elsewhere
@@ -46,11 +46,18 @@ def compose(template: str, *, requester: str, author: str = "", link: str = "", 
 
 
 def find_existing_reply(bot: Bot, request: UnrollRequest) -> str | None:
-    """The id of a reply of the bot to this mention, searched among the bot's posts since the mention (a reply
-    is newer than what it answers: the bot's earlier replies in the conversation are not read, nor billed)."""
-    query = f"{from_user(bot.username, bot.user_id)} conversation_id:{request.conversation_id or request.mention_id}"
+    """The id of a reply of the bot to this mention: its posts replying to the mention (`in_reply_to_tweet_id:`, one
+    post read at most), else, where X refuses that operator, among the bot's posts in the conversation since the
+    mention (a reply is newer than what it answers: the bot's earlier replies there are not read, nor billed)."""
+    bot_posts = from_user(bot.username, bot.user_id)
     # Recent search refuses a since_id older than its 7 days: an older mention is searched without one.
     since = request.mention_id if in_recent_window(request.mention_id, datetime.now(UTC)) else None
+    try:
+        page = bot.api.search(f"{bot_posts} in_reply_to_tweet_id:{request.mention_id}", since_id=since)
+        return next((tweet.id for tweet in page.data if tweet.replied_to == request.mention_id), None)
+    except InvalidRequest as exc:
+        log.warning("reply_search_operator_refused", operator="in_reply_to_tweet_id", error=str(exc))
+    query = f"{bot_posts} conversation_id:{request.conversation_id or request.mention_id}"
     token: str | None = None
     for _ in range(5):  # the bot's replies in one conversation fit in a few pages
         page = bot.api.search(query, since_id=since, next_token=token)

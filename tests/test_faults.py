@@ -29,7 +29,7 @@ from bot import renderer, spending
 from bot.errors import RateLimited
 from bot.models import HandledRequest, ReplyRecord, Thread, UnrollRequest
 from bot.poller import PollResult, poll_once
-from bot.replier import DUPLICATE_REFUSALS, SEARCH_LAG, VARIANTS, compose, search_lag_left
+from bot.replier import DUPLICATE_REFUSALS, SEARCH_LAG, VARIANTS, compose, find_existing_reply, search_lag_left
 from bot.runtime import Bot, build
 from bot.sandbox.limits import DEFAULT_LIMITS
 from bot.sandbox.samples import READER_USERNAME, add_unroll_request, load_reference_thread
@@ -1434,3 +1434,27 @@ def test_a_reply_made_on_a_quick_retry_is_recorded_as_this_requests_own_read_not
     record = bot.store.handled_one(mention)
     assert record is not None and ("replied", None, 12) == (record.outcome, record.reason, record.tweets_read)
     assert [mention] == replies(faulty_sandbox)
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_looking_for_a_reply_reads_the_bots_reply_to_that_mention_alone(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings], refused: bool
+) -> None:
+    """Whether the bot answered a mention is asked of search as its posts replying to that mention
+    (`in_reply_to_tweet_id:`): one post read, where it read every reply of the bot's in the conversation since the
+    mention (hundreds under a viral thread). Where X refuses that operator (400), the conversation's search serves."""
+    bot = build(make_settings())
+    thread = load_reference_thread(faulty_sandbox.world)
+    mentions = [add_unroll_request(faulty_sandbox.world, thread.last_id, bot=BOT_HANDLE) for _ in range(4)]
+    replies_made = [faulty_sandbox.world.post(f"Here it is, #{n}", reply_to=m.id).id for n, m in enumerate(mentions)]
+    request = UnrollRequest(
+        mention_id=mentions[0].id, requester_id="1", conversation_id=thread.root_id, replied_to_id=thread.last_id
+    )
+    if refused:
+        faulty_sandbox.world.inject_fault("GET", "/2/tweets/search/recent", status=400)
+
+    with bot.api.metered() as usage:
+        found = find_existing_reply(bot, request)
+
+    assert replies_made[0] == found
+    assert ((2, 4) if refused else (1, 1)) == (usage.requests, usage.tweets_read)
