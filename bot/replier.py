@@ -45,6 +45,13 @@ def compose(template: str, *, requester: str, author: str = "", link: str = "", 
     return template.format(requester=requester, author=author, link=link, count=count).strip()
 
 
+def _found_post(bot: Bot) -> None:
+    """A post of the bot's whose answer was lost, found since (or that X says it holds): billed when it was made, so
+    the request's meters count it, and so does `unroll_replies_posted_total`, as for a post whose answer came."""
+    bot.api.count_found_post()
+    bot.store.count("replies_posted")
+
+
 def find_existing_reply(bot: Bot, request: UnrollRequest) -> str | None:
     """The id of a reply of the bot to this mention: its posts replying to the mention (`in_reply_to_tweet_id:`, one
     post read at most), else, where X refuses that operator, among the bot's posts in the conversation since the
@@ -116,7 +123,7 @@ def post_once(
         text = record.text or text
         existing = find_once_searchable(bot, request, record.made_by(bot.settings.http_timeout))
         if existing:
-            bot.api.count_found_post()
+            _found_post(bot)
             store.mark_replied(mention, existing, text)
             log.info("reply_found_after_uncertain_post", reply_id=existing)
             return existing, text
@@ -149,7 +156,7 @@ def post_once(
             if exc.from_x and exc.status is not None and 200 <= exc.status < 300:
                 # X made the post (its 2xx, its headers) and the answer's body came broken: never post it again
                 # (only X's duplicate check would stop a second reply); find its id once search shows it.
-                bot.api.count_found_post()
+                _found_post(bot)
                 existing = find_once_searchable(bot, request, datetime.now(UTC))  # made before its answer came
                 store.mark_replied(mention, existing, attempt)
                 log.warning("reply_posted_answer_unreadable", reply_id=existing, status=exc.status)
@@ -182,7 +189,7 @@ def _on_duplicate(
         # before the earlier attempt's call ended: its deadline after the text was reserved, at most.
         made_by = record.made_by(bot.settings.http_timeout) if record else None
         existing = find_once_searchable(bot, request, made_by)
-        bot.api.count_found_post()  # X says it holds the post (found or not yet): billed when it was made
+        _found_post(bot)  # X says it holds the post (found or not yet): billed when it was made
         store.mark_replied(mention, existing, attempt)
         log.info("reply_was_posted_before", reply_id=existing)
         return True, existing

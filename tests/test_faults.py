@@ -503,6 +503,8 @@ def test_an_uncertain_reply_is_never_posted_again_before_search_could_show_it(
     assert record is not None and "replied" == record.state and record.reply_id is not None
     # The thread's search, and one for the reply once search shows it: none before, whose "not found" says nothing.
     assert 2 == sum(counts["GET /2/tweets/search/recent"].values())
+    # The reply found counts as posted, as X billed it (`unroll_replies_posted_total` left it out).
+    assert 1 == sum(bot.store.counters("replies_posted").values())
 
 
 def reply_for(sandbox: FaultySandbox, bot: Bot, root_id: str, variant: str = "") -> str:
