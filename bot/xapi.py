@@ -97,7 +97,7 @@ class LimitBoard(Protocol):
 
     def block_endpoint(self, endpoint: str, until: datetime, reason: str = "") -> None: ...
 
-    def endpoint_blocked(self, endpoint: str) -> datetime | None: ...
+    def endpoint_block(self, endpoint: str) -> tuple[datetime, str] | None: ...
 
 
 class RebasedSession(requests.Session):
@@ -225,7 +225,7 @@ class XApi:
         self._meters: list[tuple[int, Usage]] = []  # (the thread that metered, its meter)
         self._lock = threading.Lock()
         self._on_response = on_response
-        self._board_seen: dict[str, tuple[float, datetime | None]] = {}
+        self._board_seen: dict[str, tuple[float, tuple[datetime, str] | None]] = {}
         self._read_user_auth = not settings.x_bearer_token  # reads use the app bearer when there is one
         self._lookup_expansions = list(EXPANSIONS)  # less any optional one the API refused
         self._tweet_fields = list(TWEET_FIELDS)  # less any optional one the API refused
@@ -326,13 +326,14 @@ class XApi:
             if (name == endpoint or name.startswith(endpoint + " 24h-")) and w.spent(now) and w.reset_at
         ]
 
-    def _board_blocked(self, endpoint: str) -> datetime | None:
-        """What the other processes learnt of this endpoint, asked of Redis at most once a second."""
+    def _board_blocked(self, endpoint: str) -> tuple[datetime, str] | None:
+        """What the other processes learnt of this endpoint (until when, and why), asked of Redis at most once a
+        second."""
         assert self.board is not None
         now = time.monotonic()
         asked = self._board_seen.get(endpoint)
-        if asked is None or now - asked[0] >= BOARD_TTL or (asked[1] is not None and asked[1] <= datetime.now(UTC)):
-            asked = (now, self.board.endpoint_blocked(self.shared_name(endpoint)))
+        if asked is None or now - asked[0] >= BOARD_TTL or (asked[1] is not None and asked[1][0] <= datetime.now(UTC)):
+            asked = (now, self.board.endpoint_block(self.shared_name(endpoint)))
             self._board_seen[endpoint] = asked
         return asked[1]
 
@@ -341,7 +342,7 @@ class XApi:
         (`RateLimited.reason`: a 15-minute window, a 24-hour cap, the usage cap), for the operator's views."""
         assert self.board is not None
         self.board.block_endpoint(self.shared_name(endpoint), until, reason)
-        self._board_seen[endpoint] = (time.monotonic(), until)
+        self._board_seen[endpoint] = (time.monotonic(), (until, reason))
 
     def shared_name(self, endpoint: str) -> str:
         return shared_endpoint(self.settings.x_api_base_url, endpoint)
@@ -351,15 +352,20 @@ class XApi:
         self._check_window(endpoint)
 
     def _check_window(self, endpoint: str) -> None:
-        reset_at = self.blocked_until(endpoint)
-        if reset_at is None and self.board is not None:
-            reset_at = self._board_blocked(endpoint)
-        if reset_at is not None:
+        spent = self._spent(endpoint, datetime.now(UTC))
+        if spent:  # why: the window that resets last (a 24-hour cap's name says so)
+            name, reset_at = max(spent, key=lambda window: window[1])
+            block: tuple[datetime, str] | None = (reset_at, "daily" if " 24h-" in name else "window")
+        else:
+            block = self._board_blocked(endpoint) if self.board is not None else None
+        if block is not None:
+            reset_at, reason = block
             raise RateLimited(
                 f"{endpoint} is rate limited until {reset_at:%Y-%m-%d %H:%M:%S}Z",
                 reset_at=reset_at,
                 status=None,
                 endpoint=endpoint,
+                reason=reason or "window",
             )
 
     # --- the calls ---------------------------------------------------------------------------------

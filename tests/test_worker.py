@@ -437,23 +437,24 @@ def test_over_budget_with_the_cheap_reply_posts_its_template_or_nothing_when_it_
     assert expected == [p.text for p in sandbox.world.posted()]
 
 
+@pytest.mark.parametrize(("noted", "said_why"), [("", "window"), ("window", "window"), ("daily", "daily")])
 def test_a_request_meeting_a_window_known_spent_says_so_quietly(
-    sandbox: SandboxServer, settings: Settings, store: Store
+    sandbox: SandboxServer, settings: Settings, store: Store, noted: str, said_why: str
 ) -> None:
     """Replies are on hold (X's 429 on a post, told to every process): a request claimed meanwhile waits without
     asking X, and says so at info, not as a warning each time it is claimed again (hundreds of lines in an hour
-    of a spent window)."""
+    of a spent window), with the reason the process that met it noted: a 24-hour cap said "window" there."""
     thread = post_thread(sandbox.world, 3)
     summon(sandbox.world, thread[-1])
     bot = make_bot(settings, store)
     poll_once(bot)
-    store.block_endpoint(bot.api.shared_name(POST_TWEETS), datetime.now(UTC) + timedelta(minutes=10))
+    store.block_endpoint(bot.api.shared_name(POST_TWEETS), datetime.now(UTC) + timedelta(minutes=10), noted)
 
     with capture_logs() as events:
         assert 0 == work_once(bot, "w1")
 
-    said = [(e["event"], e["log_level"]) for e in events if e["event"] == "request_rate_limited"]
-    assert [("request_rate_limited", "info")] == said
+    said = [(e["event"], e["log_level"], e["reason"]) for e in events if e["event"] == "request_rate_limited"]
+    assert [("request_rate_limited", "info", said_why)] == said
     assert 0 == sandbox.world.snapshot_stats().post_reads
 
 

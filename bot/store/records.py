@@ -391,8 +391,12 @@ class RecordStore(StoreBase):
         return found
 
     def endpoint_blocked(self, endpoint: str) -> datetime | None:
-        block = _block(cast(str | None, self.redis.get(self.key("blocked", endpoint))))
+        block = self.endpoint_block(endpoint)
         return block[0] if block is not None else None
+
+    def endpoint_block(self, endpoint: str) -> tuple[datetime, str] | None:
+        """Until when a process found this endpoint spent, and why ('' unsaid); None when it may be called."""
+        return _block(cast(str | None, self.redis.get(self.key("blocked", endpoint))))
 
 
 def _block(raw: str | None) -> tuple[datetime, str] | None:
