@@ -532,8 +532,10 @@ def process(
         resumes = spending.next_day()
         log.info("request_waits_for_budget", resumes_at=resumes.isoformat())
         raise RateLimited("today's budget is spent", reset_at=resumes, status=None, endpoint="budget", reason="budget")
-    if request.source == "mention" and not settings.dry_run:
-        bot.api.check(POST_TWEETS)  # replies are on hold (daily cap): don't spend reads on a reply we can't post
+    # Replies are on hold (daily cap): don't spend reads on a reply we can't post. Unless one may have been posted
+    # already (its answer lost): search tells, and the request is done without waiting for the window.
+    if request.source == "mention" and not settings.dry_run and (done is None or done.state != "posting"):
+        bot.api.check(POST_TWEETS)
     settle(bot, request)
     with bot.api.metered() as usage, thread_lock(bot, request, guard) as lock:
         Progress.trying(progress, usage)

@@ -35,6 +35,7 @@ from bot.sandbox.limits import DEFAULT_LIMITS
 from bot.sandbox.samples import READER_USERNAME, add_unroll_request, load_reference_thread
 from bot.store import Lock, Store
 from bot.worker import QUICK_RETRIES, SHORT_WAIT, retry_wait, work_once
+from bot.xapi import POST_TWEETS
 from config.settings import Settings, load_settings
 from tests.conftest import BOT_HANDLE, CREDENTIALS
 from tests.harness import FaultySandbox, Fleet, RedisServer, bot_env, count_events, events_about, run_bot, tail
@@ -1460,3 +1461,26 @@ def test_looking_for_a_reply_reads_the_bots_reply_to_that_mention_alone(
 
     assert replies_made[0] == found
     assert ((2, 4) if refused else (1, 1)) == (usage.requests, usage.tweets_read)
+
+
+def test_a_reply_already_made_is_found_while_replies_are_on_hold(
+    faulty_sandbox: FaultySandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """An earlier attempt's reply went through, its answer lost (the mention "posting"), and since then X's posting
+    window is spent: the request is settled by search at once, where it waited for the window's reset (up to 15
+    minutes, or a day's cap) to learn its reply had been made."""
+    bot = build(make_settings(search_lag=0.5))
+    mention = summon(faulty_sandbox)
+    poll_once(bot)
+    text = "Hi @curious_reader, here it is"
+    assert (mention, True) == bot.store.reserve_text(text, mention)
+    made = faulty_sandbox.world.post(text, reply_to=mention).id
+    bot.store.post_unanswered(mention, text)
+    until = datetime.now(UTC) + timedelta(minutes=15)
+    bot.store.block_endpoint(bot.api.shared_name(POST_TWEETS), until, "window")
+
+    assert 1 == work_once(bot, "worker", block_ms=100)
+
+    record = bot.store.handled_one(mention)
+    assert record is not None and ("replied", made) == (record.outcome, record.reply_id)
+    assert [mention] == replies(faulty_sandbox)
