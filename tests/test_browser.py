@@ -368,6 +368,31 @@ def test_a_wide_photo_fits_the_printed_page(browser: Browser, live_server: str, 
     assert (True, True) == fits
 
 
+def test_a_printed_video_is_a_line_saying_where_to_watch_it_not_an_empty_player(
+    browser: Browser, live_server: str, pages_store: Store
+) -> None:
+    """Printed, a video showed as a black player with its controls (the print rule hiding it lost to the screen's
+    more specific one): it is hidden, and a line gives its description and address instead; on screen that line
+    is not shown."""
+    thread = build_thread(2, media_base=f"{live_server}/media")
+    thread.tweets[0].media = [
+        Media(key="v", type="video", url=f"{live_server}/media/clip.mp4", alt_text="The bridge at dawn")
+    ]
+    pages_store.save_thread(thread)
+    shown = {}
+    for medium in ("screen", "print"):
+        context = browser.new_context(viewport={"width": 700, "height": 1000})
+        context.route("**/*", local_only())
+        page = context.new_page()
+        page.emulate_media(media=medium)  # type: ignore[arg-type]
+        page.goto(f"{live_server}/thread/1000", wait_until="load")
+        shown[medium] = (page.locator(".media video").is_visible(), page.locator(".media .print-only").is_visible())
+        caption = page.locator(".media .print-only").inner_text()
+        context.close()
+    assert {"screen": (True, False), "print": (False, True)} == shown
+    assert f"The bridge at dawn — {live_server}/media/clip.mp4" == caption
+
+
 def test_a_branch_the_thread_does_not_follow_is_shown_after_it_and_its_link_goes_there(
     browser: Browser, live_server: str, pages_store: Store
 ) -> None:
