@@ -133,7 +133,9 @@ def _card_image(thread: Thread) -> MediaView | None:
     first = thread.tweets[0] if thread.tweets else None
     if first is not None and not first.sensitive and not first.withheld:
         for card in card_views(first.cards):
-            if card.image:
+            # X's large preview needs 300×157 at least: a thumbnail shown so would be blurred (the avatar's
+            # small card is better).
+            if card.image and (card.width or 300) >= 300 and (card.height or 157) >= 157:
                 return MediaView("photo", card.image, card.title, width=card.width, height=card.height)
     return None
 
@@ -287,7 +289,7 @@ def _txt_post(
         _plain(tweet.segments),
         *_media_lines(tweet.media, sensitive=tweet.sensitive),
         *_poll_lines(tweet.poll, url, thread.fetched_at),
-        *(f"[Link: {card.title} ({card.site})]" for card in card_views(tweet.cards)),
+        *(f"[Link: {card.title} — {card.href}]" for card in card_views(tweet.cards)),
     ]
     if tweet.quoted:
         parts.append(_quote_txt(tweet.quoted, site))

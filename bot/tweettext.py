@@ -44,6 +44,7 @@ from bot.models import (
     SegmentKind,
     ThreadTweet,
     Withheld,
+    one_line,
 )
 
 TWITTER_EPOCH_MS = 1288834974657  # https://docs.x.com/resources/fundamentals/x-ids
@@ -420,7 +421,7 @@ CARDS_MAX = 4  # cards per post: one per distinct page linked, the first ones
 
 def cards_of(tweet: ApiTweet) -> list[LinkCard]:
     """The web pages a post links to that X described (a title at least), in the order linked: not its media's
-    or quoted post's own links, nor links to X itself, nor pages X found broken (an HTTP error status)."""
+    or quoted post's own links, nor links to X itself, nor pages X did not find whole (a status other than 2xx)."""
     main = tweet.entities.urls if tweet.entities else []
     note = tweet.note_tweet.entities.urls if tweet.note_tweet and tweet.note_tweet.entities else []
     described = {u.expanded_url: u for u in (*main, *note) if u.title}
@@ -436,13 +437,15 @@ def cards_of(tweet: ApiTweet) -> list[LinkCard]:
             not title
             or href is None
             or not is_http(href)
-            or (url.status is not None and url.status >= 400)
+            or (url.status is not None and not 200 <= url.status < 300)
             or _on_x(href)
             or _points_at_self(entity, tweet)
             or any(card.url == href for card in cards)
         ):
             continue
-        image = max((i for i in url.images if is_http(i.url)), key=lambda i: i.width or 0, default=None)
+        # (https only: the page's content security policy would refuse an http image, leaving a broken box)
+        secure = (i for i in url.images if is_http(i.url) and i.url[:8].lower() == "https://")
+        image = max(secure, key=lambda i: i.width or 0, default=None)
         cards.append(
             LinkCard(
                 url=href,
@@ -462,8 +465,9 @@ def _on_x(url: str) -> bool:
 
 
 def _card_text(text: str | None, limit: int) -> str:
-    """A page's title or description on one line, cut at a word near `limit` with "…"."""
-    flat = " ".join((text or "").split())
+    """A page's title or description on one line, without bidi controls (the web page's owner would turn the rest of
+    the line around: the site's name), cut at a word near `limit` with "…"."""
+    flat = one_line(text or "")
     if len(flat) <= limit:
         return flat
     cut = flat[: limit - 1]

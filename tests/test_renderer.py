@@ -1040,9 +1040,8 @@ def test_a_post_linking_to_a_page_x_described_shows_its_card_in_every_format() -
     text = " ".join(" ".join(parsed.text).split())
     assert 'news.example An article <script>alert(1)</script> & "more" What it says.' in text
     assert "<script>alert" not in page
-    assert '[Link: An article <script>alert(1)</script> & "more" (news.example)]' in renderer.render_txt(
-        thread, site=SITE
-    )
+    txt = renderer.render_txt(thread, site=SITE)
+    assert '[Link: An article <script>alert(1)</script> & "more" — https://www.news.example/a?b=1&c=<2>]' in txt
     md = MarkdownIt("commonmark").render(renderer.render_md(thread, site=SITE))
     assert (
         '<a href="https://www.news.example/a?b=1&amp;c=%3C2%3E">An article &lt;script&gt;alert(1)&lt;/script&gt;' in md
@@ -1072,3 +1071,14 @@ def test_a_thread_without_photos_shares_the_image_of_the_page_its_first_post_lin
     thread.tweets[0].cards = [CARD]
     metas = {m.get("property"): m.get("content") for m in html_of(thread).elements("meta") if m.get("property")}
     assert (CARD.image, CARD.title) == (metas.get("og:image"), metas.get("og:image:alt"))
+
+
+def test_a_thumbnail_is_not_shared_as_a_large_preview() -> None:
+    """X's large preview (summary_large_image) needs an image of 300×157 at least: a link card's thumbnail is not
+    the shared image; the avatar's small card is."""
+    thread = build_thread(2)
+    for tweet in thread.tweets:
+        tweet.media, tweet.quoted = [], None
+    thread.tweets[0].cards = [CARD.model_copy(update={"image_width": 150, "image_height": 150})]
+    metas = {m.get("name") or m.get("property"): m.get("content") for m in html_of(thread).elements("meta")}
+    assert ("summary", True) == (metas.get("twitter:card"), "a_400x400.jpg" in (metas.get("og:image") or ""))

@@ -672,15 +672,16 @@ PAGE = {"title": "An   article\n<about> things", "description": "What it says, i
 def test_a_link_x_described_becomes_the_posts_card_and_other_links_do_not() -> None:
     """A link whose `entities.urls` item carries X's description of the page (title, description, images, unwound
     URL) is a card, landing where X unwound it, with the widest image; links X did not describe, links to X itself,
-    to the post's own media and to its quoted post, and pages X found broken give none, and a page linked twice
-    gives one card."""
+    to the post's own media and to its quoted post, and pages X did not find whole (404, a 301) give none, and a page
+    linked twice gives one card; an http image (the page's CSP would refuse it) is not the card's."""
     text = (
-        "Read https://t.co/aaa and https://t.co/bbb then https://t.co/ccc, https://t.co/ddd, https://t.co/aaa2 "
-        "https://t.co/eee https://t.co/fff"
+        "Read https://t.co/aaa and https://t.co/bbb then https://t.co/ccc, https://t.co/ddd, https://t.co/ddd2, "
+        "https://t.co/aaa2 https://t.co/eee https://t.co/fff"
     )
     images = [
         {"url": "https://pbs.twimg.com/news_img/1?name=150x150", "width": 150, "height": 150},
         {"url": "https://pbs.twimg.com/news_img/1", "width": 1200, "height": 630},
+        {"url": "http://plain.example/big.png", "width": 2400, "height": 1260},  # refused by the page's CSP
     ]
     urls = [
         url_entity(
@@ -695,6 +696,7 @@ def test_a_link_x_described_becomes_the_posts_card_and_other_links_do_not() -> N
         url_entity(text, "https://t.co/bbb", "https://plain.example/b", "plain.example/b"),
         url_entity(text, "https://t.co/ccc", "https://x.com/someone/status/5", "x.com/someone/status/5", **PAGE),
         url_entity(text, "https://t.co/ddd", "https://gone.example/", "gone.example", **(PAGE | {"status": 404})),
+        url_entity(text, "https://t.co/ddd2", "https://moved.example/", "moved.example", **(PAGE | {"status": 301})),
         url_entity(
             text, "https://t.co/aaa2", "https://bit.ly/x", "bit.ly/x", unwound_url="https://news.example/a", **PAGE
         ),
@@ -760,3 +762,15 @@ def test_a_cards_title_is_one_line_of_at_most_200_characters(title: str) -> None
     flat = " ".join(title.split())
     assert ([] if not flat else [True]) == [len(c.title) <= 200 and "\n" not in c.title for c in cards]
     assert all(c.title == flat or c.title.endswith("…") for c in cards)
+
+
+def test_a_cards_words_carry_no_bidi_control_the_page_owner_chose() -> None:
+    """A right-to-left override in a page's title would turn the rest of the line around, in a text export the
+    site's name too: the card's title and description have none."""
+    text = "see https://t.co/aaa"
+    rlo = "\u202e"
+    entity = url_entity(
+        text, "https://t.co/aaa", "https://a.example/", "a.example", title=f"{rlo}evil", description=f"{rlo}gnp.x"
+    )
+    (card,) = thread_tweet(tweet(text, entities={"urls": [entity]}), Includes()).cards
+    assert ("evil", "gnp.x") == (card.title, card.description)
