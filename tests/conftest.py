@@ -51,6 +51,12 @@ def redis_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Red
         client = redis.Redis.from_url(url, decode_responses=True)
         client.ping()
         yield client
+        # A shared Redis (the machine's) keeps nothing of this run: every test prefix's keys go, and only this run's
+        # (another run may be using the same database).
+        for used in PREFIXES:
+            keys = list(client.scan_iter(match="{" + used + "}:*", count=1000))
+            for start in range(0, len(keys), 1000):
+                client.delete(*keys[start : start + 1000])
         client.close()
     else:
         client = embedded(tmp_path_factory.mktemp("redis"))
@@ -58,9 +64,14 @@ def redis_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Red
         client.shutdown(nosave=True)  # type: ignore[call-arg]
 
 
+PREFIXES: set[str] = set()  # the key prefixes this run's tests used
+
+
 @pytest.fixture
 def prefix() -> str:
-    return f"test-{uuid.uuid4().hex[:10]}"
+    used = f"test-{uuid.uuid4().hex[:10]}"
+    PREFIXES.add(used)
+    return used
 
 
 @pytest.fixture

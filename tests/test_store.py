@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -21,6 +22,7 @@ from structlog.testing import capture_logs
 from bot.errors import AnsweredElsewhere, PollTakenOver
 from bot.models import Author, HandledRequest, ReplyRecord, Section, Segment, Thread, ThreadTweet, UnrollRequest
 from bot.store import ANSWERED, TAKEN_OVER, PagingGap, Store, Taking
+from tests.conftest import PREFIXES
 from tests.fixtures_pages import build_thread
 from tests.helpers import servers_on
 
@@ -567,6 +569,11 @@ _texts = st.lists(
 )
 
 
+# This run's own (another run may share the Redis), its keys deleted with the run's other test prefixes.
+RESERVE_PREFIX = f"test-reserve-{uuid.uuid4().hex[:10]}"
+PREFIXES.add(RESERVE_PREFIX)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(st.tuples(st.sampled_from(["m1", "m2", "m3"]), _texts), min_size=1, max_size=8))
 def test_reserve_first_takes_the_first_text_no_other_mention_holds(
@@ -574,8 +581,8 @@ def test_reserve_first_takes_the_first_text_no_other_mention_holds(
 ) -> None:
     """Whatever mentions ask for whatever texts in turn, each gets the first of its texts free for it (held by
     nobody or by itself), is marked "posting" with it, and a text is never held by two mentions."""
-    store = Store(redis_client, "reserve-first-test")
-    for key in redis_client.scan_iter(match="{reserve-first-test}:*"):
+    store = Store(redis_client, RESERVE_PREFIX)
+    for key in redis_client.scan_iter(match="{" + RESERVE_PREFIX + "}:*"):
         redis_client.delete(key)
     holders: dict[str, str] = {}
     for mention, texts in steps:
