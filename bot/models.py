@@ -357,9 +357,15 @@ def title_of(text: str, limit: int = 80) -> str:
 def tweet_title(tweet: ThreadTweet) -> str:
     """A post's opening as a title, links by their display text; a post of links alone (and no word) is titled by
     the page it links to, when X described it (its card)."""
+    card = page_linked_alone(tweet)
+    return title_of(card.title if card else "".join(s.text for s in tweet.segments))
+
+
+def page_linked_alone(tweet: ThreadTweet) -> LinkCard | None:
+    """The card of the page a post of links alone (no word of its own) links to first; None for any other post."""
     if tweet.cards and not "".join(s.text for s in tweet.segments if s.kind != "url").strip():
-        return title_of(tweet.cards[0].title)
-    return title_of("".join(s.text for s in tweet.segments))
+        return tweet.cards[0]
+    return None
 
 
 class ReplyRecord(_Model):

@@ -24,6 +24,7 @@ from bot.models import (
     ThreadTweet,
     clipped,
     one_line,
+    page_linked_alone,
     tweet_title,
 )
 from bot.pagevalues import avatar_url, clean, fmt_date, iso, lang_of, profile_url, safe_url, status_url
@@ -98,8 +99,15 @@ def window_title(thread: Thread) -> str:
 
 
 def description(thread: Thread, limit: int = DESCRIPTION_LENGTH) -> str:
-    """A summary for link cards: the thread's first words, on one line, trimmed to `limit` (`clipped`)."""
-    return clipped(one_line(" ".join(display_text(tweet.segments) for tweet in thread.tweets[:3])), limit)
+    """A summary for link cards: the thread's first words, on one line, trimmed to `limit` (`clipped`); a post of a
+    link alone says what X says of the page it links to (its title, its description), not its address cut short."""
+    return clipped(one_line(" ".join(_words(tweet) for tweet in thread.tweets[:3])), limit)
+
+
+def _words(tweet: ThreadTweet) -> str:
+    if (card := page_linked_alone(tweet)) is not None:
+        return f"{card.title}: {card.description}" if card.description else card.title
+    return display_text(tweet.segments)
 
 
 def figures(thread: Thread) -> str:

@@ -1055,6 +1055,7 @@ def test_a_first_post_of_a_link_alone_is_titled_by_the_page_it_links_to() -> Non
     thread.tweets[0].segments = [Segment(kind="url", text="news.example/a…", href=CARD.url), Segment(text=" ")]
     thread.tweets[0].cards = [CARD]
     assert (CARD.title, CARD.title) == (renderer.title(thread), ThreadSummary.of(thread).title)
+    assert renderer.description(thread).startswith(f"{CARD.title}: What it says. Tweet 2:")  # not "news.example/a…"
     thread.tweets[0].segments.append(Segment(text="Worth it:"))
     assert "news.example/a… Worth it:" == renderer.title(thread)
 
