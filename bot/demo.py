@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from pathlib import Path
 
 import requests
 import structlog
@@ -19,6 +20,7 @@ from bot.runtime import build
 from bot.sandbox import SandboxServer
 from bot.sandbox.samples import load_samples
 from bot.store import Store, embedded
+from config.logging import configure_logging
 from config.settings import Settings, load_settings
 
 log = structlog.get_logger(__name__)
@@ -70,6 +72,16 @@ def out(text: str = "") -> None:
     sys.stdout.flush()
 
 
+def _logs_aside(settings: Settings) -> Path | None:
+    """On a terminal, the bot's log lines go to a file in the demo's folder (which one is said): interleaved with
+    the replies and links the demo prints, they buried them. Elsewhere (a pipe, a file) they stay on stderr."""
+    if not sys.stderr.isatty():
+        return None
+    path = settings.data_dir / "demo.log"
+    configure_logging(settings, stream=path.open("a", encoding="utf-8"))  # (open for the process's life)
+    return path
+
+
 def run_demo(settings: Settings, *, serve: bool = True, port: int | None = None) -> int:
     """Run the demo; returns the process exit code."""
     sandbox = SandboxServer(port=0)
@@ -94,12 +106,15 @@ def _demo(settings: Settings, sandbox: SandboxServer, *, serve: bool, port: int)
     if stale:  # every demo starts fresh
         client.delete(*stale)
     store = Store(client, DEMO_PREFIX, handled_log_size=settings.handled_log_size)
+    logs = _logs_aside(settings)
     bot = build(settings, store=store)
 
     out(
         f"X API sandbox at {sandbox.url}; {len(samples)} sample threads, each with a reader's "
         f'"@{bot.username} unroll" under its last tweet.'
     )
+    if logs is not None:
+        out(f"The bot's log lines go to {logs}.")
     from bot.web import listen
     from bot.web import server as web_server
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import html
 import json
 import os
+import pty
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -421,3 +423,37 @@ def test_sigterm_stops_a_process_promptly_and_cleanly(
         code = proc.wait(timeout=25)
     assert 0 == code, log.read_text()[-2000:]
     assert '"shutdown_requested"' in log.read_text()
+
+
+def test_the_demo_on_a_terminal_keeps_the_bots_log_lines_in_a_file(bot_env: dict[str, str]) -> None:
+    """Run on a terminal, the demo's replies and links were buried among some twenty long log lines: the log lines
+    go to a file in the demo's folder, which the demo names; on a pipe (CI, a test) they stay on stderr."""
+    env = {k: v for k, v in bot_env.items() if k != "REDIS_URL"}
+    terminal, stderr = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "demo", "--no-serve"],
+            env=env,
+            cwd=tmp_cwd(env),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        os.close(stderr)
+        said = b""
+        while select.select([terminal], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:  # (the terminal's other end closed: all was read)
+                break
+            if not chunk:
+                break
+            said += chunk
+    finally:
+        os.close(terminal)
+    logs = Path(env["UNROLL_DATA_DIR"]) / "demo" / "demo.log"
+    assert 0 == done.returncode, done.stdout[-2000:]
+    assert f"The bot's log lines go to {logs}." in done.stdout
+    assert (True, False) == ("request_handled" in logs.read_text(), b"request_handled" in said)
