@@ -188,7 +188,9 @@ def _tweet_view(
         anchor=anchor_of(tweet.id),
         number=number,
         url=status_url(thread.author.username, tweet.id),
-        lang=None if withheld else lang_of(tweet.lang),  # the note is the site's English, not the post's language
+        # The note is the site's English, not the post's language; a language X does not know (`und`, a post of links
+        # or emoji: `qme`, `zxx`) is said unknown (""), not taken for the page's English.
+        lang=None if withheld else (lang_of(tweet.lang) or ""),
         date=fmt_date(tweet.created_at),
         datetime=iso(tweet.created_at),
         paragraphs=paragraphs(tweet.segments),

@@ -520,13 +520,14 @@ def test_an_edited_post_says_so_next_to_its_number() -> None:
 
 
 def test_paragraphs_have_dir_auto_and_tweets_their_language() -> None:
-    """Each paragraph guesses its direction; each tweet carries its language, X's `und` left out."""
+    """Each paragraph guesses its direction; each tweet carries its language, X's `und` said unknown (`lang=""`),
+    where it was left out and the post taken for the page's English (a screen reader's English voice)."""
     thread = build_thread(2)
     thread.tweets[1].lang = "und"
     page = html_of(thread)
     posts = page.elements("div", class_="post")
     paragraphs_dir = {values.get("dir") for values in page.elements("p") if values.get("class") is None}
-    assert (["en", None], {"auto", None}) == ([p.get("lang") for p in posts], paragraphs_dir)
+    assert (["en", ""], {"auto", None}) == ([p.get("lang") for p in posts], paragraphs_dir)
 
 
 @pytest.mark.parametrize(("given", "expected"), [("iw", "he"), ("in", "id"), ("en", "en"), ("zh-CN", "zh-cn")])
