@@ -306,17 +306,25 @@ class XApi:
         if level := headers.get("x-access-level"):
             self.access_level = level
         if self.board is not None:
-            spent = self._spent(endpoint, datetime.now(UTC))
-            if spent:  # tell the other processes before they spend a request to learn it
-                capped = any(name != endpoint for name, _ in spent)  # a 24-hour cap among them
-                self._share_block(endpoint, max(reset for _, reset in spent), "daily" if capped else "window")
+            block = self._block_here(endpoint, datetime.now(UTC))
+            if block is not None:  # tell the other processes before they spend a request to learn it
+                self._share_block(endpoint, *block)
         if self._on_response:
             self._on_response(endpoint, response.status_code)
 
     def blocked_until(self, endpoint: str, now: datetime | None = None) -> datetime | None:
         """When a spent window of this endpoint (or its daily caps) resets; None if it may be called now."""
-        spent = self._spent(endpoint, now or datetime.now(UTC))
-        return max(reset for _, reset in spent) if spent else None
+        block = self._block_here(endpoint, now or datetime.now(UTC))
+        return block[0] if block is not None else None
+
+    def _block_here(self, endpoint: str, now: datetime) -> tuple[datetime, str] | None:
+        """What this process knows of the endpoint's spent windows: when the last resets, and why (`daily` when a
+        24-hour cap is among them, else `window`); None if it may be called now."""
+        spent = self._spent(endpoint, now)
+        if not spent:
+            return None
+        capped = any(name != endpoint for name, _ in spent)
+        return max(reset for _, reset in spent), "daily" if capped else "window"
 
     def _spent(self, endpoint: str, now: datetime) -> list[tuple[str, datetime]]:
         """The spent windows of this endpoint and its daily caps (`<endpoint> 24h-user`…), each with its reset."""
@@ -352,12 +360,9 @@ class XApi:
         self._check_window(endpoint)
 
     def _check_window(self, endpoint: str) -> None:
-        spent = self._spent(endpoint, datetime.now(UTC))
-        if spent:  # why: the window that resets last (a 24-hour cap's name says so)
-            name, reset_at = max(spent, key=lambda window: window[1])
-            block: tuple[datetime, str] | None = (reset_at, "daily" if " 24h-" in name else "window")
-        else:
-            block = self._board_blocked(endpoint) if self.board is not None else None
+        block = self._block_here(endpoint, datetime.now(UTC))
+        if block is None and self.board is not None:
+            block = self._board_blocked(endpoint)
         if block is not None:
             reset_at, reason = block
             raise RateLimited(
