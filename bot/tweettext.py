@@ -44,6 +44,7 @@ from bot.models import (
     SegmentKind,
     ThreadTweet,
     Withheld,
+    clipped,
     one_line,
 )
 
@@ -431,7 +432,9 @@ def cards_of(tweet: ApiTweet) -> list[LinkCard]:
     cards: list[LinkCard] = []
     for entity in note or main:
         url = entity if entity.title else described.get(entity.expanded_url, entity)
-        title = _card_text(url.title, CARD_TITLE_MAX)
+        # On one line and without bidi controls (the web page's owner would turn the rest of the line around, the
+        # site's name in a text export too), cut at a word with "…" (`clipped`).
+        title = clipped(one_line(url.title or ""), CARD_TITLE_MAX)
         href = url.unwound_url if is_http(url.unwound_url) else url.expanded_url
         if (
             not title
@@ -450,7 +453,7 @@ def cards_of(tweet: ApiTweet) -> list[LinkCard]:
             LinkCard(
                 url=href,
                 title=title,
-                description=_card_text(url.description, CARD_DESCRIPTION_MAX),
+                description=clipped(one_line(url.description or ""), CARD_DESCRIPTION_MAX),
                 image=image.url if image else None,
                 image_width=image.width if image else None,
                 image_height=image.height if image else None,
@@ -462,16 +465,6 @@ def cards_of(tweet: ApiTweet) -> list[LinkCard]:
 def _on_x(url: str) -> bool:
     host = re.sub(r"^https?://", "", url, flags=re.IGNORECASE).split("/")[0].lower()
     return host.removeprefix("www.").removeprefix("mobile.") in ("x.com", "twitter.com")
-
-
-def _card_text(text: str | None, limit: int) -> str:
-    """A page's title or description on one line, without bidi controls (the web page's owner would turn the rest of
-    the line around: the site's name), cut at a word near `limit` with "…"."""
-    flat = one_line(text or "")
-    if len(flat) <= limit:
-        return flat
-    cut = flat[: limit - 1]
-    return (cut.rsplit(" ", 1)[0] if " " in cut[limit // 2 :] else cut) + "…"
 
 
 def thread_tweet(tweet: ApiTweet, includes: Includes) -> ThreadTweet:
