@@ -214,7 +214,7 @@ def leave_in_hand(
 class Progress:
     """How far `process` got in the tries of one attempt: its record as filled so far (the thread it resolved and
     stored, once it got that far), which a dead letter's record keeps (the page exists: the operator may hand out its
-    link)."""
+    link); and what the attempt read and spent, which a shutdown leaving it mid-call keeps (`leave`)."""
 
     handled: HandledRequest | None = None
     # While an attempt runs: what it read (`Reads`), what all its tries spent, and what the try under way spent so
@@ -277,9 +277,9 @@ def _handle(
     entry_id: str,
     request: UnrollRequest,
     attempt: Attempt,
-    thread: Lock | None = None,
-    ahead: FirstRead | None = None,
-    progress: Progress | None = None,
+    thread: Lock | None,
+    ahead: FirstRead | None,
+    progress: Progress,
 ) -> tuple[HandledRequest, str | None] | Deferred | None:
     """Process a request with quick retries; what to finish it with (its record, the entry to acknowledge), or
     Deferred when it waits: for a rate-limit window, or after a failed attempt for its backoff (`retry_wait`).
@@ -293,7 +293,6 @@ def _handle(
     reads = Reads(bot.api)  # kept across quick retries: a post read by a failed try is not asked for again
     if attempt.reads:
         reads.restore(attempt.reads)  # …and across attempts: what an earlier one read before it was left
-    progress = progress if progress is not None else Progress()
     with bot.api.metered() as whole:  # every quick try's requests and reads, for the audit record
         progress.mention_id, progress.reads, progress.whole = request.mention_id, reads, whole
         try:
