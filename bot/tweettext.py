@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from bot.apimodels import (
     ApiMedia,
@@ -463,8 +463,8 @@ def cards_of(tweet: ApiTweet) -> list[LinkCard]:
 
 
 def _on_x(url: str) -> bool:
-    host = re.sub(r"^https?://", "", url, flags=re.IGNORECASE).split("/")[0].lower()
-    return host.removeprefix("www.").removeprefix("mobile.") in ("x.com", "twitter.com")
+    host = (urlsplit(url).hostname or "").removeprefix("www.").removeprefix("mobile.")
+    return host in ("x.com", "twitter.com")
 
 
 def thread_tweet(tweet: ApiTweet, includes: Includes) -> ThreadTweet:
