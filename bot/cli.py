@@ -24,6 +24,7 @@ from bot.processes import (
     consumer_name,
     cron_within_grace,
     in_thread,
+    lanes,
     run_poller,
     run_worker,
     stop_on_signals,
@@ -95,9 +96,9 @@ def connect(settings: Settings) -> tuple[Bot | None, threading.Event]:
     return build_when_ready(settings, stop), stop
 
 
-def loops(bot: Bot, stop: threading.Event) -> list[threading.Thread]:
-    """The poller and a worker, each in a thread of this process, until `stop` is set."""
-    return [in_thread(run_poller, bot, stop, name="poller"), in_thread(run_worker, bot, stop, name="worker")]
+def loops(bot: Bot, stop: threading.Event, workers: list[Bot]) -> list[threading.Thread]:
+    """The poller and a worker (its `lanes`), each in a thread of this process, until `stop` is set."""
+    return [in_thread(run_poller, bot, stop, name="poller"), in_thread(run_worker, workers, stop, name="worker")]
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -148,7 +149,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         bot, stop = start(settings)
         if bot is None:
             return 0
-        return 0 if wait_for(stop, loops(bot, stop), bot) else EX_TEMPFAIL
+        workers = lanes(bot)
+        return 0 if wait_for(stop, loops(bot, stop, workers), workers) else EX_TEMPFAIL
     from bot.web import listen, serve
 
     _process_settings(settings)
@@ -156,12 +158,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         bot, stop = connect(settings)
         if bot is None:
             return 0
-        threads = loops(bot, stop)
+        workers = lanes(bot)
+        threads = loops(bot, stop, workers)
         try:
             serve(settings, bot.store, sock)  # blocks until SIGTERM / Ctrl-C
         finally:  # however the server ended, the worker leaves what it holds as it does on SIGTERM
             stop.set()
-            stopped = wait_for(stop, threads, bot)
+            stopped = wait_for(stop, threads, workers)
     return 0 if stopped else EX_TEMPFAIL
 
 
@@ -176,8 +179,9 @@ def cmd_work(args: argparse.Namespace, settings: Settings) -> int:
     bot, stop = start(settings)
     if bot is None:
         return 0
-    worker = in_thread(run_worker, bot, stop, args.consumer or consumer_name(), name="worker")
-    return 0 if wait_for(stop, [worker], bot) else EX_TEMPFAIL  # 75: a request was left mid-call
+    workers = lanes(bot)
+    worker = in_thread(run_worker, workers, stop, args.consumer or consumer_name(), name="worker")
+    return 0 if wait_for(stop, [worker], workers) else EX_TEMPFAIL  # 75: a request was left mid-call
 
 
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,8 +1,10 @@
 """The long-running processes: the poll schedule (APScheduler), the worker loop, and `run --once`.
 
-SIGTERM and SIGINT set a stop event: the poller stops scheduling, the worker finishes the request in hand or
-leaves it to another worker at once (a try that fails for now is not retried), and the process exits; a call to X
-still running after the grace period is abandoned, its request left first (exit 75).
+A worker process handles UNROLL_WORKER_CONCURRENCY requests at once, each in a lane (a thread) of its own with
+its own request in hand (`lanes`), all reading the work stream as the process's one consumer. SIGTERM and SIGINT
+set a stop event: the poller stops scheduling, each lane finishes the request in hand or leaves it to another
+worker at once (a try that fails for now is not retried), and the process exits; a call to X still running after
+the grace period is abandoned, its request left first (exit 75).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +29,8 @@ from bot.compliance import CHECK_EVERY, comply_once
 from bot.errors import ApiError, ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreRefused, StoreUnavailable
 from bot.poller import poll_once
 from bot.runtime import BASE_URL_FIX, Bot, build, foreign, not_the_x_api
-from bot.worker import drain, take_ahead, work_once
+from bot.store import Taking
+from bot.worker import drain, drain_shared, take_ahead, visibility_ms, waits_for_budget, work_once
 from config.settings import Settings, redacted_url
 
 log = structlog.get_logger(__name__)
@@ -188,18 +192,42 @@ def build_when_ready(
     return None
 
 
+def lanes(bot: Bot) -> list[Bot]:
+    """The bot once per request its process handles at once (UNROLL_WORKER_CONCURRENCY), `bot` first: each lane
+    has a request in hand of its own (`Bot.in_hand`, left by a shutdown whose grace runs out) and shares the rest:
+    settings, the X API adapter and its HTTP session, the store and its Redis connections, the stop event."""
+    return [bot, *(replace(bot, in_hand=None) for _ in range(bot.settings.worker_concurrency - 1))]
+
+
 def run_worker(
-    bot: Bot, stop: threading.Event, consumer: str | None = None, backoff: AbstractBackoff = RECONNECT_BACKOFF
+    bot: Bot | Sequence[Bot],
+    stop: threading.Event,
+    consumer: str | None = None,
+    backoff: AbstractBackoff = RECONNECT_BACKOFF,
 ) -> None:
-    """Handle requests until stopped; Redis outages are waited out, never fatal."""
+    """Handle requests until stopped, in each lane given (`lanes`: the first in this thread, the others in threads of
+    their own) as one consumer of the group; Redis outages are waited out, never fatal."""
+    bots = [bot] if isinstance(bot, Bot) else list(bot)
     consumer = consumer or consumer_name()
-    log.info("worker_started", consumer=consumer)
+    log.info("worker_started", consumer=consumer, concurrency=len(bots))
     try:
-        pruned = bot.store.prune_consumers(CONSUMER_FORGOTTEN_MS)
+        pruned = bots[0].store.prune_consumers(CONSUMER_FORGOTTEN_MS)
         if pruned:
             log.info("consumers_pruned", consumers=pruned)
     except redis.RedisError as exc:  # housekeeping only: the work goes on without it
         log.warning("consumers_not_pruned", error=str(exc))
+    others = [
+        in_thread(work_until, lane, stop, consumer, backoff, name=f"worker-{number}")
+        for number, lane in enumerate(bots[1:], start=2)
+    ]
+    work_until(bots[0], stop, consumer, backoff)
+    for other in others:
+        other.join()
+    log.info("worker_stopped", consumer=consumer)
+
+
+def work_until(bot: Bot, stop: threading.Event, consumer: str, backoff: AbstractBackoff = RECONNECT_BACKOFF) -> None:
+    """One lane of a worker: take requests one at a time and handle them until stopped."""
     failures = 0
     while not stop.is_set():
         try:
@@ -219,7 +247,6 @@ def run_worker(
         except Exception as exc:
             log.exception("worker_loop_error", error=str(exc))
             stop.wait(RECONNECT_WAIT)
-    log.info("worker_stopped", consumer=consumer)
 
 
 def run_poller(bot: Bot, stop: threading.Event) -> None:
@@ -230,12 +257,46 @@ def run_poller(bot: Bot, stop: threading.Event) -> None:
 
 
 def run_once(bot: Bot) -> int:
-    """One poll, then drain the queue (stale requests of dead workers included); returns requests finished.
-    The drain's first read rides on the poll's last write."""
+    """One poll, then drain the queue (stale requests of dead workers included) in every lane; returns requests
+    finished. The drain's first read rides on the poll's last write."""
     consumer = consumer_name()
     taking = take_ahead(bot, consumer)
     poll_once(bot, take=taking)
-    return drain(bot, consumer, taken=taking)
+    return drain_lanes(lanes(bot), consumer, taken=taking)
+
+
+def drain_lanes(
+    bots: Sequence[Bot], consumer: str, *, taken: Taking | None = None, stop: Callable[[], bool] = lambda: False
+) -> int:
+    """`drain` in each lane at once (`lanes`), as one consumer: the requests taken ahead (`taken`, else read here)
+    go each to the first lane free, then each lane reads the stream one request at a time while reads come back
+    full. Returns how many were finished once every lane is done; what a lane raised is raised then."""
+    if len(bots) == 1:
+        return drain(bots[0], consumer, stop=stop, taken=taken)
+    first = taken.taken if taken is not None else None
+    if first is None:
+        if stop() or waits_for_budget(bots[0]):
+            return 0
+        first = bots[0].store.take(consumer, visibility_ms(bots[0]))
+    entries, more = first
+    shared = deque(entries)
+    finished = [0] * len(bots)
+    failed: list[BaseException] = []
+
+    def lane(index: int) -> None:
+        try:
+            finished[index] = drain_shared(bots[index], consumer, shared, more=more, stop=stop)
+        except BaseException as exc:  # raised again once every lane is done: exit codes are the caller's
+            failed.append(exc)
+
+    busy = len(bots) if more else min(len(bots), len(entries))  # no thread for a lane with nothing to do
+    others = [in_thread(lane, index, name=f"lane-{index + 1}") for index in range(1, busy)]
+    lane(0)
+    for other in others:
+        other.join()
+    if failed:
+        raise failed[0]
+    return sum(finished)
 
 
 @dataclass(frozen=True)
@@ -251,9 +312,11 @@ class CronRun:
     dead_lettered: int = 0  # requests that kept failing and went to the dead letters in this run
 
 
-def run_for_cron(bot: Bot) -> CronRun:
+def run_for_cron(bot: Bot, bots: Sequence[Bot] | None = None) -> CronRun:
     """`run --once`: one poll, then drain the queue even when the poll failed (what was queued before is worth
-    answering now); says what is left, so that cron hears "run again later" while anything waits."""
+    answering now) in each lane (`bots`, else `lanes(bot)`); says what is left, so that cron hears "run again
+    later" while anything waits."""
+    bots = bots or lanes(bot)
     failed: ApiUnavailable | RateLimited | None = None
     consumer = consumer_name()
     dead_before = bot.store.dead_count()
@@ -269,7 +332,7 @@ def run_for_cron(bot: Bot) -> CronRun:
         # A cached identity skipped GET /2/users/me: the poll is where a wrong X_API_BASE_URL shows. Nothing is
         # drained with it: every read would answer 404 too (each request left waiting for the URL to be mended).
         raise ConfigError(f"{not_the_x_api(bot.settings, exc)}; {BASE_URL_FIX}") from exc
-    finished = drain(bot, consumer, taken=taking, stop=bot.stopping.is_set)
+    finished = drain_lanes(bots, consumer, taken=taking, stop=bot.stopping.is_set)
     try:
         bot.store.forget_consumer(consumer)
     except redis.RedisError as exc:  # housekeeping only: a worker's start prunes it a day later
@@ -286,17 +349,18 @@ def cron_within_grace(bot: Bot, grace: float = SHUTDOWN_GRACE) -> CronRun | None
     the run raised is raised here."""
     done: list[CronRun] = []
     failed: list[BaseException] = []
+    bots = lanes(bot)
 
     def run() -> None:
         try:
-            done.append(run_for_cron(bot))
+            done.append(run_for_cron(bot, bots))
         except BaseException as exc:  # raised again in the caller's thread: exit codes are the CLI's
             failed.append(exc)
 
     running = in_thread(run, name="once")
     while running.is_alive() and not bot.stopping.is_set():
         running.join(timeout=0.5)
-    if running.is_alive() and not wait_for(bot.stopping, [running], bot, grace=grace):
+    if running.is_alive() and not wait_for(bot.stopping, [running], bots, grace=grace):
         return None
     running.join()
     if failed:
@@ -311,11 +375,15 @@ def in_thread(target: Callable[..., None], *args: Any, name: str) -> threading.T
 
 
 def wait_for(
-    stop: threading.Event, threads: list[threading.Thread], bot: Bot | None = None, grace: float = SHUTDOWN_GRACE
+    stop: threading.Event,
+    threads: list[threading.Thread],
+    bot: Bot | Sequence[Bot] | None = None,
+    grace: float = SHUTDOWN_GRACE,
 ) -> bool:
     """Wait for the stop event, then give the threads a bounded time to finish; False when one still runs then
     (a call to X longer than the grace: UNROLL_HTTP_TIMEOUT): the process exits in its middle, so the request in
-    hand is left to another worker first, at once, not held until its claim's timeout."""
+    hand of each lane (`bot`: one, or every lane of the worker, `lanes`) is left to another worker first, at once,
+    not held until its claim's timeout."""
     while not stop.is_set():
         stop.wait(0.5)
     deadline = time.monotonic() + grace
@@ -325,8 +393,10 @@ def wait_for(
     if not running:
         return True
     log.warning("shutdown_grace_expired", grace=grace, running=running)
-    leave = bot.in_hand if bot is not None else None
-    if leave is not None:
+    for lane in [bot] if isinstance(bot, Bot) else bot or []:
+        leave = lane.in_hand
+        if leave is None:
+            continue
         try:
             leave()
         except redis.RedisError as exc:  # held until its claim's timeout, as a killed worker's request is

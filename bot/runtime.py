@@ -35,8 +35,8 @@ class Bot:
     username: str
     # Set when the process is asked to stop: long waits inside a request (for search to show a reply) end then.
     stopping: threading.Event = field(default_factory=threading.Event)
-    # Leaves the request the worker has in hand to another worker at once (None between requests): called when the
-    # process must exit while that request is still in a call to X (its shutdown grace ran out).
+    # Leaves the request this worker lane has in hand (`processes.lanes`) to another worker at once (None between
+    # requests): called when the process must exit while that request is still in a call to X (its grace ran out).
     in_hand: Callable[[], None] | None = None
     # When (monotonic) X last refused the credentials to this process's poller: it asks again a minute later.
     refused_at: float | None = None

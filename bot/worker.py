@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -139,6 +140,30 @@ def drain(
         total += handled
         if not handled or not more:
             break
+    return total
+
+
+def drain_shared(
+    bot: Bot,
+    consumer: str,
+    shared: deque[tuple[str, UnrollRequest]],
+    *,
+    more: bool,
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """One lane of a drain in lanes (`processes.drain_lanes`): the requests taken ahead, `shared` by every lane
+    (each popped by the first lane free), then, when that read came back full (`more`), the stream's one request
+    at a time, as `drain` goes on. Returns how many this lane finished."""
+    total = 0
+    while True:
+        try:
+            entry = shared.popleft()
+        except IndexError:
+            break
+        handled, _ = _work(bot, consumer, count=1, taken=([entry], False), stop=stop)
+        total += handled
+    if more and not stop():
+        total += drain(bot, consumer, stop=stop, count=1)
     return total
 
 

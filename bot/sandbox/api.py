@@ -168,6 +168,13 @@ class ApiApp:
         self.world = world
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.world.arrived()
+        try:
+            await self._answer(scope, receive, send)
+        finally:
+            self.world.answered()
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         method, path = request.method, scope["path"]
         found = match(method, path)

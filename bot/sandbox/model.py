@@ -373,6 +373,8 @@ class Stats:
     mention_reads: int = 0
     user_reads: int = 0
     billed: dict[tuple[Meter, date], set[str]] = field(default_factory=dict, repr=False)
+    in_flight: int = 0  # requests being answered now
+    most_in_flight: int = 0  # the most answered at once so far: how many requests a client had open together
 
     def bill(self, meter: Meter, day: date, ids: Iterable[str]) -> int:
         """Charge the ids this meter has not charged on `day` (a UTC date); how many were new."""

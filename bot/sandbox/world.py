@@ -361,6 +361,21 @@ class World(Switches):
             codes = self.stats.requests.setdefault(endpoint, {})
             codes[status] = codes.get(status, 0) + 1
 
+    def arrived(self) -> None:
+        """A request is being answered (until `answered`): counted towards `most_in_flight`."""
+        with self.lock:
+            self.stats.in_flight += 1
+            self.stats.most_in_flight = max(self.stats.most_in_flight, self.stats.in_flight)
+
+    def answered(self) -> None:
+        with self.lock:
+            self.stats.in_flight = max(self.stats.in_flight - 1, 0)
+
+    def most_in_flight(self) -> int:
+        """The most requests answered at once since the world was reset (clients' concurrency)."""
+        with self.lock:
+            return self.stats.most_in_flight
+
     def request_counts(self) -> dict[str, dict[int, int]]:
         """How many requests each endpoint (`GET /2/tweets/:id`…) answered, per HTTP status."""
         with self.lock:

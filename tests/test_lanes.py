@@ -1,0 +1,116 @@
+"""A worker process handles UNROLL_WORKER_CONCURRENCY requests at once, in lanes sharing its consumer: a backlog
+is answered several at a time, each mention once; mentions of one thread still read it once; a shutdown whose
+grace runs out leaves every lane's request to another worker; a lane's failure is raised once the others are done.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from structlog.testing import capture_logs
+
+from bot.errors import AuthFailed
+from bot.poller import poll_once
+from bot.processes import in_thread, lanes, run_for_cron, run_once, run_worker, wait_for
+from bot.sandbox import SandboxServer
+from bot.sandbox.samples import add_unroll_request
+from bot.store import Store
+from bot.worker import work_once
+from config.settings import Settings
+from tests.conftest import BOT_HANDLE
+from tests.helpers import make_bot, post_thread
+
+
+def summons(sandbox: SandboxServer, threads: int, *, posts: int = 3, readers: int = 1) -> list[str]:
+    """`readers` summons under the last post of each of `threads` new threads; the mentions' ids."""
+    mentions = []
+    for index in range(threads):
+        ids = post_thread(sandbox.world, posts, author=f"author{index}")
+        for reader in range(readers):
+            mentions.append(add_unroll_request(sandbox.world, ids[-1], by=f"reader{index}x{reader}", bot=BOT_HANDLE).id)
+    return mentions
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_backlog_is_answered_that_many_at_a_time_each_mention_once(
+    sandbox: SandboxServer, settings: Settings, store: Store, concurrency: int
+) -> None:
+    """Eight summons under eight threads, one `run --once`: with 4 lanes, up to 4 requests are at X together (the
+    sandbox counts the most it answered at once), never more; with 1, one at a time as before. Either way every
+    mention gets one reply."""
+    bot = make_bot(settings, store, worker_concurrency=concurrency)
+    mentions = summons(sandbox, 8)
+    sandbox.world.set_latency(0.05)  # each request at X for a moment: lanes at X together overlap
+    try:
+        finished = run_once(bot)
+    finally:
+        sandbox.world.set_latency(0.0)
+    replied = sorted(p.in_reply_to_tweet_id for p in sandbox.world.posted())
+    most = sandbox.world.most_in_flight()
+    assert (8, sorted(mentions)) == (finished, replied)
+    assert (most > 1, most <= concurrency) == (concurrency > 1, True)
+
+
+def test_mentions_of_one_thread_in_lanes_read_it_once_as_one_at_a_time_does(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Six readers summon under one new thread in one poll: the lanes taking them at once wait for the one that
+    reads the thread (its lock in Redis) and answer from its copy. X bills what one lane at a time is billed."""
+    billed = []
+    for concurrency in (1, 4):
+        sandbox.world.reset()
+        sandbox.world.add_user(BOT_HANDLE, me=True)
+        prefixed = Store(store.redis, f"{store.prefix}-lanes{concurrency}")
+        bot = make_bot(settings, prefixed, worker_concurrency=concurrency)
+        summons(sandbox, 1, posts=12, readers=6)
+        assert 6 == run_once(bot)
+        stats = sandbox.world.snapshot_stats()
+        billed.append((stats.requests, stats.post_reads, len(sandbox.world.posted())))
+    assert billed[0] == billed[1]
+    assert 6 == billed[1][2]
+
+
+def test_a_shutdown_past_its_grace_leaves_the_request_in_hand_of_every_lane(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Two lanes each in the POST of a reply that outlasts the grace: both requests are left (each lane's
+    `in_hand`, where only the first lane's was), and another worker finishes both at once, posting nothing again."""
+    bot = make_bot(settings, store, http_timeout=30.0, visibility_timeout=60.0, worker_concurrency=2)
+    mentions = summons(sandbox, 2)
+    poll_once(bot)
+    sandbox.world.inject_fault("POST", "/2/tweets", drop=True, after=True, delay=4.0, count=2)
+    workers = lanes(bot)
+    stop = bot.stopping
+    with capture_logs() as events:
+        worker = in_thread(run_worker, workers, stop, "slow", name="worker")
+        deadline = time.monotonic() + 10
+        while len(sandbox.world.posted()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop.set()
+        stopped = wait_for(stop, [worker], workers, grace=0.5)
+        left = [e for e in events if e["event"] == "request_left_at_shutdown"]
+    later = make_bot(settings, store, visibility_timeout=60.0)
+    finished = work_once(later, "later", count=2) + work_once(later, "later", count=2)
+    worker.join(timeout=15)
+    assert (False, 2) == (stopped, len(left))
+    assert (2, sorted(mentions)) == (finished, sorted(p.in_reply_to_tweet_id for p in sandbox.world.posted()))
+    assert 2 == sum(sandbox.world.request_counts()["POST /2/tweets"].values())
+
+
+def test_a_lane_refused_by_x_is_raised_once_the_other_lanes_are_done(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """One reply of three refused with a 401 in a cron run of 3 lanes: the run raises it (exit 3), after the
+    other lanes answered theirs; the refused request waits on the stream for the next run, which answers it."""
+    bot = make_bot(settings, store, worker_concurrency=3)
+    mentions = summons(sandbox, 3)
+    sandbox.world.inject_fault("POST", "/2/tweets", status=401, count=1)
+    with pytest.raises(AuthFailed):
+        run_for_cron(bot)
+    answered = len(sandbox.world.posted())
+    waiting = store.queue_depth()
+    again = run_for_cron(make_bot(settings, store, worker_concurrency=3))
+    assert (2, 1) == (answered, waiting)
+    assert (1, 0) == (again.finished, again.waiting)
+    assert sorted(mentions) == sorted(p.in_reply_to_tweet_id for p in sandbox.world.posted())
