@@ -118,8 +118,11 @@ def cost(bench: Bench) -> list[Row]:
 
 def speed(bench: Bench) -> list[Row]:
     bench.fresh_world()
-    with BotProcess(bench.settings("speed"), bench.log_path) as child:
-        rows = measure_overhead(bench.sandbox, child, bench.bot_id, bench.plan.overhead_rounds)
+    settings = bench.settings("speed")
+    with BotProcess(settings, bench.log_path) as child:
+        rows = measure_overhead(
+            bench.sandbox, child, bench.bot_id, bench.plan.overhead_rounds, settings.worker_concurrency
+        )
         return rows + measure_latency(
             bench.sandbox, child, bench.bot_id, bench.plan.latency_samples, bench.plan.latency
         )

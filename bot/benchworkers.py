@@ -188,25 +188,31 @@ def enqueue(bot: Bot, sandbox: SandboxServer, threads: list[list[str]], readers:
 
 
 def measure_scale(bench: Bench, per_worker: int, latency: float) -> list[Row]:
-    """Mentions per second with 1, 2 and 4 workers answering a burst of mentions under new short threads,
-    the sandbox adding `latency` to every request; each against one worker."""
-    rates: dict[int, float] = {}
-    for count in (1, 2, 4):
+    """Mentions per second with 1, 2 and 4 workers handling one request at a time, then one worker handling
+    UNROLL_WORKER_CONCURRENCY at a time, each answering a burst of mentions under new short threads (`per_worker`
+    per request handled at once), the sandbox adding `latency` to every request; each against one worker one at a
+    time."""
+    concurrency = bench.base.worker_concurrency
+    rates: dict[tuple[int, int], float] = {}
+    for count, lanes in ((1, 1), (2, 1), (4, 1), (1, concurrency)):
         bench.fresh_world()
-        bot = bench.bot(bench.settings(f"scale{count}"))
-        rates[count] = burst(bench.sandbox, bot, bench.folder, count, per_worker * count, latency)
-    log.info("bench_scale", rates=rates, latency=latency)
+        settings = bench.settings(f"scale{count}x{lanes}").model_copy(update={"worker_concurrency": lanes})
+        bot = bench.bot(settings)
+        rates[count, lanes] = burst(bench.sandbox, bot, bench.folder, count, per_worker * count * lanes, latency)
+    log.info("bench_scale", rates={f"{c}x{n}": rate for (c, n), rate in rates.items()}, latency=latency)
+    per_request = f"{latency * 1000:.0f} ms per request"
     return [
         Row(
-            f"scale · mentions / s, {count} worker{'s' if count > 1 else ''} ({latency * 1000:.0f} ms per request)",
+            f"scale · mentions / s, {count} worker{'s' if count > 1 else ''}"
+            + (f" ({per_request})" if lanes == 1 else f", {lanes} at a time ({per_request})"),
             rate,
-            rates[1],
+            rates[1, 1],
             "/s",
-            Goal("ideal", float(count)),
+            Goal("ideal", float(count * lanes)),
             1,
             "(1 worker)",
         )
-        for count, rate in rates.items()
+        for (count, lanes), rate in rates.items()
     ]
 
 

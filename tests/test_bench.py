@@ -31,8 +31,9 @@ ROWS = [
     "cost · older than the search window: posts read / mention",
     "cost · older than the search window: US$ / 1,000 mentions",
     "cost · whole mix: US$ / 1,000 mentions",
-    "overhead · mentions / s, one worker, API without latency",
-    "overhead · the same, less the bot's time in Redis",
+    "overhead · mentions / s, one worker (4 at a time), a backlog of 20",
+    "overhead · the same, one mention at a time",
+    "overhead · one at a time, less the bot's time in Redis",
     "overhead · the bot's time in Redis per mention",
     "latency · mention → reply, p50",
     "latency · mention → reply, p99",
@@ -42,9 +43,10 @@ ROWS = [
     "memory · worker peak RSS after 300 mentions",
     "memory · Redis bytes per stored 12-post thread",
     "memory · Redis bytes per stored 250-post thread",
-    "scale · mentions / s, 1 worker",
+    "scale · mentions / s, 1 worker (",
     "scale · mentions / s, 2 workers",
     "scale · mentions / s, 4 workers",
+    "scale · mentions / s, 1 worker, 4 at a time",
 ]
 PAGE_ROWS = ("requests / s", "p99", "render, uncached")
 
