@@ -27,6 +27,7 @@ from redis.backoff import AbstractBackoff, ExponentialBackoff
 
 from bot.compliance import CHECK_EVERY, comply_once
 from bot.errors import ApiError, ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreRefused, StoreUnavailable
+from bot.models import UnrollRequest
 from bot.poller import poll_once
 from bot.runtime import BASE_URL_FIX, Bot, build, foreign, not_the_x_api
 from bot.store import Taking
@@ -269,8 +270,10 @@ def drain_lanes(
     bots: Sequence[Bot], consumer: str, *, taken: Taking | None = None, stop: Callable[[], bool] = lambda: False
 ) -> int:
     """`drain` in each lane at once (`lanes`), as one consumer: the requests taken ahead (`taken`, else read here)
-    go each to the first lane free, then each lane reads the stream one request at a time while reads come back
-    full. Returns how many were finished once every lane is done; what a lane raised is raised then."""
+    go to the first lane free a conversation at a time (its mentions, and a mention queued twice, one after the
+    other in one lane: the later ones answer from the first's copy and record, none waits for another lane's
+    lock), then each lane reads the stream one request at a time while reads come back full. Returns how many were
+    finished once every lane is done; what a lane raised is raised then."""
     if len(bots) == 1:
         return drain(bots[0], consumer, stop=stop, taken=taken)
     first = taken.taken if taken is not None else None
@@ -279,7 +282,10 @@ def drain_lanes(
             return 0
         first = bots[0].store.take(consumer, visibility_ms(bots[0]))
     entries, more = first
-    shared = deque(entries)
+    conversations: dict[str, list[tuple[str, UnrollRequest]]] = {}
+    for entry in entries:
+        conversations.setdefault(entry[1].conversation_id or entry[1].mention_id, []).append(entry)
+    shared = deque(conversations.values())
     finished = [0] * len(bots)
     failed: list[BaseException] = []
 
@@ -289,7 +295,7 @@ def drain_lanes(
         except BaseException as exc:  # raised again once every lane is done: exit codes are the caller's
             failed.append(exc)
 
-    busy = len(bots) if more else min(len(bots), len(entries))  # no thread for a lane with nothing to do
+    busy = len(bots) if more else min(len(bots), len(shared))  # no thread for a lane with nothing to do
     others = [in_thread(lane, index, name=f"lane-{index + 1}") for index in range(1, busy)]
     lane(0)
     for other in others:

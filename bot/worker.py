@@ -146,21 +146,21 @@ def drain(
 def drain_shared(
     bot: Bot,
     consumer: str,
-    shared: deque[tuple[str, UnrollRequest]],
+    shared: deque[list[tuple[str, UnrollRequest]]],
     *,
     more: bool,
     stop: Callable[[], bool] = lambda: False,
 ) -> int:
     """One lane of a drain in lanes (`processes.drain_lanes`): the requests taken ahead, `shared` by every lane
-    (each popped by the first lane free), then, when that read came back full (`more`), the stream's one request
-    at a time, as `drain` goes on. Returns how many this lane finished."""
+    in batches (each popped by the first lane free, its requests handled in order), then, when that read came back
+    full (`more`), the stream's one request at a time, as `drain` goes on. Returns how many this lane finished."""
     total = 0
     while True:
         try:
-            entry = shared.popleft()
+            batch = shared.popleft()
         except IndexError:
             break
-        handled, _ = _work(bot, consumer, count=1, taken=([entry], False), stop=stop)
+        handled, _ = _work(bot, consumer, count=len(batch), taken=(batch, False), stop=stop)
         total += handled
     if more and not stop():
         total += drain(bot, consumer, stop=stop, count=1)

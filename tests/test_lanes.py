@@ -6,10 +6,12 @@ grace runs out leaves every lane's request to another worker; a lane's failure i
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
+from bot import spending
 from bot.errors import AuthFailed
 from bot.poller import poll_once
 from bot.processes import in_thread, lanes, run_for_cron, run_once, run_worker, wait_for
@@ -96,6 +98,40 @@ def test_a_shutdown_past_its_grace_leaves_the_request_in_hand_of_every_lane(
     assert (False, 2) == (stopped, len(left))
     assert (2, sorted(mentions)) == (finished, sorted(p.in_reply_to_tweet_id for p in sandbox.world.posted()))
     assert 2 == sum(sandbox.world.request_counts()["POST /2/tweets"].values())
+
+
+def test_a_cron_run_stopped_mid_drain_finishes_what_its_lanes_hold_and_begins_no_other(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """SIGTERM (`bot.stopping`) at the first reply of a cron run with 2 lanes and 6 summons under 6 threads: the
+    lanes finish the requests they hold (at most 2), begin no other, and leave the rest claimable at once: the next
+    run answers them, each mention once."""
+    bot = make_bot(settings, store, visibility_timeout=600, worker_concurrency=2)
+    mentions = summons(sandbox, 6)
+
+    def stop_after_a_reply(response: Any, *args: Any, **kwargs: Any) -> None:
+        if response.request.method == "POST":
+            bot.stopping.set()
+
+    bot.api.client.session.hooks["response"].append(stop_after_a_reply)
+    ran = run_for_cron(bot)
+    again = run_for_cron(make_bot(settings, store, visibility_timeout=600, worker_concurrency=2))
+    assert (True, 6) == (1 <= ran.finished <= 2, ran.finished + ran.waiting)
+    assert (6 - ran.finished, 0) == (again.finished, again.waiting)
+    assert sorted(mentions) == sorted(p.in_reply_to_tweet_id for p in sandbox.world.posted())
+
+
+def test_lanes_pass_the_daily_budget_by_at_most_a_request_each_and_leave_the_rest_waiting(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Eight summons under eight threads, a budget of about two answers, 2 lanes: each lane checks the budget as it
+    begins a request, so the day passes it by at most one request per lane (what README tells operators), and the
+    rest wait on the stream for tomorrow."""
+    bot = make_bot(settings, store, daily_budget=0.5, worker_concurrency=2)
+    summons(sandbox, 8)
+    finished = run_once(bot)
+    assert (True, 8 - finished) == (1 <= finished <= 2 + 2, store.queue_depth())
+    assert spending.over_budget(store, bot.settings)
 
 
 def test_a_lane_refused_by_x_is_raised_once_the_other_lanes_are_done(

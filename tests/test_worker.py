@@ -481,7 +481,9 @@ def test_requests_of_one_batch_stop_where_their_answers_spent_the_budget(
     the rest of the batch waits on the stream (exit 75 says so), where it answered them all, far over budget."""
     world = sandbox.world
     mentions = [summon(world, post_thread(world, 3, author=f"author{n}")[-1]) for n in range(5)]
-    bot = make_bot(settings, store, daily_budget=0.5)  # about two answers: US$0.20 a reply with a link, and reads
+    # About two answers: US$0.20 a reply with a link, and reads. One lane: lanes begun together may each pass the
+    # budget by a request (tests/test_lanes.py).
+    bot = make_bot(settings, store, daily_budget=0.5, worker_concurrency=1)
 
     finished = run_once(bot)
 
@@ -499,7 +501,7 @@ def test_a_cron_run_stopped_mid_batch_begins_no_other_request_and_leaves_them_to
     left are claimable at once: the next run answers them without waiting for the visibility timeout."""
     world = sandbox.world
     mentions = [summon(world, post_thread(world, 3, author=f"author{n}")[-1]) for n in range(3)]
-    bot = make_bot(settings, store, visibility_timeout=600)
+    bot = make_bot(settings, store, visibility_timeout=600, worker_concurrency=1)  # lanes: tests/test_lanes.py
 
     def stop_after_a_reply(response: Any, *args: Any, **kwargs: Any) -> None:
         if response.request.method == "POST":
