@@ -15,7 +15,7 @@ from bot import spending
 from bot.errors import AuthFailed
 from bot.poller import poll_once
 from bot.processes import in_thread, lanes, run_for_cron, run_once, run_worker, wait_for
-from bot.sandbox import SandboxServer
+from bot.sandbox import SandboxClient, SandboxServer
 from bot.sandbox.samples import add_unroll_request
 from bot.store import Store
 from bot.worker import work_once
@@ -50,8 +50,11 @@ def test_a_backlog_is_answered_that_many_at_a_time_each_mention_once(
         sandbox.world.set_latency(0.0)
     replied = sorted(p.in_reply_to_tweet_id for p in sandbox.world.posted())
     most = sandbox.world.most_in_flight()
+    client = SandboxClient(sandbox.url)
+    said = client.snapshot_stats().most_in_flight  # what GET /_sandbox/stats tells an operator rehearsing
+    client.close()
     assert (8, sorted(mentions)) == (finished, replied)
-    assert (most > 1, most <= concurrency) == (concurrency > 1, True)
+    assert (most > 1, most <= concurrency, most) == (concurrency > 1, True, said)
 
 
 def test_mentions_of_one_thread_in_lanes_read_it_once_as_one_at_a_time_does(

@@ -393,6 +393,7 @@ class Stats:
         return {
             "requests": {key: {str(k): v for k, v in codes.items()} for key, codes in self.requests.items()},
             "reads": {"posts": self.post_reads, "mentions": self.mention_reads, "users": self.user_reads},
+            "most_in_flight": self.most_in_flight,
         }
 
     @classmethod
@@ -403,4 +404,5 @@ class Stats:
             post_reads=int(reads.get("posts", 0)),
             mention_reads=int(reads.get("mentions", 0)),
             user_reads=int(reads.get("users", 0)),
+            most_in_flight=int(data.get("most_in_flight", 0)),
         )

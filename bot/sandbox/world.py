@@ -382,9 +382,16 @@ class World(Switches):
             return {key: dict(codes) for key, codes in self.stats.requests.items()}
 
     def snapshot_stats(self) -> Stats:
-        """Request counts and billed reads (posts, mentions, users) so far."""
+        """Request counts and billed reads (posts, mentions, users) so far, and the most requests answered at once."""
         with self.lock:
-            return Stats(self.request_counts(), self.stats.post_reads, self.stats.mention_reads, self.stats.user_reads)
+            stats = self.stats
+            return Stats(
+                self.request_counts(),
+                stats.post_reads,
+                stats.mention_reads,
+                stats.user_reads,
+                most_in_flight=stats.most_in_flight,
+            )
 
     def take_rate_limit(self, endpoint: str, context: Context) -> Budget:
         """Spend one request of the endpoint's 15-minute window by the sandbox clock."""
