@@ -129,7 +129,8 @@ def _demo(settings: Settings, sandbox: SandboxServer, *, serve: bool, port: int)
     finished = run_once(bot)
     out(f"Handled {finished} request(s).\n")
     ok = True
-    for reply in sandbox.world.posted():
+    # In the order the readers summoned (ids grow with time), not the order the lanes happened to answer in.
+    for reply in sorted(sandbox.world.posted(), key=lambda posted: int(posted.in_reply_to_tweet_id or 0)):
         out(f"Reply {reply.id} to mention {reply.in_reply_to_tweet_id}:\n  {reply.text}")
     out()
     for record in store.handled(limit=50):

@@ -457,3 +457,6 @@ def test_the_demo_on_a_terminal_keeps_the_bots_log_lines_in_a_file(bot_env: dict
     assert 0 == done.returncode, done.stdout[-2000:]
     assert f"The bot's log lines go to {logs}." in done.stdout
     assert (True, False) == ("request_handled" in logs.read_text(), b"request_handled" in said)
+    # The replies listed in the order the readers summoned, however the worker's lanes happened to answer them.
+    mentions = [int(m) for m in re.findall(r"^Reply \d+ to mention (\d+):", done.stdout, re.MULTILINE)]
+    assert (5, sorted(mentions)) == (len(mentions), mentions)
