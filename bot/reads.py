@@ -95,6 +95,15 @@ class Reads:
         """The latest version read of the post `tweet_id` names."""
         return self.tweets.get(self.canon(tweet_id))
 
+    def forget(self, tweet_id: str) -> None:
+        """Drop what was read of the post `tweet_id` names (an answer broken on its way): the next try, or the
+        request's next attempt (`snapshot`), asks X for it again instead of failing on the same answer."""
+        latest = self.canon(tweet_id)
+        for key in (tweet_id, latest):
+            self.tweets.pop(key, None)
+            self.earlier.pop(key, None)
+            self.bare.discard(key)
+
     def known(self, tweet_id: str) -> bool:
         """Whether the post is read (some version of it) or X said it cannot give it."""
         latest = self.canon(tweet_id)

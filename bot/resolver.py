@@ -329,7 +329,9 @@ class _Resolver(Walks, FirstSearches, Answering):
         user = self.fetched.users.get(author_id or "")
         if user is None and author_id and author_id not in self.fetched.user_problems:
             # X gives a post's author with it (or says why not: suspended): an answer without either is broken on
-            # its way, not a final word on the thread (retried, as any broken answer).
+            # its way, not a final word on the thread (retried, as any broken answer, with the post asked again:
+            # kept, every later try and attempt failed on it, and the request went to the dead letters).
+            self.fetched.forget(root_id)
             raise ApiUnavailable(f"X gave the post {root_id} without its author, saying nothing of them")
         if user is None:
             raise ThreadNotFound(f"the author of {root_id} cannot be seen", reason="suspended")

@@ -3153,6 +3153,25 @@ def test_a_first_post_x_gave_without_its_author_is_a_broken_answer_not_a_suspend
     assert ("resolved", thread) == (again.outcome, ids_of(again))
 
 
+def test_a_first_post_x_gave_without_its_author_is_asked_again_by_the_next_try(
+    world: World, api: XApi, store: Store, settings: Settings
+) -> None:
+    """The quick retries of a request (and its next attempts, from their snapshot) share what it read: the post X
+    gave without its author was kept, so every try failed on it again and the request went to the dead letters.
+    It is dropped with the failure: the next try asks X for it again, and resolves the thread."""
+    thread = post_thread(world, numbered(3), start=world.now() - timedelta(hours=1))
+    request = summon(world, thread[-1])
+    world.inject_fault("GET", "/2/tweets", no_users=True)
+    reads = Reads(api)
+
+    with pytest.raises(ApiUnavailable):
+        resolve(api, store, request, settings, reads=reads)
+    kept = reads.snapshot()
+    again = resolve(api, store, request, settings, reads=reads)
+    assert ("resolved", thread) == (again.outcome, ids_of(again))
+    assert kept is None or thread[0] not in kept
+
+
 def test_a_post_x_marks_possibly_sensitive_is_kept_so(
     world: World, api: XApi, store: Store, settings: Settings
 ) -> None:
