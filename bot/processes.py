@@ -269,11 +269,12 @@ def run_once(bot: Bot) -> int:
 def drain_lanes(
     bots: Sequence[Bot], consumer: str, *, taken: Taking | None = None, stop: Callable[[], bool] = lambda: False
 ) -> int:
-    """`drain` in each lane at once (`lanes`), as one consumer: the requests taken ahead (`taken`, else read here)
-    go to the first lane free a conversation at a time (its mentions, and a mention queued twice, one after the
-    other in one lane: the later ones answer from the first's copy and record, none waits for another lane's
-    lock), then each lane reads the stream one request at a time while reads come back full. Returns how many were
-    finished once every lane is done; what a lane raised is raised then."""
+    """`drain` in each lane at once (`lanes`), as one consumer. The requests taken ahead (`taken`, else read here)
+    go in two rounds, each request to the first lane free: the first request of each conversation (the one that
+    reads its thread), then the rest (they answer from that copy side by side, and a mention queued twice finds
+    its record: none waits for a lane reading its thread). Then each lane reads the stream one request at a time
+    while reads come back full. Returns how many were finished once every lane is done; what a lane raised is
+    raised then (after the round it came in: what is left waits on the stream)."""
     if len(bots) == 1:
         return drain(bots[0], consumer, stop=stop, taken=taken)
     first = taken.taken if taken is not None else None
@@ -285,18 +286,28 @@ def drain_lanes(
     conversations: dict[str, list[tuple[str, UnrollRequest]]] = {}
     for entry in entries:
         conversations.setdefault(entry[1].conversation_id or entry[1].mention_id, []).append(entry)
-    shared = deque(conversations.values())
+    firsts = deque([batch[0]] for batch in conversations.values())
+    rest = deque([entry] for batch in conversations.values() for entry in batch[1:])
+    finished = in_lanes(bots, len(firsts), lambda lane: drain_shared(lane, consumer, firsts, more=False, stop=stop))
+    if rest or more:
+        busy = len(bots) if more else len(rest)
+        finished += in_lanes(bots, busy, lambda lane: drain_shared(lane, consumer, rest, more=more, stop=stop))
+    return finished
+
+
+def in_lanes(bots: Sequence[Bot], busy: int, work: Callable[[Bot], int]) -> int:
+    """`work` in the first `busy` lanes at once (the first in this thread; none started for a lane with nothing to
+    do); the sum of what they return, once every one is done. What one raised is raised then."""
     finished = [0] * len(bots)
     failed: list[BaseException] = []
 
     def lane(index: int) -> None:
         try:
-            finished[index] = drain_shared(bots[index], consumer, shared, more=more, stop=stop)
+            finished[index] = work(bots[index])
         except BaseException as exc:  # raised again once every lane is done: exit codes are the caller's
             failed.append(exc)
 
-    busy = len(bots) if more else min(len(bots), len(shared))  # no thread for a lane with nothing to do
-    others = [in_thread(lane, index, name=f"lane-{index + 1}") for index in range(1, busy)]
+    others = [in_thread(lane, index, name=f"lane-{index + 1}") for index in range(1, min(busy, len(bots)))]
     lane(0)
     for other in others:
         other.join()

@@ -719,12 +719,16 @@ def keep(
 ) -> bool:
     """Store what the resolution learnt: nothing for a fresh copy, the check's time when nothing was new;
     the thread's lock (`release`) goes back with the write, and the reply's text is reserved with it
-    (`reserve`, answered only when a write was made).
+    (`reserve`, answered only when a write was made). A fresh copy gives the lock back at once: the thread's
+    other summons (a worker's other lanes) answer from it while this reply is posted, not one after the other.
 
     False when the author opted out (nothing stored). A stored copy is never an opted-out author's: an opt-out
     is noted before their threads are removed, and no thread of theirs is saved after it (`save_thread`).
     """
     if resolution.outcome == "cached" and resolution.reason == "fresh":
+        if release is not None and release.held():
+            with suppress(redis.exceptions.LockError):  # expired meanwhile: nothing to give back
+                release.release()
         return True
     if resolution.outcome == "cached":
         store.touch_thread(thread.root_id, thread.fetched_at, release=release, reserve=reserve)

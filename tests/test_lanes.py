@@ -69,11 +69,48 @@ def test_mentions_of_one_thread_in_lanes_read_it_once_as_one_at_a_time_does(
         prefixed = Store(store.redis, f"{store.prefix}-lanes{concurrency}")
         bot = make_bot(settings, prefixed, worker_concurrency=concurrency)
         summons(sandbox, 1, posts=12, readers=6)
-        assert 6 == run_once(bot)
+        sandbox.world.set_latency(0.05)
+        try:
+            assert 6 == run_once(bot)
+        finally:
+            sandbox.world.set_latency(0.0)
         stats = sandbox.world.snapshot_stats()
         billed.append((stats.requests, stats.post_reads, len(sandbox.world.posted())))
+        most = stats.most_in_flight
     assert billed[0] == billed[1]
     assert 6 == billed[1][2]
+    assert most > 1  # once the first read the thread, the other five replies were posted side by side
+
+
+def test_a_workers_lanes_answer_summons_of_a_stored_thread_side_by_side(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A thread stored moments ago and six more summons of it taken by a `work` process's 4 lanes: each answers
+    from the copy and gives the thread's lock back at once, so their replies are posted side by side (the lock
+    was held through each reply's POST, and the lanes answered one after the other). Nothing more is read."""
+    bot = make_bot(settings, store, worker_concurrency=4)
+    ids = post_thread(sandbox.world, 5, author="author")
+    add_unroll_request(sandbox.world, ids[-1], by="first_reader", bot=BOT_HANDLE)
+    assert 1 == run_once(bot)
+    read = sandbox.world.snapshot_stats().post_reads
+    for reader in range(6):
+        add_unroll_request(sandbox.world, ids[-1], by=f"reader{reader}", bot=BOT_HANDLE)
+    poll_once(bot)
+    assert 1 == sandbox.world.most_in_flight()  # so far, one request at a time
+    workers = lanes(bot)
+    sandbox.world.set_latency(0.3)
+    worker = in_thread(run_worker, workers, bot.stopping, "lanes", name="worker")
+    try:
+        deadline = time.monotonic() + 20
+        while len(sandbox.world.posted()) < 7 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        bot.stopping.set()
+        sandbox.world.set_latency(0.0)
+        worker.join(timeout=10)
+    stats = sandbox.world.snapshot_stats()
+    assert (7, read) == (len(sandbox.world.posted()), stats.post_reads)
+    assert stats.most_in_flight >= 3  # one at a time, at most the first's reply beside the second's
 
 
 def test_a_shutdown_past_its_grace_leaves_the_request_in_hand_of_every_lane(
