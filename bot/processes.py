@@ -288,11 +288,12 @@ def drain_lanes(
         conversations.setdefault(entry[1].conversation_id or entry[1].mention_id, []).append(entry)
     firsts = deque([batch[0]] for batch in conversations.values())
     rest = deque([entry] for batch in conversations.values() for entry in batch[1:])
+    if not rest:  # one request per conversation: one round, going on to the stream's
+        busy = len(bots) if more else len(firsts)
+        return in_lanes(bots, busy, lambda lane: drain_shared(lane, consumer, firsts, more=more, stop=stop))
     finished = in_lanes(bots, len(firsts), lambda lane: drain_shared(lane, consumer, firsts, more=False, stop=stop))
-    if rest or more:
-        busy = len(bots) if more else len(rest)
-        finished += in_lanes(bots, busy, lambda lane: drain_shared(lane, consumer, rest, more=more, stop=stop))
-    return finished
+    busy = len(bots) if more else len(rest)
+    return finished + in_lanes(bots, busy, lambda lane: drain_shared(lane, consumer, rest, more=more, stop=stop))
 
 
 def in_lanes(bots: Sequence[Bot], busy: int, work: Callable[[Bot], int]) -> int:
