@@ -163,6 +163,10 @@ class _Resolver(Walks, FirstSearches, Answering):
             # The summoned post's author had their threads removed (no copy of theirs is stored): read nothing.
             raise ThreadNotFound(f"the author of {target} opted out", reason="author_opted_out")
         self.stored = self.store.find_thread(root_id, target, lock=self.lock, ahead=self.ahead)
+        if self.stored is None and self.lock is not None and self.lock.waited and self.opted_out_since():
+            # The worker this one waited for (a lane of the same process, say) was the author's "delete": the
+            # first read said nothing of it, and reading the thread now would be refused at the save all the same.
+            raise ThreadNotFound(f"the author of {target} opted out", reason="author_opted_out")
         if self.stored is None and root_id in (None, target) and self.found_alone("post", target):
             # A post found alone moments ago (a conversation's first post with no thread), asked for again: a
             # mention under it, a quote of it, its link pasted on the site once more (asked only where it may be
@@ -322,6 +326,11 @@ class _Resolver(Walks, FirstSearches, Answering):
         if self.gone is not None and not thread.tweets:
             raise self.gone  # no chain of the author's hangs from the deleted first post
         return self.lone_or_thread(self.with_cards(thread, target, complete=complete), root_id, target)
+
+    def opted_out_since(self) -> bool:
+        """Whether the summoned post's author (as the mention said) opted out since the request's first read."""
+        author = self.ahead.author_id if self.ahead is not None else None
+        return bool(author) and self.store.is_opted_out("", author)
 
     def first_author(self, root_id: str, author_id: str | None) -> ApiUser:
         """The first post's author as X gave them with it; ThreadNotFound when X said they cannot be seen

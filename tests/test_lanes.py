@@ -190,3 +190,31 @@ def test_a_lane_refused_by_x_is_raised_once_the_other_lanes_are_done(
     assert (2, 1) == (answered, waiting)
     assert (1, 0) == (again.finished, again.waiting)
     assert sorted(mentions) == sorted(p.in_reply_to_tweet_id for p in sandbox.world.posted())
+
+
+def test_a_summon_that_waited_for_its_thread_while_its_author_opted_out_reads_nothing(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """A reader's request waits for the thread's lock while another worker (a lane of the same process, in a
+    clean-room run) handles the author's "delete": once it has the lock, it asks again whether the author opted
+    out, and stops there with nothing read. It read the whole thread again, each such reader, for a save refused."""
+    bot = make_bot(settings, store, worker_concurrency=1)
+    ids = post_thread(sandbox.world, 4, author="author")
+    add_unroll_request(sandbox.world, ids[-1], by="reader", bot=BOT_HANDLE)
+    poll_once(bot)
+    holder = store.lock(f"thread:{ids[0]}", timeout=settings.visibility_timeout)
+    assert holder.acquire(blocking=False)
+    asked = sandbox.world.snapshot_stats().requests
+    worker = in_thread(lambda: work_once(bot, "reader-lane", count=1), name="reader-lane")
+    time.sleep(0.5)  # the reader's request is in hand, waiting for the thread's lock
+    author = sandbox.world.find_user("author")
+    assert author is not None
+    store.opt_out("author", author.id)
+    holder.release()
+    worker.join(timeout=10)
+    (record,) = store.handled(limit=1)
+    reads = {
+        endpoint: codes for endpoint, codes in sandbox.world.snapshot_stats().requests.items() if "GET" in endpoint
+    }
+    assert ("author_opted_out", 0) == (record.reason, record.tweets_read)
+    assert {endpoint: codes for endpoint, codes in asked.items() if "GET" in endpoint} == reads  # nothing read

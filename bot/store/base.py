@@ -101,6 +101,10 @@ class Lock(redis.lock.Lock):
     `acquire_with` takes it and runs reads right after, in one pipeline; `release_on` queues the release
     on a pipeline the owner executes with its last writes. Everything else is redis-py's."""
 
+    # Set once this object had to wait for another holder to give the lock back (`find_thread`): what that holder
+    # did meanwhile (an author's opt-out removing the thread, say) is for the waiter to read again.
+    waited = False
+
     def acquire_with(self, reads: Callable[[Any], object]) -> tuple[bool, list[Any]]:
         """One try at the lock, with `reads` queued on the same pipeline after it (their answers are current
         only when the lock was taken); returns whether it was, and the answers of the reads."""

@@ -173,6 +173,7 @@ class ThreadStore(StoreBase):
                 if not lock.acquire(blocking=True, blocking_timeout=lock.timeout):
                     # Still at it (its lock is renewed while it works): reading the thread too would bill it twice.
                     raise ThreadBusy(f"another worker is still resolving the thread of {root_id or tweet_id}")
+                lock.waited = True
                 return self.find_thread(root_id, tweet_id)
         elif answers is None:
             pipe = self.redis.pipeline(transaction=False)
