@@ -78,7 +78,8 @@ def _work(
     begun are left to the next worker at once (a cron run stopped by its timeout begins no other)."""
     store = bot.store
     if waits_for_budget(bot):
-        # Requests taken ahead stay pending with this consumer: claimed again once idle for the visibility timeout.
+        if taken is not None and taken[0]:  # taken ahead, begun by no one: any worker's once the budget allows
+            store.claimable_at(consumer, [entry for entry, _ in taken[0]], utcnow(), visibility_ms(bot))
         if block_ms:
             time.sleep(block_ms / 1000)  # as if the read had blocked: no busy loop while requests wait
         return 0, False
@@ -94,9 +95,11 @@ def _work(
             log.info("requests_left_at_shutdown", left=len(left))
             return done, False
         if index and waits_for_budget(bot):
-            # The budget ran out on this batch's requests: the rest stay pending with this consumer (claimed again
-            # once idle for the visibility timeout, or by this worker), answered once tomorrow's budget allows.
-            log.info("requests_wait_for_budget", left=len(entries) - index)
+            # The budget ran out on this batch's requests: the rest are left claimable at once, answered by whichever
+            # worker (or cron run) finds the budget allowing: tomorrow's, or another UNROLL_OVER_BUDGET.
+            left = [entry for entry, _ in entries[index:]]
+            store.claimable_at(consumer, left, utcnow(), visibility_ms(bot))
+            log.info("requests_wait_for_budget", left=len(left))
             return done, False
         if handle(bot, consumer, entry_id, request):
             done += 1

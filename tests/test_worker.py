@@ -491,6 +491,11 @@ def test_requests_of_one_batch_stop_where_their_answers_spent_the_budget(
     assert 1 <= finished == len(answered) < 5
     assert mentions[finished:] == [r.mention_id for r in store.peek()]
     assert spending.over_budget(store, bot.settings)
+    # Left claimable at once, not held by the run that exited until the visibility timeout: the operator's next run
+    # with a cheaper policy answers them all now.
+    cheaper = make_bot(settings, store, daily_budget=0.5, over_budget="reply_without_link", worker_concurrency=1)
+    again = processes.run_for_cron(cheaper)
+    assert (5 - finished, 0) == (again.finished, again.waiting)
 
 
 def test_a_cron_run_stopped_mid_batch_begins_no_other_request_and_leaves_them_to_the_next_run_at_once(
