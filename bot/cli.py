@@ -131,12 +131,20 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             raise ran.poll_failed  # exit 75: X could not be polled; what was queued was worked through
         if ran.waiting or ran.gaps or ran.paging:
             waits = []
-            if ran.waiting:
+            mine = ran.waiting - ran.elsewhere
+            if mine and ran.stopped:
+                waits.append(f"{mine} request(s) left to the next run (this run was stopped)")
+            elif mine:
                 # Which windows hold them and until when: a 24-hour cap is not mended by the next cron run.
                 held = "; ".join(spent_now(once.store, settings))
                 waits.append(
-                    f"{ran.waiting} request(s) wait for a rate-limit window's reset or a retry"
+                    f"{mine} request(s) wait for a rate-limit window's reset or a retry"
                     + (f" ({held})" if held else "")
+                )
+            if ran.elsewhere:
+                waits.append(
+                    f"{ran.elsewhere} request(s) held by another worker or run (if it stopped, they are taken over "
+                    f"after UNROLL_VISIBILITY_TIMEOUT={settings.visibility_timeout:g}s)"
                 )
             if ran.gaps:
                 waits.append(f"mentions beyond the timeline's reach wait for recent search ({ran.gaps} range(s))")

@@ -328,6 +328,8 @@ class CronRun:
     gaps: int = 0  # ranges of mentions beyond the timeline's reach still to be searched for
     paging: bool = False  # mentions the timeline failed to page down to, read at the next poll
     dead_lettered: int = 0  # requests that kept failing and went to the dead letters in this run
+    elsewhere: int = 0  # of those waiting, the ones another worker or run holds (not this run's to answer)
+    stopped: bool = False  # the run was asked to stop (SIGTERM, SIGINT): what it left is the next run's
 
 
 def run_for_cron(bot: Bot, bots: Sequence[Bot] | None = None) -> CronRun:
@@ -357,7 +359,9 @@ def run_for_cron(bot: Bot, bots: Sequence[Bot] | None = None) -> CronRun:
         log.warning("consumer_not_forgotten", consumer=consumer, error=str(exc))
     gaps, paging = len(bot.store.mention_gaps()), bot.store.paging_gap() is not None
     dead = max(bot.store.dead_count() - dead_before, 0)  # (another process may have requeued some meanwhile)
-    return CronRun(finished, bot.store.queue_depth(), failed, gaps, paging, dead)
+    waiting = bot.store.queue_depth()
+    elsewhere = min(bot.store.held_by_others(consumer), waiting) if waiting else 0
+    return CronRun(finished, waiting, failed, gaps, paging, dead, elsewhere, bot.stopping.is_set())
 
 
 def cron_within_grace(bot: Bot, grace: float = SHUTDOWN_GRACE) -> CronRun | None:

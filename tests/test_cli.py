@@ -21,6 +21,7 @@ import structlog.testing
 from bot import cli, spending
 from bot.__main__ import main
 from bot.models import HandledRequest, Thread, UnrollRequest
+from bot.poller import poll_once
 from bot.sandbox import SandboxServer
 from bot.spending import Counts
 from bot.store import Store
@@ -28,7 +29,7 @@ from bot.xapi import shared_endpoint
 from config.settings import load_settings
 from tests.conftest import BOT_HANDLE, CREDENTIALS
 from tests.fixtures_pages import ThreadFactory
-from tests.helpers import post_thread, redis_url, summon, web_page_server
+from tests.helpers import make_bot, post_thread, redis_url, summon, web_page_server
 from tests.test_e2e import bot, bot_env  # noqa: F401  (bot_env is a fixture)
 
 LINK = "http://127.0.0.1:8000/thread/100"
@@ -922,6 +923,25 @@ def test_run_once_that_dead_letters_a_request_exits_1_saying_what_to_do(
     assert plain[-1].startswith("1 request(s) went to the dead letters, having failed UNROLL_MAX_ATTEMPTS=1 attempt")
     assert "python -m bot dead-letters --requeue" in plain[-1] and [] == sandbox.world.posted()
     assert 0 == command(capsys, "run", "--once")[0]
+
+
+def test_run_once_says_a_request_another_worker_holds_is_held_there_not_waiting_for_a_rate_limit(
+    env: None, sandbox: SandboxServer, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A request another worker (or a run still going, or killed) has taken: `run --once` exits 75 saying it is
+    held there and when it is taken over if that one stopped. It said the request waited "for a rate-limit window's
+    reset or a retry", naming no window (a clean-room run with overlapping cron runs)."""
+    summon(sandbox.world, post_thread(sandbox.world, 3)[-1])
+    bot = make_bot(load_settings(), store)
+    poll_once(bot)
+    taken, _ = store.take("another-run", 60_000, count=1)
+    code, _, err = command(capsys, "run", "--once")
+    plain, _ = stop_lines(err)
+    assert (75, 1, []) == (code, len(taken), sandbox.world.posted())
+    assert plain[-1].startswith(
+        "1 request(s) held by another worker or run (if it stopped, they are taken over after "
+        "UNROLL_VISIBILITY_TIMEOUT=60s); nothing was lost, run again later."
+    ), plain
 
 
 def test_run_once_leaving_requests_for_a_spent_window_says_which_and_until_when(

@@ -156,7 +156,7 @@ def test_a_cron_run_stopped_mid_drain_finishes_what_its_lanes_hold_and_begins_no
     bot.api.client.session.hooks["response"].append(stop_after_a_reply)
     ran = run_for_cron(bot)
     again = run_for_cron(make_bot(settings, store, visibility_timeout=600, worker_concurrency=2))
-    assert (True, 6) == (1 <= ran.finished <= 2, ran.finished + ran.waiting)
+    assert (True, 6, True, 0) == (1 <= ran.finished <= 2, ran.finished + ran.waiting, ran.stopped, ran.elsewhere)
     assert (6 - ran.finished, 0) == (again.finished, again.waiting)
     assert sorted(mentions) == sorted(p.in_reply_to_tweet_id for p in sandbox.world.posted())
 

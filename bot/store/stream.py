@@ -342,6 +342,14 @@ class StreamStore(StoreBase):
         info = self._pending_of(entry_id)
         return int(info[0]["times_delivered"]) if info else 0
 
+    def held_by_others(self, consumer: str) -> int:
+        """Requests taken and not finished by consumers other than `consumer` (other workers or runs, live or
+        stopped: a stopped one's are claimable once idle for the visibility timeout)."""
+        summary: Any = self._grouped(lambda: self.redis.xpending(self.stream, GROUP))
+        if not summary:
+            return 0
+        return sum(int(c["pending"]) for c in summary.get("consumers") or [] if str(c["name"]) != consumer)
+
     def pending_count(self) -> int:
         summary: Any = self._grouped(lambda: self.redis.xpending(self.stream, GROUP))
         return int(summary["pending"]) if summary else 0
