@@ -27,7 +27,7 @@ from redis.backoff import AbstractBackoff, ExponentialBackoff
 
 from bot.compliance import CHECK_EVERY, comply_once
 from bot.errors import ApiError, ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreRefused, StoreUnavailable
-from bot.models import UnrollRequest
+from bot.models import UnrollRequest, utcnow
 from bot.poller import poll_once
 from bot.runtime import BASE_URL_FIX, Bot, build, foreign, not_the_x_api
 from bot.store import Taking
@@ -274,7 +274,7 @@ def drain_lanes(
     reads its thread), then the rest (they answer from that copy side by side, and a mention queued twice finds
     its record: none waits for a lane reading its thread). Then each lane reads the stream one request at a time
     while reads come back full. Returns how many were finished once every lane is done; what a lane raised is
-    raised then (after the round it came in: what is left waits on the stream)."""
+    raised then, after its round (what is left is claimable at once)."""
     if len(bots) == 1:
         return drain(bots[0], consumer, stop=stop, taken=taken)
     first = taken.taken if taken is not None else None
@@ -288,12 +288,19 @@ def drain_lanes(
         conversations.setdefault(entry[1].conversation_id or entry[1].mention_id, []).append(entry)
     firsts = deque([batch[0]] for batch in conversations.values())
     rest = deque([entry] for batch in conversations.values() for entry in batch[1:])
-    if not rest:  # one request per conversation: one round, going on to the stream's
-        busy = len(bots) if more else len(firsts)
-        return in_lanes(bots, busy, lambda lane: drain_shared(lane, consumer, firsts, more=more, stop=stop))
-    finished = in_lanes(bots, len(firsts), lambda lane: drain_shared(lane, consumer, firsts, more=False, stop=stop))
-    busy = len(bots) if more else len(rest)
-    return finished + in_lanes(bots, busy, lambda lane: drain_shared(lane, consumer, rest, more=more, stop=stop))
+    onward = more and not rest  # the stream's next requests, after this round (or after the second, when one)
+    busy = len(bots) if onward else len(firsts)
+    try:
+        finished = in_lanes(bots, busy, lambda lane: drain_shared(lane, consumer, firsts, more=onward, stop=stop))
+    except BaseException:
+        if rest:  # begun by no one: any worker's at once, not this consumer's until the visibility timeout
+            left = [entry for batch in rest for entry, _ in batch]
+            bots[0].store.claimable_at(consumer, left, utcnow(), visibility_ms(bots[0]))
+        raise
+    if rest:
+        busy = len(bots) if more else len(rest)
+        finished += in_lanes(bots, busy, lambda lane: drain_shared(lane, consumer, rest, more=more, stop=stop))
+    return finished
 
 
 def in_lanes(bots: Sequence[Bot], busy: int, work: Callable[[Bot], int]) -> int:

@@ -218,3 +218,22 @@ def test_a_summon_that_waited_for_its_thread_while_its_author_opted_out_reads_no
     }
     assert ("author_opted_out", 0) == (record.reason, record.tweets_read)
     assert {endpoint: codes for endpoint, codes in asked.items() if "GET" in endpoint} == reads  # nothing read
+
+
+def test_a_lane_refused_in_the_first_round_leaves_the_second_rounds_requests_claimable_at_once(
+    sandbox: SandboxServer, settings: Settings, store: Store
+) -> None:
+    """Two summons of one thread and one of another in a cron run of 2 lanes: the first round (each thread's first
+    summon) meets a 401 and the run raises it (exit 3). The second round's summon, begun by no one, is claimable
+    at once: the next run answers both that are left, where it was held for the visibility timeout."""
+    bot = make_bot(settings, store, worker_concurrency=2, visibility_timeout=600)
+    ids = post_thread(sandbox.world, 3, author="author")
+    mentions = [add_unroll_request(sandbox.world, ids[-1], by=f"reader{n}", bot=BOT_HANDLE).id for n in range(2)]
+    mentions += summons(sandbox, 1)
+    sandbox.world.inject_fault("POST", "/2/tweets", status=401, count=1)
+    with pytest.raises(AuthFailed):
+        run_for_cron(bot)
+    answered = len(sandbox.world.posted())
+    again = run_for_cron(make_bot(settings, store, worker_concurrency=2, visibility_timeout=600))
+    assert (1, 2, 0) == (answered, again.finished, again.waiting)
+    assert sorted(mentions) == sorted(p.in_reply_to_tweet_id for p in sandbox.world.posted())
