@@ -225,11 +225,12 @@ def find_once_searchable(bot: Bot, request: UnrollRequest, made_by: datetime | N
     return find_existing_reply(bot, request)
 
 
-def wait_for_search(bot: Bot, seconds: float) -> None:
-    """Wait until search surely shows a post, unless the process is asked to stop first: then the request is
-    left to another worker (its record still says "posting", so that worker looks for the post too)."""
+def wait_for_search(bot: Bot, seconds: float, what: str = "the reply") -> None:
+    """Wait until search surely shows a post (`what`: the reply, or the summoned thread's newest posts), unless the
+    process is asked to stop first: then the request is left to another worker (a record that says "posting"
+    has that worker look for the post too)."""
     if bot.stopping.wait(seconds):
-        raise ShuttingDown("stopping while waiting for search to show the reply")
+        raise ShuttingDown(f"stopping while waiting for search to show {what}")
 
 
 def search_lag_left(

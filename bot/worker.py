@@ -485,7 +485,7 @@ def settle(bot: Bot, request: UnrollRequest) -> None:
     first (then the request is left to another worker)."""
     if (seconds := settling(request, bot.settings.search_lag)) > 0:
         log.info("request_waits_for_search_index", seconds=round(seconds, 1))
-        wait_for_search(bot, seconds)
+        wait_for_search(bot, seconds, "the posts made before the summon")
 
 
 def settling(request: UnrollRequest, lag: float, now: datetime | None = None) -> float:

@@ -405,6 +405,7 @@ def test_a_cron_run_stopped_while_a_summon_waits_for_search_leaves_it_to_the_nex
     assert (75, True, []) == (code, "request_left_at_shutdown" in said, sandbox.world.posted()), said[-2000:]
     # Said as what it is, not as a wait for "a rate-limit window's reset or a retry" (a clean-room run's finding).
     assert "1 request(s) left to the next run (this run was stopped); nothing was lost" in said, said[-2000:]
+    assert "stopping while waiting for search to show the posts made before the summon" in said  # not "the reply"
     assert 0 == bot(bot_env, "run", "--once").returncode
     assert [mention.id] == [p.in_reply_to_tweet_id for p in sandbox.world.posted()]
 
