@@ -20,7 +20,7 @@ from bot.sandbox.samples import add_unroll_request
 from bot.store import Store
 from bot.worker import work_once
 from config.settings import Settings
-from tests.conftest import BOT_HANDLE
+from tests.conftest import BOT_HANDLE, PREFIXES
 from tests.helpers import make_bot, post_thread
 
 
@@ -66,6 +66,7 @@ def test_mentions_of_one_thread_in_lanes_read_it_once_as_one_at_a_time_does(
     for concurrency in (1, 4):
         sandbox.world.reset()
         sandbox.world.add_user(BOT_HANDLE, me=True)
+        PREFIXES.add(f"{store.prefix}-lanes{concurrency}")  # deleted at the run's end on a shared Redis
         prefixed = Store(store.redis, f"{store.prefix}-lanes{concurrency}")
         bot = make_bot(settings, prefixed, worker_concurrency=concurrency)
         summons(sandbox, 1, posts=12, readers=6)
