@@ -27,11 +27,11 @@ from redis.backoff import AbstractBackoff, ExponentialBackoff
 
 from bot.compliance import CHECK_EVERY, comply_once
 from bot.errors import ApiError, ApiUnavailable, AuthFailed, ConfigError, RateLimited, StoreRefused, StoreUnavailable
-from bot.models import UnrollRequest, utcnow
+from bot.models import UnrollRequest
 from bot.poller import poll_once
 from bot.runtime import BASE_URL_FIX, Bot, build, foreign, not_the_x_api
 from bot.store import Taking
-from bot.worker import drain, drain_shared, take_ahead, visibility_ms, waits_for_budget, work_once
+from bot.worker import drain, drain_shared, leave_now, take_ahead, visibility_ms, waits_for_budget, work_once
 from config.settings import Settings, redacted_url
 
 log = structlog.get_logger(__name__)
@@ -294,8 +294,7 @@ def drain_lanes(
         finished = in_lanes(bots, busy, lambda lane: drain_shared(lane, consumer, firsts, more=onward, stop=stop))
     except BaseException:
         if rest:  # begun by no one: any worker's at once, not this consumer's until the visibility timeout
-            left = [entry for batch in rest for entry, _ in batch]
-            bots[0].store.claimable_at(consumer, left, utcnow(), visibility_ms(bots[0]))
+            leave_now(bots[0], consumer, [entry for batch in rest for entry in batch])
         raise
     if rest:
         busy = len(bots) if more else len(rest)

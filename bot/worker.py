@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -79,7 +79,7 @@ def _work(
     store = bot.store
     if waits_for_budget(bot):
         if taken is not None and taken[0]:  # taken ahead, begun by no one: any worker's once the budget allows
-            store.claimable_at(consumer, [entry for entry, _ in taken[0]], utcnow(), visibility_ms(bot))
+            leave_now(bot, consumer, taken[0])
         if block_ms:
             time.sleep(block_ms / 1000)  # as if the read had blocked: no busy loop while requests wait
         return 0, False
@@ -90,20 +90,23 @@ def _work(
     done = 0
     for index, (entry_id, request) in enumerate(entries):
         if stop():
-            left = [entry for entry, _ in entries[index:]]
-            store.claimable_at(consumer, left, utcnow(), visibility_ms(bot))
-            log.info("requests_left_at_shutdown", left=len(left))
+            log.info("requests_left_at_shutdown", left=leave_now(bot, consumer, entries[index:]))
             return done, False
         if index and waits_for_budget(bot):
             # The budget ran out on this batch's requests: the rest are left claimable at once, answered by whichever
             # worker (or cron run) finds the budget allowing: tomorrow's, or another UNROLL_OVER_BUDGET.
-            left = [entry for entry, _ in entries[index:]]
-            store.claimable_at(consumer, left, utcnow(), visibility_ms(bot))
-            log.info("requests_wait_for_budget", left=len(left))
+            log.info("requests_wait_for_budget", left=leave_now(bot, consumer, entries[index:]))
             return done, False
         if handle(bot, consumer, entry_id, request):
             done += 1
     return done, more
+
+
+def leave_now(bot: Bot, consumer: str, entries: Sequence[tuple[str, UnrollRequest]]) -> int:
+    """Leave requests this consumer took and did not begin claimable by any worker at once (not held until the
+    visibility timeout); how many."""
+    bot.store.claimable_at(consumer, [entry for entry, _ in entries], utcnow(), visibility_ms(bot))
+    return len(entries)
 
 
 def waits_for_budget(bot: Bot) -> bool:
@@ -198,7 +201,7 @@ def handle(bot: Bot, consumer: str, entry_id: str, request: UnrollRequest) -> bo
             with keep_alive(renew, lambda: store.keep_claim(consumer, entry_id), lock.reacquire, renew_thread):
                 done = _handle(bot, entry_id, request, attempt, thread, ahead, progress)
             if isinstance(done, Deferred):  # claimable again when the window resets, not a timeout later
-                store.claimable_at(consumer, entry_id, done.until, int(bot.settings.visibility_timeout * 1000))
+                store.claimable_at(consumer, entry_id, done.until, visibility_ms(bot))
                 if done.refused is not None:
                     raise done.refused
                 return False

@@ -345,14 +345,15 @@ class StreamStore(StoreBase):
     def held_by_others(self, consumer: str) -> int:
         """Requests taken and not finished by consumers other than `consumer` (other workers or runs, live or
         stopped: a stopped one's are claimable once idle for the visibility timeout)."""
-        summary: Any = self._grouped(lambda: self.redis.xpending(self.stream, GROUP))
-        if not summary:
-            return 0
+        summary = self._pending_summary()
         return sum(int(c["pending"]) for c in summary.get("consumers") or [] if str(c["name"]) != consumer)
 
     def pending_count(self) -> int:
-        summary: Any = self._grouped(lambda: self.redis.xpending(self.stream, GROUP))
-        return int(summary["pending"]) if summary else 0
+        return int(self._pending_summary().get("pending") or 0)
+
+    def _pending_summary(self) -> Any:
+        """XPENDING's summary of the group: pending entries in all, and per consumer ({} without the group)."""
+        return self._grouped(lambda: self.redis.xpending(self.stream, GROUP)) or {}
 
     def peek(self, count: int = 100) -> list[UnrollRequest]:
         """The oldest requests on the stream, taken or not, without taking them."""
